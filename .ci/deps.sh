@@ -1,0 +1,28 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs the Debian packages fngate builds, tests and benchmarks with.
+# Only missing packages are installed; sudo is used when not root.
+set -eu
+
+PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
+libuv1-dev node-llhttp libfyaml-dev libjansson-dev
+libwolfssl-dev libseccomp-dev libmsgpack-dev libwebsockets-dev libsqlite3-dev
+curl wrk nginx-light procps valgrind python3"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+	SUDO="sudo"
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

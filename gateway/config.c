@@ -1,0 +1,1182 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Configuration loader: YAML (or JSON) → an immutable snapshot. Parsing is table-driven and
+ * strict: every key of every mapping is in a table row (name, type, offset, default, range)
+ * or in a parse function named by a row; anything else is an error with file:line:column.
+ * Runs on a thread-pool thread during SIGHUP reloads, so it touches no loop state.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libfyaml.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <uv.h>
+
+#include "config.h"
+#include "errors.h"
+
+const char *const fng__log_field_names[FNG_LOG__COUNT] = {
+#define XX(id, name) name,
+	FNG_LOG_FIELDS(XX)
+#undef XX
+};
+
+/* ---- a YAML tree with positions (libfyaml's node API does not expose them) ---- */
+
+enum ytype { Y_SCALAR, Y_MAP, Y_SEQ };
+
+struct ynode {
+	enum ytype type;
+	int line, col; /* 1-based */
+	const char *s; /* scalar text, NUL-terminated */
+	size_t len;
+	bool plain;
+	struct ynode **kids; /* map: key, value, key, value... */
+	unsigned n, cap;
+};
+
+struct loader {
+	const char *file;
+	struct fng_buf *errors;
+	unsigned nerrors;
+	struct fng_arena *tmp;
+	struct fng_config *cfg;
+	const char *default_api; /* resolved once apis are known */
+	const struct ynode *default_api_node;
+};
+
+__attribute__((format(printf, 3, 4)))
+static void err_at(struct loader *L, const struct ynode *n, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[512];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (L->nerrors++ < 50) {
+		fng__buf_printf(L->errors, "%s:%d:%d: %s\n", L->file, n ? n->line : 1,
+			n ? n->col : 1, msg);
+	}
+}
+
+static int ykid_add(struct fng_arena *a, struct ynode *parent, struct ynode *kid)
+{
+	if (parent->n == parent->cap) {
+		unsigned cap = parent->cap ? parent->cap * 2 : 8;
+		struct ynode **k = fng__arena_alloc(a, cap * sizeof(*k));
+
+		if (!k) {
+			return UV_ENOMEM;
+		}
+		if (parent->n) {
+			memcpy(k, parent->kids, parent->n * sizeof(*k));
+		}
+		parent->kids = k;
+		parent->cap = cap;
+	}
+	parent->kids[parent->n++] = kid;
+	return 0;
+}
+
+static struct ynode *yparse(struct loader *L, const char *text, size_t len)
+{
+	struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG };
+	struct fy_diag_cfg dcfg;
+	struct fy_diag *diag;
+	struct fy_parser *fyp;
+	struct fy_event *ev;
+	struct ynode *stack[64], *root = NULL;
+	int depth = 0, docs = 0;
+	bool failed = false;
+
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.colorize = false;
+	diag = fy_diag_create(&dcfg);
+	pcfg.diag = diag;
+	fyp = fy_parser_create(&pcfg);
+	if (!fyp || fy_parser_set_string(fyp, text, len)) {
+		err_at(L, NULL, "cannot create YAML parser");
+		goto out;
+	}
+	while ((ev = fy_parser_parse(fyp)) != NULL) {
+		const struct fy_mark *mk = fy_event_start_mark(ev);
+		struct ynode *n = NULL;
+
+		switch (ev->type) {
+		case FYET_DOCUMENT_START:
+			if (++docs > 1) {
+				struct ynode at = { .line = mk ? mk->line + 1 : 1,
+					.col = mk ? mk->column + 1 : 1 };
+				err_at(L, &at, "only one YAML document is allowed");
+				failed = true;
+			}
+			break;
+		case FYET_ALIAS: {
+			struct ynode at = { .line = mk ? mk->line + 1 : 1,
+				.col = mk ? mk->column + 1 : 1 };
+			err_at(L, &at, "YAML aliases are not supported");
+			failed = true;
+			break;
+		}
+		case FYET_SCALAR:
+		case FYET_MAPPING_START:
+		case FYET_SEQUENCE_START:
+			n = fng__arena_zalloc(L->tmp, sizeof(*n));
+			if (!n) {
+				failed = true;
+				break;
+			}
+			n->line = mk ? mk->line + 1 : 1;
+			n->col = mk ? mk->column + 1 : 1;
+			if (ev->type == FYET_SCALAR) {
+				size_t tl = 0;
+				const char *t = fy_token_get_text(ev->scalar.value, &tl);
+
+				n->type = Y_SCALAR;
+				n->s = fng__arena_strndup(L->tmp, t ? t : "", t ? tl : 0);
+				n->len = t ? tl : 0;
+				n->plain = fy_token_scalar_style(ev->scalar.value) == FYSS_PLAIN;
+			} else {
+				n->type = ev->type == FYET_MAPPING_START ? Y_MAP : Y_SEQ;
+			}
+			if (depth > 0) {
+				ykid_add(L->tmp, stack[depth - 1], n);
+			} else if (!root) {
+				root = n;
+			}
+			if (n->type != Y_SCALAR) {
+				if (depth == 64) {
+					err_at(L, n, "configuration nested too deeply");
+					failed = true;
+					break;
+				}
+				stack[depth++] = n;
+			}
+			break;
+		case FYET_MAPPING_END:
+		case FYET_SEQUENCE_END:
+			if (depth > 0) {
+				depth--;
+			}
+			break;
+		default:
+			break;
+		}
+		fy_parser_event_free(fyp, ev);
+		if (failed) {
+			break;
+		}
+	}
+	if (fy_parser_get_stream_error(fyp)) {
+		struct fy_diag_error *de;
+		void *it = NULL;
+		bool any = false;
+
+		while ((de = fy_diag_errors_iterate(diag, &it)) != NULL) {
+			struct ynode at = { .line = de->line + 1, .col = de->column + 1 };
+
+			err_at(L, &at, "YAML syntax error: %s", de->msg);
+			any = true;
+		}
+		if (!any) {
+			err_at(L, NULL, "YAML syntax error");
+		}
+		failed = true;
+	}
+out:
+	if (fyp) {
+		fy_parser_destroy(fyp);
+	}
+	if (diag) {
+		fy_diag_destroy(diag);
+	}
+	if (failed) {
+		return NULL;
+	}
+	if (!root) {
+		err_at(L, NULL, "configuration is empty");
+	}
+	return root;
+}
+
+/* ---- typed values ---- */
+
+static const char *ytype_name(const struct ynode *n)
+{
+	return n->type == Y_MAP ? "a mapping" : n->type == Y_SEQ ? "a list" : "a scalar";
+}
+
+static bool want(struct loader *L, const struct ynode *n, enum ytype t, const char *what)
+{
+	if (n->type == t) {
+		return true;
+	}
+	err_at(L, n, "%s must be %s, not %s", what,
+		t == Y_MAP ? "a mapping" : t == Y_SEQ ? "a list" : "a scalar", ytype_name(n));
+	return false;
+}
+
+static int get_uint(struct loader *L, const struct ynode *n, const char *what, uint64_t min,
+	uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!want(L, n, Y_SCALAR, what)) {
+		return -1;
+	}
+	if (!n->plain || n->len == 0 || n->s[0] < '0' || n->s[0] > '9') {
+		err_at(L, n, "%s must be an integer, not \"%s\"", what, n->s);
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(n->s, &end, 10);
+	if (errno || *end) {
+		err_at(L, n, "%s must be an integer, not \"%s\"", what, n->s);
+		return -1;
+	}
+	if (v < min || v > max) {
+		err_at(L, n, "%s must be between %" PRIu64 " and %" PRIu64, what, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int get_bool(struct loader *L, const struct ynode *n, const char *what, bool *out)
+{
+	if (!want(L, n, Y_SCALAR, what)) {
+		return -1;
+	}
+	if (n->plain && strcmp(n->s, "true") == 0) {
+		*out = true;
+	} else if (n->plain && strcmp(n->s, "false") == 0) {
+		*out = false;
+	} else {
+		err_at(L, n, "%s must be true or false, not \"%s\"", what, n->s);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *get_str(struct loader *L, const struct ynode *n, const char *what)
+{
+	const char *s;
+
+	if (!want(L, n, Y_SCALAR, what)) {
+		return NULL;
+	}
+	if (memchr(n->s, '\0', n->len)) {
+		err_at(L, n, "%s must not contain NUL", what);
+		return NULL;
+	}
+	s = fng__arena_strndup(L->cfg->arena, n->s, n->len);
+	if (!s) {
+		err_at(L, n, "out of memory");
+	}
+	return s;
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s) {
+		return false;
+	}
+	for (; *s; s++) {
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			    (*s >= '0' && *s <= '9') || *s == '_' || *s == '-')) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- key tables ---- */
+
+enum ktype { K_U32, K_U64, K_BOOL, K_STR, K_FN };
+
+struct key {
+	const char *name;
+	enum ktype type;
+	size_t off;
+	uint64_t def, min, max;
+	const char *def_str;
+	int (*fn)(struct loader *L, const struct ynode *v, void *obj);
+	bool required;
+};
+
+/*
+ * Applies a table to a mapping: defaults first, then each row in table order (so a row may
+ * depend on the ones above it), then every key not in the table is reported.
+ */
+static int apply_keys(struct loader *L, const struct ynode *map, const struct key *table,
+	void *obj, const char *what)
+{
+	unsigned before = L->nerrors;
+	const struct key *k;
+
+	for (k = table; k->name; k++) {
+		char *f = (char *)obj + k->off;
+
+		switch (k->type) {
+		case K_U32: *(uint32_t *)f = (uint32_t)k->def; break;
+		case K_U64: *(uint64_t *)f = k->def; break;
+		case K_BOOL: *(bool *)f = k->def != 0; break;
+		case K_STR: *(const char **)f = k->def_str; break;
+		case K_FN: break;
+		}
+	}
+	if (map && !want(L, map, Y_MAP, what)) {
+		return -1;
+	}
+	for (unsigned i = 0; map && i < map->n; i += 2) {
+		const struct ynode *key = map->kids[i];
+
+		if (key->type != Y_SCALAR) {
+			err_at(L, key, "keys of %s must be scalars", what);
+			continue;
+		}
+		for (unsigned j = 0; j < i; j += 2) {
+			if (strcmp(map->kids[j]->s, key->s) == 0) {
+				err_at(L, key, "duplicate key \"%s\" in %s", key->s, what);
+			}
+		}
+		for (k = table; k->name; k++) {
+			if (strcmp(k->name, key->s) == 0) {
+				break;
+			}
+		}
+		if (!k->name) {
+			char expected[256] = "";
+
+			for (k = table; k->name; k++) {
+				if (strlen(expected) + strlen(k->name) + 3 < sizeof(expected)) {
+					strcat(expected, expected[0] ? ", " : "");
+					strcat(expected, k->name);
+				}
+			}
+			err_at(L, key, "unknown key \"%s\" in %s (expected one of: %s)", key->s, what,
+				expected);
+		}
+	}
+	for (k = table; k->name; k++) {
+		const struct ynode *v = NULL;
+		char *f = (char *)obj + k->off;
+		char label[128];
+		uint64_t u;
+		bool b;
+
+		for (unsigned i = 0; map && i < map->n; i += 2) {
+			if (map->kids[i]->type == Y_SCALAR && strcmp(map->kids[i]->s, k->name) == 0) {
+				v = map->kids[i + 1];
+			}
+		}
+		if (!v) {
+			if (k->required) {
+				err_at(L, map, "%s needs the key \"%s\"", what, k->name);
+			} else if (k->type == K_FN && k->fn) {
+				k->fn(L, NULL, obj);
+			}
+			continue;
+		}
+		snprintf(label, sizeof(label), "%s", k->name);
+		switch (k->type) {
+		case K_U32:
+		case K_U64:
+			if (get_uint(L, v, label, k->min, k->max, &u) == 0) {
+				if (k->type == K_U32) {
+					*(uint32_t *)f = (uint32_t)u;
+				} else {
+					*(uint64_t *)f = u;
+				}
+			}
+			break;
+		case K_BOOL:
+			if (get_bool(L, v, label, &b) == 0) {
+				*(bool *)f = b;
+			}
+			break;
+		case K_STR: {
+			const char *s = get_str(L, v, label);
+
+			if (s) {
+				*(const char **)f = s;
+			}
+			break;
+		}
+		case K_FN:
+			k->fn(L, v, obj);
+			break;
+		}
+	}
+	return L->nerrors == before ? 0 : -1;
+}
+
+#define OFF(member) offsetof(struct fng_config, member)
+
+/* ---- server ---- */
+
+static int parse_listen(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+
+	if (!v) {
+		c->listen = fng__arena_alloc(c->arena, sizeof(char *));
+		c->listen[0] = "127.0.0.1:8080";
+		c->nlisten = 1;
+		return 0;
+	}
+	if (!want(L, v, Y_SEQ, "listen")) {
+		return -1;
+	}
+	if (v->n == 0 || v->n > 64) {
+		err_at(L, v, "listen needs between 1 and 64 addresses");
+		return -1;
+	}
+	c->listen = fng__arena_alloc(c->arena, v->n * sizeof(char *));
+	for (unsigned i = 0; i < v->n; i++) {
+		const char *s = get_str(L, v->kids[i], "listen address");
+		struct sockaddr_storage ss;
+
+		if (!s) {
+			continue;
+		}
+		if (fng__config_parse_addr(s, &ss) != 0) {
+			err_at(L, v->kids[i],
+				"listen address \"%s\" must be IPv4:PORT or [IPv6]:PORT", s);
+			continue;
+		}
+		c->listen[c->nlisten++] = s;
+	}
+	return 0;
+}
+
+static const struct key limits_keys[] = {
+	{ "request_line_bytes", K_U32, OFF(limits.request_line_bytes), 8192, 64, 1 << 20 },
+	{ "header_bytes", K_U32, OFF(limits.header_bytes), 32768, 256, 1 << 20 },
+	{ "header_fields", K_U32, OFF(limits.header_fields), 100, 1, 10000 },
+	{ "body_bytes", K_U64, OFF(limits.body_bytes), 10485760, 0, (uint64_t)1 << 40 },
+	{ NULL },
+};
+
+static const struct key timeouts_keys[] = {
+	{ "header_ms", K_U32, OFF(timeouts.header_ms), 10000, 1, 86400000 },
+	{ "body_ms", K_U32, OFF(timeouts.body_ms), 30000, 1, 86400000 },
+	{ "keepalive_ms", K_U32, OFF(timeouts.keepalive_ms), 75000, 1, 86400000 },
+	{ "send_ms", K_U32, OFF(timeouts.send_ms), 60000, 1, 86400000 },
+	{ "drain_ms", K_U32, OFF(timeouts.drain_ms), 10000, 0, 86400000 },
+	{ NULL },
+};
+
+static int parse_limits(struct loader *L, const struct ynode *v, void *obj)
+{
+	return apply_keys(L, v, limits_keys, obj, "server.limits");
+}
+
+static int parse_timeouts(struct loader *L, const struct ynode *v, void *obj)
+{
+	return apply_keys(L, v, timeouts_keys, obj, "server.timeouts");
+}
+
+static int parse_default_api(struct loader *L, const struct ynode *v, void *obj)
+{
+	if (v) {
+		L->default_api = get_str(L, v, "default_api");
+		L->default_api_node = v;
+	}
+	return 0;
+}
+
+static const struct key server_keys[] = {
+	{ "listen", K_FN, 0, .fn = parse_listen },
+	{ "server_header", K_STR, OFF(server_header), .def_str = "fngate" },
+	{ "default_api", K_FN, 0, .fn = parse_default_api },
+	{ "limits", K_FN, 0, .fn = parse_limits },
+	{ "timeouts", K_FN, 0, .fn = parse_timeouts },
+	{ NULL },
+};
+
+static int parse_server(struct loader *L, const struct ynode *v, void *obj)
+{
+	return apply_keys(L, v, server_keys, obj, "server");
+}
+
+/* ---- access_log ---- */
+
+static int parse_log_fields(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+
+	if (!v) {
+		for (unsigned i = 0; i < FNG_LOG__COUNT; i++) {
+			c->access_log.fields[i] = (uint8_t)i;
+		}
+		c->access_log.nfields = FNG_LOG__COUNT;
+		return 0;
+	}
+	if (!want(L, v, Y_SEQ, "access_log.fields")) {
+		return -1;
+	}
+	c->access_log.nfields = 0;
+	for (unsigned i = 0; i < v->n; i++) {
+		const struct ynode *f = v->kids[i];
+		unsigned j;
+
+		if (!want(L, f, Y_SCALAR, "access log field")) {
+			continue;
+		}
+		for (j = 0; j < FNG_LOG__COUNT; j++) {
+			if (strcmp(f->s, fng__log_field_names[j]) == 0) {
+				break;
+			}
+		}
+		if (j == FNG_LOG__COUNT) {
+			err_at(L, f, "unknown access log field \"%s\"", f->s);
+			continue;
+		}
+		for (unsigned k = 0; k < c->access_log.nfields; k++) {
+			if (c->access_log.fields[k] == j) {
+				err_at(L, f, "access log field \"%s\" listed twice", f->s);
+			}
+		}
+		if (c->access_log.nfields < FNG_LOG__COUNT) {
+			c->access_log.fields[c->access_log.nfields++] = (uint8_t)j;
+		}
+	}
+	return 0;
+}
+
+static const struct key access_log_keys[] = {
+	{ "path", K_STR, OFF(access_log.path), .def_str = "-" },
+	{ "fields", K_FN, 0, .fn = parse_log_fields },
+	{ NULL },
+};
+
+static int parse_access_log(struct loader *L, const struct ynode *v, void *obj)
+{
+	return apply_keys(L, v, access_log_keys, obj, "access_log");
+}
+
+/* ---- apis ---- */
+
+struct api_ctx {
+	struct fng_api *api;
+	const struct ynode *stages, *routes;
+};
+
+static int compile_template(struct loader *L, const struct ynode *v, const char *what,
+	const struct fng_template **out)
+{
+	struct fng_template *t;
+	const char *why;
+	size_t off;
+
+	if (!want(L, v, Y_SCALAR, what)) {
+		return -1;
+	}
+	if (fng__template_compile(L->cfg->arena, v->s, v->len, &t, &why, &off)) {
+		/* Point into the scalar when it is on one line (plain or single-line quoted). */
+		struct ynode at = *v;
+
+		if (!memchr(v->s, '\n', off)) {
+			at.col += (int)off + (v->plain ? 0 : 1);
+		}
+		err_at(L, &at, "%s: %s", what, why);
+		return -1;
+	}
+	*out = t;
+	return 0;
+}
+
+static int parse_mock_headers(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_integration_cfg *ic = obj;
+
+	if (!v) {
+		return 0;
+	}
+	if (!want(L, v, Y_MAP, "headers")) {
+		return -1;
+	}
+	ic->headers = fng__arena_zalloc(L->cfg->arena, (v->n / 2 + 1) * sizeof(*ic->headers));
+	for (unsigned i = 0; i < v->n; i += 2) {
+		const struct ynode *k = v->kids[i];
+		struct fng_theader *h = &ic->headers[ic->nheaders];
+		char *name;
+
+		if (!want(L, k, Y_SCALAR, "header name")) {
+			continue;
+		}
+		if (k->len == 0) {
+			err_at(L, k, "empty header name");
+			continue;
+		}
+		name = fng__arena_strndup(L->cfg->arena, k->s, k->len);
+		for (size_t j = 0; j < k->len; j++) {
+			unsigned char c = (unsigned char)name[j];
+
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				    (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c))) {
+				err_at(L, k, "invalid character in header name \"%s\"", k->s);
+				break;
+			}
+			if (c >= 'A' && c <= 'Z') {
+				name[j] = (char)(c + 32);
+			}
+		}
+		if (!strcmp(name, "content-length") || !strcmp(name, "transfer-encoding") ||
+			!strcmp(name, "connection") || !strcmp(name, "date") ||
+			!strcmp(name, "x-request-id")) {
+			err_at(L, k, "header \"%s\" is set by the gateway", name);
+			continue;
+		}
+		if (compile_template(L, v->kids[i + 1], "header value", &h->value) == 0) {
+			/* Literal header values are checked for CR/LF now; rendered ones at run time. */
+			if (fng__template_is_literal(h->value) && h->value->nparts &&
+				(memchr(h->value->parts[0].s.p, '\r', h->value->parts[0].s.len) ||
+					memchr(h->value->parts[0].s.p, '\n', h->value->parts[0].s.len))) {
+				err_at(L, v->kids[i + 1], "header value contains CR or LF");
+				continue;
+			}
+			h->name = name;
+			h->name_len = k->len;
+			ic->nheaders++;
+		}
+	}
+	return 0;
+}
+
+static int parse_mock_body(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_integration_cfg *ic = obj;
+	static const struct ynode empty = { .type = Y_SCALAR, .s = "", .plain = true };
+
+	return compile_template(L, v ? v : &empty, "body", &ic->body);
+}
+
+#define IOFF(member) offsetof(struct fng_integration_cfg, member)
+
+static const struct key mock_keys[] = {
+	{ "type", K_FN, 0, .fn = NULL },
+	{ "status", K_U32, IOFF(status), 200, 100, 599 },
+	{ "headers", K_FN, 0, .fn = parse_mock_headers },
+	{ "body", K_FN, 0, .fn = parse_mock_body },
+	{ "chunked", K_BOOL, IOFF(chunked), 0 },
+	{ NULL },
+};
+
+static int noop_fn(struct loader *L, const struct ynode *v, void *obj)
+{
+	return 0;
+}
+
+static int parse_integration(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_route *r = obj;
+	const struct ynode *type = NULL;
+	struct key table[sizeof(mock_keys) / sizeof(mock_keys[0])];
+
+	if (!want(L, v, Y_MAP, "integration")) {
+		return -1;
+	}
+	for (unsigned i = 0; i < v->n; i += 2) {
+		if (v->kids[i]->type == Y_SCALAR && strcmp(v->kids[i]->s, "type") == 0) {
+			type = v->kids[i + 1];
+		}
+	}
+	if (!type) {
+		err_at(L, v, "integration needs a \"type\" (mock)");
+		return -1;
+	}
+	if (type->type != Y_SCALAR || strcmp(type->s, "mock") != 0) {
+		err_at(L, type, "unsupported integration type \"%s\" (supported: mock)",
+			type->type == Y_SCALAR ? type->s : "?");
+		return -1;
+	}
+	r->integration.type = FNG_INTEGRATION_MOCK;
+	memcpy(table, mock_keys, sizeof(table));
+	table[0].fn = noop_fn;
+	return apply_keys(L, v, table, &r->integration, "integration");
+}
+
+static const struct key route_keys[] = {
+	{ "integration", K_FN, 0, .fn = parse_integration, .required = true },
+	{ NULL },
+};
+
+static int parse_vars(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_stage *s = obj;
+
+	if (!v) {
+		return 0;
+	}
+	if (!want(L, v, Y_MAP, "variables")) {
+		return -1;
+	}
+	s->vars = fng__arena_zalloc(L->cfg->arena, (v->n / 2 + 1) * sizeof(*s->vars));
+	for (unsigned i = 0; i < v->n; i += 2) {
+		const struct ynode *k = v->kids[i], *val = v->kids[i + 1];
+		const char *name, *value;
+
+		if (!want(L, k, Y_SCALAR, "stage variable name")) {
+			continue;
+		}
+		if (!valid_name(k->s)) {
+			err_at(L, k, "stage variable name \"%s\" must match [A-Za-z0-9_-]+", k->s);
+			continue;
+		}
+		for (unsigned j = 0; j < i; j += 2) {
+			if (strcmp(v->kids[j]->s, k->s) == 0) {
+				err_at(L, k, "duplicate stage variable \"%s\"", k->s);
+			}
+		}
+		name = get_str(L, k, "stage variable name");
+		value = get_str(L, val, "stage variable value");
+		if (name && value) {
+			s->vars[s->nvars++] = (struct fng_var){ name, { value, val->len } };
+		}
+	}
+	return 0;
+}
+
+#define SOFF(member) offsetof(struct fng_stage, member)
+
+static const struct key stage_keys[] = {
+	{ "variables", K_FN, 0, .fn = parse_vars },
+	{ "body_bytes", K_U64, SOFF(body_bytes), 0, 0, (uint64_t)1 << 40 },
+	{ NULL },
+};
+
+static int parse_stages(struct loader *L, const struct ynode *v, struct fng_api *api)
+{
+	if (!want(L, v, Y_MAP, "stages")) {
+		return -1;
+	}
+	if (v->n == 0) {
+		err_at(L, v, "API \"%s\" needs at least one stage", api->name);
+		return -1;
+	}
+	api->stages = fng__arena_zalloc(L->cfg->arena, (v->n / 2) * sizeof(*api->stages));
+	for (unsigned i = 0; i < v->n; i += 2) {
+		const struct ynode *k = v->kids[i];
+		struct fng_stage *s = &api->stages[api->nstages];
+
+		if (!want(L, k, Y_SCALAR, "stage name")) {
+			continue;
+		}
+		if (strcmp(k->s, "$default") != 0 && !valid_name(k->s)) {
+			err_at(L, k, "stage name \"%s\" must match [A-Za-z0-9_-]+ or be $default",
+				k->s);
+			continue;
+		}
+		for (unsigned j = 0; j < i; j += 2) {
+			if (strcmp(v->kids[j]->s, k->s) == 0) {
+				err_at(L, k, "duplicate stage \"%s\"", k->s);
+			}
+		}
+		s->name = get_str(L, k, "stage name");
+		if (apply_keys(L, v->kids[i + 1]->type == Y_SCALAR && v->kids[i + 1]->plain &&
+					   v->kids[i + 1]->len == 0 ? NULL : v->kids[i + 1],
+			    stage_keys, s, "stage") == 0) {
+			if (s->body_bytes > L->cfg->limits.body_bytes) {
+				err_at(L, v->kids[i + 1],
+					"stage body_bytes %" PRIu64 " exceeds server.limits.body_bytes",
+					s->body_bytes);
+			}
+			if (s->body_bytes == 0) {
+				s->body_bytes = L->cfg->limits.body_bytes;
+			}
+		}
+		if (s->name && strcmp(s->name, "$default") == 0) {
+			api->default_stage = s;
+		}
+		api->nstages++;
+	}
+	return 0;
+}
+
+static int parse_routes(struct loader *L, const struct ynode *v, struct fng_api *api)
+{
+	if (!want(L, v, Y_MAP, "routes")) {
+		return -1;
+	}
+	if (v->n == 0) {
+		err_at(L, v, "API \"%s\" needs at least one route", api->name);
+		return -1;
+	}
+	api->router = fng__router_create(L->cfg->arena);
+	api->routes = fng__arena_zalloc(L->cfg->arena, (v->n / 2) * sizeof(*api->routes));
+	for (unsigned i = 0; i < v->n; i += 2) {
+		const struct ynode *k = v->kids[i];
+		struct fng_route *r = &api->routes[api->nroutes];
+		const char *why = NULL;
+
+		if (!want(L, k, Y_SCALAR, "route key")) {
+			continue;
+		}
+		r->key = get_str(L, k, "route key");
+		r->line = k->line;
+		r->col = k->col;
+		if (!r->key) {
+			continue;
+		}
+		if (fng__route_key_parse(L->cfg->arena, r->key, &r->parsed, &why)) {
+			err_at(L, k, "route \"%s\": %s", r->key, why);
+			continue;
+		}
+		if (apply_keys(L, v->kids[i + 1], route_keys, r, "route") != 0) {
+			continue;
+		}
+		if (fng__router_add(api->router, L->cfg->arena, &r->parsed, r, &why)) {
+			err_at(L, k, "route \"%s\": %s", r->key, why);
+			continue;
+		}
+		api->nroutes++;
+	}
+	return 0;
+}
+
+static const struct key api_keys[] = {
+	{ "stages", K_FN, 0, .fn = noop_fn, .required = true },
+	{ "routes", K_FN, 0, .fn = noop_fn, .required = true },
+	{ NULL },
+};
+
+static int parse_apis(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+
+	if (!v) {
+		err_at(L, NULL, "configuration needs \"apis\"");
+		return -1;
+	}
+	if (!want(L, v, Y_MAP, "apis")) {
+		return -1;
+	}
+	if (v->n == 0) {
+		err_at(L, v, "apis needs at least one API");
+		return -1;
+	}
+	c->apis = fng__arena_zalloc(c->arena, (v->n / 2) * sizeof(*c->apis));
+	for (unsigned i = 0; i < v->n; i += 2) {
+		const struct ynode *k = v->kids[i], *body = v->kids[i + 1];
+		struct fng_api *api = &c->apis[c->napis];
+
+		if (!want(L, k, Y_SCALAR, "API name")) {
+			continue;
+		}
+		if (!valid_name(k->s)) {
+			err_at(L, k, "API name \"%s\" must match [A-Za-z0-9_-]+", k->s);
+			continue;
+		}
+		for (unsigned j = 0; j < i; j += 2) {
+			if (strcmp(v->kids[j]->s, k->s) == 0) {
+				err_at(L, k, "duplicate API \"%s\"", k->s);
+			}
+		}
+		api->name = get_str(L, k, "API name");
+		if (apply_keys(L, body, api_keys, api, "API") != 0) {
+			continue;
+		}
+		for (unsigned j = 0; j < body->n; j += 2) {
+			if (strcmp(body->kids[j]->s, "stages") == 0) {
+				parse_stages(L, body->kids[j + 1], api);
+			} else if (strcmp(body->kids[j]->s, "routes") == 0) {
+				parse_routes(L, body->kids[j + 1], api);
+			}
+		}
+		c->napis++;
+	}
+	return 0;
+}
+
+/* ---- domains ---- */
+
+struct raw_mapping {
+	const char *base_path, *api, *stage;
+};
+
+static const struct key mapping_keys[] = {
+	{ "base_path", K_STR, offsetof(struct raw_mapping, base_path), .def_str = "/" },
+	{ "api", K_STR, offsetof(struct raw_mapping, api), .required = true },
+	{ "stage", K_STR, offsetof(struct raw_mapping, stage), .required = true },
+	{ NULL },
+};
+
+static int cmp_mapping(const void *a, const void *b)
+{
+	const struct fng_mapping *x = a, *y = b;
+
+	return x->base_len < y->base_len ? 1 : x->base_len > y->base_len ? -1 : 0;
+}
+
+static int parse_domains(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+
+	if (!v) {
+		return 0;
+	}
+	if (!want(L, v, Y_MAP, "domains")) {
+		return -1;
+	}
+	c->domains = fng__arena_zalloc(c->arena, (v->n / 2 + 1) * sizeof(*c->domains));
+	for (unsigned i = 0; i < v->n; i += 2) {
+		const struct ynode *k = v->kids[i], *list = v->kids[i + 1];
+		struct fng_domain *d = &c->domains[c->ndomains];
+		char *host;
+
+		if (!want(L, k, Y_SCALAR, "domain name") || !want(L, list, Y_SEQ, "domain")) {
+			continue;
+		}
+		host = fng__arena_strndup(c->arena, k->s, k->len);
+		for (size_t j = 0; j < k->len; j++) {
+			char ch = host[j];
+
+			if (ch >= 'A' && ch <= 'Z') {
+				host[j] = (char)(ch + 32);
+			} else if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+					   ch == '-' || ch == '.')) {
+				err_at(L, k, "invalid domain name \"%s\"", k->s);
+				break;
+			}
+		}
+		for (unsigned j = 0; j < i; j += 2) {
+			if (strcasecmp(v->kids[j]->s, k->s) == 0) {
+				err_at(L, k, "duplicate domain \"%s\"", k->s);
+			}
+		}
+		d->host = host;
+		d->host_len = k->len;
+		d->maps = fng__arena_zalloc(c->arena, (list->n + 1) * sizeof(*d->maps));
+		for (unsigned j = 0; j < list->n; j++) {
+			struct raw_mapping raw;
+			struct fng_mapping *m = &d->maps[d->nmaps];
+			const struct fng_api *api;
+			size_t bl;
+
+			if (apply_keys(L, list->kids[j], mapping_keys, &raw, "base path mapping")) {
+				continue;
+			}
+			bl = strlen(raw.base_path);
+			if (raw.base_path[0] != '/' || (bl > 1 && raw.base_path[bl - 1] == '/') ||
+				strpbrk(raw.base_path, "?#{} ")) {
+				err_at(L, list->kids[j],
+					"base_path \"%s\" must start with / and not end with /",
+					raw.base_path);
+				continue;
+			}
+			api = fng__config_api(c, (struct fng_str){ raw.api, strlen(raw.api) });
+			if (!api) {
+				err_at(L, list->kids[j], "unknown API \"%s\"", raw.api);
+				continue;
+			}
+			m->api = api;
+			m->stage = fng__api_stage(api, (struct fng_str){ raw.stage, strlen(raw.stage) });
+			if (!m->stage) {
+				err_at(L, list->kids[j], "API \"%s\" has no stage \"%s\"", raw.api,
+					raw.stage);
+				continue;
+			}
+			m->base_path = bl == 1 ? "" : raw.base_path;
+			m->base_len = bl == 1 ? 0 : bl;
+			for (unsigned x = 0; x < d->nmaps; x++) {
+				if (d->maps[x].base_len == m->base_len &&
+					memcmp(d->maps[x].base_path, m->base_path, m->base_len) == 0) {
+					err_at(L, list->kids[j], "duplicate base_path \"%s\"",
+						raw.base_path);
+				}
+			}
+			d->nmaps++;
+		}
+		qsort(d->maps, d->nmaps, sizeof(*d->maps), cmp_mapping);
+		c->ndomains++;
+	}
+	return 0;
+}
+
+/* Top level. server comes first: stage limits default to and are checked against it. */
+static const struct key top_keys[] = {
+	{ "server", K_FN, 0, .fn = parse_server },
+	{ "access_log", K_FN, 0, .fn = parse_access_log },
+	{ "apis", K_FN, 0, .fn = parse_apis },
+	{ "domains", K_FN, 0, .fn = parse_domains },
+	{ NULL },
+};
+
+int fng__config_parse_addr(const char *s, struct sockaddr_storage *ss)
+{
+	char host[64];
+	const char *colon;
+	char *end;
+	unsigned long port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host)) {
+			return UV_EINVAL;
+		}
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= sizeof(host)) {
+			return UV_EINVAL;
+		}
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+	}
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || colon[1] == '\0' || port > 65535) {
+		return UV_EINVAL;
+	}
+	if (s[0] == '[') {
+		return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss);
+	}
+	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss);
+}
+
+int fng__config_load_string(const char *name, const char *text, size_t len,
+	struct fng_config **out, struct fng_buf *errors)
+{
+	struct loader L = { .file = name, .errors = errors };
+	struct fng_config *c;
+	struct ynode *root;
+	struct fng_arena *arena;
+
+	*out = NULL;
+	arena = fng__arena_create();
+	L.tmp = fng__arena_create();
+	if (!arena || !L.tmp) {
+		fng__arena_destroy(arena);
+		fng__arena_destroy(L.tmp);
+		return UV_ENOMEM;
+	}
+	c = fng__arena_zalloc(arena, sizeof(*c));
+	c->arena = arena;
+	atomic_init(&c->refs, 1);
+	c->path = fng__arena_strndup(arena, name, strlen(name));
+	L.cfg = c;
+
+	root = yparse(&L, text, len);
+	if (root) {
+		apply_keys(&L, root, top_keys, c, "configuration");
+	}
+	if (L.nerrors == 0) {
+		if (L.default_api) {
+			c->default_api = fng__config_api(c,
+				(struct fng_str){ L.default_api, strlen(L.default_api) });
+			if (!c->default_api) {
+				err_at(&L, L.default_api_node, "default_api names unknown API \"%s\"",
+					L.default_api);
+			}
+		} else if (c->napis == 1) {
+			c->default_api = &c->apis[0];
+		}
+		if (c->access_log.path && strcmp(c->access_log.path, "off") == 0) {
+			c->access_log.path = NULL;
+		}
+	}
+	fng__arena_destroy(L.tmp);
+	if (L.nerrors) {
+		if (L.nerrors > 50) {
+			fng__buf_printf(errors, "%s: %u more errors\n", name, L.nerrors - 50);
+		}
+		fng__arena_destroy(arena);
+		return FNG_ECONFIG;
+	}
+	*out = c;
+	return 0;
+}
+
+int fng__config_load(const char *path, struct fng_config **out, struct fng_buf *errors)
+{
+	FILE *f = fopen(path, "rb");
+	struct fng_buf text = { 0 };
+	char chunk[8192];
+	size_t n;
+	int err;
+
+	*out = NULL;
+	if (!f) {
+		fng__buf_printf(errors, "%s:1:1: cannot open: %s\n", path, strerror(errno));
+		return FNG_ECONFIG;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (fng__buf_append(&text, chunk, n) || text.len > (16u << 20)) {
+			fclose(f);
+			fng__buf_finish(&text);
+			fng__buf_printf(errors, "%s:1:1: file too large or out of memory\n", path);
+			return FNG_ECONFIG;
+		}
+	}
+	fclose(f);
+	err = fng__config_load_string(path, text.p ? text.p : "", text.len, out, errors);
+	fng__buf_finish(&text);
+	return err;
+}
+
+struct fng_config *fng__config_ref(struct fng_config *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+void fng__config_unref(struct fng_config *c)
+{
+	if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+		fng__arena_destroy(c->arena);
+	}
+}
+
+const struct fng_api *fng__config_api(const struct fng_config *c, struct fng_str name)
+{
+	for (unsigned i = 0; i < c->napis; i++) {
+		if (c->apis[i].name && fng__str_eq(name, c->apis[i].name, strlen(c->apis[i].name))) {
+			return &c->apis[i];
+		}
+	}
+	return NULL;
+}
+
+const struct fng_stage *fng__api_stage(const struct fng_api *api, struct fng_str name)
+{
+	for (unsigned i = 0; i < api->nstages; i++) {
+		const char *s = api->stages[i].name;
+
+		if (s && fng__str_eq(name, s, strlen(s))) {
+			return &api->stages[i];
+		}
+	}
+	return NULL;
+}
+
+const struct fng_domain *fng__config_domain(const struct fng_config *c, struct fng_str host)
+{
+	for (unsigned i = 0; i < c->ndomains; i++) {
+		if (fng__str_ieq(host, c->domains[i].host, c->domains[i].host_len)) {
+			return &c->domains[i];
+		}
+	}
+	return NULL;
+}
+
+bool fng__stage_var(const struct fng_stage *s, struct fng_str name, struct fng_str *value)
+{
+	for (unsigned i = 0; i < s->nvars; i++) {
+		if (fng__str_eq(name, s->vars[i].name, strlen(s->vars[i].name))) {
+			*value = s->vars[i].value;
+			return true;
+		}
+	}
+	return false;
+}

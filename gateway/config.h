@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_CONFIG_H
+#define FNG_GATEWAY_CONFIG_H
+
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "mem.h"
+#include "router.h"
+#include "template.h"
+
+/*
+ * A loaded configuration: an immutable, refcounted snapshot. The loader builds it from YAML
+ * off the loop thread; the server swaps the current pointer on SIGHUP; each request holds a
+ * reference for its lifetime, so in-flight requests finish on the snapshot they started on.
+ * All memory of a snapshot lives in its arena.
+ */
+
+enum fng_integration_type {
+	FNG_INTEGRATION_MOCK,
+};
+
+struct fng_theader {
+	const char *name; /* lower case */
+	size_t name_len;
+	const struct fng_template *value;
+};
+
+struct fng_integration_cfg {
+	enum fng_integration_type type;
+	int status;
+	struct fng_theader *headers;
+	unsigned nheaders;
+	const struct fng_template *body;
+	bool chunked;
+};
+
+struct fng_route {
+	const char *key; /* as written: "GET /a/{b}" */
+	struct fng_route_key parsed;
+	struct fng_integration_cfg integration;
+	int line, col;
+};
+
+struct fng_var {
+	const char *name;
+	struct fng_str value;
+};
+
+struct fng_stage {
+	const char *name;
+	struct fng_var *vars;
+	unsigned nvars;
+	uint64_t body_bytes;
+};
+
+struct fng_api {
+	const char *name;
+	struct fng_stage *stages;
+	unsigned nstages;
+	const struct fng_stage *default_stage; /* the stage named $default, if any */
+	struct fng_route *routes;
+	unsigned nroutes;
+	struct fng_router *router;
+};
+
+struct fng_mapping {
+	const char *base_path; /* "/v1" or "" for "/" */
+	size_t base_len;
+	const struct fng_api *api;
+	const struct fng_stage *stage;
+};
+
+struct fng_domain {
+	const char *host; /* lower case */
+	size_t host_len;
+	struct fng_mapping *maps; /* longest base path first */
+	unsigned nmaps;
+};
+
+/* Access log fields; the order of this table is the default order of a line. */
+#define FNG_LOG_FIELDS(XX)                                                                 \
+	XX(TIME, "time")                                                                   \
+	XX(REQUEST_ID, "requestId")                                                        \
+	XX(IP, "ip")                                                                       \
+	XX(METHOD, "method")                                                               \
+	XX(PATH, "path")                                                                   \
+	XX(PROTOCOL, "protocol")                                                           \
+	XX(ROUTE_KEY, "routeKey")                                                          \
+	XX(API, "api")                                                                     \
+	XX(STAGE, "stage")                                                                 \
+	XX(STATUS, "status")                                                               \
+	XX(BYTES_IN, "bytesIn")                                                            \
+	XX(BYTES_OUT, "bytesOut")                                                          \
+	XX(LATENCY, "latencyUs")                                                           \
+	XX(INTEGRATION_LATENCY, "integrationLatencyUs")                                    \
+	XX(INTEGRATION_STATUS, "integrationStatus")                                        \
+	XX(USER_AGENT, "userAgent")                                                        \
+	XX(ERROR, "error")
+
+enum fng_log_field {
+#define XX(id, name) FNG_LOG_##id,
+	FNG_LOG_FIELDS(XX)
+#undef XX
+	FNG_LOG__COUNT
+};
+
+extern const char *const fng__log_field_names[FNG_LOG__COUNT];
+
+struct fng_config {
+	atomic_int refs;
+	struct fng_arena *arena;
+	const char *path;
+
+	const char **listen;
+	unsigned nlisten;
+	const char *server_header;
+	const struct fng_api *default_api;
+
+	struct {
+		uint32_t request_line_bytes;
+		uint32_t header_bytes;
+		uint32_t header_fields;
+		uint64_t body_bytes;
+	} limits;
+	struct {
+		uint32_t header_ms, body_ms, keepalive_ms, send_ms, drain_ms;
+	} timeouts;
+	struct {
+		const char *path; /* NULL when off, "-" for stdout */
+		uint8_t fields[FNG_LOG__COUNT];
+		unsigned nfields;
+	} access_log;
+
+	struct fng_api *apis;
+	unsigned napis;
+	struct fng_domain *domains;
+	unsigned ndomains;
+};
+
+/*
+ * Loads and validates a config file (YAML or JSON). On success *out holds a snapshot with one
+ * reference. On failure returns FNG_ECONFIG (or a negative errno) and appends one
+ * "FILE:LINE:COL: message\n" line per problem to errors.
+ */
+int fng__config_load(const char *path, struct fng_config **out, struct fng_buf *errors);
+/* The same from a string; name is used in error messages. */
+int fng__config_load_string(const char *name, const char *text, size_t len,
+	struct fng_config **out, struct fng_buf *errors);
+
+/* Parses "IPv4:PORT" or "[IPv6]:PORT". */
+int fng__config_parse_addr(const char *s, struct sockaddr_storage *ss);
+
+struct fng_config *fng__config_ref(struct fng_config *c);
+void fng__config_unref(struct fng_config *c);
+
+const struct fng_api *fng__config_api(const struct fng_config *c, struct fng_str name);
+const struct fng_stage *fng__api_stage(const struct fng_api *api, struct fng_str name);
+const struct fng_domain *fng__config_domain(const struct fng_config *c, struct fng_str host);
+bool fng__stage_var(const struct fng_stage *s, struct fng_str name, struct fng_str *value);
+
+#endif

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_ERRORS_H
+#define FNG_GATEWAY_ERRORS_H
+
+#include <errno.h>
+
+/*
+ * Project error codes, negative like libuv's, far below the errno range. Each row: name,
+ * HTTP status the edge answers with, and the default message. The status column is the one
+ * place an error becomes a status code (fng__err_status()).
+ */
+#define FNG_ERRNO_MAP(XX)                                                                  \
+	XX(BAD_REQUEST, 400, "Bad Request")                                                \
+	XX(NOT_FOUND, 404, "Not Found")                                                    \
+	XX(METHOD_NOT_ALLOWED, 405, "Method Not Allowed")                                  \
+	XX(REQUEST_TIMEOUT, 408, "Request Timeout")                                        \
+	XX(BODY_TOO_LARGE, 413, "Payload Too Large")                                       \
+	XX(URI_TOO_LONG, 414, "URI Too Long")                                              \
+	XX(EXPECTATION_FAILED, 417, "Expectation Failed")                                  \
+	XX(HEADERS_TOO_LARGE, 431, "Request Header Fields Too Large")                      \
+	XX(THROTTLED, 429, "Too Many Requests")                                            \
+	XX(CLIENT_CLOSED, 499, "Client Closed Request")                                    \
+	XX(INTERNAL, 500, "Internal Server Error")                                         \
+	XX(NOT_IMPLEMENTED, 501, "Not Implemented")                                        \
+	XX(BAD_GATEWAY, 502, "Bad Gateway")                                                \
+	XX(UNAVAILABLE, 503, "Service Unavailable")                                        \
+	XX(GATEWAY_TIMEOUT, 504, "Gateway Timeout")                                        \
+	XX(VERSION, 505, "HTTP Version Not Supported")                                     \
+	XX(CONFIG, 500, "invalid configuration")
+
+enum fng_errno {
+	FNG__ERRNO_BASE = -20000,
+#define XX(name, status, msg) FNG_E##name,
+	FNG_ERRNO_MAP(XX)
+#undef XX
+	FNG__ERRNO_END
+};
+
+/* Message for a project code or a negative errno. Never NULL. */
+const char *fng_strerror(int err);
+/* "FNG_ENOT_FOUND", "ENOMEM", ... Never NULL. */
+const char *fng_err_name(int err);
+/* The HTTP status for an error; 500 for anything not in the map. */
+int fng__err_status(int err);
+/* Reason phrase for a status code ("OK", "Not Found"); "Unknown" if none. */
+const char *fng__status_reason(int status);
+
+#endif

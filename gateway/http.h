@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_HTTP_H
+#define FNG_GATEWAY_HTTP_H
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include "mem.h"
+#include "prevalidate.h"
+#include "request.h"
+#include "server.h"
+
+/*
+ * An HTTP/1.1 connection: bytes in from a transport, pre-validated, parsed by llhttp, turned
+ * into requests that walk the stage table one at a time (pipelined requests wait their turn,
+ * so responses leave in request order), responses out through the same transport.
+ *
+ * The transport is the seam for TLS and tests: plain TCP (tcp.c) hands decrypted-nothing
+ * bytes to fng__conn_on_data(); a TLS transport will hand it decrypted bytes; the fuzzer's
+ * memory transport hands it a buffer. Output goes back through ops->flush.
+ */
+
+struct fng_conn;
+
+struct fng_transport_ops {
+	const char *name;
+	/* Starts/stops delivering input to fng__conn_on_data() / fng__conn_on_eof(). */
+	int (*read_start)(struct fng_conn *c);
+	void (*read_stop)(struct fng_conn *c);
+	/*
+	 * Sends c->out (taking its bytes). Returns 1 if everything left at once, 0 if a write is
+	 * in flight (fng__conn_on_flushed(c, status) follows), negative on failure (nothing
+	 * follows). One flush is outstanding at a time.
+	 */
+	int (*flush)(struct fng_conn *c);
+	/* Sends FIN after what was flushed; the read side stays open. */
+	void (*shutdown)(struct fng_conn *c);
+	/* Closes; fng__conn_on_closed(c) runs when the transport has released everything. */
+	void (*close)(struct fng_conn *c);
+};
+
+enum fng_conn_state {
+	FNG_CONN_HEAD,     /* reading a request head */
+	FNG_CONN_BODY,     /* reading its body */
+	FNG_CONN_REQUEST,  /* the request is in the stage table; input waits */
+	FNG_CONN_CLOSING,  /* last response queued: flush, FIN, linger, close */
+	FNG_CONN_CLOSED,   /* transport close requested */
+};
+
+struct fng_conn {
+	uv_tcp_t tcp; /* the plain TCP transport's handle; other transports leave it unused */
+	const struct fng_transport_ops *ops;
+	struct fng_server *srv;
+	struct fng_list link;  /* srv->conns */
+	struct fng_list tlink; /* srv->tq[tq] */
+	uint64_t deadline;     /* uv_now() milliseconds */
+	llhttp_t parser;
+	struct fng_prevalid pv;
+	struct fng_buf in;     /* input not yet consumed: a partial head or pipelined requests */
+	struct fng_buf out;    /* output not yet flushed */
+	struct fng_req *req;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} peer;
+	uint64_t req_start;    /* uv_hrtime() at the first byte of the current request */
+	uint8_t state, tq;
+	bool in_process : 1;   /* inside process(): completions must not re-enter it */
+	bool flushing : 1;
+	bool reading : 1;
+	bool msg_complete : 1;
+	bool fin_sent : 1;
+	bool close_after : 1;  /* the response being written is the last one */
+	bool served : 1;       /* at least one request answered: idle means keep-alive */
+};
+
+/* Initializes c (memory from the caller), ready for ops->read_start. */
+void fng__conn_init(struct fng_conn *c, struct fng_server *srv,
+	const struct fng_transport_ops *ops);
+
+/* Starts reading; closes c at once if that fails or the server is draining. */
+void fng__conn_start(struct fng_conn *c);
+
+/* Called by the transport. */
+void fng__conn_on_data(struct fng_conn *c, const char *data, size_t len);
+void fng__conn_on_eof(struct fng_conn *c, int status);
+void fng__conn_on_flushed(struct fng_conn *c, int status);
+void fng__conn_on_closed(struct fng_conn *c);
+
+/* Asks c to close as soon as it is idle (SIGTERM drain); closes now if it is idle. */
+void fng__conn_drain(struct fng_conn *c);
+/* Closes c now, cancelling a request in flight. */
+void fng__conn_abort(struct fng_conn *c);
+/* A timeout queue deadline passed. */
+void fng__conn_expired(struct fng_conn *c);
+
+/* The plain TCP transport. */
+extern const struct fng_transport_ops fng__tcp_transport;
+/* Accepts a connection from a listener into a new fng_conn. */
+int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener);
+
+#endif

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Integrations: the table from integration type to its ops, the mock integration, and the
+ * template variable lookup every rendering integration shares.
+ */
+#include <uv.h>
+
+#include "errors.h"
+#include "integration.h"
+#include "stages.h"
+
+bool fng__req_template_lookup(void *ctx, const struct fng_tpart *part, struct fng_str *value)
+{
+	struct fng_req *req = ctx;
+	const struct fng_header *h;
+
+	switch ((enum fng_tvar)part->kind) {
+	case FNG_TV_PATH:
+		for (unsigned i = 0; i < req->match.nparams; i++) {
+			if (fng__str_eq(req->match.params[i].name, part->s.p, part->s.len)) {
+				*value = req->match.params[i].value;
+				return true;
+			}
+		}
+		return false;
+	case FNG_TV_QUERY:
+		return fng__req_query(req, part->s, value);
+	case FNG_TV_HEADER:
+		h = fng__req_header(req, part->s.p, part->s.len);
+		if (h) {
+			*value = h->value;
+		}
+		return h != NULL;
+	case FNG_TV_STAGEVAR:
+		return req->stage && fng__stage_var(req->stage, part->s, value);
+	case FNG_TV_REQUEST_ID:
+		*value = (struct fng_str){ req->request_id, req->request_id_len };
+		return true;
+	case FNG_TV_API_ID:
+		if (!req->api) {
+			return false;
+		}
+		*value = (struct fng_str){ req->api->name, strlen(req->api->name) };
+		return true;
+	case FNG_TV_STAGE:
+		if (!req->stage) {
+			return false;
+		}
+		*value = (struct fng_str){ req->stage->name, strlen(req->stage->name) };
+		return true;
+	case FNG_TV_ROUTE_KEY:
+		if (!req->match.route) {
+			return false;
+		}
+		*value = (struct fng_str){ req->match.route->key, strlen(req->match.route->key) };
+		return true;
+	case FNG_TV_METHOD:
+		*value = req->method;
+		return true;
+	case FNG_TV_PATH_RAW:
+		*value = req->path;
+		return true;
+	case FNG_TV_SOURCE_IP:
+		*value = (struct fng_str){ req->ip, strlen(req->ip) };
+		return true;
+	case FNG_TV_PROTOCOL:
+		*value = req->http_minor ? FNG_STR("HTTP/1.1") : FNG_STR("HTTP/1.0");
+		return true;
+	case FNG_TV_DOMAIN:
+		*value = req->host;
+		return true;
+	case FNG_TV_LITERAL:
+		break;
+	}
+	return false;
+}
+
+/* ---- mock: the gateway answers from config ---- */
+
+static int mock_start(struct fng_req *req)
+{
+	const struct fng_integration_cfg *ic = &req->match.route->integration;
+	struct fng_buf val = { 0 };
+	int err = 0;
+
+	req->resp.status = ic->status;
+	req->resp.chunked = ic->chunked;
+	for (unsigned i = 0; i < ic->nheaders && !err; i++) {
+		val.len = 0;
+		err = fng__template_render(ic->headers[i].value, &val, fng__req_template_lookup, req);
+		if (err) {
+			break;
+		}
+		/* A rendered value must not split the header: drop CR/LF and other controls. */
+		for (size_t j = 0; j < val.len; j++) {
+			if ((unsigned char)val.p[j] < 0x20 && val.p[j] != '\t') {
+				val.p[j] = ' ';
+			}
+		}
+		err = fng__resp_header(req, ic->headers[i].name, ic->headers[i].name_len,
+			val.p ? val.p : "", val.len);
+	}
+	fng__buf_finish(&val);
+	if (!err) {
+		err = fng__template_render(ic->body, &req->resp.body, fng__req_template_lookup, req);
+	}
+	return err ? err : FNG_STAGE_DONE;
+}
+
+static void mock_cancel(struct fng_req *req)
+{
+	/* The mock never pends. */
+}
+
+static const struct fng_integration_ops mock_ops = {
+	.name = "mock",
+	.start = mock_start,
+	.cancel = mock_cancel,
+};
+
+const struct fng_integration_ops *fng__integration_ops(enum fng_integration_type type)
+{
+	switch (type) {
+	case FNG_INTEGRATION_MOCK:
+		return &mock_ops;
+	}
+	return NULL;
+}

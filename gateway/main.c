@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fngate's command line: serve, check, routes. `serve` is the daemon in the foreground, like
+ * `nginx -g 'daemon off;'`: process supervision belongs to systemd or the container runtime.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "config.h"
+#include "errors.h"
+#include "server.h"
+#include "stages.h"
+
+#ifndef FNG_VERSION
+#define FNG_VERSION "0.0.0"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: fngate COMMAND [ARGS]\n"
+		"\n"
+		"commands:\n"
+		"  serve -c FILE   run the gateway in the foreground with config FILE\n"
+		"                  (SIGHUP reloads FILE, SIGTERM drains and exits)\n"
+		"  check FILE      validate FILE; print FILE:LINE:COL errors, exit 1 if invalid\n"
+		"  routes FILE     print the route table FILE compiles to\n"
+		"\n"
+		"options:\n"
+		"  -h, --help      this text\n"
+		"  -V, --version   print the version\n"
+		"\n"
+		"Configuration reference: docs/config.md\n");
+}
+
+static int load_or_report(const char *path, struct fng_config **cfg)
+{
+	struct fng_buf errors = { 0 };
+	int err = fng__config_load(path, cfg, &errors);
+
+	if (err) {
+		if (errors.len) {
+			fwrite(errors.p, 1, errors.len, stderr);
+		}
+		fng__buf_finish(&errors);
+		return 1;
+	}
+	fng__buf_finish(&errors);
+	return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	struct fng_config *cfg;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: fngate check FILE\n");
+		return 2;
+	}
+	if (load_or_report(argv[1], &cfg)) {
+		return 1;
+	}
+	printf("%s: ok (%u API%s)\n", argv[1], cfg->napis, cfg->napis == 1 ? "" : "s");
+	fng__config_unref(cfg);
+	return 0;
+}
+
+struct routes_ctx {
+	const struct fng_api *api;
+};
+
+static void print_route(void *ctx, const struct fng_route_key *key, const struct fng_route *r)
+{
+	const struct routes_ctx *rc = ctx;
+	const char *type = "mock";
+
+	printf("  %-8s %-40s %-6s line %d\n", key->method ? key->method : "*",
+		key->method ? key->path : "$default", type, r->line);
+	(void)rc;
+}
+
+static int cmd_routes(int argc, char **argv)
+{
+	struct fng_config *cfg;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: fngate routes FILE\n");
+		return 2;
+	}
+	if (load_or_report(argv[1], &cfg)) {
+		return 1;
+	}
+	for (unsigned i = 0; i < cfg->napis; i++) {
+		const struct fng_api *api = &cfg->apis[i];
+		struct routes_ctx ctx = { api };
+
+		printf("api %s%s\n", api->name, api == cfg->default_api ? " (default endpoint)" : "");
+		printf("  stages:");
+		for (unsigned j = 0; j < api->nstages; j++) {
+			printf(" %s", api->stages[j].name);
+		}
+		printf("\n  routes, in match priority:\n");
+		fng__router_walk(api->router, print_route, &ctx);
+	}
+	for (unsigned i = 0; i < cfg->ndomains; i++) {
+		const struct fng_domain *d = &cfg->domains[i];
+
+		for (unsigned j = 0; j < d->nmaps; j++) {
+			printf("domain %s%s -> %s/%s\n", d->host,
+				d->maps[j].base_len ? d->maps[j].base_path : "/", d->maps[j].api->name,
+				d->maps[j].stage->name);
+		}
+	}
+	printf("stages of the request path:");
+	for (unsigned i = 0; fng__stage_names[i]; i++) {
+		printf(" %s", fng__stage_names[i]);
+	}
+	printf("\n");
+	fng__config_unref(cfg);
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	struct fng_config *cfg;
+	struct fng_server srv;
+	uv_loop_t loop;
+	int c, err;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		fprintf(stderr, "usage: fngate serve -c FILE\n");
+		return 2;
+	}
+	if (load_or_report(path, &cfg)) {
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&loop);
+	err = fng__server_init(&srv, &loop, cfg, path);
+	if (!err) {
+		err = fng__server_start(&srv);
+	}
+	if (!err) {
+		uv_run(&loop, UV_RUN_DEFAULT);
+		fng__log("info", "stopped", NULL);
+	}
+	fng__server_finish(&srv);
+	uv_loop_close(&loop);
+	fng__arena_cache_drain();
+	return err ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("fngate %s (libuv %s, llhttp %d.%d.%d)\n", FNG_VERSION, uv_version_string(),
+			8, 1, 0);
+		return 0;
+	}
+	if (!strcmp(argv[1], "serve")) {
+		return cmd_serve(argc - 1, argv + 1);
+	}
+	if (!strcmp(argv[1], "check")) {
+		return cmd_check(argc - 1, argv + 1);
+	}
+	if (!strcmp(argv[1], "routes")) {
+		return cmd_routes(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "fngate: unknown command \"%s\"\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

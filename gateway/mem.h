@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_MEM_H
+#define FNG_GATEWAY_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* A byte span that does not own its memory. */
+struct fng_str {
+	const char *p;
+	size_t len;
+};
+
+#define FNG_STR(lit) ((struct fng_str){ (lit), sizeof(lit) - 1 })
+
+static inline bool fng__str_eq(struct fng_str a, const char *b, size_t blen)
+{
+	return a.len == blen && memcmp(a.p, b, blen) == 0;
+}
+bool fng__str_ieq(struct fng_str a, const char *b, size_t blen);
+
+/* Intrusive doubly linked list; an unlinked node points at itself. */
+struct fng_list {
+	struct fng_list *prev, *next;
+};
+
+static inline void fng__list_init(struct fng_list *l)
+{
+	l->prev = l->next = l;
+}
+static inline bool fng__list_empty(const struct fng_list *l)
+{
+	return l->next == l;
+}
+static inline void fng__list_remove(struct fng_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+static inline void fng__list_append(struct fng_list *head, struct fng_list *n)
+{
+	n->prev = head->prev;
+	n->next = head;
+	head->prev->next = n;
+	head->prev = n;
+}
+
+#define fng__container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/*
+ * Growable byte buffer. Storage comes from malloc; fng__buf_finish() frees it. A buffer whose
+ * cap is 0 holds no memory, which is what idle connections keep.
+ */
+struct fng_buf {
+	char *p;
+	size_t len, cap;
+};
+
+int fng__buf_reserve(struct fng_buf *b, size_t extra);
+int fng__buf_append(struct fng_buf *b, const void *p, size_t n);
+int fng__buf_printf(struct fng_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Appends s as the inside of a JSON string (no quotes), escaping as RFC 8259 requires. */
+int fng__buf_json_escape(struct fng_buf *b, const char *s, size_t n);
+int fng__buf_u64(struct fng_buf *b, uint64_t v);
+void fng__buf_consume(struct fng_buf *b, size_t n);
+void fng__buf_finish(struct fng_buf *b);
+
+static inline int fng__buf_str(struct fng_buf *b, const char *s)
+{
+	return fng__buf_append(b, s, strlen(s));
+}
+
+/*
+ * Per-request arena: bump allocation from 4 KiB blocks kept on a per-thread free list; large
+ * allocations get their own block. Everything is released at once by fng__arena_destroy(),
+ * after running the defer hooks (last registered first) for non-memory cleanup.
+ */
+struct fng_arena;
+
+struct fng_arena *fng__arena_create(void);
+void fng__arena_destroy(struct fng_arena *a);
+void *fng__arena_alloc(struct fng_arena *a, size_t n);
+void *fng__arena_zalloc(struct fng_arena *a, size_t n);
+char *fng__arena_strndup(struct fng_arena *a, const char *s, size_t n);
+int fng__arena_defer(struct fng_arena *a, void (*fn)(void *), void *arg);
+/* Releases the per-thread block cache (for leak checkers at exit). */
+void fng__arena_cache_drain(void);
+
+#endif

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Request accessors and the error edge: the one place where an error code becomes a status
+ * code and a JSON body.
+ */
+#include <uv.h>
+
+#include "errors.h"
+#include "request.h"
+
+const struct fng_header *fng__req_header(const struct fng_req *req, const char *name, size_t len)
+{
+	for (unsigned i = 0; i < req->nheaders; i++) {
+		if (fng__str_ieq(req->headers[i].name, name, len)) {
+			return &req->headers[i];
+		}
+	}
+	return NULL;
+}
+
+bool fng__req_query(struct fng_req *req, struct fng_str name, struct fng_str *value)
+{
+	const char *p = req->query.p, *end = req->query.p + req->query.len;
+
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *pe = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(pe - p));
+		const char *ke = eq ? eq : pe;
+		char *kd = fng__arena_alloc(req->arena, (size_t)(ke - p) + 1);
+		long kl = kd ? fng__pct_decode(kd, p, (size_t)(ke - p)) : -1;
+
+		if (kl >= 0 && (size_t)kl == name.len && memcmp(kd, name.p, name.len) == 0) {
+			const char *v = eq ? eq + 1 : pe;
+			char *vd = fng__arena_alloc(req->arena, (size_t)(pe - v) + 1);
+			long vl;
+
+			if (!vd) {
+				return false;
+			}
+			/* '+' means space in form-style query strings. */
+			for (const char *q = v; q < pe; q++) {
+				vd[q - v] = *q == '+' ? ' ' : *q;
+			}
+			vl = fng__pct_decode(vd, vd, (size_t)(pe - v));
+			if (vl < 0) {
+				return false;
+			}
+			*value = (struct fng_str){ vd, (size_t)vl };
+			return true;
+		}
+		p = pe + 1;
+	}
+	return false;
+}
+
+int fng__resp_header(struct fng_req *req, const char *name, size_t nlen, const char *value,
+	size_t vlen)
+{
+	struct fng_resp *r = &req->resp;
+	char *n, *v;
+
+	if (r->nheaders == r->capheaders) {
+		unsigned cap = r->capheaders ? r->capheaders * 2 : 8;
+		struct fng_header *h = fng__arena_alloc(req->arena, cap * sizeof(*h));
+
+		if (!h) {
+			return UV_ENOMEM;
+		}
+		if (r->nheaders) {
+			memcpy(h, r->headers, r->nheaders * sizeof(*h));
+		}
+		r->headers = h;
+		r->capheaders = cap;
+	}
+	n = fng__arena_strndup(req->arena, name, nlen);
+	v = fng__arena_strndup(req->arena, value, vlen);
+	if (!n || !v) {
+		return UV_ENOMEM;
+	}
+	r->headers[r->nheaders++] = (struct fng_header){ { n, nlen }, { v, vlen } };
+	return 0;
+}
+
+void fng__req_error_response(struct fng_req *req, int err, const char *detail)
+{
+	struct fng_resp *r = &req->resp;
+	const char *msg = detail ? detail : fng_strerror(err);
+
+	r->status = fng__err_status(err);
+	r->nheaders = 0;
+	r->chunked = false;
+	r->body.len = 0;
+	fng__resp_header(req, "content-type", 12, "application/json", 16);
+	if (err == FNG_EMETHOD_NOT_ALLOWED && req->match.nallow) {
+		struct fng_buf allow = { 0 };
+
+		for (unsigned i = 0; i < req->match.nallow; i++) {
+			fng__buf_printf(&allow, "%s%s", i ? ", " : "", req->match.allow[i]);
+		}
+		if (allow.len) {
+			fng__resp_header(req, "allow", 5, allow.p, allow.len);
+		}
+		fng__buf_finish(&allow);
+	}
+	fng__buf_str(&r->body, "{\"message\":\"");
+	fng__buf_json_escape(&r->body, msg, strlen(msg));
+	fng__buf_str(&r->body, "\"}\n");
+}

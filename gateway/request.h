@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_REQUEST_H
+#define FNG_GATEWAY_REQUEST_H
+
+#include <netinet/in.h>
+
+#include "config.h"
+#include "mem.h"
+#include "router.h"
+
+/*
+ * One request's life on the request path. It is allocated from its own arena when its head
+ * has been read and freed when its response has been handed to the connection and logged.
+ * Everything a stage computes about the request lives here; the connection (http.c) only
+ * fills the parsed head and body and takes the response.
+ */
+
+struct fng_header {
+	struct fng_str name, value;
+};
+
+struct fng_resp {
+	int status;
+	struct fng_header *headers; /* names lower case */
+	unsigned nheaders, capheaders;
+	struct fng_buf body;
+	bool chunked;
+};
+
+struct fng_req;
+
+/* What the connection layer provides to the request path. */
+struct fng_req_ops {
+	/* Serializes req->resp onto the connection; sets req->bytes_out. */
+	void (*respond)(struct fng_req *req);
+	/* The request is finished: the connection releases it and moves on. */
+	void (*finish)(struct fng_req *req);
+	/* Writes one access log line (no newline); NULL where there is no log. */
+	void (*log)(struct fng_req *req, const char *line, size_t len);
+};
+
+struct fng_req {
+	struct fng_arena *arena;
+	const struct fng_req_ops *ops;
+	void *conn;                /* the connection; NULL once the client has gone */
+	void *srv;                 /* the connection layer's server: outlives the request */
+	struct fng_config *cfg;    /* a reference, dropped when the request is destroyed */
+
+	/* The request as read. Spans point into arena memory. */
+	struct fng_str method, target, path, query, host;
+	uint8_t http_major, http_minor;
+	struct fng_header *headers;
+	unsigned nheaders;
+	struct fng_buf body;
+	uint64_t content_length;
+	bool has_body, chunked, keep_alive, expect_continue, body_complete, upgrade;
+	struct sockaddr_storage peer;
+	char ip[48];
+	char request_id[129];
+	size_t request_id_len;
+
+	/* Where it goes: resolved by the head-phase stages. */
+	const struct fng_api *api;
+	const struct fng_stage *stage;
+	struct fng_str route_path; /* path after the stage or base-path prefix */
+	struct fng_route_match match;
+	uint64_t body_limit;
+
+	/* Progress through the stage table. */
+	unsigned stage_idx;
+	bool pending;              /* a stage returned PENDING and has not resumed */
+	bool responded;
+	int error;                 /* why the gateway refused the request (FNG_E*, -errno) */
+	const char *error_detail;  /* the JSON message for it; NULL for the default */
+
+	/* The answer. */
+	struct fng_resp resp;
+	int integration_status;    /* 0 when no integration ran */
+
+	/* Accounting for the access log and metrics. uv_hrtime() nanoseconds. */
+	uint64_t t_start, t_integration_start, t_integration_end;
+	uint64_t bytes_in, bytes_out;
+};
+
+/* Returns the first header named name (case-insensitive), or NULL. */
+const struct fng_header *fng__req_header(const struct fng_req *req, const char *name, size_t len);
+/* First value of query parameter name, percent-decoded into arena memory. */
+bool fng__req_query(struct fng_req *req, struct fng_str name, struct fng_str *value);
+
+/* Appends a response header (copied into the request's arena). */
+int fng__resp_header(struct fng_req *req, const char *name, size_t nlen, const char *value,
+	size_t vlen);
+
+/*
+ * Sets req->resp to the JSON error for err: {"message": detail or the default}. Headers set by
+ * earlier stages are dropped.
+ */
+void fng__req_error_response(struct fng_req *req, int err, const char *detail);
+
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_SERVER_H
+#define FNG_GATEWAY_SERVER_H
+
+#include <uv.h>
+
+#include "config.h"
+#include "mem.h"
+
+/*
+ * The daemon around one libuv loop: listeners, the connection set and its timeout queues,
+ * the current config snapshot, signals (HUP reload, TERM drain) and the access log writer.
+ * One fng_server per loop thread; listeners are SO_REUSEPORT sockets so N loops can share a
+ * port later without changing this interface.
+ */
+
+enum fng_tq {
+	FNG_TQ_NONE,
+	FNG_TQ_HEADER,    /* reading a request head (also: connected, no byte yet) */
+	FNG_TQ_BODY,      /* reading a request body */
+	FNG_TQ_IDLE,      /* keep-alive, between requests */
+	FNG_TQ_SEND,      /* waiting for the client to take our output */
+	FNG_TQ_LINGER,    /* closing: draining the client's input after our last response */
+	FNG_TQ__COUNT
+};
+
+struct fng_accesslog {
+	int fd;                  /* -1: off */
+	bool own_fd;
+	int retire_fd;           /* previous file, closed once its write completes */
+	struct fng_buf pending;  /* lines not yet handed to a write */
+	struct fng_buf inflight; /* lines being written by the thread pool */
+	uv_fs_t req;
+	bool writing;
+	uv_timer_t timer;
+};
+
+struct fng_listener {
+	uv_tcp_t tcp;
+	struct fng_server *srv;
+	char addr[64];
+};
+
+struct fng_server {
+	uv_loop_t *loop;
+	struct fng_config *cfg;   /* current snapshot; requests hold their own references */
+	const char *config_path;  /* reloaded on SIGHUP; NULL when serving a string config */
+
+	struct fng_listener *listeners;
+	unsigned nlisteners;
+
+	struct fng_list conns;
+	unsigned nconns;
+	struct fng_list tq[FNG_TQ__COUNT];
+	uv_timer_t sweep;         /* expires timeout queues */
+
+	uv_signal_t sig_hup, sig_term, sig_int;
+	bool reloading, draining;
+	uv_timer_t drain_timer;
+
+	struct fng_accesslog alog;
+
+	char date[32];            /* IMF-fixdate, refreshed once a second */
+	uint64_t date_sec;
+	uint64_t rid_state[2];    /* request id generator */
+
+	uint64_t requests;
+};
+
+/* Sets up srv on loop with cfg (takes the reference); binds the listeners. */
+int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config *cfg,
+	const char *config_path);
+/* Starts accepting and handling signals. */
+int fng__server_start(struct fng_server *srv);
+/* Closes every handle; call uv_run afterwards to let close callbacks run. */
+void fng__server_finish(struct fng_server *srv);
+
+/* Stop accepting, finish in-flight requests (up to drain_ms), then stop the loop. */
+void fng__server_drain(struct fng_server *srv);
+
+/* The last connection of a draining server has closed. */
+void fng__server_drained(struct fng_server *srv);
+
+const char *fng__server_date(struct fng_server *srv);
+/* Writes a fresh request id (36 chars + NUL) into buf. */
+void fng__server_request_id(struct fng_server *srv, char buf[37]);
+/* Appends an access log line (without newline). */
+void fng__server_log_line(struct fng_server *srv, const char *line, size_t len);
+
+/* Daemon log: one JSON object per line on stderr. kv is a NULL-terminated key/value list. */
+void fng__log(const char *level, const char *msg, ...) __attribute__((sentinel));
+
+#endif

@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The request path. Every request, answered or refused, walks the stage table below in
+ * order; the table is the design (nginx's phases). Head-phase stages decide from the request
+ * head alone, so a request that will be refused is refused before its body is read;
+ * body-phase stages see the whole body; final stages run for every request.
+ */
+#include <stdio.h>
+#include <time.h>
+#include <uv.h>
+
+#include "errors.h"
+#include "integration.h"
+#include "stages.h"
+
+enum phase { PHASE_HEAD, PHASE_BODY, PHASE_FINAL };
+
+struct stage_def {
+	const char *name;
+	int (*run)(struct fng_req *req);
+	enum phase phase;
+};
+
+/* ---- head phase ---- */
+
+/* Host (custom domain + base path) or the default endpoint's /{stage}/ → API and stage. */
+static int stage_endpoint(struct fng_req *req)
+{
+	const struct fng_config *cfg = req->cfg;
+	struct fng_str path = req->path;
+	const struct fng_domain *dom = fng__config_domain(cfg, req->host);
+
+	if (dom) {
+		for (unsigned i = 0; i < dom->nmaps; i++) {
+			const struct fng_mapping *m = &dom->maps[i];
+
+			if (path.len >= m->base_len && memcmp(path.p, m->base_path, m->base_len) == 0 &&
+				(path.len == m->base_len || path.p[m->base_len] == '/')) {
+				req->api = m->api;
+				req->stage = m->stage;
+				req->route_path = (struct fng_str){ path.p + m->base_len,
+					path.len - m->base_len };
+				break;
+			}
+		}
+		if (!req->api) {
+			req->error_detail = "no base path mapping matches this path";
+			return FNG_ENOT_FOUND;
+		}
+	} else {
+		const struct fng_api *api = cfg->default_api;
+		const char *seg = path.p + 1, *end = path.p + path.len;
+		const char *slash;
+		const struct fng_stage *st;
+
+		if (!api) {
+			req->error_detail = "no API is mapped to this host";
+			return FNG_ENOT_FOUND;
+		}
+		slash = memchr(seg, '/', (size_t)(end - seg));
+		st = fng__api_stage(api, (struct fng_str){ seg, (size_t)((slash ? slash : end) - seg) });
+		if (st && strcmp(st->name, "$default") != 0) {
+			req->route_path = slash ? (struct fng_str){ slash, (size_t)(end - slash) }
+						: FNG_STR("/");
+		} else if (api->default_stage) {
+			st = api->default_stage;
+			req->route_path = path;
+		} else {
+			req->error_detail = "no such stage";
+			return FNG_ENOT_FOUND;
+		}
+		req->api = api;
+		req->stage = st;
+	}
+	if (req->route_path.len == 0) {
+		req->route_path = FNG_STR("/");
+	}
+	req->body_limit = req->stage->body_bytes < cfg->limits.body_bytes ? req->stage->body_bytes
+									  : cfg->limits.body_bytes;
+	return FNG_STAGE_NEXT;
+}
+
+static int stage_route(struct fng_req *req)
+{
+	int err = fng__router_match(req->api->router, req->arena, req->method, req->route_path,
+		&req->match);
+
+	if (err == FNG_EBAD_REQUEST) {
+		req->error_detail = "malformed percent-encoding in path";
+	}
+	return err ? err : FNG_STAGE_NEXT;
+}
+
+/* A declared body over the stage's limit is refused before it is read. */
+static int stage_body_limit(struct fng_req *req)
+{
+	if (req->has_body && !req->chunked && req->content_length > req->body_limit) {
+		req->error_detail = "request body exceeds the stage's body limit";
+		return FNG_EBODY_TOO_LARGE;
+	}
+	return FNG_STAGE_NEXT;
+}
+
+/* ---- body phase ---- */
+
+static const struct fng_integration_ops *pending_ops(struct fng_req *req)
+{
+	return req->match.route ? fng__integration_ops(req->match.route->integration.type) : NULL;
+}
+
+static int stage_integration(struct fng_req *req)
+{
+	const struct fng_integration_ops *ops = pending_ops(req);
+	int rc;
+
+	req->t_integration_start = uv_hrtime();
+	rc = ops->start(req);
+	if (rc == FNG_STAGE_DONE) {
+		req->t_integration_end = uv_hrtime();
+		req->integration_status = req->resp.status;
+	}
+	return rc;
+}
+
+/* ---- final phase ---- */
+
+static int stage_respond(struct fng_req *req)
+{
+	if (req->conn) {
+		req->ops->respond(req);
+		req->responded = true;
+	}
+	return FNG_STAGE_NEXT;
+}
+
+static void log_str(struct fng_buf *b, const char *key, const char *v, size_t n, bool *first)
+{
+	fng__buf_printf(b, "%s\"%s\":\"", *first ? "" : ",", key);
+	fng__buf_json_escape(b, v, n);
+	fng__buf_append(b, "\"", 1);
+	*first = false;
+}
+
+static void log_num(struct fng_buf *b, const char *key, int64_t v, bool *first)
+{
+	fng__buf_printf(b, "%s\"%s\":%lld", *first ? "" : ",", key, (long long)v);
+	*first = false;
+}
+
+static int stage_access_log(struct fng_req *req)
+{
+	const struct fng_config *cfg = req->cfg;
+	struct fng_buf line = { 0 };
+	bool first = true;
+	uint64_t now = uv_hrtime();
+
+	if (!cfg->access_log.path || !req->ops->log) {
+		return FNG_STAGE_NEXT;
+	}
+	fng__buf_append(&line, "{", 1);
+	for (unsigned i = 0; i < cfg->access_log.nfields; i++) {
+		const char *key = fng__log_field_names[cfg->access_log.fields[i]];
+
+		switch ((enum fng_log_field)cfg->access_log.fields[i]) {
+		case FNG_LOG_TIME: {
+			struct timespec ts;
+			struct tm tm;
+			char t[40];
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			gmtime_r(&ts.tv_sec, &tm);
+			snprintf(t, sizeof(t), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+				tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+				tm.tm_sec, ts.tv_nsec / 1000000);
+			log_str(&line, key, t, strlen(t), &first);
+			break;
+		}
+		case FNG_LOG_REQUEST_ID:
+			log_str(&line, key, req->request_id, req->request_id_len, &first);
+			break;
+		case FNG_LOG_IP:
+			log_str(&line, key, req->ip, strlen(req->ip), &first);
+			break;
+		case FNG_LOG_METHOD:
+			log_str(&line, key, req->method.p, req->method.len, &first);
+			break;
+		case FNG_LOG_PATH:
+			log_str(&line, key, req->path.p, req->path.len, &first);
+			break;
+		case FNG_LOG_PROTOCOL:
+			log_str(&line, key, req->http_minor ? "HTTP/1.1" : "HTTP/1.0", 8, &first);
+			break;
+		case FNG_LOG_ROUTE_KEY: {
+			const char *k = req->match.route ? req->match.route->key : "";
+
+			log_str(&line, key, k, strlen(k), &first);
+			break;
+		}
+		case FNG_LOG_API: {
+			const char *k = req->api ? req->api->name : "";
+
+			log_str(&line, key, k, strlen(k), &first);
+			break;
+		}
+		case FNG_LOG_STAGE: {
+			const char *k = req->stage ? req->stage->name : "";
+
+			log_str(&line, key, k, strlen(k), &first);
+			break;
+		}
+		case FNG_LOG_STATUS:
+			log_num(&line, key, req->conn || req->responded ? req->resp.status : 499,
+				&first);
+			break;
+		case FNG_LOG_BYTES_IN:
+			log_num(&line, key, (int64_t)req->bytes_in, &first);
+			break;
+		case FNG_LOG_BYTES_OUT:
+			log_num(&line, key, (int64_t)req->bytes_out, &first);
+			break;
+		case FNG_LOG_LATENCY:
+			log_num(&line, key, (int64_t)((now - req->t_start) / 1000), &first);
+			break;
+		case FNG_LOG_INTEGRATION_LATENCY:
+			log_num(&line, key,
+				req->t_integration_end
+					? (int64_t)((req->t_integration_end - req->t_integration_start) / 1000)
+					: -1,
+				&first);
+			break;
+		case FNG_LOG_INTEGRATION_STATUS: {
+			char s[16] = "";
+
+			if (req->integration_status) {
+				snprintf(s, sizeof(s), "%d", req->integration_status);
+			}
+			log_str(&line, key, s, strlen(s), &first);
+			break;
+		}
+		case FNG_LOG_USER_AGENT: {
+			const struct fng_header *h = fng__req_header(req, "user-agent", 10);
+
+			log_str(&line, key, h ? h->value.p : "", h ? h->value.len : 0, &first);
+			break;
+		}
+		case FNG_LOG_ERROR: {
+			const char *e = "";
+
+			if (req->error) {
+				e = req->error_detail ? req->error_detail : fng_strerror(req->error);
+			}
+			log_str(&line, key, e, strlen(e), &first);
+			break;
+		}
+		case FNG_LOG__COUNT:
+			break;
+		}
+	}
+	fng__buf_append(&line, "}", 1);
+	if (line.p) {
+		req->ops->log(req, line.p, line.len);
+	}
+	fng__buf_finish(&line);
+	return FNG_STAGE_NEXT;
+}
+
+/*
+ * The request path, in order. Stages still to come slot in where the comments stand.
+ */
+static const struct stage_def stages[] = {
+	/* head phase: the head is parsed, no body byte has been read */
+	{ "endpoint", stage_endpoint, PHASE_HEAD },
+	/* resource policy (IP/CIDR) */
+	{ "route", stage_route, PHASE_HEAD },
+	/* CORS preflight, API key, authorizer, throttle */
+	{ "body_limit", stage_body_limit, PHASE_HEAD },
+	/* body phase: the whole body is here */
+	/* request validation, cache lookup */
+	{ "integration", stage_integration, PHASE_BODY },
+	/* response transforms, cache store */
+	/* final phase: every request, answered or refused */
+	{ "respond", stage_respond, PHASE_FINAL },
+	{ "access_log", stage_access_log, PHASE_FINAL },
+};
+
+#define NSTAGES (sizeof(stages) / sizeof(stages[0]))
+
+const char *const fng__stage_names[] = {
+	"endpoint", "route", "body_limit", "integration", "respond", "access_log", NULL,
+};
+
+static unsigned first_final(void)
+{
+	unsigned i = 0;
+
+	while (stages[i].phase != PHASE_FINAL) {
+		i++;
+	}
+	return i;
+}
+
+/* Applies a stage's result; returns false if the table must stop here (PENDING). */
+static bool advance(struct fng_req *req, int rc)
+{
+	if (rc == FNG_STAGE_PENDING) {
+		req->pending = true;
+		return false;
+	}
+	if (rc < 0) {
+		req->error = rc;
+		if (rc == UV_ECANCELED || rc == FNG_ECLIENT_CLOSED) {
+			req->resp.status = 499;
+		} else {
+			fng__req_error_response(req, rc, req->error_detail);
+		}
+		if (req->stage_idx < first_final()) {
+			req->stage_idx = first_final();
+			return true;
+		}
+	} else if (rc == FNG_STAGE_DONE && req->stage_idx < first_final()) {
+		req->stage_idx = first_final();
+		return true;
+	}
+	req->stage_idx++;
+	return true;
+}
+
+bool fng__req_run(struct fng_req *req)
+{
+	while (req->stage_idx < NSTAGES) {
+		const struct stage_def *s = &stages[req->stage_idx];
+
+		if (s->phase == PHASE_BODY && !req->body_complete) {
+			return true;
+		}
+		if (!advance(req, s->run(req))) {
+			return true;
+		}
+	}
+	req->ops->finish(req);
+	return false;
+}
+
+void fng__req_resume(struct fng_req *req, int rc)
+{
+	req->pending = false;
+	if (stages[req->stage_idx].run == stage_integration) {
+		req->t_integration_end = uv_hrtime();
+		if (rc >= 0) {
+			req->integration_status = req->resp.status;
+		}
+	}
+	if (advance(req, rc)) {
+		fng__req_run(req);
+	}
+}
+
+void fng__req_fail(struct fng_req *req, int err, const char *detail)
+{
+	req->error_detail = detail;
+	if (advance(req, err)) {
+		fng__req_run(req);
+	}
+}
+
+void fng__req_cancel(struct fng_req *req)
+{
+	req->conn = NULL;
+	if (req->pending) {
+		const struct fng_integration_ops *ops = pending_ops(req);
+
+		if (ops && ops->cancel) {
+			ops->cancel(req);
+		}
+		return;
+	}
+	fng__req_fail(req, FNG_ECLIENT_CLOSED, "client closed the connection");
+}
+
+void fng__req_destroy(struct fng_req *req)
+{
+	struct fng_config *cfg = req->cfg;
+
+	fng__buf_finish(&req->body);
+	fng__buf_finish(&req->resp.body);
+	fng__arena_destroy(req->arena);
+	fng__config_unref(cfg);
+}
