@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include "body.h"
 #include "errors.h"
 #include "http.h"
 #include "stages.h"
@@ -206,31 +207,41 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t len)
+/* Payload bytes from the body decoder. */
+static int on_body_data(void *ctx, const char *at, size_t len)
+{
+	struct fng_conn *c = ctx;
+	struct fng_req *req = c->req;
+
+	if (req->body.len + len > req->body_limit) {
+		return FNG_EBODY_TOO_LARGE;
+	}
+	return fng__buf_append(&req->body, at, len);
+}
+
+/* Framing facts are read here: llhttp resets its flags once the message is complete. */
+static int on_headers_complete(llhttp_t *p)
 {
 	struct fng_conn *c = p->data;
 	struct fng_req *req = c->req;
 
-	if (req->body.len + len > req->body_limit) {
-		return -1; /* HPE_USER: 413 */
-	}
-	return fng__buf_append(&req->body, at, len) ? -1 : 0;
-}
-
-static int on_message_complete(llhttp_t *p)
-{
-	struct fng_conn *c = p->data;
-
-	c->msg_complete = true;
-	return HPE_PAUSED; /* one request at a time; resumed when it is finished */
+	req->keep_alive = llhttp_should_keep_alive(p);
+	req->upgrade = p->upgrade;
+	req->chunked = (p->flags & F_CHUNKED) != 0;
+	req->content_length = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
+	req->has_body = req->chunked || req->content_length > 0;
+	req->http_major = p->http_major;
+	req->http_minor = p->http_minor;
+	req->method = (struct fng_str){ llhttp_method_name(p->method),
+		strlen(llhttp_method_name(p->method)) };
+	return 0;
 }
 
 static const llhttp_settings_t settings = {
+	.on_headers_complete = on_headers_complete,
 	.on_url = on_url,
 	.on_header_field = on_header_field,
 	.on_header_value = on_header_value,
-	.on_body = on_body,
-	.on_message_complete = on_message_complete,
 };
 
 /* ---- head checks llhttp leaves to us ---- */
@@ -240,14 +251,54 @@ static bool ieq_token(struct fng_str v, const char *tok)
 	return fng__str_ieq(v, tok, strlen(tok));
 }
 
+static bool is_unreserved_or_sub(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("-._~!$&'()*+,;=%", ch));
+}
+
+/* RFC 3986 authority without userinfo: reg-name or [IPv6], then an optional :port. */
 static bool valid_host(struct fng_str h)
 {
-	for (size_t i = 0; i < h.len; i++) {
-		char ch = h.p[i];
+	size_t i = 0;
 
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			    (ch >= '0' && ch <= '9') || strchr("-._~:[]!$&'()*+,;=%", ch))) {
+	if (h.len == 0) {
+		return false;
+	}
+	if (h.p[0] == '[') {
+		for (i = 1; i < h.len && h.p[i] != ']'; i++) {
+			char ch = h.p[i];
+
+			if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+				    (ch >= 'A' && ch <= 'F') || ch == ':' || ch == '.')) {
+				return false;
+			}
+		}
+		if (i == h.len || i == 1) {
 			return false;
+		}
+		i++;
+	} else {
+		while (i < h.len && h.p[i] != ':') {
+			if (!is_unreserved_or_sub(h.p[i])) {
+				return false;
+			}
+			i++;
+		}
+		if (i == 0) {
+			return false;
+		}
+	}
+	if (i < h.len) {
+		size_t digits = 0;
+
+		if (h.p[i++] != ':') {
+			return false;
+		}
+		for (; i < h.len; i++, digits++) {
+			if (h.p[i] < '0' || h.p[i] > '9' || digits == 5) {
+				return false;
+			}
 		}
 	}
 	return true;
@@ -358,7 +409,7 @@ static int check_head(struct fng_conn *c, struct fng_req *req, const char **why)
 			aend = qm;
 		}
 		req->host = (struct fng_str){ t.p + skip, (size_t)(aend - t.p - skip) };
-		if (!req->host.len || !valid_host(req->host) || memchr(req->host.p, '@', req->host.len)) {
+		if (!valid_host(req->host)) {
 			*why = "invalid authority in request target";
 			return FNG_EBAD_REQUEST;
 		}
@@ -416,22 +467,15 @@ static void on_head(struct fng_conn *c, const char *head, size_t len)
 		return;
 	}
 	memcpy(copy, head, len);
-	c->msg_complete = false;
+	/* llhttp sees heads only, one request each; bodies go through body.c. */
+	llhttp_reset(&c->parser);
 	e = llhttp_execute(&c->parser, copy + start, len - start);
 	if (e != HPE_OK && e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE) {
 		refuse(c, e == HPE_INVALID_VERSION ? FNG_EVERSION : FNG_EBAD_REQUEST,
 			llhttp_get_error_reason(&c->parser));
 		return;
 	}
-	req->method = (struct fng_str){ llhttp_method_name(c->parser.method),
-		strlen(llhttp_method_name(c->parser.method)) };
-	req->http_major = c->parser.http_major;
-	req->http_minor = c->parser.http_minor;
-	req->keep_alive = llhttp_should_keep_alive(&c->parser);
-	req->upgrade = c->parser.upgrade || e == HPE_PAUSED_UPGRADE;
-	req->chunked = (c->parser.flags & F_CHUNKED) != 0;
-	req->content_length = (c->parser.flags & F_CONTENT_LENGTH) ? c->parser.content_length : 0;
-	req->has_body = req->chunked || req->content_length > 0;
+	req->upgrade = req->upgrade || e == HPE_PAUSED_UPGRADE;
 	set_request_id(c, req);
 	err = check_head(c, req, &why);
 	if (!err && req->has_body && !req->chunked && req->content_length > cfg->limits.body_bytes) {
@@ -442,7 +486,14 @@ static void on_head(struct fng_conn *c, const char *head, size_t len)
 		refuse(c, err, why);
 		return;
 	}
-	if (!c->msg_complete) {
+	if (req->has_body) {
+		c->bp = fng__arena_alloc(req->arena, sizeof(*c->bp));
+		if (!c->bp) {
+			refuse(c, UV_ENOMEM, "out of memory");
+			return;
+		}
+		fng__body_init(c->bp, req->chunked, req->content_length, cfg->limits.header_bytes,
+			cfg->limits.header_fields);
 		req->body_limit = cfg->limits.body_bytes;
 		c->state = FNG_CONN_BODY;
 	} else {
@@ -460,25 +511,19 @@ static void on_head(struct fng_conn *c, const char *head, size_t len)
 
 static size_t feed_body(struct fng_conn *c, const char *p, size_t len)
 {
-	llhttp_errno_t e = llhttp_execute(&c->parser, p, len);
-	size_t n = e == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&c->parser) - p);
+	long n = fng__body_parse(c->bp, p, len, on_body_data, c);
 
-	c->req->bytes_in += n;
-	switch (e) {
-	case HPE_OK:
-		break;
-	case HPE_PAUSED:
-	case HPE_PAUSED_UPGRADE:
-		dispatch(c);
-		break;
-	case HPE_USER:
-		refuse(c, FNG_EBODY_TOO_LARGE, "request body exceeds the body limit");
-		return len;
-	default:
-		refuse(c, FNG_EBAD_REQUEST, llhttp_get_error_reason(&c->parser));
+	if (n < 0) {
+		refuse(c, (int)n, n == FNG_EBODY_TOO_LARGE ? "request body exceeds the body limit"
+							   : c->bp->error);
 		return len;
 	}
-	return n;
+	c->req->bytes_in += (size_t)n;
+	if (fng__body_done(c->bp)) {
+		c->bp = NULL;
+		dispatch(c);
+	}
+	return (size_t)n;
 }
 
 /*
@@ -613,8 +658,8 @@ static void req_respond(struct fng_req *req)
 	bool head = fng__str_eq(req->method, "HEAD", 4);
 	bool no_body = r->status < 200 || r->status == 204 || r->status == 304;
 	bool chunked = r->chunked && req->http_minor == 1 && !no_body;
-	bool close = c->close_after || !req->keep_alive || !req->body_complete || req->upgrade ||
-		     c->srv->draining;
+	/* Upgrade is ignored until WebSocket routes exist: the answer is plain HTTP. */
+	bool close = c->close_after || !req->keep_alive || !req->body_complete || c->srv->draining;
 
 	if (r->status < 100 || r->status > 599) {
 		r->status = 500;
@@ -684,6 +729,7 @@ static void req_finish(struct fng_req *req)
 		return; /* the connection went away while the request was in flight */
 	}
 	c->req = NULL;
+	c->bp = NULL;
 	c->served = true;
 	c->srv->requests++;
 	if (c->close_after) {
@@ -692,8 +738,6 @@ static void req_finish(struct fng_req *req)
 		c->state = FNG_CONN_HEAD;
 		fng__prevalid_init(&c->pv, c->srv->cfg->limits.request_line_bytes,
 			c->srv->cfg->limits.header_bytes, c->srv->cfg->limits.header_fields);
-		llhttp_resume(&c->parser);
-		c->msg_complete = false;
 	}
 	if (!c->in_process) {
 		/* Finished asynchronously: carry on with waiting input and send the answer. */
@@ -808,6 +852,7 @@ static void close_now(struct fng_conn *c)
 		struct fng_req *req = c->req;
 
 		c->req = NULL;
+		c->bp = NULL;
 		fng__req_cancel(req); /* finishes it (logged as 499) now or when it resumes */
 	}
 	c->reading = false;
@@ -828,7 +873,6 @@ void fng__conn_on_closed(struct fng_conn *c)
 	fng__buf_finish(&c->in);
 	fng__buf_finish(&c->out);
 	srv->nconns--;
-	free(c);
 	if (srv->draining && srv->nconns == 0) {
 		fng__server_drained(srv);
 	}

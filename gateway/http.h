@@ -5,6 +5,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include "body.h"
 #include "mem.h"
 #include "prevalidate.h"
 #include "request.h"
@@ -35,7 +36,10 @@ struct fng_transport_ops {
 	int (*flush)(struct fng_conn *c);
 	/* Sends FIN after what was flushed; the read side stays open. */
 	void (*shutdown)(struct fng_conn *c);
-	/* Closes; fng__conn_on_closed(c) runs when the transport has released everything. */
+	/*
+	 * Closes. When the transport has released everything it calls fng__conn_on_closed(c),
+	 * then frees c if it allocated it.
+	 */
 	void (*close)(struct fng_conn *c);
 };
 
@@ -59,6 +63,7 @@ struct fng_conn {
 	struct fng_buf in;     /* input not yet consumed: a partial head or pipelined requests */
 	struct fng_buf out;    /* output not yet flushed */
 	struct fng_req *req;
+	struct fng_body_parser *bp; /* the body being read (request arena) */
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in4;
@@ -69,7 +74,6 @@ struct fng_conn {
 	bool in_process : 1;   /* inside process(): completions must not re-enter it */
 	bool flushing : 1;
 	bool reading : 1;
-	bool msg_complete : 1;
 	bool fin_sent : 1;
 	bool close_after : 1;  /* the response being written is the last one */
 	bool served : 1;       /* at least one request answered: idle means keep-alive */
@@ -94,6 +98,23 @@ void fng__conn_drain(struct fng_conn *c);
 void fng__conn_abort(struct fng_conn *c);
 /* A timeout queue deadline passed. */
 void fng__conn_expired(struct fng_conn *c);
+
+/*
+ * The loopback transport: a connection without a socket, for stage tests and the fuzzer
+ * (h2o's loopback). Input is pushed with fng__loopback_feed(); output collects in ->output.
+ */
+struct fng_loopback {
+	struct fng_conn conn;
+	struct fng_buf output;
+	bool fin, closed;
+};
+
+struct fng_loopback *fng__loopback_create(struct fng_server *srv);
+void fng__loopback_feed(struct fng_loopback *lb, const void *data, size_t len);
+/* The peer half-closes (EOF). */
+void fng__loopback_eof(struct fng_loopback *lb);
+/* Closes if still open and frees lb. */
+void fng__loopback_destroy(struct fng_loopback *lb);
 
 /* The plain TCP transport. */
 extern const struct fng_transport_ops fng__tcp_transport;

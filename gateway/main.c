@@ -162,6 +162,9 @@ static int cmd_serve(int argc, char **argv)
 	uv_loop_init(&loop);
 	err = fng__server_init(&srv, &loop, cfg, path);
 	if (!err) {
+		err = fng__server_listen(&srv);
+	}
+	if (!err) {
 		err = fng__server_start(&srv);
 	}
 	if (!err) {

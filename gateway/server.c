@@ -506,6 +506,14 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	uv_signal_init(loop, &srv->sig_int);
 	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
 
+	return 0;
+}
+
+int fng__server_listen(struct fng_server *srv)
+{
+	const struct fng_config *cfg = srv->cfg;
+	int err;
+
 	srv->listeners = calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*srv->listeners));
 	if (!srv->listeners) {
 		return UV_ENOMEM;

@@ -67,9 +67,11 @@ struct fng_server {
 	uint64_t requests;
 };
 
-/* Sets up srv on loop with cfg (takes the reference); binds the listeners. */
+/* Sets up srv on loop with cfg (takes the reference). Binds nothing. */
 int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config *cfg,
 	const char *config_path);
+/* Binds the configured listeners (SO_REUSEPORT sockets). */
+int fng__server_listen(struct fng_server *srv);
 /* Starts accepting and handling signals. */
 int fng__server_start(struct fng_server *srv);
 /* Closes every handle; call uv_run afterwards to let close callbacks run. */

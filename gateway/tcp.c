@@ -118,6 +118,7 @@ static void tcp_shutdown(struct fng_conn *c)
 static void close_cb(uv_handle_t *h)
 {
 	fng__conn_on_closed(h->data);
+	free(h->data);
 }
 
 static void tcp_close(struct fng_conn *c)
