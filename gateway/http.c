@@ -450,6 +450,7 @@ static void on_head(struct fng_conn *c, const char *head, size_t len)
 	const struct fng_config *cfg = c->srv->cfg;
 	struct fng_req *req = new_req(c);
 	uint32_t start = fng__prevalid_line_start(&c->pv);
+	llhttp_t *parser;
 	llhttp_errno_t e;
 	const char *why = NULL;
 	char *copy;
@@ -467,12 +468,21 @@ static void on_head(struct fng_conn *c, const char *head, size_t len)
 		return;
 	}
 	memcpy(copy, head, len);
-	/* llhttp sees heads only, one request each; bodies go through body.c. */
-	llhttp_reset(&c->parser);
-	e = llhttp_execute(&c->parser, copy + start, len - start);
+	/*
+	 * llhttp sees heads only, one request each (bodies go through body.c), so its state
+	 * lives in the request arena, not in the connection: idle connections stay small.
+	 */
+	parser = fng__arena_alloc(req->arena, sizeof(*parser));
+	if (!parser) {
+		refuse(c, UV_ENOMEM, "out of memory");
+		return;
+	}
+	llhttp_init(parser, HTTP_REQUEST, &settings);
+	parser->data = c;
+	e = llhttp_execute(parser, copy + start, len - start);
 	if (e != HPE_OK && e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE) {
 		refuse(c, e == HPE_INVALID_VERSION ? FNG_EVERSION : FNG_EBAD_REQUEST,
-			llhttp_get_error_reason(&c->parser));
+			llhttp_get_error_reason(parser));
 		return;
 	}
 	req->upgrade = req->upgrade || e == HPE_PAUSED_UPGRADE;
@@ -919,8 +929,6 @@ void fng__conn_init(struct fng_conn *c, struct fng_server *srv,
 	fng__list_init(&c->tlink);
 	fng__list_append(&srv->conns, &c->link);
 	srv->nconns++;
-	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
-	c->parser.data = c;
 	fng__prevalid_init(&c->pv, cfg->limits.request_line_bytes, cfg->limits.header_bytes,
 		cfg->limits.header_fields);
 	c->state = FNG_CONN_HEAD;

@@ -58,7 +58,6 @@ struct fng_conn {
 	struct fng_list link;  /* srv->conns */
 	struct fng_list tlink; /* srv->tq[tq] */
 	uint64_t deadline;     /* uv_now() milliseconds */
-	llhttp_t parser;
 	struct fng_prevalid pv;
 	struct fng_buf in;     /* input not yet consumed: a partial head or pipelined requests */
 	struct fng_buf out;    /* output not yet flushed */

@@ -348,6 +348,8 @@ static bool same_listen(const struct fng_config *a, const struct fng_config *b)
 	return true;
 }
 
+static void on_sighup(uv_signal_t *s, int signum);
+
 static void reload_after_cb(uv_work_t *req, int status)
 {
 	struct reload_work *w = (struct reload_work *)req;
@@ -384,6 +386,10 @@ static void reload_after_cb(uv_work_t *req, int status)
 	fng__buf_finish(&w->errors);
 	free(w->path);
 	free(w);
+	if (srv->reload_again && !srv->draining) {
+		srv->reload_again = false;
+		on_sighup(&srv->sig_hup, SIGHUP);
+	}
 }
 
 static void on_sighup(uv_signal_t *s, int signum)
@@ -391,7 +397,11 @@ static void on_sighup(uv_signal_t *s, int signum)
 	struct fng_server *srv = s->data;
 	struct reload_work *w;
 
-	if (!srv->config_path || srv->reloading || srv->draining) {
+	if (!srv->config_path || srv->draining) {
+		return;
+	}
+	if (srv->reloading) {
+		srv->reload_again = true; /* the file may have changed since that load began */
 		return;
 	}
 	w = calloc(1, sizeof(*w));

@@ -38,7 +38,7 @@ struct fng_accesslog {
 struct fng_listener {
 	uv_tcp_t tcp;
 	struct fng_server *srv;
-	char addr[64];
+	char addr[80];
 };
 
 struct fng_server {
@@ -55,7 +55,7 @@ struct fng_server {
 	uv_timer_t sweep;         /* expires timeout queues */
 
 	uv_signal_t sig_hup, sig_term, sig_int;
-	bool reloading, draining;
+	bool reloading, reload_again, draining;
 	uv_timer_t drain_timer;
 
 	struct fng_accesslog alog;
