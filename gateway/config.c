@@ -30,7 +30,8 @@ enum ytype { Y_SCALAR, Y_MAP, Y_SEQ };
 struct ynode {
 	enum ytype type;
 	int line, col; /* 1-based */
-	const char *s; /* scalar text, NUL-terminated */
+	size_t pos, end; /* byte offsets of the node in the source (scalars) */
+	const char *s; /* scalar text, NUL-terminated; "" for collections */
 	size_t len;
 	bool plain;
 	struct ynode **kids; /* map: key, value, key, value... */
@@ -39,6 +40,8 @@ struct ynode {
 
 struct loader {
 	const char *file;
+	const char *text; /* the source, for pointing into multi-line scalars */
+	size_t text_len;
 	struct fng_buf *errors;
 	unsigned nerrors;
 	struct fng_arena *tmp;
@@ -57,8 +60,8 @@ static void err_at(struct loader *L, const struct ynode *n, const char *fmt, ...
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (L->nerrors++ < 50) {
-		fng__buf_printf(L->errors, "%s:%d:%d: %s\n", L->file, n ? n->line : 1,
-			n ? n->col : 1, msg);
+		fng__buf_printf(L->errors, "%s:%d:%d: %s\n", L->file, n && n->line ? n->line : 1,
+			n && n->col ? n->col : 1, msg);
 	}
 }
 
@@ -96,6 +99,9 @@ static struct ynode *yparse(struct loader *L, const char *text, size_t len)
 	dcfg.fp = NULL;
 	dcfg.colorize = false;
 	diag = fy_diag_create(&dcfg);
+	if (diag) {
+		fy_diag_set_collect_errors(diag, true);
+	}
 	pcfg.diag = diag;
 	fyp = fy_parser_create(&pcfg);
 	if (!fyp || fy_parser_set_string(fyp, text, len)) {
@@ -130,9 +136,13 @@ static struct ynode *yparse(struct loader *L, const char *text, size_t len)
 				failed = true;
 				break;
 			}
-			n->line = mk ? mk->line + 1 : 1;
-			n->col = mk ? mk->column + 1 : 1;
+			n->line = mk ? mk->line + 1 : 0;
+			n->col = mk ? mk->column + 1 : 0;
+			n->pos = mk ? mk->input_pos : 0;
+			n->s = "";
 			if (ev->type == FYET_SCALAR) {
+				const struct fy_mark *em = fy_event_end_mark(ev);
+
 				size_t tl = 0;
 				const char *t = fy_token_get_text(ev->scalar.value, &tl);
 
@@ -140,11 +150,19 @@ static struct ynode *yparse(struct loader *L, const char *text, size_t len)
 				n->s = fng__arena_strndup(L->tmp, t ? t : "", t ? tl : 0);
 				n->len = t ? tl : 0;
 				n->plain = fy_token_scalar_style(ev->scalar.value) == FYSS_PLAIN;
+				n->end = em ? em->input_pos : n->pos;
 			} else {
 				n->type = ev->type == FYET_MAPPING_START ? Y_MAP : Y_SEQ;
 			}
 			if (depth > 0) {
-				ykid_add(L->tmp, stack[depth - 1], n);
+				struct ynode *parent = stack[depth - 1];
+
+				ykid_add(L->tmp, parent, n);
+				/* An empty value has no mark of its own: point at its key. */
+				if (!n->line && parent->type == Y_MAP && parent->n % 2 == 0) {
+					n->line = parent->kids[parent->n - 2]->line;
+					n->col = parent->kids[parent->n - 2]->col;
+				}
 			} else if (!root) {
 				root = n;
 			}
@@ -177,7 +195,8 @@ static struct ynode *yparse(struct loader *L, const char *text, size_t len)
 		bool any = false;
 
 		while ((de = fy_diag_errors_iterate(diag, &it)) != NULL) {
-			struct ynode at = { .line = de->line + 1, .col = de->column + 1 };
+			/* libfyaml reports these 1-based already. */
+			struct ynode at = { .line = de->line, .col = de->column };
 
 			err_at(L, &at, "YAML syntax error: %s", de->msg);
 			any = true;
@@ -568,6 +587,38 @@ struct api_ctx {
 	const struct ynode *stages, *routes;
 };
 
+/*
+ * Points an error at the offending `${` in the source. The offset is into the scalar's
+ * unescaped text; escapes and folding never produce `${`, so the k-th `${` of the value is the
+ * k-th `${` of the scalar's source, wherever its lines fall.
+ */
+static void template_error_pos(const struct loader *L, const struct ynode *v, size_t off,
+	struct ynode *at)
+{
+	unsigned k = 0;
+	size_t i, end = v->end <= L->text_len ? v->end : L->text_len;
+	int line = v->line, col = v->col;
+
+	for (i = 0; i < off && i + 1 < v->len; i++) {
+		if (v->s[i] == '$' && v->s[i + 1] == '{') {
+			k++;
+		}
+	}
+	for (i = v->pos; i + 1 < end; i++) {
+		if (L->text[i] == '$' && L->text[i + 1] == '{' && k-- == 0) {
+			at->line = line;
+			at->col = col;
+			return;
+		}
+		if (L->text[i] == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+	}
+}
+
 static int compile_template(struct loader *L, const struct ynode *v, const char *what,
 	const struct fng_template **out)
 {
@@ -579,12 +630,9 @@ static int compile_template(struct loader *L, const struct ynode *v, const char 
 		return -1;
 	}
 	if (fng__template_compile(L->cfg->arena, v->s, v->len, &t, &why, &off)) {
-		/* Point into the scalar when it is on one line (plain or single-line quoted). */
 		struct ynode at = *v;
 
-		if (!memchr(v->s, '\n', off)) {
-			at.col += (int)off + (v->plain ? 0 : 1);
-		}
+		template_error_pos(L, v, off, &at);
 		err_at(L, &at, "%s: %s", what, why);
 		return -1;
 	}
@@ -627,6 +675,16 @@ static int parse_mock_headers(struct loader *L, const struct ynode *v, void *obj
 			if (c >= 'A' && c <= 'Z') {
 				name[j] = (char)(c + 32);
 			}
+		}
+		for (unsigned j = 0; j < ic->nheaders; j++) {
+			if (strcmp(ic->headers[j].name, name) == 0) {
+				err_at(L, k, "duplicate header \"%s\"", name);
+				name = NULL;
+				break;
+			}
+		}
+		if (!name) {
+			continue;
 		}
 		if (!strcmp(name, "content-length") || !strcmp(name, "transfer-encoding") ||
 			!strcmp(name, "connection") || !strcmp(name, "date") ||
@@ -748,7 +806,7 @@ static int parse_vars(struct loader *L, const struct ynode *v, void *obj)
 
 static const struct key stage_keys[] = {
 	{ "variables", K_FN, 0, .fn = parse_vars },
-	{ "body_bytes", K_U64, SOFF(body_bytes), 0, 0, (uint64_t)1 << 40 },
+	{ "body_bytes", K_U64, SOFF(body_bytes), UINT64_MAX, 0, (uint64_t)1 << 40 },
 	{ NULL },
 };
 
@@ -766,6 +824,7 @@ static int parse_stages(struct loader *L, const struct ynode *v, struct fng_api 
 		const struct ynode *k = v->kids[i];
 		struct fng_stage *s = &api->stages[api->nstages];
 
+		memset(s, 0, sizeof(*s));
 		if (!want(L, k, Y_SCALAR, "stage name")) {
 			continue;
 		}
@@ -783,13 +842,12 @@ static int parse_stages(struct loader *L, const struct ynode *v, struct fng_api 
 		if (apply_keys(L, v->kids[i + 1]->type == Y_SCALAR && v->kids[i + 1]->plain &&
 					   v->kids[i + 1]->len == 0 ? NULL : v->kids[i + 1],
 			    stage_keys, s, "stage") == 0) {
-			if (s->body_bytes > L->cfg->limits.body_bytes) {
+			if (s->body_bytes == UINT64_MAX) {
+				s->body_bytes = L->cfg->limits.body_bytes; /* not set: inherit */
+			} else if (s->body_bytes > L->cfg->limits.body_bytes) {
 				err_at(L, v->kids[i + 1],
 					"stage body_bytes %" PRIu64 " exceeds server.limits.body_bytes",
 					s->body_bytes);
-			}
-			if (s->body_bytes == 0) {
-				s->body_bytes = L->cfg->limits.body_bytes;
 			}
 		}
 		if (s->name && strcmp(s->name, "$default") == 0) {
@@ -816,6 +874,7 @@ static int parse_routes(struct loader *L, const struct ynode *v, struct fng_api 
 		struct fng_route *r = &api->routes[api->nroutes];
 		const char *why = NULL;
 
+		memset(r, 0, sizeof(*r)); /* the slot of a route that failed is reused */
 		if (!want(L, k, Y_SCALAR, "route key")) {
 			continue;
 		}
@@ -867,6 +926,7 @@ static int parse_apis(struct loader *L, const struct ynode *v, void *obj)
 		const struct ynode *k = v->kids[i], *body = v->kids[i + 1];
 		struct fng_api *api = &c->apis[c->napis];
 
+		memset(api, 0, sizeof(*api));
 		if (!want(L, k, Y_SCALAR, "API name")) {
 			continue;
 		}
@@ -931,6 +991,7 @@ static int parse_domains(struct loader *L, const struct ynode *v, void *obj)
 		struct fng_domain *d = &c->domains[c->ndomains];
 		char *host;
 
+		memset(d, 0, sizeof(*d));
 		if (!want(L, k, Y_SCALAR, "domain name") || !want(L, list, Y_SEQ, "domain")) {
 			continue;
 		}
@@ -960,6 +1021,7 @@ static int parse_domains(struct loader *L, const struct ynode *v, void *obj)
 			const struct fng_api *api;
 			size_t bl;
 
+			memset(m, 0, sizeof(*m));
 			if (apply_keys(L, list->kids[j], mapping_keys, &raw, "base path mapping")) {
 				continue;
 			}
@@ -1067,6 +1129,8 @@ int fng__config_load_string(const char *name, const char *text, size_t len,
 	c->path = fng__arena_strndup(arena, name, strlen(name));
 	L.cfg = c;
 
+	L.text = text;
+	L.text_len = len;
 	root = yparse(&L, text, len);
 	if (root) {
 		apply_keys(&L, root, top_keys, c, "configuration");

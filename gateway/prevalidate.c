@@ -188,17 +188,23 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 			if (c != '\n') {
 				return bad_byte(pv, c, "bare CR at end of header block");
 			}
+			if (i + 1 - pv->head_start > pv->max_head) {
+				return fail(pv, FNG_EHEADERS_TOO_LARGE, "header block too large");
+			}
 			pv->off = (uint32_t)i + 1;
 			return FNG_PV_DONE;
 		}
 
-		/* Limits, checked per byte so a hostile head costs at most limit bytes. */
-		if (pv->state <= S_LINE_CR) {
-			if (pv->state != S_START && pv->state != S_START_CR &&
-				i - pv->line_start >= pv->max_line) {
+		/*
+		 * Limits, checked per byte so a hostile head costs at most limit bytes. The request
+		 * line is method SP target SP version (its CRLF not counted); the header block is
+		 * everything after it, the final empty line included.
+		 */
+		if (pv->state >= S_METHOD && pv->state <= S_VERSION) {
+			if (i + 1 - pv->line_start > pv->max_line) {
 				return fail(pv, FNG_EURI_TOO_LONG, "request line too long");
 			}
-		} else if (i + 1 - pv->head_start > pv->max_head) {
+		} else if (pv->state >= S_FIELD0 && i + 1 - pv->head_start > pv->max_head) {
 			return fail(pv, FNG_EHEADERS_TOO_LARGE, "header block too large");
 		}
 	}

@@ -1,0 +1,848 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for gateway/config.c, the YAML loader that turns docs/config.md into an immutable
+ * snapshot. Valid files must land in the right fields with the documented defaults; every
+ * invalid one must be refused with a "NAME:LINE:COL: message" line that points at the culprit.
+ * Inputs that once crashed the loader run in a child process so the rest of the suite still
+ * reports.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "errors.h"
+#include "harness.h"
+
+/* A minimal valid API, appended to snippets that test something else. */
+#define MIN_API                                                                            \
+	"apis:\n"                                                                          \
+	"  demo:\n"                                                                        \
+	"    stages:\n"                                                                    \
+	"      dev: {}\n"                                                                  \
+	"    routes:\n"                                                                    \
+	"      \"GET /a\":\n"                                                              \
+	"        integration: { type: mock }\n"
+
+/* The head of MIN_API up to the route's settings (lines 1-6). */
+#define ROUTE_HEAD                                                                         \
+	"apis:\n"                                                                          \
+	"  demo:\n"                                                                        \
+	"    stages:\n"                                                                    \
+	"      dev: {}\n"                                                                  \
+	"    routes:\n"                                                                    \
+	"      \"GET /a\":\n"
+
+static struct fng_config *load(const char *yaml, int *rc, struct fng_buf *errors)
+{
+	struct fng_config *c = (struct fng_config *)1;
+
+	*rc = fng__config_load_string("t.yaml", yaml, strlen(yaml), &c, errors);
+	fng__buf_append(errors, "", 1);
+	errors->len--;
+	return c;
+}
+
+static struct fng_config *load_ok(const char *yaml, const char *what)
+{
+	struct fng_buf e = { 0 };
+	int rc;
+	struct fng_config *c = load(yaml, &rc, &e);
+
+	CHECK_INT(rc, 0, "%s: loads", what);
+	CHECK(rc != 0 || (c != NULL && e.len == 0), "%s: snapshot and no errors", what);
+	if (rc) {
+		printf("# errors:\n%s", e.p);
+		c = NULL;
+	}
+	fng__buf_finish(&e);
+	return c;
+}
+
+/* True if the first error line starts with one of the prefixes and contains substr. */
+static bool first_line_is(const char *errs, const char *const *prefixes, const char *substr)
+{
+	const char *nl = strchr(errs, '\n');
+	size_t llen = nl ? (size_t)(nl - errs) : strlen(errs);
+	char line[1024];
+
+	if (!nl || llen >= sizeof(line)) {
+		return false;
+	}
+	memcpy(line, errs, llen);
+	line[llen] = '\0';
+	if (substr && !strstr(line, substr)) {
+		return false;
+	}
+	for (; *prefixes; prefixes++) {
+		if (strncmp(line, *prefixes, strlen(*prefixes)) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void load_err_any(const char *yaml, const char *const *prefixes, const char *substr,
+	const char *what)
+{
+	struct fng_buf e = { 0 };
+	int rc;
+	struct fng_config *c = load(yaml, &rc, &e);
+	bool ok;
+
+	CHECK_INT(rc, FNG_ECONFIG, "%s: refused", what);
+	CHECK(c == NULL, "%s: no snapshot", what);
+	ok = rc == FNG_ECONFIG && e.p && first_line_is(e.p, prefixes, substr);
+	CHECK(ok, "%s: error at %s%s%s", what, prefixes[0], substr ? "... " : "",
+		substr ? substr : "");
+	if (!ok) {
+		printf("# errors:\n%s", e.p ? e.p : "(none)\n");
+	}
+	if (rc == 0) {
+		fng__config_unref(c);
+	}
+	fng__buf_finish(&e);
+}
+
+/* The first error line must start with "t.yaml:POS: " and mention substr. */
+static void load_err(const char *yaml, const char *pos, const char *substr, const char *what)
+{
+	char prefix[64];
+	const char *prefixes[] = { prefix, NULL };
+
+	snprintf(prefix, sizeof(prefix), "t.yaml:%s: ", pos);
+	load_err_any(yaml, prefixes, substr, what);
+}
+
+/*
+ * Loads yaml in a child process, for inputs that crash the loader: the child must exit
+ * normally with FNG_ECONFIG and a first error line starting "t.yaml:POS: ".
+ */
+static void load_err_isolated(const char *yaml, const char *pos, const char *what)
+{
+	char out[4096] = "", prefix[64];
+	const char *prefixes[] = { prefix, NULL };
+	int fds[2], status = 0;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	fflush(stdout);
+	if (pipe(fds) != 0) {
+		CHECK(0, "%s: pipe", what);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct fng_buf e = { 0 };
+		int rc;
+
+		close(fds[0]);
+		load(yaml, &rc, &e);
+		if (e.len && write(fds[1], e.p, e.len) < 0) {
+			_exit(3);
+		}
+		_exit(rc == FNG_ECONFIG ? 0 : 2);
+	}
+	close(fds[1]);
+	while (pid > 0 && (n = read(fds[0], out + got, sizeof(out) - 1 - (size_t)got)) > 0) {
+		got += n;
+	}
+	close(fds[0]);
+	out[got] = '\0';
+	if (pid > 0) {
+		waitpid(pid, &status, 0);
+	}
+	CHECK(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		"%s: refused without crashing", what);
+	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		printf("# child %s %d\n", WIFSIGNALED(status) ? "killed by signal" : "exited",
+			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	}
+	snprintf(prefix, sizeof(prefix), "t.yaml:%s: ", pos);
+	CHECK(first_line_is(out, prefixes, NULL), "%s: error at %s", what, pos);
+}
+
+/* ---- valid files ---- */
+
+static const char full_yaml[] =
+	"# apis come first: stage limits still derive from server, whatever the order\n"
+	"apis:\n"
+	"  demo:\n"
+	"    stages:\n"
+	"      dev:\n"
+	"        variables: { greeting: hello, empty: \"\" }\n"
+	"      prod:\n"
+	"        variables:\n"
+	"          greeting: welcome\n"
+	"        body_bytes: 65536\n"
+	"      $default: {}\n"
+	"    routes:\n"
+	"      \"GET /hello/{name}\":\n"
+	"        integration:\n"
+	"          type: mock\n"
+	"          status: 201\n"
+	"          headers: { Content-Type: application/json, X-Stage: \"${context.stage}\" }\n"
+	"          body: '{\"message\": \"${stageVariables.greeting|json}, "
+	"${request.path.name|json}\"}'\n"
+	"          chunked: true\n"
+	"      \"ANY /files/{path+}\":\n"
+	"        integration: { type: mock }\n"
+	"      $default:\n"
+	"        integration: { type: mock, status: 404, body: nope }\n"
+	"  admin:\n"
+	"    stages:\n"
+	"      v1: {}\n"
+	"    routes:\n"
+	"      \"POST /users\":\n"
+	"        integration: { type: mock, chunked: false }\n"
+	"server:\n"
+	"  listen: [\"127.0.0.1:0\", \"[::1]:8081\"]\n"
+	"  server_header: \"\"\n"
+	"  default_api: admin\n"
+	"  limits:\n"
+	"    request_line_bytes: 4096\n"
+	"    header_bytes: 16384\n"
+	"    header_fields: 50\n"
+	"    body_bytes: 1048576\n"
+	"  timeouts:\n"
+	"    header_ms: 1000\n"
+	"    body_ms: 2000\n"
+	"    keepalive_ms: 3000\n"
+	"    send_ms: 4000\n"
+	"    drain_ms: 0\n"
+	"access_log:\n"
+	"  path: /tmp/fngate-access.log\n"
+	"  fields: [status, requestId, time, error]\n"
+	"domains:\n"
+	"  API.Example.com:\n"
+	"    - { base_path: /, api: demo, stage: dev }\n"
+	"    - { base_path: /v1/admin, api: admin, stage: v1 }\n"
+	"    - { base_path: /v1, api: demo, stage: prod }\n"
+	"  other.example.com:\n"
+	"    - { api: demo, stage: $default }\n";
+
+static void test_full(void)
+{
+	struct fng_config *c = load_ok(full_yaml, "full config");
+	const struct fng_api *demo, *admin;
+	const struct fng_stage *dev, *prod, *def;
+	const struct fng_domain *d;
+	struct fng_str v;
+
+	if (!c) {
+		return;
+	}
+	CHECK_STR(c->path, "t.yaml", "path is the name");
+	CHECK_INT(c->nlisten, 2, "two listen addresses");
+	CHECK(c->nlisten == 2 && strcmp(c->listen[0], "127.0.0.1:0") == 0 &&
+			strcmp(c->listen[1], "[::1]:8081") == 0,
+		"listen addresses in order");
+	CHECK_STR(c->server_header, "", "server_header \"\" (omit the header)");
+	CHECK_INT(c->limits.request_line_bytes, 4096, "limits.request_line_bytes");
+	CHECK_INT(c->limits.header_bytes, 16384, "limits.header_bytes");
+	CHECK_INT(c->limits.header_fields, 50, "limits.header_fields");
+	CHECK_INT(c->limits.body_bytes, 1048576, "limits.body_bytes");
+	CHECK_INT(c->timeouts.header_ms, 1000, "timeouts.header_ms");
+	CHECK_INT(c->timeouts.body_ms, 2000, "timeouts.body_ms");
+	CHECK_INT(c->timeouts.keepalive_ms, 3000, "timeouts.keepalive_ms");
+	CHECK_INT(c->timeouts.send_ms, 4000, "timeouts.send_ms");
+	CHECK_INT(c->timeouts.drain_ms, 0, "timeouts.drain_ms (0 allowed)");
+	CHECK_STR(c->access_log.path, "/tmp/fngate-access.log", "access_log.path");
+	CHECK_INT(c->access_log.nfields, 4, "access_log: 4 fields");
+	CHECK(c->access_log.fields[0] == FNG_LOG_STATUS &&
+			c->access_log.fields[1] == FNG_LOG_REQUEST_ID &&
+			c->access_log.fields[2] == FNG_LOG_TIME &&
+			c->access_log.fields[3] == FNG_LOG_ERROR,
+		"access_log fields in the order listed");
+
+	CHECK_INT(c->napis, 2, "two APIs");
+	demo = fng__config_api(c, FNG_STR("demo"));
+	admin = fng__config_api(c, FNG_STR("admin"));
+	CHECK(demo && admin && demo != admin, "APIs by name");
+	CHECK(fng__config_api(c, FNG_STR("dem")) == NULL, "no API by prefix");
+	CHECK(c->default_api == admin, "default_api: admin");
+	if (!demo || !admin) {
+		fng__config_unref(c);
+		return;
+	}
+
+	CHECK_INT(demo->nstages, 3, "demo: 3 stages");
+	dev = fng__api_stage(demo, FNG_STR("dev"));
+	prod = fng__api_stage(demo, FNG_STR("prod"));
+	def = fng__api_stage(demo, FNG_STR("$default"));
+	CHECK(dev && prod && def, "stages by name");
+	CHECK(demo->default_stage == def && def != NULL, "demo's $default stage");
+	CHECK(admin->default_stage == NULL, "admin has no $default stage");
+	if (dev && prod && def) {
+		CHECK_INT(dev->body_bytes, 1048576, "dev body_bytes inherits server limit");
+		CHECK_INT(prod->body_bytes, 65536, "prod body_bytes lower than server");
+		CHECK_INT(def->body_bytes, 1048576, "$default body_bytes inherits");
+		CHECK_INT(dev->nvars, 2, "dev: 2 variables");
+		CHECK(fng__stage_var(dev, FNG_STR("greeting"), &v) && fng__str_eq(v, "hello", 5),
+			"dev greeting = hello");
+		CHECK(fng__stage_var(dev, FNG_STR("empty"), &v) && v.len == 0, "dev empty = \"\"");
+		CHECK(!fng__stage_var(dev, FNG_STR("nope"), &v), "dev has no nope");
+		CHECK(fng__stage_var(prod, FNG_STR("greeting"), &v) && fng__str_eq(v, "welcome", 7),
+			"prod greeting = welcome");
+		CHECK_INT(def->nvars, 0, "$default: no variables");
+	}
+
+	CHECK_INT(demo->nroutes, 3, "demo: 3 routes");
+	if (demo->nroutes == 3) {
+		const struct fng_route *r = &demo->routes[0];
+		const struct fng_integration_cfg *ic = &r->integration;
+		struct fng_arena *a = fng__arena_create();
+		struct fng_route_match m;
+
+		CHECK_STR(r->key, "GET /hello/{name}", "route key as written");
+		CHECK(r->line == 13, "route line %d", r->line);
+		CHECK_INT(ic->type, FNG_INTEGRATION_MOCK, "mock integration");
+		CHECK_INT(ic->status, 201, "status 201");
+		CHECK(ic->chunked, "chunked: true");
+		CHECK_INT(ic->nheaders, 2, "two headers");
+		if (ic->nheaders == 2) {
+			CHECK_STR(ic->headers[0].name, "content-type",
+				"header names are lower-cased");
+			CHECK_INT(ic->headers[0].name_len, 12, "header name length");
+			CHECK(fng__template_is_literal(ic->headers[0].value) &&
+					fng__str_eq(ic->headers[0].value->parts[0].s,
+						"application/json", 16),
+				"literal header value");
+			CHECK_STR(ic->headers[1].name, "x-stage", "second header");
+			CHECK(ic->headers[1].value->nparts == 1 &&
+					ic->headers[1].value->parts[0].kind == FNG_TV_STAGE,
+				"templated header value");
+		}
+		CHECK(ic->body && ic->body->nparts == 5, "body compiled to 5 parts");
+		if (ic->body && ic->body->nparts == 5) {
+			CHECK(ic->body->parts[1].kind == FNG_TV_STAGEVAR && ic->body->parts[1].json,
+				"body part: stage variable |json");
+			CHECK(ic->body->parts[3].kind == FNG_TV_PATH && ic->body->parts[3].json,
+				"body part: path parameter |json");
+		}
+		CHECK_INT(demo->routes[1].integration.status, 200, "status defaults to 200");
+		CHECK(!demo->routes[1].integration.chunked, "chunked defaults to false");
+		CHECK(demo->routes[1].integration.body &&
+				demo->routes[1].integration.body->nparts == 0,
+			"body defaults to empty");
+		CHECK_INT(demo->routes[2].integration.status, 404, "$default route status");
+		CHECK(demo->routes[2].parsed.method == NULL, "$default route key");
+
+		CHECK_INT(fng__router_match(demo->router, a, FNG_STR("GET"), FNG_STR("/hello/ada"),
+				  &m),
+			0, "router: GET /hello/ada");
+		CHECK(m.route == &demo->routes[0], "router: GET /hello/ada -> its route");
+		CHECK_INT(fng__router_match(demo->router, a, FNG_STR("PUT"),
+				  FNG_STR("/files/a/b"), &m),
+			0, "router: PUT /files/a/b");
+		CHECK(m.route == &demo->routes[1], "router: ANY greedy route");
+		CHECK_INT(fng__router_match(demo->router, a, FNG_STR("GET"), FNG_STR("/zzz"), &m),
+			0, "router: GET /zzz");
+		CHECK(m.route == &demo->routes[2], "router: $default");
+		fng__arena_destroy(a);
+	}
+
+	CHECK_INT(c->ndomains, 2, "two domains");
+	d = fng__config_domain(c, FNG_STR("api.EXAMPLE.com"));
+	CHECK(d != NULL, "domain lookup is case-insensitive");
+	CHECK(fng__config_domain(c, FNG_STR("api.example.co")) == NULL, "no domain by prefix");
+	if (d) {
+		CHECK_STR(d->host, "api.example.com", "host lower-cased");
+		CHECK_INT(d->host_len, 15, "host length");
+		CHECK_INT(d->nmaps, 3, "three mappings");
+		if (d->nmaps == 3) {
+			CHECK_STR(d->maps[0].base_path, "/v1/admin", "longest base path first");
+			CHECK_INT(d->maps[0].base_len, 9, "/v1/admin length");
+			CHECK(d->maps[0].api == admin && d->maps[0].stage == &admin->stages[0],
+				"/v1/admin -> admin v1");
+			CHECK_STR(d->maps[1].base_path, "/v1", "then /v1");
+			CHECK(d->maps[1].api == demo && d->maps[1].stage == prod,
+				"/v1 -> demo prod");
+			CHECK_STR(d->maps[2].base_path, "", "/ last, stored as \"\"");
+			CHECK_INT(d->maps[2].base_len, 0, "/ length 0");
+			CHECK(d->maps[2].api == demo && d->maps[2].stage == dev, "/ -> demo dev");
+		}
+	}
+	d = fng__config_domain(c, FNG_STR("other.example.com"));
+	CHECK(d && d->nmaps == 1 && d->maps[0].base_len == 0 && d->maps[0].stage == def,
+		"base_path defaults to /, stage $default");
+
+	/* Snapshot refcounting: the last unref frees (ASan/valgrind see a leak otherwise). */
+	struct fng_config *again = fng__config_ref(c);
+
+	CHECK(again == c, "ref returns the snapshot");
+	CHECK_INT(atomic_load(&c->refs), 2, "two references");
+	fng__config_unref(c);
+	CHECK_INT(atomic_load(&c->refs), 1, "one reference left");
+	fng__config_unref(c);
+	fng__config_unref(NULL);
+	CHECK(1, "unref(NULL) is a no-op");
+}
+
+static void test_defaults(void)
+{
+	struct fng_config *c = load_ok(MIN_API, "minimal config");
+
+	if (!c) {
+		return;
+	}
+	CHECK(c->nlisten == 1 && strcmp(c->listen[0], "127.0.0.1:8080") == 0,
+		"listen defaults to 127.0.0.1:8080");
+	CHECK_STR(c->server_header, "fngate", "server_header defaults to fngate");
+	CHECK_INT(c->limits.request_line_bytes, 8192, "request_line_bytes default");
+	CHECK_INT(c->limits.header_bytes, 32768, "header_bytes default");
+	CHECK_INT(c->limits.header_fields, 100, "header_fields default");
+	CHECK_INT(c->limits.body_bytes, 10485760, "body_bytes default");
+	CHECK_INT(c->timeouts.header_ms, 10000, "header_ms default");
+	CHECK_INT(c->timeouts.body_ms, 30000, "body_ms default");
+	CHECK_INT(c->timeouts.keepalive_ms, 75000, "keepalive_ms default");
+	CHECK_INT(c->timeouts.send_ms, 60000, "send_ms default");
+	CHECK_INT(c->timeouts.drain_ms, 10000, "drain_ms default");
+	CHECK_STR(c->access_log.path, "-", "access_log.path defaults to -");
+	CHECK_INT(c->access_log.nfields, FNG_LOG__COUNT, "all access log fields by default");
+	bool in_order = true;
+
+	for (unsigned i = 0; i < FNG_LOG__COUNT; i++) {
+		in_order = in_order && c->access_log.fields[i] == i;
+	}
+	CHECK(in_order, "default fields in table order");
+	CHECK_STR(fng__log_field_names[FNG_LOG_LATENCY], "latencyUs", "field name table");
+	CHECK(c->napis == 1 && c->default_api == &c->apis[0], "single API is the default API");
+	CHECK(c->napis == 1 && c->apis[0].nstages == 1 &&
+			c->apis[0].stages[0].body_bytes == 10485760,
+		"stage body_bytes defaults to the server limit");
+	CHECK_INT(c->ndomains, 0, "no domains");
+	fng__config_unref(c);
+
+	c = load_ok("access_log: { path: off }\n" MIN_API, "access log off");
+	if (c) {
+		CHECK(c->access_log.path == NULL, "path: off disables the log");
+		fng__config_unref(c);
+	}
+	c = load_ok("access_log: { fields: [] }\n" MIN_API, "no access log fields");
+	if (c) {
+		CHECK_INT(c->access_log.nfields, 0, "fields: [] logs no fields");
+		fng__config_unref(c);
+	}
+
+	c = load_ok(MIN_API "  other:\n"
+			    "    stages: { dev: {} }\n"
+			    "    routes: { \"GET /b\": { integration: { type: mock } } }\n",
+		"two APIs without default_api");
+	if (c) {
+		CHECK_INT(c->napis, 2, "two APIs");
+		CHECK(c->default_api == NULL, "no default API when two are declared");
+		fng__config_unref(c);
+	}
+	c = load_ok("server: { default_api: other }\n" MIN_API "  other:\n"
+						       "    stages: { dev: {} }\n"
+						       "    routes: { \"GET /b\": "
+						       "{ integration: { type: mock } } }\n",
+		"two APIs with default_api");
+	if (c) {
+		CHECK(c->napis == 2 && c->default_api == &c->apis[1], "default_api: other");
+		fng__config_unref(c);
+	}
+	c = load_ok("server: { default_api: demo }\n" MIN_API, "default_api naming the only API");
+	if (c) {
+		CHECK(c->default_api == &c->apis[0], "default_api: demo");
+		fng__config_unref(c);
+	}
+
+	c = load_ok("server: { limits: { body_bytes: 1000 } }\n"
+		    "apis:\n"
+		    "  demo:\n"
+		    "    stages:\n"
+		    "      same: { body_bytes: 1000 }\n"
+		    "      none: { body_bytes: 0 }\n"
+		    "      empty:\n"
+		    "    routes: { \"GET /a\": { integration: { type: mock } } }\n",
+		"stage body_bytes at the limit and 0");
+	if (c) {
+		const struct fng_api *api = &c->apis[0];
+
+		CHECK_INT(api->stages[0].body_bytes, 1000, "stage body_bytes equal to the limit");
+		/* "a lower body limit for this stage": 0 is lower, and means no body. */
+		CHECK_INT(api->stages[1].body_bytes, 0, "stage body_bytes: 0 is kept, not widened");
+		CHECK_INT(api->stages[2].body_bytes, 1000, "stage with no settings inherits");
+		fng__config_unref(c);
+	}
+
+	/* JSON is YAML too. */
+	c = load_ok("{\"apis\": {\"j\": {\"stages\": {\"s\": {\"variables\": {\"k\": \"v\"}}},"
+		    " \"routes\": {\"GET /a\": {\"integration\": {\"type\": \"mock\","
+		    " \"status\": 204, \"chunked\": true}}}}},"
+		    " \"server\": {\"limits\": {\"header_fields\": 7}}}",
+		"JSON config");
+	if (c) {
+		CHECK(c->napis == 1 && strcmp(c->apis[0].name, "j") == 0, "JSON: API j");
+		CHECK_INT(c->limits.header_fields, 7, "JSON: header_fields");
+		CHECK(c->apis[0].nroutes == 1 && c->apis[0].routes[0].integration.status == 204 &&
+				c->apis[0].routes[0].integration.chunked,
+			"JSON: integration");
+		fng__config_unref(c);
+	}
+}
+
+static void test_load_file(void)
+{
+	char path[] = "/tmp/fngate-unit-config-XXXXXX";
+	int fd = mkstemp(path);
+	struct fng_buf e = { 0 };
+	struct fng_config *c = NULL;
+
+	CHECK(fd >= 0, "temp file");
+	if (fd < 0) {
+		return;
+	}
+	CHECK_INT(write(fd, MIN_API, strlen(MIN_API)), strlen(MIN_API), "write temp config");
+	close(fd);
+	CHECK_INT(fng__config_load(path, &c, &e), 0, "config_load from a file");
+	CHECK(c && strcmp(c->path, path) == 0, "snapshot path is the file");
+	fng__config_unref(c);
+	unlink(path);
+	c = (struct fng_config *)1;
+	CHECK_INT(fng__config_load(path, &c, &e), FNG_ECONFIG, "missing file refused");
+	CHECK(c == NULL, "missing file: no snapshot");
+	fng__buf_append(&e, "", 1);
+	CHECK(strncmp(e.p, path, strlen(path)) == 0 &&
+			strncmp(e.p + strlen(path), ":1:1: ", 6) == 0,
+		"missing file: FILE:1:1: error");
+	fng__buf_finish(&e);
+}
+
+/* ---- errors ---- */
+
+static void test_errors_keys(void)
+{
+	load_err("foo: 1\n" MIN_API, "1:1", "unknown key \"foo\"", "unknown top-level key");
+	load_err("server:\n"
+		 "  limits:\n"
+		 "    foo: 1\n" MIN_API,
+		"3:5", "unknown key \"foo\" in server.limits", "unknown key in server.limits");
+	load_err("server:\n"
+		 "  timeout: {}\n" MIN_API,
+		"2:3", "unknown key \"timeout\" in server", "unknown key in server");
+	load_err(ROUTE_HEAD "        integration: { type: mock, stauts: 201 }\n", "7:36",
+		"unknown key \"stauts\"", "unknown key in integration");
+	load_err("server: {}\n"
+		 "server: {}\n" MIN_API,
+		"2:1", "duplicate key \"server\"", "duplicate top-level key");
+	load_err("server:\n"
+		 "  limits: {}\n"
+		 "  limits: {}\n" MIN_API,
+		"3:3", "duplicate key \"limits\"", "duplicate nested key");
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: mock\n"
+			    "          headers:\n"
+			    "            x-a: one\n"
+			    "            x-a: two\n",
+		"11:13", "x-a", "duplicate key in headers");
+	load_err("apis:\n"
+		 "  demo:\n"
+		 "    stages:\n"
+		 "      dev: {}\n"
+		 "      dev: {}\n"
+		 "    routes:\n"
+		 "      \"GET /a\":\n"
+		 "        integration: { type: mock }\n",
+		"5:7", "duplicate stage", "duplicate stage");
+	load_err("apis:\n"
+		 "  demo:\n"
+		 "    stages:\n"
+		 "      dev: { variables: { a: 1, a: 2 } }\n"
+		 "    routes:\n"
+		 "      \"GET /a\":\n"
+		 "        integration: { type: mock }\n",
+		"4:33", "duplicate stage variable", "duplicate stage variable");
+}
+
+static void test_errors_types(void)
+{
+	load_err("server:\n"
+		 "  limits:\n"
+		 "    header_fields: abc\n" MIN_API,
+		"3:20", "must be an integer", "string where an integer is expected");
+	load_err("server:\n"
+		 "  limits:\n"
+		 "    header_fields: -1\n" MIN_API,
+		"3:20", "must be an integer", "negative integer");
+	load_err("server:\n"
+		 "  limits:\n"
+		 "    header_fields: 1.5\n" MIN_API,
+		"3:20", "must be an integer", "fraction");
+	load_err("server:\n"
+		 "  limits: [1, 2]\n" MIN_API,
+		"2:11", "server.limits must be a mapping, not a list",
+		"list where a map is expected");
+	load_err("server:\n"
+		 "  limits: 5\n" MIN_API,
+		"2:11", "must be a mapping, not a scalar", "scalar where a map is expected");
+	load_err("server:\n"
+		 "  listen: 127.0.0.1:80\n" MIN_API,
+		"2:11", "must be a list", "scalar where a list is expected");
+	load_err("server:\n"
+		 "  server_header: [a]\n" MIN_API,
+		"2:18", "must be a scalar", "list where a string is expected");
+	load_err(ROUTE_HEAD "        integration: { type: mock, chunked: yes }\n", "7:45",
+		"true or false", "bool that is not true/false");
+	load_err("- a\n- b\n", "1:1", "must be a mapping", "top level is a list");
+
+	load_err("server:\n"
+		 "  limits:\n"
+		 "    header_fields: 0\n" MIN_API,
+		"3:20", "between 1 and 10000", "header_fields 0 out of range");
+	load_err("server:\n"
+		 "  limits:\n"
+		 "    request_line_bytes: 63\n" MIN_API,
+		"3:25", "between 64 and", "request_line_bytes below range");
+	load_err("server:\n"
+		 "  limits:\n"
+		 "    body_bytes: 1099511627777\n" MIN_API,
+		"3:17", "between 0 and 1099511627776", "body_bytes above range");
+	load_err("server:\n"
+		 "  timeouts:\n"
+		 "    header_ms: 99999999999999999999999\n" MIN_API,
+		"3:16", "must be an integer", "integer overflow");
+	load_err(ROUTE_HEAD "        integration: { type: mock, status: 600 }\n", "7:44",
+		"between 100 and 599", "status out of range");
+	load_err(ROUTE_HEAD "        integration: { type: mock, status: 99 }\n", "7:44",
+		"between 100 and 599", "status below range");
+}
+
+static void test_errors_semantic(void)
+{
+	/* Plain keys: the column is the key's first character. */
+	load_err("apis:\n"
+		 "  demo:\n"
+		 "    stages:\n"
+		 "      dev: {}\n"
+		 "    routes:\n"
+		 "      GET /a/{x}:\n"
+		 "        integration: { type: mock }\n"
+		 "      GET /a/{y}:\n"
+		 "        integration: { type: mock }\n",
+		"8:7", "duplicate route", "duplicate route shape at the second key");
+	load_err("apis:\n"
+		 "  demo:\n"
+		 "    stages:\n"
+		 "      dev: {}\n"
+		 "    routes:\n"
+		 "      $default:\n"
+		 "        integration: { type: mock }\n"
+		 "      get /a:\n"
+		 "        integration: { type: mock }\n",
+		"8:7", "upper-case", "lower-case route method");
+	load_err("apis:\n"
+		 "  demo:\n"
+		 "    stages:\n"
+		 "      dev: {}\n"
+		 "    routes:\n"
+		 "      GET /a/{p+}/b:\n"
+		 "        integration: { type: mock }\n",
+		"6:7", "greedy", "greedy parameter not last");
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: lambda\n",
+		"8:17", "unsupported integration type \"lambda\"", "unknown integration type");
+	load_err(ROUTE_HEAD "        integration: {}\n", "7:22", "needs a \"type\"",
+		"integration without type");
+	load_err(ROUTE_HEAD "        {}\n", "7:9", "needs the key \"integration\"",
+		"missing integration");
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: mock\n"
+			    "          headers: { Content-Length: \"5\" }\n",
+		"9:22", "set by the gateway", "reserved header");
+	load_err("server:\n"
+		 "  limits:\n"
+		 "    body_bytes: 1000\n"
+		 "apis:\n"
+		 "  demo:\n"
+		 "    stages:\n"
+		 "      dev:\n"
+		 "        body_bytes: 1001\n"
+		 "    routes:\n"
+		 "      GET /a:\n"
+		 "        integration: { type: mock }\n",
+		"8:9", "exceeds server.limits.body_bytes", "stage body_bytes above server limit");
+	load_err("apis:\n"
+		 "  demo:\n"
+		 "    stages:\n"
+		 "      dev:\n"
+		 "        body_bytes: 10485761\n"
+		 "    routes:\n"
+		 "      GET /a:\n"
+		 "        integration: { type: mock }\n",
+		"5:9", "exceeds server.limits.body_bytes", "stage body_bytes above default limit");
+	load_err(MIN_API "domains:\n"
+			 "  api.example.com:\n"
+			 "    - { base_path: /v1, api: nope, stage: dev }\n",
+		"10:7", "unknown API \"nope\"", "unknown API in domains");
+	load_err(MIN_API "domains:\n"
+			 "  api.example.com:\n"
+			 "    - { base_path: /v1, api: demo, stage: nope }\n",
+		"10:7", "no stage \"nope\"", "unknown stage in domains");
+	load_err(MIN_API "domains:\n"
+			 "  api.example.com:\n"
+			 "    - base_path: v1\n"
+			 "      api: demo\n"
+			 "      stage: dev\n",
+		"10:7", "base_path \"v1\" must start with /", "base_path without leading slash");
+	load_err(MIN_API "domains:\n"
+			 "  api.example.com:\n"
+			 "    - { base_path: /v1/, api: demo, stage: dev }\n",
+		"10:7", "base_path", "base_path with trailing slash");
+	load_err(MIN_API "domains:\n"
+			 "  api.example.com:\n"
+			 "    - { base_path: /v1, api: demo, stage: dev }\n"
+			 "    - { base_path: /v1, api: demo, stage: dev }\n",
+		"11:7", "duplicate base_path", "duplicate base_path");
+	load_err(MIN_API "domains:\n"
+			 "  api.example.com:\n"
+			 "    - { api: demo }\n",
+		"10:7", "needs the key \"stage\"", "mapping without stage");
+	load_err("server:\n"
+		 "  default_api: nope\n" MIN_API,
+		"2:16", "unknown API \"nope\"", "default_api naming an unknown API");
+	load_err("server:\n"
+		 "  listen: [127.0.0.1]\n" MIN_API,
+		"2:12", "IPv4:PORT", "listen address without port");
+	load_err("access_log:\n"
+		 "  fields: [time, nope]\n" MIN_API,
+		"2:18", "unknown access log field \"nope\"", "unknown access log field");
+	load_err("access_log:\n"
+		 "  fields: [time, ip, time]\n" MIN_API,
+		"2:22", "listed twice", "access log field listed twice");
+	load_err("server: {}\n", "1:1", "needs \"apis\"", "no apis");
+	load_err("apis: {}\n", "1:7", "at least one API", "empty apis");
+	load_err("apis:\n"
+		 "  demo:\n"
+		 "    stages:\n"
+		 "      dev: {}\n",
+		"3:5", "needs the key \"routes\"", "API without routes");
+	load_err("apis:\n"
+		 "  de.mo:\n"
+		 "    stages: { dev: {} }\n"
+		 "    routes: { GET /a: { integration: { type: mock } } }\n",
+		"2:3", "API name", "invalid API name");
+}
+
+static void test_errors_templates(void)
+{
+	/* The column points at the `${` inside the scalar. */
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: mock\n"
+			    "          body: abc ${foo}\n",
+		"9:21", "unknown template variable", "bad template in a plain scalar");
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: mock\n"
+			    "          body: \"abc ${foo}\"\n",
+		"9:22", "unknown template variable", "bad template in a double-quoted scalar");
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: mock\n"
+			    "          body: 'abc ${foo}'\n",
+		"9:22", "unknown template variable", "bad template in a single-quoted scalar");
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: mock\n"
+			    "          headers:\n"
+			    "            x-a: \"x${context.nope}\"\n",
+		"10:20", "header value: unknown template variable", "bad template in a header");
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: mock\n"
+			    "          body: x ${context.stage|upper}\n",
+		"9:19", "unknown template filter", "unknown filter");
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: mock\n"
+			    "          body: ab ${context.stage\n",
+		"9:20", "unterminated", "unterminated ${");
+	/* An escape before the `${` makes the text shorter than the source. */
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: mock\n"
+			    "          body: \"a\\tb ${foo}\"\n",
+		"9:23", "unknown template variable", "bad template after an escape");
+	load_err(ROUTE_HEAD "        integration:\n"
+			    "          type: mock\n"
+			    "          body: 'it''s ${foo}'\n",
+		"9:24", "unknown template variable", "bad template after ''");
+
+	/* Multi-line scalars: the `${` itself, or at least the start of the scalar. */
+	{
+		const char *pos[] = { "t.yaml:10:17: ", "t.yaml:9:17: ", NULL };
+
+		load_err_any(ROUTE_HEAD "        integration:\n"
+					"          type: mock\n"
+					"          body: abc\n"
+					"            def ${foo}\n",
+			pos, "unknown template variable", "bad template in a folded plain scalar");
+		load_err_any(ROUTE_HEAD "        integration:\n"
+					"          type: mock\n"
+					"          body: |\n"
+					"            abc ${foo}\n",
+			pos, "unknown template variable", "bad template in a block scalar");
+	}
+}
+
+static void test_errors_yaml(void)
+{
+	const char *alias_pos[] = { "t.yaml:2:13: ", "t.yaml:2:14: ", NULL };
+	const char *empty_limits[] = { "t.yaml:2:", NULL };
+	const char *empty_route[] = { "t.yaml:6:", NULL };
+
+	/* libfyaml: "wrong indentation in sequence" at the misplaced dash. */
+	load_err("server:\n"
+		 "  listen:\n"
+		 "    - \"127.0.0.1:1\"\n"
+		 "   - \"127.0.0.1:2\"\n" MIN_API,
+		"4:4", "YAML", "YAML syntax error");
+	load_err("", "1:1", "empty", "empty document");
+	load_err("# nothing here\n", "1:1", "empty", "document with only a comment");
+	load_err("--- {}\n"
+		 "--- {}\n",
+		"2:1", "only one YAML document", "two documents");
+	load_err_any("server: &s {}\n"
+		     "access_log: *s\n" MIN_API,
+		alias_pos, "aliases are not supported", "alias");
+
+	/* An empty value has no position of its own: the error names its line. */
+	load_err_any("server:\n"
+		     "  limits:\n" MIN_API,
+		empty_limits, "must be a mapping", "empty value where a map is expected");
+	load_err_any(ROUTE_HEAD "\n", empty_route, "must be a mapping", "empty route settings");
+
+	/* Non-scalar keys are refused, not dereferenced. */
+	load_err_isolated("? [x]\n"
+			  ": 1\n"
+			  "server: {}\n" MIN_API,
+		"1:3", "sequence key at the top level");
+	load_err_isolated("apis:\n"
+			  "  demo:\n"
+			  "    stages:\n"
+			  "      ? [a]\n"
+			  "      : {}\n"
+			  "      dev: {}\n"
+			  "    routes:\n"
+			  "      GET /a:\n"
+			  "        integration: { type: mock }\n",
+		"4:9", "sequence key among stages");
+	load_err_isolated("apis:\n"
+			  "  ? { a: b }\n"
+			  "  : {}\n"
+			  "  demo:\n"
+			  "    stages: { dev: {} }\n"
+			  "    routes: { GET /a: { integration: { type: mock } } }\n",
+		"2:5", "mapping key among APIs");
+}
+
+int main(void)
+{
+	test_full();
+	test_defaults();
+	test_load_file();
+	test_errors_keys();
+	test_errors_types();
+	test_errors_semantic();
+	test_errors_templates();
+	test_errors_yaml();
+	fng__arena_cache_drain();
+	return fng_test_done();
+}
