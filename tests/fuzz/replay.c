@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Replays fuzz corpora through a driver without libFuzzer, so plain `meson test` (and the
- * sanitizer and valgrind builds) runs every committed input. One TAP line per input: a crash
- * or sanitizer report fails the test.
+ * sanitizer and valgrind builds) runs every committed input. One TAP line per corpus: a crash
+ * or sanitizer report aborts the run, which fails the test.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -17,14 +17,14 @@ static int cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int run_file(const char *path, int n)
+static int run_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	unsigned char *buf;
 	long len;
 
 	if (!f) {
-		printf("not ok %d - %s: cannot open\n", n, path);
+		printf("# %s: cannot open\n", path);
 		return 1;
 	}
 	fseek(f, 0, SEEK_END);
@@ -34,14 +34,12 @@ static int run_file(const char *path, int n)
 	if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
 		fclose(f);
 		free(buf);
-		printf("not ok %d - %s: cannot read\n", n, path);
+		printf("# %s: cannot read\n", path);
 		return 1;
 	}
 	fclose(f);
 	LLVMFuzzerTestOneInput(buf, (size_t)len);
 	free(buf);
-	printf("ok %d - %s\n", n, path);
-	fflush(stdout);
 	return 0;
 }
 
@@ -57,7 +55,10 @@ int main(int argc, char **argv)
 		size_t count = 0;
 
 		if (stat(argv[i], &st) == 0 && !S_ISDIR(st.st_mode)) {
-			failed += run_file(argv[i], ++n);
+			int bad = run_file(argv[i]);
+
+			printf("%s %d - %s\n", bad ? "not ok" : "ok", ++n, argv[i]);
+			failed += bad;
 			continue;
 		}
 		d = opendir(argv[i]);
@@ -76,11 +77,15 @@ int main(int argc, char **argv)
 		}
 		closedir(d);
 		qsort(names, count, sizeof(*names), cmp);
+		int bad = 0;
+
 		for (size_t j = 0; j < count; j++) {
-			failed += run_file(names[j], ++n);
+			bad += run_file(names[j]);
 			free(names[j]);
 		}
 		free(names);
+		printf("%s %d - %s: %zu inputs replayed\n", bad ? "not ok" : "ok", ++n, argv[i], count);
+		failed += bad;
 	}
 	fng_fuzz_cleanup();
 	printf("1..%d\n", n);
