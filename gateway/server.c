@@ -544,6 +544,11 @@ int fng__server_start(struct fng_server *srv)
 {
 	int err;
 
+	/* Signals first: a supervisor may signal as soon as it reads the "listening" line. */
+	uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
+	uv_signal_start(&srv->sig_term, on_sigterm, SIGTERM);
+	uv_signal_start(&srv->sig_int, on_sigterm, SIGINT);
+	uv_timer_start(&srv->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
 	for (unsigned i = 0; i < srv->nlisteners; i++) {
 		err = uv_listen((uv_stream_t *)&srv->listeners[i].tcp, 1024, on_connection);
 		if (err) {
@@ -553,10 +558,6 @@ int fng__server_start(struct fng_server *srv)
 		}
 		fng__log("info", "listening", "addr", srv->listeners[i].addr, NULL);
 	}
-	uv_timer_start(&srv->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
-	uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
-	uv_signal_start(&srv->sig_term, on_sigterm, SIGTERM);
-	uv_signal_start(&srv->sig_int, on_sigterm, SIGINT);
 	return 0;
 }
 
