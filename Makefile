@@ -43,6 +43,7 @@ $(ASAN_BUILD)/build.ninja:
 test-asan-run: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 		$(MESON_TEST) -C $(ASAN_BUILD)
 
 test-plain: build

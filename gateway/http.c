@@ -363,7 +363,8 @@ static int check_head(struct fng_conn *c, struct fng_req *req, const char **why)
 		*why = "missing Host header";
 		return FNG_EBAD_REQUEST;
 	}
-	if (host && !valid_host(host->value)) {
+	/* An empty Host is legal (RFC 9112 3.2): it selects the default endpoint. */
+	if (host && host->value.len && !valid_host(host->value)) {
 		*why = "invalid Host header";
 		return FNG_EBAD_REQUEST;
 	}

@@ -181,8 +181,29 @@ struct fng_arena {
 	struct arena_defer *defer;
 };
 
+/*
+ * Only threads that opted in (the loop thread) cache blocks: a thread-pool thread that builds
+ * a config snapshot must not keep blocks nobody will ever drain.
+ */
 static _Thread_local struct arena_block *block_cache;
 static _Thread_local unsigned block_cache_n;
+static _Thread_local bool block_cache_on;
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_SANITIZED 1
+#endif
+#endif
+
+void fng__arena_cache_enable(void)
+{
+#ifndef ARENA_SANITIZED
+	/* Under ASan every block goes back to malloc, so use-after-free is caught. */
+	block_cache_on = true;
+#endif
+}
 
 static struct arena_block *block_get(void)
 {
@@ -205,7 +226,7 @@ static struct arena_block *block_get(void)
 
 static void block_put(struct arena_block *b)
 {
-	if (block_cache_n >= ARENA_CACHE_MAX) {
+	if (!block_cache_on || block_cache_n >= ARENA_CACHE_MAX) {
 		free(b);
 		return;
 	}
@@ -223,6 +244,7 @@ void fng__arena_cache_drain(void)
 		free(b);
 	}
 	block_cache_n = 0;
+	block_cache_on = false;
 }
 
 struct fng_arena *fng__arena_create(void)

@@ -87,7 +87,9 @@ void *fng__arena_alloc(struct fng_arena *a, size_t n);
 void *fng__arena_zalloc(struct fng_arena *a, size_t n);
 char *fng__arena_strndup(struct fng_arena *a, const char *s, size_t n);
 int fng__arena_defer(struct fng_arena *a, void (*fn)(void *), void *arg);
-/* Releases the per-thread block cache (for leak checkers at exit). */
+/* Lets the calling thread (a loop thread) keep freed blocks for reuse. */
+void fng__arena_cache_enable(void);
+/* Releases the per-thread block cache and turns it off (for leak checkers at exit). */
 void fng__arena_cache_drain(void);
 
 #endif

@@ -486,6 +486,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	int err;
 
 	memset(srv, 0, sizeof(*srv));
+	fng__arena_cache_enable();
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->config_path = config_path;

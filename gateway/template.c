@@ -93,7 +93,9 @@ int fng__template_compile(struct fng_arena *a, const char *src, size_t len,
 	}
 	t = fng__arena_alloc(a, sizeof(*t) + max * sizeof(t->parts[0]));
 	text = fng__arena_alloc(a, len + 1);
-	if (!t || !text) {
+	/* Variable names point into src: keep our own copy, the caller's may be temporary. */
+	src = fng__arena_strndup(a, src, len);
+	if (!t || !text || !src) {
 		*why = "out of memory";
 		*err_off = 0;
 		return UV_ENOMEM;
