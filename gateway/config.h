@@ -18,6 +18,7 @@
 
 enum fng_integration_type {
 	FNG_INTEGRATION_MOCK,
+	FNG_INTEGRATION__COUNT
 };
 
 struct fng_theader {

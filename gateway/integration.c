@@ -118,11 +118,21 @@ static const struct fng_integration_ops mock_ops = {
 	.cancel = mock_cancel,
 };
 
+/* Integration type → ops. Later integrations (function, http) register here at start-up. */
+static const struct fng_integration_ops *ops_table[FNG_INTEGRATION__COUNT] = {
+	[FNG_INTEGRATION_MOCK] = &mock_ops,
+};
+
 const struct fng_integration_ops *fng__integration_ops(enum fng_integration_type type)
 {
-	switch (type) {
-	case FNG_INTEGRATION_MOCK:
-		return &mock_ops;
-	}
-	return NULL;
+	return (unsigned)type < FNG_INTEGRATION__COUNT ? ops_table[type] : NULL;
+}
+
+const struct fng_integration_ops *fng__integration_register(enum fng_integration_type type,
+	const struct fng_integration_ops *ops)
+{
+	const struct fng_integration_ops *old = ops_table[type];
+
+	ops_table[type] = ops ? ops : old;
+	return old;
 }

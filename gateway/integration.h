@@ -18,6 +18,9 @@ struct fng_integration_ops {
 };
 
 const struct fng_integration_ops *fng__integration_ops(enum fng_integration_type type);
+/* Installs ops for a type (at start-up, before traffic); returns the previous ops. */
+const struct fng_integration_ops *fng__integration_register(enum fng_integration_type type,
+	const struct fng_integration_ops *ops);
 
 /* Template variable lookup against a request, shared by every integration that renders. */
 bool fng__req_template_lookup(void *req, const struct fng_tpart *part, struct fng_str *value);

@@ -165,7 +165,7 @@ static int stage_access_log(struct fng_req *req)
 		case FNG_LOG_TIME: {
 			struct timespec ts;
 			struct tm tm;
-			char t[40];
+			char t[64];
 
 			clock_gettime(CLOCK_REALTIME, &ts);
 			gmtime_r(&ts.tv_sec, &tm);
