@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "body.h"
+#include "chars.h"
 #include "errors.h"
 
 enum {
@@ -24,12 +25,6 @@ enum {
 	B_END_LF,
 	B_DONE,
 };
-
-static bool tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
 
 void fng__body_init(struct fng_body_parser *bp, bool chunked, uint64_t content_length,
 	uint32_t max_meta, uint32_t max_fields)
@@ -52,20 +47,6 @@ static long fail(struct fng_body_parser *bp, const char *why)
 {
 	bp->error = why;
 	return FNG_EBAD_REQUEST;
-}
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
 }
 
 long fng__body_parse(struct fng_body_parser *bp, const char *p, size_t len,
@@ -99,7 +80,7 @@ long fng__body_parse(struct fng_body_parser *bp, const char *p, size_t len,
 		switch (bp->state) {
 		case B_SIZE0:
 		case B_SIZE: {
-			int h = hexval(c);
+			int h = fng__hexval(c);
 
 			if (h >= 0) {
 				if (++bp->digits > 15) {
@@ -147,7 +128,7 @@ long fng__body_parse(struct fng_body_parser *bp, const char *p, size_t len,
 		case B_TRAILER0:
 			if (c == '\r') {
 				bp->state = B_END_LF;
-			} else if (tchar(c)) {
+			} else if (fng__is_tchar(c)) {
 				if (++bp->fields > bp->max_fields) {
 					bp->error = "too many trailer fields";
 					return FNG_EHEADERS_TOO_LARGE;
@@ -160,7 +141,7 @@ long fng__body_parse(struct fng_body_parser *bp, const char *p, size_t len,
 		case B_TNAME:
 			if (c == ':') {
 				bp->state = B_TVALUE;
-			} else if (!tchar(c)) {
+			} else if (!fng__is_tchar(c)) {
 				return fail(bp, "invalid character in trailer field name");
 			}
 			break;

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <uv.h>
 
+#include "chars.h"
 #include "config.h"
 #include "errors.h"
 
@@ -667,8 +668,7 @@ static int parse_mock_headers(struct loader *L, const struct ynode *v, void *obj
 		for (size_t j = 0; j < k->len; j++) {
 			unsigned char c = (unsigned char)name[j];
 
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-				    (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c))) {
+			if (!fng__is_tchar(c)) {
 				err_at(L, k, "invalid character in header name \"%s\"", k->s);
 				break;
 			}

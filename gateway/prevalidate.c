@@ -4,6 +4,7 @@
  * after the transport. llhttp parses what passes; what fails never reaches a parser, a router
  * or an integration. See prevalidate.h for what is refused and why.
  */
+#include "chars.h"
 #include "errors.h"
 #include "prevalidate.h"
 
@@ -23,7 +24,7 @@ enum {
 };
 
 /* RFC 9110 tchar: "!#$%&'*+-.^_`|~" / DIGIT / ALPHA. */
-static const uint8_t tchar[256] = {
+const unsigned char fng__tchar[256] = {
 	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
 	['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
 	['~'] = 1,
@@ -87,7 +88,7 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 				pv->state = S_START_CR;
 				break;
 			}
-			if (!tchar[c]) {
+			if (!fng__tchar[c]) {
 				return bad_byte(pv, c, "invalid character in method");
 			}
 			pv->line_start = (uint32_t)i;
@@ -105,7 +106,7 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 		case S_METHOD:
 			if (c == ' ') {
 				pv->state = S_TARGET0;
-			} else if (!tchar[c]) {
+			} else if (!fng__tchar[c]) {
 				return bad_byte(pv, c, "invalid character in method");
 			}
 			break;
@@ -151,7 +152,7 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 						   : "whitespace before first header field");
 			} else if (c == ':') {
 				return fail(pv, FNG_EBAD_REQUEST, "empty header field name");
-			} else if (!tchar[c]) {
+			} else if (!fng__tchar[c]) {
 				return bad_byte(pv, c, "invalid character in header field name");
 			} else {
 				if (++pv->fields > pv->max_fields) {
@@ -167,7 +168,7 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 				return fail(pv, FNG_EBAD_REQUEST, "whitespace before colon in header field");
 			} else if (c == '\r' || c == '\n') {
 				return fail(pv, FNG_EBAD_REQUEST, "header field without colon");
-			} else if (!tchar[c]) {
+			} else if (!fng__tchar[c]) {
 				return bad_byte(pv, c, "invalid character in header field name");
 			}
 			break;

@@ -6,6 +6,7 @@
  */
 #include <uv.h>
 
+#include "chars.h"
 #include "errors.h"
 #include "router.h"
 
@@ -37,12 +38,6 @@ struct fng_router *fng__router_create(struct fng_arena *a)
 	return fng__arena_zalloc(a, sizeof(struct fng_router));
 }
 
-static bool is_tchar(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 static bool is_name_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -66,7 +61,7 @@ int fng__route_key_parse(struct fng_arena *a, const char *src, struct fng_route_
 	}
 	mlen = (size_t)(sp - src);
 	for (size_t i = 0; i < mlen; i++) {
-		if (!is_tchar(src[i]) || (src[i] >= 'a' && src[i] <= 'z')) {
+		if (!fng__is_tchar((unsigned char)src[i]) || (src[i] >= 'a' && src[i] <= 'z')) {
 			*why = "route method must be an upper-case HTTP method or ANY";
 			return FNG_ECONFIG;
 		}
@@ -149,20 +144,6 @@ int fng__route_key_parse(struct fng_arena *a, const char *src, struct fng_route_
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 long fng__pct_decode(char *dst, const char *src, size_t n)
 {
 	size_t i, o = 0;
@@ -177,8 +158,8 @@ long fng__pct_decode(char *dst, const char *src, size_t n)
 		if (i + 2 >= n) {
 			return -1;
 		}
-		hi = hexval(src[i + 1]);
-		lo = hexval(src[i + 2]);
+		hi = fng__hexval((unsigned char)src[i + 1]);
+		lo = fng__hexval((unsigned char)src[i + 2]);
 		if (hi < 0 || lo < 0) {
 			return -1;
 		}
