@@ -617,7 +617,12 @@ void fng__conn_on_data(struct fng_conn *c, const char *data, size_t len)
 			return;
 		}
 	}
-	if (c->in.len > IN_HIGH && c->state != FNG_CONN_HEAD && c->reading) {
+	/*
+	 * Input piling up behind a request in progress, or behind responses the client does not
+	 * read, stops reading until it drains. (A partial head alone is bounded by the limits.)
+	 */
+	if (c->in.len > IN_HIGH && c->reading &&
+		!(c->state == FNG_CONN_HEAD && !c->flushing && c->pv.off)) {
 		c->ops->read_stop(c);
 		c->reading = false;
 	}
