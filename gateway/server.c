@@ -84,15 +84,33 @@ static uint64_t splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+static void hex(char *out, uint64_t v, int digits)
+{
+	static const char xd[] = "0123456789abcdef";
+
+	for (int i = digits - 1; i >= 0; i--) {
+		out[i] = xd[v & 15];
+		v >>= 4;
+	}
+}
+
 void fng__server_request_id(struct fng_server *srv, char buf[37])
 {
 	/* UUID v4 layout; unique per process from a random seed, not a secret. */
 	uint64_t a = splitmix64(&srv->rid_state[0]);
 	uint64_t b = splitmix64(&srv->rid_state[1]);
 
-	snprintf(buf, 37, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
-		(unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
-		(unsigned)((b >> 48) & 0x3fff) | 0x8000, (unsigned long long)(b & 0xffffffffffffULL));
+	hex(buf, a >> 32, 8);
+	buf[8] = '-';
+	hex(buf + 9, a >> 16, 4);
+	buf[13] = '-';
+	buf[14] = '4';
+	hex(buf + 15, a, 3);
+	buf[18] = '-';
+	hex(buf + 19, ((b >> 48) & 0x3fff) | 0x8000, 4);
+	buf[23] = '-';
+	hex(buf + 24, b, 12);
+	buf[36] = '\0';
 }
 
 /* ---- access log ---- */
