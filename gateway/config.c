@@ -823,6 +823,7 @@ static int parse_stages(struct loader *L, const struct ynode *v, struct fng_api 
 	for (unsigned i = 0; i < v->n; i += 2) {
 		const struct ynode *k = v->kids[i];
 		struct fng_stage *s = &api->stages[api->nstages];
+		const struct ynode *body;
 
 		memset(s, 0, sizeof(*s));
 		if (!want(L, k, Y_SCALAR, "stage name")) {
@@ -839,9 +840,12 @@ static int parse_stages(struct loader *L, const struct ynode *v, struct fng_api 
 			}
 		}
 		s->name = get_str(L, k, "stage name");
-		if (apply_keys(L, v->kids[i + 1]->type == Y_SCALAR && v->kids[i + 1]->plain &&
-					   v->kids[i + 1]->len == 0 ? NULL : v->kids[i + 1],
-			    stage_keys, s, "stage") == 0) {
+		/* `dev:` with no value is a stage with every default. */
+		body = v->kids[i + 1];
+		if (body->type == Y_SCALAR && body->plain && body->len == 0) {
+			body = NULL;
+		}
+		if (apply_keys(L, body, stage_keys, s, "stage") == 0) {
 			if (s->body_bytes == UINT64_MAX) {
 				s->body_bytes = L->cfg->limits.body_bytes; /* not set: inherit */
 			} else if (s->body_bytes > L->cfg->limits.body_bytes) {
