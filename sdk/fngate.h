@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNGATE_H
+#define FNGATE_H
+
+/*
+ * fngate.h — the one header a handler is written against.
+ *
+ * A handler is a shared object with one FNG_HANDLER() in it, built with
+ *
+ *     cc -shared -fPIC -o hello.so hello.c $(pkg-config --cflags --libs fngate)
+ *
+ * and dropped into functions/. fngate runs it in a sandboxed worker process, one invocation
+ * at a time, reusing the process across invocations. The event it sees is modelled on Amazon
+ * API Gateway's HTTP API payload format 2.0; the response is a status, headers, cookies and a
+ * body. Everything a handler gets from these calls stays valid until the handler returns.
+ *
+ *     #include <fngate.h>
+ *
+ *     static int hello(struct fng_ctx *ctx)
+ *     {
+ *             const char *name = fng_event_path_param(ctx, "name");
+ *
+ *             return fng_response_json(ctx, 200, "{\"hello\":\"%s\"}", name ? name : "world");
+ *     }
+ *     FNG_HANDLER(hello)
+ *
+ * Return value of a handler: 0 sends the response built so far; a negative value turns the
+ * invocation into a 502 (the worker is kept). A crash, a forbidden system call, running out
+ * of memory or of time ends the worker and answers 502 or 504.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI this header describes. A .so built against another ABI is refused at deploy. */
+#define FNG_ABI_VERSION 1
+
+#if defined(__GNUC__)
+#define FNG_EXPORT __attribute__((visibility("default")))
+#define FNG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define FNG_EXPORT
+#define FNG_PRINTF(a, b)
+#endif
+
+/* One invocation: the event and the response being built. Opaque. */
+struct fng_ctx;
+
+/* The handler: build the response through ctx, return 0 (or negative for a 502). */
+typedef int (*fng_handler_fn)(struct fng_ctx *ctx);
+
+/*
+ * Runs once per worker process before the sandbox locks down (files, sockets and memory
+ * set up here stay usable). Non-zero refuses the deploy (or fails the worker's start).
+ */
+typedef int (*fng_init_fn)(void);
+
+/* Runs when the worker is retired gracefully (not after a crash or a kill). */
+typedef void (*fng_shutdown_fn)(void);
+
+/* What FNG_HANDLER exports; the runtime finds it by the symbol name fng_handler_desc. */
+struct fng_handler_desc {
+	uint32_t abi;            /* FNG_ABI_VERSION at build time */
+	const char *name;        /* the handler function's name */
+	fng_handler_fn handle;
+	fng_init_fn init;        /* may be NULL */
+	fng_shutdown_fn shutdown; /* may be NULL */
+};
+
+/* Declares fn as this .so's handler. Exactly one per .so. */
+#define FNG_HANDLER(fn) FNG_HANDLER_EX(fn, NULL, NULL)
+
+/* Declares fn as the handler with init and shutdown hooks (either may be NULL). */
+#define FNG_HANDLER_EX(fn, init_fn, shutdown_fn)                                           \
+	FNG_EXPORT const struct fng_handler_desc fng_handler_desc = {                      \
+		FNG_ABI_VERSION, #fn, fn, init_fn, shutdown_fn,                            \
+	};
+
+/* ---- the event ---- */
+
+/* HTTP method ("GET"). */
+const char *fng_event_method(const struct fng_ctx *ctx);
+/* The raw request path as the client sent it, percent-encoded ("/dev/hello/ada"). */
+const char *fng_event_raw_path(const struct fng_ctx *ctx);
+/* The raw query string without '?', "" if none. */
+const char *fng_event_raw_query(const struct fng_ctx *ctx);
+/* The matched route key ("GET /hello/{name}", or "$default"). */
+const char *fng_event_route_key(const struct fng_ctx *ctx);
+/* A path parameter of the route, percent-decoded; NULL if the route has none by that name. */
+const char *fng_event_path_param(const struct fng_ctx *ctx, const char *name);
+/* The first value of a query parameter, decoded; NULL if absent. */
+const char *fng_event_query(const struct fng_ctx *ctx, const char *name);
+/* The i-th (from 0) value of a repeated query parameter; NULL past the last. */
+const char *fng_event_query_n(const struct fng_ctx *ctx, const char *name, size_t i);
+/* The first value of a request header (name case-insensitive); NULL if absent. */
+const char *fng_event_header(const struct fng_ctx *ctx, const char *name);
+/* The i-th (from 0) value of a repeated request header; NULL past the last. */
+const char *fng_event_header_n(const struct fng_ctx *ctx, const char *name, size_t i);
+/* A cookie's value from the Cookie header(s); NULL if absent. */
+const char *fng_event_cookie(const struct fng_ctx *ctx, const char *name);
+/* The request body (may contain NUL bytes); *len receives its length. Never NULL. */
+const void *fng_event_body(const struct fng_ctx *ctx, size_t *len);
+/* The API name and the stage name. */
+const char *fng_event_api(const struct fng_ctx *ctx);
+const char *fng_event_stage(const struct fng_ctx *ctx);
+/* A stage variable; NULL if the stage has none by that name. */
+const char *fng_event_stage_var(const struct fng_ctx *ctx, const char *name);
+/* A value the authorizer attached to the request; NULL if none (or no authorizer ran). */
+const char *fng_event_authorizer(const struct fng_ctx *ctx, const char *key);
+/* The request id (the x-request-id the client sees). */
+const char *fng_event_request_id(const struct fng_ctx *ctx);
+/* The client's IP address as text. */
+const char *fng_event_source_ip(const struct fng_ctx *ctx);
+/* Milliseconds left before the invocation's deadline (0 when it has passed). */
+int64_t fng_time_left_ms(const struct fng_ctx *ctx);
+/* An environment variable from the function's manifest (`env:`); NULL if unset. */
+const char *fng_env(const struct fng_ctx *ctx, const char *name);
+
+/* ---- the response ---- */
+
+/* Sets the status code (100-599). A handler that sets none answers 200. Returns 0 or -1. */
+int fng_response_status(struct fng_ctx *ctx, int status);
+/*
+ * Adds a response header; repeated names give repeated headers. Names are tokens, values
+ * may not contain CR or LF; -1 (nothing added) otherwise.
+ */
+int fng_response_header(struct fng_ctx *ctx, const char *name, const char *value);
+/* Adds a Set-Cookie value ("id=1; Path=/; HttpOnly"). */
+int fng_response_cookie(struct fng_ctx *ctx, const char *cookie);
+/* Appends len bytes to the body. -1 if the response would exceed the payload limit. */
+int fng_response_write(struct fng_ctx *ctx, const void *data, size_t len);
+/* Appends formatted text to the body. */
+int fng_response_printf(struct fng_ctx *ctx, const char *fmt, ...) FNG_PRINTF(2, 3);
+int fng_response_vprintf(struct fng_ctx *ctx, const char *fmt, va_list ap);
+/*
+ * JSON convenience: sets the status and content-type: application/json and appends the
+ * formatted body. fng_json_str() escapes a string for use inside a JSON string literal
+ * (the result lives until the handler returns): fng_response_json(ctx, 200,
+ * "{\"name\":\"%s\"}", fng_json_str(ctx, name)).
+ */
+int fng_response_json(struct fng_ctx *ctx, int status, const char *fmt, ...) FNG_PRINTF(3, 4);
+const char *fng_json_str(struct fng_ctx *ctx, const char *s);
+
+/* ---- logging ---- */
+
+enum fng_log_level {
+	FNG_LOG_DEBUG,
+	FNG_LOG_INFO,
+	FNG_LOG_WARN,
+	FNG_LOG_ERROR,
+};
+
+/* A line in the gateway's log, tagged with the function name and the request id. */
+void fng_log(struct fng_ctx *ctx, enum fng_log_level level, const char *fmt, ...)
+	FNG_PRINTF(3, 4);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_SDK_WIRE_H
+#define FNG_SDK_WIRE_H
+
+/*
+ * The gateway ⇄ worker wire (docs/protocol.md): length-prefixed msgpack frames over one
+ * stream socketpair per worker. Internal to fngate — shared by the worker runtime (sdk/),
+ * the sandbox and the gateway — and not part of the handler ABI. Exported from libfngate
+ * with the fng__ prefix only so that the fngate executable can use the same codec.
+ *
+ * Frame: u32 big-endian LEN | u8 TYPE | LEN-1 bytes of msgpack (one value, a map).
+ * LEN counts the type byte and the body; LEN == 0 or LEN - 1 > the receiver's cap is a
+ * protocol error. Decoders check every array/map count against the bytes that remain before
+ * msgpack-c allocates anything, cap nesting depth, and reject trailing bytes.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FNG_WIRE_HEADER 5
+/* Default body cap: API Gateway's 6 MB payload limit (10 MB body limit) plus headroom. */
+#define FNG_WIRE_MAX_DEFAULT ((size_t)11 * 1024 * 1024)
+
+enum fng_wire_type {
+	FNG_WIRE_READY = 1,     /* worker → gateway, once: {abi, name} */
+	FNG_WIRE_INVOKE = 2,    /* gateway → worker: the event */
+	FNG_WIRE_RESULT = 3,    /* worker → gateway, once per INVOKE: the response */
+	FNG_WIRE_LOG = 4,       /* worker → gateway, during an INVOKE: {level, msg} */
+	FNG_WIRE_SHUTDOWN = 5,  /* gateway → worker: run the shutdown hook and exit 0 */
+	/* 6..15 reserved for WebSocket frames (WS_SEND, WS_PUBLISH, WS_SUBSCRIBE, ...) */
+};
+
+struct fng_wire_str {
+	const char *p; /* not NUL-terminated unless said */
+	size_t len;
+};
+
+struct fng_wire_kv {
+	struct fng_wire_str k, v;
+};
+
+/* A growable output buffer (malloc). */
+struct fng_wire_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+void fng__wire_buf_finish(struct fng_wire_buf *b);
+
+/*
+ * Finds one frame at the start of buf[0..len). Returns the frame's total size (header
+ * included) and sets *type, *body, *body_len; 0 if more bytes are needed; -EMSGSIZE if the
+ * length exceeds max_body; -EPROTO for LEN == 0.
+ */
+long fng__wire_frame(const uint8_t *buf, size_t len, size_t max_body, uint8_t *type,
+	const uint8_t **body, size_t *body_len);
+
+/* The event, as the gateway fills it from a request (payload format 2.0 fields). */
+struct fng_wire_event {
+	struct fng_wire_str version;      /* "2.0" */
+	struct fng_wire_str route_key, raw_path, raw_query;
+	struct fng_wire_str method, path, protocol, source_ip, user_agent;
+	struct fng_wire_str request_id, api, stage, domain;
+	const struct fng_wire_kv *headers;  /* names lower-case; repeated names allowed */
+	size_t nheaders;
+	const struct fng_wire_kv *query;    /* decoded; repeated names allowed */
+	size_t nquery;
+	const struct fng_wire_kv *path_params;
+	size_t npath_params;
+	const struct fng_wire_kv *stage_vars;
+	size_t nstage_vars;
+	const struct fng_wire_kv *authorizer;
+	size_t nauthorizer;
+	const struct fng_wire_str *cookies; /* "name=value" items */
+	size_t ncookies;
+	const void *body;
+	size_t body_len;
+	int64_t time_epoch_ms;
+	int64_t deadline_epoch_ms;          /* wall-clock deadline of the invocation */
+};
+
+/* Appends an INVOKE frame for ev to out. 0, or -ENOMEM / -EMSGSIZE. */
+int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fng_wire_event *ev);
+
+/*
+ * Decodes an INVOKE body. On success *ev points into memory owned by *handle (free it with
+ * fng__wire_free); strings in it are NUL-terminated. -EPROTO on anything malformed.
+ */
+int fng__wire_decode_invoke(const uint8_t *body, size_t len, struct fng_wire_event *ev,
+	void **handle);
+
+/* The response, as a worker sends it. */
+struct fng_wire_result {
+	int status;
+	const struct fng_wire_kv *headers;
+	size_t nheaders;
+	const struct fng_wire_str *cookies; /* Set-Cookie values */
+	size_t ncookies;
+	const void *body;
+	size_t body_len;
+	bool failed;                        /* the handler returned < 0: answer 502 */
+};
+
+int fng__wire_encode_result(struct fng_wire_buf *out, const struct fng_wire_result *r);
+int fng__wire_decode_result(const uint8_t *body, size_t len, struct fng_wire_result *r,
+	void **handle);
+
+int fng__wire_encode_log(struct fng_wire_buf *out, int level, const char *msg, size_t len);
+int fng__wire_decode_log(const uint8_t *body, size_t len, int *level, struct fng_wire_str *msg,
+	void **handle);
+
+int fng__wire_encode_ready(struct fng_wire_buf *out, uint32_t abi, const char *name);
+int fng__wire_decode_ready(const uint8_t *body, size_t len, uint32_t *abi,
+	struct fng_wire_str *name, void **handle);
+
+/* A body-less frame (SHUTDOWN). */
+int fng__wire_encode_empty(struct fng_wire_buf *out, uint8_t type);
+
+/* Frees what a decoder returned through handle; NULL is a no-op. */
+void fng__wire_free(void *handle);
+
+#endif
