@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 PORT ?= 8080
 MESON_TEST = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps build demo test test-asan test-plain valgrind bench clean
+.PHONY: all deps build functions demo test test-asan test-plain valgrind bench clean
 
 all: build
 
@@ -17,16 +17,30 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-demo: build
-	@sed 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' examples/fngate.yaml > $(BUILD)/demo.yaml
+# The examples are built the way a user builds a handler: cc + pkg-config. The build tree's
+# uninstalled fngate.pc stands in for the installed one.
+PKG_CONFIG_BUILD = PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/meson-uninstalled pkg-config
+HANDLER_CFLAGS = -shared -fPIC -O2 -Wall -Wextra
+functions: build
+	cc $(HANDLER_CFLAGS) -o functions/hello.so examples/hello/hello.c \
+		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate)
+	cc $(HANDLER_CFLAGS) -o functions/echo.so examples/echo/echo.c \
+		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate)
+	cc $(HANDLER_CFLAGS) -o functions/json.so examples/json/json.c \
+		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate jansson)
+
+demo: functions
+	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
+		examples/fngate.yaml > $(BUILD)/demo.yaml
 	@echo
 	@echo "fngate demo on http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
-	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/hello/world"
-	@echo "  curl -i http://127.0.0.1:$(PORT)/prod/hello/world"
-	@echo "  curl -i 'http://127.0.0.1:$(PORT)/dev/echo/any/path?q=search'"
-	@echo "  curl -i -X POST http://127.0.0.1:$(PORT)/dev/orders -d '{}'"
-	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/stream"
+	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/hello/world            # function hello"
+	@echo "  curl -i http://127.0.0.1:$(PORT)/prod/hello/world           # same, prod stage"
+	@echo "  curl -i 'http://127.0.0.1:$(PORT)/dev/echo/any/path?q=1'    # function echo"
+	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/stats -d '{\"numbers\":[1,2,3.5]}'  # function json"
+	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/mock/hello/world       # mock integration"
 	@echo "  $(BUILD)/gateway/fngate routes examples/fngate.yaml"
+	@echo "  hot deploy: edit examples/hello/hello.c, then make functions (no restart)"
 	@echo
 	exec $(BUILD)/gateway/fngate serve -c $(BUILD)/demo.yaml
 

@@ -11,7 +11,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <strings.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "chars.h"
@@ -49,6 +51,7 @@ struct loader {
 	struct fng_config *cfg;
 	const char *default_api; /* resolved once apis are known */
 	const struct ynode *default_api_node;
+	bool allow_empty; /* an empty document is valid (manifests) */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -217,7 +220,7 @@ out:
 	if (failed) {
 		return NULL;
 	}
-	if (!root) {
+	if (!root && !L->allow_empty) {
 		err_at(L, NULL, "configuration is empty");
 	}
 	return root;
@@ -732,6 +735,23 @@ static int noop_fn(struct loader *L, const struct ynode *v, void *obj)
 	return 0;
 }
 
+static int parse_function_name(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_integration_cfg *ic = obj;
+
+	ic->function = get_str(L, v, "function");
+	if (ic->function && !valid_name(ic->function)) {
+		err_at(L, v, "function name \"%s\" must match [A-Za-z0-9_-]+", ic->function);
+	}
+	return 0;
+}
+
+static const struct key function_keys[] = {
+	{ "type", K_FN, 0, .fn = noop_fn },
+	{ "function", K_FN, 0, .fn = parse_function_name, .required = true },
+	{ NULL },
+};
+
 static int parse_integration(struct loader *L, const struct ynode *v, void *obj)
 {
 	struct fng_route *r = obj;
@@ -747,11 +767,15 @@ static int parse_integration(struct loader *L, const struct ynode *v, void *obj)
 		}
 	}
 	if (!type) {
-		err_at(L, v, "integration needs a \"type\" (mock)");
+		err_at(L, v, "integration needs a \"type\" (mock or function)");
 		return -1;
 	}
+	if (type->type == Y_SCALAR && strcmp(type->s, "function") == 0) {
+		r->integration.type = FNG_INTEGRATION_FUNCTION;
+		return apply_keys(L, v, function_keys, &r->integration, "integration");
+	}
 	if (type->type != Y_SCALAR || strcmp(type->s, "mock") != 0) {
-		err_at(L, type, "unsupported integration type \"%s\" (supported: mock)",
+		err_at(L, type, "unsupported integration type \"%s\" (supported: mock, function)",
 			type->type == Y_SCALAR ? type->s : "?");
 		return -1;
 	}
@@ -1066,9 +1090,192 @@ static int parse_domains(struct loader *L, const struct ynode *v, void *obj)
 	return 0;
 }
 
+/* ---- functions ---- */
+
+static int parse_env(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_fn_limits *fl = obj;
+	size_t off = 0;
+
+	if (!v) {
+		return 0;
+	}
+	if (!want(L, v, Y_MAP, "env")) {
+		return -1;
+	}
+	memset(fl->env, 0, sizeof(fl->env));
+	for (unsigned i = 0; i < v->n; i += 2) {
+		const struct ynode *k = v->kids[i], *val = v->kids[i + 1];
+		size_t need;
+
+		if (!want(L, k, Y_SCALAR, "env name") || !want(L, val, Y_SCALAR, "env value")) {
+			continue;
+		}
+		if (!valid_name(k->s) || strchr(k->s, '-')) {
+			err_at(L, k, "env name \"%s\" must match [A-Za-z0-9_]+", k->s);
+			continue;
+		}
+		if (memchr(val->s, '\0', val->len)) {
+			err_at(L, val, "env value must not contain NUL");
+			continue;
+		}
+		need = k->len + 1 + val->len + 1;
+		if (off + need + 1 > sizeof(fl->env)) {
+			err_at(L, k, "env is larger than %zu bytes", sizeof(fl->env) - 1);
+			return -1;
+		}
+		memcpy(fl->env + off, k->s, k->len);
+		fl->env[off + k->len] = '=';
+		memcpy(fl->env + off + k->len + 1, val->s, val->len);
+		off += need;
+	}
+	return 0;
+}
+
+static int parse_groups(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_fn_limits *fl = obj;
+
+	if (!v) {
+		return 0;
+	}
+	if (!want(L, v, Y_SEQ, "sandbox")) {
+		return -1;
+	}
+	fl->groups = 0;
+	for (unsigned i = 0; i < v->n; i++) {
+		const struct ynode *g = v->kids[i];
+
+		if (!want(L, g, Y_SCALAR, "sandbox group")) {
+			continue;
+		}
+		if (strcmp(g->s, "net") == 0) {
+			fl->groups |= 1u << 0; /* FNG_SB_GROUP_NET */
+		} else {
+			err_at(L, g, "unknown sandbox group \"%s\" (known: net)", g->s);
+		}
+	}
+	return 0;
+}
+
+#define FOFF(member) offsetof(struct fng_fn_limits, member)
+
+/* Defaults: Lambda's 3 s timeout and 128 MB floor; one warm worker, two at most (the cores). */
+static const struct key limits_fn_keys[] = {
+	{ "timeout_ms", K_U32, FOFF(timeout_ms), 3000, 1, 900000 },
+	{ "memory_mb", K_U32, FOFF(memory_mb), 128, 16, 10240 },
+	{ "cpu_ms", K_U32, FOFF(cpu_ms), 0, 0, 86400000 },
+	{ "concurrency", K_U32, FOFF(concurrency), 2, 1, 1024 },
+	{ "min_warm", K_U32, FOFF(min_warm), 1, 0, 1024 },
+	{ "max_invocations", K_U32, FOFF(max_invocations), 100000, 1, 1u << 31 },
+	{ "queue", K_U32, FOFF(queue), 256, 0, 1u << 20 },
+	{ "env", K_FN, 0, .fn = parse_env },
+	{ "sandbox", K_FN, 0, .fn = parse_groups },
+	{ "learn", K_BOOL, FOFF(learn), 0 },
+	{ NULL },
+};
+
+/* apply_keys with the defaults taken from *base rather than the table. */
+static int apply_limits(struct loader *L, const struct ynode *v, const struct fng_fn_limits *base,
+	struct fng_fn_limits *out, const char *what)
+{
+	struct fng_fn_limits tmp;
+	int rc;
+
+	memset(&tmp, 0, sizeof(tmp));
+	rc = apply_keys(L, NULL, limits_fn_keys, &tmp, what); /* table defaults */
+	(void)rc;
+	*out = base ? *base : tmp;
+	if (!v) {
+		return 0;
+	}
+	/* Apply only the keys present, over *out. */
+	if (!want(L, v, Y_MAP, what)) {
+		return -1;
+	}
+	{
+		struct key table[sizeof(limits_fn_keys) / sizeof(limits_fn_keys[0])];
+		struct fng_fn_limits given = *out;
+		unsigned n = 0;
+
+		for (const struct key *k = limits_fn_keys; k->name; k++) {
+			table[n] = *k;
+			if (k->type == K_U32) {
+				table[n].def = *(const uint32_t *)((const char *)out + k->off);
+			} else if (k->type == K_BOOL) {
+				table[n].def = *(const bool *)((const char *)out + k->off);
+			}
+			n++;
+		}
+		table[n] = (struct key){ NULL };
+		rc = apply_keys(L, v, table, &given, what);
+		if (rc == 0 && given.min_warm > given.concurrency) {
+			err_at(L, v, "%s: min_warm (%u) exceeds concurrency (%u)", what,
+				given.min_warm, given.concurrency);
+			rc = -1;
+		}
+		*out = given;
+	}
+	return rc;
+}
+
+static int parse_fn_defaults(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+
+	return apply_limits(L, v, NULL, &c->functions.defaults, "functions.defaults");
+}
+
+static int parse_fn_dir(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+	const char *dir = v ? get_str(L, v, "functions.dir") : "functions";
+	char *abs;
+
+	if (!dir) {
+		return -1;
+	}
+	if (dir[0] == '/') {
+		c->functions.dir = dir;
+		return 0;
+	}
+	/* Relative to the config file's directory, like nginx's include. */
+	{
+		const char *slash = strrchr(L->file, '/');
+		size_t base = slash ? (size_t)(slash - L->file) : 0;
+		char cwd[PATH_MAX];
+		struct fng_buf b = { 0 };
+
+		if (L->file[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+			fng__buf_printf(&b, "%s/", cwd);
+		}
+		if (base) {
+			fng__buf_append(&b, L->file, base);
+			fng__buf_append(&b, "/", 1);
+		}
+		fng__buf_str(&b, dir);
+		abs = fng__arena_strndup(c->arena, b.p ? b.p : "", b.len);
+		fng__buf_finish(&b);
+	}
+	c->functions.dir = abs;
+	return 0;
+}
+
+static const struct key functions_keys[] = {
+	{ "dir", K_FN, 0, .fn = parse_fn_dir },
+	{ "defaults", K_FN, 0, .fn = parse_fn_defaults },
+	{ NULL },
+};
+
+static int parse_functions(struct loader *L, const struct ynode *v, void *obj)
+{
+	return apply_keys(L, v, functions_keys, obj, "functions");
+}
+
 /* Top level. server comes first: stage limits default to and are checked against it. */
 static const struct key top_keys[] = {
 	{ "server", K_FN, 0, .fn = parse_server },
+	{ "functions", K_FN, 0, .fn = parse_functions },
 	{ "access_log", K_FN, 0, .fn = parse_access_log },
 	{ "apis", K_FN, 0, .fn = parse_apis },
 	{ "domains", K_FN, 0, .fn = parse_domains },
@@ -1247,4 +1454,74 @@ bool fng__stage_var(const struct fng_stage *s, struct fng_str name, struct fng_s
 		}
 	}
 	return false;
+}
+
+/* ---- function manifests (functions/NAME.yaml) ---- */
+
+int fng__manifest_load_string(const char *name, const char *text, size_t len,
+	const struct fng_fn_limits *defaults, struct fng_fn_limits *out, struct fng_buf *errors)
+{
+	struct loader L = { .file = name, .errors = errors, .text = text, .text_len = len,
+		.allow_empty = true };
+	struct fng_config scratch = { 0 };
+	const struct ynode *root;
+
+	L.tmp = fng__arena_create();
+	scratch.arena = fng__arena_create();
+	if (!L.tmp || !scratch.arena) {
+		fng__arena_destroy(L.tmp);
+		fng__arena_destroy(scratch.arena);
+		return UV_ENOMEM;
+	}
+	L.cfg = &scratch;
+	root = yparse(&L, text, len);
+	if (root && root->type == Y_SCALAR && root->plain && root->len == 0) {
+		root = NULL; /* an empty manifest: all defaults */
+	}
+	if (!L.nerrors) {
+		apply_limits(&L, root, defaults, out, "manifest");
+	}
+	if (fng__buf_reserve(errors, 0) == 0 && L.nerrors > 50) {
+		fng__buf_printf(errors, "%s: %u more errors\n", name, L.nerrors - 50);
+	}
+	fng__arena_destroy(L.tmp);
+	fng__arena_destroy(scratch.arena);
+	return L.nerrors ? FNG_ECONFIG : 0;
+}
+
+int fng__manifest_load(const char *path, const struct fng_fn_limits *defaults,
+	struct fng_fn_limits *out, struct fng_buf *errors)
+{
+	FILE *f = fopen(path, "rb");
+	struct fng_buf text = { 0 };
+	char chunk[4096];
+	size_t n;
+	int err;
+
+	if (!f) {
+		if (errno == ENOENT) {
+			/* No manifest: the defaults (the table's when none are given). */
+			return fng__manifest_load_string(path, "", 0, defaults, out, errors);
+		}
+		fng__buf_printf(errors, "%s:1:1: cannot open: %s\n", path, strerror(errno));
+		return FNG_ECONFIG;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (fng__buf_append(&text, chunk, n) || text.len > (1u << 20)) {
+			fclose(f);
+			fng__buf_finish(&text);
+			fng__buf_printf(errors, "%s:1:1: manifest too large\n", path);
+			return FNG_ECONFIG;
+		}
+	}
+	fclose(f);
+	err = fng__manifest_load_string(path, text.p ? text.p : "", text.len, defaults, out,
+		errors);
+	fng__buf_finish(&text);
+	return err;
+}
+
+bool fng__config_name_ok(const char *s)
+{
+	return valid_name(s);
 }

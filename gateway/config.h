@@ -18,7 +18,25 @@
 
 enum fng_integration_type {
 	FNG_INTEGRATION_MOCK,
+	FNG_INTEGRATION_FUNCTION,
 	FNG_INTEGRATION__COUNT
+};
+
+/*
+ * How a function runs: the `functions.defaults` of the config, overridden per function by
+ * functions/NAME.yaml. docs/config.md has the defaults and their reasons.
+ */
+struct fng_fn_limits {
+	uint32_t timeout_ms;      /* wall-clock deadline per invocation → 504 */
+	uint32_t memory_mb;       /* worker memory limit → 502 "out of memory" */
+	uint32_t cpu_ms;          /* CPU-time limit of a worker process (RLIMIT_CPU); 0: none */
+	uint32_t concurrency;     /* workers at most */
+	uint32_t min_warm;        /* workers kept started */
+	uint32_t max_invocations; /* a worker is recycled after this many */
+	uint32_t queue;           /* requests waiting for a worker at most → 429 beyond */
+	uint32_t groups;          /* sandbox syscall groups (enum fng_sb_group bits) */
+	bool learn;               /* seccomp logs instead of killing (debugging only) */
+	char env[4096];           /* NAME=VALUE\0...\0\0 */
 };
 
 struct fng_theader {
@@ -34,6 +52,7 @@ struct fng_integration_cfg {
 	unsigned nheaders;
 	const struct fng_template *body;
 	bool chunked;
+	const char *function;     /* FNG_INTEGRATION_FUNCTION: the function's name */
 };
 
 struct fng_route {
@@ -133,6 +152,11 @@ struct fng_config {
 		unsigned nfields;
 	} access_log;
 
+	struct {
+		const char *dir;          /* absolute */
+		struct fng_fn_limits defaults;
+	} functions;
+
 	struct fng_api *apis;
 	unsigned napis;
 	struct fng_domain *domains;
@@ -151,6 +175,18 @@ int fng__config_load_string(const char *name, const char *text, size_t len,
 
 /* Parses "IPv4:PORT" or "[IPv6]:PORT". */
 int fng__config_parse_addr(const char *s, struct sockaddr_storage *ss);
+
+/*
+ * Loads functions/NAME.yaml over defaults into *out. FNG_ECONFIG with FILE:LINE:COL lines in
+ * errors. Runs off the loop thread (deploys).
+ */
+int fng__manifest_load(const char *path, const struct fng_fn_limits *defaults,
+	struct fng_fn_limits *out, struct fng_buf *errors);
+int fng__manifest_load_string(const char *name, const char *text, size_t len,
+	const struct fng_fn_limits *defaults, struct fng_fn_limits *out, struct fng_buf *errors);
+
+/* Names of APIs, stages and functions: [A-Za-z0-9_-]+. */
+bool fng__config_name_ok(const char *s);
 
 struct fng_config *fng__config_ref(struct fng_config *c);
 void fng__config_unref(struct fng_config *c);

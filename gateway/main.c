@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
+#include "sandbox.h"
+#include "cli.h"
 #include "config.h"
 #include "errors.h"
 #include "server.h"
@@ -29,6 +32,10 @@ static void usage(FILE *f)
 		"                  (SIGHUP reloads FILE, SIGTERM drains and exits)\n"
 		"  check FILE      validate FILE; print FILE:LINE:COL errors, exit 1 if invalid\n"
 		"  routes FILE     print the route table FILE compiles to\n"
+		"  invoke NAME|PATH.so --event EVENT.json\n"
+		"                  run a function once in the sandbox with an API Gateway HTTP API\n"
+		"                  (payload 2.0) event; print the response as JSON\n"
+		"  new NAME        write NAME.c, a handler to start from, and its build line\n"
 		"\n"
 		"options:\n"
 		"  -h, --help      this text\n"
@@ -76,9 +83,12 @@ struct routes_ctx {
 static void print_route(void *ctx, const struct fng_route_key *key, const struct fng_route *r)
 {
 	const struct routes_ctx *rc = ctx;
-	const char *type = "mock";
+	char type[96] = "mock";
 
-	printf("  %-8s %-40s %-6s line %d\n", key->method ? key->method : "*",
+	if (r->integration.type == FNG_INTEGRATION_FUNCTION) {
+		snprintf(type, sizeof(type), "function %s", r->integration.function);
+	}
+	printf("  %-8s %-40s %-16s line %d\n", key->method ? key->method : "*",
 		key->method ? key->path : "$default", type, r->line);
 	(void)rc;
 }
@@ -135,7 +145,8 @@ static int cmd_serve(int argc, char **argv)
 	struct fng_config *cfg;
 	struct fng_server srv;
 	uv_loop_t loop;
-	int c, err;
+	int c, err, ctl = -1;
+	pid_t sup = -1;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -155,7 +166,18 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "usage: fngate serve -c FILE\n");
 		return 2;
 	}
+	/*
+	 * The supervisor is forked first, before any configuration (and later any secret: TLS
+	 * keys, JWT secrets, API keys) is in this process's memory, so no worker can find one.
+	 */
+	if (fng__supervisor_fork(&ctl, &sup) != 0) {
+		fng__log("warn", "cannot start the supervisor: functions are unavailable", NULL);
+		ctl = -1;
+	}
 	if (load_or_report(path, &cfg)) {
+		if (ctl >= 0) {
+			close(ctl);
+		}
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -163,6 +185,13 @@ static int cmd_serve(int argc, char **argv)
 	err = fng__server_init(&srv, &loop, cfg, path);
 	if (!err) {
 		err = fng__server_listen(&srv);
+	}
+	if (!err && ctl >= 0) {
+		err = fng__functions_create(&loop, ctl, sup, cfg, &srv.fns);
+		if (err) {
+			fng__log("error", "cannot start the function host", "error", uv_strerror(err),
+				NULL);
+		}
 	}
 	if (!err) {
 		err = fng__server_start(&srv);
@@ -200,6 +229,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "routes")) {
 		return cmd_routes(argc - 1, argv + 1);
+	}
+	if (!strcmp(argv[1], "invoke")) {
+		return fng__cli_invoke(argc - 1, argv + 1);
+	}
+	if (!strcmp(argv[1], "new")) {
+		return fng__cli_new(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "fngate: unknown command \"%s\"\n\n", argv[1]);
 	usage(stderr);

@@ -399,6 +399,9 @@ static void reload_after_cb(uv_work_t *req, int status)
 	} else {
 		srv->cfg = w->cfg;
 		fng__config_unref(old);
+		if (srv->fns) {
+			fng__functions_reconfigure(srv->fns, srv->cfg);
+		}
 		fng__log("info", "config reloaded", "path", w->path, NULL);
 	}
 	fng__buf_finish(&w->errors);
@@ -595,6 +598,7 @@ void fng__server_finish(struct fng_server *srv)
 		next = it->next;
 		fng__conn_abort(fng__container_of(it, struct fng_conn, link));
 	}
+	fng__functions_close(srv->fns);
 	/* Let connection close callbacks and the last log write run. */
 	uv_run(srv->loop, UV_RUN_NOWAIT);
 	alog_sync(&srv->alog);
@@ -621,6 +625,8 @@ void fng__server_finish(struct fng_server *srv)
 	fng__buf_finish(&srv->alog.pending);
 	fng__buf_finish(&srv->alog.inflight);
 	free(srv->listeners);
+	fng__functions_free(srv->fns);
+	srv->fns = NULL;
 	fng__config_unref(srv->cfg);
 	srv->cfg = NULL;
 }

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "functions.h"
 #include "mem.h"
 
 /*
@@ -59,6 +60,7 @@ struct fng_server {
 	uv_timer_t drain_timer;
 
 	struct fng_accesslog alog;
+	struct fng_functions *fns; /* the function host; NULL without a supervisor */
 
 	char date[32];            /* IMF-fixdate, refreshed once a second */
 	uint64_t date_sec;

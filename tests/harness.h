@@ -13,8 +13,9 @@ static int fng_test_n, fng_test_failed;
 
 #define CHECK(cond, ...)                                                                   \
 	do {                                                                               \
+		int fng_check_ok_ = !!(cond);                                              \
 		fng_test_n++;                                                              \
-		if (cond) {                                                                \
+		if (fng_check_ok_) {                                                       \
 			printf("ok %d - ", fng_test_n);                                    \
 		} else {                                                                   \
 			fng_test_failed++;                                                 \
@@ -22,7 +23,7 @@ static int fng_test_n, fng_test_failed;
 		}                                                                          \
 		printf(__VA_ARGS__);                                                       \
 		printf("\n");                                                              \
-		if (!(cond)) {                                                             \
+		if (!fng_check_ok_) {                                                      \
 			printf("# %s:%d: %s\n", __FILE__, __LINE__, #cond);                \
 		}                                                                          \
 	} while (0)

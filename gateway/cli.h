@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_CLI_H
+#define FNG_GATEWAY_CLI_H
+
+/* `fngate invoke NAME|PATH.so --event EVENT.json` (cli_fn.c). Exit status. */
+int fng__cli_invoke(int argc, char **argv);
+/* `fngate new NAME`: writes NAME.c, a handler to start from. Exit status. */
+int fng__cli_new(int argc, char **argv);
+
+#endif

@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `fngate invoke` and `fngate new`: the function developer's commands. invoke runs a
+ * handler once, in the same sandbox as `serve` (a supervisor, a confined worker, the same
+ * wire), with an API Gateway HTTP API (payload 2.0) event read from JSON — like
+ * `sam local invoke` — and prints the response as JSON. new writes a handler to start from.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "sandbox.h"
+#include "wire.h"
+
+/* ---- the event from JSON ---- */
+
+struct jevent {
+	struct fng_wire_event ev;
+	struct fng_wire_kv kv[4][256]; /* headers, query, path params, stage vars */
+	struct fng_wire_kv auth[64];
+	struct fng_wire_str cookies[64];
+};
+
+static struct fng_wire_str jstr(json_t *o, const char *key, const char *def)
+{
+	json_t *v = o ? json_object_get(o, key) : NULL;
+	const char *s = json_is_string(v) ? json_string_value(v) : def;
+
+	return (struct fng_wire_str){ s, strlen(s) };
+}
+
+static size_t jmap(json_t *o, const char *key, struct fng_wire_kv *out, size_t max)
+{
+	json_t *m = o ? json_object_get(o, key) : NULL, *v;
+	const char *k;
+	size_t n = 0;
+
+	json_object_foreach(m, k, v) {
+		if (n < max && json_is_string(v)) {
+			/* API Gateway joins repeated values with commas; we keep them joined. */
+			out[n].k = (struct fng_wire_str){ k, strlen(k) };
+			out[n].v = (struct fng_wire_str){ json_string_value(v),
+				json_string_length(v) };
+			n++;
+		}
+	}
+	return n;
+}
+
+static int event_from_json(json_t *root, struct jevent *je)
+{
+	struct fng_wire_event *ev = &je->ev;
+	json_t *ctx = json_object_get(root, "requestContext");
+	json_t *http = ctx ? json_object_get(ctx, "http") : NULL;
+	json_t *cookies = json_object_get(root, "cookies"), *c;
+	json_t *auth = ctx ? json_object_get(ctx, "authorizer") : NULL;
+	struct timespec now;
+	size_t i;
+
+	if (!json_is_object(root)) {
+		return -1;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	ev->version = jstr(root, "version", "2.0");
+	ev->route_key = jstr(root, "routeKey", "$default");
+	ev->raw_path = jstr(root, "rawPath", "/");
+	ev->raw_query = jstr(root, "rawQueryString", "");
+	ev->method = jstr(http, "method", "GET");
+	ev->path = jstr(http, "path", ev->raw_path.p);
+	ev->protocol = jstr(http, "protocol", "HTTP/1.1");
+	ev->source_ip = jstr(http, "sourceIp", "127.0.0.1");
+	ev->user_agent = jstr(http, "userAgent", "");
+	ev->request_id = jstr(ctx, "requestId", "fngate-invoke");
+	ev->api = jstr(ctx, "apiId", "local");
+	ev->stage = jstr(ctx, "stage", "$default");
+	ev->domain = jstr(ctx, "domainName", "localhost");
+	ev->nheaders = jmap(root, "headers", je->kv[0], 256);
+	ev->headers = je->kv[0];
+	ev->nquery = jmap(root, "queryStringParameters", je->kv[1], 256);
+	ev->query = je->kv[1];
+	ev->npath_params = jmap(root, "pathParameters", je->kv[2], 256);
+	ev->path_params = je->kv[2];
+	ev->nstage_vars = jmap(root, "stageVariables", je->kv[3], 256);
+	ev->stage_vars = je->kv[3];
+	/* Authorizer context: flat string values, from "lambda" or the object itself. */
+	if (auth && json_object_get(auth, "lambda")) {
+		auth = json_object_get(auth, "lambda");
+	}
+	{
+		const char *k;
+		json_t *v;
+		size_t n = 0;
+
+		json_object_foreach(auth, k, v) {
+			if (n < 64 && json_is_string(v)) {
+				je->auth[n].k = (struct fng_wire_str){ k, strlen(k) };
+				je->auth[n].v = (struct fng_wire_str){ json_string_value(v),
+					json_string_length(v) };
+				n++;
+			}
+		}
+		ev->authorizer = je->auth;
+		ev->nauthorizer = n;
+	}
+	json_array_foreach(cookies, i, c) {
+		if (i < 64 && json_is_string(c)) {
+			je->cookies[ev->ncookies++] = (struct fng_wire_str){ json_string_value(c),
+				json_string_length(c) };
+		}
+	}
+	ev->cookies = je->cookies;
+	{
+		json_t *b = json_object_get(root, "body");
+
+		if (json_is_string(b)) {
+			if (json_is_true(json_object_get(root, "isBase64Encoded"))) {
+				return -2; /* not supported: say so rather than pass base64 on */
+			}
+			ev->body = json_string_value(b);
+			ev->body_len = json_string_length(b);
+		}
+	}
+	ev->time_epoch_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	return 0;
+}
+
+/* ---- talking to the worker ---- */
+
+static int read_frame(int fd, struct fng_wire_buf *in, int timeout_ms, uint8_t *type,
+	const uint8_t **body, size_t *blen, size_t *used)
+{
+	for (;;) {
+		long n = fng__wire_frame(in->p, in->len, FNG_WIRE_MAX_DEFAULT, type, body, blen);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (n > 0) {
+			*used = (size_t)n;
+			return 0;
+		}
+		if (n < 0) {
+			return -EPROTO;
+		}
+		if (in->cap - in->len < 65536) {
+			size_t cap = in->cap ? in->cap * 2 : 131072;
+			uint8_t *q = realloc(in->p, cap);
+
+			if (!q) {
+				return -ENOMEM;
+			}
+			in->p = q;
+			in->cap = cap;
+		}
+		r = poll(&p, 1, timeout_ms);
+		if (r == 0) {
+			return -ETIMEDOUT;
+		}
+		if (r < 0 && errno != EINTR) {
+			return -errno;
+		}
+		r = read(fd, in->p + in->len, in->cap - in->len);
+		if (r == 0) {
+			return -EPIPE;
+		}
+		if (r < 0 && errno != EINTR && errno != EAGAIN) {
+			return -errno;
+		}
+		if (r > 0) {
+			in->len += (size_t)r;
+		}
+	}
+}
+
+static void consume(struct fng_wire_buf *in, size_t n)
+{
+	memmove(in->p, in->p + n, in->len - n);
+	in->len -= n;
+}
+
+/* Waits for the supervisor's report on pid and prints its cause. */
+static void report_exit(int ctl, pid_t pid)
+{
+	union {
+		uint32_t type;
+		struct fng_sb_exit exit;
+		char raw[512];
+	} m;
+
+	for (int i = 0; i < 20; i++) {
+		struct pollfd p = { .fd = ctl, .events = POLLIN };
+		int fd = -1, t;
+
+		if (poll(&p, 1, 100) <= 0) {
+			continue;
+		}
+		t = fng__sb_recv(ctl, &m, sizeof(m), &fd);
+		if (fd >= 0) {
+			close(fd);
+		}
+		if (t == FNG_SB_EXIT && m.exit.pid == pid) {
+			fprintf(stderr, "fngate invoke: worker exited: %.*s\n",
+				(int)sizeof(m.exit.cause), m.exit.cause);
+			return;
+		}
+		if (t <= 0) {
+			return;
+		}
+	}
+	fprintf(stderr, "fngate invoke: worker exited\n");
+}
+
+static void print_result(const struct fng_wire_result *r)
+{
+	json_t *o = json_object(), *h = json_object(), *c = json_array();
+	char *s;
+
+	json_object_set_new(o, "statusCode", json_integer(r->failed ? 502 : r->status));
+	for (size_t i = 0; i < r->nheaders; i++) {
+		json_object_set_new(h, strndupa(r->headers[i].k.p, r->headers[i].k.len),
+			json_stringn(r->headers[i].v.p, r->headers[i].v.len));
+	}
+	json_object_set_new(o, "headers", h);
+	for (size_t i = 0; i < r->ncookies; i++) {
+		json_array_append_new(c, json_stringn(r->cookies[i].p, r->cookies[i].len));
+	}
+	json_object_set_new(o, "cookies", c);
+	json_object_set_new(o, "body", json_stringn(r->body, r->body_len));
+	json_object_set_new(o, "isBase64Encoded", json_false());
+	if (r->failed) {
+		json_object_set_new(o, "error", json_string("the handler returned an error"));
+	}
+	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (s) {
+		printf("%s\n", s);
+		free(s);
+	}
+	json_decref(o);
+}
+
+int fng__cli_invoke(int argc, char **argv)
+{
+	const char *target = NULL, *event_path = NULL;
+	struct fng_fn_limits limits;
+	struct fng_buf errors = { 0 };
+	char so[PATH_MAX], manifest[PATH_MAX], *dot;
+	struct fng_sb_spawn *sp = NULL;
+	struct fng_wire_buf in = { 0 }, out = { 0 };
+	struct jevent *je = NULL;
+	json_t *root = NULL;
+	json_error_t jerr;
+	union {
+		uint32_t type;
+		struct fng_sb_spawned spawned;
+		struct fng_sb_exit exit;
+		char raw[512];
+	} m;
+	int ctl = -1, fd = -1, rc = 1, err;
+	pid_t sup = -1, wpid = -1;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--event") && i + 1 < argc) {
+			event_path = argv[++i];
+		} else if (!target && argv[i][0] != '-') {
+			target = argv[i];
+		} else {
+			fprintf(stderr, "usage: fngate invoke NAME|PATH.so --event EVENT.json\n");
+			return 2;
+		}
+	}
+	if (!target || !event_path) {
+		fprintf(stderr, "usage: fngate invoke NAME|PATH.so --event EVENT.json\n");
+		return 2;
+	}
+	/* NAME means functions/NAME.so; anything ending in .so is a path. */
+	if (strlen(target) > 3 && !strcmp(target + strlen(target) - 3, ".so")) {
+		snprintf(so, sizeof(so), "%s", target);
+	} else {
+		snprintf(so, sizeof(so), "functions/%s.so", target);
+	}
+	if (!realpath(so, manifest)) {
+		fprintf(stderr, "fngate invoke: %s: %s\n", so, strerror(errno));
+		return 1;
+	}
+	snprintf(so, sizeof(so), "%s", manifest);
+	dot = strrchr(manifest, '.');
+	snprintf(dot, sizeof(manifest) - (size_t)(dot - manifest), ".yaml");
+	if (fng__manifest_load(manifest, NULL, &limits, &errors)) {
+		fwrite(errors.p, 1, errors.len, stderr);
+		fng__buf_finish(&errors);
+		return 1;
+	}
+	fng__buf_finish(&errors);
+	root = json_load_file(event_path, 0, &jerr);
+	if (!root) {
+		fprintf(stderr, "%s:%d:%d: %s\n", event_path, jerr.line, jerr.column, jerr.text);
+		return 1;
+	}
+	je = calloc(1, sizeof(*je));
+	sp = calloc(1, sizeof(*sp));
+	if (!je || !sp) {
+		goto out;
+	}
+	err = event_from_json(root, je);
+	if (err) {
+		fprintf(stderr, "%s: %s\n", event_path,
+			err == -2 ? "isBase64Encoded bodies are not supported by invoke"
+				  : "the event must be a JSON object (API Gateway payload 2.0)");
+		goto out;
+	}
+	je->ev.deadline_epoch_ms = je->ev.time_epoch_ms + limits.timeout_ms;
+	if (fng__wire_encode_invoke(&out, &je->ev)) {
+		fprintf(stderr, "fngate invoke: event too large\n");
+		goto out;
+	}
+	if (fng__supervisor_fork(&ctl, &sup)) {
+		fprintf(stderr, "fngate invoke: cannot start the supervisor\n");
+		goto out;
+	}
+	sp->type = FNG_SB_SPAWN;
+	sp->id = 1;
+	sp->memory_mb = limits.memory_mb;
+	sp->cpu_ms = limits.cpu_ms;
+	sp->groups = limits.groups;
+	sp->learn = limits.learn;
+	sp->max_body = FNG_WIRE_MAX_DEFAULT;
+	snprintf(sp->name, sizeof(sp->name), "%s", target);
+	snprintf(sp->so_path, sizeof(sp->so_path), "%s", so);
+	memcpy(sp->env, limits.env, sizeof(sp->env));
+	if (fng__sb_send_spawn(ctl, sp) || fng__sb_recv(ctl, &m, sizeof(m), &fd) != FNG_SB_SPAWNED ||
+		m.spawned.err || fd < 0) {
+		fprintf(stderr, "fngate invoke: cannot start a worker\n");
+		goto out;
+	}
+	wpid = m.spawned.pid;
+	{
+		uint8_t type;
+		const uint8_t *body;
+		size_t blen, used;
+		ssize_t w;
+		size_t off = 0;
+
+		err = read_frame(fd, &in, 10000, &type, &body, &blen, &used);
+		if (err || type != FNG_WIRE_READY) {
+			fprintf(stderr, "fngate invoke: %s did not start\n", so);
+			report_exit(ctl, wpid);
+			goto out;
+		}
+		consume(&in, used);
+		while (off < out.len) {
+			w = write(fd, out.p + off, out.len - off);
+			if (w <= 0) {
+				break;
+			}
+			off += (size_t)w;
+		}
+		for (;;) {
+			err = read_frame(fd, &in, (int)limits.timeout_ms, &type, &body, &blen, &used);
+			if (err == -ETIMEDOUT) {
+				kill(wpid, SIGKILL);
+				fprintf(stderr, "fngate invoke: timeout after %u ms\n", limits.timeout_ms);
+				goto out;
+			}
+			if (err) {
+				report_exit(ctl, wpid);
+				goto out;
+			}
+			if (type == FNG_WIRE_LOG) {
+				int level;
+				struct fng_wire_str msg;
+				void *h = NULL;
+
+				if (fng__wire_decode_log(body, blen, &level, &msg, &h) == 0) {
+					fprintf(stderr, "log: %.*s\n", (int)msg.len, msg.p);
+				}
+				fng__wire_free(h);
+			} else if (type == FNG_WIRE_RESULT) {
+				struct fng_wire_result r;
+				void *h = NULL;
+
+				if (fng__wire_decode_result(body, blen, &r, &h)) {
+					fprintf(stderr, "fngate invoke: malformed result\n");
+					goto out;
+				}
+				print_result(&r);
+				rc = r.failed ? 1 : 0;
+				fng__wire_free(h);
+				break;
+			} else {
+				fprintf(stderr, "fngate invoke: unexpected frame %u\n", type);
+				goto out;
+			}
+			consume(&in, used);
+		}
+	}
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (ctl >= 0) {
+		close(ctl); /* the supervisor kills the worker and exits */
+		waitpid(sup, NULL, 0);
+	}
+	fng__wire_buf_finish(&in);
+	fng__wire_buf_finish(&out);
+	json_decref(root);
+	free(je);
+	free(sp);
+	return rc;
+}
+
+static const char scaffold[] =
+	"// A fngate handler. Build and deploy:\n"
+	"//\n"
+	"//     cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs fngate)\n"
+	"//     cp %s.so functions/\n"
+	"//\n"
+	"// Route to it in the config:\n"
+	"//\n"
+	"//     \"GET /%s/{name}\":\n"
+	"//       integration: { type: function, function: %s }\n"
+	"#include <fngate.h>\n"
+	"\n"
+	"static int init(void)\n"
+	"{\n"
+	"\t/* Runs once per worker before the sandbox locks: open what you need here. */\n"
+	"\treturn 0;\n"
+	"}\n"
+	"\n"
+	"static int handle(struct fng_ctx *ctx)\n"
+	"{\n"
+	"\tconst char *name = fng_event_path_param(ctx, \"name\");\n"
+	"\n"
+	"\tfng_log(ctx, FNG_LOG_INFO, \"hello from %%s\", fng_event_request_id(ctx));\n"
+	"\treturn fng_response_json(ctx, 200, \"{\\\"hello\\\":\\\"%%s\\\"}\\n\",\n"
+	"\t\tfng_json_str(ctx, name ? name : \"world\"));\n"
+	"}\n"
+	"\n"
+	"FNG_HANDLER_EX(handle, init, NULL)\n";
+
+int fng__cli_new(int argc, char **argv)
+{
+	char path[PATH_MAX];
+	const char *name = argc == 2 ? argv[1] : NULL;
+	int fd;
+	FILE *f;
+
+	if (!name || !fng__config_name_ok(name)) {
+		fprintf(stderr, "usage: fngate new NAME   (NAME: [A-Za-z0-9_-]+)\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s.c", name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "fngate new: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return 1;
+	}
+	fprintf(f, scaffold, name, name, name, name, name);
+	fclose(f);
+	printf("wrote %s\nbuild: cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs fngate)\n",
+		path, name, name);
+	return 0;
+}

@@ -1,0 +1,1516 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The function host, gateway side. A function is a NAME.so in the functions directory; each
+ * content version of it is a generation with its own worker pool. The `function` integration
+ * sends an INVOKE frame to an idle worker of the current generation and turns its RESULT (or
+ * its death, or its deadline) into the response, with API Gateway + Lambda semantics: crash,
+ * seccomp kill, out of memory or a malformed answer → 502, deadline → 504, pool and queue
+ * full → 429, no such function → 503.
+ *
+ * Hot deploy: the directory is watched; a changed .so is hashed and copied into a private
+ * per-version directory off the loop thread, one worker of the new generation is started and
+ * must say READY (ABI checked, init hook succeeded) before the generation takes traffic; the
+ * old one finishes what it has and retires. A failing pre-flight keeps the old version.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+#include "wire.h"
+#include "errors.h"
+#include "functions.h"
+#include "integration.h"
+#include "server.h"
+#include "stages.h"
+
+#define MAX_FUNCTIONS 1024
+#define DEBOUNCE_MS 30
+#define EXIT_WAIT_MS 1000
+
+enum wstate {
+	W_SPAWNING,  /* asked the supervisor; no pid yet */
+	W_STARTING,  /* running, READY not yet seen */
+	W_IDLE,
+	W_BUSY,
+	W_RETIRING,  /* SHUTDOWN sent */
+	W_DEAD,      /* gone or being killed: waiting for the pipe and the exit report */
+};
+
+struct fng_fn;
+struct fng_gen;
+
+struct fng_worker {
+	struct fng_list link;    /* gen->workers */
+	struct fng_list all;     /* fns->workers, for exit reports */
+	struct fng_gen *gen;
+	uv_pipe_t pipe;
+	uv_timer_t timer;        /* invocation deadline, or the wait for the exit report */
+	uint32_t spawn_id;
+	pid_t pid;
+	enum wstate state;
+	uint32_t invocations;
+	struct fng_req *req;     /* the invocation in progress */
+	struct fng_buf in;
+	bool pipe_open, pipe_eof, exited, timed_out;
+	char cause[96];
+	int handles;             /* open libuv handles; freed at 0 */
+};
+
+struct fng_gen {
+	struct fng_fn *fn;
+	char version[17];        /* content hash, hex */
+	char so_path[PATH_MAX];  /* private copy */
+	struct fng_fn_limits limits;
+	struct fng_list workers;
+	unsigned nworkers;
+	bool active, retired;
+	struct fng_list link;    /* fn->old */
+};
+
+struct fng_fn {
+	char name[64];
+	struct fng_gen *current, *pending;
+	struct fng_list old;     /* retiring generations */
+	struct fng_list queue;   /* requests waiting for a worker (struct qitem) */
+	unsigned nqueue;
+	uint64_t seen_size;
+	int64_t seen_mtime_ns;
+	bool present;
+};
+
+struct qitem {
+	struct fng_list link;
+	struct fng_req *req;
+	struct fng_fn *fn;
+	struct fng_wire_buf frame; /* the INVOKE, encoded when the request arrived */
+	uint64_t deadline;         /* uv_now() ms: queueing counts against the timeout */
+};
+
+struct fng_functions {
+	uv_loop_t *loop;
+	int ctl;
+	pid_t supervisor;
+	uv_poll_t ctl_poll;
+	uv_fs_event_t watch;
+	uv_timer_t debounce;
+	bool watching, scanning, rescan, closing;
+	char dir[PATH_MAX];
+	char rundir[PATH_MAX];
+	struct fng_fn_limits defaults;
+	struct fng_fn *fns[MAX_FUNCTIONS];
+	unsigned nfns;
+	struct fng_list workers;
+	uint32_t next_spawn_id;
+	uv_check_t pump;           /* runs pool_pump after the current I/O callbacks */
+	bool pump_pending;
+};
+
+static _Thread_local struct fng_functions *current_fns;
+
+struct fng_functions *fng__functions_current(void)
+{
+	return current_fns;
+}
+
+static void worker_fail_req(struct fng_worker *w, int err, const char *detail);
+static void pool_pump(struct fng_functions *fns, struct fng_fn *fn);
+static void gen_maybe_free(struct fng_functions *fns, struct fng_gen *g);
+
+/* ---- lookup ---- */
+
+static struct fng_fn *fn_find(struct fng_functions *fns, const char *name)
+{
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		if (strcmp(fns->fns[i]->name, name) == 0) {
+			return fns->fns[i];
+		}
+	}
+	return NULL;
+}
+
+static struct fng_fn *fn_get(struct fng_functions *fns, const char *name)
+{
+	struct fng_fn *fn = fn_find(fns, name);
+
+	if (fn || fns->nfns == MAX_FUNCTIONS) {
+		return fn;
+	}
+	fn = calloc(1, sizeof(*fn));
+	if (!fn) {
+		return NULL;
+	}
+	snprintf(fn->name, sizeof(fn->name), "%s", name);
+	fng__list_init(&fn->old);
+	fng__list_init(&fn->queue);
+	fns->fns[fns->nfns++] = fn;
+	return fn;
+}
+
+/* ---- workers ---- */
+
+static void worker_handle_closed(uv_handle_t *h)
+{
+	struct fng_worker *w = h->data;
+
+	if (--w->handles == 0) {
+		fng__buf_finish(&w->in);
+		free(w);
+	}
+}
+
+/* Detaches w from everything and closes its handles; memory goes when they are closed. */
+static void worker_destroy(struct fng_functions *fns, struct fng_worker *w)
+{
+	struct fng_gen *g = w->gen;
+
+	if (w->req) {
+		worker_fail_req(w, FNG_EBAD_GATEWAY, NULL);
+	}
+	fng__list_remove(&w->link);
+	fng__list_remove(&w->all);
+	g->nworkers--;
+	w->gen = NULL;
+	uv_close((uv_handle_t *)&w->timer, worker_handle_closed);
+	if (w->pipe_open) {
+		uv_close((uv_handle_t *)&w->pipe, worker_handle_closed);
+	} else {
+		w->handles--; /* the pipe was never opened */
+	}
+	gen_maybe_free(fns, g);
+	if (!fns->closing) {
+		pool_pump(fns, g->fn);
+	}
+}
+
+static void worker_kill(struct fng_worker *w)
+{
+	if (w->pid > 0 && !w->exited) {
+		kill(w->pid, SIGKILL);
+	}
+	w->state = W_DEAD;
+}
+
+/* The worker is gone: both the pipe EOF and the supervisor's exit report have arrived. */
+static void worker_gone(struct fng_functions *fns, struct fng_worker *w)
+{
+	if (!(w->pipe_eof || !w->pipe_open) || !w->exited) {
+		return;
+	}
+	uv_timer_stop(&w->timer);
+	worker_destroy(fns, w);
+}
+
+static void exit_wait_cb(uv_timer_t *t)
+{
+	struct fng_worker *w = t->data;
+
+	/* No exit report in time: the supervisor is late or gone. Do not hold the request. */
+	if (!w->exited) {
+		snprintf(w->cause, sizeof(w->cause), "worker exited");
+		w->exited = true;
+	}
+	worker_gone(current_fns, w);
+}
+
+static void worker_died(struct fng_functions *fns, struct fng_worker *w)
+{
+	const char *what = w->state == W_STARTING ? "worker failed to start" : "worker died";
+
+	if (w->state != W_DEAD || w->req) {
+		if (w->req) {
+			char detail[160];
+
+			fng__log("error", "function failed", "function", w->gen->fn->name, "version",
+				w->gen->version, "requestId", w->req->request_id, "cause", w->cause,
+				NULL);
+			snprintf(detail, sizeof(detail), "function %s failed (%s)", w->gen->fn->name,
+				w->cause);
+			worker_fail_req(w, FNG_EBAD_GATEWAY, detail);
+		} else if (w->state == W_STARTING && w->gen && !w->gen->active) {
+			/* Handled by the deploy path below. */
+		} else if (w->state != W_RETIRING) {
+			fng__log("warn", what, "function", w->gen->fn->name, "version",
+				w->gen->version, "cause", w->cause, NULL);
+		}
+	}
+	if (w->state == W_STARTING && w->gen == w->gen->fn->pending) {
+		struct fng_gen *g = w->gen;
+
+		fng__log("error", "deploy failed", "function", g->fn->name, "version", g->version,
+			"cause", w->cause, "action",
+			g->fn->current ? "keeping the running version" : "function not deployed", NULL);
+		g->fn->pending = NULL;
+		g->retired = true;
+	}
+	w->state = W_DEAD;
+	worker_gone(fns, w);
+}
+
+static void worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct fng_worker *w = h->data;
+
+	if (fng__buf_reserve(&w->in, 64 * 1024)) {
+		buf->base = NULL;
+		buf->len = 0;
+		return;
+	}
+	buf->base = w->in.p + w->in.len;
+	buf->len = w->in.cap - w->in.len;
+}
+
+static void worker_protocol_error(struct fng_functions *fns, struct fng_worker *w,
+	const char *why)
+{
+	snprintf(w->cause, sizeof(w->cause), "%s", why);
+	if (w->req) {
+		char detail[160];
+
+		fng__log("error", "function failed", "function", w->gen->fn->name, "requestId",
+			w->req->request_id, "cause", why, NULL);
+		snprintf(detail, sizeof(detail), "function %s returned %s", w->gen->fn->name, why);
+		worker_fail_req(w, FNG_EBAD_GATEWAY, detail);
+	}
+	worker_kill(w);
+	if (w->pipe_open && uv_is_active((uv_handle_t *)&w->pipe)) {
+		uv_read_stop((uv_stream_t *)&w->pipe);
+	}
+	w->pipe_eof = true;
+	uv_timer_start(&w->timer, exit_wait_cb, EXIT_WAIT_MS, 0);
+}
+
+/* ---- frames from workers: the dispatch table ---- */
+
+static int on_ready(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n);
+static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n);
+static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n);
+
+/*
+ * What a worker may send, and when. The state column makes READY once (only while
+ * starting), RESULT once per INVOKE (only while busy; it ends the busy state) and LOG many
+ * (only while busy). Anything else kills the worker.
+ */
+static const struct {
+	uint8_t type;
+	uint8_t states; /* bit per enum wstate */
+	int (*handle)(struct fng_functions *, struct fng_worker *, const uint8_t *, size_t);
+} dispatch[] = {
+	{ FNG_WIRE_READY, 1u << W_STARTING, on_ready },
+	{ FNG_WIRE_RESULT, 1u << W_BUSY, on_result },
+	{ FNG_WIRE_LOG, 1u << W_BUSY, on_log },
+};
+
+static void worker_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct fng_worker *w = s->data;
+	struct fng_functions *fns = current_fns;
+	size_t off = 0;
+
+	if (nread < 0) {
+		uv_read_stop(s);
+		w->pipe_eof = true;
+		if (!w->exited) {
+			if (w->state == W_BUSY) {
+				snprintf(w->cause, sizeof(w->cause), "worker exited");
+			}
+			uv_timer_start(&w->timer, exit_wait_cb, EXIT_WAIT_MS, 0);
+		} else {
+			worker_died(fns, w);
+		}
+		return;
+	}
+	w->in.len += (size_t)nread;
+	while (w->state != W_DEAD) {
+		uint8_t type;
+		const uint8_t *body;
+		size_t blen, i;
+		long n = fng__wire_frame((const uint8_t *)w->in.p + off, w->in.len - off,
+			FNG_WIRE_MAX_DEFAULT, &type, &body, &blen);
+
+		if (n == 0) {
+			break;
+		}
+		if (n < 0) {
+			worker_protocol_error(fns, w,
+				n == -EMSGSIZE ? "an oversized frame" : "a malformed frame");
+			return;
+		}
+		for (i = 0; i < sizeof(dispatch) / sizeof(dispatch[0]); i++) {
+			if (dispatch[i].type == type && (dispatch[i].states & (1u << w->state))) {
+				break;
+			}
+		}
+		if (i == sizeof(dispatch) / sizeof(dispatch[0])) {
+			worker_protocol_error(fns, w, "an unexpected frame");
+			return;
+		}
+		if (dispatch[i].handle(fns, w, body, blen)) {
+			worker_protocol_error(fns, w, "a malformed frame");
+			return;
+		}
+		off += (size_t)n;
+	}
+	fng__buf_consume(&w->in, off);
+	if (w->in.len == 0 && w->in.cap > 256 * 1024) {
+		fng__buf_finish(&w->in);
+	}
+}
+
+/* ---- invocations ---- */
+
+static void gen_activate(struct fng_functions *fns, struct fng_gen *g);
+static int worker_spawn(struct fng_functions *fns, struct fng_gen *g);
+
+static int on_ready(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
+{
+	uint32_t abi;
+	struct fng_wire_str name;
+	void *h = NULL;
+
+	if (fng__wire_decode_ready(b, n, &abi, &name, &h)) {
+		return -1;
+	}
+	fng__wire_free(h);
+	w->state = W_IDLE;
+	if (w->gen == w->gen->fn->pending) {
+		gen_activate(fns, w->gen);
+	}
+	pool_pump(fns, w->gen->fn);
+	return 0;
+}
+
+static bool header_ok(const struct fng_wire_kv *kv)
+{
+	if (!kv->k.len) {
+		return false;
+	}
+	for (size_t i = 0; i < kv->k.len; i++) {
+		unsigned char c = (unsigned char)kv->k.p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			    strchr("!#$%&'*+-.^_`|~", c))) {
+			return false;
+		}
+	}
+	for (size_t i = 0; i < kv->v.len; i++) {
+		unsigned char c = (unsigned char)kv->v.p[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool reserved_header(struct fng_wire_str k)
+{
+	static const char *const names[] = { "content-length", "transfer-encoding", "connection",
+		"date", "server", "x-request-id", "x-fngate-function-version" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (fng__str_ieq((struct fng_str){ k.p, k.len }, names[i], strlen(names[i]))) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void worker_idle(struct fng_functions *fns, struct fng_worker *w)
+{
+	struct fng_gen *g = w->gen;
+
+	w->invocations++;
+	if (g->retired || w->invocations >= g->limits.max_invocations) {
+		struct fng_wire_buf f = { 0 };
+
+		/* Recycle: a graceful SHUTDOWN lets the handler's shutdown hook run. */
+		w->state = W_RETIRING;
+		if (fng__wire_encode_empty(&f, FNG_WIRE_SHUTDOWN) == 0) {
+			uv_buf_t b = uv_buf_init((char *)f.p, (unsigned)f.len);
+
+			uv_try_write((uv_stream_t *)&w->pipe, &b, 1);
+		}
+		fng__wire_buf_finish(&f);
+		uv_timer_start(&w->timer, exit_wait_cb, EXIT_WAIT_MS * 2, 0);
+	} else {
+		w->state = W_IDLE;
+	}
+	pool_pump(fns, g->fn);
+}
+
+static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
+{
+	struct fng_req *req = w->req;
+	struct fng_wire_result r;
+	void *h = NULL;
+
+	if (fng__wire_decode_result(b, n, &r, &h)) {
+		return -1;
+	}
+	for (size_t i = 0; i < r.nheaders; i++) {
+		if (!header_ok(&r.headers[i])) {
+			fng__wire_free(h);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < r.ncookies; i++) {
+		struct fng_wire_kv kv = { { "set-cookie", 10 }, r.cookies[i] };
+
+		if (!header_ok(&kv)) {
+			fng__wire_free(h);
+			return -1;
+		}
+	}
+	uv_timer_stop(&w->timer);
+	w->req = NULL;
+	if (req) {
+		int rc = FNG_STAGE_DONE;
+
+		if (r.failed) {
+			req->error_detail = "function returned an error";
+			rc = FNG_EBAD_GATEWAY;
+		} else if (r.status < 100 || r.status > 599) {
+			req->error_detail = "function returned an invalid status code";
+			rc = FNG_EBAD_GATEWAY;
+		} else {
+			req->resp.status = r.status;
+			for (size_t i = 0; i < r.nheaders; i++) {
+				if (!reserved_header(r.headers[i].k)) {
+					fng__resp_header(req, r.headers[i].k.p, r.headers[i].k.len,
+						r.headers[i].v.p, r.headers[i].v.len);
+				}
+			}
+			for (size_t i = 0; i < r.ncookies; i++) {
+				fng__resp_header(req, "set-cookie", 10, r.cookies[i].p,
+					r.cookies[i].len);
+			}
+			fng__resp_header(req, "x-fngate-function-version", 25, w->gen->version,
+				strlen(w->gen->version));
+			if (fng__buf_append(&req->resp.body, r.body, r.body_len)) {
+				rc = UV_ENOMEM;
+			}
+		}
+		fng__wire_free(h);
+		fng__req_resume(req, rc);
+	} else {
+		fng__wire_free(h);
+	}
+	worker_idle(fns, w);
+	return 0;
+}
+
+static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
+{
+	static const char *const levels[] = { "debug", "info", "warn", "error" };
+	struct fng_wire_str msg;
+	int level;
+	void *h = NULL;
+	char *text;
+
+	if (fng__wire_decode_log(b, n, &level, &msg, &h)) {
+		return -1;
+	}
+	text = strndup(msg.p, msg.len > 4096 ? 4096 : msg.len);
+	fng__log(level >= 0 && level <= 3 ? levels[level] : "info", text ? text : "",
+		"function", w->gen->fn->name, "requestId", w->req ? w->req->request_id : "", NULL);
+	free(text);
+	fng__wire_free(h);
+	return 0;
+}
+
+static void worker_fail_req(struct fng_worker *w, int err, const char *detail)
+{
+	struct fng_req *req = w->req;
+
+	w->req = NULL;
+	if (req) {
+		req->error_detail = detail ? fng__arena_strndup(req->arena, detail, strlen(detail))
+					   : NULL;
+		fng__req_resume(req, err);
+	}
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+	struct fng_worker *w = t->data;
+	char detail[160];
+
+	snprintf(w->cause, sizeof(w->cause), "timeout after %u ms", w->gen->limits.timeout_ms);
+	fng__log("error", "function timed out", "function", w->gen->fn->name, "requestId",
+		w->req ? w->req->request_id : "", "cause", w->cause, NULL);
+	snprintf(detail, sizeof(detail), "function %s timed out after %u ms", w->gen->fn->name,
+		w->gen->limits.timeout_ms);
+	worker_fail_req(w, FNG_EGATEWAY_TIMEOUT, detail);
+	worker_kill(w);
+	uv_timer_start(&w->timer, exit_wait_cb, EXIT_WAIT_MS, 0);
+}
+
+static void kv_lower(struct fng_arena *a, struct fng_wire_kv *kv, struct fng_str name,
+	struct fng_str value)
+{
+	char *n = fng__arena_strndup(a, name.p, name.len);
+
+	for (size_t i = 0; n && i < name.len; i++) {
+		if (n[i] >= 'A' && n[i] <= 'Z') {
+			n[i] = (char)(n[i] + 32);
+		}
+	}
+	kv->k = (struct fng_wire_str){ n ? n : "", n ? name.len : 0 };
+	kv->v = (struct fng_wire_str){ value.p, value.len };
+}
+
+static struct fng_wire_str ws(struct fng_str s)
+{
+	return (struct fng_wire_str){ s.p, s.len };
+}
+
+static struct fng_wire_str wcs(const char *s)
+{
+	return (struct fng_wire_str){ s ? s : "", s ? strlen(s) : 0 };
+}
+
+/* The event for req (payload format 2.0 shape), framed into out. */
+static int encode_event(struct fng_req *req, const struct fng_gen *g, struct fng_wire_buf *out)
+{
+	struct fng_arena *a = req->arena;
+	struct fng_wire_event ev = { 0 };
+	struct fng_wire_kv *headers, *query, *params, *vars;
+	struct fng_wire_str *cookies;
+	size_t nq = 0, nc = 0;
+	const struct fng_header *ua = fng__req_header(req, "user-agent", 10);
+	uv_timeval64_t now;
+
+	headers = fng__arena_alloc(a, (req->nheaders + 1) * sizeof(*headers));
+	query = fng__arena_alloc(a, (req->query.len / 2 + 2) * sizeof(*query));
+	params = fng__arena_alloc(a, (req->match.nparams + 1) * sizeof(*params));
+	vars = fng__arena_alloc(a, (req->stage->nvars + 1) * sizeof(*vars));
+	cookies = fng__arena_alloc(a, (req->nheaders * 8 + 1) * sizeof(*cookies));
+	if (!headers || !query || !params || !vars || !cookies) {
+		return UV_ENOMEM;
+	}
+	for (unsigned i = 0; i < req->nheaders; i++) {
+		kv_lower(a, &headers[i], req->headers[i].name, req->headers[i].value);
+		if (fng__str_ieq(req->headers[i].name, "cookie", 6)) {
+			const char *p = req->headers[i].value.p, *end = p + req->headers[i].value.len;
+
+			while (p < end && nc < req->nheaders * 8) {
+				const char *semi = memchr(p, ';', (size_t)(end - p));
+				const char *e = semi ? semi : end;
+
+				while (p < e && *p == ' ') {
+					p++;
+				}
+				if (e > p) {
+					cookies[nc++] = (struct fng_wire_str){ p, (size_t)(e - p) };
+				}
+				p = e + 1;
+			}
+		}
+	}
+	/* Query pairs, decoded ('+' is a space). */
+	for (const char *p = req->query.p, *end = p + req->query.len; p < end;) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *pe = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(pe - p));
+		const char *ke = eq ? eq : pe;
+		char *k = fng__arena_alloc(a, (size_t)(ke - p) + 1);
+		char *v = fng__arena_alloc(a, (size_t)(pe - (eq ? eq + 1 : pe)) + 1);
+		long kl, vl;
+
+		if (!k || !v) {
+			return UV_ENOMEM;
+		}
+		for (const char *q = p; q < ke; q++) {
+			k[q - p] = *q == '+' ? ' ' : *q;
+		}
+		kl = fng__pct_decode(k, k, (size_t)(ke - p));
+		vl = 0;
+		if (eq) {
+			for (const char *q = eq + 1; q < pe; q++) {
+				v[q - eq - 1] = *q == '+' ? ' ' : *q;
+			}
+			vl = fng__pct_decode(v, v, (size_t)(pe - eq - 1));
+		}
+		if (kl > 0 && vl >= 0) {
+			query[nq].k = (struct fng_wire_str){ k, (size_t)kl };
+			query[nq++].v = (struct fng_wire_str){ v, (size_t)vl };
+		}
+		p = pe + 1;
+	}
+	for (unsigned i = 0; i < req->match.nparams; i++) {
+		params[i].k = ws(req->match.params[i].name);
+		params[i].v = ws(req->match.params[i].value);
+	}
+	for (unsigned i = 0; i < req->stage->nvars; i++) {
+		vars[i].k = wcs(req->stage->vars[i].name);
+		vars[i].v = ws(req->stage->vars[i].value);
+	}
+	uv_gettimeofday(&now);
+	ev.version = wcs("2.0");
+	ev.route_key = wcs(req->match.route->key);
+	ev.raw_path = ws(req->path);
+	ev.raw_query = ws(req->query);
+	ev.method = ws(req->method);
+	ev.path = ws(req->path);
+	ev.protocol = wcs(req->http_minor ? "HTTP/1.1" : "HTTP/1.0");
+	ev.source_ip = wcs(req->ip);
+	ev.user_agent = ua ? ws(ua->value) : wcs("");
+	ev.request_id = (struct fng_wire_str){ req->request_id, req->request_id_len };
+	ev.api = wcs(req->api->name);
+	ev.stage = wcs(req->stage->name);
+	ev.domain = ws(req->host);
+	ev.headers = headers;
+	ev.nheaders = req->nheaders;
+	ev.query = query;
+	ev.nquery = nq;
+	ev.path_params = params;
+	ev.npath_params = req->match.nparams;
+	ev.stage_vars = vars;
+	ev.nstage_vars = req->stage->nvars;
+	ev.cookies = cookies;
+	ev.ncookies = nc;
+	ev.body = req->body.p;
+	ev.body_len = req->body.len;
+	ev.time_epoch_ms = now.tv_sec * 1000 + now.tv_usec / 1000;
+	ev.deadline_epoch_ms = ev.time_epoch_ms + g->limits.timeout_ms;
+	return fng__wire_encode_invoke(out, &ev);
+}
+
+struct invoke_write {
+	uv_write_t req;
+	struct fng_wire_buf buf;
+};
+
+static void invoke_write_cb(uv_write_t *wr, int status)
+{
+	struct invoke_write *iw = (struct invoke_write *)wr;
+
+	/* A failed write shows up as the worker's death on the read side. */
+	fng__wire_buf_finish(&iw->buf);
+	free(iw);
+}
+
+static void worker_invoke(struct fng_functions *fns, struct fng_worker *w, struct qitem *q)
+{
+	struct invoke_write *iw = calloc(1, sizeof(*iw));
+	uint64_t now = uv_now(fns->loop);
+	struct fng_req *req = q->req;
+	uv_buf_t b;
+	int err;
+
+	if (!iw) {
+		fng__wire_buf_finish(&q->frame);
+		fng__req_resume(req, UV_ENOMEM);
+		return;
+	}
+	iw->buf = q->frame;
+	q->frame = (struct fng_wire_buf){ 0 };
+	w->state = W_BUSY;
+	w->req = req;
+	b = uv_buf_init((char *)iw->buf.p, (unsigned)iw->buf.len);
+	err = uv_write(&iw->req, (uv_stream_t *)&w->pipe, &b, 1, invoke_write_cb);
+	if (err) {
+		fng__wire_buf_finish(&iw->buf);
+		free(iw);
+		snprintf(w->cause, sizeof(w->cause), "write failed: %s", uv_strerror(err));
+		worker_protocol_error(fns, w, w->cause);
+		return;
+	}
+	uv_timer_start(&w->timer, deadline_cb, q->deadline > now ? q->deadline - now : 0, 0);
+}
+
+/* Hands queued requests to idle workers of the current generation; starts workers. */
+static void pool_pump(struct fng_functions *fns, struct fng_fn *fn)
+{
+	struct fng_gen *g = fn->current;
+	unsigned starting = 0;
+	struct fng_list *it;
+
+	if (!g || fns->closing) {
+		return;
+	}
+	while (!fng__list_empty(&fn->queue)) {
+		struct fng_worker *idle = NULL;
+		struct qitem *q;
+
+		/* Most recently used first: its caches are warm. */
+		for (it = g->workers.prev; it != &g->workers; it = it->prev) {
+			struct fng_worker *w = fng__container_of(it, struct fng_worker, link);
+
+			if (w->state == W_IDLE) {
+				idle = w;
+				break;
+			}
+		}
+		if (!idle) {
+			break;
+		}
+		q = fng__container_of(fn->queue.next, struct qitem, link);
+		fng__list_remove(&q->link);
+		fn->nqueue--;
+		worker_invoke(fns, idle, q);
+		free(q);
+	}
+	for (it = g->workers.next; it != &g->workers; it = it->next) {
+		struct fng_worker *w = fng__container_of(it, struct fng_worker, link);
+
+		if (w->state == W_SPAWNING || w->state == W_STARTING) {
+			starting++;
+		}
+	}
+	/* Start workers for what waits (cold start), and keep min_warm alive. */
+	while (g->nworkers < g->limits.concurrency &&
+		(starting < fn->nqueue || g->nworkers < g->limits.min_warm)) {
+		if (worker_spawn(fns, g)) {
+			break;
+		}
+		starting++;
+	}
+}
+
+static void pump_cb(uv_check_t *h)
+{
+	struct fng_functions *fns = h->data;
+
+	uv_check_stop(h);
+	fns->pump_pending = false;
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		if (!fng__list_empty(&fns->fns[i]->queue)) {
+			pool_pump(fns, fns->fns[i]);
+		}
+	}
+}
+
+/*
+ * The integration's start: fails up front (no deployment, queue full, event too large) or
+ * queues the request and returns PENDING. Dispatch happens from a check handle right after
+ * the current I/O callbacks, so no completion can run inside start().
+ */
+static int function_start(struct fng_req *req)
+{
+	struct fng_functions *fns = current_fns;
+	const char *name = req->match.route->integration.function;
+	struct fng_fn *fn = fns ? fn_find(fns, name) : NULL;
+	struct qitem *q;
+	int err;
+
+	if (!fn || !fn->current) {
+		char *d = fng__arena_alloc(req->arena, 128);
+
+		if (d) {
+			snprintf(d, 128, "function %s is not deployed", name);
+		}
+		req->error_detail = d;
+		return FNG_EUNAVAILABLE;
+	}
+	if (fn->nqueue >= fn->current->limits.queue) {
+		req->error_detail = "function is at its concurrency limit";
+		return FNG_ETHROTTLED;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		return UV_ENOMEM;
+	}
+	err = encode_event(req, fn->current, &q->frame);
+	if (err) {
+		fng__wire_buf_finish(&q->frame);
+		free(q);
+		req->error_detail = "request too large for the function payload limit";
+		return err == -EMSGSIZE ? FNG_EBODY_TOO_LARGE : err;
+	}
+	q->req = req;
+	q->fn = fn;
+	q->deadline = uv_now(fns->loop) + fn->current->limits.timeout_ms;
+	fng__list_append(&fn->queue, &q->link);
+	fn->nqueue++;
+	if (!fns->pump_pending) {
+		fns->pump_pending = true;
+		uv_check_start(&fns->pump, pump_cb);
+	}
+	return FNG_STAGE_PENDING;
+}
+
+static void function_cancel(struct fng_req *req)
+{
+	struct fng_functions *fns = current_fns;
+
+	/* Still queued: drop it now. Running: let the invocation finish; its answer is dropped. */
+	for (unsigned i = 0; fns && i < fns->nfns; i++) {
+		struct fng_fn *fn = fns->fns[i];
+
+		for (struct fng_list *it = fn->queue.next; it != &fn->queue; it = it->next) {
+			struct qitem *q = fng__container_of(it, struct qitem, link);
+
+			if (q->req == req) {
+				fng__list_remove(&q->link);
+				fn->nqueue--;
+				fng__wire_buf_finish(&q->frame);
+				free(q);
+				fng__req_resume(req, UV_ECANCELED);
+				return;
+			}
+		}
+	}
+}
+
+static const struct fng_integration_ops function_ops = {
+	.name = "function",
+	.start = function_start,
+	.cancel = function_cancel,
+};
+
+/* ---- spawning and the supervisor ---- */
+
+static int worker_spawn(struct fng_functions *fns, struct fng_gen *g)
+{
+	struct fng_sb_spawn *sp;
+	struct fng_worker *w;
+	int err;
+
+	w = calloc(1, sizeof(*w));
+	sp = calloc(1, sizeof(*sp));
+	if (!w || !sp) {
+		free(w);
+		free(sp);
+		return UV_ENOMEM;
+	}
+	sp->type = FNG_SB_SPAWN;
+	sp->id = ++fns->next_spawn_id;
+	sp->memory_mb = g->limits.memory_mb;
+	sp->cpu_ms = g->limits.cpu_ms;
+	sp->groups = g->limits.groups;
+	sp->learn = g->limits.learn;
+	sp->max_body = FNG_WIRE_MAX_DEFAULT;
+	snprintf(sp->name, sizeof(sp->name), "%s", g->fn->name);
+	snprintf(sp->so_path, sizeof(sp->so_path), "%s", g->so_path);
+	memcpy(sp->env, g->limits.env, sizeof(sp->env));
+	err = fng__sb_send_spawn(fns->ctl, sp);
+	free(sp);
+	if (err) {
+		fng__log("error", "cannot ask the supervisor for a worker", "function", g->fn->name,
+			"error", uv_strerror(err), NULL);
+		free(w);
+		return err;
+	}
+	w->gen = g;
+	w->spawn_id = fns->next_spawn_id;
+	w->state = W_SPAWNING;
+	w->pid = -1;
+	w->handles = 2;
+	uv_timer_init(fns->loop, &w->timer);
+	w->timer.data = w;
+	fng__list_append(&g->workers, &w->link);
+	fng__list_append(&fns->workers, &w->all);
+	g->nworkers++;
+	return 0;
+}
+
+static struct fng_worker *worker_by(struct fng_functions *fns, uint32_t spawn_id, pid_t pid)
+{
+	for (struct fng_list *it = fns->workers.next; it != &fns->workers; it = it->next) {
+		struct fng_worker *w = fng__container_of(it, struct fng_worker, all);
+
+		if ((spawn_id && w->spawn_id == spawn_id) || (pid > 0 && w->pid == pid)) {
+			return w;
+		}
+	}
+	return NULL;
+}
+
+static void on_spawned(struct fng_functions *fns, const struct fng_sb_spawned *m, int fd)
+{
+	struct fng_worker *w = worker_by(fns, m->id, 0);
+
+	if (!w || w->state != W_SPAWNING) {
+		if (fd >= 0) {
+			close(fd);
+		}
+		if (m->pid > 0) {
+			kill(m->pid, SIGKILL);
+		}
+		return;
+	}
+	if (m->err || fd < 0) {
+		snprintf(w->cause, sizeof(w->cause), "spawn failed: %s", uv_strerror(m->err));
+		w->exited = true;
+		w->state = W_STARTING;
+		worker_died(fns, w);
+		return;
+	}
+	w->pid = m->pid;
+	w->state = W_STARTING;
+	uv_pipe_init(fns->loop, &w->pipe, 0);
+	w->pipe.data = w;
+	if (uv_pipe_open(&w->pipe, fd) != 0) {
+		close(fd);
+		w->handles--;
+		kill(w->pid, SIGKILL);
+		snprintf(w->cause, sizeof(w->cause), "cannot watch the worker");
+		w->pipe_eof = true;
+		uv_timer_start(&w->timer, exit_wait_cb, EXIT_WAIT_MS, 0);
+		return;
+	}
+	w->pipe_open = true;
+	uv_read_start((uv_stream_t *)&w->pipe, worker_alloc_cb, worker_read_cb);
+}
+
+static void on_exit_report(struct fng_functions *fns, const struct fng_sb_exit *m)
+{
+	struct fng_worker *w = worker_by(fns, 0, m->pid);
+
+	if (!w) {
+		return;
+	}
+	if (!w->timed_out && w->state != W_DEAD) {
+		snprintf(w->cause, sizeof(w->cause), "%.*s", (int)sizeof(m->cause), m->cause);
+	} else if (!w->cause[0]) {
+		snprintf(w->cause, sizeof(w->cause), "%.*s", (int)sizeof(m->cause), m->cause);
+	}
+	w->exited = true;
+	if (w->pipe_eof || !w->pipe_open) {
+		worker_died(fns, w);
+	}
+}
+
+static void ctl_cb(uv_poll_t *p, int status, int events)
+{
+	struct fng_functions *fns = p->data;
+	union {
+		uint32_t type;
+		struct fng_sb_spawned spawned;
+		struct fng_sb_exit exit;
+		char raw[512];
+	} m;
+
+	for (int n = 0; n < 64; n++) {
+		int fd = -1;
+		int type = fng__sb_recv(fns->ctl, &m, sizeof(m), &fd);
+
+		if (type == -EAGAIN || type == -EWOULDBLOCK) {
+			return;
+		}
+		if (type <= 0) {
+			fng__log("error", "supervisor is gone: functions cannot run", "error",
+				type ? uv_strerror(type) : "EOF", NULL);
+			uv_poll_stop(p);
+			return;
+		}
+		if (type == FNG_SB_SPAWNED) {
+			on_spawned(fns, &m.spawned, fd);
+		} else if (type == FNG_SB_EXIT) {
+			on_exit_report(fns, &m.exit);
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+}
+
+/* ---- generations ---- */
+
+static void gen_maybe_free(struct fng_functions *fns, struct fng_gen *g)
+{
+	if (g->nworkers || g == g->fn->current || g == g->fn->pending) {
+		return;
+	}
+	fng__list_remove(&g->link);
+	unlink(g->so_path);
+	free(g);
+}
+
+static void gen_retire(struct fng_gen *g)
+{
+	g->retired = true;
+	g->active = false;
+	fng__list_append(&g->fn->old, &g->link);
+	for (struct fng_list *it = g->workers.next; it != &g->workers;) {
+		struct fng_worker *w = fng__container_of(it, struct fng_worker, link);
+
+		it = it->next;
+		if (w->state == W_IDLE) {
+			w->invocations = UINT32_MAX - 1;
+			worker_idle(current_fns, w); /* sends SHUTDOWN */
+		} else if (w->state == W_STARTING || w->state == W_SPAWNING) {
+			worker_kill(w);
+		}
+	}
+}
+
+static void gen_activate(struct fng_functions *fns, struct fng_gen *g)
+{
+	struct fng_fn *fn = g->fn;
+	struct fng_gen *old = fn->current;
+
+	fn->pending = NULL;
+	fn->current = g;
+	g->active = true;
+	fng__log("info", old ? "function updated" : "function deployed", "function", fn->name,
+		"version", g->version, "previous", old ? old->version : "", NULL);
+	if (old) {
+		gen_retire(old);
+		gen_maybe_free(fns, old);
+	}
+	pool_pump(fns, fn);
+}
+
+/* ---- deploy: scanning the directory off the loop thread ---- */
+
+struct scan_item {
+	char name[64];
+	char version[17];
+	char so_path[PATH_MAX];
+	struct fng_fn_limits limits;
+	uint64_t size;
+	int64_t mtime_ns;
+	bool unstable, failed;
+	char error[256];
+};
+
+struct scan_work {
+	uv_work_t req;
+	struct fng_functions *fns;
+	char dir[PATH_MAX];
+	char rundir[PATH_MAX];
+	struct fng_fn_limits defaults;
+	struct scan_item *items;
+	unsigned nitems;
+	bool retry;
+};
+
+static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Hashes src and copies it to dst in one pass; 0 or -errno. */
+static int hash_copy(const char *src, const char *rundir, const char *name, char version[17],
+	char *dst, size_t dstlen)
+{
+	uint8_t buf[65536];
+	uint64_t h = 0xcbf29ce484222325ULL;
+	char tmp[PATH_MAX];
+	int in, out, err = 0;
+	ssize_t n;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		return -errno;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", rundir, name);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0) {
+		err = -errno;
+		close(in);
+		return err;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		h = fnv1a(h, buf, (size_t)n);
+		if (write(out, buf, (size_t)n) != n) {
+			err = -EIO;
+			break;
+		}
+	}
+	if (n < 0) {
+		err = -errno;
+	}
+	close(in);
+	if (close(out) != 0 && !err) {
+		err = -EIO;
+	}
+	if (!err) {
+		char dir[PATH_MAX];
+
+		snprintf(version, 17, "%016llx", (unsigned long long)h);
+		/* One directory per version: Landlock gives the worker exactly this directory. */
+		snprintf(dir, sizeof(dir), "%s/%s-%s", rundir, name, version);
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+			err = -errno;
+		} else {
+			chmod(dir, 0755);
+			snprintf(dst, dstlen, "%s/%s.so", dir, name);
+			if (rename(tmp, dst) != 0) {
+				err = -errno;
+			}
+		}
+	}
+	if (err) {
+		unlink(tmp);
+	}
+	return err;
+}
+
+static void scan_work_cb(uv_work_t *req)
+{
+	struct scan_work *sw = (struct scan_work *)req;
+	DIR *d = opendir(sw->dir);
+	struct dirent *e;
+	struct timespec now;
+
+	if (!d) {
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	while ((e = readdir(d)) != NULL && sw->nitems < MAX_FUNCTIONS) {
+		size_t len = strlen(e->d_name);
+		struct scan_item *it;
+		char path[PATH_MAX], manifest[PATH_MAX];
+		struct fng_buf errors = { 0 };
+		struct stat st;
+		int64_t age_ns;
+
+		if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0 || e->d_name[0] == '.' ||
+			len - 3 >= sizeof(it->name)) {
+			continue;
+		}
+		it = &sw->items[sw->nitems];
+		memset(it, 0, sizeof(*it));
+		memcpy(it->name, e->d_name, len - 3);
+		if (!fng__config_name_ok(it->name)) {
+			continue;
+		}
+		sw->nitems++;
+		snprintf(path, sizeof(path), "%s/%s", sw->dir, e->d_name);
+		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+			it->failed = true;
+			snprintf(it->error, sizeof(it->error), "not a regular file");
+			continue;
+		}
+		it->size = (uint64_t)st.st_size;
+		it->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		age_ns = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec) - it->mtime_ns;
+		/* Being written right now (cp in progress): look again shortly. */
+		if (age_ns < 50 * 1000000LL || st.st_size == 0) {
+			it->unstable = true;
+			sw->retry = true;
+			continue;
+		}
+		snprintf(manifest, sizeof(manifest), "%s/%s.yaml", sw->dir, it->name);
+		if (fng__manifest_load(manifest, &sw->defaults, &it->limits, &errors)) {
+			it->failed = true;
+			snprintf(it->error, sizeof(it->error), "%.*s", (int)(errors.len ? errors.len - 1 : 0),
+				errors.p ? errors.p : "");
+			fng__buf_finish(&errors);
+			continue;
+		}
+		fng__buf_finish(&errors);
+		{
+			int err = hash_copy(path, sw->rundir, it->name, it->version, it->so_path,
+				sizeof(it->so_path));
+
+			if (err) {
+				it->failed = true;
+				snprintf(it->error, sizeof(it->error), "cannot copy: %s", strerror(-err));
+			}
+		}
+	}
+	closedir(d);
+}
+
+static void start_scan(struct fng_functions *fns);
+
+static void debounce_cb(uv_timer_t *t)
+{
+	start_scan(t->data);
+}
+
+static void scan_after_cb(uv_work_t *req, int status)
+{
+	struct scan_work *sw = (struct scan_work *)req;
+	struct fng_functions *fns = sw->fns;
+
+	fns->scanning = false;
+	if (fns->closing) {
+		free(sw->items);
+		free(sw);
+		return;
+	}
+	/* Functions whose .so disappeared retire. */
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		struct fng_fn *fn = fns->fns[i];
+		bool found = false;
+
+		for (unsigned j = 0; j < sw->nitems; j++) {
+			found |= strcmp(sw->items[j].name, fn->name) == 0;
+		}
+		if (!found && fn->current) {
+			struct fng_gen *g = fn->current;
+
+			fng__log("info", "function removed", "function", fn->name, "version",
+				g->version, NULL);
+			fn->current = NULL;
+			gen_retire(g);
+			gen_maybe_free(fns, g);
+			/* Requests waiting for it get the 503 they would get now. */
+			while (!fng__list_empty(&fn->queue)) {
+				struct qitem *q = fng__container_of(fn->queue.next, struct qitem, link);
+				struct fng_req *r = q->req;
+
+				fng__list_remove(&q->link);
+				fn->nqueue--;
+				fng__wire_buf_finish(&q->frame);
+				free(q);
+				r->error_detail = "function was removed";
+				fng__req_resume(r, FNG_EUNAVAILABLE);
+			}
+		}
+	}
+	for (unsigned j = 0; j < sw->nitems; j++) {
+		struct scan_item *it = &sw->items[j];
+		struct fng_fn *fn;
+		struct fng_gen *g;
+
+		if (it->unstable) {
+			continue;
+		}
+		fn = fn_get(fns, it->name);
+		if (!fn) {
+			continue;
+		}
+		if (it->failed) {
+			fng__log("error", "deploy failed", "function", it->name, "cause", it->error,
+				"action", fn->current ? "keeping the running version" : "not deployed",
+				NULL);
+			continue;
+		}
+		if ((fn->current && strcmp(fn->current->version, it->version) == 0) ||
+			(fn->pending && strcmp(fn->pending->version, it->version) == 0)) {
+			continue;
+		}
+		g = calloc(1, sizeof(*g));
+		if (!g) {
+			continue;
+		}
+		g->fn = fn;
+		snprintf(g->version, sizeof(g->version), "%s", it->version);
+		snprintf(g->so_path, sizeof(g->so_path), "%s", it->so_path);
+		g->limits = it->limits;
+		fng__list_init(&g->workers);
+		fng__list_init(&g->link);
+		if (fn->pending) {
+			struct fng_gen *stale = fn->pending;
+
+			fn->pending = NULL;
+			gen_retire(stale);
+			gen_maybe_free(fns, stale);
+		}
+		fn->pending = g;
+		/* Pre-flight: one worker must load it and say READY before it takes traffic. */
+		if (worker_spawn(fns, g)) {
+			fn->pending = NULL;
+			free(g);
+		}
+	}
+	if (sw->retry || fns->rescan) {
+		fns->rescan = false;
+		uv_timer_start(&fns->debounce, debounce_cb, 60, 0);
+	}
+	free(sw->items);
+	free(sw);
+}
+
+static void start_scan(struct fng_functions *fns)
+{
+	struct scan_work *sw;
+
+	if (fns->closing) {
+		return;
+	}
+	if (fns->scanning) {
+		fns->rescan = true;
+		return;
+	}
+	sw = calloc(1, sizeof(*sw));
+	if (!sw || !(sw->items = calloc(MAX_FUNCTIONS, sizeof(*sw->items)))) {
+		free(sw);
+		return;
+	}
+	sw->fns = fns;
+	snprintf(sw->dir, sizeof(sw->dir), "%s", fns->dir);
+	snprintf(sw->rundir, sizeof(sw->rundir), "%s", fns->rundir);
+	sw->defaults = fns->defaults;
+	fns->scanning = true;
+	if (uv_queue_work(fns->loop, &sw->req, scan_work_cb, scan_after_cb) != 0) {
+		fns->scanning = false;
+		free(sw->items);
+		free(sw);
+	}
+}
+
+static void watch_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	struct fng_functions *fns = h->data;
+
+	/* Coalesce bursts (a cp is many writes): scan once things settle. */
+	uv_timer_start(&fns->debounce, debounce_cb, DEBOUNCE_MS, 0);
+}
+
+/* ---- life cycle ---- */
+
+int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
+	const struct fng_config *cfg, struct fng_functions **out)
+{
+	struct fng_functions *fns = calloc(1, sizeof(*fns));
+	int err;
+
+	if (!fns) {
+		return UV_ENOMEM;
+	}
+	fns->loop = loop;
+	fns->ctl = ctl;
+	fns->supervisor = supervisor;
+	fng__list_init(&fns->workers);
+	snprintf(fns->dir, sizeof(fns->dir), "%s", cfg->functions.dir);
+	fns->defaults = cfg->functions.defaults;
+	snprintf(fns->rundir, sizeof(fns->rundir), "/tmp/fngate-%d-XXXXXX", (int)getpid());
+	if (!mkdtemp(fns->rundir)) {
+		err = -errno;
+		free(fns);
+		return err;
+	}
+	chmod(fns->rundir, 0755); /* workers run as an unprivileged user */
+	fcntl(ctl, F_SETFL, fcntl(ctl, F_GETFL) | O_NONBLOCK);
+	uv_poll_init(loop, &fns->ctl_poll, ctl);
+	fns->ctl_poll.data = fns;
+	uv_poll_start(&fns->ctl_poll, UV_READABLE, ctl_cb);
+	uv_timer_init(loop, &fns->debounce);
+	fns->debounce.data = fns;
+	uv_check_init(loop, &fns->pump);
+	fns->pump.data = fns;
+	uv_fs_event_init(loop, &fns->watch);
+	fns->watch.data = fns;
+	err = uv_fs_event_start(&fns->watch, watch_cb, fns->dir, 0);
+	if (err) {
+		fng__log("warn", "cannot watch the functions directory: no hot deploy", "dir",
+			fns->dir, "error", uv_strerror(err), NULL);
+	} else {
+		fns->watching = true;
+	}
+	current_fns = fns;
+	fng__integration_register(FNG_INTEGRATION_FUNCTION, &function_ops);
+	fng__log("info", "function host", "dir", fns->dir, "sandbox", fng__sb_describe(), NULL);
+	start_scan(fns);
+	*out = fns;
+	return 0;
+}
+
+void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_config *cfg)
+{
+	fns->defaults = cfg->functions.defaults;
+	if (strcmp(fns->dir, cfg->functions.dir) != 0) {
+		fng__log("warn", "functions.dir changed: restart to watch the new directory", NULL);
+	}
+	start_scan(fns);
+}
+
+unsigned fng__functions_count(const struct fng_functions *fns)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		n += fns->fns[i]->current != NULL;
+	}
+	return n;
+}
+
+static void rm_rundir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d) {
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		char p[PATH_MAX];
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
+			continue;
+		}
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (e->d_type == DT_DIR) {
+			rm_rundir(p);
+		} else {
+			unlink(p);
+		}
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static void fns_handle_closed(uv_handle_t *h)
+{
+}
+
+void fng__functions_close(struct fng_functions *fns)
+{
+	if (!fns) {
+		return;
+	}
+	fns->closing = true;
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		struct fng_fn *fn = fns->fns[i];
+
+		while (!fng__list_empty(&fn->queue)) {
+			struct qitem *q = fng__container_of(fn->queue.next, struct qitem, link);
+			struct fng_req *r = q->req;
+
+			fng__list_remove(&q->link);
+			fng__wire_buf_finish(&q->frame);
+			free(q);
+			fng__req_resume(r, FNG_EUNAVAILABLE);
+		}
+	}
+	while (!fng__list_empty(&fns->workers)) {
+		struct fng_worker *w = fng__container_of(fns->workers.next, struct fng_worker, all);
+
+		worker_kill(w);
+		worker_destroy(fns, w);
+	}
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		struct fng_fn *fn = fns->fns[i];
+
+		free(fn->current);
+		free(fn->pending);
+		while (!fng__list_empty(&fn->old)) {
+			struct fng_gen *g = fng__container_of(fn->old.next, struct fng_gen, link);
+
+			fng__list_remove(&g->link);
+			free(g);
+		}
+		free(fn);
+	}
+	fns->nfns = 0;
+	uv_close((uv_handle_t *)&fns->ctl_poll, fns_handle_closed);
+	uv_close((uv_handle_t *)&fns->debounce, fns_handle_closed);
+	uv_close((uv_handle_t *)&fns->pump, fns_handle_closed);
+	uv_close((uv_handle_t *)&fns->watch, fns_handle_closed);
+	close(fns->ctl); /* the supervisor sees EOF, kills what is left and exits */
+	/* Reap it (it is our child); it needs a moment to kill and reap its workers. */
+	for (int i = 0; i < 200 && fns->supervisor > 0; i++) {
+		pid_t r = waitpid(fns->supervisor, NULL, WNOHANG);
+
+		if (r == fns->supervisor || (r < 0 && errno != EINTR)) {
+			break;
+		}
+		usleep(5000);
+	}
+	rm_rundir(fns->rundir);
+	if (current_fns == fns) {
+		current_fns = NULL;
+	}
+	/* fns itself is freed by fng__functions_free once the loop ran the close callbacks. */
+}
+
+void fng__functions_free(struct fng_functions *fns)
+{
+	free(fns);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_FUNCTIONS_H
+#define FNG_GATEWAY_FUNCTIONS_H
+
+#include <uv.h>
+
+#include "config.h"
+
+/*
+ * The function host, gateway side: the registry of deployed functions (hot-deployed from the
+ * functions directory), a worker pool per function version, and the `function` integration
+ * that invokes them. Workers are made by the supervisor (sandbox/), which the gateway forks
+ * before anything else.
+ */
+struct fng_functions;
+
+/*
+ * Takes over the supervisor's control socket ctl. Deploys what is in cfg's functions
+ * directory now (synchronously: start-up only) and watches it afterwards.
+ */
+int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
+	const struct fng_config *cfg, struct fng_functions **out);
+
+/* A new config snapshot (SIGHUP): new defaults apply to the next deploy of each function. */
+void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_config *cfg);
+
+/* Kills every worker, closes the supervisor socket and all handles; frees on loop close. */
+void fng__functions_close(struct fng_functions *fns);
+
+/* Frees fns after fng__functions_close and a loop run. NULL is a no-op. */
+void fng__functions_free(struct fng_functions *fns);
+
+/* Number of functions currently serving (for logs and tests). */
+unsigned fng__functions_count(const struct fng_functions *fns);
+
+/* The loop's functions manager, for the integration (one per loop thread). */
+struct fng_functions *fng__functions_current(void);
+
+#endif

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_SANDBOX_INTERNAL_H
+#define FNG_SANDBOX_INTERNAL_H
+
+/*
+ * What the files of the sandbox share: the worker's set-up (worker.c), its seccomp policy
+ * (seccomp.c), Landlock (landlock.c) and the per-worker cgroups the supervisor makes
+ * (cgroup.c). Nothing here is seen by the gateway.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sandbox.h"
+
+/* The worker's end of its socketpair, at a fixed number so the seccomp table can name it. */
+#define FNG_WORKER_FD 3
+/* RLIMIT_NOFILE of a worker: its descriptors are 0 to 63. */
+#define FNG_WORKER_NOFILE 64
+/* The pipe the supervisor answers on once the worker sits in its cgroups (start-up only). */
+#define FNG_WORKER_SYNC_FD 4
+/* The supervisor's empty network namespace, until the worker has joined it (start-up only). */
+#define FNG_WORKER_NETNS_FD 5
+
+/* The unprivileged identity workers run as when the supervisor is root (nobody). */
+#define FNG_WORKER_UID 65534
+#define FNG_WORKER_GID 65534
+
+/* What the supervisor writes on the sync pipe. */
+enum {
+	FNG_SYNC_OK = 'k',      /* in its cgroups, or none were asked for or available */
+	FNG_SYNC_FAILED = 'f',  /* cgroups exist here but this worker's could not be made */
+};
+
+/* What the supervisor hands a worker it has just forked. */
+struct fng_worker_start {
+	int sock;    /* the worker's end of its socketpair */
+	int sync;    /* the read end of the supervisor's cgroup pipe */
+	int netns;   /* an empty network namespace to join, or -1: make one */
+	pid_t super; /* the parent to check after PR_SET_PDEATHSIG */
+};
+
+/*
+ * The worker, from fork to exit: confines itself in DESIGN.md's order, loads req->so_path and
+ * serves on its socketpair. Never returns.
+ */
+_Noreturn void fng__worker_main(const struct fng_sb_spawn *req, const struct fng_worker_start *st);
+
+/* Ends the process with exit_group(2) directly (no atexit, no sanitizer exit hooks). */
+_Noreturn void fng__sb_hard_exit(int code);
+
+/* Prints "fngate: <function>: <what>: <strerror(err)>" on fd 2 and exits with code. */
+_Noreturn void fng__worker_die(const char *what, int err, int code);
+
+/*
+ * Loads the worker's seccomp filter (the table in seccomp.c): default KILL_PROCESS, or in
+ * learn mode a SIGSYS trap that logs the syscall's name on fd 2 and fails it with ENOSYS.
+ * groups are enum fng_sb_group bits. 0 or -errno.
+ */
+int fng__seccomp_load(uint32_t groups, bool learn, const char *function);
+
+/*
+ * Loads the permissive load-time filter (default allow; no UNIX or exotic sockets, no new
+ * namespaces, no io_uring, bpf, perf, userfaultfd, keyrings, ptrace) that confines the .so's
+ * constructors and init hook together with Landlock. 0 or -errno.
+ */
+int fng__seccomp_load_time(void);
+
+/* The policy in one line, for fng__sb_describe(). */
+const char *fng__seccomp_describe(void);
+
+/* The highest Landlock ABI the kernel offers; 0 without Landlock, -errno if refused. */
+int fng__landlock_abi(void);
+
+/*
+ * Restricts the calling process to reading so_path and the system library directories, with
+ * no write anywhere, no TCP bind, no TCP connect unless net, and (ABI 6) no signals or
+ * abstract UNIX sockets outside its domain. Needs PR_SET_NO_NEW_PRIVS or CAP_SYS_ADMIN.
+ * Returns the ABI used (> 0), 0 when the kernel has no Landlock, or -errno.
+ */
+int fng__landlock_apply(const char *so_path, bool net);
+
+/* ---- cgroups (supervisor side) ---- */
+
+enum fng_cg_mode {
+	FNG_CG_NONE,
+	FNG_CG_V1,
+	FNG_CG_V2,
+};
+
+/*
+ * Finds where this process may make worker cgroups (its own cgroup + "/fngate/<pid>") and
+ * creates that directory. Returns the mode; *why (static text) says why it is NONE.
+ */
+enum fng_cg_mode fng__cg_setup(const char **why, int *err);
+
+/* Removes this supervisor's directories (when empty). */
+void fng__cg_teardown(void);
+
+/*
+ * Makes cgroups for worker pid (memory limit memory_mb when non-zero, pids.max 1) and moves
+ * it in. 0 or -errno (the caller removes what was made with fng__cg_remove).
+ */
+int fng__cg_create(pid_t pid, uint32_t memory_mb);
+
+/* True if the worker's memory cgroup recorded an OOM kill (or, lacking that, a failcnt). */
+bool fng__cg_oom(pid_t pid);
+
+/* Removes the reaped worker's cgroups. */
+void fng__cg_remove(pid_t pid);
+
+/* The mode fng__cg_setup found, as text for fng__sb_describe(). */
+const char *fng__cg_describe(void);
+
+#endif

@@ -1,0 +1,701 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The supervisor (zygote): forked by the gateway at start, before any secret is loaded, so
+ * the workers it forks later inherit nothing worth stealing. It waits on two things — the
+ * control socket (FNG_SB_SPAWN requests, answered with FNG_SB_SPAWNED and the worker's
+ * socketpair end) and a signalfd (SIGCHLD: reap, answer FNG_SB_EXIT with the cause) — and
+ * puts each new worker in its cgroups before letting it go on (worker.c does the rest).
+ *
+ * Nothing outlives the gateway: when the control socket reads EOF or the gateway dies
+ * (PR_SET_PDEATHSIG delivers SIGTERM, which the loop reads like EOF), the supervisor kills
+ * and reaps every worker, removes their cgroups and exits; each worker also has
+ * PR_SET_PDEATHSIG(SIGKILL) against the supervisor's death.
+ *
+ * The gateway side of the control socket (send a request, receive a reply with its fd) and
+ * the start-up description of the confinement are here too.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "wire.h"
+
+/* The supervisor's end of the control socket. */
+#define CTL_FD 3
+
+struct worker {
+	pid_t pid;
+	uint32_t cpu_ms; /* its RLIMIT_CPU, to tell a CPU-limit SIGKILL from another */
+};
+
+/* A reply waiting for room in the control socket (with the fd it carries, owned). */
+struct out_msg {
+	union {
+		struct fng_sb_spawned spawned;
+		struct fng_sb_exit exit;
+	} m;
+	size_t len;
+	int fd;
+};
+
+static struct {
+	struct worker *w;
+	size_t n, cap;
+	struct out_msg *out; /* FIFO: the supervisor never blocks on a slow gateway */
+	size_t nout, capout;
+	int sigfd;
+	int netns; /* the empty network namespace workers join, or -1 */
+	pid_t self;
+} sup;
+
+/* ---- messages ---- */
+
+/* Sends one message, with fd as SCM_RIGHTS when fd >= 0. 0 or -errno. */
+static int send_msg(int sock, const void *msg, size_t len, int fd, int flags)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)msg, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	do {
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		return -errno;
+	}
+	return (size_t)n == len ? 0 : -EMSGSIZE;
+}
+
+/*
+ * Receives one message into buf; the first descriptor that came with it (if any) in *fd,
+ * others closed; *lost set when the kernel dropped descriptors (no room in our table).
+ * Bytes received, 0 on EOF, -EMSGSIZE if it did not fit in buf, or -errno.
+ */
+static ssize_t recv_msg(int sock, void *buf, size_t size, int *fd, bool *lost)
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { buf, size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf) };
+	ssize_t n;
+
+	*fd = -1;
+	do {
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		return -errno;
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+			continue;
+		}
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int got;
+
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*fd < 0) {
+				*fd = got;
+			} else {
+				close(got);
+			}
+		}
+	}
+	*lost = mh.msg_flags & MSG_CTRUNC;
+	if (mh.msg_flags & MSG_TRUNC) {
+		if (*fd >= 0) {
+			close(*fd);
+			*fd = -1;
+		}
+		return -EMSGSIZE;
+	}
+	return n;
+}
+
+int fng__sb_send_spawn(int ctl, const struct fng_sb_spawn *req)
+{
+	return send_msg(ctl, req, sizeof(*req), -1, 0);
+}
+
+int fng__sb_recv(int ctl, void *buf, size_t size, int *fd)
+{
+	bool lost = false;
+	ssize_t n = recv_msg(ctl, buf, size, fd, &lost);
+	uint32_t type;
+	size_t want;
+
+	if (n <= 0) {
+		return (int)n;
+	}
+	if ((size_t)n < sizeof(type)) {
+		goto bad;
+	}
+	memcpy(&type, buf, sizeof(type));
+	switch (type) {
+	case FNG_SB_SPAWNED:
+		want = sizeof(struct fng_sb_spawned);
+		break;
+	case FNG_SB_EXIT:
+		want = sizeof(struct fng_sb_exit);
+		break;
+	default:
+		goto bad;
+	}
+	if ((size_t)n != want) {
+		goto bad;
+	}
+	if (type == FNG_SB_SPAWNED) {
+		struct fng_sb_spawned rep;
+
+		memcpy(&rep, buf, sizeof(rep));
+		if (rep.err == 0 && *fd < 0 && lost) {
+			/*
+			 * The worker's descriptor did not fit in our table: the spawn failed
+			 * after all (the worker sees its peer gone and exits; its EXIT follows
+			 * under a pid the caller never heard of).
+			 */
+			rep.err = -EMFILE;
+			rep.pid = -1;
+			memcpy(buf, &rep, sizeof(rep));
+		}
+		if ((rep.err == 0) != (*fd >= 0)) {
+			goto bad;
+		}
+	} else if (*fd >= 0) {
+		goto bad;
+	}
+	return (int)type;
+bad:
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return -EPROTO;
+}
+
+/* ---- the supervisor ---- */
+
+/* Sends queued replies until the socket is full. */
+static void flush(void)
+{
+	size_t done = 0;
+
+	while (done < sup.nout) {
+		struct out_msg *o = &sup.out[done];
+		int rc = send_msg(CTL_FD, &o->m, o->len, o->fd, MSG_DONTWAIT);
+
+		if (rc == -EAGAIN) {
+			break;
+		}
+		/* Sent, or the gateway is gone (its EOF ends the loop): either way, done. */
+		if (o->fd >= 0) {
+			close(o->fd);
+		}
+		done++;
+	}
+	memmove(sup.out, sup.out + done, (sup.nout - done) * sizeof(*sup.out));
+	sup.nout -= done;
+}
+
+/* Queues a reply (fd, if >= 0, now belongs to the queue) and sends what fits. */
+static void reply(const void *msg, size_t len, int fd)
+{
+	if (sup.nout == sup.capout) {
+		size_t cap = sup.capout ? sup.capout * 2 : 16;
+		struct out_msg *out = realloc(sup.out, cap * sizeof(*out));
+
+		if (!out) {
+			/* No memory for a queue: wait for the gateway instead. */
+			flush();
+			send_msg(CTL_FD, msg, len, fd, 0);
+			if (fd >= 0) {
+				close(fd);
+			}
+			return;
+		}
+		sup.out = out;
+		sup.capout = cap;
+	}
+	memcpy(&sup.out[sup.nout].m, msg, len);
+	sup.out[sup.nout].len = len;
+	sup.out[sup.nout].fd = fd;
+	sup.nout++;
+	flush();
+}
+
+static struct worker *find(pid_t pid)
+{
+	for (size_t i = 0; i < sup.n; i++) {
+		if (sup.w[i].pid == pid) {
+			return &sup.w[i];
+		}
+	}
+	return NULL;
+}
+
+/* 0 if req is well formed: NUL-terminated strings, absolute path, env list terminated. */
+static int check_spawn(const struct fng_sb_spawn *req)
+{
+	const char *p = req->env, *end = req->env + sizeof(req->env);
+
+	if (!memchr(req->name, '\0', sizeof(req->name)) || !req->name[0] ||
+		!memchr(req->so_path, '\0', sizeof(req->so_path)) || req->so_path[0] != '/') {
+		return -EINVAL;
+	}
+	for (;;) {
+		const char *nul = memchr(p, '\0', (size_t)(end - p));
+
+		if (!nul) {
+			return -EINVAL;
+		}
+		if (nul == p) {
+			return 0;
+		}
+		if (!memchr(p, '=', (size_t)(nul - p)) || *p == '=') {
+			return -EINVAL;
+		}
+		p = nul + 1;
+		if (p == end) {
+			return -EINVAL;
+		}
+	}
+}
+
+static void spawn(const struct fng_sb_spawn *req_in)
+{
+	struct fng_sb_spawned rep = { FNG_SB_SPAWNED, req_in->id, 0, -1 };
+	struct fng_sb_spawn req = *req_in;
+	int sv[2] = { -1, -1 }, sync[2] = { -1, -1 };
+	char status = FNG_SYNC_OK;
+	pid_t pid;
+
+	rep.err = check_spawn(&req);
+	if (rep.err) {
+		goto reply;
+	}
+	if (!req.max_body) {
+		req.max_body = FNG_WIRE_MAX_DEFAULT;
+	}
+	if (sup.n == sup.cap) {
+		size_t cap = sup.cap ? sup.cap * 2 : 16;
+		struct worker *w = realloc(sup.w, cap * sizeof(*w));
+
+		if (!w) {
+			rep.err = -ENOMEM;
+			goto reply;
+		}
+		sup.w = w;
+		sup.cap = cap;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+		pipe2(sync, O_CLOEXEC) < 0) {
+		rep.err = -errno;
+		goto reply;
+	}
+	pid = fork();
+	if (pid < 0) {
+		rep.err = -errno;
+		goto reply;
+	}
+	if (pid == 0) {
+		struct fng_worker_start st = { sv[1], sync[0], sup.netns, sup.self };
+
+		fng__worker_main(&req, &st);
+	}
+	close(sv[1]);
+	close(sync[0]);
+	sv[1] = sync[0] = -1;
+	if (fng__cg_create(pid, req.memory_mb) < 0) {
+		status = FNG_SYNC_FAILED;
+	}
+	if (write(sync[1], &status, 1) < 0) {
+		/* the worker died already: its exit is reported as usual */
+	}
+	sup.w[sup.n++] = (struct worker){ pid, req.cpu_ms };
+	rep.pid = pid;
+reply:
+	if (sync[0] >= 0) {
+		close(sync[0]);
+	}
+	if (sync[1] >= 0) {
+		close(sync[1]);
+	}
+	if (sv[1] >= 0) {
+		close(sv[1]);
+	}
+	if (rep.err && sv[0] >= 0) {
+		close(sv[0]);
+		sv[0] = -1;
+	}
+	reply(&rep, sizeof(rep), sv[0]);
+}
+
+/* Worker exit codes and the causes they stand for (sandbox.h). */
+static const struct {
+	int code;
+	const char *cause;
+} exit_causes[] = {
+	{ FNG_WORKER_EXIT_DLOPEN, "dlopen failed" },
+	{ FNG_WORKER_EXIT_ABI, "abi mismatch" },
+	{ FNG_WORKER_EXIT_INIT, "init failed" },
+	{ FNG_WORKER_EXIT_SANDBOX, "sandbox setup failed" },
+	{ FNG_WORKER_EXIT_PROTO, "protocol error" },
+	{ FNG_WORKER_EXIT_OOM, "out of memory" },
+};
+
+/* What ended a worker, in the words of sandbox.h. */
+static void cause(char *buf, size_t size, const struct worker *w, int st, const struct rusage *ru)
+{
+	long cpu_ms = (long)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000 +
+		(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000;
+	const char *abbrev;
+
+	if (WIFEXITED(st)) {
+		for (size_t i = 0; i < sizeof(exit_causes) / sizeof(exit_causes[0]); i++) {
+			if (WEXITSTATUS(st) == exit_causes[i].code) {
+				snprintf(buf, size, "%s", exit_causes[i].cause);
+				return;
+			}
+		}
+		snprintf(buf, size, "exit %d", WEXITSTATUS(st));
+		return;
+	}
+	if (!WIFSIGNALED(st)) {
+		snprintf(buf, size, "wait status %#x", st);
+		return;
+	}
+	switch (WTERMSIG(st)) {
+	case SIGSYS: /* SECCOMP_RET_KILL_PROCESS */
+		snprintf(buf, size, "seccomp");
+		return;
+	case SIGXCPU: /* RLIMIT_CPU, soft */
+		snprintf(buf, size, "cpu limit");
+		return;
+	case SIGKILL:
+		/* The memory cgroup's OOM killer, or RLIMIT_CPU's hard limit a second later. */
+		if (fng__cg_oom(w->pid)) {
+			snprintf(buf, size, "out of memory");
+			return;
+		}
+		if (w->cpu_ms && cpu_ms >= (long)((w->cpu_ms + 999) / 1000) * 1000) {
+			snprintf(buf, size, "cpu limit");
+			return;
+		}
+		break;
+	}
+	abbrev = sigabbrev_np(WTERMSIG(st));
+	if (abbrev) {
+		snprintf(buf, size, "SIG%s", abbrev);
+	} else {
+		snprintf(buf, size, "signal %d", WTERMSIG(st));
+	}
+}
+
+static void reap(bool report)
+{
+	for (;;) {
+		struct fng_sb_exit ex = { FNG_SB_EXIT, 0, 0, "" };
+		struct rusage ru;
+		struct worker *w;
+		int st;
+		pid_t pid = wait4(-1, &st, WNOHANG, &ru);
+
+		if (pid <= 0) {
+			if (pid < 0 && errno == EINTR) {
+				continue;
+			}
+			return;
+		}
+		w = find(pid);
+		if (!w) {
+			continue;
+		}
+		ex.pid = pid;
+		ex.wstatus = st;
+		cause(ex.cause, sizeof(ex.cause), w, st, &ru);
+		fng__cg_remove(pid);
+		*w = sup.w[--sup.n];
+		if (report) {
+			reply(&ex, sizeof(ex), -1);
+		}
+	}
+}
+
+static _Noreturn void shutdown_all(void)
+{
+	for (size_t i = 0; i < sup.n; i++) {
+		kill(sup.w[i].pid, SIGKILL);
+	}
+	for (size_t i = 0; i < sup.n; i++) {
+		while (waitpid(sup.w[i].pid, NULL, 0) < 0 && errno == EINTR) {
+		}
+		fng__cg_remove(sup.w[i].pid);
+	}
+	fng__cg_teardown();
+	fng__sb_hard_exit(0);
+}
+
+static _Noreturn void supervise(void)
+{
+	struct fng_sb_spawn *req = malloc(sizeof(*req));
+
+	if (!req) {
+		fng__sb_hard_exit(1);
+	}
+	for (;;) {
+		struct pollfd p[2] = { { CTL_FD, POLLIN, 0 }, { sup.sigfd, POLLIN, 0 } };
+		struct signalfd_siginfo si;
+		bool term = false;
+
+		if (sup.nout) {
+			p[0].events |= POLLOUT;
+		}
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			shutdown_all();
+		}
+		if (p[0].revents & POLLOUT) {
+			flush();
+		}
+		while (read(sup.sigfd, &si, sizeof(si)) == sizeof(si)) {
+			term = term || si.ssi_signo == SIGTERM;
+		}
+		reap(true);
+		if (term) {
+			shutdown_all();
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			bool lost;
+			int fd;
+			ssize_t n = recv_msg(CTL_FD, req, sizeof(*req), &fd, &lost);
+
+			if (fd >= 0) {
+				close(fd);
+			}
+			if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EAGAIN)) {
+				shutdown_all();
+			}
+			if (n == (ssize_t)sizeof(*req) && req->type == FNG_SB_SPAWN) {
+				spawn(req);
+			} else {
+				dprintf(STDERR_FILENO, "fngate-super: ignoring a malformed request "
+					"(%zd)\n", n);
+			}
+		}
+	}
+}
+
+/*
+ * An empty network namespace for the workers (root only: joining needs CAP_SYS_ADMIN over
+ * it). A throwaway child makes it; we keep a descriptor. -1 if that is refused.
+ */
+static int empty_netns(void)
+{
+	char path[64], ok = 0;
+	int pfd[2], fd = -1;
+	pid_t child;
+
+	if (geteuid() != 0 || pipe2(pfd, O_CLOEXEC) < 0) {
+		return -1;
+	}
+	child = fork();
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		ok = unshare(CLONE_NEWNET) == 0;
+		if (write(pfd[1], &ok, 1) == 1) {
+			pause();
+		}
+		fng__sb_hard_exit(0);
+	}
+	if (child > 0 && read(pfd[0], &ok, 1) == 1 && ok) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)child);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (child > 0) {
+		kill(child, SIGKILL);
+		while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
+		}
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	return fd;
+}
+
+/* Runs in the new child: becomes the supervisor. Never returns. */
+static _Noreturn void become_supervisor(int ctl, pid_t gateway)
+{
+	const char *why;
+	sigset_t mask;
+	int c, err;
+
+	/*
+	 * SIGTERM, not SIGKILL: the loop still kills and reaps the workers and removes their
+	 * cgroups, which SIGKILL would leave behind in someone else's cgroup tree.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != gateway) {
+		fng__sb_hard_exit(0);
+	}
+	/*
+	 * Its own session: a terminal's ^C goes to the gateway, which decides. No working
+	 * directory pinning a mount (nothing here uses relative paths).
+	 */
+	setsid();
+	if (chdir("/") < 0) {
+		/* harmless: the old one stays */
+	}
+	c = fcntl(ctl, F_DUPFD, 10);
+	if (c < 0 || dup2(c, CTL_FD) < 0 || close_range(CTL_FD + 1, ~0u, 0) < 0) {
+		fng__sb_hard_exit(1);
+	}
+	prctl(PR_SET_NAME, "fngate-super", 0, 0, 0);
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP) {
+			signal(sig, SIG_DFL);
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	sup.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sup.sigfd < 0) {
+		fng__sb_hard_exit(1);
+	}
+	sup.self = getpid();
+	sup.w = NULL;
+	sup.n = sup.cap = 0;
+	sup.out = NULL;
+	sup.nout = sup.capout = 0;
+	sup.netns = empty_netns();
+	if (fng__cg_setup(&why, &err) == FNG_CG_NONE && err) {
+		dprintf(STDERR_FILENO, "fngate-super: no worker cgroups: %s: %s\n", why,
+			strerror(err));
+	}
+	/* A SIGTERM from the gateway's death before PDEATHSIG was armed. */
+	if (getppid() != gateway) {
+		shutdown_all();
+	}
+	supervise();
+}
+
+int fng__supervisor_fork(int *ctl, pid_t *pid)
+{
+	pid_t gateway = getpid(), child;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		return -errno;
+	}
+	child = fork();
+	if (child < 0) {
+		int err = errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return -err;
+	}
+	if (child == 0) {
+		become_supervisor(sv[1], gateway);
+	}
+	close(sv[1]);
+	*ctl = sv[0];
+	*pid = child;
+	return 0;
+}
+
+/* ---- the start-up line ---- */
+
+/* Tries unshare(flags) in a throwaway child. 0 or -errno. */
+static int probe_unshare(int flags)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0) {
+		return -errno;
+	}
+	if (pid == 0) {
+		fng__sb_hard_exit(unshare(flags) < 0 ? errno : 0);
+	}
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			return -errno;
+		}
+	}
+	return WIFEXITED(st) ? -WEXITSTATUS(st) : -ECHILD;
+}
+
+const char *fng__sb_describe(void)
+{
+	static char buf[1024];
+	static pid_t for_pid;
+	static uid_t for_uid;
+	char ll[96], ns[96], id[96];
+	bool root = geteuid() == 0;
+	int abi, rc;
+
+	/* Computed once per process and identity (a forked child may have dropped root). */
+	if (buf[0] && for_pid == getpid() && for_uid == geteuid()) {
+		return buf;
+	}
+	for_pid = getpid();
+	for_uid = geteuid();
+	abi = fng__landlock_abi();
+	if (abi > 0) {
+		snprintf(ll, sizeof(ll), "landlock ABI %d (read .so + libs%s%s)", abi,
+			abi >= 4 ? ", no TCP bind/connect" : "",
+			abi >= 6 ? ", scoped signals" : "");
+	} else if (abi == 0) {
+		snprintf(ll, sizeof(ll), "NO landlock (kernel has none)");
+	} else {
+		snprintf(ll, sizeof(ll), "NO landlock (%s)", strerror(-abi));
+	}
+	rc = probe_unshare(CLONE_NEWNET | CLONE_NEWIPC | (root ? 0 : CLONE_NEWUSER));
+	if (rc == 0) {
+		snprintf(ns, sizeof(ns), root ? "empty net namespace (shared), ipc namespace" :
+			"user+net+ipc namespaces");
+		snprintf(id, sizeof(id), root ? "uid 65534, no capabilities" :
+			"user namespace, no capabilities");
+	} else {
+		snprintf(ns, sizeof(ns), "NO namespaces (unshare: %s)", strerror(-rc));
+		snprintf(id, sizeof(id), root ? "uid 65534, no capabilities" :
+			"SAME uid as the gateway (no user namespace), no capabilities");
+	}
+	snprintf(buf, sizeof(buf), "%s; %s; %s; %s; %s; rlimits AS CPU NOFILE=%d CORE=0 NPROC=0",
+		fng__seccomp_describe(), ll, fng__cg_describe(), ns, id, FNG_WORKER_NOFILE);
+	return buf;
+}

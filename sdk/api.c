@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The public handler API of fngate.h: event accessors over the decoded INVOKE, the response
+ * builder whose result runtime.c encodes into RESULT, and fng_log(). Everything a handler gets
+ * back lives in the invocation (the decoded frame or the scratch arena) and is released when
+ * the handler returns. Like runtime.c this runs under the worker's seccomp policy: no stdio
+ * streams, no system call but write(2) (fng_log) and clock_gettime.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "fngate.h"
+#include "sdk_internal.h"
+#include "wire_limits.h"
+
+/* ---- the event ---- */
+
+/* Decoded strings are NUL-terminated; a zeroed event (no invocation) reads as "". */
+static const char *str(const struct fng_wire_str *s)
+{
+	return s->p ? s->p : "";
+}
+
+FNG_EXPORT const char *fng_event_method(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.method) : "";
+}
+
+FNG_EXPORT const char *fng_event_raw_path(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.raw_path) : "";
+}
+
+FNG_EXPORT const char *fng_event_raw_query(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.raw_query) : "";
+}
+
+FNG_EXPORT const char *fng_event_route_key(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.route_key) : "";
+}
+
+FNG_EXPORT const char *fng_event_api(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.api) : "";
+}
+
+FNG_EXPORT const char *fng_event_stage(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.stage) : "";
+}
+
+FNG_EXPORT const char *fng_event_request_id(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.request_id) : "";
+}
+
+FNG_EXPORT const char *fng_event_source_ip(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.source_ip) : "";
+}
+
+/*
+ * The i-th value named name in kv[0..n). Decoded strings are NUL-terminated, so the value can
+ * be returned as is; a name with a NUL inside never matches (names compare in full).
+ */
+static const char *kv_find(const struct fng_wire_kv *kv, size_t n, const char *name, size_t i,
+	bool icase)
+{
+	size_t len;
+
+	if (!kv || !name) {
+		return NULL;
+	}
+	len = strlen(name);
+	for (size_t j = 0; j < n; j++) {
+		if (kv[j].k.len != len) {
+			continue;
+		}
+		if (icase ? strncasecmp(kv[j].k.p, name, len) : memcmp(kv[j].k.p, name, len)) {
+			continue;
+		}
+		if (i-- == 0) {
+			return kv[j].v.p;
+		}
+	}
+	return NULL;
+}
+
+FNG_EXPORT const char *fng_event_path_param(const struct fng_ctx *ctx, const char *name)
+{
+	return ctx ? kv_find(ctx->ev.path_params, ctx->ev.npath_params, name, 0, false) : NULL;
+}
+
+FNG_EXPORT const char *fng_event_query(const struct fng_ctx *ctx, const char *name)
+{
+	return fng_event_query_n(ctx, name, 0);
+}
+
+FNG_EXPORT const char *fng_event_query_n(const struct fng_ctx *ctx, const char *name, size_t i)
+{
+	return ctx ? kv_find(ctx->ev.query, ctx->ev.nquery, name, i, false) : NULL;
+}
+
+FNG_EXPORT const char *fng_event_header(const struct fng_ctx *ctx, const char *name)
+{
+	return fng_event_header_n(ctx, name, 0);
+}
+
+FNG_EXPORT const char *fng_event_header_n(const struct fng_ctx *ctx, const char *name, size_t i)
+{
+	return ctx ? kv_find(ctx->ev.headers, ctx->ev.nheaders, name, i, true) : NULL;
+}
+
+FNG_EXPORT const char *fng_event_stage_var(const struct fng_ctx *ctx, const char *name)
+{
+	return ctx ? kv_find(ctx->ev.stage_vars, ctx->ev.nstage_vars, name, 0, false) : NULL;
+}
+
+FNG_EXPORT const char *fng_event_authorizer(const struct fng_ctx *ctx, const char *key)
+{
+	return ctx ? kv_find(ctx->ev.authorizer, ctx->ev.nauthorizer, key, 0, false) : NULL;
+}
+
+static bool ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * Looks for name in one "a=1; b=2" list (a Cookie header, or one item of the event's cookies
+ * array). Returns a NUL-terminated copy of the value in the scratch arena, without the
+ * optional whitespace around it; NULL if absent (or out of memory).
+ */
+static const char *cookie_in(struct fng_ctx *ctx, const char *list, size_t list_len,
+	const char *name, size_t name_len)
+{
+	const char *p = list, *end = list + list_len;
+
+	while (p < end) {
+		const char *item_end = memchr(p, ';', (size_t)(end - p));
+		const char *eq, *ne, *v, *ve;
+
+		if (!item_end) {
+			item_end = end;
+		}
+		while (p < item_end && ows(*p)) {
+			p++;
+		}
+		eq = memchr(p, '=', (size_t)(item_end - p));
+		ne = eq;
+		while (ne && ne > p && ows(ne[-1])) {
+			ne--;
+		}
+		if (eq && (size_t)(ne - p) == name_len && memcmp(p, name, name_len) == 0) {
+			v = eq + 1;
+			ve = item_end;
+			while (v < ve && ows(*v)) {
+				v++;
+			}
+			while (ve > v && ows(ve[-1])) {
+				ve--;
+			}
+			return fng__sarena_strndup(&ctx->scratch, v, (size_t)(ve - v));
+		}
+		p = item_end + 1;
+	}
+	return NULL;
+}
+
+FNG_EXPORT const char *fng_event_cookie(const struct fng_ctx *ctx, const char *name)
+{
+	/* The scratch arena is the invocation's, not part of what the caller sees as const. */
+	struct fng_ctx *c = (struct fng_ctx *)ctx;
+	const char *v;
+	size_t len;
+
+	if (!ctx || !name || !*name) {
+		return NULL;
+	}
+	len = strlen(name);
+	for (size_t i = 0; i < ctx->ev.ncookies; i++) {
+		v = cookie_in(c, ctx->ev.cookies[i].p, ctx->ev.cookies[i].len, name, len);
+		if (v) {
+			return v;
+		}
+	}
+	for (size_t i = 0; (v = fng_event_header_n(ctx, "cookie", i)) != NULL; i++) {
+		v = cookie_in(c, v, strlen(v), name, len);
+		if (v) {
+			return v;
+		}
+	}
+	return NULL;
+}
+
+FNG_EXPORT const void *fng_event_body(const struct fng_ctx *ctx, size_t *len)
+{
+	if (!ctx || !ctx->ev.body) {
+		if (len) {
+			*len = 0;
+		}
+		return "";
+	}
+	if (len) {
+		*len = ctx->ev.body_len;
+	}
+	return ctx->ev.body;
+}
+
+FNG_EXPORT int64_t fng_time_left_ms(const struct fng_ctx *ctx)
+{
+	struct timespec ts;
+	int64_t now;
+
+	if (!ctx || clock_gettime(CLOCK_REALTIME, &ts)) {
+		return 0;
+	}
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (ctx->ev.deadline_epoch_ms < now) {
+		return 0;
+	}
+	return ctx->ev.deadline_epoch_ms - now;
+}
+
+FNG_EXPORT const char *fng_env(const struct fng_ctx *ctx, const char *name)
+{
+	return name ? getenv(name) : NULL;
+}
+
+/* ---- the response ---- */
+
+/*
+ * Every response call charges what it adds to the RESULT frame against max_body, so the
+ * frame the runtime encodes at the end always fits the cap the gateway reads with.
+ */
+static bool charge(struct fng_ctx *ctx, size_t n)
+{
+	if (n > ctx->max_body || ctx->budget > ctx->max_body - n) {
+		return false;
+	}
+	ctx->budget += n;
+	return true;
+}
+
+FNG_EXPORT int fng_response_status(struct fng_ctx *ctx, int status)
+{
+	if (!ctx || status < 100 || status > 599) {
+		return -1;
+	}
+	ctx->status = status;
+	return 0;
+}
+
+FNG_EXPORT int fng_response_header(struct fng_ctx *ctx, const char *name, const char *value)
+{
+	size_t nlen, vlen;
+	char *k, *v;
+
+	if (!ctx || !name || !value) {
+		return -1;
+	}
+	nlen = strlen(name);
+	vlen = strlen(value);
+	if (!fng__http_token_ok(name, nlen) || !fng__http_value_ok(value, vlen) ||
+		ctx->nheaders >= FNG_WIRE_MAX_HEADERS) {
+		return -1;
+	}
+	if (ctx->nheaders == ctx->cap_headers) {
+		size_t cap = ctx->cap_headers ? ctx->cap_headers * 2 : 16;
+		struct fng_wire_kv *h = realloc(ctx->headers, cap * sizeof(*h));
+
+		if (!h) {
+			return -1;
+		}
+		ctx->headers = h;
+		ctx->cap_headers = cap;
+	}
+	k = fng__sarena_strndup(&ctx->scratch, name, nlen);
+	v = fng__sarena_strndup(&ctx->scratch, value, vlen);
+	if (!k || !v || !charge(ctx, nlen + vlen + FNG__RESULT_PER_HEADER)) {
+		return -1;
+	}
+	ctx->headers[ctx->nheaders].k = (struct fng_wire_str){ k, nlen };
+	ctx->headers[ctx->nheaders++].v = (struct fng_wire_str){ v, vlen };
+	return 0;
+}
+
+FNG_EXPORT int fng_response_cookie(struct fng_ctx *ctx, const char *cookie)
+{
+	size_t len;
+	char *c;
+
+	if (!ctx || !cookie) {
+		return -1;
+	}
+	len = strlen(cookie);
+	if (len == 0 || !fng__http_value_ok(cookie, len) || ctx->ncookies >= FNG_WIRE_MAX_COOKIES) {
+		return -1;
+	}
+	if (ctx->ncookies == ctx->cap_cookies) {
+		size_t cap = ctx->cap_cookies ? ctx->cap_cookies * 2 : 8;
+		struct fng_wire_str *s = realloc(ctx->cookies, cap * sizeof(*s));
+
+		if (!s) {
+			return -1;
+		}
+		ctx->cookies = s;
+		ctx->cap_cookies = cap;
+	}
+	c = fng__sarena_strndup(&ctx->scratch, cookie, len);
+	if (!c || !charge(ctx, len + FNG__RESULT_PER_COOKIE)) {
+		return -1;
+	}
+	ctx->cookies[ctx->ncookies++] = (struct fng_wire_str){ c, len };
+	return 0;
+}
+
+static int body_reserve(struct fng_ctx *ctx, size_t extra)
+{
+	struct fng_wire_buf *b = &ctx->body;
+	size_t cap;
+	uint8_t *p;
+
+	if (b->cap - b->len >= extra) {
+		return 0;
+	}
+	cap = b->cap ? b->cap : 1024;
+	while (cap - b->len < extra) {
+		cap *= 2; /* charge() keeps len + extra under max_body: no overflow */
+	}
+	p = realloc(b->p, cap);
+	if (!p) {
+		return -1;
+	}
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+FNG_EXPORT int fng_response_write(struct fng_ctx *ctx, const void *data, size_t len)
+{
+	if (!ctx || (!data && len)) {
+		return -1;
+	}
+	if (len == 0) {
+		return 0;
+	}
+	if (!charge(ctx, len)) {
+		return -1;
+	}
+	if (body_reserve(ctx, len)) {
+		ctx->budget -= len;
+		return -1;
+	}
+	memcpy(ctx->body.p + ctx->body.len, data, len);
+	ctx->body.len += len;
+	return 0;
+}
+
+/* fngate.h cannot mark a va_list function for -Wformat; the definition can. */
+FNG_EXPORT FNG_PRINTF(2, 0) int fng_response_vprintf(struct fng_ctx *ctx, const char *fmt,
+	va_list ap)
+{
+	va_list aq;
+	int n;
+
+	if (!ctx || !fmt) {
+		return -1;
+	}
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0) {
+		return -1;
+	}
+	if (n == 0) {
+		return 0;
+	}
+	if (!charge(ctx, (size_t)n)) {
+		return -1;
+	}
+	/* +1: vsnprintf writes a NUL past the text; it is not part of the body */
+	if (body_reserve(ctx, (size_t)n + 1)) {
+		ctx->budget -= (size_t)n;
+		return -1;
+	}
+	vsnprintf((char *)ctx->body.p + ctx->body.len, (size_t)n + 1, fmt, ap);
+	ctx->body.len += (size_t)n;
+	return 0;
+}
+
+FNG_EXPORT int fng_response_printf(struct fng_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = fng_response_vprintf(ctx, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+FNG_EXPORT int fng_response_json(struct fng_ctx *ctx, int status, const char *fmt, ...)
+{
+	va_list ap;
+	size_t i;
+	int rc;
+
+	if (fng_response_status(ctx, status)) {
+		return -1;
+	}
+	for (i = 0; i < ctx->nheaders; i++) {
+		const struct fng_wire_str *k = &ctx->headers[i].k;
+
+		if (k->len == 12 && strcasecmp(k->p, "content-type") == 0) {
+			break;
+		}
+	}
+	if (i == ctx->nheaders && fng_response_header(ctx, "content-type", "application/json")) {
+		return -1;
+	}
+	va_start(ap, fmt);
+	rc = fng_response_vprintf(ctx, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80) {
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	}
+	if (c >= 0xe0 && c <= 0xef) {
+		unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+
+		return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+
+		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80) {
+			return 0;
+		}
+		return (s[3] & 0xc0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
+/*
+ * Escapes s for the inside of a JSON string literal (RFC 8259): quote, backslash and control
+ * characters escaped; bytes that are not UTF-8 become U+FFFD, so the result is always valid
+ * JSON text. NULL gives "". On out of memory "" too: callers pass the result to printf.
+ */
+FNG_EXPORT const char *fng_json_str(struct fng_ctx *ctx, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	/* The two-character escapes of RFC 8259; other control characters get \u00XX. */
+	static const char short_escape[] = {
+		['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n',
+		['\r'] = 'r', ['\t'] = 't',
+	};
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len;
+	char *out, *o;
+
+	if (!ctx || !s) {
+		return "";
+	}
+	len = strlen(s);
+	/* Worst case: every byte becomes a six-byte escape (\u00XX or \ufffd). */
+	if (len > (SIZE_MAX - 1) / 6) {
+		return "";
+	}
+	out = fng__sarena_alloc(&ctx->scratch, len * 6 + 1);
+	if (!out) {
+		return "";
+	}
+	o = out;
+	while (*p) {
+		unsigned char c = *p;
+		size_t n;
+
+		if (c < sizeof(short_escape) && short_escape[c]) {
+			*o++ = '\\';
+			*o++ = short_escape[c];
+			p++;
+			continue;
+		}
+		if (c < 0x20) {
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 15];
+			o += 6;
+			p++;
+			continue;
+		}
+		/* utf8_len never reads past the NUL: a continuation byte test fails on it. */
+		n = utf8_len(p);
+		if (n == 0) {
+			memcpy(o, "\\ufffd", 6);
+			o += 6;
+			p++;
+			continue;
+		}
+		memcpy(o, p, n);
+		o += n;
+		p += n;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* ---- logging ---- */
+
+FNG_EXPORT void fng_log(struct fng_ctx *ctx, enum fng_log_level level, const char *fmt, ...)
+{
+	char msg[FNG_WIRE_MAX_LOG + 1];
+	va_list ap;
+	int n;
+	int lv = (int)level;
+
+	if (!ctx || !fmt) {
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		return;
+	}
+	if ((size_t)n >= sizeof(msg)) {
+		n = (int)sizeof(msg) - 1; /* truncated */
+	}
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+		n--;
+	}
+	if (lv < FNG_LOG_DEBUG) {
+		lv = FNG_LOG_DEBUG;
+	} else if (lv > FNG_LOG_ERROR) {
+		lv = FNG_LOG_ERROR;
+	}
+	ctx->out.len = 0;
+	if (fng__wire_encode_log(&ctx->out, lv, msg, (size_t)n) == 0) {
+		/* A failed write shows again, and ends the serve loop, when RESULT is written. */
+		(void)fng__sdk_write_all(ctx->fd, ctx->out.p, ctx->out.len);
+	}
+	ctx->out.len = 0;
+}

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The handler runtime inside a worker process: after the sandbox has loaded the handler and
+ * locked the process down, fng__rt_serve() reads INVOKE frames from the socketpair, runs the
+ * handler on a struct fng_ctx and writes one RESULT per INVOKE. It is the last code between a
+ * request and a handler, and it runs under the narrowest seccomp policy fngate has: read,
+ * write, clock_gettime and the allocator's memory calls. Nothing here may use stdio or ask
+ * the kernel anything else (no getpid, no fstat, no poll): a blocking read(2) is the wait.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "sdk_internal.h"
+#include "wire.h"
+#include "wire_limits.h"
+
+/* Buffers bigger than this are freed after an invocation instead of kept for the next. */
+#define KEEP_BUFFER (256 * 1024)
+
+int fng__sdk_write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t r = write(fd, b, n);
+
+		if (r < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return -errno;
+		}
+		if (r == 0) {
+			return -EIO;
+		}
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Reads exactly n bytes. 0; 1 on EOF before the first byte; -EPROTO on EOF after it; -errno. */
+static int read_full(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, b + got, n - got);
+
+		if (r < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return -errno;
+		}
+		if (r == 0) {
+			return got ? -EPROTO : 1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+FNG_EXPORT int fng__rt_ready(int fd, const struct fng_handler_desc *desc)
+{
+	struct fng_wire_buf b = { 0 };
+	int err;
+
+	if (!desc) {
+		return -EINVAL;
+	}
+	err = fng__wire_encode_ready(&b, desc->abi, desc->name);
+	if (!err) {
+		err = fng__sdk_write_all(fd, b.p, b.len);
+	}
+	fng__wire_buf_finish(&b);
+	return err;
+}
+
+/* Puts the response back to its defaults and releases what the last invocation used. */
+static void ctx_reset(struct fng_ctx *ctx)
+{
+	fng__wire_free(ctx->ev_handle);
+	ctx->ev_handle = NULL;
+	memset(&ctx->ev, 0, sizeof(ctx->ev));
+	ctx->status = 200;
+	ctx->nheaders = 0;
+	ctx->ncookies = 0;
+	ctx->budget = FNG__RESULT_FIXED;
+	ctx->body.len = 0;
+	if (ctx->body.cap > KEEP_BUFFER) {
+		fng__wire_buf_finish(&ctx->body);
+	}
+	ctx->out.len = 0;
+	if (ctx->out.cap > KEEP_BUFFER) {
+		fng__wire_buf_finish(&ctx->out);
+	}
+	fng__sarena_reset(&ctx->scratch);
+}
+
+static void ctx_finish(struct fng_ctx *ctx)
+{
+	ctx_reset(ctx);
+	free(ctx->headers);
+	free(ctx->cookies);
+	fng__wire_buf_finish(&ctx->body);
+	fng__wire_buf_finish(&ctx->out);
+	fng__sarena_finish(&ctx->scratch);
+}
+
+/*
+ * One INVOKE: decode, run the handler, send RESULT. A handler that returned < 0 gets a RESULT
+ * with failed set and nothing else of what it built (the gateway answers 502 either way, and
+ * a half-built response should not leak). 0 or -errno; errors end the serve loop.
+ */
+static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
+	const uint8_t *body, size_t len)
+{
+	struct fng_wire_result r = { 0 };
+	int rc, err;
+
+	ctx_reset(ctx);
+	err = fng__wire_decode_invoke(body, len, &ctx->ev, &ctx->ev_handle);
+	if (err) {
+		return err;
+	}
+	rc = desc->handle ? desc->handle(ctx) : -1;
+	if (rc >= 0) {
+		r.status = ctx->status;
+		r.headers = ctx->headers;
+		r.nheaders = ctx->nheaders;
+		r.cookies = ctx->cookies;
+		r.ncookies = ctx->ncookies;
+		r.body = ctx->body.p;
+		r.body_len = ctx->body.len;
+	} else {
+		r.status = 502;
+		r.failed = true;
+	}
+	ctx->out.len = 0;
+	err = fng__wire_encode_result(&ctx->out, &r);
+	if (err == -ENOMEM && !r.failed) {
+		/* Out of memory for the copy: the gateway still gets its one RESULT (a 502). */
+		r = (struct fng_wire_result){ .status = 502, .failed = true };
+		err = fng__wire_encode_result(&ctx->out, &r);
+	}
+	if (!err) {
+		err = fng__sdk_write_all(ctx->fd, ctx->out.p, ctx->out.len);
+	}
+	ctx_reset(ctx);
+	return err;
+}
+
+FNG_EXPORT int fng__rt_serve(int fd, const struct fng_handler_desc *desc, const char *function,
+	size_t max_body)
+{
+	struct fng_ctx ctx = { 0 };
+	struct fng_wire_buf in = { 0 };
+	int err;
+
+	if (!desc) {
+		return -EINVAL;
+	}
+	ctx.fd = fd;
+	ctx.max_body = max_body ? max_body : FNG_WIRE_MAX_DEFAULT;
+	ctx.function = function ? function : "";
+	for (;;) {
+		uint8_t hdr[FNG_WIRE_HEADER], type;
+		const uint8_t *body;
+		size_t blen;
+		long n;
+
+		err = read_full(fd, hdr, sizeof(hdr));
+		if (err) {
+			/* EOF between frames: the gateway is done with us. */
+			err = err == 1 ? 0 : err;
+			break;
+		}
+		n = fng__wire_frame(hdr, sizeof(hdr), ctx.max_body, &type, &body, &blen);
+		if (n < 0) {
+			err = -EPROTO;
+			break;
+		}
+		type = hdr[4];
+		blen = ((size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3]);
+		blen--; /* LEN counts the type byte; fng__wire_frame() made sure it is not 0 */
+		in.len = 0;
+		if (in.cap < blen + 1) {
+			/* +1: a zero-length body still gets a valid pointer */
+			uint8_t *p = realloc(in.p, blen + 1);
+
+			if (!p) {
+				err = -ENOMEM;
+				break;
+			}
+			in.p = p;
+			in.cap = blen + 1;
+		}
+		err = read_full(fd, in.p, blen);
+		if (err) {
+			err = err == 1 ? -EPROTO : err;
+			break;
+		}
+		if (type == FNG_WIRE_INVOKE) {
+			err = invoke(&ctx, desc, in.p, blen);
+		} else if (type == FNG_WIRE_SHUTDOWN) {
+			/* The body is an empty map; anything else is not the gateway talking. */
+			if (blen != 1 || in.p[0] != 0x80) {
+				err = -EPROTO;
+				break;
+			}
+			if (desc->shutdown) {
+				desc->shutdown();
+			}
+			break;
+		} else {
+			err = -EPROTO;
+		}
+		if (err) {
+			break;
+		}
+		if (in.cap > KEEP_BUFFER) {
+			fng__wire_buf_finish(&in);
+		}
+	}
+	fng__wire_buf_finish(&in);
+	ctx_finish(&ctx);
+	return err;
+}

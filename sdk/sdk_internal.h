@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_SDK_SDK_INTERNAL_H
+#define FNG_SDK_SDK_INTERNAL_H
+
+/*
+ * What the files of libfngate share and nothing outside it sees (hidden visibility): a bump
+ * arena for decoded frames and per-invocation scratch, and struct fng_ctx itself.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fngate.h"
+#include "wire.h"
+
+/*
+ * Bump arena: 16-byte aligned allocations from malloc'd blocks, released together by
+ * fng__sarena_reset() (which keeps one small block for the next round) or
+ * fng__sarena_finish(). A zeroed struct is an empty arena.
+ */
+struct fng__sblock;
+struct fng__sarena {
+	struct fng__sblock *head; /* the block bump allocation comes from; large ones follow */
+};
+
+void *fng__sarena_alloc(struct fng__sarena *a, size_t n);
+/* A NUL-terminated copy of p[0..n); p may be NULL when n == 0. */
+char *fng__sarena_strndup(struct fng__sarena *a, const char *p, size_t n);
+void fng__sarena_reset(struct fng__sarena *a);
+void fng__sarena_finish(struct fng__sarena *a);
+
+/* An upper bound on the msgpack size of a RESULT with no header, cookie or body byte. */
+#define FNG__RESULT_FIXED 64
+/* What one response header / Set-Cookie value adds to a RESULT beyond its own bytes. */
+#define FNG__RESULT_PER_HEADER 11
+#define FNG__RESULT_PER_COOKIE 5
+
+/*
+ * One invocation, alive from the INVOKE frame to the RESULT frame. The serve loop owns it and
+ * reuses its buffers across invocations; everything a handler got from it is released when
+ * the handler returns.
+ */
+struct fng_ctx {
+	int fd;                       /* the socketpair: LOG frames go out immediately */
+	size_t max_body;              /* frame cap both ways */
+	const char *function;         /* the function's name (fng__rt_serve's argument) */
+
+	struct fng_wire_event ev;     /* the decoded event; strings NUL-terminated */
+	void *ev_handle;              /* owns ev's memory */
+
+	int status;
+	struct fng_wire_kv *headers;  /* realloc'd array, strings in scratch */
+	size_t nheaders, cap_headers;
+	struct fng_wire_str *cookies; /* Set-Cookie values, strings in scratch */
+	size_t ncookies, cap_cookies;
+	struct fng_wire_buf body;
+	size_t budget;                /* upper bound on the RESULT body encoded so far */
+
+	struct fng__sarena scratch;   /* response strings, fng_json_str(), cookie lookups */
+	struct fng_wire_buf out;      /* the frame being written (LOG, RESULT) */
+};
+
+/* An HTTP field name: a non-empty RFC 9110 token. */
+static inline bool fng__http_token_ok(const char *p, size_t n)
+{
+	if (n == 0) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			    (c && strchr("!#$%&'*+-.^_`|~", c)))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A header or Set-Cookie value: no control character but HTAB (so no CR, LF or NUL). */
+static inline bool fng__http_value_ok(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Writes all of p[0..n) to fd, retrying on EINTR and short writes. 0 or -errno. */
+int fng__sdk_write_all(int fd, const void *p, size_t n);
+
+#endif

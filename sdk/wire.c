@@ -1,0 +1,1005 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The gateway ⇄ worker wire codec (docs/protocol.md): length-prefixed frames whose bodies are
+ * one msgpack map each. The gateway encodes INVOKE and SHUTDOWN and decodes what a worker
+ * sends (READY, RESULT, LOG); the worker runtime does the reverse. Both sides treat the other
+ * as hostile: the worker may run anything, and the gateway's frames carry client bytes.
+ *
+ * msgpack-c packs and unpacks, but its unpacker trusts the counts it reads (an array header
+ * claiming 2^32 elements makes it reserve 96 GiB before noticing the input is 5 bytes long),
+ * so every body first goes through prevalidate(): one pass that proves each length and count
+ * fits in the bytes that remain, caps depth and object count and rejects trailing bytes. Only
+ * then does msgpack-c build its object tree, which a table of fields per map maps into the
+ * structs of wire.h with strict type checks, copying strings NUL-terminated into the handle.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sdk_internal.h"
+#include "wire.h"
+#include "wire_limits.h"
+
+/* ---- buffers and frames ---- */
+
+static int buf_reserve(struct fng_wire_buf *b, size_t extra)
+{
+	size_t need, cap;
+	uint8_t *p;
+
+	if (b->cap - b->len >= extra) {
+		return 0;
+	}
+	if (extra > SIZE_MAX - b->len) {
+		return -ENOMEM;
+	}
+	need = b->len + extra;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need) {
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	}
+	p = realloc(b->p, cap);
+	if (!p) {
+		return -ENOMEM;
+	}
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+FNG_EXPORT void fng__wire_buf_finish(struct fng_wire_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+FNG_EXPORT long fng__wire_frame(const uint8_t *buf, size_t len, size_t max_body,
+	uint8_t *type, const uint8_t **body, size_t *body_len)
+{
+	uint32_t n;
+
+	if (len < 4) {
+		return 0;
+	}
+	n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+	if (n == 0) {
+		return -EPROTO;
+	}
+	if ((size_t)n - 1 > max_body) {
+		return -EMSGSIZE;
+	}
+#if LONG_MAX < 0x100000003
+	if (n > LONG_MAX - 4) {
+		return -EMSGSIZE; /* the frame size would not fit the return value */
+	}
+#endif
+	if (len - 4 < n) {
+		return 0;
+	}
+	*type = buf[4];
+	*body = buf + FNG_WIRE_HEADER;
+	*body_len = (size_t)n - 1;
+	return (long)n + 4;
+}
+
+/* ---- encoding ---- */
+
+/*
+ * One frame being appended to a buffer. msgpack-c's packer reports a failed write through
+ * the return value of every call; the first error sticks here instead, so the packing code
+ * reads straight and checks once at the end.
+ */
+struct enc {
+	msgpack_packer pk;
+	struct fng_wire_buf *b;
+	size_t start;
+	int err;
+};
+
+static int enc_write(void *data, const char *p, size_t n)
+{
+	struct enc *e = data;
+
+	if (e->err) {
+		return -1;
+	}
+	if (n == 0) {
+		return 0;
+	}
+	if (buf_reserve(e->b, n)) {
+		e->err = -ENOMEM;
+		return -1;
+	}
+	memcpy(e->b->p + e->b->len, p, n);
+	e->b->len += n;
+	return 0;
+}
+
+static int enc_begin(struct enc *e, struct fng_wire_buf *out, uint8_t type)
+{
+	e->b = out;
+	e->start = out->len;
+	e->err = 0;
+	if (buf_reserve(out, FNG_WIRE_HEADER)) {
+		return -ENOMEM;
+	}
+	memset(out->p + out->len, 0, FNG_WIRE_HEADER);
+	out->p[out->len + 4] = type;
+	out->len += FNG_WIRE_HEADER;
+	msgpack_packer_init(&e->pk, e, enc_write);
+	return 0;
+}
+
+/* Patches LEN in, or rolls the buffer back to where it was: nothing is appended on error. */
+static int enc_end(struct enc *e)
+{
+	size_t n = e->b->len - e->start - 4;
+
+	if (!e->err && n > UINT32_MAX) {
+		e->err = -EMSGSIZE;
+	}
+	if (e->err) {
+		e->b->len = e->start;
+		return e->err;
+	}
+	e->b->p[e->start] = (uint8_t)(n >> 24);
+	e->b->p[e->start + 1] = (uint8_t)(n >> 16);
+	e->b->p[e->start + 2] = (uint8_t)(n >> 8);
+	e->b->p[e->start + 3] = (uint8_t)n;
+	return 0;
+}
+
+static void fail(struct enc *e, int err)
+{
+	if (!e->err) {
+		e->err = err;
+	}
+}
+
+static void put_raw_str(struct enc *e, const char *p, size_t n)
+{
+	if (n > UINT32_MAX) {
+		fail(e, -EMSGSIZE);
+		return;
+	}
+	if (!p && n) {
+		fail(e, -EINVAL);
+		return;
+	}
+	msgpack_pack_str(&e->pk, n);
+	msgpack_pack_str_body(&e->pk, p, n);
+}
+
+static void put_key(struct enc *e, const char *k)
+{
+	put_raw_str(e, k, strlen(k));
+}
+
+static void put_str(struct enc *e, struct fng_wire_str s)
+{
+	put_raw_str(e, s.p, s.len);
+}
+
+static void put_bin(struct enc *e, const void *p, size_t n)
+{
+	if (n > UINT32_MAX) {
+		fail(e, -EMSGSIZE);
+		return;
+	}
+	if (!p && n) {
+		fail(e, -EINVAL);
+		return;
+	}
+	msgpack_pack_bin(&e->pk, n);
+	msgpack_pack_bin_body(&e->pk, p, n);
+}
+
+static bool count_ok(struct enc *e, const void *p, size_t n, size_t max)
+{
+	if (n > max) {
+		fail(e, -EMSGSIZE);
+		return false;
+	}
+	if (!p && n) {
+		fail(e, -EINVAL);
+		return false;
+	}
+	return true;
+}
+
+/* An array of [name, value] pairs: order and repeated names survive. */
+static void put_pairs(struct enc *e, const struct fng_wire_kv *kv, size_t n, size_t max)
+{
+	if (!count_ok(e, kv, n, max)) {
+		return;
+	}
+	msgpack_pack_array(&e->pk, n);
+	for (size_t i = 0; i < n; i++) {
+		msgpack_pack_array(&e->pk, 2);
+		put_str(e, kv[i].k);
+		put_str(e, kv[i].v);
+	}
+}
+
+/* A map of str → str (names are unique by construction: route parameters, variables). */
+static void put_map(struct enc *e, const struct fng_wire_kv *kv, size_t n, size_t max)
+{
+	if (!count_ok(e, kv, n, max)) {
+		return;
+	}
+	msgpack_pack_map(&e->pk, n);
+	for (size_t i = 0; i < n; i++) {
+		put_str(e, kv[i].k);
+		put_str(e, kv[i].v);
+	}
+}
+
+static void put_strs(struct enc *e, const struct fng_wire_str *s, size_t n, size_t max)
+{
+	if (!count_ok(e, s, n, max)) {
+		return;
+	}
+	msgpack_pack_array(&e->pk, n);
+	for (size_t i = 0; i < n; i++) {
+		put_str(e, s[i]);
+	}
+}
+
+FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fng_wire_event *ev)
+{
+	struct enc e;
+
+	if (enc_begin(&e, out, FNG_WIRE_INVOKE)) {
+		return -ENOMEM;
+	}
+	if (ev->version.len && (ev->version.len != 3 || memcmp(ev->version.p, "2.0", 3))) {
+		fail(&e, -EINVAL);
+	}
+	msgpack_pack_map(&e.pk, 13);
+	put_key(&e, "version");
+	put_raw_str(&e, "2.0", 3);
+	put_key(&e, "routeKey");
+	put_str(&e, ev->route_key);
+	put_key(&e, "rawPath");
+	put_str(&e, ev->raw_path);
+	put_key(&e, "rawQueryString");
+	put_str(&e, ev->raw_query);
+	put_key(&e, "cookies");
+	put_strs(&e, ev->cookies, ev->ncookies, FNG_WIRE_MAX_COOKIES);
+	put_key(&e, "headers");
+	put_pairs(&e, ev->headers, ev->nheaders, FNG_WIRE_MAX_HEADERS);
+	put_key(&e, "queryStringParameters");
+	put_pairs(&e, ev->query, ev->nquery, FNG_WIRE_MAX_QUERY);
+	put_key(&e, "pathParameters");
+	put_map(&e, ev->path_params, ev->npath_params, FNG_WIRE_MAX_PARAMS);
+	put_key(&e, "stageVariables");
+	put_map(&e, ev->stage_vars, ev->nstage_vars, FNG_WIRE_MAX_VARS);
+	put_key(&e, "body");
+	put_bin(&e, ev->body, ev->body_len);
+	put_key(&e, "isBase64Encoded");
+	msgpack_pack_false(&e.pk);
+	put_key(&e, "requestContext");
+	msgpack_pack_map(&e.pk, 7);
+	put_key(&e, "requestId");
+	put_str(&e, ev->request_id);
+	put_key(&e, "apiId");
+	put_str(&e, ev->api);
+	put_key(&e, "stage");
+	put_str(&e, ev->stage);
+	put_key(&e, "domainName");
+	put_str(&e, ev->domain);
+	put_key(&e, "http");
+	msgpack_pack_map(&e.pk, 5);
+	put_key(&e, "method");
+	put_str(&e, ev->method);
+	put_key(&e, "path");
+	put_str(&e, ev->path);
+	put_key(&e, "protocol");
+	put_str(&e, ev->protocol);
+	put_key(&e, "sourceIp");
+	put_str(&e, ev->source_ip);
+	put_key(&e, "userAgent");
+	put_str(&e, ev->user_agent);
+	put_key(&e, "authorizer");
+	put_map(&e, ev->authorizer, ev->nauthorizer, FNG_WIRE_MAX_VARS);
+	put_key(&e, "timeEpoch");
+	msgpack_pack_int64(&e.pk, ev->time_epoch_ms);
+	put_key(&e, "deadline");
+	msgpack_pack_int64(&e.pk, ev->deadline_epoch_ms);
+	return enc_end(&e);
+}
+
+static bool result_ok(const struct fng_wire_result *r)
+{
+	if (r->status < 100 || r->status > 599) {
+		return false;
+	}
+	if ((!r->headers && r->nheaders) || (!r->cookies && r->ncookies)) {
+		return false;
+	}
+	for (size_t i = 0; i < r->nheaders; i++) {
+		if (!fng__http_token_ok(r->headers[i].k.p, r->headers[i].k.len) ||
+			!fng__http_value_ok(r->headers[i].v.p, r->headers[i].v.len)) {
+			return false;
+		}
+	}
+	for (size_t i = 0; i < r->ncookies; i++) {
+		const struct fng_wire_str *c = &r->cookies[i];
+
+		if (c->len == 0 || !fng__http_value_ok(c->p, c->len)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fng_wire_result *r)
+{
+	struct enc e;
+
+	if (!result_ok(r)) {
+		return -EINVAL;
+	}
+	if (enc_begin(&e, out, FNG_WIRE_RESULT)) {
+		return -ENOMEM;
+	}
+	msgpack_pack_map(&e.pk, 5);
+	put_key(&e, "statusCode");
+	msgpack_pack_int(&e.pk, r->status);
+	put_key(&e, "headers");
+	put_pairs(&e, r->headers, r->nheaders, FNG_WIRE_MAX_HEADERS);
+	put_key(&e, "cookies");
+	put_strs(&e, r->cookies, r->ncookies, FNG_WIRE_MAX_COOKIES);
+	put_key(&e, "body");
+	put_bin(&e, r->body, r->body_len);
+	put_key(&e, "failed");
+	if (r->failed) {
+		msgpack_pack_true(&e.pk);
+	} else {
+		msgpack_pack_false(&e.pk);
+	}
+	return enc_end(&e);
+}
+
+FNG_EXPORT int fng__wire_encode_log(struct fng_wire_buf *out, int level, const char *msg,
+	size_t len)
+{
+	struct enc e;
+
+	if (level < FNG_LOG_DEBUG || level > FNG_LOG_ERROR) {
+		return -EINVAL;
+	}
+	if (len > FNG_WIRE_MAX_LOG) {
+		return -EMSGSIZE;
+	}
+	if (enc_begin(&e, out, FNG_WIRE_LOG)) {
+		return -ENOMEM;
+	}
+	msgpack_pack_map(&e.pk, 2);
+	put_key(&e, "level");
+	msgpack_pack_int(&e.pk, level);
+	put_key(&e, "msg");
+	put_raw_str(&e, msg, len);
+	return enc_end(&e);
+}
+
+FNG_EXPORT int fng__wire_encode_ready(struct fng_wire_buf *out, uint32_t abi, const char *name)
+{
+	struct enc e;
+	size_t n = name ? strlen(name) : 0;
+
+	if (n > FNG_WIRE_MAX_NAME) {
+		return -EMSGSIZE;
+	}
+	if (enc_begin(&e, out, FNG_WIRE_READY)) {
+		return -ENOMEM;
+	}
+	msgpack_pack_map(&e.pk, 2);
+	put_key(&e, "abi");
+	msgpack_pack_uint32(&e.pk, abi);
+	put_key(&e, "name");
+	put_raw_str(&e, name, n);
+	return enc_end(&e);
+}
+
+FNG_EXPORT int fng__wire_encode_empty(struct fng_wire_buf *out, uint8_t type)
+{
+	struct enc e;
+
+	if (enc_begin(&e, out, type)) {
+		return -ENOMEM;
+	}
+	msgpack_pack_map(&e.pk, 0);
+	return enc_end(&e);
+}
+
+/* ---- validation before msgpack-c sees a byte ---- */
+
+static uint64_t be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		v = v << 8 | p[i];
+	}
+	return v;
+}
+
+/*
+ * The formats 0xc0..0xdf after their first byte: the size of a big-endian length or count
+ * field, then fixed bytes (ext's type byte, a number's value). The rest are one-byte objects
+ * (fixint, nil, bool) or carry their count or length in the first byte (fixmap, fixarray,
+ * fixstr).
+ */
+struct format {
+	uint8_t lenbytes, skip;
+	bool container, invalid;
+};
+
+static const struct format formats[32] = {
+	[0x00] = { 0, 0, false, false },  /* c0 nil */
+	[0x01] = { 0, 0, false, true },   /* c1 never used */
+	[0x02] = { 0, 0, false, false },  /* c2 false */
+	[0x03] = { 0, 0, false, false },  /* c3 true */
+	[0x04] = { 1, 0, false, false },  /* c4 bin8 */
+	[0x05] = { 2, 0, false, false },  /* c5 bin16 */
+	[0x06] = { 4, 0, false, false },  /* c6 bin32 */
+	[0x07] = { 1, 1, false, false },  /* c7 ext8 */
+	[0x08] = { 2, 1, false, false },  /* c8 ext16 */
+	[0x09] = { 4, 1, false, false },  /* c9 ext32 */
+	[0x0a] = { 0, 4, false, false },  /* ca float32 */
+	[0x0b] = { 0, 8, false, false },  /* cb float64 */
+	[0x0c] = { 0, 1, false, false },  /* cc uint8 */
+	[0x0d] = { 0, 2, false, false },  /* cd uint16 */
+	[0x0e] = { 0, 4, false, false },  /* ce uint32 */
+	[0x0f] = { 0, 8, false, false },  /* cf uint64 */
+	[0x10] = { 0, 1, false, false },  /* d0 int8 */
+	[0x11] = { 0, 2, false, false },  /* d1 int16 */
+	[0x12] = { 0, 4, false, false },  /* d2 int32 */
+	[0x13] = { 0, 8, false, false },  /* d3 int64 */
+	[0x14] = { 0, 2, false, false },  /* d4 fixext1 */
+	[0x15] = { 0, 3, false, false },  /* d5 fixext2 */
+	[0x16] = { 0, 5, false, false },  /* d6 fixext4 */
+	[0x17] = { 0, 9, false, false },  /* d7 fixext8 */
+	[0x18] = { 0, 17, false, false }, /* d8 fixext16 */
+	[0x19] = { 1, 0, false, false },  /* d9 str8 */
+	[0x1a] = { 2, 0, false, false },  /* da str16 */
+	[0x1b] = { 4, 0, false, false },  /* db str32 */
+	[0x1c] = { 2, 0, true, false },   /* dc array16 */
+	[0x1d] = { 4, 0, true, false },   /* dd array32 */
+	[0x1e] = { 2, 0, true, false },   /* de map16 */
+	[0x1f] = { 4, 0, true, false },   /* df map32 */
+};
+
+/*
+ * Proves that p[0..len) is exactly one msgpack object that msgpack-c can unpack without
+ * allocating more than the input justifies: every str/bin/ext length fits in the bytes that
+ * remain; every array/map count, added to what enclosing containers still promise, fits too
+ * (each object takes at least one byte); containers nest at most FNG_WIRE_MAX_DEPTH deep; at
+ * most FNG_WIRE_MAX_OBJECTS objects in all; nothing after the object. 0 or -EPROTO.
+ */
+static int prevalidate(const uint8_t *p, size_t len)
+{
+	/* left[d]: objects still to read in the container open at depth d (0: the body). */
+	uint64_t left[FNG_WIRE_MAX_DEPTH + 1];
+	uint64_t promised = 1; /* sum of left[] */
+	size_t off = 0, objects = 0;
+	int d = 0;
+
+	left[0] = 1;
+	while (d >= 0) {
+		uint8_t b;
+		size_t lenbytes = 0;
+		uint64_t skip = 0;
+		uint64_t children = 0;
+		bool container = false;
+
+		if (left[d] == 0) {
+			d--;
+			continue;
+		}
+		left[d]--;
+		promised--;
+		if (off >= len || ++objects > FNG_WIRE_MAX_OBJECTS) {
+			return -EPROTO;
+		}
+		b = p[off++];
+		if (b <= 0x7f || b >= 0xe0) {
+			/* positive and negative fixint: the byte is the object */
+		} else if (b <= 0x8f) {
+			container = true;
+			children = 2 * (uint64_t)(b & 0x0f);
+		} else if (b <= 0x9f) {
+			container = true;
+			children = b & 0x0f;
+		} else if (b <= 0xbf) {
+			skip = b & 0x1f;
+		} else {
+			const struct format *f = &formats[b - 0xc0];
+
+			if (f->invalid) {
+				return -EPROTO;
+			}
+			lenbytes = f->lenbytes;
+			skip = f->skip;
+			container = f->container;
+		}
+		if (lenbytes) {
+			uint64_t n;
+
+			if (len - off < lenbytes) {
+				return -EPROTO;
+			}
+			n = be(p + off, lenbytes);
+			off += lenbytes;
+			if (container) {
+				children = b >= 0xde ? 2 * n : n;
+			} else {
+				skip += n;
+			}
+		}
+		if (skip > len - off) {
+			return -EPROTO;
+		}
+		off += (size_t)skip;
+		if (container) {
+			if (d + 1 > FNG_WIRE_MAX_DEPTH || children > len - off ||
+				promised + children > len - off) {
+				return -EPROTO;
+			}
+			promised += children;
+			left[++d] = children;
+		}
+	}
+	return off == len ? 0 : -EPROTO;
+}
+
+/* ---- mapping msgpack objects into the structs ---- */
+
+/* What a decoder hands out: an arena holding every string, array and body it returned. */
+struct handle {
+	struct fng__sarena a;
+};
+
+enum kind {
+	K_STR,        /* str → struct fng_wire_str, copied NUL-terminated; max: byte cap or 0 */
+	K_STRS,       /* array of str → const struct fng_wire_str * at off, count at noff */
+	K_PAIRS,      /* array of [str, str] → const struct fng_wire_kv * at off, count at noff */
+	K_MAP,        /* map str → str → const struct fng_wire_kv * at off, count at noff */
+	K_BIN,        /* bin → const void * at off (NUL follows the bytes), length at noff */
+	K_I64,        /* int → int64_t */
+	K_U32,        /* non-negative int up to 2^32-1 → uint32_t */
+	K_LEVEL,      /* int FNG_LOG_DEBUG..FNG_LOG_ERROR → int */
+	K_STATUS,     /* int 100..599 → int */
+	K_BOOL,       /* bool → bool */
+	K_FALSE,      /* the literal false (isBase64Encoded); nothing stored */
+	K_OBJ,        /* map → the fields of sub, into the same struct */
+	K_HEADERS,    /* K_PAIRS whose names are tokens and values free of control characters */
+	K_SETCOOKIES, /* K_STRS whose items are non-empty and free of control characters */
+};
+
+struct fields;
+
+/* One key of a map. Every listed key is required exactly once; unlisted keys are skipped. */
+struct field {
+	const char *key;
+	enum kind kind;
+	size_t off;  /* where the value goes in the target struct */
+	size_t noff; /* where its count or length goes (K_STRS, K_PAIRS, K_MAP, K_BIN, ...) */
+	size_t max;  /* element cap (containers) or byte cap (K_STR, 0: none) */
+	const struct fields *sub; /* K_OBJ */
+};
+
+struct fields {
+	const struct field *f;
+	size_t n;
+};
+
+#define FIELDS(a) { (a), sizeof(a) / sizeof((a)[0]) }
+
+static int copy_str(struct handle *h, const msgpack_object *o, size_t max, struct fng_wire_str *s)
+{
+	char *p;
+
+	if (o->type != MSGPACK_OBJECT_STR || (max && o->via.str.size > max)) {
+		return -EPROTO;
+	}
+	p = fng__sarena_strndup(&h->a, o->via.str.ptr, o->via.str.size);
+	if (!p) {
+		return -ENOMEM;
+	}
+	s->p = p;
+	s->len = o->via.str.size;
+	return 0;
+}
+
+static int get_strs(struct handle *h, const msgpack_object *o, const struct field *f,
+	const struct fng_wire_str **out, size_t *n)
+{
+	struct fng_wire_str *s;
+	int err;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > f->max) {
+		return -EPROTO;
+	}
+	s = fng__sarena_alloc(&h->a, o->via.array.size * sizeof(*s));
+	if (!s) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < o->via.array.size; i++) {
+		err = copy_str(h, &o->via.array.ptr[i], 0, &s[i]);
+		if (err) {
+			return err;
+		}
+		if (f->kind == K_SETCOOKIES &&
+			(s[i].len == 0 || !fng__http_value_ok(s[i].p, s[i].len))) {
+			return -EPROTO;
+		}
+	}
+	*out = s;
+	*n = o->via.array.size;
+	return 0;
+}
+
+static int get_kvs(struct handle *h, const msgpack_object *o, const struct field *f,
+	const struct fng_wire_kv **out, size_t *n)
+{
+	bool is_map = f->kind == K_MAP;
+	size_t count;
+	struct fng_wire_kv *kv;
+	int err;
+
+	if (o->type != (is_map ? MSGPACK_OBJECT_MAP : MSGPACK_OBJECT_ARRAY)) {
+		return -EPROTO;
+	}
+	count = is_map ? o->via.map.size : o->via.array.size;
+	if (count > f->max) {
+		return -EPROTO;
+	}
+	kv = fng__sarena_alloc(&h->a, count * sizeof(*kv));
+	if (!kv) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < count; i++) {
+		const msgpack_object *k, *v;
+
+		if (is_map) {
+			k = &o->via.map.ptr[i].key;
+			v = &o->via.map.ptr[i].val;
+		} else {
+			const msgpack_object *pair = &o->via.array.ptr[i];
+
+			if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2) {
+				return -EPROTO;
+			}
+			k = &pair->via.array.ptr[0];
+			v = &pair->via.array.ptr[1];
+		}
+		err = copy_str(h, k, 0, &kv[i].k);
+		if (!err) {
+			err = copy_str(h, v, 0, &kv[i].v);
+		}
+		if (err) {
+			return err;
+		}
+		if (f->kind == K_HEADERS && (!fng__http_token_ok(kv[i].k.p, kv[i].k.len) ||
+						    !fng__http_value_ok(kv[i].v.p, kv[i].v.len))) {
+			return -EPROTO;
+		}
+	}
+	*out = kv;
+	*n = count;
+	return 0;
+}
+
+static int get_int(const msgpack_object *o, int64_t lo, int64_t hi, int64_t *v)
+{
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		if (o->via.u64 > (uint64_t)INT64_MAX) {
+			return -EPROTO;
+		}
+		*v = (int64_t)o->via.u64;
+	} else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		*v = o->via.i64;
+	} else {
+		return -EPROTO;
+	}
+	return *v >= lo && *v <= hi ? 0 : -EPROTO;
+}
+
+static int decode_map(struct handle *h, const msgpack_object *o, const struct fields *fs,
+	char *base);
+
+#define AT(type, off) ((type *)(base + (off)))
+
+static int decode_field(struct handle *h, const msgpack_object *o, const struct field *f,
+	char *base)
+{
+	int64_t v;
+	int err;
+
+	switch (f->kind) {
+	case K_STR:
+		return copy_str(h, o, f->max, AT(struct fng_wire_str, f->off));
+	case K_STRS:
+	case K_SETCOOKIES:
+		return get_strs(h, o, f, AT(const struct fng_wire_str *, f->off),
+			AT(size_t, f->noff));
+	case K_PAIRS:
+	case K_MAP:
+	case K_HEADERS:
+		return get_kvs(h, o, f, AT(const struct fng_wire_kv *, f->off),
+			AT(size_t, f->noff));
+	case K_BIN: {
+		char *p;
+
+		if (o->type != MSGPACK_OBJECT_BIN) {
+			return -EPROTO;
+		}
+		p = fng__sarena_strndup(&h->a, o->via.bin.ptr, o->via.bin.size);
+		if (!p) {
+			return -ENOMEM;
+		}
+		*AT(const void *, f->off) = p;
+		*AT(size_t, f->noff) = o->via.bin.size;
+		return 0;
+	}
+	case K_I64:
+		err = get_int(o, INT64_MIN, INT64_MAX, &v);
+		if (!err) {
+			*AT(int64_t, f->off) = v;
+		}
+		return err;
+	case K_U32:
+		err = get_int(o, 0, UINT32_MAX, &v);
+		if (!err) {
+			*AT(uint32_t, f->off) = (uint32_t)v;
+		}
+		return err;
+	case K_LEVEL:
+	case K_STATUS:
+		err = f->kind == K_LEVEL ? get_int(o, FNG_LOG_DEBUG, FNG_LOG_ERROR, &v)
+					 : get_int(o, 100, 599, &v);
+		if (!err) {
+			*AT(int, f->off) = (int)v;
+		}
+		return err;
+	case K_BOOL:
+		if (o->type != MSGPACK_OBJECT_BOOLEAN) {
+			return -EPROTO;
+		}
+		*AT(bool, f->off) = o->via.boolean;
+		return 0;
+	case K_FALSE:
+		return o->type == MSGPACK_OBJECT_BOOLEAN && !o->via.boolean ? 0 : -EPROTO;
+	case K_OBJ:
+		return decode_map(h, o, f->sub, base);
+	}
+	return -EPROTO;
+}
+
+static int decode_map(struct handle *h, const msgpack_object *o, const struct fields *fs,
+	char *base)
+{
+	uint32_t seen = 0;
+	int err;
+
+	if (o->type != MSGPACK_OBJECT_MAP) {
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object *k = &o->via.map.ptr[i].key;
+		size_t j;
+
+		if (k->type != MSGPACK_OBJECT_STR) {
+			return -EPROTO;
+		}
+		for (j = 0; j < fs->n; j++) {
+			const char *name = fs->f[j].key;
+
+			if (strlen(name) == k->via.str.size &&
+				memcmp(name, k->via.str.ptr, k->via.str.size) == 0) {
+				break;
+			}
+		}
+		if (j == fs->n) {
+			continue; /* unknown keys are skipped (docs/protocol.md) */
+		}
+		if (seen & (1u << j)) {
+			return -EPROTO;
+		}
+		seen |= 1u << j;
+		err = decode_field(h, &o->via.map.ptr[i].val, &fs->f[j], base);
+		if (err) {
+			return err;
+		}
+	}
+	return seen == (1u << fs->n) - 1 ? 0 : -EPROTO;
+}
+
+/*
+ * The whole decode: validate, unpack, map into base through fs. On success *handle owns every
+ * byte base points to; on error nothing is kept and base is zeroed.
+ */
+static int decode(const uint8_t *body, size_t len, const struct fields *fs, char *base,
+	size_t size, void **handle)
+{
+	msgpack_unpacked u;
+	struct handle *h;
+	size_t off = 0;
+	int err;
+
+	memset(base, 0, size);
+	*handle = NULL;
+	err = prevalidate(body, len);
+	if (err) {
+		return err;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		return -ENOMEM;
+	}
+	msgpack_unpacked_init(&u);
+	switch (msgpack_unpack_next(&u, (const char *)body, len, &off)) {
+	case MSGPACK_UNPACK_SUCCESS:
+		err = off == len ? 0 : -EPROTO;
+		break;
+	case MSGPACK_UNPACK_NOMEM_ERROR:
+		err = -ENOMEM;
+		break;
+	default:
+		/* After prevalidate() only a failed allocation inside msgpack-c gets here; it
+		 * reports that as a parse error, and so do we. */
+		err = -EPROTO;
+		break;
+	}
+	if (err) {
+		goto out;
+	}
+	err = decode_map(h, &u.data, fs, base);
+out:
+	msgpack_unpacked_destroy(&u);
+	if (err) {
+		fng__sarena_finish(&h->a);
+		free(h);
+		memset(base, 0, size);
+		return err;
+	}
+	*handle = h;
+	return 0;
+}
+
+FNG_EXPORT void fng__wire_free(void *handle)
+{
+	struct handle *h = handle;
+
+	if (h) {
+		fng__sarena_finish(&h->a);
+		free(h);
+	}
+}
+
+#define EV(m) offsetof(struct fng_wire_event, m)
+#define STR(k, m, max) { k, K_STR, EV(m), 0, max, NULL }
+#define KVS(k, kind, m, max) { k, kind, EV(m), EV(n##m), max, NULL }
+
+static const struct field http_fields[] = {
+	STR("method", method, 0),
+	STR("path", path, 0),
+	STR("protocol", protocol, 0),
+	STR("sourceIp", source_ip, 0),
+	STR("userAgent", user_agent, 0),
+};
+static const struct fields http_table = FIELDS(http_fields);
+
+static const struct field context_fields[] = {
+	STR("requestId", request_id, 0),
+	STR("apiId", api, 0),
+	STR("stage", stage, 0),
+	STR("domainName", domain, 0),
+	{ "http", K_OBJ, 0, 0, 0, &http_table },
+	KVS("authorizer", K_MAP, authorizer, FNG_WIRE_MAX_VARS),
+	{ "timeEpoch", K_I64, EV(time_epoch_ms), 0, 0, NULL },
+};
+static const struct fields context_table = FIELDS(context_fields);
+
+static const struct field invoke_fields[] = {
+	STR("version", version, 3),
+	STR("routeKey", route_key, 0),
+	STR("rawPath", raw_path, 0),
+	STR("rawQueryString", raw_query, 0),
+	KVS("cookies", K_STRS, cookies, FNG_WIRE_MAX_COOKIES),
+	KVS("headers", K_PAIRS, headers, FNG_WIRE_MAX_HEADERS),
+	{ "queryStringParameters", K_PAIRS, EV(query), EV(nquery), FNG_WIRE_MAX_QUERY, NULL },
+	{ "pathParameters", K_MAP, EV(path_params), EV(npath_params), FNG_WIRE_MAX_PARAMS, NULL },
+	KVS("stageVariables", K_MAP, stage_vars, FNG_WIRE_MAX_VARS),
+	{ "body", K_BIN, EV(body), EV(body_len), 0, NULL },
+	{ "isBase64Encoded", K_FALSE, 0, 0, 0, NULL },
+	{ "requestContext", K_OBJ, 0, 0, 0, &context_table },
+	{ "deadline", K_I64, EV(deadline_epoch_ms), 0, 0, NULL },
+};
+static const struct fields invoke_table = FIELDS(invoke_fields);
+
+#undef KVS
+#undef STR
+#undef EV
+
+FNG_EXPORT int fng__wire_decode_invoke(const uint8_t *body, size_t len,
+	struct fng_wire_event *ev, void **handle)
+{
+	int err = decode(body, len, &invoke_table, (char *)ev, sizeof(*ev), handle);
+
+	if (!err && (ev->version.len != 3 || memcmp(ev->version.p, "2.0", 3) != 0)) {
+		fng__wire_free(*handle);
+		*handle = NULL;
+		memset(ev, 0, sizeof(*ev));
+		return -EPROTO;
+	}
+	return err;
+}
+
+#define RES(m) offsetof(struct fng_wire_result, m)
+
+static const struct field result_fields[] = {
+	{ "statusCode", K_STATUS, RES(status), 0, 0, NULL },
+	{ "headers", K_HEADERS, RES(headers), RES(nheaders), FNG_WIRE_MAX_HEADERS, NULL },
+	{ "cookies", K_SETCOOKIES, RES(cookies), RES(ncookies), FNG_WIRE_MAX_COOKIES, NULL },
+	{ "body", K_BIN, RES(body), RES(body_len), 0, NULL },
+	{ "failed", K_BOOL, RES(failed), 0, 0, NULL },
+};
+static const struct fields result_table = FIELDS(result_fields);
+
+#undef RES
+
+FNG_EXPORT int fng__wire_decode_result(const uint8_t *body, size_t len,
+	struct fng_wire_result *r, void **handle)
+{
+	return decode(body, len, &result_table, (char *)r, sizeof(*r), handle);
+}
+
+struct log_body {
+	int level;
+	struct fng_wire_str msg;
+};
+
+static const struct field log_fields[] = {
+	{ "level", K_LEVEL, offsetof(struct log_body, level), 0, 0, NULL },
+	{ "msg", K_STR, offsetof(struct log_body, msg), 0, FNG_WIRE_MAX_LOG, NULL },
+};
+static const struct fields log_table = FIELDS(log_fields);
+
+FNG_EXPORT int fng__wire_decode_log(const uint8_t *body, size_t len, int *level,
+	struct fng_wire_str *msg, void **handle)
+{
+	struct log_body l;
+	int err = decode(body, len, &log_table, (char *)&l, sizeof(l), handle);
+
+	*level = l.level;
+	*msg = l.msg;
+	return err;
+}
+
+struct ready_body {
+	uint32_t abi;
+	struct fng_wire_str name;
+};
+
+static const struct field ready_fields[] = {
+	{ "abi", K_U32, offsetof(struct ready_body, abi), 0, 0, NULL },
+	{ "name", K_STR, offsetof(struct ready_body, name), 0, FNG_WIRE_MAX_NAME, NULL },
+};
+static const struct fields ready_table = FIELDS(ready_fields);
+
+FNG_EXPORT int fng__wire_decode_ready(const uint8_t *body, size_t len, uint32_t *abi,
+	struct fng_wire_str *name, void **handle)
+{
+	struct ready_body r;
+	int err = decode(body, len, &ready_table, (char *)&r, sizeof(r), handle);
+
+	*abi = r.abi;
+	*name = r.name;
+	return err;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_SDK_WIRE_LIMITS_H
+#define FNG_SDK_WIRE_LIMITS_H
+
+/*
+ * Caps the wire codec enforces on both sides (docs/protocol.md, "Caps"). Encoders refuse to
+ * write past them (-EMSGSIZE) and decoders refuse to read past them (-EPROTO), so whatever
+ * one side encodes the other can decode. Internal, not installed.
+ */
+
+/* Containers nested inside a body, the body's own map included. */
+#define FNG_WIRE_MAX_DEPTH 16
+/*
+ * msgpack objects in one body, counting map keys and values separately. msgpack-c allocates
+ * 24 bytes per object of a container, so this bounds what one decode asks of the allocator
+ * (~400 KiB) whatever the frame size.
+ */
+#define FNG_WIRE_MAX_OBJECTS 16384
+/* Request headers (INVOKE) and response headers (RESULT): [name, value] pairs. */
+#define FNG_WIRE_MAX_HEADERS 1000
+/* Query parameters: [name, value] pairs. */
+#define FNG_WIRE_MAX_QUERY 1000
+/* Cookies in an event, Set-Cookie values in a result. */
+#define FNG_WIRE_MAX_COOKIES 1000
+/* Path parameters of the matched route. */
+#define FNG_WIRE_MAX_PARAMS 100
+/* Stage variables; values the authorizer attached. */
+#define FNG_WIRE_MAX_VARS 1000
+/* Bytes in a LOG message (fng_log() truncates to fit). */
+#define FNG_WIRE_MAX_LOG 8192
+/* Bytes in the handler name of READY. */
+#define FNG_WIRE_MAX_NAME 255
+
+#endif
