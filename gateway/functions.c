@@ -72,6 +72,8 @@ struct fng_gen {
 	unsigned nworkers;
 	bool active, retired;
 	struct fng_list link;    /* fn->old */
+	unsigned start_failures; /* in a row: spawning backs off */
+	uint64_t backoff_until;  /* uv_now() ms */
 };
 
 struct fng_fn {
@@ -110,6 +112,7 @@ struct fng_functions {
 	uint32_t next_spawn_id;
 	uv_check_t pump;           /* runs pool_pump after the current I/O callbacks */
 	bool pump_pending;
+	uv_timer_t retry;          /* re-pumps after a start-failure back-off */
 };
 
 static _Thread_local struct fng_functions *current_fns;
@@ -207,16 +210,31 @@ static void worker_gone(struct fng_functions *fns, struct fng_worker *w)
 	worker_destroy(fns, w);
 }
 
+static void worker_died(struct fng_functions *fns, struct fng_worker *w);
+static void retry_cb(uv_timer_t *t);
+
+/*
+ * The worker was killed, asked to stop, or lost its pipe, and the rest of its ending has not
+ * arrived in time (a worker ignoring SHUTDOWN, a late exit report): finish it now.
+ */
 static void exit_wait_cb(uv_timer_t *t)
 {
 	struct fng_worker *w = t->data;
 
-	/* No exit report in time: the supervisor is late or gone. Do not hold the request. */
 	if (!w->exited) {
-		snprintf(w->cause, sizeof(w->cause), "worker exited");
+		if (w->pid > 0) {
+			kill(w->pid, SIGKILL);
+		}
+		if (!w->cause[0]) {
+			snprintf(w->cause, sizeof(w->cause), "worker exited");
+		}
 		w->exited = true;
 	}
-	worker_gone(current_fns, w);
+	if (w->pipe_open && !w->pipe_eof) {
+		uv_read_stop((uv_stream_t *)&w->pipe);
+		w->pipe_eof = true;
+	}
+	worker_died(current_fns, w);
 }
 
 static void worker_died(struct fng_functions *fns, struct fng_worker *w)
@@ -225,7 +243,7 @@ static void worker_died(struct fng_functions *fns, struct fng_worker *w)
 
 	if (w->state != W_DEAD || w->req) {
 		if (w->req) {
-			char detail[160];
+			char detail[256];
 
 			fng__log("error", "function failed", "function", w->gen->fn->name, "version",
 				w->gen->version, "requestId", w->req->request_id, "cause", w->cause,
@@ -239,6 +257,15 @@ static void worker_died(struct fng_functions *fns, struct fng_worker *w)
 			fng__log("warn", what, "function", w->gen->fn->name, "version",
 				w->gen->version, "cause", w->cause, NULL);
 		}
+	}
+	if (w->state == W_STARTING && w->gen->active) {
+		/* A live version whose new workers fail to start: back off instead of looping. */
+		struct fng_gen *g = w->gen;
+		unsigned shift = g->start_failures < 10 ? g->start_failures : 10;
+
+		g->start_failures++;
+		g->backoff_until = uv_now(fns->loop) + (1u << shift) * 2;
+		uv_timer_start(&fns->retry, retry_cb, (1u << shift) * 2 + 1, 0);
 	}
 	if (w->state == W_STARTING && w->gen == w->gen->fn->pending) {
 		struct fng_gen *g = w->gen;
@@ -379,6 +406,7 @@ static int on_ready(struct fng_functions *fns, struct fng_worker *w, const uint8
 	}
 	fng__wire_free(h);
 	w->state = W_IDLE;
+	w->gen->start_failures = 0;
 	if (w->gen == w->gen->fn->pending) {
 		gen_activate(fns, w->gen);
 	}
@@ -755,6 +783,16 @@ static void pool_pump(struct fng_functions *fns, struct fng_fn *fn)
 		q = fng__container_of(fn->queue.next, struct qitem, link);
 		fng__list_remove(&q->link);
 		fn->nqueue--;
+		if (q->deadline <= uv_now(fns->loop)) {
+			/* Its time ran out in the queue: no worker needs to die for it. */
+			struct fng_req *r = q->req;
+
+			fng__wire_buf_finish(&q->frame);
+			free(q);
+			r->error_detail = "function timed out waiting for a worker";
+			fng__req_resume(r, FNG_EGATEWAY_TIMEOUT);
+			continue;
+		}
 		worker_invoke(fns, idle, q);
 		free(q);
 	}
@@ -766,12 +804,21 @@ static void pool_pump(struct fng_functions *fns, struct fng_fn *fn)
 		}
 	}
 	/* Start workers for what waits (cold start), and keep min_warm alive. */
-	while (g->nworkers < g->limits.concurrency &&
+	while (g->nworkers < g->limits.concurrency && uv_now(fns->loop) >= g->backoff_until &&
 		(starting < fn->nqueue || g->nworkers < g->limits.min_warm)) {
 		if (worker_spawn(fns, g)) {
 			break;
 		}
 		starting++;
+	}
+}
+
+static void retry_cb(uv_timer_t *t)
+{
+	struct fng_functions *fns = t->data;
+
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		pool_pump(fns, fns->fns[i]);
 	}
 }
 
@@ -1105,7 +1152,10 @@ static int hash_copy(const char *src, const char *rundir, const char *name, char
 	if (in < 0) {
 		return -errno;
 	}
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", rundir, name);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", rundir, name) >= sizeof(tmp)) {
+		close(in);
+		return -ENAMETOOLONG;
+	}
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (out < 0) {
 		err = -errno;
@@ -1131,13 +1181,16 @@ static int hash_copy(const char *src, const char *rundir, const char *name, char
 
 		snprintf(version, 17, "%016llx", (unsigned long long)h);
 		/* One directory per version: Landlock gives the worker exactly this directory. */
-		snprintf(dir, sizeof(dir), "%s/%s-%s", rundir, name, version);
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s-%s", rundir, name, version) >=
+			sizeof(dir)) {
+			err = -ENAMETOOLONG;
+		} else if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
 			err = -errno;
 		} else {
 			chmod(dir, 0755);
-			snprintf(dst, dstlen, "%s/%s.so", dir, name);
-			if (rename(tmp, dst) != 0) {
+			if ((size_t)snprintf(dst, dstlen, "%s/%s.so", dir, name) >= dstlen) {
+				err = -ENAMETOOLONG;
+			} else if (rename(tmp, dst) != 0) {
 				err = -errno;
 			}
 		}
@@ -1178,8 +1231,8 @@ static void scan_work_cb(uv_work_t *req)
 			continue;
 		}
 		sw->nitems++;
-		snprintf(path, sizeof(path), "%s/%s", sw->dir, e->d_name);
-		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sw->dir, e->d_name) >= sizeof(path) ||
+			stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
 			it->failed = true;
 			snprintf(it->error, sizeof(it->error), "not a regular file");
 			continue;
@@ -1193,8 +1246,9 @@ static void scan_work_cb(uv_work_t *req)
 			sw->retry = true;
 			continue;
 		}
-		snprintf(manifest, sizeof(manifest), "%s/%s.yaml", sw->dir, it->name);
-		if (fng__manifest_load(manifest, &sw->defaults, &it->limits, &errors)) {
+		if ((size_t)snprintf(manifest, sizeof(manifest), "%s/%s.yaml", sw->dir, it->name) >=
+				sizeof(manifest) ||
+			fng__manifest_load(manifest, &sw->defaults, &it->limits, &errors)) {
 			it->failed = true;
 			snprintf(it->error, sizeof(it->error), "%.*s", (int)(errors.len ? errors.len - 1 : 0),
 				errors.p ? errors.p : "");
@@ -1385,6 +1439,8 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	fns->debounce.data = fns;
 	uv_check_init(loop, &fns->pump);
 	fns->pump.data = fns;
+	uv_timer_init(loop, &fns->retry);
+	fns->retry.data = fns;
 	uv_fs_event_init(loop, &fns->watch);
 	fns->watch.data = fns;
 	err = uv_fs_event_start(&fns->watch, watch_cb, fns->dir, 0);
@@ -1492,6 +1548,7 @@ void fng__functions_close(struct fng_functions *fns)
 	uv_close((uv_handle_t *)&fns->ctl_poll, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->debounce, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->pump, fns_handle_closed);
+	uv_close((uv_handle_t *)&fns->retry, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->watch, fns_handle_closed);
 	close(fns->ctl); /* the supervisor sees EOF, kills what is left and exits */
 	/* Reap it (it is our child); it needs a moment to kill and reap its workers. */
