@@ -645,12 +645,12 @@ void fng__conn_on_eof(struct fng_conn *c, int status)
 	}
 	switch (c->state) {
 	case FNG_CONN_REQUEST:
-		/* Half-close after a request: answer it, then close. */
-		c->close_after = true;
-		if (c->req && c->req->pending) {
-			return;
-		}
-		begin_close(c);
+		/*
+		 * EOF while the request is in flight: like nginx, take it as the client giving up
+		 * (a half-closing HTTP/1.1 client is rare; a vanished one is not). The request is
+		 * cancelled and logged as 499; a running function finishes, its answer dropped.
+		 */
+		fng__conn_abort(c);
 		break;
 	case FNG_CONN_CLOSING:
 		close_now(c);
