@@ -82,9 +82,7 @@ struct fng_fn {
 	struct fng_list old;     /* retiring generations */
 	struct fng_list queue;   /* requests waiting for a worker (struct qitem) */
 	unsigned nqueue;
-	uint64_t seen_size;
-	int64_t seen_mtime_ns;
-	bool present;
+	char failed_version[17]; /* the last version whose pre-flight failed: not retried */
 };
 
 struct qitem {
@@ -113,6 +111,13 @@ struct fng_functions {
 	uv_check_t pump;           /* runs pool_pump after the current I/O callbacks */
 	bool pump_pending;
 	uv_timer_t retry;          /* re-pumps after a start-failure back-off */
+	struct fng_list sendq;     /* spawn requests the control socket had no room for */
+	bool want_write;
+};
+
+struct spawn_msg {
+	struct fng_list link;
+	struct fng_sb_spawn sp;
 };
 
 static _Thread_local struct fng_functions *current_fns;
@@ -172,6 +177,7 @@ static void worker_handle_closed(uv_handle_t *h)
 static void worker_destroy(struct fng_functions *fns, struct fng_worker *w)
 {
 	struct fng_gen *g = w->gen;
+	struct fng_fn *fn;
 
 	if (w->req) {
 		worker_fail_req(w, FNG_EBAD_GATEWAY, NULL);
@@ -186,9 +192,10 @@ static void worker_destroy(struct fng_functions *fns, struct fng_worker *w)
 	} else {
 		w->handles--; /* the pipe was never opened */
 	}
+	fn = g->fn; /* g may be freed just below */
 	gen_maybe_free(fns, g);
 	if (!fns->closing) {
-		pool_pump(fns, g->fn);
+		pool_pump(fns, fn);
 	}
 }
 
@@ -273,6 +280,7 @@ static void worker_died(struct fng_functions *fns, struct fng_worker *w)
 		fng__log("error", "deploy failed", "function", g->fn->name, "version", g->version,
 			"cause", w->cause, "action",
 			g->fn->current ? "keeping the running version" : "function not deployed", NULL);
+		snprintf(g->fn->failed_version, sizeof(g->fn->failed_version), "%s", g->version);
 		g->fn->pending = NULL;
 		g->retired = true;
 	}
@@ -857,9 +865,18 @@ static int function_start(struct fng_req *req)
 		req->error_detail = d;
 		return FNG_EUNAVAILABLE;
 	}
-	if (fn->nqueue >= fn->current->limits.queue) {
-		req->error_detail = "function is at its concurrency limit";
-		return FNG_ETHROTTLED;
+	{
+		/* `queue` bounds the requests that must wait: idle workers take the first ones. */
+		unsigned idle = 0;
+
+		for (struct fng_list *it = fn->current->workers.next; it != &fn->current->workers;
+			it = it->next) {
+			idle += fng__container_of(it, struct fng_worker, link)->state == W_IDLE;
+		}
+		if (fn->nqueue + 1 > idle + fn->current->limits.queue) {
+			req->error_detail = "function is at its concurrency limit";
+			return FNG_ETHROTTLED;
+		}
 	}
 	q = calloc(1, sizeof(*q));
 	if (!q) {
@@ -915,19 +932,56 @@ static const struct fng_integration_ops function_ops = {
 
 /* ---- spawning and the supervisor ---- */
 
+static void ctl_cb(uv_poll_t *p, int status, int events);
+
+static void ctl_poll_update(struct fng_functions *fns)
+{
+	bool want = !fng__list_empty(&fns->sendq);
+
+	if (want != fns->want_write && !fns->closing) {
+		fns->want_write = want;
+		uv_poll_start(&fns->ctl_poll, UV_READABLE | (want ? UV_WRITABLE : 0), ctl_cb);
+	}
+}
+
+static void worker_spawn_failed(struct fng_functions *fns, uint32_t id, int err);
+
+/*
+ * Sends queued spawn requests while the control socket takes them. A burst (many .so files
+ * dropped at once) waits here for the supervisor instead of failing.
+ */
+static void ctl_flush(struct fng_functions *fns)
+{
+	while (!fng__list_empty(&fns->sendq)) {
+		struct spawn_msg *m = fng__container_of(fns->sendq.next, struct spawn_msg, link);
+		int err = fng__sb_send_spawn(fns->ctl, &m->sp);
+
+		if (err == -EAGAIN || err == -EWOULDBLOCK) {
+			break;
+		}
+		fng__list_remove(&m->link);
+		if (err) {
+			worker_spawn_failed(fns, m->sp.id, err);
+		}
+		free(m);
+	}
+	ctl_poll_update(fns);
+}
+
 static int worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 {
+	struct spawn_msg *m;
 	struct fng_sb_spawn *sp;
 	struct fng_worker *w;
-	int err;
 
 	w = calloc(1, sizeof(*w));
-	sp = calloc(1, sizeof(*sp));
-	if (!w || !sp) {
+	m = calloc(1, sizeof(*m));
+	if (!w || !m) {
 		free(w);
-		free(sp);
+		free(m);
 		return UV_ENOMEM;
 	}
+	sp = &m->sp;
 	sp->type = FNG_SB_SPAWN;
 	sp->id = ++fns->next_spawn_id;
 	sp->memory_mb = g->limits.memory_mb;
@@ -938,16 +992,8 @@ static int worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 	snprintf(sp->name, sizeof(sp->name), "%s", g->fn->name);
 	snprintf(sp->so_path, sizeof(sp->so_path), "%s", g->so_path);
 	memcpy(sp->env, g->limits.env, sizeof(sp->env));
-	err = fng__sb_send_spawn(fns->ctl, sp);
-	free(sp);
-	if (err) {
-		fng__log("error", "cannot ask the supervisor for a worker", "function", g->fn->name,
-			"error", uv_strerror(err), NULL);
-		free(w);
-		return err;
-	}
 	w->gen = g;
-	w->spawn_id = fns->next_spawn_id;
+	w->spawn_id = sp->id;
 	w->state = W_SPAWNING;
 	w->pid = -1;
 	w->handles = 2;
@@ -956,6 +1002,8 @@ static int worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 	fng__list_append(&g->workers, &w->link);
 	fng__list_append(&fns->workers, &w->all);
 	g->nworkers++;
+	fng__list_append(&fns->sendq, &m->link);
+	ctl_flush(fns);
 	return 0;
 }
 
@@ -969,6 +1017,20 @@ static struct fng_worker *worker_by(struct fng_functions *fns, uint32_t spawn_id
 		}
 	}
 	return NULL;
+}
+
+static void worker_spawn_failed(struct fng_functions *fns, uint32_t id, int err)
+{
+	struct fng_worker *w = worker_by(fns, id, 0);
+
+	fng__log("error", "cannot ask the supervisor for a worker", "error", uv_strerror(err),
+		NULL);
+	if (w) {
+		snprintf(w->cause, sizeof(w->cause), "spawn failed: %s", uv_strerror(err));
+		w->exited = true;
+		w->state = W_STARTING;
+		worker_died(fns, w);
+	}
 }
 
 static void on_spawned(struct fng_functions *fns, const struct fng_sb_spawned *m, int fd)
@@ -1029,6 +1091,13 @@ static void on_exit_report(struct fng_functions *fns, const struct fng_sb_exit *
 static void ctl_cb(uv_poll_t *p, int status, int events)
 {
 	struct fng_functions *fns = p->data;
+
+	if (events & UV_WRITABLE) {
+		ctl_flush(fns);
+	}
+	if (!(events & UV_READABLE) && status == 0) {
+		return;
+	}
 	union {
 		uint32_t type;
 		struct fng_sb_spawned spawned;
@@ -1271,6 +1340,15 @@ static void scan_work_cb(uv_work_t *req)
 
 static void start_scan(struct fng_functions *fns);
 
+static bool limits_equal(const struct fng_fn_limits *a, const struct fng_fn_limits *b)
+{
+	return a->timeout_ms == b->timeout_ms && a->memory_mb == b->memory_mb &&
+	       a->cpu_ms == b->cpu_ms && a->concurrency == b->concurrency &&
+	       a->min_warm == b->min_warm && a->max_invocations == b->max_invocations &&
+	       a->queue == b->queue && a->groups == b->groups && a->learn == b->learn &&
+	       memcmp(a->env, b->env, sizeof(a->env)) == 0;
+}
+
 static void debounce_cb(uv_timer_t *t)
 {
 	start_scan(t->data);
@@ -1335,8 +1413,12 @@ static void scan_after_cb(uv_work_t *req, int status)
 				NULL);
 			continue;
 		}
-		if ((fn->current && strcmp(fn->current->version, it->version) == 0) ||
-			(fn->pending && strcmp(fn->pending->version, it->version) == 0)) {
+		/* Same .so and same manifest: nothing to do. A manifest change alone redeploys. */
+		if ((fn->current && strcmp(fn->current->version, it->version) == 0 &&
+			    limits_equal(&fn->current->limits, &it->limits)) ||
+			(fn->pending && strcmp(fn->pending->version, it->version) == 0 &&
+				limits_equal(&fn->pending->limits, &it->limits)) ||
+			strcmp(fn->failed_version, it->version) == 0) {
 			continue;
 		}
 		g = calloc(1, sizeof(*g));
@@ -1422,6 +1504,7 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	fns->ctl = ctl;
 	fns->supervisor = supervisor;
 	fng__list_init(&fns->workers);
+	fng__list_init(&fns->sendq);
 	snprintf(fns->dir, sizeof(fns->dir), "%s", cfg->functions.dir);
 	fns->defaults = cfg->functions.defaults;
 	snprintf(fns->rundir, sizeof(fns->rundir), "/tmp/fngate-%d-XXXXXX", (int)getpid());
@@ -1524,6 +1607,12 @@ void fng__functions_close(struct fng_functions *fns)
 			free(q);
 			fng__req_resume(r, FNG_EUNAVAILABLE);
 		}
+	}
+	while (!fng__list_empty(&fns->sendq)) {
+		struct spawn_msg *m = fng__container_of(fns->sendq.next, struct spawn_msg, link);
+
+		fng__list_remove(&m->link);
+		free(m);
 	}
 	while (!fng__list_empty(&fns->workers)) {
 		struct fng_worker *w = fng__container_of(fns->workers.next, struct fng_worker, all);

@@ -241,6 +241,8 @@ FNG_EXPORT const char *fng_env(const struct fng_ctx *ctx, const char *name)
 static bool charge(struct fng_ctx *ctx, size_t n)
 {
 	if (n > ctx->max_body || ctx->budget > ctx->max_body - n) {
+		/* A truncated response must never be served as if it were whole. */
+		ctx->overflowed = true;
 		return false;
 	}
 	ctx->budget += n;

@@ -91,6 +91,7 @@ static void ctx_reset(struct fng_ctx *ctx)
 	ctx->nheaders = 0;
 	ctx->ncookies = 0;
 	ctx->budget = FNG__RESULT_FIXED;
+	ctx->overflowed = false;
 	ctx->body.len = 0;
 	if (ctx->body.cap > KEEP_BUFFER) {
 		fng__wire_buf_finish(&ctx->body);
@@ -113,8 +114,8 @@ static void ctx_finish(struct fng_ctx *ctx)
 }
 
 /*
- * One INVOKE: decode, run the handler, send RESULT. A handler that returned < 0 gets a RESULT
- * with failed set and nothing else of what it built (the gateway answers 502 either way, and
+ * One INVOKE: decode, run the handler, send RESULT. A handler that returned < 0, or whose
+ * response outgrew the payload cap (even if it ignored the -1), gets a RESULT with failed set and nothing else of what it built (the gateway answers 502 either way, and
  * a half-built response should not leak). 0 or -errno; errors end the serve loop.
  */
 static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
@@ -129,7 +130,7 @@ static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 		return err;
 	}
 	rc = desc->handle ? desc->handle(ctx) : -1;
-	if (rc >= 0) {
+	if (rc >= 0 && !ctx->overflowed) {
 		r.status = ctx->status;
 		r.headers = ctx->headers;
 		r.nheaders = ctx->nheaders;

@@ -57,6 +57,7 @@ struct fng_ctx {
 	size_t ncookies, cap_cookies;
 	struct fng_wire_buf body;
 	size_t budget;                /* upper bound on the RESULT body encoded so far */
+	bool overflowed;              /* a response call hit the cap: the RESULT is a failure */
 
 	struct fng__sarena scratch;   /* response strings, fng_json_str(), cookie lookups */
 	struct fng_wire_buf out;      /* the frame being written (LOG, RESULT) */

@@ -59,6 +59,18 @@ def note(msg):
         del n[:-60]
 
 
+def diags():
+    """This thread's per-case measurements, printed as TAP diagnostics after the result line
+    (pass or fail)."""
+    if not hasattr(_tls, 'diags'):
+        _tls.diags = []
+    return _tls.diags
+
+
+def diag(msg):
+    diags().append(str(msg))
+
+
 def check(cond, msg):
     if not cond:
         raise Fail(msg)
@@ -111,9 +123,13 @@ class Tap:
                           % self.budget, flush=True)
                     continue
                 t0 = time.monotonic()
+                del diags()[:]
                 try:
                     fn()
-                    print('ok %d - %s' % (i, name), flush=True)
+                    print('ok %d - %s' % (i, name))
+                    for line in diags():
+                        print('# ' + line)
+                    sys.stdout.flush()
                 except Exception as e:  # noqa: BLE001 - report everything
                     failed += 1
                     print('not ok %d - %s' % (i, name))
@@ -122,6 +138,8 @@ class Tap:
                     else:
                         lines = traceback.format_exc().splitlines()
                     for line in lines:
+                        print('# ' + line)
+                    for line in diags():
                         print('# ' + line)
                     for n in notes():
                         for line in str(n).splitlines():
@@ -821,3 +839,281 @@ def run(args, timeout=15):
     note('fngate %s -> rc %d\nstdout: %s\nstderr: %s'
          % (' '.join(args), p.returncode, short(p.stdout, 800), short(p.stderr, 800)))
     return p
+
+
+# --------------------------------------------------------------- functions ---
+# Helpers for the function-host tests (test_functions.py, test_deploy.py): a functions
+# directory the daemon watches, handlers built the way a user builds them (cc + pkg-config
+# against the build tree's uninstalled fngate.pc), the process tree under the gateway,
+# canary listeners and h2load.
+
+BUILD_ROOT = os.environ.get('FNGATE_BUILD_ROOT') or os.path.dirname(os.path.dirname(BIN))
+SOURCE_ROOT = os.environ.get('FNGATE_SOURCE_ROOT') or os.path.normpath(os.path.join(HERE, '..', '..'))
+TEST_FUNCTIONS = os.environ.get('FNGATE_TEST_FUNCTIONS') or os.path.join(BUILD_ROOT, 'tests', 'functions')
+
+
+def fn_version(data):
+    """The version fngate reports for a .so's content: FNV-1a 64, 16 hex digits."""
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return '%016x' % h
+
+
+def open_tmpdir(prefix, mode=0o755):
+    """A temp dir workers (uid 65534) can read (or, with 0o777, write)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, mode)
+    return d
+
+
+def pkg_config(*pkgs):
+    """`PKG_CONFIG_PATH=$BUILD_ROOT/meson-uninstalled pkg-config --cflags --libs PKGS`, as a shell
+    fragment."""
+    return '$(PKG_CONFIG_PATH=%s pkg-config --cflags --libs %s)' % (
+        shlex.quote(os.path.join(BUILD_ROOT, 'meson-uninstalled')), ' '.join(pkgs))
+
+
+def build_handler(src, out, pkgs=('fngate',), cflags='', cwd=None, timeout=60):
+    """Compile a handler exactly as a user would:
+    cc -shared -fPIC -o OUT SRC $(pkg-config --cflags --libs fngate ...). Returns the command."""
+    cmd = 'cc -shared -fPIC %s -o %s %s %s' % (cflags, shlex.quote(out), shlex.quote(src),
+                                               pkg_config(*pkgs))
+    p = subprocess.run(['sh', '-c', cmd], cwd=cwd, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    if p.returncode != 0:
+        raise Fail('building a handler failed (exit %d): %s\n%s'
+                   % (p.returncode, cmd, p.stdout.decode('utf-8', 'replace')[-2000:]))
+    os.chmod(out, 0o644)
+    return cmd
+
+
+def test_so(name):
+    """Path of a prebuilt test handler (tests/functions/NAME.so in the build tree)."""
+    p = os.path.join(TEST_FUNCTIONS, name + '.so')
+    check(os.path.isfile(p), 'test handler %s not found (set FNGATE_TEST_FUNCTIONS)' % p)
+    return p
+
+
+class FnDir:
+    """A functions directory for `functions: { dir: ... }`. install() publishes a .so with a
+    rename (the way a deploy tool would), so the watcher never sees a half-written file
+    unless a test wants it to."""
+
+    def __init__(self, prefix='fngate-it-fn-'):
+        self.path = open_tmpdir(prefix)
+
+    def so(self, name):
+        return os.path.join(self.path, name + '.so')
+
+    def manifest(self, name, text):
+        p = os.path.join(self.path, name + '.yaml')
+        with open(p + '.new', 'w') as f:
+            f.write(text)
+        os.chmod(p + '.new', 0o644)
+        os.replace(p + '.new', p)
+
+    def install(self, name, src, manifest=None, data=None):
+        """Copy src (a path) or data (bytes) to NAME.so; manifest text (if given) first.
+        Returns the version fngate will report."""
+        if manifest is not None:
+            self.manifest(name, manifest)
+        if data is None:
+            with open(src, 'rb') as f:
+                data = f.read()
+        tmp = os.path.join(self.path, '.%s.so.part' % name)
+        with open(tmp, 'wb') as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.so(name))
+        return fn_version(data)
+
+    def remove(self, name):
+        for ext in ('.so', '.yaml'):
+            try:
+                os.unlink(os.path.join(self.path, name + ext))
+            except FileNotFoundError:
+                pass
+
+    def cleanup(self):
+        if not KEEP_TMP:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def fn_config(fn_dir, routes, stages='s: {}', defaults=None, access_log='off'):
+    """A config serving each (route key, function name) on API `a`; stage(s) as YAML flow."""
+    lines = ['server: { listen: ["127.0.0.1:0"] }',
+             'access_log: { path: "%s" }' % access_log,
+             'functions:', '  dir: "%s"' % fn_dir]
+    if defaults:
+        lines.append('  defaults: { %s }' % defaults)
+    lines += ['apis:', '  a:', '    stages: { %s }' % stages, '    routes:']
+    for key, fn in routes:
+        lines.append('      "%s":' % key)
+        lines.append('        integration: { type: function, function: %s }' % fn)
+    return '\n'.join(lines) + '\n'
+
+
+def deploy_event(d, name, since, timeout=5.0):
+    """The deploy outcome logged for function `name` after log mark `since`:
+    a `function deployed` / `function updated` / `deploy failed` object, or None."""
+    return d.wait_log(lambda o: o.get('function') == name and o.get('msg') in (
+        'function deployed', 'function updated', 'deploy failed'), timeout * SLOW, since)
+
+
+def wait_deployed(d, names, since, timeout=5.0):
+    """Every function in names was deployed or updated after `since` (Fail otherwise)."""
+    for n in names:
+        o = deploy_event(d, n, since, timeout)
+        if o is None or o.get('msg') == 'deploy failed':
+            raise Fail('function %s: expected "function deployed", got %r; stderr since:\n%s'
+                       % (n, o, d.stderr_text(since)))
+
+
+def install_batches(d, fdir, items, batch=6, timeout=5.0):
+    """Install (name, src, manifest) items a few at a time, waiting for each batch to be
+    live: a burst of many spawn requests at once overflows the supervisor's control socket
+    (see test_deploy.py, 'many functions dropped at once')."""
+    versions = {}
+    for i in range(0, len(items), batch):
+        mark = d.log_mark()
+        for name, src, manifest in items[i:i + batch]:
+            versions[name] = fdir.install(name, src, manifest)
+        wait_deployed(d, [n for n, _, _ in items[i:i + batch]], mark, timeout)
+    return versions
+
+
+def failed_log(d, request_id, since=0, timeout=2.0):
+    """The `function failed` / `function timed out` log object for a request id."""
+    return d.wait_log(lambda o: o.get('requestId') == request_id and o.get('msg') in (
+        'function failed', 'function timed out'), timeout * SLOW, since)
+
+
+# -- the process tree: gateway -> fngate-super -> workers
+
+def proc_stat(pid):
+    """(comm, ppid) of a process, or None."""
+    try:
+        with open('/proc/%d/stat' % pid, 'rb') as f:
+            s = f.read().decode('latin-1')
+    except OSError:
+        return None
+    l, r = s.index('('), s.rindex(')')
+    return s[l + 1:r], int(s[r + 2:].split()[1])
+
+
+def children(pid):
+    out = []
+    for e in os.listdir('/proc'):
+        if e.isdigit():
+            st = proc_stat(int(e))
+            if st and st[1] == pid:
+                out.append(int(e))
+    return sorted(out)
+
+
+def supervisor_pid(gateway_pid):
+    for c in children(gateway_pid):
+        st = proc_stat(c)
+        if st and st[0] == 'fngate-super':
+            return c
+    return None
+
+
+def worker_pids(gateway_pid, function=None):
+    """Worker pids (children of the supervisor), optionally of one function (comm fn:NAME)."""
+    sup = supervisor_pid(gateway_pid)
+    if sup is None:
+        return []
+    out = []
+    for c in children(sup):
+        st = proc_stat(c)
+        if st and (function is None or st[0] == ('fn:' + function)[:15]):
+            out.append(c)
+    return out
+
+
+def fd_count(pid):
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+# -- canaries: listeners a sandboxed probe must never reach
+
+class Canary:
+    """A TCP listener on 127.0.0.1:0, a UNIX listener (path in a world-writable dir, socket
+    0777 so only the sandbox stands in the way) and an abstract UNIX listener. Each counts
+    accepted connections on a thread."""
+
+    def __init__(self, tmpdir):
+        self.accepted = []
+        self.socks = []
+        self.lock = threading.Lock()
+        self.closing = False
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind((HOST, 0))
+        t.listen(16)
+        self.port = t.getsockname()[1]
+        self.unix_path = os.path.join(tmpdir, 'canary.sock')
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.bind(self.unix_path)
+        os.chmod(self.unix_path, 0o777)
+        u.listen(16)
+        self.abstract = 'fngate-it-canary-%d-%d' % (os.getpid(), id(self) & 0xffff)
+        a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        a.bind('\0' + self.abstract)
+        a.listen(16)
+        for what, s in (('tcp', t), ('unix', u), ('abstract', a)):
+            s.settimeout(0.2)
+            self.socks.append(s)
+            threading.Thread(target=self._accept, args=(what, s), daemon=True).start()
+
+    def _accept(self, what, s):
+        while not self.closing:
+            try:
+                c, _ = s.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.accepted.append(what)
+            c.close()
+
+    def count(self):
+        with self.lock:
+            return list(self.accepted)
+
+    def close(self):
+        self.closing = True
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+# -- h2load
+
+def h2load(args, timeout):
+    """Run h2load; returns (summary dict, output text). The summary has the counters of its
+    `requests:` and `status codes:` lines and `rps` from `finished in`."""
+    p = subprocess.run(['h2load'] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=timeout)
+    out = p.stdout.decode('utf-8', 'replace')
+    note('h2load %s -> rc %d\n%s' % (' '.join(args), p.returncode, out[-1500:]))
+    s = {'rc': p.returncode}
+    m = re.search(r'finished in [\d.]+\w*, ([\d.]+) req/s', out)
+    if m:
+        s['rps'] = float(m.group(1))
+    m = re.search(r'requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, '
+                  r'(\d+) failed, (\d+) errored, (\d+) timeout', out)
+    if m:
+        for k, v in zip(('total', 'started', 'done', 'succeeded', 'failed', 'errored',
+                         'timeout'), m.groups()):
+            s[k] = int(v)
+    m = re.search(r'status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx', out)
+    if m:
+        for k, v in zip(('2xx', '3xx', '4xx', '5xx'), m.groups()):
+            s[k] = int(v)
+    check('done' in s and '2xx' in s, 'cannot parse the h2load summary:\n%s' % out[-1500:])
+    return s, out
