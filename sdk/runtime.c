@@ -42,29 +42,6 @@ int fng__sdk_write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Reads exactly n bytes. 0; 1 on EOF before the first byte; -EPROTO on EOF after it; -errno. */
-static int read_full(int fd, void *p, size_t n)
-{
-	uint8_t *b = p;
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, b + got, n - got);
-
-		if (r < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return -errno;
-		}
-		if (r == 0) {
-			return got ? -EPROTO : 1;
-		}
-		got += (size_t)r;
-	}
-	return 0;
-}
-
 FNG_EXPORT int fng__rt_ready(int fd, const struct fng_handler_desc *desc)
 {
 	struct fng_wire_buf b = { 0 };
@@ -161,6 +138,7 @@ FNG_EXPORT int fng__rt_serve(int fd, const struct fng_handler_desc *desc, const 
 {
 	struct fng_ctx ctx = { 0 };
 	struct fng_wire_buf in = { 0 };
+	size_t off = 0;
 	int err;
 
 	if (!desc) {
@@ -169,48 +147,67 @@ FNG_EXPORT int fng__rt_serve(int fd, const struct fng_handler_desc *desc, const 
 	ctx.fd = fd;
 	ctx.max_body = max_body ? max_body : FNG_WIRE_MAX_DEFAULT;
 	ctx.function = function ? function : "";
+	/*
+	 * Buffered: one read(2) usually brings a whole INVOKE (header and body), so an
+	 * invocation costs the worker one read and one write.
+	 */
 	for (;;) {
-		uint8_t hdr[FNG_WIRE_HEADER], type;
+		uint8_t type;
 		const uint8_t *body;
 		size_t blen;
-		long n;
+		long n = fng__wire_frame(in.p ? in.p + off : (const uint8_t *)"", in.len - off,
+			ctx.max_body, &type, &body, &blen);
+		ssize_t r;
 
-		err = read_full(fd, hdr, sizeof(hdr));
-		if (err) {
-			/* EOF between frames: the gateway is done with us. */
-			err = err == 1 ? 0 : err;
-			break;
-		}
-		n = fng__wire_frame(hdr, sizeof(hdr), ctx.max_body, &type, &body, &blen);
 		if (n < 0) {
 			err = -EPROTO;
 			break;
 		}
-		type = hdr[4];
-		blen = ((size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3]);
-		blen--; /* LEN counts the type byte; fng__wire_frame() made sure it is not 0 */
-		in.len = 0;
-		if (in.cap < blen + 1) {
-			/* +1: a zero-length body still gets a valid pointer */
-			uint8_t *p = realloc(in.p, blen + 1);
+		if (n == 0) {
+			size_t need = 64 * 1024;
 
-			if (!p) {
-				err = -ENOMEM;
+			if (off) {
+				memmove(in.p, in.p + off, in.len - off);
+				in.len -= off;
+				off = 0;
+			}
+			if (in.len >= FNG_WIRE_HEADER) {
+				size_t total = FNG_WIRE_HEADER - 1 + ((size_t)in.p[0] << 24 |
+					(size_t)in.p[1] << 16 | (size_t)in.p[2] << 8 | in.p[3]);
+
+				need = total > need ? total : need;
+			}
+			if (in.cap < need) {
+				uint8_t *q = realloc(in.p, need);
+
+				if (!q) {
+					err = -ENOMEM;
+					break;
+				}
+				in.p = q;
+				in.cap = need;
+			}
+			do {
+				r = read(fd, in.p + in.len, in.cap - in.len);
+			} while (r < 0 && errno == EINTR);
+			if (r == 0) {
+				/* EOF between frames: the gateway is done with us. */
+				err = in.len ? -EPROTO : 0;
 				break;
 			}
-			in.p = p;
-			in.cap = blen + 1;
+			if (r < 0) {
+				err = -errno;
+				break;
+			}
+			in.len += (size_t)r;
+			continue;
 		}
-		err = read_full(fd, in.p, blen);
-		if (err) {
-			err = err == 1 ? -EPROTO : err;
-			break;
-		}
+		off += (size_t)n;
 		if (type == FNG_WIRE_INVOKE) {
-			err = invoke(&ctx, desc, in.p, blen);
+			err = invoke(&ctx, desc, body, blen);
 		} else if (type == FNG_WIRE_SHUTDOWN) {
 			/* The body is an empty map; anything else is not the gateway talking. */
-			if (blen != 1 || in.p[0] != 0x80) {
+			if (blen != 1 || body[0] != 0x80) {
 				err = -EPROTO;
 				break;
 			}
@@ -224,8 +221,11 @@ FNG_EXPORT int fng__rt_serve(int fd, const struct fng_handler_desc *desc, const 
 		if (err) {
 			break;
 		}
-		if (in.cap > KEEP_BUFFER) {
-			fng__wire_buf_finish(&in);
+		if (off == in.len) {
+			off = in.len = 0;
+			if (in.cap > KEEP_BUFFER) {
+				fng__wire_buf_finish(&in);
+			}
 		}
 	}
 	fng__wire_buf_finish(&in);
