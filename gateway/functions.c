@@ -751,6 +751,18 @@ static void worker_invoke(struct fng_functions *fns, struct fng_worker *w, struc
 	w->state = W_BUSY;
 	w->req = req;
 	b = uv_buf_init((char *)iw->buf.p, (unsigned)iw->buf.len);
+	/* Most INVOKEs fit the socket buffer: write now, queue only what is left. */
+	err = uv_try_write((uv_stream_t *)&w->pipe, &b, 1);
+	if (err == (int)b.len) {
+		fng__wire_buf_finish(&iw->buf);
+		free(iw);
+		uv_timer_start(&w->timer, deadline_cb, q->deadline > now ? q->deadline - now : 0, 0);
+		return;
+	}
+	if (err > 0) {
+		b.base += err;
+		b.len -= (unsigned)err;
+	}
 	err = uv_write(&iw->req, (uv_stream_t *)&w->pipe, &b, 1, invoke_write_cb);
 	if (err) {
 		fng__wire_buf_finish(&iw->buf);
