@@ -24,6 +24,7 @@
 
 #include "sandbox.h"
 #include "wire.h"
+#include "chars.h"
 #include "errors.h"
 #include "functions.h"
 #include "integration.h"
@@ -428,10 +429,7 @@ static bool header_ok(const struct fng_wire_kv *kv)
 		return false;
 	}
 	for (size_t i = 0; i < kv->k.len; i++) {
-		unsigned char c = (unsigned char)kv->k.p[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			    strchr("!#$%&'*+-.^_`|~", c))) {
+		if (!fng__is_tchar((unsigned char)kv->k.p[i])) {
 			return false;
 		}
 	}
