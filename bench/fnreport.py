@@ -668,24 +668,24 @@ def build(results):
             w("")
         ib = ipcbatch(os.path.join(prof, "ipcbatch.txt"))
         if ib:
-            w("The IPC model, bench/ipcbatch.c: a parent and a forked child on a SOCK_STREAM "
-              "socketpair exchange hello's frame sizes (509-byte INVOKE, 125-byte RESULT); the "
-              "parent writes K requests in one write and reads K answers. *runtime*: the child "
-              "reads and answers as sdk/runtime.c does (a header read and a body read per frame, "
-              "one write per RESULT); *buffered*: the child reads all it can in one read and "
-              "answers the batch with one write. Microseconds per invocation, wall clock "
-              "(context switches per invocation, parent + child):")
+            w("The IPC model, bench/ipcbatch.c: a parent (\"gateway\") and a forked child "
+              "(\"worker\") exchange frames of hello's sizes (509-byte INVOKE, 125-byte RESULT); "
+              "the parent writes K INVOKEs in one write and reads until the K RESULTs are back, "
+              "the child reads what is there with one read. *runtime*: a SOCK_STREAM socketpair "
+              "and one write per RESULT, as fngate does today; *batched*: one write for all the "
+              "RESULTs of a read; *poll*: batched, the child waits in poll(POLLIN) before reading; "
+              "*pipes*: batched, over two pipes instead of the socketpair. Microseconds per "
+              "invocation, wall clock (context switches per invocation, parent + child):")
             w("")
-            w("| K (invocations per wake-up) | same CPU, runtime | same CPU, buffered | other CPU, "
-              "runtime | other CPU, buffered | not pinned, runtime | not pinned, buffered |")
-            w("|---:|---:|---:|---:|---:|---:|---:|")
-            for k in sorted({key[2] for key in ib}):
-                cells = []
-                for cpus in ("0,0", "0,1", "-1,-1"):
-                    for var in ("runtime", "buffered"):
+            w("| variant | K (invocations per wake-up) | same vCPU | other vCPU | not pinned |")
+            w("|---|---:|---:|---:|---:|")
+            for var in ("runtime", "batched", "poll", "pipes"):
+                for k in sorted({key[2] for key in ib if key[1] == var}):
+                    cells = []
+                    for cpus in ("0,0", "0,1", "-1,-1"):
                         v = ib.get((cpus, var, k))
                         cells.append("%.1f (%.2f)" % (v[0] / 1000, v[1] + v[2]) if v else "n/a")
-                w("| %d | %s |" % (k, " | ".join(cells)))
+                    w("| %s | %d | %s |" % (var, k, " | ".join(cells)))
             w("")
     w("### Every round")
     w("")
