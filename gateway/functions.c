@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +34,7 @@
 
 #define MAX_FUNCTIONS 1024
 #define DEBOUNCE_MS 30
+#define MAX_COMPLETE 64
 #define EXIT_WAIT_MS 1000
 
 enum wstate {
@@ -64,10 +66,19 @@ struct fng_worker {
 	int handles;             /* open libuv handles; freed at 0 */
 };
 
+/* What a deployed file was when it was hashed: unchanged, it needs no new hash or copy. */
+struct src_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	int64_t mtime_ns, ctime_ns;
+};
+
 struct fng_gen {
 	struct fng_fn *fn;
 	char version[17];        /* content hash, hex */
 	char so_path[PATH_MAX];  /* private copy */
+	struct src_id src;       /* the NAME.so it was copied from */
 	struct fng_fn_limits limits;
 	struct fng_list workers;
 	unsigned nworkers;
@@ -99,9 +110,13 @@ struct fng_functions {
 	int ctl;
 	pid_t supervisor;
 	uv_poll_t ctl_poll;
-	uv_fs_event_t watch;
+	int inotify;               /* on dir, or -1 */
+	uv_poll_t watch;
 	uv_timer_t debounce;
 	bool watching, scanning, rescan, closing;
+	/* Names whose .so a writer closed or that were renamed in since the last scan. */
+	char complete[MAX_COMPLETE][64];
+	unsigned ncomplete;
 	char dir[PATH_MAX];
 	char rundir[PATH_MAX];
 	struct fng_fn_limits defaults;
@@ -1140,13 +1155,42 @@ static void ctl_cb(uv_poll_t *p, int status, int events)
 
 /* ---- generations ---- */
 
+/* True if another generation of g's function loads the same private copy. */
+static bool so_shared(const struct fng_gen *g)
+{
+	const struct fng_fn *fn = g->fn;
+
+	if ((fn->current && fn->current != g && !strcmp(fn->current->so_path, g->so_path)) ||
+		(fn->pending && fn->pending != g && !strcmp(fn->pending->so_path, g->so_path))) {
+		return true;
+	}
+	for (const struct fng_list *it = fn->old.next; it != &fn->old; it = it->next) {
+		const struct fng_gen *o = fng__container_of(it, struct fng_gen, link);
+
+		if (o != g && !strcmp(o->so_path, g->so_path)) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void gen_maybe_free(struct fng_functions *fns, struct fng_gen *g)
 {
 	if (g->nworkers || g == g->fn->current || g == g->fn->pending) {
 		return;
 	}
 	fng__list_remove(&g->link);
-	unlink(g->so_path);
+	/* A manifest change alone makes a generation that loads the same copy. */
+	if (!so_shared(g)) {
+		char *slash;
+
+		unlink(g->so_path);
+		slash = strrchr(g->so_path, '/');
+		if (slash) {
+			*slash = '\0';
+			rmdir(g->so_path);
+		}
+	}
 	free(g);
 }
 
@@ -1192,10 +1236,17 @@ struct scan_item {
 	char version[17];
 	char so_path[PATH_MAX];
 	struct fng_fn_limits limits;
-	uint64_t size;
-	int64_t mtime_ns;
+	struct src_id src;
 	bool unstable, failed;
 	char error[256];
+};
+
+/* A deployed version the scan may reuse when its source file has not changed. */
+struct scan_known {
+	char name[64];
+	char version[17];
+	char so_path[PATH_MAX];
+	struct src_id src;
 };
 
 struct scan_work {
@@ -1204,8 +1255,13 @@ struct scan_work {
 	char dir[PATH_MAX];
 	char rundir[PATH_MAX];
 	struct fng_fn_limits defaults;
-	struct scan_item *items;
-	unsigned nitems;
+	struct scan_item *items;   /* grown on the thread pool: it is large (manifests) */
+	unsigned nitems, cap;
+	bool complete_read;        /* every entry of the directory was seen */
+	struct scan_known *known;
+	unsigned nknown;
+	char (*complete)[64];
+	unsigned ncomplete;
 	bool retry;
 };
 
@@ -1280,6 +1336,33 @@ static int hash_copy(const char *src, const char *rundir, const char *name, char
 	return err;
 }
 
+static bool scan_complete(const struct scan_work *sw, const char *name)
+{
+	for (unsigned i = 0; i < sw->ncomplete; i++) {
+		if (strcmp(sw->complete[i], name) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Takes the version of a deployed file that has not changed since, if its copy is there. */
+static bool scan_reuse(const struct scan_work *sw, struct scan_item *it)
+{
+	for (unsigned i = 0; i < sw->nknown; i++) {
+		const struct scan_known *k = &sw->known[i];
+
+		if (strcmp(k->name, it->name) == 0 &&
+			memcmp(&k->src, &it->src, sizeof(k->src)) == 0 &&
+			access(k->so_path, R_OK) == 0) {
+			memcpy(it->version, k->version, sizeof(it->version));
+			memcpy(it->so_path, k->so_path, sizeof(it->so_path));
+			return true;
+		}
+	}
+	return false;
+}
+
 static void scan_work_cb(uv_work_t *req)
 {
 	struct scan_work *sw = (struct scan_work *)req;
@@ -1291,6 +1374,7 @@ static void scan_work_cb(uv_work_t *req)
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
+	sw->complete_read = true;
 	while ((e = readdir(d)) != NULL && sw->nitems < MAX_FUNCTIONS) {
 		size_t len = strlen(e->d_name);
 		struct scan_item *it;
@@ -1302,6 +1386,17 @@ static void scan_work_cb(uv_work_t *req)
 		if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0 || e->d_name[0] == '.' ||
 			len - 3 >= sizeof(it->name)) {
 			continue;
+		}
+		if (sw->nitems == sw->cap) {
+			unsigned cap = sw->cap ? sw->cap * 2 : 16;
+			struct scan_item *items = realloc(sw->items, cap * sizeof(*items));
+
+			if (!items) {
+				sw->complete_read = false;
+				break;
+			}
+			sw->items = items;
+			sw->cap = cap;
 		}
 		it = &sw->items[sw->nitems];
 		memset(it, 0, sizeof(*it));
@@ -1316,11 +1411,15 @@ static void scan_work_cb(uv_work_t *req)
 			snprintf(it->error, sizeof(it->error), "not a regular file");
 			continue;
 		}
-		it->size = (uint64_t)st.st_size;
-		it->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-		age_ns = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec) - it->mtime_ns;
-		/* Being written right now (cp in progress): look again shortly. */
-		if (age_ns < 50 * 1000000LL || st.st_size == 0) {
+		it->src = (struct src_id){ st.st_dev, st.st_ino, st.st_size,
+			(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+			(int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec };
+		age_ns = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec) - it->src.mtime_ns;
+		/*
+		 * Perhaps being written right now (a cp in progress): look again shortly — unless
+		 * the watch saw its writer close it or it was renamed into place.
+		 */
+		if (st.st_size == 0 || (age_ns < 50 * 1000000LL && !scan_complete(sw, it->name))) {
 			it->unstable = true;
 			sw->retry = true;
 			continue;
@@ -1335,6 +1434,9 @@ static void scan_work_cb(uv_work_t *req)
 			continue;
 		}
 		fng__buf_finish(&errors);
+		if (scan_reuse(sw, it)) {
+			continue;
+		}
 		{
 			int err = hash_copy(path, sw->rundir, it->name, it->version, it->so_path,
 				sizeof(it->so_path));
@@ -1364,6 +1466,14 @@ static void debounce_cb(uv_timer_t *t)
 	start_scan(t->data);
 }
 
+static void scan_work_free(struct scan_work *sw)
+{
+	free(sw->items);
+	free(sw->known);
+	free(sw->complete);
+	free(sw);
+}
+
 static void scan_after_cb(uv_work_t *req, int status)
 {
 	struct scan_work *sw = (struct scan_work *)req;
@@ -1371,12 +1481,11 @@ static void scan_after_cb(uv_work_t *req, int status)
 
 	fns->scanning = false;
 	if (fns->closing) {
-		free(sw->items);
-		free(sw);
+		scan_work_free(sw);
 		return;
 	}
-	/* Functions whose .so disappeared retire. */
-	for (unsigned i = 0; i < fns->nfns; i++) {
+	/* Functions whose .so disappeared retire (if the scan saw the whole directory). */
+	for (unsigned i = 0; i < fns->nfns && sw->complete_read; i++) {
 		struct fng_fn *fn = fns->fns[i];
 		bool found = false;
 
@@ -1438,6 +1547,7 @@ static void scan_after_cb(uv_work_t *req, int status)
 		g->fn = fn;
 		snprintf(g->version, sizeof(g->version), "%s", it->version);
 		snprintf(g->so_path, sizeof(g->so_path), "%s", it->so_path);
+		g->src = it->src;
 		g->limits = it->limits;
 		fng__list_init(&g->workers);
 		fng__list_init(&g->link);
@@ -1455,12 +1565,47 @@ static void scan_after_cb(uv_work_t *req, int status)
 			free(g);
 		}
 	}
-	if (sw->retry || fns->rescan) {
+	if (fns->rescan) {
+		/* Something changed while we scanned: look again now. */
 		fns->rescan = false;
+		start_scan(fns);
+	} else if (sw->retry) {
 		uv_timer_start(&fns->debounce, debounce_cb, 60, 0);
+	} else if (!sw->complete_read) {
+		/* The directory could not be read (gone, out of descriptors): try again later. */
+		uv_timer_start(&fns->debounce, debounce_cb, 1000, 0);
 	}
-	free(sw->items);
-	free(sw);
+	scan_work_free(sw);
+}
+
+/* The deployed versions the scan may reuse: current and pending generations. */
+static int scan_snapshot(struct fng_functions *fns, struct scan_work *sw)
+{
+	sw->known = calloc(2 * (size_t)fns->nfns + 1, sizeof(*sw->known));
+	sw->complete = calloc(fns->ncomplete + 1, sizeof(*sw->complete));
+	if (!sw->known || !sw->complete) {
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		struct fng_gen *gens[2] = { fns->fns[i]->current, fns->fns[i]->pending };
+
+		for (unsigned j = 0; j < 2; j++) {
+			struct scan_known *k = &sw->known[sw->nknown];
+
+			if (!gens[j]) {
+				continue;
+			}
+			memcpy(k->name, fns->fns[i]->name, sizeof(k->name));
+			memcpy(k->version, gens[j]->version, sizeof(k->version));
+			memcpy(k->so_path, gens[j]->so_path, sizeof(k->so_path));
+			k->src = gens[j]->src;
+			sw->nknown++;
+		}
+	}
+	memcpy(sw->complete, fns->complete, fns->ncomplete * sizeof(*sw->complete));
+	sw->ncomplete = fns->ncomplete;
+	fns->ncomplete = 0;
+	return 0;
 }
 
 static void start_scan(struct fng_functions *fns)
@@ -1475,8 +1620,11 @@ static void start_scan(struct fng_functions *fns)
 		return;
 	}
 	sw = calloc(1, sizeof(*sw));
-	if (!sw || !(sw->items = calloc(MAX_FUNCTIONS, sizeof(*sw->items)))) {
-		free(sw);
+	if (!sw) {
+		return;
+	}
+	if (scan_snapshot(fns, sw) < 0) {
+		scan_work_free(sw);
 		return;
 	}
 	sw->fns = fns;
@@ -1486,17 +1634,138 @@ static void start_scan(struct fng_functions *fns)
 	fns->scanning = true;
 	if (uv_queue_work(fns->loop, &sw->req, scan_work_cb, scan_after_cb) != 0) {
 		fns->scanning = false;
-		free(sw->items);
-		free(sw);
+		scan_work_free(sw);
 	}
 }
 
-static void watch_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+/* NAME of "NAME.so" (3) or "NAME.yaml" (5), not hidden; 0 for another file. */
+static size_t deploy_name(const char *file, char name[64])
+{
+	size_t len = strlen(file), ext;
+
+	if (file[0] == '.') {
+		return 0;
+	}
+	if (len > 3 && strcmp(file + len - 3, ".so") == 0) {
+		ext = 3;
+	} else if (len > 5 && strcmp(file + len - 5, ".yaml") == 0) {
+		ext = 5;
+	} else {
+		return 0;
+	}
+	if (len - ext >= 64) {
+		return 0;
+	}
+	memcpy(name, file, len - ext);
+	name[len - ext] = '\0';
+	return ext;
+}
+
+static void note_complete(struct fng_functions *fns, const char *name)
+{
+	for (unsigned i = 0; i < fns->ncomplete; i++) {
+		if (strcmp(fns->complete[i], name) == 0) {
+			return;
+		}
+	}
+	if (fns->ncomplete < MAX_COMPLETE) {
+		memcpy(fns->complete[fns->ncomplete++], name, 64);
+	}
+}
+
+static void forget_complete(struct fng_functions *fns, const char *name)
+{
+	for (unsigned i = 0; i < fns->ncomplete; i++) {
+		if (strcmp(fns->complete[i], name) == 0) {
+			memcpy(fns->complete[i], fns->complete[--fns->ncomplete], 64);
+			return;
+		}
+	}
+}
+
+/*
+ * inotify on the functions directory (not uv_fs_event: it does not report IN_CLOSE_WRITE,
+ * which is what says a cp has finished). A file renamed in, a writer closing it, or a
+ * deletion is a deploy to make now; a file being created or written is not finished yet —
+ * its close will come, and a debounced scan (which leaves files modified in the last 50 ms
+ * for later) catches writers that never close.
+ */
+static void watch_cb(uv_poll_t *h, int status, int events)
 {
 	struct fng_functions *fns = h->data;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool now = false, later = false;
+	ssize_t n;
 
-	/* Coalesce bursts (a cp is many writes): scan once things settle. */
-	uv_timer_start(&fns->debounce, debounce_cb, DEBOUNCE_MS, 0);
+	while ((n = read(fns->inotify, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			char name[64];
+			size_t kind;
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				later = true;
+				continue;
+			}
+			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+				fng__log("warn", "the functions directory was removed or moved: "
+					"no hot deploy until restart", "dir", fns->dir, NULL);
+				continue;
+			}
+			kind = ev->len ? deploy_name(ev->name, name) : 0;
+			if (!kind) {
+				continue;
+			}
+			if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+				if (kind == 3) {
+					note_complete(fns, name);
+				}
+				now = true;
+			} else if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+				now = true;
+			} else {
+				/* IN_CREATE, IN_MODIFY, IN_ATTRIB: a writer may still be at it. */
+				if (kind == 3) {
+					forget_complete(fns, name);
+				}
+				later = true;
+			}
+		}
+	}
+	if (now) {
+		uv_timer_stop(&fns->debounce);
+		start_scan(fns);
+	} else if (later) {
+		uv_timer_start(&fns->debounce, debounce_cb, DEBOUNCE_MS, 0);
+	}
+}
+
+static int watch_start(struct fng_functions *fns)
+{
+	int err;
+
+	fns->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fns->inotify < 0) {
+		return -errno;
+	}
+	if (inotify_add_watch(fns->inotify, fns->dir, IN_CLOSE_WRITE | IN_MOVED_TO |
+		IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF |
+		IN_MOVE_SELF | IN_ONLYDIR) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	err = uv_poll_init(fns->loop, &fns->watch, fns->inotify);
+	if (err) {
+		goto fail;
+	}
+	fns->watch.data = fns;
+	fns->watching = true;
+	return uv_poll_start(&fns->watch, UV_READABLE, watch_cb);
+fail:
+	close(fns->inotify);
+	fns->inotify = -1;
+	return err;
 }
 
 /* ---- life cycle ---- */
@@ -1534,14 +1803,10 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	fns->pump.data = fns;
 	uv_timer_init(loop, &fns->retry);
 	fns->retry.data = fns;
-	uv_fs_event_init(loop, &fns->watch);
-	fns->watch.data = fns;
-	err = uv_fs_event_start(&fns->watch, watch_cb, fns->dir, 0);
+	err = watch_start(fns);
 	if (err) {
 		fng__log("warn", "cannot watch the functions directory: no hot deploy", "dir",
 			fns->dir, "error", uv_strerror(err), NULL);
-	} else {
-		fns->watching = true;
 	}
 	current_fns = fns;
 	fng__integration_register(FNG_INTEGRATION_FUNCTION, &function_ops);
@@ -1648,7 +1913,12 @@ void fng__functions_close(struct fng_functions *fns)
 	uv_close((uv_handle_t *)&fns->debounce, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->pump, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->retry, fns_handle_closed);
-	uv_close((uv_handle_t *)&fns->watch, fns_handle_closed);
+	if (fns->watching) {
+		uv_close((uv_handle_t *)&fns->watch, fns_handle_closed);
+	}
+	if (fns->inotify >= 0) {
+		close(fns->inotify);
+	}
 	close(fns->ctl); /* the supervisor sees EOF, kills what is left and exits */
 	/* Reap it (it is our child); it needs a moment to kill and reap its workers. */
 	for (int i = 0; i < 200 && fns->supervisor > 0; i++) {

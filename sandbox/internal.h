@@ -36,7 +36,7 @@ enum {
 /* What the supervisor hands a worker it has just forked. */
 struct fng_worker_start {
 	int sock;    /* the worker's end of its socketpair */
-	int sync;    /* the read end of the supervisor's cgroup pipe */
+	int sync;    /* read end of the supervisor's cgroup pipe; -1: a spare, in them already */
 	int netns;   /* an empty network namespace to join, or -1: make one */
 	pid_t super; /* the parent to check after PR_SET_PDEATHSIG */
 };
@@ -66,6 +66,13 @@ int fng__seccomp_load(uint32_t groups, bool learn, const char *function);
  * constructors and init hook together with Landlock. 0 or -errno.
  */
 int fng__seccomp_load_time(void);
+
+/*
+ * Compiles the load-time filter and the default serve filter (no groups, not learning) for
+ * the calling process ahead of need (a spare does, while it waits); the two calls above then
+ * install them without libseccomp. 0 or -errno (then they compile as usual).
+ */
+int fng__seccomp_prepare(void);
 
 /* The policy in one line, for fng__sb_describe(). */
 const char *fng__seccomp_describe(void);
@@ -99,10 +106,14 @@ enum fng_cg_mode fng__cg_setup(const char **why, int *err);
 void fng__cg_teardown(void);
 
 /*
- * Makes cgroups for worker pid (memory limit memory_mb when non-zero, pids.max 1) and moves
- * it in. 0 or -errno (the caller removes what was made with fng__cg_remove).
+ * Makes cgroups for process pid (memory, limited to memory_mb when non-zero; pids.max 1) and
+ * moves it in; a process may do this for itself. 0 or -errno (the caller removes what was
+ * made with fng__cg_remove).
  */
 int fng__cg_create(pid_t pid, uint32_t memory_mb);
+
+/* Sets the memory limit of pid's existing cgroup (nothing when memory_mb is 0). 0 or -errno. */
+int fng__cg_limit(pid_t pid, uint32_t memory_mb);
 
 /* True if the worker's memory cgroup recorded an OOM kill (or, lacking that, a failcnt). */
 bool fng__cg_oom(pid_t pid);

@@ -6,6 +6,13 @@
  * socketpair end) and a signalfd (SIGCHLD: reap, answer FNG_SB_EXIT with the cause) — and
  * puts each new worker in its cgroups before letting it go on (worker.c does the rest).
  *
+ * Moving a process into a cgroup costs an RCU grace period (7-20 ms here), most of a worker's
+ * start-up. So the supervisor keeps one *spare*: a child forked ahead of need that has already
+ * moved itself into fresh cgroups and waits on a private socket. A spawn request hands the
+ * spare the request and the worker's socketpair end (the supervisor sets the memory limit
+ * first); the spare goes on as that worker and a new spare is forked at once. A request that
+ * finds no spare ready forks as before.
+ *
  * Nothing outlives the gateway: when the control socket reads EOF or the gateway dies
  * (PR_SET_PDEATHSIG delivers SIGTERM, which the loop reads like EOF), the supervisor kills
  * and reaps every worker, removes their cgroups and exits; each worker also has
@@ -50,6 +57,13 @@ struct out_msg {
 	int fd;
 };
 
+/* The spare (see above): forked, moving into its cgroups, then ready for one request. */
+struct spare {
+	pid_t pid;    /* 0: none */
+	int chan;     /* our end of its SOCK_SEQPACKET socket */
+	bool ready;   /* it said it is in its cgroups */
+};
+
 static struct {
 	struct worker *w;
 	size_t n, cap;
@@ -58,6 +72,9 @@ static struct {
 	int sigfd;
 	int netns; /* the empty network namespace workers join, or -1 */
 	pid_t self;
+	struct spare spare;
+	unsigned spare_deaths; /* spares in a row that died before they were ready */
+	bool no_spare;         /* spares fail here: fork on demand from now on */
 } sup;
 
 /* ---- messages ---- */
@@ -292,6 +309,139 @@ static int check_spawn(const struct fng_sb_spawn *req)
 	}
 }
 
+/* Closes every descriptor from 3 up except keep[0..n) (ascending; -1 entries ignored). */
+static int close_except(const int *keep, size_t n)
+{
+	unsigned from = 3;
+
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < (int)from) {
+			continue;
+		}
+		if ((unsigned)keep[i] > from && close_range(from, (unsigned)keep[i] - 1, 0) < 0) {
+			return -errno;
+		}
+		from = (unsigned)keep[i] + 1;
+	}
+	return close_range(from, ~0u, 0) < 0 ? -errno : 0;
+}
+
+/*
+ * The spare, in the child: moves itself into fresh cgroups, says so, then waits for one spawn
+ * request with the worker's socketpair end, and becomes that worker. Never returns.
+ */
+static _Noreturn void spare_main(int chan)
+{
+	struct fng_sb_spawn *req = malloc(sizeof(*req));
+	int keep[2] = { chan < sup.netns ? chan : sup.netns, chan < sup.netns ? sup.netns : chan };
+	char ok = FNG_SYNC_OK;
+	bool lost;
+	ssize_t n;
+	int fd;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != sup.self || !req ||
+		close_except(keep, 2) < 0) {
+		fng__sb_hard_exit(FNG_WORKER_EXIT_SANDBOX);
+	}
+	prctl(PR_SET_NAME, "fngate-spare", 0, 0, 0);
+	if (fng__cg_create(getpid(), 0) < 0) {
+		ok = FNG_SYNC_FAILED;
+	}
+	/* Failing, the worker compiles its filters itself. */
+	fng__seccomp_prepare();
+	if (write(chan, &ok, 1) != 1 || ok != FNG_SYNC_OK) {
+		fng__sb_hard_exit(FNG_WORKER_EXIT_SANDBOX);
+	}
+	n = recv_msg(chan, req, sizeof(*req), &fd, &lost);
+	if (n != (ssize_t)sizeof(*req) || fd < 0) {
+		fng__sb_hard_exit(0);
+	}
+	close(chan);
+	fng__worker_main(req, &(struct fng_worker_start){ fd, -1, sup.netns, sup.self });
+}
+
+/* Forks a new spare unless there is one or spares failed. */
+static void spare_make(void)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (sup.spare.pid || sup.no_spare) {
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		spare_main(sv[1]);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return;
+	}
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	sup.spare = (struct spare){ pid, sv[0], false };
+}
+
+/* Forgets the spare (its exit, if it has one, is reaped as a stranger's). */
+static void spare_drop(bool kill_it)
+{
+	if (!sup.spare.pid) {
+		return;
+	}
+	if (kill_it) {
+		kill(sup.spare.pid, SIGKILL);
+	}
+	close(sup.spare.chan);
+	sup.spare = (struct spare){ 0, -1, false };
+}
+
+/* The spare's one-byte report: ready, or it could not join its cgroups. */
+static void spare_readable(void)
+{
+	char c = 0;
+	ssize_t n = read(sup.spare.chan, &c, 1);
+
+	if (n < 0 && errno == EAGAIN) {
+		return;
+	}
+	if (n == 1 && c == FNG_SYNC_OK) {
+		sup.spare.ready = true;
+		sup.spare_deaths = 0;
+		return;
+	}
+	spare_drop(true);
+	if (n == 1 || ++sup.spare_deaths >= 3) {
+		dprintf(STDERR_FILENO, "fngate-super: %s; forking workers on demand\n",
+			n == 1 ? "a spare worker could not join its cgroups" :
+				 "spare workers keep dying");
+		sup.no_spare = true;
+	}
+}
+
+/*
+ * Hands req to the ready spare with the worker's end sv1, after setting its memory limit.
+ * The spare's pid, or 0 if it cannot take it (it is then dropped).
+ */
+static pid_t spare_take(const struct fng_sb_spawn *req, int sv1)
+{
+	pid_t pid = sup.spare.pid;
+
+	if (!pid || !sup.spare.ready) {
+		return 0;
+	}
+	if (fng__cg_limit(pid, req->memory_mb) < 0 ||
+		send_msg(sup.spare.chan, req, sizeof(*req), sv1, MSG_DONTWAIT) < 0) {
+		spare_drop(true);
+		return 0;
+	}
+	spare_drop(false);
+	return pid;
+}
+
 static void spawn(const struct fng_sb_spawn *req_in)
 {
 	struct fng_sb_spawned rep = { FNG_SB_SPAWNED, req_in->id, 0, -1 };
@@ -318,8 +468,20 @@ static void spawn(const struct fng_sb_spawn *req_in)
 		sup.w = w;
 		sup.cap = cap;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
-		pipe2(sync, O_CLOEXEC) < 0) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		rep.err = -errno;
+		goto reply;
+	}
+	pid = spare_take(&req, sv[1]);
+	if (pid > 0) {
+		close(sv[1]);
+		sv[1] = -1;
+		sup.w[sup.n++] = (struct worker){ pid, req.cpu_ms };
+		rep.pid = pid;
+		spare_make();
+		goto reply;
+	}
+	if (pipe2(sync, O_CLOEXEC) < 0) {
 		rep.err = -errno;
 		goto reply;
 	}
@@ -439,6 +601,11 @@ static void reap(bool report)
 		}
 		w = find(pid);
 		if (!w) {
+			/* A spare that died before it was used (killed, or its set-up failed). */
+			fng__cg_remove(pid);
+			if (pid == sup.spare.pid) {
+				spare_drop(false);
+			}
 			continue;
 		}
 		ex.pid = pid;
@@ -454,6 +621,14 @@ static void reap(bool report)
 
 static _Noreturn void shutdown_all(void)
 {
+	if (sup.spare.pid) {
+		pid_t pid = sup.spare.pid;
+
+		spare_drop(true);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+		}
+		fng__cg_remove(pid);
+	}
 	for (size_t i = 0; i < sup.n; i++) {
 		kill(sup.w[i].pid, SIGKILL);
 	}
@@ -474,14 +649,15 @@ static _Noreturn void supervise(void)
 		fng__sb_hard_exit(1);
 	}
 	for (;;) {
-		struct pollfd p[2] = { { CTL_FD, POLLIN, 0 }, { sup.sigfd, POLLIN, 0 } };
+		struct pollfd p[3] = { { CTL_FD, POLLIN, 0 }, { sup.sigfd, POLLIN, 0 },
+			{ sup.spare.pid && !sup.spare.ready ? sup.spare.chan : -1, POLLIN, 0 } };
 		struct signalfd_siginfo si;
 		bool term = false;
 
 		if (sup.nout) {
 			p[0].events |= POLLOUT;
 		}
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR) {
 				continue;
 			}
@@ -497,6 +673,10 @@ static _Noreturn void supervise(void)
 		if (term) {
 			shutdown_all();
 		}
+		if (p[2].revents && sup.spare.pid) {
+			spare_readable();
+		}
+		spare_make();
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			bool lost;
 			int fd;
@@ -601,6 +781,7 @@ static _Noreturn void become_supervisor(int ctl, pid_t gateway)
 	sup.out = NULL;
 	sup.nout = sup.capout = 0;
 	sup.netns = empty_netns();
+	sup.spare = (struct spare){ 0, -1, false };
 	if (fng__cg_setup(&why, &err) == FNG_CG_NONE && err) {
 		dprintf(STDERR_FILENO, "fngate-super: no worker cgroups: %s: %s\n", why,
 			strerror(err));
@@ -609,6 +790,7 @@ static _Noreturn void become_supervisor(int ctl, pid_t gateway)
 	if (getppid() != gateway) {
 		shutdown_all();
 	}
+	spare_make();
 	supervise();
 }
 

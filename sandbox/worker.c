@@ -86,9 +86,11 @@ static void reset_signals(void)
  */
 static void place_fds(const struct fng_worker_start *st)
 {
-	int s = fcntl(st->sock, F_DUPFD, 10), p = fcntl(st->sync, F_DUPFD, 10);
+	int s = fcntl(st->sock, F_DUPFD, 10);
+	int p = st->sync >= 0 ? fcntl(st->sync, F_DUPFD, 10) : open("/dev/null", O_RDONLY);
 	int n = st->netns >= 0 ? fcntl(st->netns, F_DUPFD, 10) : -1, null;
 
+	/* Without a sync pipe (a spare, already in its cgroups) fd 4 is a placeholder. */
 	if (s < 0 || p < 0 || (st->netns >= 0 && n < 0) || dup2(s, FNG_WORKER_FD) < 0 ||
 		dup2(p, FNG_WORKER_SYNC_FD) < 0 || (n >= 0 && dup2(n, FNG_WORKER_NETNS_FD) < 0)) {
 		die("placing descriptors", errno);
@@ -180,11 +182,15 @@ static void prefer_oom_kill(void)
 }
 
 /* Waits until the supervisor has put this process in its cgroups (or could not). */
-static void await_cgroups(void)
+static void await_cgroups(bool spare)
 {
 	char c = 0;
 	ssize_t n;
 
+	if (spare) {
+		close(FNG_WORKER_SYNC_FD);
+		return;
+	}
 	do {
 		n = read(FNG_WORKER_SYNC_FD, &c, 1);
 	} while (n < 0 && errno == EINTR);
@@ -331,7 +337,7 @@ _Noreturn void fng__worker_main(const struct fng_sb_spawn *req, const struct fng
 	}
 	set_rlimits(req);
 	prefer_oom_kill();
-	await_cgroups();
+	await_cgroups(st->sync < 0);
 	drop_privileges(enter_namespaces(req, st->netns >= 0));
 	/*
 	 * The kernel clears the parent-death signal when the uid changes: set it again, and look

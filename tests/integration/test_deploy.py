@@ -381,6 +381,27 @@ def _():
          % (ms1, ms2))
 
 
+@dcase('deploy: a manifest change alone redeploys the same copy; fresh workers still load it')
+def _():
+    d = Env.get()
+    mark = d.log_mark()
+    Env.fdir.install('x', None, data=padded(test_so('ok'), 'manifest-only'))
+    wait_deployed(d, ['x'], mark)
+    check_status(exchange(d.port, req('GET', '/s/x')), 200)
+    # Same .so, new manifest: every worker now serves one request, so each request after the
+    # switch needs a worker that loads the private copy the two generations share.
+    mark = d.log_mark()
+    Env.fdir.manifest('x', 'max_invocations: 1\n')
+    o = d.wait_log(lambda o: o.get('msg') == 'function updated' and o.get('function') == 'x',
+                   3 * SLOW, mark)
+    check(o is not None, 'no "function updated" after the manifest changed')
+    eq(o.get('version'), o.get('previous'), 'version (same .so)')
+    time.sleep(0.3)     # the old generation's worker has exited: its generation is freed
+    statuses = [exchange(d.port, req('GET', '/s/x')).status for _ in range(6)]
+    eq(statuses, [200] * 6, 'statuses of requests served by fresh workers')
+    Env.fdir.remove('x')
+
+
 @dcase('deploy: %d functions dropped at once are all deployed' % MANY)
 def _():
     d = Env.get()

@@ -1198,6 +1198,128 @@ static void test_supervisor_killed(void)
 	close(ctl);
 }
 
+/* The supervisor's spare (a child named fngate-spare), or -1. */
+static pid_t find_spare(pid_t super)
+{
+	char path[64], buf[16];
+	pid_t found = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)super, (int)super);
+	f = fopen(path, "r");
+	if (!f) {
+		return -1;
+	}
+	while (found < 0 && fscanf(f, "%15s", buf) == 1) {
+		char comm[64] = "";
+		FILE *c;
+
+		snprintf(path, sizeof(path), "/proc/%s/comm", buf);
+		c = fopen(path, "r");
+		if (c && fgets(comm, sizeof(comm), c) && strcmp(comm, "fngate-spare\n") == 0) {
+			found = (pid_t)atoi(buf);
+		}
+		if (c) {
+			fclose(c);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* base/fngate-<super>/<pid>/file as a number; -1 if it cannot be read. */
+static long long cg_value(const char *base, pid_t super, pid_t pid, const char *file)
+{
+	char path[700], buf[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/fngate-%d/%d/%s", base, (int)super, (int)pid, file);
+	f = fopen(path, "r");
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f) {
+			fclose(f);
+		}
+		return -1;
+	}
+	fclose(f);
+	return atoll(buf);
+}
+
+/*
+ * The spare: a child the supervisor keeps in its cgroups ahead of need. The next spawn
+ * becomes it (same pid), with the request's memory limit set on its cgroup and its
+ * precompiled seccomp filter in force; spawns that find no spare ready fork as before, with
+ * the same limits.
+ */
+static void test_spare(void)
+{
+	struct opts o = { .memory_mb = 48 };
+	struct worker w, burst[3];
+	char base[512], cause[96], *body = NULL;
+	bool cg = strstr(fng__sb_describe(), "cgroup v1") != NULL;
+	int status = 0, rc, from_spare = 0;
+	pid_t spare = -1;
+
+	own_memory_cgroup(base, sizeof(base));
+	cg = cg && base[0];
+	/* Ready once it sits in its memory cgroup (it says so right after). */
+	for (int i = 0; i < 200; i++) {
+		spare = find_spare(t.super);
+		if (spare > 0 && (!cg || cg_value(base, t.super, spare, "cgroup.procs") == spare)) {
+			break;
+		}
+		usleep(10000);
+	}
+	EXPECT(spare > 0, "the supervisor keeps a spare");
+	usleep(50000);
+	rc = spawn(so("probe_open"), &o, &w);
+	CHECK_INT(rc, 0, "spare: spawned");
+	if (rc) {
+		return;
+	}
+	CHECK_INT(w.pid, spare, "spare: the worker is the spare (same pid)");
+	CHECK_INT(expect_ready(&w, NULL, 0), 0, "spare: READY");
+	if (cg) {
+		CHECK_INT(cg_value(base, t.super, w.pid, "memory.limit_in_bytes"), 48LL << 20,
+			"spare: its memory cgroup holds the request's limit");
+	}
+	rc = invoke(&w, &status, &body, NULL, WAIT_MS);
+	EXPECT(rc == -EPIPE, "spare: probe_open gets no RESULT (rc %d)", rc);
+	free(body);
+	worker_close(&w);
+	wait_exit(t.ctl, w.pid, cause, sizeof(cause));
+	CHECK_STR(cause, "seccomp", "spare: probe_open dies of its precompiled filter");
+	check_no_trace("spare: probe_open");
+	EXPECT(find_spare(t.super) > 0 && find_spare(t.super) != spare,
+		"spare: a new spare replaces it");
+
+	/* Three at once: the first may take a spare, the others fork. All get their limit. */
+	o.memory_mb = 40;
+	spare = find_spare(t.super);
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(spawn(so("ok"), &o, &burst[i]), 0, "burst %d: spawned", i);
+	}
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(expect_ready(&burst[i], NULL, 0), 0, "burst %d: READY", i);
+		from_spare += burst[i].pid == spare;
+		if (cg) {
+			CHECK_INT(cg_value(base, t.super, burst[i].pid, "memory.limit_in_bytes"),
+				40LL << 20, "burst %d: memory limit", i);
+		}
+		body = NULL;
+		rc = invoke(&burst[i], &status, &body, NULL, WAIT_MS);
+		EXPECT(rc == 0 && status == 200, "burst %d: serves (rc %d, status %d)", i, rc,
+			status);
+		free(body);
+	}
+	EXPECT(from_spare <= 1, "burst: at most one came from the spare (%d)", from_spare);
+	printf("# burst of 3: %d from the spare, %d forked\n", from_spare, 3 - from_spare);
+	for (int i = 0; i < 3; i++) {
+		worker_close(&burst[i]);
+		wait_exit(t.ctl, burst[i].pid, cause, sizeof(cause));
+	}
+}
+
 /* A "gateway" process that starts a supervisor and a worker, then gets SIGKILLed. */
 static void test_gateway_kill(void)
 {
@@ -1497,14 +1619,21 @@ static void teardown(void)
 	EXPECT(reaped(t.super, 2000), "the supervisor exits when the control socket closes");
 	kill(t.super, SIGKILL);
 	waitpid(t.super, NULL, WNOHANG);
-	/* Orphans come to us as subreaper: there must be none left. */
-	int leftover = 0;
-	pid_t pid;
+	/*
+	 * Orphans come to us as subreaper (workers and spares of the supervisors killed above):
+	 * every one must have died, so that we soon have no child at all.
+	 */
+	bool none = false;
 
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
-		leftover++;
+	for (int i = 0; i < 200 && !none; i++) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+
+		none = pid < 0 && errno == ECHILD;
+		if (pid == 0) {
+			usleep(10000);
+		}
 	}
-	CHECK_INT(leftover, 0, "no process left behind");
+	EXPECT(none, "no process left behind");
 
 	dup2(t.saved_stderr, STDERR_FILENO);
 	close(t.saved_stderr);
@@ -1557,6 +1686,7 @@ int main(void)
 	test_learn();
 	test_unprivileged();
 	test_burst();
+	test_spare();
 	test_ctl_close();
 	test_supervisor_killed();
 	test_gateway_kill();
