@@ -1169,6 +1169,7 @@ static const struct key limits_fn_keys[] = {
 	{ "min_warm", K_U32, FOFF(min_warm), 1, 0, 1024 },
 	{ "max_invocations", K_U32, FOFF(max_invocations), 100000, 1, 1u << 31 },
 	{ "queue", K_U32, FOFF(queue), 256, 0, 1u << 20 },
+	{ "pipeline", K_U32, FOFF(pipeline), 4, 1, 16 },
 	{ "env", K_FN, 0, .fn = parse_env },
 	{ "sandbox", K_FN, 0, .fn = parse_groups },
 	{ "learn", K_BOOL, FOFF(learn), 0 },

@@ -34,6 +34,7 @@ struct fng_fn_limits {
 	uint32_t min_warm;        /* workers kept started */
 	uint32_t max_invocations; /* a worker is recycled after this many */
 	uint32_t queue;           /* requests waiting for a worker at most → 429 beyond */
+	uint32_t pipeline;        /* invocations a busy worker may hold (run one, queue the rest) */
 	uint32_t groups;          /* sandbox syscall groups (enum fng_sb_group bits) */
 	bool learn;               /* seccomp logs instead of killing (debugging only) */
 	char env[4096];           /* NAME=VALUE\0...\0\0 */

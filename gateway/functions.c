@@ -36,12 +36,19 @@
 #define DEBOUNCE_MS 30
 #define MAX_COMPLETE 64
 #define EXIT_WAIT_MS 1000
+#define MAX_PIPELINE 16
+/*
+ * A function whose invocations take longer than this on average is not pipelined; a new one
+ * counts as slower until some of its invocations have shown otherwise.
+ */
+#define PIPELINE_MAX_SERVICE_NS (1000 * 1000)
+#define SERVICE_NS_UNKNOWN (8 * PIPELINE_MAX_SERVICE_NS)
 
 enum wstate {
 	W_SPAWNING,  /* asked the supervisor; no pid yet */
 	W_STARTING,  /* running, READY not yet seen */
 	W_IDLE,
-	W_BUSY,
+	W_BUSY,      /* invocations sent: the first runs, the others wait in its socket */
 	W_RETIRING,  /* SHUTDOWN sent */
 	W_DEAD,      /* gone or being killed: waiting for the pipe and the exit report */
 };
@@ -59,7 +66,20 @@ struct fng_worker {
 	pid_t pid;
 	enum wstate state;
 	uint32_t invocations;
-	struct fng_req *req;     /* the invocation in progress */
+	/*
+	 * Invocations sent, in order: slots[0] runs, the others wait unread in the worker's
+	 * socket (the pipeline) and provably have not started — the runtime starts one only
+	 * after writing the RESULT of the one before. A NULL req: answered already (cancelled, or
+	 * timed out waiting); its RESULT is dropped.
+	 */
+	struct slot {
+		struct fng_req *req;
+		uint64_t deadline;   /* uv_now() ms: the request's answer is due */
+	} slots[MAX_PIPELINE];
+	unsigned nslots;
+	uint64_t kill_at;        /* uv_now() ms: the running invocation is stopped */
+	uint64_t started_ns;     /* uv_hrtime() when slots[0] started (about) */
+	struct fng_buf out;      /* INVOKE frames gathered by one pump, written at its end */
 	struct fng_buf in;
 	bool pipe_open, pipe_eof, exited, timed_out;
 	char cause[96];
@@ -94,6 +114,7 @@ struct fng_fn {
 	struct fng_list old;     /* retiring generations */
 	struct fng_list queue;   /* requests waiting for a worker (struct qitem) */
 	unsigned nqueue;
+	uint64_t service_ns;     /* moving average of an invocation's run time */
 	char failed_version[17]; /* the last version whose pre-flight failed: not retried */
 };
 
@@ -145,6 +166,8 @@ struct fng_functions *fng__functions_current(void)
 
 static void worker_fail_req(struct fng_worker *w, int err, const char *detail);
 static void pool_pump(struct fng_functions *fns, struct fng_fn *fn);
+static void pump_cb(uv_check_t *h);
+static int encode_event(struct fng_req *req, const struct fng_gen *g, struct fng_wire_buf *out);
 static void gen_maybe_free(struct fng_functions *fns, struct fng_gen *g);
 
 /* ---- lookup ---- */
@@ -171,6 +194,7 @@ static struct fng_fn *fn_get(struct fng_functions *fns, const char *name)
 		return NULL;
 	}
 	snprintf(fn->name, sizeof(fn->name), "%s", name);
+	fn->service_ns = SERVICE_NS_UNKNOWN;
 	fng__list_init(&fn->old);
 	fng__list_init(&fn->queue);
 	fns->fns[fns->nfns++] = fn;
@@ -185,6 +209,7 @@ static void worker_handle_closed(uv_handle_t *h)
 
 	if (--w->handles == 0) {
 		fng__buf_finish(&w->in);
+		fng__buf_finish(&w->out);
 		free(w);
 	}
 }
@@ -195,9 +220,7 @@ static void worker_destroy(struct fng_functions *fns, struct fng_worker *w)
 	struct fng_gen *g = w->gen;
 	struct fng_fn *fn;
 
-	if (w->req) {
-		worker_fail_req(w, FNG_EBAD_GATEWAY, NULL);
-	}
+	worker_fail_req(w, FNG_EBAD_GATEWAY, NULL);
 	fng__list_remove(&w->link);
 	fng__list_remove(&w->all);
 	g->nworkers--;
@@ -260,17 +283,31 @@ static void exit_wait_cb(uv_timer_t *t)
 	worker_died(current_fns, w);
 }
 
+/* How many live requests wait behind the running one, as text for a log line. */
+static const char *waiting_text(const struct fng_worker *w, char buf[12])
+{
+	unsigned n = 0;
+
+	for (unsigned i = 1; i < w->nslots; i++) {
+		n += w->slots[i].req != NULL;
+	}
+	snprintf(buf, 12, "%u", n);
+	return buf;
+}
+
 static void worker_died(struct fng_functions *fns, struct fng_worker *w)
 {
 	const char *what = w->state == W_STARTING ? "worker failed to start" : "worker died";
 
-	if (w->state != W_DEAD || w->req) {
-		if (w->req) {
-			char detail[256];
+	struct fng_req *head = w->nslots ? w->slots[0].req : NULL;
+
+	if (w->state != W_DEAD || head) {
+		if (head) {
+			char detail[256], n[12];
 
 			fng__log("error", "function failed", "function", w->gen->fn->name, "version",
-				w->gen->version, "requestId", w->req->request_id, "cause", w->cause,
-				NULL);
+				w->gen->version, "requestId", head->request_id, "cause", w->cause,
+				"requeued", waiting_text(w, n), NULL);
 			snprintf(detail, sizeof(detail), "function %s failed (%s)", w->gen->fn->name,
 				w->cause);
 			worker_fail_req(w, FNG_EBAD_GATEWAY, detail);
@@ -317,16 +354,26 @@ static void worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = w->in.cap - w->in.len;
 }
 
-static void worker_protocol_error(struct fng_functions *fns, struct fng_worker *w,
-	const char *why)
+/*
+ * Ends a worker the gateway can no longer trust or reach: the running invocation gets a 502
+ * ("function NAME returned WHY" when the worker sent something bad, else "function NAME
+ * failed (WHY)"), the ones behind it are re-dispatched, and the worker is killed.
+ */
+static void worker_abort(struct fng_functions *fns, struct fng_worker *w, const char *why,
+	bool returned)
 {
-	snprintf(w->cause, sizeof(w->cause), "%s", why);
-	if (w->req) {
-		char detail[160];
+	struct fng_req *head = w->nslots ? w->slots[0].req : NULL;
+	char cause[sizeof(w->cause)];
+
+	snprintf(cause, sizeof(cause), "%s", why); /* why may be w->cause */
+	memcpy(w->cause, cause, sizeof(cause));
+	if (head) {
+		char detail[192], n[12];
 
 		fng__log("error", "function failed", "function", w->gen->fn->name, "requestId",
-			w->req->request_id, "cause", why, NULL);
-		snprintf(detail, sizeof(detail), "function %s returned %s", w->gen->fn->name, why);
+			head->request_id, "cause", cause, "requeued", waiting_text(w, n), NULL);
+		snprintf(detail, sizeof(detail), returned ? "function %s returned %s" :
+			"function %s failed (%s)", w->gen->fn->name, cause);
 		worker_fail_req(w, FNG_EBAD_GATEWAY, detail);
 	}
 	worker_kill(w);
@@ -335,6 +382,22 @@ static void worker_protocol_error(struct fng_functions *fns, struct fng_worker *
 	}
 	w->pipe_eof = true;
 	uv_timer_start(&w->timer, exit_wait_cb, EXIT_WAIT_MS, 0);
+}
+
+/* The worker sent something malformed or unexpected. */
+static void worker_protocol_error(struct fng_functions *fns, struct fng_worker *w,
+	const char *why)
+{
+	worker_abort(fns, w, why, true);
+}
+
+/* Its socket refused our frames (usually: it died an instant ago). */
+static void worker_write_failed(struct fng_functions *fns, struct fng_worker *w, int err)
+{
+	char why[96];
+
+	snprintf(why, sizeof(why), "write failed: %s", err ? uv_strerror(err) : "out of memory");
+	worker_abort(fns, w, why, false);
 }
 
 /* ---- frames from workers: the dispatch table ---- */
@@ -471,11 +534,13 @@ static bool reserved_header(struct fng_wire_str k)
 	return false;
 }
 
+static void pump_soon(struct fng_functions *fns);
+
+/* The worker answered its last invocation: recycle it, or make it available. */
 static void worker_idle(struct fng_functions *fns, struct fng_worker *w)
 {
 	struct fng_gen *g = w->gen;
 
-	w->invocations++;
 	if (g->retired || w->invocations >= g->limits.max_invocations) {
 		struct fng_wire_buf f = { 0 };
 
@@ -491,12 +556,85 @@ static void worker_idle(struct fng_functions *fns, struct fng_worker *w)
 	} else {
 		w->state = W_IDLE;
 	}
-	pool_pump(fns, g->fn);
+	pump_soon(fns);
+}
+
+static void deadline_cb(uv_timer_t *t);
+
+/*
+ * Arms the worker's timer for the earliest of: the running invocation's stop time, and the
+ * deadline of a request still waiting in its pipeline.
+ */
+static void worker_arm(struct fng_functions *fns, struct fng_worker *w)
+{
+	uint64_t now = uv_now(fns->loop), at = w->kill_at;
+
+	for (unsigned i = 1; i < w->nslots; i++) {
+		if (w->slots[i].req && w->slots[i].deadline < at) {
+			at = w->slots[i].deadline;
+		}
+	}
+	uv_timer_start(&w->timer, deadline_cb, at > now ? at - now : 0, 0);
+}
+
+/* slots[0] starts running now (it was sent to an idle worker, or the one before it ended). */
+static void head_started(struct fng_functions *fns, struct fng_worker *w)
+{
+	uint64_t now = uv_now(fns->loop);
+	struct slot *h = &w->slots[0];
+
+	w->started_ns = uv_hrtime();
+	/*
+	 * A request's answer is due timeout_ms after it arrived; the worker running it is
+	 * stopped then. One whose time ran out while it waited was answered already: it still
+	 * gets a full timeout_ms to run before its worker is reclaimed.
+	 */
+	w->kill_at = h->req && h->deadline > now ? h->deadline :
+		now + w->gen->limits.timeout_ms;
+	worker_arm(fns, w);
+}
+
+/*
+ * Puts the pipelined invocations of a worker that is going away (they never started) back at
+ * the front of their function's queue, in order, with their original deadlines; or, when
+ * that is impossible (no deployed version, shutting down, no memory), answers them with err.
+ */
+static void requeue_pipeline(struct fng_functions *fns, struct fng_worker *w, int err)
+{
+	struct fng_fn *fn = w->gen->fn;
+
+	for (unsigned i = w->nslots; i-- > 1;) {
+		struct fng_req *req = w->slots[i].req;
+		struct qitem *q;
+
+		if (!req) {
+			continue;
+		}
+		q = fns->closing || !fn->current ? NULL : calloc(1, sizeof(*q));
+		if (q && encode_event(req, fn->current, &q->frame) == 0) {
+			q->req = req;
+			q->fn = fn;
+			q->deadline = w->slots[i].deadline;
+			fng__list_append(fn->queue.next, &q->link); /* at the front */
+			fn->nqueue++;
+			continue;
+		}
+		if (q) {
+			fng__wire_buf_finish(&q->frame);
+			free(q);
+		}
+		req->error_detail = "function is not available";
+		fng__req_resume(req, err);
+	}
+	w->nslots = w->nslots ? 1 : 0;
+	pump_soon(fns);
 }
 
 static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
 {
-	struct fng_req *req = w->req;
+	struct fng_req *req = w->slots[0].req;
+	struct fng_fn *fn = w->gen->fn;
+	uint64_t ran = uv_hrtime() - w->started_ns;
 	struct fng_wire_result r;
 	void *h = NULL;
 
@@ -518,7 +656,10 @@ static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint
 		}
 	}
 	uv_timer_stop(&w->timer);
-	w->req = NULL;
+	/* The run-time average that decides whether the function is pipelined (1/8 weight). */
+	fn->service_ns = fn->service_ns - fn->service_ns / 8 + ran / 8;
+	w->invocations++;
+	memmove(&w->slots[0], &w->slots[1], --w->nslots * sizeof(w->slots[0]));
 	if (req) {
 		int rc = FNG_STAGE_DONE;
 
@@ -551,7 +692,12 @@ static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint
 	} else {
 		fng__wire_free(h);
 	}
-	worker_idle(fns, w);
+	if (w->nslots) {
+		head_started(fns, w);
+		pump_soon(fns);
+	} else {
+		worker_idle(fns, w);
+	}
 	return 0;
 }
 
@@ -568,17 +714,25 @@ static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t
 	}
 	text = strndup(msg.p, msg.len > 4096 ? 4096 : msg.len);
 	fng__log(level >= 0 && level <= 3 ? levels[level] : "info", text ? text : "",
-		"function", w->gen->fn->name, "requestId", w->req ? w->req->request_id : "", NULL);
+		"function", w->gen->fn->name, "requestId",
+		w->nslots && w->slots[0].req ? w->slots[0].req->request_id : "", NULL);
 	free(text);
 	fng__wire_free(h);
 	return 0;
 }
 
+/*
+ * The worker is going away: its running invocation (if any) is answered with err and
+ * detail; those waiting behind it never started and go back to the queue.
+ */
 static void worker_fail_req(struct fng_worker *w, int err, const char *detail)
 {
-	struct fng_req *req = w->req;
+	struct fng_req *req = w->nslots ? w->slots[0].req : NULL;
 
-	w->req = NULL;
+	if (w->nslots > 1) {
+		requeue_pipeline(current_fns, w, FNG_EUNAVAILABLE);
+	}
+	w->nslots = 0;
 	if (req) {
 		req->error_detail = detail ? fng__arena_strndup(req->arena, detail, strlen(detail))
 					   : NULL;
@@ -589,11 +743,29 @@ static void worker_fail_req(struct fng_worker *w, int err, const char *detail)
 static void deadline_cb(uv_timer_t *t)
 {
 	struct fng_worker *w = t->data;
-	char detail[160];
+	struct fng_functions *fns = current_fns;
+	uint64_t now = uv_now(fns->loop);
+	struct fng_req *head = w->nslots ? w->slots[0].req : NULL;
+	char detail[160], n[12];
 
+	/* Requests whose time ran out while they waited behind the running one: 504, no kill. */
+	for (unsigned i = 1; i < w->nslots; i++) {
+		struct fng_req *r = w->slots[i].req;
+
+		if (r && w->slots[i].deadline <= now) {
+			w->slots[i].req = NULL;
+			r->error_detail = "function timed out waiting for a worker";
+			fng__req_resume(r, FNG_EGATEWAY_TIMEOUT);
+		}
+	}
+	if (w->kill_at > now) {
+		worker_arm(fns, w);
+		return;
+	}
 	snprintf(w->cause, sizeof(w->cause), "timeout after %u ms", w->gen->limits.timeout_ms);
 	fng__log("error", "function timed out", "function", w->gen->fn->name, "requestId",
-		w->req ? w->req->request_id : "", "cause", w->cause, NULL);
+		head ? head->request_id : "", "cause", w->cause, "requeued", waiting_text(w, n),
+		NULL);
 	snprintf(detail, sizeof(detail), "function %s timed out after %u ms", w->gen->fn->name,
 		w->gen->limits.timeout_ms);
 	worker_fail_req(w, FNG_EGATEWAY_TIMEOUT, detail);
@@ -734,7 +906,7 @@ static int encode_event(struct fng_req *req, const struct fng_gen *g, struct fng
 
 struct invoke_write {
 	uv_write_t req;
-	struct fng_wire_buf buf;
+	struct fng_buf buf;
 };
 
 static void invoke_write_cb(uv_write_t *wr, int status)
@@ -742,74 +914,116 @@ static void invoke_write_cb(uv_write_t *wr, int status)
 	struct invoke_write *iw = (struct invoke_write *)wr;
 
 	/* A failed write shows up as the worker's death on the read side. */
-	fng__wire_buf_finish(&iw->buf);
+	fng__buf_finish(&iw->buf);
 	free(iw);
 }
 
+/* Adds q to w's invocations; its frame is written with the others at the end of the pump. */
 static void worker_invoke(struct fng_functions *fns, struct fng_worker *w, struct qitem *q)
 {
-	struct invoke_write *iw = calloc(1, sizeof(*iw));
-	uint64_t now = uv_now(fns->loop);
-	struct fng_req *req = q->req;
-	uv_buf_t b;
-	int err;
-
-	if (!iw) {
+	if (fng__buf_append(&w->out, q->frame.p, q->frame.len)) {
 		fng__wire_buf_finish(&q->frame);
-		fng__req_resume(req, UV_ENOMEM);
+		fng__req_resume(q->req, UV_ENOMEM);
 		return;
 	}
-	iw->buf = q->frame;
-	q->frame = (struct fng_wire_buf){ 0 };
-	w->state = W_BUSY;
-	w->req = req;
+	fng__wire_buf_finish(&q->frame);
+	w->slots[w->nslots++] = (struct slot){ q->req, q->deadline };
+	if (w->nslots == 1) {
+		w->state = W_BUSY;
+		head_started(fns, w);
+	} else {
+		worker_arm(fns, w);
+	}
+}
+
+/*
+ * Writes the INVOKE frames a pump gathered for w: usually all at once into the socket buffer
+ * (one write for several invocations when requests arrive together); what does not fit is
+ * queued behind in libuv. A failed write is the worker's death.
+ */
+static void worker_flush(struct fng_functions *fns, struct fng_worker *w)
+{
+	struct invoke_write *iw;
+	uv_buf_t b = uv_buf_init(w->out.p, (unsigned)w->out.len);
+	int n = uv_try_write((uv_stream_t *)&w->pipe, &b, 1);
+
+	if (n == (int)b.len) {
+		w->out.len = 0;
+		return;
+	}
+	if (n < 0 && n != UV_EAGAIN) {
+		w->out.len = 0;
+		worker_write_failed(fns, w, n);
+		return;
+	}
+	iw = calloc(1, sizeof(*iw));
+	if (n > 0) {
+		fng__buf_consume(&w->out, (size_t)n);
+	}
+	if (!iw || fng__buf_append(&iw->buf, w->out.p, w->out.len)) {
+		free(iw);
+		w->out.len = 0;
+		worker_write_failed(fns, w, 0);
+		return;
+	}
+	w->out.len = 0;
 	b = uv_buf_init((char *)iw->buf.p, (unsigned)iw->buf.len);
-	/* Most INVOKEs fit the socket buffer: write now, queue only what is left. */
-	err = uv_try_write((uv_stream_t *)&w->pipe, &b, 1);
-	if (err == (int)b.len) {
-		fng__wire_buf_finish(&iw->buf);
+	n = uv_write(&iw->req, (uv_stream_t *)&w->pipe, &b, 1, invoke_write_cb);
+	if (n) {
+		fng__buf_finish(&iw->buf);
 		free(iw);
-		uv_timer_start(&w->timer, deadline_cb, q->deadline > now ? q->deadline - now : 0, 0);
-		return;
+		worker_write_failed(fns, w, n);
 	}
-	if (err > 0) {
-		b.base += err;
-		b.len -= (unsigned)err;
+}
+
+/*
+ * True if busy workers of fn may take more invocations behind the running one: its pool is
+ * at its size (otherwise a new worker is the better place), and its invocations are short,
+ * so that one waiting behind another is not held up for long.
+ */
+static bool pipelined(const struct fng_fn *fn)
+{
+	const struct fng_gen *g = fn->current;
+
+	return g->limits.pipeline > 1 && fn->service_ns < PIPELINE_MAX_SERVICE_NS &&
+		g->nworkers >= g->limits.concurrency;
+}
+
+/* A worker of g that can take one more invocation: idle (most recently used) or busy. */
+static struct fng_worker *pick_worker(struct fng_gen *g, bool pipeline)
+{
+	struct fng_worker *best = NULL;
+
+	/* Most recently used first: its caches are warm. */
+	for (struct fng_list *it = g->workers.prev; it != &g->workers; it = it->prev) {
+		struct fng_worker *w = fng__container_of(it, struct fng_worker, link);
+
+		if (w->state == W_IDLE) {
+			return w;
+		}
+		if (pipeline && w->state == W_BUSY && w->nslots < g->limits.pipeline &&
+			w->invocations + w->nslots < g->limits.max_invocations &&
+			(!best || w->nslots < best->nslots)) {
+			best = w;
+		}
 	}
-	err = uv_write(&iw->req, (uv_stream_t *)&w->pipe, &b, 1, invoke_write_cb);
-	if (err) {
-		fng__wire_buf_finish(&iw->buf);
-		free(iw);
-		snprintf(w->cause, sizeof(w->cause), "write failed: %s", uv_strerror(err));
-		worker_protocol_error(fns, w, w->cause);
-		return;
-	}
-	uv_timer_start(&w->timer, deadline_cb, q->deadline > now ? q->deadline - now : 0, 0);
+	return best;
 }
 
 /* Hands queued requests to idle workers of the current generation; starts workers. */
 static void pool_pump(struct fng_functions *fns, struct fng_fn *fn)
 {
 	struct fng_gen *g = fn->current;
-	unsigned starting = 0;
+	unsigned starting = 0, waiting = 0;
 	struct fng_list *it;
 
 	if (!g || fns->closing) {
 		return;
 	}
 	while (!fng__list_empty(&fn->queue)) {
-		struct fng_worker *idle = NULL;
+		struct fng_worker *idle = pick_worker(g, pipelined(fn));
 		struct qitem *q;
 
-		/* Most recently used first: its caches are warm. */
-		for (it = g->workers.prev; it != &g->workers; it = it->prev) {
-			struct fng_worker *w = fng__container_of(it, struct fng_worker, link);
-
-			if (w->state == W_IDLE) {
-				idle = w;
-				break;
-			}
-		}
 		if (!idle) {
 			break;
 		}
@@ -829,16 +1043,25 @@ static void pool_pump(struct fng_functions *fns, struct fng_fn *fn)
 		worker_invoke(fns, idle, q);
 		free(q);
 	}
-	for (it = g->workers.next; it != &g->workers; it = it->next) {
+	for (it = g->workers.next; it != &g->workers;) {
 		struct fng_worker *w = fng__container_of(it, struct fng_worker, link);
 
+		it = it->next; /* a failed write ends w */
 		if (w->state == W_SPAWNING || w->state == W_STARTING) {
 			starting++;
+		} else if (w->state == W_BUSY) {
+			waiting += w->nslots - 1;
+		}
+		if (w->out.len && w->state == W_BUSY) {
+			worker_flush(fns, w);
 		}
 	}
-	/* Start workers for what waits (cold start), and keep min_warm alive. */
+	/*
+	 * Start workers for what waits — in the queue or behind a running invocation (cold
+	 * start) — and keep min_warm alive.
+	 */
 	while (g->nworkers < g->limits.concurrency && uv_now(fns->loop) >= g->backoff_until &&
-		(starting < fn->nqueue || g->nworkers < g->limits.min_warm)) {
+		(starting < fn->nqueue + waiting || g->nworkers < g->limits.min_warm)) {
 		if (worker_spawn(fns, g)) {
 			break;
 		}
@@ -855,6 +1078,15 @@ static void retry_cb(uv_timer_t *t)
 	}
 }
 
+/* Runs pool_pump for every function after the current I/O callbacks (once per iteration). */
+static void pump_soon(struct fng_functions *fns)
+{
+	if (!fns->pump_pending && !fns->closing) {
+		fns->pump_pending = true;
+		uv_check_start(&fns->pump, pump_cb);
+	}
+}
+
 static void pump_cb(uv_check_t *h)
 {
 	struct fng_functions *fns = h->data;
@@ -862,9 +1094,7 @@ static void pump_cb(uv_check_t *h)
 	uv_check_stop(h);
 	fns->pump_pending = false;
 	for (unsigned i = 0; i < fns->nfns; i++) {
-		if (!fng__list_empty(&fns->fns[i]->queue)) {
-			pool_pump(fns, fns->fns[i]);
-		}
+		pool_pump(fns, fns->fns[i]);
 	}
 }
 
@@ -891,14 +1121,20 @@ static int function_start(struct fng_req *req)
 		return FNG_EUNAVAILABLE;
 	}
 	{
-		/* `queue` bounds the requests that must wait: idle workers take the first ones. */
-		unsigned idle = 0;
+		/*
+		 * `queue` bounds the requests that must wait for a worker — in the queue or
+		 * behind a running invocation — once idle workers have taken theirs.
+		 */
+		unsigned idle = 0, waiting = fn->nqueue;
 
 		for (struct fng_list *it = fn->current->workers.next; it != &fn->current->workers;
 			it = it->next) {
-			idle += fng__container_of(it, struct fng_worker, link)->state == W_IDLE;
+			struct fng_worker *w = fng__container_of(it, struct fng_worker, link);
+
+			idle += w->state == W_IDLE;
+			waiting += w->state == W_BUSY ? w->nslots - 1 : 0;
 		}
-		if (fn->nqueue + 1 > idle + fn->current->limits.queue) {
+		if (waiting + 1 > idle + fn->current->limits.queue) {
 			req->error_detail = "function is at its concurrency limit";
 			return FNG_ETHROTTLED;
 		}
@@ -919,10 +1155,7 @@ static int function_start(struct fng_req *req)
 	q->deadline = uv_now(fns->loop) + fn->current->limits.timeout_ms;
 	fng__list_append(&fn->queue, &q->link);
 	fn->nqueue++;
-	if (!fns->pump_pending) {
-		fns->pump_pending = true;
-		uv_check_start(&fns->pump, pump_cb);
-	}
+	pump_soon(fns);
 	return FNG_STAGE_PENDING;
 }
 
@@ -930,7 +1163,22 @@ static void function_cancel(struct fng_req *req)
 {
 	struct fng_functions *fns = current_fns;
 
-	/* Still queued: drop it now. Running: let the invocation finish; its answer is dropped. */
+	/*
+	 * Still queued, or sent but waiting behind another invocation: answer it now (its RESULT,
+	 * if it runs, is dropped). Running: let the invocation finish; its answer is dropped.
+	 */
+	for (struct fng_list *it = fns ? fns->workers.next : NULL; it && it != &fns->workers;
+		it = it->next) {
+		struct fng_worker *w = fng__container_of(it, struct fng_worker, all);
+
+		for (unsigned i = 1; i < w->nslots; i++) {
+			if (w->slots[i].req == req) {
+				w->slots[i].req = NULL;
+				fng__req_resume(req, UV_ECANCELED);
+				return;
+			}
+		}
+	}
 	for (unsigned i = 0; fns && i < fns->nfns; i++) {
 		struct fng_fn *fn = fns->fns[i];
 
@@ -1457,7 +1705,8 @@ static bool limits_equal(const struct fng_fn_limits *a, const struct fng_fn_limi
 	return a->timeout_ms == b->timeout_ms && a->memory_mb == b->memory_mb &&
 	       a->cpu_ms == b->cpu_ms && a->concurrency == b->concurrency &&
 	       a->min_warm == b->min_warm && a->max_invocations == b->max_invocations &&
-	       a->queue == b->queue && a->groups == b->groups && a->learn == b->learn &&
+	       a->queue == b->queue && a->pipeline == b->pipeline && a->groups == b->groups &&
+	       a->learn == b->learn &&
 	       memcmp(a->env, b->env, sizeof(a->env)) == 0;
 }
 

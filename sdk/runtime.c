@@ -4,10 +4,16 @@
  * locked the process down, fng__rt_serve() reads INVOKE frames from the socketpair, runs the
  * handler on a struct fng_ctx and writes one RESULT per INVOKE. It is the last code between a
  * request and a handler, and it runs under the narrowest seccomp policy fngate has: read,
- * write, clock_gettime and the allocator's memory calls. Nothing here may use stdio or ask
- * the kernel anything else (no getpid, no fstat, no poll): a blocking read(2) is the wait.
+ * write, poll, clock_gettime and the allocator's memory calls. Nothing here may use stdio or
+ * ask the kernel anything else (no getpid, no fstat).
+ *
+ * The wait for the next INVOKE is poll(POLLIN), then read(2): a task blocked in read(2) on a
+ * socket is woken by every wake-up of the socket's queue, including the one the gateway
+ * causes each time it reads RESULTs and frees send-buffer space (unix_write_space) — a
+ * wake-up, on the other vCPU, for nothing. poll's wait is keyed and ignores it.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -188,7 +194,12 @@ FNG_EXPORT int fng__rt_serve(int fd, const struct fng_handler_desc *desc, const 
 				in.cap = need;
 			}
 			do {
-				r = read(fd, in.p + in.len, in.cap - in.len);
+				struct pollfd pfd = { fd, POLLIN, 0 };
+
+				r = poll(&pfd, 1, -1);
+				if (r >= 0) {
+					r = read(fd, in.p + in.len, in.cap - in.len);
+				}
 			} while (r < 0 && errno == EINTR);
 			if (r == 0) {
 				/* EOF between frames: the gateway is done with us. */

@@ -858,6 +858,115 @@ def _():
 tap.add('limits: daemon exits 0 on SIGTERM', lambda: LIM.check_exit())
 
 
+# ============================================================== pipeline ===
+# A busy worker of a fast function holds a few invocations (manifest `pipeline`): the first
+# runs, the others wait in its socket and have not started. When the running one crashes or
+# times out, those go back to the queue and another worker serves them.
+
+def _pipe_setup(fx):
+    install_batches(fx.d, fx.fdir, [
+        ('pipe', test_so('pipe'), 'concurrency: 1\npipeline: 4\ntimeout_ms: 400\n'),
+        ('pipeslow', test_so('pipe'), 'concurrency: 1\npipeline: 4\n')])
+
+
+PI = Fixture([('ANY /pipe', 'pipe'), ('ANY /pipeslow', 'pipeslow')], _pipe_setup)
+
+
+def warm_fast(d, path='/s/pipe', n=40):
+    """Fast invocations, so that the function's average run time allows pipelining."""
+    for _ in range(n):
+        check_status(call(d.port, path), 200)
+
+
+def burst(d, first, others, gap=0.03):
+    """Sends `first`, then (gap s later) each of `others` on its own connection, at once;
+    returns the responses in that order."""
+    out = [None] * (1 + len(others))
+
+    def one(i, path):
+        try:
+            out[i] = call(d.port, path, timeout=10)
+        except Exception as e:  # noqa: BLE001
+            out[i] = e
+    ts = [threading.Thread(target=one, args=(0, first))]
+    ts[0].start()
+    time.sleep(gap)
+    for i, path in enumerate(others, 1):
+        ts.append(threading.Thread(target=one, args=(i, path)))
+        ts[-1].start()
+    for t in ts:
+        t.join(15)
+    for r in out:
+        check(not isinstance(r, Exception) and r is not None, 'a request failed: %r' % (r,))
+    return out
+
+
+@tap.case('pipeline: requests waiting behind one that crashes are re-dispatched to a new worker, none fails')
+def _():
+    d = PI.get()
+    warm_fast(d)
+    old = call(d.port, '/s/pipe').body.decode()
+    mark = d.log_mark()
+    rs = burst(d, '/s/pipe?sleep=150&crash=1', ['/s/pipe'] * 3)
+    check_json_error(rs[0], 502)
+    for r in rs[1:]:
+        check_status(r, 200)
+    pids = {r.body.decode() for r in rs[1:]}
+    check(old not in pids, 'served by the crashed worker (pid %s): %r' % (old, pids))
+    o = failed_log(d, rs[0].header('x-request-id'), mark)
+    eq(((o or {}).get('cause'), (o or {}).get('requeued')), ('SIGSEGV', '3'),
+       '(cause, requeued) of the crash')
+
+
+@tap.case('pipeline: requests waiting behind one that times out are re-dispatched: 504 for it only')
+def _():
+    d = PI.get()
+    warm_fast(d)
+    mark = d.log_mark()
+    rs = burst(d, '/s/pipe?sleep=2000', ['/s/pipe'] * 2)
+    check_json_error(rs[0], 504)
+    for r in rs[1:]:
+        check_status(r, 200)
+    o = failed_log(d, rs[0].header('x-request-id'), mark)
+    eq(((o or {}).get('cause'), (o or {}).get('requeued')), ('timeout after 400 ms', '2'),
+       '(cause, requeued) of the timeout')
+
+
+@tap.case('pipeline: a client that leaves while its request waits in a pipeline -> answered at once; the worker goes on')
+def _():
+    d = PI.get()
+    warm_fast(d)
+    slow = [None]
+    t = threading.Thread(target=lambda: slow.__setitem__(0, call(d.port, '/s/pipe?sleep=300')))
+    t.start()
+    time.sleep(0.05)
+    c = Conn(d.port, 5)
+    c.sock.sendall(req('GET', '/s/pipe'))
+    time.sleep(0.05)
+    c.close()
+    t.join(10)
+    check_status(slow[0], 200)
+    for _ in range(3):
+        check_status(call(d.port, '/s/pipe'), 200)
+    check(d.alive(), 'gateway died')
+
+
+@tap.case('pipeline: a slow function is not pipelined (requests wait in the gateway queue)')
+def _():
+    d = PI.get()
+    warm_fast(d, '/s/pipeslow?sleep=5', 30)
+    mark = d.log_mark()
+    rs = burst(d, '/s/pipeslow?sleep=150&crash=1', ['/s/pipeslow'] * 2)
+    check_json_error(rs[0], 502)
+    for r in rs[1:]:
+        check_status(r, 200)
+    o = failed_log(d, rs[0].header('x-request-id'), mark)
+    eq((o or {}).get('requeued'), '0', 'requests pipelined behind the crash')
+
+
+tap.add('pipeline: daemon exits 0 on SIGTERM', lambda: PI.check_exit())
+
+
 # ================================================================= chaos ===
 
 def _chaos_setup(fx):

@@ -485,6 +485,49 @@ static void test_defaults(void)
 	}
 }
 
+/* functions.defaults and a manifest over them: documented defaults, overrides, refusals. */
+static void test_function_limits(void)
+{
+	struct fng_config *c = load_ok(MIN_API, "function defaults");
+	struct fng_fn_limits m;
+	struct fng_buf e = { 0 };
+	const char *bad = "pipeline: 17\n";
+
+	if (c) {
+		const struct fng_fn_limits *d = &c->functions.defaults;
+
+		CHECK_INT(d->timeout_ms, 3000, "timeout_ms default");
+		CHECK_INT(d->memory_mb, 128, "memory_mb default");
+		CHECK_INT(d->cpu_ms, 0, "cpu_ms default");
+		CHECK_INT(d->concurrency, 2, "concurrency default");
+		CHECK_INT(d->min_warm, 1, "min_warm default");
+		CHECK_INT(d->max_invocations, 100000, "max_invocations default");
+		CHECK_INT(d->queue, 256, "queue default");
+		CHECK_INT(d->pipeline, 4, "pipeline default");
+		fng__config_unref(c);
+	}
+	c = load_ok("functions: { defaults: { pipeline: 1, queue: 0 } }\n" MIN_API,
+		"function defaults set");
+	if (!c) {
+		return;
+	}
+	CHECK_INT(c->functions.defaults.pipeline, 1, "defaults.pipeline");
+	CHECK_INT(c->functions.defaults.queue, 0, "defaults.queue");
+	CHECK_INT(fng__manifest_load_string("hello.yaml", "pipeline: 8\n", 12,
+			&c->functions.defaults, &m, &e), 0, "manifest: pipeline 8");
+	CHECK_INT(m.pipeline, 8, "manifest overrides pipeline");
+	CHECK_INT(m.queue, 0, "manifest keeps the configured default queue");
+	fng__buf_finish(&e);
+	CHECK(fng__manifest_load_string("hello.yaml", bad, strlen(bad), &c->functions.defaults,
+			&m, &e) != 0 && e.p && strncmp(e.p, "hello.yaml:1:", 13) == 0 &&
+			strstr(e.p, "pipeline"),
+		"manifest: pipeline 17 refused with its position (%s)", e.p ? e.p : "no error");
+	fng__buf_finish(&e);
+	fng__config_unref(c);
+	load_err("functions: { defaults: { pipeline: 0 } }\n" MIN_API, "1:36", "pipeline",
+		"defaults.pipeline 0");
+}
+
 static void test_load_file(void)
 {
 	char path[] = "/tmp/fngate-unit-config-XXXXXX";
@@ -837,6 +880,7 @@ int main(void)
 {
 	test_full();
 	test_defaults();
+	test_function_limits();
 	test_load_file();
 	test_errors_keys();
 	test_errors_types();

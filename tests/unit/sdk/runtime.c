@@ -912,8 +912,8 @@ static void sigsys(int sig, siginfo_t *si, void *uc)
 }
 
 /*
- * The worker's serve-loop policy, as sandbox/ will install it: read, write, clock_gettime,
- * memory, exit, signal return, futex; anything else traps. (x86-64 only.)
+ * The worker's serve-loop policy, as sandbox/ will install it: read, write, poll,
+ * clock_gettime, memory, exit, signal return, futex; anything else traps. (x86-64 only.)
  */
 static void install_filter(void)
 {
@@ -924,7 +924,8 @@ static void install_filter(void)
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_clock_gettime), ALLOW(__NR_brk),
+		ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_poll), ALLOW(__NR_clock_gettime),
+		ALLOW(__NR_brk),
 		ALLOW(__NR_mmap), ALLOW(__NR_munmap), ALLOW(__NR_mremap), ALLOW(__NR_madvise),
 		ALLOW(__NR_futex), ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
