@@ -25,9 +25,10 @@
 #   DEPLOYS=30      cold starts per method (rename, cp)
 #   CRASHES=30      crash-respawn cycles
 #   PROFILE=1       perf stat / perf record / strace / context-switch runs (0: skip)
-#   NOCG=1          also time cold starts and respawns on a third fngate that finds no cgroups
-#                   (private mount namespace, empty /sys/fs/cgroup): what the cgroup attach
-#                   costs a spawn (a diagnosis, not a configuration to run)
+#   NOCG=0          1: also time cold starts and respawns on a third fngate that finds no
+#                   cgroups (private mount namespace, empty /sys/fs/cgroup): what the cgroup
+#                   attach costs a spawn (a diagnosis, not a configuration to run; since workers
+#                   start from a spare that joined its cgroups ahead of need, it costs nothing)
 #   BUILD_DIR=build-bench
 #                   meson build directory (created with --buildtype=release if missing); its
 #                   uninstalled fngate.pc builds the handlers, as `make functions` does
@@ -516,12 +517,19 @@ rounds "$RESULTS/wrk/c1" 1 "${LAT_CONFIGS[@]}"
 # ---- 3. cold start, 4. respawn: with a spawn trace when perf can record one ----
 
 SUP=$(children "$GW" | head -n1)
+# A spawn request's size: a spare's recvmsg returning it is the hand-off of a worker.
+printf '#include <stdio.h>\n#include "sandbox.h"\nint main(void) { printf("%%zu\\n", sizeof(struct fng_sb_spawn)); return 0; }\n' \
+	>"$TMP/spawnsize.c"
+cc -I sandbox -o "$TMP/spawnsize" "$TMP/spawnsize.c"
+SPAWN_SIZE=$("$TMP/spawnsize")
 if [ "$HAVE_PERF" = 1 ]; then
-	# Forks by the supervisor, and writes on fd 3 (the worker's socketpair: its first one is
-	# READY). perf's own output must not be fd 3, hence the descriptors held open around it.
+	# Forks by the supervisor, hand-offs to its spare, and writes on fd 3 (the worker's
+	# socketpair: its first one after the start is READY). perf's own output must not be
+	# fd 3, hence the descriptors held open around it.
 	perf record -a -k CLOCK_MONOTONIC -o "$TMP/spawn.data" \
 		-e sched:sched_process_fork --filter "parent_pid == $SUP" \
 		-e syscalls:sys_enter_write --filter 'fd == 3 && count < 64' \
+		-e syscalls:sys_exit_recvmsg --filter "ret == $SPAWN_SIZE" \
 		3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</dev/null 8</dev/null 9</dev/null \
 		>/dev/null 2>"$TMP/perf-spawn.err" &
 	PERF_SPAWN=$!
@@ -547,7 +555,7 @@ kill -0 "$GW" 2>/dev/null || die "fngate died during the deploy/crash runs: $(ta
 grep -E '"msg":"function (updated|deployed)"' "$TMP/fngate.err" >"$RESULTS/deploy-log.txt" || true
 
 # The same without cgroups (diagnosis): how much of a spawn is the cgroup attach.
-if [ "${NOCG:-1}" = 1 ]; then
+if [ "${NOCG:-0}" = 1 ]; then
 	start_fngate fngate-nocg "" nocg
 	GWN=$FNGATE_PID GWN_PORT=$FNGATE_PORT
 	SUPN=$(children "$GWN" | head -n1)
@@ -557,6 +565,7 @@ if [ "${NOCG:-1}" = 1 ]; then
 		perf record -a -k CLOCK_MONOTONIC -o "$TMP/spawn-nocg.data" \
 			-e sched:sched_process_fork --filter "parent_pid == $SUPN" \
 			-e syscalls:sys_enter_write --filter 'fd == 3 && count < 64' \
+			-e syscalls:sys_exit_recvmsg --filter "ret == $SPAWN_SIZE" \
 			3</dev/null 4</dev/null 5</dev/null 6</dev/null 7</dev/null 8</dev/null 9</dev/null \
 			>/dev/null 2>"$TMP/perf-spawn-nocg.err" &
 		PERF_SPAWN=$!
