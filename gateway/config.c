@@ -886,6 +886,36 @@ static int parse_stages(struct loader *L, const struct ynode *v, struct fng_api 
 	return 0;
 }
 
+/* A WebSocket route key: one of the $-keys, or a name a route selection can produce. */
+static bool ws_route_key_ok(const char *k)
+{
+	if (k[0] == '$') {
+		return strcmp(k, "$connect") == 0 || strcmp(k, "$disconnect") == 0 ||
+		       strcmp(k, "$default") == 0;
+	}
+	if (!*k || strlen(k) > 128) {
+		return false;
+	}
+	for (const char *p = k; *p; p++) {
+		if (!fng__is_tchar((unsigned char)*p)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+const struct fng_route *fng__api_ws_route(const struct fng_api *api, const char *key, size_t len)
+{
+	for (unsigned i = 0; i < api->nroutes; i++) {
+		const char *k = api->routes[i].key;
+
+		if (strlen(k) == len && memcmp(k, key, len) == 0) {
+			return &api->routes[i];
+		}
+	}
+	return NULL;
+}
+
 static int parse_routes(struct loader *L, const struct ynode *v, struct fng_api *api)
 {
 	if (!want(L, v, Y_MAP, "routes")) {
@@ -895,7 +925,7 @@ static int parse_routes(struct loader *L, const struct ynode *v, struct fng_api 
 		err_at(L, v, "API \"%s\" needs at least one route", api->name);
 		return -1;
 	}
-	api->router = fng__router_create(L->cfg->arena);
+	api->router = api->protocol == FNG_API_HTTP ? fng__router_create(L->cfg->arena) : NULL;
 	api->routes = fng__arena_zalloc(L->cfg->arena, (v->n / 2) * sizeof(*api->routes));
 	for (unsigned i = 0; i < v->n; i += 2) {
 		const struct ynode *k = v->kids[i];
@@ -910,6 +940,21 @@ static int parse_routes(struct loader *L, const struct ynode *v, struct fng_api 
 		r->line = k->line;
 		r->col = k->col;
 		if (!r->key) {
+			continue;
+		}
+		if (api->protocol == FNG_API_WEBSOCKET) {
+			if (!ws_route_key_ok(r->key)) {
+				err_at(L, k, "WebSocket route key \"%s\": use $connect, "
+					"$disconnect, $default or a token", r->key);
+				continue;
+			}
+			if (fng__api_ws_route(api, r->key, strlen(r->key))) {
+				err_at(L, k, "duplicate route \"%s\"", r->key);
+				continue;
+			}
+			if (apply_keys(L, v->kids[i + 1], route_keys, r, "route") == 0) {
+				api->nroutes++;
+			}
 			continue;
 		}
 		if (fng__route_key_parse(L->cfg->arena, r->key, &r->parsed, &why)) {
@@ -928,7 +973,145 @@ static int parse_routes(struct loader *L, const struct ynode *v, struct fng_api 
 	return 0;
 }
 
+static int parse_protocol(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_api *api = obj;
+	const char *s = v ? get_str(L, v, "protocol") : "http";
+
+	if (!s) {
+		return -1;
+	}
+	if (strcmp(s, "http") == 0) {
+		api->protocol = FNG_API_HTTP;
+	} else if (strcmp(s, "websocket") == 0) {
+		api->protocol = FNG_API_WEBSOCKET;
+	} else {
+		err_at(L, v, "unknown protocol \"%s\" (known: http, websocket)", s);
+		return -1;
+	}
+	return 0;
+}
+
+/* "$request.body.a.b": JSON members a, then b, of a text message. */
+static int parse_route_selection(struct loader *L, const struct ynode *v, void *obj)
+{
+	static const char prefix[] = "$request.body.";
+	struct fng_api *api = obj;
+	const char *s = v ? get_str(L, v, "route_selection") : "$request.body.action";
+	char *copy, *save = NULL;
+
+	if (!s) {
+		return -1;
+	}
+	api->route_selection = s;
+	if (strncmp(s, prefix, sizeof(prefix) - 1) != 0 || !s[sizeof(prefix) - 1]) {
+		err_at(L, v, "route_selection must be $request.body.NAME[.NAME...]");
+		return -1;
+	}
+	copy = fng__arena_strndup(L->cfg->arena, s + sizeof(prefix) - 1,
+		strlen(s) - (sizeof(prefix) - 1));
+	for (char *m = strtok_r(copy, ".", &save); m; m = strtok_r(NULL, ".", &save)) {
+		if (api->nselection == FNG_WS_SELECTION_DEPTH) {
+			err_at(L, v, "route_selection is more than %d members deep",
+				FNG_WS_SELECTION_DEPTH);
+			return -1;
+		}
+		api->selection[api->nselection++] = m;
+	}
+	if (!api->nselection || s[strlen(s) - 1] == '.' || strstr(s, "..")) {
+		err_at(L, v, "route_selection must be $request.body.NAME[.NAME...]");
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_subprotocols(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_ws_cfg *ws = obj;
+
+	if (!v) {
+		return 0;
+	}
+	if (!want(L, v, Y_SEQ, "subprotocols")) {
+		return -1;
+	}
+	ws->subprotocols = fng__arena_zalloc(L->cfg->arena, (v->n + 1) * sizeof(char *));
+	for (unsigned i = 0; i < v->n; i++) {
+		const char *p = get_str(L, v->kids[i], "subprotocol");
+		bool ok = p && *p;
+
+		for (const char *c = p; ok && *c; c++) {
+			ok = fng__is_tchar((unsigned char)*c);
+		}
+		if (!ok) {
+			err_at(L, v->kids[i], "a subprotocol is a token (RFC 6455 section 4.1)");
+			continue;
+		}
+		ws->subprotocols[ws->nsubprotocols++] = p;
+	}
+	return 0;
+}
+
+static int parse_slow_consumer(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_ws_cfg *ws = obj;
+	const char *s = v ? get_str(L, v, "slow_consumer") : "close";
+
+	if (!s) {
+		return -1;
+	}
+	/* drop_oldest comes with topics, whose queues hold whole messages. */
+	if (strcmp(s, "close") != 0) {
+		err_at(L, v, "slow_consumer: only \"close\" is supported");
+		return -1;
+	}
+	ws->drop_oldest = false;
+	return 0;
+}
+
+#define WOFF(member) offsetof(struct fng_ws_cfg, member)
+
+/* API Gateway's limits: 128 KB messages, 32 KB frames, 10 min idle, 2 h connections. */
+static const struct key ws_keys[] = {
+	{ "message_bytes", K_U32, WOFF(message_bytes), 131072, 1, 16u << 20 },
+	{ "frame_bytes", K_U32, WOFF(frame_bytes), 32768, 1, 16u << 20 },
+	{ "idle_ms", K_U32, WOFF(idle_ms), 600000, 100, 86400000 },
+	{ "max_duration_ms", K_U32, WOFF(max_duration_ms), 7200000, 100, 604800000 },
+	{ "ping_ms", K_U32, WOFF(ping_ms), 30000, 0, 86400000 },
+	{ "pong_ms", K_U32, WOFF(pong_ms), 10000, 10, 3600000 },
+	{ "send_queue_bytes", K_U32, WOFF(send_queue_bytes), 1u << 20, 1024, 1u << 30 },
+	{ "slow_consumer", K_FN, 0, .fn = parse_slow_consumer },
+	{ "subprotocols", K_FN, 0, .fn = parse_subprotocols },
+	{ NULL },
+};
+
+static int parse_ws(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_api *api = obj;
+
+	if (v && api->protocol != FNG_API_WEBSOCKET) {
+		err_at(L, v, "\"websocket\" applies to APIs with protocol: websocket");
+		return -1;
+	}
+	return apply_keys(L, v, ws_keys, &api->ws, "websocket");
+}
+
+static int parse_selection_key(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_api *api = obj;
+
+	if (v && api->protocol != FNG_API_WEBSOCKET) {
+		err_at(L, v, "\"route_selection\" applies to APIs with protocol: websocket");
+		return -1;
+	}
+	return api->protocol == FNG_API_WEBSOCKET ? parse_route_selection(L, v, obj) : 0;
+}
+
+/* protocol comes first: the rows below it, and the routes, depend on it. */
 static const struct key api_keys[] = {
+	{ "protocol", K_FN, 0, .fn = parse_protocol },
+	{ "route_selection", K_FN, 0, .fn = parse_selection_key },
+	{ "websocket", K_FN, 0, .fn = parse_ws },
 	{ "stages", K_FN, 0, .fn = noop_fn, .required = true },
 	{ "routes", K_FN, 0, .fn = noop_fn, .required = true },
 	{ NULL },

@@ -75,14 +75,42 @@ struct fng_stage {
 	uint64_t body_bytes;
 };
 
+enum fng_api_protocol {
+	FNG_API_HTTP,
+	FNG_API_WEBSOCKET,
+};
+
+/* A WebSocket API's limits and behaviour (`websocket:`; API Gateway's defaults). */
+struct fng_ws_cfg {
+	uint32_t message_bytes;    /* a message (all its fragments) at most → close 1009 */
+	uint32_t frame_bytes;      /* a frame at most → close 1009 */
+	uint32_t idle_ms;          /* no frame either way for this long → close 1001 */
+	uint32_t max_duration_ms;  /* a connection's life at most → close 1001 */
+	uint32_t ping_ms;          /* quiet for this long → the gateway pings; 0: never */
+	uint32_t pong_ms;          /* no pong this long after a ping → close 1001 */
+	uint32_t send_queue_bytes; /* bytes waiting to go to one client at most */
+	bool drop_oldest;          /* slow consumer: drop old messages (not yet: close 1008) */
+	const char **subprotocols; /* the server's preference order */
+	unsigned nsubprotocols;
+};
+
+/* The route selection expression, compiled: JSON member names under $request.body. */
+#define FNG_WS_SELECTION_DEPTH 8
+
 struct fng_api {
 	const char *name;
+	enum fng_api_protocol protocol;
 	struct fng_stage *stages;
 	unsigned nstages;
 	const struct fng_stage *default_stage; /* the stage named $default, if any */
 	struct fng_route *routes;
 	unsigned nroutes;
-	struct fng_router *router;
+	struct fng_router *router;     /* HTTP APIs */
+	/* WebSocket APIs. */
+	const char *route_selection;   /* as written: "$request.body.action" */
+	const char *selection[FNG_WS_SELECTION_DEPTH];
+	unsigned nselection;
+	struct fng_ws_cfg ws;
 };
 
 struct fng_mapping {
@@ -193,6 +221,8 @@ struct fng_config *fng__config_ref(struct fng_config *c);
 void fng__config_unref(struct fng_config *c);
 
 const struct fng_api *fng__config_api(const struct fng_config *c, struct fng_str name);
+/* A WebSocket API's route by key ("$connect", "sendmessage"), or NULL. */
+const struct fng_route *fng__api_ws_route(const struct fng_api *api, const char *key, size_t len);
 const struct fng_stage *fng__api_stage(const struct fng_api *api, struct fng_str name);
 const struct fng_domain *fng__config_domain(const struct fng_config *c, struct fng_str host);
 bool fng__stage_var(const struct fng_stage *s, struct fng_str name, struct fng_str *value);

@@ -17,6 +17,7 @@
 	XX(BODY_TOO_LARGE, 413, "Payload Too Large")                                       \
 	XX(URI_TOO_LONG, 414, "URI Too Long")                                              \
 	XX(EXPECTATION_FAILED, 417, "Expectation Failed")                                  \
+	XX(UPGRADE_REQUIRED, 426, "Upgrade Required")                                      \
 	XX(HEADERS_TOO_LARGE, 431, "Request Header Fields Too Large")                      \
 	XX(THROTTLED, 429, "Too Many Requests")                                            \
 	XX(CLIENT_CLOSED, 499, "Client Closed Request")                                    \

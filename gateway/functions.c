@@ -99,6 +99,8 @@ struct fng_gen {
 	char version[17];        /* content hash, hex */
 	char so_path[PATH_MAX];  /* private copy */
 	struct src_id src;       /* the NAME.so it was copied from */
+	struct src_id manifest;  /* its NAME.yaml (all zero: none) */
+	unsigned defaults_gen;   /* fns->defaults_gen its limits were computed with */
 	struct fng_fn_limits limits;
 	struct fng_list workers;
 	unsigned nworkers;
@@ -141,6 +143,7 @@ struct fng_functions {
 	char dir[PATH_MAX];
 	char rundir[PATH_MAX];
 	struct fng_fn_limits defaults;
+	unsigned defaults_gen;     /* counts changes of the defaults (reloads) */
 	struct fng_fn *fns[MAX_FUNCTIONS];
 	unsigned nfns;
 	struct fng_list workers;
@@ -899,6 +902,9 @@ static int encode_event(struct fng_req *req, const struct fng_gen *g, struct fng
 	ev.ncookies = nc;
 	ev.body = req->body.p;
 	ev.body_len = req->body.len;
+	ev.connection_id = wcs(req->ws_id);
+	ev.event_type = wcs(req->ws_event ? req->ws_event : req->ws_accept ? "CONNECT" : NULL);
+	ev.message_id = wcs(req->ws_message_id);
 	ev.time_epoch_ms = now.tv_sec * 1000 + now.tv_usec / 1000;
 	ev.deadline_epoch_ms = ev.time_epoch_ms + g->limits.timeout_ms;
 	return fng__wire_encode_invoke(out, &ev);
@@ -1484,7 +1490,7 @@ struct scan_item {
 	char version[17];
 	char so_path[PATH_MAX];
 	struct fng_fn_limits limits;
-	struct src_id src;
+	struct src_id src, manifest;
 	bool unstable, failed;
 	char error[256];
 };
@@ -1494,7 +1500,8 @@ struct scan_known {
 	char name[64];
 	char version[17];
 	char so_path[PATH_MAX];
-	struct src_id src;
+	struct src_id src, manifest;
+	struct fng_fn_limits limits; /* computed from that manifest and today's defaults */
 };
 
 struct scan_work {
@@ -1594,6 +1601,33 @@ static bool scan_complete(const struct scan_work *sw, const char *name)
 	return false;
 }
 
+/*
+ * Takes the limits of a deployed version whose manifest (or its absence) has not changed
+ * since, so that a scan parses only the manifests that did. Sets it->manifest either way.
+ */
+static bool scan_known_limits(const struct scan_work *sw, struct scan_item *it,
+	const char *manifest)
+{
+	struct stat st;
+
+	memset(&it->manifest, 0, sizeof(it->manifest));
+	if (stat(manifest, &st) == 0) {
+		it->manifest = (struct src_id){ st.st_dev, st.st_ino, st.st_size,
+			(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+			(int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec };
+	}
+	for (unsigned i = 0; i < sw->nknown; i++) {
+		const struct scan_known *k = &sw->known[i];
+
+		if (strcmp(k->name, it->name) == 0 &&
+			memcmp(&k->manifest, &it->manifest, sizeof(k->manifest)) == 0) {
+			it->limits = k->limits;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Takes the version of a deployed file that has not changed since, if its copy is there. */
 static bool scan_reuse(const struct scan_work *sw, struct scan_item *it)
 {
@@ -1674,7 +1708,8 @@ static void scan_work_cb(uv_work_t *req)
 		}
 		if ((size_t)snprintf(manifest, sizeof(manifest), "%s/%s.yaml", sw->dir, it->name) >=
 				sizeof(manifest) ||
-			fng__manifest_load(manifest, &sw->defaults, &it->limits, &errors)) {
+			(!scan_known_limits(sw, it, manifest) && fng__manifest_load(manifest,
+				&sw->defaults, &it->limits, &errors))) {
 			it->failed = true;
 			snprintf(it->error, sizeof(it->error), "%.*s", (int)(errors.len ? errors.len - 1 : 0),
 				errors.p ? errors.p : "");
@@ -1797,6 +1832,8 @@ static void scan_after_cb(uv_work_t *req, int status)
 		snprintf(g->version, sizeof(g->version), "%s", it->version);
 		snprintf(g->so_path, sizeof(g->so_path), "%s", it->so_path);
 		g->src = it->src;
+		g->manifest = it->manifest;
+		g->defaults_gen = fns->defaults_gen;
 		g->limits = it->limits;
 		fng__list_init(&g->workers);
 		fng__list_init(&g->link);
@@ -1848,6 +1885,12 @@ static int scan_snapshot(struct fng_functions *fns, struct scan_work *sw)
 			memcpy(k->version, gens[j]->version, sizeof(k->version));
 			memcpy(k->so_path, gens[j]->so_path, sizeof(k->so_path));
 			k->src = gens[j]->src;
+			k->manifest = gens[j]->manifest;
+			k->limits = gens[j]->limits;
+			/* Limits from older defaults must be computed again. */
+			if (gens[j]->defaults_gen != fns->defaults_gen) {
+				memset(&k->manifest, 0xff, sizeof(k->manifest));
+			}
 			sw->nknown++;
 		}
 	}
@@ -2068,6 +2111,7 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_config *cfg)
 {
 	fns->defaults = cfg->functions.defaults;
+	fns->defaults_gen++;
 	if (strcmp(fns->dir, cfg->functions.dir) != 0) {
 		fng__log("warn", "functions.dir changed: restart to watch the new directory", NULL);
 	}

@@ -18,6 +18,7 @@
 #include "body.h"
 #include "errors.h"
 #include "http.h"
+#include "ws_conn.h"
 #include "stages.h"
 
 #define IN_HIGH (64 * 1024)   /* input held while a request is processed */
@@ -62,8 +63,9 @@ static void update_tq(struct fng_conn *c)
 		tq = FNG_TQ_SEND;
 	} else if (c->state == FNG_CONN_CLOSING) {
 		tq = c->fin_sent ? FNG_TQ_LINGER : FNG_TQ_SEND;
-	} else if (c->state == FNG_CONN_REQUEST) {
-		tq = FNG_TQ_NONE; /* the integration keeps its own deadline */
+	} else if (c->state == FNG_CONN_REQUEST || c->state == FNG_CONN_WS) {
+		/* The integration keeps its own deadline; a WebSocket its own timer. */
+		tq = FNG_TQ_NONE;
 	} else if (c->state == FNG_CONN_BODY) {
 		tq = FNG_TQ_BODY;
 	} else if (c->pv.off || c->in.len || !c->served) {
@@ -603,6 +605,12 @@ void fng__conn_on_data(struct fng_conn *c, const char *data, size_t len)
 	if (c->state == FNG_CONN_CLOSING) {
 		return; /* lingering: discard */
 	}
+	if (c->state == FNG_CONN_WS) {
+		fng__ws_on_data(c, data, len);
+		flush(c);
+		update_tq(c);
+		return;
+	}
 	if (c->in.len) {
 		if (fng__buf_append(&c->in, data, len)) {
 			close_now(c);
@@ -616,6 +624,13 @@ void fng__conn_on_data(struct fng_conn *c, const char *data, size_t len)
 			close_now(c);
 			return;
 		}
+	}
+	if (c->state == FNG_CONN_WS) {
+		/* Upgraded inside process(): the rest of the input is frames. */
+		fng__ws_on_data(c, NULL, 0);
+		flush(c);
+		update_tq(c);
+		return;
 	}
 	/*
 	 * Input piling up behind a request in progress, or behind responses the client does not
@@ -644,6 +659,9 @@ void fng__conn_on_eof(struct fng_conn *c, int status)
 		c->reading = false;
 	}
 	switch (c->state) {
+	case FNG_CONN_WS:
+		fng__ws_on_eof(c);
+		break;
 	case FNG_CONN_REQUEST:
 		/*
 		 * EOF while the request is in flight: like nginx, take it as the client giving up
@@ -674,9 +692,27 @@ static void req_respond(struct fng_req *req)
 	bool head = fng__str_eq(req->method, "HEAD", 4);
 	bool no_body = r->status < 200 || r->status == 204 || r->status == 304;
 	bool chunked = r->chunked && req->http_minor == 1 && !no_body;
-	/* Upgrade is ignored until WebSocket routes exist: the answer is plain HTTP. */
+	/* Upgrade on an HTTP API is ignored: the answer is plain HTTP. */
 	bool close = c->close_after || !req->keep_alive || !req->body_complete || c->srv->draining;
 
+	if (req->ws_accept && !req->error && r->status >= 200 && r->status < 300 &&
+		!c->close_after && req->body_complete && !c->srv->draining) {
+		/* A WebSocket handshake that $connect accepted (or that has no $connect). */
+		fng__buf_str(o, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+			"Connection: Upgrade\r\nSec-WebSocket-Accept: ");
+		fng__buf_str(o, req->ws_accept);
+		if (req->ws_protocol) {
+			fng__buf_str(o, "\r\nSec-WebSocket-Protocol: ");
+			fng__buf_str(o, req->ws_protocol);
+		}
+		fng__buf_str(o, "\r\nx-request-id: ");
+		fng__buf_append(o, req->request_id, req->request_id_len);
+		fng__buf_str(o, "\r\n\r\n");
+		r->status = 101;
+		req->bytes_out = o->len - before;
+		c->upgrading = true;
+		return;
+	}
 	if (r->status < 100 || r->status > 599) {
 		r->status = 500;
 	}
@@ -751,6 +787,7 @@ static void req_log(struct fng_req *req, const char *line, size_t len)
 static void req_finish(struct fng_req *req)
 {
 	struct fng_conn *c = req->conn;
+	bool upgrade = c && c->upgrading && !c->close_after && fng__ws_start(c, req) == 0;
 
 	fng__req_destroy(req);
 	if (!c) {
@@ -760,6 +797,20 @@ static void req_finish(struct fng_req *req)
 	c->bp = NULL;
 	c->served = true;
 	c->srv->requests++;
+	c->upgrading = false;
+	if (upgrade) {
+		/* Frames the client sent right after its handshake are in c->in already. */
+		c->state = FNG_CONN_WS;
+		if (!c->in_process) {
+			fng__ws_on_data(c, NULL, 0);
+			if (!c->reading && c->state == FNG_CONN_WS) {
+				c->reading = c->ops->read_start(c) == 0;
+			}
+			flush(c);
+			update_tq(c);
+		}
+		return;
+	}
 	if (c->close_after) {
 		begin_close(c);
 	} else {
@@ -798,7 +849,7 @@ static void after_flush(struct fng_conn *c)
 			return;
 		}
 	}
-	if (!c->reading && c->state != FNG_CONN_REQUEST) {
+	if (!c->reading && c->state != FNG_CONN_REQUEST && !c->paused) {
 		c->reading = c->ops->read_start(c) == 0;
 	}
 	if (c->state == FNG_CONN_HEAD && !c->in.len) {
@@ -896,18 +947,46 @@ void fng__conn_on_closed(struct fng_conn *c)
 {
 	struct fng_server *srv = c->srv;
 
+	fng__ws_on_closed(c); /* $disconnect, if c was a WebSocket */
 	fng__list_remove(&c->link);
 	fng__list_remove(&c->tlink);
 	fng__buf_finish(&c->in);
 	fng__buf_finish(&c->out);
 	srv->nconns--;
-	if (srv->draining && srv->nconns == 0) {
-		fng__server_drained(srv);
+	fng__server_maybe_drained(srv);
+}
+
+void fng__conn_flush(struct fng_conn *c)
+{
+	if (!c->in_process) {
+		flush(c);
+		update_tq(c);
+	}
+}
+
+void fng__conn_finish(struct fng_conn *c)
+{
+	begin_close(c);
+	update_tq(c);
+}
+
+void fng__conn_pause(struct fng_conn *c, bool pause)
+{
+	c->paused = pause;
+	if (pause && c->reading) {
+		c->ops->read_stop(c);
+		c->reading = false;
+	} else if (!pause && !c->reading && c->state == FNG_CONN_WS) {
+		c->reading = c->ops->read_start(c) == 0;
 	}
 }
 
 void fng__conn_drain(struct fng_conn *c)
 {
+	if (c->state == FNG_CONN_WS) {
+		fng__ws_drain(c);
+		return;
+	}
 	if (c->state == FNG_CONN_HEAD && !c->pv.off && !c->in.len && !c->flushing) {
 		close_now(c);
 	}

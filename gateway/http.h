@@ -22,6 +22,7 @@
  */
 
 struct fng_conn;
+struct fng_ws;
 
 struct fng_transport_ops {
 	const char *name;
@@ -47,6 +48,7 @@ enum fng_conn_state {
 	FNG_CONN_HEAD,     /* reading a request head */
 	FNG_CONN_BODY,     /* reading its body */
 	FNG_CONN_REQUEST,  /* the request is in the stage table; input waits */
+	FNG_CONN_WS,       /* upgraded: WebSocket frames both ways (ws_conn.c) */
 	FNG_CONN_CLOSING,  /* last response queued: flush, FIN, linger, close */
 	FNG_CONN_CLOSED,   /* transport close requested */
 };
@@ -63,6 +65,7 @@ struct fng_conn {
 	struct fng_buf out;    /* output not yet flushed */
 	struct fng_req *req;
 	struct fng_body_parser *bp; /* the body being read (request arena) */
+	struct fng_ws *ws;     /* FNG_CONN_WS: the WebSocket state */
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in4;
@@ -76,6 +79,8 @@ struct fng_conn {
 	bool fin_sent : 1;
 	bool close_after : 1;  /* the response being written is the last one */
 	bool served : 1;       /* at least one request answered: idle means keep-alive */
+	bool upgrading : 1;    /* the response being written is a 101 to WebSocket */
+	bool paused : 1;       /* reading stopped on purpose (WebSocket events in flight) */
 };
 
 /* Initializes c (memory from the caller), ready for ops->read_start. */
@@ -90,6 +95,13 @@ void fng__conn_on_data(struct fng_conn *c, const char *data, size_t len);
 void fng__conn_on_eof(struct fng_conn *c, int status);
 void fng__conn_on_flushed(struct fng_conn *c, int status);
 void fng__conn_on_closed(struct fng_conn *c);
+
+/* Sends what c->out holds (WebSocket output). */
+void fng__conn_flush(struct fng_conn *c);
+/* Ends c gracefully: flush, FIN, linger, close. */
+void fng__conn_finish(struct fng_conn *c);
+/* Stops (true) or resumes (false) reading c's input. */
+void fng__conn_pause(struct fng_conn *c, bool pause);
 
 /* Asks c to close as soon as it is idle (SIGTERM drain); closes now if it is idle. */
 void fng__conn_drain(struct fng_conn *c);

@@ -103,6 +103,11 @@ void fng__req_error_response(struct fng_req *req, int err, const char *detail)
 		}
 		fng__buf_finish(&allow);
 	}
+	if (err == FNG_EUPGRADE_REQUIRED) {
+		/* RFC 7231 6.5.15 and RFC 6455 4.4: what to upgrade to, and which version. */
+		fng__resp_header(req, "upgrade", 7, "websocket", 9);
+		fng__resp_header(req, "sec-websocket-version", 21, "13", 2);
+	}
 	fng__buf_str(&r->body, "{\"message\":\"");
 	fng__buf_json_escape(&r->body, msg, strlen(msg));
 	fng__buf_str(&r->body, "\"}\n");

@@ -73,6 +73,14 @@ struct fng_req {
 	int error;                 /* why the gateway refused the request (FNG_E*, -errno) */
 	const char *error_detail;  /* the JSON message for it; NULL for the default */
 
+	/* WebSocket: a handshake (ws_accept set) or an event of a connection (ws_event set). */
+	const char *ws_event;      /* "MESSAGE", "DISCONNECT"; NULL for HTTP and handshakes */
+	const char *ws_id;         /* the connection id */
+	const char *ws_message_id;
+	const char *ws_accept;     /* handshake: the Sec-WebSocket-Accept value */
+	const char *ws_protocol;   /* handshake: the subprotocol chosen, or NULL */
+	bool ws_text;              /* MESSAGE: a text message */
+
 	/* The answer. */
 	struct fng_resp resp;
 	int integration_status;    /* 0 when no integration ran */

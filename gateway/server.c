@@ -459,6 +459,13 @@ void fng__server_drained(struct fng_server *srv)
 	uv_stop(srv->loop);
 }
 
+void fng__server_maybe_drained(struct fng_server *srv)
+{
+	if (srv->draining && srv->nconns == 0 && srv->nevents == 0) {
+		fng__server_drained(srv);
+	}
+}
+
 static void listener_close_cb(uv_handle_t *h)
 {
 }
@@ -481,7 +488,7 @@ void fng__server_drain(struct fng_server *srv)
 		next = it->next;
 		fng__conn_drain(fng__container_of(it, struct fng_conn, link));
 	}
-	if (srv->nconns == 0) {
+	if (srv->nconns == 0 && srv->nevents == 0) {
 		fng__server_drained(srv);
 		return;
 	}

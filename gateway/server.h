@@ -52,6 +52,7 @@ struct fng_server {
 
 	struct fng_list conns;
 	unsigned nconns;
+	unsigned nevents;         /* WebSocket event requests in flight (a drain waits for them) */
 	struct fng_list tq[FNG_TQ__COUNT];
 	uv_timer_t sweep;         /* expires timeout queues */
 
@@ -84,6 +85,8 @@ void fng__server_drain(struct fng_server *srv);
 
 /* The last connection of a draining server has closed. */
 void fng__server_drained(struct fng_server *srv);
+/* Calls fng__server_drained() if a drain is on and nothing is left (no connection, no event). */
+void fng__server_maybe_drained(struct fng_server *srv);
 
 const char *fng__server_date(struct fng_server *srv);
 /* Writes a fresh request id (36 chars + NUL) into buf. */

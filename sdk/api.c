@@ -64,6 +64,21 @@ FNG_EXPORT const char *fng_event_source_ip(const struct fng_ctx *ctx)
 	return ctx ? str(&ctx->ev.source_ip) : "";
 }
 
+FNG_EXPORT const char *fng_event_connection_id(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.connection_id) : "";
+}
+
+FNG_EXPORT const char *fng_event_type(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.event_type) : "";
+}
+
+FNG_EXPORT const char *fng_event_message_id(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.message_id) : "";
+}
+
 /*
  * The i-th value named name in kv[0..n). Decoded strings are NUL-terminated, so the value can
  * be returned as is; a name with a NUL inside never matches (names compare in full).

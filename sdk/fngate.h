@@ -116,6 +116,17 @@ const char *fng_event_authorizer(const struct fng_ctx *ctx, const char *key);
 const char *fng_event_request_id(const struct fng_ctx *ctx);
 /* The client's IP address as text. */
 const char *fng_event_source_ip(const struct fng_ctx *ctx);
+/*
+ * WebSocket events. The connection's id (the same for every event of a connection; "" for an
+ * HTTP request); the event type: "CONNECT" (the handshake: answer 2xx to accept, anything
+ * else refuses it with that status), "MESSAGE" (a message from the client: the body; a body
+ * in the response is sent back to the client) or "DISCONNECT" (once per accepted connection,
+ * however it ended; the response is ignored), "" for HTTP; and the message's id ("" unless
+ * MESSAGE).
+ */
+const char *fng_event_connection_id(const struct fng_ctx *ctx);
+const char *fng_event_type(const struct fng_ctx *ctx);
+const char *fng_event_message_id(const struct fng_ctx *ctx);
 /* Milliseconds left before the invocation's deadline (0 when it has passed). */
 int64_t fng_time_left_ms(const struct fng_ctx *ctx);
 /* An environment variable from the function's manifest (`env:`); NULL if unset. */

@@ -282,7 +282,7 @@ FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fn
 	put_key(&e, "isBase64Encoded");
 	msgpack_pack_false(&e.pk);
 	put_key(&e, "requestContext");
-	msgpack_pack_map(&e.pk, 7);
+	msgpack_pack_map(&e.pk, 10);
 	put_key(&e, "requestId");
 	put_str(&e, ev->request_id);
 	put_key(&e, "apiId");
@@ -307,6 +307,12 @@ FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fn
 	put_map(&e, ev->authorizer, ev->nauthorizer, FNG_WIRE_MAX_VARS);
 	put_key(&e, "timeEpoch");
 	msgpack_pack_int64(&e.pk, ev->time_epoch_ms);
+	put_key(&e, "connectionId");
+	put_str(&e, ev->connection_id);
+	put_key(&e, "eventType");
+	put_str(&e, ev->event_type);
+	put_key(&e, "messageId");
+	put_str(&e, ev->message_id);
 	put_key(&e, "deadline");
 	msgpack_pack_int64(&e.pk, ev->deadline_epoch_ms);
 	return enc_end(&e);
@@ -903,6 +909,9 @@ static const struct field context_fields[] = {
 	{ "http", K_OBJ, 0, 0, 0, &http_table },
 	KVS("authorizer", K_MAP, authorizer, FNG_WIRE_MAX_VARS),
 	{ "timeEpoch", K_I64, EV(time_epoch_ms), 0, 0, NULL },
+	STR("connectionId", connection_id, 0),
+	STR("eventType", event_type, 0),
+	STR("messageId", message_id, 0),
 };
 static const struct fields context_table = FIELDS(context_fields);
 

@@ -78,6 +78,10 @@ struct fng_wire_event {
 	size_t body_len;
 	int64_t time_epoch_ms;
 	int64_t deadline_epoch_ms;          /* wall-clock deadline of the invocation */
+	/* WebSocket events (empty for HTTP): requestContext.{connectionId,eventType,messageId} */
+	struct fng_wire_str connection_id;
+	struct fng_wire_str event_type;     /* "CONNECT", "MESSAGE", "DISCONNECT" */
+	struct fng_wire_str message_id;
 };
 
 /* Appends an INVOKE frame for ev to out. 0, or -ENOMEM / -EMSGSIZE. */

@@ -402,6 +402,37 @@ def _():
     Env.fdir.remove('x')
 
 
+@dcase('deploy: new functions.defaults on SIGHUP apply to a function without a manifest (timeout 300 ms, then 700 ms)')
+def _():
+    d = Env.get()
+
+    def timed():
+        t0 = time.monotonic()
+        r = exchange(d.port, req('GET', '/s/sleepy'), timeout=10)
+        check_json_error(r, 504)
+        return (time.monotonic() - t0) * 1000
+
+    routes = [('GET /hello/{name}', 'hello'), ('ANY /x', 'x'), ('ANY /sleepy', 'sleepy')] + \
+        [('ANY /many%d' % i, 'many%d' % i) for i in range(MANY)]
+    mark = d.log_mark()
+    d.reload(fn_config(Env.fdir.path, routes, defaults='timeout_ms: 300'))
+    Env.fdir.remove('sleepy')
+    time.sleep(0.2)
+    Env.fdir.install('sleepy', None, data=padded(test_so('abuse_sleep'), 'defaults'))
+    wait_deployed(d, ['sleepy'], mark)
+    ms1 = timed()
+    check(295 <= ms1 < 300 + 350, '504 after %.0f ms with default timeout_ms 300' % ms1)
+    mark = d.log_mark()
+    d.reload(fn_config(Env.fdir.path, routes, defaults='timeout_ms: 700'))
+    o = d.wait_log(lambda o: o.get('msg') == 'function updated' and o.get('function') == 'sleepy',
+                   3 * SLOW, mark)
+    check(o is not None, 'the new defaults did not redeploy the function')
+    ms2 = timed()
+    check(695 <= ms2 < 700 + 350, '504 after %.0f ms with default timeout_ms 700' % ms2)
+    d.reload(fn_config(Env.fdir.path, routes))
+    Env.fdir.remove('sleepy')
+
+
 @dcase('deploy: %d functions dropped at once are all deployed' % MANY)
 def _():
     d = Env.get()

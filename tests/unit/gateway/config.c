@@ -528,6 +528,77 @@ static void test_function_limits(void)
 		"defaults.pipeline 0");
 }
 
+#define WS_API(extra, routes)                                                              \
+	"apis:\n"                                                                          \
+	"  chat:\n"                                                                        \
+	"    protocol: websocket\n" extra                                                  \
+	"    stages: { prod: {} }\n"                                                       \
+	"    routes:\n" routes
+
+#define WS_ROUTE(key) "      " key ": { integration: { type: mock } }\n"
+
+/* WebSocket APIs: defaults, route keys, route selection, the websocket block, refusals. */
+static void test_websocket_api(void)
+{
+	struct fng_config *c = load_ok(WS_API("", WS_ROUTE("$connect") WS_ROUTE("$default")
+		WS_ROUTE("sendmessage")), "websocket API");
+	const struct fng_api *a;
+
+	if (c) {
+		a = &c->apis[0];
+		CHECK_INT(a->protocol, FNG_API_WEBSOCKET, "protocol websocket");
+		CHECK_STR(a->route_selection, "$request.body.action", "route_selection default");
+		CHECK(a->nselection == 1 && strcmp(a->selection[0], "action") == 0,
+			"route_selection compiled to [action]");
+		CHECK_INT(a->ws.message_bytes, 131072, "message_bytes default (128 KB)");
+		CHECK_INT(a->ws.frame_bytes, 32768, "frame_bytes default (32 KB)");
+		CHECK_INT(a->ws.idle_ms, 600000, "idle_ms default (10 min)");
+		CHECK_INT(a->ws.max_duration_ms, 7200000, "max_duration_ms default (2 h)");
+		CHECK_INT(a->ws.ping_ms, 30000, "ping_ms default");
+		CHECK_INT(a->ws.send_queue_bytes, 1 << 20, "send_queue_bytes default");
+		CHECK(fng__api_ws_route(a, "sendmessage", 11) != NULL, "route sendmessage found");
+		CHECK(fng__api_ws_route(a, "$connect", 8) != NULL, "route $connect found");
+		CHECK(fng__api_ws_route(a, "$disconnect", 11) == NULL, "no $disconnect route");
+		CHECK(a->router == NULL, "no HTTP router");
+		fng__config_unref(c);
+	}
+	c = load_ok(WS_API("    route_selection: $request.body.meta.kind\n"
+			"    websocket: { message_bytes: 1000, idle_ms: 500, "
+			"subprotocols: [b, a] }\n",
+			WS_ROUTE("$default")), "websocket API with settings");
+	if (c) {
+		a = &c->apis[0];
+		CHECK(a->nselection == 2 && strcmp(a->selection[1], "kind") == 0,
+			"route_selection meta.kind");
+		CHECK_INT(a->ws.message_bytes, 1000, "message_bytes set");
+		CHECK(a->ws.nsubprotocols == 2 && strcmp(a->ws.subprotocols[0], "b") == 0,
+			"subprotocols in the API's order");
+		fng__config_unref(c);
+	}
+	load_err(WS_API("", WS_ROUTE("\"GET /x\"")), "6:8", "WebSocket route key",
+		"an HTTP route key in a WebSocket API");
+	load_err(WS_API("", WS_ROUTE("$conect")), "6:7", "WebSocket route key",
+		"a misspelt $-key");
+	load_err(WS_API("", WS_ROUTE("a") WS_ROUTE("a")), "7:7", "duplicate",
+		"a duplicate WebSocket route (YAML allows it, we do not)");
+	load_err(WS_API("    route_selection: $request.header.x\n", WS_ROUTE("$default")), "4:22",
+		"route_selection", "a route selection outside the body");
+	load_err(WS_API("    route_selection: $request.body.a..b\n", WS_ROUTE("$default")), "4:22",
+		"route_selection", "an empty member in the route selection");
+	load_err(WS_API("    websocket: { frame_bytes: 0 }\n", WS_ROUTE("$default")), "4:31",
+		"frame_bytes", "frame_bytes 0");
+	load_err(WS_API("    websocket: { slow_consumer: drop_newest }\n", WS_ROUTE("$default")),
+		"4:33", "slow_consumer", "an unknown slow consumer policy");
+	load_err(WS_API("    websocket: { subprotocols: [\"a b\"] }\n", WS_ROUTE("$default")),
+		"4:34", "subprotocol", "a subprotocol that is not a token");
+	load_err("apis:\n  a:\n    protocol: grpc\n    stages: { p: {} }\n    routes:\n"
+		"      \"GET /\": { integration: { type: mock } }\n", "3:15", "unknown protocol",
+		"an unknown protocol");
+	load_err("apis:\n  a:\n    websocket: {}\n    stages: { p: {} }\n    routes:\n"
+		"      \"GET /\": { integration: { type: mock } }\n", "3:16", "protocol: websocket",
+		"a websocket block on an HTTP API");
+}
+
 static void test_load_file(void)
 {
 	char path[] = "/tmp/fngate-unit-config-XXXXXX";
@@ -881,6 +952,7 @@ int main(void)
 	test_full();
 	test_defaults();
 	test_function_limits();
+	test_websocket_api();
 	test_load_file();
 	test_errors_keys();
 	test_errors_types();

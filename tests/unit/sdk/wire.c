@@ -858,6 +858,8 @@ static const struct tkey t_context[] = {
 	{ "requestId", 's', NULL, 0 }, { "apiId", 's', NULL, 0 }, { "stage", 's', NULL, 0 },
 	{ "domainName", 's', NULL, 0 }, { "http", 'o', t_http, 5 },
 	{ "authorizer", 'M', NULL, 0 }, { "timeEpoch", 'i', NULL, 0 },
+	{ "connectionId", 's', NULL, 0 }, { "eventType", 's', NULL, 0 },
+	{ "messageId", 's', NULL, 0 },
 };
 static const struct tkey t_invoke[] = {
 	{ "version", 'V', NULL, 0 }, { "routeKey", 's', NULL, 0 }, { "rawPath", 's', NULL, 0 },
@@ -865,7 +867,7 @@ static const struct tkey t_invoke[] = {
 	{ "headers", 'P', NULL, 0 }, { "queryStringParameters", 'P', NULL, 0 },
 	{ "pathParameters", 'M', NULL, 0 }, { "stageVariables", 'M', NULL, 0 },
 	{ "body", 'b', NULL, 0 }, { "isBase64Encoded", 'F', NULL, 0 },
-	{ "requestContext", 'o', t_context, 7 }, { "deadline", 'i', NULL, 0 },
+	{ "requestContext", 'o', t_context, 10 }, { "deadline", 'i', NULL, 0 },
 };
 static const struct tkey t_result[] = {
 	{ "statusCode", 'T', NULL, 0 }, { "headers", 'H', NULL, 0 }, { "cookies", 'C', NULL, 0 },

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A WebSocket connection after its handshake (RFC 6455 framing in ws.c). Input is decoded
+ * frame by frame from the connection's buffer; data frames are assembled into messages
+ * (limits, UTF-8 for text) and each message becomes an event request — the same struct
+ * fng_req the HTTP path uses, with this file's ops — that walks the stage table: the route
+ * stage picks the route by the API's route selection expression, the integration runs, and
+ * the respond stage comes back here to send the answer as a message. Control frames are
+ * answered at once. $disconnect is dispatched exactly once, when the transport is gone,
+ * whatever ended it.
+ *
+ * Lifetime: struct fng_ws lives while its transport is open or any event request still
+ * points at it (req->conn); the last of them frees it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <uv.h>
+
+#include "errors.h"
+#include "stages.h"
+#include "ws.h"
+#include "ws_conn.h"
+
+/* How long a closing handshake the server started waits for the client's close frame. */
+#define CLOSE_WAIT_MS 5000
+/* Messages of one connection in the stage table at once; beyond it, reading pauses. */
+#define MAX_INFLIGHT 64
+
+struct fng_ws {
+	struct fng_conn *conn;     /* NULL once the transport is gone */
+	struct fng_server *srv;
+	struct fng_config *cfg;    /* a reference: the API and stage below live in it */
+	const struct fng_api *api;
+	const struct fng_stage *stage;
+	char id[17];
+	char ip[48];
+	uv_timer_t timer;          /* idle, ping, pong, maximum duration, close wait */
+	uint64_t started, last_rx, ping_sent, close_at; /* uv_now() ms; 0: none */
+	struct fng_buf msg;        /* the message being assembled from fragments */
+	struct fng_utf8 utf8;
+	uint8_t msg_op;            /* FNG_WS_TEXT or FNG_WS_BINARY while a message is open */
+	unsigned inflight;         /* event requests not finished */
+	uint64_t messages;
+	bool close_sent, disconnected, paused, timer_closed;
+};
+
+void fng__ws_new_id(char out[17])
+{
+	static const char b64url[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint8_t r[12];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		uint64_t t = uv_hrtime();
+
+		for (size_t i = 0; i < sizeof(r); i++) {
+			r[i] = (uint8_t)(t >> (i % 8 * 8)) ^ (uint8_t)(uintptr_t)&t;
+		}
+	}
+	for (size_t i = 0, o = 0; i < sizeof(r); i += 3) {
+		uint32_t v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 | r[i + 2];
+
+		out[o++] = b64url[v >> 18 & 63];
+		out[o++] = b64url[v >> 12 & 63];
+		out[o++] = b64url[v >> 6 & 63];
+		out[o++] = b64url[v & 63];
+	}
+	out[16] = '\0';
+}
+
+static void ws_maybe_free(struct fng_ws *ws);
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+	struct fng_ws *ws = h->data;
+
+	ws->timer_closed = true;
+	ws_maybe_free(ws);
+}
+
+/* Frees ws once nothing refers to it: no transport, no event request, timer closed. */
+static void ws_maybe_free(struct fng_ws *ws)
+{
+	if (ws->conn || ws->inflight || !ws->timer_closed) {
+		return;
+	}
+	fng__buf_finish(&ws->msg);
+	fng__config_unref(ws->cfg);
+	free(ws);
+}
+
+/* ---- output ---- */
+
+static void ws_close(struct fng_ws *ws, int code, const char *reason, bool now);
+
+/*
+ * Queues one frame. A client whose unread output passes the API's send queue limit is a slow
+ * consumer: closed with 1008 (the queue holds frames, not partial ones, so the close frame
+ * goes after what is queued).
+ */
+static void ws_send(struct fng_ws *ws, uint8_t op, const void *p, size_t len)
+{
+	struct fng_conn *c = ws->conn;
+	uint8_t h[FNG_WS_MAX_HEADER];
+	size_t hl;
+
+	if (!c || c->state != FNG_CONN_WS || (ws->close_sent && op != FNG_WS_CLOSE)) {
+		return;
+	}
+	if (op != FNG_WS_CLOSE && c->out.len + len > ws->api->ws.send_queue_bytes) {
+		ws_close(ws, FNG_WS_POLICY, "send queue full", true);
+		return;
+	}
+	hl = fng__ws_header(h, op, true, len);
+	if (fng__buf_append(&c->out, h, hl) || fng__buf_append(&c->out, p, len)) {
+		fng__conn_abort(c);
+		return;
+	}
+	fng__conn_flush(c);
+}
+
+/*
+ * Sends a close frame (once). now: the server ends the connection after it (a protocol
+ * error, or the answer to the client's close); otherwise the client has CLOSE_WAIT_MS to
+ * answer with its own.
+ */
+static void ws_close(struct fng_ws *ws, int code, const char *reason, bool now)
+{
+	struct fng_conn *c = ws->conn;
+	uint8_t p[125];
+	size_t rl = reason ? strlen(reason) : 0;
+
+	if (!c) {
+		return;
+	}
+	if (!ws->close_sent) {
+		if (rl > sizeof(p) - 2) {
+			rl = sizeof(p) - 2;
+		}
+		p[0] = (uint8_t)(code >> 8);
+		p[1] = (uint8_t)code;
+		memcpy(p + 2, reason, rl);
+		ws_send(ws, FNG_WS_CLOSE, p, code == FNG_WS_NO_STATUS ? 0 : rl + 2);
+		ws->close_sent = true;
+		ws->close_at = uv_now(ws->srv->loop) + CLOSE_WAIT_MS;
+	}
+	if (now && ws->conn) {
+		fng__conn_finish(ws->conn);
+	}
+}
+
+/* ---- timers ---- */
+
+static void ws_timer_cb(uv_timer_t *t);
+
+static void ws_arm(struct fng_ws *ws)
+{
+	const struct fng_ws_cfg *wc = &ws->api->ws;
+	uint64_t now = uv_now(ws->srv->loop), at;
+
+	if (!ws->conn) {
+		return;
+	}
+	if (ws->close_sent) {
+		/* Only the wait for the client's close is left. */
+		uint64_t left = ws->close_at > now ? ws->close_at - now : 1;
+
+		uv_timer_start(&ws->timer, ws_timer_cb, left, 0);
+		return;
+	}
+	at = ws->started + wc->max_duration_ms;
+	if (ws->last_rx + wc->idle_ms < at) {
+		at = ws->last_rx + wc->idle_ms;
+	}
+	if (ws->ping_sent && ws->ping_sent + wc->pong_ms < at) {
+		at = ws->ping_sent + wc->pong_ms;
+	} else if (!ws->ping_sent && wc->ping_ms && ws->last_rx + wc->ping_ms < at) {
+		at = ws->last_rx + wc->ping_ms;
+	}
+	/* Never 0: a timer re-armed for "now" inside its callback would run again at once. */
+	uv_timer_start(&ws->timer, ws_timer_cb, at > now ? at - now : 1, 0);
+}
+
+static void ws_timer_cb(uv_timer_t *t)
+{
+	struct fng_ws *ws = t->data;
+	const struct fng_ws_cfg *wc = &ws->api->ws;
+	uint64_t now = uv_now(ws->srv->loop);
+
+	if (!ws->conn) {
+		return;
+	}
+	if (ws->close_sent) {
+		if (now >= ws->close_at) {
+			fng__conn_abort(ws->conn); /* the client never answered our close */
+		} else {
+			ws_arm(ws);
+		}
+		return;
+	}
+	if (now >= ws->started + wc->max_duration_ms) {
+		ws_close(ws, FNG_WS_GOING_AWAY, "maximum connection duration reached", false);
+	} else if (now >= ws->last_rx + wc->idle_ms) {
+		ws_close(ws, FNG_WS_GOING_AWAY, "idle timeout", false);
+	} else if (ws->ping_sent && now >= ws->ping_sent + wc->pong_ms) {
+		ws_close(ws, FNG_WS_GOING_AWAY, "no pong", false);
+	} else if (!ws->ping_sent && wc->ping_ms && now >= ws->last_rx + wc->ping_ms) {
+		ws_send(ws, FNG_WS_PING, "", 0);
+		ws->ping_sent = now;
+	}
+	ws_arm(ws);
+}
+
+/* ---- events ---- */
+
+static void ev_respond(struct fng_req *req);
+static void ev_finish(struct fng_req *req);
+static void ev_log(struct fng_req *req, const char *line, size_t len);
+
+static const struct fng_req_ops ev_ops = {
+	.respond = ev_respond,
+	.finish = ev_finish,
+	.log = ev_log,
+};
+
+/* An event request for ws (type MESSAGE or DISCONNECT); body copied. */
+static void ws_event(struct fng_ws *ws, const char *type, const void *body, size_t len,
+	bool text)
+{
+	struct fng_arena *a = fng__arena_create();
+	struct fng_req *req;
+	char mid[24];
+
+	if (!a) {
+		return;
+	}
+	req = fng__arena_zalloc(a, sizeof(*req));
+	req->arena = a;
+	req->ops = &ev_ops;
+	req->conn = ws;
+	req->srv = ws->srv;
+	req->cfg = fng__config_ref(ws->cfg);
+	req->t_start = uv_hrtime();
+	req->method = FNG_STR("");
+	req->path = FNG_STR("");
+	req->target = FNG_STR("");
+	req->http_major = 1;
+	req->http_minor = 1;
+	req->api = ws->api;
+	req->stage = ws->stage;
+	req->route_path = FNG_STR("/");
+	req->ws_event = type;
+	req->ws_text = text;
+	req->ws_id = ws->id;
+	if (strcmp(type, "MESSAGE") == 0) {
+		snprintf(mid, sizeof(mid), "%llu", (unsigned long long)++ws->messages);
+		req->ws_message_id = fng__arena_strndup(a, mid, strlen(mid));
+	}
+	snprintf(req->ip, sizeof(req->ip), "%s", ws->ip);
+	fng__server_request_id(ws->srv, req->request_id);
+	req->request_id_len = 36;
+	req->bytes_in = len;
+	if (len && fng__buf_append(&req->body, body, len)) {
+		fng__config_unref(req->cfg);
+		fng__arena_destroy(a);
+		return;
+	}
+	req->has_body = len > 0;
+	req->body_complete = true;
+	ws->inflight++;
+	ws->srv->nevents++;
+	if (ws->conn && ws->inflight >= MAX_INFLIGHT && !ws->paused) {
+		ws->paused = true;
+		fng__conn_pause(ws->conn, true);
+	}
+	fng__req_run(req);
+}
+
+/* The answer to a message goes back as a message; a gateway error as a JSON text message. */
+static void ev_respond(struct fng_req *req)
+{
+	struct fng_ws *ws = req->conn;
+	struct fng_buf *b = &req->resp.body;
+
+	req->bytes_out = 0;
+	if (!ws->conn || strcmp(req->ws_event, "MESSAGE") != 0) {
+		return;
+	}
+	if (req->error || req->resp.status >= 400) {
+		struct fng_buf m = { 0 };
+		const char *msg = req->error ? (req->error_detail ? req->error_detail :
+			fng_strerror(req->error)) : "the integration answered an error";
+
+		fng__buf_str(&m, "{\"message\":\"");
+		fng__buf_json_escape(&m, msg, strlen(msg));
+		fng__buf_str(&m, "\",\"connectionId\":\"");
+		fng__buf_str(&m, ws->id);
+		fng__buf_str(&m, "\",\"requestId\":\"");
+		fng__buf_append(&m, req->request_id, req->request_id_len);
+		fng__buf_str(&m, "\"}");
+		if (m.p) {
+			ws_send(ws, FNG_WS_TEXT, m.p, m.len);
+			req->bytes_out = m.len;
+		}
+		fng__buf_finish(&m);
+		return;
+	}
+	if (b->len) {
+		struct fng_utf8 u = { 0 };
+		bool text = fng__utf8_feed(&u, (const uint8_t *)b->p, b->len) &&
+			fng__utf8_complete(&u);
+
+		ws_send(ws, text ? FNG_WS_TEXT : FNG_WS_BINARY, b->p, b->len);
+		req->bytes_out = b->len;
+	}
+}
+
+static void ev_log(struct fng_req *req, const char *line, size_t len)
+{
+	fng__server_log_line(req->srv, line, len);
+}
+
+static void ev_finish(struct fng_req *req)
+{
+	struct fng_ws *ws = req->conn;
+	struct fng_server *srv = ws->srv;
+
+	fng__req_destroy(req);
+	ws->inflight--;
+	srv->nevents--;
+	if (ws->conn && ws->paused && ws->inflight < MAX_INFLIGHT / 2) {
+		ws->paused = false;
+		fng__conn_pause(ws->conn, false);
+	}
+	ws_maybe_free(ws);
+	fng__server_maybe_drained(srv);
+}
+
+/* ---- input ---- */
+
+static void ws_fail(struct fng_ws *ws, int code, const char *why)
+{
+	ws_close(ws, code, why, true);
+}
+
+/* A data frame: part of the message being assembled. false: the connection was failed. */
+static bool on_data_frame(struct fng_ws *ws, const struct fng_ws_frame *f)
+{
+	if (f->opcode == FNG_WS_CONT) {
+		if (!ws->msg_op) {
+			ws_fail(ws, FNG_WS_PROTOCOL_ERROR, "continuation without a message");
+			return false;
+		}
+	} else {
+		if (ws->msg_op) {
+			ws_fail(ws, FNG_WS_PROTOCOL_ERROR, "new message inside a fragmented one");
+			return false;
+		}
+		ws->msg_op = f->opcode;
+		ws->msg.len = 0;
+		ws->utf8 = (struct fng_utf8){ 0 };
+	}
+	if (ws->msg.len + f->len > ws->api->ws.message_bytes) {
+		ws_fail(ws, FNG_WS_TOO_BIG, "message too big");
+		return false;
+	}
+	if (ws->msg_op == FNG_WS_TEXT && (!fng__utf8_feed(&ws->utf8, f->payload, f->len) ||
+		(f->fin && !fng__utf8_complete(&ws->utf8)))) {
+		ws_fail(ws, FNG_WS_INVALID_DATA, "text message is not UTF-8");
+		return false;
+	}
+	if (!f->fin) {
+		if (fng__buf_append(&ws->msg, f->payload, f->len)) {
+			ws_fail(ws, FNG_WS_INTERNAL, "out of memory");
+			return false;
+		}
+		return true;
+	}
+	if (ws->msg.len) {
+		if (fng__buf_append(&ws->msg, f->payload, f->len)) {
+			ws_fail(ws, FNG_WS_INTERNAL, "out of memory");
+			return false;
+		}
+		ws_event(ws, "MESSAGE", ws->msg.p, ws->msg.len, ws->msg_op == FNG_WS_TEXT);
+	} else {
+		ws_event(ws, "MESSAGE", f->payload, f->len, ws->msg_op == FNG_WS_TEXT);
+	}
+	ws->msg_op = 0;
+	ws->msg.len = 0;
+	if (ws->msg.cap > 64 * 1024) {
+		fng__buf_finish(&ws->msg);
+	}
+	return true;
+}
+
+/* false: stop reading frames (closing). */
+static bool on_frame(struct fng_ws *ws, const struct fng_ws_frame *f)
+{
+	int code, peer;
+
+	ws->last_rx = uv_now(ws->srv->loop);
+	switch (f->opcode) {
+	case FNG_WS_PING:
+		if (!ws->close_sent) {
+			ws_send(ws, FNG_WS_PONG, f->payload, f->len);
+		}
+		return true;
+	case FNG_WS_PONG:
+		ws->ping_sent = 0;
+		return true;
+	case FNG_WS_CLOSE:
+		code = fng__ws_close_reply(f->payload, f->len, &peer);
+		if (ws->close_sent) {
+			fng__conn_finish(ws->conn); /* the answer to ours */
+		} else {
+			ws_close(ws, code, NULL, true);
+		}
+		return false;
+	default:
+		if (ws->close_sent) {
+			return true; /* after our close: discarded until the client's */
+		}
+		return on_data_frame(ws, f);
+	}
+}
+
+void fng__ws_on_data(struct fng_conn *c, const char *data, size_t len)
+{
+	struct fng_ws *ws = c->ws;
+	size_t off = 0;
+
+	if (len && fng__buf_append(&c->in, data, len)) {
+		fng__conn_abort(c);
+		return;
+	}
+	while (ws->conn && c->state == FNG_CONN_WS) {
+		struct fng_ws_frame f;
+		long n = fng__ws_decode((uint8_t *)c->in.p + off, c->in.len - off,
+			ws->api->ws.frame_bytes, &f);
+
+		if (n == 0) {
+			break;
+		}
+		if (n < 0) {
+			ws_fail(ws, (int)-n,
+				-n == FNG_WS_TOO_BIG ? "frame too big" : "protocol error");
+			return;
+		}
+		off += (size_t)n;
+		if (!on_frame(ws, &f)) {
+			return;
+		}
+	}
+	if (c->state == FNG_CONN_WS) {
+		fng__buf_consume(&c->in, off);
+		if (!c->in.len && c->in.cap > 64 * 1024) {
+			fng__buf_finish(&c->in);
+		}
+		ws_arm(ws);
+	}
+}
+
+void fng__ws_on_eof(struct fng_conn *c)
+{
+	/* No close frame (1006): nothing can be said to this client any more. */
+	fng__conn_abort(c);
+}
+
+void fng__ws_on_closed(struct fng_conn *c)
+{
+	struct fng_ws *ws = c->ws;
+
+	if (!ws) {
+		return;
+	}
+	c->ws = NULL;
+	ws->conn = NULL;
+	uv_close((uv_handle_t *)&ws->timer, timer_closed_cb);
+	if (!ws->disconnected) {
+		ws->disconnected = true;
+		ws_event(ws, "DISCONNECT", NULL, 0, false);
+	}
+	ws_maybe_free(ws);
+}
+
+void fng__ws_drain(struct fng_conn *c)
+{
+	if (c->ws) {
+		ws_close(c->ws, FNG_WS_GOING_AWAY, "server shutting down", false);
+	}
+}
+
+int fng__ws_start(struct fng_conn *c, struct fng_req *req)
+{
+	struct fng_ws *ws = calloc(1, sizeof(*ws));
+
+	if (!ws) {
+		return -ENOMEM;
+	}
+	ws->conn = c;
+	ws->srv = c->srv;
+	ws->cfg = fng__config_ref(req->cfg);
+	ws->api = req->api;
+	ws->stage = req->stage;
+	snprintf(ws->id, sizeof(ws->id), "%s", req->ws_id ? req->ws_id : "");
+	snprintf(ws->ip, sizeof(ws->ip), "%s", req->ip);
+	ws->started = ws->last_rx = uv_now(c->srv->loop);
+	uv_timer_init(c->srv->loop, &ws->timer);
+	ws->timer.data = ws;
+	c->ws = ws;
+	ws_arm(ws);
+	return 0;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_WS_CONN_H
+#define FNG_GATEWAY_WS_CONN_H
+
+/*
+ * A WebSocket connection, from the 101 answer to its close: the connection layer (http.c)
+ * hands its input here once the handshake is done, and every client message becomes an
+ * event request that walks the stage table (route selection, integration, answer sent back
+ * as a message, access log). $disconnect runs exactly once per accepted connection.
+ */
+
+#include "http.h"
+
+struct fng_ws;
+
+/* The connection id for a new handshake: 16 base64url characters (96 random bits). */
+void fng__ws_new_id(char out[17]);
+
+/*
+ * The handshake answered 101: c now speaks WebSocket. req (the handshake request, about to
+ * be destroyed) gives the API, stage, connection id, subprotocol and client address. 0, or
+ * -errno (then the caller closes c).
+ */
+int fng__ws_start(struct fng_conn *c, struct fng_req *req);
+
+/* Input, EOF and the end of the transport, for a connection in FNG_CONN_WS. */
+void fng__ws_on_data(struct fng_conn *c, const char *data, size_t len);
+void fng__ws_on_eof(struct fng_conn *c);
+void fng__ws_on_closed(struct fng_conn *c);
+
+/* SIGTERM drain: close with 1001 "going away". */
+void fng__ws_drain(struct fng_conn *c);
+
+#endif

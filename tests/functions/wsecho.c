@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+/*
+ * For the WebSocket tests: on CONNECT, refuses with 403 when the handshake's query has
+ * deny=1 and logs "connect ID"; on DISCONNECT logs "disconnect ID"; on MESSAGE answers
+ * "whoami" with its event fields as JSON, "silent" with nothing, and echoes anything else.
+ */
+#include <string.h>
+
+#include "fngate.h"
+
+static int wsecho(struct fng_ctx *ctx)
+{
+	const char *type = fng_event_type(ctx), *id = fng_event_connection_id(ctx);
+	const char *deny = fng_event_query(ctx, "deny");
+	size_t len;
+	const char *body = fng_event_body(ctx, &len);
+
+	if (strcmp(type, "CONNECT") == 0) {
+		fng_log(ctx, FNG_LOG_INFO, "connect %s", id);
+		if (deny && strcmp(deny, "1") == 0) {
+			fng_response_status(ctx, 403);
+			return fng_response_write(ctx, "denied", 6);
+		}
+		return 0;
+	}
+	if (strcmp(type, "DISCONNECT") == 0) {
+		fng_log(ctx, FNG_LOG_INFO, "disconnect %s", id);
+		return 0;
+	}
+	if (len == 6 && memcmp(body, "whoami", 6) == 0) {
+		return fng_response_printf(ctx, "{\"connectionId\":\"%s\",\"eventType\":\"%s\","
+			"\"messageId\":\"%s\",\"routeKey\":\"%s\"}", id, type,
+			fng_event_message_id(ctx), fng_event_route_key(ctx));
+	}
+	if (len == 6 && memcmp(body, "silent", 6) == 0) {
+		return 0;
+	}
+	return fng_response_write(ctx, body, len);
+}
+FNG_HANDLER(wsecho)

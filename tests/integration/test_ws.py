@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""WebSocket APIs through a real daemon, with a raw-socket RFC 6455 client: the handshake
+(accept key, subprotocol, refusals with the right status), messages routed by the route
+selection expression to a function or a mock and answered back, fragmentation, ping/pong,
+the close handshake, every protocol error closed with its code (1002, 1007, 1009), the idle
+timeout, and $disconnect exactly once per connection however it ended. TAP output.
+
+Environment: FNGATE_BIN, FNGATE_BUILD_ROOT, FNGATE_TEST_FUNCTIONS."""
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import struct
+import time
+
+from lib import SLOW, Daemon, Fail, FnDir, Tap, check, eq, install_batches, test_so
+
+tap = Tap(budget=90)
+GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+
+
+class WS:
+    """A minimal RFC 6455 client over a raw socket: every byte it sends is chosen by the
+    test, so it can also send what a library would refuse to."""
+
+    def __init__(self, port, path='/s', version='13', key=None, protocols=None,
+                 upgrade=True, timeout=5.0):
+        self.sock = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+        self.key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
+        lines = ['GET %s HTTP/1.1' % path, 'Host: gw.test']
+        if upgrade:
+            lines += ['Upgrade: websocket', 'Connection: Upgrade']
+        lines += ['Sec-WebSocket-Key: %s' % self.key, 'Sec-WebSocket-Version: %s' % version]
+        if protocols:
+            lines.append('Sec-WebSocket-Protocol: %s' % protocols)
+        self.sock.sendall(('\r\n'.join(lines) + '\r\n\r\n').encode())
+        self.buf = b''
+        while b'\r\n\r\n' not in self.buf:
+            d = self.sock.recv(65536)
+            if not d:
+                raise Fail('connection closed during the handshake: %r' % self.buf)
+            self.buf += d
+        head, _, self.buf = self.buf.partition(b'\r\n\r\n')
+        lines = head.decode('latin-1').split('\r\n')
+        self.status = int(lines[0].split(' ')[1])
+        self.headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(':')
+            self.headers[k.strip().lower()] = v.strip()
+        self.body = b''
+        n = int(self.headers.get('content-length', '0'))
+        while len(self.buf) < n:
+            d = self.sock.recv(65536)
+            if not d:
+                break
+            self.buf += d
+        if self.status != 101:
+            self.body, self.buf = self.buf[:n], self.buf[n:]
+
+    def frame(self, opcode, payload=b'', fin=True, mask=True, rsv=0):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        b0 = (0x80 if fin else 0) | rsv << 4 | opcode
+        n = len(payload)
+        mbit = 0x80 if mask else 0
+        if n < 126:
+            head = struct.pack('!BB', b0, mbit | n)
+        elif n < 65536:
+            head = struct.pack('!BBH', b0, mbit | 126, n)
+        else:
+            head = struct.pack('!BBQ', b0, mbit | 127, n)
+        if mask:
+            key = os.urandom(4)
+            payload = bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+            head += key
+        return head + payload
+
+    def send(self, opcode, payload=b'', **kw):
+        self.sock.sendall(self.frame(opcode, payload, **kw))
+
+    def text(self, s):
+        self.send(1, s)
+
+    def _need(self, n, timeout):
+        self.sock.settimeout(timeout)
+        while len(self.buf) < n:
+            d = self.sock.recv(65536)
+            if not d:
+                raise EOFError('connection closed')
+            self.buf += d
+
+    def recv(self, timeout=5.0):
+        """(fin, opcode, payload) of the next frame from the server (which must not mask)."""
+        self._need(2, timeout)
+        b0, b1 = self.buf[0], self.buf[1]
+        check(not b1 & 0x80, 'the server masked a frame')
+        n, h = b1 & 0x7f, 2
+        if n == 126:
+            self._need(4, timeout)
+            n, h = struct.unpack('!H', self.buf[2:4])[0], 4
+        elif n == 127:
+            self._need(10, timeout)
+            n, h = struct.unpack('!Q', self.buf[2:10])[0], 10
+        self._need(h + n, timeout)
+        payload, self.buf = self.buf[h:h + n], self.buf[h + n:]
+        return bool(b0 & 0x80), b0 & 0x0f, payload
+
+    def recv_message(self, timeout=5.0):
+        """(opcode, payload) of the next data message, answering nothing on the way."""
+        while True:
+            fin, op, p = self.recv(timeout)
+            if op in (1, 2):
+                check(fin, 'the server fragmented a message')
+                return op, p
+            if op == 8:
+                raise Fail('closed by the server: %r' % (p,))
+
+    def expect_close(self, code, timeout=5.0):
+        """The server's next control answer is a close with code; then it ends the TCP
+        connection (after our close, if it started the handshake)."""
+        while True:
+            fin, op, p = self.recv(timeout)
+            if op == 8:
+                break
+        got = struct.unpack('!H', p[:2])[0] if len(p) >= 2 else None
+        eq(got, code, 'close code (reason %r)' % p[2:])
+        try:
+            self.sock.sendall(self.frame(8, struct.pack('!H', code)))
+        except OSError:
+            pass
+        self.sock.settimeout(timeout)
+        try:
+            while self.sock.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        return p[2:]
+
+    def close(self):
+        self.sock.close()
+
+
+class Env:
+    d = None
+    fdir = None
+
+    @classmethod
+    def get(cls):
+        if cls.d is None:
+            cls.fdir = FnDir()
+            cfg = '\n'.join([
+                'server: { listen: ["127.0.0.1:0"] }',
+                'access_log: { path: "off" }',
+                'functions: { dir: "%s" }' % cls.fdir.path,
+                'apis:',
+                '  chat:',
+                '    protocol: websocket',
+                '    websocket: { message_bytes: 1000, frame_bytes: 600, idle_ms: 1500, '
+                'ping_ms: 0, subprotocols: [chat.v2, chat.v1] }',
+                '    stages: { s: {} }',
+                '    routes:',
+                '      $connect: { integration: { type: function, function: wsecho } }',
+                '      $disconnect: { integration: { type: function, function: wsecho } }',
+                '      $default: { integration: { type: function, function: wsecho } }',
+                '      upper: { integration: { type: mock, body: "UPPER" } }',
+            ]) + '\n'
+            cls.d = Daemon(cfg)
+            install_batches(cls.d, cls.fdir, [('wsecho', test_so('wsecho'), None)])
+        return cls.d
+
+    @classmethod
+    def close(cls):
+        if cls.d is not None:
+            rc = cls.d.stop()
+            cls.d = None
+            cls.fdir.cleanup()
+            return rc
+        return None
+
+
+tap.on_exit(Env.close)
+
+
+def connect(**kw):
+    ws = WS(Env.get().port, **kw)
+    eq(ws.status, 101, 'handshake status (body %r)' % ws.body)
+    return ws
+
+
+def whoami(ws):
+    ws.text('whoami')
+    op, p = ws.recv_message()
+    eq(op, 1, 'opcode of the answer')
+    return json.loads(p)
+
+
+def logged(d, text, since=0, timeout=3.0):
+    """How many gateway log lines say exactly text (a function's fng_log), after a wait."""
+    d.wait_log(lambda o: o.get('msg') == text, timeout * SLOW, since)
+    with d.cond:
+        return sum(1 for _, o in d.logs if o and o.get('msg') == text)
+
+
+@tap.case('handshake: 101 with the RFC accept key and the server-preferred subprotocol; events carry the connection id')
+def _():
+    ws = connect(protocols='chat.v1, chat.v2')
+    want = base64.b64encode(hashlib.sha1((ws.key + GUID).encode()).digest()).decode()
+    eq(ws.headers.get('sec-websocket-accept'), want, 'Sec-WebSocket-Accept')
+    eq(ws.headers.get('sec-websocket-protocol'), 'chat.v2', 'subprotocol chosen')
+    me = whoami(ws)
+    check(len(me['connectionId']) == 16, 'connection id: %r' % me)
+    eq((me['eventType'], me['messageId'], me['routeKey']), ('MESSAGE', '1', '$default'),
+       '(eventType, messageId, routeKey)')
+    eq(whoami(ws)['messageId'], '2', 'second message id')
+    ws.close()
+
+
+@tap.case('messages: text and binary echo, a fragmented message arrives whole, ping gets its pong, route selection picks a mock')
+def _():
+    ws = connect()
+    ws.text('hello')
+    eq(ws.recv_message(), (1, b'hello'), 'text echo')
+    ws.send(2, b'\x00\xff\x10bin')
+    eq(ws.recv_message(), (2, b'\x00\xff\x10bin'), 'binary echo (not UTF-8: binary)')
+    ws.send(1, 'frag', fin=False)
+    ws.send(9, 'in-between')
+    eq(ws.recv()[1:], (10, b'in-between'), 'pong between fragments, same payload')
+    ws.send(0, 'men', fin=False)
+    ws.send(0, 'ted', fin=True)
+    eq(ws.recv_message(), (1, b'fragmented'), 'three fragments, one message')
+    ws.text(json.dumps({'action': 'upper', 'x': 1}))
+    eq(ws.recv_message(), (1, b'UPPER'), '{"action":"upper"} -> route upper (mock)')
+    ws.text(json.dumps({'action': 'nosuchroute'}))
+    eq(ws.recv_message()[1][:2], b'{"', '{"action":"nosuchroute"} -> $default (echoes JSON)')
+    ws.text('silent')
+    ws.text('after')
+    eq(ws.recv_message(), (1, b'after'), 'an empty answer sends nothing')
+    ws.close()
+
+
+@tap.case('handshake refusals: no upgrade 426, version 8 426, bad key 400, a path below the stage 404, $connect refusing 403')
+def _():
+    port = Env.get().port
+    r = WS(port, upgrade=False)
+    eq(r.status, 426, 'plain GET')
+    eq(r.headers.get('upgrade'), 'websocket', 'Upgrade header on 426')
+    check(b'WebSocket' in r.body, 'message: %r' % r.body)
+    r = WS(port, version='8')
+    eq((r.status, r.headers.get('sec-websocket-version')), (426, '13'), 'version 8')
+    r = WS(port, key='not-a-key')
+    eq(r.status, 400, 'malformed key')
+    r = WS(port, path='/s/deeper')
+    eq(r.status, 404, 'a path below the stage')
+    r = WS(port, path='/s?deny=1')
+    eq((r.status, r.body), (403, b'denied'), '$connect answered 403')
+
+
+def protocol_error(send, code, what):
+    ws = connect()
+    send(ws)
+    ws.expect_close(code)
+    ws.close()
+
+
+for _name, _send, _code in [
+    ('an unmasked frame', lambda ws: ws.send(1, 'x', mask=False), 1002),
+    ('a reserved bit', lambda ws: ws.send(1, 'x', rsv=4), 1002),
+    ('a reserved opcode', lambda ws: ws.send(3, 'x'), 1002),
+    ('a fragmented ping', lambda ws: ws.send(9, 'x', fin=False), 1002),
+    ('a ping over 125 bytes', lambda ws: ws.send(9, 'x' * 126), 1002),
+    ('a continuation with no message', lambda ws: ws.send(0, 'x'), 1002),
+    ('a new message inside a fragmented one', lambda ws: (ws.send(1, 'a', fin=False),
+                                                          ws.send(1, 'b')), 1002),
+    ('invalid UTF-8', lambda ws: ws.send(1, b'ok \xed\xa0\x80'), 1007),
+    ('invalid UTF-8 split across fragments', lambda ws: (ws.send(1, b'\xf0\x9f', fin=False),
+                                                         ws.send(0, b'\x28\x80')), 1007),
+    ('a frame over frame_bytes', lambda ws: ws.send(2, b'x' * 601), 1009),
+    ('a message over message_bytes', lambda ws: (ws.send(2, b'x' * 600, fin=False),
+                                                 ws.send(0, b'x' * 401)), 1009),
+    ('a close with code 1005', lambda ws: ws.send(8, struct.pack('!H', 1005)), 1002),
+    ('a close with a one-byte payload', lambda ws: ws.send(8, b'\x03'), 1002),
+]:
+    tap.add('protocol error: %s -> close %d' % (_name, _code),
+            lambda s=_send, c=_code, n=_name: protocol_error(s, c, n))
+
+
+@tap.case('close handshake: the client closes 1000 -> the server answers 1000 and ends the connection')
+def _():
+    ws = connect()
+    ws.send(8, struct.pack('!H', 1000) + b'bye')
+    fin, op, p = ws.recv()
+    eq((op, p[:2]), (8, struct.pack('!H', 1000)), 'close answer')
+    ws.sock.settimeout(5)
+    check(ws.sock.recv(100) == b'', 'the server did not end the connection')
+    ws.close()
+
+
+@tap.case('idle timeout: no frame for idle_ms -> close 1001')
+def _():
+    ws = connect()
+    t0 = time.monotonic()
+    reason = ws.expect_close(1001, timeout=5 * SLOW)
+    ms = (time.monotonic() - t0) * 1000
+    check(1400 <= ms < 1500 + 1000 * SLOW, 'closed after %.0f ms (idle_ms 1500)' % ms)
+    check(b'idle' in reason, 'reason: %r' % reason)
+
+
+@tap.case('$disconnect runs exactly once per connection: client close, idle, protocol error, vanished client, refused handshake none')
+def _():
+    d = Env.get()
+    mark = d.log_mark()
+    ids = []
+    a = connect()
+    ids.append(whoami(a)['connectionId'])
+    a.send(8, struct.pack('!H', 1000))
+    a.recv()
+    a.close()
+    b = connect()
+    ids.append(whoami(b)['connectionId'])
+    b.send(1, 'x', mask=False)
+    b.expect_close(1002)
+    c = connect()
+    ids.append(whoami(c)['connectionId'])
+    c.sock.close()            # gone without a close frame
+    e = connect()
+    ids.append(whoami(e)['connectionId'])
+    e.expect_close(1001, timeout=5 * SLOW)   # idle
+    time.sleep(0.5)
+    for i in ids:
+        eq(logged(d, 'connect %s' % i, mark), 1, 'connect events of %s' % i)
+        eq(logged(d, 'disconnect %s' % i, mark), 1, 'disconnect events of %s' % i)
+    mark = d.log_mark()
+    r = WS(d.port, path='/s?deny=1')
+    eq(r.status, 403, 'refused handshake')
+    o = d.wait_log(lambda o: str(o.get('msg', '')).startswith('connect '), 3 * SLOW, mark)
+    check(o is not None, 'no CONNECT event for the refused handshake')
+    time.sleep(0.5)
+    eq(logged(d, 'disconnect %s' % o['msg'][8:], mark, timeout=0.1), 0,
+       'disconnect events of a connection never accepted')
+
+
+@tap.case('drain: SIGTERM closes open connections with 1001 and runs their $disconnect')
+def _():
+    d = Env.get()
+    mark = d.log_mark()
+    ws = connect()
+    cid = whoami(ws)['connectionId']
+    d.proc.send_signal(15)
+    reason = ws.expect_close(1001)
+    check(b'shutting down' in reason, 'reason: %r' % reason)
+    eq(logged(d, 'disconnect %s' % cid, mark), 1, 'disconnect events')
+    rc = Env.close()
+    eq(rc, 0, 'daemon exit code')
+
+
+if __name__ == '__main__':
+    tap.run()
