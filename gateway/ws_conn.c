@@ -141,7 +141,9 @@ static void ws_close(struct fng_ws *ws, int code, const char *reason, bool now)
 		}
 		p[0] = (uint8_t)(code >> 8);
 		p[1] = (uint8_t)code;
-		memcpy(p + 2, reason, rl);
+		if (rl) {
+			memcpy(p + 2, reason, rl);
+		}
 		ws_send(ws, FNG_WS_CLOSE, p, code == FNG_WS_NO_STATUS ? 0 : rl + 2);
 		ws->close_sent = true;
 		ws->close_at = uv_now(ws->srv->loop) + CLOSE_WAIT_MS;
