@@ -20,7 +20,7 @@ from lib import (SLOW, SOURCE_ROOT, Daemon, Fail, FnDir, Tap, build_handler, che
                  fn_config, fn_version, h2load, note, open_tmpdir, req, short, test_so,
                  wait_deployed)
 
-tap = Tap(budget=150)
+tap = Tap(budget=150, needs_workers=True)
 HELLO_C = os.path.join(SOURCE_ROOT, 'examples', 'hello', 'hello.c')
 WORK = open_tmpdir('fngate-it-deploy-')
 tap.on_exit(lambda: shutil.rmtree(WORK, ignore_errors=True))

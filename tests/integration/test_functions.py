@@ -25,7 +25,7 @@ from lib import (BIN, SLOW, SOURCE_ROOT, WRAPPER, Canary, Conn, Daemon, Fail, Fn
                  exchange, failed_log, fd_count, fn_config, install_batches, note, open_tmpdir,
                  req, short, supervisor_pid, test_so, wait_deployed, worker_pids)
 
-tap = Tap(budget=220)
+tap = Tap(budget=220, needs_workers=True)
 CHAOS_SECONDS = float(os.environ.get('FNGATE_CHAOS_SECONDS') or 30)
 EXAMPLES = os.path.join(SOURCE_ROOT, 'examples')
 

@@ -18,7 +18,7 @@ import time
 
 from lib import SLOW, Daemon, Fail, FnDir, Tap, check, eq, install_batches, test_so
 
-tap = Tap(budget=90)
+tap = Tap(budget=90, needs_workers=True)
 GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
 
