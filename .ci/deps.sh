@@ -16,14 +16,27 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
-
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-	SUDO="sudo"
+# node and npm run the WebSocket peers (node's ws); any installation will do (Debian's, or
+# NodeSource's nodejs, which carries npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	missing="$missing nodejs npm"
 fi
-echo "deps: installing$missing"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+
+if [ -n "$missing" ]; then
+	SUDO=""
+	if [ "$(id -u)" != 0 ]; then
+		SUDO="sudo"
+	fi
+	echo "deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# node's ws, pinned by tests/ws/package-lock.json, for the conformance calibration and tests.
+WSDIR=$(dirname "$0")/../tests/ws
+if [ ! -f "$WSDIR/node_modules/ws/package.json" ]; then
+	echo "deps: npm ci in tests/ws"
+	(cd "$WSDIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -686,6 +686,7 @@ static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint
 			}
 			fng__resp_header(req, "x-fngate-function-version", 25, w->gen->version,
 				strlen(w->gen->version));
+			req->resp.has_body = r.has_body;
 			if (fng__buf_append(&req->resp.body, r.body, r.body_len)) {
 				rc = UV_ENOMEM;
 			}

@@ -25,6 +25,7 @@ struct fng_resp {
 	unsigned nheaders, capheaders;
 	struct fng_buf body;
 	bool chunked;
+	bool has_body;    /* the integration gave a body, even an empty one (WebSocket answers) */
 };
 
 struct fng_req;

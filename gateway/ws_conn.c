@@ -43,6 +43,8 @@ struct fng_ws {
 	uint8_t msg_op;            /* FNG_WS_TEXT or FNG_WS_BINARY while a message is open */
 	unsigned inflight;         /* event requests not finished */
 	uint64_t messages;
+	int pending_code;          /* a close to send once the messages in flight are answered */
+	const char *pending_reason;
 	bool close_sent, disconnected, paused, timer_closed;
 };
 
@@ -165,8 +167,8 @@ static void ws_arm(struct fng_ws *ws)
 	if (!ws->conn) {
 		return;
 	}
-	if (ws->close_sent) {
-		/* Only the wait for the client's close is left. */
+	if (ws->close_sent || ws->pending_code) {
+		/* Only the wait for the client's close, or for answers before ours, is left. */
 		uint64_t left = ws->close_at > now ? ws->close_at - now : 1;
 
 		uv_timer_start(&ws->timer, ws_timer_cb, left, 0);
@@ -194,11 +196,14 @@ static void ws_timer_cb(uv_timer_t *t)
 	if (!ws->conn) {
 		return;
 	}
-	if (ws->close_sent) {
-		if (now >= ws->close_at) {
+	if (ws->close_sent || ws->pending_code) {
+		if (now < ws->close_at) {
+			ws_arm(ws);
+		} else if (ws->close_sent) {
 			fng__conn_abort(ws->conn); /* the client never answered our close */
 		} else {
-			ws_arm(ws);
+			/* The answers in flight took too long: close without them. */
+			ws_close(ws, ws->pending_code, ws->pending_reason, true);
 		}
 		return;
 	}
@@ -309,9 +314,10 @@ static void ev_respond(struct fng_req *req)
 		fng__buf_finish(&m);
 		return;
 	}
-	if (b->len) {
+	if (b->len || req->resp.has_body) {
+		/* The answer to a text message is text if it is UTF-8; anything else is binary. */
 		struct fng_utf8 u = { 0 };
-		bool text = fng__utf8_feed(&u, (const uint8_t *)b->p, b->len) &&
+		bool text = req->ws_text && fng__utf8_feed(&u, (const uint8_t *)b->p, b->len) &&
 			fng__utf8_complete(&u);
 
 		ws_send(ws, text ? FNG_WS_TEXT : FNG_WS_BINARY, b->p, b->len);
@@ -332,7 +338,10 @@ static void ev_finish(struct fng_req *req)
 	fng__req_destroy(req);
 	ws->inflight--;
 	srv->nevents--;
-	if (ws->conn && ws->paused && ws->inflight < MAX_INFLIGHT / 2) {
+	if (ws->conn && ws->pending_code && !ws->inflight) {
+		ws_close(ws, ws->pending_code, ws->pending_reason, true);
+	}
+	if (ws->conn && ws->paused && !ws->pending_code && ws->inflight < MAX_INFLIGHT / 2) {
 		ws->paused = false;
 		fng__conn_pause(ws->conn, false);
 	}
@@ -342,9 +351,27 @@ static void ev_finish(struct fng_req *req)
 
 /* ---- input ---- */
 
+/*
+ * Ends the connection with a close frame carrying code — after the answers to the messages
+ * received before (a client sending a good message and then a bad frame gets its answer,
+ * then the close). Input after this point is not read.
+ */
 static void ws_fail(struct fng_ws *ws, int code, const char *why)
 {
-	ws_close(ws, code, why, true);
+	struct fng_conn *c = ws->conn;
+
+	if (!c || ws->pending_code) {
+		return;
+	}
+	if (!ws->inflight) {
+		ws_close(ws, code, why, true);
+		return;
+	}
+	ws->pending_code = code;
+	ws->pending_reason = why;
+	ws->close_at = uv_now(ws->srv->loop) + CLOSE_WAIT_MS;
+	fng__conn_pause(c, true);
+	fng__buf_finish(&c->in);
 }
 
 /* A data frame: part of the message being assembled. false: the connection was failed. */
@@ -417,7 +444,7 @@ static bool on_frame(struct fng_ws *ws, const struct fng_ws_frame *f)
 		if (ws->close_sent) {
 			fng__conn_finish(ws->conn); /* the answer to ours */
 		} else {
-			ws_close(ws, code, NULL, true);
+			ws_fail(ws, code, NULL); /* answered after what is in flight */
 		}
 		return false;
 	default:
@@ -433,6 +460,9 @@ void fng__ws_on_data(struct fng_conn *c, const char *data, size_t len)
 	struct fng_ws *ws = c->ws;
 	size_t off = 0;
 
+	if (ws->pending_code) {
+		return; /* closing after the answers in flight: nothing more is read */
+	}
 	if (len && fng__buf_append(&c->in, data, len)) {
 		fng__conn_abort(c);
 		return;

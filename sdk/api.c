@@ -364,6 +364,7 @@ FNG_EXPORT int fng_response_write(struct fng_ctx *ctx, const void *data, size_t 
 	if (!ctx || (!data && len)) {
 		return -1;
 	}
+	ctx->body_written = true;
 	if (len == 0) {
 		return 0;
 	}
@@ -389,6 +390,7 @@ FNG_EXPORT FNG_PRINTF(2, 0) int fng_response_vprintf(struct fng_ctx *ctx, const 
 	if (!ctx || !fmt) {
 		return -1;
 	}
+	ctx->body_written = true;
 	va_copy(aq, ap);
 	n = vsnprintf(NULL, 0, fmt, aq);
 	va_end(aq);

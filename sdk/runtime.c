@@ -75,6 +75,7 @@ static void ctx_reset(struct fng_ctx *ctx)
 	ctx->ncookies = 0;
 	ctx->budget = FNG__RESULT_FIXED;
 	ctx->overflowed = false;
+	ctx->body_written = false;
 	ctx->body.len = 0;
 	if (ctx->body.cap > KEEP_BUFFER) {
 		fng__wire_buf_finish(&ctx->body);
@@ -121,6 +122,7 @@ static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 		r.ncookies = ctx->ncookies;
 		r.body = ctx->body.p;
 		r.body_len = ctx->body.len;
+		r.has_body = ctx->body_written;
 	} else {
 		r.status = 502;
 		r.failed = true;

@@ -32,7 +32,7 @@ void fng__sarena_reset(struct fng__sarena *a);
 void fng__sarena_finish(struct fng__sarena *a);
 
 /* An upper bound on the msgpack size of a RESULT with no header, cookie or body byte. */
-#define FNG__RESULT_FIXED 64
+#define FNG__RESULT_FIXED 96
 /* What one response header / Set-Cookie value adds to a RESULT beyond its own bytes. */
 #define FNG__RESULT_PER_HEADER 11
 #define FNG__RESULT_PER_COOKIE 5
@@ -58,6 +58,7 @@ struct fng_ctx {
 	struct fng_wire_buf body;
 	size_t budget;                /* upper bound on the RESULT body encoded so far */
 	bool overflowed;              /* a response call hit the cap: the RESULT is a failure */
+	bool body_written;            /* a body call was made, even with 0 bytes (WebSocket) */
 
 	struct fng__sarena scratch;   /* response strings, fng_json_str(), cookie lookups */
 	struct fng_wire_buf out;      /* the frame being written (LOG, RESULT) */

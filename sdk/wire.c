@@ -352,7 +352,7 @@ FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fn
 	if (enc_begin(&e, out, FNG_WIRE_RESULT)) {
 		return -ENOMEM;
 	}
-	msgpack_pack_map(&e.pk, 5);
+	msgpack_pack_map(&e.pk, 6);
 	put_key(&e, "statusCode");
 	msgpack_pack_int(&e.pk, r->status);
 	put_key(&e, "headers");
@@ -363,6 +363,12 @@ FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fn
 	put_bin(&e, r->body, r->body_len);
 	put_key(&e, "failed");
 	if (r->failed) {
+		msgpack_pack_true(&e.pk);
+	} else {
+		msgpack_pack_false(&e.pk);
+	}
+	put_key(&e, "hasBody");
+	if (r->has_body) {
 		msgpack_pack_true(&e.pk);
 	} else {
 		msgpack_pack_false(&e.pk);
@@ -958,6 +964,7 @@ static const struct field result_fields[] = {
 	{ "cookies", K_SETCOOKIES, RES(cookies), RES(ncookies), FNG_WIRE_MAX_COOKIES, NULL },
 	{ "body", K_BIN, RES(body), RES(body_len), 0, NULL },
 	{ "failed", K_BOOL, RES(failed), 0, 0, NULL },
+	{ "hasBody", K_BOOL, RES(has_body), 0, 0, NULL },
 };
 static const struct fields result_table = FIELDS(result_fields);
 

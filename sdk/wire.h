@@ -104,6 +104,7 @@ struct fng_wire_result {
 	const void *body;
 	size_t body_len;
 	bool failed;                        /* the handler returned < 0: answer 502 */
+	bool has_body;                      /* a body was written, even an empty one */
 };
 
 int fng__wire_encode_result(struct fng_wire_buf *out, const struct fng_wire_result *r);

@@ -871,7 +871,7 @@ static const struct tkey t_invoke[] = {
 };
 static const struct tkey t_result[] = {
 	{ "statusCode", 'T', NULL, 0 }, { "headers", 'H', NULL, 0 }, { "cookies", 'C', NULL, 0 },
-	{ "body", 'b', NULL, 0 }, { "failed", 'B', NULL, 0 },
+	{ "body", 'b', NULL, 0 }, { "failed", 'B', NULL, 0 }, { "hasBody", 'B', NULL, 0 },
 };
 static const struct tkey t_log[] = { { "level", 'L', NULL, 0 }, { "msg", 's', NULL, 0 } };
 static const struct tkey t_ready[] = { { "abi", 'u', NULL, 0 }, { "name", 's', NULL, 0 } };
@@ -1108,7 +1108,7 @@ static void test_wrong_types(void)
 {
 	static const struct schema schemas[] = {
 		{ "invoke", t_invoke, 13, dec_invoke, FNG_WIRE_INVOKE },
-		{ "result", t_result, 5, dec_result, FNG_WIRE_RESULT },
+		{ "result", t_result, 6, dec_result, FNG_WIRE_RESULT },
 		{ "log", t_log, 2, dec_log, FNG_WIRE_LOG },
 		{ "ready", t_ready, 2, dec_ready, FNG_WIRE_READY },
 	};
@@ -1176,7 +1176,7 @@ static int result_status_v;
 static const char *result_hname = "x", *result_hvalue = "v", *result_cookie = "c=1";
 static void pack_result(msgpack_packer *pk)
 {
-	msgpack_pack_map(pk, 5);
+	msgpack_pack_map(pk, 6);
 	kv_int(pk, "statusCode", result_status_v);
 	msgpack_pack_str_with_body(pk, "headers", 7);
 	msgpack_pack_array(pk, 1);
@@ -1189,6 +1189,8 @@ static void pack_result(msgpack_packer *pk)
 	msgpack_pack_str_with_body(pk, "body", 4);
 	msgpack_pack_bin_with_body(pk, "", 0);
 	msgpack_pack_str_with_body(pk, "failed", 6);
+	msgpack_pack_false(pk);
+	msgpack_pack_str_with_body(pk, "hasBody", 7);
 	msgpack_pack_false(pk);
 }
 
