@@ -31,6 +31,7 @@
 #include "integration.h"
 #include "server.h"
 #include "stages.h"
+#include "ws_conn.h"
 
 #define MAX_FUNCTIONS 1024
 #define DEBOUNCE_MS 30
@@ -408,6 +409,10 @@ static void worker_write_failed(struct fng_functions *fns, struct fng_worker *w,
 static int on_ready(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n);
 static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n);
 static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n);
+static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
+	size_t n);
+static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
+	size_t n);
 
 /*
  * What a worker may send, and when. The state column makes READY once (only while
@@ -422,6 +427,8 @@ static const struct {
 	{ FNG_WIRE_READY, 1u << W_STARTING, on_ready },
 	{ FNG_WIRE_RESULT, 1u << W_BUSY, on_result },
 	{ FNG_WIRE_LOG, 1u << W_BUSY, on_log },
+	{ FNG_WIRE_WS_SEND, 1u << W_BUSY, on_ws_send },
+	{ FNG_WIRE_WS_CLOSE, 1u << W_BUSY, on_ws_close },
 };
 
 static void worker_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -729,6 +736,43 @@ static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t
  * The worker is going away: its running invocation (if any) is answered with err and
  * detail; those waiting behind it never started and go back to the queue.
  */
+/* A handler's message for a WebSocket connection (fng_ws_send): gone connections drop it. */
+static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
+	size_t n)
+{
+	struct fng_wire_str id, data;
+	void *h = NULL;
+	bool binary;
+
+	if (fng__wire_decode_ws_send(b, n, &id, &data, &binary, &h)) {
+		return -1;
+	}
+	fng__ws_push(id.p, id.len, data.p, data.len, binary);
+	fng__wire_free(h);
+	return 0;
+}
+
+/* A handler closing a WebSocket connection (fng_ws_close). */
+static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
+	size_t n)
+{
+	struct fng_wire_str id, reason;
+	uint32_t code;
+	void *h = NULL;
+
+	if (fng__wire_decode_ws_close(b, n, &id, &code, &reason, &h)) {
+		return -1;
+	}
+	/* Codes a server may send: 1000, 1001, 1008, 1011-1014, and the 3000-4999 ranges. */
+	if (code != 1000 && code != 1001 && code != 1008 && !(code >= 1011 && code <= 1014) &&
+		!(code >= 3000 && code <= 4999)) {
+		code = 1000;
+	}
+	fng__ws_close_id(id.p, id.len, (int)code, reason.p, reason.len);
+	fng__wire_free(h);
+	return 0;
+}
+
 static void worker_fail_req(struct fng_worker *w, int err, const char *detail)
 {
 	struct fng_req *req = w->nslots ? w->slots[0].req : NULL;

@@ -29,6 +29,7 @@
 #define MAX_INFLIGHT 64
 
 struct fng_ws {
+	struct fng_ws *hnext;      /* the registry's bucket chain */
 	struct fng_conn *conn;     /* NULL once the transport is gone */
 	struct fng_server *srv;
 	struct fng_config *cfg;    /* a reference: the API and stage below live in it */
@@ -47,6 +48,88 @@ struct fng_ws {
 	const char *pending_reason;
 	bool close_sent, disconnected, paused, timer_closed;
 };
+
+/*
+ * The open connections by id (the loop's own: one loop, no lock). Chained buckets, doubled
+ * when the average chain passes one entry.
+ */
+static struct {
+	struct fng_ws **b;
+	size_t cap, n;
+} reg;
+
+static size_t id_hash(const char *id, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h = (h ^ (uint8_t)id[i]) * 0x100000001b3ULL;
+	}
+	return (size_t)h;
+}
+
+static struct fng_ws *reg_find(const char *id, size_t len)
+{
+	struct fng_ws *ws;
+
+	if (!reg.cap || len != 16) {
+		return NULL;
+	}
+	for (ws = reg.b[id_hash(id, len) & (reg.cap - 1)]; ws; ws = ws->hnext) {
+		if (memcmp(ws->id, id, 16) == 0) {
+			return ws;
+		}
+	}
+	return NULL;
+}
+
+static int reg_add(struct fng_ws *ws)
+{
+	if (reg.n + 1 > reg.cap) {
+		size_t cap = reg.cap ? reg.cap * 2 : 64;
+		struct fng_ws **b = calloc(cap, sizeof(*b));
+
+		if (!b) {
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < reg.cap; i++) {
+			while (reg.b[i]) {
+				struct fng_ws *w = reg.b[i];
+
+				reg.b[i] = w->hnext;
+				w->hnext = b[id_hash(w->id, 16) & (cap - 1)];
+				b[id_hash(w->id, 16) & (cap - 1)] = w;
+			}
+		}
+		free(reg.b);
+		reg.b = b;
+		reg.cap = cap;
+	}
+	{
+		struct fng_ws **slot = &reg.b[id_hash(ws->id, 16) & (reg.cap - 1)];
+
+		ws->hnext = *slot;
+		*slot = ws;
+	}
+	reg.n++;
+	return 0;
+}
+
+static void reg_del(struct fng_ws *ws)
+{
+	struct fng_ws **p;
+
+	if (!reg.cap) {
+		return;
+	}
+	for (p = &reg.b[id_hash(ws->id, 16) & (reg.cap - 1)]; *p; p = &(*p)->hnext) {
+		if (*p == ws) {
+			*p = ws->hnext;
+			reg.n--;
+			return;
+		}
+	}
+}
 
 void fng__ws_new_id(char out[17])
 {
@@ -509,6 +592,7 @@ void fng__ws_on_closed(struct fng_conn *c)
 	}
 	c->ws = NULL;
 	ws->conn = NULL;
+	reg_del(ws);
 	uv_close((uv_handle_t *)&ws->timer, timer_closed_cb);
 	if (!ws->disconnected) {
 		ws->disconnected = true;
@@ -539,9 +623,43 @@ int fng__ws_start(struct fng_conn *c, struct fng_req *req)
 	snprintf(ws->id, sizeof(ws->id), "%s", req->ws_id ? req->ws_id : "");
 	snprintf(ws->ip, sizeof(ws->ip), "%s", req->ip);
 	ws->started = ws->last_rx = uv_now(c->srv->loop);
+	if (reg_add(ws) < 0) {
+		fng__config_unref(ws->cfg);
+		free(ws);
+		return -ENOMEM;
+	}
 	uv_timer_init(c->srv->loop, &ws->timer);
 	ws->timer.data = ws;
 	c->ws = ws;
+	ws_arm(ws);
+	return 0;
+}
+
+int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, bool binary)
+{
+	struct fng_ws *ws = reg_find(id, idlen);
+	struct fng_utf8 u = { 0 };
+
+	if (!ws || !ws->conn || ws->close_sent || ws->pending_code) {
+		return -ENOENT;
+	}
+	if (!binary && (!fng__utf8_feed(&u, data, len) || !fng__utf8_complete(&u))) {
+		binary = true; /* text must be UTF-8 on the wire */
+	}
+	ws_send(ws, binary ? FNG_WS_BINARY : FNG_WS_TEXT, data, len);
+	return 0;
+}
+
+int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason, size_t rlen)
+{
+	struct fng_ws *ws = reg_find(id, idlen);
+	char r[124];
+
+	if (!ws || !ws->conn) {
+		return -ENOENT;
+	}
+	snprintf(r, sizeof(r), "%.*s", (int)(rlen < sizeof(r) ? rlen : sizeof(r) - 1), reason);
+	ws_close(ws, code, r, false);
 	ws_arm(ws);
 	return 0;
 }

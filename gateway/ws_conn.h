@@ -31,4 +31,11 @@ void fng__ws_on_closed(struct fng_conn *c);
 /* SIGTERM drain: close with 1001 "going away". */
 void fng__ws_drain(struct fng_conn *c);
 
+/*
+ * For handlers (WS_SEND / WS_CLOSE frames) and the admin API: a message to the connection
+ * with this id, or a close with code and reason. -ENOENT if no such connection is open.
+ */
+int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, bool binary);
+int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason, size_t rlen);
+
 #endif

@@ -542,6 +542,39 @@ FNG_EXPORT const char *fng_json_str(struct fng_ctx *ctx, const char *s)
 
 /* ---- logging ---- */
 
+/* Encodes with enc into ctx->out and writes it now: it must reach the gateway before RESULT. */
+static int send_frame(struct fng_ctx *ctx, int rc)
+{
+	if (rc == 0) {
+		/* A failed write shows again, and ends the serve loop, when RESULT is written. */
+		(void)fng__sdk_write_all(ctx->fd, ctx->out.p, ctx->out.len);
+	}
+	ctx->out.len = 0;
+	return rc ? -1 : 0;
+}
+
+FNG_EXPORT int fng_ws_send(struct fng_ctx *ctx, const char *connection_id, const void *data,
+	size_t len, int binary)
+{
+	if (!ctx) {
+		return -1;
+	}
+	ctx->out.len = 0;
+	return send_frame(ctx, fng__wire_encode_ws_send(&ctx->out, connection_id, data, len,
+		binary != 0));
+}
+
+FNG_EXPORT int fng_ws_close(struct fng_ctx *ctx, const char *connection_id, int code,
+	const char *reason)
+{
+	if (!ctx || code < 1000 || code > 4999) {
+		return -1;
+	}
+	ctx->out.len = 0;
+	return send_frame(ctx, fng__wire_encode_ws_close(&ctx->out, connection_id, (uint32_t)code,
+		reason));
+}
+
 FNG_EXPORT void fng_log(struct fng_ctx *ctx, enum fng_log_level level, const char *fmt, ...)
 {
 	char msg[FNG_WIRE_MAX_LOG + 1];

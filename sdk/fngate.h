@@ -170,6 +170,23 @@ enum fng_log_level {
 void fng_log(struct fng_ctx *ctx, enum fng_log_level level, const char *fmt, ...)
 	FNG_PRINTF(3, 4);
 
+/* ---- WebSocket: pushing to connections ---- */
+
+/*
+ * Sends a message to WebSocket connection connection_id (any connection of the gateway, not
+ * only the one of the current event): text (binary 0; it must be UTF-8, or it is sent as
+ * binary) or binary. Delivered in the order of the calls, before the answer to the current
+ * event; a connection that is gone or unknown drops it. 0 once handed to the gateway, -1 on a
+ * bad argument (empty or over-long id, NULL data with a length). Call during an invocation.
+ */
+int fng_ws_send(struct fng_ctx *ctx, const char *connection_id, const void *data, size_t len,
+	int binary);
+/*
+ * Closes connection connection_id with code (1000, or 3000-4999 for your own meanings) and
+ * a reason of at most 123 bytes; its $disconnect follows. 0 or -1, like fng_ws_send().
+ */
+int fng_ws_close(struct fng_ctx *ctx, const char *connection_id, int code, const char *reason);
+
 #ifdef __cplusplus
 }
 #endif

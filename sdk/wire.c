@@ -398,6 +398,54 @@ FNG_EXPORT int fng__wire_encode_log(struct fng_wire_buf *out, int level, const c
 	return enc_end(&e);
 }
 
+FNG_EXPORT int fng__wire_encode_ws_send(struct fng_wire_buf *out, const char *connection_id,
+	const void *data, size_t len, bool binary)
+{
+	size_t n = connection_id ? strlen(connection_id) : 0;
+	struct enc e;
+
+	if (n == 0 || n > FNG_WIRE_MAX_CONNECTION_ID || (!data && len)) {
+		return -EINVAL;
+	}
+	if (enc_begin(&e, out, FNG_WIRE_WS_SEND)) {
+		return -ENOMEM;
+	}
+	msgpack_pack_map(&e.pk, 3);
+	put_key(&e, "connectionId");
+	put_raw_str(&e, connection_id, n);
+	put_key(&e, "data");
+	put_bin(&e, data, len);
+	put_key(&e, "binary");
+	if (binary) {
+		msgpack_pack_true(&e.pk);
+	} else {
+		msgpack_pack_false(&e.pk);
+	}
+	return enc_end(&e);
+}
+
+FNG_EXPORT int fng__wire_encode_ws_close(struct fng_wire_buf *out, const char *connection_id,
+	uint32_t code, const char *reason)
+{
+	size_t n = connection_id ? strlen(connection_id) : 0, rl = reason ? strlen(reason) : 0;
+	struct enc e;
+
+	if (n == 0 || n > FNG_WIRE_MAX_CONNECTION_ID || rl > FNG_WIRE_MAX_CLOSE_REASON) {
+		return -EINVAL;
+	}
+	if (enc_begin(&e, out, FNG_WIRE_WS_CLOSE)) {
+		return -ENOMEM;
+	}
+	msgpack_pack_map(&e.pk, 3);
+	put_key(&e, "connectionId");
+	put_raw_str(&e, connection_id, n);
+	put_key(&e, "code");
+	msgpack_pack_uint32(&e.pk, code);
+	put_key(&e, "reason");
+	put_raw_str(&e, reason ? reason : "", rl);
+	return enc_end(&e);
+}
+
 FNG_EXPORT int fng__wire_encode_ready(struct fng_wire_buf *out, uint32_t abi, const char *name)
 {
 	struct enc e;
@@ -995,6 +1043,62 @@ FNG_EXPORT int fng__wire_decode_log(const uint8_t *body, size_t len, int *level,
 
 	*level = l.level;
 	*msg = l.msg;
+	return err;
+}
+
+struct ws_send_body {
+	struct fng_wire_str id;
+	const void *data;
+	size_t len;
+	bool binary;
+};
+
+static const struct field ws_send_fields[] = {
+	{ "connectionId", K_STR, offsetof(struct ws_send_body, id), 0, FNG_WIRE_MAX_CONNECTION_ID,
+		NULL },
+	{ "data", K_BIN, offsetof(struct ws_send_body, data), offsetof(struct ws_send_body, len), 0,
+		NULL },
+	{ "binary", K_BOOL, offsetof(struct ws_send_body, binary), 0, 0, NULL },
+};
+static const struct fields ws_send_table = FIELDS(ws_send_fields);
+
+FNG_EXPORT int fng__wire_decode_ws_send(const uint8_t *body, size_t len,
+	struct fng_wire_str *connection_id, struct fng_wire_str *data, bool *binary, void **handle)
+{
+	struct ws_send_body b;
+	int err = decode(body, len, &ws_send_table, (char *)&b, sizeof(b), handle);
+
+	*connection_id = b.id;
+	*data = (struct fng_wire_str){ b.data, b.len };
+	*binary = b.binary;
+	return err;
+}
+
+struct ws_close_body {
+	struct fng_wire_str id;
+	uint32_t code;
+	struct fng_wire_str reason;
+};
+
+static const struct field ws_close_fields[] = {
+	{ "connectionId", K_STR, offsetof(struct ws_close_body, id), 0, FNG_WIRE_MAX_CONNECTION_ID,
+		NULL },
+	{ "code", K_U32, offsetof(struct ws_close_body, code), 0, 0, NULL },
+	{ "reason", K_STR, offsetof(struct ws_close_body, reason), 0, FNG_WIRE_MAX_CLOSE_REASON,
+		NULL },
+};
+static const struct fields ws_close_table = FIELDS(ws_close_fields);
+
+FNG_EXPORT int fng__wire_decode_ws_close(const uint8_t *body, size_t len,
+	struct fng_wire_str *connection_id, uint32_t *code, struct fng_wire_str *reason,
+	void **handle)
+{
+	struct ws_close_body b;
+	int err = decode(body, len, &ws_close_table, (char *)&b, sizeof(b), handle);
+
+	*connection_id = b.id;
+	*code = b.code;
+	*reason = b.reason;
 	return err;
 }
 

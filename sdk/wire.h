@@ -28,7 +28,9 @@ enum fng_wire_type {
 	FNG_WIRE_RESULT = 3,    /* worker → gateway, once per INVOKE: the response */
 	FNG_WIRE_LOG = 4,       /* worker → gateway, during an INVOKE: {level, msg} */
 	FNG_WIRE_SHUTDOWN = 5,  /* gateway → worker: run the shutdown hook and exit 0 */
-	/* 6..15 reserved for WebSocket frames (WS_SEND, WS_PUBLISH, WS_SUBSCRIBE, ...) */
+	FNG_WIRE_WS_SEND = 6,   /* worker → gateway, during an INVOKE: {connectionId, data, binary} */
+	/* 7..9 reserved for WS_PUBLISH, WS_SUBSCRIBE, WS_UNSUBSCRIBE */
+	FNG_WIRE_WS_CLOSE = 10, /* worker → gateway, during an INVOKE: {connectionId, code, reason} */
 };
 
 struct fng_wire_str {
@@ -116,6 +118,16 @@ int fng__wire_decode_log(const uint8_t *body, size_t len, int *level, struct fng
 	void **handle);
 
 int fng__wire_encode_ready(struct fng_wire_buf *out, uint32_t abi, const char *name);
+
+/* WS_SEND: a message for a WebSocket connection; WS_CLOSE: close one with a code. */
+int fng__wire_encode_ws_send(struct fng_wire_buf *out, const char *connection_id,
+	const void *data, size_t len, bool binary);
+int fng__wire_decode_ws_send(const uint8_t *body, size_t len, struct fng_wire_str *connection_id,
+	struct fng_wire_str *data, bool *binary, void **handle);
+int fng__wire_encode_ws_close(struct fng_wire_buf *out, const char *connection_id, uint32_t code,
+	const char *reason);
+int fng__wire_decode_ws_close(const uint8_t *body, size_t len, struct fng_wire_str *connection_id,
+	uint32_t *code, struct fng_wire_str *reason, void **handle);
 int fng__wire_decode_ready(const uint8_t *body, size_t len, uint32_t *abi,
 	struct fng_wire_str *name, void **handle);
 

@@ -30,5 +30,8 @@
 #define FNG_WIRE_MAX_LOG 8192
 /* Bytes in the handler name of READY. */
 #define FNG_WIRE_MAX_NAME 255
+/* A WebSocket connection id in WS_SEND / WS_CLOSE, and a close reason (125 - the code). */
+#define FNG_WIRE_MAX_CONNECTION_ID 64
+#define FNG_WIRE_MAX_CLOSE_REASON 123
 
 #endif

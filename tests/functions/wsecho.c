@@ -2,7 +2,9 @@
 /*
  * For the WebSocket tests: on CONNECT, refuses with 403 when the handshake's query has
  * deny=1 and logs "connect ID"; on DISCONNECT logs "disconnect ID"; on MESSAGE answers
- * "whoami" with its event fields as JSON, "silent" with nothing, and echoes anything else.
+ * "whoami" with its event fields as JSON, "silent" with nothing, "to:ID:TEXT" by pushing TEXT
+ * to connection ID (fng_ws_send) and answering "sent", "kick:ID" by closing connection ID
+ * with 4000 "kicked", and echoes anything else.
  */
 #include <string.h>
 
@@ -34,6 +36,25 @@ static int wsecho(struct fng_ctx *ctx)
 	}
 	if (len == 6 && memcmp(body, "silent", 6) == 0) {
 		return 0;
+	}
+	if (len > 3 && memcmp(body, "to:", 3) == 0 && memchr(body + 3, ':', len - 3)) {
+		const char *colon = memchr(body + 3, ':', len - 3);
+		char target[65] = "";
+
+		if ((size_t)(colon - body - 3) < sizeof(target)) {
+			memcpy(target, body + 3, (size_t)(colon - body - 3));
+		}
+		if (fng_ws_send(ctx, target, colon + 1, len - (size_t)(colon + 1 - body), 0) != 0) {
+			return fng_response_write(ctx, "refused", 7);
+		}
+		return fng_response_write(ctx, "sent", 4);
+	}
+	if (len > 5 && len < 70 && memcmp(body, "kick:", 5) == 0) {
+		char target[65] = "";
+
+		memcpy(target, body + 5, len - 5);
+		fng_ws_close(ctx, target, 4000, "kicked");
+		return fng_response_write(ctx, "kicked", 6);
 	}
 	return fng_response_write(ctx, body, len);
 }

@@ -243,6 +243,28 @@ def _():
     ws.close()
 
 
+@tap.case('push: a handler sends to another connection (fng_ws_send) and closes it (fng_ws_close); an unknown id is dropped')
+def _():
+    d = Env.get()
+    mark = d.log_mark()
+    a = connect()
+    b = connect()
+    bid = whoami(b)['connectionId']
+    a.text('to:%s:hello from a' % bid)
+    eq(a.recv_message(), (1, b'sent'), 'answer to the sender')
+    eq(b.recv_message(), (1, b'hello from a'), 'pushed to the other connection')
+    a.text('to:AAAAAAAAAAAAAAAA:nobody')
+    eq(a.recv_message(), (1, b'sent'), 'a push to an unknown id is accepted and dropped')
+    a.text('to:%s' % ('x' * 70) + ':too long')
+    eq(a.recv_message(), (1, b'refused'), 'an over-long id is refused by the SDK')
+    a.text('kick:%s' % bid)
+    eq(a.recv_message(), (1, b'kicked'), 'answer to the kicker')
+    reason = b.expect_close(4000)
+    eq(reason, b'kicked', 'close reason')
+    eq(logged(d, 'disconnect %s' % bid, mark), 1, 'disconnect events of the kicked connection')
+    a.close()
+
+
 @tap.case('handshake refusals: no upgrade 426, version 8 426, bad key 400, a path below the stage 404, $connect refusing 403')
 def _():
     port = Env.get().port
