@@ -142,6 +142,33 @@ static void ready(const uint8_t *p, size_t n)
 	fng__wire_buf_finish(&e1);
 }
 
+/* WS_SEND and WS_CLOSE: ids and reasons go through C strings, so NULs inside cannot round-trip. */
+static void ws_frames(const uint8_t *p, size_t n)
+{
+	struct fng_wire_str id, data, reason;
+	struct fng_wire_buf e = { 0 };
+	uint32_t code;
+	bool binary;
+	void *h;
+
+	if (fng__wire_decode_ws_send(p, n, &id, &data, &binary, &h) == 0) {
+		if (strlen(id.p) == id.len && id.len &&
+			fng__wire_encode_ws_send(&e, id.p, data.p, data.len, binary)) {
+			abort();
+		}
+		fng__wire_free(h);
+	}
+	e.len = 0;
+	if (fng__wire_decode_ws_close(p, n, &id, &code, &reason, &h) == 0) {
+		if (strlen(id.p) == id.len && id.len && strlen(reason.p) == reason.len &&
+			fng__wire_encode_ws_close(&e, id.p, code, reason.p)) {
+			abort();
+		}
+		fng__wire_free(h);
+	}
+	fng__wire_buf_finish(&e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t off = 0;
@@ -168,11 +195,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case FNG_WIRE_LOG:
 			log_frame(body, len);
 			break;
+		case FNG_WIRE_WS_SEND:
+		case FNG_WIRE_WS_CLOSE:
+			ws_frames(body, len);
+			break;
 		default:
 			ready(body, len);
 			invoke(body, len);
 			result(body, len);
 			log_frame(body, len);
+			ws_frames(body, len);
 			break;
 		}
 		off += (size_t)n;

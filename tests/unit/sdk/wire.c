@@ -1299,6 +1299,60 @@ static void test_version(void)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* WS_SEND / WS_CLOSE: round trips, and the refusals of the encoders. */
+static void test_ws_frames(void)
+{
+	struct fng_wire_buf b = { 0 };
+	struct fng_wire_str id, data, reason;
+	const uint8_t *body;
+	uint8_t type;
+	size_t len;
+	uint32_t code;
+	bool binary;
+	void *h = NULL;
+
+	CHECK_INT(fng__wire_encode_ws_send(&b, "L0SM9cOFvHcCIhw-", "hi\0x", 4, true), 0,
+		"ws_send: encoded");
+	CHECK(fng__wire_frame(b.p, b.len, 1 << 20, &type, &body, &len) > 0 &&
+			type == FNG_WIRE_WS_SEND,
+		"ws_send: one WS_SEND frame");
+	CHECK(fng__wire_decode_ws_send(body, len, &id, &data, &binary, &h) == 0 &&
+			id.len == 16 && memcmp(id.p, "L0SM9cOFvHcCIhw-", 16) == 0 && data.len == 4 &&
+			memcmp(data.p, "hi\0x", 4) == 0 && binary,
+		"ws_send: decoded (id, data with a NUL, binary)");
+	fng__wire_free(h);
+	b.len = 0;
+	CHECK_INT(fng__wire_encode_ws_close(&b, "abc", 4000, "bye"), 0, "ws_close: encoded");
+	CHECK(fng__wire_frame(b.p, b.len, 1 << 20, &type, &body, &len) > 0 &&
+			type == FNG_WIRE_WS_CLOSE &&
+			fng__wire_decode_ws_close(body, len, &id, &code, &reason, &h) == 0 &&
+			code == 4000 && strcmp(reason.p, "bye") == 0 && strcmp(id.p, "abc") == 0,
+		"ws_close: decoded");
+	fng__wire_free(h);
+	CHECK(fng__wire_encode_ws_send(&b, "", "x", 1, false) < 0, "ws_send: empty id refused");
+	CHECK(fng__wire_encode_ws_send(&b, NULL, "x", 1, false) < 0, "ws_send: NULL id refused");
+	{
+		char longid[66];
+
+		memset(longid, 'a', 65);
+		longid[65] = '\0';
+		CHECK(fng__wire_encode_ws_send(&b, longid, "x", 1, false) < 0,
+			"ws_send: a 65-byte id refused");
+		longid[64] = '\0';
+		CHECK(fng__wire_encode_ws_send(&b, longid, "x", 1, false) == 0,
+			"ws_send: a 64-byte id accepted");
+	}
+	{
+		char r[125];
+
+		memset(r, 'r', 124);
+		r[124] = '\0';
+		CHECK(fng__wire_encode_ws_close(&b, "a", 1000, r) < 0,
+			"ws_close: a 124-byte reason refused");
+	}
+	fng__wire_buf_finish(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--alloc-probe") == 0) {
@@ -1309,6 +1363,7 @@ int main(int argc, char **argv)
 	}
 	test_invoke_round_trips();
 	test_result();
+	test_ws_frames();
 	test_log_ready_empty();
 	test_frames();
 	test_hostile_bytes();
