@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/inotify.h>
@@ -1614,10 +1615,16 @@ static int hash_copy(const char *src, const char *rundir, const char *name, char
 	if (!err) {
 		char dir[PATH_MAX];
 
+		static atomic_uint copies;
+
 		snprintf(version, 17, "%016llx", (unsigned long long)h);
-		/* One directory per version: Landlock gives the worker exactly this directory. */
-		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s-%s", rundir, name, version) >=
-			sizeof(dir)) {
+		/*
+		 * One directory per copy (Landlock gives the worker exactly this directory), never
+		 * reused: a retiring generation of the same version deletes its own copy when its
+		 * last worker goes, which may be while this one is being made.
+		 */
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s-%s-%u", rundir, name, version,
+			atomic_fetch_add(&copies, 1)) >= sizeof(dir)) {
 			err = -ENAMETOOLONG;
 		} else if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
 			err = -errno;
@@ -1709,6 +1716,7 @@ static void scan_work_cb(uv_work_t *req)
 		struct fng_buf errors = { 0 };
 		struct stat st;
 		int64_t age_ns;
+		int serr;
 
 		if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0 || e->d_name[0] == '.' ||
 			len - 3 >= sizeof(it->name)) {
@@ -1731,9 +1739,15 @@ static void scan_work_cb(uv_work_t *req)
 		if (!fng__config_name_ok(it->name)) {
 			continue;
 		}
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sw->dir, e->d_name) >= sizeof(path)) {
+			continue;
+		}
+		serr = stat(path, &st) != 0 ? errno : 0;
+		if (serr == ENOENT) {
+			continue; /* deleted since readdir: gone, like a file never listed */
+		}
 		sw->nitems++;
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sw->dir, e->d_name) >= sizeof(path) ||
-			stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		if (serr || !S_ISREG(st.st_mode)) {
 			it->failed = true;
 			snprintf(it->error, sizeof(it->error), "not a regular file");
 			continue;

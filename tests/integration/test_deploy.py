@@ -433,6 +433,33 @@ def _():
     Env.fdir.remove('sleepy')
 
 
+@dcase('deploy: deleted and dropped again (same bytes) while its old worker still runs: the new copy outlives the old generation')
+def _():
+    d = Env.get()
+    data = padded(test_so('slow'), 'same-bytes')
+    manifest = 'max_invocations: 1\nenv: { FNG_TEST_SLEEP_MS: "400" }\n'
+    mark = d.log_mark()
+    Env.fdir.install('x', None, manifest, data=data)
+    wait_deployed(d, ['x'], mark)
+    got = []
+    t = threading.Thread(target=lambda: got.append(exchange(d.port, req('GET', '/s/x'),
+                                                            timeout=10)))
+    t.start()
+    time.sleep(0.1)
+    os.unlink(Env.fdir.so('x'))
+    wait_answer(lambda r: r.status == 503, 3.0, path='/s/x')
+    mark = d.log_mark()
+    Env.fdir.install('x', None, data=data)      # the same version, while the old one runs
+    wait_deployed(d, ['x'], mark)
+    t.join(10)
+    eq([r.status for r in got], [200], 'the request in flight on the deleted version')
+    time.sleep(0.3)     # the old worker has exited: its generation is freed
+    # max_invocations 1: every request needs a fresh worker loading the new copy.
+    eq([exchange(d.port, req('GET', '/s/x'), timeout=10).status for _ in range(3)], [200] * 3,
+       'statuses from fresh workers')
+    Env.fdir.remove('x')
+
+
 @dcase('deploy: %d functions dropped at once are all deployed' % MANY)
 def _():
     d = Env.get()
