@@ -789,6 +789,9 @@ static void req_finish(struct fng_req *req)
 	struct fng_conn *c = req->conn;
 	bool upgrade = c && c->upgrading && !c->close_after && fng__ws_start(c, req) == 0;
 
+	if (c && c->upgrading && !upgrade) {
+		c->close_after = true; /* the 101 is out but no WebSocket state: end it */
+	}
 	fng__req_destroy(req);
 	if (!c) {
 		return; /* the connection went away while the request was in flight */
