@@ -3,6 +3,7 @@
 #define FNG_GATEWAY_CHARS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Character classes of HTTP (RFC 9110) shared by the parsers and the config loader. */
 
@@ -12,6 +13,17 @@ extern const unsigned char fng__tchar[256];
 static inline bool fng__is_tchar(unsigned char c)
 {
 	return fng__tchar[c] != 0;
+}
+
+/* A token: one or more tchars (field names, route keys, subprotocols). */
+static inline bool fng__is_token(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!fng__is_tchar((unsigned char)p[i])) {
+			return false;
+		}
+	}
+	return n > 0;
 }
 
 /* Value of a hex digit, or -1. */

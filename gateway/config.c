@@ -893,15 +893,7 @@ static bool ws_route_key_ok(const char *k)
 		return strcmp(k, "$connect") == 0 || strcmp(k, "$disconnect") == 0 ||
 		       strcmp(k, "$default") == 0;
 	}
-	if (!*k || strlen(k) > 128) {
-		return false;
-	}
-	for (const char *p = k; *p; p++) {
-		if (!fng__is_tchar((unsigned char)*p)) {
-			return false;
-		}
-	}
-	return true;
+	return strlen(k) <= 128 && fng__is_token(k, strlen(k));
 }
 
 const struct fng_route *fng__api_ws_route(const struct fng_api *api, const char *key, size_t len)
@@ -1038,12 +1030,8 @@ static int parse_subprotocols(struct loader *L, const struct ynode *v, void *obj
 	ws->subprotocols = fng__arena_zalloc(L->cfg->arena, (v->n + 1) * sizeof(char *));
 	for (unsigned i = 0; i < v->n; i++) {
 		const char *p = get_str(L, v->kids[i], "subprotocol");
-		bool ok = p && *p;
 
-		for (const char *c = p; ok && *c; c++) {
-			ok = fng__is_tchar((unsigned char)*c);
-		}
-		if (!ok) {
+		if (!p || !fng__is_token(p, strlen(p))) {
 			err_at(L, v->kids[i], "a subprotocol is a token (RFC 6455 section 4.1)");
 			continue;
 		}

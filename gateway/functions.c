@@ -96,6 +96,13 @@ struct src_id {
 	int64_t mtime_ns, ctime_ns;
 };
 
+static struct src_id src_of(const struct stat *st)
+{
+	return (struct src_id){ st->st_dev, st->st_ino, st->st_size,
+		(int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+		(int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec };
+}
+
 struct fng_gen {
 	struct fng_fn *fn;
 	char version[17];        /* content hash, hex */
@@ -119,6 +126,7 @@ struct fng_fn {
 	struct fng_list queue;   /* requests waiting for a worker (struct qitem) */
 	unsigned nqueue;
 	uint64_t service_ns;     /* moving average of an invocation's run time */
+	bool pump_wanted;        /* pump_cb runs pool_pump for it */
 	char failed_version[17]; /* the last version whose pre-flight failed: not retried */
 };
 
@@ -514,13 +522,8 @@ static int on_ready(struct fng_functions *fns, struct fng_worker *w, const uint8
 
 static bool header_ok(const struct fng_wire_kv *kv)
 {
-	if (!kv->k.len) {
+	if (!fng__is_token(kv->k.p, kv->k.len)) {
 		return false;
-	}
-	for (size_t i = 0; i < kv->k.len; i++) {
-		if (!fng__is_tchar((unsigned char)kv->k.p[i])) {
-			return false;
-		}
 	}
 	for (size_t i = 0; i < kv->v.len; i++) {
 		unsigned char c = (unsigned char)kv->v.p[i];
@@ -545,7 +548,7 @@ static bool reserved_header(struct fng_wire_str k)
 	return false;
 }
 
-static void pump_soon(struct fng_functions *fns);
+static void pump_soon(struct fng_functions *fns, struct fng_fn *fn);
 
 /* The worker answered its last invocation: recycle it, or make it available. */
 static void worker_idle(struct fng_functions *fns, struct fng_worker *w)
@@ -567,7 +570,7 @@ static void worker_idle(struct fng_functions *fns, struct fng_worker *w)
 	} else {
 		w->state = W_IDLE;
 	}
-	pump_soon(fns);
+	pump_soon(fns, g->fn);
 }
 
 static void deadline_cb(uv_timer_t *t);
@@ -638,7 +641,7 @@ static void requeue_pipeline(struct fng_functions *fns, struct fng_worker *w, in
 		fng__req_resume(req, err);
 	}
 	w->nslots = w->nslots ? 1 : 0;
-	pump_soon(fns);
+	pump_soon(fns, fn);
 }
 
 static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
@@ -706,7 +709,7 @@ static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint
 	}
 	if (w->nslots) {
 		head_started(fns, w);
-		pump_soon(fns);
+		pump_soon(fns, fn);
 	} else {
 		worker_idle(fns, w);
 	}
@@ -1130,9 +1133,13 @@ static void retry_cb(uv_timer_t *t)
 	}
 }
 
-/* Runs pool_pump for every function after the current I/O callbacks (once per iteration). */
-static void pump_soon(struct fng_functions *fns)
+/*
+ * Runs pool_pump for fn after the current I/O callbacks: once per loop iteration, however
+ * many RESULTs and requests for it came in that iteration.
+ */
+static void pump_soon(struct fng_functions *fns, struct fng_fn *fn)
 {
+	fn->pump_wanted = true;
 	if (!fns->pump_pending && !fns->closing) {
 		fns->pump_pending = true;
 		uv_check_start(&fns->pump, pump_cb);
@@ -1146,7 +1153,10 @@ static void pump_cb(uv_check_t *h)
 	uv_check_stop(h);
 	fns->pump_pending = false;
 	for (unsigned i = 0; i < fns->nfns; i++) {
-		pool_pump(fns, fns->fns[i]);
+		if (fns->fns[i]->pump_wanted) {
+			fns->fns[i]->pump_wanted = false;
+			pool_pump(fns, fns->fns[i]);
+		}
 	}
 }
 
@@ -1207,7 +1217,7 @@ static int function_start(struct fng_req *req)
 	q->deadline = uv_now(fns->loop) + fn->current->limits.timeout_ms;
 	fng__list_append(&fn->queue, &q->link);
 	fn->nqueue++;
-	pump_soon(fns);
+	pump_soon(fns, fn);
 	return FNG_STAGE_PENDING;
 }
 
@@ -1664,9 +1674,7 @@ static bool scan_known_limits(const struct scan_work *sw, struct scan_item *it,
 
 	memset(&it->manifest, 0, sizeof(it->manifest));
 	if (stat(manifest, &st) == 0) {
-		it->manifest = (struct src_id){ st.st_dev, st.st_ino, st.st_size,
-			(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
-			(int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec };
+		it->manifest = src_of(&st);
 	}
 	for (unsigned i = 0; i < sw->nknown; i++) {
 		const struct scan_known *k = &sw->known[i];
@@ -1752,9 +1760,7 @@ static void scan_work_cb(uv_work_t *req)
 			snprintf(it->error, sizeof(it->error), "not a regular file");
 			continue;
 		}
-		it->src = (struct src_id){ st.st_dev, st.st_ino, st.st_size,
-			(int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
-			(int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec };
+		it->src = src_of(&st);
 		age_ns = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec) - it->src.mtime_ns;
 		/*
 		 * Perhaps being written right now (a cp in progress): look again shortly — unless
