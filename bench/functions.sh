@@ -79,11 +79,9 @@ BODY='{"message":"hello, world","stage":"prod"}'
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-log() { echo "functions.sh: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
+BENCH_NAME=functions.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(id -u)" = 0 ] || die "run as root: workers drop to uid 65534 and get cgroups"
@@ -98,35 +96,8 @@ fi
 HAVE_STRACE=0
 command -v strace >/dev/null && HAVE_STRACE=1
 
-TMP=$(mktemp -d /tmp/fngate-fnbench.XXXXXX)
+bench_tmp fngate-fnbench
 chmod 755 "$TMP" # workers (uid 65534) read the functions directory's copies below it
-PIDS=()
-cleanup() {
-	local rc=$? pid
-	# Stop in reverse order of start, each by its own pid.
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-		pid=${PIDS[$i]}
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ "$rc" -ne 0 ] && [ -d "$TMP" ]; then
-		for f in "$TMP"/*.err "$TMP"/*/error.log; do
-			[ -s "$f" ] && { log "--- $f"; tail -n 20 "$f" >&2; }
-		done
-	fi
-	rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 RESULTS=$TMP/results
 mkdir -p "$RESULTS/wrk/c$CONNS" "$RESULTS/wrk/c1" "$RESULTS/responses" "$RESULTS/prof"
@@ -137,9 +108,6 @@ stop() {
 	wait "$1" 2>/dev/null || true
 }
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # fetch PORT PATH FILE: one GET on a fresh connection, the raw response saved to FILE; fails
 # unless it is 200 with body BODY + "\n" (what hello answers for /prod/hello/world).

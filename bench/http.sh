@@ -59,11 +59,9 @@ URL_PATH=/prod/hello
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-log() { echo "http.sh: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
+BENCH_NAME=http.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # 5000 idle connections need more than the default 1024 descriptors, in the client and in
 # both servers (they inherit the limit).
@@ -76,41 +74,11 @@ for tool in wrk gcc python3 "$NGINX"; do
 	command -v "$tool" >/dev/null || die "$tool not found"
 done
 
-TMP=$(mktemp -d /tmp/fngate-bench.XXXXXX)
-PIDS=()
-cleanup() {
-	local rc=$? pid
-	# Stop in reverse order of start, each by its own pid.
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-		pid=${PIDS[$i]}
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ "$rc" -ne 0 ] && [ -d "$TMP" ]; then
-		for f in "$TMP"/*.err "$TMP"/*/error.log; do
-			[ -s "$f" ] && { log "--- $f"; tail -n 20 "$f" >&2; }
-		done
-	fi
-	rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp fngate-bench
 
 RESULTS=$TMP/results
 mkdir -p "$RESULTS/wrk"
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # fetch PORT FILE: one GET URL_PATH on a fresh connection; saves the raw response to FILE and
 # fails unless it is `200` with body `hello\n`.
