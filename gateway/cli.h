@@ -6,5 +6,7 @@
 int fng__cli_invoke(int argc, char **argv);
 /* `fngate new NAME`: writes NAME.c, a handler to start from. Exit status. */
 int fng__cli_new(int argc, char **argv);
+/* `fngate ws URL`: an interactive WebSocket client (cli_ws.c, built with libwebsockets). */
+int fng__cli_ws(int argc, char **argv);
 
 #endif

@@ -5,7 +5,9 @@
  * or in a parse function named by a row; anything else is an error with file:line:column.
  * Runs on a thread-pool thread during SIGHUP reloads, so it touches no loop state.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libfyaml.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <limits.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -441,6 +444,31 @@ static int apply_keys(struct loader *L, const struct ynode *map, const struct ke
 
 #define OFF(member) offsetof(struct fng_config, member)
 
+/* path as given if absolute, else relative to the config file's directory (nginx's way). */
+static const char *config_relative(struct loader *L, const char *path)
+{
+	const char *slash = strrchr(L->file, '/'), *abs;
+	size_t base = slash ? (size_t)(slash - L->file) : 0;
+	char cwd[PATH_MAX];
+	struct fng_buf b = { 0 };
+
+	if (path[0] == '/') {
+		return path;
+	}
+	if (L->file[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+		fng__buf_printf(&b, "%s/", cwd);
+	}
+	if (base) {
+		fng__buf_append(&b, L->file, base);
+		fng__buf_append(&b, "/", 1);
+	}
+	fng__buf_str(&b, path);
+	abs = fng__arena_strndup(L->cfg->arena, b.p ? b.p : "", b.len);
+	fng__buf_finish(&b);
+	return abs;
+}
+
+
 /* ---- server ---- */
 
 static int parse_listen(struct loader *L, const struct ynode *v, void *obj)
@@ -752,6 +780,158 @@ static const struct key function_keys[] = {
 	{ NULL },
 };
 
+/* ---- static integration: files read now, served from memory ---- */
+
+#define STATIC_MAX_FILES 256
+#define STATIC_MAX_BYTES (8u << 20)
+#define STATIC_MAX_DEPTH 4
+
+struct static_load {
+	struct loader *L;
+	const struct ynode *at;
+	struct fng_static_file *files;
+	unsigned n;
+	size_t bytes;
+};
+
+static const char *content_type(const char *name)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".htm", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".mjs", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".json", "application/json" },
+		{ ".svg", "image/svg+xml" },
+		{ ".png", "image/png" },
+		{ ".jpg", "image/jpeg" },
+		{ ".jpeg", "image/jpeg" },
+		{ ".gif", "image/gif" },
+		{ ".ico", "image/x-icon" },
+		{ ".txt", "text/plain; charset=utf-8" },
+		{ ".wasm", "application/wasm" },
+	};
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcasecmp(dot, types[i].ext) == 0) {
+			return types[i].type;
+		}
+	}
+	return "application/octet-stream";
+}
+
+static int read_whole(int fd, char *p, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = read(fd, p + off, len - off);
+
+		if (n <= 0) {
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads the regular files under dir (rel: their names' prefix); dot files are skipped. */
+static void static_scan(struct static_load *S, const char *dir, const char *rel, int depth)
+{
+	struct fng_config *c = S->L->cfg;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d) {
+		err_at(S->L, S->at, "static root %s: %s", dir, strerror(errno));
+		return;
+	}
+	while ((e = readdir(d)) != NULL && !S->L->nerrors) {
+		char path[PATH_MAX], name[PATH_MAX];
+		struct stat st;
+		int fd;
+
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		snprintf(name, sizeof(name), "%s%s", rel, e->d_name);
+		if (lstat(path, &st) != 0) {
+			continue;
+		}
+		if (S_ISDIR(st.st_mode) && depth < STATIC_MAX_DEPTH) {
+			char sub[PATH_MAX];
+
+			snprintf(sub, sizeof(sub), "%s/", name);
+			static_scan(S, path, sub, depth + 1);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			continue; /* symlinks are not followed out of the root */
+		}
+		if (S->n == STATIC_MAX_FILES || S->bytes + (size_t)st.st_size > STATIC_MAX_BYTES) {
+			err_at(S->L, S->at, "static root %s: more than %u files or %u bytes", dir,
+				STATIC_MAX_FILES, STATIC_MAX_BYTES);
+			break;
+		}
+		{
+			struct fng_static_file *f = &S->files[S->n];
+			char *data = fng__arena_alloc(c->arena, (size_t)st.st_size + 1);
+
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || read_whole(fd, data, (size_t)st.st_size) != 0) {
+				err_at(S->L, S->at, "static file %s: cannot read it", path);
+				if (fd >= 0) {
+					close(fd);
+				}
+				continue;
+			}
+			close(fd);
+			f->name = fng__arena_strndup(c->arena, name, strlen(name));
+			f->data = data;
+			f->len = (size_t)st.st_size;
+			f->type = content_type(name);
+			S->bytes += f->len;
+			S->n++;
+		}
+	}
+	closedir(d);
+}
+
+static int cmp_static(const void *a, const void *b)
+{
+	return strcmp(((const struct fng_static_file *)a)->name,
+		((const struct fng_static_file *)b)->name);
+}
+
+static int parse_static_root(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_integration_cfg *ic = obj;
+	const char *root = get_str(L, v, "root");
+	struct static_load S = { L, v, NULL, 0, 0 };
+
+	if (!root) {
+		return -1;
+	}
+	S.files = fng__arena_zalloc(L->cfg->arena, STATIC_MAX_FILES * sizeof(*S.files));
+	static_scan(&S, config_relative(L, root), "", 0);
+	qsort(S.files, S.n, sizeof(*S.files), cmp_static);
+	ic->files = S.files;
+	ic->nfiles = S.n;
+	return 0;
+}
+
+static const struct key static_keys[] = {
+	{ "type", K_FN, 0, .fn = noop_fn },
+	{ "root", K_FN, 0, .fn = parse_static_root, .required = true },
+	{ "index", K_STR, IOFF(index), .def_str = "index.html" },
+	{ NULL },
+};
+
 static int parse_integration(struct loader *L, const struct ynode *v, void *obj)
 {
 	struct fng_route *r = obj;
@@ -767,15 +947,20 @@ static int parse_integration(struct loader *L, const struct ynode *v, void *obj)
 		}
 	}
 	if (!type) {
-		err_at(L, v, "integration needs a \"type\" (mock or function)");
+		err_at(L, v, "integration needs a \"type\" (mock, function or static)");
 		return -1;
 	}
 	if (type->type == Y_SCALAR && strcmp(type->s, "function") == 0) {
 		r->integration.type = FNG_INTEGRATION_FUNCTION;
 		return apply_keys(L, v, function_keys, &r->integration, "integration");
 	}
+	if (type->type == Y_SCALAR && strcmp(type->s, "static") == 0) {
+		r->integration.type = FNG_INTEGRATION_STATIC;
+		return apply_keys(L, v, static_keys, &r->integration, "integration");
+	}
 	if (type->type != Y_SCALAR || strcmp(type->s, "mock") != 0) {
-		err_at(L, type, "unsupported integration type \"%s\" (supported: mock, function)",
+		err_at(L, type,
+			"unsupported integration type \"%s\" (supported: mock, function, static)",
 			type->type == Y_SCALAR ? type->s : "?");
 		return -1;
 	}
@@ -1048,12 +1233,11 @@ static int parse_slow_consumer(struct loader *L, const struct ynode *v, void *ob
 	if (!s) {
 		return -1;
 	}
-	/* drop_oldest comes with topics, whose queues hold whole messages. */
-	if (strcmp(s, "close") != 0) {
-		err_at(L, v, "slow_consumer: only \"close\" is supported");
+	if (strcmp(s, "close") != 0 && strcmp(s, "drop_oldest") != 0) {
+		err_at(L, v, "slow_consumer: expected \"close\" or \"drop_oldest\"");
 		return -1;
 	}
-	ws->drop_oldest = false;
+	ws->drop_oldest = strcmp(s, "drop_oldest") == 0;
 	return 0;
 }
 
@@ -1402,34 +1586,11 @@ static int parse_fn_dir(struct loader *L, const struct ynode *v, void *obj)
 {
 	struct fng_config *c = obj;
 	const char *dir = v ? get_str(L, v, "functions.dir") : "functions";
-	char *abs;
 
 	if (!dir) {
 		return -1;
 	}
-	if (dir[0] == '/') {
-		c->functions.dir = dir;
-		return 0;
-	}
-	/* Relative to the config file's directory, like nginx's include. */
-	{
-		const char *slash = strrchr(L->file, '/');
-		size_t base = slash ? (size_t)(slash - L->file) : 0;
-		char cwd[PATH_MAX];
-		struct fng_buf b = { 0 };
-
-		if (L->file[0] != '/' && getcwd(cwd, sizeof(cwd))) {
-			fng__buf_printf(&b, "%s/", cwd);
-		}
-		if (base) {
-			fng__buf_append(&b, L->file, base);
-			fng__buf_append(&b, "/", 1);
-		}
-		fng__buf_str(&b, dir);
-		abs = fng__arena_strndup(c->arena, b.p ? b.p : "", b.len);
-		fng__buf_finish(&b);
-	}
-	c->functions.dir = abs;
+	c->functions.dir = config_relative(L, dir);
 	return 0;
 }
 
@@ -1444,6 +1605,144 @@ static int parse_functions(struct loader *L, const struct ynode *v, void *obj)
 	return apply_keys(L, v, functions_keys, obj, "functions");
 }
 
+/* ---- admin ---- */
+
+static int parse_admin_listen(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+	const char *s = get_str(L, v, "admin.listen");
+	struct sockaddr_storage ss;
+
+	if (s && fng__config_parse_addr(s, &ss) != 0) {
+		err_at(L, v, "admin.listen \"%s\" must be IPv4:PORT or [IPv6]:PORT", s);
+		return -1;
+	}
+	c->admin.listen = s;
+	return 0;
+}
+
+static int parse_admin_token(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+	const char *s = v ? get_str(L, v, "admin.token") : NULL;
+
+	if (s && (strlen(s) < 16 || strlen(s) > 256 || strpbrk(s, " \t\r\n"))) {
+		err_at(L, v, "admin.token must be 16 to 256 characters without white space");
+		return -1;
+	}
+	c->admin.token = s;
+	return 0;
+}
+
+/* The token from a file (its first line), so it need not sit in the config. */
+static int parse_admin_token_file(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+	const char *path = v ? get_str(L, v, "admin.token_file") : NULL;
+	char buf[300];
+	FILE *f;
+
+	if (!path) {
+		return v ? -1 : 0;
+	}
+	path = config_relative(L, path);
+	f = fopen(path, "re");
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		err_at(L, v, "admin.token_file %s: %s", path, f ? "empty" : strerror(errno));
+		if (f) {
+			fclose(f);
+		}
+		return -1;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (strlen(buf) < 16 || strpbrk(buf, " \t")) {
+		err_at(L, v, "admin.token_file %s: the token must be 16 to 256 characters without "
+			"white space", path);
+		return -1;
+	}
+	c->admin.token = fng__arena_strndup(c->arena, buf, strlen(buf));
+	return 0;
+}
+
+static const struct key admin_keys[] = {
+	{ "listen", K_FN, 0, .fn = parse_admin_listen, .required = true },
+	{ "token", K_FN, 0, .fn = parse_admin_token },
+	{ "token_file", K_FN, 0, .fn = parse_admin_token_file },
+	{ NULL },
+};
+
+static int parse_admin(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+
+	if (!v) {
+		return 0;
+	}
+	if (apply_keys(L, v, admin_keys, obj, "admin")) {
+		return -1;
+	}
+	if (!c->admin.token) {
+		err_at(L, v, "admin needs a token (admin.token or admin.token_file)");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- schedules ---- */
+
+static int parse_schedule_function(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_schedule *sc = obj;
+
+	sc->function = get_str(L, v, "function");
+	if (sc->function && !valid_name(sc->function)) {
+		err_at(L, v, "function name \"%s\" must match [A-Za-z0-9_-]+", sc->function);
+	}
+	return 0;
+}
+
+static const struct key schedule_keys[] = {
+	{ "function", K_FN, 0, .fn = parse_schedule_function, .required = true },
+	{ "every_ms", K_U32, offsetof(struct fng_schedule, every_ms), 0, 100, 86400000,
+		.required = true },
+	{ "body", K_STR, offsetof(struct fng_schedule, body), .def_str = "" },
+	{ NULL },
+};
+
+static int parse_schedules(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+
+	if (!v) {
+		return 0;
+	}
+	if (!want(L, v, Y_MAP, "schedules")) {
+		return -1;
+	}
+	c->schedules = fng__arena_zalloc(c->arena, (v->n / 2 + 1) * sizeof(*c->schedules));
+	for (unsigned i = 0; i < v->n; i += 2) {
+		const struct ynode *k = v->kids[i];
+		struct fng_schedule *sc = &c->schedules[c->nschedules];
+
+		if (!want(L, k, Y_SCALAR, "schedule name")) {
+			continue;
+		}
+		if (!valid_name(k->s)) {
+			err_at(L, k, "schedule name \"%s\" must match [A-Za-z0-9_-]+", k->s);
+			continue;
+		}
+		sc->name = get_str(L, k, "schedule name");
+		if (apply_keys(L, v->kids[i + 1], schedule_keys, sc, "schedule") == 0) {
+			sc->route.key = "$schedule";
+			sc->route.integration.type = FNG_INTEGRATION_FUNCTION;
+			sc->route.integration.function = sc->function;
+			c->nschedules++;
+		}
+	}
+	return 0;
+}
+
 /* Top level. server comes first: stage limits default to and are checked against it. */
 static const struct key top_keys[] = {
 	{ "server", K_FN, 0, .fn = parse_server },
@@ -1451,6 +1750,8 @@ static const struct key top_keys[] = {
 	{ "access_log", K_FN, 0, .fn = parse_access_log },
 	{ "apis", K_FN, 0, .fn = parse_apis },
 	{ "domains", K_FN, 0, .fn = parse_domains },
+	{ "admin", K_FN, 0, .fn = parse_admin },
+	{ "schedules", K_FN, 0, .fn = parse_schedules },
 	{ NULL },
 };
 

@@ -19,6 +19,8 @@
 enum fng_integration_type {
 	FNG_INTEGRATION_MOCK,
 	FNG_INTEGRATION_FUNCTION,
+	FNG_INTEGRATION_STATIC,
+	FNG_INTEGRATION_ADMIN,    /* internal: the admin listener's API (admin.c) */
 	FNG_INTEGRATION__COUNT
 };
 
@@ -46,6 +48,14 @@ struct fng_theader {
 	const struct fng_template *value;
 };
 
+/* A file of a static integration, read when the config loads (arena memory). */
+struct fng_static_file {
+	const char *name;         /* relative to the root: "index.html", "js/app.js" */
+	const char *data;
+	size_t len;
+	const char *type;         /* Content-Type */
+};
+
 struct fng_integration_cfg {
 	enum fng_integration_type type;
 	int status;
@@ -54,13 +64,26 @@ struct fng_integration_cfg {
 	const struct fng_template *body;
 	bool chunked;
 	const char *function;     /* FNG_INTEGRATION_FUNCTION: the function's name */
+	const struct fng_static_file *files; /* FNG_INTEGRATION_STATIC, sorted by name */
+	unsigned nfiles;
+	const char *index;        /* FNG_INTEGRATION_STATIC: the file for a directory */
 };
+
 
 struct fng_route {
 	const char *key; /* as written: "GET /a/{b}" */
 	struct fng_route_key parsed;
 	struct fng_integration_cfg integration;
 	int line, col;
+};
+
+/* A function invoked on a timer the gateway drives (`schedules:`). */
+struct fng_schedule {
+	struct fng_route route;   /* "$schedule", integration: the function */
+	const char *name;
+	const char *function;
+	uint32_t every_ms;
+	const char *body;
 };
 
 struct fng_var {
@@ -89,7 +112,7 @@ struct fng_ws_cfg {
 	uint32_t ping_ms;          /* quiet for this long → the gateway pings; 0: never */
 	uint32_t pong_ms;          /* no pong this long after a ping → close 1001 */
 	uint32_t send_queue_bytes; /* bytes waiting to go to one client at most */
-	bool drop_oldest;          /* slow consumer: drop old messages (not yet: close 1008) */
+	bool drop_oldest;          /* slow consumer: drop old topic messages, else close 1008 */
 	const char **subprotocols; /* the server's preference order */
 	unsigned nsubprotocols;
 };
@@ -190,6 +213,13 @@ struct fng_config {
 	unsigned napis;
 	struct fng_domain *domains;
 	unsigned ndomains;
+
+	struct {
+		const char *listen;       /* NULL: no admin listener */
+		const char *token;        /* required with listen */
+	} admin;
+	struct fng_schedule *schedules;
+	unsigned nschedules;
 };
 
 /*

@@ -11,9 +11,12 @@
  */
 #define FNG_ERRNO_MAP(XX)                                                                  \
 	XX(BAD_REQUEST, 400, "Bad Request")                                                \
+	XX(UNAUTHORIZED, 401, "Unauthorized")                                              \
+	XX(FORBIDDEN, 403, "Forbidden")                                                    \
 	XX(NOT_FOUND, 404, "Not Found")                                                    \
 	XX(METHOD_NOT_ALLOWED, 405, "Method Not Allowed")                                  \
 	XX(REQUEST_TIMEOUT, 408, "Request Timeout")                                        \
+	XX(GONE, 410, "Gone")                                                              \
 	XX(BODY_TOO_LARGE, 413, "Payload Too Large")                                       \
 	XX(URI_TOO_LONG, 414, "URI Too Long")                                              \
 	XX(EXPECTATION_FAILED, 417, "Expectation Failed")                                  \

@@ -422,6 +422,12 @@ static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uin
 	size_t n);
 static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n);
+static int on_ws_publish(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
+	size_t n);
+static int on_ws_subscribe(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
+	size_t n);
+static int on_ws_unsubscribe(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
+	size_t n);
 
 /*
  * What a worker may send, and when. The state column makes READY once (only while
@@ -438,6 +444,9 @@ static const struct {
 	{ FNG_WIRE_LOG, 1u << W_BUSY, on_log },
 	{ FNG_WIRE_WS_SEND, 1u << W_BUSY, on_ws_send },
 	{ FNG_WIRE_WS_CLOSE, 1u << W_BUSY, on_ws_close },
+	{ FNG_WIRE_WS_PUBLISH, 1u << W_BUSY, on_ws_publish },
+	{ FNG_WIRE_WS_SUBSCRIBE, 1u << W_BUSY, on_ws_subscribe },
+	{ FNG_WIRE_WS_UNSUBSCRIBE, 1u << W_BUSY, on_ws_unsubscribe },
 };
 
 static void worker_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -777,6 +786,59 @@ static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const ui
 	return 0;
 }
 
+/* A handler publishing to a topic (fng_ws_publish); a bad name is dropped and logged. */
+static int on_ws_publish(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
+	size_t n)
+{
+	struct fng_wire_str topic, data;
+	void *h = NULL;
+	int err;
+
+	if (fng__wire_decode_ws_publish(b, n, &topic, &data, &h)) {
+		return -1;
+	}
+	err = fng__topic_publish(topic.p, topic.len, data.p, data.len, NULL, NULL);
+	if (err) {
+		fng__log("warn", "publish dropped", "function", w->gen->fn->name, "topic", topic.p,
+			"error", err == -EINVAL ? "invalid topic name" : fng_strerror(err), NULL);
+	}
+	fng__wire_free(h);
+	return 0;
+}
+
+/*
+ * fng_ws_subscribe / fng_ws_unsubscribe. The running request is passed along: during
+ * $connect the connection is not open yet and subscribes when it is.
+ */
+static int ws_sub(struct fng_worker *w, const uint8_t *b, size_t n, bool on)
+{
+	struct fng_wire_str id, topic;
+	void *h = NULL;
+
+	if (fng__wire_decode_ws_sub(b, n, &id, &topic, &h)) {
+		return -1;
+	}
+	if (fng__ws_subscribe(w->nslots ? w->slots[0].req : NULL, id.p, id.len, topic.p,
+		topic.len, on) == -EINVAL) {
+		fng__log("warn", "subscription dropped", "function", w->gen->fn->name, "topic",
+			topic.p, "error", "invalid topic name", NULL);
+	}
+	fng__wire_free(h);
+	return 0;
+}
+
+static int on_ws_subscribe(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
+	size_t n)
+{
+	return ws_sub(w, b, n, true);
+}
+
+static int on_ws_unsubscribe(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
+	size_t n)
+{
+	return ws_sub(w, b, n, false);
+}
+
 static void worker_fail_req(struct fng_worker *w, int err, const char *detail)
 {
 	struct fng_req *req = w->nslots ? w->slots[0].req : NULL;
@@ -863,7 +925,7 @@ static int encode_event(struct fng_req *req, const struct fng_gen *g, struct fng
 	headers = fng__arena_alloc(a, (req->nheaders + 1) * sizeof(*headers));
 	query = fng__arena_alloc(a, (req->query.len / 2 + 2) * sizeof(*query));
 	params = fng__arena_alloc(a, (req->match.nparams + 1) * sizeof(*params));
-	vars = fng__arena_alloc(a, (req->stage->nvars + 1) * sizeof(*vars));
+	vars = fng__arena_alloc(a, ((req->stage ? req->stage->nvars : 0) + 1) * sizeof(*vars));
 	cookies = fng__arena_alloc(a, (req->nheaders * 8 + 1) * sizeof(*cookies));
 	if (!headers || !query || !params || !vars || !cookies) {
 		return UV_ENOMEM;
@@ -921,7 +983,7 @@ static int encode_event(struct fng_req *req, const struct fng_gen *g, struct fng
 		params[i].k = ws(req->match.params[i].name);
 		params[i].v = ws(req->match.params[i].value);
 	}
-	for (unsigned i = 0; i < req->stage->nvars; i++) {
+	for (unsigned i = 0; req->stage && i < req->stage->nvars; i++) {
 		vars[i].k = wcs(req->stage->vars[i].name);
 		vars[i].v = ws(req->stage->vars[i].value);
 	}
@@ -936,8 +998,8 @@ static int encode_event(struct fng_req *req, const struct fng_gen *g, struct fng
 	ev.source_ip = wcs(req->ip);
 	ev.user_agent = ua ? ws(ua->value) : wcs("");
 	ev.request_id = (struct fng_wire_str){ req->request_id, req->request_id_len };
-	ev.api = wcs(req->api->name);
-	ev.stage = wcs(req->stage->name);
+	ev.api = wcs(req->api ? req->api->name : "");
+	ev.stage = wcs(req->stage ? req->stage->name : "");
 	ev.domain = ws(req->host);
 	ev.headers = headers;
 	ev.nheaders = req->nheaders;
@@ -946,7 +1008,7 @@ static int encode_event(struct fng_req *req, const struct fng_gen *g, struct fng
 	ev.path_params = params;
 	ev.npath_params = req->match.nparams;
 	ev.stage_vars = vars;
-	ev.nstage_vars = req->stage->nvars;
+	ev.nstage_vars = req->stage ? req->stage->nvars : 0;
 	ev.cookies = cookies;
 	ev.ncookies = nc;
 	ev.body = req->body.p;

@@ -108,6 +108,7 @@ static struct fng_req *new_req(struct fng_conn *c)
 	req->arena = a;
 	req->ops = &req_ops;
 	req->conn = c;
+	req->admin = c->admin;
 	req->srv = c->srv;
 	req->cfg = fng__config_ref(c->srv->cfg);
 	req->t_start = c->req_start ? c->req_start : uv_hrtime();
@@ -865,21 +866,29 @@ static void after_flush(struct fng_conn *c)
 	update_tq(c);
 }
 
+/* Output waiting: bytes in c->out, then (WebSocket) frames in the send queue. */
+static bool out_pending(const struct fng_conn *c)
+{
+	return c->out.len || (c->ws && fng__ws_queued(c->ws));
+}
+
 static void flush(struct fng_conn *c)
 {
-	int rc;
+	int rc = 1;
 
 	if (c->flushing || c->state == FNG_CONN_CLOSED) {
 		return;
 	}
-	if (!c->out.len) {
+	if (!out_pending(c)) {
 		if (c->state == FNG_CONN_CLOSING && !c->fin_sent) {
 			after_flush(c);
 		}
 		return;
 	}
 	c->flushing = true;
-	rc = c->ops->flush(c);
+	while (rc == 1 && out_pending(c)) {
+		rc = c->out.len ? c->ops->flush(c) : fng__ws_write(c);
+	}
 	if (rc == 0) {
 		update_tq(c);
 		return;
@@ -902,7 +911,10 @@ void fng__conn_on_flushed(struct fng_conn *c, int status)
 		fng__conn_abort(c);
 		return;
 	}
-	if (c->out.len) {
+	if (c->ws) {
+		fng__ws_written(c->ws);
+	}
+	if (out_pending(c)) {
 		flush(c);
 		return;
 	}

@@ -35,6 +35,12 @@ struct fng_transport_ops {
 	 * follows). One flush is outstanding at a time.
 	 */
 	int (*flush)(struct fng_conn *c);
+	/*
+	 * Sends n (at most FNG_WRITEV_MAX) buffers the caller keeps alive until told (WebSocket
+	 * frames shared between connections). Returns like flush: 1, 0 (then
+	 * fng__conn_on_flushed follows and the buffers may be released), or negative.
+	 */
+	int (*writev)(struct fng_conn *c, const uv_buf_t *bufs, unsigned n);
 	/* Sends FIN after what was flushed; the read side stays open. */
 	void (*shutdown)(struct fng_conn *c);
 	/*
@@ -43,6 +49,8 @@ struct fng_transport_ops {
 	 */
 	void (*close)(struct fng_conn *c);
 };
+
+#define FNG_WRITEV_MAX 32
 
 enum fng_conn_state {
 	FNG_CONN_HEAD,     /* reading a request head */
@@ -81,6 +89,7 @@ struct fng_conn {
 	bool served : 1;       /* at least one request answered: idle means keep-alive */
 	bool upgrading : 1;    /* the response being written is a 101 to WebSocket */
 	bool paused : 1;       /* reading stopped on purpose (WebSocket events in flight) */
+	bool admin : 1;        /* accepted on the admin listener */
 };
 
 /* Initializes c (memory from the caller), ready for ops->read_start. */
@@ -130,6 +139,6 @@ void fng__loopback_destroy(struct fng_loopback *lb);
 /* The plain TCP transport. */
 extern const struct fng_transport_ops fng__tcp_transport;
 /* Accepts a connection from a listener into a new fng_conn. */
-int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener);
+int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener, bool admin);
 
 #endif

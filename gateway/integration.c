@@ -119,8 +119,70 @@ static const struct fng_integration_ops mock_ops = {
 };
 
 /* Integration type → ops. Later integrations (function, http) register here at start-up. */
+/* ---- static: files read with the config, served from memory ---- */
+
+static int static_start(struct fng_req *req)
+{
+	const struct fng_integration_cfg *ic = &req->match.route->integration;
+	const struct fng_route_key *k = &req->match.route->parsed;
+	struct fng_str name = { ic->index, strlen(ic->index) };
+	const struct fng_static_file *f = NULL;
+	size_t lo = 0, hi = ic->nfiles;
+
+	/* The file is the route's greedy parameter ({file+}); a directory gets its index. */
+	if (req->match.nparams && k->path && strstr(k->path, "+}")) {
+		struct fng_str v = req->match.params[req->match.nparams - 1].value;
+
+		if (v.len && v.p[v.len - 1] != '/') {
+			name = v;
+		}
+	}
+	if (!fng__str_eq(req->method, "GET", 3) && !fng__str_eq(req->method, "HEAD", 4)) {
+		req->match.nallow = 0;
+		req->match.allow[req->match.nallow++] = "GET";
+		req->match.allow[req->match.nallow++] = "HEAD";
+		return FNG_EMETHOD_NOT_ALLOWED;
+	}
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct fng_static_file *m = &ic->files[mid];
+		size_t ml = strlen(m->name);
+		int c = memcmp(m->name, name.p, ml < name.len ? ml : name.len);
+
+		if (c == 0 && ml == name.len) {
+			f = m;
+			break;
+		}
+		if (c < 0 || (c == 0 && ml < name.len)) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	if (!f) {
+		req->error_detail = "no such file";
+		return FNG_ENOT_FOUND;
+	}
+	req->resp.status = 200;
+	fng__resp_header(req, "content-type", 12, f->type, strlen(f->type));
+	fng__resp_header(req, "cache-control", 13, "no-cache", 8);
+	fng__resp_header(req, "x-content-type-options", 22, "nosniff", 7);
+	if (fng__buf_append(&req->resp.body, f->data, f->len)) {
+		return UV_ENOMEM;
+	}
+	return FNG_STAGE_DONE;
+}
+
+static const struct fng_integration_ops static_ops = {
+	.name = "static",
+	.start = static_start,
+	.cancel = mock_cancel,
+};
+
 static const struct fng_integration_ops *ops_table[FNG_INTEGRATION__COUNT] = {
 	[FNG_INTEGRATION_MOCK] = &mock_ops,
+	[FNG_INTEGRATION_STATIC] = &static_ops,
+	[FNG_INTEGRATION_ADMIN] = &fng__admin_ops,
 };
 
 const struct fng_integration_ops *fng__integration_ops(enum fng_integration_type type)

@@ -28,6 +28,18 @@ static int lb_flush(struct fng_conn *c)
 	return 1;
 }
 
+static int lb_writev(struct fng_conn *c, const uv_buf_t *bufs, unsigned n)
+{
+	struct fng_loopback *lb = (struct fng_loopback *)c;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (fng__buf_append(&lb->output, bufs[i].base, bufs[i].len)) {
+			return UV_ENOMEM;
+		}
+	}
+	return 1;
+}
+
 static void lb_shutdown(struct fng_conn *c)
 {
 	((struct fng_loopback *)c)->fin = true;
@@ -46,6 +58,7 @@ static const struct fng_transport_ops loopback_ops = {
 	.read_start = lb_read_start,
 	.read_stop = lb_read_stop,
 	.flush = lb_flush,
+	.writev = lb_writev,
 	.shutdown = lb_shutdown,
 	.close = lb_close,
 };

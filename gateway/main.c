@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"                  run a function once in the sandbox with an API Gateway HTTP API\n"
 		"                  (payload 2.0) event; print the response as JSON\n"
 		"  new NAME        write NAME.c, a handler to start from, and its build line\n"
+		"  ws URL          an interactive WebSocket client (`fngate ws -h` for options)\n"
 		"\n"
 		"options:\n"
 		"  -h, --help      this text\n"
@@ -235,6 +236,14 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "new")) {
 		return fng__cli_new(argc - 1, argv + 1);
+	}
+	if (!strcmp(argv[1], "ws")) {
+#ifdef FNG_HAVE_LWS
+		return fng__cli_ws(argc - 1, argv + 1);
+#else
+		fprintf(stderr, "fngate ws: this fngate was built without libwebsockets\n");
+		return 2;
+#endif
 	}
 	fprintf(stderr, "fngate: unknown command \"%s\"\n\n", argv[1]);
 	usage(stderr);

@@ -3,6 +3,7 @@
  * Memory primitives for the request path: byte buffers for connection I/O and the
  * per-request arena that is dropped whole when a response completes.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,4 +352,56 @@ int fng__arena_defer(struct fng_arena *a, void (*fn)(void *), void *arg)
 	d->next = a->defer;
 	a->defer = d;
 	return 0;
+}
+
+int fng__hmap_add(struct fng_hmap *m, struct fng_hnode *n, uint64_t hash)
+{
+	if (m->n + 1 > m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 64;
+		struct fng_hnode **b = calloc(cap, sizeof(*b));
+
+		if (!b) {
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < m->cap; i++) {
+			while (m->b[i]) {
+				struct fng_hnode *x = m->b[i];
+
+				m->b[i] = x->next;
+				x->next = b[x->hash & (cap - 1)];
+				b[x->hash & (cap - 1)] = x;
+			}
+		}
+		free(m->b);
+		m->b = b;
+		m->cap = cap;
+	}
+	n->hash = hash;
+	n->next = m->b[hash & (m->cap - 1)];
+	m->b[hash & (m->cap - 1)] = n;
+	m->n++;
+	return 0;
+}
+
+void fng__hmap_del(struct fng_hmap *m, struct fng_hnode *n)
+{
+	struct fng_hnode **p;
+
+	if (!m->cap) {
+		return;
+	}
+	for (p = &m->b[n->hash & (m->cap - 1)]; *p; p = &(*p)->next) {
+		if (*p == n) {
+			*p = n->next;
+			n->next = NULL;
+			m->n--;
+			return;
+		}
+	}
+}
+
+void fng__hmap_finish(struct fng_hmap *m)
+{
+	free(m->b);
+	*m = (struct fng_hmap){ 0 };
 }

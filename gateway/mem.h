@@ -50,6 +50,42 @@ static inline void fng__list_append(struct fng_list *head, struct fng_list *n)
 
 #define fng__container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* FNV-1a, for the gateway's hash maps (keys are ours or bounded, so no seed is needed). */
+static inline uint64_t fng__hash(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/*
+ * Intrusive hash map: chained buckets, doubled when the average chain passes one node. The
+ * caller keeps the hash in the node and compares keys itself while walking a chain:
+ *   for (n = fng__hmap_chain(m, h); n; n = n->next) if (n->hash == h && key matches) ...
+ */
+struct fng_hnode {
+	struct fng_hnode *next;
+	uint64_t hash;
+};
+
+struct fng_hmap {
+	struct fng_hnode **b;
+	size_t cap, n;
+};
+
+static inline struct fng_hnode *fng__hmap_chain(const struct fng_hmap *m, uint64_t hash)
+{
+	return m->cap ? m->b[hash & (m->cap - 1)] : NULL;
+}
+/* Adds n with hash (0, or -ENOMEM when the table could not grow). */
+int fng__hmap_add(struct fng_hmap *m, struct fng_hnode *n, uint64_t hash);
+void fng__hmap_del(struct fng_hmap *m, struct fng_hnode *n);
+void fng__hmap_finish(struct fng_hmap *m);
+
 /*
  * Growable byte buffer. Storage comes from malloc; fng__buf_finish() frees it. A buffer whose
  * cap is 0 holds no memory, which is what idle connections keep.

@@ -30,6 +30,14 @@ struct fng_resp {
 
 struct fng_req;
 
+/* A subscription made during $connect, applied when the connection opens (arena memory). */
+struct fng_ws_presub {
+	struct fng_ws_presub *next;
+	uint64_t seq;              /* the topic's last sequence number at the subscribe */
+	size_t tlen;
+	char topic[];
+};
+
 /* What the connection layer provides to the request path. */
 struct fng_req_ops {
 	/* Serializes req->resp onto the connection; sets req->bytes_out. */
@@ -55,6 +63,7 @@ struct fng_req {
 	struct fng_buf body;
 	uint64_t content_length;
 	bool has_body, chunked, keep_alive, expect_continue, body_complete, upgrade;
+	bool admin;                /* arrived on the admin listener */
 	struct sockaddr_storage peer;
 	char ip[48];
 	char request_id[129];
@@ -81,6 +90,7 @@ struct fng_req {
 	const char *ws_accept;     /* handshake: the Sec-WebSocket-Accept value */
 	const char *ws_protocol;   /* handshake: the subprotocol chosen, or NULL */
 	bool ws_text;              /* MESSAGE: a text message */
+	struct fng_ws_presub *ws_presubs; /* handshake: topics its $connect subscribed it to */
 
 	/* The answer. */
 	struct fng_resp resp;

@@ -16,6 +16,7 @@
 
 #include "errors.h"
 #include "http.h"
+#include "schedule.h"
 #include "server.h"
 
 #define SWEEP_MS 100
@@ -279,7 +280,7 @@ static void on_connection(uv_stream_t *s, int status)
 	if (status < 0 || l->srv->draining) {
 		return;
 	}
-	fng__tcp_accept(l->srv, s);
+	fng__tcp_accept(l->srv, s, l->admin);
 }
 
 /*
@@ -355,7 +356,8 @@ static void reload_work_cb(uv_work_t *req)
 
 static bool same_listen(const struct fng_config *a, const struct fng_config *b)
 {
-	if (a->nlisten != b->nlisten) {
+	if (a->nlisten != b->nlisten || !a->admin.listen != !b->admin.listen ||
+		(a->admin.listen && strcmp(a->admin.listen, b->admin.listen) != 0)) {
 		return false;
 	}
 	for (unsigned i = 0; i < a->nlisten; i++) {
@@ -402,6 +404,7 @@ static void reload_after_cb(uv_work_t *req, int status)
 		if (srv->fns) {
 			fng__functions_reconfigure(srv->fns, srv->cfg);
 		}
+		fng__schedules_update(srv);
 		fng__log("info", "config reloaded", "path", w->path, NULL);
 	}
 	fng__buf_finish(&w->errors);
@@ -478,6 +481,7 @@ void fng__server_drain(struct fng_server *srv)
 		return;
 	}
 	srv->draining = true;
+	fng__schedules_stop(srv);
 	fng__log("info", "draining", NULL);
 	for (unsigned i = 0; i < srv->nlisteners; i++) {
 		if (!uv_is_closing((uv_handle_t *)&srv->listeners[i].tcp)) {
@@ -539,6 +543,8 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	uv_timer_init(loop, &srv->sweep);
 	srv->sweep.data = srv;
 	uv_timer_init(loop, &srv->drain_timer);
+	uv_timer_init(loop, &srv->sched_timer);
+	srv->sched_timer.data = srv;
 	srv->drain_timer.data = srv;
 	uv_signal_init(loop, &srv->sig_hup);
 	uv_signal_init(loop, &srv->sig_term);
@@ -553,7 +559,7 @@ int fng__server_listen(struct fng_server *srv)
 	const struct fng_config *cfg = srv->cfg;
 	int err;
 
-	srv->listeners = calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*srv->listeners));
+	srv->listeners = calloc(cfg->nlisten + 1, sizeof(*srv->listeners));
 	if (!srv->listeners) {
 		return UV_ENOMEM;
 	}
@@ -564,6 +570,18 @@ int fng__server_listen(struct fng_server *srv)
 				uv_strerror(err), NULL);
 			return err;
 		}
+		srv->nlisteners++;
+	}
+	if (cfg->admin.listen) {
+		struct fng_listener *l = &srv->listeners[srv->nlisteners];
+
+		err = bind_listener(srv, l, cfg->admin.listen);
+		if (err) {
+			fng__log("error", "cannot listen", "addr", cfg->admin.listen, "error",
+				uv_strerror(err), NULL);
+			return err;
+		}
+		l->admin = true;
 		srv->nlisteners++;
 	}
 	return 0;
@@ -578,6 +596,7 @@ int fng__server_start(struct fng_server *srv)
 	uv_signal_start(&srv->sig_term, on_sigterm, SIGTERM);
 	uv_signal_start(&srv->sig_int, on_sigterm, SIGINT);
 	uv_timer_start(&srv->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+	fng__schedules_update(srv);
 	for (unsigned i = 0; i < srv->nlisteners; i++) {
 		err = uv_listen((uv_stream_t *)&srv->listeners[i].tcp, 1024, on_connection);
 		if (err) {
@@ -585,7 +604,8 @@ int fng__server_start(struct fng_server *srv)
 				uv_strerror(err), NULL);
 			return err;
 		}
-		fng__log("info", "listening", "addr", srv->listeners[i].addr, NULL);
+		fng__log("info", "listening", "addr", srv->listeners[i].addr,
+			srv->listeners[i].admin ? "role" : NULL, "admin", NULL);
 	}
 	return 0;
 }
@@ -616,6 +636,7 @@ void fng__server_finish(struct fng_server *srv)
 	}
 	uv_close((uv_handle_t *)&srv->sweep, NULL);
 	uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+	uv_close((uv_handle_t *)&srv->sched_timer, NULL);
 	uv_close((uv_handle_t *)&srv->alog.timer, NULL);
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);
@@ -632,6 +653,9 @@ void fng__server_finish(struct fng_server *srv)
 	fng__buf_finish(&srv->alog.pending);
 	fng__buf_finish(&srv->alog.inflight);
 	free(srv->listeners);
+	free(srv->sched);
+	srv->sched = NULL;
+	srv->nsched = 0;
 	fng__functions_free(srv->fns);
 	srv->fns = NULL;
 	fng__config_unref(srv->cfg);

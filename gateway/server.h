@@ -40,6 +40,7 @@ struct fng_listener {
 	uv_tcp_t tcp;
 	struct fng_server *srv;
 	char addr[80];
+	bool admin;       /* the admin API's listener */
 };
 
 struct fng_server {
@@ -68,6 +69,10 @@ struct fng_server {
 	uint64_t rid_state[2];    /* request id generator */
 
 	uint64_t requests;
+
+	uv_timer_t sched_timer;   /* scheduled invocations (schedule.c) */
+	struct fng_sched_slot *sched;
+	unsigned nsched;
 };
 
 /* Sets up srv on loop with cfg (takes the reference). Binds nothing. */

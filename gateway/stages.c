@@ -38,6 +38,9 @@ static int stage_endpoint(struct fng_req *req)
 	if (req->ws_event) {
 		return FNG_STAGE_NEXT; /* an event of a connection whose endpoint is known */
 	}
+	if (req->admin) {
+		return fng__admin_endpoint(req);
+	}
 	dom = fng__config_domain(cfg, req->host);
 
 	if (dom) {
@@ -228,6 +231,9 @@ static int ws_route(struct fng_req *req)
 
 static int stage_route(struct fng_req *req)
 {
+	if (req->match.route) {
+		return FNG_STAGE_NEXT; /* known from the start: admin API, schedules */
+	}
 	if (req->api->protocol == FNG_API_WEBSOCKET) {
 		return ws_route(req);
 	}

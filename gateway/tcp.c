@@ -101,6 +101,48 @@ static int tcp_flush(struct fng_conn *c)
 	return 0;
 }
 
+static int tcp_writev(struct fng_conn *c, const uv_buf_t *bufs, unsigned n)
+{
+	uv_buf_t rest[FNG_WRITEV_MAX];
+	struct tcp_write *w;
+	size_t total = 0, skip;
+	unsigned k = 0;
+	int sent, err;
+
+	for (unsigned i = 0; i < n; i++) {
+		total += bufs[i].len;
+	}
+	sent = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+	if (sent >= 0 && (size_t)sent == total) {
+		return 1;
+	}
+	if (sent < 0 && sent != UV_EAGAIN) {
+		return sent;
+	}
+	/* What did not fit goes by uv_write, still from the caller's buffers. */
+	skip = sent > 0 ? (size_t)sent : 0;
+	for (unsigned i = 0; i < n && k < FNG_WRITEV_MAX; i++) {
+		if (skip >= bufs[i].len) {
+			skip -= bufs[i].len;
+			continue;
+		}
+		rest[k++] = uv_buf_init(bufs[i].base + skip, (unsigned)(bufs[i].len - skip));
+		skip = 0;
+	}
+	w = malloc(sizeof(*w));
+	if (!w) {
+		return UV_ENOMEM;
+	}
+	w->c = c;
+	w->base = NULL;
+	err = uv_write(&w->req, (uv_stream_t *)&c->tcp, rest, k, write_cb);
+	if (err) {
+		free(w);
+		return err;
+	}
+	return 0;
+}
+
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
 	free(req);
@@ -131,6 +173,7 @@ const struct fng_transport_ops fng__tcp_transport = {
 	.read_start = tcp_read_start,
 	.read_stop = tcp_read_stop,
 	.flush = tcp_flush,
+	.writev = tcp_writev,
 	.shutdown = tcp_shutdown,
 	.close = tcp_close,
 };
@@ -140,7 +183,7 @@ static void reject_close_cb(uv_handle_t *h)
 	free(h);
 }
 
-int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener)
+int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener, bool admin)
 {
 	struct fng_conn *c = calloc(1, sizeof(*c));
 	int len = sizeof(c->peer), err;
@@ -157,6 +200,7 @@ int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener)
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);
+	c->admin = admin;
 	fng__conn_init(c, srv, &fng__tcp_transport);
 	fng__conn_start(c);
 	return 0;

@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <time.h>
 #include <uv.h>
 
 #include "errors.h"
 #include "stages.h"
+#include "topic.h"
 #include "ws.h"
 #include "ws_conn.h"
 
@@ -29,7 +31,7 @@
 #define MAX_INFLIGHT 64
 
 struct fng_ws {
-	struct fng_ws *hnext;      /* the registry's bucket chain */
+	struct fng_hnode hnode;    /* the registry, by id */
 	struct fng_conn *conn;     /* NULL once the transport is gone */
 	struct fng_server *srv;
 	struct fng_config *cfg;    /* a reference: the API and stage below live in it */
@@ -46,89 +48,39 @@ struct fng_ws {
 	uint64_t messages;
 	int pending_code;          /* a close to send once the messages in flight are answered */
 	const char *pending_reason;
+	struct fng_wssub *subs;    /* its topics (topic.c) */
+	char *query;               /* the handshake's query string, for its events; or NULL */
+	char *resume;              /* the handshake's resume=TOPIC:SEQ[,...], decoded; or NULL */
+	/*
+	 * The send queue: frames by reference, oldest first, qbytes in all; the first qwriting
+	 * of them are being written (their memory must stay until the write completes).
+	 */
+	struct fng_wsmsg **q;
+	uint32_t qhead, qn, qcap, qwriting;
+	size_t qbytes;
+	uint64_t dropped;          /* topic messages dropped for a slow consumer */
 	bool close_sent, disconnected, paused, timer_closed;
 };
 
-/*
- * The open connections by id (the loop's own: one loop, no lock). Chained buckets, doubled
- * when the average chain passes one entry.
- */
-static struct {
-	struct fng_ws **b;
-	size_t cap, n;
-} reg;
-
-static size_t id_hash(const char *id, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++) {
-		h = (h ^ (uint8_t)id[i]) * 0x100000001b3ULL;
-	}
-	return (size_t)h;
-}
+/* The open connections by id (the loop's own: one loop, no lock). */
+static struct fng_hmap reg;
 
 static struct fng_ws *reg_find(const char *id, size_t len)
 {
-	struct fng_ws *ws;
+	uint64_t h;
 
-	if (!reg.cap || len != 16) {
+	if (len != 16) {
 		return NULL;
 	}
-	for (ws = reg.b[id_hash(id, len) & (reg.cap - 1)]; ws; ws = ws->hnext) {
-		if (memcmp(ws->id, id, 16) == 0) {
+	h = fng__hash(id, len);
+	for (struct fng_hnode *n = fng__hmap_chain(&reg, h); n; n = n->next) {
+		struct fng_ws *ws = fng__container_of(n, struct fng_ws, hnode);
+
+		if (n->hash == h && memcmp(ws->id, id, 16) == 0) {
 			return ws;
 		}
 	}
 	return NULL;
-}
-
-static int reg_add(struct fng_ws *ws)
-{
-	if (reg.n + 1 > reg.cap) {
-		size_t cap = reg.cap ? reg.cap * 2 : 64;
-		struct fng_ws **b = calloc(cap, sizeof(*b));
-
-		if (!b) {
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < reg.cap; i++) {
-			while (reg.b[i]) {
-				struct fng_ws *w = reg.b[i];
-
-				reg.b[i] = w->hnext;
-				w->hnext = b[id_hash(w->id, 16) & (cap - 1)];
-				b[id_hash(w->id, 16) & (cap - 1)] = w;
-			}
-		}
-		free(reg.b);
-		reg.b = b;
-		reg.cap = cap;
-	}
-	{
-		struct fng_ws **slot = &reg.b[id_hash(ws->id, 16) & (reg.cap - 1)];
-
-		ws->hnext = *slot;
-		*slot = ws;
-	}
-	reg.n++;
-	return 0;
-}
-
-static void reg_del(struct fng_ws *ws)
-{
-	struct fng_ws **p;
-
-	if (!reg.cap) {
-		return;
-	}
-	for (p = &reg.b[id_hash(ws->id, 16) & (reg.cap - 1)]; *p; p = &(*p)->hnext) {
-		if (*p == ws) {
-			*p = ws->hnext;
-			reg.n--;
-			return;
-		}
-	}
 }
 
 void fng__ws_new_id(char out[17])
@@ -156,6 +108,7 @@ void fng__ws_new_id(char out[17])
 }
 
 static void ws_maybe_free(struct fng_ws *ws);
+static struct fng_wsmsg *q_pop(struct fng_ws *ws);
 
 static void timer_closed_cb(uv_handle_t *h)
 {
@@ -171,6 +124,12 @@ static void ws_maybe_free(struct fng_ws *ws)
 	if (ws->conn || ws->inflight || !ws->timer_closed) {
 		return;
 	}
+	while (ws->qn) {
+		fng__wsmsg_unref(q_pop(ws));
+	}
+	free(ws->q);
+	free(ws->query);
+	free(ws->resume);
 	fng__buf_finish(&ws->msg);
 	fng__config_unref(ws->cfg);
 	free(ws);
@@ -180,30 +139,198 @@ static void ws_maybe_free(struct fng_ws *ws)
 
 static void ws_close(struct fng_ws *ws, int code, const char *reason, bool now);
 
+static struct fng_wsmsg *q_at(const struct fng_ws *ws, uint32_t i)
+{
+	return ws->q[(ws->qhead + i) % ws->qcap];
+}
+
+/* Takes the oldest frame off the queue; the caller owns its reference. */
+static struct fng_wsmsg *q_pop(struct fng_ws *ws)
+{
+	struct fng_wsmsg *m = ws->q[ws->qhead];
+
+	ws->qhead = (ws->qhead + 1) % ws->qcap;
+	ws->qn--;
+	ws->qbytes -= m->len;
+	return m;
+}
+
+/* Queues a reference to m (taken here). */
+static int q_push(struct fng_ws *ws, struct fng_wsmsg *m)
+{
+	if (ws->qn == ws->qcap) {
+		uint32_t cap = ws->qcap ? ws->qcap * 2 : 4;
+		struct fng_wsmsg **q = malloc(cap * sizeof(*q));
+
+		if (!q) {
+			return -ENOMEM;
+		}
+		for (uint32_t i = 0; i < ws->qn; i++) {
+			q[i] = q_at(ws, i);
+		}
+		free(ws->q);
+		ws->q = q;
+		ws->qcap = cap;
+		ws->qhead = 0;
+	}
+	ws->q[(ws->qhead + ws->qn) % ws->qcap] = fng__wsmsg_ref(m);
+	ws->qn++;
+	ws->qbytes += m->len;
+	return 0;
+}
+
 /*
- * Queues one frame. A client whose unread output passes the API's send queue limit is a slow
- * consumer: closed with 1008 (the queue holds frames, not partial ones, so the close frame
- * goes after what is queued).
+ * drop_oldest: takes topic messages that are not being written off the queue, oldest first,
+ * until need more bytes fit. A run of dropped messages of one topic leaves one gap signal
+ * where it was, so the client knows what it lost (resume can fetch it while the topic's
+ * history has it). Gap signals may take the queue a few bytes past its cap. false if not
+ * enough could be dropped (then the connection is closed with 1008 as under "close").
  */
-static void ws_send(struct fng_ws *ws, uint8_t op, const void *p, size_t len)
+static bool q_drop_oldest(struct fng_ws *ws, size_t need)
+{
+	size_t cap = ws->api->ws.send_queue_bytes, freed = 0;
+	struct fng_wsmsg *gap = NULL;
+	const struct fng_topic *gap_topic = NULL; /* compared only, while this pass runs */
+	uint64_t gap_from = 0;
+	uint32_t i, o;
+
+	for (i = ws->qwriting; i < ws->qn && ws->qbytes - freed + need > cap; i++) {
+		struct fng_wsmsg *m = q_at(ws, i);
+
+		freed += m->seq ? m->len : 0;
+	}
+	if (ws->qbytes - freed + need > cap) {
+		return false;
+	}
+	for (i = o = ws->qwriting, freed = 0; i < ws->qn; i++) {
+		struct fng_wsmsg *m = q_at(ws, i), *g;
+		bool widen;
+
+		if (!m->seq || ws->qbytes - freed + need <= cap) {
+			ws->q[(ws->qhead + o++) % ws->qcap] = m;
+			continue;
+		}
+		/* The entry before is this topic's gap: widen it instead of adding one. */
+		widen = gap && o > ws->qwriting && ws->q[(ws->qhead + o - 1) % ws->qcap] == gap &&
+			gap_topic == m->topic;
+		if (!widen) {
+			gap_from = m->seq;
+		}
+		g = fng__topic_gap(m->topic, gap_from, m->seq);
+		gap_topic = m->topic;
+		freed += m->len;
+		ws->dropped++;
+		fng__wsmsg_unref(m);
+		if (!g) {
+			continue;
+		}
+		if (widen) {
+			freed += gap->len;
+			fng__wsmsg_unref(gap);
+			o--;
+		}
+		ws->q[(ws->qhead + o++) % ws->qcap] = g;
+		freed -= g->len;
+		gap = g;
+	}
+	ws->qn = o;
+	ws->qbytes -= freed;
+	return true;
+}
+
+/*
+ * Queues a reference to frame m and starts sending. A client whose unsent output would pass
+ * the API's send queue limit is a slow consumer: closed with 1008, or under drop_oldest its
+ * oldest topic messages give way. An empty queue takes any one message (the limit bounds
+ * what waits behind, not the message size: message_bytes does that), and the close frame is
+ * never refused.
+ */
+void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m)
 {
 	struct fng_conn *c = ws->conn;
-	uint8_t h[FNG_WS_MAX_HEADER];
-	size_t hl;
+	bool is_close = (m->data[0] & 0x0f) == FNG_WS_CLOSE;
 
-	if (!c || c->state != FNG_CONN_WS || (ws->close_sent && op != FNG_WS_CLOSE)) {
+	/* Before FNG_CONN_WS too: what $connect subscribed to is replayed as the 101 leaves. */
+	if (!c || c->state >= FNG_CONN_CLOSING || (ws->close_sent && !is_close)) {
 		return;
 	}
-	if (op != FNG_WS_CLOSE && c->out.len + len > ws->api->ws.send_queue_bytes) {
+	if (!is_close && ws->qbytes && ws->qbytes + m->len > ws->api->ws.send_queue_bytes &&
+		!(ws->api->ws.drop_oldest && q_drop_oldest(ws, m->len))) {
 		ws_close(ws, FNG_WS_POLICY, "send queue full", true);
 		return;
 	}
-	hl = fng__ws_header(h, op, true, len);
-	if (fng__buf_append(&c->out, h, hl) || fng__buf_append(&c->out, p, len)) {
+	if (q_push(ws, m)) {
 		fng__conn_abort(c);
 		return;
 	}
 	fng__conn_flush(c);
+}
+
+/* Frames a message of type op and queues it. */
+static void ws_send(struct fng_ws *ws, uint8_t op, const void *p, size_t len)
+{
+	struct fng_wsmsg *m;
+
+	if (!ws->conn || ws->conn->state >= FNG_CONN_CLOSING ||
+		(ws->close_sent && op != FNG_WS_CLOSE)) {
+		return;
+	}
+	m = fng__wsmsg_create(op, p, len);
+	if (!m) {
+		fng__conn_abort(ws->conn);
+		return;
+	}
+	fng__ws_enqueue(ws, m);
+	fng__wsmsg_unref(m);
+}
+
+bool fng__ws_queued(const struct fng_ws *ws)
+{
+	return ws->qn > ws->qwriting;
+}
+
+int fng__ws_write(struct fng_conn *c)
+{
+	struct fng_ws *ws = c->ws;
+	uv_buf_t b[FNG_WRITEV_MAX];
+	unsigned n;
+	int rc;
+
+	if (ws->qwriting) {
+		return 0;
+	}
+	for (n = 0; n < ws->qn && n < FNG_WRITEV_MAX; n++) {
+		struct fng_wsmsg *m = q_at(ws, n);
+
+		b[n] = uv_buf_init((char *)m->data, m->len);
+	}
+	if (!n) {
+		return 1;
+	}
+	ws->qwriting = n;
+	rc = c->ops->writev(c, b, n);
+	if (rc == 1) {
+		fng__ws_written(ws);
+	}
+	return rc;
+}
+
+void fng__ws_written(struct fng_ws *ws)
+{
+	while (ws->qwriting) {
+		fng__wsmsg_unref(q_pop(ws));
+		ws->qwriting--;
+	}
+	if (!ws->qn && ws->qcap > 64) {
+		free(ws->q);
+		ws->q = NULL;
+		ws->qcap = ws->qhead = 0;
+	}
+}
+
+struct fng_wssub **fng__ws_subs(struct fng_ws *ws)
+{
+	return &ws->subs;
 }
 
 /*
@@ -232,6 +359,7 @@ static void ws_close(struct fng_ws *ws, int code, const char *reason, bool now)
 		ws_send(ws, FNG_WS_CLOSE, p, code == FNG_WS_NO_STATUS ? 0 : rl + 2);
 		ws->close_sent = true;
 		ws->close_at = uv_now(ws->srv->loop) + CLOSE_WAIT_MS;
+		fng__topic_unsubscribe_all(ws); /* no data frame may follow a close */
 	}
 	if (now && ws->conn) {
 		fng__conn_finish(ws->conn);
@@ -336,6 +464,9 @@ static void ws_event(struct fng_ws *ws, const char *type, const void *body, size
 	req->method = FNG_STR("");
 	req->path = FNG_STR("");
 	req->target = FNG_STR("");
+	if (ws->query) {
+		req->query = (struct fng_str){ ws->query, strlen(ws->query) };
+	}
 	req->http_major = 1;
 	req->http_minor = 1;
 	req->api = ws->api;
@@ -592,7 +723,8 @@ void fng__ws_on_closed(struct fng_conn *c)
 	}
 	c->ws = NULL;
 	ws->conn = NULL;
-	reg_del(ws);
+	fng__hmap_del(&reg, &ws->hnode);
+	fng__topic_unsubscribe_all(ws);
 	uv_close((uv_handle_t *)&ws->timer, timer_closed_cb);
 	if (!ws->disconnected) {
 		ws->disconnected = true;
@@ -608,9 +740,13 @@ void fng__ws_drain(struct fng_conn *c)
 	}
 }
 
+static bool resume_position(const struct fng_ws *ws, const char *topic, size_t tlen,
+	uint64_t *seq);
+
 int fng__ws_start(struct fng_conn *c, struct fng_req *req)
 {
 	struct fng_ws *ws = calloc(1, sizeof(*ws));
+	struct fng_str resume = { 0 };
 
 	if (!ws) {
 		return -ENOMEM;
@@ -623,7 +759,16 @@ int fng__ws_start(struct fng_conn *c, struct fng_req *req)
 	snprintf(ws->id, sizeof(ws->id), "%s", req->ws_id ? req->ws_id : "");
 	snprintf(ws->ip, sizeof(ws->ip), "%s", req->ip);
 	ws->started = ws->last_rx = uv_now(c->srv->loop);
-	if (reg_add(ws) < 0) {
+	if (req->query.len) {
+		ws->query = strndup(req->query.p, req->query.len);
+	}
+	if (fng__req_query(req, FNG_STR("resume"), &resume) && resume.len) {
+		ws->resume = strndup(resume.p, resume.len);
+	}
+	if ((req->query.len && !ws->query) || (resume.len && !ws->resume) ||
+		fng__hmap_add(&reg, &ws->hnode, fng__hash(ws->id, 16)) < 0) {
+		free(ws->query);
+		free(ws->resume);
 		fng__config_unref(ws->cfg);
 		free(ws);
 		return -ENOMEM;
@@ -631,8 +776,172 @@ int fng__ws_start(struct fng_conn *c, struct fng_req *req)
 	uv_timer_init(c->srv->loop, &ws->timer);
 	ws->timer.data = ws;
 	c->ws = ws;
+	/* What $connect subscribed to, from where it was then (or from the client's resume). */
+	for (struct fng_ws_presub *p = req->ws_presubs; p; p = p->next) {
+		uint64_t seq = p->seq;
+
+		resume_position(ws, p->topic, p->tlen, &seq);
+		fng__topic_subscribe(ws, p->topic, p->tlen, true, seq);
+	}
 	ws_arm(ws);
 	return 0;
+}
+
+/*
+ * The position the client gave for topic in resume=TOPIC:SEQ[,TOPIC:SEQ...] (the last
+ * sequence number it saw). false (and *seq untouched) when it gave none.
+ */
+static bool resume_position(const struct fng_ws *ws, const char *topic, size_t tlen,
+	uint64_t *seq)
+{
+	const char *p = ws->resume;
+
+	while (p && *p) {
+		const char *end = strchr(p, ','), *colon;
+
+		if (!end) {
+			end = p + strlen(p);
+		}
+		colon = memrchr(p, ':', (size_t)(end - p));
+		if (colon && (size_t)(colon - p) == tlen && memcmp(p, topic, tlen) == 0 &&
+			colon + 1 < end) {
+			uint64_t v = 0;
+			const char *d;
+
+			for (d = colon + 1; d < end && *d >= '0' && *d <= '9' && v < UINT64_MAX / 10;
+				d++) {
+				v = v * 10 + (uint64_t)(*d - '0');
+			}
+			if (d == end) {
+				*seq = v;
+				return true;
+			}
+		}
+		p = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const char *topic,
+	size_t tlen, bool on)
+{
+	struct fng_ws *ws = reg_find(id, idlen);
+	struct fng_ws_presub *p, **pp;
+	uint64_t seq;
+	bool has;
+
+	if (!fng__topic_name_ok(topic, tlen)) {
+		return -EINVAL;
+	}
+	if (ws && ws->conn) {
+		if (!on) {
+			return fng__topic_unsubscribe(ws, topic, tlen);
+		}
+		has = resume_position(ws, topic, tlen, &seq);
+		return fng__topic_subscribe(ws, topic, tlen, has, seq);
+	}
+	/* The connection of the handshake this $connect runs for: it is not open yet. */
+	if (!req || !req->ws_accept || !req->ws_id || idlen != strlen(req->ws_id) ||
+		memcmp(req->ws_id, id, idlen) != 0) {
+		return -ENOENT;
+	}
+	for (pp = &req->ws_presubs; *pp; pp = &(*pp)->next) {
+		if ((*pp)->tlen == tlen && memcmp((*pp)->topic, topic, tlen) == 0) {
+			if (!on) {
+				*pp = (*pp)->next;
+			}
+			return 0;
+		}
+	}
+	if (!on) {
+		return -ENOENT;
+	}
+	p = fng__arena_alloc(req->arena, sizeof(*p) + tlen + 1);
+	if (!p) {
+		return -ENOMEM;
+	}
+	p->next = NULL;
+	p->seq = fng__topic_last_seq(topic, tlen);
+	p->tlen = tlen;
+	memcpy(p->topic, topic, tlen);
+	p->topic[tlen] = '\0';
+	*pp = p;
+	return 0;
+}
+
+static void info_json(struct fng_ws *ws, struct fng_buf *b)
+{
+	uint64_t now = uv_now(ws->srv->loop);
+	uint64_t wall = (uint64_t)time(NULL) * 1000;
+
+	fng__buf_str(b, "{\"connectionId\":\"");
+	fng__buf_str(b, ws->id);
+	fng__buf_str(b, "\",\"api\":\"");
+	fng__buf_json_escape(b, ws->api->name, strlen(ws->api->name));
+	fng__buf_str(b, "\",\"stage\":\"");
+	fng__buf_json_escape(b, ws->stage->name, strlen(ws->stage->name));
+	fng__buf_str(b, "\",\"sourceIp\":\"");
+	fng__buf_str(b, ws->ip);
+	fng__buf_str(b, "\",\"connectedAt\":");
+	fng__buf_u64(b, wall - (now - ws->started));
+	fng__buf_str(b, ",\"lastActiveAt\":");
+	fng__buf_u64(b, wall - (now - ws->last_rx));
+	fng__buf_str(b, ",\"messages\":");
+	fng__buf_u64(b, ws->messages);
+	fng__buf_str(b, ",\"queuedBytes\":");
+	fng__buf_u64(b, ws->qbytes);
+	fng__buf_str(b, ",\"dropped\":");
+	fng__buf_u64(b, ws->dropped);
+	fng__buf_str(b, ",\"topics\":");
+	fng__topic_list_json(ws, b);
+	fng__buf_str(b, "}");
+}
+
+int fng__ws_info_json(const char *id, size_t idlen, struct fng_buf *b)
+{
+	struct fng_ws *ws = reg_find(id, idlen);
+
+	if (!ws || !ws->conn || ws->close_sent) {
+		return -ENOENT;
+	}
+	info_json(ws, b);
+	return b->p ? 0 : -ENOMEM;
+}
+
+struct list_ctx {
+	struct fng_buf *b;
+	size_t n;
+};
+
+static void list_one(struct fng_ws *ws, void *arg)
+{
+	struct list_ctx *l = arg;
+
+	if (!ws->conn || ws->close_sent) {
+		return;
+	}
+	fng__buf_str(l->b, l->n++ ? "," : "");
+	info_json(ws, l->b);
+}
+
+int fng__ws_list_json(const char *topic, size_t tlen, struct fng_buf *b)
+{
+	struct list_ctx l = { b, 0 };
+
+	fng__buf_str(b, "{\"connections\":[");
+	if (tlen) {
+		fng__topic_each_subscriber(topic, tlen, list_one, &l);
+	} else {
+		for (size_t i = 0; i < reg.cap; i++) {
+			for (struct fng_hnode *n = reg.b[i]; n; n = n->next) {
+				list_one(fng__container_of(n, struct fng_ws, hnode), &l);
+			}
+		}
+	}
+	fng__buf_str(b, "],\"count\":");
+	fng__buf_u64(b, l.n);
+	fng__buf_str(b, "}");
+	return b->p ? 0 : -ENOMEM;
 }
 
 int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, bool binary)

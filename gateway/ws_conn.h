@@ -10,6 +10,7 @@
  */
 
 #include "http.h"
+#include "topic.h"
 
 struct fng_ws;
 
@@ -37,5 +38,27 @@ void fng__ws_drain(struct fng_conn *c);
  */
 int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, bool binary);
 int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason, size_t rlen);
+
+/* The send queue (http.c's flush): frames waiting; write some; the write completed. */
+bool fng__ws_queued(const struct fng_ws *ws);
+int fng__ws_write(struct fng_conn *c);
+void fng__ws_written(struct fng_ws *ws);
+
+/* For topic.c: queues a reference to m on ws (slow-consumer policy applies); ws's topics. */
+void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m);
+struct fng_wssub **fng__ws_subs(struct fng_ws *ws);
+
+/*
+ * WS_SUBSCRIBE / WS_UNSUBSCRIBE from a handler running for req: connection id joins (on) or
+ * leaves topic. A connection whose $connect is running (req is its handshake) subscribes
+ * when it opens, from the topic's position at this call. 0, -ENOENT (no such connection),
+ * -EINVAL (bad topic name), -ENOMEM.
+ */
+int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const char *topic,
+	size_t tlen, bool on);
+
+/* Admin API: ws's JSON description; the JSON list of connections (of topic when tlen). */
+int fng__ws_info_json(const char *id, size_t idlen, struct fng_buf *b);
+int fng__ws_list_json(const char *topic, size_t tlen, struct fng_buf *b);
 
 #endif

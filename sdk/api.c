@@ -575,6 +575,38 @@ FNG_EXPORT int fng_ws_close(struct fng_ctx *ctx, const char *connection_id, int 
 		reason));
 }
 
+FNG_EXPORT int fng_ws_publish(struct fng_ctx *ctx, const char *topic, const void *data,
+	size_t len)
+{
+	if (!ctx) {
+		return -1;
+	}
+	ctx->out.len = 0;
+	return send_frame(ctx, fng__wire_encode_ws_publish(&ctx->out, topic, data, len));
+}
+
+static int ws_sub(struct fng_ctx *ctx, uint8_t type, const char *connection_id,
+	const char *topic)
+{
+	if (!ctx) {
+		return -1;
+	}
+	ctx->out.len = 0;
+	return send_frame(ctx, fng__wire_encode_ws_sub(&ctx->out, type, connection_id, topic));
+}
+
+FNG_EXPORT int fng_ws_subscribe(struct fng_ctx *ctx, const char *connection_id,
+	const char *topic)
+{
+	return ws_sub(ctx, FNG_WIRE_WS_SUBSCRIBE, connection_id, topic);
+}
+
+FNG_EXPORT int fng_ws_unsubscribe(struct fng_ctx *ctx, const char *connection_id,
+	const char *topic)
+{
+	return ws_sub(ctx, FNG_WIRE_WS_UNSUBSCRIBE, connection_id, topic);
+}
+
 FNG_EXPORT void fng_log(struct fng_ctx *ctx, enum fng_log_level level, const char *fmt, ...)
 {
 	char msg[FNG_WIRE_MAX_LOG + 1];

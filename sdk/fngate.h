@@ -187,6 +187,30 @@ int fng_ws_send(struct fng_ctx *ctx, const char *connection_id, const void *data
  */
 int fng_ws_close(struct fng_ctx *ctx, const char *connection_id, int code, const char *reason);
 
+/* ---- WebSocket: topics ---- */
+
+/*
+ * Topics are named channels of the whole gateway (any API's handler may publish; WebSocket
+ * connections of any API may subscribe). A name is 1-128 bytes of [A-Za-z0-9_.~:/-].
+ *
+ * Subscribes connection_id (usually fng_event_connection_id(ctx); in $connect too) to topic:
+ * it receives every message published to topic from now on, as a text message
+ * {"topic":"T","seq":N,"data":D} (D: the published bytes as they are when they are JSON, a
+ * JSON string otherwise). If the client connected with resume=T:SEQ in its query string, the
+ * messages after SEQ still in the topic's history are sent first, or {"topic":"T","gap":
+ * {"from":A,"to":B}} when messages A..B are gone (docs/config.md, "Topics"). 0 once handed to
+ * the gateway (an unknown connection or a bad name is dropped there), -1 on a bad argument.
+ */
+int fng_ws_subscribe(struct fng_ctx *ctx, const char *connection_id, const char *topic);
+/* Ends a subscription; 0 or -1 like fng_ws_subscribe(). */
+int fng_ws_unsubscribe(struct fng_ctx *ctx, const char *connection_id, const char *topic);
+/*
+ * Publishes len bytes to every subscriber of topic (the gateway frames the message once for
+ * all of them) and keeps it in the topic's history for clients that resume. 0 once handed
+ * to the gateway, -1 on a bad argument (empty or over-long topic, NULL data with a length).
+ */
+int fng_ws_publish(struct fng_ctx *ctx, const char *topic, const void *data, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

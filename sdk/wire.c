@@ -446,6 +446,47 @@ FNG_EXPORT int fng__wire_encode_ws_close(struct fng_wire_buf *out, const char *c
 	return enc_end(&e);
 }
 
+FNG_EXPORT int fng__wire_encode_ws_publish(struct fng_wire_buf *out, const char *topic,
+	const void *data, size_t len)
+{
+	size_t n = topic ? strlen(topic) : 0;
+	struct enc e;
+
+	if (n == 0 || n > FNG_WIRE_MAX_TOPIC || (!data && len)) {
+		return -EINVAL;
+	}
+	if (enc_begin(&e, out, FNG_WIRE_WS_PUBLISH)) {
+		return -ENOMEM;
+	}
+	msgpack_pack_map(&e.pk, 2);
+	put_key(&e, "topic");
+	put_raw_str(&e, topic, n);
+	put_key(&e, "data");
+	put_bin(&e, data, len);
+	return enc_end(&e);
+}
+
+FNG_EXPORT int fng__wire_encode_ws_sub(struct fng_wire_buf *out, uint8_t type,
+	const char *connection_id, const char *topic)
+{
+	size_t n = connection_id ? strlen(connection_id) : 0, tn = topic ? strlen(topic) : 0;
+	struct enc e;
+
+	if (n == 0 || n > FNG_WIRE_MAX_CONNECTION_ID || tn == 0 || tn > FNG_WIRE_MAX_TOPIC ||
+		(type != FNG_WIRE_WS_SUBSCRIBE && type != FNG_WIRE_WS_UNSUBSCRIBE)) {
+		return -EINVAL;
+	}
+	if (enc_begin(&e, out, type)) {
+		return -ENOMEM;
+	}
+	msgpack_pack_map(&e.pk, 2);
+	put_key(&e, "connectionId");
+	put_raw_str(&e, connection_id, n);
+	put_key(&e, "topic");
+	put_raw_str(&e, topic, tn);
+	return enc_end(&e);
+}
+
 FNG_EXPORT int fng__wire_encode_ready(struct fng_wire_buf *out, uint32_t abi, const char *name)
 {
 	struct enc e;
@@ -1099,6 +1140,53 @@ FNG_EXPORT int fng__wire_decode_ws_close(const uint8_t *body, size_t len,
 	*connection_id = b.id;
 	*code = b.code;
 	*reason = b.reason;
+	return err;
+}
+
+struct ws_publish_body {
+	struct fng_wire_str topic;
+	const void *data;
+	size_t len;
+};
+
+static const struct field ws_publish_fields[] = {
+	{ "topic", K_STR, offsetof(struct ws_publish_body, topic), 0, FNG_WIRE_MAX_TOPIC, NULL },
+	{ "data", K_BIN, offsetof(struct ws_publish_body, data),
+		offsetof(struct ws_publish_body, len), 0, NULL },
+};
+static const struct fields ws_publish_table = FIELDS(ws_publish_fields);
+
+FNG_EXPORT int fng__wire_decode_ws_publish(const uint8_t *body, size_t len,
+	struct fng_wire_str *topic, struct fng_wire_str *data, void **handle)
+{
+	struct ws_publish_body b;
+	int err = decode(body, len, &ws_publish_table, (char *)&b, sizeof(b), handle);
+
+	*topic = b.topic;
+	*data = (struct fng_wire_str){ b.data, b.len };
+	return err;
+}
+
+struct ws_sub_body {
+	struct fng_wire_str id;
+	struct fng_wire_str topic;
+};
+
+static const struct field ws_sub_fields[] = {
+	{ "connectionId", K_STR, offsetof(struct ws_sub_body, id), 0, FNG_WIRE_MAX_CONNECTION_ID,
+		NULL },
+	{ "topic", K_STR, offsetof(struct ws_sub_body, topic), 0, FNG_WIRE_MAX_TOPIC, NULL },
+};
+static const struct fields ws_sub_table = FIELDS(ws_sub_fields);
+
+FNG_EXPORT int fng__wire_decode_ws_sub(const uint8_t *body, size_t len,
+	struct fng_wire_str *connection_id, struct fng_wire_str *topic, void **handle)
+{
+	struct ws_sub_body b;
+	int err = decode(body, len, &ws_sub_table, (char *)&b, sizeof(b), handle);
+
+	*connection_id = b.id;
+	*topic = b.topic;
 	return err;
 }
 

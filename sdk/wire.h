@@ -29,7 +29,9 @@ enum fng_wire_type {
 	FNG_WIRE_LOG = 4,       /* worker → gateway, during an INVOKE: {level, msg} */
 	FNG_WIRE_SHUTDOWN = 5,  /* gateway → worker: run the shutdown hook and exit 0 */
 	FNG_WIRE_WS_SEND = 6,   /* worker → gateway, during an INVOKE: {connectionId, data, binary} */
-	/* 7..9 reserved for WS_PUBLISH, WS_SUBSCRIBE, WS_UNSUBSCRIBE */
+	FNG_WIRE_WS_PUBLISH = 7,     /* worker → gateway, during an INVOKE: {topic, data} */
+	FNG_WIRE_WS_SUBSCRIBE = 8,   /* worker → gateway, during an INVOKE: {connectionId, topic} */
+	FNG_WIRE_WS_UNSUBSCRIBE = 9, /* same body as WS_SUBSCRIBE */
 	FNG_WIRE_WS_CLOSE = 10, /* worker → gateway, during an INVOKE: {connectionId, code, reason} */
 };
 
@@ -128,6 +130,16 @@ int fng__wire_encode_ws_close(struct fng_wire_buf *out, const char *connection_i
 	const char *reason);
 int fng__wire_decode_ws_close(const uint8_t *body, size_t len, struct fng_wire_str *connection_id,
 	uint32_t *code, struct fng_wire_str *reason, void **handle);
+/* WS_PUBLISH: a message for a topic's subscribers. */
+int fng__wire_encode_ws_publish(struct fng_wire_buf *out, const char *topic, const void *data,
+	size_t len);
+int fng__wire_decode_ws_publish(const uint8_t *body, size_t len, struct fng_wire_str *topic,
+	struct fng_wire_str *data, void **handle);
+/* WS_SUBSCRIBE / WS_UNSUBSCRIBE (type): a connection joins or leaves a topic. */
+int fng__wire_encode_ws_sub(struct fng_wire_buf *out, uint8_t type, const char *connection_id,
+	const char *topic);
+int fng__wire_decode_ws_sub(const uint8_t *body, size_t len, struct fng_wire_str *connection_id,
+	struct fng_wire_str *topic, void **handle);
 int fng__wire_decode_ready(const uint8_t *body, size_t len, uint32_t *abi,
 	struct fng_wire_str *name, void **handle);
 

@@ -33,5 +33,7 @@
 /* A WebSocket connection id in WS_SEND / WS_CLOSE, and a close reason (125 - the code). */
 #define FNG_WIRE_MAX_CONNECTION_ID 64
 #define FNG_WIRE_MAX_CLOSE_REASON 123
+/* A topic name in WS_PUBLISH / WS_SUBSCRIBE / WS_UNSUBSCRIBE. */
+#define FNG_WIRE_MAX_TOPIC 128
 
 #endif

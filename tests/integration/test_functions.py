@@ -581,7 +581,7 @@ GARBAGE_C = r'''
 static int garbage(struct fng_ctx *ctx)
 {
 	static const unsigned char malformed[] = { 0, 0, 0, 5, 3, 0xc1, 0xc1, 0xc1, 0xc1 };
-	static const unsigned char unexpected[] = { 0, 0, 0, 2, 9, 0x80 };
+	static const unsigned char unexpected[] = { 0, 0, 0, 2, 99, 0x80 };
 	static const unsigned char oversized[] = { 0x7f, 0xff, 0xff, 0xff, 3, 0x80 };
 	const char *mode = fng_env(ctx, "GARBAGE_MODE");
 	const unsigned char *p = malformed;

@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Topics (topic.h): the gateway-wide registry of named channels, their subscriber arrays and
+ * their history rings. Publishing builds the delivery envelope and its WebSocket frame once,
+ * keeps a reference in the ring and queues the same buffer on every subscriber (ws_conn.c's
+ * send queue); a publish costs one allocation whatever the number of subscribers.
+ *
+ * Ownership: the registry holds one reference to each live topic, every message that names
+ * it (in a ring or a send queue) holds another, so an evicted topic's memory lives as long as
+ * a queued message still points at it. Subscriptions hold none: a topic with subscribers is
+ * never evicted. One loop, no lock, like the connection registry.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/coding.h>
+
+#include "topic.h"
+#include "ws.h"
+#include "ws_conn.h"
+
+struct fng_topic {
+	struct fng_hnode hnode;
+	struct fng_list lru;       /* registry order: least recently published first */
+	uint32_t refs;
+	bool live;                 /* in the registry */
+	uint64_t seq;              /* the last sequence number given */
+	struct fng_wssub **subs;
+	size_t nsubs, capsubs;
+	struct fng_wsmsg **ring;   /* history: rn messages from rhead, seq - rn + 1 .. seq */
+	uint32_t rhead, rn, rcap;
+	size_t rbytes;
+	uint8_t nlen;
+	char name[];
+};
+
+static struct {
+	struct fng_hmap map;
+	struct fng_list lru;
+	bool init;
+} topics;
+
+bool fng__topic_name_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > FNG_TOPIC_NAME_MAX) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+			ch == '_' || ch == '.' || ch == '~' || ch == ':' || ch == '/' || ch == '-')) {
+			return false;
+		}
+	}
+	return true;
+}
+
+const char *fng__topic_name(const struct fng_topic *t)
+{
+	return t->name;
+}
+
+struct fng_wsmsg *fng__wsmsg_create(uint8_t op, const void *p, size_t len)
+{
+	uint8_t h[FNG_WS_MAX_HEADER];
+	size_t hl = fng__ws_header(h, op, true, len);
+	struct fng_wsmsg *m;
+
+	if (len > UINT32_MAX - hl) {
+		return NULL;
+	}
+	m = malloc(sizeof(*m) + hl + len);
+	if (!m) {
+		return NULL;
+	}
+	m->refs = 1;
+	m->len = (uint32_t)(hl + len);
+	m->seq = 0;
+	m->topic = NULL;
+	memcpy(m->data, h, hl);
+	if (len) {
+		memcpy(m->data + hl, p, len);
+	}
+	return m;
+}
+
+static void topic_unref(struct fng_topic *t)
+{
+	if (--t->refs) {
+		return;
+	}
+	free(t->subs);
+	free(t->ring);
+	free(t);
+}
+
+void fng__wsmsg_unref(struct fng_wsmsg *m)
+{
+	if (!m || --m->refs) {
+		return;
+	}
+	if (m->topic) {
+		topic_unref(m->topic);
+	}
+	free(m);
+}
+
+static struct fng_topic *topic_find(const char *name, size_t n, uint64_t h)
+{
+	for (struct fng_hnode *x = fng__hmap_chain(&topics.map, h); x; x = x->next) {
+		struct fng_topic *t = fng__container_of(x, struct fng_topic, hnode);
+
+		if (x->hash == h && t->nlen == n && memcmp(t->name, name, n) == 0) {
+			return t;
+		}
+	}
+	return NULL;
+}
+
+static void ring_clear(struct fng_topic *t)
+{
+	while (t->rn) {
+		fng__wsmsg_unref(t->ring[t->rhead]);
+		t->rhead = (t->rhead + 1) % t->rcap;
+		t->rn--;
+	}
+	t->rbytes = 0;
+}
+
+/* Takes t out of the registry (it has no subscribers); queued messages keep it alive. */
+static void topic_evict(struct fng_topic *t)
+{
+	fng__hmap_del(&topics.map, &t->hnode);
+	fng__list_remove(&t->lru);
+	t->live = false;
+	ring_clear(t);
+	topic_unref(t);
+}
+
+/* The topic named name, created when create is set (evicting an idle one at the limit). */
+static struct fng_topic *topic_get(const char *name, size_t n, bool create)
+{
+	uint64_t h = fng__hash(name, n);
+	struct fng_topic *t;
+
+	if (!topics.init) {
+		fng__list_init(&topics.lru);
+		topics.init = true;
+	}
+	t = topic_find(name, n, h);
+	if (t || !create) {
+		return t;
+	}
+	if (topics.map.n >= FNG_TOPIC_MAX) {
+		struct fng_list *l = topics.lru.next;
+
+		/* The least recently published topic nobody listens to; give up after a few. */
+		for (int i = 0; l != &topics.lru && i < 64; i++, l = l->next) {
+			struct fng_topic *old = fng__container_of(l, struct fng_topic, lru);
+
+			if (!old->nsubs) {
+				topic_evict(old);
+				break;
+			}
+		}
+		if (topics.map.n >= FNG_TOPIC_MAX) {
+			return NULL;
+		}
+	}
+	t = calloc(1, sizeof(*t) + n + 1);
+	if (!t) {
+		return NULL;
+	}
+	t->refs = 1;
+	t->live = true;
+	t->nlen = (uint8_t)n;
+	memcpy(t->name, name, n);
+	if (fng__hmap_add(&topics.map, &t->hnode, h)) {
+		free(t);
+		return NULL;
+	}
+	fng__list_append(&topics.lru, &t->lru);
+	return t;
+}
+
+/* Keeps m (a reference) as the newest message of t's history. */
+static void ring_push(struct fng_topic *t, struct fng_wsmsg *m)
+{
+	if (t->rn == t->rcap && t->rcap < FNG_TOPIC_HISTORY) {
+		uint32_t cap = t->rcap ? t->rcap * 2 : 8;
+		struct fng_wsmsg **r = malloc(cap * sizeof(*r));
+
+		if (r) {
+			for (uint32_t i = 0; i < t->rn; i++) {
+				r[i] = t->ring[(t->rhead + i) % t->rcap];
+			}
+			free(t->ring);
+			t->ring = r;
+			t->rcap = cap;
+			t->rhead = 0;
+		}
+	}
+	while (t->rn && (t->rn == t->rcap || t->rbytes + m->len > FNG_TOPIC_HISTORY_BYTES)) {
+		struct fng_wsmsg *old = t->ring[t->rhead];
+
+		t->rbytes -= old->len;
+		fng__wsmsg_unref(old);
+		t->rhead = (t->rhead + 1) % t->rcap;
+		t->rn--;
+	}
+	if (!t->rcap || m->len > FNG_TOPIC_HISTORY_BYTES) {
+		return; /* not kept: a resume past it reports a gap */
+	}
+	t->ring[(t->rhead + t->rn) % t->rcap] = fng__wsmsg_ref(m);
+	t->rn++;
+	t->rbytes += m->len;
+}
+
+/* Appends data as a JSON value: itself when it is JSON, else a string (base64 if binary). */
+static int put_data(struct fng_buf *b, const void *data, size_t len)
+{
+	struct fng_utf8 u = { 0 };
+	json_t *j;
+
+	if (!fng__utf8_feed(&u, data, len) || !fng__utf8_complete(&u)) {
+		word32 outlen = (word32)((len + 2) / 3 * 4 + 1);
+
+		if (len > UINT32_MAX / 2 || fng__buf_reserve(b, outlen + 32)) {
+			return -ENOMEM;
+		}
+		fng__buf_str(b, "\"");
+		if (Base64_Encode_NoNl(data, (word32)len, (byte *)b->p + b->len, &outlen) != 0) {
+			return -EINVAL;
+		}
+		b->len += outlen;
+		return fng__buf_str(b, "\",\"encoding\":\"base64\"");
+	}
+	j = len ? json_loadb(data, len, JSON_DECODE_ANY, NULL) : NULL;
+	if (j) {
+		json_decref(j);
+		return fng__buf_append(b, data, len);
+	}
+	fng__buf_str(b, "\"");
+	fng__buf_json_escape(b, data, len);
+	return fng__buf_str(b, "\"");
+}
+
+int fng__topic_publish(const char *name, size_t n, const void *data, size_t len, uint64_t *seq,
+	size_t *recipients)
+{
+	struct fng_topic *t;
+	struct fng_buf b = { 0 };
+	struct fng_wsmsg *m;
+	int err = 0;
+
+	if (!fng__topic_name_ok(name, n)) {
+		return -EINVAL;
+	}
+	t = topic_get(name, n, true);
+	if (!t) {
+		return -ENOMEM;
+	}
+	fng__buf_str(&b, "{\"topic\":\"");
+	fng__buf_append(&b, t->name, t->nlen);
+	fng__buf_str(&b, "\",\"seq\":");
+	fng__buf_u64(&b, t->seq + 1);
+	fng__buf_str(&b, ",\"data\":");
+	err = put_data(&b, data, len);
+	if (!err) {
+		err = fng__buf_str(&b, "}");
+	}
+	m = err || !b.p ? NULL : fng__wsmsg_create(FNG_WS_TEXT, b.p, b.len);
+	fng__buf_finish(&b);
+	if (!m) {
+		return err ? err : -ENOMEM;
+	}
+	m->seq = ++t->seq;
+	m->topic = t;
+	t->refs++;
+	fng__list_remove(&t->lru);
+	fng__list_append(&topics.lru, &t->lru);
+	ring_push(t, m);
+	/*
+	 * Backwards: a subscriber closed as a slow consumer leaves the array right here, and
+	 * its slot is taken by the last one, which has had its copy already.
+	 */
+	for (size_t i = t->nsubs; i-- > 0;) {
+		fng__ws_enqueue(t->subs[i]->ws, m);
+	}
+	if (seq) {
+		*seq = m->seq;
+	}
+	if (recipients) {
+		*recipients = t->nsubs;
+	}
+	fng__wsmsg_unref(m);
+	return 0;
+}
+
+struct fng_wsmsg *fng__topic_gap(const struct fng_topic *t, uint64_t from, uint64_t to)
+{
+	char p[FNG_TOPIC_NAME_MAX + 96];
+	int n = snprintf(p, sizeof(p), "{\"topic\":\"%s\",\"gap\":{\"from\":%llu,\"to\":%llu}}",
+		t->name, (unsigned long long)from, (unsigned long long)to);
+
+	return fng__wsmsg_create(FNG_WS_TEXT, p, (size_t)n);
+}
+
+/* Queues what a client that saw last missed: a gap signal, then the history after it. */
+static void replay(struct fng_topic *t, struct fng_ws *ws, uint64_t last)
+{
+	uint64_t first = t->seq - t->rn + 1; /* the oldest sequence number still kept */
+
+	if (last == t->seq) {
+		return; /* up to date */
+	}
+	if (last > t->seq) {
+		last = 0; /* a position from an earlier run of the gateway: everything is new */
+	}
+	if (last + 1 < first) {
+		struct fng_wsmsg *g = fng__topic_gap(t, last + 1, first - 1);
+
+		if (g) {
+			fng__ws_enqueue(ws, g);
+			fng__wsmsg_unref(g);
+		}
+		last = first - 1;
+	}
+	for (uint64_t s = last + 1; s <= t->seq; s++) {
+		fng__ws_enqueue(ws, t->ring[(t->rhead + (s - first)) % t->rcap]);
+	}
+}
+
+int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has_resume,
+	uint64_t resume)
+{
+	struct fng_wssub **head = fng__ws_subs(ws), *s;
+	struct fng_topic *t;
+
+	if (!fng__topic_name_ok(name, n)) {
+		return -EINVAL;
+	}
+	for (s = *head; s; s = s->wnext) {
+		if (s->t->nlen == n && memcmp(s->t->name, name, n) == 0) {
+			return 0;
+		}
+	}
+	t = topic_get(name, n, true);
+	if (!t) {
+		return -ENOMEM;
+	}
+	if (t->nsubs == t->capsubs) {
+		size_t cap = t->capsubs ? t->capsubs * 2 : 4;
+		struct fng_wssub **a = realloc(t->subs, cap * sizeof(*a));
+
+		if (!a) {
+			return -ENOMEM;
+		}
+		t->subs = a;
+		t->capsubs = cap;
+	}
+	s = malloc(sizeof(*s));
+	if (!s) {
+		return -ENOMEM;
+	}
+	s->t = t;
+	s->ws = ws;
+	s->idx = t->nsubs;
+	t->subs[t->nsubs++] = s;
+	s->wnext = *head;
+	*head = s;
+	if (has_resume) {
+		replay(t, ws, resume);
+	}
+	return 0;
+}
+
+static void sub_free(struct fng_wssub *s)
+{
+	struct fng_topic *t = s->t;
+
+	t->subs[s->idx] = t->subs[--t->nsubs];
+	t->subs[s->idx]->idx = s->idx;
+	if (!t->nsubs && t->capsubs > 64) {
+		free(t->subs);
+		t->subs = NULL;
+		t->capsubs = 0;
+	}
+	free(s);
+}
+
+int fng__topic_unsubscribe(struct fng_ws *ws, const char *name, size_t n)
+{
+	for (struct fng_wssub **p = fng__ws_subs(ws); *p; p = &(*p)->wnext) {
+		struct fng_wssub *s = *p;
+
+		if (s->t->nlen == n && memcmp(s->t->name, name, n) == 0) {
+			*p = s->wnext;
+			sub_free(s);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void fng__topic_unsubscribe_all(struct fng_ws *ws)
+{
+	struct fng_wssub **head = fng__ws_subs(ws);
+
+	while (*head) {
+		struct fng_wssub *s = *head;
+
+		*head = s->wnext;
+		sub_free(s);
+	}
+}
+
+uint64_t fng__topic_last_seq(const char *name, size_t n)
+{
+	struct fng_topic *t = topic_get(name, n, false);
+
+	return t ? t->seq : 0;
+}
+
+int fng__topic_list_json(struct fng_ws *ws, struct fng_buf *b)
+{
+	const char *sep = "";
+
+	fng__buf_str(b, "[");
+	for (struct fng_wssub *s = *fng__ws_subs(ws); s; s = s->wnext) {
+		fng__buf_str(b, sep);
+		fng__buf_str(b, "\"");
+		fng__buf_append(b, s->t->name, s->t->nlen);
+		fng__buf_str(b, "\"");
+		sep = ",";
+	}
+	return fng__buf_str(b, "]");
+}
+
+void fng__topic_each_subscriber(const char *name, size_t n,
+	void (*fn)(struct fng_ws *ws, void *arg), void *arg)
+{
+	struct fng_topic *t = topic_get(name, n, false);
+
+	for (size_t i = 0; t && i < t->nsubs; i++) {
+		fn(t->subs[i]->ws, arg);
+	}
+}

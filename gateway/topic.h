@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_TOPIC_H
+#define FNG_GATEWAY_TOPIC_H
+
+/*
+ * Topics: named channels of the whole gateway that WebSocket connections subscribe to and
+ * handlers (WS_PUBLISH) or the admin API publish to. A published message is framed once, as
+ * a text frame carrying {"topic","seq","data"}, and that one buffer is queued on every
+ * subscriber (struct fng_wsmsg, refcounted). Each topic keeps its recent messages (a ring)
+ * so that a client reconnecting with resume=TOPIC:SEQ gets what it missed, or a gap signal.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mem.h"
+
+struct fng_ws;
+
+/* Messages a topic keeps for resuming clients, and their bytes at most (older ones go). */
+#define FNG_TOPIC_HISTORY 256
+#define FNG_TOPIC_HISTORY_BYTES (1u << 20)
+/* Topics at most; beyond it, publishing to a new topic evicts an unsubscribed one. */
+#define FNG_TOPIC_MAX 65536
+/* A topic name's bytes at most. */
+#define FNG_TOPIC_NAME_MAX 128
+
+/*
+ * A frame ready to send: header and payload, built once. Queued by reference on every
+ * connection it goes to; freed with its last reference. seq/topic are set for topic
+ * messages (the slow-consumer policy drops those and reports the gap).
+ */
+struct fng_wsmsg {
+	uint32_t refs;
+	uint32_t len;      /* bytes in data */
+	uint64_t seq;      /* topic message: its sequence number; 0 otherwise */
+	struct fng_topic *topic; /* a reference while seq != 0 */
+	uint8_t data[];
+};
+
+/* One subscription: in its topic's array (at idx) and in its connection's list. */
+struct fng_wssub {
+	struct fng_wssub *wnext;
+	struct fng_topic *t;
+	struct fng_ws *ws;
+	size_t idx;
+};
+
+/* A frame with opcode op around len bytes of p; NULL without memory. */
+struct fng_wsmsg *fng__wsmsg_create(uint8_t op, const void *p, size_t len);
+static inline struct fng_wsmsg *fng__wsmsg_ref(struct fng_wsmsg *m)
+{
+	m->refs++;
+	return m;
+}
+void fng__wsmsg_unref(struct fng_wsmsg *m);
+
+/* Whether p[0..n) is a valid topic name: 1-128 bytes of [A-Za-z0-9_.~:/-]. */
+bool fng__topic_name_ok(const char *p, size_t n);
+const char *fng__topic_name(const struct fng_topic *t);
+
+/*
+ * Publishes len bytes to topic: appended to its history and queued on every subscriber.
+ * *seq (may be NULL) gets the message's sequence number, *recipients the subscribers it was
+ * queued on. -EINVAL for a bad name, -ENOMEM.
+ */
+int fng__topic_publish(const char *topic, size_t tlen, const void *data, size_t len,
+	uint64_t *seq, size_t *recipients);
+
+/*
+ * Subscribes ws to topic from now on. resume: the last sequence number the client saw
+ * (has_resume), whose successors still in the history are queued first, after a gap
+ * signal if some are gone. Subscribing twice is a no-op. 0, -EINVAL, -ENOMEM.
+ */
+int fng__topic_subscribe(struct fng_ws *ws, const char *topic, size_t tlen, bool has_resume,
+	uint64_t resume);
+/* 0, or -ENOENT when ws was not subscribed. */
+int fng__topic_unsubscribe(struct fng_ws *ws, const char *topic, size_t tlen);
+/* Ends every subscription of ws (its connection is gone). */
+void fng__topic_unsubscribe_all(struct fng_ws *ws);
+/* The last sequence number of topic (0: none, or no such topic). */
+uint64_t fng__topic_last_seq(const char *topic, size_t tlen);
+
+/* A gap signal {"topic":T,"gap":{"from":A,"to":B}} as a text frame. */
+struct fng_wsmsg *fng__topic_gap(const struct fng_topic *t, uint64_t from, uint64_t to);
+
+/* Appends the JSON array of ws's topic names to b. */
+int fng__topic_list_json(struct fng_ws *ws, struct fng_buf *b);
+/* Calls fn for every subscriber of topic (none if there is no such topic). */
+void fng__topic_each_subscriber(const char *topic, size_t tlen,
+	void (*fn)(struct fng_ws *ws, void *arg), void *arg);
+
+#endif
