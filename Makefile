@@ -28,9 +28,14 @@ functions: build
 		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate)
 	cc $(HANDLER_CFLAGS) -o functions/json.so examples/json/json.c \
 		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate jansson)
+	cc $(HANDLER_CFLAGS) -o functions/chat.so examples/chat/chat.c \
+		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate jansson)
+	cc $(HANDLER_CFLAGS) -o functions/dashboard.so examples/dashboard/dashboard.c \
+		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate jansson) -lm
 
 demo: functions
 	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
+		-e 's|root: \.\./examples/|root: $(CURDIR)/examples/|' \
 		examples/fngate.yaml > $(BUILD)/demo.yaml
 	@echo
 	@echo "fngate demo on http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
@@ -39,6 +44,9 @@ demo: functions
 	@echo "  curl -i 'http://127.0.0.1:$(PORT)/dev/echo/any/path?q=1'    # function echo"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/stats -d '{\"numbers\":[1,2,3.5]}'  # function json"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/mock/hello/world       # mock integration"
+	@echo "  pages: http://127.0.0.1:$(PORT)/chat/       # chat rooms (examples/chat)"
+	@echo "         http://127.0.0.1:$(PORT)/dashboard/  # live chart (examples/dashboard)"
+	@echo "  curl http://127.0.0.1:$(PORT)/dashboard/metrics -d '{\"name\":\"io\",\"value\":1}'"
 	@echo "  $(BUILD)/gateway/fngate routes examples/fngate.yaml"
 	@echo "  hot deploy: edit examples/hello/hello.c, then make functions (no restart)"
 	@echo

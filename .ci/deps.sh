@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
 libuv1-dev node-llhttp libfyaml-dev libjansson-dev
 libwolfssl-dev libseccomp-dev libmsgpack-dev libwebsockets-dev libsqlite3-dev
 curl wrk nginx-light procps valgrind python3
-libfcgi-dev spawn-fcgi nghttp2-client"
+libfcgi-dev spawn-fcgi nghttp2-client chromium"
 
 missing=""
 for p in $PKGS; do
@@ -34,9 +34,11 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# node's ws, pinned by tests/ws/package-lock.json, for the conformance calibration and tests.
+# node's ws and playwright-core (which drives the chromium above in the example pages' test),
+# pinned by tests/ws/package-lock.json, for the conformance calibration and tests.
 WSDIR=$(dirname "$0")/../tests/ws
-if [ ! -f "$WSDIR/node_modules/ws/package.json" ]; then
+if [ ! -f "$WSDIR/node_modules/ws/package.json" ] ||
+	[ ! -f "$WSDIR/node_modules/playwright-core/package.json" ]; then
 	echo "deps: npm ci in tests/ws"
 	(cd "$WSDIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

@@ -1252,6 +1252,8 @@ static const struct key ws_keys[] = {
 	{ "ping_ms", K_U32, WOFF(ping_ms), 30000, 0, 86400000 },
 	{ "pong_ms", K_U32, WOFF(pong_ms), 10000, 10, 3600000 },
 	{ "send_queue_bytes", K_U32, WOFF(send_queue_bytes), 1u << 20, 1024, 1u << 30 },
+	{ "message_rate", K_U32, WOFF(message_rate), 0, 0, 1000000 },
+	{ "message_burst", K_U32, WOFF(message_burst), 0, 0, 1000000 },
 	{ "slow_consumer", K_FN, 0, .fn = parse_slow_consumer },
 	{ "subprotocols", K_FN, 0, .fn = parse_subprotocols },
 	{ NULL },

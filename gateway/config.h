@@ -112,6 +112,8 @@ struct fng_ws_cfg {
 	uint32_t ping_ms;          /* quiet for this long → the gateway pings; 0: never */
 	uint32_t pong_ms;          /* no pong this long after a ping → close 1001 */
 	uint32_t send_queue_bytes; /* bytes waiting to go to one client at most */
+	uint32_t message_rate;     /* messages a second from one client; 0: no limit */
+	uint32_t message_burst;    /* ... in a burst (0: message_rate) */
 	bool drop_oldest;          /* slow consumer: drop old topic messages, else close 1008 */
 	const char **subprotocols; /* the server's preference order */
 	unsigned nsubprotocols;

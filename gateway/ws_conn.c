@@ -59,6 +59,8 @@ struct fng_ws {
 	uint32_t qhead, qn, qcap, qwriting;
 	size_t qbytes;
 	uint64_t dropped;          /* topic messages dropped for a slow consumer */
+	uint64_t rate_at;          /* message rate: the bucket's last refill, uv_now() ms */
+	uint32_t rate_milli;       /* message rate: tokens left, in thousandths */
 	bool close_sent, disconnected, paused, timer_closed;
 };
 
@@ -263,7 +265,14 @@ void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m)
 		fng__conn_abort(c);
 		return;
 	}
-	fng__conn_flush(c);
+	/*
+	 * During the handshake's end (fng__ws_start) the request still owns the connection: a
+	 * failed write must not cancel it from under its own completion. The connection layer
+	 * flushes once it is in FNG_CONN_WS.
+	 */
+	if (c->state == FNG_CONN_WS) {
+		fng__conn_flush(c);
+	}
 }
 
 /* Frames a message of type op and queues it. */
@@ -443,14 +452,56 @@ static const struct fng_req_ops ev_ops = {
 	.log = ev_log,
 };
 
+/*
+ * The per-connection message rate limit (websocket.message_rate / message_burst): a token
+ * bucket, refilled by elapsed time. This is the one place a message is admitted, so the
+ * throttle engine (per stage, route and identity) plugs in here when it lands.
+ */
+static bool admit_message(struct fng_ws *ws)
+{
+	const struct fng_ws_cfg *wc = &ws->api->ws;
+	uint64_t burst, now, t;
+
+	if (!wc->message_rate) {
+		return true;
+	}
+	burst = (uint64_t)(wc->message_burst ? wc->message_burst : wc->message_rate) * 1000;
+	now = uv_now(ws->srv->loop);
+	if (!ws->rate_at) {
+		t = burst;
+	} else {
+		t = ws->rate_milli + (now - ws->rate_at) * wc->message_rate;
+	}
+	ws->rate_at = now;
+	if (t > burst) {
+		t = burst;
+	}
+	if (t < 1000) {
+		ws->rate_milli = (uint32_t)t;
+		return false;
+	}
+	ws->rate_milli = (uint32_t)(t - 1000);
+	return true;
+}
+
 /* An event request for ws (type MESSAGE or DISCONNECT); body copied. */
 static void ws_event(struct fng_ws *ws, const char *type, const void *body, size_t len,
 	bool text)
 {
-	struct fng_arena *a = fng__arena_create();
+	struct fng_arena *a;
 	struct fng_req *req;
 	char mid[24];
 
+	if (strcmp(type, "MESSAGE") == 0 && !admit_message(ws)) {
+		/* Refused like API Gateway's throttling, on the connection, which stays open. */
+		char m[128];
+		int n = snprintf(m, sizeof(m), "{\"message\":\"Too Many Requests: message rate "
+			"limit exceeded\",\"connectionId\":\"%s\"}", ws->id);
+
+		ws_send(ws, FNG_WS_TEXT, m, (size_t)n);
+		return;
+	}
+	a = fng__arena_create();
 	if (!a) {
 		return;
 	}

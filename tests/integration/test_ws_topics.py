@@ -48,7 +48,8 @@ def config(fdir):
         '  tick: { function: wsecho, every_ms: 200 }',
         'apis:',
     ] + ws_api('t', '') + ws_api('slow', ', send_queue_bytes: 65536')
-        + ws_api('drop', ', send_queue_bytes: 65536, slow_consumer: drop_oldest') + [
+        + ws_api('drop', ', send_queue_bytes: 65536, slow_consumer: drop_oldest')
+        + ws_api('lim', ', message_rate: 5, message_burst: 5, max_duration_ms: 2000') + [
         '  site:',
         '    stages: { s: {} }',
         '    routes:',
@@ -59,6 +60,7 @@ def config(fdir):
         '    - { base_path: /t, api: t, stage: s }',
         '    - { base_path: /slow, api: slow, stage: s }',
         '    - { base_path: /drop, api: drop, stage: s }',
+        '    - { base_path: /lim, api: lim, stage: s }',
         '    - { base_path: /, api: site, stage: s }',
     ]) + '\n'
 
@@ -292,6 +294,31 @@ def _():
     eq(missing - covered, set(), 'every dropped message is covered by a gap signal')
     c.text('whoami')
     check(json.loads(c.recv_message()[1])['eventType'] == 'MESSAGE', 'still open')
+    c.close()
+
+
+@tap.case('message rate: beyond the burst a message is refused with a JSON message and reaches no handler; the bucket refills; the maximum duration closes 1001 with $disconnect once')
+def _():
+    d = Env.get()
+    t0 = time.monotonic()
+    c = connect('/lim')
+    mark = d.log_mark()
+    for _ in range(8):
+        c.text('whoami')
+    answers = [json.loads(c.recv_message()[1]) for _ in range(8)]
+    refused = [a for a in answers if 'message' in a]
+    eq(len(refused), 3, 'refused beyond a burst of 5: %r' % answers)
+    check(all(a['message'].startswith('Too Many Requests') for a in refused), 'message')
+    cid = [a for a in answers if 'eventType' in a][0]['connectionId']
+    eq(sorted(int(a['messageId']) for a in answers if 'eventType' in a), [1, 2, 3, 4, 5],
+       'only admitted messages reached the handler')
+    time.sleep(0.5)
+    c.text('whoami')
+    check('eventType' in json.loads(c.recv_message()[1]), 'admitted again after a refill')
+    c.expect_close(1001, timeout=5 * SLOW)
+    check(time.monotonic() - t0 >= 1.9, 'closed at the maximum duration (%.2f s)'
+          % (time.monotonic() - t0))
+    eq(logged(d, 'disconnect ' + cid, mark), 1, '$disconnect once')
     c.close()
 
 
