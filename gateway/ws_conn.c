@@ -1015,7 +1015,7 @@ int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason,
 	struct fng_ws *ws = reg_find(id, idlen);
 	char r[124];
 
-	if (!ws || !ws->conn) {
+	if (!ws || !ws->conn || ws->close_sent) {
 		return -ENOENT;
 	}
 	snprintf(r, sizeof(r), "%.*s", (int)(rlen < sizeof(r) ? rlen : sizeof(r) - 1), reason);
