@@ -523,6 +523,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	srv->cfg = cfg;
 	srv->config_path = config_path;
 	fng__list_init(&srv->conns);
+	fng__list_init(&srv->ws_dirty);
 	for (unsigned i = 0; i < FNG_TQ__COUNT; i++) {
 		fng__list_init(&srv->tq[i]);
 	}
@@ -545,6 +546,8 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	uv_timer_init(loop, &srv->drain_timer);
 	uv_timer_init(loop, &srv->sched_timer);
 	srv->sched_timer.data = srv;
+	uv_check_init(loop, &srv->ws_flush);
+	srv->ws_flush.data = srv;
 	srv->drain_timer.data = srv;
 	uv_signal_init(loop, &srv->sig_hup);
 	uv_signal_init(loop, &srv->sig_term);
@@ -637,6 +640,7 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->sweep, NULL);
 	uv_close((uv_handle_t *)&srv->drain_timer, NULL);
 	uv_close((uv_handle_t *)&srv->sched_timer, NULL);
+	uv_close((uv_handle_t *)&srv->ws_flush, NULL);
 	uv_close((uv_handle_t *)&srv->alog.timer, NULL);
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);

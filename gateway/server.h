@@ -71,6 +71,9 @@ struct fng_server {
 	uint64_t requests;
 
 	uv_timer_t sched_timer;   /* scheduled invocations (schedule.c) */
+	/* WebSocket connections with frames queued this loop iteration, written by ws_flush. */
+	struct fng_list ws_dirty;
+	uv_check_t ws_flush;
 	struct fng_sched_slot *sched;
 	unsigned nsched;
 };

@@ -59,6 +59,7 @@ struct fng_ws {
 	uint32_t qhead, qn, qcap, qwriting;
 	size_t qbytes;
 	uint64_t dropped;          /* topic messages dropped for a slow consumer */
+	struct fng_list dirty;     /* in srv->ws_dirty: frames queued, not yet written */
 	uint64_t rate_at;          /* message rate: the bucket's last refill, uv_now() ms */
 	uint32_t rate_milli;       /* message rate: tokens left, in thousandths */
 	bool close_sent, disconnected, paused, timer_closed;
@@ -140,6 +141,8 @@ static void ws_maybe_free(struct fng_ws *ws)
 /* ---- output ---- */
 
 static void ws_close(struct fng_ws *ws, int code, const char *reason, bool now);
+
+static void ws_flush_cb(uv_check_t *h);
 
 static struct fng_wsmsg *q_at(const struct fng_ws *ws, uint32_t i)
 {
@@ -266,13 +269,33 @@ void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m)
 		return;
 	}
 	/*
-	 * During the handshake's end (fng__ws_start) the request still owns the connection: a
-	 * failed write must not cancel it from under its own completion. The connection layer
-	 * flushes once it is in FNG_CONN_WS.
+	 * Written at the end of this loop iteration: a connection that gets many frames in one
+	 * iteration (a burst of publications) gets them in one write. This also keeps writes out
+	 * of the end of the handshake (fng__ws_start), where the request still owns the
+	 * connection and a failed write must not cancel it from under its own completion.
 	 */
-	if (c->state == FNG_CONN_WS) {
-		fng__conn_flush(c);
+	if (fng__list_empty(&ws->dirty)) {
+		if (fng__list_empty(&ws->srv->ws_dirty)) {
+			uv_check_start(&ws->srv->ws_flush, ws_flush_cb);
+		}
+		fng__list_append(&ws->srv->ws_dirty, &ws->dirty);
 	}
+}
+
+/* After the loop's I/O: writes what was queued on each connection since. */
+static void ws_flush_cb(uv_check_t *h)
+{
+	struct fng_server *srv = h->data;
+
+	while (!fng__list_empty(&srv->ws_dirty)) {
+		struct fng_ws *ws = fng__container_of(srv->ws_dirty.next, struct fng_ws, dirty);
+
+		fng__list_remove(&ws->dirty);
+		if (ws->conn && ws->conn->state == FNG_CONN_WS) {
+			fng__conn_flush(ws->conn);
+		}
+	}
+	uv_check_stop(h);
 }
 
 /* Frames a message of type op and queues it. */
@@ -775,6 +798,7 @@ void fng__ws_on_closed(struct fng_conn *c)
 	c->ws = NULL;
 	ws->conn = NULL;
 	fng__hmap_del(&reg, &ws->hnode);
+	fng__list_remove(&ws->dirty);
 	fng__topic_unsubscribe_all(ws);
 	uv_close((uv_handle_t *)&ws->timer, timer_closed_cb);
 	if (!ws->disconnected) {
@@ -826,6 +850,7 @@ int fng__ws_start(struct fng_conn *c, struct fng_req *req)
 	}
 	uv_timer_init(c->srv->loop, &ws->timer);
 	ws->timer.data = ws;
+	fng__list_init(&ws->dirty);
 	c->ws = ws;
 	/* What $connect subscribed to, from where it was then (or from the client's resume). */
 	for (struct fng_ws_presub *p = req->ws_presubs; p; p = p->next) {
