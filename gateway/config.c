@@ -858,16 +858,19 @@ static void static_scan(struct static_load *S, const char *dir, const char *rel,
 		if (e->d_name[0] == '.') {
 			continue;
 		}
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		snprintf(name, sizeof(name), "%s%s", rel, e->d_name);
+		/* name gets a '/' appended for a directory: keep room for it. */
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path) ||
+			(size_t)snprintf(name, sizeof(name) - 1, "%s%s", rel, e->d_name) >=
+				sizeof(name) - 1) {
+			err_at(S->L, S->at, "static root %s: a path is too long", dir);
+			break;
+		}
 		if (lstat(path, &st) != 0) {
 			continue;
 		}
 		if (S_ISDIR(st.st_mode) && depth < STATIC_MAX_DEPTH) {
-			char sub[PATH_MAX];
-
-			snprintf(sub, sizeof(sub), "%s/", name);
-			static_scan(S, path, sub, depth + 1);
+			strcat(name, "/");
+			static_scan(S, path, name, depth + 1);
 			continue;
 		}
 		if (!S_ISREG(st.st_mode)) {

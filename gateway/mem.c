@@ -405,3 +405,101 @@ void fng__hmap_finish(struct fng_hmap *m)
 	free(m->b);
 	*m = (struct fng_hmap){ 0 };
 }
+
+static void heap_put(struct fng_heap *h, size_t i, struct fng_heap_node *n)
+{
+	h->a[i] = n;
+	n->pos = (uint32_t)(i + 1);
+}
+
+static void heap_up(struct fng_heap *h, size_t i)
+{
+	struct fng_heap_node *n = h->a[i];
+
+	while (i > 0 && h->a[(i - 1) / 2]->at > n->at) {
+		heap_put(h, i, h->a[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_put(h, i, n);
+}
+
+static void heap_down(struct fng_heap *h, size_t i)
+{
+	struct fng_heap_node *n = h->a[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= h->n) {
+			break;
+		}
+		if (c + 1 < h->n && h->a[c + 1]->at < h->a[c]->at) {
+			c++;
+		}
+		if (h->a[c]->at >= n->at) {
+			break;
+		}
+		heap_put(h, i, h->a[c]);
+		i = c;
+	}
+	heap_put(h, i, n);
+}
+
+int fng__heap_set(struct fng_heap *h, struct fng_heap_node *n, uint64_t at)
+{
+	if (n->pos) {
+		size_t i = n->pos - 1;
+		uint64_t old = n->at;
+
+		n->at = at;
+		if (at < old) {
+			heap_up(h, i);
+		} else {
+			heap_down(h, i);
+		}
+		return 0;
+	}
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 64;
+		struct fng_heap_node **a = realloc(h->a, cap * sizeof(*a));
+
+		if (!a) {
+			return -ENOMEM;
+		}
+		h->a = a;
+		h->cap = cap;
+	}
+	n->at = at;
+	h->a[h->n++] = n;
+	heap_up(h, h->n - 1);
+	return 0;
+}
+
+void fng__heap_del(struct fng_heap *h, struct fng_heap_node *n)
+{
+	size_t i;
+	struct fng_heap_node *last;
+
+	if (!n->pos) {
+		return;
+	}
+	i = n->pos - 1;
+	n->pos = 0;
+	last = h->a[--h->n];
+	if (i == h->n) {
+		return;
+	}
+	h->a[i] = last;
+	last->pos = (uint32_t)(i + 1);
+	if (i > 0 && h->a[(i - 1) / 2]->at > last->at) {
+		heap_up(h, i);
+	} else {
+		heap_down(h, i);
+	}
+}
+
+void fng__heap_finish(struct fng_heap *h)
+{
+	free(h->a);
+	*h = (struct fng_heap){ 0 };
+}

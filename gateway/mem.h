@@ -87,6 +87,29 @@ void fng__hmap_del(struct fng_hmap *m, struct fng_hnode *n);
 void fng__hmap_finish(struct fng_hmap *m);
 
 /*
+ * Binary min-heap of deadlines (intrusive): one libuv timer serves many deadlines, where a
+ * uv_timer_t each would cost 152 bytes per idle WebSocket connection.
+ */
+struct fng_heap_node {
+	uint64_t at;
+	uint32_t pos; /* index + 1; 0: not in the heap */
+};
+
+struct fng_heap {
+	struct fng_heap_node **a;
+	size_t n, cap;
+};
+
+/* Inserts n, or moves it, to deadline at. 0 or -ENOMEM. */
+int fng__heap_set(struct fng_heap *h, struct fng_heap_node *n, uint64_t at);
+void fng__heap_del(struct fng_heap *h, struct fng_heap_node *n);
+static inline struct fng_heap_node *fng__heap_min(const struct fng_heap *h)
+{
+	return h->n ? h->a[0] : NULL;
+}
+void fng__heap_finish(struct fng_heap *h);
+
+/*
  * Growable byte buffer. Storage comes from malloc; fng__buf_finish() frees it. A buffer whose
  * cap is 0 holds no memory, which is what idle connections keep.
  */

@@ -548,6 +548,8 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	srv->sched_timer.data = srv;
 	uv_check_init(loop, &srv->ws_flush);
 	srv->ws_flush.data = srv;
+	uv_timer_init(loop, &srv->ws_timer);
+	srv->ws_timer.data = srv;
 	srv->drain_timer.data = srv;
 	uv_signal_init(loop, &srv->sig_hup);
 	uv_signal_init(loop, &srv->sig_term);
@@ -641,6 +643,7 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->drain_timer, NULL);
 	uv_close((uv_handle_t *)&srv->sched_timer, NULL);
 	uv_close((uv_handle_t *)&srv->ws_flush, NULL);
+	uv_close((uv_handle_t *)&srv->ws_timer, NULL);
 	uv_close((uv_handle_t *)&srv->alog.timer, NULL);
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);
@@ -659,6 +662,7 @@ void fng__server_finish(struct fng_server *srv)
 	free(srv->listeners);
 	free(srv->sched);
 	srv->sched = NULL;
+	fng__heap_finish(&srv->ws_deadlines);
 	srv->nsched = 0;
 	fng__functions_free(srv->fns);
 	srv->fns = NULL;

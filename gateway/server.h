@@ -74,6 +74,9 @@ struct fng_server {
 	/* WebSocket connections with frames queued this loop iteration, written by ws_flush. */
 	struct fng_list ws_dirty;
 	uv_check_t ws_flush;
+	/* WebSocket deadlines (idle, ping, pong, duration, close wait): one timer for all. */
+	struct fng_heap ws_deadlines;
+	uv_timer_t ws_timer;
 	struct fng_sched_slot *sched;
 	unsigned nsched;
 };

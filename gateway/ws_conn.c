@@ -39,7 +39,7 @@ struct fng_ws {
 	const struct fng_stage *stage;
 	char id[17];
 	char ip[48];
-	uv_timer_t timer;          /* idle, ping, pong, maximum duration, close wait */
+	struct fng_heap_node deadline; /* srv->ws_deadlines: idle, ping, pong, duration, close wait */
 	uint64_t started, last_rx, ping_sent, close_at; /* uv_now() ms; 0: none */
 	struct fng_buf msg;        /* the message being assembled from fragments */
 	struct fng_utf8 utf8;
@@ -62,7 +62,7 @@ struct fng_ws {
 	struct fng_list dirty;     /* in srv->ws_dirty: frames queued, not yet written */
 	uint64_t rate_at;          /* message rate: the bucket's last refill, uv_now() ms */
 	uint32_t rate_milli;       /* message rate: tokens left, in thousandths */
-	bool close_sent, disconnected, paused, timer_closed;
+	bool close_sent, disconnected, paused;
 };
 
 /* The open connections by id (the loop's own: one loop, no lock). */
@@ -113,18 +113,10 @@ void fng__ws_new_id(char out[17])
 static void ws_maybe_free(struct fng_ws *ws);
 static struct fng_wsmsg *q_pop(struct fng_ws *ws);
 
-static void timer_closed_cb(uv_handle_t *h)
-{
-	struct fng_ws *ws = h->data;
-
-	ws->timer_closed = true;
-	ws_maybe_free(ws);
-}
-
-/* Frees ws once nothing refers to it: no transport, no event request, timer closed. */
+/* Frees ws once nothing refers to it: no transport, no event request. */
 static void ws_maybe_free(struct fng_ws *ws)
 {
-	if (ws->conn || ws->inflight || !ws->timer_closed) {
+	if (ws->conn || ws->inflight) {
 		return;
 	}
 	while (ws->qn) {
@@ -400,45 +392,62 @@ static void ws_close(struct fng_ws *ws, int code, const char *reason, bool now)
 
 /* ---- timers ---- */
 
-static void ws_timer_cb(uv_timer_t *t);
+static void ws_deadline_cb(uv_timer_t *t);
 
+/* Points the server's timer at the earliest deadline of all connections. */
+static void deadlines_arm(struct fng_server *srv)
+{
+	struct fng_heap_node *n = fng__heap_min(&srv->ws_deadlines);
+	uint64_t now = uv_now(srv->loop);
+
+	if (!n) {
+		uv_timer_stop(&srv->ws_timer);
+		return;
+	}
+	/* Never 0: a timer re-armed for "now" inside its callback would run again at once. */
+	uv_timer_start(&srv->ws_timer, ws_deadline_cb, n->at > now ? n->at - now : 1, 0);
+}
+
+/* Sets ws's next deadline: the earliest of what it waits for. */
 static void ws_arm(struct fng_ws *ws)
 {
 	const struct fng_ws_cfg *wc = &ws->api->ws;
-	uint64_t now = uv_now(ws->srv->loop), at;
+	struct fng_heap *h = &ws->srv->ws_deadlines;
+	struct fng_heap_node *first = fng__heap_min(h);
+	uint64_t before = first ? first->at : UINT64_MAX, at;
 
 	if (!ws->conn) {
 		return;
 	}
 	if (ws->close_sent || ws->pending_code) {
 		/* Only the wait for the client's close, or for answers before ours, is left. */
-		uint64_t left = ws->close_at > now ? ws->close_at - now : 1;
-
-		uv_timer_start(&ws->timer, ws_timer_cb, left, 0);
+		at = ws->close_at;
+	} else {
+		at = ws->started + wc->max_duration_ms;
+		if (ws->last_rx + wc->idle_ms < at) {
+			at = ws->last_rx + wc->idle_ms;
+		}
+		if (ws->ping_sent && ws->ping_sent + wc->pong_ms < at) {
+			at = ws->ping_sent + wc->pong_ms;
+		} else if (!ws->ping_sent && wc->ping_ms && ws->last_rx + wc->ping_ms < at) {
+			at = ws->last_rx + wc->ping_ms;
+		}
+	}
+	if (fng__heap_set(h, &ws->deadline, at) != 0) {
+		fng__conn_abort(ws->conn); /* no memory to watch it: do not keep it unwatched */
 		return;
 	}
-	at = ws->started + wc->max_duration_ms;
-	if (ws->last_rx + wc->idle_ms < at) {
-		at = ws->last_rx + wc->idle_ms;
+	if (fng__heap_min(h)->at != before) {
+		deadlines_arm(ws->srv);
 	}
-	if (ws->ping_sent && ws->ping_sent + wc->pong_ms < at) {
-		at = ws->ping_sent + wc->pong_ms;
-	} else if (!ws->ping_sent && wc->ping_ms && ws->last_rx + wc->ping_ms < at) {
-		at = ws->last_rx + wc->ping_ms;
-	}
-	/* Never 0: a timer re-armed for "now" inside its callback would run again at once. */
-	uv_timer_start(&ws->timer, ws_timer_cb, at > now ? at - now : 1, 0);
 }
 
-static void ws_timer_cb(uv_timer_t *t)
+/* ws's deadline passed: close it, ping it, or wait for what is still ahead. */
+static void ws_expired(struct fng_ws *ws)
 {
-	struct fng_ws *ws = t->data;
 	const struct fng_ws_cfg *wc = &ws->api->ws;
 	uint64_t now = uv_now(ws->srv->loop);
 
-	if (!ws->conn) {
-		return;
-	}
 	if (ws->close_sent || ws->pending_code) {
 		if (now < ws->close_at) {
 			ws_arm(ws);
@@ -460,7 +469,27 @@ static void ws_timer_cb(uv_timer_t *t)
 		ws_send(ws, FNG_WS_PING, "", 0);
 		ws->ping_sent = now;
 	}
-	ws_arm(ws);
+	if (ws->conn) {
+		ws_arm(ws);
+	}
+}
+
+static void ws_deadline_cb(uv_timer_t *t)
+{
+	struct fng_server *srv = t->data;
+	uint64_t now = uv_now(srv->loop);
+	struct fng_heap_node *n;
+
+	/* Each expired connection gets a later deadline or leaves the heap: this ends. */
+	while ((n = fng__heap_min(&srv->ws_deadlines)) && n->at <= now) {
+		struct fng_ws *ws = fng__container_of(n, struct fng_ws, deadline);
+
+		fng__heap_del(&srv->ws_deadlines, n);
+		if (ws->conn) {
+			ws_expired(ws);
+		}
+	}
+	deadlines_arm(srv);
 }
 
 /* ---- events ---- */
@@ -800,10 +829,12 @@ void fng__ws_on_closed(struct fng_conn *c)
 	fng__hmap_del(&reg, &ws->hnode);
 	fng__list_remove(&ws->dirty);
 	fng__topic_unsubscribe_all(ws);
-	uv_close((uv_handle_t *)&ws->timer, timer_closed_cb);
+	fng__heap_del(&ws->srv->ws_deadlines, &ws->deadline);
 	if (!ws->disconnected) {
 		ws->disconnected = true;
+		ws->inflight++; /* holds ws across an event that may finish at once (no route) */
 		ws_event(ws, "DISCONNECT", NULL, 0, false);
+		ws->inflight--;
 	}
 	ws_maybe_free(ws);
 }
@@ -848,8 +879,6 @@ int fng__ws_start(struct fng_conn *c, struct fng_req *req)
 		free(ws);
 		return -ENOMEM;
 	}
-	uv_timer_init(c->srv->loop, &ws->timer);
-	ws->timer.data = ws;
 	fng__list_init(&ws->dirty);
 	c->ws = ws;
 	/* What $connect subscribed to, from where it was then (or from the client's resume). */
