@@ -6,11 +6,12 @@
  * to connection ID (fng_ws_send) and answering "sent", "kick:ID" by closing connection ID
  * with 4000 "kicked", "sub:TOPIC" / "unsub:TOPIC" by (un)subscribing itself and answering
  * "subscribed" / "unsubscribed", "pub:TOPIC:DATA" by publishing DATA (answer "published"),
- * and echoes anything else. A handshake with sub=TOPIC subscribes in $connect, one with
+ * "crash" by aborting the worker, and echoes anything else. A handshake with sub=TOPIC subscribes in $connect, one with
  * pub=TOPIC publishes "hello from ID" there; on SCHEDULE it publishes "tick" to topic
  * "ticks"; a DISCONNECT of a connection whose handshake had pub=TOPIC publishes "bye ID".
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fngate.h"
@@ -77,6 +78,9 @@ static int wsecho(struct fng_ctx *ctx)
 		return fng_response_printf(ctx, "{\"connectionId\":\"%s\",\"eventType\":\"%s\","
 			"\"messageId\":\"%s\",\"routeKey\":\"%s\"}", id, type,
 			fng_event_message_id(ctx), fng_event_route_key(ctx));
+	}
+	if (len == 5 && memcmp(body, "crash", 5) == 0) {
+		abort();
 	}
 	if (len == 6 && memcmp(body, "silent", 6) == 0) {
 		return 0;

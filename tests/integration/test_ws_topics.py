@@ -8,10 +8,12 @@ Environment: FNGATE_BIN, FNGATE_BUILD_ROOT, FNGATE_TEST_FUNCTIONS."""
 
 import json
 import os
+import shutil
 import struct
+import subprocess
 import time
 
-from lib import SLOW, Tap, check, eq, exchange, req
+from lib import BIN, SLOW, Tap, check, eq, exchange, req
 from wsclient import WS, EchoDaemon
 
 tap = Tap(budget=100, needs_workers=True)
@@ -62,6 +64,8 @@ def config(fdir):
         '    - { base_path: /drop, api: drop, stage: s }',
         '    - { base_path: /lim, api: lim, stage: s }',
         '    - { base_path: /, api: site, stage: s }',
+        '  127.0.0.1:',
+        '    - { base_path: /t, api: t, stage: s }',
     ]) + '\n'
 
 
@@ -320,6 +324,97 @@ def _():
           % (time.monotonic() - t0))
     eq(logged(d, 'disconnect ' + cid, mark), 1, '$disconnect once')
     c.close()
+
+
+@tap.case('a worker crash while handling a message: the client gets a JSON error, the connection stays open, $disconnect still comes exactly once')
+def _():
+    d = Env.get()
+    c = connect('/t')
+    cid = whoami(c)
+    mark = d.log_mark()
+    c.text('crash')
+    err = json.loads(c.recv_message(10 * SLOW)[1])
+    check('message' in err and err.get('connectionId') == cid, 'error message: %r' % err)
+    eq(whoami(c), cid, 'the connection still works (a new worker answers)')
+    c.send(8, struct.pack('!H', 1000))
+    c.expect_close(1000)
+    eq(logged(d, 'disconnect ' + cid, mark), 1, '$disconnect once')
+    c.close()
+
+
+WS_DIR = os.environ.get('FNGATE_WS_DIR') or os.path.join(os.path.dirname(__file__), '..', 'ws')
+NODE_CLIENT = r"""
+const WebSocket = require('ws');
+const [url, admin, token, topic] = process.argv.slice(1);
+const ws = new WebSocket(url);
+const out = [];
+const done = (code) => { console.log(JSON.stringify(out)); process.exit(code); };
+setTimeout(() => done(2), 8000);
+ws.on('open', () => ws.send('sub:' + topic));
+ws.on('message', async (data, isBinary) => {
+  const text = data.toString();
+  out.push(isBinary ? 'binary:' + data.toString('hex') : text);
+  if (text === 'subscribed') {
+    const r = await fetch(admin + '/@topics/' + topic, { method: 'POST', body: '{"n":1}',
+      headers: { authorization: 'Bearer ' + token } });
+    out.push('admin:' + r.status);
+  } else if (text.startsWith('{"topic"')) {
+    ws.send(Buffer.from([0, 1, 2, 255]));
+  } else if (isBinary) {
+    ws.close(1000, 'bye');
+  }
+});
+ws.on('close', (code) => { out.push('close:' + code); done(0); });
+ws.on('error', (e) => { out.push('error:' + e.message); done(1); });
+"""
+
+
+@tap.case('independent clients: node ws subscribes, gets an admin publication, a binary echo, and closes cleanly')
+def _():
+    if not shutil.which('node') or not os.path.isdir(os.path.join(WS_DIR, 'node_modules', 'ws')):
+        raise Fail('node and tests/ws/node_modules/ws are needed (.ci/deps.sh installs them)')
+    d = Env.get()
+    t = uniq('node')
+    env = dict(os.environ, NODE_PATH=os.path.join(WS_DIR, 'node_modules'))
+    p = subprocess.run(['node', '-e', NODE_CLIENT, 'ws://127.0.0.1:%d/t' % d.port,
+                        'http://127.0.0.1:%d' % d.addrs[1][1], TOKEN, t],
+                       capture_output=True, text=True, timeout=20 * SLOW, env=env)
+    check(p.returncode == 0, 'node client exit %d: %s %s' % (p.returncode, p.stdout, p.stderr))
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    eq(got, ['subscribed', 'admin:200', '{"topic":"%s","seq":1,"data":{"n":1}}' % t,
+             'binary:000102ff', 'close:1000'], 'what the node client saw')
+
+
+@tap.case('independent clients: the libwebsockets client (fngate ws) talks to a WebSocket API and receives a topic message')
+def _():
+    probe = subprocess.run([BIN, 'ws'], capture_output=True, text=True, timeout=10)
+    if 'without libwebsockets' in probe.stderr:
+        raise Fail('fngate was built without libwebsockets (libwebsockets-dev is a dependency)')
+    d = Env.get()
+    t = uniq('lws')
+    url = 'ws://127.0.0.1:%d/t?sub=%s' % (d.port, t)
+    p = subprocess.Popen([BIN, 'ws', '-q', '-n', '2', '-t', str(int(10000 * SLOW)), '-s',
+                          'whoami', url],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 5 * SLOW
+        while time.monotonic() < deadline:
+            lst = admin('GET', '/@connections?topic=' + t).json()
+            if lst['count']:
+                break
+            time.sleep(0.05)
+        eq(lst['count'], 1, 'the lws client is subscribed')
+        eq(admin('POST', '/@topics/' + t, body=b'"from admin"').status, 200, 'publish')
+        out, err = p.communicate(timeout=15 * SLOW)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    eq(p.returncode, 0, 'fngate ws exit code (stderr %r)' % err)
+    lines = out.splitlines()
+    eq(len(lines), 2, 'two messages: %r' % out)
+    eq(json.loads(lines[0])['eventType'], 'MESSAGE', 'whoami answer')
+    eq(json.loads(lines[1]), {'topic': t, 'seq': 1, 'data': 'from admin'}, 'topic message')
 
 
 @tap.case('schedules: the gateway invokes the function on its timer (event type SCHEDULE) and it publishes')
