@@ -175,6 +175,10 @@ static int topic(struct fng_req *req, struct fng_str name)
 		seq = fng__topic_last_seq(name.p, name.len);
 	} else if (fng__str_eq(req->method, "POST", 4)) {
 		err = fng__topic_publish(name.p, name.len, req->body.p, req->body.len, &seq, &n);
+		if (err == -ENOSPC) {
+			req->error_detail = "too many topics: every one of them has subscribers";
+			return FNG_EUNAVAILABLE;
+		}
 		if (err) {
 			return err;
 		}

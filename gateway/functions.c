@@ -800,7 +800,8 @@ static int on_ws_publish(struct fng_functions *fns, struct fng_worker *w, const 
 	err = fng__topic_publish(topic.p, topic.len, data.p, data.len, NULL, NULL);
 	if (err) {
 		fng__log("warn", "publish dropped", "function", w->gen->fn->name, "topic", topic.p,
-			"error", err == -EINVAL ? "invalid topic name" : fng_strerror(err), NULL);
+			"error", err == -EINVAL ? "invalid topic name" : err == -ENOSPC ?
+			"too many topics" : fng_strerror(err), NULL);
 	}
 	fng__wire_free(h);
 	return 0;

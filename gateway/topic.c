@@ -23,7 +23,7 @@
 
 struct fng_topic {
 	struct fng_hnode hnode;
-	struct fng_list lru;       /* registry order: least recently published first */
+	struct fng_list lru;       /* topics without subscribers, least recently published first */
 	uint32_t refs;
 	bool live;                 /* in the registry */
 	uint64_t seq;              /* the last sequence number given */
@@ -155,20 +155,11 @@ static struct fng_topic *topic_get(const char *name, size_t n, bool create)
 		return t;
 	}
 	if (topics.map.n >= FNG_TOPIC_MAX) {
-		struct fng_list *l = topics.lru.next;
-
-		/* The least recently published topic nobody listens to; give up after a few. */
-		for (int i = 0; l != &topics.lru && i < 64; i++, l = l->next) {
-			struct fng_topic *old = fng__container_of(l, struct fng_topic, lru);
-
-			if (!old->nsubs) {
-				topic_evict(old);
-				break;
-			}
-		}
-		if (topics.map.n >= FNG_TOPIC_MAX) {
+		/* The least recently published topic nobody listens to, if any. */
+		if (fng__list_empty(&topics.lru)) {
 			return NULL;
 		}
+		topic_evict(fng__container_of(topics.lru.next, struct fng_topic, lru));
 	}
 	t = calloc(1, sizeof(*t) + n + 1);
 	if (!t) {
@@ -238,7 +229,7 @@ static int put_data(struct fng_buf *b, const void *data, size_t len)
 		b->len += outlen;
 		return fng__buf_str(b, "\",\"encoding\":\"base64\"");
 	}
-	j = len ? json_loadb(data, len, JSON_DECODE_ANY, NULL) : NULL;
+	j = len ? json_loadb(data, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
 	if (j) {
 		json_decref(j);
 		return fng__buf_append(b, data, len);
@@ -261,7 +252,7 @@ int fng__topic_publish(const char *name, size_t n, const void *data, size_t len,
 	}
 	t = topic_get(name, n, true);
 	if (!t) {
-		return -ENOMEM;
+		return topics.map.n >= FNG_TOPIC_MAX ? -ENOSPC : -ENOMEM;
 	}
 	fng__buf_str(&b, "{\"topic\":\"");
 	fng__buf_append(&b, t->name, t->nlen);
@@ -280,8 +271,10 @@ int fng__topic_publish(const char *name, size_t n, const void *data, size_t len,
 	m->seq = ++t->seq;
 	m->topic = t;
 	t->refs++;
-	fng__list_remove(&t->lru);
-	fng__list_append(&topics.lru, &t->lru);
+	if (!t->nsubs) {
+		fng__list_remove(&t->lru);
+		fng__list_append(&topics.lru, &t->lru);
+	}
 	ring_push(t, m);
 	/*
 	 * Backwards: a subscriber closed as a slow consumer leaves the array right here, and
@@ -350,7 +343,7 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 	}
 	t = topic_get(name, n, true);
 	if (!t) {
-		return -ENOMEM;
+		return topics.map.n >= FNG_TOPIC_MAX ? -ENOSPC : -ENOMEM;
 	}
 	if (t->nsubs == t->capsubs) {
 		size_t cap = t->capsubs ? t->capsubs * 2 : 4;
@@ -369,6 +362,9 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 	s->t = t;
 	s->ws = ws;
 	s->idx = t->nsubs;
+	if (!t->nsubs) {
+		fng__list_remove(&t->lru); /* a topic with subscribers is never evicted */
+	}
 	t->subs[t->nsubs++] = s;
 	s->wnext = *head;
 	*head = s;
@@ -384,10 +380,13 @@ static void sub_free(struct fng_wssub *s)
 
 	t->subs[s->idx] = t->subs[--t->nsubs];
 	t->subs[s->idx]->idx = s->idx;
-	if (!t->nsubs && t->capsubs > 64) {
-		free(t->subs);
-		t->subs = NULL;
-		t->capsubs = 0;
+	if (!t->nsubs) {
+		fng__list_append(&topics.lru, &t->lru); /* evictable again, newest first */
+		if (t->capsubs > 64) {
+			free(t->subs);
+			t->subs = NULL;
+			t->capsubs = 0;
+		}
 	}
 	free(s);
 }

@@ -21,7 +21,10 @@ struct fng_ws;
 /* Messages a topic keeps for resuming clients, and their bytes at most (older ones go). */
 #define FNG_TOPIC_HISTORY 256
 #define FNG_TOPIC_HISTORY_BYTES (1u << 20)
-/* Topics at most; beyond it, publishing to a new topic evicts an unsubscribed one. */
+/*
+ * Topics at most; beyond it, a new topic evicts the least recently published one without
+ * subscribers (-ENOSPC when every topic has subscribers).
+ */
 #define FNG_TOPIC_MAX 65536
 /* A topic name's bytes at most. */
 #define FNG_TOPIC_NAME_MAX 128
@@ -63,7 +66,7 @@ const char *fng__topic_name(const struct fng_topic *t);
 /*
  * Publishes len bytes to topic: appended to its history and queued on every subscriber.
  * *seq (may be NULL) gets the message's sequence number, *recipients the subscribers it was
- * queued on. -EINVAL for a bad name, -ENOMEM.
+ * queued on. -EINVAL for a bad name, -ENOSPC (too many topics), -ENOMEM.
  */
 int fng__topic_publish(const char *topic, size_t tlen, const void *data, size_t len,
 	uint64_t *seq, size_t *recipients);
@@ -71,7 +74,7 @@ int fng__topic_publish(const char *topic, size_t tlen, const void *data, size_t 
 /*
  * Subscribes ws to topic from now on. resume: the last sequence number the client saw
  * (has_resume), whose successors still in the history are queued first, after a gap
- * signal if some are gone. Subscribing twice is a no-op. 0, -EINVAL, -ENOMEM.
+ * signal if some are gone. Subscribing twice is a no-op. 0, -EINVAL, -ENOSPC, -ENOMEM.
  */
 int fng__topic_subscribe(struct fng_ws *ws, const char *topic, size_t tlen, bool has_resume,
 	uint64_t resume);

@@ -2,9 +2,10 @@
 /*
  * Fuzz driver over the wire codec (sdk/wire.c): the input is a byte stream of frames, cut by
  * fng__wire_frame() and each body decoded by the decoder its type names (READY, INVOKE,
- * RESULT, LOG; any other type goes through all four). Whatever decodes must survive a round
- * trip: encoding it, decoding that and encoding again gives the same bytes, so the encoders
- * accept everything the decoders do and nothing is lost in between.
+ * RESULT, LOG, WS_SEND, WS_CLOSE, WS_PUBLISH, WS_SUBSCRIBE, WS_UNSUBSCRIBE; any other type goes
+ * through all of them). Whatever decodes must survive a round trip: encoding it, decoding that
+ * and encoding again gives the same bytes, so the encoders accept everything the decoders do
+ * and nothing is lost in between.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,17 @@ static void same_bytes(const struct fng_wire_buf *a, const struct fng_wire_buf *
 	if (a->len != b->len || memcmp(a->p, b->p, a->len) != 0) {
 		abort();
 	}
+}
+
+static bool same_str(struct fng_wire_str a, struct fng_wire_str b)
+{
+	return a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
+}
+
+/* A name the encoders take: not empty, no NUL inside (they are C strings there). */
+static bool c_name(struct fng_wire_str s)
+{
+	return s.len && strlen(s.p) == s.len;
 }
 
 static void invoke(const uint8_t *p, size_t n)
@@ -133,7 +145,7 @@ static void ready(const uint8_t *p, size_t n)
 		}
 		body_of(&e1, FNG_WIRE_READY, &body, &len);
 		if (fng__wire_decode_ready(body, len, &abi2, &name2, &h2) || abi2 != abi ||
-			name2.len != name.len || memcmp(name2.p, name.p, name.len) != 0) {
+			!same_str(name, name2)) {
 			abort();
 		}
 		fng__wire_free(h2);
@@ -152,20 +164,73 @@ static void ws_frames(const uint8_t *p, size_t n)
 	void *h;
 
 	if (fng__wire_decode_ws_send(p, n, &id, &data, &binary, &h) == 0) {
-		if (strlen(id.p) == id.len && id.len &&
-			fng__wire_encode_ws_send(&e, id.p, data.p, data.len, binary)) {
+		if (c_name(id) && fng__wire_encode_ws_send(&e, id.p, data.p, data.len, binary)) {
 			abort();
 		}
 		fng__wire_free(h);
 	}
 	e.len = 0;
 	if (fng__wire_decode_ws_close(p, n, &id, &code, &reason, &h) == 0) {
-		if (strlen(id.p) == id.len && id.len && strlen(reason.p) == reason.len &&
+		if (c_name(id) && strlen(reason.p) == reason.len &&
 			fng__wire_encode_ws_close(&e, id.p, code, reason.p)) {
 			abort();
 		}
 		fng__wire_free(h);
 	}
+	fng__wire_buf_finish(&e);
+}
+
+/* WS_PUBLISH: what decodes with a usable topic encodes, and decodes to the same again. */
+static void ws_publish(const uint8_t *p, size_t n)
+{
+	struct fng_wire_str topic, data, topic2, data2;
+	struct fng_wire_buf e = { 0 };
+	const uint8_t *body;
+	size_t len;
+	void *h, *h2;
+
+	if (fng__wire_decode_ws_publish(p, n, &topic, &data, &h)) {
+		return;
+	}
+	if (c_name(topic)) {
+		if (fng__wire_encode_ws_publish(&e, topic.p, data.p, data.len)) {
+			abort();
+		}
+		body_of(&e, FNG_WIRE_WS_PUBLISH, &body, &len);
+		if (fng__wire_decode_ws_publish(body, len, &topic2, &data2, &h2) ||
+			!same_str(topic, topic2) || !same_str(data, data2)) {
+			abort();
+		}
+		fng__wire_free(h2);
+	}
+	fng__wire_free(h);
+	fng__wire_buf_finish(&e);
+}
+
+/* WS_SUBSCRIBE / WS_UNSUBSCRIBE (type): the same. */
+static void ws_sub(uint8_t type, const uint8_t *p, size_t n)
+{
+	struct fng_wire_str id, topic, id2, topic2;
+	struct fng_wire_buf e = { 0 };
+	const uint8_t *body;
+	size_t len;
+	void *h, *h2;
+
+	if (fng__wire_decode_ws_sub(p, n, &id, &topic, &h)) {
+		return;
+	}
+	if (c_name(id) && c_name(topic)) {
+		if (fng__wire_encode_ws_sub(&e, type, id.p, topic.p)) {
+			abort();
+		}
+		body_of(&e, type, &body, &len);
+		if (fng__wire_decode_ws_sub(body, len, &id2, &topic2, &h2) || !same_str(id, id2) ||
+			!same_str(topic, topic2)) {
+			abort();
+		}
+		fng__wire_free(h2);
+	}
+	fng__wire_free(h);
 	fng__wire_buf_finish(&e);
 }
 
@@ -199,12 +264,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case FNG_WIRE_WS_CLOSE:
 			ws_frames(body, len);
 			break;
+		case FNG_WIRE_WS_PUBLISH:
+			ws_publish(body, len);
+			break;
+		case FNG_WIRE_WS_SUBSCRIBE:
+		case FNG_WIRE_WS_UNSUBSCRIBE:
+			ws_sub(type, body, len);
+			break;
 		default:
 			ready(body, len);
 			invoke(body, len);
 			result(body, len);
 			log_frame(body, len);
 			ws_frames(body, len);
+			ws_publish(body, len);
+			ws_sub(FNG_WIRE_WS_SUBSCRIBE, body, len);
 			break;
 		}
 		off += (size_t)n;

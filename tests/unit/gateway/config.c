@@ -6,8 +6,11 @@
  * Inputs that once crashed the loader run in a child process so the rest of the suite still
  * reports.
  */
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -521,7 +524,8 @@ static void test_function_limits(void)
 	CHECK(fng__manifest_load_string("hello.yaml", bad, strlen(bad), &c->functions.defaults,
 			&m, &e) != 0 && e.p && strncmp(e.p, "hello.yaml:1:", 13) == 0 &&
 			strstr(e.p, "pipeline"),
-		"manifest: pipeline 17 refused with its position (%s)", e.p ? e.p : "no error");
+		"manifest: pipeline 17 refused with its position (%.*s)",
+		e.p ? (int)strcspn(e.p, "\n") : 8, e.p ? e.p : "no error");
 	fng__buf_finish(&e);
 	fng__config_unref(c);
 	load_err("functions: { defaults: { pipeline: 0 } }\n" MIN_API, "1:36", "pipeline",
@@ -597,6 +601,411 @@ static void test_websocket_api(void)
 	load_err("apis:\n  a:\n    websocket: {}\n    stages: { p: {} }\n    routes:\n"
 		"      \"GET /\": { integration: { type: mock } }\n", "3:16", "protocol: websocket",
 		"a websocket block on an HTTP API");
+}
+
+/* slow_consumer, message_rate and message_burst of the websocket block. */
+static void test_websocket_queue_and_rate(void)
+{
+	struct fng_config *c = load_ok(WS_API("", WS_ROUTE("$default")), "websocket defaults");
+
+	if (c) {
+		CHECK(!c->apis[0].ws.drop_oldest, "slow_consumer defaults to close");
+		CHECK_INT(c->apis[0].ws.message_rate, 0, "message_rate defaults to 0 (no limit)");
+		CHECK_INT(c->apis[0].ws.message_burst, 0, "message_burst defaults to 0 (the rate)");
+		fng__config_unref(c);
+	}
+	c = load_ok(WS_API("    websocket: { slow_consumer: drop_oldest, message_rate: 1000000,"
+			   " message_burst: 1000000 }\n", WS_ROUTE("$default")),
+		"drop_oldest, rate and burst at their maximum");
+	if (c) {
+		CHECK(c->apis[0].ws.drop_oldest, "slow_consumer: drop_oldest");
+		CHECK_INT(c->apis[0].ws.message_rate, 1000000, "message_rate 1000000");
+		CHECK_INT(c->apis[0].ws.message_burst, 1000000, "message_burst 1000000");
+		fng__config_unref(c);
+	}
+	c = load_ok(WS_API("    websocket: { slow_consumer: close, message_rate: 5 }\n",
+			WS_ROUTE("$default")), "slow_consumer close, a rate without a burst");
+	if (c) {
+		CHECK(!c->apis[0].ws.drop_oldest, "slow_consumer: close");
+		CHECK(c->apis[0].ws.message_rate == 5 && c->apis[0].ws.message_burst == 0,
+			"message_rate 5, message_burst left at 0");
+		fng__config_unref(c);
+	}
+	load_err(WS_API("    websocket: { message_rate: 1000001 }\n", WS_ROUTE("$default")),
+		"4:32", "message_rate must be between 0 and 1000000", "message_rate over range");
+	load_err(WS_API("    websocket: { message_burst: 1000001 }\n", WS_ROUTE("$default")),
+		"4:33", "message_burst must be between 0 and 1000000", "message_burst over range");
+	load_err(WS_API("    websocket: { message_rate: -1 }\n", WS_ROUTE("$default")), "4:32",
+		"must be an integer", "a negative message_rate");
+	load_err(WS_API("    websocket: { message_burst: 2.5 }\n", WS_ROUTE("$default")), "4:33",
+		"must be an integer", "a fractional message_burst");
+	load_err(WS_API("    websocket: { slow_consumer: [close] }\n", WS_ROUTE("$default")),
+		"4:33", "must be a scalar", "slow_consumer as a list");
+}
+
+/* ---- a temporary directory for the file-reading keys ---- */
+
+static char tmp_root[64];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* Writes len bytes (data NULL: zeros, as a sparse file) to tmp_root/rel, making its dirs. */
+static bool put_file(const char *rel, const char *data, size_t len)
+{
+	char path[512];
+	int fd;
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp_root, rel);
+	for (char *p = path + strlen(tmp_root) + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		mkdir(path, 0700);
+		*p = '/';
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0) {
+		return false;
+	}
+	ok = data ? write(fd, data, len) == (ssize_t)len : ftruncate(fd, (off_t)len) == 0;
+	close(fd);
+	return ok;
+}
+
+static bool put_text(const char *rel, const char *text)
+{
+	return put_file(rel, text, strlen(text));
+}
+
+/* text with every "%s" in it replaced by the temporary directory. */
+static const char *in_tmp(const char *text)
+{
+	static char out[4096];
+	size_t o = 0;
+
+	for (const char *p = text; *p && o < sizeof(out) - sizeof(tmp_root); p++) {
+		if (p[0] == '%' && p[1] == 's') {
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "%s", tmp_root);
+			p++;
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* ---- admin ---- */
+
+static void test_admin(void)
+{
+	static const char token256[] =
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	char yaml[1024];
+	struct fng_config *c = load_ok(MIN_API, "no admin block");
+
+	if (c) {
+		CHECK(c->admin.listen == NULL && c->admin.token == NULL,
+			"no admin listener by default");
+		fng__config_unref(c);
+	}
+	c = load_ok("admin: { listen: \"127.0.0.1:9000\", token: 0123456789abcdef }\n" MIN_API,
+		"admin with a 16-character token");
+	if (c) {
+		CHECK_STR(c->admin.listen, "127.0.0.1:9000", "admin.listen");
+		CHECK_STR(c->admin.token, "0123456789abcdef", "admin.token");
+		fng__config_unref(c);
+	}
+	snprintf(yaml, sizeof(yaml), "admin: { listen: \"[::1]:0\", token: %s }\n" MIN_API,
+		token256);
+	c = load_ok(yaml, "admin on IPv6 with a 256-character token");
+	if (c) {
+		CHECK(c->admin.token && strlen(c->admin.token) == 256, "256-character token kept");
+		fng__config_unref(c);
+	}
+	snprintf(yaml, sizeof(yaml), "admin: { listen: \"[::1]:0\", token: %sx }\n" MIN_API,
+		token256);
+	load_err(yaml, "1:36", "16 to 256 characters", "a 257-character admin token");
+	load_err("admin: { listen: \"127.0.0.1:9000\", token: 0123456789abcde }\n" MIN_API, "1:43",
+		"admin.token must be 16 to 256 characters without white space",
+		"a 15-character admin token");
+	load_err("admin: { listen: \"127.0.0.1:9000\", token: \"0123456789 abcdef\" }\n" MIN_API,
+		"1:44", "without white space", "a space in the admin token");
+	load_err("admin: { listen: \"127.0.0.1:9000\", token: \"0123456789\\tabcdef\" }\n" MIN_API,
+		"1:44", "without white space", "a tab in the admin token");
+	load_err("admin: { listen: \"127.0.0.1:9000\" }\n" MIN_API, "1:8",
+		"admin needs a token (admin.token or admin.token_file)", "admin without a token");
+	load_err("admin: { token: 0123456789abcdef }\n" MIN_API, "1:8",
+		"admin needs the key \"listen\"", "admin without listen");
+	load_err("admin: { listen: localhost:9000, token: 0123456789abcdef }\n" MIN_API, "1:18",
+		"admin.listen \"localhost:9000\" must be IPv4:PORT", "admin.listen not an address");
+	load_err("admin: { listen: \"127.0.0.1:9000\", token: 0123456789abcdef, tls: on }\n"
+		MIN_API, "1:61", "unknown key \"tls\" in admin", "an unknown key in admin");
+	load_err("admin: [127.0.0.1:9000]\n" MIN_API, "1:8", "admin must be a mapping",
+		"admin as a list");
+}
+
+/* admin.token_file: the first line of a file, relative to the config file. */
+static void test_admin_token_file(void)
+{
+	struct fng_buf e = { 0 };
+	struct fng_config *c = NULL;
+	char path[600];
+
+	CHECK(put_text("conf/fngate.yaml",
+		      "admin: { listen: \"127.0.0.1:0\", token_file: secret/token }\n" MIN_API) &&
+			put_text("conf/secret/token", "fedcba9876543210fedcba\r\nsecond line\n"),
+		"token file next to a config file");
+	snprintf(path, sizeof(path), "%s/conf/fngate.yaml", tmp_root);
+	CHECK_INT(fng__config_load(path, &c, &e), 0, "token_file relative to the config file");
+	if (c) {
+		CHECK_STR(c->admin.token, "fedcba9876543210fedcba",
+			"token_file: the first line, without its line end");
+		fng__config_unref(c);
+	}
+	fng__buf_finish(&e);
+
+	c = load_ok(in_tmp("admin: { listen: \"127.0.0.1:0\","
+			   " token_file: \"%s/conf/secret/token\" }\n" MIN_API),
+		"token_file as an absolute path");
+	if (c) {
+		CHECK_STR(c->admin.token, "fedcba9876543210fedcba", "absolute token_file read");
+		fng__config_unref(c);
+	}
+	load_err(in_tmp("admin: { listen: \"127.0.0.1:0\", token_file: \"%s/conf/nope\" }\n"
+		MIN_API), "1:46", "No such file or directory", "a missing token_file");
+	put_text("conf/empty", "");
+	load_err(in_tmp("admin: { listen: \"127.0.0.1:0\", token_file: \"%s/conf/empty\" }\n"
+		MIN_API), "1:46", "empty", "an empty token_file");
+	put_text("conf/short", "0123456789abcde\n");
+	load_err(in_tmp("admin: { listen: \"127.0.0.1:0\", token_file: \"%s/conf/short\" }\n"
+		MIN_API), "1:46", "16 to 256 characters", "a 15-character token in token_file");
+	put_text("conf/spaced", "0123456789 abcdef\n");
+	load_err(in_tmp("admin: { listen: \"127.0.0.1:0\", token_file: \"%s/conf/spaced\" }\n"
+		MIN_API), "1:46", "without white space", "a space in the token_file's token");
+}
+
+/* ---- schedules ---- */
+
+#define SCHED(body) "schedules:\n" body MIN_API
+
+static void test_schedules(void)
+{
+	struct fng_config *c = load_ok(SCHED("  tick: { function: wsecho, every_ms: 100 }\n"
+					     "  daily:\n"
+					     "    function: report-1\n"
+					     "    every_ms: 86400000\n"
+					     "    body: '{\"kind\":\"daily\"}'\n"),
+		"two schedules");
+
+	if (c) {
+		CHECK_INT(c->nschedules, 2, "two schedules");
+		if (c->nschedules == 2) {
+			const struct fng_schedule *t = &c->schedules[0], *d = &c->schedules[1];
+
+			CHECK(strcmp(t->name, "tick") == 0 && strcmp(t->function, "wsecho") == 0 &&
+					t->every_ms == 100,
+				"tick: wsecho every 100 ms");
+			CHECK_STR(t->body, "", "body defaults to \"\"");
+			CHECK(strcmp(d->name, "daily") == 0 &&
+					strcmp(d->function, "report-1") == 0 &&
+					d->every_ms == 86400000,
+				"daily: report-1 every 86400000 ms");
+			CHECK_STR(d->body, "{\"kind\":\"daily\"}", "body as written");
+			CHECK(strcmp(t->route.key, "$schedule") == 0 &&
+					t->route.integration.type == FNG_INTEGRATION_FUNCTION &&
+					strcmp(t->route.integration.function, "wsecho") == 0,
+				"a schedule's route: $schedule, the function integration");
+		}
+		fng__config_unref(c);
+	}
+	c = load_ok(MIN_API, "no schedules");
+	if (c) {
+		CHECK_INT(c->nschedules, 0, "no schedules by default");
+		fng__config_unref(c);
+	}
+	load_err(SCHED("  tick: { function: f, every_ms: 99 }\n"), "2:34",
+		"every_ms must be between 100 and 86400000", "every_ms below 100");
+	load_err(SCHED("  tick: { function: f, every_ms: 86400001 }\n"), "2:34",
+		"every_ms must be between 100 and 86400000", "every_ms over a day");
+	load_err(SCHED("  tick: { function: f }\n"), "2:9", "schedule needs the key \"every_ms\"",
+		"a schedule without every_ms");
+	load_err(SCHED("  tick: { every_ms: 1000 }\n"), "2:9",
+		"schedule needs the key \"function\"", "a schedule without a function");
+	load_err(SCHED("  tick: { function: \"a b\", every_ms: 1000 }\n"), "2:22",
+		"function name \"a b\" must match", "a schedule's function name with a space");
+	load_err(SCHED("  ti.ck: { function: f, every_ms: 1000 }\n"), "2:3",
+		"schedule name \"ti.ck\" must match", "a schedule name with a dot");
+	load_err(SCHED("  tick: { function: f, every_ms: 1000, cron: daily }\n"), "2:40",
+		"unknown key \"cron\" in schedule", "an unknown key in a schedule");
+	load_err(SCHED("  tick: { function: f, every_ms: 1000, body: [1] }\n"), "2:46",
+		"must be a scalar", "a body that is not a string");
+	load_err("schedules: [tick]\n" MIN_API, "1:12", "schedules must be a mapping",
+		"schedules as a list");
+}
+
+/* ---- the static integration ---- */
+
+#define STATIC_ROUTE(opts) ROUTE_HEAD "        integration: { type: static" opts " }\n"
+
+/* Loads a static route over tmp_root/site; its integration, or NULL. */
+static const struct fng_integration_cfg *static_ok(const char *opts, const char *what,
+	struct fng_config **c)
+{
+	char yaml[1024];
+
+	snprintf(yaml, sizeof(yaml), STATIC_ROUTE("%s"), opts);
+	*c = load_ok(in_tmp(yaml), what);
+	return *c ? &(*c)->apis[0].routes[0].integration : NULL;
+}
+
+static const struct fng_static_file *static_file(const struct fng_integration_cfg *ic,
+	const char *name)
+{
+	for (unsigned i = 0; i < ic->nfiles; i++) {
+		if (strcmp(ic->files[i].name, name) == 0) {
+			return &ic->files[i];
+		}
+	}
+	return NULL;
+}
+
+static void test_static(void)
+{
+	static const struct {
+		const char *name, *data, *type;
+		size_t len;
+	} site[] = {
+		{ "index.html", "<!doctype html>home", "text/html; charset=utf-8", 19 },
+		{ "app.JS", "console.log(1)", "text/javascript; charset=utf-8", 14 },
+		{ "css/site.css", "body{}", "text/css; charset=utf-8", 6 },
+		{ "data.json", "{\"a\":[1]}", "application/json", 9 },
+		{ "blob.bin", "\x00\x01\x02", "application/octet-stream", 3 },
+		{ "noext", "n", "application/octet-stream", 1 },
+		{ "d1/d2/d3/d4/deep.txt", "four levels down", "text/plain; charset=utf-8", 16 },
+	};
+	const struct fng_integration_cfg *ic;
+	const struct fng_static_file *f;
+	struct fng_config *c;
+	bool put = true, same = true, sorted = true;
+
+	for (size_t i = 0; i < sizeof(site) / sizeof(site[0]); i++) {
+		char rel[128];
+
+		snprintf(rel, sizeof(rel), "site/%s", site[i].name);
+		put = put && put_file(rel, site[i].data, site[i].len);
+	}
+	put = put && put_text("site/.secret", "hidden") && put_text("site/css/.map", "x") &&
+		put_text("site/.git/config", "x") &&
+		put_text("site/d1/d2/d3/d4/d5/too-deep.txt", "x");
+	if (put) {
+		char link[600];
+
+		snprintf(link, sizeof(link), "%s/site/link.html", tmp_root);
+		put = symlink("index.html", link) == 0;
+	}
+	CHECK(put, "a site in a temporary directory");
+
+	ic = static_ok(", root: \"%s/site\"", "static root with files, dot files, a symlink", &c);
+	if (ic) {
+		CHECK_INT(ic->type, FNG_INTEGRATION_STATIC, "integration type static");
+		CHECK_INT(ic->nfiles, sizeof(site) / sizeof(site[0]),
+			"every regular file read, no dot file, no symlink, nothing below depth 4");
+		CHECK_STR(ic->index, "index.html", "index defaults to index.html");
+		for (size_t i = 0; i < sizeof(site) / sizeof(site[0]); i++) {
+			f = static_file(ic, site[i].name);
+			if (!f || f->len != site[i].len ||
+				memcmp(f->data, site[i].data, site[i].len) != 0 ||
+				strcmp(f->type, site[i].type) != 0) {
+				printf("# %s: %s\n", site[i].name, f ? f->type : "missing");
+				same = false;
+			}
+		}
+		CHECK(same, "each file's name, bytes and content type");
+		for (unsigned i = 1; i < ic->nfiles; i++) {
+			sorted = sorted && strcmp(ic->files[i - 1].name, ic->files[i].name) < 0;
+		}
+		CHECK(sorted, "files sorted by name (the integration searches them)");
+		CHECK(!static_file(ic, ".secret") && !static_file(ic, "css/.map") &&
+				!static_file(ic, ".git/config"),
+			"dot files and dot directories skipped");
+		CHECK(!static_file(ic, "link.html"), "a symlink is not followed");
+		CHECK(!static_file(ic, "d1/d2/d3/d4/d5/too-deep.txt"), "nothing below depth 4");
+		fng__config_unref(c);
+	}
+	ic = static_ok(", root: \"%s/site/\", index: main.html", "static with an index", &c);
+	if (ic) {
+		CHECK_STR(ic->index, "main.html", "index as written");
+		f = static_file(ic, "css/site.css");
+		CHECK(f != NULL, "a root with a trailing slash: the same names");
+		fng__config_unref(c);
+	}
+
+	/* Relative to the config file's directory, not the working directory. */
+	{
+		static const char conf[] = ROUTE_HEAD
+			"        integration: { type: static, root: ../site/css }\n";
+		struct fng_buf e = { 0 };
+		char path[600];
+
+		put_text("conf/static.yaml", conf);
+		snprintf(path, sizeof(path), "%s/conf/static.yaml", tmp_root);
+		c = NULL;
+		CHECK_INT(fng__config_load(path, &c, &e), 0, "a relative root");
+		ic = c ? &c->apis[0].routes[0].integration : NULL;
+		CHECK(ic && ic->nfiles == 1 && strcmp(ic->files[0].name, "site.css") == 0,
+			"a relative root is relative to the config file");
+		fng__config_unref(c);
+		fng__buf_finish(&e);
+	}
+
+	load_err(in_tmp(STATIC_ROUTE(", root: \"%s/nope\"")), "7:45", "No such file or directory",
+		"a static root that does not exist");
+	load_err(in_tmp(STATIC_ROUTE(", root: \"%s/site/noext\"")), "7:45", "Not a directory",
+		"a static root that is a file");
+	load_err(STATIC_ROUTE(""), "7:22", "integration needs the key \"root\"",
+		"a static integration without a root");
+	load_err(in_tmp(STATIC_ROUTE(", root: \"%s/site\", status: 200")), "7:83",
+		"unknown key \"status\" in integration", "a mock key in a static integration");
+	load_err(ROUTE_HEAD "        integration: { type: s3 }\n", "7:30",
+		"(supported: mock, function, static)", "the unknown-type error lists static");
+}
+
+/* The caps: 256 files, 8 MiB in all. */
+static void test_static_caps(void)
+{
+	const struct fng_integration_cfg *ic;
+	struct fng_config *c;
+	bool put = true;
+
+	for (int i = 0; i < 256 && put; i++) {
+		char rel[64];
+
+		snprintf(rel, sizeof(rel), "many/f%03d", i);
+		put = put_text(rel, "x");
+	}
+	CHECK(put, "256 files");
+	ic = static_ok(", root: \"%s/many\"", "256 files (the cap)", &c);
+	CHECK(ic && ic->nfiles == 256, "256 files read");
+	fng__config_unref(c);
+	put_text("many/sub/f256", "x");
+	load_err(in_tmp(STATIC_ROUTE(", root: \"%s/many\"")), "7:45", "more than 256 files",
+		"257 files");
+
+	CHECK(put_file("big/a", NULL, 4u << 20) && put_file("big/b", NULL, 4u << 20),
+		"two files of 4 MiB");
+	ic = static_ok(", root: \"%s/big\"", "8 MiB (the cap)", &c);
+	CHECK(ic && ic->nfiles == 2 && ic->files[0].len + ic->files[1].len == 8u << 20,
+		"8 MiB read");
+	fng__config_unref(c);
+	put_text("big/c", "x");
+	load_err(in_tmp(STATIC_ROUTE(", root: \"%s/big\"")), "7:45", "8388608 bytes",
+		"8 MiB and one byte");
 }
 
 static void test_load_file(void)
@@ -953,7 +1362,18 @@ int main(void)
 	test_defaults();
 	test_function_limits();
 	test_websocket_api();
+	test_websocket_queue_and_rate();
 	test_load_file();
+	if (!mkdtemp(strcpy(tmp_root, "/tmp/fngate-unit-config-XXXXXX"))) {
+		CHECK(0, "temporary directory");
+		return fng_test_done();
+	}
+	test_admin();
+	test_admin_token_file();
+	test_schedules();
+	test_static();
+	test_static_caps();
+	nftw(tmp_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	test_errors_keys();
 	test_errors_types();
 	test_errors_semantic();

@@ -631,6 +631,36 @@ static int dec_ready(const uint8_t *p, size_t n, void **h)
 	return fng__wire_decode_ready(p, n, &abi, &name, h);
 }
 
+static int dec_ws_send(const uint8_t *p, size_t n, void **h)
+{
+	struct fng_wire_str id, data;
+	bool binary;
+
+	return fng__wire_decode_ws_send(p, n, &id, &data, &binary, h);
+}
+
+static int dec_ws_close(const uint8_t *p, size_t n, void **h)
+{
+	struct fng_wire_str id, reason;
+	uint32_t code;
+
+	return fng__wire_decode_ws_close(p, n, &id, &code, &reason, h);
+}
+
+static int dec_ws_publish(const uint8_t *p, size_t n, void **h)
+{
+	struct fng_wire_str topic, data;
+
+	return fng__wire_decode_ws_publish(p, n, &topic, &data, h);
+}
+
+static int dec_ws_sub(const uint8_t *p, size_t n, void **h)
+{
+	struct fng_wire_str id, topic;
+
+	return fng__wire_decode_ws_sub(p, n, &id, &topic, h);
+}
+
 static const struct {
 	const char *name;
 	decode_fn fn;
@@ -639,6 +669,10 @@ static const struct {
 	{ "result", dec_result },
 	{ "log", dec_log },
 	{ "ready", dec_ready },
+	{ "ws_send", dec_ws_send },
+	{ "ws_close", dec_ws_close },
+	{ "ws_publish", dec_ws_publish },
+	{ "ws_sub", dec_ws_sub },
 };
 #define NDECODERS (sizeof(decoders) / sizeof(decoders[0]))
 
@@ -875,6 +909,16 @@ static const struct tkey t_result[] = {
 };
 static const struct tkey t_log[] = { { "level", 'L', NULL, 0 }, { "msg", 's', NULL, 0 } };
 static const struct tkey t_ready[] = { { "abi", 'u', NULL, 0 }, { "name", 's', NULL, 0 } };
+static const struct tkey t_ws_send[] = {
+	{ "connectionId", 's', NULL, 0 }, { "data", 'b', NULL, 0 }, { "binary", 'B', NULL, 0 },
+};
+static const struct tkey t_ws_close[] = {
+	{ "connectionId", 's', NULL, 0 }, { "code", 'u', NULL, 0 }, { "reason", 's', NULL, 0 },
+};
+static const struct tkey t_ws_publish[] = { { "topic", 's', NULL, 0 }, { "data", 'b', NULL, 0 } };
+static const struct tkey t_ws_sub[] = {
+	{ "connectionId", 's', NULL, 0 }, { "topic", 's', NULL, 0 },
+};
 
 /* Values to put in place of a key's own. */
 enum cand { C_NIL, C_TRUE, C_FALSE, C_INT, C_NEG, C_BIG, C_STR, C_BIN, C_ARR, C_MAP,
@@ -1111,6 +1155,10 @@ static void test_wrong_types(void)
 		{ "result", t_result, 6, dec_result, FNG_WIRE_RESULT },
 		{ "log", t_log, 2, dec_log, FNG_WIRE_LOG },
 		{ "ready", t_ready, 2, dec_ready, FNG_WIRE_READY },
+		{ "ws_send", t_ws_send, 3, dec_ws_send, FNG_WIRE_WS_SEND },
+		{ "ws_close", t_ws_close, 3, dec_ws_close, FNG_WIRE_WS_CLOSE },
+		{ "ws_publish", t_ws_publish, 2, dec_ws_publish, FNG_WIRE_WS_PUBLISH },
+		{ "ws_sub", t_ws_sub, 2, dec_ws_sub, FNG_WIRE_WS_SUBSCRIBE },
 	};
 	msgpack_sbuffer sb;
 
@@ -1204,6 +1252,31 @@ static void pack_long_msg(msgpack_packer *pk)
 	kv_str(pk, "msg", msg, sizeof(msg));
 }
 
+/* Topic and connection id lengths for the two bodies below. */
+static size_t cap_topic_v, cap_id_v;
+
+static void pack_ws_publish_caps(msgpack_packer *pk)
+{
+	static char t[FNG_WIRE_MAX_TOPIC + 1];
+
+	memset(t, 't', sizeof(t));
+	msgpack_pack_map(pk, 2);
+	kv_str(pk, "topic", t, cap_topic_v);
+	msgpack_pack_str_with_body(pk, "data", 4);
+	msgpack_pack_bin_with_body(pk, "d", 1);
+}
+
+static void pack_ws_sub_caps(msgpack_packer *pk)
+{
+	static char t[FNG_WIRE_MAX_TOPIC + 1], id[FNG_WIRE_MAX_CONNECTION_ID + 1];
+
+	memset(t, 't', sizeof(t));
+	memset(id, 'c', sizeof(id));
+	msgpack_pack_map(pk, 2);
+	kv_str(pk, "connectionId", id, cap_id_v);
+	kv_str(pk, "topic", t, cap_topic_v);
+}
+
 static void test_ranges(void)
 {
 	static const struct {
@@ -1263,6 +1336,27 @@ static void test_ranges(void)
 	result_cookie = "c=1; Path=/";
 	CHECK_INT(decode_packed(dec_result, pack_result), 0, "result: HTAB in a value is fine");
 	CHECK_INT(decode_packed(dec_log, pack_long_msg), -EPROTO, "log: message over the cap");
+
+	static const struct {
+		size_t id, topic;
+		int want;
+	} caps[] = {
+		{ FNG_WIRE_MAX_CONNECTION_ID, FNG_WIRE_MAX_TOPIC, 0 },
+		{ FNG_WIRE_MAX_CONNECTION_ID + 1, 1, -EPROTO },
+		{ 1, FNG_WIRE_MAX_TOPIC + 1, -EPROTO },
+	};
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		cap_id_v = caps[i].id;
+		cap_topic_v = caps[i].topic;
+		CHECK_INT(decode_packed(dec_ws_sub, pack_ws_sub_caps), caps[i].want,
+			"ws_sub: a %zu-byte id, a %zu-byte topic", caps[i].id, caps[i].topic);
+	}
+	cap_topic_v = FNG_WIRE_MAX_TOPIC;
+	CHECK_INT(decode_packed(dec_ws_publish, pack_ws_publish_caps), 0,
+		"ws_publish: a topic at the cap");
+	cap_topic_v = FNG_WIRE_MAX_TOPIC + 1;
+	CHECK_INT(decode_packed(dec_ws_publish, pack_ws_publish_caps), -EPROTO,
+		"ws_publish: a topic over the cap");
 }
 
 /* ---- version strings ---- */
@@ -1353,6 +1447,116 @@ static void test_ws_frames(void)
 	fng__wire_buf_finish(&b);
 }
 
+/* buf (n + 1 bytes) as a string of n copies of ch, for lengths at the caps. */
+static const char *repeat(char *buf, char ch, size_t n)
+{
+	memset(buf, ch, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Encodes a WS_PUBLISH, checks the frame, decodes it back and compares. */
+static void ws_publish_round_trip(const char *what, const char *topic, const void *data,
+	size_t len, const char *seed_name)
+{
+	struct fng_wire_buf b = { 0 };
+	struct fng_wire_str t, d;
+	const uint8_t *body;
+	size_t blen;
+	void *h = NULL;
+
+	CHECK_INT(fng__wire_encode_ws_publish(&b, topic, data, len), 0, "ws_publish %s: encodes",
+		what);
+	CHECK(one_frame(&b, FNG_WIRE_WS_PUBLISH, &body, &blen), "ws_publish %s: one frame", what);
+	CHECK_INT(fng__wire_decode_ws_publish(body, blen, &t, &d, &h), 0,
+		"ws_publish %s: decodes", what);
+	CHECK(h != NULL && str_eq((struct fng_wire_str){ topic, strlen(topic) }, t) &&
+			str_eq((struct fng_wire_str){ data, len }, d),
+		"ws_publish %s: same topic and data (NUL-terminated)", what);
+	if (seed_name) {
+		seed(seed_name, &b);
+	}
+	fng__wire_free(h);
+	fng__wire_buf_finish(&b);
+}
+
+/* The same for WS_SUBSCRIBE / WS_UNSUBSCRIBE (type). */
+static void ws_sub_round_trip(const char *what, uint8_t type, const char *id, const char *topic,
+	const char *seed_name)
+{
+	struct fng_wire_buf b = { 0 };
+	struct fng_wire_str gid, t;
+	const uint8_t *body;
+	size_t blen;
+	void *h = NULL;
+
+	CHECK_INT(fng__wire_encode_ws_sub(&b, type, id, topic), 0, "ws_sub %s: encodes", what);
+	CHECK(one_frame(&b, type, &body, &blen), "ws_sub %s: one frame of type %u", what, type);
+	CHECK_INT(fng__wire_decode_ws_sub(body, blen, &gid, &t, &h), 0, "ws_sub %s: decodes",
+		what);
+	CHECK(h != NULL && str_eq((struct fng_wire_str){ id, strlen(id) }, gid) &&
+			str_eq((struct fng_wire_str){ topic, strlen(topic) }, t),
+		"ws_sub %s: same connection id and topic", what);
+	if (seed_name) {
+		seed(seed_name, &b);
+	}
+	fng__wire_free(h);
+	fng__wire_buf_finish(&b);
+}
+
+/* WS_PUBLISH / WS_SUBSCRIBE / WS_UNSUBSCRIBE: round trips, the caps exactly, refusals. */
+static void test_ws_topic_frames(void)
+{
+	char topic[FNG_WIRE_MAX_TOPIC + 2], id[FNG_WIRE_MAX_CONNECTION_ID + 2];
+	struct fng_wire_buf b = { 0 };
+
+	ws_publish_round_trip("JSON", "room.lobby", "{\"say\":\"hi\"}", 12, "ws-publish-seed");
+	ws_publish_round_trip("binary with NULs", "a:b/c~d_e-f", bin_body, sizeof(bin_body), NULL);
+	ws_publish_round_trip("empty data", "t", NULL, 0, NULL);
+	ws_publish_round_trip("topic at the cap", repeat(topic, 't', FNG_WIRE_MAX_TOPIC), "x", 1,
+		NULL);
+	ws_sub_round_trip("subscribe", FNG_WIRE_WS_SUBSCRIBE, "L0SM9cOFvHcCIhw-", "room.lobby",
+		"ws-subscribe-seed");
+	ws_sub_round_trip("unsubscribe", FNG_WIRE_WS_UNSUBSCRIBE, "L0SM9cOFvHcCIhw-",
+		"room.lobby", "ws-unsubscribe-seed");
+	ws_sub_round_trip("topic at the cap", FNG_WIRE_WS_SUBSCRIBE, "i",
+		repeat(topic, 'u', FNG_WIRE_MAX_TOPIC), NULL);
+	ws_sub_round_trip("id at the cap", FNG_WIRE_WS_UNSUBSCRIBE,
+		repeat(id, 'c', FNG_WIRE_MAX_CONNECTION_ID), "t", NULL);
+
+	repeat(topic, 't', FNG_WIRE_MAX_TOPIC + 1);
+	CHECK_INT(fng__wire_encode_ws_publish(&b, topic, "x", 1), -EINVAL,
+		"ws_publish: a 129-byte topic refused");
+	CHECK_INT(fng__wire_encode_ws_publish(&b, "", "x", 1), -EINVAL,
+		"ws_publish: an empty topic refused");
+	CHECK_INT(fng__wire_encode_ws_publish(&b, NULL, "x", 1), -EINVAL,
+		"ws_publish: a NULL topic refused");
+	CHECK_INT(fng__wire_encode_ws_publish(&b, "t", NULL, 1), -EINVAL,
+		"ws_publish: NULL data with a length refused");
+	CHECK_INT(fng__wire_encode_ws_sub(&b, FNG_WIRE_WS_SUBSCRIBE, "i", topic), -EINVAL,
+		"ws_sub: a 129-byte topic refused");
+	CHECK_INT(fng__wire_encode_ws_sub(&b, FNG_WIRE_WS_SUBSCRIBE, "i", ""), -EINVAL,
+		"ws_sub: an empty topic refused");
+	CHECK_INT(fng__wire_encode_ws_sub(&b, FNG_WIRE_WS_SUBSCRIBE, "i", NULL), -EINVAL,
+		"ws_sub: a NULL topic refused");
+	CHECK_INT(fng__wire_encode_ws_sub(&b, FNG_WIRE_WS_SUBSCRIBE,
+			  repeat(id, 'c', FNG_WIRE_MAX_CONNECTION_ID + 1), "t"), -EINVAL,
+		"ws_sub: a 65-byte connection id refused");
+	CHECK_INT(fng__wire_encode_ws_sub(&b, FNG_WIRE_WS_UNSUBSCRIBE, "", "t"), -EINVAL,
+		"ws_sub: an empty connection id refused");
+	CHECK_INT(fng__wire_encode_ws_sub(&b, FNG_WIRE_WS_UNSUBSCRIBE, NULL, "t"), -EINVAL,
+		"ws_sub: a NULL connection id refused");
+	static const uint8_t wrong_types[] = { 0, FNG_WIRE_READY, FNG_WIRE_WS_SEND,
+		FNG_WIRE_WS_PUBLISH, FNG_WIRE_WS_CLOSE, 255 };
+
+	for (size_t i = 0; i < sizeof(wrong_types); i++) {
+		CHECK_INT(fng__wire_encode_ws_sub(&b, wrong_types[i], "i", "t"), -EINVAL,
+			"ws_sub: frame type %u refused", wrong_types[i]);
+	}
+	CHECK_INT(b.len, 0, "ws topic frames: nothing appended on errors");
+	fng__wire_buf_finish(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--alloc-probe") == 0) {
@@ -1364,6 +1568,7 @@ int main(int argc, char **argv)
 	test_invoke_round_trips();
 	test_result();
 	test_ws_frames();
+	test_ws_topic_frames();
 	test_log_ready_empty();
 	test_frames();
 	test_hostile_bytes();
