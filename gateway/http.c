@@ -856,6 +856,9 @@ static void after_flush(struct fng_conn *c)
 	if (!c->reading && c->state != FNG_CONN_REQUEST && !c->paused) {
 		c->reading = c->ops->read_start(c) == 0;
 	}
+	if (c->state == FNG_CONN_WS && !c->out.len) {
+		fng__buf_finish(&c->out); /* the 101 is out: WebSocket output has its own queue */
+	}
 	if (c->state == FNG_CONN_HEAD && !c->in.len) {
 		fng__buf_finish(&c->out); /* idle: hold no buffers */
 		if (c->srv->draining && !c->pv.off) {

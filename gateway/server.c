@@ -548,6 +548,8 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	srv->sched_timer.data = srv;
 	uv_check_init(loop, &srv->ws_flush);
 	srv->ws_flush.data = srv;
+	uv_timer_init(loop, &srv->ws_flush_timer);
+	srv->ws_flush_timer.data = srv;
 	uv_timer_init(loop, &srv->ws_timer);
 	srv->ws_timer.data = srv;
 	srv->drain_timer.data = srv;
@@ -643,6 +645,7 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->drain_timer, NULL);
 	uv_close((uv_handle_t *)&srv->sched_timer, NULL);
 	uv_close((uv_handle_t *)&srv->ws_flush, NULL);
+	uv_close((uv_handle_t *)&srv->ws_flush_timer, NULL);
 	uv_close((uv_handle_t *)&srv->ws_timer, NULL);
 	uv_close((uv_handle_t *)&srv->alog.timer, NULL);
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);

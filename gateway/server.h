@@ -71,9 +71,16 @@ struct fng_server {
 	uint64_t requests;
 
 	uv_timer_t sched_timer;   /* scheduled invocations (schedule.c) */
-	/* WebSocket connections with frames queued this loop iteration, written by ws_flush. */
+	/*
+	 * WebSocket connections with frames queued and not yet written: written at the end of
+	 * the loop iteration (ws_flush), or after a short wait (ws_flush_timer) while the flushes
+	 * are fan-outs, so that bursts of publications share writes. ws_fanout: connections the
+	 * last flush wrote.
+	 */
 	struct fng_list ws_dirty;
 	uv_check_t ws_flush;
+	uv_timer_t ws_flush_timer;
+	unsigned ws_fanout;
 	/* WebSocket deadlines (idle, ping, pong, duration, close wait): one timer for all. */
 	struct fng_heap ws_deadlines;
 	uv_timer_t ws_timer;

@@ -27,6 +27,13 @@
 
 /* How long a closing handshake the server started waits for the client's close frame. */
 #define CLOSE_WAIT_MS 5000
+/*
+ * Fan-out batching: after a flush that wrote to this many connections, the next one waits
+ * FANOUT_WAIT_MS for more publications to share its writes (one syscall per subscriber for
+ * several messages). Small flushes (answers, a chat room) leave at the end of the iteration.
+ */
+#define FANOUT_BATCH 64
+#define FANOUT_WAIT_MS 1
 /* Messages of one connection in the stage table at once; beyond it, reading pauses. */
 #define MAX_INFLIGHT 64
 
@@ -135,6 +142,7 @@ static void ws_maybe_free(struct fng_ws *ws)
 static void ws_close(struct fng_ws *ws, int code, const char *reason, bool now);
 
 static void ws_flush_cb(uv_check_t *h);
+static void ws_flush_timer_cb(uv_timer_t *t);
 
 static struct fng_wsmsg *q_at(const struct fng_ws *ws, uint32_t i)
 {
@@ -267,17 +275,24 @@ void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m)
 	 * connection and a failed write must not cancel it from under its own completion.
 	 */
 	if (fng__list_empty(&ws->dirty)) {
-		if (fng__list_empty(&ws->srv->ws_dirty)) {
-			uv_check_start(&ws->srv->ws_flush, ws_flush_cb);
+		struct fng_server *srv = ws->srv;
+
+		if (fng__list_empty(&srv->ws_dirty)) {
+			if (srv->ws_fanout >= FANOUT_BATCH) {
+				uv_timer_start(&srv->ws_flush_timer, ws_flush_timer_cb, FANOUT_WAIT_MS,
+					0);
+			} else {
+				uv_check_start(&srv->ws_flush, ws_flush_cb);
+			}
 		}
-		fng__list_append(&ws->srv->ws_dirty, &ws->dirty);
+		fng__list_append(&srv->ws_dirty, &ws->dirty);
 	}
 }
 
-/* After the loop's I/O: writes what was queued on each connection since. */
-static void ws_flush_cb(uv_check_t *h)
+/* Writes what was queued on each connection since the last flush. */
+static void flush_dirty(struct fng_server *srv)
 {
-	struct fng_server *srv = h->data;
+	unsigned n = 0;
 
 	while (!fng__list_empty(&srv->ws_dirty)) {
 		struct fng_ws *ws = fng__container_of(srv->ws_dirty.next, struct fng_ws, dirty);
@@ -285,9 +300,22 @@ static void ws_flush_cb(uv_check_t *h)
 		fng__list_remove(&ws->dirty);
 		if (ws->conn && ws->conn->state == FNG_CONN_WS) {
 			fng__conn_flush(ws->conn);
+			n++;
 		}
 	}
+	srv->ws_fanout = n;
+}
+
+/* After the loop iteration's I/O. */
+static void ws_flush_cb(uv_check_t *h)
+{
 	uv_check_stop(h);
+	flush_dirty(h->data);
+}
+
+static void ws_flush_timer_cb(uv_timer_t *t)
+{
+	flush_dirty(t->data);
 }
 
 /* Frames a message of type op and queues it. */
@@ -345,7 +373,8 @@ void fng__ws_written(struct fng_ws *ws)
 		fng__wsmsg_unref(q_pop(ws));
 		ws->qwriting--;
 	}
-	if (!ws->qn && ws->qcap > 64) {
+	if (!ws->qn) {
+		/* An idle connection holds no queue: 5,000 idle ones would keep 240 KB. */
 		free(ws->q);
 		ws->q = NULL;
 		ws->qcap = ws->qhead = 0;
@@ -804,8 +833,8 @@ void fng__ws_on_data(struct fng_conn *c, const char *data, size_t len)
 	}
 	if (c->state == FNG_CONN_WS) {
 		fng__buf_consume(&c->in, off);
-		if (!c->in.len && c->in.cap > 64 * 1024) {
-			fng__buf_finish(&c->in);
+		if (!c->in.len) {
+			fng__buf_finish(&c->in); /* an idle connection holds no input buffer */
 		}
 		ws_arm(ws);
 	}
