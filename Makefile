@@ -81,8 +81,12 @@ valgrind: build
 	@cat $(BUILD)/meson-logs/testlog-valgrinddaemon.json >> $(BUILD)/meson-logs/testlog.json 2>/dev/null || true
 	@python3 tests/summary.py $(BUILD)
 
+# Side-by-side benchmarks (print their tables; `bench/X.sh --write` also updates
+# docs/BENCHMARKS.md): HTTP front end, function host, WebSocket.
 bench: build
 	bench/http.sh
+	bench/functions.sh
+	bench/ws.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
