@@ -139,7 +139,7 @@ cc -shared -fPIC -O2 -Wall -Wextra -o "$BUILDS/wsbench.so" bench/ws_bench_fn.c $
 # shellcheck disable=SC2086
 cc -O2 -Wall -Wextra -o "$BUILDS/ws_load" bench/ws_load.c $LWS_FLAGS
 # shellcheck disable=SC2086
-cc -O2 -Wall -Wextra -o "$BUILDS/ws_peer_lws" bench/ws_peer_lws.c $LWS_FLAGS
+cc -O2 -Wall -Wextra -I tests/ws -o "$BUILDS/ws_peer_lws" bench/ws_peer_lws.c $LWS_FLAGS
 chmod -R a+rX "$BUILDS"
 
 PRE_SERVER=()

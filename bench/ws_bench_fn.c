@@ -12,71 +12,31 @@
  *   anything else                      echoed back
  *
  * Every message is one invocation in a sandboxed worker; the topic's fan-out happens in the
- * gateway. The parse is a strstr-level look-up of flat objects, enough for the benchmark's
- * messages (ws_load sends no escapes in names).
+ * gateway. The parse is ws_json.h's, the one the libwebsockets peer uses.
  *
  *     cc -shared -fPIC -O2 -o wsbench.so bench/ws_bench_fn.c $(pkg-config --cflags --libs fngate)
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <fngate.h>
 
+#include "ws_json.h"
+
 #define TOPIC_MAX 128
 
-/* The raw JSON value of member name of a flat object, [*v, *v + *n): a string with its quotes
- * (escapes kept), or anything else up to the object's closing brace. */
-static bool json_raw(const char *in, size_t len, const char *name, const char **v, size_t *n)
-{
-	char key[32];
-	const char *p, *end = in + len;
-	int kl = snprintf(key, sizeof(key), "\"%s\"", name);
-
-	p = memmem(in, len, key, (size_t)kl);
-	if (!p) {
-		return false;
-	}
-	for (p += kl; p < end && (*p == ' ' || *p == ':'); p++) {
-	}
-	if (p >= end) {
-		return false;
-	}
-	*v = p;
-	if (*p == '"') {
-		for (p++; p < end && *p != '"'; p++) {
-			if (*p == '\\') {
-				p++;
-			}
-		}
-		if (p >= end) {
-			return false;
-		}
-		*n = (size_t)(p + 1 - *v);
-		return true;
-	}
-	while (end > p && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r')) {
-		end--;
-	}
-	if (end <= p || end[-1] != '}') {
-		return false;
-	}
-	*n = (size_t)(end - 1 - p);
-	return *n > 0;
-}
-
 /* The contents of string member name into out (NUL-terminated, at most max bytes). */
-static bool json_str(const char *in, size_t len, const char *name, char *out, size_t max)
+static bool json_str_copy(const char *in, size_t len, const char *name, char *out, size_t max)
 {
 	const char *v;
 	size_t n;
 
-	if (!json_raw(in, len, name, &v, &n) || *v != '"' || n - 2 > max) {
+	if (!json_str(in, len, name, &v, &n) || n > max) {
 		return false;
 	}
-	memcpy(out, v + 1, n - 2);
-	out[n - 2] = '\0';
+	memcpy(out, v, n);
+	out[n] = '\0';
 	return true;
 }
 
@@ -90,8 +50,8 @@ static int ws_bench(struct fng_ctx *ctx)
 	if (!body) {
 		return 0;
 	}
-	if (json_str(body, len, "action", action, sizeof(action) - 1) &&
-		json_str(body, len, "topic", topic, TOPIC_MAX)) {
+	if (json_str_copy(body, len, "action", action, sizeof(action) - 1) &&
+		json_str_copy(body, len, "topic", topic, TOPIC_MAX)) {
 		if (!strcmp(action, "subscribe")) {
 			if (fng_ws_subscribe(ctx, fng_event_connection_id(ctx), topic)) {
 				return -1;
