@@ -177,7 +177,11 @@ static struct fng_topic *topic_get(const char *name, size_t n, bool create)
 	return t;
 }
 
-/* Keeps m (a reference) as the newest message of t's history. */
+/*
+ * Keeps m (a reference) as the newest message of t's history. The history is always the
+ * consecutive run seq - rn + 1 .. seq: a message too big to keep empties it (what came before
+ * can no longer be replayed without a gap anyway).
+ */
 static void ring_push(struct fng_topic *t, struct fng_wsmsg *m)
 {
 	if (t->rn == t->rcap && t->rcap < FNG_TOPIC_HISTORY) {
