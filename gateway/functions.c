@@ -815,14 +815,17 @@ static int ws_sub(struct fng_worker *w, const uint8_t *b, size_t n, bool on)
 {
 	struct fng_wire_str id, topic;
 	void *h = NULL;
+	int err;
 
 	if (fng__wire_decode_ws_sub(b, n, &id, &topic, &h)) {
 		return -1;
 	}
-	if (fng__ws_subscribe(w->nslots ? w->slots[0].req : NULL, id.p, id.len, topic.p,
-		topic.len, on) == -EINVAL) {
+	err = fng__ws_subscribe(w->nslots ? w->slots[0].req : NULL, id.p, id.len, topic.p,
+		topic.len, on);
+	if (err == -EINVAL || err == -ENOSPC) {
 		fng__log("warn", "subscription dropped", "function", w->gen->fn->name, "topic",
-			topic.p, "error", "invalid topic name", NULL);
+			topic.p, "error", err == -EINVAL ? "invalid topic name" :
+			"too many topics (256 per connection, 65536 in all)", NULL);
 	}
 	fng__wire_free(h);
 	return 0;

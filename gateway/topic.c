@@ -336,14 +336,18 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 {
 	struct fng_wssub **head = fng__ws_subs(ws), *s;
 	struct fng_topic *t;
+	unsigned k = 0;
 
 	if (!fng__topic_name_ok(name, n)) {
 		return -EINVAL;
 	}
-	for (s = *head; s; s = s->wnext) {
+	for (s = *head; s; s = s->wnext, k++) {
 		if (s->t->nlen == n && memcmp(s->t->name, name, n) == 0) {
 			return 0;
 		}
+	}
+	if (k >= FNG_TOPIC_PER_CONN) {
+		return -ENOSPC;
 	}
 	t = topic_get(name, n, true);
 	if (!t) {

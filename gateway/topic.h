@@ -26,6 +26,8 @@ struct fng_ws;
  * subscribers (-ENOSPC when every topic has subscribers).
  */
 #define FNG_TOPIC_MAX 65536
+/* Topics one connection may be subscribed to at most (a subscription walks them). */
+#define FNG_TOPIC_PER_CONN 256
 /* A topic name's bytes at most. */
 #define FNG_TOPIC_NAME_MAX 128
 
@@ -74,7 +76,8 @@ int fng__topic_publish(const char *topic, size_t tlen, const void *data, size_t 
 /*
  * Subscribes ws to topic from now on. resume: the last sequence number the client saw
  * (has_resume), whose successors still in the history are queued first, after a gap
- * signal if some are gone. Subscribing twice is a no-op. 0, -EINVAL, -ENOSPC, -ENOMEM.
+ * signal if some are gone. Subscribing twice is a no-op. 0, -EINVAL, -ENOSPC (too many
+ * topics, or ws has FNG_TOPIC_PER_CONN already), -ENOMEM.
  */
 int fng__topic_subscribe(struct fng_ws *ws, const char *topic, size_t tlen, bool has_resume,
 	uint64_t resume);

@@ -961,6 +961,7 @@ int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const c
 {
 	struct fng_ws *ws = reg_find(id, idlen);
 	struct fng_ws_presub *p, **pp;
+	unsigned k = 0;
 	uint64_t seq;
 	bool has;
 
@@ -979,7 +980,7 @@ int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const c
 		memcmp(req->ws_id, id, idlen) != 0) {
 		return -ENOENT;
 	}
-	for (pp = &req->ws_presubs; *pp; pp = &(*pp)->next) {
+	for (pp = &req->ws_presubs; *pp; pp = &(*pp)->next, k++) {
 		if ((*pp)->tlen == tlen && memcmp((*pp)->topic, topic, tlen) == 0) {
 			if (!on) {
 				*pp = (*pp)->next;
@@ -989,6 +990,9 @@ int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const c
 	}
 	if (!on) {
 		return -ENOENT;
+	}
+	if (k >= FNG_TOPIC_PER_CONN) {
+		return -ENOSPC;
 	}
 	p = fng__arena_alloc(req->arena, sizeof(*p) + tlen + 1);
 	if (!p) {

@@ -294,11 +294,33 @@ static void test_eviction(void)
 	fng__wsmsg_unref(k);
 }
 
+/* One connection follows FNG_TOPIC_PER_CONN topics at most (a subscribe walks its list). */
+static void test_per_connection(void)
+{
+	struct fng_ws many = { 0 };
+	bool ok = true;
+	char tn[32];
+
+	for (int i = 0; i < FNG_TOPIC_PER_CONN; i++) {
+		int n = snprintf(tn, sizeof(tn), "per-conn-%d", i);
+
+		ok = ok && fng__topic_subscribe(&many, tn, (size_t)n, false, 0) == 0;
+	}
+	CHECK(ok, "one connection: %d topics", FNG_TOPIC_PER_CONN);
+	CHECK_INT(fng__topic_subscribe(&many, "per-conn-0", 10, false, 0), 0,
+		"... one of them again: a no-op");
+	CHECK_INT(fng__topic_subscribe(&many, "per-conn-x", 10, false, 0), -ENOSPC,
+		"... one more: -ENOSPC");
+	fng__topic_unsubscribe_all(&many);
+	CHECK(many.subs == NULL, "... all of them end");
+}
+
 int main(void)
 {
 	test_names();
 	test_publish();
 	test_frames();
 	test_eviction();
+	test_per_connection();
 	return fng_test_done();
 }
