@@ -64,41 +64,23 @@ static const struct fng_req_ops sched_ops = {
 
 static void invoke(struct fng_server *srv, const struct fng_schedule *sc)
 {
-	struct fng_arena *a = fng__arena_create();
-	struct fng_req *req;
+	struct fng_req *req = fng__server_event_req(srv, srv->cfg, &sched_ops, sc->body,
+		strlen(sc->body));
 	char path[80];
 	int n;
 
-	if (!a) {
+	if (!req) {
 		return;
 	}
-	req = fng__arena_zalloc(a, sizeof(*req));
-	req->arena = a;
-	req->ops = &sched_ops;
-	req->srv = srv;
-	req->cfg = fng__config_ref(srv->cfg);
-	req->t_start = uv_hrtime();
 	req->method = FNG_STR("POST");
 	/* The path names the schedule: its slot is found by it when the request ends. */
 	n = snprintf(path, sizeof(path), "/%s", sc->name);
-	req->path = (struct fng_str){ fng__arena_strndup(a, path, (size_t)n), (size_t)n };
+	req->path = (struct fng_str){ fng__arena_strndup(req->arena, path, (size_t)n), (size_t)n };
 	req->target = req->path;
 	req->route_path = req->path;
-	req->http_major = 1;
-	req->http_minor = 1;
 	req->ws_event = "SCHEDULE";
 	req->match.route = &sc->route;
 	req->body_limit = srv->cfg->limits.body_bytes;
-	fng__server_request_id(srv, req->request_id);
-	req->request_id_len = 36;
-	if (sc->body[0] && fng__buf_append(&req->body, sc->body, strlen(sc->body))) {
-		fng__config_unref(req->cfg);
-		fng__arena_destroy(a);
-		return;
-	}
-	req->has_body = req->body.len > 0;
-	req->body_complete = true;
-	req->bytes_in = req->body.len;
 	srv->nevents++;
 	fng__req_run(req);
 }

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "functions.h"
 #include "mem.h"
+#include "request.h"
 
 /*
  * The daemon around one libuv loop: listeners, the connection set and its timeout queues,
@@ -109,6 +110,13 @@ void fng__server_maybe_drained(struct fng_server *srv);
 const char *fng__server_date(struct fng_server *srv);
 /* Writes a fresh request id (36 chars + NUL) into buf. */
 void fng__server_request_id(struct fng_server *srv, char buf[37]);
+/*
+ * A request without a connection (a WebSocket event, a scheduled run): its own arena, a
+ * reference to cfg, ops, a fresh request id, HTTP/1.1, and a copy of len bytes of body. The
+ * caller fills in where it goes and runs it. NULL without memory (nothing to undo).
+ */
+struct fng_req *fng__server_event_req(struct fng_server *srv, struct fng_config *cfg,
+	const struct fng_req_ops *ops, const void *body, size_t len);
 /* Appends an access log line (without newline). */
 void fng__server_log_line(struct fng_server *srv, const char *line, size_t len);
 

@@ -569,7 +569,6 @@ static bool admit_message(struct fng_ws *ws)
 static void ws_event(struct fng_ws *ws, const char *type, const void *body, size_t len,
 	bool text)
 {
-	struct fng_arena *a;
 	struct fng_req *req;
 	char mid[24];
 
@@ -582,46 +581,24 @@ static void ws_event(struct fng_ws *ws, const char *type, const void *body, size
 		ws_send(ws, FNG_WS_TEXT, m, (size_t)n);
 		return;
 	}
-	a = fng__arena_create();
-	if (!a) {
+	req = fng__server_event_req(ws->srv, ws->cfg, &ev_ops, body, len);
+	if (!req) {
 		return;
 	}
-	req = fng__arena_zalloc(a, sizeof(*req));
-	req->arena = a;
-	req->ops = &ev_ops;
 	req->conn = ws;
-	req->srv = ws->srv;
-	req->cfg = fng__config_ref(ws->cfg);
-	req->t_start = uv_hrtime();
-	req->method = FNG_STR("");
-	req->path = FNG_STR("");
-	req->target = FNG_STR("");
 	if (ws->query) {
 		req->query = (struct fng_str){ ws->query, strlen(ws->query) };
 	}
-	req->http_major = 1;
-	req->http_minor = 1;
 	req->api = ws->api;
 	req->stage = ws->stage;
-	req->route_path = FNG_STR("/");
 	req->ws_event = type;
 	req->ws_text = text;
 	req->ws_id = ws->id;
 	if (strcmp(type, "MESSAGE") == 0) {
 		snprintf(mid, sizeof(mid), "%llu", (unsigned long long)++ws->messages);
-		req->ws_message_id = fng__arena_strndup(a, mid, strlen(mid));
+		req->ws_message_id = fng__arena_strndup(req->arena, mid, strlen(mid));
 	}
 	snprintf(req->ip, sizeof(req->ip), "%s", ws->ip);
-	fng__server_request_id(ws->srv, req->request_id);
-	req->request_id_len = 36;
-	req->bytes_in = len;
-	if (len && fng__buf_append(&req->body, body, len)) {
-		fng__config_unref(req->cfg);
-		fng__arena_destroy(a);
-		return;
-	}
-	req->has_body = len > 0;
-	req->body_complete = true;
 	ws->inflight++;
 	ws->srv->nevents++;
 	if (ws->conn && ws->inflight >= MAX_INFLIGHT && !ws->paused) {
