@@ -11,13 +11,11 @@ Environment: FNGATE_BIN, FNGATE_BUILD_ROOT, FNGATE_TEST_FUNCTIONS."""
 import base64
 import hashlib
 import json
-import os
-import socket
 import struct
 import time
 
-from lib import SLOW, Daemon, Fail, FnDir, Tap, check, eq, install_batches, test_so
-from wsclient import GUID, WS, EchoDaemon
+from lib import SLOW, Tap, check, eq
+from wsclient import GUID, WS, EchoDaemon, logged
 
 tap = Tap(budget=90, needs_workers=True)
 
@@ -44,10 +42,7 @@ def config(fdir):
 Env = EchoDaemon(tap, config)
 
 
-def connect(**kw):
-    ws = WS(Env.get().port, **kw)
-    eq(ws.status, 101, 'handshake status (body %r)' % ws.body)
-    return ws
+connect = Env.connect
 
 
 def whoami(ws):
@@ -55,13 +50,6 @@ def whoami(ws):
     op, p = ws.recv_message()
     eq(op, 1, 'opcode of the answer')
     return json.loads(p)
-
-
-def logged(d, text, since=0, timeout=3.0):
-    """How many gateway log lines say exactly text (a function's fng_log), after a wait."""
-    d.wait_log(lambda o: o.get('msg') == text, timeout * SLOW, since)
-    with d.cond:
-        return sum(1 for _, o in d.logs if o and o.get('msg') == text)
 
 
 @tap.case('handshake: 101 with the RFC accept key and the server-preferred subprotocol; events carry the connection id')

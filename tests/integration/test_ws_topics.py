@@ -14,7 +14,7 @@ import subprocess
 import time
 
 from lib import BIN, SLOW, Tap, check, eq, exchange, req
-from wsclient import WS, EchoDaemon
+from wsclient import EchoDaemon, logged
 
 tap = Tap(budget=100, needs_workers=True)
 TOKEN = 'test-admin-token-0123456789'
@@ -82,9 +82,7 @@ def admin(method, path, body=None, headers=None, ctype=None):
 
 
 def connect(path='/t', **kw):
-    ws = WS(Env.get().port, path=path, **kw)
-    eq(ws.status, 101, 'handshake status (body %r)' % ws.body)
-    return ws
+    return Env.connect(path=path, **kw)
 
 
 def whoami(ws):
@@ -96,12 +94,6 @@ def envelope(ws, timeout=5.0):
     op, p = ws.recv_message(timeout)
     eq(op, 1, 'topic deliveries are text')
     return json.loads(p)
-
-
-def logged(d, text, since=0, timeout=3.0):
-    d.wait_log(lambda o: o.get('msg') == text, timeout * SLOW, since)
-    with d.cond:
-        return sum(1 for _, o in d.logs if o and o.get('msg') == text)
 
 
 def uniq(prefix):

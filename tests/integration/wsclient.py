@@ -7,7 +7,7 @@ import os
 import socket
 import struct
 
-from lib import Daemon, Fail, FnDir, check, eq, install_batches, test_so
+from lib import SLOW, Daemon, Fail, FnDir, check, eq, install_batches, test_so
 
 GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
@@ -157,6 +157,12 @@ class EchoDaemon:
             install_batches(self.d, self.fdir, [('wsecho', test_so('wsecho'), None)])
         return self.d
 
+    def connect(self, **kw):
+        """A WebSocket client to this daemon whose handshake must succeed (101)."""
+        ws = WS(self.get().port, **kw)
+        eq(ws.status, 101, 'handshake status (body %r)' % ws.body)
+        return ws
+
     def close(self):
         if self.d is None:
             return None
@@ -164,3 +170,10 @@ class EchoDaemon:
         self.d = None
         self.fdir.cleanup()
         return rc
+
+
+def logged(d, text, since=0, timeout=3.0):
+    """How many gateway log lines say exactly text (a function's fng_log), after a wait."""
+    d.wait_log(lambda o: o.get('msg') == text, timeout * SLOW, since)
+    with d.cond:
+        return sum(1 for _, o in d.logs if o and o.get('msg') == text)
