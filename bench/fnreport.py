@@ -22,7 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report import (add_cpu, fmt_int, fmt_ms, fmt_pct, fmt_us, median, parse_wrk,  # noqa: E402
-                    read_kv, response_block, sockerr_text)
+                    read_kv, response_block, sockerr_text, write_section)
 
 BEGIN = "<!-- functions:begin -->"
 END = "<!-- functions:end -->"
@@ -747,28 +747,6 @@ def build(results):
     return "\n".join(out) + "\n", errors
 
 
-def write_doc(doc, section):
-    with open(doc, encoding="utf-8") as f:
-        text = f.read()
-    b, e = text.find(BEGIN), text.find(END)
-    if b >= 0 and e > b:
-        old = text[b:e]
-        ab, ae = old.find(ABEGIN), old.find(AEND)
-        if ab >= 0 and ae > ab:
-            kept = old[ab:ae + len(AEND)]
-            nb, ne = section.find(ABEGIN), section.find(AEND)
-            section = section[:nb] + kept + section[ne + len(AEND):]
-        text = text[:b] + section.rstrip("\n") + text[e + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    if not text.endswith("\n"):
-        text += "\n"
-    tmp = doc + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, doc)
-
-
 def main(argv):
     if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--write"):
         print(__doc__, file=sys.stderr)
@@ -782,7 +760,7 @@ def main(argv):
             print("fnreport: not writing %s because of the errors above" % argv[3], file=sys.stderr)
         return 1
     if len(argv) == 4:
-        write_doc(argv[3], section)
+        write_section(argv[3], section, BEGIN, END, keep=(ABEGIN, AEND))
         print("fnreport: wrote %s" % argv[3], file=sys.stderr)
     return 0
 

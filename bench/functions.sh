@@ -46,21 +46,6 @@
 # Every process started here is stopped by pid on exit.
 set -eu
 
-WRITE=0
-for arg in "$@"; do
-	case "$arg" in
-	--write) WRITE=1 ;;
-	-h | --help)
-		sed -n '3,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "functions.sh: unknown argument $arg" >&2
-		exit 2
-		;;
-	esac
-done
-
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -82,6 +67,7 @@ cd "$ROOT"
 BENCH_NAME=functions.sh
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_args "$@"
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(id -u)" = 0 ] || die "run as root: workers drop to uid 65534 and get cgroups"

@@ -29,21 +29,6 @@
 # gcc, python3, meson + ninja. Every process started here is stopped by pid on exit.
 set -eu
 
-WRITE=0
-for arg in "$@"; do
-	case "$arg" in
-	--write) WRITE=1 ;;
-	-h | --help)
-		sed -n '3,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "http.sh: unknown argument $arg" >&2
-		exit 2
-		;;
-	esac
-done
-
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -62,6 +47,7 @@ cd "$ROOT"
 BENCH_NAME=http.sh
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_args "$@"
 
 # 5000 idle connections need more than the default 1024 descriptors, in the client and in
 # both servers (they inherit the limit).

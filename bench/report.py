@@ -319,15 +319,24 @@ def header(meta_path):
     )
 
 
-def write_doc(doc, section):
+def write_section(doc, section, begin, end, keep=None, new_doc=""):
+    """Replaces what stands between the markers begin and end in doc by section (which carries
+    them), or appends section. keep: (begin, end) markers of a hand-written block inside the
+    old section that replaces its placeholder in the new one. new_doc: the text of a doc that
+    does not exist yet. Written through a temporary file."""
+    text = new_doc
     if os.path.exists(doc):
         with open(doc, encoding="utf-8") as f:
             text = f.read()
-    else:
-        text = header(None)
-    b, e = text.find(BEGIN), text.find(END)
+    b, e = text.find(begin), text.find(end)
     if b >= 0 and e > b:
-        text = text[:b] + section.rstrip("\n") + text[e + len(END):]
+        old = text[b:e]
+        if keep:
+            ab, ae = old.find(keep[0]), old.find(keep[1])
+            nb, ne = section.find(keep[0]), section.find(keep[1])
+            if ab >= 0 and ae > ab and nb >= 0 and ne > nb:
+                section = section[:nb] + old[ab:ae] + section[ne:]
+        text = text[:b] + section.rstrip("\n") + text[e + len(end):]
     else:
         text = text.rstrip("\n") + "\n\n" + section
     if not text.endswith("\n"):
@@ -361,7 +370,7 @@ def main(argv):
             print("report: not writing %s because of the errors above" % argv[3], file=sys.stderr)
         return 1
     if len(argv) == 4:
-        write_doc(argv[3], section)
+        write_section(argv[3], section, BEGIN, END, new_doc=header(None))
         print("report: wrote %s" % argv[3], file=sys.stderr)
     return 0
 

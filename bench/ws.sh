@@ -44,21 +44,6 @@
 # its pid on exit.
 set -eu
 
-WRITE=0
-for arg in "$@"; do
-	case "$arg" in
-	--write) WRITE=1 ;;
-	-h | --help)
-		sed -n '3,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "ws.sh: unknown argument $arg" >&2
-		exit 2
-		;;
-	esac
-done
-
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=${ROUNDS:-1}
@@ -92,6 +77,7 @@ cd "$ROOT"
 BENCH_NAME=ws.sh
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_args "$@"
 
 # Every connection is a descriptor in ws_load and in the server (they inherit the limit).
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -239,13 +225,7 @@ start_lws() {
 }
 
 stop_server() {
-	kill -TERM "$SRV_PID" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$SRV_PID" 2>/dev/null || true
-	wait "$SRV_PID" 2>/dev/null || true
+	stop_pid "$SRV_PID" 100
 }
 
 # tree_cpu PID: CPU seconds of PID and every descendant, including reaped children (a recycled

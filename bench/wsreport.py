@@ -19,8 +19,10 @@ import glob
 import json
 import os
 import re
-import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import median, read_kv, write_section  # noqa: E402
 
 BEGIN = "<!-- ws:begin -->"
 END = "<!-- ws:end -->"
@@ -36,19 +38,6 @@ LABEL = {
 ORDER = ["fngate", "fngate-admin", "node", "lws"]
 OTHER_LOAD = 0.10  # a run with more than this share of the machine used by others, or stolen
                    # by the hypervisor, is flagged
-
-
-def read_kv(path):
-    kv = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                k, sep, v = line.rstrip("\n").partition("=")
-                if sep:
-                    kv[k] = v
-    except OSError:
-        pass
-    return kv
 
 
 def num(kv, k, default=0.0):
@@ -138,11 +127,6 @@ def clean(rs):
     return ok or [r for _, r in rs]
 
 
-def med(vals):
-    vals = [v for v in vals if v is not None]
-    return statistics.median(vals) if vals else None
-
-
 def fmt_int(v):
     return "-" if v is None else "{:,.0f}".format(v)
 
@@ -176,12 +160,12 @@ def jget(r, *keys):
 
 def summary(runs, name, test, *keys):
     rs = runs.get((name, test), [])
-    return med([jget(r, *keys) for r in clean(rs)])
+    return median([jget(r, *keys) for r in clean(rs)])
 
 
 def summary_of(runs, name, test, key):
     rs = runs.get((name, test), [])
-    return med([r.get(key) for r in clean(rs)])
+    return median([r.get(key) for r in clean(rs)])
 
 
 def row_line(name, path):
@@ -355,12 +339,12 @@ def build(results):
         w("|---|---:|---:|---:|---:|---:|")
         for n in inames:
             rs = [r for _, r in runs[(n, "idle")]]
-            mem[n] = med([r["rss_per"] for r in rs])
+            mem[n] = median([r["rss_per"] for r in rs])
             w("| %s | %s | %s | %s | %s | %s |" % (
-                LABEL[n], fmt_int(med([num(r["mem"], "n") for r in rs])),
-                fmt_int(med([num(r["mem"], "rss_before") for r in rs])),
-                fmt_int(med([num(r["mem"], "rss_held") for r in rs])),
-                fmt_int(mem[n]), fmt_int(med([r["pd_per"] for r in rs]))))
+                LABEL[n], fmt_int(median([num(r["mem"], "n") for r in rs])),
+                fmt_int(median([num(r["mem"], "rss_before") for r in rs])),
+                fmt_int(median([num(r["mem"], "rss_held") for r in rs])),
+                fmt_int(mem[n]), fmt_int(median([r["pd_per"] for r in rs]))))
         w("")
 
     # ---- targets ----
@@ -442,28 +426,6 @@ def build(results):
     return "\n".join(out) + "\n", errors
 
 
-def write_doc(doc, section):
-    with open(doc, encoding="utf-8") as f:
-        text = f.read()
-    b, e = text.find(BEGIN), text.find(END)
-    if b >= 0 and e > b:
-        old = text[b:e]
-        ab, ae = old.find(ABEGIN), old.find(AEND)
-        if ab >= 0 and ae > ab:
-            kept = old[ab:ae + len(AEND)]
-            nb, ne = section.find(ABEGIN), section.find(AEND)
-            section = section[:nb] + kept + section[ne + len(AEND):]
-        text = text[:b] + section.rstrip("\n") + text[e + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    if not text.endswith("\n"):
-        text += "\n"
-    tmp = doc + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, doc)
-
-
 def main(argv):
     if len(argv) == 4 and argv[1] == "--row":
         print(row_line(argv[2], argv[3]))
@@ -481,7 +443,7 @@ def main(argv):
                   file=sys.stderr)
         return 1
     if len(argv) == 4:
-        write_doc(argv[3], section)
+        write_section(argv[3], section, BEGIN, END, keep=(ABEGIN, AEND))
         print("wsreport: wrote %s" % argv[3], file=sys.stderr)
     return 0
 
