@@ -157,7 +157,7 @@ int fng__landlock_apply(const char *so_path, bool net)
 	 * a handler's DT_NEEDED on it normally matches the copy already loaded, but the loader
 	 * may still look at the file.
 	 */
-	if (!rc && dladdr((void *)fng__rt_serve, &info) && info.dli_fname &&
+	if (!rc && dladdr((void *)fng_log, &info) && info.dli_fname &&
 		info.dli_fname[0] == '/' && strstr(info.dli_fname, ".so")) {
 		rc = allow_read(ruleset, info.dli_fname, attr.handled_access_fs);
 	}

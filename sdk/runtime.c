@@ -26,29 +26,7 @@
 /* Buffers bigger than this are freed after an invocation instead of kept for the next. */
 #define KEEP_BUFFER (256 * 1024)
 
-int fng__sdk_write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t r = write(fd, b, n);
-
-		if (r < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return -errno;
-		}
-		if (r == 0) {
-			return -EIO;
-		}
-		b += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
-FNG_EXPORT int fng__rt_ready(int fd, const struct fng_handler_desc *desc)
+int fng__rt_ready(int fd, const struct fng_handler_desc *desc)
 {
 	struct fng_wire_buf b = { 0 };
 	int err;
@@ -141,7 +119,7 @@ static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 	return err;
 }
 
-FNG_EXPORT int fng__rt_serve(int fd, const struct fng_handler_desc *desc, const char *function,
+int fng__rt_serve(int fd, const struct fng_handler_desc *desc, const char *function,
 	size_t max_body)
 {
 	struct fng_ctx ctx = { 0 };

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "fngate.h"
 #include "wire.h"
@@ -94,7 +96,30 @@ static inline bool fng__http_value_ok(const char *p, size_t n)
 	return true;
 }
 
-/* Writes all of p[0..n) to fd, retrying on EINTR and short writes. 0 or -errno. */
-int fng__sdk_write_all(int fd, const void *p, size_t n);
+/*
+ * Writes all of p[0..n) to fd, retrying on EINTR and short writes. 0 or -errno. Inline: both
+ * libfngate (LOG and WS frames) and the runtime, which is not part of it, write frames.
+ */
+static inline int fng__sdk_write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t r = write(fd, b, n);
+
+		if (r < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return -errno;
+		}
+		if (r == 0) {
+			return -EIO;
+		}
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
 
 #endif
