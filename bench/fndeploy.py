@@ -30,6 +30,7 @@ comes from another pid. One CSV row per crash: crash_us (crash request sent to t
 total_us (crash request sent to the first 200 from the fresh worker), after502_us, polls,
 non200 (non-200 answers after the 502), old_pid, new_pid, and t0/t502/t1 on CLOCK_MONOTONIC.
 """
+import hashlib
 import csv
 import os
 import shutil
@@ -92,13 +93,10 @@ class Conn:
         return status, headers, body
 
 
-def fnv1a(path):
-    h = 0xcbf29ce484222325
+def fn_version(path):
+    """fngate's version of a .so: the first 16 hex digits of its SHA-256."""
     with open(path, "rb") as f:
-        data = f.read()
-    for b in data:
-        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-    return "%016x" % h
+        return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
 def cold(port, path, funcdir, name, method, out, variants):
@@ -107,7 +105,7 @@ def cold(port, path, funcdir, name, method, out, variants):
     c = Conn(port)
     rows = []
     for v in variants:
-        version = fnv1a(v)
+        version = fn_version(v)
         st, h, _ = c.get(path)
         if h.get("x-fngate-function-version") == version:
             sys.exit("cold: %s is already deployed" % v)

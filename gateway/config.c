@@ -1599,8 +1599,23 @@ static int parse_fn_dir(struct loader *L, const struct ynode *v, void *obj)
 	return 0;
 }
 
+static int parse_fn_run_dir(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+	const char *dir = v ? get_str(L, v, "functions.run_dir") : NULL;
+
+	if (v && !dir) {
+		return -1;
+	}
+	c->functions.run_dir = dir ? config_relative(L, dir) : NULL;
+	return 0;
+}
+
+/* Lambda takes 250 MB unzipped; a C handler is usually kilobytes. */
 static const struct key functions_keys[] = {
 	{ "dir", K_FN, 0, .fn = parse_fn_dir },
+	{ "run_dir", K_FN, 0, .fn = parse_fn_run_dir },
+	{ "max_so_bytes", K_U64, OFF(functions.max_so_bytes), 64u << 20, 4096, 1ull << 32 },
 	{ "defaults", K_FN, 0, .fn = parse_fn_defaults },
 	{ NULL },
 };

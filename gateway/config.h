@@ -208,6 +208,8 @@ struct fng_config {
 
 	struct {
 		const char *dir;          /* absolute */
+		const char *run_dir;      /* private copies; NULL: the default (fnstore.h) */
+		uint64_t max_so_bytes;    /* a larger .so is refused */
 		struct fng_fn_limits defaults;
 	} functions;
 

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,13 +29,17 @@
 #include "wire.h"
 #include "chars.h"
 #include "errors.h"
+#include "fnstore.h"
 #include "functions.h"
 #include "integration.h"
+#include "safefile.h"
 #include "server.h"
 #include "stages.h"
 #include "ws_conn.h"
 
 #define MAX_FUNCTIONS 1024
+/* A manifest is a few lines of YAML. */
+#define MANIFEST_MAX_BYTES (64 * 1024)
 #define DEBOUNCE_MS 30
 #define MAX_COMPLETE 64
 #define EXIT_WAIT_MS 1000
@@ -105,8 +110,9 @@ static struct src_id src_of(const struct stat *st)
 
 struct fng_gen {
 	struct fng_fn *fn;
-	char version[17];        /* content hash, hex */
-	char so_path[PATH_MAX];  /* private copy */
+	char version[17];        /* the first 16 hex digits of hash, for logs and headers */
+	char hash[FNG_FNSTORE_HASH]; /* SHA-256 of the content: its copy in the store */
+	char so_path[PATH_MAX];  /* the private copy (one reference held) */
 	struct src_id src;       /* the NAME.so it was copied from */
 	struct src_id manifest;  /* its NAME.yaml (all zero: none) */
 	unsigned defaults_gen;   /* fns->defaults_gen its limits were computed with */
@@ -127,7 +133,18 @@ struct fng_fn {
 	unsigned nqueue;
 	uint64_t service_ns;     /* moving average of an invocation's run time */
 	bool pump_wanted;        /* pump_cb runs pool_pump for it */
-	char failed_version[17]; /* the last version whose pre-flight failed: not retried */
+	struct fn_failure {
+		/*
+		 * The last failed deploy, as the scan saw the files: while they stay the same the
+		 * scan neither logs the failure again nor, for a failed pre-flight with the same
+		 * limits, copies the file again.
+		 */
+		bool set, preflight;
+		struct src_id src, manifest;
+		char hash[FNG_FNSTORE_HASH];  /* preflight: the content that failed ... */
+		struct fng_fn_limits limits; /* ... with these limits */
+		char error[256];
+	} failure;
 };
 
 struct qitem {
@@ -151,7 +168,8 @@ struct fng_functions {
 	char complete[MAX_COMPLETE][64];
 	unsigned ncomplete;
 	char dir[PATH_MAX];
-	char rundir[PATH_MAX];
+	struct fng_fnstore *store; /* the private copies of the .so files */
+	uint64_t max_so_bytes;
 	struct fng_fn_limits defaults;
 	unsigned defaults_gen;     /* counts changes of the defaults (reloads) */
 	struct fng_fn *fns[MAX_FUNCTIONS];
@@ -346,7 +364,11 @@ static void worker_died(struct fng_functions *fns, struct fng_worker *w)
 		fng__log("error", "deploy failed", "function", g->fn->name, "version", g->version,
 			"cause", w->cause, "action",
 			g->fn->current ? "keeping the running version" : "function not deployed", NULL);
-		snprintf(g->fn->failed_version, sizeof(g->fn->failed_version), "%s", g->version);
+		g->fn->failure = (struct fn_failure){ .set = true, .preflight = true,
+			.src = g->src, .manifest = g->manifest, .limits = g->limits };
+		snprintf(g->fn->failure.hash, sizeof(g->fn->failure.hash), "%s", g->hash);
+		snprintf(g->fn->failure.error, sizeof(g->fn->failure.error),
+			"its pre-flight failed before (%s); waiting for a new file", w->cause);
 		g->fn->pending = NULL;
 		g->retired = true;
 	}
@@ -1531,42 +1553,13 @@ static void ctl_cb(uv_poll_t *p, int status, int events)
 
 /* ---- generations ---- */
 
-/* True if another generation of g's function loads the same private copy. */
-static bool so_shared(const struct fng_gen *g)
-{
-	const struct fng_fn *fn = g->fn;
-
-	if ((fn->current && fn->current != g && !strcmp(fn->current->so_path, g->so_path)) ||
-		(fn->pending && fn->pending != g && !strcmp(fn->pending->so_path, g->so_path))) {
-		return true;
-	}
-	for (const struct fng_list *it = fn->old.next; it != &fn->old; it = it->next) {
-		const struct fng_gen *o = fng__container_of(it, struct fng_gen, link);
-
-		if (o != g && !strcmp(o->so_path, g->so_path)) {
-			return true;
-		}
-	}
-	return false;
-}
-
 static void gen_maybe_free(struct fng_functions *fns, struct fng_gen *g)
 {
 	if (g->nworkers || g == g->fn->current || g == g->fn->pending) {
 		return;
 	}
 	fng__list_remove(&g->link);
-	/* A manifest change alone makes a generation that loads the same copy. */
-	if (!so_shared(g)) {
-		char *slash;
-
-		unlink(g->so_path);
-		slash = strrchr(g->so_path, '/');
-		if (slash) {
-			*slash = '\0';
-			rmdir(g->so_path);
-		}
-	}
+	fng__fnstore_unref(fns->store, g->hash);
 	free(g);
 }
 
@@ -1610,10 +1603,13 @@ static void gen_activate(struct fng_functions *fns, struct fng_gen *g)
 struct scan_item {
 	char name[64];
 	char version[17];
+	char hash[FNG_FNSTORE_HASH];
 	char so_path[PATH_MAX];
 	struct fng_fn_limits limits;
 	struct src_id src, manifest;
 	bool unstable, failed;
+	bool preflight;            /* failed: the pre-flight of these very files failed before */
+	bool holds_copy;           /* the scan holds a reference to the copy of hash */
 	char error[256];
 };
 
@@ -1621,102 +1617,45 @@ struct scan_item {
 struct scan_known {
 	char name[64];
 	char version[17];
+	char hash[FNG_FNSTORE_HASH];
 	char so_path[PATH_MAX];
 	struct src_id src, manifest;
 	struct fng_fn_limits limits; /* computed from that manifest and today's defaults */
 };
 
+/* A function's last failed deploy (struct fn_failure), for the scan to recognise it. */
+struct scan_failed {
+	char name[64];
+	struct fn_failure f;
+};
+
 struct scan_work {
 	uv_work_t req;
 	struct fng_functions *fns;
+	struct fng_fnstore *store;
 	char dir[PATH_MAX];
-	char rundir[PATH_MAX];
+	uint64_t max_so_bytes;
 	struct fng_fn_limits defaults;
 	struct scan_item *items;   /* grown on the thread pool: it is large (manifests) */
 	unsigned nitems, cap;
 	bool complete_read;        /* every entry of the directory was seen */
 	struct scan_known *known;
 	unsigned nknown;
+	struct scan_failed *failed;
+	unsigned nfailed;
 	char (*complete)[64];
 	unsigned ncomplete;
 	bool retry;
 };
 
-static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
+static bool limits_equal(const struct fng_fn_limits *a, const struct fng_fn_limits *b)
 {
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	}
-	return h;
-}
-
-/* Hashes src and copies it to dst in one pass; 0 or -errno. */
-static int hash_copy(const char *src, const char *rundir, const char *name, char version[17],
-	char *dst, size_t dstlen)
-{
-	uint8_t buf[65536];
-	uint64_t h = 0xcbf29ce484222325ULL;
-	char tmp[PATH_MAX];
-	int in, out, err = 0;
-	ssize_t n;
-
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		return -errno;
-	}
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", rundir, name) >= sizeof(tmp)) {
-		close(in);
-		return -ENAMETOOLONG;
-	}
-	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0) {
-		err = -errno;
-		close(in);
-		return err;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0) {
-		h = fnv1a(h, buf, (size_t)n);
-		if (write(out, buf, (size_t)n) != n) {
-			err = -EIO;
-			break;
-		}
-	}
-	if (n < 0) {
-		err = -errno;
-	}
-	close(in);
-	if (close(out) != 0 && !err) {
-		err = -EIO;
-	}
-	if (!err) {
-		char dir[PATH_MAX];
-
-		static atomic_uint copies;
-
-		snprintf(version, 17, "%016llx", (unsigned long long)h);
-		/*
-		 * One directory per copy (Landlock gives the worker exactly this directory), never
-		 * reused: a retiring generation of the same version deletes its own copy when its
-		 * last worker goes, which may be while this one is being made.
-		 */
-		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s-%s-%u", rundir, name, version,
-			atomic_fetch_add(&copies, 1)) >= sizeof(dir)) {
-			err = -ENAMETOOLONG;
-		} else if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-			err = -errno;
-		} else {
-			chmod(dir, 0755);
-			if ((size_t)snprintf(dst, dstlen, "%s/%s.so", dir, name) >= dstlen) {
-				err = -ENAMETOOLONG;
-			} else if (rename(tmp, dst) != 0) {
-				err = -errno;
-			}
-		}
-	}
-	if (err) {
-		unlink(tmp);
-	}
-	return err;
+	return a->timeout_ms == b->timeout_ms && a->memory_mb == b->memory_mb &&
+	       a->cpu_ms == b->cpu_ms && a->concurrency == b->concurrency &&
+	       a->min_warm == b->min_warm && a->max_invocations == b->max_invocations &&
+	       a->queue == b->queue && a->pipeline == b->pipeline && a->groups == b->groups &&
+	       a->learn == b->learn &&
+	       memcmp(a->env, b->env, sizeof(a->env)) == 0;
 }
 
 static bool scan_complete(const struct scan_work *sw, const char *name)
@@ -1729,17 +1668,49 @@ static bool scan_complete(const struct scan_work *sw, const char *name)
 	return false;
 }
 
-/*
- * Takes the limits of a deployed version whose manifest (or its absence) has not changed
- * since, so that a scan parses only the manifests that did. Sets it->manifest either way.
- */
-static bool scan_known_limits(const struct scan_work *sw, struct scan_item *it,
-	const char *manifest)
+static const struct fn_failure *scan_failure(const struct scan_work *sw, const char *name)
 {
-	struct stat st;
+	for (unsigned i = 0; i < sw->nfailed; i++) {
+		if (strcmp(sw->failed[i].name, name) == 0) {
+			return &sw->failed[i].f;
+		}
+	}
+	return NULL;
+}
 
+/* it failed: why, formatted. */
+static bool scan_fail(struct scan_item *it, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static bool scan_fail(struct scan_item *it, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(it->error, sizeof(it->error), fmt, ap);
+	va_end(ap);
+	it->failed = true;
+	return false;
+}
+
+/*
+ * The limits for it: those of a deployed version whose manifest (or its absence) has not
+ * changed since, or its manifest read now through the file rules (safefile.h) and parsed over
+ * the defaults. Sets it->manifest (the manifest's own metadata: a link is not followed). False
+ * with it->error when the manifest is refused or invalid.
+ */
+static bool scan_limits(const struct scan_work *sw, int dirfd, struct scan_item *it)
+{
+	static const struct fng_safe_rules rules = { MANIFEST_MAX_BYTES, FNG_SAFE_OWNER };
+	struct fng_buf text = { 0 }, errors = { 0 };
+	char file[80], label[PATH_MAX + 80];
+	const char *why;
+	struct stat st;
+	int rc;
+
+	snprintf(file, sizeof(file), "%s.yaml", it->name);
 	memset(&it->manifest, 0, sizeof(it->manifest));
-	if (stat(manifest, &st) == 0) {
+	if (fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		it->manifest = src_of(&st);
 	}
 	for (unsigned i = 0; i < sw->nknown; i++) {
@@ -1751,10 +1722,31 @@ static bool scan_known_limits(const struct scan_work *sw, struct scan_item *it,
 			return true;
 		}
 	}
-	return false;
+	snprintf(label, sizeof(label), "%s/%s", sw->dir, file);
+	rc = fng__safe_read(dirfd, file, &rules, &text, &st, &why);
+	if (rc == -ENOENT) {
+		/* No manifest: the defaults. */
+		rc = fng__manifest_load_string(label, "", 0, &sw->defaults, &it->limits, &errors);
+	} else if (rc < 0) {
+		fng__buf_finish(&text);
+		return scan_fail(it, "manifest %s refused: %s", file, why);
+	} else {
+		rc = fng__manifest_load_string(label, text.p ? text.p : "", text.len,
+			&sw->defaults, &it->limits, &errors);
+	}
+	if (rc) {
+		scan_fail(it, "%.*s", (int)(errors.len ? errors.len - 1 : 0),
+			errors.p ? errors.p : "");
+	}
+	fng__buf_finish(&text);
+	fng__buf_finish(&errors);
+	return rc == 0;
 }
 
-/* Takes the version of a deployed file that has not changed since, if its copy is there. */
+/*
+ * Takes the copy of a deployed version whose file has not changed since, if the store still
+ * has it (the scan then holds a reference of its own).
+ */
 static bool scan_reuse(const struct scan_work *sw, struct scan_item *it)
 {
 	for (unsigned i = 0; i < sw->nknown; i++) {
@@ -1762,35 +1754,111 @@ static bool scan_reuse(const struct scan_work *sw, struct scan_item *it)
 
 		if (strcmp(k->name, it->name) == 0 &&
 			memcmp(&k->src, &it->src, sizeof(k->src)) == 0 &&
-			access(k->so_path, R_OK) == 0) {
+			fng__fnstore_hold(sw->store, k->hash)) {
 			memcpy(it->version, k->version, sizeof(it->version));
+			memcpy(it->hash, k->hash, sizeof(it->hash));
 			memcpy(it->so_path, k->so_path, sizeof(it->so_path));
+			it->holds_copy = true;
 			return true;
 		}
 	}
 	return false;
 }
 
+/* Opens NAME.so under the file rules and copies it into the store. */
+static void scan_copy(const struct scan_work *sw, int dirfd, const char *file,
+	struct scan_item *it)
+{
+	const struct fng_safe_rules rules = { sw->max_so_bytes, FNG_SAFE_OWNER };
+	const char *why;
+	struct stat st;
+	int fd = fng__safe_open(dirfd, file, &rules, &st, &why), err;
+
+	if (fd < 0) {
+		scan_fail(it, "%s refused: %s", file, why);
+		return;
+	}
+	err = fng__fnstore_put(sw->store, fd, sw->max_so_bytes, it->hash, it->so_path,
+		sizeof(it->so_path));
+	close(fd);
+	if (err) {
+		scan_fail(it, "%s: cannot copy: %s", file, err == -EFBIG ?
+			"it grew larger than the configured maximum" : strerror(-err));
+		return;
+	}
+	memcpy(it->version, it->hash, 16);
+	it->version[16] = '\0';
+	it->holds_copy = true;
+}
+
+/* One NAME.so of the directory: what to deploy, or why not. False: it is gone. */
+static bool scan_one(struct scan_work *sw, int dirfd, const char *file, struct scan_item *it,
+	int64_t now_ns)
+{
+	const struct fn_failure *last = scan_failure(sw, it->name);
+	struct stat st;
+
+	/* The entry itself: a link, a FIFO or a device is refused without being opened. */
+	if (fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		/* Deleted since readdir: gone, like a file never listed. */
+		return errno == ENOENT ? false : scan_fail(it, "%s: %s", file, strerror(errno));
+	}
+	it->src = src_of(&st);
+	if (!S_ISREG(st.st_mode)) {
+		return scan_fail(it, "%s refused: %s", file, fng__safe_kind(&st));
+	}
+	/*
+	 * Perhaps being written right now (a cp in progress): look again shortly — unless the
+	 * watch saw its writer close it or it was renamed into place.
+	 */
+	if (st.st_size == 0 ||
+		(now_ns - it->src.mtime_ns < 50 * 1000000LL && !scan_complete(sw, it->name))) {
+		it->unstable = true;
+		sw->retry = true;
+		return true;
+	}
+	if (!scan_limits(sw, dirfd, it)) {
+		return true;
+	}
+	/* The same files (and limits) failed their pre-flight: not copied or tried again. */
+	if (last && last->preflight && !memcmp(&last->src, &it->src, sizeof(it->src)) &&
+		!memcmp(&last->manifest, &it->manifest, sizeof(it->manifest)) &&
+		limits_equal(&last->limits, &it->limits)) {
+		it->preflight = true;
+		scan_fail(it, "%s", last->error);
+		return true;
+	}
+	if (!scan_reuse(sw, it)) {
+		scan_copy(sw, dirfd, file, it);
+	}
+	return true;
+}
+
 static void scan_work_cb(uv_work_t *req)
 {
 	struct scan_work *sw = (struct scan_work *)req;
-	DIR *d = opendir(sw->dir);
+	int dirfd = open(sw->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int listfd = dirfd >= 0 ? dup(dirfd) : -1;
+	DIR *d = listfd >= 0 ? fdopendir(listfd) : NULL;
 	struct dirent *e;
 	struct timespec now;
+	int64_t now_ns;
 
 	if (!d) {
+		if (listfd >= 0) {
+			close(listfd);
+		}
+		if (dirfd >= 0) {
+			close(dirfd);
+		}
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
+	now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 	sw->complete_read = true;
 	while ((e = readdir(d)) != NULL && sw->nitems < MAX_FUNCTIONS) {
 		size_t len = strlen(e->d_name);
 		struct scan_item *it;
-		char path[PATH_MAX], manifest[PATH_MAX];
-		struct fng_buf errors = { 0 };
-		struct stat st;
-		int64_t age_ns;
-		int serr;
 
 		if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0 || e->d_name[0] == '.' ||
 			len - 3 >= sizeof(it->name)) {
@@ -1813,80 +1881,53 @@ static void scan_work_cb(uv_work_t *req)
 		if (!fng__config_name_ok(it->name)) {
 			continue;
 		}
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", sw->dir, e->d_name) >= sizeof(path)) {
-			continue;
-		}
-		serr = stat(path, &st) != 0 ? errno : 0;
-		if (serr == ENOENT) {
-			continue; /* deleted since readdir: gone, like a file never listed */
-		}
-		sw->nitems++;
-		if (serr || !S_ISREG(st.st_mode)) {
-			it->failed = true;
-			snprintf(it->error, sizeof(it->error), "not a regular file");
-			continue;
-		}
-		it->src = src_of(&st);
-		age_ns = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec) - it->src.mtime_ns;
-		/*
-		 * Perhaps being written right now (a cp in progress): look again shortly — unless
-		 * the watch saw its writer close it or it was renamed into place.
-		 */
-		if (st.st_size == 0 || (age_ns < 50 * 1000000LL && !scan_complete(sw, it->name))) {
-			it->unstable = true;
-			sw->retry = true;
-			continue;
-		}
-		if ((size_t)snprintf(manifest, sizeof(manifest), "%s/%s.yaml", sw->dir, it->name) >=
-				sizeof(manifest) ||
-			(!scan_known_limits(sw, it, manifest) && fng__manifest_load(manifest,
-				&sw->defaults, &it->limits, &errors))) {
-			it->failed = true;
-			snprintf(it->error, sizeof(it->error), "%.*s", (int)(errors.len ? errors.len - 1 : 0),
-				errors.p ? errors.p : "");
-			fng__buf_finish(&errors);
-			continue;
-		}
-		fng__buf_finish(&errors);
-		if (scan_reuse(sw, it)) {
-			continue;
-		}
-		{
-			int err = hash_copy(path, sw->rundir, it->name, it->version, it->so_path,
-				sizeof(it->so_path));
-
-			if (err) {
-				it->failed = true;
-				snprintf(it->error, sizeof(it->error), "cannot copy: %s", strerror(-err));
-			}
+		if (scan_one(sw, dirfd, e->d_name, it, now_ns)) {
+			sw->nitems++;
 		}
 	}
 	closedir(d);
+	close(dirfd);
 }
 
 static void start_scan(struct fng_functions *fns);
-
-static bool limits_equal(const struct fng_fn_limits *a, const struct fng_fn_limits *b)
-{
-	return a->timeout_ms == b->timeout_ms && a->memory_mb == b->memory_mb &&
-	       a->cpu_ms == b->cpu_ms && a->concurrency == b->concurrency &&
-	       a->min_warm == b->min_warm && a->max_invocations == b->max_invocations &&
-	       a->queue == b->queue && a->pipeline == b->pipeline && a->groups == b->groups &&
-	       a->learn == b->learn &&
-	       memcmp(a->env, b->env, sizeof(a->env)) == 0;
-}
 
 static void debounce_cb(uv_timer_t *t)
 {
 	start_scan(t->data);
 }
 
+/* Drops the scan's own references to copies (new generations have taken theirs). */
 static void scan_work_free(struct scan_work *sw)
 {
+	for (unsigned i = 0; i < sw->nitems; i++) {
+		if (sw->items[i].holds_copy) {
+			fng__fnstore_unref(sw->store, sw->items[i].hash);
+		}
+	}
 	free(sw->items);
 	free(sw->known);
+	free(sw->failed);
 	free(sw->complete);
 	free(sw);
+}
+
+/*
+ * A failed item: logged unless it is the failure already logged for the same files (a scan
+ * of an unchanged bad file says nothing new), and remembered.
+ */
+static void scan_failed_item(struct fng_fn *fn, const struct scan_item *it)
+{
+	struct fn_failure *f = &fn->failure;
+
+	if (it->preflight || (f->set && !f->preflight && !strcmp(f->error, it->error) &&
+		!memcmp(&f->src, &it->src, sizeof(f->src)) &&
+		!memcmp(&f->manifest, &it->manifest, sizeof(f->manifest)))) {
+		return;
+	}
+	fng__log("error", "deploy failed", "function", it->name, "cause", it->error, "action",
+		fn->current ? "keeping the running version" : "not deployed", NULL);
+	*f = (struct fn_failure){ .set = true, .src = it->src, .manifest = it->manifest };
+	snprintf(f->error, sizeof(f->error), "%s", it->error);
 }
 
 static void scan_after_cb(uv_work_t *req, int status)
@@ -1942,17 +1983,20 @@ static void scan_after_cb(uv_work_t *req, int status)
 			continue;
 		}
 		if (it->failed) {
-			fng__log("error", "deploy failed", "function", it->name, "cause", it->error,
-				"action", fn->current ? "keeping the running version" : "not deployed",
-				NULL);
+			scan_failed_item(fn, it);
 			continue;
 		}
-		/* Same .so and same manifest: nothing to do. A manifest change alone redeploys. */
-		if ((fn->current && strcmp(fn->current->version, it->version) == 0 &&
+		/*
+		 * Same .so and same manifest: nothing to do. A manifest change alone redeploys.
+		 * The same content with the same limits as a failed pre-flight is not tried again.
+		 */
+		if ((fn->current && strcmp(fn->current->hash, it->hash) == 0 &&
 			    limits_equal(&fn->current->limits, &it->limits)) ||
-			(fn->pending && strcmp(fn->pending->version, it->version) == 0 &&
+			(fn->pending && strcmp(fn->pending->hash, it->hash) == 0 &&
 				limits_equal(&fn->pending->limits, &it->limits)) ||
-			strcmp(fn->failed_version, it->version) == 0) {
+			(fn->failure.set && fn->failure.preflight &&
+				strcmp(fn->failure.hash, it->hash) == 0 &&
+				limits_equal(&fn->failure.limits, &it->limits))) {
 			continue;
 		}
 		g = calloc(1, sizeof(*g));
@@ -1961,7 +2005,9 @@ static void scan_after_cb(uv_work_t *req, int status)
 		}
 		g->fn = fn;
 		snprintf(g->version, sizeof(g->version), "%s", it->version);
+		snprintf(g->hash, sizeof(g->hash), "%s", it->hash);
 		snprintf(g->so_path, sizeof(g->so_path), "%s", it->so_path);
+		fng__fnstore_ref(fns->store, g->hash);
 		g->src = it->src;
 		g->manifest = it->manifest;
 		g->defaults_gen = fns->defaults_gen;
@@ -1976,9 +2022,11 @@ static void scan_after_cb(uv_work_t *req, int status)
 			gen_maybe_free(fns, stale);
 		}
 		fn->pending = g;
+		fn->failure.set = false;
 		/* Pre-flight: one worker must load it and say READY before it takes traffic. */
 		if (worker_spawn(fns, g)) {
 			fn->pending = NULL;
+			fng__fnstore_unref(fns->store, g->hash);
 			free(g);
 		}
 	}
@@ -1999,8 +2047,9 @@ static void scan_after_cb(uv_work_t *req, int status)
 static int scan_snapshot(struct fng_functions *fns, struct scan_work *sw)
 {
 	sw->known = calloc(2 * (size_t)fns->nfns + 1, sizeof(*sw->known));
+	sw->failed = calloc((size_t)fns->nfns + 1, sizeof(*sw->failed));
 	sw->complete = calloc(fns->ncomplete + 1, sizeof(*sw->complete));
-	if (!sw->known || !sw->complete) {
+	if (!sw->known || !sw->failed || !sw->complete) {
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < fns->nfns; i++) {
@@ -2014,6 +2063,7 @@ static int scan_snapshot(struct fng_functions *fns, struct scan_work *sw)
 			}
 			memcpy(k->name, fns->fns[i]->name, sizeof(k->name));
 			memcpy(k->version, gens[j]->version, sizeof(k->version));
+			memcpy(k->hash, gens[j]->hash, sizeof(k->hash));
 			memcpy(k->so_path, gens[j]->so_path, sizeof(k->so_path));
 			k->src = gens[j]->src;
 			k->manifest = gens[j]->manifest;
@@ -2023,6 +2073,12 @@ static int scan_snapshot(struct fng_functions *fns, struct scan_work *sw)
 				memset(&k->manifest, 0xff, sizeof(k->manifest));
 			}
 			sw->nknown++;
+		}
+		if (fns->fns[i]->failure.set) {
+			struct scan_failed *f = &sw->failed[sw->nfailed++];
+
+			memcpy(f->name, fns->fns[i]->name, sizeof(f->name));
+			f->f = fns->fns[i]->failure;
 		}
 	}
 	memcpy(sw->complete, fns->complete, fns->ncomplete * sizeof(*sw->complete));
@@ -2051,8 +2107,9 @@ static void start_scan(struct fng_functions *fns)
 		return;
 	}
 	sw->fns = fns;
+	sw->store = fns->store;
+	sw->max_so_bytes = fns->max_so_bytes;
 	snprintf(sw->dir, sizeof(sw->dir), "%s", fns->dir);
-	snprintf(sw->rundir, sizeof(sw->rundir), "%s", fns->rundir);
 	sw->defaults = fns->defaults;
 	fns->scanning = true;
 	if (uv_queue_work(fns->loop, &sw->req, scan_work_cb, scan_after_cb) != 0) {
@@ -2197,6 +2254,7 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	const struct fng_config *cfg, struct fng_functions **out)
 {
 	struct fng_functions *fns = calloc(1, sizeof(*fns));
+	const char *why;
 	int err;
 
 	if (!fns) {
@@ -2209,13 +2267,15 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	fng__list_init(&fns->sendq);
 	snprintf(fns->dir, sizeof(fns->dir), "%s", cfg->functions.dir);
 	fns->defaults = cfg->functions.defaults;
-	snprintf(fns->rundir, sizeof(fns->rundir), "/tmp/fngate-%d-XXXXXX", (int)getpid());
-	if (!mkdtemp(fns->rundir)) {
-		err = -errno;
+	fns->max_so_bytes = cfg->functions.max_so_bytes;
+	err = fng__fnstore_create(cfg->functions.run_dir, &fns->store, &why);
+	if (err) {
+		fng__log("error", "cannot make the private copies' directory", "run_dir",
+			cfg->functions.run_dir ? cfg->functions.run_dir : "(default)", "error", why,
+			"detail", strerror(-err), NULL);
 		free(fns);
 		return err;
 	}
-	chmod(fns->rundir, 0755); /* workers run as an unprivileged user */
 	fcntl(ctl, F_SETFL, fcntl(ctl, F_GETFL) | O_NONBLOCK);
 	uv_poll_init(loop, &fns->ctl_poll, ctl);
 	fns->ctl_poll.data = fns;
@@ -2233,7 +2293,8 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	}
 	current_fns = fns;
 	fng__integration_register(FNG_INTEGRATION_FUNCTION, &function_ops);
-	fng__log("info", "function host", "dir", fns->dir, "sandbox", fng__sb_describe(), NULL);
+	fng__log("info", "function host", "dir", fns->dir, "copies", fng__fnstore_dir(fns->store),
+		"sandbox", fng__sb_describe(), NULL);
 	start_scan(fns);
 	*out = fns;
 	return 0;
@@ -2242,6 +2303,7 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_config *cfg)
 {
 	fns->defaults = cfg->functions.defaults;
+	fns->max_so_bytes = cfg->functions.max_so_bytes;
 	fns->defaults_gen++;
 	if (strcmp(fns->dir, cfg->functions.dir) != 0) {
 		fng__log("warn", "functions.dir changed: restart to watch the new directory", NULL);
@@ -2257,31 +2319,6 @@ unsigned fng__functions_count(const struct fng_functions *fns)
 		n += fns->fns[i]->current != NULL;
 	}
 	return n;
-}
-
-static void rm_rundir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (!d) {
-		return;
-	}
-	while ((e = readdir(d)) != NULL) {
-		char p[PATH_MAX];
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
-			continue;
-		}
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (e->d_type == DT_DIR) {
-			rm_rundir(p);
-		} else {
-			unlink(p);
-		}
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 static void fns_handle_closed(uv_handle_t *h)
@@ -2353,7 +2390,6 @@ void fng__functions_close(struct fng_functions *fns)
 		}
 		usleep(5000);
 	}
-	rm_rundir(fns->rundir);
 	if (current_fns == fns) {
 		current_fns = NULL;
 	}
@@ -2362,5 +2398,9 @@ void fng__functions_close(struct fng_functions *fns)
 
 void fng__functions_free(struct fng_functions *fns)
 {
+	if (fns) {
+		/* After the loop ran: no scan is copying into the store any more. */
+		fng__fnstore_destroy(fns->store);
+	}
 	free(fns);
 }

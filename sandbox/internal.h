@@ -23,9 +23,9 @@
 /* The supervisor's empty network namespace, until the worker has joined it (start-up only). */
 #define FNG_WORKER_NETNS_FD 5
 
-/* The unprivileged identity workers run as when the supervisor is root (nobody). */
-#define FNG_WORKER_UID 65534
-#define FNG_WORKER_GID 65534
+/* The unprivileged identity workers run as when the supervisor is root (sandbox.h). */
+#define FNG_WORKER_UID FNG_SB_WORKER_UID
+#define FNG_WORKER_GID FNG_SB_WORKER_GID
 
 /* What the supervisor writes on the sync pipe. */
 enum {

@@ -17,6 +17,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/*
+ * The identity workers run as when the supervisor is root (nobody/nogroup). The gateway gives
+ * this group, and nobody else, read access to the private copies workers load (fnstore.c).
+ */
+#define FNG_SB_WORKER_UID 65534
+#define FNG_SB_WORKER_GID 65534
+
 /* Opt-in syscall groups for a function's manifest (`sandbox: [net]`). */
 enum fng_sb_group {
 	FNG_SB_GROUP_NET = 1u << 0, /* outbound TCP/UDP: socket, connect, poll, ... */

@@ -11,6 +11,7 @@ The binary comes from $FNGATE_BIN (default: build/gateway/fngate of the repo).
 Only 127.0.0.1 is used. Every socket operation is bounded by a timeout.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -860,11 +861,9 @@ TEST_FUNCTIONS = os.environ.get('FNGATE_TEST_FUNCTIONS') or os.path.join(BUILD_R
 
 
 def fn_version(data):
-    """The version fngate reports for a .so's content: FNV-1a 64, 16 hex digits."""
-    h = 0xcbf29ce484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
-    return '%016x' % h
+    """The version fngate reports for a .so's content: the first 16 hex digits of its SHA-256
+    (the name of its private copy)."""
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def open_tmpdir(prefix, mode=0o755):
