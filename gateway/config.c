@@ -22,6 +22,7 @@
 #include "chars.h"
 #include "config.h"
 #include "errors.h"
+#include "safefile.h"
 
 const char *const fng__log_field_names[FNG_LOG__COUNT] = {
 #define XX(id, name) name,
@@ -50,6 +51,8 @@ struct loader {
 	size_t text_len;
 	struct fng_buf *errors;
 	unsigned nerrors;
+	struct fng_buf warnings;  /* problems that do not make the file invalid */
+	unsigned nwarnings;
 	struct fng_arena *tmp;
 	struct fng_config *cfg;
 	const char *default_api; /* resolved once apis are known */
@@ -68,6 +71,22 @@ static void err_at(struct loader *L, const struct ynode *n, const char *fmt, ...
 	va_end(ap);
 	if (L->nerrors++ < 50) {
 		fng__buf_printf(L->errors, "%s:%d:%d: %s\n", L->file, n && n->line ? n->line : 1,
+			n && n->col ? n->col : 1, msg);
+	}
+}
+
+/* A warning at n's position: kept in the snapshot (fng_config.warnings) and logged. */
+__attribute__((format(printf, 3, 4)))
+static void warn_at(struct loader *L, const struct ynode *n, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[512];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (L->nwarnings++ < 50) {
+		fng__buf_printf(&L->warnings, "%s:%d:%d: %s\n", L->file, n && n->line ? n->line : 1,
 			n && n->col ? n->col : 1, msg);
 	}
 }
@@ -824,83 +843,96 @@ static const char *content_type(const char *name)
 	return "application/octet-stream";
 }
 
-static int read_whole(int fd, char *p, size_t len)
+/*
+ * Reads the files under the directory dirfd (path: its name for messages; rel: the prefix of
+ * the names they are served under). Dot files are skipped; everything is opened relative to
+ * its directory's descriptor without following links and checked with the rules of
+ * safefile.h (a static root may be writable by people less trusted than the operator: a
+ * link, FIFO or device there must not make a reload read, block on or publish something
+ * else). What is refused is left out with a warning naming it and why.
+ */
+static void static_scan(struct static_load *S, int dirfd, const char *path, const char *rel,
+	int depth)
 {
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = read(fd, p + off, len - off);
-
-		if (n <= 0) {
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads the regular files under dir (rel: their names' prefix); dot files are skipped. */
-static void static_scan(struct static_load *S, const char *dir, const char *rel, int depth)
-{
+	static const struct fng_safe_rules rules = { STATIC_MAX_BYTES, FNG_SAFE_OWNER };
 	struct fng_config *c = S->L->cfg;
-	DIR *d = opendir(dir);
+	int listfd = dup(dirfd);
+	DIR *d = listfd >= 0 ? fdopendir(listfd) : NULL;
 	struct dirent *e;
 
 	if (!d) {
-		err_at(S->L, S->at, "static root %s: %s", dir, strerror(errno));
+		err_at(S->L, S->at, "static root %s: %s", path, strerror(errno));
+		if (listfd >= 0) {
+			close(listfd);
+		}
 		return;
 	}
 	while ((e = readdir(d)) != NULL && !S->L->nerrors) {
-		char path[PATH_MAX], name[PATH_MAX];
+		char sub[PATH_MAX], name[PATH_MAX];
+		struct fng_buf data = { 0 };
+		const char *why;
 		struct stat st;
-		int fd;
+		int fd, rc;
 
 		if (e->d_name[0] == '.') {
 			continue;
 		}
 		/* name gets a '/' appended for a directory: keep room for it. */
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path) ||
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) >= sizeof(sub) ||
 			(size_t)snprintf(name, sizeof(name) - 1, "%s%s", rel, e->d_name) >=
 				sizeof(name) - 1) {
-			err_at(S->L, S->at, "static root %s: a path is too long", dir);
+			err_at(S->L, S->at, "static root %s: a path is too long", path);
 			break;
 		}
-		if (lstat(path, &st) != 0) {
-			continue;
+		if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			continue; /* gone since it was listed */
 		}
-		if (S_ISDIR(st.st_mode) && depth < STATIC_MAX_DEPTH) {
+		if (S_ISDIR(st.st_mode)) {
+			if (depth >= STATIC_MAX_DEPTH) {
+				warn_at(S->L, S->at, "static directory %s left out: deeper than %d levels",
+					sub, STATIC_MAX_DEPTH);
+				continue;
+			}
+			fd = fng__safe_opendir(dirfd, e->d_name, &st, &why);
+			if (fd < 0) {
+				warn_at(S->L, S->at, "static directory %s left out: %s", sub, why);
+				continue;
+			}
 			strcat(name, "/");
-			static_scan(S, path, name, depth + 1);
+			static_scan(S, fd, sub, name, depth + 1);
+			close(fd);
 			continue;
 		}
-		if (!S_ISREG(st.st_mode)) {
-			continue; /* symlinks are not followed out of the root */
-		}
-		if (S->n == STATIC_MAX_FILES || S->bytes + (size_t)st.st_size > STATIC_MAX_BYTES) {
-			err_at(S->L, S->at, "static root %s: more than %u files or %u bytes", dir,
-				STATIC_MAX_FILES, STATIC_MAX_BYTES);
+		if (S->n == STATIC_MAX_FILES) {
+			err_at(S->L, S->at, "static root %s: more than %u files", path,
+				STATIC_MAX_FILES);
 			break;
+		}
+		rc = fng__safe_read(dirfd, e->d_name, &rules, &data, &st, &why);
+		if (rc == 0 && S->bytes + data.len > STATIC_MAX_BYTES) {
+			err_at(S->L, S->at, "static root %s: more than %u bytes", path,
+				STATIC_MAX_BYTES);
+			fng__buf_finish(&data);
+			break;
+		}
+		if (rc != 0) {
+			if (rc != -ENOENT) {
+				warn_at(S->L, S->at, "static file %s left out: %s", sub, why);
+			}
+			fng__buf_finish(&data);
+			continue;
 		}
 		{
 			struct fng_static_file *f = &S->files[S->n];
-			char *data = fng__arena_alloc(c->arena, (size_t)st.st_size + 1);
 
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0 || read_whole(fd, data, (size_t)st.st_size) != 0) {
-				err_at(S->L, S->at, "static file %s: cannot read it", path);
-				if (fd >= 0) {
-					close(fd);
-				}
-				continue;
-			}
-			close(fd);
 			f->name = fng__arena_strndup(c->arena, name, strlen(name));
-			f->data = data;
-			f->len = (size_t)st.st_size;
+			f->data = fng__arena_strndup(c->arena, data.p ? data.p : "", data.len);
+			f->len = data.len;
 			f->type = content_type(name);
 			S->bytes += f->len;
 			S->n++;
 		}
+		fng__buf_finish(&data);
 	}
 	closedir(d);
 }
@@ -916,12 +948,21 @@ static int parse_static_root(struct loader *L, const struct ynode *v, void *obj)
 	struct fng_integration_cfg *ic = obj;
 	const char *root = get_str(L, v, "root");
 	struct static_load S = { L, v, NULL, 0, 0 };
+	int fd;
 
 	if (!root) {
 		return -1;
 	}
 	S.files = fng__arena_zalloc(L->cfg->arena, STATIC_MAX_FILES * sizeof(*S.files));
-	static_scan(&S, config_relative(L, root), "", 0);
+	root = config_relative(L, root);
+	/* The root itself is the operator's choice (a link there is theirs to make). */
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err_at(L, v, "static root %s: %s", root, strerror(errno));
+		return -1;
+	}
+	static_scan(&S, fd, root, "", 0);
+	close(fd);
 	qsort(S.files, S.n, sizeof(*S.files), cmp_static);
 	ic->files = S.files;
 	ic->nfiles = S.n;
@@ -1855,6 +1896,13 @@ int fng__config_load_string(const char *name, const char *text, size_t len,
 		}
 	}
 	fng__arena_destroy(L.tmp);
+	if (L.nwarnings > 50) {
+		fng__buf_printf(&L.warnings, "%s: %u more warnings\n", name, L.nwarnings - 50);
+	}
+	if (L.warnings.len) {
+		c->warnings = fng__arena_strndup(arena, L.warnings.p, L.warnings.len);
+	}
+	fng__buf_finish(&L.warnings);
 	if (L.nerrors) {
 		if (L.nerrors > 50) {
 			fng__buf_printf(errors, "%s: %u more errors\n", name, L.nerrors - 50);

@@ -224,6 +224,11 @@ struct fng_config {
 	} admin;
 	struct fng_schedule *schedules;
 	unsigned nschedules;
+	/*
+	 * "FILE:LINE:COL: message\n" lines about what was left out without making the file
+	 * invalid (a refused static file); NULL when none. Logged at start and on reload.
+	 */
+	const char *warnings;
 };
 
 /*

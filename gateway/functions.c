@@ -1800,12 +1800,16 @@ static bool scan_one(struct scan_work *sw, int dirfd, const char *file, struct s
 
 	/* The entry itself: a link, a FIFO or a device is refused without being opened. */
 	if (fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-		/* Deleted since readdir: gone, like a file never listed. */
-		return errno == ENOENT ? false : scan_fail(it, "%s: %s", file, strerror(errno));
+		if (errno == ENOENT) {
+			return false; /* deleted since readdir: gone, like a file never listed */
+		}
+		scan_fail(it, "%s: %s", file, strerror(errno));
+		return true;
 	}
 	it->src = src_of(&st);
 	if (!S_ISREG(st.st_mode)) {
-		return scan_fail(it, "%s refused: %s", file, fng__safe_kind(&st));
+		scan_fail(it, "%s refused: %s", file, fng__safe_kind(&st));
+		return true;
 	}
 	/*
 	 * Perhaps being written right now (a cp in progress): look again shortly — unless the

@@ -45,7 +45,8 @@ static void usage(FILE *f)
 		"Configuration reference: docs/config.md\n");
 }
 
-static int load_or_report(const char *path, struct fng_config **cfg)
+/* Loads path; errors (and, with warn, warnings) go to stderr as FILE:LINE:COL lines. */
+static int load_or_report(const char *path, struct fng_config **cfg, bool warn)
 {
 	struct fng_buf errors = { 0 };
 	int err = fng__config_load(path, cfg, &errors);
@@ -58,6 +59,9 @@ static int load_or_report(const char *path, struct fng_config **cfg)
 		return 1;
 	}
 	fng__buf_finish(&errors);
+	if (warn && (*cfg)->warnings) {
+		fputs((*cfg)->warnings, stderr);
+	}
 	return 0;
 }
 
@@ -69,7 +73,7 @@ static int cmd_check(int argc, char **argv)
 		fprintf(stderr, "usage: fngate check FILE\n");
 		return 2;
 	}
-	if (load_or_report(argv[1], &cfg)) {
+	if (load_or_report(argv[1], &cfg, true)) {
 		return 1;
 	}
 	printf("%s: ok (%u API%s)\n", argv[1], cfg->napis, cfg->napis == 1 ? "" : "s");
@@ -102,7 +106,7 @@ static int cmd_routes(int argc, char **argv)
 		fprintf(stderr, "usage: fngate routes FILE\n");
 		return 2;
 	}
-	if (load_or_report(argv[1], &cfg)) {
+	if (load_or_report(argv[1], &cfg, true)) {
 		return 1;
 	}
 	for (unsigned i = 0; i < cfg->napis; i++) {
@@ -175,7 +179,7 @@ static int cmd_serve(int argc, char **argv)
 		fng__log("warn", "cannot start the supervisor: functions are unavailable", NULL);
 		ctl = -1;
 	}
-	if (load_or_report(path, &cfg)) {
+	if (load_or_report(path, &cfg, false)) {
 		if (ctl >= 0) {
 			close(ctl);
 		}

@@ -401,6 +401,20 @@ static bool same_listen(const struct fng_config *a, const struct fng_config *b)
 	return true;
 }
 
+/* One warn line per line of cfg->warnings (what the loader left out, and why). */
+static void log_config_warnings(const struct fng_config *cfg)
+{
+	for (const char *p = cfg->warnings; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char *line = strndup(p, len);
+
+		fng__log("warn", "config warning", "warning", line ? line : "", NULL);
+		free(line);
+		p += len + (nl != NULL);
+	}
+}
+
 static void on_sighup(uv_signal_t *s, int signum);
 
 static void reload_after_cb(uv_work_t *req, int status)
@@ -438,6 +452,7 @@ static void reload_after_cb(uv_work_t *req, int status)
 			fng__functions_reconfigure(srv->fns, srv->cfg);
 		}
 		fng__schedules_update(srv);
+		log_config_warnings(srv->cfg);
 		fng__log("info", "config reloaded", "path", w->path, NULL);
 	}
 	fng__buf_finish(&w->errors);
@@ -555,6 +570,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->config_path = config_path;
+	log_config_warnings(cfg);
 	fng__list_init(&srv->conns);
 	fng__list_init(&srv->ws_dirty);
 	for (unsigned i = 0; i < FNG_TQ__COUNT; i++) {
