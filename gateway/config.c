@@ -60,19 +60,27 @@ struct loader {
 	bool allow_empty; /* an empty document is valid (manifests) */
 };
 
+/* Appends "FILE:LINE:COL: message" for n to *to (the first 50 of *count). */
+static void note_at(struct loader *L, struct fng_buf *to, unsigned *count,
+	const struct ynode *n, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if ((*count)++ < 50) {
+		fng__buf_printf(to, "%s:%d:%d: %s\n", L->file, n && n->line ? n->line : 1,
+			n && n->col ? n->col : 1, msg);
+	}
+}
+
 __attribute__((format(printf, 3, 4)))
 static void err_at(struct loader *L, const struct ynode *n, const char *fmt, ...)
 {
 	va_list ap;
-	char msg[512];
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	note_at(L, L->errors, &L->nerrors, n, fmt, ap);
 	va_end(ap);
-	if (L->nerrors++ < 50) {
-		fng__buf_printf(L->errors, "%s:%d:%d: %s\n", L->file, n && n->line ? n->line : 1,
-			n && n->col ? n->col : 1, msg);
-	}
 }
 
 /* A warning at n's position: kept in the snapshot (fng_config.warnings) and logged. */
@@ -80,15 +88,10 @@ __attribute__((format(printf, 3, 4)))
 static void warn_at(struct loader *L, const struct ynode *n, const char *fmt, ...)
 {
 	va_list ap;
-	char msg[512];
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	note_at(L, &L->warnings, &L->nwarnings, n, fmt, ap);
 	va_end(ap);
-	if (L->nwarnings++ < 50) {
-		fng__buf_printf(&L->warnings, "%s:%d:%d: %s\n", L->file, n && n->line ? n->line : 1,
-			n && n->col ? n->col : 1, msg);
-	}
 }
 
 static int ykid_add(struct fng_arena *a, struct ynode *parent, struct ynode *kid)
