@@ -138,12 +138,48 @@ static int event_from_json(json_t *root, struct jevent *je)
 
 /* ---- talking to the worker ---- */
 
+/* The read end of the worker's stdout/stderr pipe: copied to our stderr as it comes. */
+static int worker_out = -1;
+
+/* Copies what the worker wrote to its stdout/stderr to ours; closes the pipe at its end. */
+static void forward_output(void)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while (worker_out >= 0 && (n = read(worker_out, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			if (errno == EAGAIN) {
+				return;
+			}
+			break;
+		}
+		if (write(STDERR_FILENO, buf, (size_t)n) < 0) {
+			break;
+		}
+	}
+	if (worker_out >= 0) {
+		close(worker_out);
+		worker_out = -1;
+	}
+}
+
 static int read_frame(int fd, struct fng_wire_buf *in, int timeout_ms, uint8_t *type,
 	const uint8_t **body, size_t *blen, size_t *used)
 {
+	struct timespec now;
+	int64_t end;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	end = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms;
 	for (;;) {
 		long n = fng__wire_frame(in->p, in->len, FNG_WIRE_MAX_DEFAULT, type, body, blen);
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+			{ .fd = worker_out, .events = POLLIN } };
+		int64_t left;
 		ssize_t r;
 
 		if (n > 0) {
@@ -163,12 +199,20 @@ static int read_frame(int fd, struct fng_wire_buf *in, int timeout_ms, uint8_t *
 			in->p = q;
 			in->cap = cap;
 		}
-		r = poll(&p, 1, timeout_ms);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = end - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+		r = left <= 0 ? 0 : poll(p, 2, (int)left);
 		if (r == 0) {
 			return -ETIMEDOUT;
 		}
 		if (r < 0 && errno != EINTR) {
 			return -errno;
+		}
+		if (p[1].revents) {
+			forward_output();
+		}
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			continue;
 		}
 		r = read(fd, in->p + in->len, in->cap - in->len);
 		if (r == 0) {
@@ -205,11 +249,12 @@ static void report_exit(int ctl, pid_t pid)
 		if (poll(&p, 1, 100) <= 0) {
 			continue;
 		}
-		t = fng__sb_recv(ctl, &m, sizeof(m), &fd);
+		t = fng__sb_recv(ctl, &m, sizeof(m), &fd, NULL);
 		if (fd >= 0) {
 			close(fd);
 		}
 		if (t == FNG_SB_EXIT && m.exit.pid == pid) {
+			forward_output();
 			fprintf(stderr, "fngate invoke: worker exited: %.*s\n",
 				(int)sizeof(m.exit.cause), m.exit.cause);
 			return;
@@ -338,11 +383,13 @@ int fng__cli_invoke(int argc, char **argv)
 	snprintf(sp->name, sizeof(sp->name), "%s", target);
 	snprintf(sp->so_path, sizeof(sp->so_path), "%s", so);
 	memcpy(sp->env, limits.env, sizeof(sp->env));
-	if (fng__sb_send_spawn(ctl, sp) || fng__sb_recv(ctl, &m, sizeof(m), &fd) != FNG_SB_SPAWNED ||
+	if (fng__sb_send_spawn(ctl, sp) ||
+		fng__sb_recv(ctl, &m, sizeof(m), &fd, &worker_out) != FNG_SB_SPAWNED ||
 		m.spawned.err || fd < 0) {
 		fprintf(stderr, "fngate invoke: cannot start a worker\n");
 		goto out;
 	}
+	fcntl(worker_out, F_SETFL, O_NONBLOCK);
 	wpid = m.spawned.pid;
 	{
 		uint8_t type;
@@ -405,6 +452,7 @@ int fng__cli_invoke(int argc, char **argv)
 		}
 	}
 out:
+	forward_output();
 	if (fd >= 0) {
 		close(fd);
 	}

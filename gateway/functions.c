@@ -43,6 +43,8 @@
 #define DEBOUNCE_MS 30
 #define MAX_COMPLETE 64
 #define EXIT_WAIT_MS 1000
+/* A longer line a worker writes on its stdout or stderr is logged in pieces of this size. */
+#define OUT_LINE_MAX 4096
 #define MAX_PIPELINE 16
 /*
  * A function whose invocations take longer than this on average is not pipelined; a new one
@@ -53,7 +55,7 @@
 
 enum wstate {
 	W_SPAWNING,  /* asked the supervisor; no pid yet */
-	W_STARTING,  /* running, READY not yet seen */
+	W_STARTING,  /* running; READY not yet seen, or seen and being verified (ready_seen) */
 	W_IDLE,
 	W_BUSY,      /* invocations sent: the first runs, the others wait in its socket */
 	W_RETIRING,  /* SHUTDOWN sent */
@@ -68,6 +70,8 @@ struct fng_worker {
 	struct fng_list all;     /* fns->workers, for exit reports */
 	struct fng_gen *gen;
 	uv_pipe_t pipe;
+	uv_pipe_t out;           /* its stdout and stderr: lines become the function's log */
+	struct fng_buf line;     /* a line of out not finished yet */
 	uv_timer_t timer;        /* invocation deadline, or the wait for the exit report */
 	uint32_t spawn_id;
 	pid_t pid;
@@ -86,9 +90,12 @@ struct fng_worker {
 	unsigned nslots;
 	uint64_t kill_at;        /* uv_now() ms: the running invocation is stopped */
 	uint64_t started_ns;     /* uv_hrtime() when slots[0] started (about) */
-	struct fng_buf out;      /* INVOKE frames gathered by one pump, written at its end */
+	struct fng_buf outq;     /* INVOKE frames gathered by one pump, written at its end */
 	struct fng_buf in;
-	bool pipe_open, pipe_eof, exited, timed_out;
+	bool pipe_open, pipe_eof, exited, timed_out, out_open;
+	bool ready_seen;         /* READY arrived: the supervisor is verifying its filters */
+	uint8_t verify_tries;    /* verifications that could not be carried out (not a verdict) */
+	bool refused;            /* killed by the gateway for the reason in cause */
 	char cause[96];
 	int handles;             /* open libuv handles; freed at 0 */
 };
@@ -179,13 +186,19 @@ struct fng_functions {
 	uv_check_t pump;           /* runs pool_pump after the current I/O callbacks */
 	bool pump_pending;
 	uv_timer_t retry;          /* re-pumps after a start-failure back-off */
-	struct fng_list sendq;     /* spawn requests the control socket had no room for */
+	char out_buf[16384];       /* what workers wrote on stdout/stderr, read into here */
+	struct fng_list sendq;     /* requests the control socket had no room for (ctl_msg) */
 	bool want_write;
 };
 
-struct spawn_msg {
+/* A request to the supervisor waiting in sendq. */
+struct ctl_msg {
 	struct fng_list link;
-	struct fng_sb_spawn sp;
+	uint32_t type;           /* FNG_SB_SPAWN or FNG_SB_VERIFY */
+	union {
+		struct fng_sb_spawn sp;
+		struct fng_sb_verify v;
+	} m;
 };
 
 static _Thread_local struct fng_functions *current_fns;
@@ -240,10 +253,13 @@ static void worker_handle_closed(uv_handle_t *h)
 
 	if (--w->handles == 0) {
 		fng__buf_finish(&w->in);
-		fng__buf_finish(&w->out);
+		fng__buf_finish(&w->outq);
+		fng__buf_finish(&w->line);
 		free(w);
 	}
 }
+
+static void out_drain(struct fng_worker *w);
 
 /* Detaches w from everything and closes its handles; memory goes when they are closed. */
 static void worker_destroy(struct fng_functions *fns, struct fng_worker *w)
@@ -259,8 +275,10 @@ static void worker_destroy(struct fng_functions *fns, struct fng_worker *w)
 	uv_close((uv_handle_t *)&w->timer, worker_handle_closed);
 	if (w->pipe_open) {
 		uv_close((uv_handle_t *)&w->pipe, worker_handle_closed);
-	} else {
-		w->handles--; /* the pipe was never opened */
+	}
+	if (w->out_open) {
+		out_drain(w); /* its last words (a crash message) are usually there already */
+		uv_close((uv_handle_t *)&w->out, worker_handle_closed);
 	}
 	fn = g->fn; /* g may be freed just below */
 	gen_maybe_free(fns, g);
@@ -530,7 +548,12 @@ static void worker_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 /* ---- invocations ---- */
 
 static void gen_activate(struct fng_functions *fns, struct fng_gen *g);
+static void gen_retire(struct fng_gen *g);
 static int worker_spawn(struct fng_functions *fns, struct fng_gen *g);
+static int ctl_send(struct fng_functions *fns, uint32_t type, const void *msg);
+static void worker_refuse(struct fng_functions *fns, struct fng_worker *w, const char *why,
+	bool cheated);
+static struct fng_worker *worker_by(struct fng_functions *fns, uint32_t spawn_id, pid_t pid);
 
 static int on_ready(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
 {
@@ -538,17 +561,99 @@ static int on_ready(struct fng_functions *fns, struct fng_worker *w, const uint8
 	struct fng_wire_str name;
 	void *h = NULL;
 
-	if (fng__wire_decode_ready(b, n, &abi, &name, &h)) {
+	if (w->ready_seen || fng__wire_decode_ready(b, n, &abi, &name, &h)) {
 		return -1;
 	}
 	fng__wire_free(h);
+	/* Not trusted yet: the supervisor checks its filters first (on_verified). */
+	w->ready_seen = true;
+	if (ctl_send(fns, FNG_SB_VERIFY, &(struct fng_sb_verify){ FNG_SB_VERIFY, w->pid })) {
+		worker_refuse(fns, w, "cannot have its sandbox verified: out of memory", false);
+	}
+	return 0;
+}
+
+/* Requests waiting for fn, which no longer has a version, get the 503 they would get now. */
+static void fail_queue(struct fng_fn *fn, const char *detail)
+{
+	while (!fng__list_empty(&fn->queue)) {
+		struct qitem *q = fng__container_of(fn->queue.next, struct qitem, link);
+		struct fng_req *r = q->req;
+
+		fng__list_remove(&q->link);
+		fn->nqueue--;
+		fng__wire_buf_finish(&q->frame);
+		free(q);
+		r->error_detail = detail;
+		fng__req_resume(r, FNG_EUNAVAILABLE);
+	}
+}
+
+/* The worker is what it claims: it takes traffic. */
+static void worker_verified(struct fng_functions *fns, struct fng_worker *w)
+{
 	w->state = W_IDLE;
 	w->gen->start_failures = 0;
 	if (w->gen == w->gen->fn->pending) {
 		gen_activate(fns, w->gen);
 	}
 	pool_pump(fns, w->gen->fn);
-	return 0;
+}
+
+/*
+ * The gateway will not use this starting worker (why): it is killed, and its exit reports
+ * why — a failed start (a pending version's deploy fails; a live one backs off and starts
+ * another). With cheated, the worker was caught outside its sandbox: a live version (it
+ * behaved in its pre-flight and not now) is withdrawn and not deployed again until its files
+ * change.
+ */
+static void worker_refuse(struct fng_functions *fns, struct fng_worker *w, const char *why,
+	bool cheated)
+{
+	struct fng_gen *g = w->gen;
+	struct fng_fn *fn = g->fn;
+
+	snprintf(w->cause, sizeof(w->cause), "%s", why);
+	w->refused = true;
+	if (w->pid > 0) {
+		kill(w->pid, SIGKILL);
+	}
+	if (cheated && g->active && fn->current == g) {
+		fng__log("error", "function withdrawn", "function", fn->name, "version",
+			g->version, "cause", why, NULL);
+		fn->failure = (struct fn_failure){ .set = true, .preflight = true, .src = g->src,
+			.manifest = g->manifest, .limits = g->limits };
+		snprintf(fn->failure.hash, sizeof(fn->failure.hash), "%s", g->hash);
+		snprintf(fn->failure.error, sizeof(fn->failure.error), "withdrawn before (%s); "
+			"waiting for a new file", why);
+		fn->current = NULL;
+		gen_retire(g);
+		fail_queue(fn, "function was withdrawn");
+	}
+}
+
+static void on_verified(struct fng_functions *fns, const struct fng_sb_verified *m)
+{
+	struct fng_worker *w = worker_by(fns, 0, m->pid);
+	char why[160];
+
+	if (!w || w->state != W_STARTING || !w->ready_seen) {
+		return;
+	}
+	if (m->err == 0) {
+		worker_verified(fns, w);
+		return;
+	}
+	if (m->err == -ESRCH) {
+		return; /* it died meanwhile: its exit report follows */
+	}
+	/* Not a verdict (it did not stop in time on a loaded machine, ...): ask again. */
+	if (m->err != -EPERM && ++w->verify_tries < 3 &&
+		ctl_send(fns, FNG_SB_VERIFY, &(struct fng_sb_verify){ FNG_SB_VERIFY, w->pid }) == 0) {
+		return;
+	}
+	snprintf(why, sizeof(why), "sandbox not verified: %.*s", (int)sizeof(m->why), m->why);
+	worker_refuse(fns, w, why, m->err == -EPERM);
 }
 
 static bool header_ok(const struct fng_wire_kv *kv)
@@ -767,10 +872,91 @@ static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t
 	return 0;
 }
 
-/*
- * The worker is going away: its running invocation (if any) is answered with err and
- * detail; those waiting behind it never started and go back to the queue.
- */
+/* ---- what workers write on their stdout and stderr ---- */
+
+/* One line of it, as a log line of the function (with the request it was running, if any). */
+static void out_line(struct fng_worker *w, const char *p, size_t n)
+{
+	char *text;
+
+	if (n && p[n - 1] == '\r') {
+		n--;
+	}
+	text = strndup(p, n);
+	fng__log("info", text ? text : "", "function", w->gen->fn->name, "stream", "stderr",
+		"requestId", w->nslots && w->slots[0].req ? w->slots[0].req->request_id : "", NULL);
+	free(text);
+}
+
+/* Splits what the worker wrote into lines (w->line holds an unfinished one). */
+static void out_feed(struct fng_worker *w, const char *p, size_t n)
+{
+	while (n) {
+		const char *nl = memchr(p, '\n', n);
+		size_t take = nl ? (size_t)(nl - p) : n, room = OUT_LINE_MAX - w->line.len;
+		bool end = nl != NULL;
+
+		if (take >= room) {
+			take = room;
+			end = true;
+			nl = NULL; /* cut: the rest is the next piece */
+		}
+		if (!w->line.len && end) {
+			out_line(w, p, take);
+		} else if (fng__buf_append(&w->line, p, take) == 0 && end) {
+			out_line(w, w->line.p, w->line.len);
+			w->line.len = 0;
+		}
+		p += take + (nl != NULL);
+		n -= take + (nl != NULL);
+	}
+}
+
+static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct fng_functions *fns = current_fns;
+
+	buf->base = fns->out_buf;
+	buf->len = sizeof(fns->out_buf);
+}
+
+static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct fng_worker *w = s->data;
+
+	if (nread > 0) {
+		out_feed(w, buf->base, (size_t)nread);
+	} else if (nread < 0) {
+		uv_read_stop(s);
+		if (w->line.len) {
+			out_line(w, w->line.p, w->line.len);
+			w->line.len = 0;
+		}
+	}
+}
+
+/* Reads what is left in the worker's output pipe before it is closed (a bounded amount). */
+static void out_drain(struct fng_worker *w)
+{
+	struct fng_functions *fns = current_fns;
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&w->out, &fd) == 0 && fns) {
+		for (int i = 0; i < 4; i++) {
+			ssize_t n = read(fd, fns->out_buf, sizeof(fns->out_buf));
+
+			if (n <= 0) {
+				break;
+			}
+			out_feed(w, fns->out_buf, (size_t)n);
+		}
+	}
+	if (w->line.len) {
+		out_line(w, w->line.p, w->line.len);
+		w->line.len = 0;
+	}
+}
+
 /* A handler's message for a WebSocket connection (fng_ws_send): gone connections drop it. */
 static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n)
@@ -1064,7 +1250,7 @@ static void invoke_write_cb(uv_write_t *wr, int status)
 /* Adds q to w's invocations; its frame is written with the others at the end of the pump. */
 static void worker_invoke(struct fng_functions *fns, struct fng_worker *w, struct qitem *q)
 {
-	if (fng__buf_append(&w->out, q->frame.p, q->frame.len)) {
+	if (fng__buf_append(&w->outq, q->frame.p, q->frame.len)) {
 		fng__wire_buf_finish(&q->frame);
 		fng__req_resume(q->req, UV_ENOMEM);
 		return;
@@ -1087,29 +1273,29 @@ static void worker_invoke(struct fng_functions *fns, struct fng_worker *w, struc
 static void worker_flush(struct fng_functions *fns, struct fng_worker *w)
 {
 	struct invoke_write *iw;
-	uv_buf_t b = uv_buf_init(w->out.p, (unsigned)w->out.len);
+	uv_buf_t b = uv_buf_init(w->outq.p, (unsigned)w->outq.len);
 	int n = uv_try_write((uv_stream_t *)&w->pipe, &b, 1);
 
 	if (n == (int)b.len) {
-		w->out.len = 0;
+		w->outq.len = 0;
 		return;
 	}
 	if (n < 0 && n != UV_EAGAIN) {
-		w->out.len = 0;
+		w->outq.len = 0;
 		worker_write_failed(fns, w, n);
 		return;
 	}
 	iw = calloc(1, sizeof(*iw));
 	if (n > 0) {
-		fng__buf_consume(&w->out, (size_t)n);
+		fng__buf_consume(&w->outq, (size_t)n);
 	}
-	if (!iw || fng__buf_append(&iw->buf, w->out.p, w->out.len)) {
+	if (!iw || fng__buf_append(&iw->buf, w->outq.p, w->outq.len)) {
 		free(iw);
-		w->out.len = 0;
+		w->outq.len = 0;
 		worker_write_failed(fns, w, 0);
 		return;
 	}
-	w->out.len = 0;
+	w->outq.len = 0;
 	b = uv_buf_init((char *)iw->buf.p, (unsigned)iw->buf.len);
 	n = uv_write(&iw->req, (uv_stream_t *)&w->pipe, &b, 1, invoke_write_cb);
 	if (n) {
@@ -1195,7 +1381,7 @@ static void pool_pump(struct fng_functions *fns, struct fng_fn *fn)
 		} else if (w->state == W_BUSY) {
 			waiting += w->nslots - 1;
 		}
-		if (w->out.len && w->state == W_BUSY) {
+		if (w->outq.len && w->state == W_BUSY) {
 			worker_flush(fns, w);
 		}
 	}
@@ -1368,65 +1554,87 @@ static void ctl_poll_update(struct fng_functions *fns)
 }
 
 static void worker_spawn_failed(struct fng_functions *fns, uint32_t id, int err);
+static void verify_failed(struct fng_functions *fns, pid_t pid, int err);
 
 /*
- * Sends queued spawn requests while the control socket takes them. A burst (many .so files
- * dropped at once) waits here for the supervisor instead of failing.
+ * Sends queued requests while the control socket takes them. A burst (many .so files dropped
+ * at once) waits here for the supervisor instead of failing.
  */
 static void ctl_flush(struct fng_functions *fns)
 {
 	while (!fng__list_empty(&fns->sendq)) {
-		struct spawn_msg *m = fng__container_of(fns->sendq.next, struct spawn_msg, link);
-		int err = fng__sb_send_spawn(fns->ctl, &m->sp);
+		struct ctl_msg *m = fng__container_of(fns->sendq.next, struct ctl_msg, link);
+		int err = m->type == FNG_SB_SPAWN ? fng__sb_send_spawn(fns->ctl, &m->m.sp) :
+			fng__sb_send_verify(fns->ctl, m->m.v.pid);
 
 		if (err == -EAGAIN || err == -EWOULDBLOCK) {
 			break;
 		}
 		fng__list_remove(&m->link);
-		if (err) {
-			worker_spawn_failed(fns, m->sp.id, err);
+		if (err && m->type == FNG_SB_SPAWN) {
+			worker_spawn_failed(fns, m->m.sp.id, err);
+		} else if (err) {
+			verify_failed(fns, m->m.v.pid, err);
 		}
 		free(m);
 	}
 	ctl_poll_update(fns);
 }
 
+/*
+ * Queues a request to the supervisor (msg: a struct fng_sb_spawn or fng_sb_verify) and sends
+ * what the socket takes. 0 or -ENOMEM.
+ */
+static int ctl_send(struct fng_functions *fns, uint32_t type, const void *msg)
+{
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+
+	if (!m) {
+		return -ENOMEM;
+	}
+	m->type = type;
+	if (type == FNG_SB_SPAWN) {
+		memcpy(&m->m.sp, msg, sizeof(m->m.sp));
+	} else {
+		memcpy(&m->m.v, msg, sizeof(m->m.v));
+	}
+	fng__list_append(&fns->sendq, &m->link);
+	ctl_flush(fns);
+	return 0;
+}
+
 static int worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 {
-	struct spawn_msg *m;
-	struct fng_sb_spawn *sp;
+	struct fng_sb_spawn sp = { 0 };
 	struct fng_worker *w;
 
 	w = calloc(1, sizeof(*w));
-	m = calloc(1, sizeof(*m));
-	if (!w || !m) {
-		free(w);
-		free(m);
+	if (!w) {
 		return UV_ENOMEM;
 	}
-	sp = &m->sp;
-	sp->type = FNG_SB_SPAWN;
-	sp->id = ++fns->next_spawn_id;
-	sp->memory_mb = g->limits.memory_mb;
-	sp->cpu_ms = g->limits.cpu_ms;
-	sp->groups = g->limits.groups;
-	sp->learn = g->limits.learn;
-	sp->max_body = FNG_WIRE_MAX_DEFAULT;
-	snprintf(sp->name, sizeof(sp->name), "%s", g->fn->name);
-	snprintf(sp->so_path, sizeof(sp->so_path), "%s", g->so_path);
-	memcpy(sp->env, g->limits.env, sizeof(sp->env));
+	sp.type = FNG_SB_SPAWN;
+	sp.id = ++fns->next_spawn_id;
+	sp.memory_mb = g->limits.memory_mb;
+	sp.cpu_ms = g->limits.cpu_ms;
+	sp.groups = g->limits.groups;
+	sp.learn = g->limits.learn;
+	sp.max_body = FNG_WIRE_MAX_DEFAULT;
+	snprintf(sp.name, sizeof(sp.name), "%s", g->fn->name);
+	snprintf(sp.so_path, sizeof(sp.so_path), "%s", g->so_path);
+	memcpy(sp.env, g->limits.env, sizeof(sp.env));
 	w->gen = g;
-	w->spawn_id = sp->id;
+	w->spawn_id = sp.id;
 	w->state = W_SPAWNING;
 	w->pid = -1;
-	w->handles = 2;
+	w->handles = 1; /* the timer; each pipe adds one when it is made */
 	uv_timer_init(fns->loop, &w->timer);
 	w->timer.data = w;
 	fng__list_append(&g->workers, &w->link);
 	fng__list_append(&fns->workers, &w->all);
 	g->nworkers++;
-	fng__list_append(&fns->sendq, &m->link);
-	ctl_flush(fns);
+	if (ctl_send(fns, FNG_SB_SPAWN, &sp)) {
+		worker_spawn_failed(fns, sp.id, UV_ENOMEM);
+	}
 	return 0;
 }
 
@@ -1456,7 +1664,40 @@ static void worker_spawn_failed(struct fng_functions *fns, uint32_t id, int err)
 	}
 }
 
-static void on_spawned(struct fng_functions *fns, const struct fng_sb_spawned *m, int fd)
+/* The request to verify pid could not be sent: it is not used. */
+static void verify_failed(struct fng_functions *fns, pid_t pid, int err)
+{
+	struct fng_worker *w = worker_by(fns, 0, pid);
+	char why[96];
+
+	if (w && w->state == W_STARTING && w->ready_seen) {
+		snprintf(why, sizeof(why), "cannot have its sandbox verified: %s", uv_strerror(err));
+		worker_refuse(fns, w, why, false);
+	}
+}
+
+/*
+ * Makes h a pipe of w's on fd (closed on failure; h is then closed too). h counts in
+ * w->handles from here on. True if it is open.
+ */
+static bool worker_pipe(struct fng_functions *fns, struct fng_worker *w, uv_pipe_t *h, int fd)
+{
+	w->handles++;
+	uv_pipe_init(fns->loop, h, 0);
+	h->data = w;
+	if (uv_pipe_open(h, fd) == 0) {
+		return true;
+	}
+	close(fd);
+	uv_close((uv_handle_t *)h, worker_handle_closed);
+	return false;
+}
+
+static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void on_spawned(struct fng_functions *fns, const struct fng_sb_spawned *m, int fd,
+	int outfd)
 {
 	struct fng_worker *w = worker_by(fns, m->id, 0);
 
@@ -1464,12 +1705,15 @@ static void on_spawned(struct fng_functions *fns, const struct fng_sb_spawned *m
 		if (fd >= 0) {
 			close(fd);
 		}
+		if (outfd >= 0) {
+			close(outfd);
+		}
 		if (m->pid > 0) {
 			kill(m->pid, SIGKILL);
 		}
 		return;
 	}
-	if (m->err || fd < 0) {
+	if (m->err || fd < 0 || outfd < 0) {
 		snprintf(w->cause, sizeof(w->cause), "spawn failed: %s", uv_strerror(m->err));
 		w->exited = true;
 		w->state = W_STARTING;
@@ -1478,18 +1722,18 @@ static void on_spawned(struct fng_functions *fns, const struct fng_sb_spawned *m
 	}
 	w->pid = m->pid;
 	w->state = W_STARTING;
-	uv_pipe_init(fns->loop, &w->pipe, 0);
-	w->pipe.data = w;
-	if (uv_pipe_open(&w->pipe, fd) != 0) {
-		close(fd);
-		w->handles--;
+	w->out_open = worker_pipe(fns, w, &w->out, outfd);
+	if (w->out_open) {
+		uv_read_start((uv_stream_t *)&w->out, out_alloc_cb, out_read_cb);
+	}
+	w->pipe_open = worker_pipe(fns, w, &w->pipe, fd);
+	if (!w->pipe_open || !w->out_open) {
 		kill(w->pid, SIGKILL);
 		snprintf(w->cause, sizeof(w->cause), "cannot watch the worker");
 		w->pipe_eof = true;
 		uv_timer_start(&w->timer, exit_wait_cb, EXIT_WAIT_MS, 0);
 		return;
 	}
-	w->pipe_open = true;
 	uv_read_start((uv_stream_t *)&w->pipe, worker_alloc_cb, worker_read_cb);
 }
 
@@ -1500,7 +1744,7 @@ static void on_exit_report(struct fng_functions *fns, const struct fng_sb_exit *
 	if (!w) {
 		return;
 	}
-	if (!w->timed_out && w->state != W_DEAD) {
+	if (!w->timed_out && !w->refused && w->state != W_DEAD) {
 		snprintf(w->cause, sizeof(w->cause), "%.*s", (int)sizeof(m->cause), m->cause);
 	} else if (!w->cause[0]) {
 		snprintf(w->cause, sizeof(w->cause), "%.*s", (int)sizeof(m->cause), m->cause);
@@ -1525,12 +1769,13 @@ static void ctl_cb(uv_poll_t *p, int status, int events)
 		uint32_t type;
 		struct fng_sb_spawned spawned;
 		struct fng_sb_exit exit;
+		struct fng_sb_verified verified;
 		char raw[512];
 	} m;
 
 	for (int n = 0; n < 64; n++) {
-		int fd = -1;
-		int type = fng__sb_recv(fns->ctl, &m, sizeof(m), &fd);
+		int fd = -1, outfd = -1;
+		int type = fng__sb_recv(fns->ctl, &m, sizeof(m), &fd, &outfd);
 
 		if (type == -EAGAIN || type == -EWOULDBLOCK) {
 			return;
@@ -1542,11 +1787,11 @@ static void ctl_cb(uv_poll_t *p, int status, int events)
 			return;
 		}
 		if (type == FNG_SB_SPAWNED) {
-			on_spawned(fns, &m.spawned, fd);
+			on_spawned(fns, &m.spawned, fd, outfd);
 		} else if (type == FNG_SB_EXIT) {
 			on_exit_report(fns, &m.exit);
-		} else if (fd >= 0) {
-			close(fd);
+		} else if (type == FNG_SB_VERIFIED) {
+			on_verified(fns, &m.verified);
 		}
 	}
 }
@@ -1960,18 +2205,7 @@ static void scan_after_cb(uv_work_t *req, int status)
 			fn->current = NULL;
 			gen_retire(g);
 			gen_maybe_free(fns, g);
-			/* Requests waiting for it get the 503 they would get now. */
-			while (!fng__list_empty(&fn->queue)) {
-				struct qitem *q = fng__container_of(fn->queue.next, struct qitem, link);
-				struct fng_req *r = q->req;
-
-				fng__list_remove(&q->link);
-				fn->nqueue--;
-				fng__wire_buf_finish(&q->frame);
-				free(q);
-				r->error_detail = "function was removed";
-				fng__req_resume(r, FNG_EUNAVAILABLE);
-			}
+			fail_queue(fn, "function was removed");
 		}
 	}
 	for (unsigned j = 0; j < sw->nitems; j++) {
@@ -2349,7 +2583,7 @@ void fng__functions_close(struct fng_functions *fns)
 		}
 	}
 	while (!fng__list_empty(&fns->sendq)) {
-		struct spawn_msg *m = fng__container_of(fns->sendq.next, struct spawn_msg, link);
+		struct ctl_msg *m = fng__container_of(fns->sendq.next, struct ctl_msg, link);
 
 		fng__list_remove(&m->link);
 		free(m);

@@ -39,6 +39,7 @@ struct fng_worker_start {
 	int sync;    /* read end of the supervisor's cgroup pipe; -1: a spare, in them already */
 	int netns;   /* an empty network namespace to join, or -1: make one */
 	pid_t super; /* the parent to check after PR_SET_PDEATHSIG */
+	int log;     /* write end of its output pipe: becomes its stdout and stderr */
 };
 
 /*
@@ -76,6 +77,28 @@ int fng__seccomp_prepare(void);
 
 /* The policy in one line, for fng__sb_describe(). */
 const char *fng__seccomp_describe(void);
+
+/*
+ * The programs a worker with this pid, groups and learn mode installs — the load-time filter
+ * and the serve filter — as the kernel stores them, for verification from outside. Both
+ * malloc'd (the caller frees filter). 0, -ENOSYS without seccomp, or -errno.
+ */
+struct sock_fprog;
+int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn, struct sock_fprog *load,
+	struct sock_fprog *serve);
+
+/*
+ * Checks that worker pid (our child, single-threaded, serving) is under exactly the filters
+ * of fng__seccomp_expected: read back with ptrace as root, else the filter count of
+ * /proc/PID/status. 0, or -errno with why filled. If the worker died meanwhile its wait
+ * status is in *wstatus (and its usage in *ru; it has been reaped), else *wstatus is -1.
+ */
+struct rusage;
+int fng__sb_verify(pid_t pid, uint32_t groups, bool learn, int *wstatus, struct rusage *ru,
+	char *why, size_t whylen);
+
+/* How fng__sb_verify checks on this machine, for fng__sb_describe(). */
+const char *fng__sb_verify_describe(void);
 
 /* The highest Landlock ABI the kernel offers; 0 without Landlock, -errno if refused. */
 int fng__landlock_abi(void);

@@ -8,8 +8,10 @@
  * workers over a control socket and hears about their exits from it. Nothing here uses libuv:
  * the gateway polls the control fd itself.
  *
- * Control socket: SOCK_SEQPACKET, one message per struct below, a worker's socketpair end
- * travelling with FNG_SB_SPAWNED as SCM_RIGHTS.
+ * Control socket: SOCK_SEQPACKET, one message per struct below; with FNG_SB_SPAWNED travel
+ * (SCM_RIGHTS) the worker's socketpair end and the read end of the pipe that is the worker's
+ * stdout and stderr (the gateway reads it as the function's log; a worker never holds a
+ * descriptor of the gateway's).
  */
 
 #include <limits.h>
@@ -31,8 +33,10 @@ enum fng_sb_group {
 
 enum fng_sb_msg_type {
 	FNG_SB_SPAWN = 1,   /* gateway → supervisor: struct fng_sb_spawn */
-	FNG_SB_SPAWNED,     /* supervisor → gateway: struct fng_sb_spawned (+ fd) */
+	FNG_SB_SPAWNED,     /* supervisor → gateway: struct fng_sb_spawned (+ 2 fds) */
 	FNG_SB_EXIT,        /* supervisor → gateway: struct fng_sb_exit */
+	FNG_SB_VERIFY,      /* gateway → supervisor: struct fng_sb_verify */
+	FNG_SB_VERIFIED,    /* supervisor → gateway: struct fng_sb_verified */
 };
 
 struct fng_sb_spawn {
@@ -53,6 +57,26 @@ struct fng_sb_spawned {
 	uint32_t id;
 	int32_t err;             /* 0, or -errno (then no fd, pid -1) */
 	int32_t pid;
+};
+
+/*
+ * A worker said READY: before it gets traffic, the supervisor checks from outside that it is
+ * under exactly the seccomp filters the worker installs itself (the load-time filter, then the
+ * serve filter for its groups and learn mode) — a handler's constructor or init hook runs
+ * before the serve filter and could otherwise answer in its place without ever installing it.
+ * As root the filters' programs are read back (PTRACE_SECCOMP_GET_FILTER) and compared
+ * instruction by instruction; without that right, the mode and the count in /proc/PID/status.
+ */
+struct fng_sb_verify {
+	uint32_t type;           /* FNG_SB_VERIFY */
+	int32_t pid;
+};
+
+struct fng_sb_verified {
+	uint32_t type;           /* FNG_SB_VERIFIED */
+	int32_t pid;
+	int32_t err;             /* 0: verified; else -errno and why says what differs */
+	char why[96];
 };
 
 struct fng_sb_exit {
@@ -83,12 +107,16 @@ int fng__supervisor_fork(int *ctl, pid_t *pid);
 /* Sends a spawn request. 0 or -errno. */
 int fng__sb_send_spawn(int ctl, const struct fng_sb_spawn *req);
 
+/* Asks for the verification of worker pid (answered with FNG_SB_VERIFIED). 0 or -errno. */
+int fng__sb_send_verify(int ctl, pid_t pid);
+
 /*
  * Receives one message from the supervisor into buf (room for the largest message). For
- * FNG_SB_SPAWNED with err == 0, *fd receives the worker's socketpair end (CLOEXEC,
- * blocking); otherwise *fd = -1. Returns the message type, 0 on EOF, or -errno.
+ * FNG_SB_SPAWNED with err == 0, *fd receives the worker's socketpair end and *logfd the read
+ * end of its output pipe (both CLOEXEC, blocking); otherwise both are -1. logfd may be NULL
+ * (the pipe is closed). Returns the message type, 0 on EOF, or -errno.
  */
-int fng__sb_recv(int ctl, void *buf, size_t size, int *fd);
+int fng__sb_recv(int ctl, void *buf, size_t size, int *fd, int *logfd);
 
 /* How the sandbox will confine workers on this machine, for the start-up log line. */
 const char *fng__sb_describe(void);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * The worker's system call policy, loaded last before READY: after it, a handler can move
- * frames over its socketpair, manage memory, read clocks and sleep — what the runtime's serve
- * loop needs (sdk/runtime.h) — and nothing else. Anything not in the table kills the whole
+ * frames over its socketpair, write to its stdout and stderr (a pipe the gateway reads as its
+ * log), manage memory, read clocks and sleep — what the runtime's serve loop needs
+ * (sdk/runtime.h) — and nothing else. Anything not in the table kills the whole
  * worker (SECCOMP_RET_KILL_PROCESS, seen by the supervisor as SIGSYS: cause "seccomp"), as
  * does any system call through a foreign ABI (int 0x80, x32).
  *
@@ -34,9 +35,7 @@
 /* When a row is part of the filter. */
 enum sc_when {
 	ALWAYS,
-	STRICT,   /* not in learn mode */
-	LEARN,    /* in learn mode only */
-	NET,      /* the function opted into FNG_SB_GROUP_NET */
+	NET,      /* the function was granted FNG_SB_GROUP_NET */
 };
 
 /*
@@ -93,15 +92,14 @@ static const struct sc_row policy[] = {
 	{ SYS(poll), ALLOW, ALWAYS, NOARGS },
 	{ SYS(ppoll), ALLOW, ALWAYS, NOARGS },
 	/*
-	 * glibc writes its fatal messages (assert, heap corruption, "*** stack smashing ***") to
-	 * fd 2 with write/writev just before it aborts: fail them, so the worker still dies of
-	 * the SIGABRT that tells what happened. A handler's stray fprintf(stderr) fails too;
-	 * fng_log() is the way out. In learn mode they pass: the trap handler reports on fd 2.
+	 * stdout and stderr are a pipe the gateway reads as the function's log (rate-limited
+	 * there): a handler's fprintf(stderr), glibc's fatal messages before an abort ("***
+	 * stack smashing ***") and the learn-mode trap's reports all arrive as log lines.
 	 */
-	{ SYS(write), DENY(EPERM), STRICT, 1, { EQ(0, STDERR_FILENO) } },
-	{ SYS(writev), DENY(EPERM), STRICT, 1, { EQ(0, STDERR_FILENO) } },
-	{ SYS(write), ALLOW, LEARN, 1, { EQ(0, STDERR_FILENO) } },
-	{ SYS(writev), ALLOW, LEARN, 1, { EQ(0, STDERR_FILENO) } },
+	{ SYS(write), ALLOW, ALWAYS, 1, { EQ(0, STDOUT_FILENO) } },
+	{ SYS(writev), ALLOW, ALWAYS, 1, { EQ(0, STDOUT_FILENO) } },
+	{ SYS(write), ALLOW, ALWAYS, 1, { EQ(0, STDERR_FILENO) } },
+	{ SYS(writev), ALLOW, ALWAYS, 1, { EQ(0, STDERR_FILENO) } },
 
 	/* Memory: malloc and friends. Nothing may become executable after the .so is loaded. */
 	{ SYS(brk), ALLOW, ALWAYS, NOARGS },
@@ -212,6 +210,22 @@ static const struct sc_row load_policy[] = {
 	{ SYS(ptrace), DENY(EPERM), ALWAYS, NOARGS },
 	{ SYS(process_vm_readv), DENY(EPERM), ALWAYS, NOARGS },
 	{ SYS(process_vm_writev), DENY(EPERM), ALWAYS, NOARGS },
+	/*
+	 * No other program: fork is already impossible (RLIMIT_NPROC 0), and an exec in place
+	 * (the dynamic loader copied into a memfd, say) would leave the runtime behind. memfd is
+	 * refused outright: it is the way to executable memory that no file backs and Landlock
+	 * cannot see; nothing a handler loads needs it.
+	 */
+	{ SYS(execve), DENY(EPERM), ALWAYS, NOARGS },
+	{ SYS(execveat), DENY(EPERM), ALWAYS, NOARGS },
+	{ SYS(memfd_create), DENY(EPERM), ALWAYS, NOARGS },
+	{ SYS(memfd_secret), DENY(EPERM), ALWAYS, NOARGS },
+	/*
+	 * A persona is for the life of the process: READ_IMPLIES_EXEC set in init would make
+	 * every later PROT_READ mapping executable, past the serve filter's PROT_EXEC rule. The
+	 * serve filter has no personality row, so there it kills.
+	 */
+	{ SYS(personality), DENY(EPERM), ALWAYS, NOARGS },
 };
 
 #define NLOAD (sizeof(load_policy) / sizeof(load_policy[0]))
@@ -292,17 +306,16 @@ static int learn_setup(const char *function)
 	return sigaction(SIGSYS, &sa, NULL) < 0 ? -errno : 0;
 }
 
-/* Adds the rows of table that apply. 0 or -errno. */
+/* Adds the rows of table that apply (SELF is self). 0 or -errno. */
 static int add_rows(scmp_filter_ctx ctx, const struct sc_row *table, size_t n, uint32_t groups,
-	bool learn)
+	pid_t self)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct sc_row *row = &table[i];
 		struct scmp_arg_cmp args[2];
 		size_t nranges = 1;
 
-		if ((row->when == STRICT && learn) || (row->when == LEARN && !learn) ||
-			(row->when == NET && !(groups & FNG_SB_GROUP_NET))) {
+		if (row->when == NET && !(groups & FNG_SB_GROUP_NET)) {
 			continue;
 		}
 		for (unsigned a = 0; a < row->nargs; a++) {
@@ -316,7 +329,7 @@ static int add_rows(scmp_filter_ctx ctx, const struct sc_row *table, size_t n, u
 			memcpy(args, row->args, sizeof(args));
 			for (unsigned a = 0; a < row->nargs; a++) {
 				if (args[a].datum_a == SELF) {
-					args[a].datum_a = (scmp_datum_t)getpid();
+					args[a].datum_a = (scmp_datum_t)self;
 				} else if (args[a].datum_a == OWN_FD_DATUM) {
 					args[a].datum_a = own_fd_ranges[r].mask;
 					args[a].datum_b = own_fd_ranges[r].value;
@@ -331,9 +344,12 @@ static int add_rows(scmp_filter_ctx ctx, const struct sc_row *table, size_t n, u
 	return 0;
 }
 
-/* A filter with default action def and the rows of table, or NULL (*rc says why). */
-static scmp_filter_ctx build(uint32_t def, const struct sc_row *table, size_t n,
-	uint32_t groups, bool learn, int *rc)
+/*
+ * A filter with default action def and the rows of table for process self, or NULL (*rc says
+ * why).
+ */
+static scmp_filter_ctx build_for(pid_t self, uint32_t def, const struct sc_row *table,
+	size_t n, uint32_t groups, int *rc)
 {
 	scmp_filter_ctx ctx = seccomp_init(def);
 
@@ -347,7 +363,7 @@ static scmp_filter_ctx build(uint32_t def, const struct sc_row *table, size_t n,
 		seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1) < 0) {
 		*rc = -EINVAL;
 	} else {
-		*rc = add_rows(ctx, table, n, groups, learn);
+		*rc = add_rows(ctx, table, n, groups, self);
 	}
 	if (*rc) {
 		seccomp_release(ctx);
@@ -356,12 +372,19 @@ static scmp_filter_ctx build(uint32_t def, const struct sc_row *table, size_t n,
 	return ctx;
 }
 
+/* build_for the calling process. */
+static scmp_filter_ctx build(uint32_t def, const struct sc_row *table, size_t n,
+	uint32_t groups, int *rc)
+{
+	return build_for(getpid(), def, table, n, groups, rc);
+}
+
 /* Builds and loads a filter; installs the learn trap first. 0 or -errno. */
 static int load(uint32_t def, const struct sc_row *table, size_t n, uint32_t groups,
 	bool learn, const char *function)
 {
 	int rc;
-	scmp_filter_ctx ctx = build(def, table, n, groups, learn, &rc);
+	scmp_filter_ctx ctx = build(def, table, n, groups, &rc);
 
 	if (!ctx) {
 		return rc;
@@ -421,11 +444,11 @@ int fng__seccomp_prepare(void)
 	scmp_filter_ctx a, b;
 	int rc;
 
-	a = build(SCMP_ACT_ALLOW, load_policy, NLOAD, 0, false, &rc);
+	a = build(SCMP_ACT_ALLOW, load_policy, NLOAD, 0, &rc);
 	if (!a) {
 		return rc;
 	}
-	b = build(SCMP_ACT_KILL_PROCESS, policy, NROWS, 0, false, &rc);
+	b = build(SCMP_ACT_KILL_PROCESS, policy, NROWS, 0, &rc);
 	if (b) {
 		rc = export_bpf(a, &pre.load_time);
 		if (rc == 0) {
@@ -440,6 +463,32 @@ int fng__seccomp_prepare(void)
 	if (rc == 0) {
 		pre.pid = getpid();
 	}
+	return rc;
+}
+
+int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn, struct sock_fprog *load,
+	struct sock_fprog *serve)
+{
+	scmp_filter_ctx a, b;
+	int rc;
+
+	a = build(SCMP_ACT_ALLOW, load_policy, NLOAD, 0, &rc);
+	if (!a) {
+		return rc;
+	}
+	b = build_for(pid, learn ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS, policy, NROWS, groups,
+		&rc);
+	if (b) {
+		rc = export_bpf(a, load);
+		if (rc == 0) {
+			rc = export_bpf(b, serve);
+			if (rc) {
+				free(load->filter);
+			}
+		}
+		seccomp_release(b);
+	}
+	seccomp_release(a);
 	return rc;
 }
 
@@ -472,7 +521,7 @@ const char *fng__seccomp_describe(void)
 	size_t always = 0, net = 0;
 
 	for (size_t i = 0; i < NROWS; i++) {
-		always += policy[i].when == ALWAYS || policy[i].when == STRICT;
+		always += policy[i].when == ALWAYS;
 		net += policy[i].when == NET;
 	}
 	snprintf(buf, sizeof(buf), "seccomp kill-process, %zu rules (+%zu for net), "
@@ -500,6 +549,12 @@ int fng__seccomp_load(uint32_t groups, bool learn, const char *function)
 const char *fng__seccomp_describe(void)
 {
 	return "NO SECCOMP FILTER (built with -Dseccomp=disabled)";
+}
+
+int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn, struct sock_fprog *load,
+	struct sock_fprog *serve)
+{
+	return -ENOSYS;
 }
 
 #endif

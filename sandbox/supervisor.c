@@ -45,16 +45,19 @@
 struct worker {
 	pid_t pid;
 	uint32_t cpu_ms; /* its RLIMIT_CPU, to tell a CPU-limit SIGKILL from another */
+	uint32_t groups; /* what its serve filter allows: verify() rebuilds it */
+	bool learn;
 };
 
-/* A reply waiting for room in the control socket (with the fd it carries, owned). */
+/* A reply waiting for room in the control socket (with the fds it carries, owned). */
 struct out_msg {
 	union {
 		struct fng_sb_spawned spawned;
 		struct fng_sb_exit exit;
+		struct fng_sb_verified verified;
 	} m;
 	size_t len;
-	int fd;
+	int fds[2];
 };
 
 /* The spare (see above): forked, moving into its cgroups, then ready for one request. */
@@ -79,28 +82,45 @@ static struct {
 
 /* ---- messages ---- */
 
-/* Sends one message, with fd as SCM_RIGHTS when fd >= 0. 0 or -errno. */
-static int send_msg(int sock, const void *msg, size_t len, int fd, int flags)
+/* Closes the descriptors of fds that are open and marks them closed. */
+static void close_fds(int fds[2])
+{
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+}
+
+/* Sends one message, with the descriptors of fds that are >= 0 as SCM_RIGHTS. 0 or -errno. */
+static int send_msg(int sock, const void *msg, size_t len, const int fds[2], int flags)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { (void *)msg, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int pass[2], npass = 0;
 	ssize_t n;
 
-	if (fd >= 0) {
+	for (int i = 0; fds && i < 2; i++) {
+		if (fds[i] >= 0) {
+			pass[npass++] = fds[i];
+		}
+	}
+	if (npass) {
 		struct cmsghdr *c;
 
 		memset(&u, 0, sizeof(u));
 		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
+		mh.msg_controllen = CMSG_SPACE(npass * sizeof(int));
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(npass * sizeof(int));
+		memcpy(CMSG_DATA(c), pass, npass * sizeof(int));
 	}
 	do {
 		n = sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
@@ -112,11 +132,12 @@ static int send_msg(int sock, const void *msg, size_t len, int fd, int flags)
 }
 
 /*
- * Receives one message into buf; the first descriptor that came with it (if any) in *fd,
- * others closed; *lost set when the kernel dropped descriptors (no room in our table).
- * Bytes received, 0 on EOF, -EMSGSIZE if it did not fit in buf, or -errno.
+ * Receives one message into buf; the first two descriptors that came with it (if any) in
+ * fds[0] and fds[1] (-1 for none), others closed; *lost set when the kernel dropped
+ * descriptors (no room in our table). Bytes received, 0 on EOF, -EMSGSIZE if it did not fit
+ * in buf, or -errno.
  */
-static ssize_t recv_msg(int sock, void *buf, size_t size, int *fd, bool *lost)
+static ssize_t recv_msg(int sock, void *buf, size_t size, int fds[2], bool *lost)
 {
 	union {
 		char buf[CMSG_SPACE(4 * sizeof(int))];
@@ -127,7 +148,7 @@ static ssize_t recv_msg(int sock, void *buf, size_t size, int *fd, bool *lost)
 		.msg_controllen = sizeof(u.buf) };
 	ssize_t n;
 
-	*fd = -1;
+	fds[0] = fds[1] = -1;
 	do {
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
@@ -142,8 +163,10 @@ static ssize_t recv_msg(int sock, void *buf, size_t size, int *fd, bool *lost)
 			int got;
 
 			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*fd < 0) {
-				*fd = got;
+			if (fds[0] < 0) {
+				fds[0] = got;
+			} else if (fds[1] < 0) {
+				fds[1] = got;
 			} else {
 				close(got);
 			}
@@ -151,10 +174,7 @@ static ssize_t recv_msg(int sock, void *buf, size_t size, int *fd, bool *lost)
 	}
 	*lost = mh.msg_flags & MSG_CTRUNC;
 	if (mh.msg_flags & MSG_TRUNC) {
-		if (*fd >= 0) {
-			close(*fd);
-			*fd = -1;
-		}
+		close_fds(fds);
 		return -EMSGSIZE;
 	}
 	return n;
@@ -162,19 +182,32 @@ static ssize_t recv_msg(int sock, void *buf, size_t size, int *fd, bool *lost)
 
 int fng__sb_send_spawn(int ctl, const struct fng_sb_spawn *req)
 {
-	return send_msg(ctl, req, sizeof(*req), -1, 0);
+	return send_msg(ctl, req, sizeof(*req), NULL, 0);
 }
 
-int fng__sb_recv(int ctl, void *buf, size_t size, int *fd)
+int fng__sb_send_verify(int ctl, pid_t pid)
+{
+	struct fng_sb_verify m = { FNG_SB_VERIFY, pid };
+
+	return send_msg(ctl, &m, sizeof(m), NULL, MSG_DONTWAIT);
+}
+
+int fng__sb_recv(int ctl, void *buf, size_t size, int *fd, int *logfd)
 {
 	bool lost = false;
-	ssize_t n = recv_msg(ctl, buf, size, fd, &lost);
+	int fds[2];
+	ssize_t n = recv_msg(ctl, buf, size, fds, &lost);
 	uint32_t type;
 	size_t want;
 
+	*fd = -1;
+	if (logfd) {
+		*logfd = -1;
+	}
 	if (n <= 0) {
 		return (int)n;
 	}
+
 	if ((size_t)n < sizeof(type)) {
 		goto bad;
 	}
@@ -186,6 +219,9 @@ int fng__sb_recv(int ctl, void *buf, size_t size, int *fd)
 	case FNG_SB_EXIT:
 		want = sizeof(struct fng_sb_exit);
 		break;
+	case FNG_SB_VERIFIED:
+		want = sizeof(struct fng_sb_verified);
+		break;
 	default:
 		goto bad;
 	}
@@ -196,28 +232,32 @@ int fng__sb_recv(int ctl, void *buf, size_t size, int *fd)
 		struct fng_sb_spawned rep;
 
 		memcpy(&rep, buf, sizeof(rep));
-		if (rep.err == 0 && *fd < 0 && lost) {
+		if (rep.err == 0 && (fds[0] < 0 || fds[1] < 0) && lost) {
 			/*
 			 * The worker's descriptor did not fit in our table: the spawn failed
 			 * after all (the worker sees its peer gone and exits; its EXIT follows
 			 * under a pid the caller never heard of).
 			 */
+			close_fds(fds);
 			rep.err = -EMFILE;
 			rep.pid = -1;
 			memcpy(buf, &rep, sizeof(rep));
 		}
-		if ((rep.err == 0) != (*fd >= 0)) {
+		if ((rep.err == 0) != (fds[0] >= 0 && fds[1] >= 0) || (rep.err && fds[0] >= 0)) {
 			goto bad;
 		}
-	} else if (*fd >= 0) {
+	} else if (fds[0] >= 0) {
 		goto bad;
+	}
+	*fd = fds[0];
+	if (logfd) {
+		*logfd = fds[1];
+	} else if (fds[1] >= 0) {
+		close(fds[1]);
 	}
 	return (int)type;
 bad:
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
+	close_fds(fds);
 	return -EPROTO;
 }
 
@@ -230,24 +270,27 @@ static void flush(void)
 
 	while (done < sup.nout) {
 		struct out_msg *o = &sup.out[done];
-		int rc = send_msg(CTL_FD, &o->m, o->len, o->fd, MSG_DONTWAIT);
+		int rc = send_msg(CTL_FD, &o->m, o->len, o->fds, MSG_DONTWAIT);
 
 		if (rc == -EAGAIN) {
 			break;
 		}
 		/* Sent, or the gateway is gone (its EOF ends the loop): either way, done. */
-		if (o->fd >= 0) {
-			close(o->fd);
-		}
+		close_fds(o->fds);
 		done++;
 	}
 	memmove(sup.out, sup.out + done, (sup.nout - done) * sizeof(*sup.out));
 	sup.nout -= done;
 }
 
-/* Queues a reply (fd, if >= 0, now belongs to the queue) and sends what fits. */
-static void reply(const void *msg, size_t len, int fd)
+/* Queues a reply (the open descriptors of fds now belong to the queue) and sends what fits. */
+static void reply(const void *msg, size_t len, int fds[2])
 {
+	int none[2] = { -1, -1 };
+
+	if (!fds) {
+		fds = none;
+	}
 	if (sup.nout == sup.capout) {
 		size_t cap = sup.capout ? sup.capout * 2 : 16;
 		struct out_msg *out = realloc(sup.out, cap * sizeof(*out));
@@ -255,10 +298,8 @@ static void reply(const void *msg, size_t len, int fd)
 		if (!out) {
 			/* No memory for a queue: wait for the gateway instead. */
 			flush();
-			send_msg(CTL_FD, msg, len, fd, 0);
-			if (fd >= 0) {
-				close(fd);
-			}
+			send_msg(CTL_FD, msg, len, fds, 0);
+			close_fds(fds);
 			return;
 		}
 		sup.out = out;
@@ -266,7 +307,8 @@ static void reply(const void *msg, size_t len, int fd)
 	}
 	memcpy(&sup.out[sup.nout].m, msg, len);
 	sup.out[sup.nout].len = len;
-	sup.out[sup.nout].fd = fd;
+	sup.out[sup.nout].fds[0] = fds[0];
+	sup.out[sup.nout].fds[1] = fds[1];
 	sup.nout++;
 	flush();
 }
@@ -337,7 +379,7 @@ static _Noreturn void spare_main(int chan)
 	char ok = FNG_SYNC_OK;
 	bool lost;
 	ssize_t n;
-	int fd;
+	int fds[2];
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != sup.self || !req ||
 		close_except(keep, 2) < 0) {
@@ -352,12 +394,13 @@ static _Noreturn void spare_main(int chan)
 	if (write(chan, &ok, 1) != 1 || ok != FNG_SYNC_OK) {
 		fng__sb_hard_exit(FNG_WORKER_EXIT_SANDBOX);
 	}
-	n = recv_msg(chan, req, sizeof(*req), &fd, &lost);
-	if (n != (ssize_t)sizeof(*req) || fd < 0) {
+	n = recv_msg(chan, req, sizeof(*req), fds, &lost);
+	if (n != (ssize_t)sizeof(*req) || fds[0] < 0 || fds[1] < 0) {
 		fng__sb_hard_exit(0);
 	}
 	close(chan);
-	fng__worker_main(req, &(struct fng_worker_start){ fd, -1, sup.netns, sup.self });
+	fng__worker_main(req, &(struct fng_worker_start){ fds[0], -1, sup.netns, sup.self,
+		fds[1] });
 }
 
 /* Forks a new spare unless there is one or spares failed. */
@@ -423,10 +466,10 @@ static void spare_readable(void)
 }
 
 /*
- * Hands req to the ready spare with the worker's end sv1, after setting its memory limit.
- * The spare's pid, or 0 if it cannot take it (it is then dropped).
+ * Hands req to the ready spare with the worker's ends (socketpair, output pipe), after
+ * setting its memory limit. The spare's pid, or 0 if it cannot take it (it is then dropped).
  */
-static pid_t spare_take(const struct fng_sb_spawn *req, int sv1)
+static pid_t spare_take(const struct fng_sb_spawn *req, const int ends[2])
 {
 	pid_t pid = sup.spare.pid;
 
@@ -434,7 +477,7 @@ static pid_t spare_take(const struct fng_sb_spawn *req, int sv1)
 		return 0;
 	}
 	if (fng__cg_limit(pid, req->memory_mb) < 0 ||
-		send_msg(sup.spare.chan, req, sizeof(*req), sv1, MSG_DONTWAIT) < 0) {
+		send_msg(sup.spare.chan, req, sizeof(*req), ends, MSG_DONTWAIT) < 0) {
 		spare_drop(true);
 		return 0;
 	}
@@ -442,11 +485,16 @@ static pid_t spare_take(const struct fng_sb_spawn *req, int sv1)
 	return pid;
 }
 
+/*
+ * One spawn request: a socketpair for the wire, a pipe for the worker's stdout and stderr;
+ * the worker's ends go to the spare (or a new fork), the others to the gateway with SPAWNED.
+ */
 static void spawn(const struct fng_sb_spawn *req_in)
 {
 	struct fng_sb_spawned rep = { FNG_SB_SPAWNED, req_in->id, 0, -1 };
 	struct fng_sb_spawn req = *req_in;
-	int sv[2] = { -1, -1 }, sync[2] = { -1, -1 };
+	int sv[2] = { -1, -1 }, out[2] = { -1, -1 }, sync[2] = { -1, -1 };
+	int ours[2], theirs[2];
 	char status = FNG_SYNC_OK;
 	pid_t pid;
 
@@ -468,15 +516,16 @@ static void spawn(const struct fng_sb_spawn *req_in)
 		sup.w = w;
 		sup.cap = cap;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+		pipe2(out, O_CLOEXEC) < 0) {
 		rep.err = -errno;
 		goto reply;
 	}
-	pid = spare_take(&req, sv[1]);
+	theirs[0] = sv[1];
+	theirs[1] = out[1];
+	pid = spare_take(&req, theirs);
 	if (pid > 0) {
-		close(sv[1]);
-		sv[1] = -1;
-		sup.w[sup.n++] = (struct worker){ pid, req.cpu_ms };
+		sup.w[sup.n++] = (struct worker){ pid, req.cpu_ms, req.groups, req.learn != 0 };
 		rep.pid = pid;
 		spare_make();
 		goto reply;
@@ -491,36 +540,31 @@ static void spawn(const struct fng_sb_spawn *req_in)
 		goto reply;
 	}
 	if (pid == 0) {
-		struct fng_worker_start st = { sv[1], sync[0], sup.netns, sup.self };
+		struct fng_worker_start st = { sv[1], sync[0], sup.netns, sup.self, out[1] };
 
 		fng__worker_main(&req, &st);
 	}
-	close(sv[1]);
 	close(sync[0]);
-	sv[1] = sync[0] = -1;
+	sync[0] = -1;
 	if (fng__cg_create(pid, req.memory_mb) < 0) {
 		status = FNG_SYNC_FAILED;
 	}
 	if (write(sync[1], &status, 1) < 0) {
 		/* the worker died already: its exit is reported as usual */
 	}
-	sup.w[sup.n++] = (struct worker){ pid, req.cpu_ms };
+	sup.w[sup.n++] = (struct worker){ pid, req.cpu_ms, req.groups, req.learn != 0 };
 	rep.pid = pid;
 reply:
-	if (sync[0] >= 0) {
-		close(sync[0]);
+	close_fds(sync);
+	theirs[0] = sv[1];
+	theirs[1] = out[1];
+	close_fds(theirs);
+	ours[0] = sv[0];
+	ours[1] = out[0];
+	if (rep.err) {
+		close_fds(ours);
 	}
-	if (sync[1] >= 0) {
-		close(sync[1]);
-	}
-	if (sv[1] >= 0) {
-		close(sv[1]);
-	}
-	if (rep.err && sv[0] >= 0) {
-		close(sv[0]);
-		sv[0] = -1;
-	}
-	reply(&rep, sizeof(rep), sv[0]);
+	reply(&rep, sizeof(rep), ours);
 }
 
 /* Worker exit codes and the causes they stand for (sandbox.h). */
@@ -584,12 +628,34 @@ static void cause(char *buf, size_t size, const struct worker *w, int st, const 
 	}
 }
 
+/* A child pid was reaped with status st: forget it and, with report, tell the gateway. */
+static void reaped(pid_t pid, int st, const struct rusage *ru, bool report)
+{
+	struct fng_sb_exit ex = { FNG_SB_EXIT, 0, 0, "" };
+	struct worker *w = find(pid);
+
+	if (!w) {
+		/* A spare that died before it was used (killed, or its set-up failed). */
+		fng__cg_remove(pid);
+		if (pid == sup.spare.pid) {
+			spare_drop(false);
+		}
+		return;
+	}
+	ex.pid = pid;
+	ex.wstatus = st;
+	cause(ex.cause, sizeof(ex.cause), w, st, ru);
+	fng__cg_remove(pid);
+	*w = sup.w[--sup.n];
+	if (report) {
+		reply(&ex, sizeof(ex), NULL);
+	}
+}
+
 static void reap(bool report)
 {
 	for (;;) {
-		struct fng_sb_exit ex = { FNG_SB_EXIT, 0, 0, "" };
 		struct rusage ru;
-		struct worker *w;
 		int st;
 		pid_t pid = wait4(-1, &st, WNOHANG, &ru);
 
@@ -599,23 +665,32 @@ static void reap(bool report)
 			}
 			return;
 		}
-		w = find(pid);
-		if (!w) {
-			/* A spare that died before it was used (killed, or its set-up failed). */
-			fng__cg_remove(pid);
-			if (pid == sup.spare.pid) {
-				spare_drop(false);
-			}
-			continue;
-		}
-		ex.pid = pid;
-		ex.wstatus = st;
-		cause(ex.cause, sizeof(ex.cause), w, st, &ru);
-		fng__cg_remove(pid);
-		*w = sup.w[--sup.n];
-		if (report) {
-			reply(&ex, sizeof(ex), -1);
-		}
+		reaped(pid, st, &ru, report);
+	}
+}
+
+/*
+ * FNG_SB_VERIFY: checks from outside that the worker is under the filters it should have
+ * installed (sandbox.h) and answers FNG_SB_VERIFIED. A worker that dies meanwhile is reaped
+ * here and reported like any other.
+ */
+static void verify(const struct fng_sb_verify *m)
+{
+	struct fng_sb_verified rep = { FNG_SB_VERIFIED, m->pid, 0, "" };
+	const struct worker *w = m->pid > 0 ? find(m->pid) : NULL;
+	struct rusage ru = { 0 };
+	int st = -1;
+
+	if (!w) {
+		rep.err = -ESRCH;
+		snprintf(rep.why, sizeof(rep.why), "not a worker of this supervisor");
+	} else {
+		rep.err = fng__sb_verify(w->pid, w->groups, w->learn, &st, &ru, rep.why,
+			sizeof(rep.why));
+	}
+	reply(&rep, sizeof(rep), NULL);
+	if (st >= 0) {
+		reaped(m->pid, st, &ru, true);
 	}
 }
 
@@ -679,17 +754,18 @@ static _Noreturn void supervise(void)
 		spare_make();
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			bool lost;
-			int fd;
-			ssize_t n = recv_msg(CTL_FD, req, sizeof(*req), &fd, &lost);
+			int fds[2];
+			ssize_t n = recv_msg(CTL_FD, req, sizeof(*req), fds, &lost);
 
-			if (fd >= 0) {
-				close(fd);
-			}
+			close_fds(fds);
 			if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EAGAIN)) {
 				shutdown_all();
 			}
 			if (n == (ssize_t)sizeof(*req) && req->type == FNG_SB_SPAWN) {
 				spawn(req);
+			} else if (n == (ssize_t)sizeof(struct fng_sb_verify) &&
+				req->type == FNG_SB_VERIFY) {
+				verify((const struct fng_sb_verify *)req);
 			} else {
 				dprintf(STDERR_FILENO, "fngate-super: ignoring a malformed request "
 					"(%zd)\n", n);
@@ -877,7 +953,8 @@ const char *fng__sb_describe(void)
 		snprintf(id, sizeof(id), root ? "uid 65534, no capabilities" :
 			"SAME uid as the gateway (no user namespace), no capabilities");
 	}
-	snprintf(buf, sizeof(buf), "%s; %s; %s; %s; %s; rlimits AS CPU NOFILE=%d CORE=0 NPROC=0",
-		fng__seccomp_describe(), ll, fng__cg_describe(), ns, id, FNG_WORKER_NOFILE);
+	snprintf(buf, sizeof(buf), "%s, %s; %s; %s; %s; %s; rlimits AS CPU NOFILE=%d CORE=0 "
+		"NPROC=0", fng__seccomp_describe(), fng__sb_verify_describe(), ll, fng__cg_describe(),
+		ns, id, FNG_WORKER_NOFILE);
 	return buf;
 }

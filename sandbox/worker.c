@@ -81,29 +81,30 @@ static void reset_signals(void)
 
 /*
  * The socketpair becomes fd 3, the sync pipe fd 4 and the shared network namespace (if any)
- * fd 5; 0 and 1 read and write /dev/null; 2 stays (diagnostics until seccomp); everything
- * else is closed.
+ * fd 5; 0 reads /dev/null; 1 and 2 are the output pipe the gateway reads as the function's
+ * log (never a descriptor of the gateway's own: a constructor could truncate its log or forge
+ * lines in it); everything else is closed.
  */
 static void place_fds(const struct fng_worker_start *st)
 {
 	int s = fcntl(st->sock, F_DUPFD, 10);
 	int p = st->sync >= 0 ? fcntl(st->sync, F_DUPFD, 10) : open("/dev/null", O_RDONLY);
-	int n = st->netns >= 0 ? fcntl(st->netns, F_DUPFD, 10) : -1, null;
+	int n = st->netns >= 0 ? fcntl(st->netns, F_DUPFD, 10) : -1;
+	int log = fcntl(st->log, F_DUPFD, 10), null;
 
 	/* Without a sync pipe (a spare, already in its cgroups) fd 4 is a placeholder. */
-	if (s < 0 || p < 0 || (st->netns >= 0 && n < 0) || dup2(s, FNG_WORKER_FD) < 0 ||
-		dup2(p, FNG_WORKER_SYNC_FD) < 0 || (n >= 0 && dup2(n, FNG_WORKER_NETNS_FD) < 0)) {
-		die("placing descriptors", errno);
+	if (s < 0 || p < 0 || log < 0 || (st->netns >= 0 && n < 0) ||
+		dup2(s, FNG_WORKER_FD) < 0 || dup2(p, FNG_WORKER_SYNC_FD) < 0 ||
+		(n >= 0 && dup2(n, FNG_WORKER_NETNS_FD) < 0) || dup2(log, STDOUT_FILENO) < 0 ||
+		dup2(log, STDERR_FILENO) < 0) {
+		fng__sb_hard_exit(FNG_WORKER_EXIT_SANDBOX);
 	}
 	if (close_range(n >= 0 ? FNG_WORKER_NETNS_FD + 1 : FNG_WORKER_NETNS_FD, ~0u, 0) < 0) {
 		die("close_range", errno);
 	}
-	null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0) {
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0) {
 		die("/dev/null", errno);
-	}
-	if (fcntl(STDERR_FILENO, F_GETFD) < 0) {
-		dup2(null, STDERR_FILENO);
 	}
 	if (null > FNG_WORKER_NETNS_FD) {
 		close(null);
@@ -362,7 +363,6 @@ _Noreturn void fng__worker_main(const struct fng_sb_spawn *req, const struct fng
 	if (rc < 0) {
 		die("seccomp", -rc);
 	}
-	/* From here on fd 2 is closed to us (EPERM) except in learn mode. */
 	rc = fng__rt_ready(FNG_WORKER_FD, desc);
 	if (rc == 0) {
 		rc = fng__rt_serve(FNG_WORKER_FD, desc, req->name, req->max_body);

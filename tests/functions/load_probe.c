@@ -10,6 +10,10 @@
  *   write    creates FNG_PROBE_FILE, a file next to the .so and a directory in /tmp
  *   kill     SIGKILL to the supervisor, SIGUSR1 to the test, ptrace on the supervisor
  *   exec     fork, and execve of a shell that would create FNG_PROBE_FILE
+ *   persona  personality(READ_IMPLIES_EXEC), which would make later PROT_READ maps executable
+ *   memfd    the dynamic loader copied into a memfd and executed from there; mmap of it
+ *   stderr   truncates fd 2 and writes a forged JSON log line on fd 1 and fd 2 (the gateway's
+ *            log, if a worker held the gateway's descriptors)
  *
  * Whatever it got is the handler's answer, so the test can check nothing leaked.
  */
@@ -19,8 +23,11 @@
 #include <libgen.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -128,6 +135,39 @@ static void probe(void)
 	}
 	probe_note("fork: %s; ", probe_rc(pid));
 	probe_note("execve: %s; ", probe_rc(execve("/bin/sh", argv, NULL)));
+#elif defined(PROBE_PERSONA)
+	probe_note("personality: %s; ", probe_rc(personality(READ_IMPLIES_EXEC)));
+#elif defined(PROBE_MEMFD)
+	char *argv[] = { "ld.so", "--version", NULL };
+	int fd = (int)syscall(SYS_memfd_create, "ld", 0), in = open("/lib64/ld-linux-x86-64.so.2",
+		O_RDONLY | O_CLOEXEC);
+	char buf[65536];
+	ssize_t n;
+
+	probe_note("memfd_create: %s; ", probe_rc(fd));
+	if (fd >= 0 && in >= 0) {
+		while ((n = read(in, buf, sizeof(buf))) > 0) {
+			if (write(fd, buf, (size_t)n) != n) {
+				break;
+			}
+		}
+		probe_note("mmap exec: %s; ", mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE,
+			fd, 0) == MAP_FAILED ? strerror(errno) : "ok");
+		probe_note("execveat: %s; ", probe_rc(syscall(SYS_execveat, fd, "", argv, NULL,
+			AT_EMPTY_PATH)));
+	}
+	probe_note("execve ld.so: %s; ", probe_rc(execve("/lib64/ld-linux-x86-64.so.2", argv,
+		NULL)));
+	if (in >= 0) {
+		close(in);
+	}
+#elif defined(PROBE_STDERR)
+	static const char forged[] = "{\"time\":\"2026-01-01T00:00:00.000Z\",\"level\":\"info\","
+		"\"msg\":\"forged by a constructor\"}\n";
+
+	probe_note("truncate 2: %s; ", probe_rc(ftruncate(2, 0)));
+	probe_note("write 2: %s; ", probe_rc(write(2, forged, sizeof(forged) - 1)));
+	probe_note("write 1: %s; ", probe_rc(write(1, forged, sizeof(forged) - 1)));
 #else
 #error "PROBE_<kind> not defined"
 #endif

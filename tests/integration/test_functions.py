@@ -383,8 +383,11 @@ HANDLER_PROBES = [
     ('probe_mprotect_exec', 'mprotect'), ('probe_mprotect_exec', 'pkey'),
     ('probe_kill_parent', 'parent'), ('probe_kill_parent', 'gateway'),
     ('probe_kill_parent', 'init'), ('probe_bpf', ''), ('probe_unshare', ''), ('probe_perf', ''),
-    ('probe_write_fd', '0'), ('probe_write_fd', '1'), ('probe_write_fd', '5'),
+    ('probe_personality', ''),
+    ('probe_write_fd', '0'), ('probe_write_fd', '5'),
 ]
+# Writes to stdout and stderr pass: they are the worker's own pipe, read as the function's log.
+OUTPUT_PROBES = [('probe_write_fd', '1'), ('probe_write_fd', '2')]
 
 
 def pname(probe, mode):
@@ -394,7 +397,7 @@ def pname(probe, mode):
 def _escape_setup(fx):
     sib = fx.fdir.path + '/ok.yaml'
     items = [('ok', test_so('ok'), 'env: { FNG_TEST_ECHO: "%s" }\n' % SIBLING_TOKEN)]
-    for probe, mode in HANDLER_PROBES + [('probe_write_fd', '2')]:
+    for probe, mode in HANDLER_PROBES + OUTPUT_PROBES:
         n = pname(probe, mode)
         items.append((n, test_so(probe), probe_env(n, mode).replace('@SIBLING@', sib)))
     fx.versions = install_batches(fx.d, fx.fdir, items)
@@ -403,7 +406,7 @@ def _escape_setup(fx):
 
 
 ESC = Fixture([('ANY /ok', 'ok')] + [('ANY /%s' % pname(p, m), pname(p, m))
-                                     for p, m in HANDLER_PROBES + [('probe_write_fd', '2')]],
+                                     for p, m in HANDLER_PROBES + OUTPUT_PROBES],
               _escape_setup)
 
 
@@ -445,11 +448,22 @@ for _p, _m in HANDLER_PROBES:
             % (_p, ' (%s)' % _m if _m else ''), escape_case(_p, _m))
 
 
-@tap.case('escape: write to fd 2 fails with EPERM and the handler answers (documented)')
+@tap.case('escape: writes to stdout and stderr succeed and become log lines of the function, '
+          'tagged with the request (documented)')
 def _():
-    r = call(ESC.port, '/s/' + pname('probe_write_fd', '2'))
-    check_status(r, 200)
-    check(b'write 2: Operation not permitted' in r.body, 'body %s' % short(r.body))
+    d = ESC.get()
+    for _p, mode in OUTPUT_PROBES:
+        name = pname(_p, mode)
+        mark = d.log_mark()
+        r = call(ESC.port, '/s/' + name)
+        check_status(r, 200)
+        check(('write %s: ok' % mode).encode() in r.body, 'body %s' % short(r.body))
+        o = d.wait_log(lambda o, n=name: o.get('function') == n and
+                       o.get('stream') == 'stderr', 2.0, mark)
+        check(o is not None, '%s: no log line for its output; stderr:\n%s'
+              % (name, d.stderr_text(mark)))
+        eq(o.get('msg'), 'forged log line', '%s: the line' % name)
+        eq(o.get('requestId'), r.header('x-request-id'), '%s: its request id' % name)
 
 
 @tap.case('escape: after all probes no file was created, no canary reached, no secret leaked, same supervisor')
@@ -475,7 +489,7 @@ tap.add('escape: daemon exits 0 on SIGTERM', lambda: ESC.check_exit())
 
 # ==================================================== load-time escapes ===
 
-LOAD_KINDS = ['open', 'socket', 'connect', 'write', 'kill', 'exec']
+LOAD_KINDS = ['open', 'socket', 'connect', 'write', 'kill', 'exec', 'persona', 'memfd', 'stderr']
 LOAD_PROBES = ['%s_%s' % (ph, k) for ph in ('ctor', 'init') for k in LOAD_KINDS]
 
 
@@ -510,7 +524,8 @@ def no_leak(text, where):
     for bad in ('read /etc/shadow: ok', 'read /proc/1/environ: ok', 'connect: ok',
                 'create %s: ok' % probe_file(''), 'next to the .so: ok', 'mkdir /tmp: ok',
                 'kill supervisor: ok', 'kill test: ok', 'ptrace supervisor: ok', 'fork: ok',
-                'execve: ok'):
+                'execve: ok', 'personality: ok', 'memfd_create: ok', 'execveat: ok',
+                'execve ld.so: ok', 'mmap exec: ok', 'truncate 2: ok'):
         check(bad not in text, '%s shows a call that worked: %r in %s'
               % (where, bad, short(text, 800)))
 
@@ -548,12 +563,21 @@ def _():
     d = LOAD.get()
     logs = d.stderr_text(0, limit=100000)
     no_leak(logs, 'the log')
-    pw = glob.glob('/tmp/fngate-%d-*/*/pwned-by-load-probe' % d.proc.pid) + \
+    pw = glob.glob('/run/fngate/gw-%d-*/pwned-by-load-probe' % d.proc.pid) + \
         glob.glob(os.path.join(LOAD.fdir.path, 'pwned-by-load-probe'))
     eq(pw, [], 'files created next to a .so')
     eq([n for n in os.listdir(WORK) if n.startswith('created-by-')], [], 'probe files')
     check(not os.path.exists(LOAD_PROBE_DIR), '%s exists' % LOAD_PROBE_DIR)
     eq(supervisor_pid(d.proc.pid), LOAD.sup, 'supervisor pid')
+    # What a constructor wrote on fd 1 and 2 is a log line of its function, never a line of
+    # the gateway's own (it cannot forge one), and nothing truncated the log.
+    forged = [o for _, o in list(d.logs) if o and 'forged by a constructor' in json.dumps(o)]
+    check(forged, 'the stderr probes\' lines were not logged')
+    for o in forged:
+        check(o.get('stream') == 'stderr' and o.get('function', '').endswith('_stderr'),
+              'a forged line reached the log as the gateway\'s own: %r' % o)
+    check(any(o and o.get('msg') == 'listening' for _, o in list(d.logs)[:50]),
+          'the start of the log is gone')
     mark = d.log_mark()
     LOAD.fdir.install('ok', test_so('ok'), 'env: { FNG_TEST_ECHO: "after" }\n',
                       data=open(test_so('ok'), 'rb').read() + b'\0redeploy')
@@ -564,6 +588,80 @@ def _():
 
 
 tap.add('load-time escape: daemon exits 0 on SIGTERM', lambda: LOAD.check_exit())
+
+
+# ======================================== answering without the serve filter ===
+
+# tests/functions/selfserve.so answers the gateway itself from its init hook or a constructor,
+# before the worker installs its serve filter: through the runtime's entry point (not
+# exported: it cannot find it), with a loop of its own, or after stacking an allow-all filter
+# so that the count of filters looks right.
+SELFSERVE_MODES = ['rt', 'loop', 'filter', 'ctor']
+
+
+def _selfserve_setup(fx):
+    install_batches(fx.d, fx.fdir, [('ok', test_so('ok'), None)])
+    fx.outcome = {}
+    mark = fx.d.log_mark()
+    for m in SELFSERVE_MODES:
+        fx.fdir.install('self_' + m, test_so('selfserve'), 'env: { FNG_PROBE_MODE: "%s" }\n' % m)
+    for m in SELFSERVE_MODES:
+        fx.outcome[m] = deploy_event(fx.d, 'self_' + m, mark, 10)
+
+
+SELF = Fixture([('ANY /ok', 'ok'), ('ANY /after', 'self_after')] +
+               [('ANY /self_%s' % m, 'self_' + m) for m in SELFSERVE_MODES], _selfserve_setup)
+
+
+@tap.case('serve filter skipped: a handler answering from init or a constructor (own loop, the '
+          'runtime\'s entry point, an extra allow-all filter) fails its pre-flight, "sandbox not '
+          'verified"; no request reaches it')
+def _():
+    SELF.get()
+    for m in SELFSERVE_MODES:
+        o = SELF.outcome[m]
+        check(o is not None and o.get('msg') == 'deploy failed',
+              'self_%s: expected "deploy failed", got %r' % (m, o))
+        check('sandbox not verified' in o.get('cause', ''), 'self_%s: cause %r' % (m, o))
+        diag('self_%s: %s' % (m, o.get('cause')))
+        r = call(SELF.port, '/s/self_' + m)
+        check_json_error(r, 503)
+        check(b'unfiltered' not in r.body, 'self_%s answered: %s' % (m, short(r.body)))
+    check_status(call(SELF.port, '/s/ok'), 200)
+
+
+@tap.case('serve filter skipped later: a version that passed its pre-flight and cheats in a '
+          'later worker is withdrawn (503) and not deployed again until its file changes')
+def _():
+    d = SELF.get()
+    after = int(time.time()) + 2
+    mark = d.log_mark()
+    SELF.fdir.install('self_after', test_so('selfserve'),
+                      'env: { FNG_PROBE_MODE: "after", FNG_CHEAT_AFTER: "%d" }\n' % after)
+    wait_deployed(d, ['self_after'], mark)
+    r = call(SELF.port, '/s/after')
+    check_status(r, 200)
+    eq(r.body, b'served by the runtime', 'answer before the time to cheat')
+    time.sleep(max(0.0, after - time.time()) + 0.3)
+    mark = d.log_mark()
+    for pid in worker_pids(d.proc.pid, 'self_after'):
+        os.kill(pid, signal.SIGKILL)
+    o = d.wait_log(lambda o: o.get('msg') == 'function withdrawn' and
+                   o.get('function') == 'self_after', 5 * SLOW, mark)
+    check(o is not None, 'no "function withdrawn" line; stderr:\n%s' % d.stderr_text(mark))
+    check('sandbox not verified' in o.get('cause', ''), 'cause %r' % o)
+    r = call(SELF.port, '/s/after')
+    check_json_error(r, 503)
+    check(b'unfiltered' not in r.body, 'it answered: %s' % short(r.body))
+    mark = d.log_mark()
+    d.reload()
+    time.sleep(0.5)
+    check(deploy_event(d, 'self_after', mark, 0.2) is None,
+          'the withdrawn version was deployed again on reload')
+    check_json_error(call(SELF.port, '/s/after'), 503)
+
+
+tap.add('serve filter skipped: daemon exits 0 on SIGTERM', lambda: SELF.check_exit())
 
 
 # ========================================================= resource abuse ===

@@ -304,8 +304,13 @@ def _():
 def _():
     d = Env.get()
     mark = d.log_mark()
-    Env.fdir.install('initfail', test_so('init_fail'))
+    version = Env.fdir.install('initfail', test_so('init_fail'))
     refused(d, 'initfail', mark, 'init failed', timeout=5.0)
+    # The failed version's copy goes with its worker.
+    deadline = time.monotonic() + 3 * SLOW
+    while any(os.path.basename(p).startswith(version) for p in copies(Env.run_dir)):
+        check(time.monotonic() < deadline, 'the copy of a version that failed stays')
+        time.sleep(0.02)
     before = sorted(copies(Env.run_dir))
     mark = d.log_mark()
     for _ in range(20):

@@ -108,8 +108,13 @@ static int64_t now_ms(void)
 static struct fng_sb_exit exits[1024];
 static size_t nexits;
 
-/* Next message of type want (id for SPAWNED); EXITs are queued. Type, 0, or -errno. */
-static int sb_next(int ctl, uint32_t want, uint32_t id, void *out, int *fd, int timeout_ms)
+/*
+ * Next message of type want (the spawn id for SPAWNED, the pid for VERIFIED); EXITs are
+ * queued. For SPAWNED, *fd and *logfd (or NULL: closed) get the worker's socket and output
+ * pipe. Type, 0, or -errno.
+ */
+static int sb_next(int ctl, uint32_t want, uint32_t id, void *out, int *fd, int *logfd,
+	int timeout_ms)
 {
 	int64_t end = now_ms() + timeout_ms;
 
@@ -117,6 +122,7 @@ static int sb_next(int ctl, uint32_t want, uint32_t id, void *out, int *fd, int 
 		union {
 			struct fng_sb_spawned sp;
 			struct fng_sb_exit ex;
+			struct fng_sb_verified v;
 		} m;
 		struct pollfd p = { ctl, POLLIN, 0 };
 		int64_t left = end - now_ms();
@@ -125,7 +131,7 @@ static int sb_next(int ctl, uint32_t want, uint32_t id, void *out, int *fd, int 
 		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
 			return -ETIMEDOUT;
 		}
-		type = fng__sb_recv(ctl, &m, sizeof(m), &got);
+		type = fng__sb_recv(ctl, &m, sizeof(m), &got, logfd);
 		if (type <= 0) {
 			return type;
 		}
@@ -138,13 +144,21 @@ static int sb_next(int ctl, uint32_t want, uint32_t id, void *out, int *fd, int 
 			}
 			continue;
 		}
-		if (want == FNG_SB_SPAWNED && m.sp.id == id) {
+		if (type == FNG_SB_VERIFIED && (int)want == type && m.v.pid == (pid_t)id) {
+			memcpy(out, &m.v, sizeof(m.v));
+			return type;
+		}
+		if (want == FNG_SB_SPAWNED && type == (int)want && m.sp.id == id) {
 			memcpy(out, &m.sp, sizeof(m.sp));
 			*fd = got;
 			return type;
 		}
 		if (got >= 0) {
 			close(got);
+		}
+		if (logfd && *logfd >= 0) {
+			close(*logfd);
+			*logfd = -1;
 		}
 	}
 }
@@ -162,7 +176,7 @@ static void wait_exit(int ctl, pid_t pid, char *cause, size_t size)
 				return;
 			}
 		}
-		if (now_ms() >= end || sb_next(ctl, FNG_SB_EXIT, 0, NULL, NULL,
+		if (now_ms() >= end || sb_next(ctl, FNG_SB_EXIT, 0, NULL, NULL, NULL,
 			(int)(end - now_ms())) <= 0) {
 			snprintf(cause, size, "(timeout)");
 			return;
@@ -180,10 +194,16 @@ struct opts {
 
 struct worker {
 	pid_t pid;
+	int ctl;    /* its supervisor's control socket */
 	int fd;
+	int log;    /* its stdout/stderr pipe */
 	uint8_t *buf;
 	size_t len, cap;
 };
+
+/* What workers wrote on their stdout and stderr (read when they are closed). */
+static char worker_output[65536];
+static size_t worker_output_len;
 
 static uint32_t next_id = 1;
 
@@ -245,7 +265,9 @@ static int spawn_on(int ctl, const char *path, const struct opts *o, struct work
 	memset(&req, 0, sizeof(req));
 	memset(w, 0, sizeof(*w));
 	w->fd = -1;
+	w->log = -1;
 	w->pid = -1;
+	w->ctl = ctl;
 	req.type = FNG_SB_SPAWN;
 	req.id = next_id++;
 	req.memory_mb = o ? o->memory_mb : 0;
@@ -265,7 +287,7 @@ static int spawn_on(int ctl, const char *path, const struct opts *o, struct work
 	if (rc < 0) {
 		return rc;
 	}
-	rc = sb_next(ctl, FNG_SB_SPAWNED, req.id, &rep, &w->fd, WAIT_MS);
+	rc = sb_next(ctl, FNG_SB_SPAWNED, req.id, &rep, &w->fd, &w->log, WAIT_MS);
 	if (rc < 0) {
 		return rc;
 	}
@@ -281,10 +303,33 @@ static int spawn(const char *path, const struct opts *o, struct worker *w)
 	return spawn_on(t.ctl, path, o, w);
 }
 
+/* Appends what w wrote on its output pipe so far (waiting up to ms for the first bytes). */
+static void worker_output_read(struct worker *w, int ms)
+{
+	struct pollfd p = { w->log, POLLIN, 0 };
+
+	while (w->log >= 0 && poll(&p, 1, ms) > 0) {
+		ssize_t n = read(w->log, worker_output + worker_output_len,
+			sizeof(worker_output) - 1 - worker_output_len);
+
+		if (n <= 0) {
+			break;
+		}
+		worker_output_len += (size_t)n;
+		worker_output[worker_output_len] = '\0';
+		ms = 0;
+	}
+}
+
 static void worker_close(struct worker *w)
 {
 	if (w->fd >= 0) {
 		close(w->fd);
+	}
+	worker_output_read(w, 0);
+	if (w->log >= 0) {
+		close(w->log);
+		w->log = -1;
 	}
 	free(w->buf);
 	w->buf = NULL;
@@ -337,6 +382,32 @@ static int read_frame(struct worker *w, uint8_t *type, uint8_t **body, size_t *l
 }
 
 /* Waits for READY. 0, or what read_frame said (-EPIPE: the worker died starting). */
+/*
+ * The supervisor's verdict on w's filters (FNG_SB_VERIFY, as the gateway asks after READY):
+ * 0, or the -errno it answered (why, if given, receives its reason).
+ */
+static int verify(struct worker *w, char *why, size_t size)
+{
+	struct fng_sb_verified v;
+	int rc = fng__sb_send_verify(w->ctl, w->pid);
+
+	if (rc == 0) {
+		rc = sb_next(w->ctl, FNG_SB_VERIFIED, (uint32_t)w->pid, &v, NULL, NULL, WAIT_MS);
+	}
+	if (rc == FNG_SB_VERIFIED) {
+		rc = v.err;
+		if (why) {
+			snprintf(why, size, "%.*s", (int)sizeof(v.why), v.why);
+		}
+		if (rc) {
+			printf("# worker %d not verified: %.*s\n", (int)w->pid, (int)sizeof(v.why),
+				v.why);
+		}
+	}
+	return rc < 0 ? rc : rc ? -EPROTO : 0;
+}
+
+/* READY from w (its name into name), then its filters verified by the supervisor. */
 static int expect_ready(struct worker *w, char *name, size_t size)
 {
 	uint8_t type, *body = NULL;
@@ -356,7 +427,7 @@ static int expect_ready(struct worker *w, char *name, size_t size)
 		fng__wire_free(h);
 	}
 	free(body);
-	return rc;
+	return rc ? rc : verify(w, NULL, 0);
 }
 
 static int send_invoke(struct worker *w)
@@ -804,8 +875,8 @@ static void test_probes(void)
 		{ "probe_unshare", NULL },
 		{ "probe_perf", NULL },
 		{ "probe_write_fd", "0" },
-		{ "probe_write_fd", "1" },
 		{ "probe_write_fd", "5" },
+		{ "probe_personality", NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
@@ -845,15 +916,74 @@ static char *expect_serve(const char *path, const struct opts *o, const char *wh
 	return body;
 }
 
-static void test_write_stderr(void)
+/* Everything the supervisor (and its spares) wrote on fd 2 so far. */
+static char *captured_stderr(void)
 {
-	struct opts o = { .mode = "2" };
-	char *body = expect_serve(so("probe_write_fd"), &o, "probe_write_fd 2");
+	static char buf[65536];
+	int fd = open(t.stderr_path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
 
-	EXPECT(body && strstr(body, "write 2: Operation not permitted"),
-		"probe_write_fd 2: fd 2 is refused with EPERM, not fatal");
-	free(body);
-	check_no_trace("probe_write_fd 2");
+	if (fd >= 0) {
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/* stdout and stderr are the worker's own pipe: writes pass and arrive there, nowhere else. */
+static void test_write_output(void)
+{
+	static const char *const modes[] = { "1", "2" };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct opts o = { .mode = modes[i] };
+		char what[64], *body;
+		size_t before = worker_output_len;
+
+		snprintf(what, sizeof(what), "probe_write_fd %s", modes[i]);
+		body = expect_serve(so("probe_write_fd"), &o, what);
+		EXPECT(body && strstr(body, "ok"), "%s: the write succeeds", what);
+		EXPECT(strstr(worker_output + before, "forged log line") != NULL,
+			"%s: it arrives on the worker's output pipe", what);
+		EXPECT(!strstr(captured_stderr(), "forged log line"),
+			"%s: nothing reaches the supervisor's (the gateway's) stderr", what);
+		free(body);
+		check_no_trace(what);
+	}
+}
+
+/*
+ * Handlers that answer the gateway themselves, from init or a constructor, before the serve
+ * filter: each says READY, and the supervisor refuses to vouch for it.
+ */
+static void test_selfserve(void)
+{
+	static const char *const modes[] = { "rt", "loop", "filter", "ctor" };
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct opts o = { .mode = modes[i] };
+		struct worker w;
+		uint8_t type, *body = NULL;
+		char why[128] = "", cause[96];
+		size_t len;
+		int rc = spawn(so("selfserve"), &o, &w);
+
+		CHECK_INT(rc, 0, "selfserve %s: spawned", modes[i]);
+		if (rc) {
+			continue;
+		}
+		rc = read_frame(&w, &type, &body, &len, WAIT_MS);
+		EXPECT(rc == 1 && type == FNG_WIRE_READY, "selfserve %s: says READY", modes[i]);
+		free(body);
+		rc = verify(&w, why, sizeof(why));
+		EXPECT(rc != 0 && why[0], "selfserve %s: not verified (%s)", modes[i], why);
+		kill(w.pid, SIGKILL);
+		worker_close(&w);
+		wait_exit(t.ctl, w.pid, cause, sizeof(cause));
+	}
+	/* The runtime's entry point is not there to be called. */
+	EXPECT(strstr(worker_output, "selfserve: fng__rt_serve not found") != NULL,
+		"selfserve rt: fng__rt_serve cannot be found from a handler");
 }
 
 static void test_net_group(void)
@@ -868,18 +998,47 @@ static void test_net_group(void)
 	expect_death("probe_connect", &o, "seccomp");
 }
 
+/* Size of the supervisor's (the "gateway's") stderr file. */
+static off_t stderr_size(void)
+{
+	struct stat st;
+
+	return stat(t.stderr_path, &st) == 0 ? st.st_size : -1;
+}
+
 static void test_load_time(void)
 {
-	static const char *kinds[] = { "open", "socket", "connect", "write", "kill", "exec" };
+	static const char *kinds[] = { "open", "socket", "connect", "write", "kill", "exec",
+		"persona", "memfd", "stderr" };
 	static const char *phases[] = { "ctor", "init" };
+	static const struct {
+		const char *kind, *want;
+	} refusals[] = {
+		{ "persona", "personality: Operation not permitted" },
+		{ "memfd", "memfd_create: Operation not permitted" },
+		{ "memfd", "execve ld.so: Operation not permitted" },
+		{ "exec", "execve: Operation not permitted" },
+		/* fd 2 is the worker's own pipe: no file to truncate, the lines go to it. */
+		{ "stderr", "truncate 2: Invalid argument; write 2: ok; write 1: ok" },
+	};
 
 	for (size_t p = 0; p < 2; p++) {
 		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 			char name[32];
 			char *body;
 
+			off_t before = stderr_size();
+
 			snprintf(name, sizeof(name), "%s_%s", phases[p], kinds[k]);
 			body = expect_serve(so(name), NULL, name);
+			for (size_t r = 0; r < sizeof(refusals) / sizeof(refusals[0]); r++) {
+				if (strcmp(refusals[r].kind, kinds[k]) == 0) {
+					EXPECT(body && strstr(body, refusals[r].want),
+						"%s: %s", name, refusals[r].want);
+				}
+			}
+			EXPECT(stderr_size() >= before && !strstr(captured_stderr(), "forged by"),
+				"%s: the supervisor's stderr is untouched", name);
 			EXPECT(body && !strstr(body, SECRET_TEXT) && !strstr(body, SIBLING_TEXT) &&
 				!strstr(body, "root:") && !strstr(body, "PATH="),
 				"%s: leaked no file content", name);
@@ -992,30 +1151,17 @@ static void test_limits(void)
 	printf("# abuse_big: exit cause %s\n", cause);
 }
 
-/* Everything the worker wrote on fd 2 so far. */
-static char *captured_stderr(void)
-{
-	static char buf[65536];
-	int fd = open(t.stderr_path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-
-	if (fd >= 0) {
-		close(fd);
-	}
-	buf[n > 0 ? n : 0] = '\0';
-	return buf;
-}
-
 static void test_learn(void)
 {
 	struct opts o = { .learn = 1 };
+	size_t before = worker_output_len;
 	char *body = expect_serve(so("probe_open"), &o, "probe_open (learn mode)");
-	const char *err = captured_stderr();
+	const char *err = worker_output + before;
 
 	EXPECT(body && strstr(body, "create: Function not implemented"),
 		"learn mode: the denied call fails with ENOSYS, the worker goes on");
 	EXPECT(strstr(err, "fngate: seccomp would deny openat (nr 257) in probe_open") != NULL,
-		"learn mode: fd 2 names the syscall");
+		"learn mode: the worker's stderr names the syscall");
 	free(body);
 	check_no_trace("learn mode");
 }
@@ -1073,7 +1219,7 @@ static void test_burst(void)
 		struct fng_sb_spawned rep;
 
 		fds[i] = -1;
-		if (sb_next(t.ctl, FNG_SB_SPAWNED, first + (uint32_t)i, &rep, &fds[i], WAIT_MS) ==
+		if (sb_next(t.ctl, FNG_SB_SPAWNED, first + (uint32_t)i, &rep, &fds[i], NULL, WAIT_MS) ==
 			FNG_SB_SPAWNED && rep.err == 0) {
 			spawned++;
 			pids[i] = rep.pid;
@@ -1689,7 +1835,8 @@ int main(void)
 	test_evidence();
 	test_cold_start();
 	test_probes();
-	test_write_stderr();
+	test_write_output();
+	test_selfserve();
 	test_net_group();
 	test_load_time();
 	test_refusals();
