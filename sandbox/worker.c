@@ -35,6 +35,7 @@
 #define AS_HEADROOM ((rlim_t)64 << 20)
 
 static const char *worker_function = "?";
+static char stdout_buf[4096];
 
 /*
  * exit_group(2) itself: a worker has nothing to flush, and sanitizer runtimes hook _exit()
@@ -333,6 +334,11 @@ _Noreturn void fng__worker_main(const struct fng_sb_spawn *req, const struct fng
 	prctl(PR_SET_NAME, comm, 0, 0, 0);
 	reset_signals();
 	place_fds(st);
+	/*
+	 * stdout line-buffered in a buffer of ours: stdio would otherwise size one with fstat(2)
+	 * on the first printf, which the serve filter refuses. stderr is unbuffered already.
+	 */
+	setvbuf(stdout, stdout_buf, _IOLBF, sizeof(stdout_buf));
 	if (setsid() < 0 || chdir("/") < 0) {
 		die("setsid, chdir", errno);
 	}

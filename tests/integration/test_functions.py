@@ -387,7 +387,7 @@ HANDLER_PROBES = [
     ('probe_write_fd', '0'), ('probe_write_fd', '5'),
 ]
 # Writes to stdout and stderr pass: they are the worker's own pipe, read as the function's log.
-OUTPUT_PROBES = [('probe_write_fd', '1'), ('probe_write_fd', '2')]
+OUTPUT_PROBES = [('probe_write_fd', '1'), ('probe_write_fd', '2'), ('probe_write_fd', 'printf')]
 
 
 def pname(probe, mode):

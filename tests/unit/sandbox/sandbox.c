@@ -933,9 +933,9 @@ static char *captured_stderr(void)
 /* stdout and stderr are the worker's own pipe: writes pass and arrive there, nowhere else. */
 static void test_write_output(void)
 {
-	static const char *const modes[] = { "1", "2" };
+	static const char *const modes[] = { "1", "2", "printf" };
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		struct opts o = { .mode = modes[i] };
 		char what[64], *body;
 		size_t before = worker_output_len;
