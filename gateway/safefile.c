@@ -183,9 +183,12 @@ int fng__safe_opendir(int dirfd, const char *name, struct stat *st, const char *
 	/* O_DIRECTORY refuses anything else without opening it; O_NOFOLLOW refuses a link. */
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		*why = errno == ELOOP ? "a symbolic link" : errno == ENOTDIR ? "not a directory" :
+		int err = -errno;
+
+		*why = (err == -ELOOP || err == -ENOTDIR) &&
+			fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 ? fng__safe_kind(st) :
 			"cannot be opened";
-		return -errno;
+		return err;
 	}
 	if (fstat(fd, st) != 0 || !S_ISDIR(st->st_mode)) {
 		close(fd);

@@ -530,6 +530,22 @@ static void test_function_limits(void)
 	fng__config_unref(c);
 	load_err("functions: { defaults: { pipeline: 0 } }\n" MIN_API, "1:36", "pipeline",
 		"defaults.pipeline 0");
+	/* Where copies go and how large a .so may be. */
+	c = load_ok(MIN_API, "no run_dir");
+	if (c) {
+		CHECK(c->functions.run_dir == NULL, "run_dir: the default (chosen at start)");
+		CHECK_INT(c->functions.max_so_bytes, 64u << 20, "max_so_bytes default 64 MiB");
+		fng__config_unref(c);
+	}
+	c = load_ok("functions: { run_dir: /srv/fngate, max_so_bytes: 1048576 }\n" MIN_API,
+		"run_dir and max_so_bytes set");
+	if (c) {
+		CHECK_STR(c->functions.run_dir, "/srv/fngate", "run_dir as given (absolute)");
+		CHECK_INT(c->functions.max_so_bytes, 1048576, "max_so_bytes as given");
+		fng__config_unref(c);
+	}
+	load_err("functions: { max_so_bytes: 10 }\n" MIN_API, "1:28", "max_so_bytes",
+		"max_so_bytes below 4096");
 }
 
 #define WS_API(extra, routes)                                                              \
