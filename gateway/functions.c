@@ -128,6 +128,9 @@ struct fng_fn {
 	uint64_t service_ns;     /* moving average of an invocation's run time */
 	bool pump_wanted;        /* pump_cb runs pool_pump for it */
 	char failed_version[17]; /* the last version whose pre-flight failed: not retried */
+	const struct fng_fn_policy *policy; /* what the operator allows it (in fns->cfg) */
+	char refusal[256];       /* its manifest's last refusal logged: rescans do not repeat it */
+	unsigned refusal_gen;    /* the fns->defaults_gen of that refusal */
 };
 
 struct qitem {
@@ -152,6 +155,7 @@ struct fng_functions {
 	unsigned ncomplete;
 	char dir[PATH_MAX];
 	char rundir[PATH_MAX];
+	struct fng_config *cfg;    /* a reference: the functions' policies (and defaults) */
 	struct fng_fn_limits defaults;
 	unsigned defaults_gen;     /* counts changes of the defaults (reloads) */
 	struct fng_fn *fns[MAX_FUNCTIONS];
@@ -207,6 +211,7 @@ static struct fng_fn *fn_get(struct fng_functions *fns, const char *name)
 		return NULL;
 	}
 	snprintf(fn->name, sizeof(fn->name), "%s", name);
+	fn->policy = fng__config_fn_policy(fns->cfg, fn->name);
 	fn->service_ns = SERVICE_NS_UNKNOWN;
 	fng__list_init(&fn->old);
 	fng__list_init(&fn->queue);
@@ -745,10 +750,6 @@ static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t
 	return 0;
 }
 
-/*
- * The worker is going away: its running invocation (if any) is answered with err and
- * detail; those waiting behind it never started and go back to the queue.
- */
 /* A handler's message for a WebSocket connection (fng_ws_send): gone connections drop it. */
 static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n)
@@ -843,6 +844,10 @@ static int on_ws_unsubscribe(struct fng_functions *fns, struct fng_worker *w, co
 	return ws_sub(w, b, n, false);
 }
 
+/*
+ * The worker is going away: its running invocation (if any) is answered with err and
+ * detail; those waiting behind it never started and go back to the queue.
+ */
 static void worker_fail_req(struct fng_worker *w, int err, const char *detail)
 {
 	struct fng_req *req = w->nslots ? w->slots[0].req : NULL;
@@ -1614,6 +1619,7 @@ struct scan_item {
 	struct fng_fn_limits limits;
 	struct src_id src, manifest;
 	bool unstable, failed;
+	bool refused;              /* failed: the manifest asks for more than the policy allows */
 	char error[256];
 };
 
@@ -1632,6 +1638,7 @@ struct scan_work {
 	char dir[PATH_MAX];
 	char rundir[PATH_MAX];
 	struct fng_fn_limits defaults;
+	struct fng_config *cfg;    /* a reference: each function's policy */
 	struct scan_item *items;   /* grown on the thread pool: it is large (manifests) */
 	unsigned nitems, cap;
 	bool complete_read;        /* every entry of the directory was seen */
@@ -1790,7 +1797,7 @@ static void scan_work_cb(uv_work_t *req)
 		struct fng_buf errors = { 0 };
 		struct stat st;
 		int64_t age_ns;
-		int serr;
+		int serr, merr = 0;
 
 		if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0 || e->d_name[0] == '.' ||
 			len - 3 >= sizeof(it->name)) {
@@ -1839,9 +1846,12 @@ static void scan_work_cb(uv_work_t *req)
 		}
 		if ((size_t)snprintf(manifest, sizeof(manifest), "%s/%s.yaml", sw->dir, it->name) >=
 				sizeof(manifest) ||
-			(!scan_known_limits(sw, it, manifest) && fng__manifest_load(manifest,
-				&sw->defaults, &it->limits, &errors))) {
+			(!scan_known_limits(sw, it, manifest) &&
+				(merr = fng__manifest_load(manifest, &sw->defaults,
+					fng__config_fn_policy(sw->cfg, it->name), &it->limits,
+					&errors)))) {
 			it->failed = true;
+			it->refused = merr == UV_EPERM;
 			snprintf(it->error, sizeof(it->error), "%.*s", (int)(errors.len ? errors.len - 1 : 0),
 				errors.p ? errors.p : "");
 			fng__buf_finish(&errors);
@@ -1873,7 +1883,8 @@ static bool limits_equal(const struct fng_fn_limits *a, const struct fng_fn_limi
 	       a->min_warm == b->min_warm && a->max_invocations == b->max_invocations &&
 	       a->queue == b->queue && a->pipeline == b->pipeline && a->groups == b->groups &&
 	       a->learn == b->learn &&
-	       memcmp(a->env, b->env, sizeof(a->env)) == 0;
+	       memcmp(a->env, b->env, sizeof(a->env)) == 0 &&
+	       memcmp(&a->grants, &b->grants, sizeof(a->grants)) == 0;
 }
 
 static void debounce_cb(uv_timer_t *t)
@@ -1883,10 +1894,88 @@ static void debounce_cb(uv_timer_t *t)
 
 static void scan_work_free(struct scan_work *sw)
 {
+	fng__config_unref(sw->cfg);
 	free(sw->items);
 	free(sw->known);
 	free(sw->complete);
 	free(sw);
+}
+
+/* Abandons fn's version waiting for its pre-flight. */
+static void gen_drop_pending(struct fng_functions *fns, struct fng_fn *fn)
+{
+	struct fng_gen *stale = fn->pending;
+
+	fn->pending = NULL;
+	gen_retire(stale);
+	gen_maybe_free(fns, stale);
+}
+
+/* Takes fn's running version out of service; the requests queued for it get 503 (detail). */
+static void fn_withdraw(struct fng_functions *fns, struct fng_fn *fn, const char *detail)
+{
+	struct fng_gen *g = fn->current;
+
+	fn->current = NULL;
+	gen_retire(g);
+	gen_maybe_free(fns, g);
+	while (!fng__list_empty(&fn->queue)) {
+		struct qitem *q = fng__container_of(fn->queue.next, struct qitem, link);
+		struct fng_req *r = q->req;
+
+		fng__list_remove(&q->link);
+		fn->nqueue--;
+		fng__wire_buf_finish(&q->frame);
+		free(q);
+		r->error_detail = detail;
+		fng__req_resume(r, FNG_EUNAVAILABLE);
+	}
+}
+
+/*
+ * Whether generation g (may be NULL) runs with more than its function's policy allows now:
+ * a reload lowered a maximum or took a grant back since it was deployed. why says how.
+ */
+static bool gen_over_policy(const struct fng_gen *g, char *why, size_t len)
+{
+	return g && fng__policy_check(g->fn->policy, g->fn->name, &g->limits, why, len);
+}
+
+/*
+ * A scanned version that cannot deploy: logged, the running version keeps serving. Unless
+ * the manifest was refused by the operator's policy and the running version is over that
+ * policy too — a reload lowered a maximum or took a grant back since it was deployed: then
+ * it stops (as would a version whose grant of network access, say, was revoked). A refusal
+ * is logged again only when it changes or a reload happened, not at every rescan.
+ */
+static void deploy_failed(struct fng_functions *fns, struct fng_fn *fn,
+	const struct scan_item *it)
+{
+	char why[256];
+	bool stop;
+
+	if (it->refused && gen_over_policy(fn->pending, why, sizeof(why))) {
+		gen_drop_pending(fns, fn);
+	}
+	stop = it->refused && gen_over_policy(fn->current, why, sizeof(why));
+	if (it->refused) {
+		if (!stop && fn->refusal_gen == fns->defaults_gen &&
+			strcmp(fn->refusal, it->error) == 0) {
+			return;
+		}
+		snprintf(fn->refusal, sizeof(fn->refusal), "%s", it->error);
+		fn->refusal_gen = fns->defaults_gen;
+	}
+	if (!stop) {
+		fng__log("error", "deploy failed", "function", it->name, "cause", it->error,
+			"action", fn->current ? "keeping the running version" : "not deployed",
+			NULL);
+		return;
+	}
+	fng__log("error", "deploy failed", "function", it->name, "cause", it->error, "action",
+		"stopping the running version: it is over the operator's limits since the reload",
+		"version", fn->current->version, "detail", why, NULL);
+	fn_withdraw(fns, fn, "function was stopped: over the operator's limits");
 }
 
 static void scan_after_cb(uv_work_t *req, int status)
@@ -1908,25 +1997,9 @@ static void scan_after_cb(uv_work_t *req, int status)
 			found |= strcmp(sw->items[j].name, fn->name) == 0;
 		}
 		if (!found && fn->current) {
-			struct fng_gen *g = fn->current;
-
 			fng__log("info", "function removed", "function", fn->name, "version",
-				g->version, NULL);
-			fn->current = NULL;
-			gen_retire(g);
-			gen_maybe_free(fns, g);
-			/* Requests waiting for it get the 503 they would get now. */
-			while (!fng__list_empty(&fn->queue)) {
-				struct qitem *q = fng__container_of(fn->queue.next, struct qitem, link);
-				struct fng_req *r = q->req;
-
-				fng__list_remove(&q->link);
-				fn->nqueue--;
-				fng__wire_buf_finish(&q->frame);
-				free(q);
-				r->error_detail = "function was removed";
-				fng__req_resume(r, FNG_EUNAVAILABLE);
-			}
+				fn->current->version, NULL);
+			fn_withdraw(fns, fn, "function was removed");
 		}
 	}
 	for (unsigned j = 0; j < sw->nitems; j++) {
@@ -1942,9 +2015,7 @@ static void scan_after_cb(uv_work_t *req, int status)
 			continue;
 		}
 		if (it->failed) {
-			fng__log("error", "deploy failed", "function", it->name, "cause", it->error,
-				"action", fn->current ? "keeping the running version" : "not deployed",
-				NULL);
+			deploy_failed(fns, fn, it);
 			continue;
 		}
 		/* Same .so and same manifest: nothing to do. A manifest change alone redeploys. */
@@ -1959,6 +2030,7 @@ static void scan_after_cb(uv_work_t *req, int status)
 		if (!g) {
 			continue;
 		}
+		fn->refusal[0] = '\0';
 		g->fn = fn;
 		snprintf(g->version, sizeof(g->version), "%s", it->version);
 		snprintf(g->so_path, sizeof(g->so_path), "%s", it->so_path);
@@ -1969,11 +2041,7 @@ static void scan_after_cb(uv_work_t *req, int status)
 		fng__list_init(&g->workers);
 		fng__list_init(&g->link);
 		if (fn->pending) {
-			struct fng_gen *stale = fn->pending;
-
-			fn->pending = NULL;
-			gen_retire(stale);
-			gen_maybe_free(fns, stale);
+			gen_drop_pending(fns, fn);
 		}
 		fn->pending = g;
 		/* Pre-flight: one worker must load it and say READY before it takes traffic. */
@@ -2054,6 +2122,7 @@ static void start_scan(struct fng_functions *fns)
 	snprintf(sw->dir, sizeof(sw->dir), "%s", fns->dir);
 	snprintf(sw->rundir, sizeof(sw->rundir), "%s", fns->rundir);
 	sw->defaults = fns->defaults;
+	sw->cfg = fng__config_ref(fns->cfg);
 	fns->scanning = true;
 	if (uv_queue_work(fns->loop, &sw->req, scan_work_cb, scan_after_cb) != 0) {
 		fns->scanning = false;
@@ -2209,9 +2278,11 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	fng__list_init(&fns->sendq);
 	snprintf(fns->dir, sizeof(fns->dir), "%s", cfg->functions.dir);
 	fns->defaults = cfg->functions.defaults;
+	fns->cfg = fng__config_ref((struct fng_config *)cfg);
 	snprintf(fns->rundir, sizeof(fns->rundir), "/tmp/fngate-%d-XXXXXX", (int)getpid());
 	if (!mkdtemp(fns->rundir)) {
 		err = -errno;
+		fng__config_unref(fns->cfg);
 		free(fns);
 		return err;
 	}
@@ -2241,6 +2312,14 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 
 void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_config *cfg)
 {
+	struct fng_config *old = fns->cfg;
+
+	/* The gateway's checks follow the new policies at once; the workers' copies on redeploy. */
+	fns->cfg = fng__config_ref((struct fng_config *)cfg);
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		fns->fns[i]->policy = fng__config_fn_policy(fns->cfg, fns->fns[i]->name);
+	}
+	fng__config_unref(old);
 	fns->defaults = cfg->functions.defaults;
 	fns->defaults_gen++;
 	if (strcmp(fns->dir, cfg->functions.dir) != 0) {
@@ -2354,6 +2433,8 @@ void fng__functions_close(struct fng_functions *fns)
 		usleep(5000);
 	}
 	rm_rundir(fns->rundir);
+	fng__config_unref(fns->cfg);
+	fns->cfg = NULL;
 	if (current_fns == fns) {
 		current_fns = NULL;
 	}
