@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "grants.h"
 #include "sandbox.h"
 #include "wire.h"
 #include "chars.h"
@@ -131,6 +132,8 @@ struct fng_fn {
 	const struct fng_fn_policy *policy; /* what the operator allows it (in fns->cfg) */
 	char refusal[256];       /* its manifest's last refusal logged: rescans do not repeat it */
 	unsigned refusal_gen;    /* the fns->defaults_gen of that refusal */
+	uint64_t refused_at;     /* uv_now() ms of its last "WebSocket call refused" line */
+	unsigned refused;        /* its WebSocket calls refused since that line */
 };
 
 struct qitem {
@@ -750,6 +753,41 @@ static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t
 	return 0;
 }
 
+/*
+ * A WS_* frame outside the function's policy: dropped, never reaching the connection or the
+ * topic, and logged at most once a second per function with the number refused since the
+ * line before (a handler calling in a loop must not flood the log).
+ */
+static void ws_refused(struct fng_functions *fns, struct fng_worker *w, const char *action,
+	const struct fng_wire_str *id, const struct fng_wire_str *topic)
+{
+	struct fng_fn *fn = w->gen->fn;
+	uint64_t now = uv_now(fns->loop);
+	char cause[320], count[12];
+
+	fn->refused++;
+	if (fn->refused_at && now - fn->refused_at < 1000) {
+		return;
+	}
+	snprintf(count, sizeof(count), "%u", fn->refused);
+	if (topic) {
+		snprintf(cause, sizeof(cause), "topic %s is not granted to function %s "
+			"(functions.grants.%s.topics)", topic->p, fn->name, fn->name);
+	} else {
+		const char *api = fng__ws_api_name(w->nslots ? w->slots[0].req : NULL, id->p,
+			id->len);
+
+		snprintf(cause, sizeof(cause), "the connection belongs to WebSocket API %s: "
+			"function %s may act on those of the APIs routed to it and of "
+			"functions.grants.%s.connections", api ? api : "?", fn->name, fn->name);
+	}
+	fng__log("warn", "WebSocket call refused", "function", fn->name, "action", action,
+		topic ? "topic" : "connectionId", topic ? topic->p : id->p, "cause", cause,
+		"refused", count, NULL);
+	fn->refused_at = now;
+	fn->refused = 0;
+}
+
 /* A handler's message for a WebSocket connection (fng_ws_send): gone connections drop it. */
 static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n)
@@ -761,7 +799,9 @@ static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uin
 	if (fng__wire_decode_ws_send(b, n, &id, &data, &binary, &h)) {
 		return -1;
 	}
-	fng__ws_push(id.p, id.len, data.p, data.len, binary);
+	if (fng__ws_push(id.p, id.len, data.p, data.len, binary, w->gen->fn->policy) == -EACCES) {
+		ws_refused(fns, w, "send", &id, NULL);
+	}
 	fng__wire_free(h);
 	return 0;
 }
@@ -782,7 +822,10 @@ static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const ui
 		!(code >= 3000 && code <= 4999)) {
 		code = 1000;
 	}
-	fng__ws_close_id(id.p, id.len, (int)code, reason.p, reason.len);
+	if (fng__ws_close_id(id.p, id.len, (int)code, reason.p, reason.len,
+		w->gen->fn->policy) == -EACCES) {
+		ws_refused(fns, w, "close", &id, NULL);
+	}
 	fng__wire_free(h);
 	return 0;
 }
@@ -798,6 +841,11 @@ static int on_ws_publish(struct fng_functions *fns, struct fng_worker *w, const 
 	if (fng__wire_decode_ws_publish(b, n, &topic, &data, &h)) {
 		return -1;
 	}
+	if (!fng__grants_topic_ok(&w->gen->fn->policy->grants, topic.p, topic.len)) {
+		ws_refused(fns, w, "publish", NULL, &topic);
+		fng__wire_free(h);
+		return 0;
+	}
 	err = fng__topic_publish(topic.p, topic.len, data.p, data.len, NULL, NULL);
 	if (err) {
 		fng__log("warn", "publish dropped", "function", w->gen->fn->name, "topic", topic.p,
@@ -809,11 +857,15 @@ static int on_ws_publish(struct fng_functions *fns, struct fng_worker *w, const 
 }
 
 /*
- * fng_ws_subscribe / fng_ws_unsubscribe. The running request is passed along: during
- * $connect the connection is not open yet and subscribes when it is.
+ * fng_ws_subscribe / fng_ws_unsubscribe: both the connection and the topic must be the
+ * function's. The running request is passed along: during $connect the connection is not
+ * open yet and subscribes when it is.
  */
-static int ws_sub(struct fng_worker *w, const uint8_t *b, size_t n, bool on)
+static int ws_sub(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n,
+	bool on)
 {
+	const struct fng_fn_policy *policy = w->gen->fn->policy;
+	const char *action = on ? "subscribe" : "unsubscribe";
 	struct fng_wire_str id, topic;
 	void *h = NULL;
 	int err;
@@ -821,9 +873,16 @@ static int ws_sub(struct fng_worker *w, const uint8_t *b, size_t n, bool on)
 	if (fng__wire_decode_ws_sub(b, n, &id, &topic, &h)) {
 		return -1;
 	}
+	if (!fng__grants_topic_ok(&policy->grants, topic.p, topic.len)) {
+		ws_refused(fns, w, action, NULL, &topic);
+		fng__wire_free(h);
+		return 0;
+	}
 	err = fng__ws_subscribe(w->nslots ? w->slots[0].req : NULL, id.p, id.len, topic.p,
-		topic.len, on);
-	if (err == -EINVAL || err == -ENOSPC) {
+		topic.len, on, policy);
+	if (err == -EACCES) {
+		ws_refused(fns, w, action, &id, NULL);
+	} else if (err == -EINVAL || err == -ENOSPC) {
 		fng__log("warn", "subscription dropped", "function", w->gen->fn->name, "topic",
 			topic.p, "error", err == -EINVAL ? "invalid topic name" :
 			"too many topics (256 per connection, 65536 in all)", NULL);
@@ -835,13 +894,13 @@ static int ws_sub(struct fng_worker *w, const uint8_t *b, size_t n, bool on)
 static int on_ws_subscribe(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n)
 {
-	return ws_sub(w, b, n, true);
+	return ws_sub(fns, w, b, n, true);
 }
 
 static int on_ws_unsubscribe(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n)
 {
-	return ws_sub(w, b, n, false);
+	return ws_sub(fns, w, b, n, false);
 }
 
 /*
