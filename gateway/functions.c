@@ -1457,6 +1457,7 @@ static int worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 	snprintf(sp->name, sizeof(sp->name), "%s", g->fn->name);
 	snprintf(sp->so_path, sizeof(sp->so_path), "%s", g->so_path);
 	memcpy(sp->env, g->limits.env, sizeof(sp->env));
+	sp->grants = g->limits.grants;
 	w->gen = g;
 	w->spawn_id = sp->id;
 	w->state = W_SPAWNING;

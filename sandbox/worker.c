@@ -365,7 +365,7 @@ _Noreturn void fng__worker_main(const struct fng_sb_spawn *req, const struct fng
 	/* From here on fd 2 is closed to us (EPERM) except in learn mode. */
 	rc = fng__rt_ready(FNG_WORKER_FD, desc);
 	if (rc == 0) {
-		rc = fng__rt_serve(FNG_WORKER_FD, desc, req->name, req->max_body);
+		rc = fng__rt_serve(FNG_WORKER_FD, desc, req->name, req->max_body, &req->grants);
 	}
 	switch (rc) {
 	case -ENOMEM:

@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""What a function may ask for, through a real daemon (issue 9).
+"""What a function may ask for and reach, through a real daemon (issue 9).
 
 Manifests are bounded by the operator (functions.max, functions.grants): one asking for more
 memory, workers, CPU, a sandbox group or learn mode than its function is granted is refused
 at pre-flight with the reason logged, no worker starts for it, and a running version keeps
 serving; granted, the same asks deploy. A reload that lowers a maximum or takes a grant back
-stops the versions over it. TAP output.
+stops the versions over it. WebSocket calls are scoped: a handler of API wa (tests/functions/
+wsgrab.c) reaching for a connection of API wb or a topic it was not granted gets -1, the wb
+client receives nothing and stays open, the refusal is logged (at most once a second per
+function, with a count); its own connections and granted topics work. TAP output.
 
 Environment: FNGATE_BIN, FNGATE_TEST_FUNCTIONS."""
 
+import json
 import os
 import re
 import time
 
 from lib import (SLOW, Daemon, FnDir, Tap, check, check_json_error, deploy_event, eq,
-                 exchange, req, test_so, wait_deployed)
+                 exchange, install_batches, req, test_so, wait_deployed)
+from wsclient import WS
 
 tap = Tap(budget=100, needs_workers=True)
 
@@ -67,6 +72,8 @@ class Env:
         if cls.d is None:
             cls.fdir = FnDir()
             cls.d = Daemon(config(cls.fdir.path))
+            install_batches(cls.d, cls.fdir, [('wsgrab', test_so('wsgrab'), None),
+                                              ('wsecho', test_so('wsecho'), None)])
         return cls.d
 
     @classmethod
@@ -207,6 +214,130 @@ def _():
     d.reload(config(Env.fdir.path))
     wait_deployed(d, ['pmkeep', 'pmnet'], mark)
     eq((get('pmkeep').status, get('pmnet').status), (200, 200), 'after restoring')
+
+
+# ------------------------------------------------------------------ WebSocket ---
+
+def connect(api, query=''):
+    ws = WS(Env.get().port, path='/%s%s' % (api, query))
+    eq(ws.status, 101, 'handshake to %s (body %r)' % (api, ws.body))
+    return ws
+
+
+def ask(ws, text):
+    """wsgrab's answer to text: the return code its SDK call gave."""
+    ws.text(text)
+    op, p = ws.recv_message()
+    return json.loads(p)['rc']
+
+
+def whoami(ws):
+    ws.text('whoami')
+    return json.loads(ws.recv_message()[1])['connectionId']
+
+
+def quiet(ws, what):
+    """ws received nothing and is still open: its next message is the answer to whoami."""
+    ws.text('whoami')
+    op, p = ws.recv_message()
+    check(p.startswith(b'{"connectionId"'), '%s: received %r before its own answer' % (what, p))
+
+
+def pair():
+    """A client of wa (wsgrab), one of wb (wsecho) and the wb client's connection id."""
+    b = connect('wb')
+    return connect('wa'), b, whoami(b)
+
+
+def refusals(d, since, **match):
+    with d.cond:
+        return [o for _, o in d.logs[since:] if o and o.get('msg') == 'WebSocket call refused'
+                and all(o.get(k) == v for k, v in match.items())]
+
+
+@tap.case('ws scope: wsgrab (API wa) on a connection of API wb: send, close, subscribe, unsubscribe -> -1; the wb client receives nothing and stays open; refusal logged naming wb')
+def _():
+    d = Env.get()
+    a, b, bid = pair()
+    aid = whoami(a)
+    check(aid[:4] != bid[:4], 'connection ids of wa and wb carry different API tags (%s, %s)'
+          % (aid, bid))
+    time.sleep(1.05)        # a fresh second: the first refusal is logged at once
+    mark = d.log_mark()
+    eq(ask(a, 'send:' + bid), -1, 'fng_ws_send to wb\'s connection')
+    o = d.wait_log(lambda o: o.get('msg') == 'WebSocket call refused', 3 * SLOW, mark)
+    check(o is not None, 'no "WebSocket call refused" line')
+    eq((o.get('function'), o.get('action'), o.get('connectionId')), ('wsgrab', 'send', bid),
+       'the refusal line')
+    check('WebSocket API wb' in o.get('cause', ''), 'cause names API wb: %r' % o.get('cause'))
+    eq(ask(a, 'close:' + bid), -1, 'fng_ws_close of wb\'s connection')
+    eq(ask(a, 'sub:%s:granted.b' % bid), -1, 'fng_ws_subscribe of wb\'s connection')
+    eq(ask(a, 'unsub:%s:granted.b' % bid), -1, 'fng_ws_unsubscribe of wb\'s connection')
+    eq(ask(a, 'pub:granted.b'), 0, 'publishing to granted.b (nobody subscribed)')
+    quiet(b, 'the wb client')
+    for ws in (a, b):
+        ws.close()
+
+
+@tap.case('ws scope: topics not granted -> -1 (publish, subscribe of its own connection, $connect subscription); a wb subscriber gets nothing; granted.* works')
+def _():
+    d = Env.get()
+    t = 'secret.%d' % os.getpid()
+    b = connect('wb')
+    b.text('sub:' + t)
+    eq(b.recv_message(), (1, b'subscribed'), 'wb client subscribed (wsecho may use any topic)')
+    mark = d.log_mark()
+    a = connect('wa', '?sub=' + t)
+    a2 = connect('wa', '?sub=granted.c')
+    o = d.wait_log(lambda o: o.get('msg', '').startswith('connect sub ' + t), 3 * SLOW, mark)
+    eq(o and o['msg'], 'connect sub %s rc -1' % t, '$connect subscribing to a topic not granted')
+    o = d.wait_log(lambda o: o.get('msg', '').startswith('connect sub granted.c'), 3 * SLOW,
+                   mark)
+    eq(o and o['msg'], 'connect sub granted.c rc 0', '$connect subscribing to a granted topic')
+    aid = whoami(a)
+    eq(ask(a, 'pub:' + t), -1, 'publish to %s' % t)
+    eq(ask(a, 'sub:%s:%s' % (aid, t)), -1, 'subscribe its own connection to %s' % t)
+    quiet(b, 'the wb subscriber of %s' % t)
+    quiet(a, 'wsgrab\'s own client (not subscribed to %s)' % t)
+    # Granted: its own connections and granted.*.
+    eq(ask(a, 'sub:%s:granted.room' % aid), 0, 'subscribe its own connection to granted.room')
+    # A delivery the handler caused comes before its answer.
+    a.text('pub:granted.room')
+    eq(json.loads(a.recv_message()[1]), {'topic': 'granted.room', 'seq': 1, 'data': 'grabbed'},
+       'delivery to its subscriber')
+    eq(json.loads(a.recv_message()[1]), {'rc': 0}, 'publish to granted.room')
+    a2.text('pub:granted.c')
+    eq(json.loads(a2.recv_message()[1]), {'topic': 'granted.c', 'seq': 1, 'data': 'grabbed'},
+       'the $connect subscription works')
+    eq(json.loads(a2.recv_message()[1]), {'rc': 0}, 'publish to granted.c')
+    a2id = whoami(a2)
+    eq(ask(a, 'send:' + a2id), 0, 'send to another connection of wa')
+    eq(a2.recv_message(), (1, b'grabbed'), 'the message sent')
+    eq(ask(a, 'close:' + a2id), 0, 'close another connection of wa')
+    a2.expect_close(4001)
+    for ws in (a, b):
+        ws.close()
+
+
+@tap.case('ws scope: 1000 refused calls in a loop -> one log line; the next one a second later carries the count')
+def _():
+    d = Env.get()
+    a, b, bid = pair()
+    time.sleep(1.05)
+    mark = d.log_mark()
+    eq(ask(a, 'flood:%s:1000' % bid), 1000, 'calls that returned -1')
+    time.sleep(0.3)
+    lines = refusals(d, mark, function='wsgrab')
+    eq(len(lines), 1, 'refusal lines during the flood')
+    time.sleep(1.05)
+    mark2 = d.log_mark()
+    eq(ask(a, 'send:' + bid), -1, 'one more')
+    o = d.wait_log(lambda o: o.get('msg') == 'WebSocket call refused', 3 * SLOW, mark2)
+    check(o is not None, 'no refusal line a second later')
+    eq(o.get('refused'), '1000', 'refusals counted since the line before (999 + this one)')
+    quiet(b, 'the wb client')
+    for ws in (a, b):
+        ws.close()
 
 
 tap.run()
