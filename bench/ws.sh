@@ -155,6 +155,8 @@ server:
 access_log: { path: "off" }
 functions:
   dir: $dir/functions
+  grants:
+    wsbench: { topics: ["*"] }
 apis:
   ws:
     protocol: websocket

@@ -126,7 +126,7 @@ static int connection(struct fng_req *req, struct fng_str id)
 		bool binary = ct && ct->value.len >= 24 &&
 			strncasecmp(ct->value.p, "application/octet-stream", 24) == 0;
 
-		err = fng__ws_push(id.p, id.len, req->body.p, req->body.len, binary);
+		err = fng__ws_push(id.p, id.len, req->body.p, req->body.len, binary, NULL);
 		if (err == 0) {
 			req->resp.status = 204;
 			return FNG_STAGE_DONE;
@@ -144,7 +144,7 @@ static int connection(struct fng_req *req, struct fng_str id)
 			req->error_detail = "reason is longer than 123 bytes";
 			return FNG_EBAD_REQUEST;
 		}
-		err = fng__ws_close_id(id.p, id.len, (int)code, reason.p, reason.len);
+		err = fng__ws_close_id(id.p, id.len, (int)code, reason.p, reason.len, NULL);
 		if (err == 0) {
 			req->resp.status = 204;
 			return FNG_STAGE_DONE;

@@ -341,7 +341,7 @@ int fng__cli_invoke(int argc, char **argv)
 	snprintf(so, sizeof(so), "%s", manifest);
 	dot = strrchr(manifest, '.');
 	snprintf(dot, sizeof(manifest) - (size_t)(dot - manifest), ".yaml");
-	if (fng__manifest_load(manifest, NULL, &limits, &errors)) {
+	if (fng__manifest_load(manifest, NULL, NULL, &limits, &errors)) {
 		fwrite(errors.p, 1, errors.len, stderr);
 		fng__buf_finish(&errors);
 		return 1;

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "errors.h"
 #include "safefile.h"
+#include "topic.h"
 
 const char *const fng__log_field_names[FNG_LOG__COUNT] = {
 #define XX(id, name) name,
@@ -329,6 +330,17 @@ static const char *get_str(struct loader *L, const struct ynode *n, const char *
 	return s;
 }
 
+/* The value of key in mapping map, or NULL (also when map is NULL or not a mapping). */
+static const struct ynode *ykey(const struct ynode *map, const char *key)
+{
+	for (unsigned i = 0; map && map->type == Y_MAP && i < map->n; i += 2) {
+		if (map->kids[i]->type == Y_SCALAR && strcmp(map->kids[i]->s, key) == 0) {
+			return map->kids[i + 1];
+		}
+	}
+	return NULL;
+}
+
 static bool valid_name(const char *s)
 {
 	if (!*s) {
@@ -338,6 +350,31 @@ static bool valid_name(const char *s)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
 			    (*s >= '0' && *s <= '9') || *s == '_' || *s == '-')) {
 			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Whether key i of mapping v is a good name of a what ("API", "schedule"...): a scalar of
+ * [A-Za-z0-9_-]+. A name given twice is reported, yet accepted: one error is enough.
+ */
+static bool name_key_ok(struct loader *L, const struct ynode *v, unsigned i, const char *what)
+{
+	const struct ynode *k = v->kids[i];
+	char label[64];
+
+	snprintf(label, sizeof(label), "%s name", what);
+	if (!want(L, k, Y_SCALAR, label)) {
+		return false;
+	}
+	if (!valid_name(k->s)) {
+		err_at(L, k, "%s \"%s\" must match [A-Za-z0-9_-]+", label, k->s);
+		return false;
+	}
+	for (unsigned j = 0; j < i; j += 2) {
+		if (strcmp(v->kids[j]->s, k->s) == 0) {
+			err_at(L, k, "duplicate %s \"%s\"", what, k->s);
 		}
 	}
 	return true;
@@ -412,17 +449,12 @@ static int apply_keys(struct loader *L, const struct ynode *map, const struct ke
 		}
 	}
 	for (k = table; k->name; k++) {
-		const struct ynode *v = NULL;
+		const struct ynode *v = ykey(map, k->name);
 		char *f = (char *)obj + k->off;
 		char label[128];
 		uint64_t u;
 		bool b;
 
-		for (unsigned i = 0; map && i < map->n; i += 2) {
-			if (map->kids[i]->type == Y_SCALAR && strcmp(map->kids[i]->s, k->name) == 0) {
-				v = map->kids[i + 1];
-			}
-		}
 		if (!v) {
 			if (k->required) {
 				err_at(L, map, "%s needs the key \"%s\"", what, k->name);
@@ -1037,17 +1069,8 @@ static int parse_vars(struct loader *L, const struct ynode *v, void *obj)
 		const struct ynode *k = v->kids[i], *val = v->kids[i + 1];
 		const char *name, *value;
 
-		if (!want(L, k, Y_SCALAR, "stage variable name")) {
+		if (!name_key_ok(L, v, i, "stage variable")) {
 			continue;
-		}
-		if (!valid_name(k->s)) {
-			err_at(L, k, "stage variable name \"%s\" must match [A-Za-z0-9_-]+", k->s);
-			continue;
-		}
-		for (unsigned j = 0; j < i; j += 2) {
-			if (strcmp(v->kids[j]->s, k->s) == 0) {
-				err_at(L, k, "duplicate stage variable \"%s\"", k->s);
-			}
 		}
 		name = get_str(L, k, "stage variable name");
 		value = get_str(L, val, "stage variable value");
@@ -1359,17 +1382,8 @@ static int parse_apis(struct loader *L, const struct ynode *v, void *obj)
 		struct fng_api *api = &c->apis[c->napis];
 
 		memset(api, 0, sizeof(*api));
-		if (!want(L, k, Y_SCALAR, "API name")) {
+		if (!name_key_ok(L, v, i, "API")) {
 			continue;
-		}
-		if (!valid_name(k->s)) {
-			err_at(L, k, "API name \"%s\" must match [A-Za-z0-9_-]+", k->s);
-			continue;
-		}
-		for (unsigned j = 0; j < i; j += 2) {
-			if (strcmp(v->kids[j]->s, k->s) == 0) {
-				err_at(L, k, "duplicate API \"%s\"", k->s);
-			}
 		}
 		api->name = get_str(L, k, "API name");
 		if (apply_keys(L, body, api_keys, api, "API") != 0) {
@@ -1536,30 +1550,46 @@ static int parse_env(struct loader *L, const struct ynode *v, void *obj)
 	return 0;
 }
 
-static int parse_groups(struct loader *L, const struct ynode *v, void *obj)
-{
-	struct fng_fn_limits *fl = obj;
+/* The opt-in syscall groups of `sandbox:` (enum fng_sb_group of sandbox/sandbox.h). */
+static const struct {
+	const char *name;
+	uint32_t bit;
+} sb_groups[] = {
+	{ "net", 1u << 0 }, /* FNG_SB_GROUP_NET */
+};
 
+/* A `sandbox:` list (of a manifest or a grant) into *out; v NULL leaves it. */
+static int groups_of(struct loader *L, const struct ynode *v, uint32_t *out)
+{
 	if (!v) {
 		return 0;
 	}
 	if (!want(L, v, Y_SEQ, "sandbox")) {
 		return -1;
 	}
-	fl->groups = 0;
+	*out = 0;
 	for (unsigned i = 0; i < v->n; i++) {
 		const struct ynode *g = v->kids[i];
+		size_t j = 0, n = sizeof(sb_groups) / sizeof(sb_groups[0]);
 
 		if (!want(L, g, Y_SCALAR, "sandbox group")) {
 			continue;
 		}
-		if (strcmp(g->s, "net") == 0) {
-			fl->groups |= 1u << 0; /* FNG_SB_GROUP_NET */
-		} else {
+		while (j < n && strcmp(g->s, sb_groups[j].name) != 0) {
+			j++;
+		}
+		if (j == n) {
 			err_at(L, g, "unknown sandbox group \"%s\" (known: net)", g->s);
+		} else {
+			*out |= sb_groups[j].bit;
 		}
 	}
 	return 0;
+}
+
+static int parse_groups(struct loader *L, const struct ynode *v, void *obj)
+{
+	return groups_of(L, v, &((struct fng_fn_limits *)obj)->groups);
 }
 
 #define FOFF(member) offsetof(struct fng_fn_limits, member)
@@ -1643,6 +1673,260 @@ static int parse_fn_dir(struct loader *L, const struct ynode *v, void *obj)
 	return 0;
 }
 
+/* ---- functions.max and functions.grants: what the operator allows each function ---- */
+
+#define MOFF(member) offsetof(struct fng_fn_max, member)
+
+/*
+ * The manifest keys the operator bounds, with their default maxima (docs/config.md says why):
+ * 30 s is API Gateway's integration timeout, past which no caller of an API still waits;
+ * memory, workers and queue get 4x their defaults, warm workers (memory held while idle) 2x.
+ * cpu_ms counts a worker's whole life, already bounded by timeout_ms x max_invocations: no
+ * maximum unless the operator sets one, and then 0 (no limit) is over it. pipeline (16 at
+ * most) and max_invocations ask for nothing a worker does not already have.
+ */
+static const struct bound {
+	const char *name;
+	size_t lim, max;          /* offsets in struct fng_fn_limits and struct fng_fn_max */
+	uint32_t def;             /* the default maximum */
+	bool zero_is_none;        /* 0 is no limit: over any maximum; a maximum of 0 is none */
+} bounds[] = {
+	{ "timeout_ms", FOFF(timeout_ms), MOFF(timeout_ms), 30000 },
+	{ "memory_mb", FOFF(memory_mb), MOFF(memory_mb), 512 },
+	{ "cpu_ms", FOFF(cpu_ms), MOFF(cpu_ms), 0, true },
+	{ "concurrency", FOFF(concurrency), MOFF(concurrency), 8 },
+	{ "min_warm", FOFF(min_warm), MOFF(min_warm), 2 },
+	{ "queue", FOFF(queue), MOFF(queue), 1024 },
+};
+
+#define NBOUNDS (sizeof(bounds) / sizeof(bounds[0]))
+
+static uint32_t u32_at(const void *obj, size_t off)
+{
+	return *(const uint32_t *)((const char *)obj + off);
+}
+
+static bool over(const struct bound *b, uint32_t v, uint32_t max)
+{
+	return b->zero_is_none ? max && (v == 0 || v > max) : v > max;
+}
+
+/*
+ * functions.max (base NULL: the table's defaults), or a grant's max over base. The ranges are
+ * those of the manifest keys (limits_fn_keys).
+ */
+static int apply_max(struct loader *L, const struct ynode *v, const struct fng_fn_max *base,
+	struct fng_fn_max *out, const char *what)
+{
+	struct key table[NBOUNDS + 1];
+
+	for (size_t i = 0; i < NBOUNDS; i++) {
+		const struct key *k = limits_fn_keys;
+
+		while (strcmp(k->name, bounds[i].name) != 0) {
+			k++;
+		}
+		table[i] = *k;
+		table[i].off = bounds[i].max;
+		table[i].def = base ? u32_at(base, bounds[i].max) : bounds[i].def;
+	}
+	table[NBOUNDS] = (struct key){ NULL };
+	return apply_keys(L, v, table, out, what);
+}
+
+static int parse_fn_max(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_config *c = obj;
+
+	return apply_max(L, v, NULL, &c->functions.max, "functions.max");
+}
+
+/* A new policy for function name: functions.max, nothing granted. */
+static struct fng_fn_policy *policy_new(struct loader *L, const char *name)
+{
+	struct fng_config *c = L->cfg;
+	struct fng_fn_policy *p = &c->functions.policies[c->functions.npolicies++];
+
+	p->name = name;
+	p->max = c->functions.max;
+	p->apis = fng__arena_zalloc(c->arena, (c->napis + 1) * sizeof(*p->apis));
+	return p;
+}
+
+static bool policy_has_api(const struct fng_fn_policy *p, const char *api)
+{
+	for (unsigned i = 0; i < p->napis; i++) {
+		if (strcmp(p->apis[i], api) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+bool fng__policy_api_ok(const struct fng_fn_policy *p, const char *api)
+{
+	return p->any_api || policy_has_api(p, api);
+}
+
+/* A grant's max: what it sets overrides functions.max, and may not be below the defaults. */
+static int parse_grant_max(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_fn_policy *p = obj;
+	const struct fng_fn_limits *d = &L->cfg->functions.defaults;
+	char what[128];
+
+	snprintf(what, sizeof(what), "functions.grants.%s.max", p->name);
+	if (apply_max(L, v, &L->cfg->functions.max, &p->max, what)) {
+		return -1;
+	}
+	for (size_t i = 0; i < NBOUNDS; i++) {
+		const struct ynode *at = ykey(v, bounds[i].name);
+		uint32_t dv = u32_at(d, bounds[i].lim), mv = u32_at(&p->max, bounds[i].max);
+
+		if (!at) {
+			continue;
+		}
+		p->max.granted |= 1u << i;
+		/* A default of 0 (none) for a zero_is_none key means the maximum: never over it. */
+		if (over(&bounds[i], dv, mv) && dv) {
+			err_at(L, at, "%s.%s %" PRIu32 " is below functions.defaults.%s %" PRIu32,
+				what, bounds[i].name, mv, bounds[i].name, dv);
+		}
+	}
+	return 0;
+}
+
+static int parse_grant_groups(struct loader *L, const struct ynode *v, void *obj)
+{
+	return groups_of(L, v, &((struct fng_fn_policy *)obj)->groups);
+}
+
+/* WebSocket API names, or "*": every API. */
+static int parse_grant_connections(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_fn_policy *p = obj;
+
+	if (!v) {
+		return 0;
+	}
+	if (!want(L, v, Y_SEQ, "connections")) {
+		return -1;
+	}
+	for (unsigned i = 0; i < v->n; i++) {
+		const char *s = get_str(L, v->kids[i], "connections entry");
+		const struct fng_api *api;
+
+		if (!s) {
+			continue;
+		}
+		if (strcmp(s, "*") == 0) {
+			p->any_api = true;
+			continue;
+		}
+		api = fng__config_api(L->cfg, (struct fng_str){ s, strlen(s) });
+		if (!api) {
+			err_at(L, v->kids[i], "connections: unknown API \"%s\"", s);
+		} else if (api->protocol != FNG_API_WEBSOCKET) {
+			err_at(L, v->kids[i], "connections: API \"%s\" is not a WebSocket API", s);
+		} else if (policy_has_api(p, api->name)) {
+			err_at(L, v->kids[i], "connections: API \"%s\" listed twice", s);
+		} else {
+			p->apis[p->napis++] = api->name;
+		}
+	}
+	return 0;
+}
+
+/* A topic name, NAME* (the names that start with NAME) or * (all). */
+static bool topic_pattern_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n && s[n - 1] == '*') {
+		return n == 1 || fng__topic_name_ok(s, n - 1);
+	}
+	return fng__topic_name_ok(s, n);
+}
+
+/* Topic patterns, packed into the policy's grants ("a\0b*\0\0"). */
+static int parse_grant_topics(struct loader *L, const struct ynode *v, void *obj)
+{
+	struct fng_fn_policy *p = obj;
+	char *out = p->grants.topics;
+	size_t off = 0;
+
+	if (!v) {
+		return 0;
+	}
+	if (!want(L, v, Y_SEQ, "topics")) {
+		return -1;
+	}
+	for (unsigned i = 0; i < v->n; i++) {
+		const char *s = get_str(L, v->kids[i], "topic pattern");
+		size_t n = s ? strlen(s) : 0;
+
+		if (!s) {
+			continue;
+		}
+		if (!topic_pattern_ok(s)) {
+			err_at(L, v->kids[i], "topic pattern \"%s\": expected a topic name "
+				"(1-128 of A-Z a-z 0-9 _ . ~ : / -), NAME* (names that start with "
+				"NAME) or *", s);
+			continue;
+		}
+		for (const char *q = out; *q; q += strlen(q) + 1) {
+			if (strcmp(q, s) == 0) {
+				err_at(L, v->kids[i], "topic pattern \"%s\" listed twice", s);
+				n = 0;
+				break;
+			}
+		}
+		if (!n) {
+			continue;
+		}
+		if (off + n + 2 > sizeof(p->grants.topics)) {
+			err_at(L, v->kids[i], "topics: more than %zu bytes of patterns",
+				sizeof(p->grants.topics) - 2);
+			return -1;
+		}
+		memcpy(out + off, s, n + 1);
+		off += n + 1;
+	}
+	return 0;
+}
+
+#define POFF(member) offsetof(struct fng_fn_policy, member)
+
+static const struct key grant_keys[] = {
+	{ "max", K_FN, 0, .fn = parse_grant_max },
+	{ "sandbox", K_FN, 0, .fn = parse_grant_groups },
+	{ "learn", K_BOOL, POFF(learn), 0 },
+	{ "connections", K_FN, 0, .fn = parse_grant_connections },
+	{ "topics", K_FN, 0, .fn = parse_grant_topics },
+	{ NULL },
+};
+
+/* functions.grants: function name → what the operator grants it beyond functions.max. */
+static int parse_grants(struct loader *L, const struct ynode *v, void *obj)
+{
+	if (!v) {
+		return 0;
+	}
+	if (!want(L, v, Y_MAP, "functions.grants")) {
+		return -1;
+	}
+	for (unsigned i = 0; i < v->n; i += 2) {
+		struct fng_fn_policy *p;
+
+		if (!name_key_ok(L, v, i, "function")) {
+			continue;
+		}
+		p = policy_new(L, get_str(L, v->kids[i], "function name"));
+		apply_keys(L, v->kids[i + 1], grant_keys, p, "grant");
+	}
+	return 0;
+}
+
 static int parse_fn_run_dir(struct loader *L, const struct ynode *v, void *obj)
 {
 	struct fng_config *c = obj;
@@ -1661,12 +1945,142 @@ static const struct key functions_keys[] = {
 	{ "run_dir", K_FN, 0, .fn = parse_fn_run_dir },
 	{ "max_so_bytes", K_U64, OFF(functions.max_so_bytes), 64u << 20, 4096, 1ull << 32 },
 	{ "defaults", K_FN, 0, .fn = parse_fn_defaults },
+	{ "max", K_FN, 0, .fn = parse_fn_max },
+	{ "grants", K_FN, 0, .fn = parse_grants },
 	{ NULL },
 };
 
+/* functions.defaults must stay within functions.max (a zero_is_none 0 means the maximum). */
+static void check_defaults(struct loader *L, const struct ynode *v)
+{
+	const struct fng_config *c = L->cfg;
+
+	for (size_t i = 0; i < NBOUNDS; i++) {
+		const struct bound *b = &bounds[i];
+		uint32_t dv = u32_at(&c->functions.defaults, b->lim);
+		uint32_t mv = u32_at(&c->functions.max, b->max);
+		const struct ynode *at = ykey(ykey(v, "defaults"), b->name);
+
+		if (over(b, dv, mv) && dv) {
+			if (!at) {
+				at = ykey(ykey(v, "max"), b->name);
+			}
+			err_at(L, at, "functions.defaults.%s %" PRIu32 " is over functions.max.%s %"
+				PRIu32, b->name, dv, b->name, mv);
+		}
+	}
+}
+
+/*
+ * Every function a WebSocket route integrates may act on that API's connections; the sandbox
+ * groups and learn mode of functions.defaults are the operator's and granted to all. Then
+ * the API tags the workers are told.
+ */
+static void finish_policies(struct loader *L)
+{
+	struct fng_config *c = L->cfg;
+	struct fng_fn_policy *def = &c->functions.default_policy;
+
+	def->max = c->functions.max;
+	for (unsigned i = 0; i < c->napis; i++) {
+		const struct fng_api *api = &c->apis[i];
+
+		for (unsigned j = 0; api->protocol == FNG_API_WEBSOCKET && j < api->nroutes; j++) {
+			const char *fn = api->routes[j].integration.function;
+			struct fng_fn_policy *p;
+
+			if (api->routes[j].integration.type != FNG_INTEGRATION_FUNCTION || !fn) {
+				continue;
+			}
+			p = (struct fng_fn_policy *)fng__config_fn_policy(c, fn);
+			if (p == def) {
+				p = policy_new(L, fn);
+			}
+			if (!policy_has_api(p, api->name)) {
+				p->apis[p->napis++] = api->name;
+			}
+		}
+	}
+	for (unsigned i = 0; i <= c->functions.npolicies; i++) {
+		struct fng_fn_policy *p = i < c->functions.npolicies ?
+			&c->functions.policies[i] : def;
+
+		p->groups |= c->functions.defaults.groups;
+		p->learn |= c->functions.defaults.learn;
+		p->grants.any_connection = p->any_api || p->napis > FNG_GRANTS_MAX_TAGS;
+		for (unsigned j = 0; j < p->napis && j < FNG_GRANTS_MAX_TAGS; j++) {
+			fng__conn_tag(p->apis[j], p->grants.tags[p->grants.ntags++]);
+		}
+	}
+}
+
+/* apis come before functions (top_keys): grants name WebSocket APIs, routes name functions. */
 static int parse_functions(struct loader *L, const struct ynode *v, void *obj)
 {
-	return apply_keys(L, v, functions_keys, obj, "functions");
+	struct fng_config *c = obj;
+	const struct ynode *grants = ykey(v, "grants");
+	unsigned cap = grants && grants->type == Y_MAP ? grants->n / 2 : 0;
+
+	for (unsigned i = 0; i < c->napis; i++) {
+		cap += c->apis[i].protocol == FNG_API_WEBSOCKET ? c->apis[i].nroutes : 0;
+	}
+	c->functions.policies = fng__arena_zalloc(c->arena,
+		(cap + 1) * sizeof(*c->functions.policies));
+	if (!c->functions.policies) {
+		err_at(L, v, "out of memory");
+		return -1;
+	}
+	if (apply_keys(L, v, functions_keys, obj, "functions")) {
+		return -1;
+	}
+	check_defaults(L, v);
+	finish_policies(L);
+	return 0;
+}
+
+const struct fng_fn_policy *fng__config_fn_policy(const struct fng_config *c, const char *name)
+{
+	for (unsigned i = 0; i < c->functions.npolicies; i++) {
+		if (strcmp(c->functions.policies[i].name, name) == 0) {
+			return &c->functions.policies[i];
+		}
+	}
+	return &c->functions.default_policy;
+}
+
+const char *fng__policy_check(const struct fng_fn_policy *p, const char *fn,
+	const struct fng_fn_limits *l, char *why, size_t len)
+{
+	for (size_t i = 0; i < NBOUNDS; i++) {
+		const struct bound *b = &bounds[i];
+		uint32_t v = u32_at(l, b->lim), mv = u32_at(&p->max, b->max);
+		char src[160];
+
+		if (!over(b, v, mv)) {
+			continue;
+		}
+		if (p->max.granted & 1u << i) {
+			snprintf(src, sizeof(src), "functions.grants.%s.max.%s", fn, b->name);
+		} else {
+			snprintf(src, sizeof(src), "functions.max.%s", b->name);
+		}
+		snprintf(why, len, "%s %" PRIu32 "%s is over the operator's maximum %" PRIu32
+			" (%s)", b->name, v, v ? "" : " (no limit)", mv, src);
+		return b->name;
+	}
+	for (size_t i = 0; i < sizeof(sb_groups) / sizeof(sb_groups[0]); i++) {
+		if (l->groups & ~p->groups & sb_groups[i].bit) {
+			snprintf(why, len, "sandbox group %s is not granted to function %s "
+				"(functions.grants.%s.sandbox)", sb_groups[i].name, fn, fn);
+			return "sandbox";
+		}
+	}
+	if (l->learn && !p->learn) {
+		snprintf(why, len, "learn is not granted to function %s "
+			"(functions.grants.%s.learn)", fn, fn);
+		return "learn";
+	}
+	return NULL;
 }
 
 /* ---- admin ---- */
@@ -1789,11 +2203,7 @@ static int parse_schedules(struct loader *L, const struct ynode *v, void *obj)
 		const struct ynode *k = v->kids[i];
 		struct fng_schedule *sc = &c->schedules[c->nschedules];
 
-		if (!want(L, k, Y_SCALAR, "schedule name")) {
-			continue;
-		}
-		if (!valid_name(k->s)) {
-			err_at(L, k, "schedule name \"%s\" must match [A-Za-z0-9_-]+", k->s);
+		if (!name_key_ok(L, v, i, "schedule")) {
 			continue;
 		}
 		sc->name = get_str(L, k, "schedule name");
@@ -1807,12 +2217,15 @@ static int parse_schedules(struct loader *L, const struct ynode *v, void *obj)
 	return 0;
 }
 
-/* Top level. server comes first: stage limits default to and are checked against it. */
+/*
+ * Top level. server comes first: stage limits default to and are checked against it; apis
+ * before functions: a function's policy names WebSocket APIs and follows their routes.
+ */
 static const struct key top_keys[] = {
 	{ "server", K_FN, 0, .fn = parse_server },
-	{ "functions", K_FN, 0, .fn = parse_functions },
 	{ "access_log", K_FN, 0, .fn = parse_access_log },
 	{ "apis", K_FN, 0, .fn = parse_apis },
+	{ "functions", K_FN, 0, .fn = parse_functions },
 	{ "domains", K_FN, 0, .fn = parse_domains },
 	{ "admin", K_FN, 0, .fn = parse_admin },
 	{ "schedules", K_FN, 0, .fn = parse_schedules },
@@ -2002,13 +2415,24 @@ bool fng__stage_var(const struct fng_stage *s, struct fng_str name, struct fng_s
 
 /* ---- function manifests (functions/NAME.yaml) ---- */
 
+/* The function a manifest is for: its file's name without the directory and ".yaml". */
+static void manifest_function(const char *path, char fn[64])
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	size_t n = strcspn(base, ".");
+
+	snprintf(fn, 64, "%.*s", (int)(n < 63 ? n : 63), base);
+}
+
 int fng__manifest_load_string(const char *name, const char *text, size_t len,
-	const struct fng_fn_limits *defaults, struct fng_fn_limits *out, struct fng_buf *errors)
+	const struct fng_fn_limits *defaults, const struct fng_fn_policy *policy,
+	struct fng_fn_limits *out, struct fng_buf *errors)
 {
 	struct loader L = { .file = name, .errors = errors, .text = text, .text_len = len,
 		.allow_empty = true };
 	struct fng_config scratch = { 0 };
 	const struct ynode *root;
+	bool refused = false;
 
 	L.tmp = fng__arena_create();
 	scratch.arena = fng__arena_create();
@@ -2022,19 +2446,42 @@ int fng__manifest_load_string(const char *name, const char *text, size_t len,
 	if (root && root->type == Y_SCALAR && root->plain && root->len == 0) {
 		root = NULL; /* an empty manifest: all defaults */
 	}
-	if (!L.nerrors) {
+	if (!L.nerrors && !policy) {
 		apply_limits(&L, root, defaults, out, "manifest");
+	} else if (!L.nerrors) {
+		struct fng_fn_limits base;
+		char why[256], fn[64];
+		const char *key;
+
+		apply_limits(&L, NULL, defaults, &base, "manifest");
+		/* A limit the defaults leave at none is the maximum when the operator sets one. */
+		for (size_t i = 0; i < NBOUNDS; i++) {
+			uint32_t *v = (uint32_t *)((char *)&base + bounds[i].lim);
+
+			if (bounds[i].zero_is_none && *v == 0) {
+				*v = u32_at(&policy->max, bounds[i].max);
+			}
+		}
+		manifest_function(name, fn);
+		if (apply_limits(&L, root, &base, out, "manifest") == 0 &&
+			(key = fng__policy_check(policy, fn, out, why, sizeof(why))) != NULL) {
+			const struct ynode *at = ykey(root, key);
+
+			err_at(&L, at ? at : root, "%s", why);
+			refused = true;
+		}
+		out->grants = policy->grants;
 	}
 	if (fng__buf_reserve(errors, 0) == 0 && L.nerrors > 50) {
 		fng__buf_printf(errors, "%s: %u more errors\n", name, L.nerrors - 50);
 	}
 	fng__arena_destroy(L.tmp);
 	fng__arena_destroy(scratch.arena);
-	return L.nerrors ? FNG_ECONFIG : 0;
+	return refused ? UV_EPERM : L.nerrors ? FNG_ECONFIG : 0;
 }
 
 int fng__manifest_load(const char *path, const struct fng_fn_limits *defaults,
-	struct fng_fn_limits *out, struct fng_buf *errors)
+	const struct fng_fn_policy *policy, struct fng_fn_limits *out, struct fng_buf *errors)
 {
 	FILE *f = fopen(path, "rb");
 	struct fng_buf text = { 0 };
@@ -2045,7 +2492,8 @@ int fng__manifest_load(const char *path, const struct fng_fn_limits *defaults,
 	if (!f) {
 		if (errno == ENOENT) {
 			/* No manifest: the defaults (the table's when none are given). */
-			return fng__manifest_load_string(path, "", 0, defaults, out, errors);
+			return fng__manifest_load_string(path, "", 0, defaults, policy, out,
+				errors);
 		}
 		fng__buf_printf(errors, "%s:1:1: cannot open: %s\n", path, strerror(errno));
 		return FNG_ECONFIG;
@@ -2059,8 +2507,8 @@ int fng__manifest_load(const char *path, const struct fng_fn_limits *defaults,
 		}
 	}
 	fclose(f);
-	err = fng__manifest_load_string(path, text.p ? text.p : "", text.len, defaults, out,
-		errors);
+	err = fng__manifest_load_string(path, text.p ? text.p : "", text.len, defaults, policy,
+		out, errors);
 	fng__buf_finish(&text);
 	return err;
 }

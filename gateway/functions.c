@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "grants.h"
 #include "sandbox.h"
 #include "wire.h"
 #include "chars.h"
@@ -140,6 +141,9 @@ struct fng_fn {
 	unsigned nqueue;
 	uint64_t service_ns;     /* moving average of an invocation's run time */
 	bool pump_wanted;        /* pump_cb runs pool_pump for it */
+	const struct fng_fn_policy *policy; /* what the operator allows it (in fns->cfg) */
+	uint64_t refused_at;     /* uv_now() ms of its last "WebSocket call refused" line */
+	unsigned refused;        /* its WebSocket calls refused since that line */
 	struct fn_failure {
 		/*
 		 * The last failed deploy, as the scan saw the files: while they stay the same the
@@ -175,6 +179,7 @@ struct fng_functions {
 	char complete[MAX_COMPLETE][64];
 	unsigned ncomplete;
 	char dir[PATH_MAX];
+	struct fng_config *cfg;    /* a reference: the functions' policies (and defaults) */
 	struct fng_fnstore *store; /* the private copies of the .so files */
 	uint64_t max_so_bytes;
 	struct fng_fn_limits defaults;
@@ -238,6 +243,7 @@ static struct fng_fn *fn_get(struct fng_functions *fns, const char *name)
 		return NULL;
 	}
 	snprintf(fn->name, sizeof(fn->name), "%s", name);
+	fn->policy = fng__config_fn_policy(fns->cfg, fn->name);
 	fn->service_ns = SERVICE_NS_UNKNOWN;
 	fng__list_init(&fn->old);
 	fng__list_init(&fn->queue);
@@ -554,6 +560,7 @@ static int ctl_send(struct fng_functions *fns, uint32_t type, const void *msg);
 static void worker_refuse(struct fng_functions *fns, struct fng_worker *w, const char *why,
 	bool cheated);
 static struct fng_worker *worker_by(struct fng_functions *fns, uint32_t spawn_id, pid_t pid);
+static void fn_withdraw(struct fng_functions *fns, struct fng_fn *fn, const char *detail);
 
 static int on_ready(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
 {
@@ -626,9 +633,7 @@ static void worker_refuse(struct fng_functions *fns, struct fng_worker *w, const
 		snprintf(fn->failure.hash, sizeof(fn->failure.hash), "%s", g->hash);
 		snprintf(fn->failure.error, sizeof(fn->failure.error), "withdrawn before (%s); "
 			"waiting for a new file", why);
-		fn->current = NULL;
-		gen_retire(g);
-		fail_queue(fn, "function was withdrawn");
+		fn_withdraw(fns, fn, "function was withdrawn");
 	}
 }
 
@@ -957,6 +962,41 @@ static void out_drain(struct fng_worker *w)
 	}
 }
 
+/*
+ * A WS_* frame outside the function's policy: dropped, never reaching the connection or the
+ * topic, and logged at most once a second per function with the number refused since the
+ * line before (a handler calling in a loop must not flood the log).
+ */
+static void ws_refused(struct fng_functions *fns, struct fng_worker *w, const char *action,
+	const struct fng_wire_str *id, const struct fng_wire_str *topic)
+{
+	struct fng_fn *fn = w->gen->fn;
+	uint64_t now = uv_now(fns->loop);
+	char cause[320], count[12];
+
+	fn->refused++;
+	if (fn->refused_at && now - fn->refused_at < 1000) {
+		return;
+	}
+	snprintf(count, sizeof(count), "%u", fn->refused);
+	if (topic) {
+		snprintf(cause, sizeof(cause), "topic %s is not granted to function %s "
+			"(functions.grants.%s.topics)", topic->p, fn->name, fn->name);
+	} else {
+		const char *api = fng__ws_api_name(w->nslots ? w->slots[0].req : NULL, id->p,
+			id->len);
+
+		snprintf(cause, sizeof(cause), "the connection belongs to WebSocket API %s: "
+			"function %s may act on those of the APIs routed to it and of "
+			"functions.grants.%s.connections", api ? api : "?", fn->name, fn->name);
+	}
+	fng__log("warn", "WebSocket call refused", "function", fn->name, "action", action,
+		topic ? "topic" : "connectionId", topic ? topic->p : id->p, "cause", cause,
+		"refused", count, NULL);
+	fn->refused_at = now;
+	fn->refused = 0;
+}
+
 /* A handler's message for a WebSocket connection (fng_ws_send): gone connections drop it. */
 static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n)
@@ -968,7 +1008,9 @@ static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uin
 	if (fng__wire_decode_ws_send(b, n, &id, &data, &binary, &h)) {
 		return -1;
 	}
-	fng__ws_push(id.p, id.len, data.p, data.len, binary);
+	if (fng__ws_push(id.p, id.len, data.p, data.len, binary, w->gen->fn->policy) == -EACCES) {
+		ws_refused(fns, w, "send", &id, NULL);
+	}
 	fng__wire_free(h);
 	return 0;
 }
@@ -989,7 +1031,10 @@ static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const ui
 		!(code >= 3000 && code <= 4999)) {
 		code = 1000;
 	}
-	fng__ws_close_id(id.p, id.len, (int)code, reason.p, reason.len);
+	if (fng__ws_close_id(id.p, id.len, (int)code, reason.p, reason.len,
+		w->gen->fn->policy) == -EACCES) {
+		ws_refused(fns, w, "close", &id, NULL);
+	}
 	fng__wire_free(h);
 	return 0;
 }
@@ -1005,6 +1050,11 @@ static int on_ws_publish(struct fng_functions *fns, struct fng_worker *w, const 
 	if (fng__wire_decode_ws_publish(b, n, &topic, &data, &h)) {
 		return -1;
 	}
+	if (!fng__grants_topic_ok(&w->gen->fn->policy->grants, topic.p, topic.len)) {
+		ws_refused(fns, w, "publish", NULL, &topic);
+		fng__wire_free(h);
+		return 0;
+	}
 	err = fng__topic_publish(topic.p, topic.len, data.p, data.len, NULL, NULL);
 	if (err) {
 		fng__log("warn", "publish dropped", "function", w->gen->fn->name, "topic", topic.p,
@@ -1016,11 +1066,15 @@ static int on_ws_publish(struct fng_functions *fns, struct fng_worker *w, const 
 }
 
 /*
- * fng_ws_subscribe / fng_ws_unsubscribe. The running request is passed along: during
- * $connect the connection is not open yet and subscribes when it is.
+ * fng_ws_subscribe / fng_ws_unsubscribe: both the connection and the topic must be the
+ * function's. The running request is passed along: during $connect the connection is not
+ * open yet and subscribes when it is.
  */
-static int ws_sub(struct fng_worker *w, const uint8_t *b, size_t n, bool on)
+static int ws_sub(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n,
+	bool on)
 {
+	const struct fng_fn_policy *policy = w->gen->fn->policy;
+	const char *action = on ? "subscribe" : "unsubscribe";
 	struct fng_wire_str id, topic;
 	void *h = NULL;
 	int err;
@@ -1028,9 +1082,16 @@ static int ws_sub(struct fng_worker *w, const uint8_t *b, size_t n, bool on)
 	if (fng__wire_decode_ws_sub(b, n, &id, &topic, &h)) {
 		return -1;
 	}
+	if (!fng__grants_topic_ok(&policy->grants, topic.p, topic.len)) {
+		ws_refused(fns, w, action, NULL, &topic);
+		fng__wire_free(h);
+		return 0;
+	}
 	err = fng__ws_subscribe(w->nslots ? w->slots[0].req : NULL, id.p, id.len, topic.p,
-		topic.len, on);
-	if (err == -EINVAL || err == -ENOSPC) {
+		topic.len, on, policy);
+	if (err == -EACCES) {
+		ws_refused(fns, w, action, &id, NULL);
+	} else if (err == -EINVAL || err == -ENOSPC) {
 		fng__log("warn", "subscription dropped", "function", w->gen->fn->name, "topic",
 			topic.p, "error", err == -EINVAL ? "invalid topic name" :
 			"too many topics (256 per connection, 65536 in all)", NULL);
@@ -1042,13 +1103,13 @@ static int ws_sub(struct fng_worker *w, const uint8_t *b, size_t n, bool on)
 static int on_ws_subscribe(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n)
 {
-	return ws_sub(w, b, n, true);
+	return ws_sub(fns, w, b, n, true);
 }
 
 static int on_ws_unsubscribe(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n)
 {
-	return ws_sub(w, b, n, false);
+	return ws_sub(fns, w, b, n, false);
 }
 
 static void worker_fail_req(struct fng_worker *w, int err, const char *detail)
@@ -1622,6 +1683,7 @@ static int worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 	snprintf(sp.name, sizeof(sp.name), "%s", g->fn->name);
 	snprintf(sp.so_path, sizeof(sp.so_path), "%s", g->so_path);
 	memcpy(sp.env, g->limits.env, sizeof(sp.env));
+	sp.grants = g->limits.grants;
 	w->gen = g;
 	w->spawn_id = sp.id;
 	w->state = W_SPAWNING;
@@ -1854,6 +1916,7 @@ struct scan_item {
 	struct src_id src, manifest;
 	bool unstable, failed;
 	bool preflight;            /* failed: the pre-flight of these very files failed before */
+	bool refused;              /* failed: the manifest asks for more than the policy allows */
 	bool holds_copy;           /* the scan holds a reference to the copy of hash */
 	char error[256];
 };
@@ -1881,6 +1944,7 @@ struct scan_work {
 	char dir[PATH_MAX];
 	uint64_t max_so_bytes;
 	struct fng_fn_limits defaults;
+	struct fng_config *cfg;    /* a reference: each function's policy */
 	struct scan_item *items;   /* grown on the thread pool: it is large (manifests) */
 	unsigned nitems, cap;
 	bool complete_read;        /* every entry of the directory was seen */
@@ -1900,7 +1964,8 @@ static bool limits_equal(const struct fng_fn_limits *a, const struct fng_fn_limi
 	       a->min_warm == b->min_warm && a->max_invocations == b->max_invocations &&
 	       a->queue == b->queue && a->pipeline == b->pipeline && a->groups == b->groups &&
 	       a->learn == b->learn &&
-	       memcmp(a->env, b->env, sizeof(a->env)) == 0;
+	       memcmp(a->env, b->env, sizeof(a->env)) == 0 &&
+	       memcmp(&a->grants, &b->grants, sizeof(a->grants)) == 0;
 }
 
 static bool scan_complete(const struct scan_work *sw, const char *name)
@@ -1947,6 +2012,7 @@ static bool scan_fail(struct scan_item *it, const char *fmt, ...)
 static bool scan_limits(const struct scan_work *sw, int dirfd, struct scan_item *it)
 {
 	static const struct fng_safe_rules rules = { MANIFEST_MAX_BYTES, FNG_SAFE_OWNER };
+	const struct fng_fn_policy *policy = fng__config_fn_policy(sw->cfg, it->name);
 	struct fng_buf text = { 0 }, errors = { 0 };
 	char file[80], label[PATH_MAX + 80];
 	const char *why;
@@ -1971,15 +2037,17 @@ static bool scan_limits(const struct scan_work *sw, int dirfd, struct scan_item 
 	rc = fng__safe_read(dirfd, file, &rules, &text, &st, &why);
 	if (rc == -ENOENT) {
 		/* No manifest: the defaults. */
-		rc = fng__manifest_load_string(label, "", 0, &sw->defaults, &it->limits, &errors);
+		rc = fng__manifest_load_string(label, "", 0, &sw->defaults, policy, &it->limits,
+			&errors);
 	} else if (rc < 0) {
 		fng__buf_finish(&text);
 		return scan_fail(it, "manifest %s refused: %s", file, why);
 	} else {
 		rc = fng__manifest_load_string(label, text.p ? text.p : "", text.len,
-			&sw->defaults, &it->limits, &errors);
+			&sw->defaults, policy, &it->limits, &errors);
 	}
 	if (rc) {
+		it->refused = rc == UV_EPERM;
 		scan_fail(it, "%.*s", (int)(errors.len ? errors.len - 1 : 0),
 			errors.p ? errors.p : "");
 	}
@@ -2153,6 +2221,7 @@ static void scan_work_free(struct scan_work *sw)
 			fng__fnstore_unref(sw->store, sw->items[i].hash);
 		}
 	}
+	fng__config_unref(sw->cfg);
 	free(sw->items);
 	free(sw->known);
 	free(sw->failed);
@@ -2160,23 +2229,71 @@ static void scan_work_free(struct scan_work *sw)
 	free(sw);
 }
 
+/* Abandons fn's version waiting for its pre-flight. */
+static void gen_drop_pending(struct fng_functions *fns, struct fng_fn *fn)
+{
+	struct fng_gen *stale = fn->pending;
+
+	fn->pending = NULL;
+	gen_retire(stale);
+	gen_maybe_free(fns, stale);
+}
+
+/* Takes fn's running version out of service; the requests queued for it get 503 (detail). */
+static void fn_withdraw(struct fng_functions *fns, struct fng_fn *fn, const char *detail)
+{
+	struct fng_gen *g = fn->current;
+
+	fn->current = NULL;
+	gen_retire(g);
+	gen_maybe_free(fns, g);
+	fail_queue(fn, detail);
+}
+
 /*
- * A failed item: logged unless it is the failure already logged for the same files (a scan
- * of an unchanged bad file says nothing new), and remembered.
+ * Whether generation g (may be NULL) runs with more than its function's policy allows now:
+ * a reload lowered a maximum or took a grant back since it was deployed. why says how.
  */
-static void scan_failed_item(struct fng_fn *fn, const struct scan_item *it)
+static bool gen_over_policy(const struct fng_gen *g, char *why, size_t len)
+{
+	return g && fng__policy_check(g->fn->policy, g->fn->name, &g->limits, why, len);
+}
+
+/*
+ * A scanned version that cannot deploy: logged — unless it is the failure already logged for
+ * the same, unchanged files (a rescan says nothing new) — and remembered; the running version
+ * keeps serving. Unless the manifest was refused by the operator's policy and the running
+ * version is over that policy too (a reload lowered a maximum or took a grant back since it
+ * was deployed): then it stops, as would a version whose grant of network access was revoked.
+ */
+static void deploy_failed(struct fng_functions *fns, struct fng_fn *fn,
+	const struct scan_item *it)
 {
 	struct fn_failure *f = &fn->failure;
+	char why[256];
+	bool stop;
 
-	if (it->preflight || (f->set && !f->preflight && !strcmp(f->error, it->error) &&
-		!memcmp(&f->src, &it->src, sizeof(f->src)) &&
-		!memcmp(&f->manifest, &it->manifest, sizeof(f->manifest)))) {
+	if (it->refused && gen_over_policy(fn->pending, why, sizeof(why))) {
+		gen_drop_pending(fns, fn);
+	}
+	stop = it->refused && gen_over_policy(fn->current, why, sizeof(why));
+	if (!stop && (it->preflight || (f->set && !f->preflight &&
+		!strcmp(f->error, it->error) && !memcmp(&f->src, &it->src, sizeof(f->src)) &&
+		!memcmp(&f->manifest, &it->manifest, sizeof(f->manifest))))) {
+		return;
+	}
+	*f = (struct fn_failure){ .set = true, .src = it->src, .manifest = it->manifest };
+	snprintf(f->error, sizeof(f->error), "%s", it->error);
+	if (!stop) {
+		fng__log("error", "deploy failed", "function", it->name, "cause", it->error,
+			"action", fn->current ? "keeping the running version" : "not deployed",
+			NULL);
 		return;
 	}
 	fng__log("error", "deploy failed", "function", it->name, "cause", it->error, "action",
-		fn->current ? "keeping the running version" : "not deployed", NULL);
-	*f = (struct fn_failure){ .set = true, .src = it->src, .manifest = it->manifest };
-	snprintf(f->error, sizeof(f->error), "%s", it->error);
+		"stopping the running version: it is over the operator's limits since the reload",
+		"version", fn->current->version, "detail", why, NULL);
+	fn_withdraw(fns, fn, "function was stopped: over the operator's limits");
 }
 
 static void scan_after_cb(uv_work_t *req, int status)
@@ -2202,10 +2319,7 @@ static void scan_after_cb(uv_work_t *req, int status)
 
 			fng__log("info", "function removed", "function", fn->name, "version",
 				g->version, NULL);
-			fn->current = NULL;
-			gen_retire(g);
-			gen_maybe_free(fns, g);
-			fail_queue(fn, "function was removed");
+			fn_withdraw(fns, fn, "function was removed");
 		}
 	}
 	for (unsigned j = 0; j < sw->nitems; j++) {
@@ -2221,7 +2335,7 @@ static void scan_after_cb(uv_work_t *req, int status)
 			continue;
 		}
 		if (it->failed) {
-			scan_failed_item(fn, it);
+			deploy_failed(fns, fn, it);
 			continue;
 		}
 		/*
@@ -2253,11 +2367,7 @@ static void scan_after_cb(uv_work_t *req, int status)
 		fng__list_init(&g->workers);
 		fng__list_init(&g->link);
 		if (fn->pending) {
-			struct fng_gen *stale = fn->pending;
-
-			fn->pending = NULL;
-			gen_retire(stale);
-			gen_maybe_free(fns, stale);
+			gen_drop_pending(fns, fn);
 		}
 		fn->pending = g;
 		fn->failure.set = false;
@@ -2349,6 +2459,7 @@ static void start_scan(struct fng_functions *fns)
 	sw->max_so_bytes = fns->max_so_bytes;
 	snprintf(sw->dir, sizeof(sw->dir), "%s", fns->dir);
 	sw->defaults = fns->defaults;
+	sw->cfg = fng__config_ref(fns->cfg);
 	fns->scanning = true;
 	if (uv_queue_work(fns->loop, &sw->req, scan_work_cb, scan_after_cb) != 0) {
 		fns->scanning = false;
@@ -2506,11 +2617,13 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	snprintf(fns->dir, sizeof(fns->dir), "%s", cfg->functions.dir);
 	fns->defaults = cfg->functions.defaults;
 	fns->max_so_bytes = cfg->functions.max_so_bytes;
+	fns->cfg = fng__config_ref((struct fng_config *)cfg);
 	err = fng__fnstore_create(cfg->functions.run_dir, &fns->store, &why);
 	if (err) {
 		fng__log("error", "cannot make the private copies' directory", "run_dir",
 			cfg->functions.run_dir ? cfg->functions.run_dir : "(default)", "error", why,
 			"detail", strerror(-err), NULL);
+		fng__config_unref(fns->cfg);
 		free(fns);
 		return err;
 	}
@@ -2540,6 +2653,14 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 
 void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_config *cfg)
 {
+	struct fng_config *old = fns->cfg;
+
+	/* The gateway's checks follow the new policies at once; the workers' copies on redeploy. */
+	fns->cfg = fng__config_ref((struct fng_config *)cfg);
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		fns->fns[i]->policy = fng__config_fn_policy(fns->cfg, fns->fns[i]->name);
+	}
+	fng__config_unref(old);
 	fns->defaults = cfg->functions.defaults;
 	fns->max_so_bytes = cfg->functions.max_so_bytes;
 	fns->defaults_gen++;
@@ -2628,6 +2749,8 @@ void fng__functions_close(struct fng_functions *fns)
 		}
 		usleep(5000);
 	}
+	fng__config_unref(fns->cfg);
+	fns->cfg = NULL;
 	if (current_fns == fns) {
 		current_fns = NULL;
 	}

@@ -178,7 +178,7 @@ static int ws_handshake(struct fng_req *req)
 	if (!accept || !id || fng__ws_accept(key->value.p, key->value.len, accept) != 0) {
 		return UV_ENOMEM;
 	}
-	fng__ws_new_id(id);
+	fng__ws_new_id(id, req->api->name);
 	req->ws_accept = accept;
 	req->ws_id = id;
 	req->ws_protocol = pick_subprotocol(req);

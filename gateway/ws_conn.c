@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "errors.h"
+#include "grants.h"
 #include "stages.h"
 #include "topic.h"
 #include "ws.h"
@@ -93,11 +94,9 @@ static struct fng_ws *reg_find(const char *id, size_t len)
 	return NULL;
 }
 
-void fng__ws_new_id(char out[17])
+void fng__ws_new_id(char out[17], const char *api)
 {
-	static const char b64url[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	uint8_t r[12];
+	uint8_t r[9];
 
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
 		uint64_t t = uv_hrtime();
@@ -106,15 +105,16 @@ void fng__ws_new_id(char out[17])
 			r[i] = (uint8_t)(t >> (i % 8 * 8)) ^ (uint8_t)(uintptr_t)&t;
 		}
 	}
-	for (size_t i = 0, o = 0; i < sizeof(r); i += 3) {
+	fng__conn_tag(api, out);
+	for (size_t i = 0, o = FNG_CONN_TAG_LEN; i < sizeof(r); i += 3) {
 		uint32_t v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 | r[i + 2];
 
-		out[o++] = b64url[v >> 18 & 63];
-		out[o++] = b64url[v >> 12 & 63];
-		out[o++] = b64url[v >> 6 & 63];
-		out[o++] = b64url[v & 63];
+		out[o++] = FNG_B64URL[v >> 18 & 63];
+		out[o++] = FNG_B64URL[v >> 12 & 63];
+		out[o++] = FNG_B64URL[v >> 6 & 63];
+		out[o++] = FNG_B64URL[v & 63];
 	}
-	out[16] = '\0';
+	out[FNG_CONN_ID_LEN] = '\0';
 }
 
 static void ws_maybe_free(struct fng_ws *ws);
@@ -933,8 +933,25 @@ static bool resume_position(const struct fng_ws *ws, const char *topic, size_t t
 	return false;
 }
 
+/* Whether req is the handshake of connection id (its $connect is running). */
+static bool is_handshake(const struct fng_req *req, const char *id, size_t idlen)
+{
+	return req && req->ws_accept && req->ws_id && idlen == strlen(req->ws_id) &&
+	       memcmp(req->ws_id, id, idlen) == 0;
+}
+
+const char *fng__ws_api_name(const struct fng_req *req, const char *id, size_t idlen)
+{
+	struct fng_ws *ws = reg_find(id, idlen);
+
+	if (ws && ws->conn) {
+		return ws->api->name;
+	}
+	return is_handshake(req, id, idlen) ? req->api->name : NULL;
+}
+
 int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const char *topic,
-	size_t tlen, bool on)
+	size_t tlen, bool on, const struct fng_fn_policy *policy)
 {
 	struct fng_ws *ws = reg_find(id, idlen);
 	struct fng_ws_presub *p, **pp;
@@ -946,6 +963,9 @@ int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const c
 		return -EINVAL;
 	}
 	if (ws && ws->conn) {
+		if (policy && !fng__policy_api_ok(policy, ws->api->name)) {
+			return -EACCES;
+		}
 		if (!on) {
 			return fng__topic_unsubscribe(ws, topic, tlen);
 		}
@@ -953,9 +973,11 @@ int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const c
 		return fng__topic_subscribe(ws, topic, tlen, has, seq);
 	}
 	/* The connection of the handshake this $connect runs for: it is not open yet. */
-	if (!req || !req->ws_accept || !req->ws_id || idlen != strlen(req->ws_id) ||
-		memcmp(req->ws_id, id, idlen) != 0) {
+	if (!is_handshake(req, id, idlen)) {
 		return -ENOENT;
+	}
+	if (policy && !fng__policy_api_ok(policy, req->api->name)) {
+		return -EACCES;
 	}
 	for (pp = &req->ws_presubs; *pp; pp = &(*pp)->next, k++) {
 		if ((*pp)->tlen == tlen && memcmp((*pp)->topic, topic, tlen) == 0) {
@@ -1059,13 +1081,17 @@ int fng__ws_list_json(const char *topic, size_t tlen, struct fng_buf *b)
 	return b->p ? 0 : -ENOMEM;
 }
 
-int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, bool binary)
+int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, bool binary,
+	const struct fng_fn_policy *policy)
 {
 	struct fng_ws *ws = reg_find(id, idlen);
 	struct fng_utf8 u = { 0 };
 
 	if (!ws || !ws->conn || ws->close_sent || ws->pending_code) {
 		return -ENOENT;
+	}
+	if (policy && !fng__policy_api_ok(policy, ws->api->name)) {
+		return -EACCES;
 	}
 	if (!binary && (!fng__utf8_feed(&u, data, len) || !fng__utf8_complete(&u))) {
 		binary = true; /* text must be UTF-8 on the wire */
@@ -1074,13 +1100,17 @@ int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, boo
 	return 0;
 }
 
-int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason, size_t rlen)
+int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason, size_t rlen,
+	const struct fng_fn_policy *policy)
 {
 	struct fng_ws *ws = reg_find(id, idlen);
 	char r[124];
 
 	if (!ws || !ws->conn || ws->close_sent) {
 		return -ENOENT;
+	}
+	if (policy && !fng__policy_api_ok(policy, ws->api->name)) {
+		return -EACCES;
 	}
 	snprintf(r, sizeof(r), "%.*s", (int)(rlen < sizeof(r) ? rlen : sizeof(r) - 1), reason);
 	ws_close(ws, code, r, false);

@@ -14,8 +14,11 @@
 
 struct fng_ws;
 
-/* The connection id for a new handshake: 16 base64url characters (96 random bits). */
-void fng__ws_new_id(char out[17]);
+/*
+ * The connection id for a new handshake to the WebSocket API named api: 16 base64url
+ * characters, the tag of the API (4, sdk/grants.h) then 72 random bits.
+ */
+void fng__ws_new_id(char out[17], const char *api);
 
 /*
  * The handshake answered 101: c now speaks WebSocket. req (the handshake request, about to
@@ -34,10 +37,20 @@ void fng__ws_drain(struct fng_conn *c);
 
 /*
  * For handlers (WS_SEND / WS_CLOSE frames) and the admin API: a message to the connection
- * with this id, or a close with code and reason. -ENOENT if no such connection is open.
+ * with this id, or a close with code and reason. policy: the calling function's (NULL for
+ * the admin API: any connection). -ENOENT if no such connection is open, -EACCES if its API
+ * is not one policy allows (nothing is sent).
  */
-int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, bool binary);
-int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason, size_t rlen);
+int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, bool binary,
+	const struct fng_fn_policy *policy);
+int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason, size_t rlen,
+	const struct fng_fn_policy *policy);
+
+/*
+ * The name of the API of connection id: an open one, or the one whose $connect req is
+ * running (req may be NULL). NULL if there is none.
+ */
+const char *fng__ws_api_name(const struct fng_req *req, const char *id, size_t idlen);
 
 /* The send queue (http.c's flush): frames waiting; write some; the write completed. */
 bool fng__ws_queued(const struct fng_ws *ws);
@@ -52,10 +65,11 @@ struct fng_wssub **fng__ws_subs(struct fng_ws *ws);
  * WS_SUBSCRIBE / WS_UNSUBSCRIBE from a handler running for req: connection id joins (on) or
  * leaves topic. A connection whose $connect is running (req is its handshake) subscribes
  * when it opens, from the topic's position at this call. 0, -ENOENT (no such connection),
- * -EINVAL (bad topic name), -ENOMEM.
+ * -EACCES (its API is not one policy allows; the topic is the caller's to check), -EINVAL
+ * (bad topic name), -ENOMEM.
  */
 int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const char *topic,
-	size_t tlen, bool on);
+	size_t tlen, bool on, const struct fng_fn_policy *policy);
 
 /* Admin API: ws's JSON description; the JSON list of connections (of topic when tlen). */
 int fng__ws_info_json(const char *id, size_t idlen, struct fng_buf *b);

@@ -26,6 +26,8 @@
 #define FNG_SB_WORKER_UID 65534
 #define FNG_SB_WORKER_GID 65534
 
+#include "grants.h"
+
 /* Opt-in syscall groups for a function's manifest (`sandbox: [net]`). */
 enum fng_sb_group {
 	FNG_SB_GROUP_NET = 1u << 0, /* outbound TCP/UDP: socket, connect, poll, ... */
@@ -50,6 +52,7 @@ struct fng_sb_spawn {
 	char name[64];           /* function name */
 	char so_path[PATH_MAX];  /* absolute path of the .so */
 	char env[4096];          /* NAME=VALUE\0NAME=VALUE\0\0 from the manifest */
+	struct fng_grants grants; /* what the handler may do with WebSocket connections, topics */
 };
 
 struct fng_sb_spawned {

@@ -371,7 +371,7 @@ _Noreturn void fng__worker_main(const struct fng_sb_spawn *req, const struct fng
 	}
 	rc = fng__rt_ready(FNG_WORKER_FD, desc);
 	if (rc == 0) {
-		rc = fng__rt_serve(FNG_WORKER_FD, desc, req->name, req->max_body);
+		rc = fng__rt_serve(FNG_WORKER_FD, desc, req->name, req->max_body, &req->grants);
 	}
 	switch (rc) {
 	case -ENOMEM:

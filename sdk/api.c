@@ -540,17 +540,32 @@ FNG_EXPORT const char *fng_json_str(struct fng_ctx *ctx, const char *s)
 	return out;
 }
 
-/* ---- logging ---- */
+/* ---- WebSocket calls and logging: frames written at once ---- */
 
-/* Encodes with enc into ctx->out and writes it now: it must reach the gateway before RESULT. */
-static int send_frame(struct fng_ctx *ctx, int rc)
+/*
+ * Writes the frame encoded into ctx->out now (rc: the encoder's result): it must reach the
+ * gateway before RESULT. 0, or -1 if it could not be encoded or the call is outside the
+ * function's grants (allowed false). A refused call is still sent: the gateway, which
+ * decides and never trusts the worker's view, drops it and logs the refusal (rate-limited).
+ */
+static int send_frame(struct fng_ctx *ctx, int rc, bool allowed)
 {
 	if (rc == 0) {
 		/* A failed write shows again, and ends the serve loop, when RESULT is written. */
 		(void)fng__sdk_write_all(ctx->fd, ctx->out.p, ctx->out.len);
 	}
 	ctx->out.len = 0;
-	return rc ? -1 : 0;
+	return rc || !allowed ? -1 : 0;
+}
+
+static bool connection_ok(const struct fng_ctx *ctx, const char *id)
+{
+	return id && fng__grants_connection_ok(ctx->grants, id, strlen(id));
+}
+
+static bool topic_ok(const struct fng_ctx *ctx, const char *topic)
+{
+	return topic && fng__grants_topic_ok(ctx->grants, topic, strlen(topic));
 }
 
 FNG_EXPORT int fng_ws_send(struct fng_ctx *ctx, const char *connection_id, const void *data,
@@ -561,7 +576,7 @@ FNG_EXPORT int fng_ws_send(struct fng_ctx *ctx, const char *connection_id, const
 	}
 	ctx->out.len = 0;
 	return send_frame(ctx, fng__wire_encode_ws_send(&ctx->out, connection_id, data, len,
-		binary != 0));
+		binary != 0), connection_ok(ctx, connection_id));
 }
 
 FNG_EXPORT int fng_ws_close(struct fng_ctx *ctx, const char *connection_id, int code,
@@ -572,7 +587,7 @@ FNG_EXPORT int fng_ws_close(struct fng_ctx *ctx, const char *connection_id, int 
 	}
 	ctx->out.len = 0;
 	return send_frame(ctx, fng__wire_encode_ws_close(&ctx->out, connection_id, (uint32_t)code,
-		reason));
+		reason), connection_ok(ctx, connection_id));
 }
 
 FNG_EXPORT int fng_ws_publish(struct fng_ctx *ctx, const char *topic, const void *data,
@@ -582,7 +597,8 @@ FNG_EXPORT int fng_ws_publish(struct fng_ctx *ctx, const char *topic, const void
 		return -1;
 	}
 	ctx->out.len = 0;
-	return send_frame(ctx, fng__wire_encode_ws_publish(&ctx->out, topic, data, len));
+	return send_frame(ctx, fng__wire_encode_ws_publish(&ctx->out, topic, data, len),
+		topic_ok(ctx, topic));
 }
 
 static int ws_sub(struct fng_ctx *ctx, uint8_t type, const char *connection_id,
@@ -592,7 +608,8 @@ static int ws_sub(struct fng_ctx *ctx, uint8_t type, const char *connection_id,
 		return -1;
 	}
 	ctx->out.len = 0;
-	return send_frame(ctx, fng__wire_encode_ws_sub(&ctx->out, type, connection_id, topic));
+	return send_frame(ctx, fng__wire_encode_ws_sub(&ctx->out, type, connection_id, topic),
+		connection_ok(ctx, connection_id) && topic_ok(ctx, topic));
 }
 
 FNG_EXPORT int fng_ws_subscribe(struct fng_ctx *ctx, const char *connection_id,

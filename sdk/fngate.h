@@ -173,11 +173,18 @@ void fng_log(struct fng_ctx *ctx, enum fng_log_level level, const char *fmt, ...
 /* ---- WebSocket: pushing to connections ---- */
 
 /*
- * Sends a message to WebSocket connection connection_id (any connection of the gateway, not
- * only the one of the current event): text (binary 0; it must be UTF-8, or it is sent as
- * binary) or binary. Delivered in the order of the calls, before the answer to the current
- * event; a connection that is gone or unknown drops it. 0 once handed to the gateway, -1 on a
- * bad argument (empty or over-long id, NULL data with a length). Call during an invocation.
+ * What a function may reach is scoped by the operator (docs/config.md, functions.grants): the
+ * connections of the WebSocket APIs whose routes integrate the function, and of the APIs
+ * granted to it; the topics granted to it (none by default). A call outside that scope
+ * returns -1 and reaches nobody; the gateway also refuses it, whatever the handler does, and
+ * logs it.
+ *
+ * Sends a message to WebSocket connection connection_id (any connection in the function's
+ * scope, not only the one of the current event): text (binary 0; it must be UTF-8, or it is
+ * sent as binary) or binary. Delivered in the order of the calls, before the answer to the
+ * current event; a connection that is gone or unknown drops it. 0 once handed to the gateway,
+ * -1 on a bad argument (empty or over-long id, NULL data with a length) or for a connection
+ * outside the function's scope. Call during an invocation.
  */
 int fng_ws_send(struct fng_ctx *ctx, const char *connection_id, const void *data, size_t len,
 	int binary);
@@ -190,8 +197,9 @@ int fng_ws_close(struct fng_ctx *ctx, const char *connection_id, int code, const
 /* ---- WebSocket: topics ---- */
 
 /*
- * Topics are named channels of the whole gateway (any API's handler may publish; WebSocket
- * connections of any API may subscribe). A name is 1-128 bytes of [A-Za-z0-9_.~:/-].
+ * Topics are named channels of the whole gateway (a handler of any API may publish to the
+ * topics granted to its function; connections of any API may be subscribed to them). A name
+ * is 1-128 bytes of [A-Za-z0-9_.~:/-].
  *
  * Subscribes connection_id (usually fng_event_connection_id(ctx); in $connect too) to topic:
  * it receives every message published to topic from now on, as a text message
@@ -199,7 +207,8 @@ int fng_ws_close(struct fng_ctx *ctx, const char *connection_id, int code, const
  * JSON string otherwise). If the client connected with resume=T:SEQ in its query string, the
  * messages after SEQ still in the topic's history are sent first, or {"topic":"T","gap":
  * {"from":A,"to":B}} when messages A..B are gone (docs/config.md, "Topics"). 0 once handed to
- * the gateway (an unknown connection or a bad name is dropped there), -1 on a bad argument.
+ * the gateway (an unknown connection or a bad name is dropped there), -1 on a bad argument or
+ * when the connection or the topic is outside the function's scope (both must be in it).
  */
 int fng_ws_subscribe(struct fng_ctx *ctx, const char *connection_id, const char *topic);
 /* Ends a subscription; 0 or -1 like fng_ws_subscribe(). */
@@ -207,7 +216,8 @@ int fng_ws_unsubscribe(struct fng_ctx *ctx, const char *connection_id, const cha
 /*
  * Publishes len bytes to every subscriber of topic (the gateway frames the message once for
  * all of them) and keeps it in the topic's history for clients that resume. 0 once handed
- * to the gateway, -1 on a bad argument (empty or over-long topic, NULL data with a length).
+ * to the gateway, -1 on a bad argument (empty or over-long topic, NULL data with a length)
+ * or for a topic not granted to the function.
  */
 int fng_ws_publish(struct fng_ctx *ctx, const char *topic, const void *data, size_t len);
 

@@ -120,7 +120,7 @@ static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 }
 
 int fng__rt_serve(int fd, const struct fng_handler_desc *desc, const char *function,
-	size_t max_body)
+	size_t max_body, const struct fng_grants *grants)
 {
 	struct fng_ctx ctx = { 0 };
 	struct fng_wire_buf in = { 0 };
@@ -133,6 +133,7 @@ int fng__rt_serve(int fd, const struct fng_handler_desc *desc, const char *funct
 	ctx.fd = fd;
 	ctx.max_body = max_body ? max_body : FNG_WIRE_MAX_DEFAULT;
 	ctx.function = function ? function : "";
+	ctx.grants = grants;
 	/*
 	 * Buffered: one read(2) usually brings a whole INVOKE (header and body), so an
 	 * invocation costs the worker one read and one write.

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "fngate.h"
+#include "grants.h"
 
 /* Writes the READY frame (abi, handler name) on fd. 0 or -errno. */
 int fng__rt_ready(int fd, const struct fng_handler_desc *desc);
@@ -19,9 +20,11 @@ int fng__rt_ready(int fd, const struct fng_handler_desc *desc);
 /*
  * Serves invocations on fd until the gateway closes it or sends SHUTDOWN (returns 0; the
  * shutdown hook has run for SHUTDOWN), or a protocol error (-EPROTO) or I/O error (-errno).
- * max_body caps frames both ways. function is the name log lines are tagged with.
+ * max_body caps frames both ways. function is the name log lines are tagged with. grants
+ * (kept, not copied; NULL: no restriction) decide which fng_ws_* calls return -1 for a
+ * connection or topic outside the function's policy.
  */
 int fng__rt_serve(int fd, const struct fng_handler_desc *desc, const char *function,
-	size_t max_body);
+	size_t max_body, const struct fng_grants *grants);
 
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fngate.h"
+#include "grants.h"
 #include "wire.h"
 
 /*
@@ -48,6 +49,7 @@ struct fng_ctx {
 	int fd;                       /* the socketpair: LOG frames go out immediately */
 	size_t max_body;              /* frame cap both ways */
 	const char *function;         /* the function's name (fng__rt_serve's argument) */
+	const struct fng_grants *grants; /* WebSocket calls it may make (NULL: any) */
 
 	struct fng_wire_event ev;     /* the decoded event; strings NUL-terminated */
 	void *ev_handle;              /* owns ev's memory */

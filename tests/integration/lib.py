@@ -946,13 +946,16 @@ class FnDir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
-def fn_config(fn_dir, routes, stages='s: {}', defaults=None, access_log='off'):
-    """A config serving each (route key, function name) on API `a`; stage(s) as YAML flow."""
+def fn_config(fn_dir, routes, stages='s: {}', defaults=None, access_log='off', grants=None):
+    """A config serving each (route key, function name) on API `a`; stage(s), defaults and
+    grants (functions.grants) as YAML flow."""
     lines = ['server: { listen: ["127.0.0.1:0"] }',
              'access_log: { path: "%s" }' % access_log,
              'functions:', '  dir: "%s"' % fn_dir]
     if defaults:
         lines.append('  defaults: { %s }' % defaults)
+    if grants:
+        lines.append('  grants: { %s }' % grants)
     lines += ['apis:', '  a:', '    stages: { %s }' % stages, '    routes:']
     for key, fn in routes:
         lines.append('      "%s":' % key)

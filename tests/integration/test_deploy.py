@@ -26,6 +26,8 @@ WORK = open_tmpdir('fngate-it-deploy-')
 tap.on_exit(lambda: shutil.rmtree(WORK, ignore_errors=True))
 _variants = {}
 MANY = 32     # functions dropped at once: more spawn requests than the supervisor's socket holds
+# The h2load case runs hello with more memory than functions.max allows by default.
+GRANTS = 'hello: { max: { memory_mb: 1024 } }'
 
 
 def hello_variant(greeting):
@@ -66,7 +68,7 @@ class Env:
             cls.fdir = FnDir()
             cls.d = Daemon(fn_config(cls.fdir.path, [
                 ('GET /hello/{name}', 'hello'), ('ANY /x', 'x'), ('ANY /sleepy', 'sleepy')] +
-                [('ANY /many%d' % i, 'many%d' % i) for i in range(MANY)]))
+                [('ANY /many%d' % i, 'many%d' % i) for i in range(MANY)], grants=GRANTS))
         return cls.d
 
     @classmethod
@@ -415,7 +417,7 @@ def _():
     routes = [('GET /hello/{name}', 'hello'), ('ANY /x', 'x'), ('ANY /sleepy', 'sleepy')] + \
         [('ANY /many%d' % i, 'many%d' % i) for i in range(MANY)]
     mark = d.log_mark()
-    d.reload(fn_config(Env.fdir.path, routes, defaults='timeout_ms: 300'))
+    d.reload(fn_config(Env.fdir.path, routes, defaults='timeout_ms: 300', grants=GRANTS))
     Env.fdir.remove('sleepy')
     time.sleep(0.2)
     Env.fdir.install('sleepy', None, data=padded(test_so('abuse_sleep'), 'defaults'))
@@ -423,13 +425,13 @@ def _():
     ms1 = timed()
     check(295 <= ms1 < 300 + 350, '504 after %.0f ms with default timeout_ms 300' % ms1)
     mark = d.log_mark()
-    d.reload(fn_config(Env.fdir.path, routes, defaults='timeout_ms: 700'))
+    d.reload(fn_config(Env.fdir.path, routes, defaults='timeout_ms: 700', grants=GRANTS))
     o = d.wait_log(lambda o: o.get('msg') == 'function updated' and o.get('function') == 'sleepy',
                    3 * SLOW, mark)
     check(o is not None, 'the new defaults did not redeploy the function')
     ms2 = timed()
     check(695 <= ms2 < 700 + 350, '504 after %.0f ms with default timeout_ms 700' % ms2)
-    d.reload(fn_config(Env.fdir.path, routes))
+    d.reload(fn_config(Env.fdir.path, routes, grants=GRANTS))
     Env.fdir.remove('sleepy')
 
 

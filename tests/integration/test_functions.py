@@ -74,11 +74,12 @@ class Fixture:
     """A daemon over its own functions directory, started on first use; the last case of
     its section stops it and checks the exit code."""
 
-    def __init__(self, routes, setup, stages='s: {}', defaults=None):
+    def __init__(self, routes, setup, stages='s: {}', defaults=None, grants=None):
         self.routes = routes
         self.setup = setup
         self.stages = stages
         self.defaults = defaults
+        self.grants = grants
         self.d = None
         self.fdir = None
         self.error = None
@@ -92,7 +93,7 @@ class Fixture:
             try:
                 self.fdir = FnDir()
                 self.d = Daemon(fn_config(self.fdir.path, self.routes, self.stages,
-                                          self.defaults))
+                                          self.defaults, grants=self.grants))
                 self.setup(self)
             except Exception as e:
                 self.error = str(e).splitlines()[0] if str(e) else repr(e)
@@ -1073,7 +1074,7 @@ def _chaos_setup(fx):
     install_batches(fx.d, fx.fdir, [('ok', test_so('ok'), 'concurrency: 2\nmemory_mb: 1024\n')])
 
 
-CH = Fixture([('ANY /ok', 'ok')], _chaos_setup)
+CH = Fixture([('ANY /ok', 'ok')], _chaos_setup, grants='ok: { max: { memory_mb: 1024 } }')
 
 
 def settle_fds(d, concurrency=2):

@@ -150,15 +150,20 @@ def swapping(path, make_good, stop):
         time.sleep(0.002)
 
 
-def drop(name, make):
-    """Create functions/NAME.so with make(path) after removing what was there."""
+def drop(name, make, fix=None):
+    """Create functions/NAME.so with make(path) after removing what was there; fix(path), if
+    given, runs before the file is renamed into place (so the scan never sees it unfixed)."""
     p = Env.fdir.so(name)
-    for ext in ('.so', '.yaml'):
+    tmp = os.path.join(Env.fdir.path, '.%s.part' % name)
+    for old in (p, tmp, os.path.join(Env.fdir.path, name + '.yaml')):
         try:
-            os.unlink(os.path.join(Env.fdir.path, name + ext))
+            os.unlink(old)
         except FileNotFoundError:
             pass
-    make(p)
+    make(tmp)
+    if fix:
+        fix(tmp)
+    os.replace(tmp, p)
     return p
 
 
@@ -271,12 +276,10 @@ def _():
         no_secret_anywhere(d)
         os.unlink(Env.fdir.so('hl'))
     mark = d.log_mark()
-    p = drop('stranger', lambda p: shutil.copyfile(OK_SO, p))
-    os.chown(p, 12345, 12345)
+    drop('stranger', lambda p: shutil.copyfile(OK_SO, p), lambda p: os.chown(p, 12345, 12345))
     refused(d, 'stranger', mark, 'stranger.so refused: owned by a user who is neither root')
     mark = d.log_mark()
-    p = drop('open', lambda p: shutil.copyfile(OK_SO, p))
-    os.chmod(p, 0o666)
+    drop('open', lambda p: shutil.copyfile(OK_SO, p), lambda p: os.chmod(p, 0o666))
     refused(d, 'open', mark, 'open.so refused: writable by everyone')
     serving(d)
 

@@ -44,7 +44,8 @@ def config(fdir):
     return '\n'.join([
         'server: { listen: ["127.0.0.1:0"] }',
         'access_log: { path: "off" }',
-        'functions: { dir: "%s" }' % fdir,
+        # wsecho publishes to and subscribes to topics of every name the cases make up.
+        'functions: { dir: "%s", grants: { wsecho: { topics: ["*"] } } }' % fdir,
         'admin: { listen: "127.0.0.1:0", token: "%s" }' % TOKEN,
         'schedules:',
         '  tick: { function: wsecho, every_ms: 200 }',

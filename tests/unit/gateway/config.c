@@ -17,6 +17,7 @@
 #include "config.h"
 #include "errors.h"
 #include "harness.h"
+#include "uv.h"
 
 /* A minimal valid API, appended to snippets that test something else. */
 #define MIN_API                                                                            \
@@ -517,12 +518,12 @@ static void test_function_limits(void)
 	CHECK_INT(c->functions.defaults.pipeline, 1, "defaults.pipeline");
 	CHECK_INT(c->functions.defaults.queue, 0, "defaults.queue");
 	CHECK_INT(fng__manifest_load_string("hello.yaml", "pipeline: 8\n", 12,
-			&c->functions.defaults, &m, &e), 0, "manifest: pipeline 8");
+			&c->functions.defaults, NULL, &m, &e), 0, "manifest: pipeline 8");
 	CHECK_INT(m.pipeline, 8, "manifest overrides pipeline");
 	CHECK_INT(m.queue, 0, "manifest keeps the configured default queue");
 	fng__buf_finish(&e);
 	CHECK(fng__manifest_load_string("hello.yaml", bad, strlen(bad), &c->functions.defaults,
-			&m, &e) != 0 && e.p && strncmp(e.p, "hello.yaml:1:", 13) == 0 &&
+			NULL, &m, &e) != 0 && e.p && strncmp(e.p, "hello.yaml:1:", 13) == 0 &&
 			strstr(e.p, "pipeline"),
 		"manifest: pipeline 17 refused with its position (%.*s)",
 		e.p ? (int)strcspn(e.p, "\n") : 8, e.p ? e.p : "no error");
@@ -546,6 +547,259 @@ static void test_function_limits(void)
 	}
 	load_err("functions: { max_so_bytes: 10 }\n" MIN_API, "1:28", "max_so_bytes",
 		"max_so_bytes below 4096");
+}
+
+/* functions.max and functions.grants: what each function's manifest and workers may do. */
+static const char policy_yaml[] =
+	"functions:\n"
+	"  max: { memory_mb: 256, cpu_ms: 60000 }\n"
+	"  grants:\n"
+	"    chat: { topics: [\"room.*\", lobby], sandbox: [net], learn: true, "
+	"max: { memory_mb: 1024 } }\n"
+	"    tool: { connections: [\"*\"], topics: [\"*\"] }\n"
+	"    bridge: { connections: [feed] }\n"
+	"    later: {}\n"
+	"apis:\n"
+	"  web:\n"
+	"    stages: { s: {} }\n"
+	"    routes:\n"
+	"      \"GET /a\": { integration: { type: function, function: chat } }\n"
+	"  chat:\n"
+	"    protocol: websocket\n"
+	"    stages: { live: {} }\n"
+	"    routes:\n"
+	"      $connect: { integration: { type: function, function: chat } }\n"
+	"      $default: { integration: { type: function, function: helper } }\n"
+	"  feed:\n"
+	"    protocol: websocket\n"
+	"    stages: { live: {} }\n"
+	"    routes:\n"
+	"      $default: { integration: { type: function, function: helper } }\n";
+
+static bool has_tag(const struct fng_fn_policy *p, const char *api)
+{
+	char id[FNG_CONN_ID_LEN + 1] = "????AAAAAAAAAAAA";
+
+	fng__conn_tag(api, id);
+	return fng__grants_connection_ok(&p->grants, id, FNG_CONN_ID_LEN);
+}
+
+static void test_policy_defaults(void)
+{
+	struct fng_config *c = load_ok(MIN_API, "functions.max defaults");
+	const struct fng_fn_policy *p;
+
+	if (!c) {
+		return;
+	}
+	CHECK_INT(c->functions.max.timeout_ms, 30000, "max.timeout_ms default");
+	CHECK_INT(c->functions.max.memory_mb, 512, "max.memory_mb default");
+	CHECK_INT(c->functions.max.cpu_ms, 0, "max.cpu_ms default: none");
+	CHECK_INT(c->functions.max.concurrency, 8, "max.concurrency default");
+	CHECK_INT(c->functions.max.min_warm, 2, "max.min_warm default");
+	CHECK_INT(c->functions.max.queue, 1024, "max.queue default");
+	p = fng__config_fn_policy(c, "anything");
+	CHECK(p == &c->functions.default_policy, "a function named nowhere: the default policy");
+	CHECK(p->name == NULL && p->napis == 0 && !p->any_api && !p->learn && p->groups == 0,
+		"default policy: no connections, no sandbox group, no learn");
+	CHECK(!fng__grants_topic_ok(&p->grants, "metrics", 7), "default policy: no topic");
+	CHECK(!has_tag(p, "demo"), "default policy: its workers are told no API");
+	fng__config_unref(c);
+}
+
+static void test_policy_grants(void)
+{
+	struct fng_config *c = load_ok(policy_yaml, "grants");
+	const struct fng_fn_policy *chat, *tool, *bridge, *helper, *later;
+
+	if (!c) {
+		return;
+	}
+	chat = fng__config_fn_policy(c, "chat");
+	tool = fng__config_fn_policy(c, "tool");
+	bridge = fng__config_fn_policy(c, "bridge");
+	helper = fng__config_fn_policy(c, "helper");
+	later = fng__config_fn_policy(c, "later");
+	CHECK_STR(chat->name, "chat", "chat has a policy");
+	CHECK_STR(helper->name, "helper", "a function of WebSocket routes only has a policy");
+	CHECK_STR(later->name, "later", "a grant for a function not routed (yet) is fine");
+	CHECK(fng__config_fn_policy(c, "web") == &c->functions.default_policy,
+		"an API name is not a function");
+	CHECK_INT(chat->max.memory_mb, 1024, "grant max overrides functions.max");
+	CHECK_INT(chat->max.cpu_ms, 60000, "grant max inherits functions.max");
+	CHECK_INT(chat->max.timeout_ms, 30000, "... and its defaults");
+	CHECK_INT(bridge->max.memory_mb, 256, "no grant max: functions.max");
+	CHECK(chat->groups == 1 && chat->learn, "chat: sandbox [net] and learn granted");
+	CHECK(tool->groups == 0 && !tool->learn, "tool: neither");
+	/* Connections: the WebSocket APIs that route to it, plus grants.NAME.connections. */
+	CHECK(fng__policy_api_ok(chat, "chat") && !fng__policy_api_ok(chat, "feed") &&
+		!fng__policy_api_ok(chat, "web"), "chat: its own WebSocket API only");
+	CHECK(fng__policy_api_ok(helper, "chat") && fng__policy_api_ok(helper, "feed"),
+		"helper: both APIs that route to it");
+	CHECK(fng__policy_api_ok(bridge, "feed") && !fng__policy_api_ok(bridge, "chat"),
+		"bridge: the granted API");
+	CHECK(fng__policy_api_ok(tool, "chat") && fng__policy_api_ok(tool, "feed"),
+		"tool: \"*\" is every API");
+	CHECK(!fng__policy_api_ok(later, "chat"), "later: none");
+	CHECK(has_tag(chat, "chat") && !has_tag(chat, "feed"), "chat's workers know chat's tag");
+	CHECK(has_tag(helper, "chat") && has_tag(helper, "feed"), "helper's workers know both");
+	CHECK(tool->grants.any_connection, "tool's workers are told any connection");
+	CHECK(!fng__grants_connection_ok(&chat->grants, "short", 5),
+		"an id of another length is no connection");
+	/* Topics: exact names, NAME* prefixes, * for all; none by default. */
+	CHECK(fng__grants_topic_ok(&chat->grants, "room.lobby", 10) &&
+		fng__grants_topic_ok(&chat->grants, "room.", 5) &&
+		fng__grants_topic_ok(&chat->grants, "lobby", 5), "chat: room.* and lobby");
+	CHECK(!fng__grants_topic_ok(&chat->grants, "room", 4) &&
+		!fng__grants_topic_ok(&chat->grants, "lobby2", 6) &&
+		!fng__grants_topic_ok(&chat->grants, "metrics", 7), "chat: nothing else");
+	CHECK(fng__grants_topic_ok(&tool->grants, "x", 1), "tool: * is every topic");
+	CHECK(!fng__grants_topic_ok(&helper->grants, "room.a", 6), "helper: no topic");
+	fng__config_unref(c);
+}
+
+/* Loads a manifest against function fn's policy in the config yaml. */
+static int manifest(const char *yaml, const char *fn, const char *text, struct fng_fn_limits *m,
+	struct fng_buf *e)
+{
+	struct fng_config *c = load_ok(yaml, "policy config");
+	char name[64];
+	int rc;
+
+	if (!c) {
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%s.yaml", fn);
+	e->len = 0;
+	rc = fng__manifest_load_string(name, text, strlen(text), &c->functions.defaults,
+		fng__config_fn_policy(c, fn), m, e);
+	fng__buf_append(e, "", 1);
+	fng__config_unref(c);
+	return rc;
+}
+
+/* Manifests the policy refuses: config, function, manifest, the error line's start. */
+static const struct {
+	const char *yaml, *fn, *text, *line, *what;
+} refused[] = {
+	{ MIN_API, "big", "memory_mb: 10240\n", "big.yaml:1:12: memory_mb 10240 is over the "
+		"operator's maximum 512 (functions.max.memory_mb)\n", "memory_mb 10240" },
+	{ MIN_API, "big", "concurrency: 8\nmin_warm: 3\n", "big.yaml:2:11: min_warm 3 is over "
+		"the operator's maximum 2 (functions.max.min_warm)", "min_warm 3" },
+	{ MIN_API, "big", "concurrency: 100\n", "big.yaml:1:14: concurrency 100 is over the "
+		"operator's maximum 8", "concurrency 100" },
+	{ MIN_API, "big", "timeout_ms: 60000\n", "big.yaml:1:13: timeout_ms 60000 is over the "
+		"operator's maximum 30000", "timeout 60 s" },
+	{ MIN_API, "big", "queue: 5000\n", "big.yaml:1:8: queue 5000 is over the operator's "
+		"maximum 1024", "queue 5000" },
+	{ MIN_API, "net", "sandbox: [net]\n", "net.yaml:1:10: sandbox group net is not granted "
+		"to function net (functions.grants.net.sandbox)", "sandbox: [net] without a grant" },
+	{ MIN_API, "dbg", "learn: true\n", "dbg.yaml:1:8: learn is not granted to function dbg "
+		"(functions.grants.dbg.learn)", "learn without a grant" },
+	{ policy_yaml, "helper", "learn: true\n", "helper.yaml:1:8: learn is not granted",
+		"learn granted to another function" },
+	{ policy_yaml, "chat", "memory_mb: 2048\n", "chat.yaml:1:12: memory_mb 2048 is over the "
+		"operator's maximum 1024 (functions.grants.chat.max.memory_mb)",
+		"over the grant's own maximum" },
+	{ policy_yaml, "helper", "cpu_ms: 0\n", "helper.yaml:1:9: cpu_ms 0 (no limit) is over "
+		"the operator's maximum 60000 (functions.max.cpu_ms)",
+		"cpu_ms 0 (none) with a maximum" },
+	{ policy_yaml, "helper", "cpu_ms: 90000\n", "helper.yaml:1:9: cpu_ms 90000 is over the "
+		"operator's maximum 60000", "cpu_ms over" },
+};
+
+static void test_policy_manifests(void)
+{
+	struct fng_fn_limits m;
+	struct fng_buf e = { 0 };
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		const char *line = refused[i].line, *what = refused[i].what;
+		int rc = manifest(refused[i].yaml, refused[i].fn, refused[i].text, &m, &e);
+		bool ok = e.p && strncmp(e.p, line, strlen(line)) == 0;
+
+		CHECK_INT(rc, UV_EPERM, "%s: refused", what);
+		CHECK(ok, "%s: \"%s\"", what, line);
+		if (!ok) {
+			printf("# errors:\n%s\n", e.p ? e.p : "(none)");
+		}
+	}
+	CHECK_INT(manifest(policy_yaml, "chat", "memory_mb: 1024\nsandbox: [net]\nlearn: true\n",
+		&m, &e), 0, "chat: what its grant allows");
+	CHECK(m.memory_mb == 1024 && m.groups == 1 && m.learn, "chat: the manifest's values");
+	CHECK_INT(m.cpu_ms, 60000, "cpu_ms not given, none by default: the maximum");
+	CHECK(fng__grants_topic_ok(&m.grants, "room.x", 6) && !m.grants.any_connection &&
+		m.grants.ntags == 1, "the limits carry the policy's grants for the workers");
+	CHECK_INT(manifest(policy_yaml, "helper", "cpu_ms: 1000\n", &m, &e), 0, "cpu_ms 1000");
+	CHECK_INT(m.cpu_ms, 1000, "cpu_ms under the maximum is kept");
+	CHECK_INT(manifest(MIN_API, "plain", "", &m, &e), 0, "no manifest: the defaults");
+	CHECK(m.cpu_ms == 0 && m.memory_mb == 128, "no maximum for cpu_ms: none stays none");
+	CHECK_INT(manifest(MIN_API, "bad", "memory_mb: x\n", &m, &e), FNG_ECONFIG,
+		"a malformed manifest is FNG_ECONFIG, not a refusal");
+	fng__buf_finish(&e);
+	/* The operator's own defaults are granted to every function. */
+	CHECK_INT(manifest("functions: { defaults: { sandbox: [net] } }\n" MIN_API, "any",
+		"sandbox: [net]\n", &m, &e), 0, "defaults.sandbox is granted to all");
+	fng__buf_finish(&e);
+}
+
+static void test_policy_errors(void)
+{
+	load_err("functions: { max: { memory: 1 } }\n" MIN_API, "1:21", "unknown key \"memory\"",
+		"unknown key in functions.max");
+	load_err("functions: { max: { memory_mb: 8 } }\n" MIN_API, "1:32", "between 16",
+		"functions.max.memory_mb out of range");
+	load_err("functions: { grants: { f: { topic: [a] } } }\n" MIN_API, "1:29",
+		"unknown key \"topic\"", "unknown key in a grant");
+	load_err("functions: { grants: { f: { max: { queues: 1 } } } }\n" MIN_API, "1:36",
+		"unknown key \"queues\"", "unknown key in a grant's max");
+	load_err("functions: { defaults: { memory_mb: 1024 } }\n" MIN_API, "1:37",
+		"functions.defaults.memory_mb 1024 is over functions.max.memory_mb 512",
+		"defaults over the default maximum");
+	load_err("functions:\n  defaults: { timeout_ms: 5000 }\n  max: { timeout_ms: 4000 }\n"
+		 MIN_API, "2:27", "functions.defaults.timeout_ms 5000 is over functions.max",
+		"defaults over a set maximum");
+	load_err("functions:\n  defaults: { cpu_ms: 9000 }\n  max: { cpu_ms: 5000 }\n" MIN_API,
+		"2:23", "cpu_ms 9000 is over", "defaults.cpu_ms over max.cpu_ms");
+	load_err("functions: { grants: { f: { max: { memory_mb: 64 } } } }\n" MIN_API, "1:47",
+		"functions.grants.f.max.memory_mb 64 is below functions.defaults.memory_mb 128",
+		"a grant's max below the defaults");
+	load_err("functions: { grants: { f: { connections: [nope] } } }\n" MIN_API, "1:43",
+		"unknown API \"nope\"", "connections: unknown API");
+	load_err("functions: { grants: { f: { connections: [demo] } } }\n" MIN_API, "1:43",
+		"API \"demo\" is not a WebSocket API", "connections: an HTTP API");
+	load_err("functions: { grants: { f: { connections: \"*\" } } }\n" MIN_API, "1:43",
+		"connections must be a list", "connections: a scalar");
+	load_err("functions: { grants: { f: { topics: [\"room*.x\"] } } }\n" MIN_API, "1:39",
+		"topic pattern \"room*.x\"", "a * inside a pattern");
+	load_err("functions: { grants: { f: { topics: [\"**\"] } } }\n" MIN_API, "1:39",
+		"topic pattern \"**\"", "pattern **");
+	load_err("functions: { grants: { f: { topics: [\"\"] } } }\n" MIN_API, "1:39",
+		"topic pattern \"\"", "empty pattern");
+	load_err("functions: { grants: { f: { topics: [\"a b\"] } } }\n" MIN_API, "1:39",
+		"topic pattern \"a b\"", "pattern with a space");
+	load_err("functions: { grants: { f: { topics: [a, b, a] } } }\n" MIN_API, "1:44",
+		"topic pattern \"a\" listed twice", "duplicate pattern");
+	load_err("functions: { grants: { f: { sandbox: [disk] } } }\n" MIN_API, "1:39",
+		"unknown sandbox group \"disk\"", "unknown sandbox group in a grant");
+	load_err("functions: { grants: { f: { learn: yes } } }\n" MIN_API, "1:36",
+		"learn must be true or false", "learn not a bool");
+	load_err("functions: { grants: { f.g: {} } }\n" MIN_API, "1:24",
+		"function name \"f.g\" must match", "invalid function name");
+	load_err("functions: { grants: { f: {}, f: {} } }\n" MIN_API, "1:31",
+		"duplicate function \"f\"", "duplicate grant");
+	{
+		/* 1024 bytes of patterns at most: 60 names of 20 characters do not fit. */
+		char yaml[4096] = "functions: { grants: { f: { topics: [";
+
+		for (int i = 0; i < 60; i++) {
+			snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml), "%stopic-%014d",
+				i ? ", " : "", i);
+		}
+		strcat(yaml, "] } } }\n" MIN_API);
+		load_err_any(yaml, (const char *const[]){ "t.yaml:1:", NULL },
+			"topics: more than 1022 bytes", "too many pattern bytes");
+	}
 }
 
 #define WS_API(extra, routes)                                                              \
@@ -1377,6 +1631,10 @@ int main(void)
 	test_full();
 	test_defaults();
 	test_function_limits();
+	test_policy_defaults();
+	test_policy_grants();
+	test_policy_manifests();
+	test_policy_errors();
 	test_websocket_api();
 	test_websocket_queue_and_rate();
 	test_load_file();

@@ -106,7 +106,7 @@ static void *serve_main(void *arg)
 {
 	struct serve *s = arg;
 
-	s->rc = fng__rt_serve(s->fd, s->desc, "hello", 0);
+	s->rc = fng__rt_serve(s->fd, s->desc, "hello", 0, NULL);
 	close(s->fd);
 	return NULL;
 }

@@ -5,7 +5,7 @@
  * RESULT and LOG frames come out, and the handler reports what the accessors returned in its
  * response body, so every check goes through the wire as it will in a worker. Covered: every
  * accessor, defaults, failure, JSON helpers, header injection, the body cap, LOG frames,
- * SHUTDOWN, EOF and protocol errors.
+ * WebSocket calls under grants (-1 outside them), SHUTDOWN, EOF and protocol errors.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -256,10 +256,33 @@ static int scenario_scratch(struct fng_ctx *ctx)
 	return 0;
 }
 
+/* Ids of two APIs' connections: the tag (4 characters) says which. */
+#define ID_MINE "mineAAAAAAAAAAAA"
+#define ID_OTHER "elseAAAAAAAAAAAA"
+
+/* WebSocket calls under the worker's grants: the return codes, one line. */
+static int scenario_ws(struct fng_ctx *ctx)
+{
+	fng_response_printf(ctx, "send=%d,%d,%d close=%d,%d ",
+		fng_ws_send(ctx, ID_MINE, "x", 1, 0), fng_ws_send(ctx, ID_OTHER, "x", 1, 0),
+		fng_ws_send(ctx, "mine", "x", 1, 0),
+		fng_ws_close(ctx, ID_MINE, 4000, "r"), fng_ws_close(ctx, ID_OTHER, 4000, "r"));
+	fng_response_printf(ctx, "pub=%d,%d,%d,%d ", fng_ws_publish(ctx, "room.a", "x", 1),
+		fng_ws_publish(ctx, "room", "x", 1), fng_ws_publish(ctx, "metrics", "x", 1),
+		fng_ws_publish(ctx, "metrics2", "x", 1));
+	fng_response_printf(ctx, "sub=%d,%d,%d unsub=%d,%d",
+		fng_ws_subscribe(ctx, ID_MINE, "room.a"), fng_ws_subscribe(ctx, ID_OTHER, "room.a"),
+		fng_ws_subscribe(ctx, ID_MINE, "other"),
+		fng_ws_unsubscribe(ctx, ID_MINE, "metrics"),
+		fng_ws_unsubscribe(ctx, ID_OTHER, "metrics"));
+	return 0;
+}
+
 static const struct {
 	const char *path;
 	fng_handler_fn fn;
 } scenarios[] = {
+	{ "/ws", scenario_ws },
 	{ "/accessors", scenario_accessors },
 	{ "/defaults", scenario_defaults },
 	{ "/status", scenario_status },
@@ -297,6 +320,7 @@ struct worker {
 	int fd;        /* our end */
 	int wfd;       /* the worker's end */
 	size_t max_body;
+	const struct fng_grants *grants;
 	pthread_t thread;
 	int rc;
 };
@@ -305,12 +329,12 @@ static void *serve_main(void *arg)
 {
 	struct worker *w = arg;
 
-	w->rc = fng__rt_serve(w->wfd, &desc, "test", w->max_body);
+	w->rc = fng__rt_serve(w->wfd, &desc, "test", w->max_body, w->grants);
 	close(w->wfd); /* as a worker process's exit would */
 	return NULL;
 }
 
-static void worker_start(struct worker *w, size_t max_body)
+static void worker_start(struct worker *w, size_t max_body, const struct fng_grants *grants)
 {
 	int sv[2];
 
@@ -321,6 +345,7 @@ static void worker_start(struct worker *w, size_t max_body)
 	w->fd = sv[0];
 	w->wfd = sv[1];
 	w->max_body = max_body;
+	w->grants = grants;
 	w->rc = 12345;
 	pthread_create(&w->thread, NULL, serve_main, w);
 }
@@ -398,6 +423,7 @@ struct outcome {
 	size_t frame_body; /* RESULT body size, to compare with the cap */
 	struct log_line logs[16];
 	int nlogs;
+	int nws;           /* WS_* frames before the RESULT */
 	int ok;
 };
 
@@ -490,11 +516,16 @@ static void invoke(struct worker *w, const struct fng_wire_event *ev, struct out
 		return;
 	}
 	fng__wire_buf_finish(&b);
-	while ((type = read_frame(w->fd, &f)) == FNG_WIRE_LOG) {
+	while ((type = read_frame(w->fd, &f)) == FNG_WIRE_LOG ||
+		(type >= FNG_WIRE_WS_SEND && type <= FNG_WIRE_WS_CLOSE)) {
 		struct fng_wire_str msg;
-		void *h;
+		void *h = NULL;
 		int level;
 
+		if (type != FNG_WIRE_LOG) {
+			o->nws++;
+			continue;
+		}
 		if (fng__wire_decode_log(f.p + 5, f.len - 5, &level, &msg, &h) == 0 &&
 			o->nlogs < 16) {
 			o->logs[o->nlogs].level = level;
@@ -732,7 +763,7 @@ static void test_body_cap(void)
 	struct outcome o;
 	const size_t cap = 64 * 1024;
 
-	worker_start(&w, cap);
+	worker_start(&w, cap, NULL);
 	invoke(&w, &ev, &o);
 	/*
 	 * The handler writes until fng_response_write refuses (-1) and still returns 0: the
@@ -766,7 +797,7 @@ static void test_body_cap(void)
 	CHECK_INT(worker_join(&w), -EPROTO, "body cap: the serve loop ends with -EPROTO");
 
 	/* 1000 headers fit a big enough cap; the 1001st does not. */
-	worker_start(&w, FNG_WIRE_MAX_DEFAULT);
+	worker_start(&w, FNG_WIRE_MAX_DEFAULT, NULL);
 	ev = make_event("/many-headers");
 	invoke(&w, &ev, &o);
 	CHECK(o.ok && o.r.nheaders == FNG_WIRE_MAX_HEADERS, "many headers: stops at %d",
@@ -821,13 +852,48 @@ static void test_time(struct worker *w)
 	outcome_free(&o);
 }
 
+/*
+ * A worker told its grants (the API tagged "mine", topics room.* and metrics): calls outside
+ * them return -1, and every well-formed call still reaches the gateway, which decides.
+ */
+static void test_ws_grants(void)
+{
+	struct fng_grants g = { .ntags = 1, .tags = { { 'm', 'i', 'n', 'e' } } };
+	struct fng_wire_event ev = make_event("/ws");
+	struct worker w;
+	struct outcome o;
+	char *body;
+
+	memcpy(g.topics, "room.*\0metrics\0", 16);
+	worker_start(&w, 0, NULL);
+	invoke(&w, &ev, &o);
+	body = body_str(&o);
+	CHECK_STR(body, "send=0,0,0 close=0,0 pub=0,0,0,0 sub=0,0,0 unsub=0,0",
+		"ws: without grants every call returns 0 (tests, fngate invoke)");
+	free(body);
+	outcome_free(&o);
+	shutdown(w.fd, SHUT_WR);
+	worker_join(&w);
+
+	worker_start(&w, 0, &g);
+	invoke(&w, &ev, &o);
+	body = body_str(&o);
+	CHECK_STR(body, "send=0,-1,-1 close=0,-1 pub=0,-1,0,-1 sub=0,-1,-1 unsub=0,-1",
+		"ws: -1 for another API's connection, a topic not granted, a malformed id");
+	CHECK_INT(o.nws, 14, "ws: every call was sent to the gateway all the same");
+	free(body);
+	outcome_free(&o);
+	shutdown(w.fd, SHUT_WR);
+	CHECK_INT(worker_join(&w), 0, "ws: the worker goes on");
+}
+
 static void test_shutdown(void)
 {
 	struct worker w;
 	struct fng_wire_buf b = { 0 };
 	char c;
 
-	worker_start(&w, 0);
+	worker_start(&w, 0, NULL);
 	shutdown_calls = 0;
 	fng__wire_encode_empty(&b, FNG_WIRE_SHUTDOWN);
 	write_all(w.fd, b.p, b.len);
@@ -844,7 +910,7 @@ static int serve_bytes(const void *p, size_t n, size_t max_body)
 {
 	struct worker w;
 
-	worker_start(&w, max_body);
+	worker_start(&w, max_body, NULL);
 	write_all(w.fd, p, n);
 	shutdown(w.fd, SHUT_WR);
 	return worker_join(&w);
@@ -880,7 +946,7 @@ static void test_protocol_errors(void)
 	struct fng_wire_event ev = make_event("/defaults");
 	struct outcome o;
 
-	worker_start(&w, 0);
+	worker_start(&w, 0, NULL);
 	invoke(&w, &ev, &o);
 	CHECK(o.ok && o.r.status == 200, "garbage after a good INVOKE: the RESULT came");
 	outcome_free(&o);
@@ -968,7 +1034,7 @@ static void test_seccomp(void)
 	if (pid == 0) {
 		close(sv[0]);
 		install_filter();
-		_exit(fng__rt_serve(sv[1], &desc, "test", 0) == 0 ? 0 : 1);
+		_exit(fng__rt_serve(sv[1], &desc, "test", 0, NULL) == 0 ? 0 : 1);
 	}
 	close(sv[1]);
 
@@ -1003,7 +1069,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	setenv("FNG_TEST_ENV", "from-the-manifest", 1);
 	test_ready();
-	worker_start(&w, 0);
+	worker_start(&w, 0, NULL);
 	test_accessors(&w);
 	test_defaults_status_fail(&w);
 	test_headers(&w);
@@ -1013,6 +1079,7 @@ int main(void)
 	shutdown(w.fd, SHUT_WR);
 	CHECK_INT(worker_join(&w), 0, "one worker served every scenario, then EOF: 0");
 	test_body_cap();
+	test_ws_grants();
 	test_shutdown();
 	test_protocol_errors();
 	test_seccomp();
