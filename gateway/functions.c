@@ -28,6 +28,7 @@
 #include "wire.h"
 #include "chars.h"
 #include "errors.h"
+#include "fnlog.h"
 #include "functions.h"
 #include "integration.h"
 #include "server.h"
@@ -128,6 +129,7 @@ struct fng_fn {
 	uint64_t service_ns;     /* moving average of an invocation's run time */
 	bool pump_wanted;        /* pump_cb runs pool_pump for it */
 	char failed_version[17]; /* the last version whose pre-flight failed: not retried */
+	struct fng_fnlog log;    /* the rate limit on its log lines */
 };
 
 struct qitem {
@@ -154,6 +156,7 @@ struct fng_functions {
 	char rundir[PATH_MAX];
 	struct fng_fn_limits defaults;
 	unsigned defaults_gen;     /* counts changes of the defaults (reloads) */
+	struct fng_fnlog_cfg logs; /* functions.logs of the current config */
 	struct fng_fn *fns[MAX_FUNCTIONS];
 	unsigned nfns;
 	struct fng_list workers;
@@ -725,24 +728,30 @@ static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint
 	return 0;
 }
 
+/* A handler's fng_log() line: into the log if its function's rate limit allows (fnlog.c). */
 static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
 {
 	static const char *const levels[] = { "debug", "info", "warn", "error" };
+	struct fng_fn *fn = w->gen->fn;
 	struct fng_wire_str msg;
 	int level;
 	void *h = NULL;
-	char *text;
 
 	if (fng__wire_decode_log(b, n, &level, &msg, &h)) {
 		return -1;
 	}
-	text = strndup(msg.p, msg.len > 4096 ? 4096 : msg.len);
-	fng__log(level >= 0 && level <= 3 ? levels[level] : "info", text ? text : "",
-		"function", w->gen->fn->name, "requestId",
-		w->nslots && w->slots[0].req ? w->slots[0].req->request_id : "", NULL);
-	free(text);
+	fng__fnlog_line(&fn->log, &fns->logs, uv_now(fns->loop), fn->name,
+		level >= 0 && level <= 3 ? levels[level] : "info", msg.p, msg.len,
+		w->nslots && w->slots[0].req ? w->slots[0].req->request_id : NULL, "log");
 	fng__wire_free(h);
 	return 0;
+}
+
+void fng__functions_log_tick(struct fng_functions *fns, uint64_t now_ms)
+{
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		fng__fnlog_tick(&fns->fns[i]->log, now_ms, fns->fns[i]->name);
+	}
 }
 
 /*
@@ -2209,6 +2218,7 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	fng__list_init(&fns->sendq);
 	snprintf(fns->dir, sizeof(fns->dir), "%s", cfg->functions.dir);
 	fns->defaults = cfg->functions.defaults;
+	fns->logs = cfg->functions.logs;
 	snprintf(fns->rundir, sizeof(fns->rundir), "/tmp/fngate-%d-XXXXXX", (int)getpid());
 	if (!mkdtemp(fns->rundir)) {
 		err = -errno;
@@ -2243,6 +2253,7 @@ void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_conf
 {
 	fns->defaults = cfg->functions.defaults;
 	fns->defaults_gen++;
+	fns->logs = cfg->functions.logs;
 	if (strcmp(fns->dir, cfg->functions.dir) != 0) {
 		fng__log("warn", "functions.dir changed: restart to watch the new directory", NULL);
 	}

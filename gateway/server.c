@@ -541,6 +541,10 @@ static void sweep_cb(uv_timer_t *t)
 	struct fng_server *srv = t->data;
 	uint64_t now = uv_now(srv->loop);
 
+	if (srv->fns) {
+		fng__functions_log_tick(srv->fns, now);
+	}
+
 	for (unsigned q = FNG_TQ_NONE + 1; q < FNG_TQ__COUNT; q++) {
 		struct fng_list *head = &srv->tq[q];
 
@@ -920,6 +924,9 @@ void fng__server_finish(struct fng_server *srv)
 	for (it = srv->conns.next; it != &srv->conns; it = next) {
 		next = it->next;
 		fng__conn_abort(fng__container_of(it, struct fng_conn, link));
+	}
+	if (srv->fns) {
+		fng__functions_log_tick(srv->fns, UINT64_MAX); /* drop counts not yet reported */
 	}
 	fng__functions_close(srv->fns);
 	/* Let connection close callbacks and the last log write run. */

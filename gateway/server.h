@@ -56,7 +56,7 @@ struct fng_server {
 	unsigned nconns;
 	unsigned nevents;         /* WebSocket event requests in flight (a drain waits for them) */
 	struct fng_list tq[FNG_TQ__COUNT];
-	uv_timer_t sweep;         /* expires timeout queues */
+	uv_timer_t sweep;         /* expires timeout queues; reports function log drops */
 
 	uv_signal_t sig_hup, sig_term, sig_int;
 	bool reloading, reload_again, draining;
