@@ -51,7 +51,8 @@
  * Fork: the writer thread does not exist in a child, and the lock may be held by another
  * thread at the moment of the fork. pthread_atfork() handlers take the lock around the fork,
  * and the child starts with an empty queue (the parent writes what was queued) and no
- * writer, which its first line starts again. The children the gateway forks (the
+ * writer, which its first line starts again; no other lock is taken on the way (the time
+ * is not formatted with gmtime_r(), see log_utc()). The children the gateway forks (the
  * supervisor, which writes to fd 2 with dprintf and never calls fng__log(); the sandbox
  * probes; `fngate invoke`'s supervisor) are therefore safe whatever they call.
  */
@@ -64,7 +65,8 @@ static struct {
 	pthread_cond_t wake;    /* to the writer: something to write */
 	pthread_cond_t idle;    /* from the writer: all written, it sleeps */
 	struct fng_buf pending; /* lines queued, not yet taken by the writer */
-	size_t writing;         /* bytes of the writer's batch not yet written */
+	struct fng_buf batch;   /* the writer's: lines it took, being written */
+	size_t writing;         /* bytes of batch not yet written */
 	uint64_t dropped;       /* lines dropped since the last notice */
 	bool started;           /* the writer runs (in this process) */
 	bool sleeping;          /* the writer waits on wake */
@@ -73,19 +75,48 @@ static struct {
 
 static pthread_once_t logq_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The UTC date and time of secs since the epoch (Howard Hinnant's civil_from_days), without
+ * gmtime_r(): glibc's takes a lock (tzset) that a child forked while another thread held it
+ * would wait for forever, and a child may log.
+ */
+static void log_utc(int64_t secs, int *y, unsigned *mo, unsigned *d, unsigned *h, unsigned *mi,
+	unsigned *s)
+{
+	int64_t days = secs / 86400, rem = secs % 86400, era;
+	unsigned doe, yoe, doy, mp;
+
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	*h = (unsigned)(rem / 3600);
+	*mi = (unsigned)(rem % 3600 / 60);
+	*s = (unsigned)(rem % 60);
+	days += 719468; /* from 1970-01-01 to 0000-03-01 */
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = (unsigned)(days - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*mo = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)((int64_t)yoe + era * 400 + (*mo <= 2));
+}
+
 static void log_vformat(struct fng_buf *b, const char *level, const char *msg, size_t len,
 	va_list ap)
 {
+	unsigned mo, d, h, mi, s;
 	struct timespec ts;
-	struct tm tm;
 	const char *k;
+	int y;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	fng__buf_printf(b, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
+	log_utc(ts.tv_sec, &y, &mo, &d, &h, &mi, &s);
+	fng__buf_printf(b, "{\"time\":\"%04d-%02u-%02uT%02u:%02u:%02u.%03ldZ\",\"level\":\"%s\","
 			   "\"msg\":\"",
-		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		ts.tv_nsec / 1000000, level);
+		y, mo, d, h, mi, s, ts.tv_nsec / 1000000, level);
 	fng__buf_json_escape(b, msg, len);
 	fng__buf_str(b, "\"");
 	while ((k = va_arg(ap, const char *)) != NULL) {
@@ -146,9 +177,13 @@ static void log_write(const char *p, size_t len, bool account)
 	}
 }
 
+/*
+ * The writer swaps pending and batch, so both keep their storage. batch lives in logq, not
+ * on this thread's stack: a child forked meanwhile has no such thread, but still reaches it.
+ */
 static void *log_writer(void *arg)
 {
-	struct fng_buf batch = { 0 }, t;
+	struct fng_buf t;
 
 	(void)arg;
 	pthread_mutex_lock(&logq.lock);
@@ -162,14 +197,14 @@ static void *log_writer(void *arg)
 		if (!logq.pending.len) {
 			log_notice(&logq.pending); /* caught up and nothing else came */
 		}
-		t = batch;
-		batch = logq.pending;
+		t = logq.batch;
+		logq.batch = logq.pending;
 		logq.pending = t;
-		logq.writing = batch.len;
+		logq.writing = logq.batch.len;
 		pthread_mutex_unlock(&logq.lock);
-		log_write(batch.p, batch.len, true);
-		batch.len = 0;
+		log_write(logq.batch.p, logq.batch.len, true);
 		pthread_mutex_lock(&logq.lock);
+		logq.batch.len = 0;
 		logq.writing = 0;
 	}
 	return NULL;
@@ -201,6 +236,7 @@ static void log_atfork_child(void)
 	pthread_mutex_init(&logq.lock, NULL);
 	log_conds_init();
 	logq.pending.len = 0;
+	logq.batch.len = 0;
 	logq.writing = 0;
 	logq.dropped = 0;
 	logq.started = logq.sleeping = logq.sync = false;
@@ -265,9 +301,10 @@ static void log_enqueue(const char *line, size_t len)
 	pthread_mutex_unlock(&logq.lock);
 }
 
-void fng__log_flush(unsigned timeout_ms)
+bool fng__log_flush(unsigned timeout_ms)
 {
 	struct timespec until;
+	bool done;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += timeout_ms / 1000;
@@ -283,7 +320,9 @@ void fng__log_flush(unsigned timeout_ms)
 			break;
 		}
 	}
+	done = !logq.started || (!logq.pending.len && !logq.writing && !logq.dropped);
 	pthread_mutex_unlock(&logq.lock);
+	return done;
 }
 
 static void log_emit(const char *level, const char *msg, size_t len, va_list ap)

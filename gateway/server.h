@@ -130,9 +130,9 @@ void fng__log(const char *level, const char *msg, ...) __attribute__((sentinel))
 void fng__log_text(const char *level, const char *msg, size_t len, ...)
 	__attribute__((sentinel));
 /*
- * Waits until every queued line is written, or timeout_ms. Runs by itself at exit (with a
- * 2 s bound); tests call it to read what was logged.
+ * Waits until every queued line is written, or timeout_ms; false if some were not. Runs by
+ * itself at exit (with a 2 s bound); tests call it to read what was logged.
  */
-void fng__log_flush(unsigned timeout_ms);
+bool fng__log_flush(unsigned timeout_ms);
 
 #endif
