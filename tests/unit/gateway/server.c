@@ -328,12 +328,20 @@ static void test_fork(void)
 
 		if (pid == 0) {
 			fng__log("info", "child", NULL);
-			_exit(fng__log_flush(5000) ? 0 : 4);
+			if (!fng__log_flush(5000)) {
+				_exit(4);
+			}
+			/*
+			 * Done. Not _exit(): valgrind would check for leaks, and the line the
+			 * other thread was formatting at the fork is only on a stack the child
+			 * does not have.
+			 */
+			raise(SIGKILL);
 		}
 		st = wait_child(pid);
 		if (st == -1) {
 			hung++;
-		} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		} else if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL) {
 			printf("# child %d: %s %d\n", i, WIFEXITED(st) ? "exit" : "signal",
 				WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 			bad++;
@@ -349,7 +357,7 @@ static void test_fork(void)
 		children++;
 	}
 	CHECK_INT(hung, 0, "no child forked during logging hangs in fng__log or its flush");
-	CHECK_INT(bad, 0, "every child exits 0");
+	CHECK_INT(bad, 0, "every child's flush finishes");
 	CHECK_INT(children, FORKS, "each child's line reaches stderr (its own writer)");
 }
 
