@@ -50,7 +50,7 @@ static void report(struct fng_fnlog *st, const char *function)
 
 void fng__fnlog_tick(struct fng_fnlog *st, uint64_t now_ms, const char *function)
 {
-	if (st->dropped && now_ms >= st->report_ms) {
+	if (st->dropped && now_ms >= st->report_at) {
 		report(st, function);
 	}
 }
@@ -78,7 +78,7 @@ bool fng__fnlog_line(struct fng_fnlog *st, const struct fng_fnlog_cfg *cfg, uint
 	if (!can_take(st->lines, cfg->lines_per_second, line_cost) ||
 		!can_take(st->bytes, cfg->bytes_per_second, byte_cost)) {
 		if (st->dropped++ == 0) {
-			st->report_ms = now_ms + cfg->report_ms;
+			st->report_at = now_ms + cfg->report_ms;
 		}
 		st->dropped_total++;
 		return false;

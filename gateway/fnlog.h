@@ -24,7 +24,7 @@ struct fng_fnlog {
 	uint64_t bytes;       /* tokens of the byte bucket, in thousandths of a byte */
 	uint64_t refilled_ms; /* when the buckets were last topped up */
 	uint64_t dropped;     /* lines dropped since the last report */
-	uint64_t report_ms;   /* when that count is due in the log */
+	uint64_t report_at;   /* now_ms when that count is due in the log */
 	uint64_t dropped_total;
 	bool primed;          /* the buckets were filled once (a zeroed state is new and full) */
 };
