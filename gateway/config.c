@@ -24,6 +24,7 @@
 #include "errors.h"
 #include "safefile.h"
 #include "topic.h"
+#include "wire_limits.h"
 
 const char *const fng__log_field_names[FNG_LOG__COUNT] = {
 #define XX(id, name) name,
@@ -1939,6 +1940,27 @@ static int parse_fn_run_dir(struct loader *L, const struct ynode *v, void *obj)
 	return 0;
 }
 
+#define LOFF(member) OFF(functions.logs.member)
+
+/*
+ * A handler may log freely (a line per request at 100 requests a second, bursts of 500
+ * lines), a flood costs the log 100 lines and 64 KiB of text a second per function. A byte
+ * bucket holds at least the longest line, so every line can pass when it is full.
+ */
+static const struct key fn_logs_keys[] = {
+	{ "lines_per_second", K_U32, LOFF(lines_per_second), 100, 0, 1000000 },
+	{ "burst_lines", K_U32, LOFF(burst_lines), 500, 1, 1000000 },
+	{ "bytes_per_second", K_U32, LOFF(bytes_per_second), 65536, 0, 1u << 30 },
+	{ "burst_bytes", K_U32, LOFF(burst_bytes), 262144, FNG_WIRE_MAX_LOG, 1u << 30 },
+	{ "report_ms", K_U32, LOFF(report_ms), 10000, 100, 3600000 },
+	{ NULL },
+};
+
+static int parse_fn_logs(struct loader *L, const struct ynode *v, void *obj)
+{
+	return apply_keys(L, v, fn_logs_keys, obj, "functions.logs");
+}
+
 /* Lambda takes 250 MB unzipped; a C handler is usually kilobytes. */
 static const struct key functions_keys[] = {
 	{ "dir", K_FN, 0, .fn = parse_fn_dir },
@@ -1947,6 +1969,7 @@ static const struct key functions_keys[] = {
 	{ "defaults", K_FN, 0, .fn = parse_fn_defaults },
 	{ "max", K_FN, 0, .fn = parse_fn_max },
 	{ "grants", K_FN, 0, .fn = parse_grants },
+	{ "logs", K_FN, 0, .fn = parse_fn_logs },
 	{ NULL },
 };
 

@@ -72,6 +72,19 @@ struct fng_fn_policy {
 	struct fng_grants grants; /* what its workers are told: API tags, topic patterns */
 };
 
+/*
+ * Rate limits on each function's log lines (`functions.logs`), applied by fnlog.c: one token
+ * bucket for lines and one for bytes of text per function. docs/config.md has the defaults
+ * and their reasons.
+ */
+struct fng_fnlog_cfg {
+	uint32_t lines_per_second; /* 0: no line limit */
+	uint32_t burst_lines;      /* the line bucket's size */
+	uint32_t bytes_per_second; /* 0: no byte limit */
+	uint32_t burst_bytes;      /* the byte bucket's size, at least one longest line */
+	uint32_t report_ms;        /* a count of dropped lines is logged at most this often */
+};
+
 struct fng_theader {
 	const char *name; /* lower case */
 	size_t name_len;
@@ -245,6 +258,7 @@ struct fng_config {
 		struct fng_fn_policy *policies;
 		unsigned npolicies;
 		struct fng_fn_policy default_policy;
+		struct fng_fnlog_cfg logs;
 	} functions;
 
 	struct fng_api *apis;

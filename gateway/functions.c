@@ -30,6 +30,7 @@
 #include "wire.h"
 #include "chars.h"
 #include "errors.h"
+#include "fnlog.h"
 #include "fnstore.h"
 #include "functions.h"
 #include "integration.h"
@@ -144,6 +145,7 @@ struct fng_fn {
 	const struct fng_fn_policy *policy; /* what the operator allows it (in fns->cfg) */
 	uint64_t refused_at;     /* uv_now() ms of its last "WebSocket call refused" line */
 	unsigned refused;        /* its WebSocket calls refused since that line */
+	struct fng_fnlog log;    /* the rate limit on its log lines (fng_log and stdout/stderr) */
 	struct fn_failure {
 		/*
 		 * The last failed deploy, as the scan saw the files: while they stay the same the
@@ -184,6 +186,7 @@ struct fng_functions {
 	uint64_t max_so_bytes;
 	struct fng_fn_limits defaults;
 	unsigned defaults_gen;     /* counts changes of the defaults (reloads) */
+	struct fng_fnlog_cfg logs; /* functions.logs of the current config */
 	struct fng_fn *fns[MAX_FUNCTIONS];
 	unsigned nfns;
 	struct fng_list workers;
@@ -857,40 +860,48 @@ static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint
 	return 0;
 }
 
+/* A handler's fng_log() line: into the log if its function's rate limit allows (fnlog.c). */
 static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
 {
 	static const char *const levels[] = { "debug", "info", "warn", "error" };
+	struct fng_fn *fn = w->gen->fn;
 	struct fng_wire_str msg;
 	int level;
 	void *h = NULL;
-	char *text;
 
 	if (fng__wire_decode_log(b, n, &level, &msg, &h)) {
 		return -1;
 	}
-	text = strndup(msg.p, msg.len > 4096 ? 4096 : msg.len);
-	fng__log(level >= 0 && level <= 3 ? levels[level] : "info", text ? text : "",
-		"function", w->gen->fn->name, "requestId",
-		w->nslots && w->slots[0].req ? w->slots[0].req->request_id : "", NULL);
-	free(text);
+	fng__fnlog_line(&fn->log, &fns->logs, uv_now(fns->loop), fn->name,
+		level >= 0 && level <= 3 ? levels[level] : "info", msg.p, msg.len,
+		w->nslots && w->slots[0].req ? w->slots[0].req->request_id : NULL, "log");
 	fng__wire_free(h);
 	return 0;
 }
 
+void fng__functions_log_tick(struct fng_functions *fns, uint64_t now_ms)
+{
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		fng__fnlog_tick(&fns->fns[i]->log, now_ms, fns->fns[i]->name);
+	}
+}
+
 /* ---- what workers write on their stdout and stderr ---- */
 
-/* One line of it, as a log line of the function (with the request it was running, if any). */
+/*
+ * One line of it, as a log line of the function (with the request it was running, if any),
+ * under the function's log rate limit like its fng_log() lines.
+ */
 static void out_line(struct fng_worker *w, const char *p, size_t n)
 {
-	char *text;
+	struct fng_functions *fns = current_fns;
+	struct fng_fn *fn = w->gen->fn;
 
 	if (n && p[n - 1] == '\r') {
 		n--;
 	}
-	text = strndup(p, n);
-	fng__log("info", text ? text : "", "function", w->gen->fn->name, "stream", "stderr",
-		"requestId", w->nslots && w->slots[0].req ? w->slots[0].req->request_id : "", NULL);
-	free(text);
+	fng__fnlog_line(&fn->log, &fns->logs, uv_now(fns->loop), fn->name, "info", p, n,
+		w->nslots && w->slots[0].req ? w->slots[0].req->request_id : NULL, "stderr");
 }
 
 /* Splits what the worker wrote into lines (w->line holds an unfinished one). */
@@ -2617,6 +2628,7 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	snprintf(fns->dir, sizeof(fns->dir), "%s", cfg->functions.dir);
 	fns->defaults = cfg->functions.defaults;
 	fns->max_so_bytes = cfg->functions.max_so_bytes;
+	fns->logs = cfg->functions.logs;
 	fns->cfg = fng__config_ref((struct fng_config *)cfg);
 	err = fng__fnstore_create(cfg->functions.run_dir, &fns->store, &why);
 	if (err) {
@@ -2664,6 +2676,7 @@ void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_conf
 	fns->defaults = cfg->functions.defaults;
 	fns->max_so_bytes = cfg->functions.max_so_bytes;
 	fns->defaults_gen++;
+	fns->logs = cfg->functions.logs;
 	if (strcmp(fns->dir, cfg->functions.dir) != 0) {
 		fng__log("warn", "functions.dir changed: restart to watch the new directory", NULL);
 	}

@@ -30,6 +30,9 @@ void fng__functions_close(struct fng_functions *fns);
 /* Frees fns after fng__functions_close and a loop run. NULL is a no-op. */
 void fng__functions_free(struct fng_functions *fns);
 
+/* Logs the dropped-line counts of function logs that are due (fnlog.h); now_ms is uv_now(). */
+void fng__functions_log_tick(struct fng_functions *fns, uint64_t now_ms);
+
 /* Number of functions currently serving (for logs and tests). */
 unsigned fng__functions_count(const struct fng_functions *fns);
 

@@ -80,12 +80,13 @@ const char *fng__seccomp_describe(void);
 
 /*
  * The programs a worker with this pid, groups and learn mode installs — the load-time filter
- * and the serve filter — as the kernel stores them, for verification from outside. Both
- * malloc'd (the caller frees filter). 0, -ENOSYS without seccomp, or -errno.
+ * and the serve filter — as the kernel stores them, for verification from outside. *load is
+ * kept by this file (it names no pid); serve->filter is malloc'd (the caller frees it). 0,
+ * -ENOSYS without seccomp, or -errno.
  */
 struct sock_fprog;
-int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn, struct sock_fprog *load,
-	struct sock_fprog *serve);
+int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn,
+	const struct sock_fprog **load, struct sock_fprog *serve);
 
 /*
  * Checks that worker pid (our child, single-threaded, serving) is under exactly the filters

@@ -466,29 +466,33 @@ int fng__seccomp_prepare(void)
 	return rc;
 }
 
-int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn, struct sock_fprog *load,
-	struct sock_fprog *serve)
+int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn,
+	const struct sock_fprog **load, struct sock_fprog *serve)
 {
-	scmp_filter_ctx a, b;
-	int rc;
+	/* The load-time filter names no pid: built once per process and kept. */
+	static struct sock_fprog load_time;
+	scmp_filter_ctx ctx;
+	int rc = 0;
 
-	a = build(SCMP_ACT_ALLOW, load_policy, NLOAD, 0, &rc);
-	if (!a) {
+	if (!load_time.filter) {
+		ctx = build(SCMP_ACT_ALLOW, load_policy, NLOAD, 0, &rc);
+		if (!ctx) {
+			return rc;
+		}
+		rc = export_bpf(ctx, &load_time);
+		seccomp_release(ctx);
+		if (rc) {
+			return rc;
+		}
+	}
+	ctx = build_for(pid, learn ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS, policy, NROWS, groups,
+		&rc);
+	if (!ctx) {
 		return rc;
 	}
-	b = build_for(pid, learn ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS, policy, NROWS, groups,
-		&rc);
-	if (b) {
-		rc = export_bpf(a, load);
-		if (rc == 0) {
-			rc = export_bpf(b, serve);
-			if (rc) {
-				free(load->filter);
-			}
-		}
-		seccomp_release(b);
-	}
-	seccomp_release(a);
+	rc = export_bpf(ctx, serve);
+	seccomp_release(ctx);
+	*load = &load_time;
 	return rc;
 }
 
@@ -551,8 +555,8 @@ const char *fng__seccomp_describe(void)
 	return "NO SECCOMP FILTER (built with -Dseccomp=disabled)";
 }
 
-int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn, struct sock_fprog *load,
-	struct sock_fprog *serve)
+int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn,
+	const struct sock_fprog **load, struct sock_fprog *serve)
 {
 	return -ENOSYS;
 }

@@ -169,11 +169,12 @@ int fng__sb_verify(pid_t pid, uint32_t groups, bool learn, int *wstatus, struct 
 	char *why, size_t whylen)
 {
 	struct sock_fprog want[2] = { { 0 } };
+	const struct sock_fprog *load = NULL;
 	int rc, mode, count;
 
 	*wstatus = -1;
 	why[0] = '\0';
-	rc = fng__seccomp_expected(pid, groups, learn, &want[0], &want[1]);
+	rc = fng__seccomp_expected(pid, groups, learn, &load, &want[1]);
 	if (rc == -ENOSYS) {
 		return 0; /* built without seccomp: nothing to check (the build warned) */
 	}
@@ -181,6 +182,7 @@ int fng__sb_verify(pid_t pid, uint32_t groups, bool learn, int *wstatus, struct 
 		snprintf(why, whylen, "%s", "cannot build the expected filters");
 		return rc;
 	}
+	want[0] = *load;
 	rc = geteuid() == 0 ? by_ptrace(pid, want, wstatus, ru, why, whylen) : -EPERM;
 	if ((rc == -EPERM && !why[0]) || rc == -ENOTSUP) {
 		/* Not allowed to look inside, or the kernel cannot show it: the mode and count. */
@@ -195,7 +197,6 @@ int fng__sb_verify(pid_t pid, uint32_t groups, bool learn, int *wstatus, struct 
 	} else if (rc < 0 && !why[0]) {
 		snprintf(why, whylen, "ptrace: %s", strerror(-rc));
 	}
-	free(want[0].filter);
 	free(want[1].filter);
 	return rc;
 }

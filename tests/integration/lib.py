@@ -196,9 +196,12 @@ def run_parallel(fns, workers=8):
 # ----------------------------------------------------------------- daemon ---
 
 class Daemon:
-    """One `fngate serve -c FILE` process. Use as a context manager."""
+    """One `fngate serve -c FILE` process. Use as a context manager.
 
-    def __init__(self, config, listeners=1, wait=True):
+    stderr_pace=(N, S) makes the daemon's stderr a slowly read pipe: at most N bytes are read
+    every S seconds (set d.stderr_pace = None to read as fast as it comes again)."""
+
+    def __init__(self, config, listeners=1, wait=True, stderr_pace=None):
         self.tmp = tempfile.mkdtemp(prefix='fngate-it-')
         self.config_path = os.path.join(self.tmp, 'fngate.yaml')
         self.access_log = os.path.join(self.tmp, 'access.log')
@@ -209,12 +212,15 @@ class Daemon:
         self.addrs = []
         self.rc = None
         self._stopped = False
+        self.stderr_pace = stderr_pace
         self.stdout_path = os.path.join(self.tmp, 'stdout')
         self._stdout = open(self.stdout_path, 'wb')
         self.proc = subprocess.Popen(
             WRAPPER + [BIN, 'serve', '-c', self.config_path], cwd=self.tmp,
             stdin=subprocess.DEVNULL, stdout=self._stdout, stderr=subprocess.PIPE)
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader = threading.Thread(
+            target=self._read_stderr if stderr_pace is None else self._read_stderr_paced,
+            daemon=True)
         self._reader.start()
         self.ready_at = None
         if wait:
@@ -236,18 +242,40 @@ class Daemon:
         os.replace(tmp, path)
 
     # -- stderr log
+    def _add_stderr_line(self, raw):
+        line = raw.decode('utf-8', 'replace').rstrip('\n')
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                obj = None
+        except ValueError:
+            obj = None
+        with self.cond:
+            self.logs.append((line, obj))
+            self.cond.notify_all()
+
     def _read_stderr(self):
         for raw in iter(self.proc.stderr.readline, b''):
-            line = raw.decode('utf-8', 'replace').rstrip('\n')
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict):
-                    obj = None
-            except ValueError:
-                obj = None
-            with self.cond:
-                self.logs.append((line, obj))
-                self.cond.notify_all()
+            self._add_stderr_line(raw)
+        with self.cond:
+            self.reader_done = True
+            self.cond.notify_all()
+
+    def _read_stderr_paced(self):
+        fd = self.proc.stderr.fileno()
+        rest = b''
+        while True:
+            pace = self.stderr_pace
+            d = os.read(fd, pace[0] if pace else 65536)
+            if not d:
+                break
+            *lines, rest = (rest + d).split(b'\n')
+            for raw in lines:
+                self._add_stderr_line(raw + b'\n')
+            if pace:
+                time.sleep(pace[1])
+        if rest:
+            self._add_stderr_line(rest)
         with self.cond:
             self.reader_done = True
             self.cond.notify_all()

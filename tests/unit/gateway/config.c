@@ -549,6 +549,40 @@ static void test_function_limits(void)
 		"max_so_bytes below 4096");
 }
 
+/* functions.logs: the per-function log rate limit (gateway/fnlog.c uses it). */
+static void test_function_logs(void)
+{
+	struct fng_config *c = load_ok(MIN_API, "no functions.logs");
+
+	if (c) {
+		const struct fng_fnlog_cfg *l = &c->functions.logs;
+
+		CHECK(l->lines_per_second == 100 && l->burst_lines == 500 &&
+				l->bytes_per_second == 65536 && l->burst_bytes == 262144 &&
+				l->report_ms == 10000,
+			"defaults: 100 lines/s, burst 500, 64 KiB/s, burst 256 KiB, report 10 s");
+		fng__config_unref(c);
+	}
+	c = load_ok("functions: { logs: { lines_per_second: 0, burst_lines: 7, "
+		"bytes_per_second: 1000, burst_bytes: 9000, report_ms: 100 } }\n" MIN_API,
+		"explicit functions.logs");
+	if (c) {
+		const struct fng_fnlog_cfg *l = &c->functions.logs;
+
+		CHECK(l->lines_per_second == 0 && l->burst_lines == 7 &&
+				l->bytes_per_second == 1000 && l->burst_bytes == 9000 &&
+				l->report_ms == 100,
+			"explicit values land in the snapshot");
+		fng__config_unref(c);
+	}
+	load_err("functions: { logs: { burst_bytes: 100 } }\n" MIN_API, "1:35", "burst_bytes",
+		"burst_bytes below the longest line");
+	load_err("functions: { logs: { lines: 5 } }\n" MIN_API, "1:22",
+		"unknown key \"lines\" in functions.logs", "an unknown key in functions.logs");
+	load_err("functions: { logs: { report_ms: 10 } }\n" MIN_API, "1:33", "report_ms",
+		"report_ms under 100");
+}
+
 /* functions.max and functions.grants: what each function's manifest and workers may do. */
 static const char policy_yaml[] =
 	"functions:\n"
@@ -1631,6 +1665,7 @@ int main(void)
 	test_full();
 	test_defaults();
 	test_function_limits();
+	test_function_logs();
 	test_policy_defaults();
 	test_policy_grants();
 	test_policy_manifests();
