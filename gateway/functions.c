@@ -95,6 +95,7 @@ struct fng_worker {
 	struct fng_buf outq;     /* INVOKE frames gathered by one pump, written at its end */
 	struct fng_buf in;
 	bool pipe_open, pipe_eof, exited, timed_out, out_open;
+	bool out_paused;         /* over its log limit: out is not read until the next tick */
 	bool ready_seen;         /* READY arrived: the supervisor is verifying its filters */
 	uint8_t verify_tries;    /* verifications that could not be carried out (not a verdict) */
 	bool refused;            /* killed by the gateway for the reason in cause */
@@ -195,6 +196,7 @@ struct fng_functions {
 	bool pump_pending;
 	uv_timer_t retry;          /* re-pumps after a start-failure back-off */
 	char out_buf[16384];       /* what workers wrote on stdout/stderr, read into here */
+	bool out_paused;           /* a worker's output is paused (out_read_cb) */
 	struct fng_list sendq;     /* requests the control socket had no room for (ctl_msg) */
 	bool want_write;
 };
@@ -276,6 +278,8 @@ static void worker_destroy(struct fng_functions *fns, struct fng_worker *w)
 	struct fng_gen *g = w->gen;
 	struct fng_fn *fn;
 
+	/* Its last words (a crash message) are usually there already: log them first. */
+	out_drain(w);
 	worker_fail_req(w, FNG_EBAD_GATEWAY, NULL);
 	fng__list_remove(&w->link);
 	fng__list_remove(&w->all);
@@ -286,7 +290,6 @@ static void worker_destroy(struct fng_functions *fns, struct fng_worker *w)
 		uv_close((uv_handle_t *)&w->pipe, worker_handle_closed);
 	}
 	if (w->out_open) {
-		out_drain(w); /* its last words (a crash message) are usually there already */
 		uv_close((uv_handle_t *)&w->out, worker_handle_closed);
 	}
 	fn = g->fn; /* g may be freed just below */
@@ -564,6 +567,8 @@ static void worker_refuse(struct fng_functions *fns, struct fng_worker *w, const
 	bool cheated);
 static struct fng_worker *worker_by(struct fng_functions *fns, uint32_t spawn_id, pid_t pid);
 static void fn_withdraw(struct fng_functions *fns, struct fng_fn *fn, const char *detail);
+static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static int on_ready(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
 {
@@ -796,6 +801,7 @@ static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint
 	struct fng_wire_result r;
 	void *h = NULL;
 
+	out_drain(w); /* the lines it wrote carry its request id */
 	if (fng__wire_decode_result(b, n, &r, &h)) {
 		return -1;
 	}
@@ -884,6 +890,17 @@ void fng__functions_log_tick(struct fng_functions *fns, uint64_t now_ms)
 	for (unsigned i = 0; i < fns->nfns; i++) {
 		fng__fnlog_tick(&fns->fns[i]->log, now_ms, fns->fns[i]->name);
 	}
+	/* Workers whose output was paused for being over their limit are read again. */
+	for (struct fng_list *it = fns->workers.next; fns->out_paused && it != &fns->workers;
+		it = it->next) {
+		struct fng_worker *w = fng__container_of(it, struct fng_worker, all);
+
+		if (w->out_paused && w->out_open) {
+			w->out_paused = false;
+			uv_read_start((uv_stream_t *)&w->out, out_alloc_cb, out_read_cb);
+		}
+	}
+	fns->out_paused = false;
 }
 
 /* ---- what workers write on their stdout and stderr ---- */
@@ -892,7 +909,7 @@ void fng__functions_log_tick(struct fng_functions *fns, uint64_t now_ms)
  * One line of it, as a log line of the function (with the request it was running, if any),
  * under the function's log rate limit like its fng_log() lines.
  */
-static void out_line(struct fng_worker *w, const char *p, size_t n)
+static bool out_line(struct fng_worker *w, const char *p, size_t n)
 {
 	struct fng_functions *fns = current_fns;
 	struct fng_fn *fn = w->gen->fn;
@@ -900,13 +917,18 @@ static void out_line(struct fng_worker *w, const char *p, size_t n)
 	if (n && p[n - 1] == '\r') {
 		n--;
 	}
-	fng__fnlog_line(&fn->log, &fns->logs, uv_now(fns->loop), fn->name, "info", p, n,
+	return fng__fnlog_line(&fn->log, &fns->logs, uv_now(fns->loop), fn->name, "info", p, n,
 		w->nslots && w->slots[0].req ? w->slots[0].req->request_id : NULL, "stderr");
 }
 
-/* Splits what the worker wrote into lines (w->line holds an unfinished one). */
-static void out_feed(struct fng_worker *w, const char *p, size_t n)
+/*
+ * Splits what the worker wrote into lines (w->line holds an unfinished one). False if its
+ * function's log limit dropped one of them.
+ */
+static bool out_feed(struct fng_worker *w, const char *p, size_t n)
 {
+	bool all = true;
+
 	while (n) {
 		const char *nl = memchr(p, '\n', n);
 		size_t take = nl ? (size_t)(nl - p) : n, room = OUT_LINE_MAX - w->line.len;
@@ -918,14 +940,15 @@ static void out_feed(struct fng_worker *w, const char *p, size_t n)
 			nl = NULL; /* cut: the rest is the next piece */
 		}
 		if (!w->line.len && end) {
-			out_line(w, p, take);
+			all &= out_line(w, p, take);
 		} else if (fng__buf_append(&w->line, p, take) == 0 && end) {
-			out_line(w, w->line.p, w->line.len);
+			all &= out_line(w, w->line.p, w->line.len);
 			w->line.len = 0;
 		}
 		p += take + (nl != NULL);
 		n -= take + (nl != NULL);
 	}
+	return all;
 }
 
 static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -936,12 +959,21 @@ static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = sizeof(fns->out_buf);
 }
 
+/*
+ * What a worker writes on stdout/stderr. A worker over its function's log limit is not read
+ * from until the next log tick (100 ms): its pipe fills and its writes wait, instead of the
+ * gateway spending a core reading and dropping gigabytes of lines.
+ */
 static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct fng_worker *w = s->data;
 
 	if (nread > 0) {
-		out_feed(w, buf->base, (size_t)nread);
+		if (!out_feed(w, buf->base, (size_t)nread)) {
+			uv_read_stop(s);
+			w->out_paused = true;
+			current_fns->out_paused = true;
+		}
 	} else if (nread < 0) {
 		uv_read_stop(s);
 		if (w->line.len) {
@@ -952,13 +984,23 @@ static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 }
 
 /* Reads what is left in the worker's output pipe before it is closed (a bounded amount). */
+/*
+ * Reads what is in the worker's output pipe now, paused or not, and logs it with the running
+ * request. Called before a RESULT is taken: what the invocation wrote is all in the pipe by
+ * then (it wrote it before its RESULT), and at most a pipe's worth (a writer blocked on a full
+ * pipe sends no RESULT), so every line is logged with the request that wrote it. Also called
+ * when a worker is gone, for its last words.
+ */
 static void out_drain(struct fng_worker *w)
 {
 	struct fng_functions *fns = current_fns;
 	uv_os_fd_t fd;
 
+	if (!w->out_open) {
+		return;
+	}
 	if (uv_fileno((uv_handle_t *)&w->out, &fd) == 0 && fns) {
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < 8; i++) {
 			ssize_t n = read(fd, fns->out_buf, sizeof(fns->out_buf));
 
 			if (n <= 0) {
@@ -1126,6 +1168,8 @@ static int on_ws_unsubscribe(struct fng_functions *fns, struct fng_worker *w, co
 static void worker_fail_req(struct fng_worker *w, int err, const char *detail)
 {
 	struct fng_req *req = w->nslots ? w->slots[0].req : NULL;
+
+	out_drain(w); /* what it wrote before it failed carries its request id */
 
 	if (w->nslots > 1) {
 		requeue_pipeline(current_fns, w, FNG_EUNAVAILABLE);
@@ -1766,8 +1810,6 @@ static bool worker_pipe(struct fng_functions *fns, struct fng_worker *w, uv_pipe
 	return false;
 }
 
-static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void on_spawned(struct fng_functions *fns, const struct fng_sb_spawned *m, int fd,
 	int outfd)

@@ -122,8 +122,9 @@ class Flood:
     """FLOOD_THREADS client threads, each calling GET /s/flood in a loop on its own
     connection until stopped. sent: lines the handler reported sending (200 answers)."""
 
-    def __init__(self, port):
+    def __init__(self, port, via='log'):
         self.port = port
+        self.via = via
         self.stop_ev = threading.Event()
         self.lock = threading.Lock()
         self.sent = self.sent_bytes = self.calls = 0
@@ -138,7 +139,7 @@ class Flood:
             t.start()
 
     def _run(self, size):
-        path = '/s/flood?n=%d&size=%d' % (FLOOD_LINES, size)
+        path = '/s/flood?n=%d&size=%d&via=%s' % (FLOOD_LINES, size, self.via)
         c = None
         while not self.stop_ev.is_set():
             try:
@@ -175,7 +176,7 @@ class Tally:
     bytes of text), lines reported dropped (and in how many reports), lines the daemon log
     itself dropped (any "log lines dropped"), and all bytes of stderr."""
 
-    def __init__(self, d, mark):
+    def __init__(self, d, mark, stream='log'):
         self.logged = self.text = self.dropped = self.reports = self.lost = self.out = 0
         with d.cond:
             lines = d.logs[mark:]
@@ -190,17 +191,20 @@ class Tally:
                 self.dropped += int(o['dropped'])
                 self.reports += 1
             elif o.get('msg', '').startswith('flood '):
-                eq(o.get('stream'), 'log', 'stream of a function log line')
-                check(o.get('requestId'), 'a function log line without requestId: %r' % o)
+                eq(o.get('stream'), stream, 'stream of a function log line')
+                # stderr written by an invocation killed at its deadline may be read after
+                # its request was answered: then it has no request id.
+                check(o.get('requestId') or stream == 'stderr',
+                      'a function log line without requestId: %r' % o)
                 self.logged += 1
                 self.text += len(o['msg'].encode())
 
     @classmethod
-    def wait(cls, d, mark, sent, timeout):
+    def wait(cls, d, mark, sent, timeout, stream='log'):
         """The tally once all `sent` lines are accounted for, or after timeout s."""
         deadline = time.monotonic() + timeout * SLOW
         while True:
-            t = cls(d, mark)
+            t = cls(d, mark, stream)
             if t.logged + t.dropped + t.lost >= sent or time.monotonic() > deadline:
                 return t
             time.sleep(0.2)
@@ -295,6 +299,46 @@ def _reload_limits():
           % t.logged)
     check(t.logged >= 5, 'logged %d lines, expected the burst of 5 at least' % t.logged)
     eq(t.logged + t.dropped, 1000, 'logged + dropped')
+
+
+@tap.case('a flood on the handler\'s own stderr: the mock route p99 stays within max(2x, '
+          '+20 ms) of its baseline; the writer is slowed (its reads pause), what is logged stays '
+          'within the limit, the rest is counted')
+def _stderr_flood():
+    d = daemon()            # with the limits of the reload case: 5 lines/s, report_ms 500
+    d.stderr_pace = PACE
+    time.sleep(1.5)         # the last case's report is out, the line bucket refilled
+    base, fails = measure(d.port)
+    check(not fails, 'baseline mock requests failed: %s' % fails[:3])
+    base99 = percentile(base, 99)
+    mark = d.log_mark()
+    flood = Flood(d.port, via='stderr')
+    flood.start()
+    try:
+        d.wait_log(lambda o: o.get('function') == 'log_flood', 2.0, mark)
+        under, fails = measure(d.port)
+    finally:
+        flood.stop()
+    p50, p99 = percentile(under, 50), percentile(under, 99)
+    limit = max(2 * base99, base99 + 0.020)
+    d.stderr_pace = None
+    time.sleep(1.0)         # the last drop report (report_ms 500)
+    t = Tally(d, mark, 'stderr')
+    secs = flood.seconds + 1.5
+    diag('stderr flood: mock p50 %.2f ms, p99 %.2f ms (baseline p99 %.2f, limit %.2f); %d '
+         'invocations answered, %d timed out (their writes wait while the gateway pauses '
+         'reading); %d lines logged, %d counted dropped'
+         % (p50 * 1e3, p99 * 1e3, base99 * 1e3, limit * 1e3, flood.calls,
+            sum('timed out' in e for e in flood.errors), t.logged, t.dropped))
+    check(not fails, 'mock requests failed under the flood: %s' % fails[:3])
+    check(p99 <= limit, 'p99 under the stderr flood %.2f ms exceeds %.2f ms'
+          % (p99 * 1e3, limit * 1e3))
+    check(all('timed out' in e for e in flood.errors),
+          'the flood failed otherwise than by timing out: %s' % flood.errors[:3])
+    check(t.logged > 0, 'no line of the handler\'s stderr reached the log')
+    check(t.logged <= 5 + 5 * secs + 1, 'logged %d stderr lines: over the rate limit'
+          % t.logged)
+    check(t.dropped > 0, 'no "function log lines dropped" count for the stderr lines')
 
 
 @tap.case('SIGTERM: exit 0, and "stopped" is the last line on stderr (flushed at exit)')
