@@ -983,7 +983,6 @@ static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
-/* Reads what is left in the worker's output pipe before it is closed (a bounded amount). */
 /*
  * Reads what is in the worker's output pipe now, paused or not, and logs it with the running
  * request. Called before a RESULT is taken: what the invocation wrote is all in the pipe by
