@@ -1809,7 +1809,6 @@ static bool worker_pipe(struct fng_functions *fns, struct fng_worker *w, uv_pipe
 	return false;
 }
 
-
 static void on_spawned(struct fng_functions *fns, const struct fng_sb_spawned *m, int fd,
 	int outfd)
 {
@@ -1828,7 +1827,14 @@ static void on_spawned(struct fng_functions *fns, const struct fng_sb_spawned *m
 		return;
 	}
 	if (m->err || fd < 0 || outfd < 0) {
-		snprintf(w->cause, sizeof(w->cause), "spawn failed: %s", uv_strerror(m->err));
+		if (fd >= 0) {
+			close(fd);
+		}
+		if (outfd >= 0) {
+			close(outfd);
+		}
+		snprintf(w->cause, sizeof(w->cause), "spawn failed: %s",
+			uv_strerror(m->err ? m->err : UV_EPROTO));
 		w->exited = true;
 		w->state = W_STARTING;
 		worker_died(fns, w);
