@@ -1602,6 +1602,7 @@ static int parse_fn_dir(struct loader *L, const struct ynode *v, void *obj)
 static const struct key functions_keys[] = {
 	{ "dir", K_FN, 0, .fn = parse_fn_dir },
 	{ "defaults", K_FN, 0, .fn = parse_fn_defaults },
+	{ "cpu_isolation", K_BOOL, OFF(functions.cpu_isolation), 1 },
 	{ NULL },
 };
 

@@ -209,6 +209,7 @@ struct fng_config {
 	struct {
 		const char *dir;          /* absolute */
 		struct fng_fn_limits defaults;
+		bool cpu_isolation;       /* workers get a CPU policy (off: plain processes) */
 	} functions;
 
 	struct fng_api *apis;

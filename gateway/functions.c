@@ -154,6 +154,7 @@ struct fng_functions {
 	char rundir[PATH_MAX];
 	struct fng_fn_limits defaults;
 	unsigned defaults_gen;     /* counts changes of the defaults (reloads) */
+	bool cpu_isolation;        /* functions.cpu_isolation, for the spawns from now on */
 	struct fng_fn *fns[MAX_FUNCTIONS];
 	unsigned nfns;
 	struct fng_list workers;
@@ -1387,6 +1388,12 @@ static int worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 	sp->id = ++fns->next_spawn_id;
 	sp->memory_mb = g->limits.memory_mb;
 	sp->cpu_ms = g->limits.cpu_ms;
+	/*
+	 * CPU is shared per function: every function weighs 10000 (the top of the scale, so that
+	 * the split and the supervisor's demotion stay distinct), split among its workers.
+	 */
+	sp->cpu_weight = 10000 / g->limits.concurrency;
+	sp->cpu_off = !fns->cpu_isolation;
 	sp->groups = g->limits.groups;
 	sp->learn = g->limits.learn;
 	sp->max_body = FNG_WIRE_MAX_DEFAULT;
@@ -2209,6 +2216,7 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	fng__list_init(&fns->sendq);
 	snprintf(fns->dir, sizeof(fns->dir), "%s", cfg->functions.dir);
 	fns->defaults = cfg->functions.defaults;
+	fns->cpu_isolation = cfg->functions.cpu_isolation;
 	snprintf(fns->rundir, sizeof(fns->rundir), "/tmp/fngate-%d-XXXXXX", (int)getpid());
 	if (!mkdtemp(fns->rundir)) {
 		err = -errno;
@@ -2242,6 +2250,7 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_config *cfg)
 {
 	fns->defaults = cfg->functions.defaults;
+	fns->cpu_isolation = cfg->functions.cpu_isolation;
 	fns->defaults_gen++;
 	if (strcmp(fns->dir, cfg->functions.dir) != 0) {
 		fng__log("warn", "functions.dir changed: restart to watch the new directory", NULL);
