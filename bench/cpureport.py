@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fnreport import NOISY_PCT, fmt_r, load_runs, med, used_rounds  # noqa: E402
-from report import fmt_int, fmt_ms, fmt_pct, read_kv, write_section  # noqa: E402
+from report import fmt_int, fmt_ms, fmt_pct, read_kv, section_main  # noqa: E402
 
 BEGIN = "<!-- cpu:begin -->"
 END = "<!-- cpu:end -->"
@@ -158,22 +158,7 @@ def build(results):
 
 
 def main(argv):
-    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--write"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    section, errors = build(argv[1])
-    sys.stdout.write(section)
-    if errors:
-        for e in errors:
-            print("cpureport: %s" % e, file=sys.stderr)
-        if len(argv) == 4:
-            print("cpureport: not writing %s because of the errors above" % argv[3],
-                  file=sys.stderr)
-        return 1
-    if len(argv) == 4:
-        write_section(argv[3], section, BEGIN, END, keep=(ABEGIN, AEND))
-        print("cpureport: wrote %s" % argv[3], file=sys.stderr)
-    return 0
+    return section_main(argv, "cpureport", __doc__, build, (BEGIN, END), keep=(ABEGIN, AEND))
 
 
 if __name__ == "__main__":
