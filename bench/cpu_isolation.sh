@@ -21,9 +21,12 @@
 #   QUIET_WAIT=60   before each run, wait up to this many seconds for the (shared) machine to
 #                   be under 10% busy (bench/runwrk.py); runs next to other load are flagged
 #                   and their rounds left out of the medians when at least one round ran clean
-#   CLIENT_RT=1     run wrk SCHED_FIFO (chrt -f 1): it stands in for a client on another
-#                   machine, so its own wake-ups never wait behind the spinning workers (0: a
-#                   plain process, which a spinner delays as it delays any other process)
+#   CLIENT_CG=1     run wrk in the gateway's cpu cgroup (".../fngate-<pid>/gateway", where the
+#                   supervisor moves the gateway whether isolation is on or off): it stands in
+#                   for a client on another machine, which a spinning worker cannot delay;
+#                   sharing the gateway's group, it takes the CPU from an idle worker at once,
+#                   as the gateway does (0: a plain process, delayed by a spinning worker as
+#                   any other process on the machine)
 #   BUILD_DIR=build-bench
 #                   meson build directory (created with --buildtype=release if missing); its
 #                   uninstalled fngate.pc builds the handlers, as `make functions` does
@@ -32,7 +35,7 @@
 #                   copy the raw results there; `python3 bench/cpureport.py DIR` regenerates
 #                   the report
 #
-# Needs: wrk, curl, cc, pkg-config, python3, meson + ninja, chrt. Run as root (workers drop to
+# Needs: wrk, curl, cc, pkg-config, python3, meson + ninja. Run as root (workers drop to
 # uid 65534; cgroups). Every process started here is stopped by pid on exit.
 set -eu
 
@@ -41,7 +44,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-1 4}
 ATTACKERS=${ATTACKERS:-2}
 QUIET_WAIT=${QUIET_WAIT:-60}
-CLIENT_RT=${CLIENT_RT:-1}
+CLIENT_CG=${CLIENT_CG:-1}
 BUILD_DIR=${BUILD_DIR:-build-bench}
 ATTACK_TIMEOUT_MS=120000
 
@@ -54,12 +57,12 @@ BENCH_NAME=cpu_isolation.sh
 bench_args "$@"
 
 [ "$(id -u)" = 0 ] || die "run as root: workers drop to uid 65534 and get cgroups"
-for tool in wrk curl cc pkg-config python3 meson ninja chrt; do
+for tool in wrk curl cc pkg-config python3 meson ninja; do
 	command -v "$tool" >/dev/null || die "$tool not found"
 done
 [ $((ATTACK_TIMEOUT_MS / 1000)) -gt $((DURATION + 30)) ] || die "DURATION too long for the attack"
-CLIENT=()
-[ "$CLIENT_RT" = 1 ] && CLIENT=(chrt -f 1)
+CPU_MNT=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpu(,|$)/ { print $2; exit }' /proc/mounts)
+[ "$CLIENT_CG" = 0 ] || [ -n "$CPU_MNT" ] || die "CLIENT_CG=1 needs the v1 cpu controller"
 
 bench_tmp fngate-cpubench
 chmod 755 "$TMP"
@@ -112,12 +115,12 @@ cpu_cgroup() { awk -F: '$2 ~ /(^|,)cpu(,|$)/ { print $3 }' "/proc/$1/cgroup"; }
 
 # evidence FILE: where the attacker's workers are and what they weigh.
 evidence() {
-	local w rel mnt
-	mnt=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpu(,|$)/ { print $2; exit }' /proc/mounts)
+	local w rel
 	for w in $(spinners); do
 		rel=$(cpu_cgroup "$w")
 		echo "pid=$w cgroup=$rel nice=$(awk '{ print $19 }' "/proc/$w/stat")" \
-			"shares=$(cat "$mnt$rel/cpu.shares" 2>/dev/null || echo -)"
+			"cpu.idle=$(cat "$CPU_MNT$rel/cpu.idle" 2>/dev/null || echo -)" \
+			"cpu.shares=$(cat "$CPU_MNT$rel/cpu.shares" 2>/dev/null || echo -)"
 	done >"$1"
 	echo "gateway=$(cpu_cgroup "$FNGATE_PID")" >>"$1"
 }
@@ -129,6 +132,12 @@ run_case() {
 	out=$RESULTS/wrk/c$c/$r-$name.txt
 	mkdir -p "$RESULTS/wrk/c$c"
 	start_fngate "$name-$r-c$c" "$mode"
+	CLIENT=()
+	if [ "$CLIENT_CG" = 1 ]; then
+		# shellcheck disable=SC2016
+		CLIENT=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"'
+			"$CPU_MNT$(cpu_cgroup "$FNGATE_PID")")
+	fi
 	victim=http://127.0.0.1:$FNGATE_PORT/prod/hello/world
 	curl -sf -o /dev/null "$victim" || die "$name: the victim does not answer"
 	"${CLIENT[@]}" wrk -t1 -c"$c" -d2s "$victim" >/dev/null
@@ -178,12 +187,12 @@ done
 {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "command=$(bench_command bench/cpu_isolation.sh ROUNDS DURATION CONNS ATTACKERS \
-		QUIET_WAIT CLIENT_RT FNGATE)"
+		QUIET_WAIT CLIENT_CG FNGATE)"
 	echo "rounds=$ROUNDS"
 	echo "duration=$DURATION"
 	echo "conns=$CONNS"
 	echo "attackers=$ATTACKERS"
-	echo "client_rt=$CLIENT_RT"
+	echo "client_cg=$CLIENT_CG"
 	echo "nproc=$(nproc)"
 	echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 	echo "kernel=$(uname -r)"

@@ -99,9 +99,10 @@ def build(results):
     w("- Victim: `examples/hello` (`GET /prod/hello/world`, the default pool of 2 workers) "
       "under wrk %s, `wrk -t1 -cN -d%ss --latency` after a 2 s warm-up, N in the table%s." % (
           meta.get("wrk", "?"), meta.get("duration", "?"),
-          "; wrk runs SCHED_FIFO (`chrt -f 1`), standing in for a client on another machine: "
-          "its own wake-ups never wait behind the spinners, in either configuration"
-          if meta.get("client_rt") == "1" else "; wrk is a plain process"))
+          "; wrk runs in the gateway's cpu cgroup (`.../fngate-<pid>/gateway`, where the "
+          "supervisor puts the gateway in both configurations), standing in for a client on "
+          "another machine, which a spinning worker cannot delay"
+          if meta.get("client_cg") == "1" else "; wrk is a plain process"))
     w("- Attacker: `bench/cpu_spin.c`, `concurrency: %d`, with %d requests in flight for the "
       "whole run (each spins until its 120 s deadline): every worker it has spins, from "
       "before the victim's run starts to after it ends." % (attackers, attackers))
@@ -133,7 +134,8 @@ def build(results):
             ev = evidence(results, case, conns)
             if ev:
                 w("The attacker's workers during a run, %s (from `/proc/PID/cgroup`, "
-                  "`/proc/PID/stat` and the cgroup's `cpu.shares`):" % what)
+                  "`/proc/PID/stat` and the cgroup's files; an idle cgroup shows "
+                  "`cpu.shares` 3):" % what)
                 w("")
                 w("```")
                 out.extend(ev)

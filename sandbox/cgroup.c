@@ -19,10 +19,9 @@
  * dispatch, and the pair weighs as one process against the rest of the machine. Each worker
  * has a cpu cgroup of its own below "workers" (the spare too: a hand-off writes values, it
  * moves nothing) whose weight is its function's split among the workers the function may
- * have, so that CPU is shared per function; and a worker found runnable for BUSY_WINDOWS
- * windows of WATCH_MS in a row drops to 1/DEMOTE of its weight until it stops, so that a
- * request of another function preempts it at once rather than after its time slice
- * (fng__cg_watch). v2 delegates cpu next to memory and sets the weights; it neither moves the
+ * have, so that CPU is shared per function; and a worker found running without a pause for
+ * BUSY_WINDOWS windows of WATCH_MS becomes idle itself until it sleeps, so that a request of
+ * another function takes its CPU at once rather than after its time slice (fng__cg_watch). v2 delegates cpu next to memory and sets the weights; it neither moves the
  * gateway nor makes the workers idle. Without a cpu controller the workers lower their own
  * priority instead (fng__cg_cpu_fallback).
  */
@@ -44,14 +43,18 @@
 #define CG_ROOT "/sys/fs/cgroup"
 
 /*
- * The busy-worker watch: every WATCH_MS the supervisor reads each worker's time on and
- * waiting for a CPU (/proc/PID/schedstat); BUSY_WINDOWS windows in a row runnable at least
- * BUSY_PCT % of the time (a handler computing for 40 ms, or spinning) and the worker weighs
- * 1/DEMOTE of its share until a window finds it mostly asleep (its invocation over). Chosen
- * with bench/cpu_isolation.sh (docs/BENCHMARKS.md).
+ * The busy-worker watch: every WATCH_MS the supervisor reads each worker's state and count of
+ * voluntary context switches (/proc/PID/status). Runnable at both ends of a window without
+ * having slept in it (a handler computing, or spinning: a worker between invocations sleeps
+ * in read) for BUSY_WINDOWS windows in a row, the worker's cgroup becomes cpu.idle until it
+ * sleeps again: any other worker that wakes up then takes the CPU from it at once, where a
+ * mere lower weight (1/DEMOTE, the fallback without cpu.idle) still lets it finish its time
+ * slice (3 ms here) and the scheduler notice at the next tick (4 ms). Not the time it spent
+ * on a CPU: a worker held back by others would look idle; nor schedstat's run_delay, credited
+ * only when the task gets the CPU back. Chosen with bench/cpu_isolation.sh and the figures in
+ * docs/BENCHMARKS.md.
  */
 #define WATCH_MS 20
-#define BUSY_PCT 90
 #define BUSY_WINDOWS 2
 #define DEMOTE 64
 
@@ -70,13 +73,14 @@ struct cg_state {
 
 static struct cg_state cg = { .cpu_wanted = true };
 
-/* A worker under watch (supervisor only): its weight, and schedstat at the last tick. */
+/* A worker under watch (supervisor only): its weight, and what the last tick saw. */
 struct watched {
 	pid_t pid;
 	uint32_t weight;      /* as requested, v2 scale */
-	unsigned busy;        /* windows in a row it was runnable */
+	unsigned busy;        /* windows in a row it was runnable and did not sleep */
 	bool demoted;
-	unsigned long long run, wait; /* ns on a CPU, waiting for one */
+	bool runnable;        /* state R at the last tick */
+	unsigned long long slept; /* voluntary context switches at the last tick */
 };
 
 static struct {
@@ -828,6 +832,39 @@ bool fng__cg_oom(pid_t pid)
 	return read_file(dir, "memory.failcnt", buf, sizeof(buf)) > 0 && atoll(buf) > 0;
 }
 
+/*
+ * Makes w's cgroup idle (busy) or gives it back its weight: cpu.idle, or on kernels without
+ * it (before 5.15) 1/DEMOTE of its weight. Leaving idle resets cpu.shares to 1024, hence the
+ * weight written again. 0 or -errno.
+ */
+static int set_busy(const struct watched *w, bool busy)
+{
+	const char *lim[] = { "cpu.idle", busy ? "1" : "0" };
+	int rc = set_limits(cg.cpu, w->pid, lim, 2);
+
+	if (rc == -ENOENT) {
+		return set_weight(w->pid, busy ? w->weight / DEMOTE : w->weight);
+	}
+	return rc < 0 || busy ? rc : set_weight(w->pid, w->weight);
+}
+
+/* Reads pid's state letter and voluntary context switches from /proc/PID/status. */
+static bool task_state(pid_t pid, char *state, unsigned long long *slept)
+{
+	char dir[32], buf[2048];
+	const char *st, *vol;
+
+	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	if (read_file(dir, "status", buf, sizeof(buf)) <= 0 || !(st = strstr(buf, "\nState:")) ||
+		!(vol = strstr(buf, "\nvoluntary_ctxt_switches:"))) {
+		return false;
+	}
+	st += strlen("\nState:");
+	*state = st[strspn(st, " \t")];
+	*slept = strtoull(vol + strlen("\nvoluntary_ctxt_switches:"), NULL, 10);
+	return true;
+}
+
 int fng__cg_watch(void)
 {
 	struct timespec ts;
@@ -844,23 +881,18 @@ int fng__cg_watch(void)
 	}
 	for (size_t i = 0; i < watch.n; i++) {
 		struct watched *w = &watch.w[i];
-		unsigned long long run, wait;
-		char path[64], buf[128];
+		unsigned long long slept;
+		char state;
 		bool busy;
 
-		snprintf(path, sizeof(path), "/proc/%d", (int)w->pid);
-		if (read_file(path, "schedstat", buf, sizeof(buf)) <= 0 ||
-			sscanf(buf, "%llu %llu", &run, &wait) != 2) {
+		if (!task_state(w->pid, &state, &slept)) {
 			continue; /* exiting: fng__cg_remove takes it off */
 		}
-		busy = watch.last && w->run &&
-			(run - w->run + wait - w->wait) * 100 >= (unsigned long long)
-			(now - watch.last) * BUSY_PCT;
+		busy = w->runnable && state == 'R' && slept == w->slept;
 		w->busy = busy ? w->busy + 1 : 0;
-		w->run = run;
-		w->wait = wait;
-		if ((w->busy >= BUSY_WINDOWS) != w->demoted &&
-			set_weight(w->pid, w->demoted ? w->weight : w->weight / DEMOTE) == 0) {
+		w->runnable = state == 'R';
+		w->slept = slept;
+		if ((w->busy >= BUSY_WINDOWS) != w->demoted && set_busy(w, !w->demoted) == 0) {
 			w->demoted = !w->demoted;
 		}
 	}

@@ -144,10 +144,10 @@ bool fng__cg_oom(pid_t pid);
 void fng__cg_remove(pid_t pid);
 
 /*
- * The busy-worker watch (cgroup.c): when its period has come, reads how much each worker with
- * a CPU policy was runnable and lowers the weight of those busy for a while (raising it again
- * when they stop). Returns the milliseconds until it wants to run again, -1 if there is no
- * worker to watch: the supervisor's poll timeout.
+ * The busy-worker watch (cgroup.c): when its period has come, finds the workers with a CPU
+ * policy that have been running without a pause for a while and makes their cgroups idle
+ * (and gives them their weight back once they sleep). Returns the milliseconds until it
+ * wants to run again, -1 if there is no worker to watch: the supervisor's poll timeout.
  */
 int fng__cg_watch(void);
 

@@ -1234,13 +1234,14 @@ static bool in_own_cpu_cgroup(pid_t super, pid_t pid, char *rel, size_t size)
 	return strlen(rel) >= len && strcmp(rel + strlen(rel) - len, want) == 0;
 }
 
-/* Waits up to ms for mnt/rel/cpu.shares to read want; the last value read. */
-static long long await_shares(const char *mnt, const char *rel, long long want, int ms)
+/* Waits up to ms for the number in mnt/rel/file to read want; the last value read. */
+static long long await_cpu_value(const char *mnt, const char *rel, const char *file,
+	long long want, int ms)
 {
 	int64_t end = now_ms() + ms;
 	long long v;
 
-	while ((v = cpu_value(mnt, rel, "cpu.shares", NULL)) != want && now_ms() < end) {
+	while ((v = cpu_value(mnt, rel, file, NULL)) != want && now_ms() < end) {
 		usleep(5000);
 	}
 	return v;
@@ -1517,7 +1518,7 @@ static void test_spare(void)
  * CPU: the supervisor's cpu directory holds "gateway", where it moved this process (standing
  * in for the gateway), and "workers", idle; every worker sits in a cpu cgroup of its own
  * below "workers", the spare too (so a hand-off writes values, it moves nothing), holding
- * the request's weight (cpu.shares = weight * 1024 / 100); one busy for 40 ms drops to 1/64
+ * the request's weight (cpu.shares = weight * 1024 / 100); one busy for 40 ms becomes idle
  * of it until it stops; the directory goes when the worker is reaped.
  */
 static void test_cpu(void)
@@ -1590,7 +1591,7 @@ static void test_cpu(void)
 		"cpu: the cpu cgroup is removed once the worker is reaped");
 	kill_worker(&a);
 
-	/* Busy for 40 ms: 1/64 of its weight; its invocation over: all of it again. */
+	/* Busy for 40 ms: idle; its invocation over: its weight again. */
 	o.cpu_weight = 6400;
 	o.extra_env = "FNG_TEST_SPIN_MS=500";
 	CHECK_INT(spawn(so("abuse_spin"), &o, &a), 0, "cpu watch: spawned");
@@ -1599,13 +1600,15 @@ static void test_cpu(void)
 	CHECK_INT(cpu_value(mnt, rel, "cpu.shares", NULL), 65536,
 		"cpu watch: weight 6400 is cpu.shares 65536");
 	EXPECT(send_invoke(&a) == 0, "cpu watch: the worker spins for 500 ms");
-	CHECK_INT(await_shares(mnt, rel, 1024, 400), 1024,
-		"cpu watch: spinning, it drops to 1/64 of its weight within 400 ms");
+	CHECK_INT(await_cpu_value(mnt, rel, "cpu.idle", 1, 400), 1,
+		"cpu watch: spinning, its cgroup becomes idle within 400 ms");
 	EXPECT(read_result(&a, &status, &body, NULL, WAIT_MS) == 0 && status == 200,
 		"cpu watch: it answers once done (status %d)", status);
 	free(body);
-	CHECK_INT(await_shares(mnt, rel, 65536, 400), 65536,
-		"cpu watch: asleep again, it gets its whole weight back");
+	CHECK_INT(await_cpu_value(mnt, rel, "cpu.idle", 0, 400), 0,
+		"cpu watch: asleep again, it is not idle any more");
+	CHECK_INT(cpu_value(mnt, rel, "cpu.shares", NULL), 65536,
+		"cpu watch: and weighs what it did");
 	kill_worker(&a);
 }
 
