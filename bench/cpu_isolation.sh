@@ -15,7 +15,7 @@
 # Environment:
 #   ROUNDS=5        rounds (each: every case at every CONNS)
 #   DURATION=10     seconds per wrk run
-#   CONNS="1 4"     wrk connections (-t1) for the victim's load, each a table row
+#   CONNS="1 2 4"   wrk connections (-t1) for the victim's load, each a table row
 #   ATTACKERS=2     the attacker's concurrency (= workers), each kept busy by one request in
 #                   flight for the whole run (its deadline, 120 s, is never reached)
 #   QUIET_WAIT=60   before each run, wait up to this many seconds for the (shared) machine to
@@ -41,7 +41,7 @@ set -eu
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
-CONNS=${CONNS:-1 4}
+CONNS=${CONNS:-1 2 4}
 ATTACKERS=${ATTACKERS:-2}
 QUIET_WAIT=${QUIET_WAIT:-60}
 CLIENT_CG=${CLIENT_CG:-1}
