@@ -16,6 +16,7 @@
  * sandbox stands between a probe and them.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1302,6 +1303,40 @@ static void kill_worker(struct worker *w)
 	wait_exit(t.ctl, w->pid, cause, sizeof(cause));
 }
 
+/* Waits up to ms until no cgroup directly below dir holds a task; true if none does. */
+static bool tasks_gone(const char *dir, int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	for (;;) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		bool busy = false;
+
+		while (d && !busy && (e = readdir(d))) {
+			char path[1024], c;
+			FILE *f;
+
+			if (e->d_type != DT_DIR || e->d_name[0] == '.') {
+				continue;
+			}
+			snprintf(path, sizeof(path), "%s/%s/cgroup.procs", dir, e->d_name);
+			f = fopen(path, "re");
+			busy = f && fread(&c, 1, 1, f) == 1;
+			if (f) {
+				fclose(f);
+			}
+		}
+		if (d) {
+			closedir(d);
+		}
+		if (!busy || now_ms() >= end) {
+			return !busy;
+		}
+		usleep(5000);
+	}
+}
+
 /* This process's memory cgroup directory ("" if none). */
 static void own_memory_cgroup(char *out, size_t size)
 {
@@ -1359,6 +1394,8 @@ static void test_supervisor_killed(void)
 	EXPECT(reaped(w.pid, 1000), "SIGKILL: its worker dies within 1 s (PR_SET_PDEATHSIG)");
 	worker_close(&w);
 	was_there = access(stale, F_OK) == 0;
+	/* Its spare, killed with it, may still be on its way out on a loaded machine. */
+	tasks_gone(stale, 2000);
 	rc = fng__supervisor_fork(&ctl2, &super2);
 	CHECK_INT(rc, 0, "fourth supervisor forked");
 	if (rc == 0) {
