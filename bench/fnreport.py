@@ -22,7 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report import (add_cpu, fmt_int, fmt_ms, fmt_pct, fmt_us, median, parse_wrk,  # noqa: E402
-                    read_kv, response_block, sockerr_text, write_section)
+                    read_kv, response_block, section_main, sockerr_text)
 
 BEGIN = "<!-- functions:begin -->"
 END = "<!-- functions:end -->"
@@ -748,21 +748,7 @@ def build(results):
 
 
 def main(argv):
-    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--write"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    section, errors = build(argv[1])
-    sys.stdout.write(section)
-    if errors:
-        for e in errors:
-            print("fnreport: %s" % e, file=sys.stderr)
-        if len(argv) == 4:
-            print("fnreport: not writing %s because of the errors above" % argv[3], file=sys.stderr)
-        return 1
-    if len(argv) == 4:
-        write_section(argv[3], section, BEGIN, END, keep=(ABEGIN, AEND))
-        print("fnreport: wrote %s" % argv[3], file=sys.stderr)
-    return 0
+    return section_main(argv, "fnreport", __doc__, build, (BEGIN, END), keep=(ABEGIN, AEND))
 
 
 if __name__ == "__main__":

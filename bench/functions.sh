@@ -129,25 +129,7 @@ EOF
 
 # ---- build: the gateway and the handlers, the way a user builds them ----
 
-if [ -z "${FNGATE:-}" ]; then
-	if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-		meson setup "$BUILD_DIR" --buildtype=release >&2
-	fi
-	ninja -C "$BUILD_DIR" >&2
-	FNGATE=$BUILD_DIR/gateway/fngate
-else
-	# The handlers still build against BUILD_DIR's SDK (fngate.pc, libfngate).
-	[ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" --buildtype=release >&2
-	ninja -C "$BUILD_DIR" >&2
-fi
-[ -x "$FNGATE" ] || die "$FNGATE is not an executable"
-# The revision that was built (recorded now: the tree may move while the benchmark runs).
-if git_rev=$(git rev-parse --short HEAD 2>/dev/null); then
-	[ -n "$(git status --porcelain -- gateway sandbox sdk 2>/dev/null)" ] && git_rev="$git_rev + uncommitted changes"
-else
-	git_rev="working tree, no commit yet"
-fi
-FNGATE=$(cd "$(dirname "$FNGATE")" && pwd)/$(basename "$FNGATE")
+bench_fngate_build
 SDK_FLAGS=$(PKG_CONFIG_PATH="$ROOT/$BUILD_DIR/meson-uninstalled" pkg-config --cflags --libs fngate)
 HANDLER_CFLAGS="-shared -fPIC -O2 -Wall -Wextra"
 BUILDS=$TMP/builds
@@ -191,62 +173,29 @@ write_functions() {
 # /sys/fs/cgroup is an empty tmpfs, so that the sandbox finds no cgroups and falls back to
 # rlimits (a diagnosis of what cgroups cost a spawn, not a configuration to run).
 start_fngate() {
-	local name=$1 cpu=${2:-} mode=${3:-} dir=$TMP/$1 port="" pre=()
+	local name=$1 cpu=${2:-} mode=${3:-} dir=$TMP/$1 pre=()
 	write_functions "$dir/functions"
-	cat >"$dir/fngate.yaml" <<EOF
-server:
-  listen: ["127.0.0.1:0"]
-access_log: { path: "off" }
-functions:
-  dir: $dir/functions
-apis:
-  bench:
-    stages:
-      prod: {}
-    routes:
-      "GET /hello/{name}":
-        integration: { type: function, function: hello }
-      "GET /hello1/{name}":
-        integration: { type: function, function: hello1 }
-      "GET /hellop/{name}":
-        integration: { type: function, function: hellop }
-      "GET /hellop1/{name}":
-        integration: { type: function, function: hellop1 }
-      "GET /cold/{name}":
-        integration: { type: function, function: cold }
-      "GET /crashy/{name}":
-        integration: { type: function, function: crashy }
+	{
+		bench_config "$dir/functions" -- "GET /hello/{name}=hello" "GET /hello1/{name}=hello1" \
+			"GET /hellop/{name}=hellop" "GET /hellop1/{name}=hellop1" \
+			"GET /cold/{name}=cold" "GET /crashy/{name}=crashy"
+		cat <<EOF
       "GET /mock/hello/{name}":
         integration:
           type: mock
           headers: { content-type: application/json }
           body: "{\"message\":\"hello, \${request.path.name|json}\",\"stage\":\"\${context.stage|json}\"}\n"
 EOF
+	} >"$dir/fngate.yaml"
 	[ -n "$cpu" ] && pre=(taskset -c "$cpu")
 	if [ "$mode" = nocg ]; then
 		# shellcheck disable=SC2016
 		pre+=(unshare -m --propagation private sh -c \
 			'mount -t tmpfs fngate-nocg /sys/fs/cgroup && exec "$0" "$@"')
 	fi
-	"${pre[@]}" "$FNGATE" serve -c "$dir/fngate.yaml" 2>"$TMP/$name.err" >"$TMP/$name.out" &
-	FNGATE_PID=$!
-	PIDS+=("$FNGATE_PID")
-	for _ in $(seq 100); do
-		kill -0 "$FNGATE_PID" 2>/dev/null || die "$name exited: $(tail -n5 "$TMP/$name.err")"
-		port=$(sed -n 's/.*"msg":"listening","addr":"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$TMP/$name.err" | head -n1)
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || die "$name did not log a listening address within 10 s"
-	# Every function deployed ("function deployed" once each) before anything is measured.
-	for _ in $(seq 100); do
-		[ "$(grep -c '"msg":"function deployed"' "$TMP/$name.err")" -ge 6 ] && break
-		sleep 0.1
-	done
-	[ "$(grep -c '"msg":"function deployed"' "$TMP/$name.err")" -ge 6 ] ||
-		die "$name: the functions did not deploy: $(tail -n5 "$TMP/$name.err")"
-	FNGATE_PORT=$port
-	log "$name: pid $FNGATE_PID on 127.0.0.1:$port${cpu:+, pinned to CPU $cpu}"
+	# Every function deployed before anything is measured.
+	fngate_start "$name" "$dir/fngate.yaml" 6 "${pre[@]}"
+	log "$name: pid $FNGATE_PID on 127.0.0.1:$FNGATE_PORT${cpu:+, pinned to CPU $cpu}"
 }
 
 # children PID: the direct children's pids.
@@ -559,7 +508,7 @@ if [ "$PROFILE" = 1 ]; then
 		local n=$1 gw=$2 fn=$3 ws="" pg="" pw=""
 		run_wrk "$n" "$CONNS" 2 "$TMP/prewarm-$n.txt" 0 # the pool at full size
 		# The quiet wait comes first: perf stat's window must cover the whole wrk run.
-		python3 -c "import sys; sys.path.insert(0, 'bench'); import runwrk; runwrk.wait_quiet($QUIET_WAIT)"
+		wait_quiet "$QUIET_WAIT" >/dev/null
 		[ "$fn" != - ] && ws=$(workers "$gw" "$fn" | tr '\n' ' ')
 		{
 			echo "workers=$ws"
@@ -708,7 +657,7 @@ if [ "$PROFILE" = 1 ]; then
 	# The IPC model (bench/ipcbatch.c): cost per invocation vs invocations per worker wake-up.
 	gcc -O2 -Wall -Wextra -o "$BUILDS/ipcbatch" bench/ipcbatch.c
 	for m in "0 0" "0 1" "-1 -1"; do
-		python3 -c "import sys; sys.path.insert(0, 'bench'); import runwrk; runwrk.wait_quiet($QUIET_WAIT)"
+		wait_quiet "$QUIET_WAIT" >/dev/null
 		# shellcheck disable=SC2086
 		"$BUILDS/ipcbatch" $m 100000 | sed "s/^/cpus=${m// /,} /" >>"$P/ipcbatch.txt"
 	done
@@ -726,19 +675,9 @@ kill -0 "$GW" 2>/dev/null || die "fngate died during the benchmark"
 
 # ---- meta and report ----
 
-cmd="bench/functions.sh"
-for v in ROUNDS DURATION WARMUP CONNS QUIET_WAIT PIN DEPLOYS CRASHES PROFILE NOCG FNGATE; do
-	if printenv "$v" >/dev/null; then cmd="$v=$(printf '%q' "${!v}") $cmd"; fi
-done
+cmd=$(bench_command bench/functions.sh ROUNDS DURATION WARMUP CONNS QUIET_WAIT PIN DEPLOYS \
+	CRASHES PROFILE NOCG FNGATE)
 if printenv FNGATE_NOTE >/dev/null; then cmd="FNGATE_NOTE=... $cmd"; fi
-[ "$WRITE" = 1 ] && cmd="$cmd --write"
-FNGATE_BUILD=$(dirname "$(dirname "$FNGATE")")
-BUILDTYPE=$(python3 - "$FNGATE_BUILD/meson-info/intro-buildoptions.json" <<'EOF' 2>/dev/null || echo "?"
-import json, sys
-o = {x["name"]: x["value"] for x in json.load(open(sys.argv[1]))}
-print("%s, -O%s%s" % (o["buildtype"], o["optimization"], ", b_ndebug=" + str(o.get("b_ndebug")) if "b_ndebug" in o else ""))
-EOF
-)
 {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "command=$cmd"
@@ -759,24 +698,15 @@ EOF
 	echo "wrk=$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"
 	echo "spawnfcgi=$(spawn-fcgi -v 2>&1 | awk 'NR == 1 { print $2 }')"
 	echo "libfcgi=$(dpkg-query -W -f '${Version}' libfcgi-bin 2>/dev/null || dpkg-query -W -f '${Version}' libfcgi0ldbl 2>/dev/null || echo '?')"
-	echo "git=$git_rev"
+	echo "git=$GIT_REV"
 	echo "fngate_bin=$FNGATE"
 	echo "fngate_note=${FNGATE_NOTE:-}"
 	echo "fngate_override=$([ "$FNGATE" = "$ROOT/$BUILD_DIR/gateway/fngate" ] && echo 0 || echo 1)"
-	echo "buildtype=$BUILDTYPE"
+	echo "buildtype=$(bench_buildtype "$FNGATE")"
 	echo "sandbox=$(sed -n 's/.*"msg":"function host".*"sandbox":"\([^"]*\)".*/\1/p' "$TMP/fngate.err" | head -n1)"
 	echo "have_perf=$HAVE_PERF"
 	echo "have_strace=$HAVE_STRACE"
 	echo "supervisor=$SUP"
 } >"$RESULTS/meta.txt"
 
-if [ -n "${KEEP_RESULTS:-}" ]; then
-	mkdir -p "$KEEP_RESULTS"
-	cp -r "$RESULTS"/. "$KEEP_RESULTS"/
-	log "raw results copied to $KEEP_RESULTS"
-fi
-if [ "$WRITE" = 1 ]; then
-	python3 bench/fnreport.py "$RESULTS" --write docs/BENCHMARKS.md
-else
-	python3 bench/fnreport.py "$RESULTS"
-fi
+bench_report fnreport.py

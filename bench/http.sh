@@ -320,11 +320,8 @@ if git_rev=$(git rev-parse --short HEAD 2>/dev/null); then
 else
 	git_rev="working tree, no commit yet"
 fi
-cmd="bench/http.sh"
-for v in ROUNDS DURATION WARMUP THREADS CONNS IDLE_CONNS QUIET_WAIT FNGATE_STANDIN; do
-	if printenv "$v" >/dev/null; then cmd="$v=${!v} $cmd"; fi
-done
-[ "$WRITE" = 1 ] && cmd="$cmd --write"
+cmd=$(bench_command bench/http.sh ROUNDS DURATION WARMUP THREADS CONNS IDLE_CONNS QUIET_WAIT \
+	FNGATE_STANDIN)
 {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "command=$cmd"
@@ -344,13 +341,4 @@ done
 	echo "standin=$FNGATE_STANDIN"
 } >"$RESULTS/meta.txt"
 
-if [ -n "${KEEP_RESULTS:-}" ]; then
-	mkdir -p "$KEEP_RESULTS"
-	cp -r "$RESULTS"/. "$KEEP_RESULTS"/
-	log "raw results copied to $KEEP_RESULTS"
-fi
-if [ "$WRITE" = 1 ]; then
-	python3 bench/report.py "$RESULTS" --write docs/BENCHMARKS.md
-else
-	python3 bench/report.py "$RESULTS"
-fi
+bench_report report.py

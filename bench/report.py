@@ -347,6 +347,28 @@ def write_section(doc, section, begin, end, keep=None, new_doc=""):
     os.replace(tmp, doc)
 
 
+def section_main(argv, name, doc, build, markers, keep=None, new_doc=""):
+    """main() of a report script, `NAME RESULTS_DIR [--write DOC]`: prints the section that
+    build(RESULTS_DIR) makes and, with --write, replaces it in DOC (between markers, keeping
+    the keep block), unless build found errors (then exit status 1, DOC untouched)."""
+    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--write"):
+        print(doc, file=sys.stderr)
+        return 2
+    section, errors = build(argv[1])
+    sys.stdout.write(section)
+    if errors:
+        for e in errors:
+            print("%s: %s" % (name, e), file=sys.stderr)
+        if len(argv) == 4:
+            print("%s: not writing %s because of the errors above" % (name, argv[3]),
+                  file=sys.stderr)
+        return 1
+    if len(argv) == 4:
+        write_section(argv[3], section, markers[0], markers[1], keep=keep, new_doc=new_doc)
+        print("%s: wrote %s" % (name, argv[3]), file=sys.stderr)
+    return 0
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "--row":
         with open(argv[3], encoding="utf-8", errors="replace") as f:
@@ -358,21 +380,7 @@ def main(argv):
                   sockerr_text(r), fmt_us(r["cpu_us"]), fmt_pct(r["other"]),
                   " " + "; ".join(r["errors"]) if r["errors"] else ""))
         return 0
-    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--write"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    section, errors = build(argv[1])
-    sys.stdout.write(section)
-    if errors:
-        for e in errors:
-            print("report: %s" % e, file=sys.stderr)
-        if len(argv) == 4:
-            print("report: not writing %s because of the errors above" % argv[3], file=sys.stderr)
-        return 1
-    if len(argv) == 4:
-        write_section(argv[3], section, BEGIN, END, new_doc=header(None))
-        print("report: wrote %s" % argv[3], file=sys.stderr)
-    return 0
+    return section_main(argv, "report", __doc__, build, (BEGIN, END), new_doc=header(None))
 
 
 if __name__ == "__main__":

@@ -98,23 +98,7 @@ mkdir -p "$RESULTS/runs"
 
 # ---- build ----
 
-if [ -z "${FNGATE:-}" ]; then
-	[ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" --buildtype=release >&2
-	ninja -C "$BUILD_DIR" >&2
-	FNGATE=$BUILD_DIR/gateway/fngate
-else
-	# The handler still builds against BUILD_DIR's SDK.
-	[ -f "$BUILD_DIR/build.ninja" ] || meson setup "$BUILD_DIR" --buildtype=release >&2
-	ninja -C "$BUILD_DIR" >&2
-fi
-[ -x "$FNGATE" ] || die "$FNGATE is not an executable"
-FNGATE=$(cd "$(dirname "$FNGATE")" && pwd)/$(basename "$FNGATE")
-if git_rev=$(git rev-parse --short HEAD 2>/dev/null); then
-	[ -n "$(git status --porcelain -- gateway sandbox sdk 2>/dev/null)" ] &&
-		git_rev="$git_rev + uncommitted changes"
-else
-	git_rev="working tree, no commit yet"
-fi
+bench_fngate_build
 grep -q fng_ws_publish sdk/fngate.h || die "sdk/fngate.h has no fng_ws_publish yet"
 SDK_FLAGS=$(PKG_CONFIG_PATH="$ROOT/$BUILD_DIR/meson-uninstalled" pkg-config --cflags --libs fngate)
 LWS_FLAGS=$(pkg-config --cflags --libs libwebsockets)
@@ -139,7 +123,7 @@ fi
 # tree's CPU is counted), SRV_PORT, SRV_PATH; fngate also ADMIN_PORT ----
 
 start_fngate() {
-	local dir=$TMP/fngate port="" i
+	local dir=$TMP/fngate
 	rm -rf "$dir"
 	mkdir -p "$dir/functions"
 	chmod 755 "$dir" "$dir/functions"
@@ -169,20 +153,9 @@ admin:
   listen: "127.0.0.1:$ADMIN_PORT"
   token_file: admin.token
 EOF
-	"${PRE_SERVER[@]}" "$FNGATE" serve -c "$dir/fngate.yaml" \
-		2>"$TMP/fngate.err" >"$TMP/fngate.out" &
-	SRV_PID=$!
-	PIDS+=("$SRV_PID")
-	for i in $(seq 100); do
-		kill -0 "$SRV_PID" 2>/dev/null || die "fngate exited: $(tail -n5 "$TMP/fngate.err")"
-		port=$(sed -n 's/.*"msg":"listening","addr":"127\.0\.0\.1:\([0-9]*\)".*/\1/p' \
-			"$TMP/fngate.err" | head -n1)
-		[ -n "$port" ] && grep -q '"msg":"function deployed"' "$TMP/fngate.err" && break
-		sleep 0.1
-	done
-	grep -q '"msg":"function deployed"' "$TMP/fngate.err" ||
-		die "fngate: wsbench did not deploy: $(tail -n5 "$TMP/fngate.err")"
-	SRV_PORT=$port
+	fngate_start fngate "$dir/fngate.yaml" 1 "${PRE_SERVER[@]}"
+	SRV_PID=$FNGATE_PID
+	SRV_PORT=$FNGATE_PORT
 	SRV_PATH=/b
 	FNGATE_SANDBOX=$(sed -n 's/.*"msg":"function host".*"sandbox":"\([^"]*\)".*/\1/p' \
 		"$TMP/fngate.err" | head -n1)
@@ -269,8 +242,7 @@ machine_busy() {
 measure() {
 	local name=$1 out=$2 waited t0 t1 s0 s1 b0 b1 st0 st1 rc=0
 	shift 3
-	waited=$(python3 -c "import sys; sys.path.insert(0, 'bench'); import runwrk
-print('%.0f' % runwrk.wait_quiet($QUIET_WAIT))")
+	waited=$(wait_quiet "$QUIET_WAIT")
 	s0=$(tree_cpu "$SRV_PID")
 	read -r b0 st0 < <(machine_busy)
 	t0=$(date +%s.%N)
@@ -365,20 +337,8 @@ done
 
 # ---- meta and report ----
 
-cmd="bench/ws.sh"
-for v in QUICK ROUNDS ECHO_CONNS ECHO_SIZE ECHO_SECONDS ECHO_WARMUP SUBS MSGS SIZE WINDOW \
-	IDLE_CONNS \
-	PIN PIN_SERVER PIN_CLIENT QUIET_WAIT ENGINE SERVERS TESTS FNGATE; do
-	if printenv "$v" >/dev/null; then cmd="$v=$(printf '%q' "${!v}") $cmd"; fi
-done
-[ "$WRITE" = 1 ] && cmd="$cmd --write"
-BUILDINFO=$(dirname "$(dirname "$FNGATE")")/meson-info/intro-buildoptions.json
-BUILDTYPE=$(python3 - "$BUILDINFO" <<'EOF' 2>/dev/null || echo "?"
-import json, sys
-o = {x["name"]: x["value"] for x in json.load(open(sys.argv[1]))}
-print("%s, -O%s" % (o["buildtype"], o["optimization"]))
-EOF
-)
+cmd=$(bench_command bench/ws.sh QUICK ROUNDS ECHO_CONNS ECHO_SIZE ECHO_SECONDS ECHO_WARMUP SUBS \
+	MSGS SIZE WINDOW IDLE_CONNS PIN PIN_SERVER PIN_CLIENT QUIET_WAIT ENGINE SERVERS TESTS FNGATE)
 {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "command=$cmd"
@@ -404,19 +364,10 @@ EOF
 	echo "ws=$(node -p 'require("./tests/ws/node_modules/ws/package.json").version')"
 	echo "lws=$(dpkg-query -W -f '${Version}' libwebsockets-dev 2>/dev/null ||
 		pkg-config --modversion libwebsockets)"
-	echo "git=$git_rev"
+	echo "git=$GIT_REV"
 	echo "fngate_bin=$FNGATE"
-	echo "buildtype=$BUILDTYPE"
+	echo "buildtype=$(bench_buildtype "$FNGATE")"
 	echo "sandbox=${FNGATE_SANDBOX:-}"
 } >"$RESULTS/meta.txt"
 
-if [ -n "${KEEP_RESULTS:-}" ]; then
-	mkdir -p "$KEEP_RESULTS"
-	cp -r "$RESULTS"/. "$KEEP_RESULTS"/
-	log "raw results copied to $KEEP_RESULTS"
-fi
-if [ "$WRITE" = 1 ]; then
-	python3 bench/wsreport.py "$RESULTS" --write docs/BENCHMARKS.md
-else
-	python3 bench/wsreport.py "$RESULTS"
-fi
+bench_report wsreport.py

@@ -22,7 +22,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import median, read_kv, write_section  # noqa: E402
+from report import median, read_kv, section_main  # noqa: E402
 
 BEGIN = "<!-- ws:begin -->"
 END = "<!-- ws:end -->"
@@ -430,22 +430,7 @@ def main(argv):
     if len(argv) == 4 and argv[1] == "--row":
         print(row_line(argv[2], argv[3]))
         return 0
-    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--write"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    section, errors = build(argv[1])
-    sys.stdout.write(section)
-    if errors:
-        for e in errors:
-            print("wsreport: %s" % e, file=sys.stderr)
-        if len(argv) == 4:
-            print("wsreport: not writing %s because of the errors above" % argv[3],
-                  file=sys.stderr)
-        return 1
-    if len(argv) == 4:
-        write_section(argv[3], section, BEGIN, END, keep=(ABEGIN, AEND))
-        print("wsreport: wrote %s" % argv[3], file=sys.stderr)
-    return 0
+    return section_main(argv, "wsreport", __doc__, build, (BEGIN, END), keep=(ABEGIN, AEND))
 
 
 if __name__ == "__main__":

@@ -1970,6 +1970,7 @@ static const struct key functions_keys[] = {
 	{ "max", K_FN, 0, .fn = parse_fn_max },
 	{ "grants", K_FN, 0, .fn = parse_grants },
 	{ "logs", K_FN, 0, .fn = parse_fn_logs },
+	{ "cpu_isolation", K_BOOL, OFF(functions.cpu_isolation), 1 },
 	{ NULL },
 };
 

@@ -259,6 +259,7 @@ struct fng_config {
 		unsigned npolicies;
 		struct fng_fn_policy default_policy;
 		struct fng_fnlog_cfg logs;
+		bool cpu_isolation;       /* workers get a CPU policy (off: plain processes) */
 	} functions;
 
 	struct fng_api *apis;

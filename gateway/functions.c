@@ -188,6 +188,7 @@ struct fng_functions {
 	struct fng_fn_limits defaults;
 	unsigned defaults_gen;     /* counts changes of the defaults (reloads) */
 	struct fng_fnlog_cfg logs; /* functions.logs of the current config */
+	bool cpu_isolation;        /* functions.cpu_isolation, for the spawns from now on */
 	struct fng_fn *fns[MAX_FUNCTIONS];
 	unsigned nfns;
 	struct fng_list workers;
@@ -1731,6 +1732,12 @@ static int worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 	sp.id = ++fns->next_spawn_id;
 	sp.memory_mb = g->limits.memory_mb;
 	sp.cpu_ms = g->limits.cpu_ms;
+	/*
+	 * CPU is shared per function: every function weighs 10000 (the top of the scale, so that
+	 * the split and the supervisor's demotion stay distinct), split among its workers.
+	 */
+	sp.cpu_weight = 10000 / g->limits.concurrency;
+	sp.cpu_off = !fns->cpu_isolation;
 	sp.groups = g->limits.groups;
 	sp.learn = g->limits.learn;
 	sp.max_body = FNG_WIRE_MAX_DEFAULT;
@@ -2676,6 +2683,7 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 	fns->defaults = cfg->functions.defaults;
 	fns->max_so_bytes = cfg->functions.max_so_bytes;
 	fns->logs = cfg->functions.logs;
+	fns->cpu_isolation = cfg->functions.cpu_isolation;
 	fns->cfg = fng__config_ref((struct fng_config *)cfg);
 	err = fng__fnstore_create(cfg->functions.run_dir, &fns->store, &why);
 	if (err) {
@@ -2722,6 +2730,7 @@ void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_conf
 	fng__config_unref(old);
 	fns->defaults = cfg->functions.defaults;
 	fns->max_so_bytes = cfg->functions.max_so_bytes;
+	fns->cpu_isolation = cfg->functions.cpu_isolation;
 	fns->defaults_gen++;
 	fns->logs = cfg->functions.logs;
 	if (strcmp(fns->dir, cfg->functions.dir) != 0) {

@@ -11,6 +11,19 @@
  * cgroup v2 is used when /sys/fs/cgroup is the unified hierarchy with the memory controller;
  * otherwise v1 (/sys/fs/cgroup/memory and /sys/fs/cgroup/pids: this machine kind is v1
  * hybrid); otherwise none, and the worker relies on its rlimits.
+ *
+ * CPU (docs/config.md, "CPU isolation"), so that a function spinning on every worker it has
+ * cannot slow the others down: in v1's cpu hierarchy (found in /proc/self/mounts, perhaps
+ * shared with cpuacct) the supervisor's directory holds the gateway itself, moved into
+ * "gateway" at start, and "workers", which is cpu.idle: a worker never delays the gateway's
+ * dispatch, and the pair weighs as one process against the rest of the machine. Each worker
+ * has a cpu cgroup of its own below "workers" (the spare too: a hand-off writes values, it
+ * moves nothing) whose weight is its function's split among the workers the function may
+ * have, so that CPU is shared per function; and a worker found running without a pause for
+ * BUSY_WINDOWS windows of WATCH_MS becomes idle itself until it sleeps, so that a request of
+ * another function takes its CPU at once rather than after its time slice (fng__cg_watch). v2 delegates cpu next to memory and sets the weights; it neither moves the
+ * gateway nor makes the workers idle. Without a cpu controller the workers lower their own
+ * priority instead (fng__cg_cpu_fallback).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,23 +33,61 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define CG_ROOT "/sys/fs/cgroup"
 
+/*
+ * The busy-worker watch: every WATCH_MS the supervisor reads each worker's state and count of
+ * voluntary context switches (/proc/PID/status). Runnable at both ends of a window without
+ * having slept in it (a handler computing, or spinning: a worker between invocations sleeps
+ * in read) for BUSY_WINDOWS windows in a row, the worker's cgroup becomes cpu.idle until it
+ * sleeps again: any other worker that wakes up then takes the CPU from it at once, where a
+ * mere lower weight (1/DEMOTE, the fallback without cpu.idle) still lets it finish its time
+ * slice (3 ms here) and the scheduler notice at the next tick (4 ms). Not the time it spent
+ * on a CPU: a worker held back by others would look idle; nor schedstat's run_delay, credited
+ * only when the task gets the CPU back. Chosen with bench/cpu_isolation.sh and the figures in
+ * docs/BENCHMARKS.md.
+ */
+#define WATCH_MS 20
+#define BUSY_WINDOWS 2
+#define DEMOTE 64
+
 /* The directories workers go in: this supervisor's, or "" when the controller is not used. */
 struct cg_state {
 	enum fng_cg_mode mode;
 	char mem[PATH_MAX];   /* v1 memory or v2 unified: ".../fngate-<supervisor pid>" */
 	char pids[PATH_MAX];  /* v1 pids; v2 uses mem for both */
+	char cpu[PATH_MAX];   /* v1: ".../fngate-<supervisor pid>/workers"; v2: mem again */
 	bool memsw;           /* v1 memory.memsw.* exists (swap accounting) */
-	char desc[PATH_MAX + 64];
+	bool cpu_wanted;      /* the latest request had a CPU policy (spares follow it) */
+	pid_t gateway;        /* v1: the gateway, moved into ".../fngate-<pid>/gateway"; 0: not */
+	char home[PATH_MAX];  /* the cpu cgroup it was moved from, where it goes back */
+	char desc[2 * PATH_MAX + 128];
 };
 
-static struct cg_state cg;
+static struct cg_state cg = { .cpu_wanted = true };
+
+/* A worker under watch (supervisor only): its weight, and what the last tick saw. */
+struct watched {
+	pid_t pid;
+	uint32_t weight;      /* as requested, v2 scale */
+	unsigned busy;        /* windows in a row it was runnable and did not sleep */
+	bool demoted;
+	bool runnable;        /* state R at the last tick */
+	unsigned long long slept; /* voluntary context switches at the last tick */
+};
+
+static struct {
+	struct watched *w;
+	size_t n, cap;
+	long long last;       /* CLOCK_MONOTONIC ns of the last tick */
+} watch;
 
 static int write_file(const char *dir, const char *file, const char *text)
 {
@@ -148,14 +199,17 @@ static bool exists(const char *dir, const char *file)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	return access(path, F_OK) == 0;
+	return (size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) < sizeof(path) &&
+		access(path, F_OK) == 0;
 }
 
-/* Removes a supervisor's directory: its (empty) worker cgroups, then itself. */
-static void remove_dir(const char *path)
+/*
+ * Removes a supervisor's directory, depth levels of (empty) cgroups below it first: its
+ * workers' (1), or in v1's cpu hierarchy "gateway" and "workers" with theirs (2).
+ */
+static void remove_dir(const char *path, int depth)
 {
-	DIR *d = opendir(path);
+	DIR *d = depth > 0 ? opendir(path) : NULL;
 	struct dirent *w;
 
 	while (d && (w = readdir(d))) {
@@ -164,7 +218,7 @@ static void remove_dir(const char *path)
 		if (w->d_type == DT_DIR && w->d_name[0] != '.' &&
 			(size_t)snprintf(wpath, sizeof(wpath), "%s/%s", path, w->d_name) <
 				sizeof(wpath)) {
-			rmdir(wpath);
+			remove_dir(wpath, depth - 1);
 		}
 	}
 	if (d) {
@@ -195,9 +249,28 @@ static void sweep(const char *parent)
 				sizeof(path)) {
 			continue;
 		}
-		remove_dir(path);
+		remove_dir(path, 2);
 	}
 	closedir(d);
+}
+
+/*
+ * Cuts a trailing "/fngate-<pid>/gateway" off path: a gateway still in an earlier
+ * supervisor's directory (it died, or a test forks several) gets the new one beside it.
+ * True if it did.
+ */
+static bool unnest(char *path)
+{
+	char *p = strstr(path, "/fngate-"), *last = NULL, *end;
+
+	for (; p; p = strstr(p + 1, "/fngate-")) {
+		last = p;
+	}
+	if (last && strtol(last + 8, &end, 10) > 0 && strcmp(end, "/gateway") == 0) {
+		*last = '\0';
+		return true;
+	}
+	return false;
 }
 
 /* parent = mount + own path; dir = parent + "/fngate-<pid>". Creates dir when make. */
@@ -209,6 +282,7 @@ static int place(const char *mount, const char *controller, bool make, char *dir
 	if (rc < 0) {
 		return rc;
 	}
+	unnest(own);
 	if ((size_t)snprintf(parent, sizeof(parent), "%s%s", mount, own) >= sizeof(parent) ||
 		(size_t)snprintf(dir, size, "%s/fngate-%d", parent, (int)getpid()) >= size) {
 		return -ENAMETOOLONG;
@@ -223,8 +297,38 @@ static int place(const char *mount, const char *controller, bool make, char *dir
 	return 0;
 }
 
-/* Finds (and with make, creates) the directories; fills *st. */
-static enum fng_cg_mode probe(struct cg_state *st, bool make, const char **why, int *err)
+/* True if word is one of the words (separated by spaces, commas or newlines) of text. */
+static bool has_word(const char *text, const char *word)
+{
+	size_t len = strlen(word);
+
+	for (const char *p = text; (p = strstr(p, word)); p += len) {
+		if ((p == text || strchr(" ,\n", p[-1])) && (!p[len] || strchr(" ,\n", p[len]))) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * v2: enables controllers ("+memory +pids") for dir's children and, unless word (one of them)
+ * is there already, for parent's. 0 or -errno: the parent's fails (EBUSY) unless it is the
+ * root or delegates them already.
+ */
+static int delegate(const char *parent, const char *dir, const char *word, const char *ctrls)
+{
+	char buf[512];
+	int rc = 0;
+
+	if (read_file(parent, "cgroup.subtree_control", buf, sizeof(buf)) >= 0 &&
+		!has_word(buf, word)) {
+		rc = write_file(parent, "cgroup.subtree_control", ctrls);
+	}
+	return rc < 0 ? rc : write_file(dir, "cgroup.subtree_control", ctrls);
+}
+
+/* Finds (and with make, creates) the memory and pids directories; fills *st. */
+static enum fng_cg_mode probe_memory(struct cg_state *st, bool make, const char **why, int *err)
 {
 	char buf[512];
 	int rc;
@@ -245,14 +349,7 @@ static enum fng_cg_mode probe(struct cg_state *st, bool make, const char **why, 
 
 			snprintf(parent, sizeof(parent), "%s", st->mem);
 			*strrchr(parent, '/') = '\0';
-			/* Fails (EBUSY) unless our cgroup is the root or already delegates them. */
-			if (read_file(parent, "cgroup.subtree_control", buf, sizeof(buf)) >= 0 &&
-				!strstr(buf, "memory")) {
-				rc = write_file(parent, "cgroup.subtree_control", "+memory +pids");
-			}
-			if (rc == 0) {
-				rc = write_file(st->mem, "cgroup.subtree_control", "+memory +pids");
-			}
+			rc = delegate(parent, st->mem, "memory", "+memory +pids");
 			if (rc < 0) {
 				rmdir(st->mem);
 			}
@@ -290,6 +387,186 @@ static enum fng_cg_mode probe(struct cg_state *st, bool make, const char **why, 
 	return st->mode;
 }
 
+/*
+ * Where the v1 hierarchy holding controller is mounted ("/sys/fs/cgroup/cpu", or
+ * ".../cpu,cpuacct" where the two share one), from /proc/self/mounts. 0 or -errno.
+ */
+static int v1_mount(const char *controller, char *out, size_t size)
+{
+	FILE *f = fopen("/proc/self/mounts", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int rc = -ENOENT;
+
+	if (!f) {
+		return -errno;
+	}
+	while (rc == -ENOENT && getline(&line, &cap, f) > 0) {
+		/* "cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,nosuid,...,cpu,cpuacct 0 0" */
+		char *save = NULL, *dir, *type, *opts;
+
+		strtok_r(line, " ", &save);
+		dir = strtok_r(NULL, " ", &save);
+		type = strtok_r(NULL, " ", &save);
+		opts = strtok_r(NULL, " ", &save);
+		/* A mount point with an escaped character (\040 ...) is not worth unescaping. */
+		if (opts && strcmp(type, "cgroup") == 0 && has_word(opts, controller) &&
+			!strchr(dir, '\\')) {
+			rc = (size_t)snprintf(out, size, "%s", dir) >= size ? -ENAMETOOLONG : 0;
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* Writes cpu.idle 1 into dir, or where the kernel has none (before 5.15) the least weight. */
+static int make_idle(const char *dir)
+{
+	int rc = write_file(dir, "cpu.idle", "1");
+
+	return rc == -ENOENT ? write_file(dir, "cpu.shares", "2") : rc;
+}
+
+/*
+ * v1's layout below the supervisor's directory top (see the top of this file): "workers"
+ * idle, and the gateway (our parent) moved into "gateway". Where it cannot be moved, top
+ * itself is made idle instead: the gateway still goes first, but the workers then also
+ * yield to everything else in the gateway's cgroup. 0 or -errno.
+ */
+static int cpu_layout(struct cg_state *st, const char *mount, const char *top)
+{
+	char dir[PATH_MAX], num[16];
+	bool nested;
+	int rc;
+
+	if (mkdir(st->cpu, 0755) < 0 && errno != EEXIST) {
+		return -errno;
+	}
+	rc = make_idle(st->cpu);
+	if (rc < 0) {
+		return rc;
+	}
+	/*
+	 * Forked a moment ago, we are where the gateway is; in an earlier supervisor's
+	 * "gateway" both of us move out, beside it, so that it can go (and the gateway
+	 * comes back there, not into it).
+	 */
+	rc = own_cgroup("cpu", dir, sizeof(dir));
+	nested = rc == 0 && unnest(dir);
+	if (rc < 0 || (size_t)snprintf(st->home, sizeof(st->home), "%s%s", mount, dir) >=
+		sizeof(st->home)) {
+		return make_idle(top);
+	}
+	snprintf(num, sizeof(num), "%d", (int)getpid());
+	if (nested) {
+		write_file(st->home, "cgroup.procs", num);
+	}
+	st->gateway = getppid();
+	snprintf(num, sizeof(num), "%d", (int)st->gateway);
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/gateway", top) >= sizeof(dir) ||
+		(mkdir(dir, 0755) < 0 && errno != EEXIST) ||
+		write_file(dir, "cgroup.procs", num) < 0) {
+		rmdir(dir);
+		st->gateway = 0;
+		return make_idle(top);
+	}
+	/* An earlier supervisor's directory the gateway has just left can go now. */
+	sweep(st->home);
+	return 0;
+}
+
+/*
+ * Finds (and with make, creates) the cpu directories, after probe_memory: v2 delegates the
+ * cpu controller to the directory memory uses, v1 makes its own layout in the cpu hierarchy.
+ * Leaves st->cpu "" and says why when there is none.
+ */
+static void probe_cpu(struct cg_state *st, bool make, const char **why, int *err)
+{
+	char buf[512], parent[PATH_MAX], top[PATH_MAX];
+	int rc;
+
+	*why = NULL;
+	*err = 0;
+	st->cpu[0] = '\0';
+	if (st->mode == FNG_CG_V2) {
+		snprintf(parent, sizeof(parent), "%s", st->mem);
+		*strrchr(parent, '/') = '\0';
+		if (read_file(parent, "cgroup.controllers", buf, sizeof(buf)) < 0 ||
+			!has_word(buf, "cpu")) {
+			*why = "cgroup v2 without the cpu controller";
+			return;
+		}
+		rc = make ? delegate(parent, st->mem, "cpu", "+cpu") : 0;
+		if (rc < 0) {
+			*why = "cgroup v2: cannot delegate cpu below our own cgroup";
+			*err = -rc;
+			return;
+		}
+		snprintf(st->cpu, sizeof(st->cpu), "%s", st->mem);
+		return;
+	}
+	if (v1_mount("cpu", parent, sizeof(parent)) < 0 || !exists(parent, "cpu.shares")) {
+		*why = "no cgroup cpu controller mounted";
+		return;
+	}
+	rc = place(parent, "cpu", make, top, sizeof(top));
+	if (rc == 0 && (size_t)snprintf(st->cpu, sizeof(st->cpu), "%s/workers", top) >=
+		sizeof(st->cpu)) {
+		rc = -ENAMETOOLONG;
+	}
+	if (rc == 0 && make) {
+		rc = cpu_layout(st, parent, top);
+		if (rc < 0) {
+			remove_dir(top, 2);
+		}
+	}
+	if (rc < 0) {
+		*why = "cgroup v1 cpu: cannot create a child cgroup";
+		*err = -rc;
+		st->cpu[0] = '\0';
+	}
+}
+
+/* Both probes; the description names what is in effect for memory and for CPU. */
+static enum fng_cg_mode probe(struct cg_state *st, bool make, const char **why, int *err)
+{
+	const char *cpu_why;
+	int cpu_err;
+	size_t len;
+
+	probe_memory(st, make, why, err);
+	if (st->mode == FNG_CG_NONE) {
+		if (*err) {
+			snprintf(st->desc, sizeof(st->desc), "no memory cgroups (%s: %s)", *why,
+				strerror(*err));
+		} else {
+			snprintf(st->desc, sizeof(st->desc), "no memory cgroups (%s)", *why);
+		}
+	}
+	probe_cpu(st, make, &cpu_why, &cpu_err);
+	len = strlen(st->desc);
+	if (st->cpu[0] && st->mode == FNG_CG_V2) {
+		snprintf(st->desc + len, sizeof(st->desc) - len, ", cpu weights per function");
+	} else if (st->cpu[0]) {
+		/* ".../fngate-<pid>/workers": the parent of the supervisor's directory. */
+		int plen = (int)(strrchr(st->cpu, '/') - st->cpu);
+
+		while (plen > 0 && st->cpu[plen - 1] != '/') {
+			plen--;
+		}
+		snprintf(st->desc + len, sizeof(st->desc) - len, ", cpu weights per function "
+			"(v1 cpu.shares) under %.*s%s", plen > 1 ? plen - 1 : plen, st->cpu,
+			make && !st->gateway ? " (gateway not moved: workers idle)" :
+			", workers idle beside the gateway");
+	} else {
+		snprintf(st->desc + len, sizeof(st->desc) - len,
+			", NO cpu cgroups (%s%s%s): workers at nice %d", cpu_why,
+			cpu_err ? ": " : "", cpu_err ? strerror(cpu_err) : "", FNG_WORKER_NICE);
+	}
+	return st->mode;
+}
+
 enum fng_cg_mode fng__cg_setup(const char **why, int *err)
 {
 	return probe(&cg, true, why, err);
@@ -301,26 +578,45 @@ const char *fng__cg_describe(void)
 	const char *why;
 	int err;
 
-	if (probe(&st, false, &why, &err) == FNG_CG_NONE) {
-		if (err) {
-			snprintf(st.desc, sizeof(st.desc), "no cgroups (%s: %s)", why,
-				strerror(err));
-		} else {
-			snprintf(st.desc, sizeof(st.desc), "no cgroups (%s)", why);
-		}
-	}
+	probe(&st, false, &why, &err);
 	return st.desc;
 }
 
 void fng__cg_teardown(void)
 {
 	if (cg.mem[0]) {
-		remove_dir(cg.mem);
+		remove_dir(cg.mem, 1);
 	}
 	if (cg.pids[0]) {
-		remove_dir(cg.pids);
+		remove_dir(cg.pids, 1);
+	}
+	if (cg.cpu[0] && cg.mode != FNG_CG_V2) {
+		char top[PATH_MAX], num[16];
+
+		snprintf(top, sizeof(top), "%s", cg.cpu);
+		*strrchr(top, '/') = '\0';
+		/* A gateway that outlives us goes back where it was, so that all this can go. */
+		if (cg.gateway && getppid() == cg.gateway) {
+			snprintf(num, sizeof(num), "%d", (int)cg.gateway);
+			if (write_file(cg.home, "cgroup.procs", num) < 0) {
+				*strrchr(top, '/') = '\0';
+				write_file(top, "cgroup.procs", num);
+				snprintf(top, sizeof(top), "%s", cg.cpu);
+				*strrchr(top, '/') = '\0';
+			}
+		}
+		remove_dir(top, 2);
+		/* A gateway that has just died leaves its directory once its exit is through. */
+		for (int i = 0; i < 50 && cg.gateway && access(top, F_OK) == 0; i++) {
+			usleep(2000);
+			remove_dir(top, 2);
+		}
 	}
 	cg.mode = FNG_CG_NONE;
+	cg.cpu[0] = '\0';
+	free(watch.w);
+	watch.w = NULL;
+	watch.n = watch.cap = 0;
 }
 
 /* Writes (file, value) pairs into base/<pid>. 0 or -errno. */
@@ -366,7 +662,7 @@ static int join(const char *base, pid_t pid, const char *const *limits, size_t n
 	return write_file(dir, "cgroup.procs", num);
 }
 
-int fng__cg_limit(pid_t pid, uint32_t memory_mb)
+static int set_memory(pid_t pid, uint32_t memory_mb)
 {
 	char bytes[32];
 
@@ -393,14 +689,84 @@ int fng__cg_limit(pid_t pid, uint32_t memory_mb)
 	return 0;
 }
 
-int fng__cg_create(pid_t pid, uint32_t memory_mb)
+/* True if pid has a directory of its own in v1's cpu hierarchy (v2: its memory one is it). */
+static bool own_cpu_dir(pid_t pid)
+{
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d", (int)pid);
+	return exists(cg.cpu, num);
+}
+
+/* Writes weight (v2 scale, 1-10000) into pid's cpu cgroup: v2 cpu.weight, v1 cpu.shares. */
+static int set_weight(pid_t pid, uint32_t weight)
+{
+	char w[16];
+	const char *lim[] = { cg.mode == FNG_CG_V2 ? "cpu.weight" : "cpu.shares", w };
+
+	weight = weight < 1 ? 1 : weight > 10000 ? 10000 : weight;
+	/* v1 counts 1024 where v2 counts 100, with 2 at least. */
+	snprintf(w, sizeof(w), "%u", cg.mode == FNG_CG_V2 ? weight :
+		weight * 1024 / 100 < 2 ? 2 : weight * 1024 / 100);
+	return set_limits(cg.cpu, pid, lim, 2);
+}
+
+/* Puts pid under watch with weight, or updates it (a spare handed out). */
+static void watch_add(pid_t pid, uint32_t weight)
+{
+	struct watched *w = NULL;
+
+	for (size_t i = 0; i < watch.n && !w; i++) {
+		w = watch.w[i].pid == pid ? &watch.w[i] : NULL;
+	}
+	if (!w && watch.n == watch.cap) {
+		size_t cap = watch.cap ? watch.cap * 2 : 16;
+		struct watched *grown = realloc(watch.w, cap * sizeof(*grown));
+
+		if (!grown) {
+			return; /* not watched: it keeps its full weight */
+		}
+		watch.w = grown;
+		watch.cap = cap;
+	}
+	if (!w) {
+		w = &watch.w[watch.n++];
+	}
+	*w = (struct watched){ .pid = pid, .weight = weight };
+}
+
+int fng__cg_limit(pid_t pid, const struct fng_sb_spawn *req)
+{
+	uint32_t weight = req->cpu_weight ? req->cpu_weight : 100;
+	int rc;
+
+	/* A spare made while the requests had the other CPU mode is no use for this one. */
+	cg.cpu_wanted = !req->cpu_off;
+	if (cg.cpu[0] && cg.mode != FNG_CG_V2 && own_cpu_dir(pid) != cg.cpu_wanted) {
+		return -EXDEV;
+	}
+	rc = set_memory(pid, req->memory_mb);
+	if (rc < 0 || !cg.cpu[0] || req->cpu_off) {
+		return rc;
+	}
+	rc = set_weight(pid, weight);
+	if (rc == 0) {
+		watch_add(pid, weight);
+	}
+	return rc;
+}
+
+int fng__cg_create(pid_t pid, const struct fng_sb_spawn *req)
 {
 	const char *pids[] = { "pids.max", "1" };
 	int rc = 0;
 
+	if (req) {
+		cg.cpu_wanted = !req->cpu_off;
+	}
 	switch (cg.mode) {
 	case FNG_CG_NONE:
-		return 0;
+		break;
 	case FNG_CG_V2:
 		rc = join(cg.mem, pid, pids, 2);
 		break;
@@ -411,7 +777,38 @@ int fng__cg_create(pid_t pid, uint32_t memory_mb)
 		}
 		break;
 	}
-	return rc < 0 ? rc : fng__cg_limit(pid, memory_mb);
+	/* Right after the other moves, this one finds the grace period already passed. */
+	if (rc == 0 && cg.cpu[0] && cg.mode != FNG_CG_V2 && cg.cpu_wanted) {
+		rc = join(cg.cpu, pid, NULL, 0);
+	}
+	return rc < 0 || !req ? rc : fng__cg_limit(pid, req);
+}
+
+void fng__cg_cpu_fallback(const struct fng_sb_spawn *req)
+{
+	int fd;
+
+	if (cg.cpu[0] || req->cpu_off) {
+		return;
+	}
+	/*
+	 * With autogroups (CONFIG_SCHED_AUTOGROUP, sched_autogroup_enabled) a process in the root
+	 * cgroup competes as its session, and the worker has a session of its own: lower that
+	 * session's nice too, or the process's own nice would weigh against nothing.
+	 */
+	if (setpriority(PRIO_PROCESS, 0, FNG_WORKER_NICE) < 0) {
+		/* only a preference, like the OOM score */
+	}
+	fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		char nice[8];
+		int len = snprintf(nice, sizeof(nice), "%d", FNG_WORKER_NICE);
+
+		if (write(fd, nice, (size_t)len) < 0) {
+			/* no autogroups, or refused: the process nice above still holds */
+		}
+		close(fd);
+	}
 }
 
 bool fng__cg_oom(pid_t pid)
@@ -435,18 +832,91 @@ bool fng__cg_oom(pid_t pid)
 	return read_file(dir, "memory.failcnt", buf, sizeof(buf)) > 0 && atoll(buf) > 0;
 }
 
+/*
+ * Makes w's cgroup idle (busy) or gives it back its weight: cpu.idle, or on kernels without
+ * it (before 5.15) 1/DEMOTE of its weight. Leaving idle resets cpu.shares to 1024, hence the
+ * weight written again. 0 or -errno.
+ */
+static int set_busy(const struct watched *w, bool busy)
+{
+	const char *lim[] = { "cpu.idle", busy ? "1" : "0" };
+	int rc = set_limits(cg.cpu, w->pid, lim, 2);
+
+	if (rc == -ENOENT) {
+		return set_weight(w->pid, busy ? w->weight / DEMOTE : w->weight);
+	}
+	return rc < 0 || busy ? rc : set_weight(w->pid, w->weight);
+}
+
+/* Reads pid's state letter and voluntary context switches from /proc/PID/status. */
+static bool task_state(pid_t pid, char *state, unsigned long long *slept)
+{
+	char dir[32], buf[2048];
+	const char *st, *vol;
+
+	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	if (read_file(dir, "status", buf, sizeof(buf)) <= 0 || !(st = strstr(buf, "\nState:")) ||
+		!(vol = strstr(buf, "\nvoluntary_ctxt_switches:"))) {
+		return false;
+	}
+	st += strlen("\nState:");
+	*state = st[strspn(st, " \t")];
+	*slept = strtoull(vol + strlen("\nvoluntary_ctxt_switches:"), NULL, 10);
+	return true;
+}
+
+int fng__cg_watch(void)
+{
+	struct timespec ts;
+	long long now, left;
+
+	if (!watch.n) {
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	left = watch.last + (long long)WATCH_MS * 1000000 - now;
+	if (watch.last && left > 0) {
+		return (int)((left + 999999) / 1000000);
+	}
+	for (size_t i = 0; i < watch.n; i++) {
+		struct watched *w = &watch.w[i];
+		unsigned long long slept;
+		char state;
+		bool busy;
+
+		if (!task_state(w->pid, &state, &slept)) {
+			continue; /* exiting: fng__cg_remove takes it off */
+		}
+		busy = w->runnable && state == 'R' && slept == w->slept;
+		w->busy = busy ? w->busy + 1 : 0;
+		w->runnable = state == 'R';
+		w->slept = slept;
+		if ((w->busy >= BUSY_WINDOWS) != w->demoted && set_busy(w, !w->demoted) == 0) {
+			w->demoted = !w->demoted;
+		}
+	}
+	watch.last = now;
+	return WATCH_MS;
+}
+
 void fng__cg_remove(pid_t pid)
 {
+	const char *bases[] = { cg.mode != FNG_CG_NONE ? cg.mem : "", cg.pids,
+		cg.mode != FNG_CG_V2 ? cg.cpu : "" };
 	char dir[PATH_MAX];
 
-	if (cg.mode == FNG_CG_NONE) {
-		return;
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		size_t n = (size_t)snprintf(dir, sizeof(dir), "%s/%d", bases[i], (int)pid);
+
+		if (bases[i][0] && n < sizeof(dir)) {
+			rmdir(dir);
+		}
 	}
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/%d", cg.mem, (int)pid) < sizeof(dir)) {
-		rmdir(dir);
-	}
-	if (cg.pids[0] && (size_t)snprintf(dir, sizeof(dir), "%s/%d", cg.pids, (int)pid) <
-		sizeof(dir)) {
-		rmdir(dir);
+	for (size_t i = 0; i < watch.n; i++) {
+		if (watch.w[i].pid == pid) {
+			watch.w[i] = watch.w[--watch.n];
+			break;
+		}
 	}
 }

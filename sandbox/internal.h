@@ -23,6 +23,13 @@
 /* The supervisor's empty network namespace, until the worker has joined it (start-up only). */
 #define FNG_WORKER_NETNS_FD 5
 
+/*
+ * The nice value (of the process and of its autogroup) a worker lowers itself to when there
+ * is no cpu cgroup to weigh it: the gateway (nice 0) then outweighs a spinning worker ten to
+ * one on a shared CPU (weights 1024 and 110).
+ */
+#define FNG_WORKER_NICE 10
+
 /* The unprivileged identity workers run as when the supervisor is root (sandbox.h). */
 #define FNG_WORKER_UID FNG_SB_WORKER_UID
 #define FNG_WORKER_GID FNG_SB_WORKER_GID
@@ -121,8 +128,10 @@ enum fng_cg_mode {
 };
 
 /*
- * Finds where this process may make worker cgroups (its own cgroup + "/fngate/<pid>") and
- * creates that directory. Returns the mode; *why (static text) says why it is NONE.
+ * Finds where this process may make worker cgroups (its own cgroup + "/fngate-<pid>", in each
+ * hierarchy used) and creates those directories. Returns the memory mode; *why (static text)
+ * says why it is NONE. The cpu controller is probed on its own (fng__cg_describe says which
+ * is in use).
  */
 enum fng_cg_mode fng__cg_setup(const char **why, int *err);
 
@@ -130,20 +139,41 @@ enum fng_cg_mode fng__cg_setup(const char **why, int *err);
 void fng__cg_teardown(void);
 
 /*
- * Makes cgroups for process pid (memory, limited to memory_mb when non-zero; pids.max 1) and
- * moves it in; a process may do this for itself. 0 or -errno (the caller removes what was
- * made with fng__cg_remove).
+ * Makes cgroups for process pid and moves it in: memory (limited to req->memory_mb when
+ * non-zero), pids (pids.max 1) and cpu (req's weight, under watch; none with req->cpu_off:
+ * the worker then stays where the supervisor is, as a process of its own). req NULL: a
+ * spare, with no limits yet, in a cpu cgroup if the latest request had a CPU policy. A
+ * process may do this for itself. 0 or -errno (the caller removes what was made with
+ * fng__cg_remove).
  */
-int fng__cg_create(pid_t pid, uint32_t memory_mb);
+int fng__cg_create(pid_t pid, const struct fng_sb_spawn *req);
 
-/* Sets the memory limit of pid's existing cgroup (nothing when memory_mb is 0). 0 or -errno. */
-int fng__cg_limit(pid_t pid, uint32_t memory_mb);
+/*
+ * Sets req's memory limit and CPU weight on pid's existing cgroups (a spare's, at hand-off):
+ * cheap writes, no move. 0, -EXDEV if pid was made for the other CPU mode (in a cpu cgroup
+ * and req has no CPU policy, or the reverse), or -errno.
+ */
+int fng__cg_limit(pid_t pid, const struct fng_sb_spawn *req);
+
+/*
+ * In the worker, after setsid(): without a cpu cgroup (unless req->cpu_off), lowers the
+ * worker's own priority instead, to FNG_WORKER_NICE for the process and its autogroup.
+ */
+void fng__cg_cpu_fallback(const struct fng_sb_spawn *req);
 
 /* True if the worker's memory cgroup recorded an OOM kill (or, lacking that, a failcnt). */
 bool fng__cg_oom(pid_t pid);
 
-/* Removes the reaped worker's cgroups. */
+/* Removes the reaped worker's cgroups (and takes it off the watch). */
 void fng__cg_remove(pid_t pid);
+
+/*
+ * The busy-worker watch (cgroup.c): when its period has come, finds the workers with a CPU
+ * policy that have been running without a pause for a while and makes their cgroups idle
+ * (and gives them their weight back once they sleep). Returns the milliseconds until it
+ * wants to run again, -1 if there is no worker to watch: the supervisor's poll timeout.
+ */
+int fng__cg_watch(void);
 
 /* The mode fng__cg_setup found, as text for fng__sb_describe(). */
 const char *fng__cg_describe(void);

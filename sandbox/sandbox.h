@@ -46,6 +46,10 @@ struct fng_sb_spawn {
 	uint32_t id;             /* echoed in the reply */
 	uint32_t memory_mb;      /* address-space / memory cgroup limit; 0: none */
 	uint32_t cpu_ms;         /* RLIMIT_CPU, rounded up to seconds; 0: none */
+	uint32_t cpu_weight;     /* the worker's CPU weight against the other workers, on cgroup
+	                            v2's scale (1-10000); 0: 100 */
+	uint32_t cpu_off;        /* no CPU policy: no cpu cgroup, no nice; the worker competes
+	                            like any process (`cpu_isolation: false`) */
 	uint32_t groups;         /* enum fng_sb_group bits */
 	uint32_t learn;          /* seccomp logs denied syscalls instead of killing */
 	uint64_t max_body;       /* wire frame cap */

@@ -386,7 +386,7 @@ static _Noreturn void spare_main(int chan)
 		fng__sb_hard_exit(FNG_WORKER_EXIT_SANDBOX);
 	}
 	prctl(PR_SET_NAME, "fngate-spare", 0, 0, 0);
-	if (fng__cg_create(getpid(), 0) < 0) {
+	if (fng__cg_create(getpid(), NULL) < 0) {
 		ok = FNG_SYNC_FAILED;
 	}
 	/* Failing, the worker compiles its filters itself. */
@@ -476,7 +476,7 @@ static pid_t spare_take(const struct fng_sb_spawn *req, const int ends[2])
 	if (!pid || !sup.spare.ready) {
 		return 0;
 	}
-	if (fng__cg_limit(pid, req->memory_mb) < 0 ||
+	if (fng__cg_limit(pid, req) < 0 ||
 		send_msg(sup.spare.chan, req, sizeof(*req), ends, MSG_DONTWAIT) < 0) {
 		spare_drop(true);
 		return 0;
@@ -546,7 +546,7 @@ static void spawn(const struct fng_sb_spawn *req_in)
 	}
 	close(sync[0]);
 	sync[0] = -1;
-	if (fng__cg_create(pid, req.memory_mb) < 0) {
+	if (fng__cg_create(pid, &req) < 0) {
 		status = FNG_SYNC_FAILED;
 	}
 	if (write(sync[1], &status, 1) < 0) {
@@ -732,7 +732,8 @@ static _Noreturn void supervise(void)
 		if (sup.nout) {
 			p[0].events |= POLLOUT;
 		}
-		if (poll(p, 3, -1) < 0) {
+		/* The busy-worker watch runs when due and says when it is due again. */
+		if (poll(p, 3, fng__cg_watch()) < 0) {
 			if (errno == EINTR) {
 				continue;
 			}

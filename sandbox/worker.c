@@ -344,6 +344,7 @@ _Noreturn void fng__worker_main(const struct fng_sb_spawn *req, const struct fng
 	}
 	set_rlimits(req);
 	prefer_oom_kill();
+	fng__cg_cpu_fallback(req);
 	await_cgroups(st->sync < 0);
 	drop_privileges(enter_namespaces(req, st->netns >= 0));
 	/*

@@ -836,6 +836,31 @@ static void test_policy_errors(void)
 	}
 }
 
+/* functions.cpu_isolation: on by default, the operator's only; a manifest cannot turn it off. */
+static void test_cpu_isolation(void)
+{
+	struct fng_config *c = load_ok(MIN_API, "cpu_isolation default");
+	struct fng_fn_limits m;
+	struct fng_buf e = { 0 };
+	const char *man = "cpu_isolation: false\n";
+
+	if (c) {
+		CHECK(c->functions.cpu_isolation, "cpu_isolation defaults to true");
+		CHECK(fng__manifest_load_string("spin.yaml", man, strlen(man),
+				&c->functions.defaults, NULL, &m, &e) != 0 && e.p &&
+				strstr(e.p, "cpu_isolation"),
+			"a manifest may not set cpu_isolation (%.*s)",
+			e.p ? (int)strcspn(e.p, "\n") : 8, e.p ? e.p : "no error");
+		fng__buf_finish(&e);
+		fng__config_unref(c);
+	}
+	c = load_ok("functions: { cpu_isolation: false }\n" MIN_API, "cpu_isolation false");
+	if (c) {
+		CHECK(!c->functions.cpu_isolation, "cpu_isolation: false");
+		fng__config_unref(c);
+	}
+}
+
 #define WS_API(extra, routes)                                                              \
 	"apis:\n"                                                                          \
 	"  chat:\n"                                                                        \
@@ -1670,6 +1695,7 @@ int main(void)
 	test_policy_grants();
 	test_policy_manifests();
 	test_policy_errors();
+	test_cpu_isolation();
 	test_websocket_api();
 	test_websocket_queue_and_rate();
 	test_load_file();

@@ -16,17 +16,20 @@
  * sandbox stands between a probe and them.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -190,6 +193,7 @@ struct opts {
 	const char *mode;      /* FNG_PROBE_MODE */
 	const char *extra_env; /* one more NAME=VALUE */
 	uint32_t memory_mb, cpu_ms, groups, learn;
+	uint32_t cpu_weight, cpu_off;
 };
 
 struct worker {
@@ -274,6 +278,8 @@ static int spawn_on(int ctl, const char *path, const struct opts *o, struct work
 	req.cpu_ms = o ? o->cpu_ms : 0;
 	req.groups = o ? o->groups : 0;
 	req.learn = o ? o->learn : 0;
+	req.cpu_weight = o ? o->cpu_weight : 0;
+	req.cpu_off = o ? o->cpu_off : 0;
 	snprintf(req.name, sizeof(req.name), "%.*s", (int)(strcspn(name, ".")), name);
 	snprintf(req.so_path, sizeof(req.so_path), "%s", path);
 	memcpy(req.env, t.env, t.env_len + 1);
@@ -481,9 +487,11 @@ static int send_invoke(struct worker *w)
  * Sends an INVOKE and reads frames until its RESULT: status and body (malloc'd) out.
  * 0, or -EPIPE if the worker died, -ETIMEDOUT, ...
  */
-static int invoke(struct worker *w, int *status, char **text, size_t *text_len, int timeout_ms)
+/* The RESULT of the invocation sent last (what invoke() waits for). */
+static int read_result(struct worker *w, int *status, char **text, size_t *text_len,
+	int timeout_ms)
 {
-	int rc = send_invoke(w);
+	int rc = 0;
 
 	*text = NULL;
 	while (rc == 0) {
@@ -516,6 +524,14 @@ static int invoke(struct worker *w, int *status, char **text, size_t *text_len, 
 		free(body);
 	}
 	return rc;
+}
+
+static int invoke(struct worker *w, int *status, char **text, size_t *text_len, int timeout_ms)
+{
+	int rc = send_invoke(w);
+
+	*text = NULL;
+	return rc ? rc : read_result(w, status, text, text_len, timeout_ms);
 }
 
 /* ---- side effects ---- */
@@ -1284,6 +1300,200 @@ static void test_ctl_close(void)
 	worker_close(&b);
 }
 
+/* ---- cgroups ---- */
+
+/*
+ * The path of pid's cgroup in the v1 hierarchy that has controller (a "N:cpu,cpuacct:/path"
+ * line of /proc/PID/cgroup counts for "cpu"), "" if there is none.
+ */
+static void cgroup_of(pid_t pid, const char *controller, char *out, size_t size)
+{
+	char path[64], buf[4096];
+	FILE *f;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(buf, sizeof(buf), f)) {
+		char *ctrl = strchr(buf, ':'), *rel = ctrl ? strchr(ctrl + 1, ':') : NULL;
+		char *save = NULL;
+
+		if (!rel) {
+			continue;
+		}
+		*rel++ = '\0';
+		rel[strcspn(rel, "\n")] = '\0';
+		for (char *tok = strtok_r(ctrl + 1, ",", &save); tok;
+			tok = strtok_r(NULL, ",", &save)) {
+			if (strcmp(tok, controller) == 0) {
+				snprintf(out, size, "%s", strcmp(rel, "/") ? rel : "");
+			}
+		}
+	}
+	if (f) {
+		fclose(f);
+	}
+}
+
+/* Where the v1 cpu controller is mounted ("" if it is not), from /proc/self/mounts. */
+static void cpu_mount(char *out, size_t size)
+{
+	char line[1024], dir[512], type[64], opts[512];
+	FILE *f = fopen("/proc/self/mounts", "re");
+
+	out[0] = '\0';
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %511s %63s %511s", dir, type, opts) == 3 &&
+			strcmp(type, "cgroup") == 0 && (strncmp(opts, "cpu,", 4) == 0 ||
+			strstr(opts, ",cpu,") || (strlen(opts) >= 4 &&
+			strcmp(opts + strlen(opts) - 4, ",cpu") == 0))) {
+			snprintf(out, size, "%s", dir);
+		}
+	}
+	if (f) {
+		fclose(f);
+	}
+}
+
+/* A number from the cpu cgroup file mnt/rel/file ("nr_throttled N" lines: key); -2 if none. */
+static long long cpu_value(const char *mnt, const char *rel, const char *file, const char *key)
+{
+	char path[1024], buf[256];
+	long long v = -2;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s%s/%s", mnt, rel, file);
+	f = fopen(path, "re");
+	while (f && fgets(buf, sizeof(buf), f)) {
+		if (!key) {
+			v = atoll(buf);
+			break;
+		}
+		if (strncmp(buf, key, strlen(key)) == 0 && buf[strlen(key)] == ' ') {
+			v = atoll(buf + strlen(key) + 1);
+			break;
+		}
+	}
+	if (f) {
+		fclose(f);
+	}
+	return v;
+}
+
+/* True if pid's cpu cgroup is its own below supervisor super's workers (its path in rel). */
+static bool in_own_cpu_cgroup(pid_t super, pid_t pid, char *rel, size_t size)
+{
+	char want[64];
+	size_t len;
+
+	cgroup_of(pid, "cpu", rel, size);
+	len = (size_t)snprintf(want, sizeof(want), "/fngate-%d/workers/%d", (int)super,
+		(int)pid);
+	return strlen(rel) >= len && strcmp(rel + strlen(rel) - len, want) == 0;
+}
+
+/* Waits up to ms for the number in mnt/rel/file to read want; the last value read. */
+static long long await_cpu_value(const char *mnt, const char *rel, const char *file,
+	long long want, int ms)
+{
+	int64_t end = now_ms() + ms;
+	long long v;
+
+	while ((v = cpu_value(mnt, rel, file, NULL)) != want && now_ms() < end) {
+		usleep(5000);
+	}
+	return v;
+}
+
+/*
+ * The cpu directory supervisor super (forked by this process) made, beside this process's
+ * cgroup or, when a supervisor moved this process into its "gateway", beside that one's.
+ * False without v1 cpu cgroups.
+ */
+static bool supervisor_cpu_dir(pid_t super, char *out, size_t size)
+{
+	char mnt[512], own[512];
+
+	cpu_mount(mnt, sizeof(mnt));
+	if (!mnt[0] || !strstr(fng__sb_describe(), "(v1 cpu.shares)")) {
+		return false;
+	}
+	cgroup_of(getpid(), "cpu", own, sizeof(own));
+	if (strlen(own) > 8 && strcmp(own + strlen(own) - 8, "/gateway") == 0) {
+		own[strlen(own) - 8] = '\0';
+		*strrchr(own, '/') = '\0';
+	}
+	snprintf(out, size, "%s%s/fngate-%d", mnt, own, (int)super);
+	return true;
+}
+
+/* The nice value of pid (field 19 of /proc/PID/stat); 99 if unreadable. */
+static int nice_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	int nice = 99;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (f && fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')'))) {
+		/* ") S ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+		 *  cutime cstime priority nice" */
+		if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d"
+			" %d", &nice) != 1) {
+			nice = 99;
+		}
+	}
+	if (f) {
+		fclose(f);
+	}
+	return nice;
+}
+
+/* Kills a worker that may be busy (a spinner never reads its socket's EOF) and reaps it. */
+static void kill_worker(struct worker *w)
+{
+	char cause[96];
+
+	kill(w->pid, SIGKILL);
+	worker_close(w);
+	wait_exit(t.ctl, w->pid, cause, sizeof(cause));
+}
+
+/* Waits up to ms until no cgroup directly below dir holds a task; true if none does. */
+static bool tasks_gone(const char *dir, int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	for (;;) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		bool busy = false;
+
+		while (d && !busy && (e = readdir(d))) {
+			char path[1024], c;
+			FILE *f;
+
+			if (e->d_type != DT_DIR || e->d_name[0] == '.') {
+				continue;
+			}
+			snprintf(path, sizeof(path), "%s/%s/cgroup.procs", dir, e->d_name);
+			f = fopen(path, "re");
+			busy = f && fread(&c, 1, 1, f) == 1;
+			if (f) {
+				fclose(f);
+			}
+		}
+		if (d) {
+			closedir(d);
+		}
+		if (!busy || now_ms() >= end) {
+			return !busy;
+		}
+		usleep(5000);
+	}
+}
+
 /* This process's memory cgroup directory ("" if none). */
 static void own_memory_cgroup(char *out, size_t size)
 {
@@ -1311,7 +1521,8 @@ static void own_memory_cgroup(char *out, size_t size)
 static void test_supervisor_killed(void)
 {
 	struct opts o = { .memory_mb = 64 };
-	char base[512], stale[600];
+	char base[512], stale[600], stale_cpu_dir[1100];
+	bool stale_cpu;
 	struct worker w;
 	int ctl, ctl2, rc;
 	pid_t super, super2;
@@ -1333,12 +1544,15 @@ static void test_supervisor_killed(void)
 	}
 	CHECK_INT(rc, 0, "third supervisor: worker ready (in a memory cgroup)");
 	snprintf(stale, sizeof(stale), "%s/fngate-%d", base, (int)super);
+	stale_cpu = supervisor_cpu_dir(super, stale_cpu_dir, sizeof(stale_cpu_dir));
 	kill(super, SIGKILL);
 	EXPECT(reaped(super, 1000), "SIGKILL: the supervisor is gone");
 	/* Orphaned, the worker comes to us (the subreaper) to be reaped once dead. */
 	EXPECT(reaped(w.pid, 1000), "SIGKILL: its worker dies within 1 s (PR_SET_PDEATHSIG)");
 	worker_close(&w);
 	was_there = access(stale, F_OK) == 0;
+	/* Its spare, killed with it, may still be on its way out on a loaded machine. */
+	tasks_gone(stale, 2000);
 	rc = fng__supervisor_fork(&ctl2, &super2);
 	CHECK_INT(rc, 0, "fourth supervisor forked");
 	if (rc == 0) {
@@ -1352,6 +1566,12 @@ static void test_supervisor_killed(void)
 	swept = access(stale, F_OK) != 0;
 	printf("# stale %s: left %d, swept %d\n", stale, was_there, swept);
 	EXPECT(swept, "the next supervisor removes the killed one's cgroup directory");
+	if (stale_cpu) {
+		/* The killed one had put this process in its "gateway"; the next moved it out. */
+		EXPECT(access(stale_cpu_dir, F_OK) < 0,
+			"the next supervisor removes the killed one's cpu directory (%s)",
+			stale_cpu_dir);
+	}
 	close(ctl);
 }
 
@@ -1488,11 +1708,209 @@ static void test_spare(void)
 	}
 }
 
+/*
+ * CPU: the supervisor's cpu directory holds "gateway", where it moved this process (standing
+ * in for the gateway), and "workers", idle; every worker sits in a cpu cgroup of its own
+ * below "workers", the spare too (so a hand-off writes values, it moves nothing), holding
+ * the request's weight (cpu.shares = weight * 1024 / 100); one busy for 40 ms becomes idle
+ * of it until it stops; the directory goes when the worker is reaped.
+ */
+static void test_cpu(void)
+{
+	struct opts o = { .cpu_weight = 50 };
+	struct worker a, b[2];
+	char mnt[512], rel[512], top[512], path[1100], *body = NULL;
+	pid_t spare = -1;
+	int from_spare = 0, status = 0;
+
+	cpu_mount(mnt, sizeof(mnt));
+	if (!strstr(fng__sb_describe(), "(v1 cpu.shares)") || !mnt[0]) {
+		printf("# cpu: no v1 cpu cgroups here, skipped\n");
+		return;
+	}
+	for (int i = 0; i < 200; i++) {
+		spare = find_spare(t.super);
+		if (spare > 0 && in_own_cpu_cgroup(t.super, spare, rel, sizeof(rel))) {
+			break;
+		}
+		usleep(10000);
+	}
+	EXPECT(spare > 0 && in_own_cpu_cgroup(t.super, spare, rel, sizeof(rel)),
+		"cpu: the spare waits in a cpu cgroup of its own (%s)", rel);
+	snprintf(top, sizeof(top), "%.*s", (int)(strstr(rel, "/workers/") - rel), rel);
+	cgroup_of(getpid(), "cpu", path, sizeof(path));
+	EXPECT(strlen(path) > strlen(top) && strncmp(path, top, strlen(top)) == 0 &&
+		strcmp(path + strlen(top), "/gateway") == 0,
+		"cpu: the supervisor moved its parent, the gateway, into %s/gateway (%s)", top,
+		path);
+	CHECK_INT(cpu_value(mnt, top, "workers/cpu.idle", NULL), 1,
+		"cpu: the workers' group is idle beside the gateway");
+	usleep(50000);
+	CHECK_INT(spawn(so("abuse_spin"), &o, &a), 0, "cpu: spawned from the spare");
+	CHECK_INT(a.pid, spare, "cpu: the worker is the spare");
+	CHECK_INT(expect_ready(&a, NULL, 0), 0, "cpu: spare path: READY");
+	EXPECT(in_own_cpu_cgroup(t.super, a.pid, rel, sizeof(rel)),
+		"cpu: spare path: in its own cpu cgroup (%s)", rel);
+	CHECK_INT(cpu_value(mnt, rel, "cpu.shares", NULL), 512,
+		"cpu: spare path: cpu.shares 512 (weight 50)");
+	printf("# cpu cgroup %s%s\n", mnt, rel);
+
+	/* Two at once: the spare (replaced by now) takes one at most, the other forks. */
+	o.cpu_weight = 25;
+	for (int i = 0; i < 200; i++) {
+		spare = find_spare(t.super);
+		if (spare > 0 && in_own_cpu_cgroup(t.super, spare, rel, sizeof(rel))) {
+			break;
+		}
+		usleep(10000);
+	}
+	for (int i = 0; i < 2; i++) {
+		CHECK_INT(spawn(so("abuse_spin"), &o, &b[i]), 0, "cpu: burst %d spawned", i);
+	}
+	for (int i = 0; i < 2; i++) {
+		CHECK_INT(expect_ready(&b[i], NULL, 0), 0, "cpu: burst %d READY", i);
+		from_spare += b[i].pid == spare;
+		EXPECT(in_own_cpu_cgroup(t.super, b[i].pid, rel, sizeof(rel)),
+			"cpu: burst %d in its own cpu cgroup", i);
+		CHECK_INT(cpu_value(mnt, rel, "cpu.shares", NULL), 256,
+			"cpu: burst %d cpu.shares 256 (weight 25)", i);
+	}
+	EXPECT(from_spare <= 1, "cpu: at least one of the burst forked (%d from the spare)",
+		from_spare);
+	kill_worker(&b[0]);
+	kill_worker(&b[1]);
+	/* The worker spun before it was killed; what remains of it is its directory. */
+	snprintf(path, sizeof(path), "%s%s", mnt, rel);
+	EXPECT(access(path, F_OK) < 0 && errno == ENOENT,
+		"cpu: the cpu cgroup is removed once the worker is reaped");
+	kill_worker(&a);
+
+	/* Busy for 40 ms: idle; its invocation over: its weight again. */
+	o.cpu_weight = 6400;
+	o.extra_env = "FNG_TEST_SPIN_MS=500";
+	CHECK_INT(spawn(so("abuse_spin"), &o, &a), 0, "cpu watch: spawned");
+	CHECK_INT(expect_ready(&a, NULL, 0), 0, "cpu watch: READY");
+	in_own_cpu_cgroup(t.super, a.pid, rel, sizeof(rel));
+	CHECK_INT(cpu_value(mnt, rel, "cpu.shares", NULL), 65536,
+		"cpu watch: weight 6400 is cpu.shares 65536");
+	EXPECT(send_invoke(&a) == 0, "cpu watch: the worker spins for 500 ms");
+	CHECK_INT(await_cpu_value(mnt, rel, "cpu.idle", 1, 400), 1,
+		"cpu watch: spinning, its cgroup becomes idle within 400 ms");
+	EXPECT(read_result(&a, &status, &body, NULL, WAIT_MS) == 0 && status == 200,
+		"cpu watch: it answers once done (status %d)", status);
+	free(body);
+	CHECK_INT(await_cpu_value(mnt, rel, "cpu.idle", 0, 400), 0,
+		"cpu watch: asleep again, it is not idle any more");
+	CHECK_INT(cpu_value(mnt, rel, "cpu.shares", NULL), 65536,
+		"cpu watch: and weighs what it did");
+	kill_worker(&a);
+}
+
+/*
+ * cpu_off (`functions.cpu_isolation: false`): the worker gets no cpu cgroup and no nice, like
+ * any process; the spare, made for the other mode, is not used for it, and the next spare
+ * is made without a cpu cgroup; a request with a CPU policy again gets one (and the spare).
+ */
+static void test_cpu_off(void)
+{
+	struct opts off = { .cpu_off = 1 };
+	struct worker w, on;
+	char mnt[512], rel[512], own[512];
+	pid_t spare = -1, next = -1;
+
+	cpu_mount(mnt, sizeof(mnt));
+	if (!strstr(fng__sb_describe(), "(v1 cpu.shares)") || !mnt[0]) {
+		printf("# cpu off: no v1 cpu cgroups here, skipped\n");
+		return;
+	}
+	cgroup_of(t.super, "cpu", own, sizeof(own));
+	for (int i = 0; i < 200; i++) {
+		spare = find_spare(t.super);
+		if (spare > 0 && in_own_cpu_cgroup(t.super, spare, rel, sizeof(rel))) {
+			break;
+		}
+		usleep(10000);
+	}
+	CHECK_INT(spawn(so("ok"), &off, &w), 0, "cpu off: spawned");
+	CHECK_INT(expect_ready(&w, NULL, 0), 0, "cpu off: READY");
+	EXPECT(w.pid != spare, "cpu off: not the spare, which sits in a cpu cgroup");
+	cgroup_of(w.pid, "cpu", rel, sizeof(rel));
+	CHECK_STR(rel, own, "cpu off: the worker stays in the supervisor's cpu cgroup");
+	CHECK_INT(nice_of(w.pid), 0, "cpu off: nice 0");
+	for (int i = 0; i < 200; i++) {
+		next = find_spare(t.super);
+		if (next > 0 && next != spare) {
+			break;
+		}
+		usleep(10000);
+	}
+	usleep(50000);
+	cgroup_of(next, "cpu", rel, sizeof(rel));
+	EXPECT(next > 0 && next != spare && strcmp(rel, own) == 0,
+		"cpu off: the next spare is made without a cpu cgroup (%s)", rel);
+	CHECK_INT(spawn(so("ok"), NULL, &on), 0, "cpu on again: spawned");
+	CHECK_INT(expect_ready(&on, NULL, 0), 0, "cpu on again: READY");
+	EXPECT(on.pid != next && in_own_cpu_cgroup(t.super, on.pid, rel, sizeof(rel)),
+		"cpu on again: forked into a cpu cgroup of its own, not the cgroup-less spare");
+	CHECK_INT(cpu_value(mnt, rel, "cpu.shares", NULL), 1024,
+		"cpu on again: weight 0 means 100, cpu.shares 1024");
+	kill_worker(&w);
+	kill_worker(&on);
+}
+
+/*
+ * Without a cpu controller (hidden here by a tmpfs over its mount, in a mount namespace of
+ * this process's own: the last test), a new supervisor's workers lower their own priority:
+ * nice FNG_WORKER_NICE for the process and for its autogroup (its session).
+ */
+static void test_cpu_fallback(void)
+{
+	char mnt[512], path[64], buf[128] = "";
+	struct worker w;
+	int ctl, rc;
+	pid_t super;
+	FILE *f;
+
+	cpu_mount(mnt, sizeof(mnt));
+	if (geteuid() != 0 || !mnt[0] || unshare(CLONE_NEWNS) < 0 ||
+		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		mount("fngate-nocpu", mnt, "tmpfs", 0, NULL) < 0) {
+		printf("# cpu fallback: cannot hide the cpu controller here, skipped\n");
+		return;
+	}
+	rc = fng__supervisor_fork(&ctl, &super);
+	CHECK_INT(rc, 0, "cpu fallback: a supervisor without a cpu controller");
+	if (rc) {
+		return;
+	}
+	rc = spawn_on(ctl, so("ok"), NULL, &w);
+	if (rc == 0) {
+		rc = expect_ready(&w, NULL, 0);
+	}
+	CHECK_INT(rc, 0, "cpu fallback: worker ready");
+	CHECK_INT(nice_of(w.pid), 10, "cpu fallback: the worker runs at nice 10");
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)w.pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f)) {
+			buf[0] = '\0';
+		}
+		fclose(f);
+		EXPECT(strstr(buf, " nice 10") != NULL,
+			"cpu fallback: so does its autogroup (%.*s)", (int)strcspn(buf, "\n"), buf);
+	}
+	worker_close(&w);
+	close(ctl);
+	EXPECT(reaped(super, 2000), "cpu fallback: the supervisor exits");
+	reaped(w.pid, 1000);
+}
+
 /* A "gateway" process that starts a supervisor and a worker, then gets SIGKILLed. */
 static void test_gateway_kill(void)
 {
 	int pfd[2];
 	pid_t pids[2] = { -1, -1 }, gw;
+	char path[1100];
 
 	if (pipe(pfd) < 0) {
 		EXPECT(0, "pipe");
@@ -1526,6 +1944,10 @@ static void test_gateway_kill(void)
 		/* This process is the subreaper: the orphaned supervisor comes back to us. */
 		EXPECT(reaped(pids[0], 1000), "gateway killed: the supervisor exits within 1 s");
 		EXPECT(gone(pids[1], 1000), "gateway killed: the worker is gone within 1 s");
+	}
+	/* The gateway was in it: its exit has to be through before the directory goes. */
+	if (pids[0] > 0 && supervisor_cpu_dir(pids[0], path, sizeof(path))) {
+		EXPECT(access(path, F_OK) < 0, "gateway killed: the supervisor removed %s", path);
 	}
 }
 
@@ -1856,9 +2278,12 @@ int main(void)
 	test_unprivileged();
 	test_burst();
 	test_spare();
+	test_cpu();
+	test_cpu_off();
 	test_ctl_close();
 	test_supervisor_killed();
 	test_gateway_kill();
+	test_cpu_fallback();
 	teardown();
 	printf("# %lld ms\n", (long long)(now_ms() - t0));
 	return fng_test_done();
