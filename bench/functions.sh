@@ -423,7 +423,7 @@ SUP=$(children "$GW" | head -n1)
 # A spawn request's size: a spare's recvmsg returning it is the hand-off of a worker.
 printf '#include <stdio.h>\n#include "sandbox.h"\nint main(void) { printf("%%zu\\n", sizeof(struct fng_sb_spawn)); return 0; }\n' \
 	>"$TMP/spawnsize.c"
-cc -I sandbox -o "$TMP/spawnsize" "$TMP/spawnsize.c"
+cc -I sandbox -I sdk -o "$TMP/spawnsize" "$TMP/spawnsize.c"
 SPAWN_SIZE=$("$TMP/spawnsize")
 if [ "$HAVE_PERF" = 1 ]; then
 	# Forks by the supervisor, hand-offs to its spare, and writes on fd 3 (the worker's

@@ -100,7 +100,8 @@ def _cleanup():
 tap.on_exit(_cleanup)
 
 
-@tap.case('cpu: the gateway sits in its supervisor\'s "gateway" group, beside "workers" (idle)')
+@tap.case('cpu: the gateway sits in its supervisor\'s "gateway" group, beside "workers" (not '
+          'idle while no worker is busy)')
 def _():
     d = need_v1_cpu()
     if d is None:
@@ -109,7 +110,7 @@ def _():
     gw = cgroup_of(d.proc.pid)
     diag('gateway cpu cgroup %s, supervisor %s' % (gw, cgroup_of(sup)))
     check(gw.endswith('/fngate-%d/gateway' % sup), 'gateway in %r' % gw)
-    eq(cpu_file(gw[:-len('/gateway')], 'workers/cpu.idle'), 1, 'workers/cpu.idle')
+    eq(cpu_file(gw[:-len('/gateway')], 'workers/cpu.idle'), 0, 'workers/cpu.idle')
 
 
 @tap.case('cpu: a spinner on both its workers: 504 at the deadline, the victim keeps answering, '
@@ -153,6 +154,8 @@ def _():
          % (spinners, idle, shares, time.monotonic() - start))
     eq(len(spinners), 2, 'spinning workers')
     eq(sorted(set(idle.values())), [1], 'the spinners\' cpu.idle')
+    top = cgroup_of(d.proc.pid)[:-len('/gateway')]
+    eq(cpu_file(top, 'workers/cpu.idle'), 1, 'the workers\' group while they spin')
     # An idle cgroup weighs the least there is (the kernel shows 3), whatever it had.
     eq(sorted(set(shares.values())), [3], 'the spinners\' cpu.shares')
     victim = [pid for pid in worker_pids(d.proc.pid, 'ok')]

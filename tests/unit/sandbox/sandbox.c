@@ -1743,8 +1743,8 @@ static void test_cpu(void)
 		strcmp(path + strlen(top), "/gateway") == 0,
 		"cpu: the supervisor moved its parent, the gateway, into %s/gateway (%s)", top,
 		path);
-	CHECK_INT(cpu_value(mnt, top, "workers/cpu.idle", NULL), 1,
-		"cpu: the workers' group is idle beside the gateway");
+	CHECK_INT(cpu_value(mnt, top, "workers/cpu.idle", NULL), 0,
+		"cpu: the workers' group is not idle while no worker is busy");
 	usleep(50000);
 	CHECK_INT(spawn(so("abuse_spin"), &o, &a), 0, "cpu: spawned from the spare");
 	CHECK_INT(a.pid, spare, "cpu: the worker is the spare");
@@ -1796,11 +1796,15 @@ static void test_cpu(void)
 	EXPECT(send_invoke(&a) == 0, "cpu watch: the worker spins for 500 ms");
 	CHECK_INT(await_cpu_value(mnt, rel, "cpu.idle", 1, 400), 1,
 		"cpu watch: spinning, its cgroup becomes idle within 400 ms");
+	CHECK_INT(await_cpu_value(mnt, top, "workers/cpu.idle", 1, 400), 1,
+		"cpu watch: and the workers' group yields to the gateway meanwhile");
 	EXPECT(read_result(&a, &status, &body, NULL, WAIT_MS) == 0 && status == 200,
 		"cpu watch: it answers once done (status %d)", status);
 	free(body);
 	CHECK_INT(await_cpu_value(mnt, rel, "cpu.idle", 0, 400), 0,
 		"cpu watch: asleep again, it is not idle any more");
+	CHECK_INT(await_cpu_value(mnt, top, "workers/cpu.idle", 0, 400), 0,
+		"cpu watch: nor is the workers' group");
 	CHECK_INT(cpu_value(mnt, rel, "cpu.shares", NULL), 65536,
 		"cpu watch: and weighs what it did");
 	kill_worker(&a);
