@@ -93,7 +93,9 @@ start_fngate() {
 		>"$dir/functions/spin.yaml"
 	chmod -R a+rX "$dir"
 	touch -d '-1 min' "$dir"/functions/*.so
+	# The attacker's deadline is over functions.max.timeout_ms: the operator grants it.
 	bench_config "$dir/functions" "cpu_isolation: $([ "$2" = on ] && echo true || echo false)" \
+		"grants: { spin: { max: { timeout_ms: $ATTACK_TIMEOUT_MS } } }" \
 		-- "GET /hello/{name}=hello" "GET /spin=spin" >"$dir/fngate.yaml"
 	fngate_start "$1" "$dir/fngate.yaml" 2
 }
