@@ -88,8 +88,8 @@ const char *fng__seccomp_describe(void);
 /*
  * The programs a worker with this pid, groups and learn mode installs — the load-time filter
  * and the serve filter — as the kernel stores them, for verification from outside. *load is
- * kept by this file (it names no pid); serve->filter is malloc'd (the caller frees it). 0,
- * -ENOSYS without seccomp, or -errno.
+ * kept by this file (it names no pid); serve->filter is malloc'd (the caller frees it), and
+ * with serve NULL only *load is wanted. 0, -ENOSYS without seccomp, or -errno.
  */
 struct sock_fprog;
 int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn,
@@ -97,13 +97,14 @@ int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn,
 
 /*
  * Checks that worker pid (our child, single-threaded, serving) is under exactly the filters
- * of fng__seccomp_expected: read back with ptrace as root, else the filter count of
+ * of fng__seccomp_expected (serve: its serve filter built ahead, or NULL to build it now):
+ * read back with ptrace as root, else the filter count of
  * /proc/PID/status. 0, or -errno with why filled. If the worker died meanwhile its wait
  * status is in *wstatus (and its usage in *ru; it has been reaped), else *wstatus is -1.
  */
 struct rusage;
-int fng__sb_verify(pid_t pid, uint32_t groups, bool learn, int *wstatus, struct rusage *ru,
-	char *why, size_t whylen);
+int fng__sb_verify(pid_t pid, uint32_t groups, bool learn, const struct sock_fprog *serve,
+	int *wstatus, struct rusage *ru, char *why, size_t whylen);
 
 /* How fng__sb_verify checks on this machine, for fng__sb_describe(). */
 const char *fng__sb_verify_describe(void);

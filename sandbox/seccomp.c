@@ -485,6 +485,10 @@ int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn,
 			return rc;
 		}
 	}
+	*load = &load_time;
+	if (!serve) {
+		return 0;
+	}
 	ctx = build_for(pid, learn ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS, policy, NROWS, groups,
 		&rc);
 	if (!ctx) {
@@ -492,7 +496,6 @@ int fng__seccomp_expected(pid_t pid, uint32_t groups, bool learn,
 	}
 	rc = export_bpf(ctx, serve);
 	seccomp_release(ctx);
-	*load = &load_time;
 	return rc;
 }
 

@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -45,8 +46,9 @@
 struct worker {
 	pid_t pid;
 	uint32_t cpu_ms; /* its RLIMIT_CPU, to tell a CPU-limit SIGKILL from another */
-	uint32_t groups; /* what its serve filter allows: verify() rebuilds it */
+	uint32_t groups; /* what its serve filter allows, for verify() */
 	bool learn;
+	struct sock_fprog serve; /* that filter, built while it starts (filter NULL: not yet) */
 };
 
 /* A reply waiting for room in the control socket (with the fds it carries, owned). */
@@ -565,6 +567,18 @@ reply:
 		close_fds(ours);
 	}
 	reply(&rep, sizeof(rep), ours);
+	/*
+	 * While the worker loads its .so (a millisecond), the serve filter its verification will
+	 * compare with: built now, it is off the path from its READY to its first request.
+	 */
+	if (rep.pid > 0 && sup.n && sup.w[sup.n - 1].pid == rep.pid) {
+		struct worker *w = &sup.w[sup.n - 1];
+		const struct sock_fprog *load;
+
+		if (fng__seccomp_expected(w->pid, w->groups, w->learn, &load, &w->serve) < 0) {
+			w->serve.filter = NULL;
+		}
+	}
 }
 
 /* Worker exit codes and the causes they stand for (sandbox.h). */
@@ -646,6 +660,7 @@ static void reaped(pid_t pid, int st, const struct rusage *ru, bool report)
 	ex.wstatus = st;
 	cause(ex.cause, sizeof(ex.cause), w, st, ru);
 	fng__cg_remove(pid);
+	free(w->serve.filter);
 	*w = sup.w[--sup.n];
 	if (report) {
 		reply(&ex, sizeof(ex), NULL);
@@ -685,7 +700,8 @@ static void verify(const struct fng_sb_verify *m)
 		rep.err = -ESRCH;
 		snprintf(rep.why, sizeof(rep.why), "not a worker of this supervisor");
 	} else {
-		rep.err = fng__sb_verify(w->pid, w->groups, w->learn, &st, &ru, rep.why,
+		rep.err = fng__sb_verify(w->pid, w->groups, w->learn,
+			w->serve.filter ? &w->serve : NULL, &st, &ru, rep.why,
 			sizeof(rep.why));
 	}
 	reply(&rep, sizeof(rep), NULL);

@@ -18,6 +18,7 @@
  * is waited for here with waitpid(pid), so the reap loop never sees it.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -94,8 +95,15 @@ static int await_stop(pid_t pid, int *wstatus, struct rusage *ru)
 		if (waited > STOP_WAIT_MS * 1000) {
 			return -ETIMEDOUT;
 		}
-		/* Short naps first: the stop usually takes a few microseconds. */
-		usleep(waited < 1000 ? 20 : 500);
+		/*
+		 * The stop usually takes a few microseconds: yield at first (a nap is at least the
+		 * timer slack, 50 us), then nap.
+		 */
+		if (waited < 1000) {
+			sched_yield();
+		} else {
+			usleep(500);
+		}
 	}
 }
 
@@ -165,8 +173,8 @@ static int by_ptrace(pid_t pid, const struct sock_fprog want[2], int *wstatus,
 	return rc;
 }
 
-int fng__sb_verify(pid_t pid, uint32_t groups, bool learn, int *wstatus, struct rusage *ru,
-	char *why, size_t whylen)
+int fng__sb_verify(pid_t pid, uint32_t groups, bool learn, const struct sock_fprog *serve,
+	int *wstatus, struct rusage *ru, char *why, size_t whylen)
 {
 	struct sock_fprog want[2] = { { 0 } };
 	const struct sock_fprog *load = NULL;
@@ -174,7 +182,11 @@ int fng__sb_verify(pid_t pid, uint32_t groups, bool learn, int *wstatus, struct 
 
 	*wstatus = -1;
 	why[0] = '\0';
-	rc = fng__seccomp_expected(pid, groups, learn, &load, &want[1]);
+	/* The serve filter built ahead, while the worker was starting, or now. */
+	rc = fng__seccomp_expected(pid, groups, learn, &load, serve ? NULL : &want[1]);
+	if (serve) {
+		want[1] = *serve;
+	}
 	if (rc == -ENOSYS) {
 		return 0; /* built without seccomp: nothing to check (the build warned) */
 	}
@@ -197,7 +209,9 @@ int fng__sb_verify(pid_t pid, uint32_t groups, bool learn, int *wstatus, struct 
 	} else if (rc < 0 && !why[0]) {
 		snprintf(why, whylen, "ptrace: %s", strerror(-rc));
 	}
-	free(want[1].filter);
+	if (!serve) {
+		free(want[1].filter);
+	}
 	return rc;
 }
 
