@@ -8,8 +8,8 @@
 cold: for each VARIANT (a build of bench/fn_bench.c with its own BENCH_VERSION, so its own
 content hash), puts it in FUNCDIR as NAME.so and polls GET PATH on one keep-alive connection
 in a tight loop (one request in flight, the next sent as soon as the previous answer is read)
-until a 200 carries x-fngate-function-version equal to the variant's hash (FNV-1a 64 of the
-file, as the gateway computes it). METHOD says how the file arrives:
+until a 200 carries x-fngate-function-version equal to the variant's hash (the first 16 hex
+digits of the file's SHA-256, as the gateway computes it). METHOD says how the file arrives:
 
   rename  the variant was written long before (its mtime is old) and is renamed into place:
           an atomic `mv` from the same file system, what a deploy tool does

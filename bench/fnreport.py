@@ -428,7 +428,7 @@ def build(results):
     w("`bench/fndeploy.py cold`: each deploy is a different build of bench/fn_bench.c (its own "
       "`-DBENCH_VERSION`, so its own content hash). The driver polls `GET /prod/cold/world` on one "
       "keep-alive connection in a tight loop (one request in flight) until a 200 carries "
-      "`x-fngate-function-version` equal to the new file's FNV-1a hash; the old version answers "
+      "`x-fngate-function-version` equal to the new file's hash (SHA-256); the old version answers "
       "meanwhile. Two ways to drop the file: **rename** — written minutes before, `rename(2)`d "
       "over `cold.so` (a deploy tool's atomic `mv`); **cp** — its bytes written into `cold.so` in "
       "place (what `cp` or `cc -o functions/cold.so` does: a fresh mtime). 0.3 s between deploys.")
