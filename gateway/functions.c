@@ -47,6 +47,12 @@
 #define EXIT_WAIT_MS 1000
 /* A longer line a worker writes on its stdout or stderr is logged in pieces of this size. */
 #define OUT_LINE_MAX 4096
+/*
+ * A worker whose lines over its function's log limit add up to this much in one read is
+ * flooding: it is not read again until the next log tick (on_log, out_read_cb). A chatty but
+ * honest handler that loses a line now and then is never paused.
+ */
+#define FLOOD_BYTES (16 * 1024)
 #define MAX_PIPELINE 16
 /*
  * A function whose invocations take longer than this on average is not pipelined; a new one
@@ -96,6 +102,8 @@ struct fng_worker {
 	struct fng_buf in;
 	bool pipe_open, pipe_eof, exited, timed_out, out_open;
 	bool out_paused;         /* over its log limit: out is not read until the next tick */
+	bool in_paused;          /* the same for its socket (LOG frames): see on_log */
+	size_t log_dropped;      /* bytes of LOG lines dropped in this read of its socket */
 	bool ready_seen;         /* READY arrived: the supervisor is verifying its filters */
 	uint8_t verify_tries;    /* verifications that could not be carried out (not a verdict) */
 	bool refused;            /* killed by the gateway for the reason in cause */
@@ -197,7 +205,7 @@ struct fng_functions {
 	bool pump_pending;
 	uv_timer_t retry;          /* re-pumps after a start-failure back-off */
 	char out_buf[16384];       /* what workers wrote on stdout/stderr, read into here */
-	bool out_paused;           /* a worker's output is paused (out_read_cb) */
+	bool out_paused;           /* a worker's output or socket is paused (out_read_cb, on_log) */
 	struct fng_list sendq;     /* requests the control socket had no room for (ctl_msg) */
 	bool want_write;
 };
@@ -502,27 +510,17 @@ static const struct {
 	{ FNG_WIRE_WS_UNSUBSCRIBE, 1u << W_BUSY, on_ws_unsubscribe },
 };
 
-static void worker_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/*
+ * Handles the frames in w->in, through the dispatch table, until none is complete or the
+ * worker's reading is paused (on_log: its function is over its log limit; the frames left
+ * wait for the next log tick).
+ */
+static void worker_frames(struct fng_functions *fns, struct fng_worker *w)
 {
-	struct fng_worker *w = s->data;
-	struct fng_functions *fns = current_fns;
 	size_t off = 0;
 
-	if (nread < 0) {
-		uv_read_stop(s);
-		w->pipe_eof = true;
-		if (!w->exited) {
-			if (w->state == W_BUSY) {
-				snprintf(w->cause, sizeof(w->cause), "worker exited");
-			}
-			uv_timer_start(&w->timer, exit_wait_cb, EXIT_WAIT_MS, 0);
-		} else {
-			worker_died(fns, w);
-		}
-		return;
-	}
-	w->in.len += (size_t)nread;
-	while (w->state != W_DEAD) {
+	w->log_dropped = 0;
+	while (w->state != W_DEAD && !w->in_paused) {
 		uint8_t type;
 		const uint8_t *body;
 		size_t blen, i;
@@ -556,6 +554,28 @@ static void worker_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (w->in.len == 0 && w->in.cap > 256 * 1024) {
 		fng__buf_finish(&w->in);
 	}
+}
+
+static void worker_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct fng_worker *w = s->data;
+	struct fng_functions *fns = current_fns;
+
+	if (nread < 0) {
+		uv_read_stop(s);
+		w->pipe_eof = true;
+		if (!w->exited) {
+			if (w->state == W_BUSY) {
+				snprintf(w->cause, sizeof(w->cause), "worker exited");
+			}
+			uv_timer_start(&w->timer, exit_wait_cb, EXIT_WAIT_MS, 0);
+		} else {
+			worker_died(fns, w);
+		}
+		return;
+	}
+	w->in.len += (size_t)nread;
+	worker_frames(fns, w);
 }
 
 /* ---- invocations ---- */
@@ -866,7 +886,13 @@ static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint
 	return 0;
 }
 
-/* A handler's fng_log() line: into the log if its function's rate limit allows (fnlog.c). */
+/*
+ * A handler's fng_log() line: into the log if its function's rate limit allows (fnlog.c).
+ * A flood (FLOOD_BYTES dropped in one read) stops the worker's socket being read until the
+ * next log tick (100 ms), as its output pipe is (out_read_cb): its writes then wait in the
+ * socket instead of the loop decoding and dropping frames at the flooder's pace (milliseconds
+ * of the loop per read burst: every route's latency).
+ */
 static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b, size_t n)
 {
 	static const char *const levels[] = { "debug", "info", "warn", "error" };
@@ -878,9 +904,14 @@ static int on_log(struct fng_functions *fns, struct fng_worker *w, const uint8_t
 	if (fng__wire_decode_log(b, n, &level, &msg, &h)) {
 		return -1;
 	}
-	fng__fnlog_line(&fn->log, &fns->logs, uv_now(fns->loop), fn->name,
+	if (!fng__fnlog_line(&fn->log, &fns->logs, uv_now(fns->loop), fn->name,
 		level >= 0 && level <= 3 ? levels[level] : "info", msg.p, msg.len,
-		w->nslots && w->slots[0].req ? w->slots[0].req->request_id : NULL, "log");
+		w->nslots && w->slots[0].req ? w->slots[0].req->request_id : NULL, "log") &&
+		(w->log_dropped += msg.len + 1) >= FLOOD_BYTES) {
+		uv_read_stop((uv_stream_t *)&w->pipe);
+		w->in_paused = true;
+		fns->out_paused = true;
+	}
 	fng__wire_free(h);
 	return 0;
 }
@@ -890,17 +921,27 @@ void fng__functions_log_tick(struct fng_functions *fns, uint64_t now_ms)
 	for (unsigned i = 0; i < fns->nfns; i++) {
 		fng__fnlog_tick(&fns->fns[i]->log, now_ms, fns->fns[i]->name);
 	}
-	/* Workers whose output was paused for being over their limit are read again. */
-	for (struct fng_list *it = fns->workers.next; fns->out_paused && it != &fns->workers;
-		it = it->next) {
+	/* Workers paused for being over their limit are read again (frames left first). */
+	if (!fns->out_paused) {
+		return;
+	}
+	fns->out_paused = false; /* set again by a worker that goes over meanwhile */
+	for (struct fng_list *it = fns->workers.next; it != &fns->workers;) {
 		struct fng_worker *w = fng__container_of(it, struct fng_worker, all);
 
+		it = it->next; /* a frame may end w */
 		if (w->out_paused && w->out_open) {
 			w->out_paused = false;
 			uv_read_start((uv_stream_t *)&w->out, out_alloc_cb, out_read_cb);
 		}
+		if (w->in_paused) {
+			w->in_paused = false;
+			if (w->pipe_open && !w->pipe_eof) {
+				uv_read_start((uv_stream_t *)&w->pipe, worker_alloc_cb, worker_read_cb);
+			}
+			worker_frames(fns, w);
+		}
 	}
-	fns->out_paused = false;
 }
 
 /* ---- what workers write on their stdout and stderr ---- */
@@ -922,12 +963,12 @@ static bool out_line(struct fng_worker *w, const char *p, size_t n)
 }
 
 /*
- * Splits what the worker wrote into lines (w->line holds an unfinished one). False if its
- * function's log limit dropped one of them.
+ * Splits what the worker wrote into lines (w->line holds an unfinished one). Returns the bytes
+ * of those its function's log limit dropped.
  */
-static bool out_feed(struct fng_worker *w, const char *p, size_t n)
+static size_t out_feed(struct fng_worker *w, const char *p, size_t n)
 {
-	bool all = true;
+	size_t dropped = 0;
 
 	while (n) {
 		const char *nl = memchr(p, '\n', n);
@@ -940,15 +981,15 @@ static bool out_feed(struct fng_worker *w, const char *p, size_t n)
 			nl = NULL; /* cut: the rest is the next piece */
 		}
 		if (!w->line.len && end) {
-			all &= out_line(w, p, take);
+			dropped += out_line(w, p, take) ? 0 : take + 1;
 		} else if (fng__buf_append(&w->line, p, take) == 0 && end) {
-			all &= out_line(w, w->line.p, w->line.len);
+			dropped += out_line(w, w->line.p, w->line.len) ? 0 : w->line.len + 1;
 			w->line.len = 0;
 		}
 		p += take + (nl != NULL);
 		n -= take + (nl != NULL);
 	}
-	return all;
+	return dropped;
 }
 
 static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -960,16 +1001,17 @@ static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 /*
- * What a worker writes on stdout/stderr. A worker over its function's log limit is not read
- * from until the next log tick (100 ms): its pipe fills and its writes wait, instead of the
- * gateway spending a core reading and dropping gigabytes of lines.
+ * What a worker writes on stdout/stderr. A worker flooding over its function's log limit
+ * (FLOOD_BYTES dropped in one read) is not read from until the next log tick (100 ms): its
+ * pipe fills and its writes wait, instead of the gateway spending a core reading and dropping
+ * gigabytes of lines.
  */
 static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct fng_worker *w = s->data;
 
 	if (nread > 0) {
-		if (!out_feed(w, buf->base, (size_t)nread)) {
+		if (out_feed(w, buf->base, (size_t)nread) >= FLOOD_BYTES / 2) {
 			uv_read_stop(s);
 			w->out_paused = true;
 			current_fns->out_paused = true;
