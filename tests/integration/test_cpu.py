@@ -59,13 +59,16 @@ def daemon(isolation=True):
     key = 'on' if isolation else 'off'
     if key not in _state:
         fdir = FnDir()
-        cfg = fn_config(fdir.path, [('GET /ok', 'ok'), ('GET /spin', 'spin')])
+        cfg = fn_config(fdir.path, [('GET /ok', 'ok'), ('GET /spin', 'spin')],
+                        grants='ok: { max: { memory_mb: 1024 } }')
         if not isolation:
             cfg = cfg.replace('functions:\n', 'functions:\n  cpu_isolation: false\n')
         d = Daemon(cfg)
         _state[key] = (d, fdir)
         install_batches(d, fdir, [
-            ('ok', test_so('ok'), 'concurrency: 2\n'),
+            # memory_mb: room for an ASan-instrumented victim's quarantine over the ~10^4
+            # requests of the spin case (its default 128 MB runs out there).
+            ('ok', test_so('ok'), 'concurrency: 2\nmemory_mb: 1024\n'),
             ('spin', test_so('abuse_spin'), 'concurrency: 2\nqueue: 4\ntimeout_ms: %d\n'
              % DEADLINE_MS)])
         host = d.wait_log(lambda o: o.get('msg') == 'function host', timeout=5)
