@@ -21,9 +21,10 @@
 #   QUIET_WAIT=60   before each run, wait up to this many seconds for the (shared) machine to
 #                   be under 10% busy (bench/runwrk.py); runs next to other load are flagged
 #                   and their rounds left out of the medians when at least one round ran clean
-#   CLIENT_CG=1     run wrk in the gateway's cpu cgroup (".../fngate-<pid>/gateway", where the
-#                   supervisor moves the gateway whether isolation is on or off): it stands in
-#                   for a client on another machine, which a spinning worker cannot delay;
+#   CLIENT_CG=1     run wrk in the gateway's cpu cgroup (".../fngate-<pid>/active/gateway",
+#                   where the supervisor moves the gateway whether isolation is on or off):
+#                   it stands in for a client on another machine, which a spinning worker
+#                   cannot delay;
 #                   sharing the gateway's group, it takes the CPU from an idle worker at once,
 #                   as the gateway does (0: a plain process, delayed by a spinning worker as
 #                   any other process on the machine)

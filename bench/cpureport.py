@@ -99,7 +99,7 @@ def build(results):
     w("- Victim: `examples/hello` (`GET /prod/hello/world`, the default pool of 2 workers) "
       "under wrk %s, `wrk -t1 -cN -d%ss --latency` after a 2 s warm-up, N in the table%s." % (
           meta.get("wrk", "?"), meta.get("duration", "?"),
-          "; wrk runs in the gateway's cpu cgroup (`.../fngate-<pid>/gateway`, where the "
+          "; wrk runs in the gateway's cpu cgroup (`.../fngate-<pid>/active/gateway`, where the "
           "supervisor puts the gateway in both configurations), standing in for a client on "
           "another machine, which a spinning worker cannot delay"
           if meta.get("client_cg") == "1" else "; wrk is a plain process"))

@@ -13,20 +13,26 @@
  * hybrid); otherwise none, and the worker relies on its rlimits.
  *
  * CPU (docs/config.md, "CPU isolation"), so that a function spinning on every worker it has
- * cannot slow the others down: in v1's cpu hierarchy (found in /proc/self/mounts, perhaps
- * shared with cpuacct) the supervisor's directory holds the gateway itself, moved into
- * "gateway" at start, and "workers", which is cpu.idle while a worker is busy (below): a
- * spinning worker then never delays the gateway's dispatch, and the pair weighs as one
- * process against the rest of the machine. Not always: an idle "workers" yields to every
- * other process on the machine (the load generator of a benchmark, a database), which cost
- * the function path 15-20 % of its throughput under load when nothing spun. Each worker
- * has a cpu cgroup of its own below "workers" (the spare too: a hand-off writes values, it
- * moves nothing) whose weight is its function's split among the workers the function may
- * have, so that CPU is shared per function; and a worker found running without a pause for
- * BUSY_WINDOWS windows of WATCH_MS becomes idle itself until it sleeps, so that a request of
- * another function takes its CPU at once rather than after its time slice (fng__cg_watch). v2 delegates cpu next to memory and sets the weights; it neither moves the
- * gateway nor makes the workers idle. Without a cpu controller the workers lower their own
- * priority instead (fng__cg_cpu_fallback).
+ * cannot slow the others down. In v1's cpu hierarchy (found in /proc/self/mounts, perhaps
+ * shared with cpuacct) the supervisor's directory holds two groups: "active", with the
+ * gateway itself (moved into "active/gateway" at start) and "workers", and "busy", which is
+ * cpu.idle. Each worker has a cpu cgroup of its own below "workers" (the spare too: a
+ * hand-off writes values, it moves nothing) whose weight is its function's split among the
+ * workers the function may have, so that CPU is shared per function. A worker found running
+ * without a pause for BUSY_WINDOWS windows of WATCH_MS is moved into "busy" until it sleeps,
+ * then back into its own cgroup (fng__cg_watch): a request of another function, or the
+ * gateway, that wakes up then takes the CPU from it at once, rather than after its time
+ * slice. Why a group apart rather than the busy worker's own cgroup made idle: the
+ * scheduler (EEVDF) places a woken entity by the lag it had against the others of its
+ * queue; beside other workers of the same queue a victim worker often has a negative lag,
+ * and then waits, behind an idle spinner that the scheduler picks again, for the next tick.
+ * "active" meets "busy" alone one level up, and weighs ACTIVE_SHARES (v1's most) against it,
+ * so that "busy" runs only when nothing in "active" can: a spinner's fair share of a CPU kept
+ * busy by the gateway would otherwise come as a tick-long stall every second or so. The
+ * supervisor's directory as a whole weighs one process against the rest of the machine.
+ * v2 delegates cpu next to memory and sets the weights; a busy worker's own cgroup (which
+ * holds its memory limit too) is made cpu.idle there. Without a cpu controller the workers
+ * lower their own priority instead (fng__cg_cpu_fallback).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -49,9 +55,9 @@
  * The busy-worker watch: every WATCH_MS the supervisor reads each worker's state and count of
  * voluntary context switches (/proc/PID/status). Runnable at both ends of a window without
  * having slept in it (a handler computing, or spinning: a worker between invocations sleeps
- * in read) for BUSY_WINDOWS windows in a row, the worker's cgroup becomes cpu.idle until it
- * sleeps again: any other worker that wakes up then takes the CPU from it at once, where a
- * mere lower weight (1/DEMOTE, the fallback without cpu.idle) still lets it finish its time
+ * in read) for BUSY_WINDOWS windows in a row, the worker is demoted until it sleeps again
+ * (set_busy): any other worker that wakes up then takes the CPU from it at once, where a
+ * mere lower weight (1/DEMOTE, v2's fallback without cpu.idle) still lets it finish its time
  * slice (3 ms here) and the scheduler notice at the next tick (4 ms). Not the time it spent
  * on a CPU: a worker held back by others would look idle; nor schedstat's run_delay, credited
  * only when the task gets the CPU back. Chosen with bench/cpu_isolation.sh and the figures in
@@ -60,18 +66,20 @@
 #define WATCH_MS 20
 #define BUSY_WINDOWS 2
 #define DEMOTE 64
+#define CPU_DEPTH 3
+#define ACTIVE_SHARES "262144"
 
 /* The directories workers go in: this supervisor's, or "" when the controller is not used. */
 struct cg_state {
 	enum fng_cg_mode mode;
 	char mem[PATH_MAX];   /* v1 memory or v2 unified: ".../fngate-<supervisor pid>" */
 	char pids[PATH_MAX];  /* v1 pids; v2 uses mem for both */
-	char cpu[PATH_MAX];   /* v1: ".../fngate-<supervisor pid>/workers"; v2: mem again */
+	char cpu[PATH_MAX];   /* v1: ".../fngate-<supervisor pid>/active/workers"; v2: mem */
+	char top[PATH_MAX];   /* v1: ".../fngate-<supervisor pid>" in the cpu hierarchy */
+	char busy[PATH_MAX];  /* v1: ".../fngate-<supervisor pid>/busy", idle */
 	bool memsw;           /* v1 memory.memsw.* exists (swap accounting) */
 	bool cpu_wanted;      /* the latest request had a CPU policy (spares follow it) */
-	bool idle_on_busy;    /* v1, gateway moved: "workers" is idle only while one is demoted */
-	bool workers_idle;    /* it is idle now */
-	pid_t gateway;        /* v1: the gateway, moved into ".../fngate-<pid>/gateway"; 0: not */
+	pid_t gateway;        /* v1: moved into ".../fngate-<pid>/active/gateway"; 0: not */
 	char home[PATH_MAX];  /* the cpu cgroup it was moved from, where it goes back */
 	char desc[2 * PATH_MAX + 128];
 };
@@ -210,7 +218,8 @@ static bool exists(const char *dir, const char *file)
 
 /*
  * Removes a supervisor's directory, depth levels of (empty) cgroups below it first: its
- * workers' (1), or in v1's cpu hierarchy "gateway" and "workers" with theirs (2).
+ * workers' (1), or in v1's cpu hierarchy "busy", and "active" with "gateway" and "workers"
+ * and theirs (CPU_DEPTH).
  */
 static void remove_dir(const char *path, int depth)
 {
@@ -254,13 +263,13 @@ static void sweep(const char *parent)
 				sizeof(path)) {
 			continue;
 		}
-		remove_dir(path, 2);
+		remove_dir(path, CPU_DEPTH);
 	}
 	closedir(d);
 }
 
 /*
- * Cuts a trailing "/fngate-<pid>/gateway" off path: a gateway still in an earlier
+ * Cuts a trailing "/fngate-<pid>/active/gateway" off path: a gateway still in an earlier
  * supervisor's directory (it died, or a test forks several) gets the new one beside it.
  * True if it did.
  */
@@ -271,7 +280,7 @@ static bool unnest(char *path)
 	for (; p; p = strstr(p + 1, "/fngate-")) {
 		last = p;
 	}
-	if (last && strtol(last + 8, &end, 10) > 0 && strcmp(end, "/gateway") == 0) {
+	if (last && strtol(last + 8, &end, 10) > 0 && strcmp(end, "/active/gateway") == 0) {
 		*last = '\0';
 		return true;
 	}
@@ -434,27 +443,33 @@ static int make_idle(const char *dir)
 }
 
 /*
- * v1's layout below the supervisor's directory top (see the top of this file): "workers"
- * idle, and the gateway (our parent) moved into "gateway". Where it cannot be moved, top
- * itself is made idle instead: the gateway still goes first, but the workers then also
- * yield to everything else in the gateway's cgroup. 0 or -errno.
+ * v1's layout below the supervisor's directory st->top (see the top of this file): "busy"
+ * idle, "active" holding "workers" and the gateway (our parent), moved into "gateway".
+ * Where the gateway cannot be moved, the top itself is made idle instead: the gateway still
+ * goes first, but the workers then also yield to everything else in the gateway's cgroup.
+ * 0 or -errno.
  */
-static int cpu_layout(struct cg_state *st, const char *mount, const char *top)
+static int cpu_layout(struct cg_state *st, const char *mount)
 {
 	char dir[PATH_MAX], num[16];
 	bool nested;
 	int rc;
 
-	if (mkdir(st->cpu, 0755) < 0 && errno != EEXIST) {
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/active", st->top) >= sizeof(dir) ||
+		(size_t)snprintf(st->busy, sizeof(st->busy), "%s/busy", st->top) >=
+			sizeof(st->busy)) {
+		return -ENAMETOOLONG;
+	}
+	if ((mkdir(dir, 0755) < 0 && errno != EEXIST) ||
+		(mkdir(st->cpu, 0755) < 0 && errno != EEXIST) ||
+		(mkdir(st->busy, 0755) < 0 && errno != EEXIST)) {
 		return -errno;
 	}
-	/* Whether cpu.idle (or the least weight) can be set here: the watch sets it later. */
-	rc = make_idle(st->cpu);
+	rc = make_idle(st->busy);
 	if (rc < 0) {
 		return rc;
 	}
-	write_file(st->cpu, "cpu.idle", "0");
-	write_file(st->cpu, "cpu.shares", "1024");
+	write_file(dir, "cpu.shares", ACTIVE_SHARES);
 	/*
 	 * Forked a moment ago, we are where the gateway is; in an earlier supervisor's
 	 * "gateway" both of us move out, beside it, so that it can go (and the gateway
@@ -464,7 +479,7 @@ static int cpu_layout(struct cg_state *st, const char *mount, const char *top)
 	nested = rc == 0 && unnest(dir);
 	if (rc < 0 || (size_t)snprintf(st->home, sizeof(st->home), "%s%s", mount, dir) >=
 		sizeof(st->home)) {
-		return make_idle(top);
+		return make_idle(st->top);
 	}
 	snprintf(num, sizeof(num), "%d", (int)getpid());
 	if (nested) {
@@ -472,16 +487,15 @@ static int cpu_layout(struct cg_state *st, const char *mount, const char *top)
 	}
 	st->gateway = getppid();
 	snprintf(num, sizeof(num), "%d", (int)st->gateway);
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/gateway", top) >= sizeof(dir) ||
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/active/gateway", st->top) >= sizeof(dir) ||
 		(mkdir(dir, 0755) < 0 && errno != EEXIST) ||
 		write_file(dir, "cgroup.procs", num) < 0) {
 		rmdir(dir);
 		st->gateway = 0;
-		return make_idle(top);
+		return make_idle(st->top);
 	}
 	/* An earlier supervisor's directory the gateway has just left can go now. */
 	sweep(st->home);
-	st->idle_on_busy = true;
 	return 0;
 }
 
@@ -492,7 +506,7 @@ static int cpu_layout(struct cg_state *st, const char *mount, const char *top)
  */
 static void probe_cpu(struct cg_state *st, bool make, const char **why, int *err)
 {
-	char buf[512], parent[PATH_MAX], top[PATH_MAX];
+	char buf[512], parent[PATH_MAX];
 	int rc;
 
 	*why = NULL;
@@ -519,21 +533,21 @@ static void probe_cpu(struct cg_state *st, bool make, const char **why, int *err
 		*why = "no cgroup cpu controller mounted";
 		return;
 	}
-	rc = place(parent, "cpu", make, top, sizeof(top));
-	if (rc == 0 && (size_t)snprintf(st->cpu, sizeof(st->cpu), "%s/workers", top) >=
-		sizeof(st->cpu)) {
+	rc = place(parent, "cpu", make, st->top, sizeof(st->top));
+	if (rc == 0 && (size_t)snprintf(st->cpu, sizeof(st->cpu), "%s/active/workers",
+		st->top) >= sizeof(st->cpu)) {
 		rc = -ENAMETOOLONG;
 	}
 	if (rc == 0 && make) {
-		rc = cpu_layout(st, parent, top);
+		rc = cpu_layout(st, parent);
 		if (rc < 0) {
-			remove_dir(top, 2);
+			remove_dir(st->top, CPU_DEPTH);
 		}
 	}
 	if (rc < 0) {
 		*why = "cgroup v1 cpu: cannot create a child cgroup";
 		*err = -rc;
-		st->cpu[0] = '\0';
+		st->cpu[0] = st->top[0] = st->busy[0] = '\0';
 	}
 }
 
@@ -558,16 +572,13 @@ static enum fng_cg_mode probe(struct cg_state *st, bool make, const char **why, 
 	if (st->cpu[0] && st->mode == FNG_CG_V2) {
 		snprintf(st->desc + len, sizeof(st->desc) - len, ", cpu weights per function");
 	} else if (st->cpu[0]) {
-		/* ".../fngate-<pid>/workers": the parent of the supervisor's directory. */
-		int plen = (int)(strrchr(st->cpu, '/') - st->cpu);
+		/* ".../fngate-<pid>": the parent of the supervisor's directory. */
+		int plen = (int)(strrchr(st->top, '/') - st->top);
 
-		while (plen > 0 && st->cpu[plen - 1] != '/') {
-			plen--;
-		}
 		snprintf(st->desc + len, sizeof(st->desc) - len, ", cpu weights per function "
-			"(v1 cpu.shares) under %.*s%s", plen > 1 ? plen - 1 : plen, st->cpu,
+			"(v1 cpu.shares) under %.*s%s", plen > 1 ? plen : 1, st->top,
 			make && !st->gateway ? " (gateway not moved: workers idle)" :
-			", workers idle beside the gateway while one is busy");
+			", busy workers idle beside the gateway and the others");
 	} else {
 		snprintf(st->desc + len, sizeof(st->desc) - len,
 			", NO cpu cgroups (%s%s%s): workers at nice %d", cpu_why,
@@ -599,30 +610,27 @@ void fng__cg_teardown(void)
 	if (cg.pids[0]) {
 		remove_dir(cg.pids, 1);
 	}
-	if (cg.cpu[0] && cg.mode != FNG_CG_V2) {
-		char top[PATH_MAX], num[16];
+	if (cg.top[0]) {
+		char num[16], up[PATH_MAX];
 
-		snprintf(top, sizeof(top), "%s", cg.cpu);
-		*strrchr(top, '/') = '\0';
 		/* A gateway that outlives us goes back where it was, so that all this can go. */
 		if (cg.gateway && getppid() == cg.gateway) {
 			snprintf(num, sizeof(num), "%d", (int)cg.gateway);
+			snprintf(up, sizeof(up), "%s", cg.top);
+			*strrchr(up, '/') = '\0';
 			if (write_file(cg.home, "cgroup.procs", num) < 0) {
-				*strrchr(top, '/') = '\0';
-				write_file(top, "cgroup.procs", num);
-				snprintf(top, sizeof(top), "%s", cg.cpu);
-				*strrchr(top, '/') = '\0';
+				write_file(up, "cgroup.procs", num);
 			}
 		}
-		remove_dir(top, 2);
+		remove_dir(cg.top, CPU_DEPTH);
 		/* A gateway that has just died leaves its directory once its exit is through. */
-		for (int i = 0; i < 50 && cg.gateway && access(top, F_OK) == 0; i++) {
+		for (int i = 0; i < 50 && cg.gateway && access(cg.top, F_OK) == 0; i++) {
 			usleep(2000);
-			remove_dir(top, 2);
+			remove_dir(cg.top, CPU_DEPTH);
 		}
 	}
 	cg.mode = FNG_CG_NONE;
-	cg.cpu[0] = '\0';
+	cg.cpu[0] = cg.top[0] = cg.busy[0] = '\0';
 	free(watch.w);
 	watch.w = NULL;
 	watch.n = watch.cap = 0;
@@ -842,14 +850,26 @@ bool fng__cg_oom(pid_t pid)
 }
 
 /*
- * Makes w's cgroup idle (busy) or gives it back its weight: cpu.idle, or on kernels without
- * it (before 5.15) 1/DEMOTE of its weight. Leaving idle resets cpu.shares to 1024, hence the
- * weight written again. 0 or -errno.
+ * Demotes a busy worker or gives it back its place. v1: moves it into the idle "busy"
+ * group, or back into its own cgroup below "workers" (which kept its weight). v2, where its
+ * own cgroup also holds its memory limit: makes that cgroup cpu.idle, or on kernels without
+ * it (before 5.15) gives it 1/DEMOTE of its weight; leaving idle resets the weight, hence
+ * the weight written again. 0 or -errno.
  */
 static int set_busy(const struct watched *w, bool busy)
 {
 	const char *lim[] = { "cpu.idle", busy ? "1" : "0" };
-	int rc = set_limits(cg.cpu, w->pid, lim, 2);
+	char num[16], dir[PATH_MAX];
+	int rc;
+
+	if (cg.busy[0]) {
+		snprintf(num, sizeof(num), "%d", (int)w->pid);
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/%d", cg.cpu, (int)w->pid) >= sizeof(dir)) {
+			return -ENAMETOOLONG;
+		}
+		return write_file(busy ? cg.busy : dir, "cgroup.procs", num);
+	}
+	rc = set_limits(cg.cpu, w->pid, lim, 2);
 
 	if (rc == -ENOENT) {
 		return set_weight(w->pid, busy ? w->weight / DEMOTE : w->weight);
@@ -878,7 +898,6 @@ int fng__cg_watch(void)
 {
 	struct timespec ts;
 	long long now, left;
-	size_t demoted;
 
 	if (!watch.n) {
 		return -1;
@@ -886,7 +905,6 @@ int fng__cg_watch(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	left = watch.last + (long long)WATCH_MS * 1000000 - now;
-	demoted = 0;
 	if (watch.last && left > 0) {
 		return (int)((left + 999999) / 1000000);
 	}
@@ -905,15 +923,6 @@ int fng__cg_watch(void)
 		w->slept = slept;
 		if ((w->busy >= BUSY_WINDOWS) != w->demoted && set_busy(w, !w->demoted) == 0) {
 			w->demoted = !w->demoted;
-		}
-		demoted += w->demoted;
-	}
-	/* "workers" yields to the gateway while one of them is busy (the top of this file). */
-	if (cg.idle_on_busy && (demoted > 0) != cg.workers_idle &&
-		(demoted ? make_idle(cg.cpu) : write_file(cg.cpu, "cpu.idle", "0")) == 0) {
-		cg.workers_idle = demoted > 0;
-		if (!cg.workers_idle) {
-			write_file(cg.cpu, "cpu.shares", "1024");
 		}
 	}
 	watch.last = now;

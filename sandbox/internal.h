@@ -170,8 +170,9 @@ void fng__cg_remove(pid_t pid);
 
 /*
  * The busy-worker watch (cgroup.c): when its period has come, finds the workers with a CPU
- * policy that have been running without a pause for a while and makes their cgroups idle
- * (and gives them their weight back once they sleep). Returns the milliseconds until it
+ * policy that have been running without a pause for a while and demotes them (v1: into the
+ * idle "busy" group; v2: their own cgroup idle), and gives them their place back once they
+ * sleep. Returns the milliseconds until it
  * wants to run again, -1 if there is no worker to watch: the supervisor's poll timeout.
  */
 int fng__cg_watch(void);

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 """CPU isolation through a real daemon: a function spinning on every worker it has (abuse_spin,
 concurrency 2) beside a victim function (ok). The spinner's requests end in 504 at their
-deadline; meanwhile the victim keeps answering, the spinner's workers sit in cpu cgroups of
-their own below the supervisor's idle "workers" group, each idle itself once busy, and
-the gateway sits beside them in "gateway". With `functions.cpu_isolation: false` the workers
-get no cpu cgroup. Timing assertions are loose (a shared, noisy machine): the figures are in
+deadline; meanwhile the victim keeps answering. The gateway sits in the supervisor's
+"active/gateway" group, every worker in a cpu cgroup of its own below "active/workers", with
+its function's weight, and once busy the spinners move into the supervisor's idle "busy"
+group (and "active" weighs the most v1 allows against it). With
+`functions.cpu_isolation: false` the workers get no cpu cgroup. Timing assertions are loose (a shared, noisy machine): the figures are in
 bench/cpu_isolation.sh and docs/BENCHMARKS.md. TAP output; skips without v1 cpu cgroups.
 
 Environment: FNGATE_BIN, FNGATE_TEST_FUNCTIONS (tests/functions in the build tree)."""
@@ -23,6 +24,8 @@ DEADLINE_MS = 3000
 # One function weighs 10000 on cgroup v2's scale, split among its `concurrency` workers;
 # v1's cpu.shares counts 1024 where v2 counts 100.
 FULL_SHARES = 10000 // 2 * 1024 // 100
+# "active" against "busy": the most cpu.shares v1 takes.
+ACTIVE_SHARES = 262144
 
 _state = {}
 
@@ -103,8 +106,13 @@ def _cleanup():
 tap.on_exit(_cleanup)
 
 
-@tap.case('cpu: the gateway sits in its supervisor\'s "gateway" group, beside "workers" (not '
-          'idle while no worker is busy)')
+def top_of(d):
+    """The supervisor's directory in the cpu hierarchy (relative to its mount)."""
+    return cgroup_of(d.proc.pid)[:-len('/active/gateway')]
+
+
+@tap.case('cpu: the gateway sits in its supervisor\'s "active/gateway" group, beside '
+          '"active/workers", "busy" idle beside "active"')
 def _():
     d = need_v1_cpu()
     if d is None:
@@ -112,8 +120,14 @@ def _():
     sup = supervisor_pid(d.proc.pid)
     gw = cgroup_of(d.proc.pid)
     diag('gateway cpu cgroup %s, supervisor %s' % (gw, cgroup_of(sup)))
-    check(gw.endswith('/fngate-%d/gateway' % sup), 'gateway in %r' % gw)
-    eq(cpu_file(gw[:-len('/gateway')], 'workers/cpu.idle'), 0, 'workers/cpu.idle')
+    check(gw.endswith('/fngate-%d/active/gateway' % sup), 'gateway in %r' % gw)
+    top = top_of(d)
+    eq(cpu_file(top, 'active/workers/cpu.idle'), 0, 'active/workers/cpu.idle')
+    eq(cpu_file(top, 'active/cpu.idle'), 0, 'active/cpu.idle')
+    eq(cpu_file(top, 'active/cpu.shares'), ACTIVE_SHARES, 'active/cpu.shares')
+    eq(cpu_file(top, 'busy/cpu.idle'), 1, 'busy/cpu.idle')
+    for pid in worker_pids(d.proc.pid, 'ok'):
+        eq(cgroup_of(pid), '%s/active/workers/%d' % (top, pid), 'worker %d cpu cgroup' % pid)
 
 
 @tap.case('cpu: a spinner on both its workers: 504 at the deadline, the victim keeps answering, '
@@ -138,32 +152,29 @@ def _():
     start = time.monotonic()
     for t in threads:
         t.start()
-    # Busy for 40 ms, a worker's cgroup turns idle: allow a loaded machine 2 s to get there.
+    top = top_of(d)
+    # Busy for 40 ms, a worker moves into "busy": allow a loaded machine 2 s to get there.
     while True:
         time.sleep(0.05)
         spinners = worker_pids(d.proc.pid, 'spin')
-        idle, shares = {}, {}
-        for pid in spinners:
-            rel = cgroup_of(pid)
-            check(rel and rel.endswith('/fngate-%d/workers/%d'
-                                       % (supervisor_pid(d.proc.pid), pid)),
-                  'spinner %d in cpu cgroup %r' % (pid, rel))
-            idle[pid] = cpu_file(rel, 'cpu.idle')
-            shares[pid] = cpu_file(rel, 'cpu.shares')
-        if (len(spinners) == 2 and set(idle.values()) == {1}) or \
+        where = {pid: cgroup_of(pid) for pid in spinners}
+        if (len(spinners) == 2 and set(where.values()) == {top + '/busy'}) or \
                 time.monotonic() - start > 2:
             break
-    diag('spinner workers %s, cpu.idle %s, cpu.shares %s after %.2f s'
-         % (spinners, idle, shares, time.monotonic() - start))
+    diag('spinner workers in %s after %.2f s' % (where, time.monotonic() - start))
     eq(len(spinners), 2, 'spinning workers')
-    eq(sorted(set(idle.values())), [1], 'the spinners\' cpu.idle')
-    top = cgroup_of(d.proc.pid)[:-len('/gateway')]
-    eq(cpu_file(top, 'workers/cpu.idle'), 1, 'the workers\' group while they spin')
-    # An idle cgroup weighs the least there is (the kernel shows 3), whatever it had.
-    eq(sorted(set(shares.values())), [3], 'the spinners\' cpu.shares')
+    eq(sorted(set(where.values())), [top + '/busy'], 'the spinners\' cpu cgroups')
+    # An idle cgroup weighs the least there is (the kernel shows 3).
+    eq(cpu_file(top, 'busy/cpu.idle'), 1, '"busy" cpu.idle')
+    eq(cpu_file(top, 'busy/cpu.shares'), 3, '"busy" cpu.shares')
+    # Their own cgroups stay, empty, with their weight, for when they sleep again.
+    for pid in spinners:
+        eq(cpu_file(top, 'active/workers/%d/cpu.shares' % pid), FULL_SHARES,
+           'spinner %d\'s own cgroup cpu.shares' % pid)
     victim = [pid for pid in worker_pids(d.proc.pid, 'ok')]
     check(victim, 'no victim worker')
-    # Nothing keeps a victim worker busy: not idle, it has its function's share.
+    # Nothing keeps a victim worker busy: it stays in its own cgroup, with its function's share.
+    eq(cgroup_of(victim[0]), '%s/active/workers/%d' % (top, victim[0]), 'the victim\'s cgroup')
     eq(cpu_file(cgroup_of(victim[0]), 'cpu.idle'), 0, 'the victim\'s cpu.idle')
     eq(cpu_file(cgroup_of(victim[0]), 'cpu.shares'), FULL_SHARES, 'the victim\'s cpu.shares')
     lat, bad = [], []
@@ -201,13 +212,15 @@ def _():
         return
     spinners = _state.get('spinners')
     check(spinners, 'the spin case did not run')
-    top = cpu_mount() + cgroup_of(d.proc.pid)[:-len('/gateway')]
+    top = cpu_mount() + top_of(d)
     deadline = time.monotonic() + 3
     left = spinners
     while left and time.monotonic() < deadline:
-        left = [p for p in spinners if os.path.exists('%s/workers/%d' % (top, p))]
+        left = [p for p in spinners if os.path.exists('%s/active/workers/%d' % (top, p))]
         time.sleep(0.05)
     eq(left, [], 'cpu cgroups of the killed spinners still there')
+    with open('%s/busy/cgroup.procs' % top) as f:
+        eq(f.read().split(), [], 'processes left in "busy"')
 
 
 @tap.case('cpu: functions.cpu_isolation false: workers in no cpu cgroup, at nice 0')

@@ -1387,27 +1387,30 @@ static bool in_own_cpu_cgroup(pid_t super, pid_t pid, char *rel, size_t size)
 	size_t len;
 
 	cgroup_of(pid, "cpu", rel, size);
-	len = (size_t)snprintf(want, sizeof(want), "/fngate-%d/workers/%d", (int)super,
+	len = (size_t)snprintf(want, sizeof(want), "/fngate-%d/active/workers/%d", (int)super,
 		(int)pid);
 	return strlen(rel) >= len && strcmp(rel + strlen(rel) - len, want) == 0;
 }
 
-/* Waits up to ms for the number in mnt/rel/file to read want; the last value read. */
-static long long await_cpu_value(const char *mnt, const char *rel, const char *file,
-	long long want, int ms)
+/* Waits up to ms for pid's cpu cgroup to be want; true if it got there. */
+static bool await_cpu_cgroup(pid_t pid, const char *want, int ms)
 {
 	int64_t end = now_ms() + ms;
-	long long v;
+	char rel[512];
 
-	while ((v = cpu_value(mnt, rel, file, NULL)) != want && now_ms() < end) {
+	for (;;) {
+		cgroup_of(pid, "cpu", rel, sizeof(rel));
+		if (strcmp(rel, want) == 0 || now_ms() >= end) {
+			return strcmp(rel, want) == 0;
+		}
 		usleep(5000);
 	}
-	return v;
 }
 
 /*
  * The cpu directory supervisor super (forked by this process) made, beside this process's
- * cgroup or, when a supervisor moved this process into its "gateway", beside that one's.
+ * cgroup or, when a supervisor moved this process into its "active/gateway", beside that
+ * one's.
  * False without v1 cpu cgroups.
  */
 static bool supervisor_cpu_dir(pid_t super, char *out, size_t size)
@@ -1419,8 +1422,8 @@ static bool supervisor_cpu_dir(pid_t super, char *out, size_t size)
 		return false;
 	}
 	cgroup_of(getpid(), "cpu", own, sizeof(own));
-	if (strlen(own) > 8 && strcmp(own + strlen(own) - 8, "/gateway") == 0) {
-		own[strlen(own) - 8] = '\0';
+	if (strlen(own) > 15 && strcmp(own + strlen(own) - 15, "/active/gateway") == 0) {
+		own[strlen(own) - 15] = '\0';
 		*strrchr(own, '/') = '\0';
 	}
 	snprintf(out, size, "%s%s/fngate-%d", mnt, own, (int)super);
@@ -1709,17 +1712,17 @@ static void test_spare(void)
 }
 
 /*
- * CPU: the supervisor's cpu directory holds "gateway", where it moved this process (standing
- * in for the gateway), and "workers", idle; every worker sits in a cpu cgroup of its own
- * below "workers", the spare too (so a hand-off writes values, it moves nothing), holding
- * the request's weight (cpu.shares = weight * 1024 / 100); one busy for 40 ms becomes idle
- * of it until it stops; the directory goes when the worker is reaped.
+ * CPU: the supervisor's cpu directory holds "active", with "gateway", where it moved this
+ * process (standing in for the gateway), and "workers", and "busy", idle; every worker sits
+ * in a cpu cgroup of its own below "workers", the spare too (so a hand-off writes values, it
+ * moves nothing), holding the request's weight (cpu.shares = weight * 1024 / 100); one busy
+ * for 40 ms moves into "busy" until it stops; the directory goes when the worker is reaped.
  */
 static void test_cpu(void)
 {
 	struct opts o = { .cpu_weight = 50 };
 	struct worker a, b[2];
-	char mnt[512], rel[512], top[512], path[1100], *body = NULL;
+	char mnt[512], rel[512], top[512], path[1100], busy[600], *body = NULL;
 	pid_t spare = -1;
 	int from_spare = 0, status = 0;
 
@@ -1737,14 +1740,17 @@ static void test_cpu(void)
 	}
 	EXPECT(spare > 0 && in_own_cpu_cgroup(t.super, spare, rel, sizeof(rel)),
 		"cpu: the spare waits in a cpu cgroup of its own (%s)", rel);
-	snprintf(top, sizeof(top), "%.*s", (int)(strstr(rel, "/workers/") - rel), rel);
+	snprintf(top, sizeof(top), "%.*s", (int)(strstr(rel, "/active/workers/") - rel), rel);
+	snprintf(busy, sizeof(busy), "%s/busy", top);
 	cgroup_of(getpid(), "cpu", path, sizeof(path));
 	EXPECT(strlen(path) > strlen(top) && strncmp(path, top, strlen(top)) == 0 &&
-		strcmp(path + strlen(top), "/gateway") == 0,
-		"cpu: the supervisor moved its parent, the gateway, into %s/gateway (%s)", top,
-		path);
-	CHECK_INT(cpu_value(mnt, top, "workers/cpu.idle", NULL), 0,
-		"cpu: the workers' group is not idle while no worker is busy");
+		strcmp(path + strlen(top), "/active/gateway") == 0,
+		"cpu: the supervisor moved its parent, the gateway, into %s/active/gateway (%s)",
+		top, path);
+	CHECK_INT(cpu_value(mnt, top, "active/cpu.idle", NULL), 0, "cpu: \"active\" is not idle");
+	CHECK_INT(cpu_value(mnt, top, "active/cpu.shares", NULL), 262144,
+		"cpu: \"active\" weighs the most there is against \"busy\"");
+	CHECK_INT(cpu_value(mnt, top, "busy/cpu.idle", NULL), 1, "cpu: \"busy\" is idle");
 	usleep(50000);
 	CHECK_INT(spawn(so("abuse_spin"), &o, &a), 0, "cpu: spawned from the spare");
 	CHECK_INT(a.pid, spare, "cpu: the worker is the spare");
@@ -1785,7 +1791,7 @@ static void test_cpu(void)
 		"cpu: the cpu cgroup is removed once the worker is reaped");
 	kill_worker(&a);
 
-	/* Busy for 40 ms: idle; its invocation over: its weight again. */
+	/* Busy for 40 ms: in "busy"; its invocation over: back in its own cgroup. */
 	o.cpu_weight = 6400;
 	o.extra_env = "FNG_TEST_SPIN_MS=500";
 	CHECK_INT(spawn(so("abuse_spin"), &o, &a), 0, "cpu watch: spawned");
@@ -1794,19 +1800,15 @@ static void test_cpu(void)
 	CHECK_INT(cpu_value(mnt, rel, "cpu.shares", NULL), 65536,
 		"cpu watch: weight 6400 is cpu.shares 65536");
 	EXPECT(send_invoke(&a) == 0, "cpu watch: the worker spins for 500 ms");
-	CHECK_INT(await_cpu_value(mnt, rel, "cpu.idle", 1, 400), 1,
-		"cpu watch: spinning, its cgroup becomes idle within 400 ms");
-	CHECK_INT(await_cpu_value(mnt, top, "workers/cpu.idle", 1, 400), 1,
-		"cpu watch: and the workers' group yields to the gateway meanwhile");
+	EXPECT(await_cpu_cgroup(a.pid, busy, 400),
+		"cpu watch: spinning, it moves into %s within 400 ms", busy);
 	EXPECT(read_result(&a, &status, &body, NULL, WAIT_MS) == 0 && status == 200,
 		"cpu watch: it answers once done (status %d)", status);
 	free(body);
-	CHECK_INT(await_cpu_value(mnt, rel, "cpu.idle", 0, 400), 0,
-		"cpu watch: asleep again, it is not idle any more");
-	CHECK_INT(await_cpu_value(mnt, top, "workers/cpu.idle", 0, 400), 0,
-		"cpu watch: nor is the workers' group");
+	EXPECT(await_cpu_cgroup(a.pid, rel, 400),
+		"cpu watch: asleep again, it is back in its own cgroup %s", rel);
 	CHECK_INT(cpu_value(mnt, rel, "cpu.shares", NULL), 65536,
-		"cpu watch: and weighs what it did");
+		"cpu watch: which weighs what it did");
 	kill_worker(&a);
 }
 
