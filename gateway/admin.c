@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include "admin.h"
 #include "errors.h"
-#include "integration.h"
 #include "stages.h"
 #include "topic.h"
 #include "ws_conn.h"
@@ -31,7 +31,7 @@ static const struct fng_route admin_route = {
 	.integration = { .type = FNG_INTEGRATION_ADMIN },
 };
 
-int fng__admin_endpoint(struct fng_req *req)
+int fng__admin_pre_route(struct fng_req *req)
 {
 	req->match.route = &admin_route;
 	req->body_limit = ADMIN_BODY_BYTES < req->cfg->limits.body_bytes ? ADMIN_BODY_BYTES

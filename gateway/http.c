@@ -108,7 +108,6 @@ static struct fng_req *new_req(struct fng_conn *c)
 	req->arena = a;
 	req->ops = &req_ops;
 	req->conn = c;
-	req->admin = c->admin;
 	req->srv = c->srv;
 	req->cfg = fng__config_ref(c->srv->cfg);
 	req->t_start = c->req_start ? c->req_start : uv_hrtime();
@@ -121,6 +120,9 @@ static struct fng_req *new_req(struct fng_conn *c)
 		uv_ip4_name(&c->peer.in4, req->ip, sizeof(req->ip));
 	} else if (c->peer.sa.sa_family == AF_INET6) {
 		uv_ip6_name(&c->peer.in6, req->ip, sizeof(req->ip));
+	}
+	if (c->pre_route) {
+		c->pre_route(req);
 	}
 	c->req = req;
 	return req;

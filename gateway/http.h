@@ -74,6 +74,8 @@ struct fng_conn {
 	struct fng_req *req;
 	struct fng_body_parser *bp; /* the body being read (request arena) */
 	struct fng_ws *ws;     /* FNG_CONN_WS: the WebSocket state */
+	/* The listener's own routing (the admin API's), run on each new request; or NULL. */
+	int (*pre_route)(struct fng_req *req);
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in4;
@@ -89,7 +91,6 @@ struct fng_conn {
 	bool served : 1;       /* at least one request answered: idle means keep-alive */
 	bool upgrading : 1;    /* the response being written is a 101 to WebSocket */
 	bool paused : 1;       /* reading stopped on purpose (WebSocket events in flight) */
-	bool admin : 1;        /* accepted on the admin listener */
 };
 
 /* Initializes c (memory from the caller), ready for ops->read_start. */
@@ -139,6 +140,7 @@ void fng__loopback_destroy(struct fng_loopback *lb);
 /* The plain TCP transport. */
 extern const struct fng_transport_ops fng__tcp_transport;
 /* Accepts a connection from a listener into a new fng_conn. */
-int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener, bool admin);
+int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener,
+	int (*pre_route)(struct fng_req *req));
 
 #endif

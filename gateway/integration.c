@@ -182,7 +182,6 @@ static const struct fng_integration_ops static_ops = {
 static const struct fng_integration_ops *ops_table[FNG_INTEGRATION__COUNT] = {
 	[FNG_INTEGRATION_MOCK] = &mock_ops,
 	[FNG_INTEGRATION_STATIC] = &static_ops,
-	[FNG_INTEGRATION_ADMIN] = &fng__admin_ops,
 };
 
 const struct fng_integration_ops *fng__integration_ops(enum fng_integration_type type)

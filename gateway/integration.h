@@ -19,9 +19,6 @@ struct fng_integration_ops {
 
 const struct fng_integration_ops *fng__integration_ops(enum fng_integration_type type);
 
-/* The admin API (admin.c): the endpoint stage's choice for the admin listener, and its ops. */
-int fng__admin_endpoint(struct fng_req *req);
-extern const struct fng_integration_ops fng__admin_ops;
 /* Installs ops for a type (at start-up, before traffic); returns the previous ops. */
 const struct fng_integration_ops *fng__integration_register(enum fng_integration_type type,
 	const struct fng_integration_ops *ops);

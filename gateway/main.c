@@ -131,8 +131,8 @@ static int cmd_routes(int argc, char **argv)
 		}
 	}
 	printf("stages of the request path:");
-	for (unsigned i = 0; fng__stage_names[i]; i++) {
-		printf(" %s", fng__stage_names[i]);
+	for (unsigned i = 0; i < fng__nstages; i++) {
+		printf(" %s", fng__stages[i]->name);
 	}
 	printf("\n");
 	fng__config_unref(cfg);

@@ -63,7 +63,6 @@ struct fng_req {
 	struct fng_buf body;
 	uint64_t content_length;
 	bool has_body, chunked, keep_alive, expect_continue, body_complete, upgrade;
-	bool admin;                /* arrived on the admin listener */
 	struct sockaddr_storage peer;
 	char ip[48];
 	char request_id[129];
@@ -80,6 +79,7 @@ struct fng_req {
 	unsigned stage_idx;
 	bool pending;              /* a stage returned PENDING and has not resumed */
 	bool responded;
+	bool finished;             /* ops->finish has run (the engine checks it runs once) */
 	int error;                 /* why the gateway refused the request (FNG_E*, -errno) */
 	const char *error_detail;  /* the JSON message for it; NULL for the default */
 

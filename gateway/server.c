@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "errors.h"
 #include "http.h"
 #include "schedule.h"
@@ -612,7 +613,7 @@ static void on_connection(uv_stream_t *s, int status)
 	if (status < 0 || l->srv->draining) {
 		return;
 	}
-	fng__tcp_accept(l->srv, s, l->admin);
+	fng__tcp_accept(l->srv, s, l->pre_route);
 }
 
 /*
@@ -866,6 +867,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 
 	memset(srv, 0, sizeof(*srv));
 	fng__arena_cache_enable();
+	fng__integration_register(FNG_INTEGRATION_ADMIN, &fng__admin_ops);
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->config_path = config_path;
@@ -937,6 +939,7 @@ int fng__server_listen(struct fng_server *srv)
 			return err;
 		}
 		l->admin = true;
+		l->pre_route = fng__admin_pre_route;
 		srv->nlisteners++;
 	}
 	return 0;

@@ -42,6 +42,7 @@ struct fng_listener {
 	struct fng_server *srv;
 	char addr[80];
 	bool admin;       /* the admin API's listener */
+	int (*pre_route)(struct fng_req *req); /* its own routing, for the connections */
 };
 
 struct fng_server {

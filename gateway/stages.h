@@ -5,16 +5,42 @@
 #include "request.h"
 
 /*
- * The request path as an ordered table of stages (stages.c). A stage returns
- * FNG_STAGE_NEXT (go on), FNG_STAGE_DONE (the response is produced: skip to the final
- * stages), FNG_STAGE_PENDING (it will call fng__req_resume() exactly once) or a negative
- * error code (the edge turns it into a status and a JSON message).
+ * The request path as an ordered table of stages (nginx's phases). The engine (engine.c)
+ * runs the table and knows no stage by name; each stage is a module of its own file
+ * (stage_*.c) and the table (stages.c) is the only place that lists them.
+ *
+ * A stage returns FNG_STAGE_NEXT (go on), FNG_STAGE_DONE (the response is produced: skip to
+ * the final stages), FNG_STAGE_PENDING (it will call fng__req_resume() exactly once) or a
+ * negative error code (the edge turns it into a status and a JSON message).
  */
 enum {
 	FNG_STAGE_NEXT = 0,
 	FNG_STAGE_DONE = 1,
 	FNG_STAGE_PENDING = 2,
 };
+
+enum fng_stage_phase {
+	FNG_PHASE_HEAD,  /* the head is parsed, no body byte has been read */
+	FNG_PHASE_BODY,  /* the whole body is here */
+	FNG_PHASE_FINAL, /* every request, answered or refused */
+};
+
+struct fng_stage_def {
+	const char *name;
+	int (*run)(struct fng_req *req);
+	enum fng_stage_phase phase;
+	/* Optional: a pending run has resumed with rc; called before the engine applies rc. */
+	void (*resumed)(struct fng_req *req, int rc);
+	/*
+	 * Optional: the client has gone while this stage is pending. Stops what it started; the
+	 * stage still calls fng__req_resume() exactly once.
+	 */
+	void (*cancel)(struct fng_req *req);
+};
+
+/* The request path, in order (stages.c). */
+extern const struct fng_stage_def *const fng__stages[];
+extern const unsigned fng__nstages;
 
 /*
  * Runs stages from where the request stands. Head-phase stages run as soon as the head is
@@ -38,8 +64,5 @@ void fng__req_cancel(struct fng_req *req);
 
 /* Destroys a request that never entered the stage table or has been finished. */
 void fng__req_destroy(struct fng_req *req);
-
-/* The stage names in order, for `fngate routes` and docs. */
-extern const char *const fng__stage_names[];
 
 #endif

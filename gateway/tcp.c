@@ -183,7 +183,8 @@ static void reject_close_cb(uv_handle_t *h)
 	free(h);
 }
 
-int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener, bool admin)
+int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener,
+	int (*pre_route)(struct fng_req *req))
 {
 	struct fng_conn *c = calloc(1, sizeof(*c));
 	int len = sizeof(c->peer), err;
@@ -200,7 +201,7 @@ int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener, bool admin)
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);
-	c->admin = admin;
+	c->pre_route = pre_route;
 	fng__conn_init(c, srv, &fng__tcp_transport);
 	fng__conn_start(c);
 	return 0;

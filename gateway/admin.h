@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_ADMIN_H
+#define FNG_GATEWAY_ADMIN_H
+
+#include "integration.h"
+
+/*
+ * The admin API (admin.c): an integration of its own, reached only through the admin
+ * listener, whose connections route every request to it before the stage table runs (so the
+ * endpoint and route stages pass it through) with the admin API's body limit.
+ */
+int fng__admin_pre_route(struct fng_req *req);
+
+/* The admin integration's ops: registered by the server for FNG_INTEGRATION_ADMIN. */
+extern const struct fng_integration_ops fng__admin_ops;
+
+#endif
