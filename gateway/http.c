@@ -18,7 +18,6 @@
 #include "body.h"
 #include "errors.h"
 #include "http.h"
-#include "ws_conn.h"
 #include "stages.h"
 
 #define IN_HIGH (64 * 1024)   /* input held while a request is processed */
@@ -609,7 +608,7 @@ void fng__conn_on_data(struct fng_conn *c, const char *data, size_t len)
 		return; /* lingering: discard */
 	}
 	if (c->state == FNG_CONN_WS) {
-		fng__ws_on_data(c, data, len);
+		c->up->on_data(c, data, len);
 		flush(c);
 		update_tq(c);
 		return;
@@ -630,7 +629,7 @@ void fng__conn_on_data(struct fng_conn *c, const char *data, size_t len)
 	}
 	if (c->state == FNG_CONN_WS) {
 		/* Upgraded inside process(): the rest of the input is frames. */
-		fng__ws_on_data(c, NULL, 0);
+		c->up->on_data(c, NULL, 0);
 		flush(c);
 		update_tq(c);
 		return;
@@ -663,7 +662,7 @@ void fng__conn_on_eof(struct fng_conn *c, int status)
 	}
 	switch (c->state) {
 	case FNG_CONN_WS:
-		fng__ws_on_eof(c);
+		c->up->on_eof(c);
 		break;
 	case FNG_CONN_REQUEST:
 		/*
@@ -790,7 +789,8 @@ static void req_log(struct fng_req *req, const char *line, size_t len)
 static void req_finish(struct fng_req *req)
 {
 	struct fng_conn *c = req->conn;
-	bool upgrade = c && c->upgrading && !c->close_after && fng__ws_start(c, req) == 0;
+	const struct fng_upgrade_ops *up = req->upgrade_ops;
+	bool upgrade = c && c->upgrading && !c->close_after && up && up->start(c, req) == 0;
 
 	if (c && c->upgrading && !upgrade) {
 		c->close_after = true; /* the 101 is out but no WebSocket state: end it */
@@ -805,10 +805,11 @@ static void req_finish(struct fng_req *req)
 	c->srv->requests++;
 	c->upgrading = false;
 	if (upgrade) {
+		c->up = up;
 		/* Frames the client sent right after its handshake are in c->in already. */
 		c->state = FNG_CONN_WS;
 		if (!c->in_process) {
-			fng__ws_on_data(c, NULL, 0);
+			c->up->on_data(c, NULL, 0);
 			if (!c->reading && c->state == FNG_CONN_WS) {
 				c->reading = c->ops->read_start(c) == 0;
 			}
@@ -874,7 +875,7 @@ static void after_flush(struct fng_conn *c)
 /* Output waiting: bytes in c->out, then (WebSocket) frames in the send queue. */
 static bool out_pending(const struct fng_conn *c)
 {
-	return c->out.len || (c->ws && fng__ws_queued(c->ws));
+	return c->out.len || (c->up && c->up->queued(c));
 }
 
 static void flush(struct fng_conn *c)
@@ -892,7 +893,7 @@ static void flush(struct fng_conn *c)
 	}
 	c->flushing = true;
 	while (rc == 1 && out_pending(c)) {
-		rc = c->out.len ? c->ops->flush(c) : fng__ws_write(c);
+		rc = c->out.len ? c->ops->flush(c) : c->up->write(c);
 	}
 	if (rc == 0) {
 		update_tq(c);
@@ -916,8 +917,8 @@ void fng__conn_on_flushed(struct fng_conn *c, int status)
 		fng__conn_abort(c);
 		return;
 	}
-	if (c->ws) {
-		fng__ws_written(c->ws);
+	if (c->up) {
+		c->up->written(c);
 	}
 	if (out_pending(c)) {
 		flush(c);
@@ -967,7 +968,9 @@ void fng__conn_on_closed(struct fng_conn *c)
 {
 	struct fng_server *srv = c->srv;
 
-	fng__ws_on_closed(c); /* $disconnect, if c was a WebSocket */
+	if (c->up) {
+		c->up->on_closed(c); /* $disconnect, for a WebSocket */
+	}
 	fng__list_remove(&c->link);
 	fng__list_remove(&c->tlink);
 	fng__buf_finish(&c->in);
@@ -1004,7 +1007,7 @@ void fng__conn_pause(struct fng_conn *c, bool pause)
 void fng__conn_drain(struct fng_conn *c)
 {
 	if (c->state == FNG_CONN_WS) {
-		fng__ws_drain(c);
+		c->up->drain(c);
 		return;
 	}
 	if (c->state == FNG_CONN_HEAD && !c->pv.off && !c->in.len && !c->flushing) {

@@ -61,6 +61,26 @@ enum fng_conn_state {
 	FNG_CONN_CLOSED,   /* transport close requested */
 };
 
+/*
+ * What a connection speaks after a 101: the WebSocket module provides it (ws_conn.c) and
+ * the handshake puts it in req->upgrade_ops; once the 101 is out, the connection drives it
+ * through these and knows nothing else of it.
+ */
+struct fng_upgrade_ops {
+	/* The 101 is out: take over c (req is the handshake, about to go). 0 or -errno. */
+	int (*start)(struct fng_conn *c, struct fng_req *req);
+	/* Input (data NULL: what is already in c->in), EOF, the transport's end, a drain. */
+	void (*on_data)(struct fng_conn *c, const char *data, size_t len);
+	void (*on_eof)(struct fng_conn *c);
+	void (*on_closed)(struct fng_conn *c);
+	void (*drain)(struct fng_conn *c);
+	/* Its own output: any waiting; write some (as transport flush: 1 done, 0 in flight);
+	 * the write in flight completed. */
+	bool (*queued)(const struct fng_conn *c);
+	int (*write)(struct fng_conn *c);
+	void (*written)(struct fng_conn *c);
+};
+
 struct fng_conn {
 	uv_tcp_t tcp; /* the plain TCP transport's handle; other transports leave it unused */
 	const struct fng_transport_ops *ops;
@@ -73,7 +93,8 @@ struct fng_conn {
 	struct fng_buf out;    /* output not yet flushed */
 	struct fng_req *req;
 	struct fng_body_parser *bp; /* the body being read (request arena) */
-	struct fng_ws *ws;     /* FNG_CONN_WS: the WebSocket state */
+	struct fng_ws *ws;     /* FNG_CONN_WS: the upgraded protocol's state (its own) */
+	const struct fng_upgrade_ops *up; /* FNG_CONN_WS: what drives it */
 	/* The listener's own routing (the admin API's), run on each new request; or NULL. */
 	int (*pre_route)(struct fng_req *req);
 	union {

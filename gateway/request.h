@@ -29,6 +29,7 @@ struct fng_resp {
 };
 
 struct fng_req;
+struct fng_upgrade_ops;
 
 /* A subscription made during $connect, applied when the connection opens (arena memory). */
 struct fng_ws_presub {
@@ -88,6 +89,7 @@ struct fng_req {
 	const char *ws_id;         /* the connection id */
 	const char *ws_message_id;
 	const char *ws_accept;     /* handshake: the Sec-WebSocket-Accept value */
+	const struct fng_upgrade_ops *upgrade_ops; /* handshake: what takes over after the 101 */
 	const char *ws_protocol;   /* handshake: the subprotocol chosen, or NULL */
 	bool ws_text;              /* MESSAGE: a text message */
 	struct fng_ws_presub *ws_presubs; /* handshake: topics its $connect subscribed it to */

@@ -142,6 +142,7 @@ static void ws_maybe_free(struct fng_ws *ws)
 static void ws_close(struct fng_ws *ws, int code, const char *reason, bool now);
 
 static void ws_flush_cb(uv_check_t *h);
+static void conn_written(struct fng_ws *ws);
 static void ws_flush_timer_cb(uv_timer_t *t);
 
 static struct fng_wsmsg *q_at(const struct fng_ws *ws, uint32_t i)
@@ -271,7 +272,7 @@ void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m)
 	/*
 	 * Written at the end of this loop iteration: a connection that gets many frames in one
 	 * iteration (a burst of publications) gets them in one write. This also keeps writes out
-	 * of the end of the handshake (fng__ws_start), where the request still owns the
+	 * of the end of the handshake (conn_start), where the request still owns the
 	 * connection and a failed write must not cancel it from under its own completion.
 	 */
 	if (fng__list_empty(&ws->dirty)) {
@@ -336,12 +337,12 @@ static void ws_send(struct fng_ws *ws, uint8_t op, const void *p, size_t len)
 	fng__wsmsg_unref(m);
 }
 
-bool fng__ws_queued(const struct fng_ws *ws)
+static bool conn_queued(const struct fng_ws *ws)
 {
 	return ws->qn > ws->qwriting;
 }
 
-int fng__ws_write(struct fng_conn *c)
+static int conn_write(struct fng_conn *c)
 {
 	struct fng_ws *ws = c->ws;
 	uv_buf_t b[FNG_WRITEV_MAX];
@@ -362,12 +363,12 @@ int fng__ws_write(struct fng_conn *c)
 	ws->qwriting = n;
 	rc = c->ops->writev(c, b, n);
 	if (rc == 1) {
-		fng__ws_written(ws);
+		conn_written(ws);
 	}
 	return rc;
 }
 
-void fng__ws_written(struct fng_ws *ws)
+static void conn_written(struct fng_ws *ws)
 {
 	while (ws->qwriting) {
 		fng__wsmsg_unref(q_pop(ws));
@@ -778,7 +779,7 @@ static bool on_frame(struct fng_ws *ws, const struct fng_ws_frame *f)
 	}
 }
 
-void fng__ws_on_data(struct fng_conn *c, const char *data, size_t len)
+static void conn_on_data(struct fng_conn *c, const char *data, size_t len)
 {
 	struct fng_ws *ws = c->ws;
 	size_t off = 0;
@@ -817,13 +818,13 @@ void fng__ws_on_data(struct fng_conn *c, const char *data, size_t len)
 	}
 }
 
-void fng__ws_on_eof(struct fng_conn *c)
+static void conn_on_eof(struct fng_conn *c)
 {
 	/* No close frame (1006): nothing can be said to this client any more. */
 	fng__conn_abort(c);
 }
 
-void fng__ws_on_closed(struct fng_conn *c)
+static void conn_on_closed(struct fng_conn *c)
 {
 	struct fng_ws *ws = c->ws;
 
@@ -845,7 +846,7 @@ void fng__ws_on_closed(struct fng_conn *c)
 	ws_maybe_free(ws);
 }
 
-void fng__ws_drain(struct fng_conn *c)
+static void conn_drain(struct fng_conn *c)
 {
 	if (c->ws) {
 		ws_close(c->ws, FNG_WS_GOING_AWAY, "server shutting down", false);
@@ -855,7 +856,7 @@ void fng__ws_drain(struct fng_conn *c)
 static bool resume_position(const struct fng_ws *ws, const char *topic, size_t tlen,
 	uint64_t *seq);
 
-int fng__ws_start(struct fng_conn *c, struct fng_req *req)
+static int conn_start(struct fng_conn *c, struct fng_req *req)
 {
 	struct fng_ws *ws = calloc(1, sizeof(*ws));
 	struct fng_str resume = { 0 };
@@ -1117,3 +1118,26 @@ int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason,
 	ws_arm(ws);
 	return 0;
 }
+
+static bool up_queued(const struct fng_conn *c)
+{
+	return c->ws && conn_queued(c->ws);
+}
+
+static void up_written(struct fng_conn *c)
+{
+	if (c->ws) {
+		conn_written(c->ws);
+	}
+}
+
+const struct fng_upgrade_ops fng__ws_upgrade = {
+	.start = conn_start,
+	.on_data = conn_on_data,
+	.on_eof = conn_on_eof,
+	.on_closed = conn_on_closed,
+	.drain = conn_drain,
+	.queued = up_queued,
+	.write = conn_write,
+	.written = up_written,
+};

@@ -21,19 +21,12 @@ struct fng_ws;
 void fng__ws_new_id(char out[17], const char *api);
 
 /*
- * The handshake answered 101: c now speaks WebSocket. req (the handshake request, about to
- * be destroyed) gives the API, stage, connection id, subprotocol and client address. 0, or
- * -errno (then the caller closes c).
+ * The connection layer's side (http.h's fng_upgrade_ops): a handshake answered 101 makes c
+ * speak WebSocket (the handshake request gives the API, stage, connection id, subprotocol
+ * and client address); then input, EOF, the transport's end, the send queue, and a SIGTERM
+ * drain (close with 1001 "going away").
  */
-int fng__ws_start(struct fng_conn *c, struct fng_req *req);
-
-/* Input, EOF and the end of the transport, for a connection in FNG_CONN_WS. */
-void fng__ws_on_data(struct fng_conn *c, const char *data, size_t len);
-void fng__ws_on_eof(struct fng_conn *c);
-void fng__ws_on_closed(struct fng_conn *c);
-
-/* SIGTERM drain: close with 1001 "going away". */
-void fng__ws_drain(struct fng_conn *c);
+extern const struct fng_upgrade_ops fng__ws_upgrade;
 
 /*
  * For handlers (WS_SEND / WS_CLOSE frames) and the admin API: a message to the connection
@@ -51,11 +44,6 @@ int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason,
  * running (req may be NULL). NULL if there is none.
  */
 const char *fng__ws_api_name(const struct fng_req *req, const char *id, size_t idlen);
-
-/* The send queue (http.c's flush): frames waiting; write some; the write completed. */
-bool fng__ws_queued(const struct fng_ws *ws);
-int fng__ws_write(struct fng_conn *c);
-void fng__ws_written(struct fng_ws *ws);
 
 /* For topic.c: queues a reference to m on ws (slow-consumer policy applies); ws's topics. */
 void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m);

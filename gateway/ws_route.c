@@ -102,6 +102,7 @@ static int ws_handshake(struct fng_req *req)
 	}
 	fng__ws_new_id(id, req->api->name);
 	req->ws_accept = accept;
+	req->upgrade_ops = &fng__ws_upgrade;
 	req->ws_id = id;
 	req->ws_protocol = pick_subprotocol(req);
 	req->match.route = fng__api_ws_route(req->api, "$connect", 8);
