@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "fnlog.h"
+#include "log.h"
 #include "server.h"
 #include "wire_limits.h"
 
