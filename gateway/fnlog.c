@@ -13,7 +13,6 @@
 
 #include "fnlog.h"
 #include "log.h"
-#include "server.h"
 #include "wire_limits.h"
 
 #define MILLI 1000u
