@@ -15,7 +15,7 @@
 #include "cli.h"
 #include "config.h"
 #include "errors.h"
-#include "server.h"
+#include "daemon.h"
 #include "stages.h"
 
 #ifndef FNG_VERSION

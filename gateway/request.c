@@ -7,6 +7,7 @@
 
 #include "errors.h"
 #include "request.h"
+#include "server.h"
 
 const struct fng_header *fng__req_header(const struct fng_req *req, const char *name, size_t len)
 {
@@ -114,4 +115,37 @@ void fng__req_error_response(struct fng_req *req, int err, const char *detail)
 	fng__buf_str(&r->body, "{\"message\":\"");
 	fng__buf_json_escape(&r->body, msg, strlen(msg));
 	fng__buf_str(&r->body, "\"}\n");
+}
+
+struct fng_req *fng__req_new_event(struct fng_server *srv, struct fng_config *cfg,
+	const struct fng_req_ops *ops, const void *body, size_t len)
+{
+	struct fng_arena *a = fng__arena_create();
+	struct fng_req *req;
+
+	if (!a) {
+		return NULL;
+	}
+	req = fng__arena_zalloc(a, sizeof(*req));
+	if (!req || (len && fng__buf_append(&req->body, body, len))) {
+		fng__arena_destroy(a);
+		return NULL;
+	}
+	req->arena = a;
+	req->ops = ops;
+	req->srv = srv;
+	req->cfg = fng__config_ref(cfg);
+	req->t_start = uv_hrtime();
+	req->method = FNG_STR("");
+	req->path = FNG_STR("");
+	req->target = FNG_STR("");
+	req->route_path = FNG_STR("/");
+	req->http_major = 1;
+	req->http_minor = 1;
+	fng__server_request_id(srv, req->request_id);
+	req->request_id_len = 36;
+	req->bytes_in = len;
+	req->has_body = len > 0;
+	req->body_complete = true;
+	return req;
 }

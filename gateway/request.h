@@ -118,4 +118,14 @@ int fng__resp_header(struct fng_req *req, const char *name, size_t nlen, const c
  */
 void fng__req_error_response(struct fng_req *req, int err, const char *detail);
 
+struct fng_server;
+
+/*
+ * A request without a connection (a WebSocket event, a scheduled run): its own arena, a
+ * reference to cfg, ops, a fresh request id, HTTP/1.1, and a copy of len bytes of body. The
+ * caller fills in where it goes and runs it. NULL without memory (nothing to undo).
+ */
+struct fng_req *fng__req_new_event(struct fng_server *srv, struct fng_config *cfg,
+	const struct fng_req_ops *ops, const void *body, size_t len);
+
 #endif

@@ -64,7 +64,7 @@ static const struct fng_req_ops sched_ops = {
 
 static void invoke(struct fng_server *srv, const struct fng_schedule *sc)
 {
-	struct fng_req *req = fng__server_event_req(srv, srv->cfg, &sched_ops, sc->body,
+	struct fng_req *req = fng__req_new_event(srv, srv->cfg, &sched_ops, sc->body,
 		strlen(sc->body));
 	char path[80];
 	int n;

@@ -4,17 +4,21 @@
 
 #include <uv.h>
 
-#include "config.h"
 #include "log.h"
-#include "functions.h"
 #include "mem.h"
-#include "request.h"
+
+struct fng_config;
+struct fng_functions;
+struct fng_sched_slot;
+struct fng_req;
 
 /*
- * The daemon around one libuv loop: listeners, the connection set and its timeout queues,
- * the current config snapshot, signals (HUP reload, TERM drain) and the access log writer.
- * One fng_server per loop thread; listeners are SO_REUSEPORT sockets so N loops can share a
- * port later without changing this interface.
+ * One loop's state, passed explicitly to whatever runs on that loop (libuv's loop, h2o's
+ * context): listeners, the connection set and its timeout queues, the current config
+ * snapshot, signals (HUP reload, TERM drain), the access log writer, the function host and
+ * the WebSocket timers. One fng_server per loop thread; listeners are SO_REUSEPORT sockets so
+ * N loops can share a port later without changing this interface. The daemon (daemon.h)
+ * sets it up and runs it; the functions below are what the layers above use of it.
  */
 
 enum fng_tq {
@@ -91,19 +95,6 @@ struct fng_server {
 	unsigned nsched;
 };
 
-/* Sets up srv on loop with cfg (takes the reference). Binds nothing. */
-int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config *cfg,
-	const char *config_path);
-/* Binds the configured listeners (SO_REUSEPORT sockets). */
-int fng__server_listen(struct fng_server *srv);
-/* Starts accepting and handling signals. */
-int fng__server_start(struct fng_server *srv);
-/* Closes every handle; call uv_run afterwards to let close callbacks run. */
-void fng__server_finish(struct fng_server *srv);
-
-/* Stop accepting, finish in-flight requests (up to drain_ms), then stop the loop. */
-void fng__server_drain(struct fng_server *srv);
-
 /* The last connection of a draining server has closed. */
 void fng__server_drained(struct fng_server *srv);
 /* Calls fng__server_drained() if a drain is on and nothing is left (no connection, no event). */
@@ -112,14 +103,9 @@ void fng__server_maybe_drained(struct fng_server *srv);
 const char *fng__server_date(struct fng_server *srv);
 /* Writes a fresh request id (36 chars + NUL) into buf. */
 void fng__server_request_id(struct fng_server *srv, char buf[37]);
-/*
- * A request without a connection (a WebSocket event, a scheduled run): its own arena, a
- * reference to cfg, ops, a fresh request id, HTTP/1.1, and a copy of len bytes of body. The
- * caller fills in where it goes and runs it. NULL without memory (nothing to undo).
- */
-struct fng_req *fng__server_event_req(struct fng_server *srv, struct fng_config *cfg,
-	const struct fng_req_ops *ops, const void *body, size_t len);
 /* Appends an access log line (without newline). */
 void fng__server_log_line(struct fng_server *srv, const char *line, size_t len);
+/* Writes whatever the access log has queued, synchronously: at exit, when its file changes. */
+void fng__server_alog_sync(struct fng_accesslog *l);
 
 #endif

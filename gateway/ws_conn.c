@@ -582,7 +582,7 @@ static void ws_event(struct fng_ws *ws, const char *type, const void *body, size
 		ws_send(ws, FNG_WS_TEXT, m, (size_t)n);
 		return;
 	}
-	req = fng__server_event_req(ws->srv, ws->cfg, &ev_ops, body, len);
+	req = fng__req_new_event(ws->srv, ws->cfg, &ev_ops, body, len);
 	if (!req) {
 		return;
 	}

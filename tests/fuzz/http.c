@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "daemon.h"
 #include "http.h"
 
 static const char config[] =

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "errors.h"
 #include "harness.h"
 #include "http.h"

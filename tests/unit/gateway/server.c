@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "server.h"
+#include "daemon.h"
 
 /* ---- stderr as a pipe, and a reader thread that collects it ---- */
 

@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The composition root (daemon.h): it wires the layers together around one loop's state
+ * (core's server.h): listeners, the set of connections and their timeout queues,
+ * the current configuration (swapped atomically on SIGHUP, loaded on a thread-pool thread so
+ * the loop never blocks on disk), graceful drain on SIGTERM, the access log, written in
+ * batches by the thread pool. The daemon log is log.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "errors.h"
+#include "http.h"
+#include "schedule.h"
+#include "daemon.h"
+
+#define SWEEP_MS 100
+
+static int alog_open(const struct fng_config *cfg, int *fd, bool *own)
+{
+	*own = false;
+	*fd = -1;
+	if (!cfg->access_log.path) {
+		return 0;
+	}
+	if (strcmp(cfg->access_log.path, "-") == 0) {
+		*fd = STDOUT_FILENO;
+		return 0;
+	}
+	*fd = open(cfg->access_log.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (*fd < 0) {
+		return -errno;
+	}
+	*own = true;
+	return 0;
+}
+
+/* Switches the log to cfg's destination; keeps the old one if the new cannot be opened. */
+static int alog_switch(struct fng_server *srv, const struct fng_config *cfg)
+{
+	struct fng_accesslog *l = &srv->alog;
+	int fd, err;
+	bool own;
+
+	err = alog_open(cfg, &fd, &own);
+	if (err) {
+		return err;
+	}
+	fng__server_alog_sync(l);
+	if (l->own_fd) {
+		if (l->writing) {
+			l->retire_fd = l->fd; /* closed when the write in flight completes */
+		} else {
+			close(l->fd);
+		}
+	}
+	l->fd = fd;
+	l->own_fd = own;
+	return 0;
+}
+
+/* ---- timeouts ---- */
+
+static void sweep_cb(uv_timer_t *t)
+{
+	struct fng_server *srv = t->data;
+	uint64_t now = uv_now(srv->loop);
+
+	if (srv->fns) {
+		fng__functions_log_tick(srv->fns, now);
+	}
+
+	for (unsigned q = FNG_TQ_NONE + 1; q < FNG_TQ__COUNT; q++) {
+		struct fng_list *head = &srv->tq[q];
+
+		/* Bounded per tick; entries added during this tick have later deadlines. */
+		for (unsigned n = 0; n < 10000 && !fng__list_empty(head); n++) {
+			struct fng_conn *c = fng__container_of(head->next, struct fng_conn, tlink);
+
+			if (c->deadline > now) {
+				break;
+			}
+			fng__list_remove(&c->tlink);
+			fng__conn_expired(c);
+			if (c->tq == q && c->tlink.next == &c->tlink) {
+				c->tq = FNG_TQ_NONE;
+			}
+		}
+	}
+}
+
+/* ---- listeners ---- */
+
+static void on_connection(uv_stream_t *s, int status)
+{
+	struct fng_listener *l = s->data;
+
+	if (status < 0 || l->srv->draining) {
+		return;
+	}
+	fng__tcp_accept(l->srv, s, l->pre_route);
+}
+
+/*
+ * Listening sockets are made by hand so they carry SO_REUSEPORT (libuv 1.44 has no flag for
+ * it): N loops, one per core, can each own a socket on the same port.
+ */
+static int bind_listener(struct fng_server *srv, struct fng_listener *l, const char *addr)
+{
+	struct sockaddr_storage ss;
+	int fd, one = 1, err;
+	socklen_t slen;
+	char host[64];
+	int port;
+
+	err = fng__config_parse_addr(addr, &ss);
+	if (err) {
+		return err;
+	}
+	slen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
+	if (bind(fd, (struct sockaddr *)&ss, slen) != 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	uv_tcp_init(srv->loop, &l->tcp);
+	l->tcp.data = l;
+	l->srv = srv;
+	err = uv_tcp_open(&l->tcp, fd);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	slen = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &slen);
+	if (ss.ss_family == AF_INET6) {
+		uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		snprintf(l->addr, sizeof(l->addr), "[%s]:%d", host, port);
+	} else {
+		uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		snprintf(l->addr, sizeof(l->addr), "%s:%d", host, port);
+	}
+	return 0;
+}
+
+/* ---- reload ---- */
+
+struct reload_work {
+	uv_work_t req;
+	struct fng_server *srv;
+	char *path;
+	struct fng_config *cfg;
+	struct fng_buf errors;
+	int err;
+};
+
+static void reload_work_cb(uv_work_t *req)
+{
+	struct reload_work *w = (struct reload_work *)req;
+
+	w->err = fng__config_load(w->path, &w->cfg, &w->errors);
+}
+
+static bool same_listen(const struct fng_config *a, const struct fng_config *b)
+{
+	if (a->nlisten != b->nlisten || !a->admin.listen != !b->admin.listen ||
+		(a->admin.listen && strcmp(a->admin.listen, b->admin.listen) != 0)) {
+		return false;
+	}
+	for (unsigned i = 0; i < a->nlisten; i++) {
+		if (strcmp(a->listen[i], b->listen[i]) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* One warn line per line of cfg->warnings (what the loader left out, and why). */
+static void log_config_warnings(const struct fng_config *cfg)
+{
+	for (const char *p = cfg->warnings; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char *line = strndup(p, len);
+
+		fng__log("warn", "config warning", "warning", line ? line : "", NULL);
+		free(line);
+		p += len + (nl != NULL);
+	}
+}
+
+static void on_sighup(uv_signal_t *s, int signum);
+
+static void reload_after_cb(uv_work_t *req, int status)
+{
+	struct reload_work *w = (struct reload_work *)req;
+	struct fng_server *srv = w->srv;
+	struct fng_config *old = srv->cfg;
+	int err;
+
+	srv->reloading = false;
+	if (w->err || status) {
+		/* One line per error, and the first in the summary line. */
+		char *nl = w->errors.p ? memchr(w->errors.p, '\n', w->errors.len) : NULL;
+
+		if (nl) {
+			*nl = '\0';
+		}
+		fng__log("error", "reload failed", "error", w->errors.p ? w->errors.p : "unknown",
+			"action", "keeping the running configuration", NULL);
+	} else if (srv->draining) {
+		fng__config_unref(w->cfg);
+	} else if (!same_listen(old, w->cfg)) {
+		fng__log("error", "reload failed", "error",
+			"server.listen changed: listeners are bound at start, restart to change them",
+			"action", "keeping the running configuration", NULL);
+		fng__config_unref(w->cfg);
+	} else if ((err = alog_switch(srv, w->cfg)) != 0) {
+		fng__log("error", "reload failed", "error", "cannot open access log", "detail",
+			uv_strerror(err), "action", "keeping the running configuration", NULL);
+		fng__config_unref(w->cfg);
+	} else {
+		srv->cfg = w->cfg;
+		fng__config_unref(old);
+		if (srv->fns) {
+			fng__functions_reconfigure(srv->fns, srv->cfg);
+		}
+		fng__schedules_update(srv);
+		log_config_warnings(srv->cfg);
+		fng__log("info", "config reloaded", "path", w->path, NULL);
+	}
+	fng__buf_finish(&w->errors);
+	free(w->path);
+	free(w);
+	if (srv->reload_again && !srv->draining) {
+		srv->reload_again = false;
+		on_sighup(&srv->sig_hup, SIGHUP);
+	}
+}
+
+static void on_sighup(uv_signal_t *s, int signum)
+{
+	struct fng_server *srv = s->data;
+	struct reload_work *w;
+
+	if (!srv->config_path || srv->draining) {
+		return;
+	}
+	if (srv->reloading) {
+		srv->reload_again = true; /* the file may have changed since that load began */
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->path = strdup(srv->config_path))) {
+		free(w);
+		return;
+	}
+	w->srv = srv;
+	srv->reloading = true;
+	if (uv_queue_work(srv->loop, &w->req, reload_work_cb, reload_after_cb) != 0) {
+		srv->reloading = false;
+		free(w->path);
+		free(w);
+	}
+}
+
+/* ---- drain ---- */
+
+static void stop_loop_cb(uv_timer_t *t)
+{
+	struct fng_server *srv = t->data;
+	struct fng_list *it, *next;
+
+	/* Drain time is up: close what is left. */
+	for (it = srv->conns.next; it != &srv->conns; it = next) {
+		next = it->next;
+		fng__conn_abort(fng__container_of(it, struct fng_conn, link));
+	}
+	fng__server_drained(srv);
+}
+
+static void listener_close_cb(uv_handle_t *h)
+{
+}
+
+void fng__server_drain(struct fng_server *srv)
+{
+	struct fng_list *it, *next;
+
+	if (srv->draining) {
+		return;
+	}
+	srv->draining = true;
+	fng__schedules_stop(srv);
+	fng__log("info", "draining", NULL);
+	for (unsigned i = 0; i < srv->nlisteners; i++) {
+		if (!uv_is_closing((uv_handle_t *)&srv->listeners[i].tcp)) {
+			uv_close((uv_handle_t *)&srv->listeners[i].tcp, listener_close_cb);
+		}
+	}
+	for (it = srv->conns.next; it != &srv->conns; it = next) {
+		next = it->next;
+		fng__conn_drain(fng__container_of(it, struct fng_conn, link));
+	}
+	if (srv->nconns == 0 && srv->nevents == 0) {
+		fng__server_drained(srv);
+		return;
+	}
+	uv_timer_start(&srv->drain_timer, stop_loop_cb, srv->cfg->timeouts.drain_ms, 0);
+}
+
+static void on_sigterm(uv_signal_t *s, int signum)
+{
+	struct fng_server *srv = s->data;
+
+	if (srv->draining && signum == SIGINT) {
+		stop_loop_cb(&srv->drain_timer); /* a second ^C: stop now */
+		return;
+	}
+	fng__server_drain(srv);
+}
+
+/* ---- life cycle ---- */
+
+int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config *cfg,
+	const char *config_path)
+{
+	int err;
+
+	memset(srv, 0, sizeof(*srv));
+	fng__arena_cache_enable();
+	fng__integration_register(FNG_INTEGRATION_ADMIN, &fng__admin_ops);
+	srv->loop = loop;
+	srv->cfg = cfg;
+	srv->config_path = config_path;
+	log_config_warnings(cfg);
+	fng__list_init(&srv->conns);
+	fng__list_init(&srv->ws_dirty);
+	for (unsigned i = 0; i < FNG_TQ__COUNT; i++) {
+		fng__list_init(&srv->tq[i]);
+	}
+	if (getrandom(srv->rid_state, sizeof(srv->rid_state), 0) != sizeof(srv->rid_state)) {
+		srv->rid_state[0] = uv_hrtime();
+		srv->rid_state[1] = (uint64_t)getpid() << 32;
+	}
+	srv->alog.fd = -1;
+	srv->alog.retire_fd = -1;
+	err = alog_open(cfg, &srv->alog.fd, &srv->alog.own_fd);
+	if (err) {
+		fng__log("error", "cannot open access log", "path", cfg->access_log.path, "error",
+			uv_strerror(err), NULL);
+		return err;
+	}
+	uv_timer_init(loop, &srv->alog.timer);
+	srv->alog.timer.data = srv;
+	uv_timer_init(loop, &srv->sweep);
+	srv->sweep.data = srv;
+	uv_timer_init(loop, &srv->drain_timer);
+	uv_timer_init(loop, &srv->sched_timer);
+	srv->sched_timer.data = srv;
+	uv_check_init(loop, &srv->ws_flush);
+	srv->ws_flush.data = srv;
+	uv_timer_init(loop, &srv->ws_flush_timer);
+	srv->ws_flush_timer.data = srv;
+	uv_timer_init(loop, &srv->ws_timer);
+	srv->ws_timer.data = srv;
+	srv->drain_timer.data = srv;
+	uv_signal_init(loop, &srv->sig_hup);
+	uv_signal_init(loop, &srv->sig_term);
+	uv_signal_init(loop, &srv->sig_int);
+	srv->sig_hup.data = srv->sig_term.data = srv->sig_int.data = srv;
+
+	return 0;
+}
+
+int fng__server_listen(struct fng_server *srv)
+{
+	const struct fng_config *cfg = srv->cfg;
+	int err;
+
+	srv->listeners = calloc(cfg->nlisten + 1, sizeof(*srv->listeners));
+	if (!srv->listeners) {
+		return UV_ENOMEM;
+	}
+	for (unsigned i = 0; i < cfg->nlisten; i++) {
+		err = bind_listener(srv, &srv->listeners[i], cfg->listen[i]);
+		if (err) {
+			fng__log("error", "cannot listen", "addr", cfg->listen[i], "error",
+				uv_strerror(err), NULL);
+			return err;
+		}
+		srv->nlisteners++;
+	}
+	if (cfg->admin.listen) {
+		struct fng_listener *l = &srv->listeners[srv->nlisteners];
+
+		err = bind_listener(srv, l, cfg->admin.listen);
+		if (err) {
+			fng__log("error", "cannot listen", "addr", cfg->admin.listen, "error",
+				uv_strerror(err), NULL);
+			return err;
+		}
+		l->admin = true;
+		l->pre_route = fng__admin_pre_route;
+		srv->nlisteners++;
+	}
+	return 0;
+}
+
+int fng__server_start(struct fng_server *srv)
+{
+	int err;
+
+	/* Signals first: a supervisor may signal as soon as it reads the "listening" line. */
+	uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
+	uv_signal_start(&srv->sig_term, on_sigterm, SIGTERM);
+	uv_signal_start(&srv->sig_int, on_sigterm, SIGINT);
+	uv_timer_start(&srv->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+	fng__schedules_update(srv);
+	for (unsigned i = 0; i < srv->nlisteners; i++) {
+		err = uv_listen((uv_stream_t *)&srv->listeners[i].tcp, 1024, on_connection);
+		if (err) {
+			fng__log("error", "cannot listen", "addr", srv->listeners[i].addr, "error",
+				uv_strerror(err), NULL);
+			return err;
+		}
+		fng__log("info", "listening", "addr", srv->listeners[i].addr,
+			srv->listeners[i].admin ? "role" : NULL, "admin", NULL);
+	}
+	return 0;
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h)) {
+		uv_close(h, NULL);
+	}
+}
+
+void fng__server_finish(struct fng_server *srv)
+{
+	struct fng_list *it, *next;
+
+	for (it = srv->conns.next; it != &srv->conns; it = next) {
+		next = it->next;
+		fng__conn_abort(fng__container_of(it, struct fng_conn, link));
+	}
+	if (srv->fns) {
+		fng__functions_log_tick(srv->fns, UINT64_MAX); /* drop counts not yet reported */
+	}
+	fng__functions_close(srv->fns);
+	/* Let connection close callbacks and the last log write run. */
+	uv_run(srv->loop, UV_RUN_NOWAIT);
+	fng__server_alog_sync(&srv->alog);
+	for (unsigned i = 0; i < srv->nlisteners; i++) {
+		if (!uv_is_closing((uv_handle_t *)&srv->listeners[i].tcp)) {
+			uv_close((uv_handle_t *)&srv->listeners[i].tcp, listener_close_cb);
+		}
+	}
+	uv_close((uv_handle_t *)&srv->sweep, NULL);
+	uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+	uv_close((uv_handle_t *)&srv->sched_timer, NULL);
+	uv_close((uv_handle_t *)&srv->ws_flush, NULL);
+	uv_close((uv_handle_t *)&srv->ws_flush_timer, NULL);
+	uv_close((uv_handle_t *)&srv->ws_timer, NULL);
+	uv_close((uv_handle_t *)&srv->alog.timer, NULL);
+	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+	uv_close((uv_handle_t *)&srv->sig_term, NULL);
+	uv_close((uv_handle_t *)&srv->sig_int, NULL);
+	while (uv_run(srv->loop, UV_RUN_NOWAIT)) {
+	}
+	uv_walk(srv->loop, close_walk_cb, NULL);
+	/* Pending thread-pool work (a reload, a log write) completes here. */
+	uv_run(srv->loop, UV_RUN_DEFAULT);
+	fng__server_alog_sync(&srv->alog);
+	if (srv->alog.own_fd) {
+		close(srv->alog.fd);
+	}
+	fng__buf_finish(&srv->alog.pending);
+	fng__buf_finish(&srv->alog.inflight);
+	free(srv->listeners);
+	free(srv->sched);
+	srv->sched = NULL;
+	fng__heap_finish(&srv->ws_deadlines);
+	srv->nsched = 0;
+	fng__functions_free(srv->fns);
+	srv->fns = NULL;
+	fng__config_unref(srv->cfg);
+	srv->cfg = NULL;
+}
