@@ -5,26 +5,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Character classes of HTTP (RFC 9110) shared by the parsers and the config loader. */
-
-/* tchar: "!#$%&'*+-.^_`|~" / DIGIT / ALPHA: what methods and field names are made of. */
-extern const unsigned char fng__tchar[256];
-
-static inline bool fng__is_tchar(unsigned char c)
-{
-	return fng__tchar[c] != 0;
-}
-
-/* A token: one or more tchars (field names, route keys, subprotocols). */
-static inline bool fng__is_token(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (!fng__is_tchar((unsigned char)p[i])) {
-			return false;
-		}
-	}
-	return n > 0;
-}
+/*
+ * Character classes shared by the parsers and the config loader. The HTTP classes (tchar,
+ * token, field value) are the SDK's (wire_rules.h), so that what the gateway accepts from a
+ * client and what it accepts from a worker are one definition.
+ */
+#include "wire_rules.h"
 
 /* Value of a hex digit, or -1. */
 static inline int fng__hexval(unsigned char c)
