@@ -12,6 +12,18 @@
  */
 #include "wire_rules.h"
 
+/* ASCII letter or digit, whatever the locale (isalnum() is not). */
+static inline bool fng__is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* RFC 5234 VCHAR, visible ASCII (0x21-0x7e): what a request target or a URL is made of. */
+static inline bool fng__is_vchar(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f;
+}
+
 /* Value of a hex digit, or -1. */
 static inline int fng__hexval(unsigned char c)
 {

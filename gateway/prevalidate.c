@@ -98,7 +98,7 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 			if (c == ' ' && pv->state == S_TARGET) {
 				pv->state = S_VERSION;
 				pv->ver = 0;
-			} else if (c <= 0x20 || c >= 0x7f) {
+			} else if (!fng__is_vchar(c)) {
 				return bad_byte(pv, c,
 					c == ' ' ? "empty request target or repeated space"
 						 : "invalid character in request target");

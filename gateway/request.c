@@ -90,7 +90,7 @@ void fng__req_error_response(struct fng_req *req, int err, const char *detail)
 		fng__resp_header(req, "upgrade", 7, "websocket", 9);
 		fng__resp_header(req, "sec-websocket-version", 21, "13", 2);
 	}
-	fng__buf_str(&r->body, "{\"message\":\"");
-	fng__buf_json_escape(&r->body, msg, strlen(msg));
-	fng__buf_str(&r->body, "\"}\n");
+	if (fng__err_json(&r->body, msg, NULL, NULL, 0) == 0) {
+		fng__buf_str(&r->body, "\n");
+	}
 }

@@ -11,6 +11,7 @@
 #include <wolfssl/wolfcrypt/coding.h>
 #include <wolfssl/wolfcrypt/sha.h>
 
+#include "chars.h"
 #include "ws.h"
 
 /* RFC 6455 section 1.3. */
@@ -41,8 +42,7 @@ int fng__ws_accept(const char *key, size_t len, char out[29])
 
 static bool b64char(char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '+' || c == '/';
+	return fng__is_alnum((unsigned char)c) || c == '+' || c == '/';
 }
 
 bool fng__ws_key_ok(const char *key, size_t len)
