@@ -137,8 +137,9 @@ const char *fng_env(const struct fng_ctx *ctx, const char *name);
 /* Sets the status code (100-599). A handler that sets none answers 200. Returns 0 or -1. */
 int fng_response_status(struct fng_ctx *ctx, int status);
 /*
- * Adds a response header; repeated names give repeated headers. Names are tokens, values
- * may not contain CR or LF; -1 (nothing added) otherwise.
+ * Adds a response header; repeated names give repeated headers. Names are RFC 9110 tokens,
+ * values may not contain a control character but HTAB (no CR, LF, NUL or DEL); bytes
+ * 0x80-0xff are allowed. -1 (nothing added) otherwise.
  */
 int fng_response_header(struct fng_ctx *ctx, const char *name, const char *value);
 /* Adds a Set-Cookie value ("id=1; Path=/; HttpOnly"). */
