@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "stages.h"
 #include "topic.h"
+#include "ws.h"
 #include "ws_conn.h"
 
 #define ADMIN_BODY_BYTES (1u << 20)
@@ -135,8 +136,8 @@ static int connection(struct fng_req *req, struct fng_str id)
 		uint32_t code = 1000;
 		struct fng_str reason = { "", 0 };
 
-		if (query_u32(req, "code", &code) && code != 1000 && !(code >= 3000 && code <= 4999)) {
-			req->error_detail = "code must be 1000 or 3000-4999";
+		if (query_u32(req, "code", &code) && !fng__ws_close_code_ok(code)) {
+			req->error_detail = "code must be 1000-1003, 1007-1014 or 3000-4999";
 			return FNG_EBAD_REQUEST;
 		}
 		fng__req_query(req, FNG_STR("reason"), &reason);

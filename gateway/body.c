@@ -102,7 +102,7 @@ long fng__body_parse(struct fng_body_parser *bp, const char *p, size_t len,
 		case B_EXT:
 			if (c == '\r') {
 				bp->state = B_SIZE_LF;
-			} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			} else if (!fng__is_field_byte(c)) {
 				return fail(bp, "invalid character in chunk extension");
 			}
 			break;
@@ -148,7 +148,7 @@ long fng__body_parse(struct fng_body_parser *bp, const char *p, size_t len,
 		case B_TVALUE:
 			if (c == '\r') {
 				bp->state = B_TVALUE_LF;
-			} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			} else if (!fng__is_field_byte(c)) {
 				return fail(bp, "invalid character in trailer field value");
 			}
 			break;

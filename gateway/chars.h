@@ -5,25 +5,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Character classes of HTTP (RFC 9110) shared by the parsers and the config loader. */
+/*
+ * Character classes shared by the parsers and the config loader. The HTTP classes (tchar,
+ * token, field value) are the SDK's (wire_rules.h), so that what the gateway accepts from a
+ * client and what it accepts from a worker are one definition.
+ */
+#include "wire_rules.h"
 
-/* tchar: "!#$%&'*+-.^_`|~" / DIGIT / ALPHA: what methods and field names are made of. */
-extern const unsigned char fng__tchar[256];
-
-static inline bool fng__is_tchar(unsigned char c)
+/* ASCII letter or digit, whatever the locale (isalnum() is not). */
+static inline bool fng__is_alnum(unsigned char c)
 {
-	return fng__tchar[c] != 0;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-/* A token: one or more tchars (field names, route keys, subprotocols). */
-static inline bool fng__is_token(const char *p, size_t n)
+/* RFC 5234 VCHAR, visible ASCII (0x21-0x7e): what a request target or a URL is made of. */
+static inline bool fng__is_vchar(unsigned char c)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!fng__is_tchar((unsigned char)p[i])) {
-			return false;
-		}
-	}
-	return n > 0;
+	return c > 0x20 && c < 0x7f;
 }
 
 /* Value of a hex digit, or -1. */

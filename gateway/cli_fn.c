@@ -236,11 +236,7 @@ static void consume(struct fng_wire_buf *in, size_t n)
 /* Waits for the supervisor's report on pid and prints its cause. */
 static void report_exit(int ctl, pid_t pid)
 {
-	union {
-		uint32_t type;
-		struct fng_sb_exit exit;
-		char raw[512];
-	} m;
+	union fng_sb_reply m;
 
 	for (int i = 0; i < 20; i++) {
 		struct pollfd p = { .fd = ctl, .events = POLLIN };
@@ -305,12 +301,7 @@ int fng__cli_invoke(int argc, char **argv)
 	struct jevent *je = NULL;
 	json_t *root = NULL;
 	json_error_t jerr;
-	union {
-		uint32_t type;
-		struct fng_sb_spawned spawned;
-		struct fng_sb_exit exit;
-		char raw[512];
-	} m;
+	union fng_sb_reply m;
 	int ctl = -1, fd = -1, rc = 1, err;
 	pid_t sup = -1, wpid = -1;
 

@@ -19,6 +19,7 @@
 
 #include <libwebsockets.h>
 
+#include "chars.h"
 #include "cli.h"
 #include "mem.h"
 
@@ -89,16 +90,9 @@ struct client {
 
 /* ---- input: URL and options ---- */
 
-static bool is_tchar(int ch)
+static bool is_host_char(char ch)
 {
-	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		(ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static bool is_host_char(int ch)
-{
-	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		ch == '-' || ch == '.' || ch == '_';
+	return fng__is_alnum((unsigned char)ch) || ch == '-' || ch == '.' || ch == '_';
 }
 
 /*
@@ -171,7 +165,7 @@ static int parse_url(const char *s, struct url *u, const char **why)
 			*why = "a WebSocket URL has no #fragment";
 			return -EINVAL;
 		}
-		if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
+		if (!fng__is_vchar((unsigned char)*c)) {
 			*why = "spaces, control characters and non-ASCII bytes must be %-encoded";
 			return -EINVAL;
 		}
@@ -223,7 +217,7 @@ static int parse_header(struct client *c, const char *s)
 	size_t n = colon ? (size_t)(colon - s) : 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (!is_tchar(s[i])) {
+		if (!fng__is_tchar((unsigned char)s[i])) {
 			n = 0;
 		}
 	}
@@ -261,7 +255,7 @@ static int check_protocols(const char *s)
 		size_t n = 0;
 
 		p += strspn(p, " ");
-		while (is_tchar(p[n])) {
+		while (fng__is_tchar((unsigned char)p[n])) {
 			n++;
 		}
 		if (!n) {

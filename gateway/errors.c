@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "errors.h"
+#include "mem.h"
 
 const char *fng_strerror(int err)
 {
@@ -47,6 +48,23 @@ int fng__err_status(int err)
 	default:
 		return 500;
 	}
+}
+
+int fng__err_json(struct fng_buf *b, const char *msg, const char *connection_id,
+	const char *request_id, size_t request_id_len)
+{
+	int err = fng__buf_str(b, "{\"message\":\"");
+
+	err = err ? err : fng__buf_json_escape(b, msg, strlen(msg));
+	if (connection_id) {
+		err = err ? err : fng__buf_str(b, "\",\"connectionId\":\"");
+		err = err ? err : fng__buf_json_escape(b, connection_id, strlen(connection_id));
+	}
+	if (request_id) {
+		err = err ? err : fng__buf_str(b, "\",\"requestId\":\"");
+		err = err ? err : fng__buf_json_escape(b, request_id, request_id_len);
+	}
+	return err ? err : fng__buf_str(b, "\"}");
 }
 
 const char *fng__status_reason(int status)

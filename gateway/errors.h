@@ -3,6 +3,9 @@
 #define FNG_GATEWAY_ERRORS_H
 
 #include <errno.h>
+#include <stddef.h>
+
+struct fng_buf;
 
 /*
  * Project error codes, negative like libuv's, far below the errno range. Each row: name,
@@ -46,6 +49,14 @@ const char *fng_strerror(int err);
 const char *fng_err_name(int err);
 /* The HTTP status for an error; 500 for anything not in the map. */
 int fng__err_status(int err);
+/*
+ * Appends the JSON body that tells a client about an error, the same shape everywhere:
+ * {"message":MSG} for HTTP, with "connectionId" and "requestId" added on a WebSocket
+ * connection (each left out when NULL). Every string is escaped (RFC 8259), so a message may
+ * quote what a client sent. No newline after the object. 0 or UV_ENOMEM (b then holds part).
+ */
+int fng__err_json(struct fng_buf *b, const char *msg, const char *connection_id,
+	const char *request_id, size_t request_id_len);
 /* Reason phrase for a status code ("OK", "Not Found"); "Unknown" if none. */
 const char *fng__status_reason(int status);
 

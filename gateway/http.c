@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "body.h"
+#include "chars.h"
 #include "errors.h"
 #include "http.h"
 #include "stages.h"
@@ -137,9 +138,7 @@ static void set_request_id(struct fng_conn *c, struct fng_req *req)
 		for (i = 0; i < h->value.len; i++) {
 			char ch = h->value.p[i];
 
-			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-				    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
-				    ch == ':')) {
+			if (!fng__is_alnum((unsigned char)ch) && !(ch && strchr("-_.:", ch))) {
 				break;
 			}
 		}
@@ -257,8 +256,7 @@ static bool ieq_token(struct fng_str v, const char *tok)
 
 static bool is_unreserved_or_sub(char ch)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       (ch && strchr("-._~!$&'()*+,;=%", ch));
+	return fng__is_alnum((unsigned char)ch) || (ch && strchr("-._~!$&'()*+,;=%", ch));
 }
 
 /* RFC 3986 authority without userinfo: reg-name or [IPv6], then an optional :port. */
@@ -273,8 +271,7 @@ static bool valid_host(struct fng_str h)
 		for (i = 1; i < h.len && h.p[i] != ']'; i++) {
 			char ch = h.p[i];
 
-			if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-				    (ch >= 'A' && ch <= 'F') || ch == ':' || ch == '.')) {
+			if (fng__hexval((unsigned char)ch) < 0 && ch != ':' && ch != '.') {
 				return false;
 			}
 		}

@@ -5,6 +5,7 @@
  */
 #include <uv.h>
 
+#include "chars.h"
 #include "errors.h"
 #include "integration.h"
 #include "stages.h"
@@ -93,7 +94,7 @@ static int mock_start(struct fng_req *req)
 		}
 		/* A rendered value must not split the header: drop CR/LF and other controls. */
 		for (size_t j = 0; j < val.len; j++) {
-			if ((unsigned char)val.p[j] < 0x20 && val.p[j] != '\t') {
+			if (!fng__is_field_byte((unsigned char)val.p[j])) {
 				val.p[j] = ' ';
 			}
 		}

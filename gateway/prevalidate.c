@@ -23,23 +23,6 @@ enum {
 	S_END_CR,
 };
 
-/* RFC 9110 tchar: "!#$%&'*+-.^_`|~" / DIGIT / ALPHA. */
-const unsigned char fng__tchar[256] = {
-	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-	['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
-	['~'] = 1,
-	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-	['7'] = 1, ['8'] = 1, ['9'] = 1,
-	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
-	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
-
 #define MAX_EMPTY_LINES 2
 
 void fng__prevalid_init(struct fng_prevalid *pv, uint32_t max_line, uint32_t max_head,
@@ -88,7 +71,7 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 				pv->state = S_START_CR;
 				break;
 			}
-			if (!fng__tchar[c]) {
+			if (!fng__is_tchar(c)) {
 				return bad_byte(pv, c, "invalid character in method");
 			}
 			pv->line_start = (uint32_t)i;
@@ -106,7 +89,7 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 		case S_METHOD:
 			if (c == ' ') {
 				pv->state = S_TARGET0;
-			} else if (!fng__tchar[c]) {
+			} else if (!fng__is_tchar(c)) {
 				return bad_byte(pv, c, "invalid character in method");
 			}
 			break;
@@ -115,7 +98,7 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 			if (c == ' ' && pv->state == S_TARGET) {
 				pv->state = S_VERSION;
 				pv->ver = 0;
-			} else if (c <= 0x20 || c >= 0x7f) {
+			} else if (!fng__is_vchar(c)) {
 				return bad_byte(pv, c,
 					c == ' ' ? "empty request target or repeated space"
 						 : "invalid character in request target");
@@ -152,7 +135,7 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 						   : "whitespace before first header field");
 			} else if (c == ':') {
 				return fail(pv, FNG_EBAD_REQUEST, "empty header field name");
-			} else if (!fng__tchar[c]) {
+			} else if (!fng__is_tchar(c)) {
 				return bad_byte(pv, c, "invalid character in header field name");
 			} else {
 				if (++pv->fields > pv->max_fields) {
@@ -168,14 +151,14 @@ int fng__prevalid_scan(struct fng_prevalid *pv, const char *buf, size_t len)
 				return fail(pv, FNG_EBAD_REQUEST, "whitespace before colon in header field");
 			} else if (c == '\r' || c == '\n') {
 				return fail(pv, FNG_EBAD_REQUEST, "header field without colon");
-			} else if (!fng__tchar[c]) {
+			} else if (!fng__is_tchar(c)) {
 				return bad_byte(pv, c, "invalid character in header field name");
 			}
 			break;
 		case S_VALUE:
 			if (c == '\r') {
 				pv->state = S_VALUE_CR;
-			} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			} else if (!fng__is_field_byte(c)) {
 				return bad_byte(pv, c, "control character in header field value");
 			}
 			break;

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "errors.h"
+#include "query.h"
 #include "request.h"
 #include "server.h"
 
@@ -22,35 +23,13 @@ const struct fng_header *fng__req_header(const struct fng_req *req, const char *
 bool fng__req_query(struct fng_req *req, struct fng_str name, struct fng_str *value)
 {
 	const char *p = req->query.p, *end = req->query.p + req->query.len;
+	struct fng_str k, v;
 
-	while (p < end) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *pe = amp ? amp : end;
-		const char *eq = memchr(p, '=', (size_t)(pe - p));
-		const char *ke = eq ? eq : pe;
-		char *kd = fng__arena_alloc(req->arena, (size_t)(ke - p) + 1);
-		long kl = kd ? fng__pct_decode(kd, p, (size_t)(ke - p)) : -1;
-
-		if (kl >= 0 && (size_t)kl == name.len && memcmp(kd, name.p, name.len) == 0) {
-			const char *v = eq ? eq + 1 : pe;
-			char *vd = fng__arena_alloc(req->arena, (size_t)(pe - v) + 1);
-			long vl;
-
-			if (!vd) {
-				return false;
-			}
-			/* '+' means space in form-style query strings. */
-			for (const char *q = v; q < pe; q++) {
-				vd[q - v] = *q == '+' ? ' ' : *q;
-			}
-			vl = fng__pct_decode(vd, vd, (size_t)(pe - v));
-			if (vl < 0) {
-				return false;
-			}
-			*value = (struct fng_str){ vd, (size_t)vl };
+	while (fng__query_next(req->arena, &p, end, &k, &v) > 0) {
+		if (k.len == name.len && memcmp(k.p, name.p, name.len) == 0) {
+			*value = v;
 			return true;
 		}
-		p = pe + 1;
 	}
 	return false;
 }
@@ -112,9 +91,9 @@ void fng__req_error_response(struct fng_req *req, int err, const char *detail)
 		fng__resp_header(req, "upgrade", 7, "websocket", 9);
 		fng__resp_header(req, "sec-websocket-version", 21, "13", 2);
 	}
-	fng__buf_str(&r->body, "{\"message\":\"");
-	fng__buf_json_escape(&r->body, msg, strlen(msg));
-	fng__buf_str(&r->body, "\"}\n");
+	if (fng__err_json(&r->body, msg, NULL, NULL, 0) == 0) {
+		fng__buf_str(&r->body, "\n");
+	}
 }
 
 struct fng_req *fng__req_new_event(struct fng_server *srv, struct fng_config *cfg,

@@ -105,7 +105,10 @@ struct fng_req {
 
 /* Returns the first header named name (case-insensitive), or NULL. */
 const struct fng_header *fng__req_header(const struct fng_req *req, const char *name, size_t len);
-/* First value of query parameter name, percent-decoded into arena memory. */
+/*
+ * First value of query parameter name, decoded into arena memory by the rule of query.h (the
+ * value a function sees first for that name in queryStringParameters).
+ */
 bool fng__req_query(struct fng_req *req, struct fng_str name, struct fng_str *value);
 
 /* Appends a response header (copied into the request's arena). */

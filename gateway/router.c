@@ -40,8 +40,7 @@ struct fng_router *fng__router_create(struct fng_arena *a)
 
 static bool is_name_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '-';
+	return fng__is_alnum((unsigned char)c) || c == '_' || c == '-';
 }
 
 int fng__route_key_parse(struct fng_arena *a, const char *src, struct fng_route_key *key,
@@ -129,8 +128,8 @@ int fng__route_key_parse(struct fng_arena *a, const char *src, struct fng_route_
 					*why = "path parameter must be a whole segment {name} or {name+}";
 					return FNG_ECONFIG;
 				}
-				if ((unsigned char)seg[i] <= 0x20 || (unsigned char)seg[i] >= 0x7f ||
-					seg[i] == '?' || seg[i] == '#') {
+				if (!fng__is_vchar((unsigned char)seg[i]) || seg[i] == '?' ||
+					seg[i] == '#') {
 					*why = "invalid character in route path";
 					return FNG_ECONFIG;
 				}

@@ -6,6 +6,7 @@
  */
 #include <uv.h>
 
+#include "chars.h"
 #include "errors.h"
 #include "template.h"
 
@@ -31,8 +32,7 @@ static const struct {
 
 static bool name_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '-' || c == '.';
+	return fng__is_alnum((unsigned char)c) || c == '_' || c == '-' || c == '.';
 }
 
 static int parse_var(const char *v, size_t n, struct fng_tpart *part, const char **why)

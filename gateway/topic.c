@@ -17,6 +17,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/coding.h>
 
+#include "chars.h"
 #include "topic.h"
 #include "ws.h"
 #include "ws_conn.h"
@@ -50,8 +51,7 @@ bool fng__topic_name_ok(const char *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		char ch = p[i];
 
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-			ch == '_' || ch == '.' || ch == '~' || ch == ':' || ch == '/' || ch == '-')) {
+		if (!fng__is_alnum((unsigned char)ch) && !(ch && strchr("_.~:/-", ch))) {
 			return false;
 		}
 	}

@@ -11,6 +11,7 @@
 #include <wolfssl/wolfcrypt/coding.h>
 #include <wolfssl/wolfcrypt/sha.h>
 
+#include "chars.h"
 #include "ws.h"
 
 /* RFC 6455 section 1.3. */
@@ -41,8 +42,7 @@ int fng__ws_accept(const char *key, size_t len, char out[29])
 
 static bool b64char(char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '+' || c == '/';
+	return fng__is_alnum((unsigned char)c) || c == '+' || c == '/';
 }
 
 bool fng__ws_key_ok(const char *key, size_t len)
@@ -199,13 +199,6 @@ size_t fng__ws_header(uint8_t out[FNG_WS_MAX_HEADER], uint8_t opcode, bool fin, 
 	return 10;
 }
 
-/* Codes a peer may put in a close frame (section 7.4; 1012-1014 are registered since). */
-static bool close_code_ok(int code)
-{
-	return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-	       (code >= 3000 && code <= 4999);
-}
-
 int fng__ws_close_reply(const uint8_t *p, size_t len, int *peer)
 {
 	struct fng_utf8 u = { 0 };
@@ -220,7 +213,7 @@ int fng__ws_close_reply(const uint8_t *p, size_t len, int *peer)
 	}
 	code = p[0] << 8 | p[1];
 	*peer = code;
-	if (!close_code_ok(code)) {
+	if (!fng__ws_close_code_ok((uint32_t)code)) {
 		return FNG_WS_PROTOCOL_ERROR;
 	}
 	if (!fng__utf8_feed(&u, p + 2, len - 2) || !fng__utf8_complete(&u)) {

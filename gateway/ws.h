@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The close-code rule (fng__ws_close_code_ok()), shared with the SDK. */
+#include "wire_rules.h"
+
 enum fng_ws_opcode {
 	FNG_WS_CONT = 0x0,
 	FNG_WS_TEXT = 0x1,

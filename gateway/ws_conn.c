@@ -575,11 +575,13 @@ static void ws_event(struct fng_ws *ws, const char *type, const void *body, size
 
 	if (strcmp(type, "MESSAGE") == 0 && !admit_message(ws)) {
 		/* Refused like API Gateway's throttling, on the connection, which stays open. */
-		char m[128];
-		int n = snprintf(m, sizeof(m), "{\"message\":\"Too Many Requests: message rate "
-			"limit exceeded\",\"connectionId\":\"%s\"}", ws->id);
+		struct fng_buf m = { 0 };
 
-		ws_send(ws, FNG_WS_TEXT, m, (size_t)n);
+		if (fng__err_json(&m, "Too Many Requests: message rate limit exceeded", ws->id,
+			    NULL, 0) == 0) {
+			ws_send(ws, FNG_WS_TEXT, m.p, m.len);
+		}
+		fng__buf_finish(&m);
 		return;
 	}
 	req = fng__req_new_event(ws->srv, ws->cfg, &ev_ops, body, len);
@@ -624,14 +626,7 @@ static void ev_respond(struct fng_req *req)
 		const char *msg = req->error ? (req->error_detail ? req->error_detail :
 			fng_strerror(req->error)) : "the integration answered an error";
 
-		fng__buf_str(&m, "{\"message\":\"");
-		fng__buf_json_escape(&m, msg, strlen(msg));
-		fng__buf_str(&m, "\",\"connectionId\":\"");
-		fng__buf_str(&m, ws->id);
-		fng__buf_str(&m, "\",\"requestId\":\"");
-		fng__buf_append(&m, req->request_id, req->request_id_len);
-		fng__buf_str(&m, "\"}");
-		if (m.p) {
+		if (fng__err_json(&m, msg, ws->id, req->request_id, req->request_id_len) == 0) {
 			ws_send(ws, FNG_WS_TEXT, m.p, m.len);
 			req->bytes_out = m.len;
 		}

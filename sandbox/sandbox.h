@@ -94,6 +94,23 @@ struct fng_sb_exit {
 	                            "init failed", "abi mismatch", "dlopen: ..." */
 };
 
+/*
+ * One control-socket message, by direction: each side receives into the union of what the
+ * other sends and dispatches on type (the first member of every struct above).
+ */
+union fng_sb_request {          /* gateway → supervisor */
+	uint32_t type;
+	struct fng_sb_spawn spawn;
+	struct fng_sb_verify verify;
+};
+
+union fng_sb_reply {            /* supervisor → gateway: what fng__sb_recv() receives */
+	uint32_t type;
+	struct fng_sb_spawned spawned;
+	struct fng_sb_exit exit;
+	struct fng_sb_verified verified;
+};
+
 /* Worker exit codes that name a start-up failure (the cause strings above). */
 enum {
 	FNG_WORKER_EXIT_DLOPEN = 70,
@@ -118,7 +135,7 @@ int fng__sb_send_spawn(int ctl, const struct fng_sb_spawn *req);
 int fng__sb_send_verify(int ctl, pid_t pid);
 
 /*
- * Receives one message from the supervisor into buf (room for the largest message). For
+ * Receives one message from the supervisor into buf, a union fng_sb_reply (size its size). For
  * FNG_SB_SPAWNED with err == 0, *fd receives the worker's socketpair end and *logfd the read
  * end of its output pipe (both CLOEXEC, blocking); otherwise both are -1. logfd may be NULL
  * (the pipe is closed). Returns the message type, 0 on EOF, or -errno.

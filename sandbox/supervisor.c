@@ -53,11 +53,7 @@ struct worker {
 
 /* A reply waiting for room in the control socket (with the fds it carries, owned). */
 struct out_msg {
-	union {
-		struct fng_sb_spawned spawned;
-		struct fng_sb_exit exit;
-		struct fng_sb_verified verified;
-	} m;
+	union fng_sb_reply m;
 	size_t len;
 	int fds[2];
 };
@@ -734,7 +730,7 @@ static _Noreturn void shutdown_all(void)
 
 static _Noreturn void supervise(void)
 {
-	struct fng_sb_spawn *req = malloc(sizeof(*req));
+	union fng_sb_request *req = malloc(sizeof(*req));
 
 	if (!req) {
 		fng__sb_hard_exit(1);
@@ -778,11 +774,10 @@ static _Noreturn void supervise(void)
 			if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EAGAIN)) {
 				shutdown_all();
 			}
-			if (n == (ssize_t)sizeof(*req) && req->type == FNG_SB_SPAWN) {
-				spawn(req);
-			} else if (n == (ssize_t)sizeof(struct fng_sb_verify) &&
-				req->type == FNG_SB_VERIFY) {
-				verify((const struct fng_sb_verify *)req);
+			if (n == (ssize_t)sizeof(req->spawn) && req->type == FNG_SB_SPAWN) {
+				spawn(&req->spawn);
+			} else if (n == (ssize_t)sizeof(req->verify) && req->type == FNG_SB_VERIFY) {
+				verify(&req->verify);
 			} else {
 				dprintf(STDERR_FILENO, "fngate-super: ignoring a malformed request "
 					"(%zd)\n", n);

@@ -283,7 +283,7 @@ FNG_EXPORT int fng_response_header(struct fng_ctx *ctx, const char *name, const 
 	}
 	nlen = strlen(name);
 	vlen = strlen(value);
-	if (!fng__http_token_ok(name, nlen) || !fng__http_value_ok(value, vlen) ||
+	if (!fng__is_token(name, nlen) || !fng__is_field_value(value, vlen) ||
 		ctx->nheaders >= FNG_WIRE_MAX_HEADERS) {
 		return -1;
 	}
@@ -316,7 +316,7 @@ FNG_EXPORT int fng_response_cookie(struct fng_ctx *ctx, const char *cookie)
 		return -1;
 	}
 	len = strlen(cookie);
-	if (len == 0 || !fng__http_value_ok(cookie, len) || ctx->ncookies >= FNG_WIRE_MAX_COOKIES) {
+	if (len == 0 || !fng__is_field_value(cookie, len) || ctx->ncookies >= FNG_WIRE_MAX_COOKIES) {
 		return -1;
 	}
 	if (ctx->ncookies == ctx->cap_cookies) {
@@ -582,7 +582,7 @@ FNG_EXPORT int fng_ws_send(struct fng_ctx *ctx, const char *connection_id, const
 FNG_EXPORT int fng_ws_close(struct fng_ctx *ctx, const char *connection_id, int code,
 	const char *reason)
 {
-	if (!ctx || code < 1000 || code > 4999) {
+	if (!ctx || code < 0 || !fng__ws_close_code_ok((uint32_t)code)) {
 		return -1;
 	}
 	ctx->out.len = 0;

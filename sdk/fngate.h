@@ -137,8 +137,9 @@ const char *fng_env(const struct fng_ctx *ctx, const char *name);
 /* Sets the status code (100-599). A handler that sets none answers 200. Returns 0 or -1. */
 int fng_response_status(struct fng_ctx *ctx, int status);
 /*
- * Adds a response header; repeated names give repeated headers. Names are tokens, values
- * may not contain CR or LF; -1 (nothing added) otherwise.
+ * Adds a response header; repeated names give repeated headers. Names are RFC 9110 tokens,
+ * values may not contain a control character but HTAB (no CR, LF, NUL or DEL); bytes
+ * 0x80-0xff are allowed. -1 (nothing added) otherwise.
  */
 int fng_response_header(struct fng_ctx *ctx, const char *name, const char *value);
 /* Adds a Set-Cookie value ("id=1; Path=/; HttpOnly"). */
@@ -189,8 +190,10 @@ void fng_log(struct fng_ctx *ctx, enum fng_log_level level, const char *fmt, ...
 int fng_ws_send(struct fng_ctx *ctx, const char *connection_id, const void *data, size_t len,
 	int binary);
 /*
- * Closes connection connection_id with code (1000, or 3000-4999 for your own meanings) and
- * a reason of at most 123 bytes; its $disconnect follows. 0 or -1, like fng_ws_send().
+ * Closes connection connection_id with code and a reason of at most 123 bytes; its
+ * $disconnect follows. code is one RFC 6455 lets travel in a close frame: 1000 (normal),
+ * 1001-1003, 1007-1014, or 3000-4999 for your own meanings; any other (1005, 1006, 2000...) is
+ * a bad argument. 0 or -1, like fng_ws_send().
  */
 int fng_ws_close(struct fng_ctx *ctx, const char *connection_id, int code, const char *reason);
 

@@ -17,6 +17,7 @@
 #include "fngate.h"
 #include "grants.h"
 #include "wire.h"
+#include "wire_rules.h"
 
 /*
  * Bump arena: 16-byte aligned allocations from malloc'd blocks, released together by
@@ -67,36 +68,6 @@ struct fng_ctx {
 	struct fng__sarena scratch;   /* response strings, fng_json_str(), cookie lookups */
 	struct fng_wire_buf out;      /* the frame being written (LOG, RESULT) */
 };
-
-/* An HTTP field name: a non-empty RFC 9110 token. */
-static inline bool fng__http_token_ok(const char *p, size_t n)
-{
-	if (n == 0) {
-		return false;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			    (c && strchr("!#$%&'*+-.^_`|~", c)))) {
-			return false;
-		}
-	}
-	return true;
-}
-
-/* A header or Set-Cookie value: no control character but HTAB (so no CR, LF or NUL). */
-static inline bool fng__http_value_ok(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			return false;
-		}
-	}
-	return true;
-}
 
 /*
  * Writes all of p[0..n) to fd, retrying on EINTR and short writes. 0 or -errno. Inline: both

@@ -327,15 +327,15 @@ static bool result_ok(const struct fng_wire_result *r)
 		return false;
 	}
 	for (size_t i = 0; i < r->nheaders; i++) {
-		if (!fng__http_token_ok(r->headers[i].k.p, r->headers[i].k.len) ||
-			!fng__http_value_ok(r->headers[i].v.p, r->headers[i].v.len)) {
+		if (!fng__is_token(r->headers[i].k.p, r->headers[i].k.len) ||
+			!fng__is_field_value(r->headers[i].v.p, r->headers[i].v.len)) {
 			return false;
 		}
 	}
 	for (size_t i = 0; i < r->ncookies; i++) {
 		const struct fng_wire_str *c = &r->cookies[i];
 
-		if (c->len == 0 || !fng__http_value_ok(c->p, c->len)) {
+		if (c->len == 0 || !fng__is_field_value(c->p, c->len)) {
 			return false;
 		}
 	}
@@ -736,7 +736,7 @@ static int get_strs(struct handle *h, const msgpack_object *o, const struct fiel
 			return err;
 		}
 		if (f->kind == K_SETCOOKIES &&
-			(s[i].len == 0 || !fng__http_value_ok(s[i].p, s[i].len))) {
+			(s[i].len == 0 || !fng__is_field_value(s[i].p, s[i].len))) {
 			return -EPROTO;
 		}
 	}
@@ -786,8 +786,8 @@ static int get_kvs(struct handle *h, const msgpack_object *o, const struct field
 		if (err) {
 			return err;
 		}
-		if (f->kind == K_HEADERS && (!fng__http_token_ok(kv[i].k.p, kv[i].k.len) ||
-						    !fng__http_value_ok(kv[i].v.p, kv[i].v.len))) {
+		if (f->kind == K_HEADERS && (!fng__is_token(kv[i].k.p, kv[i].k.len) ||
+						    !fng__is_field_value(kv[i].v.p, kv[i].v.len))) {
 			return -EPROTO;
 		}
 	}

@@ -232,6 +232,14 @@ def _():
         eq(r.status, 410, '%s after the close' % m)
     eq(admin('GET', '/@connections/short').status, 410, 'unknown id')
     eq(admin('DELETE', '/@connections/%s?code=1006' % aid).status, 400, 'a reserved code')
+    # One close-code rule (sdk/wire_rules.h): codes never on the wire are refused up front,
+    # any code that may travel gets as far as the connection (gone here: 410).
+    for code in (999, 1004, 1005, 1015, 2999, 5000):
+        eq(admin('DELETE', '/@connections/%s?code=%d' % (aid, code)).status, 400,
+           'code %d refused' % code)
+    for code in (1000, 1001, 1003, 1008, 1011, 1014, 3000, 4999):
+        eq(admin('DELETE', '/@connections/%s?code=%d' % (aid, code)).status, 410,
+           'code %d accepted' % code)
     time.sleep(0.3 * SLOW)
     eq(logged(d, 'disconnect ' + aid, mark, 0.1), 1, 'still once')
 

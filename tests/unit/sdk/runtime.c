@@ -278,11 +278,30 @@ static int scenario_ws(struct fng_ctx *ctx)
 	return 0;
 }
 
+/* fng_ws_close() for every code from 0 to 5000: the runs of codes it accepted, "a-b,c-d". */
+static int scenario_ws_close_codes(struct fng_ctx *ctx)
+{
+	int from = -1, runs = 0;
+
+	for (int code = 0; code <= 5001; code++) {
+		bool ok = code <= 5000 && fng_ws_close(ctx, ID_MINE, code, "") == 0;
+
+		if (ok && from < 0) {
+			from = code;
+		} else if (!ok && from >= 0) {
+			fng_response_printf(ctx, "%s%d-%d", runs++ ? "," : "", from, code - 1);
+			from = -1;
+		}
+	}
+	return 0;
+}
+
 static const struct {
 	const char *path;
 	fng_handler_fn fn;
 } scenarios[] = {
 	{ "/ws", scenario_ws },
+	{ "/ws-close-codes", scenario_ws_close_codes },
 	{ "/accessors", scenario_accessors },
 	{ "/defaults", scenario_defaults },
 	{ "/status", scenario_status },
@@ -887,6 +906,28 @@ static void test_ws_grants(void)
 	CHECK_INT(worker_join(&w), 0, "ws: the worker goes on");
 }
 
+/*
+ * fng_ws_close() takes the codes that may travel in a close frame (wire_rules.h) and no other:
+ * a refused code returns -1 and sends nothing, so the gateway never has to rewrite one.
+ */
+static void test_ws_close_codes(void)
+{
+	struct fng_wire_event ev = make_event("/ws-close-codes");
+	struct worker w;
+	struct outcome o;
+	char *body;
+
+	worker_start(&w, 0, NULL);
+	invoke(&w, &ev, &o);
+	body = body_str(&o);
+	CHECK_STR(body, "1000-1003,1007-1014,3000-4999", "ws close: the codes accepted of 0-5000");
+	CHECK_INT(o.nws, 4 + 8 + 2000, "ws close: one WS_CLOSE frame per accepted code, no other");
+	free(body);
+	outcome_free(&o);
+	shutdown(w.fd, SHUT_WR);
+	CHECK_INT(worker_join(&w), 0, "ws close: the worker goes on");
+}
+
 static void test_shutdown(void)
 {
 	struct worker w;
@@ -1080,6 +1121,7 @@ int main(void)
 	CHECK_INT(worker_join(&w), 0, "one worker served every scenario, then EOF: 0");
 	test_body_cap();
 	test_ws_grants();
+	test_ws_close_codes();
 	test_shutdown();
 	test_protocol_errors();
 	test_seccomp();
