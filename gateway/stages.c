@@ -14,6 +14,7 @@
 
 #include "errors.h"
 #include "integration.h"
+#include "stage_access_log.h"
 #include "stages.h"
 #include "ws.h"
 #include "ws_conn.h"
@@ -288,137 +289,6 @@ static int stage_respond(struct fng_req *req)
 	return FNG_STAGE_NEXT;
 }
 
-static void log_str(struct fng_buf *b, const char *key, const char *v, size_t n, bool *first)
-{
-	fng__buf_printf(b, "%s\"%s\":\"", *first ? "" : ",", key);
-	fng__buf_json_escape(b, v, n);
-	fng__buf_append(b, "\"", 1);
-	*first = false;
-}
-
-static void log_num(struct fng_buf *b, const char *key, int64_t v, bool *first)
-{
-	fng__buf_printf(b, "%s\"%s\":%lld", *first ? "" : ",", key, (long long)v);
-	*first = false;
-}
-
-static int stage_access_log(struct fng_req *req)
-{
-	const struct fng_config *cfg = req->cfg;
-	struct fng_buf line = { 0 };
-	bool first = true;
-	uint64_t now = uv_hrtime();
-
-	if (!cfg->access_log.path || !req->ops->log) {
-		return FNG_STAGE_NEXT;
-	}
-	fng__buf_append(&line, "{", 1);
-	for (unsigned i = 0; i < cfg->access_log.nfields; i++) {
-		const char *key = fng__log_field_names[cfg->access_log.fields[i]];
-
-		switch ((enum fng_log_field)cfg->access_log.fields[i]) {
-		case FNG_LOG_TIME: {
-			struct timespec ts;
-			struct tm tm;
-			char t[64];
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			gmtime_r(&ts.tv_sec, &tm);
-			snprintf(t, sizeof(t), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-				tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-				tm.tm_sec, ts.tv_nsec / 1000000);
-			log_str(&line, key, t, strlen(t), &first);
-			break;
-		}
-		case FNG_LOG_REQUEST_ID:
-			log_str(&line, key, req->request_id, req->request_id_len, &first);
-			break;
-		case FNG_LOG_IP:
-			log_str(&line, key, req->ip, strlen(req->ip), &first);
-			break;
-		case FNG_LOG_METHOD:
-			log_str(&line, key, req->method.p, req->method.len, &first);
-			break;
-		case FNG_LOG_PATH:
-			log_str(&line, key, req->path.p, req->path.len, &first);
-			break;
-		case FNG_LOG_PROTOCOL:
-			log_str(&line, key, req->http_minor ? "HTTP/1.1" : "HTTP/1.0", 8, &first);
-			break;
-		case FNG_LOG_ROUTE_KEY: {
-			const char *k = req->match.route ? req->match.route->key : "";
-
-			log_str(&line, key, k, strlen(k), &first);
-			break;
-		}
-		case FNG_LOG_API: {
-			const char *k = req->api ? req->api->name : "";
-
-			log_str(&line, key, k, strlen(k), &first);
-			break;
-		}
-		case FNG_LOG_STAGE: {
-			const char *k = req->stage ? req->stage->name : "";
-
-			log_str(&line, key, k, strlen(k), &first);
-			break;
-		}
-		case FNG_LOG_STATUS:
-			log_num(&line, key, req->conn || req->responded ? req->resp.status : 499,
-				&first);
-			break;
-		case FNG_LOG_BYTES_IN:
-			log_num(&line, key, (int64_t)req->bytes_in, &first);
-			break;
-		case FNG_LOG_BYTES_OUT:
-			log_num(&line, key, (int64_t)req->bytes_out, &first);
-			break;
-		case FNG_LOG_LATENCY:
-			log_num(&line, key, (int64_t)((now - req->t_start) / 1000), &first);
-			break;
-		case FNG_LOG_INTEGRATION_LATENCY:
-			log_num(&line, key,
-				req->t_integration_end
-					? (int64_t)((req->t_integration_end - req->t_integration_start) / 1000)
-					: -1,
-				&first);
-			break;
-		case FNG_LOG_INTEGRATION_STATUS: {
-			char s[16] = "";
-
-			if (req->integration_status) {
-				snprintf(s, sizeof(s), "%d", req->integration_status);
-			}
-			log_str(&line, key, s, strlen(s), &first);
-			break;
-		}
-		case FNG_LOG_USER_AGENT: {
-			const struct fng_header *h = fng__req_header(req, "user-agent", 10);
-
-			log_str(&line, key, h ? h->value.p : "", h ? h->value.len : 0, &first);
-			break;
-		}
-		case FNG_LOG_ERROR: {
-			const char *e = "";
-
-			if (req->error) {
-				e = req->error_detail ? req->error_detail : fng_strerror(req->error);
-			}
-			log_str(&line, key, e, strlen(e), &first);
-			break;
-		}
-		case FNG_LOG__COUNT:
-			break;
-		}
-	}
-	fng__buf_append(&line, "}", 1);
-	if (line.p) {
-		req->ops->log(req, line.p, line.len);
-	}
-	fng__buf_finish(&line);
-	return FNG_STAGE_NEXT;
-}
-
 /*
  * The request path, in order. Stages still to come slot in where the comments stand.
  */
@@ -435,7 +305,7 @@ static const struct stage_def stages[] = {
 	/* response transforms, cache store */
 	/* final phase: every request, answered or refused */
 	{ "respond", stage_respond, PHASE_FINAL },
-	{ "access_log", stage_access_log, PHASE_FINAL },
+	{ "access_log", fng__stage_access_log, PHASE_FINAL },
 };
 
 #define NSTAGES (sizeof(stages) / sizeof(stages[0]))
