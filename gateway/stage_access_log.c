@@ -36,8 +36,7 @@ static void put_num(struct fng_buf *b, int64_t v)
 /* ---- the getters, one per field ---- */
 
 /* ISO 8601 UTC with milliseconds: 2026-01-31T12:00:00.123Z */
-static void get_time(struct fng_buf *b, const struct fng_req *req,
-	const struct fng_alog_now *now)
+static void get_time(struct fng_buf *b, const struct fng_req *req, const struct fng_alog_now *now)
 {
 	struct tm tm;
 	char t[64];
@@ -63,8 +62,7 @@ static void get_ip(struct fng_buf *b, const struct fng_req *req, const struct fn
 	put_cstr(b, req->ip);
 }
 
-static void get_method(struct fng_buf *b, const struct fng_req *req,
-	const struct fng_alog_now *now)
+static void get_method(struct fng_buf *b, const struct fng_req *req, const struct fng_alog_now *now)
 {
 	(void)now;
 	put_str(b, req->method.p, req->method.len);
@@ -96,16 +94,14 @@ static void get_api(struct fng_buf *b, const struct fng_req *req, const struct f
 	put_cstr(b, req->api ? req->api->name : "");
 }
 
-static void get_stage(struct fng_buf *b, const struct fng_req *req,
-	const struct fng_alog_now *now)
+static void get_stage(struct fng_buf *b, const struct fng_req *req, const struct fng_alog_now *now)
 {
 	(void)now;
 	put_cstr(b, req->stage ? req->stage->name : "");
 }
 
 /* 499 (nginx's "client closed request") when the client left before it was answered. */
-static void get_status(struct fng_buf *b, const struct fng_req *req,
-	const struct fng_alog_now *now)
+static void get_status(struct fng_buf *b, const struct fng_req *req, const struct fng_alog_now *now)
 {
 	(void)now;
 	put_num(b, req->conn || req->responded ? req->resp.status : 499);
@@ -165,8 +161,7 @@ static void get_user_agent(struct fng_buf *b, const struct fng_req *req,
 }
 
 /* Why the gateway refused the request (its JSON message); "" for an answered request. */
-static void get_error(struct fng_buf *b, const struct fng_req *req,
-	const struct fng_alog_now *now)
+static void get_error(struct fng_buf *b, const struct fng_req *req, const struct fng_alog_now *now)
 {
 	const char *e = "";
 

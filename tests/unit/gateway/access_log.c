@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "fngate.h" /* compiles beside the gateway's headers: no name collides */
 #include "harness.h"
 #include "stage_access_log.h"
 #include "stages.h"

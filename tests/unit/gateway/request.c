@@ -42,7 +42,7 @@ static void test_challenge(struct fng_arena *a)
 	req_init(&req, a);
 	fng__req_error_response(&req, FNG_EUNAUTHORIZED, NULL);
 	CHECK_INT(req.resp.status, 401, "401");
-	CHECK(resp_header(&req, "www-authenticate") == NULL, "no challenge set: no WWW-Authenticate");
+	CHECK(resp_header(&req, "www-authenticate") == NULL, "no challenge: no WWW-Authenticate");
 	CHECK_INT(req.resp.nheaders, 1, "content-type only");
 	CHECK_STR(body(&req), "{\"message\":\"Unauthorized\"}\n", "default body");
 	fng__buf_finish(&req.resp.body);
