@@ -21,59 +21,52 @@ static const struct fng_header *resp_header(const struct fng_req *req, const cha
 	return NULL;
 }
 
-static const char *body(struct fng_req *req)
+/*
+ * Refuses a fresh request with err after a stage set challenge (NULL: none) and a header of
+ * its own; returns the response's WWW-Authenticate value, "" when it has none. The body is
+ * left in req->resp.body, NUL-terminated.
+ */
+static const char *refuse(struct fng_req *req, struct fng_arena *a, const char *challenge,
+	int err, const char *detail)
 {
-	fng__buf_append(&req->resp.body, "", 1);
-	req->resp.body.len--;
-	return req->resp.body.p;
-}
+	const struct fng_header *h;
 
-static void req_init(struct fng_req *req, struct fng_arena *a)
-{
+	fng__buf_finish(&req->resp.body);
 	memset(req, 0, sizeof(*req));
 	req->arena = a;
+	req->challenge = challenge;
+	fng__resp_header(req, "x-early", 7, "1", 1);
+	fng__req_error_response(req, err, detail);
+	fng__buf_append(&req->resp.body, "", 1);
+	h = resp_header(req, "www-authenticate");
+	return h ? h->value.p : "";
 }
 
 static void test_challenge(struct fng_arena *a)
 {
-	struct fng_req req;
-	const struct fng_header *h;
+	static const char jwt[] = "Bearer realm=\"api\", error=\"invalid_token\"";
+	struct fng_req req = { 0 };
 
-	req_init(&req, a);
-	fng__req_error_response(&req, FNG_EUNAUTHORIZED, NULL);
+	CHECK_STR(refuse(&req, a, NULL, FNG_EUNAUTHORIZED, NULL), "",
+		"a 401 with no challenge set has no WWW-Authenticate");
 	CHECK_INT(req.resp.status, 401, "401");
-	CHECK(resp_header(&req, "www-authenticate") == NULL, "no challenge: no WWW-Authenticate");
-	CHECK_INT(req.resp.nheaders, 1, "content-type only");
-	CHECK_STR(body(&req), "{\"message\":\"Unauthorized\"}\n", "default body");
-	fng__buf_finish(&req.resp.body);
+	CHECK_INT(req.resp.nheaders, 1, "content-type only: the stage's own header dropped");
+	CHECK_STR(req.resp.body.p, "{\"message\":\"Unauthorized\"}\n", "default body");
 
-	req_init(&req, a);
-	req.challenge = "Bearer realm=\"fngate-admin\"";
-	fng__resp_header(&req, "x-early", 7, "1", 1);
-	fng__req_error_response(&req, FNG_EUNAUTHORIZED, "the admin API needs a token");
-	h = resp_header(&req, "www-authenticate");
-	CHECK(h && fng__str_eq(h->value, "Bearer realm=\"fngate-admin\"", 27),
-		"the stage's challenge, as set");
-	CHECK(resp_header(&req, "x-early") == NULL, "earlier headers dropped");
+	CHECK_STR(refuse(&req, a, "Bearer realm=\"fngate-admin\"", FNG_EUNAUTHORIZED,
+			  "the admin API needs a token"),
+		"Bearer realm=\"fngate-admin\"", "the admin API's challenge, as set");
 	CHECK_INT(req.resp.nheaders, 2, "content-type and www-authenticate");
-	CHECK_STR(body(&req), "{\"message\":\"the admin API needs a token\"}\n", "detail body");
-	fng__buf_finish(&req.resp.body);
+	CHECK_STR(req.resp.body.p, "{\"message\":\"the admin API needs a token\"}\n",
+		"detail body");
 
-	req_init(&req, a);
-	req.challenge = "Bearer realm=\"api\", error=\"invalid_token\"";
-	fng__req_error_response(&req, FNG_EUNAUTHORIZED, NULL);
-	h = resp_header(&req, "www-authenticate");
-	CHECK(h && fng__str_eq(h->value, "Bearer realm=\"api\", error=\"invalid_token\"",
-			strlen("Bearer realm=\"api\", error=\"invalid_token\"")),
+	CHECK_STR(refuse(&req, a, jwt, FNG_EUNAUTHORIZED, NULL), jwt,
 		"another stage's challenge, as set");
-	fng__buf_finish(&req.resp.body);
 
 	/* Only a 401 challenges (RFC 7235 3.1); a 403 means the credentials were understood. */
-	req_init(&req, a);
-	req.challenge = "Bearer realm=\"fngate-admin\"";
-	fng__req_error_response(&req, FNG_EFORBIDDEN, NULL);
+	CHECK_STR(refuse(&req, a, "Bearer realm=\"fngate-admin\"", FNG_EFORBIDDEN, NULL), "",
+		"a 403 carries no challenge");
 	CHECK_INT(req.resp.status, 403, "403");
-	CHECK(resp_header(&req, "www-authenticate") == NULL, "a 403 carries no challenge");
 	fng__buf_finish(&req.resp.body);
 }
 
