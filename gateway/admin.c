@@ -59,6 +59,7 @@ static int authorize(struct fng_req *req)
 
 	if (!h || h->value.len < 7 || strncasecmp(h->value.p, "Bearer ", 7) != 0) {
 		req->error_detail = "the admin API needs Authorization: Bearer <admin token>";
+		req->challenge = "Bearer realm=\"fngate-admin\"";
 		return FNG_EUNAUTHORIZED;
 	}
 	v = (struct fng_str){ h->value.p + 7, h->value.len - 7 };

@@ -23,14 +23,9 @@
 #include "config.h"
 #include "errors.h"
 #include "safefile.h"
+#include "stage_access_log.h"
 #include "topic.h"
 #include "wire_limits.h"
-
-const char *const fng__log_field_names[FNG_LOG__COUNT] = {
-#define XX(id, name) name,
-	FNG_LOG_FIELDS(XX)
-#undef XX
-};
 
 /* ---- a YAML tree with positions (libfyaml's node API does not expose them) ---- */
 
@@ -613,45 +608,51 @@ static int parse_server(struct loader *L, const struct ynode *v, void *obj)
 
 /* ---- access_log ---- */
 
+/* The field list as written (c->access_log.fields), then compiled into the stage's format. */
 static int parse_log_fields(struct loader *L, const struct ynode *v, void *obj)
 {
 	struct fng_config *c = obj;
+	uint8_t *ids = fng__arena_alloc(c->arena, FNG_ALOG__COUNT);
 
-	if (!v) {
-		for (unsigned i = 0; i < FNG_LOG__COUNT; i++) {
-			c->access_log.fields[i] = (uint8_t)i;
-		}
-		c->access_log.nfields = FNG_LOG__COUNT;
-		return 0;
-	}
-	if (!want(L, v, Y_SEQ, "access_log.fields")) {
+	c->access_log.fields = ids;
+	c->access_log.nfields = 0;
+	if (!ids) {
+		err_at(L, v, "access_log.fields: out of memory");
 		return -1;
 	}
-	c->access_log.nfields = 0;
-	for (unsigned i = 0; i < v->n; i++) {
+	if (!v) {
+		for (unsigned i = 0; i < FNG_ALOG__COUNT; i++) {
+			ids[i] = (uint8_t)i;
+		}
+		c->access_log.nfields = FNG_ALOG__COUNT;
+	} else if (!want(L, v, Y_SEQ, "access_log.fields")) {
+		return -1;
+	}
+	for (unsigned i = 0; v && i < v->n; i++) {
 		const struct ynode *f = v->kids[i];
-		unsigned j;
+		int j;
 
 		if (!want(L, f, Y_SCALAR, "access log field")) {
 			continue;
 		}
-		for (j = 0; j < FNG_LOG__COUNT; j++) {
-			if (strcmp(f->s, fng__log_field_names[j]) == 0) {
-				break;
-			}
-		}
-		if (j == FNG_LOG__COUNT) {
+		j = fng__alog_field_find(f->s);
+		if (j < 0) {
 			err_at(L, f, "unknown access log field \"%s\"", f->s);
 			continue;
 		}
 		for (unsigned k = 0; k < c->access_log.nfields; k++) {
-			if (c->access_log.fields[k] == j) {
+			if (ids[k] == j) {
 				err_at(L, f, "access log field \"%s\" listed twice", f->s);
 			}
 		}
-		if (c->access_log.nfields < FNG_LOG__COUNT) {
-			c->access_log.fields[c->access_log.nfields++] = (uint8_t)j;
+		if (c->access_log.nfields < FNG_ALOG__COUNT) {
+			ids[c->access_log.nfields++] = (uint8_t)j;
 		}
+	}
+	c->access_log.format = fng__alog_compile(c->arena, ids, c->access_log.nfields);
+	if (!c->access_log.format) {
+		err_at(L, v, "access_log.fields: out of memory");
+		return -1;
 	}
 	return 0;
 }

@@ -195,34 +195,7 @@ struct fng_domain {
 	unsigned nmaps;
 };
 
-/* Access log fields; the order of this table is the default order of a line. */
-#define FNG_LOG_FIELDS(XX)                                                                 \
-	XX(TIME, "time")                                                                   \
-	XX(REQUEST_ID, "requestId")                                                        \
-	XX(IP, "ip")                                                                       \
-	XX(METHOD, "method")                                                               \
-	XX(PATH, "path")                                                                   \
-	XX(PROTOCOL, "protocol")                                                           \
-	XX(ROUTE_KEY, "routeKey")                                                          \
-	XX(API, "api")                                                                     \
-	XX(STAGE, "stage")                                                                 \
-	XX(STATUS, "status")                                                               \
-	XX(BYTES_IN, "bytesIn")                                                            \
-	XX(BYTES_OUT, "bytesOut")                                                          \
-	XX(LATENCY, "latencyUs")                                                           \
-	XX(INTEGRATION_LATENCY, "integrationLatencyUs")                                    \
-	XX(INTEGRATION_STATUS, "integrationStatus")                                        \
-	XX(USER_AGENT, "userAgent")                                                        \
-	XX(ERROR, "error")
-
-enum fng_log_field {
-#define XX(id, name) FNG_LOG_##id,
-	FNG_LOG_FIELDS(XX)
-#undef XX
-	FNG_LOG__COUNT
-};
-
-extern const char *const fng__log_field_names[FNG_LOG__COUNT];
+struct fng_alog_format; /* stage_access_log.h */
 
 struct fng_config {
 	atomic_int refs;
@@ -245,8 +218,9 @@ struct fng_config {
 	} timeouts;
 	struct {
 		const char *path; /* NULL when off, "-" for stdout */
-		uint8_t fields[FNG_LOG__COUNT];
+		const uint8_t *fields; /* enum fng_alog_field, in the order of a line */
 		unsigned nfields;
+		const struct fng_alog_format *format; /* fields compiled */
 	} access_log;
 
 	struct {

@@ -4,6 +4,7 @@
  * `nginx -g 'daemon off;'`: process supervision belongs to systemd or the container runtime.
  */
 #include <getopt.h>
+#include <llhttp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,7 +224,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
 		printf("fngate %s (libuv %s, llhttp %d.%d.%d)\n", FNG_VERSION, uv_version_string(),
-			8, 1, 0);
+			LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
 		return 0;
 	}
 	if (!strcmp(argv[1], "serve")) {

@@ -83,8 +83,9 @@ void fng__req_error_response(struct fng_req *req, int err, const char *detail)
 		}
 		fng__buf_finish(&allow);
 	}
-	if (err == FNG_EUNAUTHORIZED) {
-		fng__resp_header(req, "www-authenticate", 16, "Bearer realm=\"fngate-admin\"", 27);
+	if (err == FNG_EUNAUTHORIZED && req->challenge) {
+		fng__resp_header(req, "www-authenticate", 16, req->challenge,
+			strlen(req->challenge));
 	}
 	if (err == FNG_EUPGRADE_REQUIRED) {
 		/* RFC 7231 6.5.15 and RFC 6455 4.4: what to upgrade to, and which version. */

@@ -83,6 +83,11 @@ struct fng_req {
 	bool finished;             /* ops->finish has run (the engine checks it runs once) */
 	int error;                 /* why the gateway refused the request (FNG_E*, -errno) */
 	const char *error_detail;  /* the JSON message for it; NULL for the default */
+	/*
+	 * The WWW-Authenticate value of a 401 (RFC 7235 4.1), set by the stage that refuses the
+	 * credentials: only it knows the scheme and realm. NULL: the 401 carries no challenge.
+	 */
+	const char *challenge;
 
 	/* WebSocket: a handshake (ws_accept set) or an event of a connection (ws_event set). */
 	const char *ws_event;      /* "MESSAGE", "DISCONNECT"; NULL for HTTP and handshakes */
@@ -117,7 +122,7 @@ int fng__resp_header(struct fng_req *req, const char *name, size_t nlen, const c
 
 /*
  * Sets req->resp to the JSON error for err: {"message": detail or the default}. Headers set by
- * earlier stages are dropped.
+ * earlier stages are dropped; a 401 carries req->challenge when a stage has set one.
  */
 void fng__req_error_response(struct fng_req *req, int err, const char *detail);
 

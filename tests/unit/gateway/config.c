@@ -17,6 +17,7 @@
 #include "config.h"
 #include "errors.h"
 #include "harness.h"
+#include "stage_access_log.h"
 #include "uv.h"
 
 /* A minimal valid API, appended to snippets that test something else. */
@@ -254,10 +255,10 @@ static void test_full(void)
 	CHECK_INT(c->timeouts.drain_ms, 0, "timeouts.drain_ms (0 allowed)");
 	CHECK_STR(c->access_log.path, "/tmp/fngate-access.log", "access_log.path");
 	CHECK_INT(c->access_log.nfields, 4, "access_log: 4 fields");
-	CHECK(c->access_log.fields[0] == FNG_LOG_STATUS &&
-			c->access_log.fields[1] == FNG_LOG_REQUEST_ID &&
-			c->access_log.fields[2] == FNG_LOG_TIME &&
-			c->access_log.fields[3] == FNG_LOG_ERROR,
+	CHECK(c->access_log.fields[0] == FNG_ALOG_STATUS &&
+			c->access_log.fields[1] == FNG_ALOG_REQUEST_ID &&
+			c->access_log.fields[2] == FNG_ALOG_TIME &&
+			c->access_log.fields[3] == FNG_ALOG_ERROR,
 		"access_log fields in the order listed");
 
 	CHECK_INT(c->napis, 2, "two APIs");
@@ -404,14 +405,14 @@ static void test_defaults(void)
 	CHECK_INT(c->timeouts.send_ms, 60000, "send_ms default");
 	CHECK_INT(c->timeouts.drain_ms, 10000, "drain_ms default");
 	CHECK_STR(c->access_log.path, "-", "access_log.path defaults to -");
-	CHECK_INT(c->access_log.nfields, FNG_LOG__COUNT, "all access log fields by default");
+	CHECK_INT(c->access_log.nfields, FNG_ALOG__COUNT, "all access log fields by default");
 	bool in_order = true;
 
-	for (unsigned i = 0; i < FNG_LOG__COUNT; i++) {
+	for (unsigned i = 0; i < FNG_ALOG__COUNT; i++) {
 		in_order = in_order && c->access_log.fields[i] == i;
 	}
 	CHECK(in_order, "default fields in table order");
-	CHECK_STR(fng__log_field_names[FNG_LOG_LATENCY], "latencyUs", "field name table");
+	CHECK_STR(fng__alog_field_name(FNG_ALOG_LATENCY), "latencyUs", "field name table");
 	CHECK(c->napis == 1 && c->default_api == &c->apis[0], "single API is the default API");
 	CHECK(c->napis == 1 && c->apis[0].nstages == 1 &&
 			c->apis[0].stages[0].body_bytes == 10485760,
