@@ -81,4 +81,27 @@ static inline bool fng__ws_close_code_ok(uint32_t code)
 	       (code >= 3000 && code <= 4999);
 }
 
+/* A topic name's bytes at most. */
+#define FNG_TOPIC_NAME_MAX 128
+
+/*
+ * A topic name (fngate.h): 1-FNG_TOPIC_NAME_MAX bytes of [A-Za-z0-9_.~:/-]. The gateway
+ * checks it for handlers, the admin API and the configuration's grants.
+ */
+static inline bool fng__topic_name_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > FNG_TOPIC_NAME_MAX) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+			    c == '_' || c == '.' || c == '~' || c == ':' || c == '/' || c == '-')) {
+			return false;
+		}
+	}
+	return true;
+}
+
 #endif

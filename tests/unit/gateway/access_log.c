@@ -11,7 +11,7 @@
 #include "errors.h"
 #include "fngate.h" /* compiles beside the gateway's headers: no name collides */
 #include "harness.h"
-#include "stage_access_log.h"
+#include "access_log.h"
 #include "stages.h"
 
 /* 2026-01-01T00:00:00Z plus 123.456789 ms, and a monotonic clock 1234.567 µs after t_start. */

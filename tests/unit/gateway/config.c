@@ -17,7 +17,7 @@
 #include "config.h"
 #include "errors.h"
 #include "harness.h"
-#include "stage_access_log.h"
+#include "access_log.h"
 #include "uv.h"
 
 /* A minimal valid API, appended to snippets that test something else. */

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "mem.h"
+#include "wire_rules.h"
 
 struct fng_ws;
 
@@ -28,8 +29,6 @@ struct fng_ws;
 #define FNG_TOPIC_MAX 65536
 /* Topics one connection may be subscribed to at most (a subscription walks them). */
 #define FNG_TOPIC_PER_CONN 256
-/* A topic name's bytes at most. */
-#define FNG_TOPIC_NAME_MAX 128
 
 /*
  * A frame ready to send: header and payload, built once. Queued by reference on every
@@ -61,8 +60,6 @@ static inline struct fng_wsmsg *fng__wsmsg_ref(struct fng_wsmsg *m)
 }
 void fng__wsmsg_unref(struct fng_wsmsg *m);
 
-/* Whether p[0..n) is a valid topic name: 1-128 bytes of [A-Za-z0-9_.~:/-]. */
-bool fng__topic_name_ok(const char *p, size_t n);
 const char *fng__topic_name(const struct fng_topic *t);
 
 /*

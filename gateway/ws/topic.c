@@ -43,21 +43,6 @@ static struct {
 	bool init;
 } topics;
 
-bool fng__topic_name_ok(const char *p, size_t n)
-{
-	if (n == 0 || n > FNG_TOPIC_NAME_MAX) {
-		return false;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char ch = p[i];
-
-		if (!fng__is_alnum((unsigned char)ch) && !(ch && strchr("_.~:/-", ch))) {
-			return false;
-		}
-	}
-	return true;
-}
-
 const char *fng__topic_name(const struct fng_topic *t)
 {
 	return t->name;

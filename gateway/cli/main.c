@@ -23,29 +23,6 @@
 #define FNG_VERSION "0.0.0"
 #endif
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: fngate COMMAND [ARGS]\n"
-		"\n"
-		"commands:\n"
-		"  serve -c FILE   run the gateway in the foreground with config FILE\n"
-		"                  (SIGHUP reloads FILE, SIGTERM drains and exits)\n"
-		"  check FILE      validate FILE; print FILE:LINE:COL errors, exit 1 if invalid\n"
-		"  routes FILE     print the route table FILE compiles to\n"
-		"  invoke NAME|PATH.so --event EVENT.json\n"
-		"                  run a function once in the sandbox with an API Gateway HTTP API\n"
-		"                  (payload 2.0) event; print the response as JSON\n"
-		"  new NAME        write NAME.c, a handler to start from, and its build line\n"
-		"  ws URL          an interactive WebSocket client (`fngate ws -h` for options)\n"
-		"\n"
-		"options:\n"
-		"  -h, --help      this text\n"
-		"  -V, --version   print the version\n"
-		"\n"
-		"Configuration reference: docs/config.md\n");
-}
-
 /* Loads path; errors (and, with warn, warnings) go to stderr as FILE:LINE:COL lines. */
 static int load_or_report(const char *path, struct fng_config **cfg, bool warn)
 {
@@ -212,6 +189,59 @@ static int cmd_serve(int argc, char **argv)
 	return err ? 1 : 0;
 }
 
+static int cmd_ws(int argc, char **argv)
+{
+#ifdef FNG_HAVE_LWS
+	return fng__cli_ws(argc, argv);
+#else
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "fngate ws: this fngate was built without libwebsockets\n");
+	return 2;
+#endif
+}
+
+/* The commands: the usage text is made from this table. */
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *usage; /* "ARGS\n  what it does" (further lines indented by the printer) */
+} commands[] = {
+	{ "serve", cmd_serve, "-c FILE   run the gateway in the foreground with config FILE\n"
+		"(SIGHUP reloads FILE, SIGTERM drains and exits)" },
+	{ "check", cmd_check, "FILE      validate FILE; print FILE:LINE:COL errors, exit 1 if "
+		"invalid" },
+	{ "routes", cmd_routes, "FILE     print the route table FILE compiles to" },
+	{ "invoke", fng__cli_invoke, "NAME|PATH.so --event EVENT.json\n"
+		"run a function once in the sandbox with an API Gateway HTTP API\n"
+		"(payload 2.0) event; print the response as JSON" },
+	{ "new", fng__cli_new, "NAME        write NAME.c, a handler to start from, and its build "
+		"line" },
+	{ "ws", cmd_ws, "URL          an interactive WebSocket client (`fngate ws -h` for "
+		"options)" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fngate COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const char *u = commands[i].usage, *nl;
+
+		fprintf(f, "  %s ", commands[i].name);
+		while ((nl = strchr(u, '\n'))) {
+			fprintf(f, "%.*s\n                  ", (int)(nl - u), u);
+			u = nl + 1;
+		}
+		fprintf(f, "%s\n", u);
+	}
+	fprintf(f, "\n"
+		"options:\n"
+		"  -h, --help      this text\n"
+		"  -V, --version   print the version\n"
+		"\n"
+		"Configuration reference: docs/config.md\n");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -227,28 +257,10 @@ int main(int argc, char **argv)
 			LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
 		return 0;
 	}
-	if (!strcmp(argv[1], "serve")) {
-		return cmd_serve(argc - 1, argv + 1);
-	}
-	if (!strcmp(argv[1], "check")) {
-		return cmd_check(argc - 1, argv + 1);
-	}
-	if (!strcmp(argv[1], "routes")) {
-		return cmd_routes(argc - 1, argv + 1);
-	}
-	if (!strcmp(argv[1], "invoke")) {
-		return fng__cli_invoke(argc - 1, argv + 1);
-	}
-	if (!strcmp(argv[1], "new")) {
-		return fng__cli_new(argc - 1, argv + 1);
-	}
-	if (!strcmp(argv[1], "ws")) {
-#ifdef FNG_HAVE_LWS
-		return fng__cli_ws(argc - 1, argv + 1);
-#else
-		fprintf(stderr, "fngate ws: this fngate was built without libwebsockets\n");
-		return 2;
-#endif
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[1], commands[i].name)) {
+			return commands[i].run(argc - 1, argv + 1);
+		}
 	}
 	fprintf(stderr, "fngate: unknown command \"%s\"\n\n", argv[1]);
 	usage(stderr);

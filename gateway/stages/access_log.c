@@ -13,7 +13,7 @@
 #include <uv.h>
 
 #include "errors.h"
-#include "stage_access_log.h"
+#include "access_log.h"
 #include "stages.h"
 
 static void put_str(struct fng_buf *b, const char *v, size_t n)

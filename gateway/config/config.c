@@ -23,8 +23,7 @@
 #include "config.h"
 #include "errors.h"
 #include "safefile.h"
-#include "stage_access_log.h"
-#include "topic.h"
+#include "access_log.h"
 #include "wire_limits.h"
 
 /* ---- a YAML tree with positions (libfyaml's node API does not expose them) ---- */
