@@ -265,6 +265,8 @@ void fng__host_queue_push_front(struct fng_fn *fn, struct qitem *q);
 struct qitem *fng__host_queue_pop(struct fng_fn *fn);
 /* Takes req off fn's queue: its item (the caller frees it), or NULL if it is not there. */
 struct qitem *fng__host_queue_take(struct fng_fn *fn, const struct fng_req *req);
+/* Whether q's time ran out at now (uv_now() ms): it is answered 504 instead of invoked. */
+bool fng__host_qitem_expired(const struct qitem *q, uint64_t now);
 /* Frees an item taken off a queue (not its request). */
 void fng__host_qitem_free(struct qitem *q);
 /* Whether fn's current generation can take one more request (else 429). */

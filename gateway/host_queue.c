@@ -58,6 +58,11 @@ struct qitem *fng__host_queue_take(struct fng_fn *fn, const struct fng_req *req)
 	return NULL;
 }
 
+bool fng__host_qitem_expired(const struct qitem *q, uint64_t now)
+{
+	return q->deadline <= now;
+}
+
 void fng__host_qitem_free(struct qitem *q)
 {
 	fng__wire_buf_finish(&q->frame);
@@ -409,7 +414,7 @@ void fng__host_pump(struct fng_functions *fns, struct fng_fn *fn)
 			break;
 		}
 		q = fng__host_queue_pop(fn);
-		if (q->deadline <= uv_now(fns->loop)) {
+		if (fng__host_qitem_expired(q, uv_now(fns->loop))) {
 			/* Its time ran out in the queue: no worker needs to die for it. */
 			struct fng_req *r = q->req;
 
