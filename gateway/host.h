@@ -17,6 +17,12 @@
  *   host_super.c     the supervisor client: the control socket (SPAWN, SPAWNED, VERIFY, EXIT)
  *   host_deploy.c    hot deploy: inotify, the scan off the loop thread, pre-flight, failures
  *
+ * A request is answered with API Gateway + Lambda semantics: crash, seccomp kill, out of
+ * memory or a malformed answer → 502, deadline → 504, pool and queue full → 429, no such
+ * function → 503. A new version takes traffic only after one of its workers said READY (ABI
+ * checked, init hook succeeded) and the supervisor verified its sandbox; the old one finishes
+ * what it has and retires. A failing pre-flight keeps the old version.
+ *
  * Everything runs on the loop thread of the struct fng_functions it belongs to, reached from a
  * worker (w->fns), a function (fn->fns) or a request (its server's fns): nothing is global, so
  * two hosts on two loops can live in one process.
