@@ -23,6 +23,8 @@
 #define FNG_VERSION "0.0.0"
 #endif
 
+static void usage(FILE *f);
+
 /* Loads path; errors (and, with warn, warnings) go to stderr as FILE:LINE:COL lines. */
 static int load_or_report(const char *path, struct fng_config **cfg, bool warn)
 {

@@ -36,7 +36,4 @@ void fng__functions_log_tick(struct fng_functions *fns, uint64_t now_ms);
 /* Number of functions currently serving (for logs and tests). */
 unsigned fng__functions_count(const struct fng_functions *fns);
 
-/* The loop's functions manager, for the integration (one per loop thread). */
-struct fng_functions *fng__functions_current(void);
-
 #endif

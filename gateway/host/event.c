@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The `function` integration: a request becomes an event (API Gateway payload format 2.0)
+ * framed into an INVOKE and queued for its function (host_queue.c); a worker's RESULT becomes
+ * the response, its headers re-checked (an untrusted worker wrote them). The request reaches
+ * its function host through its server (req->srv->fns), never through a global.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chars.h"
+#include "errors.h"
+#include "host.h"
+#include "query.h"
+#include "server.h"
+#include "stages.h"
+
+/* A worker's header: the same rules as the SDK's (wire_rules.h); the worker is not trusted. */
+static bool header_ok(const struct fng_wire_kv *kv)
+{
+	return fng__is_token(kv->k.p, kv->k.len) && fng__is_field_value(kv->v.p, kv->v.len);
+}
+
+static bool reserved_header(struct fng_wire_str k)
+{
+	static const char *const names[] = { "content-length", "transfer-encoding", "connection",
+		"date", "server", "x-request-id", "x-fngate-function-version" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (fng__str_ieq((struct fng_str){ k.p, k.len }, names[i], strlen(names[i]))) {
+			return true;
+		}
+	}
+	return false;
+}
+
+int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const uint8_t *b,
+	size_t n, int *rc)
+{
+	struct fng_wire_result r;
+	void *h = NULL;
+
+	if (fng__wire_decode_result(b, n, &r, &h)) {
+		return -1;
+	}
+	for (size_t i = 0; i < r.nheaders; i++) {
+		if (!header_ok(&r.headers[i])) {
+			fng__wire_free(h);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < r.ncookies; i++) {
+		struct fng_wire_kv kv = { { "set-cookie", 10 }, r.cookies[i] };
+
+		if (!header_ok(&kv)) {
+			fng__wire_free(h);
+			return -1;
+		}
+	}
+	*rc = FNG_STAGE_DONE;
+	if (!req) {
+		/* Answered already (cancelled, or timed out waiting): the result is dropped. */
+	} else if (r.failed) {
+		req->error_detail = "function returned an error";
+		*rc = FNG_EBAD_GATEWAY;
+	} else if (r.status < 100 || r.status > 599) {
+		req->error_detail = "function returned an invalid status code";
+		*rc = FNG_EBAD_GATEWAY;
+	} else {
+		req->resp.status = r.status;
+		for (size_t i = 0; i < r.nheaders; i++) {
+			if (!reserved_header(r.headers[i].k)) {
+				fng__resp_header(req, r.headers[i].k.p, r.headers[i].k.len,
+					r.headers[i].v.p, r.headers[i].v.len);
+			}
+		}
+		for (size_t i = 0; i < r.ncookies; i++) {
+			fng__resp_header(req, "set-cookie", 10, r.cookies[i].p, r.cookies[i].len);
+		}
+		fng__resp_header(req, "x-fngate-function-version", 25, g->version,
+			strlen(g->version));
+		req->resp.has_body = r.has_body;
+		if (fng__buf_append(&req->resp.body, r.body, r.body_len)) {
+			*rc = UV_ENOMEM;
+		}
+	}
+	fng__wire_free(h);
+	return 0;
+}
+
+static void kv_lower(struct fng_arena *a, struct fng_wire_kv *kv, struct fng_str name,
+	struct fng_str value)
+{
+	char *n = fng__arena_strndup(a, name.p, name.len);
+
+	for (size_t i = 0; n && i < name.len; i++) {
+		if (n[i] >= 'A' && n[i] <= 'Z') {
+			n[i] = (char)(n[i] + 32);
+		}
+	}
+	kv->k = (struct fng_wire_str){ n ? n : "", n ? name.len : 0 };
+	kv->v = (struct fng_wire_str){ value.p, value.len };
+}
+
+static struct fng_wire_str ws(struct fng_str s)
+{
+	return (struct fng_wire_str){ s.p, s.len };
+}
+
+static struct fng_wire_str wcs(const char *s)
+{
+	return (struct fng_wire_str){ s ? s : "", s ? strlen(s) : 0 };
+}
+
+/* The event for req (payload format 2.0 shape), framed into out. */
+int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g, struct fng_wire_buf *out)
+{
+	struct fng_arena *a = req->arena;
+	struct fng_wire_event ev = { 0 };
+	struct fng_wire_kv *headers, *query, *params, *vars;
+	struct fng_wire_str *cookies;
+	size_t nq = 0, nc = 0;
+	const struct fng_header *ua = fng__req_header(req, "user-agent", 10);
+	uv_timeval64_t now;
+
+	headers = fng__arena_alloc(a, (req->nheaders + 1) * sizeof(*headers));
+	query = fng__arena_alloc(a, (req->query.len / 2 + 2) * sizeof(*query));
+	params = fng__arena_alloc(a, (req->match.nparams + 1) * sizeof(*params));
+	vars = fng__arena_alloc(a, ((req->stage ? req->stage->nvars : 0) + 1) * sizeof(*vars));
+	cookies = fng__arena_alloc(a, (req->nheaders * 8 + 1) * sizeof(*cookies));
+	if (!headers || !query || !params || !vars || !cookies) {
+		return UV_ENOMEM;
+	}
+	for (unsigned i = 0; i < req->nheaders; i++) {
+		kv_lower(a, &headers[i], req->headers[i].name, req->headers[i].value);
+		if (fng__str_ieq(req->headers[i].name, "cookie", 6)) {
+			const char *p = req->headers[i].value.p, *end = p + req->headers[i].value.len;
+
+			while (p < end && nc < req->nheaders * 8) {
+				const char *semi = memchr(p, ';', (size_t)(end - p));
+				const char *e = semi ? semi : end;
+
+				while (p < e && *p == ' ') {
+					p++;
+				}
+				if (e > p) {
+					cookies[nc++] = (struct fng_wire_str){ p, (size_t)(e - p) };
+				}
+				p = e + 1;
+			}
+		}
+	}
+	/* Query pairs, decoded by the one query parser (query.h: '+' is a space). */
+	{
+		const char *p = req->query.p, *end = p + req->query.len;
+		struct fng_str k, v;
+		int r;
+
+		while ((r = fng__query_next(a, &p, end, &k, &v)) > 0) {
+			query[nq].k = ws(k);
+			query[nq++].v = ws(v);
+		}
+		if (r < 0) {
+			return r;
+		}
+	}
+	for (unsigned i = 0; i < req->match.nparams; i++) {
+		params[i].k = ws(req->match.params[i].name);
+		params[i].v = ws(req->match.params[i].value);
+	}
+	for (unsigned i = 0; req->stage && i < req->stage->nvars; i++) {
+		vars[i].k = wcs(req->stage->vars[i].name);
+		vars[i].v = ws(req->stage->vars[i].value);
+	}
+	uv_gettimeofday(&now);
+	ev.version = wcs("2.0");
+	ev.route_key = wcs(req->match.route->key);
+	ev.raw_path = ws(req->path);
+	ev.raw_query = ws(req->query);
+	ev.method = ws(req->method);
+	ev.path = ws(req->path);
+	ev.protocol = wcs(req->http_minor ? "HTTP/1.1" : "HTTP/1.0");
+	ev.source_ip = wcs(req->ip);
+	ev.user_agent = ua ? ws(ua->value) : wcs("");
+	ev.request_id = (struct fng_wire_str){ req->request_id, req->request_id_len };
+	ev.api = wcs(req->api ? req->api->name : "");
+	ev.stage = wcs(req->stage ? req->stage->name : "");
+	ev.domain = ws(req->host);
+	ev.headers = headers;
+	ev.nheaders = req->nheaders;
+	ev.query = query;
+	ev.nquery = nq;
+	ev.path_params = params;
+	ev.npath_params = req->match.nparams;
+	ev.stage_vars = vars;
+	ev.nstage_vars = req->stage ? req->stage->nvars : 0;
+	ev.cookies = cookies;
+	ev.ncookies = nc;
+	ev.body = req->body.p;
+	ev.body_len = req->body.len;
+	ev.connection_id = wcs(req->ws_id);
+	ev.event_type = wcs(req->ws_event ? req->ws_event : req->ws_accept ? "CONNECT" : NULL);
+	ev.message_id = wcs(req->ws_message_id);
+	ev.time_epoch_ms = now.tv_sec * 1000 + now.tv_usec / 1000;
+	ev.deadline_epoch_ms = ev.time_epoch_ms + g->limits.timeout_ms;
+	return fng__wire_encode_invoke(out, &ev);
+}
+
+/* The function host of the loop req runs on: its server's (NULL without a supervisor). */
+static struct fng_functions *req_host(const struct fng_req *req)
+{
+	const struct fng_server *srv = req->srv;
+
+	return srv ? srv->fns : NULL;
+}
+
+/*
+ * The integration's start: fails up front (no deployment, queue full, event too large) or
+ * queues the request and returns PENDING. Dispatch happens from a check handle right after
+ * the current I/O callbacks, so no completion can run inside start().
+ */
+static int function_start(struct fng_req *req)
+{
+	struct fng_functions *fns = req_host(req);
+	const char *name = req->match.route->integration.function;
+	struct fng_fn *fn = fns ? fng__host_fn_find(fns, name) : NULL;
+	struct qitem *q;
+	int err;
+
+	if (!fn || !fn->current) {
+		char *d = fng__arena_alloc(req->arena, 128);
+
+		if (d) {
+			snprintf(d, 128, "function %s is not deployed", name);
+		}
+		req->error_detail = d;
+		return FNG_EUNAVAILABLE;
+	}
+	if (!fng__host_queue_admit(fn)) {
+		req->error_detail = "function is at its concurrency limit";
+		return FNG_ETHROTTLED;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		return UV_ENOMEM;
+	}
+	err = fng__host_event_encode(req, fn->current, &q->frame);
+	if (err) {
+		fng__host_qitem_free(q);
+		req->error_detail = "request too large for the function payload limit";
+		return err == -EMSGSIZE ? FNG_EBODY_TOO_LARGE : err;
+	}
+	q->req = req;
+	q->fn = fn;
+	q->deadline = uv_now(fns->loop) + fn->current->limits.timeout_ms;
+	fng__host_queue_push(fn, q);
+	fng__host_pump_soon(fns, fn);
+	return FNG_STAGE_PENDING;
+}
+
+static void function_cancel(struct fng_req *req)
+{
+	struct fng_functions *fns = req_host(req);
+
+	if (!fns) {
+		return;
+	}
+	/*
+	 * Still queued, or sent but waiting behind another invocation: answer it now (its RESULT,
+	 * if it runs, is dropped). Running: let the invocation finish; its answer is dropped.
+	 */
+	for (struct fng_list *it = fns->workers.next; it != &fns->workers; it = it->next) {
+		struct fng_worker *w = fng__container_of(it, struct fng_worker, all);
+
+		if (fng__host_slot_cancel(w, req)) {
+			fng__host_complete(fns, req, UV_ECANCELED);
+			return;
+		}
+	}
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		struct qitem *q = fng__host_queue_take(fns->fns[i], req);
+
+		if (q) {
+			fng__host_qitem_free(q);
+			fng__host_complete(fns, req, UV_ECANCELED);
+			return;
+		}
+	}
+}
+
+const struct fng_integration_ops fng__host_function_ops = {
+	.name = "function",
+	.start = function_start,
+	.cancel = function_cancel,
+};
