@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "errors.h"
+#include "functions_conf.h"
 #include "topic.h"
 #include "wire_limits.h"
 

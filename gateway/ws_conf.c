@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "chars.h"
+#include "conf.h"
 #include "ws_conf.h"
 
 bool fng__ws_route_key_ok(const char *k)
