@@ -190,7 +190,6 @@ static int parse_protocol(struct fng_conf *L, const struct fng_conf_node *v, voi
 	return 0;
 }
 
-/* "$request.body.a.b": JSON members a, then b, of a text message. */
 /* protocol comes first: the rows below it, and the routes, depend on it. */
 static const struct fng_conf_key api_keys[] = {
 	{ "protocol", FNG_CONF_FN, 0, .fn = parse_protocol },
