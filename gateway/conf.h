@@ -89,6 +89,12 @@ void fng__conf_err(struct fng_conf *L, const struct fng_conf_node *n, const char
 __attribute__((format(printf, 3, 4)))
 void fng__conf_warn(struct fng_conf *L, const struct fng_conf_node *n, const char *fmt, ...);
 
+/*
+ * Reads the file at path into *text, which the caller finishes: 0, or a negative errno from
+ * opening it, or -EFBIG when it is over max bytes (or memory ran out; *text is finished).
+ */
+int fng__conf_read(const char *path, size_t max, struct fng_buf *text);
+
 /* The tree of text; NULL after an error (or for an empty text when L->allow_empty). */
 struct fng_conf_node *fng__conf_parse(struct fng_conf *L, const char *text, size_t len);
 

@@ -738,28 +738,41 @@ int fng__config_load_string(const char *name, const char *text, size_t len,
 	return 0;
 }
 
-int fng__config_load(const char *path, struct fng_config **out, struct fng_buf *errors)
+int fng__conf_read(const char *path, size_t max, struct fng_buf *text)
 {
 	FILE *f = fopen(path, "rb");
-	struct fng_buf text = { 0 };
 	char chunk[8192];
 	size_t n;
-	int err;
 
-	*out = NULL;
 	if (!f) {
-		fng__buf_printf(errors, "%s:1:1: cannot open: %s\n", path, strerror(errno));
-		return FNG_ECONFIG;
+		return -errno;
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (fng__buf_append(&text, chunk, n) || text.len > (16u << 20)) {
+		if (fng__buf_append(text, chunk, n) || text->len > max) {
 			fclose(f);
-			fng__buf_finish(&text);
-			fng__buf_printf(errors, "%s:1:1: file too large or out of memory\n", path);
-			return FNG_ECONFIG;
+			fng__buf_finish(text);
+			return -EFBIG;
 		}
 	}
 	fclose(f);
+	return 0;
+}
+
+int fng__config_load(const char *path, struct fng_config **out, struct fng_buf *errors)
+{
+	struct fng_buf text = { 0 };
+	int err;
+
+	*out = NULL;
+	err = fng__conf_read(path, 16u << 20, &text);
+	if (err == -EFBIG) {
+		fng__buf_printf(errors, "%s:1:1: file too large or out of memory\n", path);
+		return FNG_ECONFIG;
+	}
+	if (err) {
+		fng__buf_printf(errors, "%s:1:1: cannot open: %s\n", path, strerror(-err));
+		return FNG_ECONFIG;
+	}
 	err = fng__config_load_string(path, text.p ? text.p : "", text.len, out, errors);
 	fng__buf_finish(&text);
 	return err;

@@ -695,30 +695,21 @@ int fng__manifest_load_string(const char *name, const char *text, size_t len,
 int fng__manifest_load(const char *path, const struct fng_fn_limits *defaults,
 	const struct fng_fn_policy *policy, struct fng_fn_limits *out, struct fng_buf *errors)
 {
-	FILE *f = fopen(path, "rb");
 	struct fng_buf text = { 0 };
-	char chunk[4096];
-	size_t n;
-	int err;
+	int err = fng__conf_read(path, 1u << 20, &text);
 
-	if (!f) {
-		if (errno == ENOENT) {
-			/* No manifest: the defaults (the table's when none are given). */
-			return fng__manifest_load_string(path, "", 0, defaults, policy, out,
-				errors);
-		}
-		fng__buf_printf(errors, "%s:1:1: cannot open: %s\n", path, strerror(errno));
+	if (err == -ENOENT) {
+		/* No manifest: the defaults (the table's when none are given). */
+		return fng__manifest_load_string(path, "", 0, defaults, policy, out, errors);
+	}
+	if (err == -EFBIG) {
+		fng__buf_printf(errors, "%s:1:1: manifest too large\n", path);
 		return FNG_ECONFIG;
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (fng__buf_append(&text, chunk, n) || text.len > (1u << 20)) {
-			fclose(f);
-			fng__buf_finish(&text);
-			fng__buf_printf(errors, "%s:1:1: manifest too large\n", path);
-			return FNG_ECONFIG;
-		}
+	if (err) {
+		fng__buf_printf(errors, "%s:1:1: cannot open: %s\n", path, strerror(-err));
+		return FNG_ECONFIG;
 	}
-	fclose(f);
 	err = fng__manifest_load_string(path, text.p ? text.p : "", text.len, defaults, policy,
 		out, errors);
 	fng__buf_finish(&text);
