@@ -7,11 +7,11 @@
  * positions, key tables applied by one walker, typed getters, and errors and warnings with
  * FILE:LINE:COL. config.c implements it and knows no feature's keys; each module keeps the
  * table of its section in its own X_conf.c, and conf_modules.c lists the sections the root
- * of a file may hold. A load runs off the loop thread (SIGHUP reloads, deploys): nothing
- * here touches loop state.
+ * of a file may hold. Adding a key is a row in its module's table; adding a section is a
+ * struct fng_conf_module in the module's file and a line in conf_modules.c. A load runs off
+ * the loop thread (SIGHUP reloads, deploys): nothing here touches loop state.
  */
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,7 +45,7 @@ struct fng_conf {
 	unsigned nwarnings;
 	struct fng_arena *tmp;    /* the tree; freed when the load ends */
 	struct fng_config *cfg;   /* what is built: its arena outlives the load */
-	const struct fng_conf_node *root;
+	const struct fng_conf_node *root; /* the document, for finish hooks; NULL when empty */
 	bool allow_empty;         /* an empty document is valid (manifests) */
 };
 

@@ -609,7 +609,6 @@ static int parse_access_log(struct loader *L, const struct ynode *v, void *obj)
 	return apply_keys(L, v, access_log_keys, obj, "access_log");
 }
 
-
 const struct fng_conf_module fng__access_log_conf = { "access_log", parse_access_log };
 
 #undef loader
