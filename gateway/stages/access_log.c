@@ -8,12 +8,14 @@
  * field's separator and key pre-rendered, next to its getter), the way nginx and h2o compile
  * their log formats, so a line costs one walk over the format.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
 #include "errors.h"
 #include "access_log.h"
+#include "conf.h"
 #include "stages.h"
 
 static void put_str(struct fng_buf *b, const char *v, size_t n)
@@ -281,6 +283,84 @@ int fng__alog_stage_run(struct fng_req *req)
 	fng__buf_finish(&line);
 	return FNG_STAGE_NEXT;
 }
+
+/* ---- its configuration: the access_log section ---- */
+
+/* The field list as written (c->access_log.fields), then compiled into the stage's format. */
+static int parse_log_fields(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_config *c = obj;
+	uint8_t *ids = fng__arena_alloc(c->arena, FNG_ALOG__COUNT);
+
+	c->access_log.fields = ids;
+	c->access_log.nfields = 0;
+	if (!ids) {
+		fng__conf_err(L, v, "access_log.fields: out of memory");
+		return -1;
+	}
+	if (!v) {
+		for (unsigned i = 0; i < FNG_ALOG__COUNT; i++) {
+			ids[i] = (uint8_t)i;
+		}
+		c->access_log.nfields = FNG_ALOG__COUNT;
+	} else if (!fng__conf_want(L, v, FNG_CONF_SEQ, "access_log.fields")) {
+		return -1;
+	}
+	for (unsigned i = 0; v && i < v->n; i++) {
+		const struct fng_conf_node *f = v->kids[i];
+		int j;
+
+		if (!fng__conf_want(L, f, FNG_CONF_SCALAR, "access log field")) {
+			continue;
+		}
+		j = fng__alog_field_find(f->s);
+		if (j < 0) {
+			fng__conf_err(L, f, "unknown access log field \"%s\"", f->s);
+			continue;
+		}
+		for (unsigned k = 0; k < c->access_log.nfields; k++) {
+			if (ids[k] == j) {
+				fng__conf_err(L, f, "access log field \"%s\" listed twice", f->s);
+			}
+		}
+		if (c->access_log.nfields < FNG_ALOG__COUNT) {
+			ids[c->access_log.nfields++] = (uint8_t)j;
+		}
+	}
+	c->access_log.format = fng__alog_compile(c->arena, ids, c->access_log.nfields);
+	if (!c->access_log.format) {
+		fng__conf_err(L, v, "access_log.fields: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static const struct fng_conf_key access_log_keys[] = {
+	{ "path", FNG_CONF_STR, offsetof(struct fng_config, access_log.path), .def_str = "-" },
+	{ "fields", FNG_CONF_FN, 0, .fn = parse_log_fields },
+	{ NULL },
+};
+
+static int parse_access_log(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	return fng__conf_apply(L, v, access_log_keys, obj, "access_log");
+}
+
+/* "off" turns the log off; "-" (the default) is standard output. */
+static void finish_access_log(struct fng_conf *L)
+{
+	struct fng_config *c = L->cfg;
+
+	if (c->access_log.path && strcmp(c->access_log.path, "off") == 0) {
+		c->access_log.path = NULL;
+	}
+}
+
+const struct fng_conf_module fng__access_log_conf = {
+	.key = "access_log",
+	.parse = parse_access_log,
+	.finish = finish_access_log,
+};
 
 const struct fng_stage_def fng__stage_access_log = {
 	.name = "access_log",
