@@ -234,7 +234,7 @@ static void codec(const uint8_t *data, size_t size)
 	for (;;) {
 		struct fng_ws_frame f, g;
 		uint8_t *p = buf + off;
-		size_t left = size - off, hl, need, h;
+		size_t left = size - off, hl, need, h, total;
 		uint64_t plen;
 		bool minimal;
 		long n = fng__ws_decode(p, left, FRAME_BYTES, &f);
@@ -265,6 +265,7 @@ static void codec(const uint8_t *data, size_t size)
 		}
 		/* Framed again, with the same masking key: the same frame, minimally encoded. */
 		h = fng__ws_header(copy, f.opcode, f.fin, f.len);
+		total = h + 4 + f.len;
 		if ((h == hl) != minimal) {
 			abort();
 		}
@@ -274,8 +275,8 @@ static void codec(const uint8_t *data, size_t size)
 			copy[h + 4 + i] = f.payload[i] ^ p[hl + (i & 3)];
 		}
 		/* Every strict prefix needs more; the whole decodes to the same frame. */
-		if (fng__ws_decode(copy, h + 4 + f.len - 1, FRAME_BYTES, &g) != 0 ||
-			fng__ws_decode(copy, h + 4 + f.len, FRAME_BYTES, &g) != (long)(h + 4 + f.len) ||
+		if (fng__ws_decode(copy, total - 1, FRAME_BYTES, &g) != 0 ||
+			fng__ws_decode(copy, total, FRAME_BYTES, &g) != (long)total ||
 			g.opcode != f.opcode || g.fin != f.fin || g.len != f.len ||
 			memcmp(g.payload, f.payload, f.len) != 0) {
 			abort();

@@ -94,8 +94,8 @@ static int exported_as(char names[][64], int n, const char *ver, const char *not
 /*
  * Reads the dynamic symbol table of libfngate's file, with the version each defined symbol
  * has, and checks the version nodes: FNGATE_1 holds exactly what fngate.h declares (its names
- * in pub) and no fng__ name, FNGATE_PRIVATE holds only fng__ names, and no other node exports
- * a function. What the dynamic linker would give a handler, not what the map file says.
+ * in pub) and no fng__ name, FNGATE_PRIVATE holds only fng__ names, and nothing is exported
+ * outside them. What the dynamic linker would give a handler, not what the map file says.
  */
 static void test_version_nodes(char pub[][64], int npub)
 {
@@ -104,11 +104,12 @@ static void test_version_nodes(char pub[][64], int npub)
 	Dl_info info;
 	struct stat st;
 	const uint8_t *map;
-	const char *strtab;
+	const char *strtab, *vnames;
 	const char *verdef_names[16] = { NULL };
 	int fd, in_pub = 0, in_priv = 0, fng_in_pub = 0, odd = 0;
 
-	if (!dladdr((void *)fng_response_json, &info) || (fd = open(info.dli_fname, O_RDONLY)) < 0) {
+	fd = dladdr((void *)fng_response_json, &info) ? open(info.dli_fname, O_RDONLY) : -1;
+	if (fd < 0) {
 		CHECK(0, "open libfngate's file");
 		return;
 	}
@@ -136,14 +137,14 @@ static void test_version_nodes(char pub[][64], int npub)
 		return;
 	}
 	strtab = (const char *)map + sh[dynsym->sh_link].sh_offset;
+	vnames = (const char *)map + sh[verdef->sh_link].sh_offset;
 	/* The names of the version nodes, by index (each definition's first auxiliary entry). */
 	for (const uint8_t *p = map + verdef->sh_offset;;) {
 		const ElfW(Verdef) *vd = (const ElfW(Verdef) *)p;
 		const ElfW(Verdaux) *va = (const ElfW(Verdaux) *)(p + vd->vd_aux);
 
 		if (vd->vd_ndx < 16) {
-			verdef_names[vd->vd_ndx] = (const char *)map + sh[verdef->sh_link].sh_offset +
-				va->vda_name;
+			verdef_names[vd->vd_ndx] = vnames + va->vda_name;
 		}
 		if (!vd->vd_next) {
 			break;
@@ -178,7 +179,7 @@ static void test_version_nodes(char pub[][64], int npub)
 		} else if (node && strcmp(node, "FNGATE_PRIVATE") == 0) {
 			in_priv++;
 			if (!fng_) {
-				printf("# %s is in FNGATE_PRIVATE without the fng__ prefix\n", name);
+				printf("# %s is in FNGATE_PRIVATE but not an fng__ name\n", name);
 				odd++;
 			}
 		} else {
