@@ -786,7 +786,8 @@ static void conn_on_data(struct fng_conn *c, const char *data, size_t len)
 		fng__conn_abort(c);
 		return;
 	}
-	while (ws->conn && c->state == FNG_CONN_WS) {
+	/* Nothing buffered (c->in.p NULL: no pointer arithmetic on it): no frame to decode. */
+	while (ws->conn && c->state == FNG_CONN_WS && off < c->in.len) {
 		struct fng_ws_frame f;
 		long n = fng__ws_decode((uint8_t *)c->in.p + off, c->in.len - off,
 			ws->api->ws.frame_bytes, &f);
