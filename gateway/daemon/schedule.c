@@ -78,7 +78,7 @@ static void invoke(struct fng_server *srv, const struct fng_schedule *sc)
 	req->path = (struct fng_str){ fng__arena_strndup(req->arena, path, (size_t)n), (size_t)n };
 	req->target = req->path;
 	req->route_path = req->path;
-	req->ws_event = "SCHEDULE";
+	req->event = FNG_EVENT_SCHEDULE;
 	req->match.route = &sc->route;
 	req->body_limit = srv->cfg->limits.body_bytes;
 	srv->nevents++;

@@ -199,9 +199,10 @@ int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g, struct 
 	ev.ncookies = nc;
 	ev.body = req->body.p;
 	ev.body_len = req->body.len;
-	ev.connection_id = wcs(req->ws_id);
-	ev.event_type = wcs(req->ws_event ? req->ws_event : req->ws_accept ? "CONNECT" : NULL);
-	ev.message_id = wcs(req->ws_message_id);
+	ev.connection_id = wcs(req->ws.id);
+	ev.event_type = wcs(req->event ? fng__event_name(req->event) : req->ws.accept ? "CONNECT"
+									    : NULL);
+	ev.message_id = wcs(req->ws.message_id);
 	ev.time_epoch_ms = now.tv_sec * 1000 + now.tv_usec / 1000;
 	ev.deadline_epoch_ms = ev.time_epoch_ms + g->limits.timeout_ms;
 	return fng__wire_encode_invoke(out, &ev);

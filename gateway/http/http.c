@@ -694,15 +694,15 @@ static void req_respond(struct fng_req *req)
 	/* Upgrade on an HTTP API is ignored: the answer is plain HTTP. */
 	bool close = c->close_after || !req->keep_alive || !req->body_complete || c->srv->draining;
 
-	if (req->ws_accept && !req->error && r->status >= 200 && r->status < 300 &&
+	if (req->ws.accept && !req->error && r->status >= 200 && r->status < 300 &&
 		!c->close_after && req->body_complete && !c->srv->draining) {
 		/* A WebSocket handshake that $connect accepted (or that has no $connect). */
 		fng__buf_str(o, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 			"Connection: Upgrade\r\nSec-WebSocket-Accept: ");
-		fng__buf_str(o, req->ws_accept);
-		if (req->ws_protocol) {
+		fng__buf_str(o, req->ws.accept);
+		if (req->ws.protocol) {
 			fng__buf_str(o, "\r\nSec-WebSocket-Protocol: ");
-			fng__buf_str(o, req->ws_protocol);
+			fng__buf_str(o, req->ws.protocol);
 		}
 		fng__buf_str(o, "\r\nx-request-id: ");
 		fng__buf_append(o, req->request_id, req->request_id_len);

@@ -129,3 +129,14 @@ struct fng_req *fng__req_new_event(struct fng_server *srv, struct fng_config *cf
 	req->body_complete = true;
 	return req;
 }
+
+const char *fng__event_name(enum fng_event e)
+{
+	static const char *const names[] = {
+		[FNG_EVENT_MESSAGE] = "MESSAGE",
+		[FNG_EVENT_DISCONNECT] = "DISCONNECT",
+		[FNG_EVENT_SCHEDULE] = "SCHEDULE",
+	};
+
+	return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : NULL;
+}

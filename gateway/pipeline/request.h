@@ -29,6 +29,9 @@ struct fng_resp {
 };
 
 struct fng_req;
+struct fng_conn;
+struct fng_server;
+struct fng_ws;
 struct fng_upgrade_ops;
 
 /* A subscription made during $connect, applied when the connection opens (arena memory). */
@@ -49,11 +52,33 @@ struct fng_req_ops {
 	void (*log)(struct fng_req *req, const char *line, size_t len);
 };
 
+/* An event: a request that no client sent. */
+enum fng_event {
+	FNG_EVENT_NONE,       /* an HTTP request (a WebSocket handshake too) */
+	FNG_EVENT_MESSAGE,    /* a WebSocket message */
+	FNG_EVENT_DISCONNECT, /* a WebSocket connection ended */
+	FNG_EVENT_SCHEDULE,   /* a scheduled invocation */
+};
+
+/* "MESSAGE", "DISCONNECT", "SCHEDULE" (the event's type for handlers); NULL for NONE. */
+const char *fng__event_name(enum fng_event e);
+
+/* A WebSocket handshake's or event's own fields. */
+struct fng_req_ws {
+	struct fng_ws *conn;       /* an event's connection (ws_conn.c), held until it finishes */
+	const char *id;            /* the connection id */
+	const char *message_id;
+	const char *accept;        /* handshake: the Sec-WebSocket-Accept value */
+	const char *protocol;      /* handshake: the subprotocol chosen, or NULL */
+	bool text;                 /* MESSAGE: a text message */
+	struct fng_ws_presub *presubs; /* handshake: topics its $connect subscribed it to */
+};
+
 struct fng_req {
 	struct fng_arena *arena;
 	const struct fng_req_ops *ops;
-	void *conn;                /* the connection; NULL once the client has gone */
-	void *srv;                 /* the connection layer's server: outlives the request */
+	struct fng_conn *conn;     /* HTTP: the connection; NULL once the client has gone */
+	struct fng_server *srv;    /* the loop's state: outlives the request */
 	struct fng_config *cfg;    /* a reference, dropped when the request is destroyed */
 
 	/* The request as read. Spans point into arena memory. */
@@ -89,15 +114,12 @@ struct fng_req {
 	 */
 	const char *challenge;
 
-	/* WebSocket: a handshake (ws_accept set) or an event of a connection (ws_event set). */
-	const char *ws_event;      /* "MESSAGE", "DISCONNECT"; NULL for HTTP and handshakes */
-	const char *ws_id;         /* the connection id */
-	const char *ws_message_id;
-	const char *ws_accept;     /* handshake: the Sec-WebSocket-Accept value */
-	const struct fng_upgrade_ops *upgrade_ops; /* handshake: what takes over after the 101 */
-	const char *ws_protocol;   /* handshake: the subprotocol chosen, or NULL */
-	bool ws_text;              /* MESSAGE: a text message */
-	struct fng_ws_presub *ws_presubs; /* handshake: topics its $connect subscribed it to */
+	/* What a request without a client is (ws_conn.c, schedule.c); NONE for HTTP. */
+	enum fng_event event;
+	/* What takes the connection over after a 101 (a WebSocket handshake's). */
+	const struct fng_upgrade_ops *upgrade_ops;
+	/* WebSocket: a handshake (ws.accept set) or an event of a connection (event set). */
+	struct fng_req_ws ws;
 
 	/* The answer. */
 	struct fng_resp resp;
@@ -107,6 +129,15 @@ struct fng_req {
 	uint64_t t_start, t_integration_start, t_integration_end;
 	uint64_t bytes_in, bytes_out;
 };
+
+/*
+ * Whether there is a client to answer: the HTTP connection (until it goes), or a WebSocket
+ * event's connection (whose own respond op knows whether it is still open).
+ */
+static inline bool fng__req_has_client(const struct fng_req *req)
+{
+	return req->conn || req->ws.conn;
+}
 
 /* Returns the first header named name (case-insensitive), or NULL. */
 const struct fng_header *fng__req_header(const struct fng_req *req, const char *name, size_t len);
@@ -125,8 +156,6 @@ int fng__resp_header(struct fng_req *req, const char *name, size_t nlen, const c
  * earlier stages are dropped; a 401 carries req->challenge when a stage has set one.
  */
 void fng__req_error_response(struct fng_req *req, int err, const char *detail);
-
-struct fng_server;
 
 /*
  * A request without a connection (a WebSocket event, a scheduled run): its own arena, a

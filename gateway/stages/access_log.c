@@ -106,7 +106,7 @@ static void get_stage(struct fng_buf *b, const struct fng_req *req, const struct
 static void get_status(struct fng_buf *b, const struct fng_req *req, const struct fng_alog_now *now)
 {
 	(void)now;
-	put_num(b, req->conn || req->responded ? req->resp.status : 499);
+	put_num(b, fng__req_has_client(req) || req->responded ? req->resp.status : 499);
 }
 
 static void get_bytes_in(struct fng_buf *b, const struct fng_req *req,

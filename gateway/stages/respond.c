@@ -8,7 +8,7 @@
 
 static int respond(struct fng_req *req)
 {
-	if (req->conn) {
+	if (fng__req_has_client(req)) {
 		req->ops->respond(req);
 		req->responded = true;
 	}

@@ -10,7 +10,7 @@
  * whatever ended it.
  *
  * Lifetime: struct fng_ws lives while its transport is open or any event request still
- * points at it (req->conn); the last of them frees it.
+ * points at it (req->ws.conn); the last of them frees it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -567,13 +567,13 @@ static bool admit_message(struct fng_ws *ws)
 }
 
 /* An event request for ws (type MESSAGE or DISCONNECT); body copied. */
-static void ws_event(struct fng_ws *ws, const char *type, const void *body, size_t len,
+static void ws_event(struct fng_ws *ws, enum fng_event type, const void *body, size_t len,
 	bool text)
 {
 	struct fng_req *req;
 	char mid[24];
 
-	if (strcmp(type, "MESSAGE") == 0 && !admit_message(ws)) {
+	if (type == FNG_EVENT_MESSAGE && !admit_message(ws)) {
 		/* Refused like API Gateway's throttling, on the connection, which stays open. */
 		struct fng_buf m = { 0 };
 
@@ -588,18 +588,18 @@ static void ws_event(struct fng_ws *ws, const char *type, const void *body, size
 	if (!req) {
 		return;
 	}
-	req->conn = ws;
+	req->ws.conn = ws;
 	if (ws->query) {
 		req->query = (struct fng_str){ ws->query, strlen(ws->query) };
 	}
 	req->api = ws->api;
 	req->stage = ws->stage;
-	req->ws_event = type;
-	req->ws_text = text;
-	req->ws_id = ws->id;
-	if (strcmp(type, "MESSAGE") == 0) {
+	req->event = type;
+	req->ws.text = text;
+	req->ws.id = ws->id;
+	if (type == FNG_EVENT_MESSAGE) {
 		snprintf(mid, sizeof(mid), "%llu", (unsigned long long)++ws->messages);
-		req->ws_message_id = fng__arena_strndup(req->arena, mid, strlen(mid));
+		req->ws.message_id = fng__arena_strndup(req->arena, mid, strlen(mid));
 	}
 	snprintf(req->ip, sizeof(req->ip), "%s", ws->ip);
 	ws->inflight++;
@@ -614,11 +614,11 @@ static void ws_event(struct fng_ws *ws, const char *type, const void *body, size
 /* The answer to a message goes back as a message; a gateway error as a JSON text message. */
 static void ev_respond(struct fng_req *req)
 {
-	struct fng_ws *ws = req->conn;
+	struct fng_ws *ws = req->ws.conn;
 	struct fng_buf *b = &req->resp.body;
 
 	req->bytes_out = 0;
-	if (!ws->conn || strcmp(req->ws_event, "MESSAGE") != 0) {
+	if (!ws->conn || req->event != FNG_EVENT_MESSAGE) {
 		return;
 	}
 	if (req->error || req->resp.status >= 400) {
@@ -636,7 +636,7 @@ static void ev_respond(struct fng_req *req)
 	if (b->len || req->resp.has_body) {
 		/* The answer to a text message is text if it is UTF-8; anything else is binary. */
 		struct fng_utf8 u = { 0 };
-		bool text = req->ws_text && fng__utf8_feed(&u, (const uint8_t *)b->p, b->len) &&
+		bool text = req->ws.text && fng__utf8_feed(&u, (const uint8_t *)b->p, b->len) &&
 			fng__utf8_complete(&u);
 
 		ws_send(ws, text ? FNG_WS_TEXT : FNG_WS_BINARY, b->p, b->len);
@@ -651,7 +651,7 @@ static void ev_log(struct fng_req *req, const char *line, size_t len)
 
 static void ev_finish(struct fng_req *req)
 {
-	struct fng_ws *ws = req->conn;
+	struct fng_ws *ws = req->ws.conn;
 	struct fng_server *srv = ws->srv;
 
 	fng__req_destroy(req);
@@ -731,9 +731,9 @@ static bool on_data_frame(struct fng_ws *ws, const struct fng_ws_frame *f)
 			ws_fail(ws, FNG_WS_INTERNAL, "out of memory");
 			return false;
 		}
-		ws_event(ws, "MESSAGE", ws->msg.p, ws->msg.len, ws->msg_op == FNG_WS_TEXT);
+		ws_event(ws, FNG_EVENT_MESSAGE, ws->msg.p, ws->msg.len, ws->msg_op == FNG_WS_TEXT);
 	} else {
-		ws_event(ws, "MESSAGE", f->payload, f->len, ws->msg_op == FNG_WS_TEXT);
+		ws_event(ws, FNG_EVENT_MESSAGE, f->payload, f->len, ws->msg_op == FNG_WS_TEXT);
 	}
 	ws->msg_op = 0;
 	ws->msg.len = 0;
@@ -836,7 +836,7 @@ static void conn_on_closed(struct fng_conn *c)
 	if (!ws->disconnected) {
 		ws->disconnected = true;
 		ws->inflight++; /* holds ws across an event that may finish at once (no route) */
-		ws_event(ws, "DISCONNECT", NULL, 0, false);
+		ws_event(ws, FNG_EVENT_DISCONNECT, NULL, 0, false);
 		ws->inflight--;
 	}
 	ws_maybe_free(ws);
@@ -865,7 +865,7 @@ static int conn_start(struct fng_conn *c, struct fng_req *req)
 	ws->cfg = fng__config_ref(req->cfg);
 	ws->api = req->api;
 	ws->stage = req->stage;
-	snprintf(ws->id, sizeof(ws->id), "%s", req->ws_id ? req->ws_id : "");
+	snprintf(ws->id, sizeof(ws->id), "%s", req->ws.id ? req->ws.id : "");
 	snprintf(ws->ip, sizeof(ws->ip), "%s", req->ip);
 	ws->started = ws->last_rx = uv_now(c->srv->loop);
 	if (req->query.len) {
@@ -885,7 +885,7 @@ static int conn_start(struct fng_conn *c, struct fng_req *req)
 	fng__list_init(&ws->dirty);
 	c->ws = ws;
 	/* What $connect subscribed to, from where it was then (or from the client's resume). */
-	for (struct fng_ws_presub *p = req->ws_presubs; p; p = p->next) {
+	for (struct fng_ws_presub *p = req->ws.presubs; p; p = p->next) {
 		uint64_t seq = p->seq;
 
 		resume_position(ws, p->topic, p->tlen, &seq);
@@ -933,8 +933,8 @@ static bool resume_position(const struct fng_ws *ws, const char *topic, size_t t
 /* Whether req is the handshake of connection id (its $connect is running). */
 static bool is_handshake(const struct fng_req *req, const char *id, size_t idlen)
 {
-	return req && req->ws_accept && req->ws_id && idlen == strlen(req->ws_id) &&
-	       memcmp(req->ws_id, id, idlen) == 0;
+	return req && req->ws.accept && req->ws.id && idlen == strlen(req->ws.id) &&
+	       memcmp(req->ws.id, id, idlen) == 0;
 }
 
 const char *fng__ws_api_name(const struct fng_req *req, const char *id, size_t idlen)
@@ -976,7 +976,7 @@ int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const c
 	if (policy && !fng__policy_api_ok(policy, req->api->name)) {
 		return -EACCES;
 	}
-	for (pp = &req->ws_presubs; *pp; pp = &(*pp)->next, k++) {
+	for (pp = &req->ws.presubs; *pp; pp = &(*pp)->next, k++) {
 		if ((*pp)->tlen == tlen && memcmp((*pp)->topic, topic, tlen) == 0) {
 			if (!on) {
 				*pp = (*pp)->next;

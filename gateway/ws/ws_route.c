@@ -101,10 +101,10 @@ static int ws_handshake(struct fng_req *req)
 		return UV_ENOMEM;
 	}
 	fng__ws_new_id(id, req->api->name);
-	req->ws_accept = accept;
+	req->ws.accept = accept;
 	req->upgrade_ops = &fng__ws_upgrade;
-	req->ws_id = id;
-	req->ws_protocol = pick_subprotocol(req);
+	req->ws.id = id;
+	req->ws.protocol = pick_subprotocol(req);
 	req->match.route = fng__api_ws_route(req->api, "$connect", 8);
 	if (!req->match.route) {
 		req->resp.status = 200;
@@ -123,14 +123,14 @@ int fng__ws_route(struct fng_req *req)
 	const struct fng_api *api = req->api;
 	const struct fng_route *r = NULL;
 
-	if (!req->ws_event) {
+	if (req->event == FNG_EVENT_NONE) {
 		return ws_handshake(req);
 	}
-	if (strcmp(req->ws_event, "DISCONNECT") == 0) {
+	if (req->event == FNG_EVENT_DISCONNECT) {
 		req->match.route = fng__api_ws_route(api, "$disconnect", 11);
 		return req->match.route ? FNG_STAGE_NEXT : FNG_STAGE_DONE;
 	}
-	if (req->ws_text && req->body.len && req->body.p[0] == '{') {
+	if (req->ws.text && req->body.len && req->body.p[0] == '{') {
 		json_t *root = json_loadb(req->body.p, req->body.len, JSON_DISABLE_EOF_CHECK, NULL);
 		json_t *v = root;
 

@@ -28,12 +28,14 @@ static struct fng_header headers[] = {
 	{ FNG_STR("User-Agent"), FNG_STR("curl/8.5.0") },
 };
 
+static char conn_stub;
+
 /* An answered request through a function integration, every field with a value. */
 static void req_init(struct fng_req *req, struct fng_arena *a)
 {
 	memset(req, 0, sizeof(*req));
 	req->arena = a;
-	req->conn = req; /* any non-NULL: the client is still there */
+	req->conn = (struct fng_conn *)&conn_stub; /* any non-NULL: the client is still there */
 	req->method = FNG_STR("GET");
 	req->path = FNG_STR("/prod/items/42");
 	req->http_major = 1;
