@@ -172,7 +172,7 @@ static int cmd_serve(int argc, char **argv)
 		err = fng__server_listen(&srv);
 	}
 	if (!err && ctl >= 0) {
-		err = fng__functions_create(&loop, ctl, sup, cfg, &srv.fns);
+		err = fng__functions_create(&loop, &srv, ctl, sup, cfg, &srv.fns);
 		if (err) {
 			fng__log("error", "cannot start the function host", "error", uv_strerror(err),
 				NULL);

@@ -11,6 +11,7 @@ struct fng_config;
 struct fng_functions;
 struct fng_sched_slot;
 struct fng_req;
+struct fng_topics;
 
 /*
  * One loop's state, passed explicitly to whatever runs on that loop (libuv's loop, h2o's
@@ -93,6 +94,9 @@ struct fng_server {
 	uv_timer_t ws_timer;
 	struct fng_sched_slot *sched;
 	unsigned nsched;
+	/* This loop's WebSocket connections by id (ws_conn.c) and its topics (topic.c). */
+	struct fng_hmap ws_conns;
+	struct fng_topics *topics;
 };
 
 /* The last connection of a draining server has closed. */

@@ -21,6 +21,7 @@
 #include "errors.h"
 #include "http.h"
 #include "schedule.h"
+#include "topic.h"
 #include "daemon.h"
 
 #define SWEEP_MS 100
@@ -502,6 +503,8 @@ void fng__server_finish(struct fng_server *srv)
 	free(srv->sched);
 	srv->sched = NULL;
 	fng__heap_finish(&srv->ws_deadlines);
+	fng__topics_free(srv);
+	fng__hmap_finish(&srv->ws_conns);
 	srv->nsched = 0;
 	fng__functions_free(srv->fns);
 	srv->fns = NULL;

@@ -133,7 +133,7 @@ static void ws_refused(struct fng_functions *fns, struct fng_worker *w, const ch
 		snprintf(cause, sizeof(cause), "topic %s is not granted to function %s "
 			"(functions.grants.%s.topics)", topic->p, fn->name, fn->name);
 	} else {
-		const char *api = fng__ws_api_name(w->nslots ? w->slots[0].req : NULL, id->p,
+		const char *api = fng__ws_api_name(fns->srv, w->nslots ? w->slots[0].req : NULL, id->p,
 			id->len);
 
 		snprintf(cause, sizeof(cause), "the connection belongs to WebSocket API %s: "
@@ -158,7 +158,8 @@ static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uin
 	if (fng__wire_decode_ws_send(b, n, &id, &data, &binary, &h)) {
 		return -1;
 	}
-	if (fng__ws_push(id.p, id.len, data.p, data.len, binary, w->gen->fn->policy) == -EACCES) {
+	if (fng__ws_push(fns->srv, id.p, id.len, data.p, data.len, binary, w->gen->fn->policy) ==
+		-EACCES) {
 		ws_refused(fns, w, "send", &id, NULL);
 	}
 	fng__wire_free(h);
@@ -180,7 +181,7 @@ static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const ui
 	if (!fng__ws_close_code_ok(code)) {
 		code = FNG_WS_NORMAL;
 	}
-	if (fng__ws_close_id(id.p, id.len, (int)code, reason.p, reason.len,
+	if (fng__ws_close_id(fns->srv, id.p, id.len, (int)code, reason.p, reason.len,
 		w->gen->fn->policy) == -EACCES) {
 		ws_refused(fns, w, "close", &id, NULL);
 	}
@@ -204,7 +205,7 @@ static int on_ws_publish(struct fng_functions *fns, struct fng_worker *w, const 
 		fng__wire_free(h);
 		return 0;
 	}
-	err = fng__topic_publish(topic.p, topic.len, data.p, data.len, NULL, NULL);
+	err = fng__topic_publish(fns->srv, topic.p, topic.len, data.p, data.len, NULL, NULL);
 	if (err) {
 		fng__log("warn", "publish dropped", "function", w->gen->fn->name, "topic", topic.p,
 			"error", err == -EINVAL ? "invalid topic name" : err == -ENOSPC ?
@@ -236,7 +237,7 @@ static int ws_sub(struct fng_functions *fns, struct fng_worker *w, const uint8_t
 		fng__wire_free(h);
 		return 0;
 	}
-	err = fng__ws_subscribe(w->nslots ? w->slots[0].req : NULL, id.p, id.len, topic.p,
+	err = fng__ws_subscribe(fns->srv, w->nslots ? w->slots[0].req : NULL, id.p, id.len, topic.p,
 		topic.len, on, policy);
 	if (err == -EACCES) {
 		ws_refused(fns, w, action, &id, NULL);

@@ -14,11 +14,14 @@
  */
 struct fng_functions;
 
+struct fng_server;
+
 /*
  * Takes over the supervisor's control socket ctl. Deploys what is in cfg's functions
- * directory now (synchronously: start-up only) and watches it afterwards.
+ * directory now (synchronously: start-up only) and watches it afterwards. srv: the loop's
+ * state, where handlers' WebSocket calls go (NULL: none, as in tests).
  */
-int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
+int fng__functions_create(uv_loop_t *loop, struct fng_server *srv, int ctl, pid_t supervisor,
 	const struct fng_config *cfg, struct fng_functions **out);
 
 /* A new config snapshot (SIGHUP): new defaults apply to the next deploy of each function. */

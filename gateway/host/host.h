@@ -176,6 +176,7 @@ struct qitem {
 
 struct fng_functions {
 	uv_loop_t *loop;
+	struct fng_server *srv;    /* the loop's state (WebSocket calls); NULL: none */
 	int ctl;
 	pid_t supervisor;
 	uv_poll_t ctl_poll;

@@ -594,7 +594,7 @@ void fng__host_fn_withdraw(struct fng_functions *fns, struct fng_fn *fn, const c
 	fng__host_queue_fail(fn, detail);
 }
 
-int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
+int fng__functions_create(uv_loop_t *loop, struct fng_server *srv, int ctl, pid_t supervisor,
 	const struct fng_config *cfg, struct fng_functions **out)
 {
 	struct fng_functions *fns = calloc(1, sizeof(*fns));
@@ -605,6 +605,7 @@ int fng__functions_create(uv_loop_t *loop, int ctl, pid_t supervisor,
 		return UV_ENOMEM;
 	}
 	fns->loop = loop;
+	fns->srv = srv;
 	fns->ctl = ctl;
 	fns->supervisor = supervisor;
 	fng__list_init(&fns->workers);

@@ -119,7 +119,7 @@ static int connection(struct fng_req *req, struct fng_str id)
 	int err;
 
 	if (fng__str_eq(req->method, "GET", 3)) {
-		err = fng__ws_info_json(id.p, id.len, &b);
+		err = fng__ws_info_json(req->srv, id.p, id.len, &b);
 		if (err == 0) {
 			return json_answer(req, 200, &b);
 		}
@@ -128,7 +128,7 @@ static int connection(struct fng_req *req, struct fng_str id)
 		bool binary = ct && ct->value.len >= 24 &&
 			strncasecmp(ct->value.p, "application/octet-stream", 24) == 0;
 
-		err = fng__ws_push(id.p, id.len, req->body.p, req->body.len, binary, NULL);
+		err = fng__ws_push(req->srv, id.p, id.len, req->body.p, req->body.len, binary, NULL);
 		if (err == 0) {
 			req->resp.status = 204;
 			return FNG_STAGE_DONE;
@@ -146,7 +146,7 @@ static int connection(struct fng_req *req, struct fng_str id)
 			req->error_detail = "reason is longer than 123 bytes";
 			return FNG_EBAD_REQUEST;
 		}
-		err = fng__ws_close_id(id.p, id.len, (int)code, reason.p, reason.len, NULL);
+		err = fng__ws_close_id(req->srv, id.p, id.len, (int)code, reason.p, reason.len, NULL);
 		if (err == 0) {
 			req->resp.status = 204;
 			return FNG_STAGE_DONE;
@@ -174,9 +174,9 @@ static int topic(struct fng_req *req, struct fng_str name)
 		return FNG_EBAD_REQUEST;
 	}
 	if (fng__str_eq(req->method, "GET", 3)) {
-		seq = fng__topic_last_seq(name.p, name.len);
+		seq = fng__topic_last_seq(req->srv, name.p, name.len);
 	} else if (fng__str_eq(req->method, "POST", 4)) {
-		err = fng__topic_publish(name.p, name.len, req->body.p, req->body.len, &seq, &n);
+		err = fng__topic_publish(req->srv, name.p, name.len, req->body.p, req->body.len, &seq, &n);
 		if (err == -ENOSPC) {
 			req->error_detail = "too many topics: every one of them has subscribers";
 			return FNG_EUNAVAILABLE;
@@ -226,7 +226,7 @@ static int admin_start(struct fng_req *req)
 			return method_not_allowed(req, "GET", NULL, NULL);
 		}
 		fng__req_query(req, FNG_STR("topic"), &t);
-		fng__ws_list_json(t.p, t.len, &b);
+		fng__ws_list_json(req->srv, t.p, t.len, &b);
 		return json_answer(req, 200, &b);
 	}
 	if (prefix(path, "/@connections/", &rest) && !memchr(rest.p, '/', rest.len)) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Topics (topic.h): the gateway-wide registry of named channels, their subscriber arrays and
+ * Topics (topic.h): one loop's registry of named channels (srv->topics), their subscriber arrays and
  * their history rings. Publishing builds the delivery envelope and its WebSocket frame once,
  * keeps a reference in the ring and queues the same buffer on every subscriber (ws_conn.c's
  * send queue); a publish costs one allocation whatever the number of subscribers.
@@ -24,6 +24,7 @@
 
 struct fng_topic {
 	struct fng_hnode hnode;
+	struct fng_topics *set;    /* the registry it is (or was) in */
 	struct fng_list lru;       /* topics without subscribers, least recently published first */
 	uint32_t refs;
 	bool live;                 /* in the registry */
@@ -37,11 +38,11 @@ struct fng_topic {
 	char name[];
 };
 
-static struct {
+/* One loop's topics (srv->topics), made on first use. */
+struct fng_topics {
 	struct fng_hmap map;
 	struct fng_list lru;
-	bool init;
-} topics;
+};
 
 const char *fng__topic_name(const struct fng_topic *t)
 {
@@ -93,9 +94,24 @@ void fng__wsmsg_unref(struct fng_wsmsg *m)
 	free(m);
 }
 
-static struct fng_topic *topic_find(const char *name, size_t n, uint64_t h)
+static struct fng_topics *topics_of(struct fng_server *srv)
 {
-	for (struct fng_hnode *x = fng__hmap_chain(&topics.map, h); x; x = x->next) {
+	if (!srv) {
+		return NULL;
+	}
+	if (!srv->topics) {
+		srv->topics = calloc(1, sizeof(*srv->topics));
+		if (srv->topics) {
+			fng__list_init(&srv->topics->lru);
+		}
+	}
+	return srv->topics;
+}
+
+static struct fng_topic *topic_find(struct fng_topics *set, const char *name, size_t n,
+	uint64_t h)
+{
+	for (struct fng_hnode *x = fng__hmap_chain(&set->map, h); x; x = x->next) {
 		struct fng_topic *t = fng__container_of(x, struct fng_topic, hnode);
 
 		if (x->hash == h && t->nlen == n && memcmp(t->name, name, n) == 0) {
@@ -118,7 +134,7 @@ static void ring_clear(struct fng_topic *t)
 /* Takes t out of the registry (it has no subscribers); queued messages keep it alive. */
 static void topic_evict(struct fng_topic *t)
 {
-	fng__hmap_del(&topics.map, &t->hnode);
+	fng__hmap_del(&t->set->map, &t->hnode);
 	fng__list_remove(&t->lru);
 	t->live = false;
 	ring_clear(t);
@@ -126,39 +142,40 @@ static void topic_evict(struct fng_topic *t)
 }
 
 /* The topic named name, created when create is set (evicting an idle one at the limit). */
-static struct fng_topic *topic_get(const char *name, size_t n, bool create)
+static struct fng_topic *topic_get(struct fng_topics *set, const char *name, size_t n,
+	bool create)
 {
 	uint64_t h = fng__hash(name, n);
 	struct fng_topic *t;
 
-	if (!topics.init) {
-		fng__list_init(&topics.lru);
-		topics.init = true;
+	if (!set) {
+		return NULL;
 	}
-	t = topic_find(name, n, h);
+	t = topic_find(set, name, n, h);
 	if (t || !create) {
 		return t;
 	}
-	if (topics.map.n >= FNG_TOPIC_MAX) {
+	if (set->map.n >= FNG_TOPIC_MAX) {
 		/* The least recently published topic nobody listens to, if any. */
-		if (fng__list_empty(&topics.lru)) {
+		if (fng__list_empty(&set->lru)) {
 			return NULL;
 		}
-		topic_evict(fng__container_of(topics.lru.next, struct fng_topic, lru));
+		topic_evict(fng__container_of(set->lru.next, struct fng_topic, lru));
 	}
 	t = calloc(1, sizeof(*t) + n + 1);
 	if (!t) {
 		return NULL;
 	}
 	t->refs = 1;
+	t->set = set;
 	t->live = true;
 	t->nlen = (uint8_t)n;
 	memcpy(t->name, name, n);
-	if (fng__hmap_add(&topics.map, &t->hnode, h)) {
+	if (fng__hmap_add(&set->map, &t->hnode, h)) {
 		free(t);
 		return NULL;
 	}
-	fng__list_append(&topics.lru, &t->lru);
+	fng__list_append(&set->lru, &t->lru);
 	return t;
 }
 
@@ -228,9 +245,10 @@ static int put_data(struct fng_buf *b, const void *data, size_t len)
 	return fng__buf_str(b, "\"");
 }
 
-int fng__topic_publish(const char *name, size_t n, const void *data, size_t len, uint64_t *seq,
-	size_t *recipients)
+int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const void *data,
+	size_t len, uint64_t *seq, size_t *recipients)
 {
+	struct fng_topics *set = topics_of(srv);
 	struct fng_topic *t;
 	struct fng_buf b = { 0 };
 	struct fng_wsmsg *m;
@@ -239,9 +257,9 @@ int fng__topic_publish(const char *name, size_t n, const void *data, size_t len,
 	if (!fng__topic_name_ok(name, n)) {
 		return -EINVAL;
 	}
-	t = topic_get(name, n, true);
+	t = topic_get(set, name, n, true);
 	if (!t) {
-		return topics.map.n >= FNG_TOPIC_MAX ? -ENOSPC : -ENOMEM;
+		return set && set->map.n >= FNG_TOPIC_MAX ? -ENOSPC : -ENOMEM;
 	}
 	fng__buf_str(&b, "{\"topic\":\"");
 	fng__buf_append(&b, t->name, t->nlen);
@@ -262,7 +280,7 @@ int fng__topic_publish(const char *name, size_t n, const void *data, size_t len,
 	t->refs++;
 	if (!t->nsubs) {
 		fng__list_remove(&t->lru);
-		fng__list_append(&topics.lru, &t->lru);
+		fng__list_append(&set->lru, &t->lru);
 	}
 	ring_push(t, m);
 	/*
@@ -320,6 +338,7 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 	uint64_t resume)
 {
 	struct fng_wssub **head = fng__ws_subs(ws), *s;
+	struct fng_topics *set;
 	struct fng_topic *t;
 	unsigned k = 0;
 
@@ -334,9 +353,10 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 	if (k >= FNG_TOPIC_PER_CONN) {
 		return -ENOSPC;
 	}
-	t = topic_get(name, n, true);
+	set = topics_of(fng__ws_server(ws));
+	t = topic_get(set, name, n, true);
 	if (!t) {
-		return topics.map.n >= FNG_TOPIC_MAX ? -ENOSPC : -ENOMEM;
+		return set && set->map.n >= FNG_TOPIC_MAX ? -ENOSPC : -ENOMEM;
 	}
 	if (t->nsubs == t->capsubs) {
 		size_t cap = t->capsubs ? t->capsubs * 2 : 4;
@@ -374,7 +394,7 @@ static void sub_free(struct fng_wssub *s)
 	t->subs[s->idx] = t->subs[--t->nsubs];
 	t->subs[s->idx]->idx = s->idx;
 	if (!t->nsubs) {
-		fng__list_append(&topics.lru, &t->lru); /* evictable again, newest first */
+		fng__list_append(&t->set->lru, &t->lru); /* evictable again, newest first */
 		if (t->capsubs > 64) {
 			free(t->subs);
 			t->subs = NULL;
@@ -410,9 +430,9 @@ void fng__topic_unsubscribe_all(struct fng_ws *ws)
 	}
 }
 
-uint64_t fng__topic_last_seq(const char *name, size_t n)
+uint64_t fng__topic_last_seq(struct fng_server *srv, const char *name, size_t n)
 {
-	struct fng_topic *t = topic_get(name, n, false);
+	struct fng_topic *t = topic_get(srv ? srv->topics : NULL, name, n, false);
 
 	return t ? t->seq : 0;
 }
@@ -432,12 +452,27 @@ int fng__topic_list_json(struct fng_ws *ws, struct fng_buf *b)
 	return fng__buf_str(b, "]");
 }
 
-void fng__topic_each_subscriber(const char *name, size_t n,
+void fng__topic_each_subscriber(struct fng_server *srv, const char *name, size_t n,
 	void (*fn)(struct fng_ws *ws, void *arg), void *arg)
 {
-	struct fng_topic *t = topic_get(name, n, false);
+	struct fng_topic *t = topic_get(srv ? srv->topics : NULL, name, n, false);
 
 	for (size_t i = 0; t && i < t->nsubs; i++) {
 		fn(t->subs[i]->ws, arg);
 	}
+}
+
+void fng__topics_free(struct fng_server *srv)
+{
+	struct fng_topics *set = srv->topics;
+
+	if (!set) {
+		return;
+	}
+	while (!fng__list_empty(&set->lru)) {
+		topic_evict(fng__container_of(set->lru.next, struct fng_topic, lru));
+	}
+	fng__hmap_finish(&set->map);
+	free(set);
+	srv->topics = NULL;
 }

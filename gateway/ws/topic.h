@@ -35,6 +35,9 @@ struct fng_ws;
  * connection it goes to; freed with its last reference. seq/topic are set for topic
  * messages (the slow-consumer policy drops those and reports the gap).
  */
+struct fng_server;
+struct fng_ws;
+
 struct fng_wsmsg {
 	uint32_t refs;
 	uint32_t len;      /* bytes in data */
@@ -67,8 +70,8 @@ const char *fng__topic_name(const struct fng_topic *t);
  * *seq (may be NULL) gets the message's sequence number, *recipients the subscribers it was
  * queued on. -EINVAL for a bad name, -ENOSPC (too many topics), -ENOMEM.
  */
-int fng__topic_publish(const char *topic, size_t tlen, const void *data, size_t len,
-	uint64_t *seq, size_t *recipients);
+int fng__topic_publish(struct fng_server *srv, const char *topic, size_t tlen, const void *data,
+	size_t len, uint64_t *seq, size_t *recipients);
 
 /*
  * Subscribes ws to topic from now on. resume: the last sequence number the client saw
@@ -83,7 +86,9 @@ int fng__topic_unsubscribe(struct fng_ws *ws, const char *topic, size_t tlen);
 /* Ends every subscription of ws (its connection is gone). */
 void fng__topic_unsubscribe_all(struct fng_ws *ws);
 /* The last sequence number of topic (0: none, or no such topic). */
-uint64_t fng__topic_last_seq(const char *topic, size_t tlen);
+uint64_t fng__topic_last_seq(struct fng_server *srv, const char *topic, size_t tlen);
+/* Frees srv's topics (its connections are gone): when the loop's state goes. */
+void fng__topics_free(struct fng_server *srv);
 
 /* A gap signal {"topic":T,"gap":{"from":A,"to":B}} as a text frame. */
 struct fng_wsmsg *fng__topic_gap(const struct fng_topic *t, uint64_t from, uint64_t to);
@@ -91,7 +96,7 @@ struct fng_wsmsg *fng__topic_gap(const struct fng_topic *t, uint64_t from, uint6
 /* Appends the JSON array of ws's topic names to b. */
 int fng__topic_list_json(struct fng_ws *ws, struct fng_buf *b);
 /* Calls fn for every subscriber of topic (none if there is no such topic). */
-void fng__topic_each_subscriber(const char *topic, size_t tlen,
+void fng__topic_each_subscriber(struct fng_server *srv, const char *topic, size_t tlen,
 	void (*fn)(struct fng_ws *ws, void *arg), void *arg);
 
 #endif

@@ -74,17 +74,19 @@ struct fng_ws {
 };
 
 /* The open connections by id (the loop's own: one loop, no lock). */
-static struct fng_hmap reg;
 
-static struct fng_ws *reg_find(const char *id, size_t len)
+static struct fng_ws *reg_find(struct fng_server *srv, const char *id, size_t len)
 {
+	if (!srv) {
+		return NULL; /* a function host without a loop's state (tests): no connection */
+	}
 	uint64_t h;
 
 	if (len != 16) {
 		return NULL;
 	}
 	h = fng__hash(id, len);
-	for (struct fng_hnode *n = fng__hmap_chain(&reg, h); n; n = n->next) {
+	for (struct fng_hnode *n = fng__hmap_chain(&srv->ws_conns, h); n; n = n->next) {
 		struct fng_ws *ws = fng__container_of(n, struct fng_ws, hnode);
 
 		if (n->hash == h && memcmp(ws->id, id, 16) == 0) {
@@ -829,7 +831,7 @@ static void conn_on_closed(struct fng_conn *c)
 	}
 	c->ws = NULL;
 	ws->conn = NULL;
-	fng__hmap_del(&reg, &ws->hnode);
+	fng__hmap_del(&ws->srv->ws_conns, &ws->hnode);
 	fng__list_remove(&ws->dirty);
 	fng__topic_unsubscribe_all(ws);
 	fng__heap_del(&ws->srv->ws_deadlines, &ws->deadline);
@@ -875,7 +877,7 @@ static int conn_start(struct fng_conn *c, struct fng_req *req)
 		ws->resume = strndup(resume.p, resume.len);
 	}
 	if ((req->query.len && !ws->query) || (resume.len && !ws->resume) ||
-		fng__hmap_add(&reg, &ws->hnode, fng__hash(ws->id, 16)) < 0) {
+		fng__hmap_add(&ws->srv->ws_conns, &ws->hnode, fng__hash(ws->id, 16)) < 0) {
 		free(ws->query);
 		free(ws->resume);
 		fng__config_unref(ws->cfg);
@@ -937,9 +939,10 @@ static bool is_handshake(const struct fng_req *req, const char *id, size_t idlen
 	       memcmp(req->ws.id, id, idlen) == 0;
 }
 
-const char *fng__ws_api_name(const struct fng_req *req, const char *id, size_t idlen)
+const char *fng__ws_api_name(struct fng_server *srv, const struct fng_req *req, const char *id,
+	size_t idlen)
 {
-	struct fng_ws *ws = reg_find(id, idlen);
+	struct fng_ws *ws = reg_find(srv, id, idlen);
 
 	if (ws && ws->conn) {
 		return ws->api->name;
@@ -947,10 +950,11 @@ const char *fng__ws_api_name(const struct fng_req *req, const char *id, size_t i
 	return is_handshake(req, id, idlen) ? req->api->name : NULL;
 }
 
-int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const char *topic,
+int fng__ws_subscribe(struct fng_server *srv, struct fng_req *req, const char *id, size_t idlen,
+	const char *topic,
 	size_t tlen, bool on, const struct fng_fn_policy *policy)
 {
-	struct fng_ws *ws = reg_find(id, idlen);
+	struct fng_ws *ws = reg_find(srv, id, idlen);
 	struct fng_ws_presub *p, **pp;
 	unsigned k = 0;
 	uint64_t seq;
@@ -995,7 +999,7 @@ int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const c
 		return -ENOMEM;
 	}
 	p->next = NULL;
-	p->seq = fng__topic_last_seq(topic, tlen);
+	p->seq = fng__topic_last_seq(srv, topic, tlen);
 	p->tlen = tlen;
 	memcpy(p->topic, topic, tlen);
 	p->topic[tlen] = '\0';
@@ -1031,9 +1035,9 @@ static void info_json(struct fng_ws *ws, struct fng_buf *b)
 	fng__buf_str(b, "}");
 }
 
-int fng__ws_info_json(const char *id, size_t idlen, struct fng_buf *b)
+int fng__ws_info_json(struct fng_server *srv, const char *id, size_t idlen, struct fng_buf *b)
 {
-	struct fng_ws *ws = reg_find(id, idlen);
+	struct fng_ws *ws = reg_find(srv, id, idlen);
 
 	if (!ws || !ws->conn || ws->close_sent) {
 		return -ENOENT;
@@ -1058,16 +1062,16 @@ static void list_one(struct fng_ws *ws, void *arg)
 	info_json(ws, l->b);
 }
 
-int fng__ws_list_json(const char *topic, size_t tlen, struct fng_buf *b)
+int fng__ws_list_json(struct fng_server *srv, const char *topic, size_t tlen, struct fng_buf *b)
 {
 	struct list_ctx l = { b, 0 };
 
 	fng__buf_str(b, "{\"connections\":[");
 	if (tlen) {
-		fng__topic_each_subscriber(topic, tlen, list_one, &l);
+		fng__topic_each_subscriber(srv, topic, tlen, list_one, &l);
 	} else {
-		for (size_t i = 0; i < reg.cap; i++) {
-			for (struct fng_hnode *n = reg.b[i]; n; n = n->next) {
+		for (size_t i = 0; i < srv->ws_conns.cap; i++) {
+			for (struct fng_hnode *n = srv->ws_conns.b[i]; n; n = n->next) {
 				list_one(fng__container_of(n, struct fng_ws, hnode), &l);
 			}
 		}
@@ -1078,10 +1082,11 @@ int fng__ws_list_json(const char *topic, size_t tlen, struct fng_buf *b)
 	return b->p ? 0 : -ENOMEM;
 }
 
-int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, bool binary,
+int fng__ws_push(struct fng_server *srv, const char *id, size_t idlen, const void *data,
+	size_t len, bool binary,
 	const struct fng_fn_policy *policy)
 {
-	struct fng_ws *ws = reg_find(id, idlen);
+	struct fng_ws *ws = reg_find(srv, id, idlen);
 	struct fng_utf8 u = { 0 };
 
 	if (!ws || !ws->conn || ws->close_sent || ws->pending_code) {
@@ -1097,10 +1102,11 @@ int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, boo
 	return 0;
 }
 
-int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason, size_t rlen,
+int fng__ws_close_id(struct fng_server *srv, const char *id, size_t idlen, int code,
+	const char *reason, size_t rlen,
 	const struct fng_fn_policy *policy)
 {
-	struct fng_ws *ws = reg_find(id, idlen);
+	struct fng_ws *ws = reg_find(srv, id, idlen);
 	char r[124];
 
 	if (!ws || !ws->conn || ws->close_sent) {
@@ -1137,3 +1143,8 @@ const struct fng_upgrade_ops fng__ws_upgrade = {
 	.write = conn_write,
 	.written = up_written,
 };
+
+struct fng_server *fng__ws_server(const struct fng_ws *ws)
+{
+	return ws->srv;
+}

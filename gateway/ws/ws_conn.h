@@ -30,24 +30,29 @@ extern const struct fng_upgrade_ops fng__ws_upgrade;
 
 /*
  * For handlers (WS_SEND / WS_CLOSE frames) and the admin API: a message to the connection
- * with this id, or a close with code and reason. policy: the calling function's (NULL for
+ * with this id on srv's loop, or a close with code and reason. policy: the calling function's (NULL for
  * the admin API: any connection). -ENOENT if no such connection is open, -EACCES if its API
  * is not one policy allows (nothing is sent).
  */
-int fng__ws_push(const char *id, size_t idlen, const void *data, size_t len, bool binary,
+int fng__ws_push(struct fng_server *srv, const char *id, size_t idlen, const void *data,
+	size_t len, bool binary,
 	const struct fng_fn_policy *policy);
-int fng__ws_close_id(const char *id, size_t idlen, int code, const char *reason, size_t rlen,
+int fng__ws_close_id(struct fng_server *srv, const char *id, size_t idlen, int code,
+	const char *reason, size_t rlen,
 	const struct fng_fn_policy *policy);
 
 /*
  * The name of the API of connection id: an open one, or the one whose $connect req is
  * running (req may be NULL). NULL if there is none.
  */
-const char *fng__ws_api_name(const struct fng_req *req, const char *id, size_t idlen);
+const char *fng__ws_api_name(struct fng_server *srv, const struct fng_req *req, const char *id,
+	size_t idlen);
 
-/* For topic.c: queues a reference to m on ws (slow-consumer policy applies); ws's topics. */
+/* For topic.c: queues a reference to m on ws (slow-consumer policy applies); ws's topics;
+ * the loop's state it belongs to. */
 void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m);
 struct fng_wssub **fng__ws_subs(struct fng_ws *ws);
+struct fng_server *fng__ws_server(const struct fng_ws *ws);
 
 /*
  * WS_SUBSCRIBE / WS_UNSUBSCRIBE from a handler running for req: connection id joins (on) or
@@ -56,11 +61,12 @@ struct fng_wssub **fng__ws_subs(struct fng_ws *ws);
  * -EACCES (its API is not one policy allows; the topic is the caller's to check), -EINVAL
  * (bad topic name), -ENOMEM.
  */
-int fng__ws_subscribe(struct fng_req *req, const char *id, size_t idlen, const char *topic,
+int fng__ws_subscribe(struct fng_server *srv, struct fng_req *req, const char *id, size_t idlen,
+	const char *topic,
 	size_t tlen, bool on, const struct fng_fn_policy *policy);
 
 /* Admin API: ws's JSON description; the JSON list of connections (of topic when tlen). */
-int fng__ws_info_json(const char *id, size_t idlen, struct fng_buf *b);
-int fng__ws_list_json(const char *topic, size_t tlen, struct fng_buf *b);
+int fng__ws_info_json(struct fng_server *srv, const char *id, size_t idlen, struct fng_buf *b);
+int fng__ws_list_json(struct fng_server *srv, const char *topic, size_t tlen, struct fng_buf *b);
 
 #endif

@@ -59,7 +59,7 @@ static int host_open(struct host *h, int i)
 		return rc;
 	}
 	/* Supervisor 0: nothing to reap when the host closes. */
-	return fng__functions_create(&h->loop, sv[0], 0, h->cfg, &h->fns);
+	return fng__functions_create(&h->loop, NULL, sv[0], 0, h->cfg, &h->fns);
 }
 
 /* Runs h's loop until its supervisor end has a message (true) or ms have passed. */

@@ -5,16 +5,18 @@
  * alive after the registry evicts it. Delivery, resume and the slow-consumer policies need
  * real connections: tests/integration/test_ws_topics.py covers them.
  *
- * The connection side is a test double. This file defines fng__ws_subs() and
- * fng__ws_enqueue(), topic.c's only calls into ws_conn.c, so the linker never takes
+ * The connection side is a test double. This file defines fng__ws_subs(), fng__ws_enqueue()
+ * and fng__ws_server(), topic.c's only calls into ws_conn.c, so the linker never takes
  * ws_conn.c from the gateway library, and a connection here is the list of messages queued
- * on it: the one way to hold a topic message from outside topic.c.
+ * on it: the one way to hold a topic message from outside topic.c. Every connection here
+ * belongs to srv, one loop's state; other is a second loop's, whose topics are its own.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "harness.h"
+#include "server.h"
 #include "ws.h"
 #include "ws_conn.h"
 
@@ -25,6 +27,13 @@ struct fng_ws {
 	struct fng_wsmsg *got[NGOT]; /* references to what was queued, oldest first */
 	size_t ngot;
 };
+
+static struct fng_server srv, other;
+
+struct fng_server *fng__ws_server(const struct fng_ws *ws)
+{
+	return &srv;
+}
 
 struct fng_wssub **fng__ws_subs(struct fng_ws *ws)
 {
@@ -98,11 +107,11 @@ static void publish_seq(const char *topic, uint64_t want, const char *what)
 	uint64_t seq = 99;
 	size_t rcpt = 99;
 
-	CHECK_INT(fng__topic_publish(topic, strlen(topic), "1", 1, &seq, &rcpt), 0,
+	CHECK_INT(fng__topic_publish(&srv, topic, strlen(topic), "1", 1, &seq, &rcpt), 0,
 		"%s: published", what);
 	CHECK(seq == want && rcpt == 0, "%s: seq %llu, no recipient", what,
 		(unsigned long long)want);
-	CHECK_INT(fng__topic_last_seq(topic, strlen(topic)), want, "%s: last_seq follows", what);
+	CHECK_INT(fng__topic_last_seq(&srv, topic, strlen(topic)), want, "%s: last_seq follows", what);
 }
 
 static void test_publish(void)
@@ -110,29 +119,29 @@ static void test_publish(void)
 	char name[FNG_TOPIC_NAME_MAX + 1];
 	struct fng_ws ws = { 0 };
 
-	CHECK_INT(fng__topic_last_seq("seq.t", 5), 0, "last_seq of an unknown topic is 0");
+	CHECK_INT(fng__topic_last_seq(&srv, "seq.t", 5), 0, "last_seq of an unknown topic is 0");
 	publish_seq("seq.t", 1, "first publish");
 	publish_seq("seq.t", 2, "second publish");
 	publish_seq("seq.t", 3, "third publish");
-	CHECK_INT(fng__topic_publish("seq.t", 5, "", 0, NULL, NULL), 0,
+	CHECK_INT(fng__topic_publish(&srv, "seq.t", 5, "", 0, NULL, NULL), 0,
 		"seq and recipients may be NULL");
-	CHECK_INT(fng__topic_last_seq("seq.t", 5), 4, "... and the message still counts");
+	CHECK_INT(fng__topic_last_seq(&srv, "seq.t", 5), 4, "... and the message still counts");
 	publish_seq("seq.u", 1, "another topic starts at 1");
-	CHECK_INT(fng__topic_last_seq("seq.t", 5), 4, "... and leaves the first one alone");
-	CHECK_INT(fng__topic_last_seq("seq.", 4), 0, "a prefix of a topic is not that topic");
+	CHECK_INT(fng__topic_last_seq(&srv, "seq.t", 5), 4, "... and leaves the first one alone");
+	CHECK_INT(fng__topic_last_seq(&srv, "seq.", 4), 0, "a prefix of a topic is not that topic");
 	created = 2;
 
 	memset(name, 'x', sizeof(name));
-	CHECK_INT(fng__topic_publish(name, sizeof(name), "1", 1, NULL, NULL), -EINVAL,
+	CHECK_INT(fng__topic_publish(&srv, name, sizeof(name), "1", 1, NULL, NULL), -EINVAL,
 		"publish: a 129-character name is -EINVAL");
-	CHECK_INT(fng__topic_publish("", 0, "1", 1, NULL, NULL), -EINVAL,
+	CHECK_INT(fng__topic_publish(&srv, "", 0, "1", 1, NULL, NULL), -EINVAL,
 		"publish: an empty name is -EINVAL");
-	CHECK_INT(fng__topic_publish("bad name", 8, "1", 1, NULL, NULL), -EINVAL,
+	CHECK_INT(fng__topic_publish(&srv, "bad name", 8, "1", 1, NULL, NULL), -EINVAL,
 		"publish: a name with a space is -EINVAL");
-	CHECK_INT(fng__topic_last_seq("bad name", 8), 0, "... and records nothing");
-	CHECK_INT(fng__topic_publish("seq.t\0x", 7, "1", 1, NULL, NULL), -EINVAL,
+	CHECK_INT(fng__topic_last_seq(&srv, "bad name", 8), 0, "... and records nothing");
+	CHECK_INT(fng__topic_publish(&srv, "seq.t\0x", 7, "1", 1, NULL, NULL), -EINVAL,
 		"publish: a name with a NUL inside is -EINVAL");
-	CHECK_INT(fng__topic_last_seq("seq.t", 5), 4, "... and does not reach the name before it");
+	CHECK_INT(fng__topic_last_seq(&srv, "seq.t", 5), 4, "... and does not reach the name before it");
 	CHECK_INT(fng__topic_subscribe(&ws, "bad name", 8, false, 0), -EINVAL,
 		"subscribe: a bad name is -EINVAL");
 	CHECK(ws.subs == NULL && ws.ngot == 0, "... and subscribes to nothing");
@@ -179,7 +188,7 @@ static struct fng_wsmsg *held_message(struct fng_ws *ws, const char *topic, cons
 	uint64_t seq = 0;
 
 	CHECK_INT(fng__topic_subscribe(ws, topic, tl, false, 0), 0, "%.10s: subscribed", topic);
-	CHECK_INT(fng__topic_publish(topic, tl, data, strlen(data), &seq, &rcpt), 0,
+	CHECK_INT(fng__topic_publish(&srv, topic, tl, data, strlen(data), &seq, &rcpt), 0,
 		"%.10s: published", topic);
 	CHECK(seq == 1 && rcpt == 1 && ws->ngot == 1 && ws->got[0]->seq == 1 &&
 			ws->got[0]->topic && strcmp(fng__topic_name(ws->got[0]->topic), topic) == 0,
@@ -198,7 +207,7 @@ static bool flood_alive(size_t i)
 {
 	char name[32];
 
-	return fng__topic_last_seq(name, flood_name(name, i)) == 1;
+	return fng__topic_last_seq(&srv, name, flood_name(name, i)) == 1;
 }
 
 /* Publishes to new topics until created reaches n; false if one failed. */
@@ -211,7 +220,7 @@ static bool flood(size_t *next, size_t n)
 		uint64_t seq = 0;
 		size_t len = flood_name(name, *next);
 
-		ok = ok && fng__topic_publish(name, len, "1", 1, &seq, NULL) == 0 && seq == 1;
+		ok = ok && fng__topic_publish(&srv, name, len, "1", 1, &seq, NULL) == 0 && seq == 1;
 	}
 	return ok;
 }
@@ -254,15 +263,15 @@ static void test_eviction(void)
 	/* Topics so far, least recently published first: seq.u, held, kept, seq.t. */
 	CHECK(flood(&next, FNG_TOPIC_MAX), "%d topics: every publish works, seq 1",
 		FNG_TOPIC_MAX);
-	CHECK(fng__topic_last_seq("seq.u", 5) == 1 && flood_alive(0) && flood_alive(next - 1),
+	CHECK(fng__topic_last_seq(&srv, "seq.u", 5) == 1 && flood_alive(0) && flood_alive(next - 1),
 		"at %d topics nothing is evicted yet", FNG_TOPIC_MAX);
 	CHECK(flood(&next, FNG_TOPIC_MAX + 1), "one topic over the limit: published");
-	CHECK_INT(fng__topic_last_seq("seq.u", 5), 0, "... the least recently published goes");
-	CHECK(fng__topic_last_seq("held", 4) == 1 && fng__topic_last_seq("seq.t", 5) == 5,
+	CHECK_INT(fng__topic_last_seq(&srv, "seq.u", 5), 0, "... the least recently published goes");
+	CHECK(fng__topic_last_seq(&srv, "held", 4) == 1 && fng__topic_last_seq(&srv, "seq.t", 5) == 5,
 		"... and only that one (not the first created, published since)");
 	CHECK(flood(&next, FNG_TOPIC_MAX + 3), "two more: published");
-	CHECK(fng__topic_last_seq("held", 4) == 0 && fng__topic_last_seq("seq.t", 5) == 0 &&
-			fng__topic_last_seq(kept, FNG_TOPIC_NAME_MAX) == 1 && flood_alive(0),
+	CHECK(fng__topic_last_seq(&srv, "held", 4) == 0 && fng__topic_last_seq(&srv, "seq.t", 5) == 0 &&
+			fng__topic_last_seq(&srv, kept, FNG_TOPIC_NAME_MAX) == 1 && flood_alive(0),
 		"... held and seq.t evicted, the topic with a subscriber between them skipped");
 	CHECK(flood(&next, FNG_TOPIC_MAX + 4), "one more: published");
 	CHECK(!flood_alive(0) && flood_alive(1), "... then the oldest flood topic goes");
@@ -315,6 +324,25 @@ static void test_per_connection(void)
 	CHECK(many.subs == NULL, "... all of them end");
 }
 
+/* Two loops in one process: each its own topics, nothing shared, each freed on its own. */
+static void test_two_loops(void)
+{
+	uint64_t seq = 0;
+
+	CHECK_INT(fng__topic_publish(&other, "two.loops", 9, "1", 1, &seq, NULL), 0,
+		"a second loop publishes");
+	CHECK_INT(seq, 1, "... its own first message");
+	CHECK_INT(fng__topic_last_seq(&srv, "two.loops", 9), 0, "... which the first loop has not");
+	CHECK_INT(fng__topic_publish(&srv, "two.loops", 9, "1", 1, &seq, NULL), 0,
+		"the first loop publishes to the same name");
+	CHECK_INT(seq, 1, "... and starts its own sequence");
+	CHECK_INT(fng__topic_last_seq(&other, "two.loops", 9), 1, "... the second's is unchanged");
+	fng__topics_free(&other);
+	CHECK(other.topics == NULL, "the second loop's topics are freed");
+	CHECK_INT(fng__topic_last_seq(&other, "two.loops", 9), 0, "... and gone from it");
+	CHECK_INT(fng__topic_last_seq(&srv, "two.loops", 9), 1, "... not from the first");
+}
+
 int main(void)
 {
 	test_names();
@@ -322,5 +350,7 @@ int main(void)
 	test_frames();
 	test_eviction();
 	test_per_connection();
+	test_two_loops();
+	fng__topics_free(&srv);
 	return fng_test_done();
 }
