@@ -101,6 +101,8 @@ const struct fng_fn_policy *fng__config_fn_policy(const struct fng_config *c, co
 const char *fng__policy_check(const struct fng_fn_policy *p, const char *fn,
 	const struct fng_fn_limits *l, char *why, size_t len);
 
+/* Whether p names api among its WebSocket APIs (whatever any_api says). */
+bool fng__policy_has_api(const struct fng_fn_policy *p, const char *api);
 /* Whether p lets its function act on connections of the WebSocket API named api. */
 bool fng__policy_api_ok(const struct fng_fn_policy *p, const char *api);
 

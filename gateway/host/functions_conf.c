@@ -264,21 +264,6 @@ static struct fng_fn_policy *policy_new(struct fng_conf *L, const char *name)
 	return p;
 }
 
-static bool policy_has_api(const struct fng_fn_policy *p, const char *api)
-{
-	for (unsigned i = 0; i < p->napis; i++) {
-		if (strcmp(p->apis[i], api) == 0) {
-			return true;
-		}
-	}
-	return false;
-}
-
-bool fng__policy_api_ok(const struct fng_fn_policy *p, const char *api)
-{
-	return p->any_api || policy_has_api(p, api);
-}
-
 /* A grant's max: what it sets overrides functions.max, and may not be below the defaults. */
 static int parse_grant_max(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
@@ -340,7 +325,7 @@ static int parse_grant_connections(struct fng_conf *L, const struct fng_conf_nod
 		} else if (api->protocol != FNG_API_WEBSOCKET) {
 			fng__conf_err(L, v->kids[i],
 				"connections: API \"%s\" is not a WebSocket API", s);
-		} else if (policy_has_api(p, api->name)) {
+		} else if (fng__policy_has_api(p, api->name)) {
 			fng__conf_err(L, v->kids[i], "connections: API \"%s\" listed twice", s);
 		} else {
 			p->apis[p->napis++] = api->name;
@@ -533,7 +518,7 @@ static void finish_policies(struct fng_conf *L)
 			if (p == def) {
 				p = policy_new(L, fn);
 			}
-			if (!policy_has_api(p, api->name)) {
+			if (!fng__policy_has_api(p, api->name)) {
 				p->apis[p->napis++] = api->name;
 			}
 		}
@@ -579,16 +564,6 @@ static int parse_functions(struct fng_conf *L, const struct fng_conf_node *v, vo
 }
 
 const struct fng_conf_module fng__functions_conf = { "functions", parse_functions };
-
-const struct fng_fn_policy *fng__config_fn_policy(const struct fng_config *c, const char *name)
-{
-	for (unsigned i = 0; i < c->functions.npolicies; i++) {
-		if (strcmp(c->functions.policies[i].name, name) == 0) {
-			return &c->functions.policies[i];
-		}
-	}
-	return &c->functions.default_policy;
-}
 
 const char *fng__policy_check(const struct fng_fn_policy *p, const char *fn,
 	const struct fng_fn_limits *l, char *why, size_t len)

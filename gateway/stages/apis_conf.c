@@ -97,18 +97,6 @@ static int parse_stages(struct fng_conf *L, const struct fng_conf_node *v, struc
 	return 0;
 }
 
-const struct fng_route *fng__api_ws_route(const struct fng_api *api, const char *key, size_t len)
-{
-	for (unsigned i = 0; i < api->nroutes; i++) {
-		const char *k = api->routes[i].key;
-
-		if (strlen(k) == len && memcmp(k, key, len) == 0) {
-			return &api->routes[i];
-		}
-	}
-	return NULL;
-}
-
 static const struct fng_conf_key route_keys[] = {
 	{ "integration", FNG_CONF_FN, 0, .fn = fng__integration_conf, .required = true },
 	{ NULL },
@@ -241,39 +229,4 @@ static int parse_apis(struct fng_conf *L, const struct fng_conf_node *v, void *o
 }
 
 const struct fng_conf_module fng__apis_conf = { "apis", parse_apis };
-
-const struct fng_api *fng__config_api(const struct fng_config *c, struct fng_str name)
-{
-	for (unsigned i = 0; i < c->napis; i++) {
-		const char *n = c->apis[i].name;
-
-		if (n && fng__str_eq(name, n, strlen(n))) {
-			return &c->apis[i];
-		}
-	}
-	return NULL;
-}
-
-const struct fng_stage *fng__api_stage(const struct fng_api *api, struct fng_str name)
-{
-	for (unsigned i = 0; i < api->nstages; i++) {
-		const char *s = api->stages[i].name;
-
-		if (s && fng__str_eq(name, s, strlen(s))) {
-			return &api->stages[i];
-		}
-	}
-	return NULL;
-}
-
-bool fng__stage_var(const struct fng_stage *s, struct fng_str name, struct fng_str *value)
-{
-	for (unsigned i = 0; i < s->nvars; i++) {
-		if (fng__str_eq(name, s->vars[i].name, strlen(s->vars[i].name))) {
-			*value = s->vars[i].value;
-			return true;
-		}
-	}
-	return false;
-}
 

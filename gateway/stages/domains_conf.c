@@ -122,13 +122,3 @@ static int parse_domains(struct fng_conf *L, const struct fng_conf_node *v, void
 
 const struct fng_conf_module fng__domains_conf = { "domains", parse_domains };
 
-const struct fng_domain *fng__config_domain(const struct fng_config *c, struct fng_str host)
-{
-	for (unsigned i = 0; i < c->ndomains; i++) {
-		if (fng__str_ieq(host, c->domains[i].host, c->domains[i].host_len)) {
-			return &c->domains[i];
-		}
-	}
-	return NULL;
-}
-
