@@ -3,7 +3,7 @@
  * Unit tests for the configuration engine (gateway/conf.h, gateway/config.c) on its own: a key
  * table of the test's, applied by the walker the modules use, with its defaults, typed values,
  * FILE:LINE:COL errors and the getters a module's parse function calls. The modules' tables
- * are tested through whole files by tests/unit/gateway/config.c.
+ * are tested through whole files by tests/unit/gateway/config/config.c.
  */
 #include <errno.h>
 #include <stdlib.h>
