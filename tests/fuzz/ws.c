@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "fuzz_server.h"
 #include "daemon.h"
 #include "http.h"
 #include "ws.h"
@@ -57,18 +58,7 @@ static int ready;
 
 static void setup(void)
 {
-	struct fng_config *cfg;
-	struct fng_buf errors = { 0 };
-
-	if (fng__config_load_string("fuzz.yaml", config, sizeof(config) - 1, &cfg, &errors)) {
-		fwrite(errors.p, 1, errors.len, stderr);
-		abort();
-	}
-	fng__buf_finish(&errors);
-	uv_loop_init(&loop);
-	if (fng__server_init(&srv, &loop, cfg, NULL)) {
-		abort();
-	}
+	fng_fuzz_server(&loop, &srv, config, sizeof(config) - 1);
 	ready = 1;
 }
 
