@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "errors.h"
 #include "http.h"
+#include "transport.h"
 #include "schedule.h"
 #include "topic.h"
 #include "daemon.h"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "http.h"
+#include "transport.h"
 
 static int lb_read_start(struct fng_conn *c)
 {

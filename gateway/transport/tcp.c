@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "http.h"
+#include "transport.h"
 
 #define READ_BUF (64 * 1024)
 

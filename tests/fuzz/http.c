@@ -11,6 +11,7 @@
 #include "fuzz_server.h"
 #include "daemon.h"
 #include "http.h"
+#include "transport.h"
 
 static const char config[] =
 	"server:\n"

@@ -21,6 +21,7 @@
 #include "fuzz_server.h"
 #include "daemon.h"
 #include "http.h"
+#include "transport.h"
 #include "ws.h"
 
 /* Small limits, so that inputs of a few hundred bytes reach them. */

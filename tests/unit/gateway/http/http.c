@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "harness.h"
 #include "http.h"
+#include "transport.h"
 #include "integration.h"
 #include "stages.h"
 
