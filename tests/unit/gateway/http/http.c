@@ -16,6 +16,7 @@
 #include "transport.h"
 #include "integration.h"
 #include "stages.h"
+#include "topic.h"
 
 static const char config[] =
 	"server:\n"
@@ -281,6 +282,39 @@ static void test_pending(void)
 	fng__integration_register(FNG_INTEGRATION_MOCK, mock);
 }
 
+/*
+ * Two loops in one process, each with its own state (server.h): a connection on each is
+ * served by its own loop, counted by its own server, and what one loop publishes to a topic
+ * the other does not have. serve runs one loop; nothing in the gateway assumes there is one.
+ */
+static void test_two_loops(struct fng_config *cfg)
+{
+	uv_loop_t loop2;
+	struct fng_server srv2;
+	struct fng_loopback *a, *b;
+	uint64_t seq = 0;
+
+	uv_loop_init(&loop2);
+	CHECK_INT(fng__server_init(&srv2, &loop2, fng__config_ref(cfg), NULL), 0,
+		"a second loop's state");
+	a = fng__loopback_create(&srv);
+	b = fng__loopback_create(&srv2);
+	CHECK_INT(srv.nconns, 1, "the first loop has its connection");
+	CHECK_INT(srv2.nconns, 1, "the second loop has its own");
+	feed(a, "GET /dev/hi/ada HTTP/1.1\r\nHost: x\r\n\r\n");
+	feed(b, "GET /dev/hi/bob HTTP/1.1\r\nHost: x\r\n\r\n");
+	CHECK(strstr(out(a), "\r\n\r\nhi ada world") != NULL, "the first loop answers its request");
+	CHECK(strstr(out(b), "\r\n\r\nhi bob world") != NULL, "the second loop answers its own");
+	CHECK_INT(fng__topic_publish(&srv2, "loops", 5, "1", 1, &seq, NULL), 0,
+		"the second loop publishes to a topic");
+	CHECK_INT(fng__topic_last_seq(&srv, "loops", 5), 0, "... which the first loop has not");
+	fng__loopback_destroy(a);
+	fng__loopback_destroy(b);
+	CHECK_INT(srv2.nconns, 0, "the second loop's connection released");
+	fng__server_finish(&srv2);
+	CHECK_INT(uv_loop_close(&loop2), 0, "the second loop closes with nothing left on it");
+}
+
 int main(void)
 {
 	struct fng_config *cfg;
@@ -299,6 +333,7 @@ int main(void)
 	test_chunked_and_head();
 	test_refusals();
 	test_pending();
+	test_two_loops(cfg);
 
 	CHECK_INT(srv.nconns, 0, "every connection released");
 	fng__server_finish(&srv);
