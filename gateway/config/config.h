@@ -120,7 +120,7 @@ struct fng_domain {
 	unsigned nmaps;
 };
 
-struct fng_alog_format; /* stage_access_log.h */
+struct fng_alog_format; /* stages/access_log.h */
 
 struct fng_config {
 	atomic_int refs;

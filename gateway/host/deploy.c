@@ -3,7 +3,7 @@
  * Hot deploy: the functions directory is watched with inotify; a changed NAME.so (or its
  * NAME.yaml manifest) is checked under the file rules, hashed and copied into the private store
  * off the loop thread (uv_queue_work), and becomes a pending generation whose one pre-flight
- * worker must say READY before it takes traffic (host_pool.c); the old one retires. A failing
+ * worker must say READY before it takes traffic (host/pool.c); the old one retires. A failing
  * deploy keeps the running version and is remembered so that an unchanged file is neither
  * copied nor logged again.
  */

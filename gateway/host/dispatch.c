@@ -84,7 +84,7 @@ static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint
 /*
  * A handler's fng_log() line: into the log if its function's rate limit allows (fnlog.c).
  * A flood (FLOOD_BYTES dropped in one read) stops the worker's socket being read until the
- * next log tick (100 ms), as its output pipe is (host_output.c): its writes then wait in the
+ * next log tick (100 ms), as its output pipe is (host/output.c): its writes then wait in the
  * socket instead of the loop decoding and dropping frames at the flooder's pace (milliseconds
  * of the loop per read burst: every route's latency).
  */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The `function` integration: a request becomes an event (API Gateway payload format 2.0)
- * framed into an INVOKE and queued for its function (host_queue.c); a worker's RESULT becomes
+ * framed into an INVOKE and queued for its function (host/queue.c); a worker's RESULT becomes
  * the response, its headers re-checked (an untrusted worker wrote them). The request reaches
  * its function host through its server (req->srv->fns), never through a global.
  */

@@ -7,15 +7,15 @@
  * functions.h. A function is a NAME.so in the functions directory; each content version of it
  * is a generation (struct fng_gen) with its own worker pool. The host is cut by concern:
  *
- *   host_pool.c      workers and generations: spawn, READY and verification, recycling,
+ *   host/pool.c      workers and generations: spawn, READY and verification, recycling,
  *                    killing, exit reports, handles; the host's life cycle
- *   host_dispatch.c  frames from workers through the dispatch table (RESULT, LOG, WS_*, READY)
- *   host_output.c    what workers write on stdout/stderr, as log lines of their function
- *   host_queue.c     requests waiting for a worker, deadlines, pipelining, the pump
- *   host_event.c     the `function` integration: events encoded into INVOKE frames, RESULTs
+ *   host/dispatch.c  frames from workers through the dispatch table (RESULT, LOG, WS_*, READY)
+ *   host/output.c    what workers write on stdout/stderr, as log lines of their function
+ *   host/queue.c     requests waiting for a worker, deadlines, pipelining, the pump
+ *   host/event.c     the `function` integration: events encoded into INVOKE frames, RESULTs
  *                    decoded into responses
- *   host_super.c     the supervisor client: the control socket (SPAWN, SPAWNED, VERIFY, EXIT)
- *   host_deploy.c    hot deploy: inotify, the scan off the loop thread, pre-flight, failures
+ *   host/super.c     the supervisor client: the control socket (SPAWN, SPAWNED, VERIFY, EXIT)
+ *   host/deploy.c    hot deploy: inotify, the scan off the loop thread, pre-flight, failures
  *
  * A request is answered with API Gateway + Lambda semantics: crash, seccomp kill, out of
  * memory or a malformed answer → 502, deadline → 504, pool and queue full → 429, no such
@@ -50,7 +50,7 @@ struct fng_req;
 #define EXIT_WAIT_MS 1000
 /*
  * A worker whose lines over its function's log limit add up to this much in one read is
- * flooding: it is not read again until the next log tick (host_dispatch.c, host_output.c). A
+ * flooding: it is not read again until the next log tick (host/dispatch.c, host/output.c). A
  * chatty but honest handler that loses a line now and then is never paused.
  */
 #define FLOOD_BYTES (16 * 1024)
@@ -214,7 +214,7 @@ struct fng_functions {
  */
 #define FNG_HOST_CHECK(w) assert(fng__host_worker_ok(w))
 
-/* ---- host_pool.c: workers and generations ---- */
+/* ---- host/pool.c: workers and generations ---- */
 
 struct fng_fn *fng__host_fn_find(struct fng_functions *fns, const char *name);
 struct fng_fn *fng__host_fn_get(struct fng_functions *fns, const char *name);
@@ -234,7 +234,7 @@ void fng__host_exit_wait_cb(uv_timer_t *t);
 const char *fng__host_waiting_text(const struct fng_worker *w, char buf[12]);
 void fng__host_gen_drop_pending(struct fng_functions *fns, struct fng_fn *fn);
 void fng__host_fn_withdraw(struct fng_functions *fns, struct fng_fn *fn, const char *detail);
-/* The supervisor's answers (host_super.c reads them). */
+/* The supervisor's answers (host/super.c reads them). */
 void fng__host_on_spawned(struct fng_functions *fns, const struct fng_sb_spawned *m, int fd,
 	int outfd);
 void fng__host_on_exit_report(struct fng_functions *fns, const struct fng_sb_exit *m);
@@ -250,20 +250,20 @@ enum wstate fng__host_next_state(const struct fng_worker *w);
 /* Whether w's pipeline agrees with its state (pure; FNG_HOST_CHECK). */
 bool fng__host_worker_ok(const struct fng_worker *w);
 
-/* ---- host_dispatch.c: frames from workers ---- */
+/* ---- host/dispatch.c: frames from workers ---- */
 
 /* Whether a frame of this type may arrive from a worker in this state (the dispatch table). */
 bool fng__host_frame_allowed(uint8_t type, enum wstate state);
 void fng__host_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void fng__host_worker_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
-/* ---- host_output.c: stdout and stderr ---- */
+/* ---- host/output.c: stdout and stderr ---- */
 
 void fng__host_out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void fng__host_out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 void fng__host_out_drain(struct fng_worker *w);
 
-/* ---- host_queue.c: requests waiting for a worker ---- */
+/* ---- host/queue.c: requests waiting for a worker ---- */
 
 void fng__host_queue_push(struct fng_fn *fn, struct qitem *q);
 /* Back at the front (a pipelined invocation that never started), ahead of the others. */
@@ -300,7 +300,7 @@ void fng__host_retry_cb(uv_timer_t *t);
  */
 void fng__host_complete(struct fng_functions *fns, struct fng_req *req, int rc);
 
-/* ---- host_event.c: the `function` integration ---- */
+/* ---- host/event.c: the `function` integration ---- */
 
 extern const struct fng_integration_ops fng__host_function_ops;
 /* The event for req (payload format 2.0 shape), framed into out. */
@@ -314,14 +314,14 @@ int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g,
 int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const uint8_t *b,
 	size_t n, int *rc);
 
-/* ---- host_super.c: the supervisor client ---- */
+/* ---- host/super.c: the supervisor client ---- */
 
 /* Queues a request to the supervisor (FNG_SB_SPAWN or FNG_SB_VERIFY). 0 or -ENOMEM. */
 int fng__host_ctl_send(struct fng_functions *fns, uint32_t type, const void *msg);
 void fng__host_ctl_cb(uv_poll_t *p, int status, int events);
 void fng__host_ctl_drop(struct fng_functions *fns);
 
-/* ---- host_deploy.c: hot deploy ---- */
+/* ---- host/deploy.c: hot deploy ---- */
 
 void fng__host_deploy_scan(struct fng_functions *fns);
 int fng__host_deploy_watch(struct fng_functions *fns);

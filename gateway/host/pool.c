@@ -4,7 +4,7 @@
  * (READY and the supervisor's verification of its sandbox, recycling after max_invocations,
  * killing, the wait for its pipe and exit report, its libuv handles), the generations of a
  * function (pre-flight, activation, retirement, withdrawal), and the host's life cycle
- * (functions.h). Workers are made by the supervisor (host_super.c, sandbox/).
+ * (functions.h). Workers are made by the supervisor (host/super.c, sandbox/).
  */
 #include <errno.h>
 #include <fcntl.h>

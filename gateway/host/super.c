@@ -3,7 +3,7 @@
  * The supervisor client: the gateway's end of the control socket. SPAWN and VERIFY requests
  * wait in a send queue while the socket is full (a burst of deploys); SPAWNED (with the worker's
  * socket and output pipe), EXIT and VERIFIED reports are read here and handed to the pool
- * (host_pool.c).
+ * (host/pool.c).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -175,7 +175,7 @@ static void get_error(struct fng_buf *b, const struct fng_req *req, const struct
 }
 
 /*
- * The field table. A field is one enum value (stage_access_log.h, where the order is the
+ * The field table. A field is one enum value (stages/access_log.h, where the order is the
  * default order of a line) and one row here; the unit test checks no row is missing.
  */
 static const struct {

@@ -7,7 +7,7 @@
 #include "request.h"
 
 /*
- * The access log stage (stage_access_log.c): the last final-phase stage, one JSON line per
+ * The access log stage (stages/access_log.c): the last final-phase stage, one JSON line per
  * request, answered or refused. The fields a line carries are chosen by `access_log.fields`;
  * the loader compiles that list once into a format (each field's `,"key":` bytes and its
  * getter), so writing a line is a walk over the format with no lookups and no branches per

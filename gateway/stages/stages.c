@@ -10,7 +10,7 @@
 
 /*
  * The request path, in order: the only list of stages. A new stage is a file of its own
- * (stage_NAME.c, exporting its `const struct fng_stage_def fng__stage_NAME`) and one line
+ * (stages/NAME.c, exporting its `const struct fng_stage_def fng__stage_NAME`) and one line
  * here. Stages still to come slot in where the comments stand.
  */
 #define STAGES(X)                                                                          \

@@ -3,11 +3,11 @@
  * Fuzz driver over WebSocket frames. The input is a byte that picks how the rest is split into
  * reads (as in http.c), then what a client sends after its handshake. It goes two ways:
  *
- * - through the codec (gateway/ws.c) frame by frame, checked against what the header bytes
+ * - through the codec (gateway/ws/ws.c) frame by frame, checked against what the header bytes
  *   say (sizes, where the payload is, when more input is needed), re-encoded and decoded again,
  *   and every payload through the UTF-8 validator (whole and in two parts, against a plain
  *   code point decoder) and every close payload through fng__ws_close_reply();
- * - through a real connection (gateway/ws_conn.c) on the loopback transport: a fixed handshake,
+ * - through a real connection (gateway/ws/ws_conn.c) on the loopback transport: a fixed handshake,
  *   then the input, the mock routes answering each message. What the server sends back must be
  *   well formed: unmasked frames with minimal lengths, control frames whole and short, text in
  *   UTF-8, and nothing after a close frame whose code a server may send.

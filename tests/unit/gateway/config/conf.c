@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for the configuration engine (gateway/conf.h, gateway/config.c) on its own: a key
+ * Unit tests for the configuration engine (gateway/config/conf.h, gateway/config/config.c) on its own: a key
  * table of the test's, applied by the walker the modules use, with its defaults, typed values,
  * FILE:LINE:COL errors and the getters a module's parse function calls. The modules' tables
  * are tested through whole files by tests/unit/gateway/config/config.c.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for gateway/config.c, the YAML loader that turns docs/config.md into an immutable
+ * Unit tests for gateway/config/config.c, the YAML loader that turns docs/config.md into an immutable
  * snapshot. Valid files must land in the right fields with the documented defaults; every
  * invalid one must be refused with a "NAME:LINE:COL: message" line that points at the culprit.
  * Inputs that once crashed the loader run in a child process so the rest of the suite still

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for gateway/host_pool.c's life cycle: two function hosts, each on its own loop in
+ * Unit tests for gateway/host/pool.c's life cycle: two function hosts, each on its own loop in
  * one process, with the test standing in for their supervisors (the far end of each control
  * socket). A .so dropped into one host's directory is deployed by that host only — its scan,
  * its store, its SPAWN request for the pre-flight worker on its own control socket — and its

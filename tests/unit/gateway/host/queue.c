@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for gateway/host_queue.c: the per-function queue of requests waiting for a worker
+ * Unit tests for gateway/host/queue.c: the per-function queue of requests waiting for a worker
  * (order, requeueing at the front, cancellation, expiry against a fake clock, admission under
  * `queue`), the choice of a worker (idle first, most recently used, pipelining only when the
  * pool is full and invocations are short) and the pipeline of a busy worker (cancel, expiry,

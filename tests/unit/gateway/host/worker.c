@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for the worker state machine of the function host (gateway/host_dispatch.c,
- * gateway/host_pool.c): which frame a worker may send in which state (the dispatch table:
+ * Unit tests for the worker state machine of the function host (gateway/host/dispatch.c,
+ * gateway/host/pool.c): which frame a worker may send in which state (the dispatch table:
  * anything else kills the worker), the state a worker moves to once it answered (busy while
  * its pipeline holds more, recycled when its generation retired or it reached
  * max_invocations, else idle), and the invariant between a worker's state and its slots that

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests for gateway/stage_access_log.c without sockets: a hand-built request rendered through
+ * Tests for gateway/stages/access_log.c without sockets: a hand-built request rendered through
  * formats compiled as the loader compiles them, checked byte for byte (every field, the
  * default order, a chosen order, no field, JSON escaping of what the client sent, the values
  * a refused or abandoned request logs), and the stage handing its line to the connection.
