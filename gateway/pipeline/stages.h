@@ -6,8 +6,8 @@
 
 /*
  * The request path as an ordered table of stages (nginx's phases). The engine (engine.c)
- * runs the table and knows no stage by name; each stage is a module of its own file
- * (a file each in gateway/stages/) and the table (stages/stages.c) is the only place that lists them.
+ * runs the table and knows no stage by name; each stage is a module of its own file in
+ * gateway/stages/, and the table (stages/stages.c) is the only place that lists them.
  *
  * A stage returns FNG_STAGE_NEXT (go on), FNG_STAGE_DONE (the response is produced: skip to
  * the final stages), FNG_STAGE_PENDING (it will call fng__req_resume() exactly once) or a
