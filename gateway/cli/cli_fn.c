@@ -20,121 +20,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "event_json.h"
 #include "config.h"
 #include "sandbox.h"
 #include "wire.h"
-
-/* ---- the event from JSON ---- */
-
-struct jevent {
-	struct fng_wire_event ev;
-	struct fng_wire_kv kv[4][256]; /* headers, query, path params, stage vars */
-	struct fng_wire_kv auth[64];
-	struct fng_wire_str cookies[64];
-};
-
-static struct fng_wire_str jstr(json_t *o, const char *key, const char *def)
-{
-	json_t *v = o ? json_object_get(o, key) : NULL;
-	const char *s = json_is_string(v) ? json_string_value(v) : def;
-
-	return (struct fng_wire_str){ s, strlen(s) };
-}
-
-static size_t jmap(json_t *o, const char *key, struct fng_wire_kv *out, size_t max)
-{
-	json_t *m = o ? json_object_get(o, key) : NULL, *v;
-	const char *k;
-	size_t n = 0;
-
-	json_object_foreach(m, k, v) {
-		if (n < max && json_is_string(v)) {
-			/* API Gateway joins repeated values with commas; we keep them joined. */
-			out[n].k = (struct fng_wire_str){ k, strlen(k) };
-			out[n].v = (struct fng_wire_str){ json_string_value(v),
-				json_string_length(v) };
-			n++;
-		}
-	}
-	return n;
-}
-
-static int event_from_json(json_t *root, struct jevent *je)
-{
-	struct fng_wire_event *ev = &je->ev;
-	json_t *ctx = json_object_get(root, "requestContext");
-	json_t *http = ctx ? json_object_get(ctx, "http") : NULL;
-	json_t *cookies = json_object_get(root, "cookies"), *c;
-	json_t *auth = ctx ? json_object_get(ctx, "authorizer") : NULL;
-	struct timespec now;
-	size_t i;
-
-	if (!json_is_object(root)) {
-		return -1;
-	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	ev->version = jstr(root, "version", "2.0");
-	ev->route_key = jstr(root, "routeKey", "$default");
-	ev->raw_path = jstr(root, "rawPath", "/");
-	ev->raw_query = jstr(root, "rawQueryString", "");
-	ev->method = jstr(http, "method", "GET");
-	ev->path = jstr(http, "path", ev->raw_path.p);
-	ev->protocol = jstr(http, "protocol", "HTTP/1.1");
-	ev->source_ip = jstr(http, "sourceIp", "127.0.0.1");
-	ev->user_agent = jstr(http, "userAgent", "");
-	ev->request_id = jstr(ctx, "requestId", "fngate-invoke");
-	ev->api = jstr(ctx, "apiId", "local");
-	ev->stage = jstr(ctx, "stage", "$default");
-	ev->domain = jstr(ctx, "domainName", "localhost");
-	ev->nheaders = jmap(root, "headers", je->kv[0], 256);
-	ev->headers = je->kv[0];
-	ev->nquery = jmap(root, "queryStringParameters", je->kv[1], 256);
-	ev->query = je->kv[1];
-	ev->npath_params = jmap(root, "pathParameters", je->kv[2], 256);
-	ev->path_params = je->kv[2];
-	ev->nstage_vars = jmap(root, "stageVariables", je->kv[3], 256);
-	ev->stage_vars = je->kv[3];
-	/* Authorizer context: flat string values, from "lambda" or the object itself. */
-	if (auth && json_object_get(auth, "lambda")) {
-		auth = json_object_get(auth, "lambda");
-	}
-	{
-		const char *k;
-		json_t *v;
-		size_t n = 0;
-
-		json_object_foreach(auth, k, v) {
-			if (n < 64 && json_is_string(v)) {
-				je->auth[n].k = (struct fng_wire_str){ k, strlen(k) };
-				je->auth[n].v = (struct fng_wire_str){ json_string_value(v),
-					json_string_length(v) };
-				n++;
-			}
-		}
-		ev->authorizer = je->auth;
-		ev->nauthorizer = n;
-	}
-	json_array_foreach(cookies, i, c) {
-		if (i < 64 && json_is_string(c)) {
-			je->cookies[ev->ncookies++] = (struct fng_wire_str){ json_string_value(c),
-				json_string_length(c) };
-		}
-	}
-	ev->cookies = je->cookies;
-	{
-		json_t *b = json_object_get(root, "body");
-
-		if (json_is_string(b)) {
-			if (json_is_true(json_object_get(root, "isBase64Encoded"))) {
-				return -2; /* not supported: say so rather than pass base64 on */
-			}
-			ev->body = json_string_value(b);
-			ev->body_len = json_string_length(b);
-		}
-	}
-	ev->time_epoch_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	return 0;
-}
 
 /* ---- talking to the worker ---- */
 
@@ -262,30 +151,17 @@ static void report_exit(int ctl, pid_t pid)
 	fprintf(stderr, "fngate invoke: worker exited\n");
 }
 
-static void print_result(const struct fng_wire_result *r)
+/* The result as API Gateway would return it for an event of this shape. */
+static void print_result(const struct fng_wire_result *r, enum fng_event_shape shape)
 {
-	json_t *o = json_object(), *h = json_object(), *c = json_array();
-	char *s;
+	json_t *o = fng__json_response(r, shape);
+	char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 
-	json_object_set_new(o, "statusCode", json_integer(r->failed ? 502 : r->status));
-	for (size_t i = 0; i < r->nheaders; i++) {
-		json_object_set_new(h, strndupa(r->headers[i].k.p, r->headers[i].k.len),
-			json_stringn(r->headers[i].v.p, r->headers[i].v.len));
-	}
-	json_object_set_new(o, "headers", h);
-	for (size_t i = 0; i < r->ncookies; i++) {
-		json_array_append_new(c, json_stringn(r->cookies[i].p, r->cookies[i].len));
-	}
-	json_object_set_new(o, "cookies", c);
-	json_object_set_new(o, "body", json_stringn(r->body, r->body_len));
-	json_object_set_new(o, "isBase64Encoded", json_false());
-	if (r->failed) {
-		json_object_set_new(o, "error", json_string("the handler returned an error"));
-	}
-	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (s) {
 		printf("%s\n", s);
 		free(s);
+	} else {
+		fprintf(stderr, "fngate invoke: out of memory\n");
 	}
 	json_decref(o);
 }
@@ -298,7 +174,8 @@ int fng__cli_invoke(int argc, char **argv)
 	char so[PATH_MAX], manifest[PATH_MAX], *dot;
 	struct fng_sb_spawn *sp = NULL;
 	struct fng_wire_buf in = { 0 }, out = { 0 };
-	struct jevent *je = NULL;
+	struct fng_json_event *je = NULL;
+	const char *why;
 	json_t *root = NULL;
 	json_error_t jerr;
 	union fng_sb_reply m;
@@ -348,16 +225,16 @@ int fng__cli_invoke(int argc, char **argv)
 	if (!je || !sp) {
 		goto out;
 	}
-	err = event_from_json(root, je);
-	if (err) {
-		fprintf(stderr, "%s: %s\n", event_path,
-			err == -2 ? "isBase64Encoded bodies are not supported by invoke"
-				  : "the event must be a JSON object (API Gateway payload 2.0)");
+	if (fng__json_event_from(root, je, &why)) {
+		fprintf(stderr, "%s: %s\n", event_path, why);
 		goto out;
 	}
 	je->ev.deadline_epoch_ms = je->ev.time_epoch_ms + limits.timeout_ms;
-	if (fng__wire_encode_invoke(&out, &je->ev)) {
-		fprintf(stderr, "fngate invoke: event too large\n");
+	err = fng__wire_encode_invoke(&out, &je->ev);
+	if (err) {
+		fprintf(stderr, "fngate invoke: %s\n", err == -EMSGSIZE ?
+			"event too large (over the wire's limits, sdk/wire_limits.h)" :
+			err == -ENOMEM ? "out of memory" : "the event cannot be encoded");
 		goto out;
 	}
 	if (fng__supervisor_fork(&ctl, &sup)) {
@@ -431,7 +308,7 @@ int fng__cli_invoke(int argc, char **argv)
 					fprintf(stderr, "fngate invoke: malformed result\n");
 					goto out;
 				}
-				print_result(&r);
+				print_result(&r, je->shape);
 				rc = r.failed ? 1 : 0;
 				fng__wire_free(h);
 				break;
@@ -453,6 +330,9 @@ out:
 	}
 	fng__wire_buf_finish(&in);
 	fng__wire_buf_finish(&out);
+	if (je) {
+		fng__json_event_finish(je);
+	}
 	json_decref(root);
 	free(je);
 	free(sp);

@@ -340,6 +340,66 @@ def _():
     diag('invoke of abuse_segv.so took %.0f ms' % ((time.monotonic() - t0) * 1000))
 
 
+INVOKE_SAMPLES = os.path.join(SOURCE_ROOT, 'tests', 'invoke')
+
+
+def invoke_sample(so_name, sample, edit=None):
+    """fngate invoke of test handler so_name with tests/invoke/SAMPLE (edited by edit(dict))."""
+    cwd = CliDir.get()
+    so = os.path.join(cwd, so_name + '.so')
+    shutil.copy(test_so(so_name), so)
+    os.chmod(so, 0o644)
+    with open(os.path.join(INVOKE_SAMPLES, sample)) as f:
+        ev = json.load(f)
+    if edit:
+        edit(ev)
+    path = os.path.join(cwd, 'sample-' + sample)
+    with open(path, 'w') as f:
+        json.dump(ev, f)
+    p = invoke([so, '--event', path], cwd)
+    eq(p.returncode, 0, '%s: exit code' % sample)
+    return invoke_json(p)
+
+
+@tap.case('invoke: a payload 1.0 event without its version field is read as 1.0 (method, path, '
+          'every value of multiValue*), and answered in 1.0\'s shape')
+def _():
+    o = invoke_sample('shapes', 'v1.json')
+    eq(o.get('statusCode'), 200, 'statusCode')
+    eq(o.get('body'), 'PUT /items/42 tag=a tag=b x-multi=first x-multi=second', 'what it saw')
+    eq((o.get('multiValueHeaders') or {}).get('x-a'), ['1', '2'], 'multiValueHeaders x-a')
+    eq((o.get('headers') or {}).get('x-a'), '2', 'headers x-a: the last value')
+    eq((o.get('multiValueHeaders') or {}).get('Set-Cookie'), ['a=1', 'b=2'], 'Set-Cookie values')
+    eq(o.get('isBase64Encoded'), False, 'isBase64Encoded')
+
+
+@tap.case('invoke: a payload 2.0 event with a base64 body and a repeated query parameter; the '
+          'answer in 2.0\'s shape (joined headers, cookies apart)')
+def _():
+    o = invoke_sample('shapes', 'v2.json')
+    eq(o.get('body'), 'PUT /prod/items/42 tag=a tag=b', 'what it saw')
+    eq((o.get('headers') or {}).get('x-a'), '1,2', 'a repeated header joined with commas')
+    eq(o.get('cookies'), ['a=1', 'b=2'], 'cookies')
+    o = invoke_sample('ok', 'v2.json', lambda ev: ev['stageVariables'].update({'x': 'y'}))
+    eq(o.get('statusCode'), 200, 'a base64 body is accepted (was refused)')
+
+
+@tap.case('invoke: a binary answer is returned in base64 with isBase64Encoded true')
+def _():
+    def binary(ev):
+        ev['rawQueryString'] = 'binary=1'
+    o = invoke_sample('shapes', 'v2.json', binary)
+    eq(o.get('isBase64Encoded'), True, 'isBase64Encoded')
+    eq(o.get('body'), '/wCA', 'the three bytes, in base64')
+
+
+@tap.case('invoke: a WebSocket event reaches the handler as one (event type, connection id, '
+          'message id)')
+def _():
+    o = invoke_sample('shapes', 'websocket.json')
+    eq(o.get('body'), 'MESSAGE conn-abc= msg-1', 'what it saw')
+
+
 @tap.case('new: NAME.c is written, builds with the pkg-config line and works through invoke')
 def _():
     cwd = open_tmpdir('fngate-it-new-')

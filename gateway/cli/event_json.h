@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FNG_GATEWAY_EVENT_JSON_H
+#define FNG_GATEWAY_EVENT_JSON_H
+
+#include <jansson.h>
+
+#include "mem.h"
+#include "wire.h"
+
+/*
+ * `fngate invoke`'s two translations (event_json.c): an API Gateway event in JSON into the
+ * event a worker gets, and the worker's result into the JSON API Gateway would return for
+ * that kind of event. Three shapes, told apart as API Gateway's own documentation describes
+ * them: payload 2.0 (HTTP APIs: "version": "2.0", rawPath, requestContext.http), payload 1.0
+ * (REST APIs and HTTP APIs' 1.0 format: httpMethod, multiValueHeaders, ...; "version": "1.0"
+ * may be absent), and a WebSocket route's event (requestContext.connectionId/eventType).
+ */
+enum fng_event_shape {
+	FNG_SHAPE_V2,
+	FNG_SHAPE_V1,
+	FNG_SHAPE_WS,
+};
+
+struct fng_json_event {
+	struct fng_wire_event ev;
+	enum fng_event_shape shape;
+	struct fng_arena *arena; /* what ev points into, beside the JSON document */
+};
+
+/*
+ * Fills je from the JSON event root (which must outlive je->ev). 0, or -1 with *why set: not
+ * an object, a body whose base64 does not decode, out of memory. fng__json_event_finish()
+ * frees what it made, also after an error.
+ */
+int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **why);
+void fng__json_event_finish(struct fng_json_event *je);
+
+/*
+ * The response API Gateway would return for a handler's result r to an event of shape: its
+ * status, headers (2.0: repeated names joined with commas, cookies apart; 1.0: the last value
+ * in headers and every value in multiValueHeaders, Set-Cookie included), the body as text
+ * when it is UTF-8 and in base64 with isBase64Encoded otherwise. NULL without memory.
+ */
+json_t *fng__json_response(const struct fng_wire_result *r, enum fng_event_shape shape);
+
+#endif
