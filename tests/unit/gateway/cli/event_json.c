@@ -143,8 +143,10 @@ static void test_websocket(void)
 	fng__json_event_finish(&je);
 	json_decref(j);
 
-	CHECK_INT(fng__json_event_from(json_integer(1), &je, &why), -1, "not an object");
+	j = json_integer(1);
+	CHECK_INT(fng__json_event_from(j, &je, &why), -1, "not an object");
 	fng__json_event_finish(&je);
+	json_decref(j);
 }
 
 static const char *jget(json_t *o, const char *path)
