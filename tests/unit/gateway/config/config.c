@@ -1458,10 +1458,57 @@ static void test_errors_types(void)
 		 "  timeouts:\n"
 		 "    header_ms: 99999999999999999999999\n" MIN_API,
 		"3:16", "must be an integer", "integer overflow");
-	load_err(ROUTE_HEAD "        integration: { type: mock, status: 600 }\n", "7:44",
-		"between 100 and 599", "status out of range");
-	load_err(ROUTE_HEAD "        integration: { type: mock, status: 99 }\n", "7:44",
-		"between 100 and 599", "status below range");
+	/* A mock's status is a final one: the same rule as a function's (wire_rules.h). */
+	static const char *const statuses[] = { "600", "99", "0", "100", "101", "103", "199" };
+
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		char y[256];
+
+		snprintf(y, sizeof(y), ROUTE_HEAD "        integration: { type: mock, status: %s }\n",
+			statuses[i]);
+		load_err(y, "7:44", "status must be between 200 and 599", statuses[i]);
+	}
+	load_err(ROUTE_HEAD "        integration: { type: mock, status: -1 }\n", "7:44",
+		"must be an integer", "status -1");
+	{
+		struct fng_config *c = load_ok(ROUTE_HEAD
+			"        integration: { type: mock, status: 200 }\n", "status 200");
+
+		fng__config_unref(c);
+		c = load_ok(ROUTE_HEAD "        integration: { type: mock, status: 599 }\n",
+			"status 599");
+		fng__config_unref(c);
+	}
+}
+
+/* Framing, hop-by-hop and the gateway's own headers are refused in a mock's headers. */
+static void test_errors_mock_headers(void)
+{
+	static const char *const names[] = { "Content-Length", "transfer-encoding", "Connection",
+		"upgrade", "keep-alive", "te", "trailer", "proxy-connection", "Proxy-Authenticate",
+		"date", "server", "x-request-id", "x-fngate-function-version" };
+	struct fng_config *c;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char y[512];
+
+		snprintf(y, sizeof(y), ROUTE_HEAD "        integration:\n"
+					       "          type: mock\n"
+					       "          headers:\n"
+					       "            x-ok: 1\n"
+					       "            %s: v\n",
+			names[i]);
+		load_err(y, "11:13", "is set by the gateway", names[i]);
+	}
+	c = load_ok(ROUTE_HEAD "        integration:\n"
+			       "          type: mock\n"
+			       "          headers: { x-content-length: 1, proxy: 2, te-x: 3, "
+			       "upgrade-insecure-requests: 4 }\n",
+		"look-alike header names are allowed");
+	if (c) {
+		CHECK_INT(c->apis[0].routes[0].integration.nheaders, 4, "look-alikes: four headers");
+	}
+	fng__config_unref(c);
 }
 
 static void test_errors_semantic(void)
@@ -1712,6 +1759,7 @@ int main(void)
 	nftw(tmp_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	test_errors_keys();
 	test_errors_types();
+	test_errors_mock_headers();
 	test_errors_semantic();
 	test_errors_templates();
 	test_errors_yaml();
