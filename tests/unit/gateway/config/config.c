@@ -504,7 +504,8 @@ static void test_function_limits(void)
 		CHECK_INT(d->timeout_ms, 3000, "timeout_ms default");
 		CHECK_INT(d->memory_mb, 128, "memory_mb default");
 		CHECK_INT(d->cpu_ms, 0, "cpu_ms default");
-		CHECK_INT(d->concurrency, 2, "concurrency default");
+		CHECK_INT(d->concurrency, fng__fn_cpus_available(),
+			"concurrency default: the CPUs available");
 		CHECK_INT(d->min_warm, 1, "min_warm default");
 		CHECK_INT(d->max_invocations, 100000, "max_invocations default");
 		CHECK_INT(d->queue, 256, "queue default");
@@ -630,7 +631,25 @@ static void test_policy_defaults(void)
 	CHECK_INT(c->functions.max.timeout_ms, 30000, "max.timeout_ms default");
 	CHECK_INT(c->functions.max.memory_mb, 512, "max.memory_mb default");
 	CHECK_INT(c->functions.max.cpu_ms, 0, "max.cpu_ms default: none");
-	CHECK_INT(c->functions.max.concurrency, 8, "max.concurrency default");
+	CHECK_INT(c->functions.max.concurrency,
+		fng__fn_cpus_available() * 4 > 8 ? fng__fn_cpus_available() * 4 : 8,
+		"max.concurrency default: 4x the default, at least 8");
+	{
+		/* A maximum under the CPUs available lowers the default the operator did not
+		 * write; one the operator wrote over it is still an error. */
+		struct fng_config *m = load_ok("functions: { max: { concurrency: 1 } }\n" MIN_API,
+			"max.concurrency 1, no default written");
+
+		if (m) {
+			CHECK_INT(m->functions.defaults.concurrency, 1,
+				"the CPUs-available default lowered to max.concurrency 1");
+		}
+		fng__config_unref(m);
+		load_err("functions: { max: { concurrency: 1 }, defaults: { concurrency: 2 } }\n"
+			MIN_API, "1:64",
+			"functions.defaults.concurrency 2 is over functions.max.concurrency 1",
+			"a written default over the maximum");
+	}
 	CHECK_INT(c->functions.max.min_warm, 2, "max.min_warm default");
 	CHECK_INT(c->functions.max.queue, 1024, "max.queue default");
 	p = fng__config_fn_policy(c, "anything");
@@ -721,8 +740,10 @@ static const struct {
 		"operator's maximum 512 (functions.max.memory_mb)\n", "memory_mb 10240" },
 	{ MIN_API, "big", "concurrency: 8\nmin_warm: 3\n", "big.yaml:2:11: min_warm 3 is over "
 		"the operator's maximum 2 (functions.max.min_warm)", "min_warm 3" },
-	{ MIN_API, "big", "concurrency: 100\n", "big.yaml:1:14: concurrency 100 is over the "
-		"operator's maximum 8", "concurrency 100" },
+	/* 1024: over the default maximum (4x the CPUs available, at least 8) on any machine
+	 * with fewer than 256 CPUs. */
+	{ MIN_API, "big", "concurrency: 1024\n", "big.yaml:1:14: concurrency 1024 is over the "
+		"operator's maximum ", "concurrency 1024" },
 	{ MIN_API, "big", "timeout_ms: 60000\n", "big.yaml:1:13: timeout_ms 60000 is over the "
 		"operator's maximum 30000", "timeout 60 s" },
 	{ MIN_API, "big", "queue: 5000\n", "big.yaml:1:8: queue 5000 is over the operator's "
