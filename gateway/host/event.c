@@ -60,7 +60,8 @@ static void log_header_dropped(struct fng_fn *fn, const struct fng_gen *g, struc
 	}
 	snprintf(fn->header_logged, sizeof(fn->header_logged), "%s", g->version);
 	snprintf(name, sizeof(name), "%.*s", (int)(k.len < 63 ? k.len : 63), k.p);
-	fng__log("warn", "function set a header the gateway owns: dropped (logged once per version)",
+	fng__log("warn",
+		"function set a header the gateway owns: dropped (logged once per version)",
 		"function", fn->name, "version", g->version, "header", name, NULL);
 }
 
@@ -105,7 +106,8 @@ int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const 
 			if (fng__is_reserved_header(k.p, k.len)) {
 				log_header_dropped(g->fn, g, k);
 			} else {
-				fng__resp_header(req, k.p, k.len, r.headers[i].v.p, r.headers[i].v.len);
+				fng__resp_header(req, k.p, k.len, r.headers[i].v.p,
+					r.headers[i].v.len);
 			}
 		}
 		for (size_t i = 0; i < r.ncookies; i++) {

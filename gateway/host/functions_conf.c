@@ -160,7 +160,8 @@ static uint32_t quota_cpus(const char *dir, const char *rel, bool v2)
 
 			snprintf(path, sizeof(path), "%s%s/cpu.max", dir, sub);
 			if (read_line(path, line, sizeof(line)) &&
-				sscanf(line, "%23s %lld", q, &period) == 2 && strcmp(q, "max") != 0) {
+				sscanf(line, "%23s %lld", q, &period) == 2 &&
+				strcmp(q, "max") != 0) {
 				quota = strtoll(q, NULL, 10);
 			}
 		} else {
@@ -216,11 +217,12 @@ uint32_t fng__fn_cpus_available(void)
 		if (c1 == line + 1 && line[0] == '0' && c1[1] == '\0') {
 			q = quota_cpus("/sys/fs/cgroup", rel, true);
 		} else {
-			/* v1: the cpu controller, alone or joined with cpuacct ("cpu,cpuacct", whose
-			 * mount /sys/fs/cgroup/cpu names too) */
+			/* v1: the cpu controller, alone or joined with cpuacct ("cpu,cpuacct",
+			 * which /sys/fs/cgroup/cpu names too) */
 			char *tok, *save = NULL;
 
-			for (tok = strtok_r(c1 + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			for (tok = strtok_r(c1 + 1, ",", &save); tok;
+				tok = strtok_r(NULL, ",", &save)) {
 				if (strcmp(tok, "cpu") == 0) {
 					q = quota_cpus("/sys/fs/cgroup/cpu", rel, false);
 					break;
@@ -378,7 +380,7 @@ static int apply_max(struct fng_conf *L, const struct fng_conf_node *v,
 		table[i].def = base ? u32_at(base, bounds[i].max) : bounds[i].def;
 		if (!base && strcmp(bounds[i].name, "concurrency") == 0 &&
 			fng__fn_cpus_available() * 4 > table[i].def) {
-			/* 4x the default, as for memory and queue: the default must fit under it. */
+			/* 4x the default, as for memory and queue: the default fits under it */
 			table[i].def = fng__fn_cpus_available() * 4;
 		}
 	}

@@ -60,8 +60,9 @@ static int parse_mock_headers(struct fng_conf *L, const struct fng_conf_node *v,
 		}
 		/* The same rule as for a function's headers (wire_rules.h), refused at load. */
 		if (fng__is_reserved_header(name, k->len)) {
-			fng__conf_err(L, k, "header \"%s\" is set by the gateway (framing, hop-by-hop "
-				"and the gateway's own headers may not be configured)", name);
+			fng__conf_err(L, k, "header \"%s\" is set by the gateway (framing, "
+				"hop-by-hop and the gateway's own headers may not be configured)",
+				name);
 			continue;
 		}
 		if (fng__conf_template(L, v->kids[i + 1], "header value", &h->value) == 0) {

@@ -15,7 +15,8 @@
 
 static int answers(struct fng_ctx *ctx)
 {
-	const char *status = fng_event_query(ctx, "status"), *header = fng_event_query(ctx, "header");
+	const char *status = fng_event_query(ctx, "status");
+	const char *header = fng_event_query(ctx, "header");
 
 	if (status) {
 		ctx->status = atoi(status);

@@ -1099,8 +1099,8 @@ static void test_seccomp(void)
 {
 #if defined(__x86_64__) && !defined(UNDER_ASAN)
 	static const char *const paths[] = { "/accessors", "/defaults", "/status", "/fail",
-		"/headers", "/reserved", "/json", "/json-type", "/utf8", "/big", "/many-headers", "/log",
-		"/time", "/scratch", "/no-such-scenario" };
+		"/headers", "/reserved", "/json", "/json-type", "/utf8", "/big", "/many-headers",
+		"/log", "/time", "/scratch", "/no-such-scenario" };
 	const char *preload = getenv("LD_PRELOAD");
 	struct fng_wire_buf b = { 0 };
 	int sv[2], st = 0, results = 0;

@@ -1485,7 +1485,8 @@ static void test_errors_types(void)
 	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
 		char y[256];
 
-		snprintf(y, sizeof(y), ROUTE_HEAD "        integration: { type: mock, status: %s }\n",
+		snprintf(y, sizeof(y),
+			ROUTE_HEAD "        integration: { type: mock, status: %s }\n",
 			statuses[i]);
 		load_err(y, "7:44", "status must be between 200 and 599", statuses[i]);
 	}
@@ -1527,7 +1528,8 @@ static void test_errors_mock_headers(void)
 			       "upgrade-insecure-requests: 4 }\n",
 		"look-alike header names are allowed");
 	if (c) {
-		CHECK_INT(c->apis[0].routes[0].integration.nheaders, 4, "look-alikes: four headers");
+		CHECK_INT(c->apis[0].routes[0].integration.nheaders, 4,
+			"look-alikes: four headers");
 	}
 	fng__config_unref(c);
 }
