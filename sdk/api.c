@@ -266,7 +266,8 @@ static bool charge(struct fng_ctx *ctx, size_t n)
 
 FNG_EXPORT int fng_response_status(struct fng_ctx *ctx, int status)
 {
-	if (!ctx || status < 100 || status > 599) {
+	/* What the gateway would answer 502 for is refused here, where the handler can see it. */
+	if (!ctx || !fng__is_answer_status(status)) {
 		return -1;
 	}
 	ctx->status = status;
@@ -283,8 +284,9 @@ FNG_EXPORT int fng_response_header(struct fng_ctx *ctx, const char *name, const 
 	}
 	nlen = strlen(name);
 	vlen = strlen(value);
-	if (!fng__is_token(name, nlen) || !fng__is_field_value(value, vlen) ||
-		ctx->nheaders >= FNG_WIRE_MAX_HEADERS) {
+	/* A reserved header would be dropped by the gateway: refused here instead. */
+	if (!fng__is_token(name, nlen) || fng__is_reserved_header(name, nlen) ||
+		!fng__is_field_value(value, vlen) || ctx->nheaders >= FNG_WIRE_MAX_HEADERS) {
 		return -1;
 	}
 	if (ctx->nheaders == ctx->cap_headers) {

@@ -134,12 +134,18 @@ const char *fng_env(const struct fng_ctx *ctx, const char *name);
 
 /* ---- the response ---- */
 
-/* Sets the status code (100-599). A handler that sets none answers 200. Returns 0 or -1. */
+/*
+ * Sets the status code: a final one, 200-599 (a 1xx is not an answer; the gateway would
+ * answer 502 for it). A handler that sets none answers 200. Returns 0, or -1 (status unchanged).
+ */
 int fng_response_status(struct fng_ctx *ctx, int status);
 /*
  * Adds a response header; repeated names give repeated headers. Names are RFC 9110 tokens,
  * values may not contain a control character but HTAB (no CR, LF, NUL or DEL); bytes
- * 0x80-0xff are allowed. -1 (nothing added) otherwise.
+ * 0x80-0xff are allowed. The gateway owns the framing and hop-by-hop headers and sets some
+ * itself: Content-Length, Transfer-Encoding, Connection, Upgrade, Keep-Alive, TE, Trailer,
+ * Proxy-*, Date, Server, X-Request-Id and X-Fngate-Function-Version are refused (any case).
+ * -1 (nothing added) otherwise.
  */
 int fng_response_header(struct fng_ctx *ctx, const char *name, const char *value);
 /* Adds a Set-Cookie value ("id=1; Path=/; HttpOnly"). */

@@ -320,9 +320,8 @@ FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fn
 
 static bool result_ok(const struct fng_wire_result *r)
 {
-	if (r->status < 100 || r->status > 599) {
-		return false;
-	}
+	/* Any status crosses: which ones may answer is the gateway's rule (fng__is_answer_status),
+	 * so that it can name a bad one in its 502's log line rather than kill the worker. */
 	if ((!r->headers && r->nheaders) || (!r->cookies && r->ncookies)) {
 		return false;
 	}
@@ -674,7 +673,7 @@ enum kind {
 	K_I64,        /* int → int64_t */
 	K_U32,        /* non-negative int up to 2^32-1 → uint32_t */
 	K_LEVEL,      /* int FNG_LOG_DEBUG..FNG_LOG_ERROR → int */
-	K_STATUS,     /* int 100..599 → int */
+	K_STATUS,     /* any int32 → int (judged by the gateway) */
 	K_BOOL,       /* bool → bool */
 	K_FALSE,      /* the literal false (isBase64Encoded); nothing stored */
 	K_OBJ,        /* map → the fields of sub, into the same struct */
@@ -863,7 +862,7 @@ static int decode_field(struct handle *h, const msgpack_object *o, const struct 
 	case K_LEVEL:
 	case K_STATUS:
 		err = f->kind == K_LEVEL ? get_int(o, FNG_LOG_DEBUG, FNG_LOG_ERROR, &v)
-					 : get_int(o, 100, 599, &v);
+					 : get_int(o, INT32_MIN, INT32_MAX, &v);
 		if (!err) {
 			*AT(int, f->off) = (int)v;
 		}

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * RFC 9110 tchar: "!#$%&'*+-.^_`|~" / DIGIT / ALPHA, what methods and field names are made
@@ -65,6 +66,48 @@ static inline bool fng__is_field_value(const char *p, size_t n)
 		}
 	}
 	return true;
+}
+
+/*
+ * A status a response may carry (a handler's, a mock's): a final one, 200-599. 1xx are
+ * interim: sent as the answer, the client would take the next response for this request's
+ * (and a 101 would switch a proxy in front to a tunnel); anything else is not HTTP.
+ */
+static inline bool fng__is_answer_status(long status)
+{
+	return status >= 200 && status <= 599;
+}
+
+/*
+ * A header a response's producer may not set (RFC 9110 7.6.1, RFC 9112 6-7): the framing
+ * and hop-by-hop ones belong to the connection the gateway writes, and the others are set by
+ * the gateway itself (Server, Date, the request id, the function's version). Case-insensitive.
+ */
+static inline bool fng__is_reserved_header(const char *p, size_t n)
+{
+	static const char *const names[] = { "content-length", "transfer-encoding", "connection",
+		"upgrade", "keep-alive", "te", "trailer", "date", "server", "x-request-id",
+		"x-fngate-function-version" };
+	char low[32];
+
+	for (size_t i = 0; i < n && i < sizeof(low) - 1; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		low[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
+	if (n >= 6 && memcmp(low, "proxy-", 6) == 0) {
+		return true; /* Proxy-Connection, Proxy-Authenticate...: between client and proxy */
+	}
+	if (n >= sizeof(low)) {
+		return false; /* longer than any name below */
+	}
+	low[n] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(low, names[i]) == 0) {
+			return true;
+		}
+	}
+	return false;
 }
 
 /*

@@ -90,6 +90,21 @@ int fng__manifest_load_string(const char *name, const char *text, size_t len,
 	const struct fng_fn_limits *defaults, const struct fng_fn_policy *policy,
 	struct fng_fn_limits *out, struct fng_buf *errors);
 
+/*
+ * The CPUs this process may use, the default `concurrency` (and a quarter of the default
+ * functions.max.concurrency, which is at least 8): the CPUs of its affinity mask, bounded by
+ * the CPU quota of its cgroup or of a parent's when one is set (v2 cpu.max, v1
+ * cpu.cfs_quota_us / cpu.cfs_period_us, a fraction rounded up), at least 1 and at most 1024
+ * (concurrency's range). Reads /proc/self and /sys/fs/cgroup: off the loop thread, as
+ * configuration loads are (host/functions_conf.c).
+ */
+uint32_t fng__fn_cpus_available(void);
+/*
+ * The computation itself: affinity CPUs (<= 0: unknown, taken as 1) bounded by quota_us per
+ * period_us (quota_us <= 0 or period_us <= 0: no quota).
+ */
+uint32_t fng__fn_cpus_of(long affinity, int64_t quota_us, int64_t period_us);
+
 /* The policy of function name in c: its own, or c's default policy. Never NULL. */
 const struct fng_fn_policy *fng__config_fn_policy(const struct fng_config *c, const char *name);
 

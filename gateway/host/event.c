@@ -5,6 +5,7 @@
  * the response, its headers re-checked (an untrusted worker wrote them). The request reaches
  * its function host through its server (req->srv->fns), never through a global.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "chars.h"
 #include "errors.h"
 #include "host.h"
+#include "log.h"
 #include "query.h"
 #include "server.h"
 #include "stages.h"
@@ -22,17 +24,45 @@ static bool header_ok(const struct fng_wire_kv *kv)
 	return fng__is_token(kv->k.p, kv->k.len) && fng__is_field_value(kv->v.p, kv->v.len);
 }
 
-static bool reserved_header(struct fng_wire_str k)
+/*
+ * A status that cannot be a final answer (a 1xx, or not HTTP): the request gets 502 and the
+ * operator a line naming the function and the status, at most one a second per function (a
+ * handler that always answers 101 would otherwise write one line per request).
+ */
+static void log_bad_status(struct fng_fn *fn, const struct fng_gen *g, int64_t status)
 {
-	static const char *const names[] = { "content-length", "transfer-encoding", "connection",
-		"date", "server", "x-request-id", "x-fngate-function-version" };
+	uint64_t now = uv_now(fn->fns->loop);
+	char st[24], n[16];
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (fng__str_ieq((struct fng_str){ k.p, k.len }, names[i], strlen(names[i]))) {
-			return true;
-		}
+	if (fn->bad_status_at && now - fn->bad_status_at < 1000) {
+		fn->bad_status++;
+		return;
 	}
-	return false;
+	snprintf(st, sizeof(st), "%" PRId64, status);
+	snprintf(n, sizeof(n), "%u", fn->bad_status);
+	fn->bad_status_at = now ? now : 1;
+	fn->bad_status = 0;
+	fng__log("error", "function answered a status that is not a final HTTP status: 502 sent",
+		"function", fn->name, "version", g->version, "status", st, "not_logged_since",
+		n, NULL);
+}
+
+/*
+ * A worker that bypassed the SDK (which refuses them) set a framing, hop-by-hop or
+ * gateway-owned header: it is dropped, and said once per version of the function.
+ */
+static void log_header_dropped(struct fng_fn *fn, const struct fng_gen *g, struct fng_wire_str k)
+{
+	char name[64];
+
+	if (strcmp(fn->header_logged, g->version) == 0) {
+		return;
+	}
+	snprintf(fn->header_logged, sizeof(fn->header_logged), "%s", g->version);
+	snprintf(name, sizeof(name), "%.*s", (int)(k.len < 63 ? k.len : 63), k.p);
+	fng__log("warn",
+		"function set a header the gateway owns: dropped (logged once per version)",
+		"function", fn->name, "version", g->version, "header", name, NULL);
 }
 
 int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const uint8_t *b,
@@ -64,15 +94,20 @@ int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const 
 	} else if (r.failed) {
 		req->error_detail = "function returned an error";
 		*rc = FNG_EBAD_GATEWAY;
-	} else if (r.status < 100 || r.status > 599) {
-		req->error_detail = "function returned an invalid status code";
+	} else if (!fng__is_answer_status(r.status)) {
+		req->error_detail = "function returned a status that is not a final HTTP status";
 		*rc = FNG_EBAD_GATEWAY;
+		log_bad_status(g->fn, g, r.status);
 	} else {
-		req->resp.status = r.status;
+		req->resp.status = (int)r.status;
 		for (size_t i = 0; i < r.nheaders; i++) {
-			if (!reserved_header(r.headers[i].k)) {
-				fng__resp_header(req, r.headers[i].k.p, r.headers[i].k.len,
-					r.headers[i].v.p, r.headers[i].v.len);
+			struct fng_wire_str k = r.headers[i].k;
+
+			if (fng__is_reserved_header(k.p, k.len)) {
+				log_header_dropped(g->fn, g, k);
+			} else {
+				fng__resp_header(req, k.p, k.len, r.headers[i].v.p,
+					r.headers[i].v.len);
 			}
 		}
 		for (size_t i = 0; i < r.ncookies; i++) {

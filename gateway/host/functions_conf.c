@@ -7,8 +7,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -103,9 +106,143 @@ static int parse_groups(struct fng_conf *L, const struct fng_conf_node *v, void 
 	return groups_of(L, v, &((struct fng_fn_limits *)obj)->groups);
 }
 
+/* ---- the CPUs available: the default concurrency ---- */
+
+/* concurrency's range (limits_fn_keys) */
+#define CPUS_MAX 1024u
+
+uint32_t fng__fn_cpus_of(long affinity, int64_t quota_us, int64_t period_us)
+{
+	uint64_t n = affinity > 0 ? (uint64_t)affinity : 1;
+
+	if (quota_us > 0 && period_us > 0) {
+		/* 150000 per 100000 is one and a half CPUs: two workers keep it busy. */
+		uint64_t q = ((uint64_t)quota_us + (uint64_t)period_us - 1) / (uint64_t)period_us;
+
+		if (q < n) {
+			n = q;
+		}
+	}
+	return n > CPUS_MAX ? CPUS_MAX : (uint32_t)n;
+}
+
+/* The first line of path into buf; false if it cannot be read. */
+static bool read_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	bool ok;
+
+	if (!f) {
+		return false;
+	}
+	ok = fgets(buf, (int)size, f) != NULL;
+	fclose(f);
+	return ok;
+}
+
+/*
+ * The smallest quota (as CPUs, rounded up, CPUS_MAX if none) of the cgroup at dir/rel and
+ * its parents up to dir: a quota set on a parent bounds every child. v2 reads cpu.max
+ * ("max 100000" or "QUOTA PERIOD"), v1 cpu.cfs_quota_us (-1: none) and cpu.cfs_period_us.
+ */
+static uint32_t quota_cpus(const char *dir, const char *rel, bool v2)
+{
+	char path[PATH_MAX + 128], line[64], sub[PATH_MAX];
+	uint32_t best = CPUS_MAX;
+
+	snprintf(sub, sizeof(sub), "%s", rel);
+	for (;;) {
+		long long quota = -1, period = 0;
+		char *slash;
+
+		if (v2) {
+			char q[24];
+
+			snprintf(path, sizeof(path), "%s%s/cpu.max", dir, sub);
+			if (read_line(path, line, sizeof(line)) &&
+				sscanf(line, "%23s %lld", q, &period) == 2 &&
+				strcmp(q, "max") != 0) {
+				quota = strtoll(q, NULL, 10);
+			}
+		} else {
+			snprintf(path, sizeof(path), "%s%s/cpu.cfs_quota_us", dir, sub);
+			if (read_line(path, line, sizeof(line))) {
+				quota = strtoll(line, NULL, 10);
+			}
+			snprintf(path, sizeof(path), "%s%s/cpu.cfs_period_us", dir, sub);
+			if (read_line(path, line, sizeof(line))) {
+				period = strtoll(line, NULL, 10);
+			}
+		}
+		if (quota > 0 && period > 0) {
+			uint32_t n = fng__fn_cpus_of(CPUS_MAX, quota, period);
+
+			best = n < best ? n : best;
+		}
+		slash = strrchr(sub, '/');
+		if (!slash || sub[0] == '\0') {
+			break;
+		}
+		*slash = '\0'; /* "/a/b" -> "/a" -> "" (the mount's root) -> done */
+	}
+	return best;
+}
+
+uint32_t fng__fn_cpus_available(void)
+{
+	cpu_set_t set;
+	long affinity = 0;
+	uint32_t quota = CPUS_MAX;
+	char line[PATH_MAX + 64];
+	FILE *f;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		affinity = CPU_COUNT(&set);
+	}
+	/* /proc/self/cgroup: "0::/PATH" (v2) or "N:cpu,cpuacct:/PATH" (v1's cpu controller). */
+	f = fopen("/proc/self/cgroup", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		char *rel = c2 ? c2 + 1 : NULL;
+		uint32_t q = CPUS_MAX;
+
+		if (!rel) {
+			continue;
+		}
+		rel[strcspn(rel, "\n")] = '\0';
+		if (strcmp(rel, "/") == 0) {
+			rel = "";
+		}
+		*c2 = '\0';
+		if (c1 == line + 1 && line[0] == '0' && c1[1] == '\0') {
+			q = quota_cpus("/sys/fs/cgroup", rel, true);
+		} else {
+			/* v1: the cpu controller, alone or joined with cpuacct ("cpu,cpuacct",
+			 * which /sys/fs/cgroup/cpu names too) */
+			char *tok, *save = NULL;
+
+			for (tok = strtok_r(c1 + 1, ",", &save); tok;
+				tok = strtok_r(NULL, ",", &save)) {
+				if (strcmp(tok, "cpu") == 0) {
+					q = quota_cpus("/sys/fs/cgroup/cpu", rel, false);
+					break;
+				}
+			}
+		}
+		quota = q < quota ? q : quota;
+	}
+	if (f) {
+		fclose(f);
+	}
+	return fng__fn_cpus_of(affinity, quota < CPUS_MAX ? quota : 0, 1);
+}
+
 #define FOFF(member) offsetof(struct fng_fn_limits, member)
 
-/* Defaults: Lambda's 3 s timeout and 128 MB floor; one warm worker, two at most (the cores). */
+/*
+ * Defaults: Lambda's 3 s timeout and 128 MB floor; one warm worker. concurrency's 2 is a
+ * placeholder: functions.defaults gets the CPUs available (fng__fn_cpus_available()).
+ */
 static const struct fng_conf_key limits_fn_keys[] = {
 	{ "timeout_ms", FNG_CONF_U32, FOFF(timeout_ms), 3000, 1, 900000 },
 	{ "memory_mb", FNG_CONF_U32, FOFF(memory_mb), 128, 16, 10240 },
@@ -131,6 +268,7 @@ static int apply_limits(struct fng_conf *L, const struct fng_conf_node *v,
 	memset(&tmp, 0, sizeof(tmp));
 	rc = fng__conf_apply(L, NULL, limits_fn_keys, &tmp, what); /* table defaults */
 	(void)rc;
+	tmp.concurrency = fng__fn_cpus_available(); /* more workers than CPUs wait for each other */
 	*out = base ? *base : tmp;
 	if (!v) {
 		return 0;
@@ -240,6 +378,11 @@ static int apply_max(struct fng_conf *L, const struct fng_conf_node *v,
 		table[i] = *k;
 		table[i].off = bounds[i].max;
 		table[i].def = base ? u32_at(base, bounds[i].max) : bounds[i].def;
+		if (!base && strcmp(bounds[i].name, "concurrency") == 0 &&
+			fng__fn_cpus_available() * 4 > table[i].def) {
+			/* 4x the default, as for memory and queue: the default fits under it */
+			table[i].def = fng__fn_cpus_available() * 4;
+		}
 	}
 	table[NBOUNDS] = (struct fng_conf_key){ NULL };
 	return fng__conf_apply(L, v, table, out, what);
@@ -471,10 +614,23 @@ static const struct fng_conf_key functions_keys[] = {
 	{ NULL },
 };
 
-/* functions.defaults must stay within functions.max (a zero_is_none 0 means the maximum). */
+/*
+ * functions.defaults must stay within functions.max (a zero_is_none 0 means the maximum). A
+ * concurrency the operator did not write (the CPUs available) is lowered to the maximum
+ * instead: a maximum below this machine's CPUs is not a mistake in the file.
+ */
 static void check_defaults(struct fng_conf *L, const struct fng_conf_node *v)
 {
-	const struct fng_config *c = L->cfg;
+	struct fng_config *c = L->cfg;
+
+	if (!fng__conf_lookup(fng__conf_lookup(v, "defaults"), "concurrency") &&
+		c->functions.defaults.concurrency > c->functions.max.concurrency) {
+		uint32_t m = c->functions.max.concurrency;
+
+		/* not below the operator's min_warm: that one is reported below */
+		c->functions.defaults.concurrency =
+			m > c->functions.defaults.min_warm ? m : c->functions.defaults.min_warm;
+	}
 
 	for (size_t i = 0; i < NBOUNDS; i++) {
 		const struct bound *b = &bounds[i];

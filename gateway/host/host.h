@@ -151,6 +151,9 @@ struct fng_fn {
 	const struct fng_fn_policy *policy; /* what the operator allows it (in fns->cfg) */
 	uint64_t refused_at;     /* uv_now() ms of its last "WebSocket call refused" line */
 	unsigned refused;        /* its WebSocket calls refused since that line */
+	uint64_t bad_status_at;  /* uv_now() ms of its last "status that is not an answer" line */
+	unsigned bad_status;     /* such answers since that line, not logged */
+	char header_logged[17];  /* the version a "reserved header dropped" line was logged for */
 	struct fng_fnlog log;    /* the rate limit on its log lines (fng_log and stdout/stderr) */
 	struct fn_failure {
 		/*

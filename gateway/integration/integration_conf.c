@@ -58,10 +58,11 @@ static int parse_mock_headers(struct fng_conf *L, const struct fng_conf_node *v,
 		if (!name) {
 			continue;
 		}
-		if (!strcmp(name, "content-length") || !strcmp(name, "transfer-encoding") ||
-			!strcmp(name, "connection") || !strcmp(name, "date") ||
-			!strcmp(name, "x-request-id")) {
-			fng__conf_err(L, k, "header \"%s\" is set by the gateway", name);
+		/* The same rule as for a function's headers (wire_rules.h), refused at load. */
+		if (fng__is_reserved_header(name, k->len)) {
+			fng__conf_err(L, k, "header \"%s\" is set by the gateway (framing, "
+				"hop-by-hop and the gateway's own headers may not be configured)",
+				name);
 			continue;
 		}
 		if (fng__conf_template(L, v->kids[i + 1], "header value", &h->value) == 0) {
@@ -96,7 +97,8 @@ static int parse_mock_body(struct fng_conf *L, const struct fng_conf_node *v, vo
 
 static const struct fng_conf_key mock_keys[] = {
 	{ "type", FNG_CONF_FN, 0, .fn = fng__conf_skip },
-	{ "status", FNG_CONF_U32, IOFF(status), 200, 100, 599 },
+	/* A final status: a 1xx would make the next response answer this request. */
+	{ "status", FNG_CONF_U32, IOFF(status), 200, 200, 599 },
 	{ "headers", FNG_CONF_FN, 0, .fn = parse_mock_headers },
 	{ "body", FNG_CONF_FN, 0, .fn = parse_mock_body },
 	{ "chunked", FNG_CONF_BOOL, IOFF(chunked), 0 },

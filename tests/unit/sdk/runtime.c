@@ -105,8 +105,13 @@ static int scenario_status(struct fng_ctx *ctx)
 {
 	int a = fng_response_status(ctx, 99), b = fng_response_status(ctx, 600);
 	int c = fng_response_status(ctx, 418), d = fng_response_status(ctx, 0);
+	/* Interim statuses are no answer: the gateway would answer 502 for them. */
+	static const int interim[] = { 100, 101, 103, 199, -1, 200 };
 
 	fng_response_printf(ctx, "%d %d %d %d", a, b, c, d);
+	for (size_t i = 0; i < sizeof(interim) / sizeof(interim[0]); i++) {
+		fng_response_printf(ctx, " %d", fng_response_status(ctx, interim[i]));
+	}
 	return 0;
 }
 
@@ -140,6 +145,24 @@ static int scenario_headers(struct fng_ctx *ctx)
 	rc[n++] = fng_response_cookie(ctx, "b=2");
 	for (int i = 0; i < n; i++) {
 		fng_response_printf(ctx, "%d ", rc[i]);
+	}
+	return 0;
+}
+
+/* The gateway's own headers and the connection's are refused; names that merely look alike
+ * are not. */
+static int scenario_reserved(struct fng_ctx *ctx)
+{
+	static const char *const names[] = { "Content-Length", "transfer-encoding",
+		"CONNECTION", "Upgrade", "keep-alive", "TE", "Trailer", "Proxy-Connection",
+		"proxy-authenticate", "Proxy-A-Name-Longer-Than-Thirty-Two-Bytes", "Date", "server",
+		"X-Request-Id", "x-fngate-function-version",
+		/* allowed */
+		"x-content-length", "te-x", "proxy", "upgrade-insecure-requests", "keep-alive-x",
+		"trailers", "x-request-id-2", "content-type" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		fng_response_printf(ctx, "%d ", fng_response_header(ctx, names[i], "1"));
 	}
 	return 0;
 }
@@ -307,6 +330,7 @@ static const struct {
 	{ "/status", scenario_status },
 	{ "/fail", scenario_fail },
 	{ "/headers", scenario_headers },
+	{ "/reserved", scenario_reserved },
 	{ "/json", scenario_json },
 	{ "/json-type", scenario_json_keeps_type },
 	{ "/utf8", scenario_utf8 },
@@ -681,8 +705,9 @@ static void test_defaults_status_fail(struct worker *w)
 	ev = make_event("/status");
 	invoke(w, &ev, &o);
 	body = body_str(&o);
-	CHECK(o.ok && o.r.status == 418, "status: 418 set");
-	CHECK_STR(body, "-1 -1 0 -1", "status: 99, 600 and 0 refused, 418 taken");
+	CHECK(o.ok && o.r.status == 200, "status: 200 set last");
+	CHECK_STR(body, "-1 -1 0 -1 -1 -1 -1 -1 -1 0",
+		"status: 99, 600, 0, 100, 101, 103, 199 and -1 refused, 418 and 200 taken");
 	free(body);
 	outcome_free(&o);
 
@@ -725,6 +750,22 @@ static void test_headers(struct worker *w)
 	CHECK(o.r.ncookies == 2 && strcmp(o.r.cookies[0].p, "id=1; Path=/; HttpOnly") == 0 &&
 			strcmp(o.r.cookies[1].p, "b=2") == 0,
 		"headers: two Set-Cookie values");
+	free(body);
+	outcome_free(&o);
+}
+
+static void test_reserved(struct worker *w)
+{
+	struct fng_wire_event ev = make_event("/reserved");
+	struct outcome o;
+	char *body;
+
+	invoke(w, &ev, &o);
+	body = body_str(&o);
+	CHECK_STR(body, "-1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 0 0 0 0 0 0 0 0 ",
+		"reserved: framing, hop-by-hop, Proxy-* and the gateway's headers refused, "
+		"look-alikes taken");
+	CHECK_INT(o.r.nheaders, 8, "reserved: only the look-alikes sent");
 	free(body);
 	outcome_free(&o);
 }
@@ -1058,8 +1099,8 @@ static void test_seccomp(void)
 {
 #if defined(__x86_64__) && !defined(UNDER_ASAN)
 	static const char *const paths[] = { "/accessors", "/defaults", "/status", "/fail",
-		"/headers", "/json", "/json-type", "/utf8", "/big", "/many-headers", "/log",
-		"/time", "/scratch", "/no-such-scenario" };
+		"/headers", "/reserved", "/json", "/json-type", "/utf8", "/big", "/many-headers",
+		"/log", "/time", "/scratch", "/no-such-scenario" };
 	const char *preload = getenv("LD_PRELOAD");
 	struct fng_wire_buf b = { 0 };
 	int sv[2], st = 0, results = 0;
@@ -1114,6 +1155,7 @@ int main(void)
 	test_accessors(&w);
 	test_defaults_status_fail(&w);
 	test_headers(&w);
+	test_reserved(&w);
 	test_json(&w);
 	test_log(&w);
 	test_time(&w);

@@ -119,10 +119,48 @@ static void test_close_codes(void)
 		"close codes past the ranges");
 }
 
+/* RFC 9110 15: a final status is 200-599; 1xx are interim, the rest not defined. */
+static void test_answer_status(void)
+{
+	static const long no[] = { 100, 101, 103, 199, 600, 0, -1, -200, 999, 65536 + 200 };
+	static const long yes[] = { 200, 204, 301, 404, 418, 599 };
+
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		CHECK(!fng__is_answer_status(no[i]), "answer status: %ld is not one", no[i]);
+	}
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		CHECK(fng__is_answer_status(yes[i]), "answer status: %ld is one", yes[i]);
+	}
+}
+
+/* RFC 9110 7.6.1 (Connection and the hop-by-hop fields), RFC 9112 6 (framing). */
+static void test_reserved_header(void)
+{
+	static const char *const yes[] = { "content-length", "Transfer-Encoding", "CONNECTION",
+		"upgrade", "Keep-Alive", "te", "TE", "trailer", "proxy-connection",
+		"Proxy-Authorization", "proxy-", "proxy-a-name-much-longer-than-the-buffer-x",
+		"date", "Server", "x-request-id", "X-Fngate-Function-Version" };
+	static const char *const no[] = { "content-type", "x-content-length", "t", "tes",
+		"trailers", "proxy", "proxyx", "upgrade-insecure-requests", "connection-x",
+		"a-name-much-longer-than-the-buffer-is-not-reserved", "" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		CHECK(fng__is_reserved_header(yes[i], strlen(yes[i])), "reserved: %s", yes[i]);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		CHECK(!fng__is_reserved_header(no[i], strlen(no[i])), "not reserved: \"%s\"",
+			no[i]);
+	}
+	/* Only n bytes are read: a prefix of a reserved name is not one. */
+	CHECK(!fng__is_reserved_header("connection", 4), "reserved: n bounds the name");
+}
+
 int main(void)
 {
 	test_tchar();
 	test_field_value();
 	test_close_codes();
+	test_answer_status();
+	test_reserved_header();
 	return fng_test_done();
 }

@@ -504,7 +504,8 @@ static void test_function_limits(void)
 		CHECK_INT(d->timeout_ms, 3000, "timeout_ms default");
 		CHECK_INT(d->memory_mb, 128, "memory_mb default");
 		CHECK_INT(d->cpu_ms, 0, "cpu_ms default");
-		CHECK_INT(d->concurrency, 2, "concurrency default");
+		CHECK_INT(d->concurrency, fng__fn_cpus_available(),
+			"concurrency default: the CPUs available");
 		CHECK_INT(d->min_warm, 1, "min_warm default");
 		CHECK_INT(d->max_invocations, 100000, "max_invocations default");
 		CHECK_INT(d->queue, 256, "queue default");
@@ -630,7 +631,25 @@ static void test_policy_defaults(void)
 	CHECK_INT(c->functions.max.timeout_ms, 30000, "max.timeout_ms default");
 	CHECK_INT(c->functions.max.memory_mb, 512, "max.memory_mb default");
 	CHECK_INT(c->functions.max.cpu_ms, 0, "max.cpu_ms default: none");
-	CHECK_INT(c->functions.max.concurrency, 8, "max.concurrency default");
+	CHECK_INT(c->functions.max.concurrency,
+		fng__fn_cpus_available() * 4 > 8 ? fng__fn_cpus_available() * 4 : 8,
+		"max.concurrency default: 4x the default, at least 8");
+	{
+		/* A maximum under the CPUs available lowers the default the operator did not
+		 * write; one the operator wrote over it is still an error. */
+		struct fng_config *m = load_ok("functions: { max: { concurrency: 1 } }\n" MIN_API,
+			"max.concurrency 1, no default written");
+
+		if (m) {
+			CHECK_INT(m->functions.defaults.concurrency, 1,
+				"the CPUs-available default lowered to max.concurrency 1");
+		}
+		fng__config_unref(m);
+		load_err("functions: { max: { concurrency: 1 }, defaults: { concurrency: 2 } }\n"
+			MIN_API, "1:64",
+			"functions.defaults.concurrency 2 is over functions.max.concurrency 1",
+			"a written default over the maximum");
+	}
 	CHECK_INT(c->functions.max.min_warm, 2, "max.min_warm default");
 	CHECK_INT(c->functions.max.queue, 1024, "max.queue default");
 	p = fng__config_fn_policy(c, "anything");
@@ -721,8 +740,10 @@ static const struct {
 		"operator's maximum 512 (functions.max.memory_mb)\n", "memory_mb 10240" },
 	{ MIN_API, "big", "concurrency: 8\nmin_warm: 3\n", "big.yaml:2:11: min_warm 3 is over "
 		"the operator's maximum 2 (functions.max.min_warm)", "min_warm 3" },
-	{ MIN_API, "big", "concurrency: 100\n", "big.yaml:1:14: concurrency 100 is over the "
-		"operator's maximum 8", "concurrency 100" },
+	/* 1024: over the default maximum (4x the CPUs available, at least 8) on any machine
+	 * with fewer than 256 CPUs. */
+	{ MIN_API, "big", "concurrency: 1024\n", "big.yaml:1:14: concurrency 1024 is over the "
+		"operator's maximum ", "concurrency 1024" },
 	{ MIN_API, "big", "timeout_ms: 60000\n", "big.yaml:1:13: timeout_ms 60000 is over the "
 		"operator's maximum 30000", "timeout 60 s" },
 	{ MIN_API, "big", "queue: 5000\n", "big.yaml:1:8: queue 5000 is over the operator's "
@@ -1458,10 +1479,59 @@ static void test_errors_types(void)
 		 "  timeouts:\n"
 		 "    header_ms: 99999999999999999999999\n" MIN_API,
 		"3:16", "must be an integer", "integer overflow");
-	load_err(ROUTE_HEAD "        integration: { type: mock, status: 600 }\n", "7:44",
-		"between 100 and 599", "status out of range");
-	load_err(ROUTE_HEAD "        integration: { type: mock, status: 99 }\n", "7:44",
-		"between 100 and 599", "status below range");
+	/* A mock's status is a final one: the same rule as a function's (wire_rules.h). */
+	static const char *const statuses[] = { "600", "99", "0", "100", "101", "103", "199" };
+
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		char y[256];
+
+		snprintf(y, sizeof(y),
+			ROUTE_HEAD "        integration: { type: mock, status: %s }\n",
+			statuses[i]);
+		load_err(y, "7:44", "status must be between 200 and 599", statuses[i]);
+	}
+	load_err(ROUTE_HEAD "        integration: { type: mock, status: -1 }\n", "7:44",
+		"must be an integer", "status -1");
+	{
+		struct fng_config *c = load_ok(ROUTE_HEAD
+			"        integration: { type: mock, status: 200 }\n", "status 200");
+
+		fng__config_unref(c);
+		c = load_ok(ROUTE_HEAD "        integration: { type: mock, status: 599 }\n",
+			"status 599");
+		fng__config_unref(c);
+	}
+}
+
+/* Framing, hop-by-hop and the gateway's own headers are refused in a mock's headers. */
+static void test_errors_mock_headers(void)
+{
+	static const char *const names[] = { "Content-Length", "transfer-encoding", "Connection",
+		"upgrade", "keep-alive", "te", "trailer", "proxy-connection", "Proxy-Authenticate",
+		"date", "server", "x-request-id", "x-fngate-function-version" };
+	struct fng_config *c;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char y[512];
+
+		snprintf(y, sizeof(y), ROUTE_HEAD "        integration:\n"
+					       "          type: mock\n"
+					       "          headers:\n"
+					       "            x-ok: 1\n"
+					       "            %s: v\n",
+			names[i]);
+		load_err(y, "11:13", "is set by the gateway", names[i]);
+	}
+	c = load_ok(ROUTE_HEAD "        integration:\n"
+			       "          type: mock\n"
+			       "          headers: { x-content-length: 1, proxy: 2, te-x: 3, "
+			       "upgrade-insecure-requests: 4 }\n",
+		"look-alike header names are allowed");
+	if (c) {
+		CHECK_INT(c->apis[0].routes[0].integration.nheaders, 4,
+			"look-alikes: four headers");
+	}
+	fng__config_unref(c);
 }
 
 static void test_errors_semantic(void)
@@ -1712,6 +1782,7 @@ int main(void)
 	nftw(tmp_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	test_errors_keys();
 	test_errors_types();
+	test_errors_mock_headers();
 	test_errors_semantic();
 	test_errors_templates();
 	test_errors_yaml();
