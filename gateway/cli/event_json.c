@@ -26,6 +26,7 @@
 
 #include "event_json.h"
 #include "query.h"
+#include "wire_rules.h"
 #include "ws.h"
 
 /* A growing list of pairs in the event's arena. */
@@ -427,7 +428,9 @@ json_t *fng__json_response(const struct fng_wire_result *r, enum fng_event_shape
 		json_decref(h);
 		return NULL;
 	}
-	json_object_set_new(o, "statusCode", json_integer(r->failed ? 502 : r->status));
+	/* What the gateway answers too: a status that is not an HTTP answer is a 502. */
+	json_object_set_new(o, "statusCode", json_integer(r->failed ||
+		!fng__is_answer_status(r->status) ? 502 : r->status));
 	if (shape == FNG_SHAPE_V1) {
 		multi = json_object();
 	}
@@ -486,6 +489,12 @@ json_t *fng__json_response(const struct fng_wire_result *r, enum fng_event_shape
 	json_object_set_new(o, "isBase64Encoded", json_boolean(b64));
 	if (r->failed) {
 		json_object_set_new(o, "error", json_string("the handler returned an error"));
+	} else if (!fng__is_answer_status(r->status)) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "the handler answered status %d, which is not an HTTP "
+			"answer (200-599)", r->status);
+		json_object_set_new(o, "error", json_string(why));
 	}
 	return o;
 }

@@ -193,6 +193,14 @@ static void test_response(void)
 	CHECK_STR(jget(o, "body"), "/wCA", "binary: the body in base64");
 	json_decref(o);
 
+	r.status = 101;
+	o = fng__json_response(&r, FNG_SHAPE_V2);
+	CHECK_INT(json_integer_value(json_object_get(o, "statusCode")), 502,
+		"a status that is not an HTTP answer: 502, as the gateway answers");
+	CHECK(strstr(jget(o, "error"), "101") != NULL, "... saying which (%s)", jget(o, "error"));
+	json_decref(o);
+
+	r.status = 200;
 	r.failed = true;
 	o = fng__json_response(&r, FNG_SHAPE_V2);
 	CHECK_INT(json_integer_value(json_object_get(o, "statusCode")), 502, "a failed handler: 502");
