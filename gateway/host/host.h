@@ -150,8 +150,8 @@ struct fng_fn {
 	uint64_t service_ns;     /* moving average of an invocation's run time */
 	/*
 	 * The run time admission estimates waits with (host/queue.c): 0 until the first
-	 * invocation ran, then a moving average whose samples are clipped at 4x it, so that one
-	 * invocation held up by a busy loop does not shut the queue.
+	 * invocation ran; then it follows faster runs at once and slower ones slowly, so that
+	 * invocations held up by a busy loop do not shut the queue.
 	 */
 	uint64_t run_ns;
 	bool pump_wanted;        /* pump_cb runs fng__host_pump for it */
