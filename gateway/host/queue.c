@@ -165,49 +165,54 @@ static void gen_load(const struct fng_gen *g, unsigned *running, unsigned *waiti
  * have just started). Start-up time is not counted: a cold pool's first requests are
  * admitted, and the deadline timer answers those a slow start leaves behind.
  */
+static uint64_t estimate(const struct fng_fn *fn, unsigned running, unsigned waiting)
+{
+	uint32_t c = fn->current->limits.concurrency ? fn->current->limits.concurrency : 1;
+	uint64_t jobs = (uint64_t)running + waiting + fn->nqueue + 1;
+
+	return fn->run_ns ? (jobs + c - 1) / c * fn->run_ns : 0;
+}
+
 uint64_t fng__host_queue_estimate_ns(const struct fng_fn *fn)
 {
-	const struct fng_gen *g = fn->current;
-	unsigned running, waiting, idle, c = g->limits.concurrency ? g->limits.concurrency : 1;
-	uint64_t jobs;
+	unsigned running, waiting, idle;
 
-	if (fn->run_ns == 0) {
-		return 0;
-	}
-	gen_load(g, &running, &waiting, &idle);
-	jobs = (uint64_t)running + waiting + fn->nqueue + 1;
-	return (jobs + c - 1) / c * fn->run_ns;
+	gen_load(fn->current, &running, &waiting, &idle);
+	return estimate(fn, running, waiting);
 }
 
 /*
- * `queue` bounds the requests that must wait for a worker — in the queue or behind a running
- * invocation — once idle workers have taken theirs: the memory bound. Within it, a request is
- * refused only when the estimate says it cannot be answered before its timeout.
+ * NULL if fn takes one more request, else why not. `queue` bounds the requests that must wait
+ * for a worker — in the queue or behind a running invocation — once idle workers have taken
+ * theirs: the memory bound. Within it, a request is refused only when the estimate says it
+ * cannot be answered before its timeout.
  */
-static bool queue_full(const struct fng_fn *fn)
+static const char *refusal(const struct fng_fn *fn)
 {
 	const struct fng_gen *g = fn->current;
 	unsigned running, waiting, idle;
 
 	gen_load(g, &running, &waiting, &idle);
-	return (uint64_t)waiting + fn->nqueue + 1 > (uint64_t)idle + g->limits.queue;
-}
-
-static bool too_late(const struct fng_fn *fn)
-{
-	return fng__host_queue_estimate_ns(fn) > (uint64_t)fn->current->limits.timeout_ms * 1000000;
+	if ((uint64_t)waiting + fn->nqueue + 1 > (uint64_t)idle + g->limits.queue) {
+		return "function is at its concurrency limit and its queue is full";
+	}
+	if (estimate(fn, running, waiting) > (uint64_t)g->limits.timeout_ms * 1000000) {
+		return "function cannot answer in time: the requests waiting for it take longer "
+			"than its timeout";
+	}
+	return NULL;
 }
 
 bool fng__host_queue_admit(const struct fng_fn *fn)
 {
-	return !queue_full(fn) && !too_late(fn);
+	return refusal(fn) == NULL;
 }
 
 const char *fng__host_queue_refusal(const struct fng_fn *fn)
 {
-	return queue_full(fn) ? "function is at its concurrency limit and its queue is full" :
-		"function cannot answer in time: the requests waiting for it take longer than its "
-		"timeout";
+	const char *why = refusal(fn);
+
+	return why ? why : "function is at its concurrency limit";
 }
 
 bool fng__host_cannot_start(const struct fng_fn *fn, bool attempt)
