@@ -64,8 +64,8 @@ static int on_result(struct fng_functions *fns, struct fng_worker *w, const uint
 		return -1;
 	}
 	uv_timer_stop(&w->timer);
-	/* The run-time average that decides whether the function is pipelined (1/8 weight). */
-	fn->service_ns = fn->service_ns - fn->service_ns / 8 + ran / 8;
+	/* The run-time averages: pipelining and admission (host/queue.c). */
+	fng__host_service_sample(fn, ran);
 	w->invocations++;
 	memmove(&w->slots[0], &w->slots[1], --w->nslots * sizeof(w->slots[0]));
 	if (req) {

@@ -274,7 +274,7 @@ static int function_start(struct fng_req *req)
 		return FNG_EUNAVAILABLE;
 	}
 	if (!fng__host_queue_admit(fn)) {
-		req->error_detail = "function is at its concurrency limit";
+		req->error_detail = fng__host_queue_refusal(fn);
 		return FNG_ETHROTTLED;
 	}
 	q = calloc(1, sizeof(*q));

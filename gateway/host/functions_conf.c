@@ -250,7 +250,12 @@ static const struct fng_conf_key limits_fn_keys[] = {
 	{ "concurrency", FNG_CONF_U32, FOFF(concurrency), 2, 1, 1024 },
 	{ "min_warm", FNG_CONF_U32, FOFF(min_warm), 1, 0, 1024 },
 	{ "max_invocations", FNG_CONF_U32, FOFF(max_invocations), 100000, 1, 1u << 31 },
-	{ "queue", FNG_CONF_U32, FOFF(queue), 256, 0, 1u << 20 },
+	/*
+	 * queue is the memory bound, not the admission policy (a request is refused when the
+	 * estimate says it cannot be answered in time, host/queue.c): 32768 requests, a burst
+	 * of tens of thousands of connections coming back at once (docs/config.md).
+	 */
+	{ "queue", FNG_CONF_U32, FOFF(queue), 32768, 0, 1u << 20 },
 	{ "pipeline", FNG_CONF_U32, FOFF(pipeline), 4, 1, 16 },
 	{ "env", FNG_CONF_FN, 0, .fn = parse_env },
 	{ "sandbox", FNG_CONF_FN, 0, .fn = parse_groups },
@@ -345,7 +350,7 @@ static const struct bound {
 	{ "cpu_ms", FOFF(cpu_ms), MOFF(cpu_ms), 0, true },
 	{ "concurrency", FOFF(concurrency), MOFF(concurrency), 8 },
 	{ "min_warm", FOFF(min_warm), MOFF(min_warm), 2 },
-	{ "queue", FOFF(queue), MOFF(queue), 1024 },
+	{ "queue", FOFF(queue), MOFF(queue), 131072 },
 };
 
 #define NBOUNDS (sizeof(bounds) / sizeof(bounds[0]))

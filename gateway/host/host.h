@@ -137,6 +137,7 @@ struct fng_gen {
 	struct fng_list link;    /* fn->old */
 	unsigned start_failures; /* in a row: spawning backs off */
 	uint64_t backoff_until;  /* uv_now() ms */
+	char start_error[96];    /* why its last worker failed to start (the 503's cause) */
 };
 
 struct fng_fn {
@@ -147,6 +148,12 @@ struct fng_fn {
 	struct fng_list queue;   /* requests waiting for a worker (struct qitem) */
 	unsigned nqueue;
 	uint64_t service_ns;     /* moving average of an invocation's run time */
+	/*
+	 * The run time admission estimates waits with (host/queue.c): 0 until the first
+	 * invocation ran; then it follows faster runs at once and slower ones slowly, so that
+	 * invocations held up by a busy loop do not shut the queue.
+	 */
+	uint64_t run_ns;
 	bool pump_wanted;        /* pump_cb runs fng__host_pump for it */
 	const struct fng_fn_policy *policy; /* what the operator allows it (in fns->cfg) */
 	uint64_t refused_at;     /* uv_now() ms of its last "WebSocket call refused" line */
@@ -169,6 +176,7 @@ struct fng_fn {
 	} failure;
 };
 
+/* A request waiting for a worker: in its function's queue, earliest deadline first. */
 struct qitem {
 	struct fng_list link;
 	struct fng_req *req;
@@ -205,6 +213,12 @@ struct fng_functions {
 	uv_check_t pump;           /* runs fng__host_pump after the current I/O callbacks */
 	bool pump_pending;
 	uv_timer_t retry;          /* re-pumps after a start-failure back-off */
+	/*
+	 * Answers queued requests at their deadline whatever the pools do: one timer for the
+	 * whole host, armed for the earliest deadline of all queues (host/queue.c says why).
+	 */
+	uv_timer_t expire;
+	uint64_t expire_at;        /* uv_now() ms it is armed for, while active */
 	char out_buf[16384];       /* what workers wrote on stdout/stderr, read into here */
 	bool out_paused;           /* a worker's output or socket is paused (a log flood) */
 	struct fng_list sendq;     /* requests the control socket had no room for (ctl_msg) */
@@ -268,9 +282,37 @@ void fng__host_out_drain(struct fng_worker *w);
 
 /* ---- host/queue.c: requests waiting for a worker ---- */
 
+/*
+ * Queues q by its deadline: earliest first, and after the requests with the same deadline
+ * (first come, first served while the timeout is the same).
+ */
 void fng__host_queue_push(struct fng_fn *fn, struct qitem *q);
-/* Back at the front (a pipelined invocation that never started), ahead of the others. */
+/*
+ * Back in the queue (a pipelined invocation that never started): by its deadline too, but
+ * ahead of the requests with the same deadline, which came after it.
+ */
 void fng__host_queue_push_front(struct fng_fn *fn, struct qitem *q);
+/* The earliest deadline of a request queued in fns (uv_now() ms), UINT64_MAX if none. */
+uint64_t fng__host_queue_due(const struct fng_functions *fns);
+/* A request of fn's queue whose deadline passed at now, taken off the queue; or NULL. */
+struct qitem *fng__host_queue_expired(struct fng_fn *fn, uint64_t now);
+/* Ends fns's deadline timer (the host is closing). */
+void fng__host_queue_close(struct fng_functions *fns);
+/* Starts fns's deadline timer (host creation). */
+void fng__host_queue_init(struct fng_functions *fns);
+/*
+ * Whether fn's current version cannot start a worker: its last start failed and none of its
+ * workers serves (idle or busy); with attempt, none is being started either.
+ */
+bool fng__host_cannot_start(const struct fng_fn *fn, bool attempt);
+/* One invocation of fn ran for ran ns: the pipelining average and the admission estimate. */
+void fng__host_service_sample(struct fng_fn *fn, uint64_t ran);
+/*
+ * How long, in ns, a request arriving now would wait for fn and run: the invocations ahead of
+ * it (running, in pipelines, queued) and itself, shared among concurrency workers, at fn's
+ * measured run time. 0 while no run time was measured.
+ */
+uint64_t fng__host_queue_estimate_ns(const struct fng_fn *fn);
 /* The oldest request waiting, taken off the queue; NULL if none. */
 struct qitem *fng__host_queue_pop(struct fng_fn *fn);
 /* Takes req off fn's queue: its item (the caller frees it), or NULL if it is not there. */
@@ -279,8 +321,13 @@ struct qitem *fng__host_queue_take(struct fng_fn *fn, const struct fng_req *req)
 bool fng__host_qitem_expired(const struct qitem *q, uint64_t now);
 /* Frees an item taken off a queue (not its request). */
 void fng__host_qitem_free(struct qitem *q);
-/* Whether fn's current generation can take one more request (else 429). */
+/*
+ * Whether fn's current generation can take one more request (else 429): it can still be
+ * answered within its timeout by the estimate, and `queue` requests at most wait.
+ */
 bool fng__host_queue_admit(const struct fng_fn *fn);
+/* Why fng__host_queue_admit() refused (a static string for the 429's message). */
+const char *fng__host_queue_refusal(const struct fng_fn *fn);
 /* Whether busy workers of fn may take invocations behind the running one. */
 bool fng__host_pipelined(const struct fng_fn *fn);
 /* A worker of g that can take one more invocation (idle, or busy with pipeline), or NULL. */

@@ -172,10 +172,16 @@ void fng__host_worker_died(struct fng_functions *fns, struct fng_worker *w)
 		}
 	}
 	if (w->state == W_STARTING && w->gen->active) {
-		/* A live version whose new workers fail to start: back off instead of looping. */
+		/*
+		 * A live version whose new workers fail to start: back off instead of looping
+		 * (2 ms after the first failure, doubling to 2048 ms from the eleventh on;
+		 * docs/config.md). While it backs off with no worker alive, its requests get 503
+		 * with this cause at once (host/queue.c) rather than waiting for their deadline.
+		 */
 		struct fng_gen *g = w->gen;
 		unsigned shift = g->start_failures < 10 ? g->start_failures : 10;
 
+		snprintf(g->start_error, sizeof(g->start_error), "%s", w->cause);
 		g->start_failures++;
 		g->backoff_until = uv_now(fns->loop) + (1u << shift) * 2;
 		uv_timer_start(&fns->retry, fng__host_retry_cb, (1u << shift) * 2 + 1, 0);
@@ -635,6 +641,7 @@ int fng__functions_create(uv_loop_t *loop, struct fng_server *srv, int ctl, pid_
 	fns->pump.data = fns;
 	uv_timer_init(loop, &fns->retry);
 	fns->retry.data = fns;
+	fng__host_queue_init(fns);
 	err = fng__host_deploy_watch(fns);
 	if (err) {
 		fng__log("warn", "cannot watch the functions directory: no hot deploy", "dir",
@@ -726,6 +733,7 @@ void fng__functions_close(struct fng_functions *fns)
 	uv_close((uv_handle_t *)&fns->debounce, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->pump, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->retry, fns_handle_closed);
+	fng__host_queue_close(fns);
 	if (fns->watching) {
 		uv_close((uv_handle_t *)&fns->watch, fns_handle_closed);
 	}

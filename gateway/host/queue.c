@@ -17,15 +17,35 @@
 
 /* ---- the queue: pure list work, no clock and no completion ---- */
 
+static struct qitem *item_of(struct fng_list *it)
+{
+	return fng__container_of(it, struct qitem, link);
+}
+
+/*
+ * Earliest deadline first. With one timeout that is arrival order, and the new request goes
+ * at the tail at once; only a redeploy that changed timeout_ms makes it walk. Ordered so, the
+ * head of each queue is its next deadline, which is all the deadline timer needs to look at.
+ */
 void fng__host_queue_push(struct fng_fn *fn, struct qitem *q)
 {
-	fng__list_append(&fn->queue, &q->link);
+	struct fng_list *it = fn->queue.prev;
+
+	while (it != &fn->queue && item_of(it)->deadline > q->deadline) {
+		it = it->prev;
+	}
+	fng__list_append(it->next, &q->link);
 	fn->nqueue++;
 }
 
 void fng__host_queue_push_front(struct fng_fn *fn, struct qitem *q)
 {
-	fng__list_append(fn->queue.next, &q->link);
+	struct fng_list *it = fn->queue.next;
+
+	while (it != &fn->queue && item_of(it)->deadline < q->deadline) {
+		it = it->next;
+	}
+	fng__list_append(it, &q->link);
 	fn->nqueue++;
 }
 
@@ -36,7 +56,7 @@ struct qitem *fng__host_queue_pop(struct fng_fn *fn)
 	if (fng__list_empty(&fn->queue)) {
 		return NULL;
 	}
-	q = fng__container_of(fn->queue.next, struct qitem, link);
+	q = item_of(fn->queue.next);
 	fng__list_remove(&q->link);
 	assert(fn->nqueue > 0);
 	fn->nqueue--;
@@ -46,7 +66,7 @@ struct qitem *fng__host_queue_pop(struct fng_fn *fn)
 struct qitem *fng__host_queue_take(struct fng_fn *fn, const struct fng_req *req)
 {
 	for (struct fng_list *it = fn->queue.next; it != &fn->queue; it = it->next) {
-		struct qitem *q = fng__container_of(it, struct qitem, link);
+		struct qitem *q = item_of(it);
 
 		if (q->req == req) {
 			fng__list_remove(&q->link);
@@ -56,6 +76,28 @@ struct qitem *fng__host_queue_take(struct fng_fn *fn, const struct fng_req *req)
 		}
 	}
 	return NULL;
+}
+
+uint64_t fng__host_queue_due(const struct fng_functions *fns)
+{
+	uint64_t at = UINT64_MAX;
+
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		const struct fng_fn *fn = fns->fns[i];
+
+		if (!fng__list_empty(&fn->queue) && item_of(fn->queue.next)->deadline < at) {
+			at = item_of(fn->queue.next)->deadline;
+		}
+	}
+	return at;
+}
+
+struct qitem *fng__host_queue_expired(struct fng_fn *fn, uint64_t now)
+{
+	if (fng__list_empty(&fn->queue) || item_of(fn->queue.next)->deadline > now) {
+		return NULL;
+	}
+	return fng__host_queue_pop(fn);
 }
 
 bool fng__host_qitem_expired(const struct qitem *q, uint64_t now)
@@ -69,22 +111,126 @@ void fng__host_qitem_free(struct qitem *q)
 	free(q);
 }
 
-/*
- * `queue` bounds the requests that must wait for a worker — in the queue or behind a running
- * invocation — once idle workers have taken theirs.
- */
-bool fng__host_queue_admit(const struct fng_fn *fn)
-{
-	const struct fng_gen *g = fn->current;
-	unsigned idle = 0, waiting = fn->nqueue;
+/* ---- admission: by deadline, within `queue` ---- */
 
+/*
+ * The run-time estimate admission uses. fn->service_ns (the pipelining decision) starts at
+ * "slow" and creeps down at 1/8 per invocation, which is right for pipelining (wrongly
+ * pipelining a slow function holds requests up) and wrong here: it would refuse the first
+ * burst of a fast function. So this one starts from the first measurement, follows a faster
+ * run at once (half the gap per invocation) and a slower one slowly (1/16 of the gap, at most
+ * 1/16 of itself, per invocation). The asymmetry is for what the gateway measures: from
+ * sending an invocation to reading its RESULT, which includes the time the RESULT waited while
+ * the loop did other work. A storm of connections makes every such wait long for a while;
+ * an estimate that followed them would refuse the storm it is busy serving. A function that
+ * really got slower is followed all the same: 2x in 12 invocations, 1000x in about 115, and
+ * until then its excess requests are answered 504 at their deadline rather than 429 at once.
+ */
+void fng__host_service_sample(struct fng_fn *fn, uint64_t ran)
+{
+	uint64_t up;
+
+	fn->service_ns = fn->service_ns - fn->service_ns / 8 + ran / 8;
+	if (ran == 0) {
+		ran = 1;
+	}
+	if (fn->run_ns == 0 || ran <= fn->run_ns) {
+		fn->run_ns = fn->run_ns ? fn->run_ns - (fn->run_ns - ran) / 2 : ran;
+		return;
+	}
+	up = ran - fn->run_ns < fn->run_ns ? ran - fn->run_ns : fn->run_ns;
+	fn->run_ns += up / 16 ? up / 16 : 1;
+}
+
+/* Invocations of g running or waiting in pipelines, and its idle workers. */
+static void gen_load(const struct fng_gen *g, unsigned *running, unsigned *waiting,
+	unsigned *idle)
+{
+	*running = *waiting = *idle = 0;
 	for (const struct fng_list *it = g->workers.next; it != &g->workers; it = it->next) {
 		const struct fng_worker *w = fng__container_of(it, struct fng_worker, link);
 
-		idle += w->state == W_IDLE;
-		waiting += w->state == W_BUSY ? w->nslots - 1 : 0;
+		*idle += w->state == W_IDLE;
+		if (w->state == W_BUSY) {
+			*running += 1;
+			*waiting += w->nslots - 1;
+		}
 	}
-	return waiting + 1 <= idle + g->limits.queue;
+}
+
+/*
+ * The new request is answered once the invocations ahead of it and itself have run. They
+ * share the pool's concurrency workers (the pump starts them as long as requests wait), each
+ * running one at a time at the measured run time; a running invocation counts whole (it may
+ * have just started). Start-up time is not counted: a cold pool's first requests are
+ * admitted, and the deadline timer answers those a slow start leaves behind.
+ */
+static uint64_t estimate(const struct fng_fn *fn, unsigned running, unsigned waiting)
+{
+	uint32_t c = fn->current->limits.concurrency ? fn->current->limits.concurrency : 1;
+	uint64_t jobs = (uint64_t)running + waiting + fn->nqueue + 1;
+
+	return fn->run_ns ? (jobs + c - 1) / c * fn->run_ns : 0;
+}
+
+uint64_t fng__host_queue_estimate_ns(const struct fng_fn *fn)
+{
+	unsigned running, waiting, idle;
+
+	gen_load(fn->current, &running, &waiting, &idle);
+	return estimate(fn, running, waiting);
+}
+
+/*
+ * NULL if fn takes one more request, else why not. `queue` bounds the requests that must wait
+ * for a worker — in the queue or behind a running invocation — once idle workers have taken
+ * theirs: the memory bound. Within it, a request is refused only when the estimate says it
+ * cannot be answered before its timeout.
+ */
+static const char *refusal(const struct fng_fn *fn)
+{
+	const struct fng_gen *g = fn->current;
+	unsigned running, waiting, idle;
+
+	gen_load(g, &running, &waiting, &idle);
+	if ((uint64_t)waiting + fn->nqueue + 1 > (uint64_t)idle + g->limits.queue) {
+		return "function is at its concurrency limit and its queue is full";
+	}
+	if (estimate(fn, running, waiting) > (uint64_t)g->limits.timeout_ms * 1000000) {
+		return "function cannot answer in time: the requests waiting for it take longer "
+			"than its timeout";
+	}
+	return NULL;
+}
+
+bool fng__host_queue_admit(const struct fng_fn *fn)
+{
+	return refusal(fn) == NULL;
+}
+
+const char *fng__host_queue_refusal(const struct fng_fn *fn)
+{
+	const char *why = refusal(fn);
+
+	return why ? why : "function is at its concurrency limit";
+}
+
+bool fng__host_cannot_start(const struct fng_fn *fn, bool attempt)
+{
+	const struct fng_gen *g = fn->current;
+
+	if (!g || g->start_failures == 0) {
+		return false;
+	}
+	for (const struct fng_list *it = g->workers.next; it != &g->workers; it = it->next) {
+		enum wstate s = fng__container_of(it, struct fng_worker, link)->state;
+
+		if (s == W_IDLE || s == W_BUSY ||
+			(attempt && (s == W_SPAWNING || s == W_STARTING))) {
+			return false;
+		}
+	}
+	return true;
 }
 
 /* ---- the pipeline of a worker: pure slot work ---- */
@@ -175,6 +321,105 @@ void fng__host_queue_fail(struct fng_fn *fn, const char *detail)
 		fng__host_qitem_free(q);
 		r->error_detail = detail;
 		fng__host_complete(fn->fns, r, FNG_EUNAVAILABLE);
+	}
+}
+
+/* "function NAME cannot start: CAUSE", in req's arena (NULL without memory). */
+static const char *cannot_start_text(struct fng_req *req, const struct fng_fn *fn)
+{
+	char *d = fng__arena_alloc(req->arena, 192);
+
+	if (d) {
+		snprintf(d, 192, "function %s cannot start: %s", fn->name,
+			fn->current && fn->current->start_error[0] ? fn->current->start_error :
+			"its workers fail to start");
+	}
+	return d;
+}
+
+/*
+ * q's time ran out in the queue: 504, or 503 with the cause when fn cannot start a worker
+ * (it did not wait for a busy pool but for a start that keeps failing).
+ */
+static void answer_late(struct fng_functions *fns, struct fng_fn *fn, struct qitem *q)
+{
+	struct fng_req *r = q->req;
+
+	fng__host_qitem_free(q);
+	if (fng__host_cannot_start(fn, false)) {
+		r->error_detail = cannot_start_text(r, fn);
+		fng__host_complete(fns, r, FNG_EUNAVAILABLE);
+		return;
+	}
+	r->error_detail = "function timed out waiting for a worker";
+	fng__host_complete(fns, r, FNG_EGATEWAY_TIMEOUT);
+}
+
+/*
+ * The deadline timer. One per host rather than per function or generation: a queued request
+ * waits for its function, not a generation (whichever version is current when a worker frees
+ * takes it), and the heads of the functions' queues, each ordered by deadline, are all there
+ * is to look at; one timer handle then serves any number of functions, costs the loop's timer
+ * heap one entry, and is re-armed only when it fires or when a request becomes the earliest.
+ * It fires for a request that was served meanwhile now and then; it then just re-arms.
+ */
+static void expire_cb(uv_timer_t *t);
+
+static void expire_arm(struct fng_functions *fns, uint64_t at)
+{
+	uint64_t now;
+
+	if (at == UINT64_MAX || fns->closing ||
+		(uv_is_active((uv_handle_t *)&fns->expire) && fns->expire_at <= at)) {
+		return;
+	}
+	now = uv_now(fns->loop);
+	fns->expire_at = at;
+	uv_timer_start(&fns->expire, expire_cb, at > now ? at - now : 0, 0);
+}
+
+static void expire_cb(uv_timer_t *t)
+{
+	struct fng_functions *fns = t->data;
+	uint64_t now = uv_now(fns->loop);
+
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		struct fng_fn *fn = fns->fns[i];
+		struct qitem *q;
+
+		while ((q = fng__host_queue_expired(fn, now)) != NULL) {
+			answer_late(fns, fn, q);
+		}
+	}
+	expire_arm(fns, fng__host_queue_due(fns));
+}
+
+void fng__host_queue_init(struct fng_functions *fns)
+{
+	uv_timer_init(fns->loop, &fns->expire);
+	fns->expire.data = fns;
+}
+
+static void expire_closed(uv_handle_t *h)
+{
+}
+
+void fng__host_queue_close(struct fng_functions *fns)
+{
+	uv_close((uv_handle_t *)&fns->expire, expire_closed);
+}
+
+/* Answers what waits for fn now that it cannot start a worker: 503 with the cause. */
+static void queue_fail_start(struct fng_functions *fns, struct fng_fn *fn)
+{
+	struct qitem *q;
+
+	while ((q = fng__host_queue_pop(fn)) != NULL) {
+		struct fng_req *r = q->req;
+
+		fng__host_qitem_free(q);
+		r->error_detail = cannot_start_text(r, fn);
+		fng__host_complete(fns, r, FNG_EUNAVAILABLE);
 	}
 }
 
@@ -416,11 +661,7 @@ void fng__host_pump(struct fng_functions *fns, struct fng_fn *fn)
 		q = fng__host_queue_pop(fn);
 		if (fng__host_qitem_expired(q, uv_now(fns->loop))) {
 			/* Its time ran out in the queue: no worker needs to die for it. */
-			struct fng_req *r = q->req;
-
-			fng__host_qitem_free(q);
-			r->error_detail = "function timed out waiting for a worker";
-			fng__host_complete(fns, r, FNG_EGATEWAY_TIMEOUT);
+			answer_late(fns, fn, q);
 			continue;
 		}
 		worker_invoke(fns, idle, q);
@@ -449,6 +690,16 @@ void fng__host_pump(struct fng_functions *fns, struct fng_fn *fn)
 			break;
 		}
 		starting++;
+	}
+	/*
+	 * Its last start failed, it backs off and no worker of it is alive or starting: what
+	 * waits would only wait for its deadline. 503 with the cause, now.
+	 */
+	if (!fng__list_empty(&fn->queue) && fng__host_cannot_start(fn, true)) {
+		queue_fail_start(fns, fn);
+	}
+	if (!fng__list_empty(&fn->queue)) {
+		expire_arm(fns, item_of(fn->queue.next)->deadline);
 	}
 }
 

@@ -508,7 +508,7 @@ static void test_function_limits(void)
 			"concurrency default: the CPUs available");
 		CHECK_INT(d->min_warm, 1, "min_warm default");
 		CHECK_INT(d->max_invocations, 100000, "max_invocations default");
-		CHECK_INT(d->queue, 256, "queue default");
+		CHECK_INT(d->queue, 32768, "queue default");
 		CHECK_INT(d->pipeline, 4, "pipeline default");
 		fng__config_unref(c);
 	}
@@ -651,7 +651,7 @@ static void test_policy_defaults(void)
 			"a written default over the maximum");
 	}
 	CHECK_INT(c->functions.max.min_warm, 2, "max.min_warm default");
-	CHECK_INT(c->functions.max.queue, 1024, "max.queue default");
+	CHECK_INT(c->functions.max.queue, 131072, "max.queue default");
 	p = fng__config_fn_policy(c, "anything");
 	CHECK(p == &c->functions.default_policy, "a function named nowhere: the default policy");
 	CHECK(p->name == NULL && p->napis == 0 && !p->any_api && !p->learn && p->groups == 0,
@@ -746,8 +746,8 @@ static const struct {
 		"operator's maximum ", "concurrency 1024" },
 	{ MIN_API, "big", "timeout_ms: 60000\n", "big.yaml:1:13: timeout_ms 60000 is over the "
 		"operator's maximum 30000", "timeout 60 s" },
-	{ MIN_API, "big", "queue: 5000\n", "big.yaml:1:8: queue 5000 is over the operator's "
-		"maximum 1024", "queue 5000" },
+	{ MIN_API, "big", "queue: 200000\n", "big.yaml:1:8: queue 200000 is over the "
+		"operator's maximum 131072", "queue 200000" },
 	{ MIN_API, "net", "sandbox: [net]\n", "net.yaml:1:10: sandbox group net is not granted "
 		"to function net (functions.grants.net.sandbox)", "sandbox: [net] without a grant" },
 	{ MIN_API, "dbg", "learn: true\n", "dbg.yaml:1:8: learn is not granted to function dbg "

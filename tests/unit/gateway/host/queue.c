@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests for gateway/host/queue.c: the per-function queue of requests waiting for a worker
- * (order, requeueing at the front, cancellation, expiry against a fake clock, admission under
- * `queue`), the choice of a worker (idle first, most recently used, pipelining only when the
+ * (earliest deadline first, requeueing, cancellation, expiry against a fake clock: what the
+ * host's deadline timer answers and when it is due, whatever the workers do), admission
+ * (under `queue`, and by the estimate of when a request would be answered against its
+ * timeout), the run-time estimate, "cannot start", the choice of a worker (idle first, most recently used, pipelining only when the
  * pool is full and invocations are short) and the pipeline of a busy worker (cancel, expiry,
  * when its timer is due). These functions touch no handle and no clock: the structs are built
  * here, requests are opaque pointers never dereferenced. Dispatch to real workers is covered
@@ -15,7 +17,7 @@
 #include "host.h"
 
 /* Requests are only compared by address here. */
-static char reqs[8];
+static char reqs[16];
 #define REQ(i) ((struct fng_req *)&reqs[i])
 
 static struct qitem *item(struct fng_fn *fn, int i, uint64_t deadline)
@@ -168,6 +170,162 @@ static void admission(void)
 	workers_free(&g);
 }
 
+static void deadline_order(void)
+{
+	static const int want[] = { 3, 0, 4, 1, 5, 2 };
+	struct fng_fn fn;
+	struct fng_gen g;
+	struct qitem *q;
+
+	fn_init(&fn, &g);
+	/* A redeploy cut the timeout: a later request can be due first. */
+	fng__host_queue_push(&fn, item(&fn, 0, 100));
+	fng__host_queue_push(&fn, item(&fn, 1, 200));
+	fng__host_queue_push(&fn, item(&fn, 2, 300));
+	fng__host_queue_push(&fn, item(&fn, 3, 50));
+	/* Same deadline as a queued one: a new request goes after it, a requeued one before. */
+	fng__host_queue_push(&fn, item(&fn, 5, 200));
+	fng__host_queue_push_front(&fn, item(&fn, 4, 200));
+	CHECK_INT(fn.nqueue, 6, "six queued");
+	for (int i = 0; i < 6; i++) {
+		q = fng__host_queue_pop(&fn);
+		CHECK(q && q->req == REQ(want[i]), "pop %d gives request %d", i, want[i]);
+		free(q);
+	}
+}
+
+/*
+ * What the host's deadline timer does, against a fake clock: it is due at the earliest
+ * deadline of all queues and answers every request due then, in any function, with no worker
+ * anywhere (a pool whose workers are all stuck or cannot start is the same to it).
+ */
+static void timer_expiry(void)
+{
+	struct fng_functions fns;
+	struct fng_fn a, b;
+	struct fng_gen ga, gb;
+	struct qitem *q;
+	int n = 0;
+
+	memset(&fns, 0, sizeof(fns));
+	fn_init(&a, &ga);
+	fn_init(&b, &gb);
+	a.fns = b.fns = &fns;
+	fns.fns[fns.nfns++] = &a;
+	fns.fns[fns.nfns++] = &b;
+	CHECK(fng__host_queue_due(&fns) == UINT64_MAX, "nothing queued: never due");
+	fng__host_queue_push(&a, item(&a, 0, 3000));
+	fng__host_queue_push(&a, item(&a, 1, 3010));
+	fng__host_queue_push(&b, item(&b, 2, 1500));
+	fng__host_queue_push(&b, item(&b, 3, 9000));
+	worker_add(&ga, W_BUSY, 1); /* stuck: it never answers */
+	worker_add(&gb, W_STARTING, 0);
+	CHECK_INT(fng__host_queue_due(&fns), 1500, "due at the earliest deadline of all queues");
+	CHECK(fng__host_queue_expired(&b, 1499) == NULL, "nothing expired before it");
+	q = fng__host_queue_expired(&b, 1500);
+	CHECK(q && q->req == REQ(2), "at 1500 the request due then is taken off its queue");
+	free(q);
+	CHECK(fng__host_queue_expired(&b, 1500) == NULL, "the next of b is not due yet");
+	CHECK_INT(b.nqueue, 1, "b keeps the other");
+	CHECK_INT(fng__host_queue_due(&fns), 3000, "then due at a's head");
+	while ((q = fng__host_queue_expired(&a, 3010)) != NULL) {
+		n++;
+		free(q);
+	}
+	CHECK_INT(n, 2, "at 3010 both of a's are answered although its worker is busy");
+	CHECK_INT(fng__host_queue_due(&fns), 9000, "then due at b's last");
+	q = fng__host_queue_pop(&b);
+	free(q);
+	CHECK(fng__host_queue_due(&fns) == UINT64_MAX, "served: nothing is due");
+	workers_free(&ga);
+	workers_free(&gb);
+}
+
+static void estimate(void)
+{
+	struct fng_fn fn;
+	struct fng_gen g;
+	struct fng_worker *w;
+
+	fn_init(&fn, &g);
+	g.limits.queue = 32768;
+	g.limits.timeout_ms = 3000;
+	CHECK_INT(fng__host_queue_estimate_ns(&fn), 0, "no run time measured: no estimate");
+	fn.nqueue = 30000;
+	CHECK(fng__host_queue_admit(&fn), "so a cold burst is admitted up to the bound");
+	fn.nqueue = 32768;
+	CHECK(!fng__host_queue_admit(&fn), "the bound holds (429)");
+	CHECK(strstr(fng__host_queue_refusal(&fn), "queue is full") != NULL,
+		"and says so: %s", fng__host_queue_refusal(&fn));
+
+	fn.nqueue = 0;
+	fng__host_service_sample(&fn, 1000000);
+	CHECK_INT(fn.run_ns, 1000000, "the first run time is taken as it is");
+	CHECK_INT(fng__host_queue_estimate_ns(&fn), 1000000, "alone: its own run time");
+	w = worker_add(&g, W_BUSY, 3);
+	worker_add(&g, W_BUSY, 1);
+	fn.nqueue = 5;
+	/* 2 running + 2 in a pipeline + 5 queued + itself = 10 over 2 workers: 5 run times. */
+	CHECK_INT(fng__host_queue_estimate_ns(&fn), 5000000, "what is ahead over concurrency");
+	fn.nqueue = 5995; /* 6000 with it: 3000 run times of 1 ms, the timeout exactly */
+	CHECK(fng__host_queue_admit(&fn), "answered by its deadline: admitted");
+	fn.nqueue = 5996;
+	CHECK(!fng__host_queue_admit(&fn), "past its deadline by the estimate: 429");
+	CHECK(strstr(fng__host_queue_refusal(&fn), "in time") != NULL,
+		"and says why: %s", fng__host_queue_refusal(&fn));
+	g.limits.timeout_ms = 6000;
+	CHECK(fng__host_queue_admit(&fn), "a longer timeout lets it wait");
+	w->nslots = 1;
+	g.limits.timeout_ms = 3000;
+	CHECK(fng__host_queue_admit(&fn), "fewer ahead in the pipeline: admitted again");
+
+	/* Runs measured across a stalled loop move the estimate by 1/16 each at most. */
+	fng__host_service_sample(&fn, 1000000000);
+	CHECK_INT(fn.run_ns, 1062500, "a 1000x outlier moves it by 1/16");
+	for (int i = 0; i < 10; i++) {
+		fng__host_service_sample(&fn, 1000000000);
+	}
+	CHECK(fn.run_ns < 2000000, "ten of them less than double it (%llu ns)",
+		(unsigned long long)fn.run_ns);
+	for (int i = 0; i < 80; i++) {
+		fng__host_service_sample(&fn, 20000000);
+	}
+	CHECK(fn.run_ns > 19000000, "a function that really got slower is followed (%llu ns)",
+		(unsigned long long)fn.run_ns);
+	for (int i = 0; i < 20; i++) {
+		fng__host_service_sample(&fn, 20000);
+	}
+	CHECK(fn.run_ns < 40000, "and one that got faster (%llu ns)",
+		(unsigned long long)fn.run_ns);
+	workers_free(&g);
+}
+
+static void cannot_start(void)
+{
+	struct fng_fn fn;
+	struct fng_gen g;
+	struct fng_worker *w;
+
+	fn_init(&fn, &g);
+	CHECK(!fng__host_cannot_start(&fn, true), "no start failed: it can start");
+	g.start_failures = 1;
+	CHECK(fng__host_cannot_start(&fn, true), "a start failed and no worker: it cannot");
+	CHECK(fng__host_cannot_start(&fn, false), "(either way)");
+	w = worker_add(&g, W_STARTING, 0);
+	CHECK(!fng__host_cannot_start(&fn, true), "a new attempt under way: wait for it");
+	CHECK(fng__host_cannot_start(&fn, false), "but at a deadline it still cannot (503)");
+	w->state = W_DEAD;
+	worker_add(&g, W_RETIRING, 0);
+	CHECK(fng__host_cannot_start(&fn, true), "dead and retiring workers serve nobody");
+	w->state = W_IDLE;
+	CHECK(!fng__host_cannot_start(&fn, false), "an idle worker serves: it can");
+	w->state = W_BUSY;
+	CHECK(!fng__host_cannot_start(&fn, false), "a busy one too (504 at a deadline)");
+	fn.current = NULL;
+	CHECK(!fng__host_cannot_start(&fn, true), "no version: not deployed, another 503");
+	workers_free(&g);
+}
+
 static void pipelining(void)
 {
 	struct fng_fn fn;
@@ -250,6 +408,10 @@ int main(void)
 	queue_take();
 	queue_expiry();
 	admission();
+	deadline_order();
+	timer_expiry();
+	estimate();
+	cannot_start();
 	pipelining();
 	picking();
 	pipeline_slots();
