@@ -150,8 +150,13 @@ static void gen_load(const struct fng_gen *g, unsigned *running, unsigned *waiti
 	for (const struct fng_list *it = g->workers.next; it != &g->workers; it = it->next) {
 		const struct fng_worker *w = fng__container_of(it, struct fng_worker, link);
 
-		*idle += w->state == W_IDLE;
-		if (w->state == W_BUSY) {
+		/*
+		 * A busy worker whose last result is being delivered has no slot left: a request
+		 * pipelined on the same client connection may be admitted from inside that
+		 * delivery, before the worker is marked idle. It is idle for the count.
+		 */
+		*idle += w->state == W_IDLE || (w->state == W_BUSY && !w->nslots);
+		if (w->state == W_BUSY && w->nslots) {
 			*running += 1;
 			*waiting += w->nslots - 1;
 		}
