@@ -10,7 +10,7 @@ Environment: FNGATE_BIN, FNGATE_BUILD_ROOT, FNGATE_TEST_FUNCTIONS."""
 
 import os
 
-from lib import WRAPPER, Tap, check, diag, eq, exchange, req
+from lib import BIN, WRAPPER, Tap, check, diag, eq, exchange, req
 from wsclient import EchoDaemon
 
 tap = Tap(budget=110, needs_workers=True)
@@ -19,6 +19,10 @@ AUTH = [('Authorization', 'Bearer ' + TOKEN)]
 BUDGET = 16 << 20
 MAX = 2000
 MB = 1 << 20
+with open(BIN, 'rb') as _f:
+    # A sanitizer's quarantine and shadow memory make resident sets meaningless: the figures
+    # are still printed, the bounds are checked only on plain builds.
+    MEASURED = not WRAPPER and b'AddressSanitizer' not in _f.read()
 
 
 def config(fdir):
@@ -92,7 +96,7 @@ def _():
     rooms('room')
     grown = rss() - base
     diag('RSS per room left behind: %d bytes (%d rooms)' % (max(grown, 0) // n, n))
-    if not WRAPPER:
+    if MEASURED:
         check(grown < n * 16 * 1024, 'RSS grew by %d bytes per room' % (grown // n))
 
 
@@ -111,7 +115,7 @@ def _():
     peak = max(peak, rss())
     diag('RSS: %.1f MB before, %.1f MB at most while %d MB went to %d new topics '
          '(budget %d MB)' % (base / MB, peak / MB, n, n, BUDGET // MB))
-    if not WRAPPER:
+    if MEASURED:
         check(peak - base < 3 * BUDGET + 48 * MB,
               'RSS grew by %.1f MB: more than the budget allows' % ((peak - base) / MB))
     eq(last_seq('mb-0'), 0, 'the first topic went (its history, then its state)')
@@ -130,7 +134,7 @@ def _():
     diag('RSS grew by %.1f MB over %d more topics at the cap' % (grown / MB, MAX))
     eq(last_seq('fill-0'), 0, 'the least recently published topic went')
     eq(last_seq('cap-%d' % (MAX - 1)), 1, 'the newest stays')
-    if not WRAPPER:
+    if MEASURED:
         check(grown < 16 * MB, 'RSS grew by %.1f MB at a constant number of topics'
               % (grown / MB))
 
@@ -149,7 +153,7 @@ def _():
     grown = rss() - base
     diag('RSS grew by %.1f MB while a handler published 60 MB to 600 new topics'
          % (grown / MB))
-    if not WRAPPER:
+    if MEASURED:
         check(grown < 2 * BUDGET + 32 * MB, 'RSS grew by %.1f MB' % (grown / MB))
     eq(last_seq('h-0'), 0, 'the oldest went')
     eq(last_seq('h-599'), 1, 'the newest stays')
