@@ -195,6 +195,9 @@ static void topic_evict(struct fng_topic *t)
  */
 static void settle(struct fng_topic *t)
 {
+	if (!t->live) {
+		return; /* already gone: a slow subscriber closed while a publish reached it */
+	}
 	fng__list_remove(&t->link);
 	if (t->nsubs) {
 		fng__list_append(&t->set->busy, &t->link);
@@ -506,7 +509,10 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 	s->wnext = *head;
 	*head = s;
 	if (has_resume) {
+		/* A slow consumer closed by the replay leaves t, which may go with it. */
+		t->refs++;
 		replay(t, ws, resume);
+		topic_unref(t);
 	}
 	return 0;
 }

@@ -29,6 +29,7 @@ struct fng_ws {
 	struct fng_wssub *subs;
 	struct fng_wsmsg *got[NGOT]; /* references to what was queued, oldest first */
 	size_t ngot;
+	bool slow; /* closed as a slow consumer by what is queued on it: leaves its topics */
 };
 
 static struct fng_server srv, other;
@@ -47,6 +48,10 @@ struct fng_wssub **fng__ws_subs(struct fng_ws *ws)
 
 void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m)
 {
+	if (ws->slow) {
+		fng__topic_unsubscribe_all(ws); /* as ws_conn.c closes a slow consumer */
+		return;
+	}
 	if (ws->ngot < NGOT) {
 		ws->got[ws->ngot++] = fng__wsmsg_ref(m);
 	}
@@ -662,6 +667,37 @@ static void test_free_empty(void)
 	free(ws);
 }
 
+/*
+ * A subscriber closed as a slow consumer by what the topic queues on it, when that leaves
+ * the topic with neither subscribers nor history: the topic goes while the publish or the
+ * replay is still at work on it (ASan/valgrind catch a use after free or a double free).
+ */
+static void test_slow_leaves(void)
+{
+	struct fng_ws w = { 0 };
+	uint64_t seq = 0;
+
+	fng__topics_free(&srv);
+	cfg.topics.history_bytes = 0; /* nothing kept: the last subscriber leaving frees it */
+	CHECK_INT(fng__topic_subscribe(&w, "slow", 4, false, 0), 0, "slow: subscribed");
+	w.slow = true;
+	CHECK_INT(publish_len("slow", 10, &seq), 0, "slow: a publish closes its only subscriber");
+	CHECK(w.subs == NULL && ntopics() == 0 && seq == 1,
+		"... which left the topic, freed with it; the publish completed");
+	w.slow = false;
+	CHECK_INT(publish_len("slow2", 10, &seq), 0, "slow: another topic published (seq 1)");
+	CHECK_INT(ntopics(), 0, "... and not kept");
+	cfg.topics.history_bytes = 64 * 1024;
+	for (int i = 0; i < 3; i++) {
+		publish_len("slow3", 10, &seq);
+	}
+	w.slow = true;
+	CHECK_INT(fng__topic_subscribe(&w, "slow3", 5, true, 0), 0,
+		"slow: a resume whose replay closes the client at its first message");
+	CHECK(w.subs == NULL && ntopics() == 1 && fng__topic_last_seq(&srv, "slow3", 5) == 3,
+		"... leaves the topic with its history, as it was");
+}
+
 int main(void)
 {
 	test_names();
@@ -674,6 +710,7 @@ int main(void)
 	test_eviction_order();
 	test_cap();
 	test_free_empty();
+	test_slow_leaves();
 	fng__topics_free(&srv);
 	return fng_test_done();
 }
