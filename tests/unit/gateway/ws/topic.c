@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for gateway/topic.c: topic names, sequence numbers, the frames it builds (a
+ * Unit tests for gateway/ws/topic.c: topic names, sequence numbers, the frames it builds (a
  * message buffer, a gap signal), the ownership rule that a queued message keeps its topic
  * alive after the registry evicts it, and the memory of the topics as a whole: the history
- * budget, the cap, the order of eviction, topics freed once they hold nothing. Delivery, resume and the slow-consumer policies need
- * real connections: tests/integration/test_ws_topics.py covers them.
+ * budget, the cap, the order of eviction, topics freed once they hold nothing. Delivery over
+ * sockets, resume and the slow-consumer policies need real connections:
+ * tests/integration/test_ws_topics.py and test_ws_topic_memory.py cover them.
  *
  * The connection side is a test double. This file defines fng__ws_subs(), fng__ws_enqueue()
  * and fng__ws_server(), topic.c's only calls into ws_conn.c, so the linker never takes
@@ -410,7 +411,8 @@ static void resume_view(const char *topic, uint64_t *gap_to, uint64_t *oldest)
 		unsigned long long to = 0;
 		const char *g = (const char *)r.got[0]->data + 2;
 
-		snprintf(want, sizeof(want), "{\"topic\":\"%s\",\"gap\":{\"from\":1,\"to\":", topic);
+		snprintf(want, sizeof(want), "{\"topic\":\"%s\",\"gap\":{\"from\":1,\"to\":",
+			topic);
 		if (strncmp(g, want, strlen(want)) == 0) {
 			to = strtoull(g + strlen(want), NULL, 10);
 		}
@@ -477,7 +479,8 @@ static void test_budget(void)
 		CHECK(w.ngot == 1 && w.got[0]->seq == 1 && hbytes() <= budget,
 			"... reaches its subscriber and is not kept");
 		CHECK_INT(fng__topic_unsubscribe(&w, "huge", 4), 0, "huge: unsubscribed");
-		CHECK_INT(ntopics(), before, "... a topic without subscribers and history is freed");
+		CHECK_INT(ntopics(), before,
+			"... a topic without subscribers and history is freed");
 		CHECK(w.got[0]->topic && strcmp(fng__topic_name(w.got[0]->topic), "huge") == 0,
 			"... while the message queued on the client keeps its name (ASan: no UAF)");
 		drop_got(&w);
@@ -661,7 +664,8 @@ static void test_free_empty(void)
 	}
 	CHECK(ntopics() == N && hbytes() > 0, "rooms left: their histories keep them");
 	cfg.topics.history_bytes = 0;
-	CHECK_INT(publish_len("another", 1, NULL), 0, "the budget lowered to 0 (a reload): a publish");
+	CHECK_INT(publish_len("another", 1, NULL), 0,
+		"the budget lowered to 0 (a reload): a publish");
 	CHECK(ntopics() == 0 && hbytes() == 0, "... drops every history, and every topic goes");
 	cfg.topics.history_bytes = 64 * 1024;
 	free(ws);
