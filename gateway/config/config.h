@@ -172,6 +172,7 @@ struct fng_config {
 	} admin;
 	struct fng_schedule *schedules;
 	unsigned nschedules;
+	struct fng_topics_cfg topics;
 	/*
 	 * "FILE:LINE:COL: message\n" lines about what was left out without making the file
 	 * invalid (a refused static file); NULL when none. Logged at start and on reload.

@@ -29,6 +29,16 @@ struct fng_ws_cfg {
 	unsigned nsubprotocols;
 };
 
+/*
+ * The topics of one loop as a whole (`topics:`; topic.c). A zeroed struct (a snapshot built
+ * without the section's parser, as some tests do) means the defaults: max is at least 1 once
+ * parsed.
+ */
+struct fng_topics_cfg {
+	uint64_t history_bytes; /* every topic's history together at most; 0: keep none */
+	uint32_t max;           /* topics at most (with or without subscribers) */
+};
+
 /* The route selection expression, compiled: JSON member names under $request.body. */
 #define FNG_WS_SELECTION_DEPTH 8
 

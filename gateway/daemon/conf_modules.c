@@ -19,6 +19,7 @@ extern const struct fng_conf_module fng__functions_conf;
 extern const struct fng_conf_module fng__domains_conf;
 extern const struct fng_conf_module fng__admin_conf;
 extern const struct fng_conf_module fng__schedules_conf;
+extern const struct fng_conf_module fng__topics_conf;
 
 const struct fng_conf_module *const fng__conf_modules[] = {
 	&fng__server_conf,
@@ -28,5 +29,6 @@ const struct fng_conf_module *const fng__conf_modules[] = {
 	&fng__domains_conf,
 	&fng__admin_conf,
 	&fng__schedules_conf,
+	&fng__topics_conf,
 	NULL,
 };

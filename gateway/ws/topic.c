@@ -8,7 +8,15 @@
  * Ownership: the registry holds one reference to each live topic, every message that names
  * it (in a ring or a send queue) holds another, so an evicted topic's memory lives as long as
  * a queued message still points at it. Subscriptions hold none: a topic with subscribers is
- * never evicted. One loop, no lock, like the connection registry.
+ * never evicted.
+ *
+ * Memory: the histories of all topics share one budget (`topics.history_bytes`) and the
+ * topics one cap (`topics.max`), read from the loop's current snapshot, so that no pattern
+ * of publishing (new topics without end, large messages nobody listens to) grows the gateway
+ * past them. A topic is in exactly one of three states, kept by settle(): with subscribers
+ * (set->busy), with a history only (set->idle, least recently published first: the first to
+ * go over the budget or at the cap), or neither, and then freed at once. One loop, no lock,
+ * like the connection registry.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -25,15 +33,15 @@
 struct fng_topic {
 	struct fng_hnode hnode;
 	struct fng_topics *set;    /* the registry it is (or was) in */
-	struct fng_list lru;       /* topics without subscribers, least recently published first */
+	struct fng_list link;      /* in set->busy or set->idle (settle()) */
 	uint32_t refs;
 	bool live;                 /* in the registry */
 	uint64_t seq;              /* the last sequence number given */
 	struct fng_wssub **subs;
 	size_t nsubs, capsubs;
 	struct fng_wsmsg **ring;   /* history: rn messages from rhead, seq - rn + 1 .. seq */
-	uint32_t rhead, rn, rcap;
-	size_t rbytes;
+	uint32_t rhead, rn, rcap;  /* no message: no ring (rcap 0) */
+	size_t rbytes;             /* the messages' cost() */
 	uint8_t nlen;
 	char name[];
 };
@@ -41,8 +49,26 @@ struct fng_topic {
 /* One loop's topics (srv->topics), made on first use. */
 struct fng_topics {
 	struct fng_hmap map;
-	struct fng_list lru;
+	struct fng_list busy;      /* topics with subscribers */
+	struct fng_list idle;      /* topics with a history only, least recently published first */
+	struct fng_server *srv;    /* whose snapshot has the limits */
+	uint64_t bytes;            /* what the budget counts: every ring and its messages' cost() */
 };
+
+/* The limits of the loop's snapshot; the defaults without one (or without `topics:`). */
+static void limits(const struct fng_topics *set, uint64_t *budget, uint32_t *max)
+{
+	const struct fng_config *c = set->srv->cfg;
+
+	*budget = c && c->topics.max ? c->topics.history_bytes : FNG_TOPIC_BUDGET;
+	*max = c && c->topics.max ? c->topics.max : FNG_TOPIC_MAX;
+}
+
+/* What a message in a history costs: its frame and its header (malloc's own aside). */
+static size_t cost(const struct fng_wsmsg *m)
+{
+	return sizeof(*m) + m->len;
+}
 
 const char *fng__topic_name(const struct fng_topic *t)
 {
@@ -102,7 +128,9 @@ static struct fng_topics *topics_of(struct fng_server *srv)
 	if (!srv->topics) {
 		srv->topics = calloc(1, sizeof(*srv->topics));
 		if (srv->topics) {
-			fng__list_init(&srv->topics->lru);
+			fng__list_init(&srv->topics->busy);
+			fng__list_init(&srv->topics->idle);
+			srv->topics->srv = srv;
 		}
 	}
 	return srv->topics;
@@ -121,32 +149,113 @@ static struct fng_topic *topic_find(struct fng_topics *set, const char *name, si
 	return NULL;
 }
 
+/* Drops the oldest message of t's history (it has one); the ring stays. */
+static void hist_pop(struct fng_topic *t)
+{
+	struct fng_wsmsg *old = t->ring[t->rhead];
+
+	t->rbytes -= cost(old);
+	t->set->bytes -= cost(old);
+	t->rhead = (t->rhead + 1) % t->rcap;
+	t->rn--;
+	fng__wsmsg_unref(old); /* t itself is held by the registry */
+}
+
+static void ring_free(struct fng_topic *t)
+{
+	t->set->bytes -= (uint64_t)t->rcap * sizeof(*t->ring);
+	free(t->ring);
+	t->ring = NULL;
+	t->rcap = 0;
+	t->rhead = 0;
+}
+
 static void ring_clear(struct fng_topic *t)
 {
 	while (t->rn) {
-		fng__wsmsg_unref(t->ring[t->rhead]);
-		t->rhead = (t->rhead + 1) % t->rcap;
-		t->rn--;
+		hist_pop(t);
 	}
-	t->rbytes = 0;
+	ring_free(t);
 }
 
 /* Takes t out of the registry (it has no subscribers); queued messages keep it alive. */
 static void topic_evict(struct fng_topic *t)
 {
 	fng__hmap_del(&t->set->map, &t->hnode);
-	fng__list_remove(&t->lru);
+	fng__list_remove(&t->link);
 	t->live = false;
 	ring_clear(t);
 	topic_unref(t);
 }
 
-/* The topic named name, created when create is set (evicting an idle one at the limit). */
+/*
+ * Puts t where its subscribers and history say, after either changed: busy, idle (as the
+ * most recently published: a publish or its last subscriber leaving) or freed. t may be
+ * gone when this returns, unless a message or the caller holds a reference.
+ */
+static void settle(struct fng_topic *t)
+{
+	if (!t->live) {
+		return; /* already gone: a slow subscriber closed while a publish reached it */
+	}
+	fng__list_remove(&t->link);
+	if (t->nsubs) {
+		fng__list_append(&t->set->busy, &t->link);
+	} else if (t->rn) {
+		fng__list_append(&t->set->idle, &t->link);
+	} else {
+		topic_evict(t);
+	}
+}
+
+/*
+ * Brings the histories back under budget: whole histories of topics without subscribers,
+ * least recently published first (their topics go with them); then, when only topics with
+ * subscribers are left, the oldest messages of the largest histories. Each pass over those
+ * cuts every history above 3/4 of the largest one down to that, so a pass frees at least a
+ * quarter of the largest and the passes are few whatever the number of topics.
+ */
+static void fit(struct fng_topics *set, uint64_t budget)
+{
+	while (set->bytes > budget && !fng__list_empty(&set->idle)) {
+		topic_evict(fng__container_of(set->idle.next, struct fng_topic, link));
+	}
+	while (set->bytes > budget) {
+		size_t top = 0, cap;
+
+		for (struct fng_list *x = set->busy.next; x != &set->busy; x = x->next) {
+			struct fng_topic *t = fng__container_of(x, struct fng_topic, link);
+
+			top = t->rbytes > top ? t->rbytes : top;
+		}
+		if (!top) {
+			break; /* nothing left to drop (rings are freed with their last message) */
+		}
+		cap = top / 4 * 3;
+		for (struct fng_list *x = set->busy.next; x != &set->busy && set->bytes > budget;
+			x = x->next) {
+			struct fng_topic *t = fng__container_of(x, struct fng_topic, link);
+
+			while (t->rn && t->rbytes > cap && set->bytes > budget) {
+				hist_pop(t);
+			}
+			if (!t->rn && t->ring) {
+				ring_free(t);
+			}
+		}
+	}
+}
+
+/*
+ * The topic named name, created when create is set (evicting idle ones at the cap). A new
+ * topic is in no list: the caller publishes or subscribes, then settle()s it.
+ */
 static struct fng_topic *topic_get(struct fng_topics *set, const char *name, size_t n,
 	bool create)
 {
-	uint64_t h = fng__hash(name, n);
+	uint64_t h = fng__hash(name, n), budget;
 	struct fng_topic *t;
+	uint32_t max;
 
 	if (!set) {
 		return NULL;
@@ -155,12 +264,13 @@ static struct fng_topic *topic_get(struct fng_topics *set, const char *name, siz
 	if (t || !create) {
 		return t;
 	}
-	if (set->map.n >= FNG_TOPIC_MAX) {
-		/* The least recently published topic nobody listens to, if any. */
-		if (fng__list_empty(&set->lru)) {
+	limits(set, &budget, &max);
+	/* A reload may have lowered the cap: as many as it takes, least recently published. */
+	while (set->map.n >= max) {
+		if (fng__list_empty(&set->idle)) {
 			return NULL;
 		}
-		topic_evict(fng__container_of(set->lru.next, struct fng_topic, lru));
+		topic_evict(fng__container_of(set->idle.next, struct fng_topic, link));
 	}
 	t = calloc(1, sizeof(*t) + n + 1);
 	if (!t) {
@@ -171,49 +281,60 @@ static struct fng_topic *topic_get(struct fng_topics *set, const char *name, siz
 	t->live = true;
 	t->nlen = (uint8_t)n;
 	memcpy(t->name, name, n);
+	fng__list_init(&t->link);
 	if (fng__hmap_add(&set->map, &t->hnode, h)) {
 		free(t);
 		return NULL;
 	}
-	fng__list_append(&set->lru, &t->lru);
 	return t;
 }
 
-/*
- * Keeps m (a reference) as the newest message of t's history. The history is always the
- * consecutive run seq - rn + 1 .. seq: a message too big to keep empties it (what came before
- * can no longer be replayed without a gap anyway).
- */
-static void ring_push(struct fng_topic *t, struct fng_wsmsg *m)
+/* Doubles t's ring (up to FNG_TOPIC_HISTORY slots): 0 or -ENOMEM. */
+static int ring_grow(struct fng_topic *t)
 {
-	if (t->rn == t->rcap && t->rcap < FNG_TOPIC_HISTORY) {
-		uint32_t cap = t->rcap ? t->rcap * 2 : 8;
-		struct fng_wsmsg **r = malloc(cap * sizeof(*r));
+	uint32_t cap = t->rcap ? t->rcap * 2 : 8;
+	struct fng_wsmsg **r = malloc(cap * sizeof(*r));
 
-		if (r) {
-			for (uint32_t i = 0; i < t->rn; i++) {
-				r[i] = t->ring[(t->rhead + i) % t->rcap];
-			}
-			free(t->ring);
-			t->ring = r;
-			t->rcap = cap;
-			t->rhead = 0;
+	if (!r) {
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < t->rn; i++) {
+		r[i] = t->ring[(t->rhead + i) % t->rcap];
+	}
+	t->set->bytes += (uint64_t)(cap - t->rcap) * sizeof(*r);
+	free(t->ring);
+	t->ring = r;
+	t->rcap = cap;
+	t->rhead = 0;
+	return 0;
+}
+
+/*
+ * Keeps m (a reference) as the newest message of t's history, within the topic's own bounds
+ * (the budget is fit() afterwards). The history is always the consecutive run
+ * seq - rn + 1 .. seq: a message too big to keep empties it (what came before can no longer
+ * be replayed without a gap anyway).
+ */
+static void ring_push(struct fng_topic *t, struct fng_wsmsg *m, uint64_t budget)
+{
+	uint64_t most = budget < FNG_TOPIC_HISTORY_BYTES ? budget : FNG_TOPIC_HISTORY_BYTES;
+
+	while (t->rn && (t->rn == FNG_TOPIC_HISTORY || t->rbytes + cost(m) > most)) {
+		hist_pop(t);
+	}
+	if (cost(m) > most || (t->rn == t->rcap && ring_grow(t) && !t->rn)) {
+		if (t->ring && !t->rn) {
+			ring_free(t);
 		}
-	}
-	while (t->rn && (t->rn == t->rcap || t->rbytes + m->len > FNG_TOPIC_HISTORY_BYTES)) {
-		struct fng_wsmsg *old = t->ring[t->rhead];
-
-		t->rbytes -= old->len;
-		fng__wsmsg_unref(old);
-		t->rhead = (t->rhead + 1) % t->rcap;
-		t->rn--;
-	}
-	if (!t->rcap || m->len > FNG_TOPIC_HISTORY_BYTES) {
 		return; /* not kept: a resume past it reports a gap */
+	}
+	if (t->rn == t->rcap) {
+		hist_pop(t); /* no memory for a larger ring: the oldest makes room */
 	}
 	t->ring[(t->rhead + t->rn) % t->rcap] = fng__wsmsg_ref(m);
 	t->rn++;
-	t->rbytes += m->len;
+	t->rbytes += cost(m);
+	t->set->bytes += cost(m);
 }
 
 /* Appends data as a JSON value: itself when it is JSON, else a string (base64 if binary). */
@@ -252,6 +373,8 @@ int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const
 	struct fng_topic *t;
 	struct fng_buf b = { 0 };
 	struct fng_wsmsg *m;
+	uint64_t budget;
+	uint32_t max;
 	int err = 0;
 
 	if (!fng__topic_name_ok(name, n)) {
@@ -259,8 +382,9 @@ int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const
 	}
 	t = topic_get(set, name, n, true);
 	if (!t) {
-		return set && set->map.n >= FNG_TOPIC_MAX ? -ENOSPC : -ENOMEM;
+		return set && (limits(set, &budget, &max), set->map.n >= max) ? -ENOSPC : -ENOMEM;
 	}
+	limits(set, &budget, &max);
 	fng__buf_str(&b, "{\"topic\":\"");
 	fng__buf_append(&b, t->name, t->nlen);
 	fng__buf_str(&b, "\",\"seq\":");
@@ -273,16 +397,13 @@ int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const
 	m = err || !b.p ? NULL : fng__wsmsg_create(FNG_WS_TEXT, b.p, b.len);
 	fng__buf_finish(&b);
 	if (!m) {
+		settle(t); /* a topic made for this publish goes again */
 		return err ? err : -ENOMEM;
 	}
 	m->seq = ++t->seq;
 	m->topic = t;
 	t->refs++;
-	if (!t->nsubs) {
-		fng__list_remove(&t->lru);
-		fng__list_append(&set->lru, &t->lru);
-	}
-	ring_push(t, m);
+	ring_push(t, m, budget);
 	/*
 	 * Backwards: a subscriber closed as a slow consumer leaves the array right here, and
 	 * its slot is taken by the last one, which has had its copy already.
@@ -296,7 +417,9 @@ int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const
 	if (recipients) {
 		*recipients = t->nsubs;
 	}
-	fng__wsmsg_unref(m);
+	settle(t);
+	fit(set, budget);
+	fng__wsmsg_unref(m); /* t may go with it */
 	return 0;
 }
 
@@ -340,7 +463,9 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 	struct fng_wssub **head = fng__ws_subs(ws), *s;
 	struct fng_topics *set;
 	struct fng_topic *t;
+	uint64_t budget;
 	unsigned k = 0;
+	uint32_t max;
 
 	if (!fng__topic_name_ok(name, n)) {
 		return -EINVAL;
@@ -356,13 +481,14 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 	set = topics_of(fng__ws_server(ws));
 	t = topic_get(set, name, n, true);
 	if (!t) {
-		return set && set->map.n >= FNG_TOPIC_MAX ? -ENOSPC : -ENOMEM;
+		return set && (limits(set, &budget, &max), set->map.n >= max) ? -ENOSPC : -ENOMEM;
 	}
 	if (t->nsubs == t->capsubs) {
 		size_t cap = t->capsubs ? t->capsubs * 2 : 4;
 		struct fng_wssub **a = realloc(t->subs, cap * sizeof(*a));
 
 		if (!a) {
+			settle(t); /* a topic made for this subscription goes again */
 			return -ENOMEM;
 		}
 		t->subs = a;
@@ -370,19 +496,23 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 	}
 	s = malloc(sizeof(*s));
 	if (!s) {
+		settle(t);
 		return -ENOMEM;
 	}
 	s->t = t;
 	s->ws = ws;
 	s->idx = t->nsubs;
-	if (!t->nsubs) {
-		fng__list_remove(&t->lru); /* a topic with subscribers is never evicted */
-	}
 	t->subs[t->nsubs++] = s;
+	if (t->nsubs == 1) {
+		settle(t); /* a topic with subscribers is never evicted */
+	}
 	s->wnext = *head;
 	*head = s;
 	if (has_resume) {
+		/* A slow consumer closed by the replay leaves t, which may go with it. */
+		t->refs++;
 		replay(t, ws, resume);
+		topic_unref(t);
 	}
 	return 0;
 }
@@ -393,15 +523,15 @@ static void sub_free(struct fng_wssub *s)
 
 	t->subs[s->idx] = t->subs[--t->nsubs];
 	t->subs[s->idx]->idx = s->idx;
+	free(s);
 	if (!t->nsubs) {
-		fng__list_append(&t->set->lru, &t->lru); /* evictable again, newest first */
 		if (t->capsubs > 64) {
 			free(t->subs);
 			t->subs = NULL;
 			t->capsubs = 0;
 		}
+		settle(t); /* evictable again, newest first; freed without a history */
 	}
-	free(s);
 }
 
 int fng__topic_unsubscribe(struct fng_ws *ws, const char *name, size_t n)
@@ -462,6 +592,14 @@ void fng__topic_each_subscriber(struct fng_server *srv, const char *name, size_t
 	}
 }
 
+void fng__topics_usage(struct fng_server *srv, size_t *ntopics, uint64_t *history_bytes)
+{
+	struct fng_topics *set = srv->topics;
+
+	*ntopics = set ? set->map.n : 0;
+	*history_bytes = set ? set->bytes : 0;
+}
+
 void fng__topics_free(struct fng_server *srv)
 {
 	struct fng_topics *set = srv->topics;
@@ -469,8 +607,12 @@ void fng__topics_free(struct fng_server *srv)
 	if (!set) {
 		return;
 	}
-	while (!fng__list_empty(&set->lru)) {
-		topic_evict(fng__container_of(set->lru.next, struct fng_topic, lru));
+	/* The connections are gone: busy is empty unless a caller broke that rule. */
+	while (!fng__list_empty(&set->idle)) {
+		topic_evict(fng__container_of(set->idle.next, struct fng_topic, link));
+	}
+	while (!fng__list_empty(&set->busy)) {
+		topic_evict(fng__container_of(set->busy.next, struct fng_topic, link));
 	}
 	fng__hmap_finish(&set->map);
 	free(set);

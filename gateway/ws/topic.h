@@ -19,13 +19,21 @@
 
 struct fng_ws;
 
-/* Messages a topic keeps for resuming clients, and their bytes at most (older ones go). */
+/*
+ * Messages a topic keeps for resuming clients, and their bytes at most (older ones go); a
+ * message costs its frame and its header (struct fng_wsmsg).
+ */
 #define FNG_TOPIC_HISTORY 256
 #define FNG_TOPIC_HISTORY_BYTES (1u << 20)
 /*
- * Topics at most; beyond it, a new topic evicts the least recently published one without
- * subscribers (-ENOSPC when every topic has subscribers).
+ * The defaults of `topics:` (struct fng_topics_cfg): every topic's history together at most,
+ * ring arrays included, and topics at most. Over the budget, the histories of topics without
+ * subscribers go first (least recently published first), then the oldest messages of the
+ * largest histories. At the cap, a new topic evicts the least recently published one without
+ * subscribers (-ENOSPC when every topic has subscribers). A topic with no subscriber and no
+ * history is freed: used again, its sequence numbers start over.
  */
+#define FNG_TOPIC_BUDGET (64u << 20)
 #define FNG_TOPIC_MAX 65536
 /* Topics one connection may be subscribed to at most (a subscription walks them). */
 #define FNG_TOPIC_PER_CONN 256
@@ -87,6 +95,8 @@ int fng__topic_unsubscribe(struct fng_ws *ws, const char *topic, size_t tlen);
 void fng__topic_unsubscribe_all(struct fng_ws *ws);
 /* The last sequence number of topic (0: none, or no such topic). */
 uint64_t fng__topic_last_seq(struct fng_server *srv, const char *topic, size_t tlen);
+/* srv's topics now and the bytes their histories take (what the budget counts). */
+void fng__topics_usage(struct fng_server *srv, size_t *ntopics, uint64_t *history_bytes);
 /* Frees srv's topics (its connections are gone): when the loop's state goes. */
 void fng__topics_free(struct fng_server *srv);
 

@@ -2,13 +2,15 @@
 /*
  * A WebSocket API's keys: `route_selection` (compiled into the JSON members ws_conn.c reads
  * to pick a route), `websocket` (limits, keepalive, rates, slow consumers, subprotocols; API
- * Gateway's defaults) and which route keys a WebSocket API may have.
+ * Gateway's defaults), which route keys a WebSocket API may have, and the `topics` section
+ * (every topic of a loop together: topic.c).
  */
 #include <stddef.h>
 #include <string.h>
 
 #include "chars.h"
 #include "conf.h"
+#include "topic.h"
 #include "ws_conf.h"
 
 bool fng__ws_route_key_ok(const char *k)
@@ -133,3 +135,20 @@ int fng__ws_selection_conf(struct fng_conf *L, const struct fng_conf_node *v, vo
 	return api->protocol == FNG_API_WEBSOCKET ? parse_route_selection(L, v, obj) : 0;
 }
 
+
+#define TOFF(member) offsetof(struct fng_config, topics.member)
+
+/* docs/config.md ("Topic memory") gives the reasons for the defaults. */
+static const struct fng_conf_key topics_keys[] = {
+	{ "history_bytes", FNG_CONF_U64, TOFF(history_bytes), FNG_TOPIC_BUDGET, 0,
+		(uint64_t)1 << 40 },
+	{ "max", FNG_CONF_U32, TOFF(max), FNG_TOPIC_MAX, 1, 1u << 24 },
+	{ NULL },
+};
+
+static int parse_topics(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	return fng__conf_apply(L, v, topics_keys, obj, "topics");
+}
+
+const struct fng_conf_module fng__topics_conf = { "topics", parse_topics };

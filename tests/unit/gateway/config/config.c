@@ -1756,6 +1756,29 @@ static void test_errors_yaml(void)
 		"2:5", "mapping key among APIs");
 }
 
+/* topics: the budget of every history together and the cap on topics (topic.c). */
+static void test_topics(void)
+{
+	struct fng_config *c = load_ok(MIN_API, "no topics section");
+
+	CHECK(c && c->topics.history_bytes == 64u << 20 && c->topics.max == 65536,
+		"topics: 64 MiB of history, 65536 topics by default");
+	fng__config_unref(c);
+	c = load_ok("topics: { history_bytes: 0, max: 1 }\n" MIN_API, "topics at their least");
+	CHECK(c && c->topics.history_bytes == 0 && c->topics.max == 1,
+		"topics: history_bytes 0 (keep none) and max 1 are kept as given");
+	fng__config_unref(c);
+	load_err("topics: { max: 0 }\n" MIN_API, "1:16", "max", "topics.max 0");
+	load_err("topics: { max: 16777217 }\n" MIN_API, "1:16", "max", "topics.max over 2^24");
+	load_err("topics: { history_bytes: -1 }\n" MIN_API, "1:26", "history_bytes",
+		"topics.history_bytes negative");
+	load_err("topics: { history_bytes: 1099511627777 }\n" MIN_API, "1:26", "history_bytes",
+		"topics.history_bytes over 2^40");
+	load_err("topics: { budget: 1 }\n" MIN_API, "1:11", "unknown key \"budget\"",
+		"topics: an unknown key");
+	load_err("topics: 5\n" MIN_API, "1:9", NULL, "topics: not a mapping");
+}
+
 int main(void)
 {
 	test_full();
@@ -1786,6 +1809,7 @@ int main(void)
 	test_errors_semantic();
 	test_errors_templates();
 	test_errors_yaml();
+	test_topics();
 	fng__arena_cache_drain();
 	return fng_test_done();
 }

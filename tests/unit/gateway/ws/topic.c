@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for gateway/topic.c: topic names, sequence numbers, the frames it builds (a
- * message buffer, a gap signal) and the ownership rule that a queued message keeps its topic
- * alive after the registry evicts it. Delivery, resume and the slow-consumer policies need
- * real connections: tests/integration/test_ws_topics.py covers them.
+ * Unit tests for gateway/ws/topic.c: topic names, sequence numbers, the frames it builds (a
+ * message buffer, a gap signal), the ownership rule that a queued message keeps its topic
+ * alive after the registry evicts it, and the memory of the topics as a whole: the history
+ * budget, the cap, the order of eviction, topics freed once they hold nothing. Delivery over
+ * sockets, resume and the slow-consumer policies need real connections:
+ * tests/integration/test_ws_topics.py and test_ws_topic_memory.py cover them.
  *
  * The connection side is a test double. This file defines fng__ws_subs(), fng__ws_enqueue()
  * and fng__ws_server(), topic.c's only calls into ws_conn.c, so the linker never takes
@@ -12,9 +14,11 @@
  * belongs to srv, one loop's state; other is a second loop's, whose topics are its own.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "config.h"
 #include "harness.h"
 #include "server.h"
 #include "ws.h"
@@ -26,9 +30,12 @@ struct fng_ws {
 	struct fng_wssub *subs;
 	struct fng_wsmsg *got[NGOT]; /* references to what was queued, oldest first */
 	size_t ngot;
+	bool slow; /* closed as a slow consumer by what is queued on it: leaves its topics */
 };
 
 static struct fng_server srv, other;
+/* The limits of the memory tests (srv.cfg from test_budget on; before it, the defaults). */
+static struct fng_config cfg;
 
 struct fng_server *fng__ws_server(const struct fng_ws *ws)
 {
@@ -42,6 +49,10 @@ struct fng_wssub **fng__ws_subs(struct fng_ws *ws)
 
 void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m)
 {
+	if (ws->slow) {
+		fng__topic_unsubscribe_all(ws); /* as ws_conn.c closes a slow consumer */
+		return;
+	}
 	if (ws->ngot < NGOT) {
 		ws->got[ws->ngot++] = fng__wsmsg_ref(m);
 	}
@@ -343,6 +354,354 @@ static void test_two_loops(void)
 	CHECK_INT(fng__topic_last_seq(&srv, "two.loops", 9), 1, "... not from the first");
 }
 
+/* Topics in srv now, and their history bytes. */
+static size_t ntopics(void)
+{
+	size_t n;
+	uint64_t b;
+
+	fng__topics_usage(&srv, &n, &b);
+	return n;
+}
+
+static uint64_t hbytes(void)
+{
+	size_t n;
+	uint64_t b;
+
+	fng__topics_usage(&srv, &n, &b);
+	return b;
+}
+
+/* Publishes len bytes of 'x' (a JSON string: "x...x" costs len + 2) to topic; 0 or -errno. */
+static int publish_len(const char *topic, size_t len, uint64_t *seq)
+{
+	char *p = malloc(len + 2);
+	int rc;
+
+	memset(p, 'x', len + 2);
+	p[0] = p[len + 1] = '"';
+	rc = fng__topic_publish(&srv, topic, strlen(topic), p, len + 2, seq, NULL);
+	free(p);
+	return rc;
+}
+
+/* Drops what a test connection got. */
+static void drop_got(struct fng_ws *ws)
+{
+	while (ws->ngot) {
+		fng__wsmsg_unref(ws->got[--ws->ngot]);
+	}
+}
+
+/*
+ * What a client resuming topic from 0 gets first: a gap signal up to the oldest message kept
+ * (*gap_to; 0 without a gap) and that oldest message's seq (0: no history).
+ */
+static void resume_view(const char *topic, uint64_t *gap_to, uint64_t *oldest)
+{
+	struct fng_ws r = { 0 };
+	char want[256];
+	size_t i = 0;
+
+	*gap_to = 0;
+	*oldest = 0;
+	fng__topic_subscribe(&r, topic, strlen(topic), true, 0);
+	if (r.ngot && r.got[0]->seq == 0) {
+		unsigned long long to = 0;
+		const char *g = (const char *)r.got[0]->data + 2;
+
+		snprintf(want, sizeof(want), "{\"topic\":\"%s\",\"gap\":{\"from\":1,\"to\":",
+			topic);
+		if (strncmp(g, want, strlen(want)) == 0) {
+			to = strtoull(g + strlen(want), NULL, 10);
+		}
+		*gap_to = to ? to : UINT64_MAX; /* a malformed gap never matches */
+		i = 1;
+	}
+	if (i < r.ngot) {
+		*oldest = r.got[i]->seq;
+	}
+	fng__topic_unsubscribe_all(&r);
+	drop_got(&r);
+}
+
+/*
+ * The budget: histories of topics nobody subscribes to never take more than it, the least
+ * recently published go first, and a topic goes with its history.
+ */
+static void test_budget(void)
+{
+	const uint64_t budget = 64 * 1024;
+	bool ok = true;
+	uint64_t seq = 0, most = 0;
+	char name[32];
+
+	fng__topics_free(&srv);
+	srv.cfg = &cfg;
+	cfg.topics.max = 1000;
+	cfg.topics.history_bytes = budget;
+	CHECK(ntopics() == 0 && hbytes() == 0, "budget: no topics, no bytes to start with");
+
+	/* 1000-byte messages to new topics without end: the publisher of the issue. */
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "new-%d", i);
+		ok = ok && publish_len(name, 1000, &seq) == 0 && seq == 1;
+		most = hbytes() > most ? hbytes() : most;
+		if (i == 10) {
+			/* new-0 published again: it is now the most recently published. */
+			ok = ok && publish_len("new-0", 1000, &seq) == 0 && seq == 2;
+		}
+	}
+	CHECK(ok, "budget: 2000 new topics of a 1000-byte message each: every publish works");
+	CHECK(most <= budget && hbytes() > budget / 2, "budget: history bytes never over %llu "
+		"(at most %llu, now %llu)", (unsigned long long)budget, (unsigned long long)most,
+		(unsigned long long)hbytes());
+	CHECK(ntopics() < 70 && ntopics() > 30,
+		"budget: the topics whose histories went are freed too (%zu left)", ntopics());
+	CHECK(fng__topic_last_seq(&srv, "new-1999", 8) == 1 &&
+			fng__topic_last_seq(&srv, "new-1", 5) == 0,
+		"budget: the newest topics stay, the oldest went");
+	snprintf(name, sizeof(name), "new-%zu", 2000 - ntopics());
+	CHECK(fng__topic_last_seq(&srv, name, strlen(name)) == 1 &&
+			fng__topic_last_seq(&srv, "new-0", 5) == 0,
+		"budget: exactly the least recently published went (new-0 too, published at 11)");
+	CHECK_INT(publish_len("new-1", 10, &seq), 0, "budget: a topic that went, published again");
+	CHECK_INT(seq, 1, "... starts over at 1 (its state went with its history)");
+
+	/* Bigger than the budget: delivered, not kept, and the topic does not stay behind. */
+	{
+		struct fng_ws w = { 0 };
+		size_t before = ntopics();
+
+		CHECK_INT(fng__topic_subscribe(&w, "huge", 4, false, 0), 0, "huge: subscribed");
+		CHECK_INT(publish_len("huge", budget, &seq), 0, "huge: a message over the budget");
+		CHECK(w.ngot == 1 && w.got[0]->seq == 1 && hbytes() <= budget,
+			"... reaches its subscriber and is not kept");
+		CHECK_INT(fng__topic_unsubscribe(&w, "huge", 4), 0, "huge: unsubscribed");
+		CHECK_INT(ntopics(), before,
+			"... a topic without subscribers and history is freed");
+		CHECK(w.got[0]->topic && strcmp(fng__topic_name(w.got[0]->topic), "huge") == 0,
+			"... while the message queued on the client keeps its name (ASan: no UAF)");
+		drop_got(&w);
+	}
+	fng__topics_free(&srv);
+	CHECK(ntopics() == 0 && hbytes() == 0, "budget: every topic freed");
+
+	cfg.topics.history_bytes = 0;
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "none-%d", i);
+		ok = ok && publish_len(name, 10, &seq) == 0 && seq == 1;
+	}
+	CHECK(ok && ntopics() == 0 && hbytes() == 0,
+		"history_bytes 0: publishes work, keep nothing, leave no topic");
+	cfg.topics.history_bytes = budget;
+}
+
+/*
+ * The order of eviction over the budget: every history of a topic without subscribers first,
+ * then the oldest messages of the largest histories of topics with subscribers; a client
+ * resuming there gets the gap signal for what went.
+ */
+static void test_eviction_order(void)
+{
+	struct fng_ws big = { 0 }, mid = { 0 }, small = { 0 };
+	uint64_t seq = 0, gap = 0, oldest = 0;
+	bool ok = true;
+
+	fng__topics_free(&srv);
+	cfg.topics.history_bytes = 64 * 1024;
+	CHECK_INT(fng__topic_subscribe(&big, "big", 3, false, 0), 0, "order: big subscribed");
+	CHECK_INT(fng__topic_subscribe(&mid, "mid", 3, false, 0), 0, "order: mid subscribed");
+	CHECK_INT(fng__topic_subscribe(&small, "small", 5, false, 0), 0, "order: small subscribed");
+	for (int i = 0; i < 40; i++) {
+		ok = ok && publish_len("big", 1000, &seq) == 0;
+	}
+	for (int i = 0; i < 14; i++) {
+		ok = ok && publish_len("mid", 1000, &seq) == 0;
+	}
+	for (int i = 0; i < 4; i++) {
+		ok = ok && publish_len("small", 1000, &seq) == 0;
+	}
+	CHECK(ok && hbytes() <= 64 * 1024, "order: 40 messages to big, 14 to mid, 4 to small");
+	resume_view("big", &gap, &oldest);
+	CHECK(gap == 0 && oldest == 1, "order: big keeps all 40 (no gap, from seq 1)");
+
+	/* Idle topics fill the rest and more: they go, the subscribed histories stay whole. */
+	for (int i = 0; i < 40; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "idle-%d", i);
+		ok = ok && publish_len(name, 1000, &seq) == 0;
+	}
+	CHECK(ok && hbytes() <= 64 * 1024, "order: 40 idle topics published, within the budget");
+	resume_view("big", &gap, &oldest);
+	CHECK(gap == 0 && oldest == 1, "order: idle histories went first: big still whole");
+	resume_view("mid", &gap, &oldest);
+	CHECK(gap == 0 && oldest == 1, "order: ... and mid");
+	resume_view("small", &gap, &oldest);
+	CHECK(gap == 0 && oldest == 1, "order: ... and small");
+	CHECK_INT(fng__topic_last_seq(&srv, "idle-0", 6), 0, "order: the oldest idle topic went");
+
+	/*
+	 * Only subscribed histories left: mid's new messages push them over, and the largest
+	 * history (big) gives way, not the one published to; the others stay whole.
+	 */
+	CHECK_INT(fng__topic_last_seq(&srv, "idle-39", 7), 1, "order: one idle topic left");
+	for (int i = 0; i < 6; i++) {
+		ok = ok && publish_len("mid", 1000, &seq) == 0;
+	}
+	CHECK(ok && hbytes() <= 64 * 1024, "order: 6 more to mid, still within the budget");
+	CHECK_INT(fng__topic_last_seq(&srv, "idle-39", 7), 0, "order: the idle one went first");
+	resume_view("big", &gap, &oldest);
+	CHECK(gap > 0 && oldest == gap + 1 && oldest <= 40,
+		"order: big lost its oldest: a resume from 0 gets gap 1..%llu, then %llu..40",
+		(unsigned long long)gap, (unsigned long long)oldest);
+	resume_view("mid", &gap, &oldest);
+	CHECK(gap == 0 && oldest == 1, "order: mid keeps all 20");
+	resume_view("small", &gap, &oldest);
+	CHECK(gap == 0 && oldest == 1, "order: small keeps all 4");
+	CHECK(big.ngot == NGOT && mid.ngot == NGOT && small.ngot == NGOT,
+		"order: live deliveries were all queued");
+	fng__topic_unsubscribe_all(&big);
+	fng__topic_unsubscribe_all(&mid);
+	fng__topic_unsubscribe_all(&small);
+	drop_got(&big);
+	drop_got(&mid);
+	drop_got(&small);
+	fng__topics_free(&srv);
+}
+
+/* The cap on topics, also when a reload lowers it; subscribed topics are never evicted. */
+static void test_cap(void)
+{
+	struct fng_ws w = { 0 };
+	uint64_t seq = 0;
+
+	fng__topics_free(&srv);
+	cfg.topics.max = 3;
+	CHECK_INT(fng__topic_subscribe(&w, "c1", 2, false, 0), 0, "cap 3: c1 subscribed");
+	CHECK_INT(publish_len("c2", 1, &seq), 0, "cap 3: c2 published (idle, with a history)");
+	CHECK_INT(publish_len("c3", 1, &seq), 0, "cap 3: c3 published");
+	CHECK_INT(ntopics(), 3, "cap 3: three topics");
+	CHECK_INT(publish_len("c3", 1, &seq), 0, "cap 3: c3 again (c2 now least recent)");
+	CHECK_INT(publish_len("c4", 1, &seq), 0, "cap 3: a fourth topic is published");
+	CHECK(ntopics() == 3 && fng__topic_last_seq(&srv, "c2", 2) == 0 &&
+			fng__topic_last_seq(&srv, "c3", 2) == 2,
+		"... evicting c2, the least recently published without subscribers");
+	CHECK_INT(fng__topic_subscribe(&w, "c3", 2, false, 0), 0, "cap 3: c3 subscribed");
+	CHECK_INT(fng__topic_subscribe(&w, "c4", 2, false, 0), 0, "cap 3: c4 subscribed");
+	CHECK_INT(publish_len("c5", 1, &seq), -ENOSPC, "cap 3, all subscribed: publish -ENOSPC");
+	CHECK_INT(fng__topic_subscribe(&w, "c5", 2, false, 0), -ENOSPC,
+		"cap 3, all subscribed: subscribe -ENOSPC");
+	CHECK_INT(ntopics(), 3, "... and neither made a topic");
+	fng__topic_unsubscribe_all(&w);
+	drop_got(&w);
+	CHECK_INT(ntopics(), 2, "unsubscribed: c3, c4 keep their histories, c1 (none) is freed");
+
+	cfg.topics.max = 100;
+	for (int i = 0; i < 50; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "r-%d", i);
+		publish_len(name, 1, &seq);
+	}
+	CHECK_INT(ntopics(), 52, "cap 100: 52 topics");
+	cfg.topics.max = 10; /* a reload lowers the cap */
+	CHECK_INT(publish_len("r-new", 1, &seq), 0, "cap lowered to 10: a new topic published");
+	CHECK(ntopics() == 10 && fng__topic_last_seq(&srv, "r-new", 5) == 1 &&
+			fng__topic_last_seq(&srv, "r-48", 4) == 1 &&
+			fng__topic_last_seq(&srv, "r-40", 4) == 0,
+		"... the least recently published go down to the cap (%zu topics)", ntopics());
+	fng__topics_free(&srv);
+	cfg.topics.max = 1000;
+}
+
+/*
+ * A topic without subscribers and without history is freed, whatever made it: a subscription
+ * that ended before any publish, a connection leaving all its topics. Prints what a topic
+ * costs (docs/config.md), measured with mallinfo2 where the allocator gives it.
+ */
+static void test_free_empty(void)
+{
+	enum { N = 1000 };
+	struct fng_ws *ws = calloc(N, sizeof(*ws));
+	struct mallinfo2 m0, m1, m2;
+	bool ok = true;
+	char name[32];
+
+	fng__topics_free(&srv);
+	cfg.topics.max = 100000;
+	cfg.topics.history_bytes = 1u << 20;
+	CHECK_INT(fng__topic_subscribe(&ws[0], "empty", 5, false, 0), 0, "empty: subscribed");
+	CHECK_INT(ntopics(), 1, "empty: one topic");
+	CHECK_INT(fng__topic_unsubscribe(&ws[0], "empty", 5), 0, "empty: unsubscribed");
+	CHECK(ntopics() == 0 && hbytes() == 0, "empty: no subscriber, no history: freed");
+
+	/* One room per connection, as a chat client makes them (a name of 16 characters). */
+	m0 = mallinfo2();
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "room.r%010d", i);
+		ok = ok && fng__topic_subscribe(&ws[i], name, strlen(name), false, 0) == 0;
+	}
+	m1 = mallinfo2();
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "room.r%010d", i);
+		ok = ok && fng__topic_publish(&srv, name, strlen(name),
+			"{\"type\":\"join\",\"nick\":\"ada\"}", 28, NULL, NULL) == 0;
+	}
+	m2 = mallinfo2();
+	CHECK(ok && ntopics() == N, "rooms: %d topics of one subscriber each", N);
+	if (m1.uordblks > m0.uordblks) {
+		printf("# a topic with one subscriber and no history: %zu bytes of heap\n",
+			(m1.uordblks - m0.uordblks) / N);
+		printf("# ... with one ~100-byte message in its history: %zu bytes\n",
+			(m2.uordblks - m0.uordblks) / N);
+	}
+	for (int i = 0; i < N; i++) {
+		fng__topic_unsubscribe_all(&ws[i]);
+		drop_got(&ws[i]);
+	}
+	CHECK(ntopics() == N && hbytes() > 0, "rooms left: their histories keep them");
+	cfg.topics.history_bytes = 0;
+	CHECK_INT(publish_len("another", 1, NULL), 0,
+		"the budget lowered to 0 (a reload): a publish");
+	CHECK(ntopics() == 0 && hbytes() == 0, "... drops every history, and every topic goes");
+	cfg.topics.history_bytes = 64 * 1024;
+	free(ws);
+}
+
+/*
+ * A subscriber closed as a slow consumer by what the topic queues on it, when that leaves
+ * the topic with neither subscribers nor history: the topic goes while the publish or the
+ * replay is still at work on it (ASan/valgrind catch a use after free or a double free).
+ */
+static void test_slow_leaves(void)
+{
+	struct fng_ws w = { 0 };
+	uint64_t seq = 0;
+
+	fng__topics_free(&srv);
+	cfg.topics.history_bytes = 0; /* nothing kept: the last subscriber leaving frees it */
+	CHECK_INT(fng__topic_subscribe(&w, "slow", 4, false, 0), 0, "slow: subscribed");
+	w.slow = true;
+	CHECK_INT(publish_len("slow", 10, &seq), 0, "slow: a publish closes its only subscriber");
+	CHECK(w.subs == NULL && ntopics() == 0 && seq == 1,
+		"... which left the topic, freed with it; the publish completed");
+	w.slow = false;
+	CHECK_INT(publish_len("slow2", 10, &seq), 0, "slow: another topic published (seq 1)");
+	CHECK_INT(ntopics(), 0, "... and not kept");
+	cfg.topics.history_bytes = 64 * 1024;
+	for (int i = 0; i < 3; i++) {
+		publish_len("slow3", 10, &seq);
+	}
+	w.slow = true;
+	CHECK_INT(fng__topic_subscribe(&w, "slow3", 5, true, 0), 0,
+		"slow: a resume whose replay closes the client at its first message");
+	CHECK(w.subs == NULL && ntopics() == 1 && fng__topic_last_seq(&srv, "slow3", 5) == 3,
+		"... leaves the topic with its history, as it was");
+}
+
 int main(void)
 {
 	test_names();
@@ -351,6 +710,11 @@ int main(void)
 	test_eviction();
 	test_per_connection();
 	test_two_loops();
+	test_budget();
+	test_eviction_order();
+	test_cap();
+	test_free_empty();
+	test_slow_leaves();
 	fng__topics_free(&srv);
 	return fng_test_done();
 }
