@@ -167,6 +167,13 @@ static void admission(void)
 	CHECK(fng__host_queue_admit(&fn), "starting and retiring workers change nothing");
 	fn.nqueue = 1;
 	CHECK(!fng__host_queue_admit(&fn), "nor make room");
+	/*
+	 * A busy worker whose last result is being delivered (no slot left) is about to be
+	 * idle: a request pipelined behind that answer on the same connection is admitted from
+	 * inside the delivery, and must find room (the count once underflowed: 429).
+	 */
+	busy->nslots = 0;
+	CHECK(fng__host_queue_admit(&fn), "a busy worker with no slot left counts as idle");
 	workers_free(&g);
 }
 
