@@ -678,7 +678,7 @@ void fng__host_pump(struct fng_functions *fns, struct fng_fn *fn)
 		it = it->next; /* a failed write ends w */
 		if (w->state == W_SPAWNING || w->state == W_STARTING) {
 			starting++;
-		} else if (w->state == W_BUSY) {
+		} else if (w->state == W_BUSY && w->nslots) {
 			waiting += w->nslots - 1;
 		}
 		if (w->outq.len && w->state == W_BUSY) {
