@@ -61,21 +61,56 @@ static int cmd_check(int argc, char **argv)
 	return 0;
 }
 
-struct routes_ctx {
-	const struct fng_api *api;
-};
+/* What a route does, in a few words: "function NAME", "mock 201", "static (3 files)". */
+static void describe_integration(char *out, size_t n, const struct fng_integration_cfg *in)
+{
+	switch (in->type) {
+	case FNG_INTEGRATION_FUNCTION:
+		snprintf(out, n, "function %s", in->function ? in->function : "?");
+		return;
+	case FNG_INTEGRATION_MOCK:
+		snprintf(out, n, "mock %d%s", in->status ? in->status : 200,
+			in->chunked ? " chunked" : "");
+		return;
+	case FNG_INTEGRATION_STATIC:
+		snprintf(out, n, "static (%u file%s%s%s)", in->nfiles, in->nfiles == 1 ? "" : "s",
+			in->index ? ", index " : "", in->index ? in->index : "");
+		return;
+	case FNG_INTEGRATION_ADMIN:
+		snprintf(out, n, "admin");
+		return;
+	case FNG_INTEGRATION__COUNT:
+		break;
+	}
+	snprintf(out, n, "integration type %d", (int)in->type);
+}
 
 static void print_route(void *ctx, const struct fng_route_key *key, const struct fng_route *r)
 {
-	const struct routes_ctx *rc = ctx;
-	char type[96] = "mock";
+	char what[160];
 
-	if (r->integration.type == FNG_INTEGRATION_FUNCTION) {
-		snprintf(type, sizeof(type), "function %s", r->integration.function);
+	(void)ctx;
+	describe_integration(what, sizeof(what), &r->integration);
+	printf("    %-8s %-40s %-24s line %d\n", key->method ? key->method : "*",
+		key->method ? key->path : "$default", what, r->line);
+}
+
+/*
+ * A WebSocket API has no router (routes are selected by a message's JSON member, not by
+ * method and path): its routes in the order written, with the expression that selects them.
+ */
+static void print_ws_routes(const struct fng_api *api)
+{
+	printf("  route selection: %s\n", api->route_selection ? api->route_selection
+							      : "$request.body.action");
+	printf("  routes:\n");
+	for (unsigned i = 0; i < api->nroutes; i++) {
+		const struct fng_route *r = &api->routes[i];
+		char what[160];
+
+		describe_integration(what, sizeof(what), &r->integration);
+		printf("    %-49s %-24s line %d\n", r->key, what, r->line);
 	}
-	printf("  %-8s %-40s %-16s line %d\n", key->method ? key->method : "*",
-		key->method ? key->path : "$default", type, r->line);
-	(void)rc;
 }
 
 static int cmd_routes(int argc, char **argv)
@@ -91,15 +126,30 @@ static int cmd_routes(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < cfg->napis; i++) {
 		const struct fng_api *api = &cfg->apis[i];
-		struct routes_ctx ctx = { api };
+		bool ws = api->protocol == FNG_API_WEBSOCKET;
 
-		printf("api %s%s\n", api->name, api == cfg->default_api ? " (default endpoint)" : "");
+		printf("api %s (%s)%s\n", api->name, ws ? "websocket" : "http",
+			api == cfg->default_api ? " (default endpoint)" : "");
 		printf("  stages:");
 		for (unsigned j = 0; j < api->nstages; j++) {
 			printf(" %s", api->stages[j].name);
 		}
-		printf("\n  routes, in match priority:\n");
-		fng__router_walk(api->router, print_route, &ctx);
+		printf("\n");
+		if (ws) {
+			print_ws_routes(api);
+		} else if (api->router) {
+			printf("  routes, in match priority:\n");
+			fng__router_walk(api->router, print_route, NULL);
+		}
+	}
+	for (unsigned i = 0; i < cfg->nschedules; i++) {
+		const struct fng_schedule *sc = &cfg->schedules[i];
+
+		printf("schedule %s: function %s every %u ms\n", sc->name, sc->function,
+			sc->every_ms);
+	}
+	if (cfg->admin.listen) {
+		printf("admin API on %s\n", cfg->admin.listen);
 	}
 	for (unsigned i = 0; i < cfg->ndomains; i++) {
 		const struct fng_domain *d = &cfg->domains[i];

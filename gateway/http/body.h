@@ -20,8 +20,15 @@ struct fng_body_parser {
 	uint32_t meta;        /* bytes of size lines and trailers so far */
 	uint32_t max_meta;    /* limit for those (the header block limit) */
 	uint32_t fields, max_fields;
+	uint32_t ext_bytes;   /* of the current size line's chunk extensions */
 	const char *error;
 };
+
+/*
+ * Bytes of chunk extensions one size line may carry (from the first byte after the size to the
+ * CR). The gateway reads none of them; a client has no reason to send more than a few.
+ */
+#define FNG_CHUNK_EXT_MAX 4096
 
 /* Called with payload bytes; a negative return stops parsing and is returned. */
 typedef int (*fng_body_data_fn)(void *ctx, const char *p, size_t n);

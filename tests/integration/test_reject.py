@@ -126,6 +126,15 @@ CASES = [
     ('chunk data shorter than its size', chunk_body(b'5\r\nhel\r\n0\r\n\r\n'), 400),
     ('chunk-size line ended by bare LF', chunk_body(b'5\nhello\r\n0\r\n\r\n'), 400),
     ('bare CR in a chunk extension', chunk_body(b'5;a=\rb\r\nhello\r\n0\r\n\r\n'), 400),
+    # --- chunk extensions (RFC 9112 7.1.1; more forms in tests/unit/gateway/http/body.c)
+    ('chunk extension: unterminated quoted value', chunk_body(b'5;x="abc\r\nhello\r\n0\r\n\r\n'), 400),
+    ('chunk extension: no name', chunk_body(b'5;=v\r\nhello\r\n0\r\n\r\n'), 400),
+    ('chunk extension: "@" in the name', chunk_body(b'5;x@y=1\r\nhello\r\n0\r\n\r\n'), 400),
+    ('chunk extension: unquoted SP in the value', chunk_body(b'5;x=a b\r\nhello\r\n0\r\n\r\n'), 400),
+    ('chunk extension: obs-text in a quoted value', chunk_body(b'5;x="\xc3\xa9"\r\nhello\r\n0\r\n\r\n'), 400),
+    ('chunk extension: a quoted value hiding CRLF and a chunk', chunk_body(b'5;x="\r\n0\r\n\r\n"\r\nhello\r\n0\r\n\r\n'), 400),
+    ('chunk extension: whitespace before CRLF', chunk_body(b'5;x=1 \r\nhello\r\n0\r\n\r\n'), 400),
+    ('chunk extension: over 4096 bytes', chunk_body(b'5;x=' + b'v' * 4096 + b'\r\nhello\r\n0\r\n\r\n'), 400),
     ('trailer field with bare LF', chunk_body(b'5\r\nhello\r\n0\r\nX: y\n\r\n'), 400),
     ('trailer field with invalid name', chunk_body(b'5\r\nhello\r\n0\r\nBad Trailer: x\r\n\r\n'), 400),
     # --- method
@@ -205,6 +214,27 @@ def corpus_case(i):
 
 for _i, (_name, _data, _status) in enumerate(CASES):
     tap.add('reject %d: %s -> %d' % (_i, _name, _status), corpus_case(_i))
+
+
+@tap.case('chunk extensions: the valid forms reach the route; a bad one is a 400 naming the problem')
+def _():
+    d = S.get()
+    body = (b'2;a\r\nhe\r\n1;a=b\r\nl\r\n1;a="b c";q="q\\"x"\r\nl\r\n'
+            b'1 ; a = "x" ; b\r\no\r\n0;end\r\n\r\n')
+    with Conn(d.port) as c:
+        c.send(chunk_body(body))
+        r = c.read_response()
+        eq((r.status, r.body), (201, b'posted'), 'valid extensions: status/body')
+        c.send(req('GET', '/dev/items/2', host='a'))
+        eq(c.read_response().status, 200, 'the connection stays usable')
+    for ext, why in [(b';x="abc', 'unterminated quoted string in chunk extension'),
+                     (b';x=a b', 'whitespace inside an unquoted chunk extension value'),
+                     (b';x="\xff"', 'non-ASCII byte in chunk extension')]:
+        with Conn(d.port) as c:
+            c.send(chunk_body(b'5' + ext + b'\r\nhello\r\n0\r\n\r\n'))
+            r = c.read_response()
+            obj = check_json_error(r, 400, close=True)
+            eq(obj['message'], why, 'message for %r' % ext)
 
 
 @tap.case('no smuggled request ever reached routing (access log)')
