@@ -79,9 +79,6 @@ struct fng_server {
 	uint64_t requests;
 
 	uv_timer_t sched_timer;   /* scheduled invocations (schedule.c) */
-	/* Keep the loop from sleeping between a tick and the check phase (schedule.c). */
-	uv_idle_t sched_idle;
-	uv_check_t sched_check;
 	/*
 	 * WebSocket connections with frames queued and not yet written: written at the end of
 	 * the loop iteration (ws_flush), or after a short wait (ws_flush_timer) while the flushes

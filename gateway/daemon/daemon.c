@@ -380,9 +380,6 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	uv_timer_init(loop, &srv->drain_timer);
 	uv_timer_init(loop, &srv->sched_timer);
 	srv->sched_timer.data = srv;
-	uv_idle_init(loop, &srv->sched_idle);
-	uv_check_init(loop, &srv->sched_check);
-	srv->sched_check.data = srv;
 	uv_check_init(loop, &srv->ws_flush);
 	srv->ws_flush.data = srv;
 	uv_timer_init(loop, &srv->ws_flush_timer);
@@ -485,8 +482,6 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->sweep, NULL);
 	uv_close((uv_handle_t *)&srv->drain_timer, NULL);
 	uv_close((uv_handle_t *)&srv->sched_timer, NULL);
-	uv_close((uv_handle_t *)&srv->sched_idle, NULL);
-	uv_close((uv_handle_t *)&srv->sched_check, NULL);
 	uv_close((uv_handle_t *)&srv->ws_flush, NULL);
 	uv_close((uv_handle_t *)&srv->ws_flush_timer, NULL);
 	uv_close((uv_handle_t *)&srv->ws_timer, NULL);

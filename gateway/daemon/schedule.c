@@ -9,7 +9,6 @@
  * One timer per server, armed for the earliest due schedule. The per-schedule state is
  * rebuilt on reload; a schedule that keeps its name keeps its rhythm.
  */
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -88,39 +87,11 @@ static void invoke(struct fng_server *srv, const struct fng_schedule *sc)
 
 static void arm(struct fng_server *srv);
 
-static void wake_idle_cb(uv_idle_t *h)
-{
-	(void)h;
-}
-
-static void wake_check_cb(uv_check_t *h)
-{
-	struct fng_server *srv = h->data;
-
-	uv_idle_stop(&srv->sched_idle);
-	uv_check_stop(h);
-}
-
-/*
- * A tick starts its invocation from a timer callback, but the function host sends it from a
- * check handle (host/event.c), which runs only after the loop has polled for I/O; with nothing
- * else to do the poll sleeps until the next timer of any kind is due, and the invocation waits
- * with it (a few milliseconds at first, more and more as the other timers' phases drift against
- * the schedule's rhythm: the "latency" grew with every tick). An idle handle keeps that poll
- * from sleeping, once, until the check phase has run.
- */
-static void wake_after_tick(struct fng_server *srv)
-{
-	uv_idle_start(&srv->sched_idle, wake_idle_cb);
-	uv_check_start(&srv->sched_check, wake_check_cb);
-}
-
 static void sched_timer_cb(uv_timer_t *t)
 {
 	struct fng_server *srv = t->data;
 	const struct fng_config *cfg = srv->cfg;
 	uint64_t now = uv_now(srv->loop);
-	bool invoked = false;
 
 	for (unsigned i = 0; i < cfg->nschedules && i < srv->nsched && !srv->draining; i++) {
 		struct fng_sched_slot *s = &srv->sched[i];
@@ -143,10 +114,6 @@ static void sched_timer_cb(uv_timer_t *t)
 		}
 		s->running++;
 		invoke(srv, sc);
-		invoked = true;
-	}
-	if (invoked) {
-		wake_after_tick(srv);
 	}
 	arm(srv);
 }

@@ -211,6 +211,7 @@ struct fng_functions {
 	struct fng_list workers;
 	uint32_t next_spawn_id;
 	uv_check_t pump;           /* runs fng__host_pump after the current I/O callbacks */
+	uv_idle_t pump_wake;       /* keeps the loop's poll from sleeping until it has run */
 	bool pump_pending;
 	uv_timer_t retry;          /* re-pumps after a start-failure back-off */
 	/*

@@ -639,6 +639,7 @@ int fng__functions_create(uv_loop_t *loop, struct fng_server *srv, int ctl, pid_
 	fns->debounce.data = fns;
 	uv_check_init(loop, &fns->pump);
 	fns->pump.data = fns;
+	uv_idle_init(loop, &fns->pump_wake);
 	uv_timer_init(loop, &fns->retry);
 	fns->retry.data = fns;
 	fng__host_queue_init(fns);
@@ -732,6 +733,7 @@ void fng__functions_close(struct fng_functions *fns)
 	uv_close((uv_handle_t *)&fns->ctl_poll, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->debounce, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->pump, fns_handle_closed);
+	uv_close((uv_handle_t *)&fns->pump_wake, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->retry, fns_handle_closed);
 	fng__host_queue_close(fns);
 	if (fns->watching) {

@@ -723,12 +723,25 @@ static void pump_cb(uv_check_t *h);
  * Runs fng__host_pump for fn after the current I/O callbacks: once per loop iteration, however
  * many RESULTs and requests for it came in that iteration.
  */
+static void pump_wake_cb(uv_idle_t *h)
+{
+	(void)h;
+}
+
+/*
+ * The pump runs as a check handle, after the loop's poll for I/O. Asked from a timer callback
+ * (a schedule's tick, a WebSocket's idle or duration timeout making its $disconnect) with no
+ * I/O pending, that poll would sleep until the next timer of any kind is due and the
+ * invocation would wait with it; an active idle handle makes the poll return at once, and the
+ * pump stops it.
+ */
 void fng__host_pump_soon(struct fng_functions *fns, struct fng_fn *fn)
 {
 	fn->pump_wanted = true;
 	if (!fns->pump_pending && !fns->closing) {
 		fns->pump_pending = true;
 		uv_check_start(&fns->pump, pump_cb);
+		uv_idle_start(&fns->pump_wake, pump_wake_cb);
 	}
 }
 
@@ -737,6 +750,7 @@ static void pump_cb(uv_check_t *h)
 	struct fng_functions *fns = h->data;
 
 	uv_check_stop(h);
+	uv_idle_stop(&fns->pump_wake);
 	fns->pump_pending = false;
 	for (unsigned i = 0; i < fns->nfns; i++) {
 		if (fns->fns[i]->pump_wanted) {
