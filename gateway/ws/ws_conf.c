@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * A WebSocket API's keys: `route_selection` (compiled into the JSON members ws_conn.c reads
- * to pick a route), `websocket` (limits, keepalive, rates, slow consumers, subprotocols; API
- * Gateway's defaults) and which route keys a WebSocket API may have.
+ * to pick a route), `websocket` (limits, keepalive, rates, slow consumers, message order,
+ * subprotocols; API Gateway's defaults) and which route keys a WebSocket API may have.
  */
 #include <stddef.h>
 #include <string.h>
@@ -93,6 +93,26 @@ static int parse_slow_consumer(struct fng_conf *L, const struct fng_conf_node *v
 	return 0;
 }
 
+/*
+ * message_order: "connection" (the default) invokes one connection's messages one after
+ * another, as they arrived; "parallel" lets up to 64 of them run at once, in any order.
+ */
+static int parse_message_order(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_ws_cfg *ws = obj;
+	const char *s = v ? fng__conf_str(L, v, "message_order") : "connection";
+
+	if (!s) {
+		return -1;
+	}
+	if (strcmp(s, "connection") != 0 && strcmp(s, "parallel") != 0) {
+		fng__conf_err(L, v, "message_order: expected \"connection\" or \"parallel\"");
+		return -1;
+	}
+	ws->parallel = strcmp(s, "parallel") == 0;
+	return 0;
+}
+
 #define WOFF(member) offsetof(struct fng_ws_cfg, member)
 
 /* API Gateway's limits: 128 KB messages, 32 KB frames, 10 min idle, 2 h connections. */
@@ -107,6 +127,7 @@ static const struct fng_conf_key ws_keys[] = {
 	{ "message_rate", FNG_CONF_U32, WOFF(message_rate), 0, 0, 1000000 },
 	{ "message_burst", FNG_CONF_U32, WOFF(message_burst), 0, 0, 1000000 },
 	{ "slow_consumer", FNG_CONF_FN, 0, .fn = parse_slow_consumer },
+	{ "message_order", FNG_CONF_FN, 0, .fn = parse_message_order },
 	{ "subprotocols", FNG_CONF_FN, 0, .fn = parse_subprotocols },
 	{ NULL },
 };
