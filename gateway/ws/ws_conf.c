@@ -77,20 +77,32 @@ static int parse_subprotocols(struct fng_conf *L, const struct fng_conf_node *v,
 	return 0;
 }
 
-static int parse_slow_consumer(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+/*
+ * A key with two spellings: *yes is whether it says yes (no, the first, is the default; the
+ * error names both).
+ */
+static int parse_either(struct fng_conf *L, const struct fng_conf_node *v, const char *key,
+	const char *no, const char *yes, bool *out)
 {
-	struct fng_ws_cfg *ws = obj;
-	const char *s = v ? fng__conf_str(L, v, "slow_consumer") : "close";
+	const char *s = v ? fng__conf_str(L, v, key) : no;
 
 	if (!s) {
 		return -1;
 	}
-	if (strcmp(s, "close") != 0 && strcmp(s, "drop_oldest") != 0) {
-		fng__conf_err(L, v, "slow_consumer: expected \"close\" or \"drop_oldest\"");
+	if (strcmp(s, no) != 0 && strcmp(s, yes) != 0) {
+		fng__conf_err(L, v, "%s: expected \"%s\" or \"%s\"", key, no, yes);
 		return -1;
 	}
-	ws->drop_oldest = strcmp(s, "drop_oldest") == 0;
+	*out = strcmp(s, yes) == 0;
 	return 0;
+}
+
+/* slow_consumer: "close" (the default) or "drop_oldest" (docs/config.md). */
+static int parse_slow_consumer(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_ws_cfg *ws = obj;
+
+	return parse_either(L, v, "slow_consumer", "close", "drop_oldest", &ws->drop_oldest);
 }
 
 /*
@@ -100,17 +112,8 @@ static int parse_slow_consumer(struct fng_conf *L, const struct fng_conf_node *v
 static int parse_message_order(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
 	struct fng_ws_cfg *ws = obj;
-	const char *s = v ? fng__conf_str(L, v, "message_order") : "connection";
 
-	if (!s) {
-		return -1;
-	}
-	if (strcmp(s, "connection") != 0 && strcmp(s, "parallel") != 0) {
-		fng__conf_err(L, v, "message_order: expected \"connection\" or \"parallel\"");
-		return -1;
-	}
-	ws->parallel = strcmp(s, "parallel") == 0;
-	return 0;
+	return parse_either(L, v, "message_order", "connection", "parallel", &ws->parallel);
 }
 
 #define WOFF(member) offsetof(struct fng_ws_cfg, member)
