@@ -30,6 +30,11 @@
 #   ENGINE=raw        ws_load's client engine (raw: epoll, lws: libwebsockets; see ws_load.c)
 #   SERVERS="fngate node lws"
 #                     which servers (a subset skips the others; ratios need all three)
+#   ORDERING="connection parallel"
+#                     fngate's websocket.message_order, one fngate run each: connection (the
+#                     default: a connection's messages one after another; rows "fngate") and
+#                     parallel (rows "fngate-parallel"); the admin API's broadcast runs with
+#                     connection only (no message of a connection is involved)
 #   TESTS="idle echo broadcast"
 #                     which tests (IDLE_CONNS=0 also skips idle)
 #   BUILD_DIR=build-bench
@@ -68,6 +73,13 @@ PIN_CLIENT=${PIN_CLIENT:-1}
 QUIET_WAIT=${QUIET_WAIT:-60}
 ENGINE=${ENGINE:-raw}
 SERVERS=${SERVERS:-fngate node lws}
+ORDERING=${ORDERING:-connection parallel}
+for o in $ORDERING; do
+	case $o in
+	connection | parallel) ;;
+	*) echo "ws.sh: ORDERING: \"$o\" is neither connection nor parallel" >&2; exit 2 ;;
+	esac
+done
 TESTS=${TESTS:-idle echo broadcast}
 BUILD_DIR=${BUILD_DIR:-build-bench}
 
@@ -144,6 +156,7 @@ functions:
 apis:
   ws:
     protocol: websocket
+    websocket: { message_order: ${MESSAGE_ORDER:-connection} }
     stages:
       b: {}
     routes:
@@ -296,10 +309,13 @@ idle() {
 
 want() { [[ " $TESTS " == *" $1 "* ]]; }
 
-run_server() { # run_server NAME ROUND
+run_server() { # run_server NAME ROUND [MESSAGE_ORDER]
 	local name=$1 r=$2 base
-	base=$RESULTS/runs/$r-$1
+	MESSAGE_ORDER=${3:-connection}
 	"start_$name"
+	# fngate under message_order: parallel reports as its own server, fngate-parallel.
+	[ "$MESSAGE_ORDER" = connection ] || name=$name-$MESSAGE_ORDER
+	base=$RESULTS/runs/$r-$name
 	log "round $r/$ROUNDS: $name pid $SRV_PID on 127.0.0.1:$SRV_PORT$SRV_PATH"
 	if [ "$IDLE_CONNS" -gt 0 ] && want idle; then
 		idle "$name" "$base-idle.json"
@@ -331,19 +347,27 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		for ((i = ${#order[@]} - 1; i >= 0; i--)); do list+=("${order[$i]}"); done
 	fi
 	for s in "${list[@]}"; do
-		run_server "$s" "$r"
+		if [ "$s" = fngate ]; then
+			for o in $ORDERING; do
+				run_server fngate "$r" "$o"
+			done
+		else
+			run_server "$s" "$r"
+		fi
 	done
 done
 
 # ---- meta and report ----
 
 cmd=$(bench_command bench/ws.sh QUICK ROUNDS ECHO_CONNS ECHO_SIZE ECHO_SECONDS ECHO_WARMUP SUBS \
-	MSGS SIZE WINDOW IDLE_CONNS PIN PIN_SERVER PIN_CLIENT QUIET_WAIT ENGINE SERVERS TESTS FNGATE)
+	MSGS SIZE WINDOW IDLE_CONNS PIN PIN_SERVER PIN_CLIENT QUIET_WAIT ENGINE SERVERS ORDERING TESTS \
+	FNGATE)
 {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "command=$cmd"
 	echo "rounds=$ROUNDS"
 	echo "servers=$SERVERS"
+	echo "ordering=$ORDERING"
 	echo "echo_conns=$ECHO_CONNS"
 	echo "echo_size=$ECHO_SIZE"
 	echo "echo_seconds=$ECHO_SECONDS"

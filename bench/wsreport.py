@@ -31,11 +31,12 @@ AEND = "<!-- ws-analysis:end -->"
 
 LABEL = {
     "fngate": "fngate (handler)",
+    "fngate-parallel": "fngate (handler, message_order: parallel)",
     "fngate-admin": "fngate (admin API)",
     "node": "node ws",
     "lws": "libwebsockets",
 }
-ORDER = ["fngate", "fngate-admin", "node", "lws"]
+ORDER = ["fngate", "fngate-parallel", "fngate-admin", "node", "lws"]
 OTHER_LOAD = 0.10  # a run with more than this share of the machine used by others, or stolen
                    # by the hypervisor, is flagged
 
@@ -282,7 +283,7 @@ def build(results):
     if "node" in dps or "lws" in dps:
         w("| ratio (deliveries/s) | fngate / node ws | fngate / libwebsockets |")
         w("|---|---:|---:|")
-        for n in ("fngate", "fngate-admin"):
+        for n in ("fngate", "fngate-parallel", "fngate-admin"):
             if n in dps:
                 w("| %s | %s | %s |" % (LABEL[n], ratio(dps[n], dps.get("node")),
                                         ratio(dps[n], dps.get("lws"))))
@@ -320,6 +321,14 @@ def build(results):
                                         ratio(vals["fngate"], vals.get("lws")))
             w(line + " |")
         w("")
+        if "fngate" in enames and "fngate-parallel" in enames:
+            # What keeping a connection's messages in order (the default) costs the echo.
+            a = summary(runs, "fngate", "echo", "rps")
+            b = summary(runs, "fngate-parallel", "echo", "rps")
+            if a and b:
+                w("Message order: round trips/s in order (the default) / parallel: %s."
+                  % ratio(a, b))
+                w("")
 
     # ---- idle memory ----
     inames = [n for n in ORDER if (n, "idle") in runs]

@@ -25,6 +25,7 @@ struct fng_ws_cfg {
 	uint32_t message_rate;     /* messages a second from one client; 0: no limit */
 	uint32_t message_burst;    /* ... in a burst (0: message_rate) */
 	bool drop_oldest;          /* slow consumer: drop old topic messages, else close 1008 */
+	bool parallel;             /* message_order: parallel (a connection's messages at once) */
 	const char **subprotocols; /* the server's preference order */
 	unsigned nsubprotocols;
 };

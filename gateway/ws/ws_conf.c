@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * A WebSocket API's keys: `route_selection` (compiled into the JSON members ws_conn.c reads
- * to pick a route), `websocket` (limits, keepalive, rates, slow consumers, subprotocols; API
- * Gateway's defaults), which route keys a WebSocket API may have, and the `topics` section
- * (every topic of a loop together: topic.c).
+ * to pick a route), `websocket` (limits, keepalive, rates, slow consumers, message order,
+ * subprotocols; API Gateway's defaults), which route keys a WebSocket API may have, and the
+ * `topics` section (every topic of a loop together: topic.c).
  */
 #include <stddef.h>
 #include <string.h>
@@ -79,20 +79,43 @@ static int parse_subprotocols(struct fng_conf *L, const struct fng_conf_node *v,
 	return 0;
 }
 
-static int parse_slow_consumer(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+/*
+ * A key with two spellings: *yes is whether it says yes (no, the first, is the default; the
+ * error names both).
+ */
+static int parse_either(struct fng_conf *L, const struct fng_conf_node *v, const char *key,
+	const char *no, const char *yes, bool *out)
 {
-	struct fng_ws_cfg *ws = obj;
-	const char *s = v ? fng__conf_str(L, v, "slow_consumer") : "close";
+	const char *s = v ? fng__conf_str(L, v, key) : no;
 
 	if (!s) {
 		return -1;
 	}
-	if (strcmp(s, "close") != 0 && strcmp(s, "drop_oldest") != 0) {
-		fng__conf_err(L, v, "slow_consumer: expected \"close\" or \"drop_oldest\"");
+	if (strcmp(s, no) != 0 && strcmp(s, yes) != 0) {
+		fng__conf_err(L, v, "%s: expected \"%s\" or \"%s\"", key, no, yes);
 		return -1;
 	}
-	ws->drop_oldest = strcmp(s, "drop_oldest") == 0;
+	*out = strcmp(s, yes) == 0;
 	return 0;
+}
+
+/* slow_consumer: "close" (the default) or "drop_oldest" (docs/config.md). */
+static int parse_slow_consumer(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_ws_cfg *ws = obj;
+
+	return parse_either(L, v, "slow_consumer", "close", "drop_oldest", &ws->drop_oldest);
+}
+
+/*
+ * message_order: "connection" (the default) invokes one connection's messages one after
+ * another, as they arrived; "parallel" lets up to 64 of them run at once, in any order.
+ */
+static int parse_message_order(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_ws_cfg *ws = obj;
+
+	return parse_either(L, v, "message_order", "connection", "parallel", &ws->parallel);
 }
 
 #define WOFF(member) offsetof(struct fng_ws_cfg, member)
@@ -109,6 +132,7 @@ static const struct fng_conf_key ws_keys[] = {
 	{ "message_rate", FNG_CONF_U32, WOFF(message_rate), 0, 0, 1000000 },
 	{ "message_burst", FNG_CONF_U32, WOFF(message_burst), 0, 0, 1000000 },
 	{ "slow_consumer", FNG_CONF_FN, 0, .fn = parse_slow_consumer },
+	{ "message_order", FNG_CONF_FN, 0, .fn = parse_message_order },
 	{ "subprotocols", FNG_CONF_FN, 0, .fn = parse_subprotocols },
 	{ NULL },
 };

@@ -6,8 +6,9 @@
  * fng_req the HTTP path uses, with this file's ops — that walks the stage table: the route
  * stage picks the route by the API's route selection expression, the integration runs, and
  * the respond stage comes back here to send the answer as a message. Control frames are
- * answered at once. $disconnect is dispatched exactly once, when the transport is gone,
- * whatever ended it.
+ * answered at once. A connection's messages run one after another, in the order they arrived
+ * (message_order: parallel lets them run at once); $disconnect is dispatched exactly once,
+ * when the transport is gone, whatever ended it, after every message of the connection.
  *
  * Lifetime: struct fng_ws lives while its transport is open or any event request still
  * points at it (req->ws.conn); the last of them frees it.
@@ -35,8 +36,26 @@
  */
 #define FANOUT_BATCH 64
 #define FANOUT_WAIT_MS 1
-/* Messages of one connection in the stage table at once; beyond it, reading pauses. */
+/*
+ * Events of one connection not finished (running, or waiting for the one before under
+ * message_order: connection); beyond it, reading pauses. This bounds a connection's waiting
+ * messages to MAX_INFLIGHT * message_bytes, as it bounded those in the stage table before.
+ */
 #define MAX_INFLIGHT 64
+
+/*
+ * An event that waits for the connection's previous one to finish: a message under
+ * message_order: connection, or $disconnect (which comes after every message). Its body is
+ * copied: the frame it came from is gone once the input is consumed.
+ */
+struct fng_wsev {
+	struct fng_wsev *next;
+	uint64_t mid;       /* the message's number (messageId), given as it arrived */
+	size_t len;
+	enum fng_event type;
+	bool text;
+	char data[];
+};
 
 struct fng_ws {
 	struct fng_hnode hnode;    /* the registry, by id */
@@ -52,7 +71,9 @@ struct fng_ws {
 	struct fng_buf msg;        /* the message being assembled from fragments */
 	struct fng_utf8 utf8;
 	uint8_t msg_op;            /* FNG_WS_TEXT or FNG_WS_BINARY while a message is open */
-	unsigned inflight;         /* event requests not finished */
+	unsigned inflight;         /* events not finished: running or in evq */
+	unsigned running;          /* ... of them in the stage table */
+	struct fng_wsev *evq, **evq_tail; /* events waiting for their turn, oldest first */
 	uint64_t messages;
 	int pending_code;          /* a close to send once the messages in flight are answered */
 	const char *pending_reason;
@@ -71,6 +92,7 @@ struct fng_ws {
 	uint64_t rate_at;          /* message rate: the bucket's last refill, uv_now() ms */
 	uint32_t rate_milli;       /* message rate: tokens left, in thousandths */
 	bool close_sent, disconnected, paused;
+	bool pumping;              /* ws_pump is starting events (a nested call returns) */
 };
 
 /* The open connections by id (the loop's own: one loop, no lock). */
@@ -121,6 +143,7 @@ void fng__ws_new_id(char out[17], const char *api)
 
 static void ws_maybe_free(struct fng_ws *ws);
 static struct fng_wsmsg *q_pop(struct fng_ws *ws);
+static void ws_fail(struct fng_ws *ws, int code, const char *why);
 
 /* Frees ws once nothing refers to it: no transport, no event request. */
 static void ws_maybe_free(struct fng_ws *ws)
@@ -130,6 +153,12 @@ static void ws_maybe_free(struct fng_ws *ws)
 	}
 	while (ws->qn) {
 		fng__wsmsg_unref(q_pop(ws));
+	}
+	while (ws->evq) { /* none: each counts in inflight; kept for the invariant's sake */
+		struct fng_wsev *e = ws->evq;
+
+		ws->evq = e->next;
+		free(e);
 	}
 	free(ws->q);
 	free(ws->query);
@@ -568,24 +597,31 @@ static bool admit_message(struct fng_ws *ws)
 	return true;
 }
 
-/* An event request for ws (type MESSAGE or DISCONNECT); body copied. */
-static void ws_event(struct fng_ws *ws, enum fng_event type, const void *body, size_t len,
-	bool text)
+/* Stops reading a connection with too many events not finished. */
+static void inflight_check(struct fng_ws *ws)
+{
+	if (ws->conn && ws->inflight >= MAX_INFLIGHT && !ws->paused) {
+		ws->paused = true;
+		fng__conn_pause(ws->conn, true);
+	}
+}
+
+/*
+ * Whether an event of type may start now: $disconnect after every message of the connection,
+ * a message after the one before unless the API runs them in parallel.
+ */
+static bool may_start(const struct fng_ws *ws, enum fng_event type)
+{
+	return !ws->running || (type == FNG_EVENT_MESSAGE && ws->api->ws.parallel);
+}
+
+/* Makes the event request for ws (type MESSAGE or DISCONNECT; body copied) and runs it. */
+static void ev_start(struct fng_ws *ws, enum fng_event type, const void *body, size_t len,
+	bool text, uint64_t mid)
 {
 	struct fng_req *req;
-	char mid[24];
+	char smid[24];
 
-	if (type == FNG_EVENT_MESSAGE && !admit_message(ws)) {
-		/* Refused like API Gateway's throttling, on the connection, which stays open. */
-		struct fng_buf m = { 0 };
-
-		if (fng__err_json(&m, "Too Many Requests: message rate limit exceeded", ws->id,
-			    NULL, 0) == 0) {
-			ws_send(ws, FNG_WS_TEXT, m.p, m.len);
-		}
-		fng__buf_finish(&m);
-		return;
-	}
 	req = fng__req_new_event(ws->srv, ws->cfg, &ev_ops, body, len);
 	if (!req) {
 		return;
@@ -600,17 +636,98 @@ static void ws_event(struct fng_ws *ws, enum fng_event type, const void *body, s
 	req->ws.text = text;
 	req->ws.id = ws->id;
 	if (type == FNG_EVENT_MESSAGE) {
-		snprintf(mid, sizeof(mid), "%llu", (unsigned long long)++ws->messages);
-		req->ws.message_id = fng__arena_strndup(req->arena, mid, strlen(mid));
+		snprintf(smid, sizeof(smid), "%llu", (unsigned long long)mid);
+		req->ws.message_id = fng__arena_strndup(req->arena, smid, strlen(smid));
 	}
 	snprintf(req->ip, sizeof(req->ip), "%s", ws->ip);
 	ws->inflight++;
+	ws->running++;
 	ws->srv->nevents++;
-	if (ws->conn && ws->inflight >= MAX_INFLIGHT && !ws->paused) {
-		ws->paused = true;
-		fng__conn_pause(ws->conn, true);
-	}
+	inflight_check(ws);
 	fng__req_run(req);
+}
+
+/*
+ * Starts the waiting events whose turn it is, oldest first. Called when an event finishes:
+ * the answer of message N is queued on the connection (ev_respond) and what its handler
+ * published or sent was delivered (the worker's WS_* frames are dispatched before its
+ * RESULT) before message N+1 starts, so both keep the order messages arrived in. An event
+ * that finishes at once (no route, a mock) finishes inside this loop: its nested call
+ * returns and the loop starts the next, without recursion. ws is held meanwhile; the caller
+ * frees it if it is done.
+ */
+static void ws_pump(struct fng_ws *ws)
+{
+	if (ws->pumping) {
+		return;
+	}
+	ws->pumping = true;
+	ws->inflight++;
+	while (ws->evq && may_start(ws, ws->evq->type)) {
+		struct fng_wsev *e = ws->evq;
+
+		ws->evq = e->next;
+		if (!ws->evq) {
+			ws->evq_tail = &ws->evq;
+		}
+		ws->inflight--;
+		ws->srv->nevents--;
+		ev_start(ws, e->type, e->data, e->len, e->text, e->mid);
+		free(e);
+	}
+	ws->inflight--;
+	ws->pumping = false;
+}
+
+/*
+ * An event for ws (type MESSAGE or DISCONNECT; body copied): started now if its turn has
+ * come, else queued behind the events before it.
+ */
+static void ws_event(struct fng_ws *ws, enum fng_event type, const void *body, size_t len,
+	bool text)
+{
+	struct fng_wsev *e;
+	uint64_t mid = 0;
+
+	if (type == FNG_EVENT_MESSAGE && !admit_message(ws)) {
+		/* Refused like API Gateway's throttling, on the connection, which stays open. */
+		struct fng_buf m = { 0 };
+
+		if (fng__err_json(&m, "Too Many Requests: message rate limit exceeded", ws->id,
+			    NULL, 0) == 0) {
+			ws_send(ws, FNG_WS_TEXT, m.p, m.len);
+		}
+		fng__buf_finish(&m);
+		return;
+	}
+	if (type == FNG_EVENT_MESSAGE) {
+		mid = ++ws->messages;
+	}
+	if (!ws->evq && may_start(ws, type)) {
+		ev_start(ws, type, body, len, text, mid);
+		return;
+	}
+	e = malloc(sizeof(*e) + len);
+	if (!e) {
+		if (type == FNG_EVENT_DISCONNECT) {
+			ev_start(ws, type, body, len, text, mid); /* exactly once, if out of turn */
+		} else if (ws->conn) {
+			ws_fail(ws, FNG_WS_INTERNAL, "out of memory");
+		}
+		return;
+	}
+	*e = (struct fng_wsev){ .mid = mid, .len = len, .type = type, .text = text };
+	if (len) {
+		memcpy(e->data, body, len);
+	}
+	if (!ws->evq) {
+		ws->evq_tail = &ws->evq;
+	}
+	*ws->evq_tail = e;
+	ws->evq_tail = &e->next;
+	ws->inflight++;
+	ws->srv->nevents++;
+	inflight_check(ws);
 }
 
 /* The answer to a message goes back as a message; a gateway error as a JSON text message. */
@@ -658,7 +775,9 @@ static void ev_finish(struct fng_req *req)
 
 	fng__req_destroy(req);
 	ws->inflight--;
+	ws->running--;
 	srv->nevents--;
+	ws_pump(ws);
 	if (ws->conn && ws->pending_code && !ws->inflight) {
 		ws_close(ws, ws->pending_code, ws->pending_reason, true);
 	}
@@ -789,7 +908,7 @@ static void conn_on_data(struct fng_conn *c, const char *data, size_t len)
 		return;
 	}
 	/* Nothing buffered (c->in.p NULL: no pointer arithmetic on it): no frame to decode. */
-	while (ws->conn && c->state == FNG_CONN_WS && off < c->in.len) {
+	while (ws->conn && c->state == FNG_CONN_WS && !ws->pending_code && off < c->in.len) {
 		struct fng_ws_frame f;
 		long n = fng__ws_decode((uint8_t *)c->in.p + off, c->in.len - off,
 			ws->api->ws.frame_bytes, &f);
@@ -807,7 +926,8 @@ static void conn_on_data(struct fng_conn *c, const char *data, size_t len)
 			return;
 		}
 	}
-	if (c->state == FNG_CONN_WS) {
+	/* A message that could not wait for its turn failed the connection: input is gone. */
+	if (c->state == FNG_CONN_WS && !ws->pending_code) {
 		fng__buf_consume(&c->in, off);
 		if (!c->in.len) {
 			fng__buf_finish(&c->in); /* an idle connection holds no input buffer */

@@ -994,6 +994,34 @@ static void test_websocket_queue_and_rate(void)
 		"4:33", "must be a scalar", "slow_consumer as a list");
 }
 
+/* message_order: a connection's messages in order by default, parallel on request. */
+static void test_websocket_message_order(void)
+{
+	struct fng_config *c = load_ok(WS_API("", WS_ROUTE("$default")), "message_order default");
+
+	if (c) {
+		CHECK(!c->apis[0].ws.parallel, "message_order defaults to connection");
+		fng__config_unref(c);
+	}
+	c = load_ok(WS_API("    websocket: { message_order: parallel }\n", WS_ROUTE("$default")),
+		"message_order: parallel");
+	if (c) {
+		CHECK(c->apis[0].ws.parallel, "message_order: parallel");
+		fng__config_unref(c);
+	}
+	c = load_ok(WS_API("    websocket: { message_order: connection }\n", WS_ROUTE("$default")),
+		"message_order: connection");
+	if (c) {
+		CHECK(!c->apis[0].ws.parallel, "message_order: connection");
+		fng__config_unref(c);
+	}
+	load_err(WS_API("    websocket: { message_order: random }\n", WS_ROUTE("$default")),
+		"4:33", "message_order: expected \"connection\" or \"parallel\"",
+		"an unknown message order");
+	load_err(WS_API("    websocket: { message_order: [parallel] }\n", WS_ROUTE("$default")),
+		"4:33", "must be a scalar", "message_order as a list");
+}
+
 /* ---- a temporary directory for the file-reading keys ---- */
 
 static char tmp_root[64];
@@ -1792,6 +1820,7 @@ int main(void)
 	test_cpu_isolation();
 	test_websocket_api();
 	test_websocket_queue_and_rate();
+	test_websocket_message_order();
 	test_load_file();
 	if (!mkdtemp(strcpy(tmp_root, "/tmp/fngate-unit-config-XXXXXX"))) {
 		CHECK(0, "temporary directory");
