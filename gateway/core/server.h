@@ -47,7 +47,7 @@ struct fng_server;
 struct fng_report {
 	uint64_t count;   /* failures not yet logged */
 	uint64_t total;   /* failures in this episode (0: none going on) */
-	uint64_t next_ms; /* loop time before which no line is logged */
+	uint64_t next_ms; /* no line before this (uv_hrtime() in ms) */
 	int err;          /* the last failure's error (negative errno) */
 	bool ok;          /* a success since the last failure */
 };

@@ -199,10 +199,11 @@ static void reject_close_cb(uv_handle_t *h)
 /*
  * libuv's uv_listen() has the same reserve trick (uv__emfile_trick in src/unix/stream.c), but
  * not what the operator needs of it: it accepts and closes the whole backlog without a word
- * (the clients see a reset, the log nothing), and in 1.44, once it cannot reopen its reserve,
- * it calls the connection callback with EMFILE in a loop that does not return until a
- * descriptor frees up, which on the loop thread it never does. So connections are accepted
- * here, from a poll handle on the listening socket.
+ * (the clients see a reset or a close, the log nothing), and in 1.44, once it could not
+ * reopen its reserve, it calls the connection callback with EMFILE in a loop that does not
+ * return until a descriptor frees up, which only another thread can then do. So connections
+ * are accepted here, from a poll handle on the listening socket. (libuv still opens its own
+ * reserve with the first stream: one descriptor, unused.)
  */
 #define ACCEPT_BATCH 64 /* connections per wake-up: the loop has other work too */
 #define PAUSE_MS 100    /* listeners stopped when nothing can be accepted, not even by reserve */
@@ -257,7 +258,7 @@ static void refuse(struct fng_server *srv, int fd)
 		server && server[0] ? "Server: " : "", server && server[0] ? server : "",
 		server && server[0] ? "\r\n" : "", fng__server_date(srv), rid, sizeof(body) - 1, body);
 	if (len > 0 && (size_t)len < sizeof(buf)) {
-		(void)!send(fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		send(fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL); /* best effort */
 	}
 	shutdown(fd, SHUT_WR);
 }
