@@ -47,6 +47,11 @@ apis:
 tap = Tap(budget=100)
 
 
+def skip(name, why):
+    """A TAP skip line (tap.add() would rewrite its '#')."""
+    tap.cases.append((name + ' # SKIP ' + why.replace('#', 'No.'), lambda: None))
+
+
 def log_time(o):
     """The daemon log line's time as seconds (its "time" is RFC 3339 UTC with ms)."""
     t = datetime.datetime.strptime(o['time'], '%Y-%m-%dT%H:%M:%S.%fZ')
@@ -188,8 +193,13 @@ def descriptors():
     eq(rc, 0, 'exit code after SIGTERM')
 
 
-tap.add('out of descriptors: raised at start, extra clients refused at once, '
-        'one log line per interval, recovery', descriptors)
+if any('valgrind' in w for w in lib.WRAPPER):
+    # Valgrind keeps descriptors of its own above the client's limit and does not let the
+    # client raise it: the figures this case checks are its, not fngate's.
+    skip('out of descriptors', 'valgrind virtualises RLIMIT_NOFILE')
+else:
+    tap.add('out of descriptors: raised at start, extra clients refused at once, '
+            'one log line per interval, recovery', descriptors)
 
 # ---------------------------------------------------------------- full disk ---
 
@@ -303,7 +313,7 @@ def full_disk_on(mnt):
 # Probed once here to decide whether the case can run; the case mounts its own.
 _MNT, WHY = try_mount()
 if _MNT is None:
-    tap.add('access log on a full file system # SKIP ' + WHY, lambda: None)
+    skip('access log on a full file system', WHY)
 else:
     unmount(_MNT)
     tap.add('access log on a full file system: serving goes on, the loss is logged once per '
