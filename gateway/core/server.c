@@ -171,13 +171,12 @@ static int alog_write_lines(int fd, const char *p, size_t len, size_t *written)
 	if (keep < off) {
 		struct stat st;
 
+		off_t cut = (off_t)(off - keep);
+
 		/* The file is ours and opened for append: its end is where this batch stopped. */
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)(off - keep)) {
-			if (ftruncate(fd, st.st_size - (off_t)(off - keep)) != 0) {
-				keep = off; /* the fragment stays; the lines after it are still counted */
-			}
-		} else {
-			keep = off;
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < cut ||
+			ftruncate(fd, st.st_size - cut) != 0) {
+			keep = off; /* the fragment stays; the lines after it are still counted */
 		}
 	}
 	*written = keep;

@@ -244,6 +244,7 @@ static void refuse(struct fng_server *srv, int fd)
 		"{\"message\":\"Service Unavailable: the gateway has no file descriptor left for "
 		"this connection; try again later\"}";
 	const char *server = srv->cfg->server_header;
+	bool has_server = server && server[0];
 	char buf[1024], rid[37];
 	int len;
 
@@ -255,8 +256,8 @@ static void refuse(struct fng_server *srv, int fd)
 		"HTTP/1.1 503 Service Unavailable\r\n%s%s%sDate: %s\r\nx-request-id: %s\r\n"
 		"Content-Type: application/json\r\nContent-Length: %zu\r\nRetry-After: 1\r\n"
 		"Connection: close\r\n\r\n%s",
-		server && server[0] ? "Server: " : "", server && server[0] ? server : "",
-		server && server[0] ? "\r\n" : "", fng__server_date(srv), rid, sizeof(body) - 1, body);
+		has_server ? "Server: " : "", has_server ? server : "", has_server ? "\r\n" : "",
+		fng__server_date(srv), rid, sizeof(body) - 1, body);
 	if (len > 0 && (size_t)len < sizeof(buf)) {
 		send(fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL); /* best effort */
 	}
@@ -354,8 +355,9 @@ static void listener_cb(uv_poll_t *h, int status, int events)
 	for (unsigned n = 0; n < ACCEPT_BATCH; n++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
-		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
 
+		fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			fng__report_ok(&srv->refused);
 			start_conn(l, fd, &peer, len);
@@ -385,7 +387,7 @@ static void listener_cb(uv_poll_t *h, int status, int events)
 		case ENETUNREACH:
 			break;
 		default:
-			/* ENOMEM, ENOBUFS: the kernel is short; waking again at once would only spin. */
+			/* ENOMEM, ENOBUFS: the kernel is short; waking again at once spins. */
 			pause_listeners(srv);
 			return;
 		}
