@@ -3,12 +3,14 @@
  * fngate's command line: serve, check, routes. `serve` is the daemon in the foreground, like
  * `nginx -g 'daemon off;'`: process supervision belongs to systemd or the container runtime.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <llhttp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -169,6 +171,43 @@ static int cmd_routes(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Every connection costs a descriptor, and distributions start services with a soft limit of
+ * 1024 (for select()'s sake, which nothing here uses) under a hard limit often a thousand
+ * times higher: the soft limit is raised to the hard one, and the figure logged. Done before
+ * the supervisor is forked, which gets the same room; workers set their own (64, sandbox/).
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	char lim[24], from[24];
+	int err = 0;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		fng__log("warn", "open files limit", "error", uv_strerror(-errno), NULL);
+		return;
+	}
+	snprintf(from, sizeof(from), "%llu", (unsigned long long)rl.rlim_cur);
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			err = -errno;
+			rl.rlim_cur = was;
+		}
+	}
+	snprintf(lim, sizeof(lim), "%llu", (unsigned long long)rl.rlim_cur);
+	if (err) {
+		fng__log("warn", "open files limit", "limit", lim, "error", uv_strerror(err),
+			"action", "kept: the soft limit cannot be raised to the hard one", NULL);
+	} else if (strcmp(lim, from) != 0) {
+		fng__log("info", "open files limit", "limit", lim, "raisedFrom", from, NULL);
+	} else {
+		fng__log("info", "open files limit", "limit", lim, NULL);
+	}
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -201,6 +240,7 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "usage: fngate serve -c FILE\n");
 		return 2;
 	}
+	raise_nofile();
 	/*
 	 * The supervisor is forked first, before any configuration (and later any secret: TLS
 	 * keys, JWT secrets, API keys) is in this process's memory, so no worker can find one.

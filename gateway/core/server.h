@@ -32,19 +32,62 @@ enum fng_tq {
 	FNG_TQ__COUNT
 };
 
+/*
+ * A failure that can repeat thousands of times a second (a connection refused for want of a
+ * descriptor, an access-log line lost to a full disk) is logged by episode: its first
+ * occurrence at once, then one line per FNG_REPORT_MS at most with the count since the line
+ * before, and one line when it is over (a success after the last failure, and an interval
+ * with no failure). Its owner logs the lines (fng_report_cb) and has the sweep timer call
+ * its tick, so that the last count of a burst is not held back.
+ */
+#define FNG_REPORT_MS 1000
+
+struct fng_server;
+
+struct fng_report {
+	uint64_t count;   /* failures not yet logged */
+	uint64_t total;   /* failures in this episode (0: none going on) */
+	uint64_t next_ms; /* no line before this (uv_hrtime() in ms) */
+	int err;          /* the last failure's error (negative errno) */
+	bool ok;          /* a success since the last failure */
+};
+
+/* Logs r->count failures (over: false), or the end of an episode of r->total (over: true). */
+typedef void fng_report_cb(struct fng_server *srv, const struct fng_report *r, bool over);
+
+/* n failures with error err; logs now if a line is due. */
+void fng__report_fail(struct fng_server *srv, struct fng_report *r, uint64_t n, int err,
+	fng_report_cb *say);
+/* A success: the episode may end. */
+void fng__report_ok(struct fng_report *r);
+/* Logs what is due: a count held back, the end of an episode. */
+void fng__report_tick(struct fng_server *srv, struct fng_report *r, fng_report_cb *say);
+/* Logs a count held back whatever the time (at exit). */
+void fng__report_flush(struct fng_server *srv, struct fng_report *r, fng_report_cb *say);
+
 struct fng_accesslog {
 	int fd;                  /* -1: off */
 	bool own_fd;
+	char *path;              /* for the daemon log's lines: "-" is stdout */
 	int retire_fd;           /* previous file, closed once its write completes */
 	struct fng_buf pending;  /* lines not yet handed to a write */
 	struct fng_buf inflight; /* lines being written by the thread pool */
-	uv_fs_t req;
+	uv_work_t work;
+	int wfd;                 /* the file the write in flight goes to */
+	int werr;                /* its result: 0, or the error that stopped it */
+	size_t written;          /* and how many bytes of inflight it wrote (whole lines) */
 	bool writing;
 	uv_timer_t timer;
+	struct fng_report lost;  /* lines dropped: "access log write failed" */
 };
 
+/*
+ * A listening socket. tcp.c accepts its connections itself (not uv_listen()), to keep a
+ * descriptor in reserve for the moment there is none left (transport.h).
+ */
 struct fng_listener {
-	uv_tcp_t tcp;
+	uv_poll_t poll;
+	int fd;
 	struct fng_server *srv;
 	char addr[80];
 	bool admin;       /* the admin API's listener */
@@ -58,6 +101,14 @@ struct fng_server {
 
 	struct fng_listener *listeners;
 	unsigned nlisteners;
+	/*
+	 * Out of descriptors (tcp.c): /dev/null held open, given up for a moment to accept and
+	 * refuse a connection when there is no other; the refusals, logged by episode; the timer
+	 * that resumes the listeners when even the reserve could not be had.
+	 */
+	int reserve_fd;
+	struct fng_report refused;
+	uv_timer_t accept_pause;
 
 	struct fng_list conns;
 	unsigned nconns;
@@ -107,9 +158,14 @@ void fng__server_maybe_drained(struct fng_server *srv);
 const char *fng__server_date(struct fng_server *srv);
 /* Writes a fresh request id (36 chars + NUL) into buf. */
 void fng__server_request_id(struct fng_server *srv, char buf[37]);
-/* Appends an access log line (without newline). */
+/*
+ * Appends an access log line (without newline). Lines that cannot be written (a full disk, a
+ * disk that does not keep up) are dropped, counted and reported ("access log write failed").
+ */
 void fng__server_log_line(struct fng_server *srv, const char *line, size_t len);
 /* Writes whatever the access log has queued, synchronously: at exit, when its file changes. */
-void fng__server_alog_sync(struct fng_accesslog *l);
+void fng__server_alog_sync(struct fng_server *srv);
+/* Once per sweep: the access log's report of lost lines; at_exit: the last count, now. */
+void fng__server_alog_tick(struct fng_server *srv, bool at_exit);
 
 #endif

@@ -50,14 +50,21 @@ static int alog_open(const struct fng_config *cfg, int *fd, bool *own)
 static int alog_switch(struct fng_server *srv, const struct fng_config *cfg)
 {
 	struct fng_accesslog *l = &srv->alog;
+	char *path = NULL;
 	int fd, err;
 	bool own;
 
+	if (cfg->access_log.path && !(path = strdup(cfg->access_log.path))) {
+		return UV_ENOMEM;
+	}
 	err = alog_open(cfg, &fd, &own);
 	if (err) {
+		free(path);
 		return err;
 	}
-	fng__server_alog_sync(l);
+	fng__server_alog_sync(srv);
+	free(l->path);
+	l->path = path;
 	if (l->own_fd) {
 		if (l->writing) {
 			l->retire_fd = l->fd; /* closed when the write in flight completes */
@@ -80,6 +87,8 @@ static void sweep_cb(uv_timer_t *t)
 	if (srv->fns) {
 		fng__functions_log_tick(srv->fns, now);
 	}
+	fng__server_alog_tick(srv, false);
+	fng__tcp_tick(srv, false);
 
 	for (unsigned q = FNG_TQ_NONE + 1; q < FNG_TQ__COUNT; q++) {
 		struct fng_list *head = &srv->tq[q];
@@ -102,19 +111,9 @@ static void sweep_cb(uv_timer_t *t)
 
 /* ---- listeners ---- */
 
-static void on_connection(uv_stream_t *s, int status)
-{
-	struct fng_listener *l = s->data;
-
-	if (status < 0 || l->srv->draining) {
-		return;
-	}
-	fng__tcp_accept(l->srv, s, l->pre_route);
-}
-
 /*
  * Listening sockets are made by hand so they carry SO_REUSEPORT (libuv 1.44 has no flag for
- * it): N loops, one per core, can each own a socket on the same port.
+ * it): N loops, one per core, can each own a socket on the same port. tcp.c accepts on them.
  */
 static int bind_listener(struct fng_server *srv, struct fng_listener *l, const char *addr)
 {
@@ -143,14 +142,14 @@ static int bind_listener(struct fng_server *srv, struct fng_listener *l, const c
 		close(fd);
 		return err;
 	}
-	uv_tcp_init(srv->loop, &l->tcp);
-	l->tcp.data = l;
-	l->srv = srv;
-	err = uv_tcp_open(&l->tcp, fd);
+	err = uv_poll_init_socket(srv->loop, &l->poll, fd);
 	if (err) {
 		close(fd);
 		return err;
 	}
+	l->poll.data = l;
+	l->fd = fd;
+	l->srv = srv;
 	slen = sizeof(ss);
 	getsockname(fd, (struct sockaddr *)&ss, &slen);
 	if (ss.ss_family == AF_INET6) {
@@ -301,10 +300,6 @@ static void stop_loop_cb(uv_timer_t *t)
 	fng__server_drained(srv);
 }
 
-static void listener_close_cb(uv_handle_t *h)
-{
-}
-
 void fng__server_drain(struct fng_server *srv)
 {
 	struct fng_list *it, *next;
@@ -316,9 +311,7 @@ void fng__server_drain(struct fng_server *srv)
 	fng__schedules_stop(srv);
 	fng__log("info", "draining", NULL);
 	for (unsigned i = 0; i < srv->nlisteners; i++) {
-		if (!uv_is_closing((uv_handle_t *)&srv->listeners[i].tcp)) {
-			uv_close((uv_handle_t *)&srv->listeners[i].tcp, listener_close_cb);
-		}
+		fng__tcp_listener_close(&srv->listeners[i]);
 	}
 	for (it = srv->conns.next; it != &srv->conns; it = next) {
 		next = it->next;
@@ -367,7 +360,14 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	}
 	srv->alog.fd = -1;
 	srv->alog.retire_fd = -1;
+	/* The descriptor tcp.c gives up to refuse a connection when there is no other. */
+	srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	uv_timer_init(loop, &srv->accept_pause);
+	srv->accept_pause.data = srv;
 	err = alog_open(cfg, &srv->alog.fd, &srv->alog.own_fd);
+	if (!err && cfg->access_log.path && !(srv->alog.path = strdup(cfg->access_log.path))) {
+		err = UV_ENOMEM;
+	}
 	if (err) {
 		fng__log("error", "cannot open access log", "path", cfg->access_log.path, "error",
 			uv_strerror(err), NULL);
@@ -440,7 +440,7 @@ int fng__server_start(struct fng_server *srv)
 	uv_timer_start(&srv->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
 	fng__schedules_update(srv);
 	for (unsigned i = 0; i < srv->nlisteners; i++) {
-		err = uv_listen((uv_stream_t *)&srv->listeners[i].tcp, 1024, on_connection);
+		err = fng__tcp_listen(&srv->listeners[i], 1024);
 		if (err) {
 			fng__log("error", "cannot listen", "addr", srv->listeners[i].addr, "error",
 				uv_strerror(err), NULL);
@@ -473,11 +473,9 @@ void fng__server_finish(struct fng_server *srv)
 	fng__functions_close(srv->fns);
 	/* Let connection close callbacks and the last log write run. */
 	uv_run(srv->loop, UV_RUN_NOWAIT);
-	fng__server_alog_sync(&srv->alog);
+	fng__server_alog_sync(srv);
 	for (unsigned i = 0; i < srv->nlisteners; i++) {
-		if (!uv_is_closing((uv_handle_t *)&srv->listeners[i].tcp)) {
-			uv_close((uv_handle_t *)&srv->listeners[i].tcp, listener_close_cb);
-		}
+		fng__tcp_listener_close(&srv->listeners[i]);
 	}
 	uv_close((uv_handle_t *)&srv->sweep, NULL);
 	uv_close((uv_handle_t *)&srv->drain_timer, NULL);
@@ -486,6 +484,7 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->ws_flush_timer, NULL);
 	uv_close((uv_handle_t *)&srv->ws_timer, NULL);
 	uv_close((uv_handle_t *)&srv->alog.timer, NULL);
+	uv_close((uv_handle_t *)&srv->accept_pause, NULL);
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
@@ -494,9 +493,16 @@ void fng__server_finish(struct fng_server *srv)
 	uv_walk(srv->loop, close_walk_cb, NULL);
 	/* Pending thread-pool work (a reload, a log write) completes here. */
 	uv_run(srv->loop, UV_RUN_DEFAULT);
-	fng__server_alog_sync(&srv->alog);
+	fng__server_alog_sync(srv);
+	fng__server_alog_tick(srv, true);
+	fng__tcp_tick(srv, true);
 	if (srv->alog.own_fd) {
 		close(srv->alog.fd);
+	}
+	free(srv->alog.path);
+	srv->alog.path = NULL;
+	if (srv->reserve_fd >= 0) {
+		close(srv->reserve_fd);
 	}
 	fng__buf_finish(&srv->alog.pending);
 	fng__buf_finish(&srv->alog.inflight);

@@ -2,10 +2,20 @@
 /*
  * The plain TCP transport: libuv stream reads into one per-thread buffer (an idle connection
  * holds no read buffer), writes tried synchronously first and queued only when the socket
- * is full. TLS will be a second transport with the same ops.
+ * is full. TLS will be a second transport with the same ops. Its listeners accept here too,
+ * with a descriptor in reserve for when the process has none left.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "http.h"
 #include "transport.h"
 
@@ -181,29 +191,237 @@ const struct fng_transport_ops fng__tcp_transport = {
 
 static void reject_close_cb(uv_handle_t *h)
 {
-	free(h);
+	free(h->data);
 }
 
-int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener,
-	int (*pre_route)(struct fng_req *req))
+/* ---- listeners ---- */
+
+/*
+ * libuv's uv_listen() has the same reserve trick (uv__emfile_trick in src/unix/stream.c), but
+ * not what the operator needs of it: it accepts and closes the whole backlog without a word
+ * (the clients see a reset or a close, the log nothing), and in 1.44, once it could not
+ * reopen its reserve, it calls the connection callback with EMFILE in a loop that does not
+ * return until a descriptor frees up, which only another thread can then do. So connections
+ * are accepted here, from a poll handle on the listening socket. (libuv still opens its own
+ * reserve with the first stream: one descriptor, unused.)
+ */
+#define ACCEPT_BATCH 64 /* connections per wake-up: the loop has other work too */
+#define PAUSE_MS 100    /* listeners stopped when nothing can be accepted, not even by reserve */
+
+static void listener_cb(uv_poll_t *h, int status, int events);
+
+static int open_reserve(void)
+{
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void refused_say(struct fng_server *srv, const struct fng_report *r, bool over)
+{
+	struct rlimit rl = { 0 };
+	char n[24], lim[24] = "?";
+
+	snprintf(n, sizeof(n), "%" PRIu64, over ? r->total : r->count);
+	if (over) {
+		fng__log("info", "connections accepted again", "refused", n, NULL);
+		return;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		snprintf(lim, sizeof(lim), "%llu", (unsigned long long)rl.rlim_cur);
+	}
+	fng__log("warn", "out of descriptors", "error", uv_strerror(r->err), "refused", n,
+		"limit", lim, "action", "new connections answered 503 and closed", NULL);
+}
+
+/*
+ * Tells a connection that could not be taken so, in one non-blocking write: a 503 whose
+ * message says why, and the close. What the client already sent is read first, so that the
+ * close is a FIN after the answer rather than a reset that could destroy it. A TLS listener
+ * will close without it: its clients expect a handshake first.
+ */
+static void refuse(struct fng_server *srv, int fd)
+{
+	static const char body[] =
+		"{\"message\":\"Service Unavailable: the gateway has no file descriptor left for "
+		"this connection; try again later\"}";
+	const char *server = srv->cfg->server_header;
+	bool has_server = server && server[0];
+	char buf[1024], rid[37];
+	int len;
+
+	for (int i = 0; i < 4 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == (ssize_t)sizeof(buf);
+		i++) {
+	}
+	fng__server_request_id(srv, rid);
+	len = snprintf(buf, sizeof(buf),
+		"HTTP/1.1 503 Service Unavailable\r\n%s%s%sDate: %s\r\nx-request-id: %s\r\n"
+		"Content-Type: application/json\r\nContent-Length: %zu\r\nRetry-After: 1\r\n"
+		"Connection: close\r\n\r\n%s",
+		has_server ? "Server: " : "", has_server ? server : "", has_server ? "\r\n" : "",
+		fng__server_date(srv), rid, sizeof(body) - 1, body);
+	if (len > 0 && (size_t)len < sizeof(buf)) {
+		send(fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL); /* best effort */
+	}
+	shutdown(fd, SHUT_WR);
+}
+
+/*
+ * Out of descriptors: the connection at the head of the backlog cannot be accepted, and the
+ * listener stays readable, so the loop would wake for it again and again while its client
+ * waits. The reserve is given up for a moment to take it, answer 503 and close it. err:
+ * EMFILE or ENFILE. False when even that failed: the caller pauses the listeners.
+ */
+static bool shed(struct fng_listener *l, int err)
+{
+	struct fng_server *srv = l->srv;
+	int fd, accept_err;
+
+	if (srv->reserve_fd < 0) {
+		srv->reserve_fd = open_reserve(); /* a descriptor may have freed up since */
+		if (srv->reserve_fd < 0) {
+			return false;
+		}
+	}
+	close(srv->reserve_fd);
+	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	accept_err = errno;
+	if (fd >= 0) {
+		refuse(srv, fd);
+		close(fd);
+	}
+	/* Another thread (the log's, the thread pool's) may have taken the slot meanwhile. */
+	srv->reserve_fd = open_reserve();
+	if (fd >= 0) {
+		fng__report_fail(srv, &srv->refused, 1, err, refused_say);
+		return true;
+	}
+	return accept_err != EMFILE && accept_err != ENFILE;
+}
+
+static void pause_cb(uv_timer_t *t)
+{
+	struct fng_server *srv = t->data;
+
+	for (unsigned i = 0; i < srv->nlisteners && !srv->draining; i++) {
+		struct fng_listener *l = &srv->listeners[i];
+
+		if (!uv_is_closing((uv_handle_t *)&l->poll)) {
+			uv_poll_start(&l->poll, UV_READABLE, listener_cb);
+		}
+	}
+}
+
+/* Stops every listener for PAUSE_MS: they all wait for the same thing. */
+static void pause_listeners(struct fng_server *srv)
+{
+	for (unsigned i = 0; i < srv->nlisteners; i++) {
+		if (!uv_is_closing((uv_handle_t *)&srv->listeners[i].poll)) {
+			uv_poll_stop(&srv->listeners[i].poll);
+		}
+	}
+	uv_timer_start(&srv->accept_pause, pause_cb, PAUSE_MS, 0);
+}
+
+static void start_conn(struct fng_listener *l, int fd, const struct sockaddr_storage *peer,
+	socklen_t len)
 {
 	struct fng_conn *c = calloc(1, sizeof(*c));
-	int len = sizeof(c->peer), err;
 
 	if (!c) {
-		return UV_ENOMEM;
+		close(fd);
+		return;
 	}
-	uv_tcp_init(srv->loop, &c->tcp);
+	uv_tcp_init(l->srv->loop, &c->tcp);
 	c->tcp.data = c;
-	err = uv_accept(listener, (uv_stream_t *)&c->tcp);
-	if (err) {
+	if (uv_tcp_open(&c->tcp, fd) != 0) {
+		close(fd);
 		uv_close((uv_handle_t *)&c->tcp, reject_close_cb);
-		return err;
+		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	uv_tcp_getpeername(&c->tcp, &c->peer.sa, &len);
-	c->pre_route = pre_route;
-	fng__conn_init(c, srv, &fng__tcp_transport);
+	memcpy(&c->peer, peer, len < sizeof(c->peer) ? len : sizeof(c->peer));
+	c->pre_route = l->pre_route;
+	fng__conn_init(c, l->srv, &fng__tcp_transport);
 	fng__conn_start(c);
-	return 0;
+}
+
+static void listener_cb(uv_poll_t *h, int status, int events)
+{
+	struct fng_listener *l = h->data;
+	struct fng_server *srv = l->srv;
+
+	if (status < 0 || srv->draining) {
+		return;
+	}
+	for (unsigned n = 0; n < ACCEPT_BATCH; n++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int fd;
+
+		fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			fng__report_ok(&srv->refused);
+			start_conn(l, fd, &peer, len);
+			continue;
+		}
+		switch (errno) {
+		case EAGAIN:
+			return;
+		case EMFILE:
+		case ENFILE:
+			if (!shed(l, -errno)) {
+				pause_listeners(srv);
+				return;
+			}
+			break;
+		case EINTR:
+		case ECONNABORTED:
+		/* Linux passes a connection's own network errors on to accept() (accept(2)). */
+		case EPROTO:
+		case EPERM:
+		case ENETDOWN:
+		case ENOPROTOOPT:
+		case EHOSTDOWN:
+		case ENONET:
+		case EHOSTUNREACH:
+		case EOPNOTSUPP:
+		case ENETUNREACH:
+			break;
+		default:
+			/* ENOMEM, ENOBUFS: the kernel is short; waking again at once spins. */
+			pause_listeners(srv);
+			return;
+		}
+	}
+}
+
+int fng__tcp_listen(struct fng_listener *l, int backlog)
+{
+	if (listen(l->fd, backlog) != 0) {
+		return -errno;
+	}
+	return uv_poll_start(&l->poll, UV_READABLE, listener_cb);
+}
+
+static void listener_close_cb(uv_handle_t *h)
+{
+	struct fng_listener *l = h->data;
+
+	close(l->fd);
+	l->fd = -1;
+}
+
+void fng__tcp_listener_close(struct fng_listener *l)
+{
+	if (!uv_is_closing((uv_handle_t *)&l->poll)) {
+		uv_close((uv_handle_t *)&l->poll, listener_close_cb);
+	}
+}
+
+void fng__tcp_tick(struct fng_server *srv, bool at_exit)
+{
+	if (at_exit) {
+		fng__report_flush(srv, &srv->refused, refused_say);
+	} else {
+		fng__report_tick(srv, &srv->refused, refused_say);
+	}
 }

@@ -29,8 +29,22 @@ void fng__loopback_destroy(struct fng_loopback *lb);
 
 /* The plain TCP transport. */
 extern const struct fng_transport_ops fng__tcp_transport;
-/* Accepts a connection from a listener into a new fng_conn. */
-int fng__tcp_accept(struct fng_server *srv, uv_stream_t *listener,
-	int (*pre_route)(struct fng_req *req));
+
+/*
+ * TCP listeners (server.h's fng_listener: a bound socket in l->fd, its poll handle
+ * initialised on it). Each connection accepted becomes an fng_conn on this transport.
+ *
+ * Out of descriptors (EMFILE, ENFILE), a connection is accepted with srv->reserve_fd given up
+ * for the moment, answered 503 with a JSON message and closed at once, and counted; the count
+ * is logged ("out of descriptors") once per FNG_REPORT_MS at most, and the end of the episode
+ * once ("connections accepted again"). If even the reserve cannot be had, the listeners stop
+ * for a tenth of a second and try again: the clients wait in the backlog meanwhile.
+ */
+/* listen(2) with backlog and starts accepting. 0 or a negative errno. */
+int fng__tcp_listen(struct fng_listener *l, int backlog);
+/* Stops accepting; the socket is closed with the handle. */
+void fng__tcp_listener_close(struct fng_listener *l);
+/* Once per sweep: the "out of descriptors" report; at_exit: the last count, now. */
+void fng__tcp_tick(struct fng_server *srv, bool at_exit);
 
 #endif

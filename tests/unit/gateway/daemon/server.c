@@ -6,6 +6,8 @@
  * budget, the lines it drops must be counted in one "log lines dropped" line placed where
  * the gap is, the order must hold, the exit must write what is queued (with a bounded wait),
  * and a child forked while another thread logs must neither deadlock nor lose its lines.
+ * Then the other reports of server.c: a failure repeated thousands of times a second logged
+ * once per interval with exact counts (fng_report), the access log on a full disk.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "config.h"
 #include "daemon.h"
 
 /* ---- stderr as a pipe, and a reader thread that collects it ---- */
@@ -423,6 +426,124 @@ static void test_exit(void)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "...and exits 0");
 }
 
+/* ---- reports: a repeated failure logged by episode ---- */
+
+static struct {
+	int lines, overs;
+	uint64_t last;
+} said;
+
+static void count_say(struct fng_server *srv, const struct fng_report *r, bool over)
+{
+	(void)srv;
+	if (over) {
+		said.overs++;
+		said.last = r->total;
+	} else {
+		said.lines++;
+		said.last = r->count;
+	}
+}
+
+static void test_report(void)
+{
+	struct fng_server srv = { 0 };
+	struct fng_report r = { 0 };
+	uv_loop_t loop;
+
+	uv_loop_init(&loop);
+	srv.loop = &loop;
+	fng__report_fail(&srv, &r, 1, -EMFILE, count_say);
+	CHECK(said.lines == 1 && said.last == 1, "the first failure is logged at once");
+	for (int i = 0; i < 1000; i++) {
+		fng__report_fail(&srv, &r, 1, -EMFILE, count_say);
+		fng__report_tick(&srv, &r, count_say);
+	}
+	fng__report_ok(&r);
+	fng__report_tick(&srv, &r, count_say);
+	CHECK_INT(said.lines, 1, "no second line within the interval, however many failures");
+	CHECK_INT(said.overs, 0, "nor the end of the episode while a count is held back");
+	r.next_ms = 0; /* the interval is over */
+	fng__report_tick(&srv, &r, count_say);
+	CHECK(said.lines == 2 && said.last == 1000, "then one line with the count held back (%d, "
+		"%llu)", said.lines, (unsigned long long)said.last);
+	fng__report_tick(&srv, &r, count_say);
+	CHECK_INT(said.overs, 0, "the end waits for an interval without failure");
+	r.next_ms = 0;
+	fng__report_tick(&srv, &r, count_say);
+	CHECK(said.overs == 1 && said.last == 1001, "then one line with the episode's total");
+	fng__report_tick(&srv, &r, count_say);
+	CHECK(said.lines == 2 && said.overs == 1, "and nothing more");
+	fng__report_fail(&srv, &r, 3, -ENFILE, count_say);
+	CHECK(said.lines == 3 && said.last == 3 && r.err == -ENFILE,
+		"a new episode's first failure is logged at once");
+	fng__report_fail(&srv, &r, 2, -ENFILE, count_say);
+	fng__report_flush(&srv, &r, count_say);
+	CHECK(said.lines == 4 && said.last == 2, "at exit the count held back is logged");
+	r.next_ms = 0;
+	fng__report_tick(&srv, &r, count_say);
+	CHECK_INT(said.overs, 1, "no end of an episode without a success after the last failure");
+	uv_loop_close(&loop);
+}
+
+/*
+ * The access log on /dev/full, where every write fails with ENOSPC: serving does not depend
+ * on it, and the lines lost are counted in "access log write failed" lines.
+ */
+static void test_alog_full(void)
+{
+	static const char config[] =
+		"access_log: { path: /dev/full }\n"
+		"apis:\n"
+		"  a:\n"
+		"    stages: { dev: {} }\n"
+		"    routes:\n"
+		"      'GET /': { integration: { type: mock } }\n";
+	struct fng_buf errors = { 0 };
+	struct fng_config *cfg;
+	struct fng_server srv;
+	uv_loop_t loop;
+	unsigned long long dropped = 0;
+	int lines = 0;
+
+	if (access("/dev/full", W_OK) != 0) {
+		printf("ok - access log on /dev/full # SKIP no /dev/full\n");
+		return;
+	}
+	if (fng__config_load_string("t.yaml", config, sizeof(config) - 1, &cfg, &errors)) {
+		CHECK(false, "config: %.*s", (int)errors.len, errors.p);
+		fng__buf_finish(&errors);
+		return;
+	}
+	reader_start(stderr_pipe());
+	uv_loop_init(&loop);
+	CHECK_INT(fng__server_init(&srv, &loop, cfg, NULL), 0, "a server logging to /dev/full");
+	for (int i = 0; i < 300; i++) {
+		fng__server_log_line(&srv, "{\"line\":1}", 10);
+		if (i % 100 == 99) {
+			fng__server_alog_sync(&srv);
+		}
+	}
+	fng__server_finish(&srv); /* the last count is logged at exit */
+	uv_loop_close(&loop);
+	fng__log_flush(2000);
+	reader_stop();
+	for (const char *l = rd.got.p; l && (l = strstr(l, "\"msg\":\"access log write failed\""));
+		l++) {
+		char v[32];
+
+		lines++;
+		if (field(l, "dropped", v, sizeof(v))) {
+			dropped += strtoull(v, NULL, 10);
+		}
+		CHECK(field(l, "error", v, sizeof(v)) && strstr(v, "no space"),
+			"the error is said: %s", v);
+	}
+	CHECK(lines >= 1 && lines <= 2, "one line per interval, and the tail at exit (%d)", lines);
+	CHECK_INT(dropped, 300, "every line lost is counted");
+	fng__buf_finish(&errors);
+}
+
 int main(void)
 {
 	atexit(exit_mark);
@@ -431,6 +552,8 @@ int main(void)
 	test_stalled_reader();
 	test_fork();
 	test_exit();
+	test_report();
+	test_alog_full();
 	fng__buf_finish(&rd.got);
 	return fng_test_done();
 }
