@@ -177,34 +177,51 @@ static int cmd_routes(int argc, char **argv)
  * times higher: the soft limit is raised to the hard one, and the figure logged. Done before
  * the supervisor is forked, which gets the same room; workers set their own (64, sandbox/).
  */
-static void raise_nofile(void)
+/* What raise_nofile() did, for the log line written once the supervisor is forked. */
+struct nofile {
+	char lim[24], from[24];
+	int err;
+};
+
+static void raise_nofile(struct nofile *n)
 {
 	struct rlimit rl;
-	char lim[24], from[24];
-	int err = 0;
 
+	n->err = 0;
+	n->lim[0] = n->from[0] = '\0';
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-		fng__log("warn", "open files limit", "error", uv_strerror(-errno), NULL);
+		n->err = -errno;
 		return;
 	}
-	snprintf(from, sizeof(from), "%llu", (unsigned long long)rl.rlim_cur);
+	snprintf(n->from, sizeof(n->from), "%llu", (unsigned long long)rl.rlim_cur);
 	if (rl.rlim_cur < rl.rlim_max) {
 		rlim_t was = rl.rlim_cur;
 
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-			err = -errno;
+			n->err = -errno;
 			rl.rlim_cur = was;
 		}
 	}
-	snprintf(lim, sizeof(lim), "%llu", (unsigned long long)rl.rlim_cur);
-	if (err) {
-		fng__log("warn", "open files limit", "limit", lim, "error", uv_strerror(err),
+	snprintf(n->lim, sizeof(n->lim), "%llu", (unsigned long long)rl.rlim_cur);
+}
+
+/*
+ * Logged after the supervisor is forked, not before: the first log line starts the log's
+ * writer thread, and a child forked while another thread holds an allocator lock (ASan's is
+ * not fork-safe) can wait for it forever.
+ */
+static void log_nofile(const struct nofile *n)
+{
+	if (n->err && !n->lim[0]) {
+		fng__log("warn", "open files limit", "error", uv_strerror(n->err), NULL);
+	} else if (n->err) {
+		fng__log("warn", "open files limit", "limit", n->lim, "error", uv_strerror(n->err),
 			"action", "kept: the soft limit cannot be raised to the hard one", NULL);
-	} else if (strcmp(lim, from) != 0) {
-		fng__log("info", "open files limit", "limit", lim, "raisedFrom", from, NULL);
+	} else if (strcmp(n->lim, n->from) != 0) {
+		fng__log("info", "open files limit", "limit", n->lim, "raisedFrom", n->from, NULL);
 	} else {
-		fng__log("info", "open files limit", "limit", lim, NULL);
+		fng__log("info", "open files limit", "limit", n->lim, NULL);
 	}
 }
 
@@ -221,6 +238,7 @@ static int cmd_serve(int argc, char **argv)
 	uv_loop_t loop;
 	int c, err, ctl = -1;
 	pid_t sup = -1;
+	struct nofile nofile;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -240,12 +258,14 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "usage: fngate serve -c FILE\n");
 		return 2;
 	}
-	raise_nofile();
+	raise_nofile(&nofile);
 	/*
 	 * The supervisor is forked first, before any configuration (and later any secret: TLS
 	 * keys, JWT secrets, API keys) is in this process's memory, so no worker can find one.
 	 */
-	if (fng__supervisor_fork(&ctl, &sup) != 0) {
+	err = fng__supervisor_fork(&ctl, &sup);
+	log_nofile(&nofile);
+	if (err != 0) {
 		fng__log("warn", "cannot start the supervisor: functions are unavailable", NULL);
 		ctl = -1;
 	}
