@@ -287,16 +287,11 @@ def storm(port, n, deadline):
     return clients
 
 
-def storm_size(d):
-    """STORM on a plain build. Under a sanitizer or valgrind every invocation is many times
-    slower, so the admission estimate (correctly) refuses what could not be answered within
-    the timeout: the storm is scaled down to what such a build answers in time."""
+def instrumented(d):
+    """Under a sanitizer or valgrind every invocation, and the loop that measures it, is many
+    times slower: the run-time estimate the admission uses is then rightly pessimistic."""
     with open('/proc/%d/maps' % d.proc.pid) as f:
-        maps = f.read()
-    if WRAPPER or 'libasan' in maps:
-        diag('instrumented build: a storm of %d, not %d' % (min(STORM, 300), STORM))
-        return min(STORM, 300)
-    return STORM
+        return bool(WRAPPER) or 'libasan' in f.read()
 
 
 @tap.case('join storm: %d WebSocket clients (fewer under a sanitizer) connect at once and '
@@ -304,7 +299,11 @@ def storm_size(d):
 def _():
     global STORM
     d = ENV.get()
-    STORM = storm_size(d)
+    slow = instrumented(d)
+    if slow:
+        STORM = min(STORM, 300)
+        diag('instrumented build: a storm of %d; every client answered, 429 allowed only '
+             'with the estimate\'s message' % STORM)
     t0 = time.monotonic()
     clients = storm(d.port, STORM, t0 + 60 * SLOW)
     took = time.monotonic() - t0
@@ -315,6 +314,13 @@ def _():
         answered = sum(1 for c in clients if c.answer == b'ok')
         errors = [(c.i, c.error) for c in clients if c.error]
         diag('%d clients: handshakes %s, %d answers, %.1f s' % (STORM, statuses, answered, took))
+        if slow:
+            # What is checked there: no client hangs or is dropped, and a refusal says why.
+            other = [(i, e) for i, e in errors if ' 429 ' not in (e or '') or
+                     'cannot answer in time' not in (e or '')]
+            eq(other[:5], [], 'clients that failed otherwise than by the estimate (first 5)')
+            eq(answered, statuses.get(101, 0), 'every accepted client answered')
+            return
         check(not any(' 429 ' in (e or '') for _, e in errors),
               '429 refusals: %d, e.g. %s' % (sum(' 429 ' in (e or '') for _, e in errors),
                                              errors[:3]))
