@@ -249,6 +249,24 @@ static enum fng_event_shape shape_of(json_t *root, json_t *ctx)
 	return FNG_SHAPE_V2;
 }
 
+/*
+ * What 1.0 and WebSocket events share: the client from requestContext.identity, and every
+ * value of multiValueHeaders / multiValueQueryStringParameters when present (they hold all
+ * of them; headers and queryStringParameters only the last).
+ */
+static int v1_common(struct fng_arena *a, struct fng_wire_event *ev, json_t *root,
+	json_t *ident, struct kvlist *hdr, struct kvlist *qry)
+{
+	bool mh = json_is_object(json_object_get(root, "multiValueHeaders"));
+	bool mq = json_is_object(json_object_get(root, "multiValueQueryStringParameters"));
+
+	ev->source_ip = jstr(ident, "sourceIp", "127.0.0.1");
+	ev->user_agent = jstr(ident, "userAgent", "");
+	return pairs(a, hdr, root, mh ? "multiValueHeaders" : "headers", true) |
+	       pairs(a, qry, root, mq ? "multiValueQueryStringParameters" : "queryStringParameters",
+		       false);
+}
+
 int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **why)
 {
 	struct fng_wire_event *ev = &je->ev;
@@ -326,13 +344,7 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 				ev->route_key = ws_str(rk, n);
 			}
 		}
-		ev->source_ip = jstr(ident, "sourceIp", "127.0.0.1");
-		ev->user_agent = jstr(ident, "userAgent", "");
-		err |= pairs(a, &hdr, root, json_is_object(json_object_get(root,
-			"multiValueHeaders")) ? "multiValueHeaders" : "headers", true);
-		err |= pairs(a, &qry, root, json_is_object(json_object_get(root,
-			"multiValueQueryStringParameters")) ? "multiValueQueryStringParameters"
-							    : "queryStringParameters", false);
+		err |= v1_common(a, ev, root, ident, &hdr, &qry);
 		ev->raw_query = raw_query(a, &qry);
 		break;
 	}
@@ -344,13 +356,7 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 		ev->method = ws_str("", 0);
 		ev->raw_path = ev->path = ws_str("/", 1);
 		ev->raw_query = ws_str("", 0);
-		ev->source_ip = jstr(ident, "sourceIp", "127.0.0.1");
-		ev->user_agent = jstr(ident, "userAgent", "");
-		err |= pairs(a, &hdr, root, json_is_object(json_object_get(root,
-			"multiValueHeaders")) ? "multiValueHeaders" : "headers", true);
-		err |= pairs(a, &qry, root, json_is_object(json_object_get(root,
-			"multiValueQueryStringParameters")) ? "multiValueQueryStringParameters"
-							    : "queryStringParameters", false);
+		err |= v1_common(a, ev, root, ident, &hdr, &qry);
 		break;
 	}
 	if (err || !ev->route_key.p) {
