@@ -974,6 +974,34 @@ class FnDir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
+class SharedDaemon:
+    """One daemon over a functions directory of its own, shared by a test file's cases:
+    started on first get() (config(functions dir) as its config, then setup(d, fdir) to deploy
+    what it serves), stopped with its directory when the test exits."""
+
+    def __init__(self, tap, config, setup=None):
+        self.config, self.setup = config, setup
+        self.d = self.fdir = None
+        tap.on_exit(self.close)
+
+    def get(self):
+        if self.d is None:
+            self.fdir = FnDir()
+            self.d = Daemon(self.config(self.fdir.path))
+            if self.setup:
+                self.setup(self.d, self.fdir)
+        check(self.d.alive(), 'daemon died: %s' % self.d.stderr_text())
+        return self.d
+
+    def close(self):
+        if self.d is not None:
+            self.d.stop()
+            self.d = None
+        if self.fdir is not None:
+            self.fdir.cleanup()
+            self.fdir = None
+
+
 def fn_config(fn_dir, routes, stages='s: {}', defaults=None, access_log='off', grants=None):
     """A config serving each (route key, function name) on API `a`; stage(s), defaults and
     grants (functions.grants) as YAML flow."""

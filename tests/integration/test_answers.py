@@ -13,7 +13,7 @@ Environment: FNGATE_BIN, FNGATE_TEST_FUNCTIONS."""
 
 import time
 
-from lib import (SLOW, Conn, Daemon, FnDir, Tap, check, check_json_error, eq, exchange, req,
+from lib import (SharedDaemon, SLOW, Conn, Daemon, FnDir, Tap, check, check_json_error, eq, exchange, req,
                  test_so, wait_deployed)
 
 tap = Tap(budget=90, needs_workers=True)
@@ -27,36 +27,25 @@ HEADERS = ['Connection', 'Content-Length', 'Transfer-Encoding', 'Upgrade', 'Keep
 LOG_INTERVAL = 1.0
 
 
-class Env:
-    d = None
-    fdir = None
-
-    @classmethod
-    def get(cls):
-        if cls.d is None:
-            cls.fdir = FnDir()
-            cls.d = Daemon('\n'.join([
-                'server: { listen: ["127.0.0.1:0"] }',
-                'access_log: { path: "off" }',
-                'functions:',
-                '  dir: "%s"' % cls.fdir.path,
-                '  defaults: { concurrency: 2 }',
-                'apis:', '  a:', '    stages: { s: {} }', '    routes:',
-                '      "GET /{p+}": { integration: { type: function, function: answers } }',
-            ]) + '\n')
-            mark = cls.d.log_mark()
-            cls.fdir.install('answers', test_so('answers'))
-            wait_deployed(cls.d, ['answers'], mark)
-        return cls.d
-
-    @classmethod
-    def close(cls):
-        if cls.d is not None:
-            cls.d.stop()
-            cls.d = None
+def _config(fn_dir):
+    return '\n'.join([
+        'server: { listen: ["127.0.0.1:0"] }',
+        'access_log: { path: "off" }',
+        'functions:',
+        '  dir: "%s"' % fn_dir,
+        '  defaults: { concurrency: 2 }',
+        'apis:', '  a:', '    stages: { s: {} }', '    routes:',
+        '      "GET /{p+}": { integration: { type: function, function: answers } }',
+    ]) + '\n'
 
 
-tap.on_exit(Env.close)
+def _setup(d, fdir):
+    mark = d.log_mark()
+    fdir.install('answers', test_so('answers'))
+    wait_deployed(d, ['answers'], mark)
+
+
+Env = SharedDaemon(tap, _config, _setup)
 
 
 def status_line(d, status, since):

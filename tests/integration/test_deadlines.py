@@ -20,7 +20,7 @@ import struct
 import threading
 import time
 
-from lib import (SLOW, WRAPPER, Daemon, Fail, FnDir, Tap, check, check_json_error, diag, eq, exchange,
+from lib import (SharedDaemon, SLOW, WRAPPER, Daemon, Fail, FnDir, Tap, check, check_json_error, diag, eq, exchange,
                  install_batches, note, open_tmpdir, req, short, supervisor_pid, test_so)
 
 tap = Tap(budget=200, needs_workers=True)
@@ -30,57 +30,42 @@ STORM = int(os.environ.get('FNGATE_STORM_CONNECTIONS') or 3000)
 tap.on_exit(lambda: shutil.rmtree(WORK, ignore_errors=True))
 
 
-class Env:
-    """The daemon over its own functions directory, started on first use."""
-
-    def __init__(self):
-        self.d = None
-        self.fdir = None
-        tap.on_exit(self.close)
-
-    def get(self):
-        if self.d is None:
-            self.fdir = FnDir()
-            self.d = Daemon('\n'.join([
-                'server: { listen: ["127.0.0.1:0"], default_api: a }',
-                'access_log: { path: "off" }',
-                'domains: { ws.test: [{ base_path: /, api: chat, stage: s }] }',
-                'functions: { dir: "%s" }' % self.fdir.path,
-                'apis:',
-                '  a:',
-                '    stages: { s: {} }',
-                '    routes:',
-                '      "ANY /stuck": { integration: { type: function, function: stuck } }',
-                '      "ANY /flaky": { integration: { type: function, function: flaky } }',
-                '  chat:',
-                '    protocol: websocket',
-                '    stages: { s: {} }',
-                '    routes:',
-                '      $connect: { integration: { type: function, function: join } }',
-                '      $default: { integration: { type: function, function: join } }',
-            ]) + '\n')
-            install_batches(self.d, self.fdir, [
-                # Spins forever: every worker is stuck until the gateway kills it.
-                ('stuck', test_so('abuse_spin'), 'concurrency: 1\ntimeout_ms: 1500\n'),
-                # Recycled after each invocation, so that new workers keep starting.
-                ('flaky', test_so('init_flaky'), 'concurrency: 1\nmin_warm: 1\n'
-                 'max_invocations: 1\ntimeout_ms: 3000\n'
-                 'env: { FNG_TEST_FAIL_IF: "%s" }\n' % FLAG),
-                # No manifest: the defaults decide the join storm.
-                ('join', test_so('ok'), None),
-            ])
-        check(self.d.alive(), 'daemon died: %s' % self.d.stderr_text())
-        return self.d
-
-    def close(self):
-        if self.d is not None:
-            self.d.stop()
-            self.d = None
-        if self.fdir is not None:
-            self.fdir.cleanup()
+def _config(fn_dir):
+    """The daemon over its own functions directory."""
+    return '\n'.join([
+        'server: { listen: ["127.0.0.1:0"], default_api: a }',
+        'access_log: { path: "off" }',
+        'domains: { ws.test: [{ base_path: /, api: chat, stage: s }] }',
+        'functions: { dir: "%s" }' % fn_dir,
+        'apis:',
+        '  a:',
+        '    stages: { s: {} }',
+        '    routes:',
+        '      "ANY /stuck": { integration: { type: function, function: stuck } }',
+        '      "ANY /flaky": { integration: { type: function, function: flaky } }',
+        '  chat:',
+        '    protocol: websocket',
+        '    stages: { s: {} }',
+        '    routes:',
+        '      $connect: { integration: { type: function, function: join } }',
+        '      $default: { integration: { type: function, function: join } }',
+    ]) + '\n'
 
 
-ENV = Env()
+def _setup(d, fdir):
+    install_batches(d, fdir, [
+        # Spins forever: every worker is stuck until the gateway kills it.
+        ('stuck', test_so('abuse_spin'), 'concurrency: 1\ntimeout_ms: 1500\n'),
+        # Recycled after each invocation, so that new workers keep starting.
+        ('flaky', test_so('init_flaky'), 'concurrency: 1\nmin_warm: 1\n'
+         'max_invocations: 1\ntimeout_ms: 3000\n'
+         'env: { FNG_TEST_FAIL_IF: "%s" }\n' % FLAG),
+        # No manifest: the defaults decide the join storm.
+        ('join', test_so('ok'), None),
+    ])
+
+
+ENV = SharedDaemon(tap, _config, _setup)
 
 
 def timed_call(port, path, timeout=15.0):

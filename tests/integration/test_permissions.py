@@ -18,7 +18,7 @@ import os
 import re
 import time
 
-from lib import (SLOW, Daemon, FnDir, Tap, check, check_json_error, deploy_event, eq,
+from lib import (SharedDaemon, SLOW, Daemon, FnDir, Tap, check, check_json_error, deploy_event, eq,
                  exchange, install_batches, req, test_so, wait_deployed)
 from wsclient import WS
 
@@ -65,28 +65,8 @@ def config(fdir, max_memory=None, net_grant=True):
     return '\n'.join(lines) + '\n'
 
 
-class Env:
-    d = None
-    fdir = None
-
-    @classmethod
-    def get(cls):
-        if cls.d is None:
-            cls.fdir = FnDir()
-            cls.d = Daemon(config(cls.fdir.path))
-            install_batches(cls.d, cls.fdir, [('wsgrab', test_so('wsgrab'), None),
-                                              ('wsecho', test_so('wsecho'), None)])
-        return cls.d
-
-    @classmethod
-    def close(cls):
-        if cls.d is not None:
-            cls.d.stop()
-            cls.d = None
-            cls.fdir.cleanup()
-
-
-tap.on_exit(Env.close)
+Env = SharedDaemon(tap, config, lambda d, fdir: install_batches(d, fdir, [
+    ('wsgrab', test_so('wsgrab'), None), ('wsecho', test_so('wsecho'), None)]))
 
 
 def workers(name):
