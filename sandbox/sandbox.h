@@ -128,6 +128,16 @@ enum {
  */
 int fng__supervisor_fork(int *ctl, pid_t *pid);
 
+/*
+ * Starts a replacement for a supervisor that died: a fresh image of the running binary (exec,
+ * so that nothing the gateway has loaded since start is in its memory) that becomes the
+ * supervisor. *ctl and *pid as for fng__supervisor_fork. 0 or -errno. The binary's main()
+ * hands the command line FNG_SB_EXEC_CMD to fng__supervisor_exec_main() before anything else.
+ */
+#define FNG_SB_EXEC_CMD "__supervisor"
+int fng__supervisor_exec(int *ctl, pid_t *pid);
+_Noreturn void fng__supervisor_exec_main(int argc, char **argv);
+
 /* Sends a spawn request. 0 or -errno. */
 int fng__sb_send_spawn(int ctl, const struct fng_sb_spawn *req);
 

@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -880,6 +881,79 @@ static _Noreturn void become_supervisor(int ctl, pid_t gateway)
 	}
 	spare_make();
 	supervise();
+}
+
+/*
+ * The replacement of a supervisor that died: a fresh image of the gateway's binary
+ * (/proc/self/exe, the very file the gateway runs even if it was replaced on disk since)
+ * started as "fngate FNG_SB_EXEC_CMD GATEWAY-PID" with its end of the control socket on
+ * CTL_FD. Not a fork: by now the gateway holds its configuration and, later, secrets (TLS
+ * keys, JWT secrets, API keys); exec leaves nothing of that in the new process. posix_spawn
+ * (a vfork underneath) copies none of the gateway's memory on the way either.
+ */
+int fng__supervisor_exec(int *ctl, pid_t *pid)
+{
+	static const char exe[] = "/proc/self/exe";
+	char self[16], *argv[4] = { "fngate", FNG_SB_EXEC_CMD, self, NULL };
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int sv[2], err;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		return -errno;
+	}
+	/* dup2 onto itself would keep CLOEXEC: the child's end must not already be CTL_FD. */
+	if (sv[1] == CTL_FD) {
+		int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, CTL_FD + 1);
+
+		if (moved < 0) {
+			err = -errno;
+			close(sv[0]);
+			close(sv[1]);
+			return err;
+		}
+		close(sv[1]);
+		sv[1] = moved;
+	}
+	snprintf(self, sizeof(self), "%d", (int)getpid());
+	sigemptyset(&none);
+	sigfillset(&all);
+	err = posix_spawn_file_actions_init(&fa);
+	if (err == 0) {
+		err = posix_spawn_file_actions_adddup2(&fa, sv[1], CTL_FD);
+		if (err == 0 && (err = posix_spawnattr_init(&attr)) == 0) {
+			/* No blocked signal and no handler of the gateway's reaches the new image. */
+			posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+			posix_spawnattr_setsigmask(&attr, &none);
+			posix_spawnattr_setsigdefault(&attr, &all);
+			err = posix_spawn(pid, exe, &fa, &attr, argv, environ);
+			posix_spawnattr_destroy(&attr);
+		}
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	close(sv[1]);
+	if (err) {
+		close(sv[0]);
+		return -err;
+	}
+	*ctl = sv[0];
+	return 0;
+}
+
+_Noreturn void fng__supervisor_exec_main(int argc, char **argv)
+{
+	char *end = NULL;
+	long gateway = argc == 3 ? strtol(argv[2], &end, 10) : 0;
+
+	/* Only what fng__supervisor_exec starts: a gateway's child, its socket on CTL_FD. */
+	if (!end || *end || gateway <= 1 || getppid() != (pid_t)gateway ||
+		fcntl(CTL_FD, F_GETFD) < 0) {
+		fprintf(stderr, "fngate: %s is started by the gateway itself\n", FNG_SB_EXEC_CMD);
+		exit(2);
+	}
+	become_supervisor(CTL_FD, (pid_t)gateway);
 }
 
 int fng__supervisor_fork(int *ctl, pid_t *pid)

@@ -21,17 +21,20 @@ for build in sys.argv[1:]:
         for line in f:
             t = json.loads(line)
             out = t.get("stdout") or ""
-            oks = re.findall(r"^(not ok|ok)\b(.*)$", out, re.M)
+            oks = re.findall(r"^(not ok|ok)\b(.*)$((?:\n#.*)*)", out, re.M)
             result = t.get("result")
             if oks:
-                for status, rest in oks:
+                for status, rest, diag in oks:
                     if "# SKIP" in rest:
                         skipped += 1
                     elif status == "ok":
                         passed += 1
                     else:
                         failed += 1
-                        failures.append(f"{build}: {t['name']}: {rest.strip()}")
+                        # The case's own diagnostics (the lines that say why), bounded.
+                        why = [ln for ln in diag.split("\n") if ln.strip("# ")][:12]
+                        failures.append(f"{build}: {t['name']}: {rest.strip()}" +
+                                        "".join("\n    " + ln for ln in why))
                 if result not in ("OK", "EXPECTEDFAIL", "SKIP"):
                     # A TAP test that crashed or timed out after its last line.
                     failed += 1

@@ -356,6 +356,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], FNG_SB_EXEC_CMD)) {
+		fng__supervisor_exec_main(argc, argv); /* a replacement supervisor: sandbox.h */
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -110,6 +110,8 @@ struct fng_worker {
 	bool ready_seen;         /* READY arrived: the supervisor is verifying its filters */
 	uint8_t verify_tries;    /* verifications that could not be carried out (not a verdict) */
 	bool refused;            /* killed by the gateway for the reason in cause */
+	bool orphaned;           /* its supervisor died (so did it): not a start failure */
+	bool head_unsent;        /* no byte of slots[0]'s INVOKE has reached its socket yet */
 	char cause[96];
 	int handles;             /* open libuv handles; freed at 0 */
 };
@@ -188,9 +190,19 @@ struct qitem {
 struct fng_functions {
 	uv_loop_t *loop;
 	struct fng_server *srv;    /* the loop's state (WebSocket calls); NULL: none */
+	/*
+	 * The supervisor (host/super.c): its control socket and pid, -1 while there is none (it
+	 * died and its replacement waits out a back-off). A poll handle of its own per supervisor:
+	 * a closed libuv handle cannot be reused before its close callback.
+	 */
 	int ctl;
 	pid_t supervisor;
-	uv_poll_t ctl_poll;
+	uv_poll_t *ctl_poll;
+	uint64_t sup_since;        /* uv_now() ms the current supervisor was started */
+	unsigned sup_deaths;       /* supervisors in a row that died young: the back-off */
+	uv_timer_t sup_retry;      /* starts the next one once the back-off is over */
+	uv_signal_t sigchld;       /* reaps a dead supervisor's orphans (we are a subreaper) */
+	char sup_error[128];       /* why there is none now ("" while one runs) */
 	int inotify;               /* on dir, or -1 */
 	uv_poll_t watch;
 	uv_timer_t debounce;
@@ -367,10 +379,26 @@ int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const 
 
 /* ---- host/super.c: the supervisor client ---- */
 
-/* Queues a request to the supervisor (FNG_SB_SPAWN or FNG_SB_VERIFY). 0 or -ENOMEM. */
+/*
+ * Queues a request to the supervisor (FNG_SB_SPAWN or FNG_SB_VERIFY). 0 or -ENOMEM. Without a
+ * supervisor the request waits for the next one.
+ */
 int fng__host_ctl_send(struct fng_functions *fns, uint32_t type, const void *msg);
-void fng__host_ctl_cb(uv_poll_t *p, int status, int events);
+/* Drops the requests not sent yet (the host is closing, or the supervisor died). */
 void fng__host_ctl_drop(struct fng_functions *fns);
+/* Makes the supervisor client's handles (no supervisor yet); the gateway a subreaper. */
+void fng__host_super_init(struct fng_functions *fns);
+/* Takes over the control socket ctl of the supervisor pid (started at uv_now()). */
+void fng__host_super_attach(struct fng_functions *fns, int ctl, pid_t pid);
+/* Closes the control socket (the supervisor ends its workers and exits) and reaps it. */
+void fng__host_super_close(struct fng_functions *fns);
+/* True while there is no supervisor: what waits for a new worker gets 503 (sup_error). */
+static inline bool fng__host_no_supervisor(const struct fng_functions *fns)
+{
+	return fns->ctl < 0;
+}
+/* The workers of a supervisor that died died with it: see pool.c. */
+void fng__host_workers_orphaned(struct fng_functions *fns);
 
 /* ---- host/deploy.c: hot deploy ---- */
 

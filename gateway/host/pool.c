@@ -171,7 +171,7 @@ void fng__host_worker_died(struct fng_functions *fns, struct fng_worker *w)
 				w->gen->version, "cause", w->cause, NULL);
 		}
 	}
-	if (w->state == W_STARTING && w->gen->active) {
+	if (w->state == W_STARTING && w->gen->active && !w->orphaned) {
 		/*
 		 * A live version whose new workers fail to start: back off instead of looping
 		 * (2 ms after the first failure, doubling to 2048 ms from the eleventh on;
@@ -186,7 +186,11 @@ void fng__host_worker_died(struct fng_functions *fns, struct fng_worker *w)
 		g->backoff_until = uv_now(fns->loop) + (1u << shift) * 2;
 		uv_timer_start(&fns->retry, fng__host_retry_cb, (1u << shift) * 2 + 1, 0);
 	}
-	if (w->state == W_STARTING && w->gen == w->gen->fn->pending) {
+	if (w->state == W_STARTING && w->gen == w->gen->fn->pending && w->orphaned) {
+		/* Its pre-flight died with the supervisor: ask the next one (0 or UV_ENOMEM). */
+		w->state = W_DEAD;
+		fng__host_worker_spawn(fns, w->gen);
+	} else if (w->state == W_STARTING && w->gen == w->gen->fn->pending) {
 		struct fng_gen *g = w->gen;
 
 		fng__log("error", "deploy failed", "function", g->fn->name, "version", g->version,
@@ -369,17 +373,14 @@ void fng__host_worker_idle(struct fng_functions *fns, struct fng_worker *w)
 	fng__host_pump_soon(fns, g->fn);
 }
 
-int fng__host_worker_spawn(struct fng_functions *fns, struct fng_gen *g)
+/* Asks the supervisor (now, or the next one) for the worker w of w->gen. */
+static void spawn_ask(struct fng_functions *fns, struct fng_worker *w)
 {
+	const struct fng_gen *g = w->gen;
 	struct fng_sb_spawn sp = { 0 };
-	struct fng_worker *w;
 
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		return UV_ENOMEM;
-	}
 	sp.type = FNG_SB_SPAWN;
-	sp.id = ++fns->next_spawn_id;
+	sp.id = w->spawn_id;
 	sp.memory_mb = g->limits.memory_mb;
 	sp.cpu_ms = g->limits.cpu_ms;
 	/*
@@ -395,9 +396,21 @@ int fng__host_worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 	snprintf(sp.so_path, sizeof(sp.so_path), "%s", g->so_path);
 	memcpy(sp.env, g->limits.env, sizeof(sp.env));
 	sp.grants = g->limits.grants;
+	if (fng__host_ctl_send(fns, FNG_SB_SPAWN, &sp)) {
+		fng__host_spawn_failed(fns, sp.id, UV_ENOMEM);
+	}
+}
+
+int fng__host_worker_spawn(struct fng_functions *fns, struct fng_gen *g)
+{
+	struct fng_worker *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		return UV_ENOMEM;
+	}
 	w->fns = fns;
 	w->gen = g;
-	w->spawn_id = sp.id;
+	w->spawn_id = ++fns->next_spawn_id;
 	w->state = W_SPAWNING;
 	w->pid = -1;
 	w->handles = 1; /* the timer; each pipe adds one when it is made */
@@ -406,9 +419,7 @@ int fng__host_worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 	fng__list_append(&g->workers, &w->link);
 	fng__list_append(&fns->workers, &w->all);
 	g->nworkers++;
-	if (fng__host_ctl_send(fns, FNG_SB_SPAWN, &sp)) {
-		fng__host_spawn_failed(fns, sp.id, UV_ENOMEM);
-	}
+	spawn_ask(fns, w);
 	return 0;
 }
 
@@ -534,6 +545,46 @@ void fng__host_on_exit_report(struct fng_functions *fns, const struct fng_sb_exi
 	}
 }
 
+void fng__host_workers_orphaned(struct fng_functions *fns)
+{
+	struct fng_list *it;
+
+	/*
+	 * Workers not made yet are asked of the next supervisor again (the requests not sent were
+	 * dropped with the dead one's socket). The others were its children and die with it
+	 * (PR_SET_PDEATHSIG); no exit report will come: each ends when its socket closes, the
+	 * running invocation with a 502, those pipelined behind it re-dispatched. Ending one may
+	 * end others of its generation (the pump): the walk starts over after each.
+	 */
+	for (it = fns->workers.next; it != &fns->workers; it = it->next) {
+		struct fng_worker *w = fng__container_of(it, struct fng_worker, all);
+
+		if (w->state == W_SPAWNING) {
+			spawn_ask(fns, w);
+		}
+	}
+	it = fns->workers.next;
+	while (it != &fns->workers) {
+		struct fng_worker *w = fng__container_of(it, struct fng_worker, all);
+
+		it = it->next;
+		if (w->state == W_SPAWNING || w->orphaned) {
+			continue;
+		}
+		w->orphaned = true;
+		if (!w->exited) {
+			if (!w->cause[0] || w->state == W_BUSY) {
+				snprintf(w->cause, sizeof(w->cause), "its sandbox supervisor died");
+			}
+			w->exited = true;
+		}
+		if (w->pipe_eof || !w->pipe_open) {
+			fng__host_worker_died(fns, w);
+			it = fns->workers.next;
+		}
+	}
+}
+
 static void gen_maybe_free(struct fng_functions *fns, struct fng_gen *g)
 {
 	if (g->nworkers || g == g->fn->current || g == g->fn->pending) {
@@ -612,8 +663,6 @@ int fng__functions_create(uv_loop_t *loop, struct fng_server *srv, int ctl, pid_
 	}
 	fns->loop = loop;
 	fns->srv = srv;
-	fns->ctl = ctl;
-	fns->supervisor = supervisor;
 	fng__list_init(&fns->workers);
 	fng__list_init(&fns->sendq);
 	snprintf(fns->dir, sizeof(fns->dir), "%s", cfg->functions.dir);
@@ -631,10 +680,8 @@ int fng__functions_create(uv_loop_t *loop, struct fng_server *srv, int ctl, pid_
 		free(fns);
 		return err;
 	}
-	fcntl(ctl, F_SETFL, fcntl(ctl, F_GETFL) | O_NONBLOCK);
-	uv_poll_init(loop, &fns->ctl_poll, ctl);
-	fns->ctl_poll.data = fns;
-	uv_poll_start(&fns->ctl_poll, UV_READABLE, fng__host_ctl_cb);
+	fng__host_super_init(fns);
+	fng__host_super_attach(fns, ctl, supervisor);
 	uv_timer_init(loop, &fns->debounce);
 	fns->debounce.data = fns;
 	uv_check_init(loop, &fns->pump);
@@ -730,7 +777,7 @@ void fng__functions_close(struct fng_functions *fns)
 		free(fn);
 	}
 	fns->nfns = 0;
-	uv_close((uv_handle_t *)&fns->ctl_poll, fns_handle_closed);
+	fng__host_super_close(fns);
 	uv_close((uv_handle_t *)&fns->debounce, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->pump, fns_handle_closed);
 	uv_close((uv_handle_t *)&fns->pump_wake, fns_handle_closed);
@@ -741,16 +788,6 @@ void fng__functions_close(struct fng_functions *fns)
 	}
 	if (fns->inotify >= 0) {
 		close(fns->inotify);
-	}
-	close(fns->ctl); /* the supervisor sees EOF, kills what is left and exits */
-	/* Reap it (it is our child); it needs a moment to kill and reap its workers. */
-	for (int i = 0; i < 200 && fns->supervisor > 0; i++) {
-		pid_t r = waitpid(fns->supervisor, NULL, WNOHANG);
-
-		if (r == fns->supervisor || (r < 0 && errno != EINTR)) {
-			break;
-		}
-		usleep(5000);
 	}
 	fng__config_unref(fns->cfg);
 	fns->cfg = NULL;

@@ -224,14 +224,17 @@ bool fng__host_cannot_start(const struct fng_fn *fn, bool attempt)
 {
 	const struct fng_gen *g = fn->current;
 
-	if (!g || g->start_failures == 0) {
+	bool none = fng__host_no_supervisor(fn->fns);
+
+	if (!g || (g->start_failures == 0 && !none)) {
 		return false;
 	}
 	for (const struct fng_list *it = g->workers.next; it != &g->workers; it = it->next) {
 		enum wstate s = fng__container_of(it, struct fng_worker, link)->state;
 
+		/* Without a supervisor, a worker asked for is not coming before the next one. */
 		if (s == W_IDLE || s == W_BUSY ||
-			(attempt && (s == W_SPAWNING || s == W_STARTING))) {
+			(attempt && !none && (s == W_SPAWNING || s == W_STARTING))) {
 			return false;
 		}
 	}
@@ -332,10 +335,11 @@ void fng__host_queue_fail(struct fng_fn *fn, const char *detail)
 /* "function NAME cannot start: CAUSE", in req's arena (NULL without memory). */
 static const char *cannot_start_text(struct fng_req *req, const struct fng_fn *fn)
 {
-	char *d = fng__arena_alloc(req->arena, 192);
+	char *d = fng__arena_alloc(req->arena, 256);
 
 	if (d) {
-		snprintf(d, 192, "function %s cannot start: %s", fn->name,
+		snprintf(d, 256, "function %s cannot start: %s", fn->name,
+			fng__host_no_supervisor(fn->fns) ? fn->fns->sup_error :
 			fn->current && fn->current->start_error[0] ? fn->current->start_error :
 			"its workers fail to start");
 	}
@@ -459,15 +463,17 @@ void fng__host_head_started(struct fng_functions *fns, struct fng_worker *w)
 }
 
 /*
- * Puts the pipelined invocations of a worker that is going away (they never started) back at
- * the front of their function's queue, in order, with their original deadlines; or, when
- * that is impossible (no deployed version, shutting down, no memory), answers them with err.
+ * Puts the invocations of a worker that is going away from slots[first] on (they never
+ * started: the pipelined ones, or all when none was sent) back at the front of their
+ * function's queue, in order, with their original deadlines; or, when that is impossible (no
+ * deployed version, shutting down, no memory), answers them with err.
  */
-static void requeue_pipeline(struct fng_functions *fns, struct fng_worker *w, int err)
+static void requeue_from(struct fng_functions *fns, struct fng_worker *w, unsigned first,
+	int err)
 {
 	struct fng_fn *fn = w->gen->fn;
 
-	for (unsigned i = w->nslots; i-- > 1;) {
+	for (unsigned i = w->nslots; i-- > first;) {
 		struct fng_req *req = w->slots[i].req;
 		struct qitem *q;
 
@@ -489,9 +495,10 @@ static void requeue_pipeline(struct fng_functions *fns, struct fng_worker *w, in
 		req->error_detail = "function is not available";
 		fng__host_complete(fns, req, err);
 	}
-	w->nslots = w->nslots ? 1 : 0;
+	w->nslots = w->nslots < first ? w->nslots : first;
 	fng__host_pump_soon(fns, fn);
 }
+
 
 void fng__host_worker_fail_req(struct fng_worker *w, int err, const char *detail)
 {
@@ -500,7 +507,7 @@ void fng__host_worker_fail_req(struct fng_worker *w, int err, const char *detail
 	fng__host_out_drain(w); /* what it wrote before it failed carries its request id */
 
 	if (w->nslots > 1) {
-		requeue_pipeline(w->fns, w, FNG_EUNAVAILABLE);
+		requeue_from(w->fns, w, 1, FNG_EUNAVAILABLE);
 	}
 	w->nslots = 0;
 	if (req) {
@@ -564,6 +571,7 @@ static void worker_invoke(struct fng_functions *fns, struct fng_worker *w, struc
 	fng__wire_buf_finish(&q->frame);
 	w->slots[w->nslots++] = (struct slot){ q->req, q->deadline };
 	if (w->nslots == 1) {
+		w->head_unsent = true;
 		w->state = W_BUSY;
 		fng__host_head_started(fns, w);
 	} else {
@@ -585,13 +593,23 @@ static void worker_flush(struct fng_functions *fns, struct fng_worker *w)
 
 	if (n == (int)b.len) {
 		w->outq.len = 0;
+		w->head_unsent = false;
 		return;
 	}
 	if (n < 0 && n != UV_EAGAIN) {
+		/*
+		 * Not a byte went: a worker that died between invocations (its supervisor died,
+		 * it was killed) never saw any of them, the running one included. They go back
+		 * to the queue, in order, rather than fail.
+		 */
 		w->outq.len = 0;
+		if (w->head_unsent) {
+			requeue_from(fns, w, 0, FNG_EUNAVAILABLE);
+		}
 		fng__host_worker_write_failed(fns, w, n);
 		return;
 	}
+	w->head_unsent = false;
 	iw = calloc(1, sizeof(*iw));
 	if (n > 0) {
 		fng__buf_consume(&w->outq, (size_t)n);
