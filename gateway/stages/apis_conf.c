@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "authorizers_conf.h"
 #include "integration_conf.h"
 #include "ws_conf.h"
 
@@ -99,6 +100,8 @@ static int parse_stages(struct fng_conf *L, const struct fng_conf_node *v, struc
 
 static const struct fng_conf_key route_keys[] = {
 	{ "integration", FNG_CONF_FN, 0, .fn = fng__integration_conf, .required = true },
+	{ "authorizer", FNG_CONF_FN, 0, .fn = fng__route_authorizer_conf },
+	{ "authorization_scopes", FNG_CONF_FN, 0, .fn = fng__route_scopes_conf },
 	{ NULL },
 };
 
@@ -119,6 +122,7 @@ static int parse_routes(struct fng_conf *L, const struct fng_conf_node *v, struc
 		const char *why = NULL;
 
 		memset(r, 0, sizeof(*r)); /* the slot of a route that failed is reused */
+		r->api = api;
 		if (!fng__conf_want(L, k, FNG_CONF_SCALAR, "route key")) {
 			continue;
 		}
@@ -183,6 +187,7 @@ static const struct fng_conf_key api_keys[] = {
 	{ "protocol", FNG_CONF_FN, 0, .fn = parse_protocol },
 	{ "route_selection", FNG_CONF_FN, 0, .fn = fng__ws_selection_conf },
 	{ "websocket", FNG_CONF_FN, 0, .fn = fng__ws_conf },
+	{ "authorizers", FNG_CONF_FN, 0, .fn = fng__authorizers_conf },
 	{ "stages", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ "routes", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ NULL },

@@ -18,7 +18,9 @@
 	X(endpoint)                                                                        \
 	/* resource policy (IP/CIDR) */                                                   \
 	X(route)                                                                           \
-	/* CORS preflight, API key, authorizer, throttle */                               \
+	/* CORS preflight, API key */                                                     \
+	X(authorize)                                                                       \
+	/* throttle */                                                                    \
 	X(body_limit)                                                                      \
 	/* body phase: request validation, cache lookup */                                \
 	X(integration)                                                                     \

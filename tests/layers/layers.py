@@ -13,8 +13,8 @@ import subprocess
 import sys
 
 # Lowest first, as gateway/meson.build orders them.
-LAYERS = ['core', 'config', 'pipeline', 'http', 'transport', 'ws', 'integration', 'host',
-          'stages', 'daemon']
+LAYERS = ['core', 'config', 'pipeline', 'http', 'transport', 'ws', 'integration', 'auth',
+          'host', 'stages', 'daemon']
 # Registration points: a table the higher layer defines and the lower one reads.
 ALLOWED = {
     'fng__stages': 'the stage table (stages/stages.c), run by pipeline/engine.c',
