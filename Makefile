@@ -36,6 +36,7 @@ functions: build
 demo: functions
 	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
 		-e 's|root: \.\./examples/|root: $(CURDIR)/examples/|' \
+		-e 's|file: jwt/jwks.json|file: $(CURDIR)/examples/jwt/jwks.json|' \
 		examples/fngate.yaml > $(BUILD)/demo.yaml
 	@echo
 	@echo "fngate demo on http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
@@ -44,6 +45,7 @@ demo: functions
 	@echo "  curl -i 'http://127.0.0.1:$(PORT)/dev/echo/any/path?q=1'    # function echo"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/stats -d '{\"numbers\":[1,2,3.5]}'  # function json"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/mock/hello/world       # mock integration"
+	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/secure/hello -H \"Authorization: Bearer \$$($(BUILD)/gateway/fngate token --key examples/jwt/demo-rs256.pem --kid demo-rs256 --iss https://fngate.demo/ --aud fngate-demo --sub alice --scope read)\"  # JWT authorizer"
 	@echo "  pages: http://127.0.0.1:$(PORT)/chat/       # chat rooms (examples/chat)"
 	@echo "         http://127.0.0.1:$(PORT)/dashboard/  # live chart (examples/dashboard)"
 	@echo "  curl http://127.0.0.1:$(PORT)/dashboard/metrics -d '{\"name\":\"io\",\"value\":1}'"

@@ -6,6 +6,8 @@
 int fng__cli_invoke(int argc, char **argv);
 /* `fngate new NAME`: writes NAME.c, a handler to start from. Exit status. */
 int fng__cli_new(int argc, char **argv);
+/* `fngate token --key FILE ...`: prints a signed JWT (cli_token.c). Exit status. */
+int fng__cli_token(int argc, char **argv);
 /* `fngate ws URL`: an interactive WebSocket client (cli_ws.c, built with libwebsockets). */
 int fng__cli_ws(int argc, char **argv);
 

@@ -329,6 +329,9 @@ static const struct command {
 		"(payload 2.0) event; print the response as JSON" },
 	{ "new", fng__cli_new, "NAME        write NAME.c, a handler to start from, and its build "
 		"line" },
+	{ "token", fng__cli_token, "--key FILE --iss ISS --aud AUD [--sub SUB] [--scope S]\n"
+		"mint a JWT signed by FILE for trying a JWT authorizer\n"
+		"(`fngate token -h` for options)" },
 	{ "ws", cmd_ws, "URL          an interactive WebSocket client (`fngate ws -h` for "
 		"options)" },
 };

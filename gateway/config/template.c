@@ -28,6 +28,7 @@ static const struct {
 	{ "context.sourceIp", FNG_TV_SOURCE_IP, false },
 	{ "context.protocol", FNG_TV_PROTOCOL, false },
 	{ "context.domainName", FNG_TV_DOMAIN, false },
+	{ "context.authorizer.", FNG_TV_AUTHORIZER, true },
 };
 
 static bool name_char(char c)

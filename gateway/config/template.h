@@ -23,6 +23,7 @@ enum fng_tvar {
 	FNG_TV_SOURCE_IP,
 	FNG_TV_PROTOCOL,
 	FNG_TV_DOMAIN,
+	FNG_TV_AUTHORIZER,  /* context.authorizer.NAME: principalId, claims.sub... */
 };
 
 struct fng_tpart {

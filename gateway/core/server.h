@@ -9,6 +9,7 @@
 
 struct fng_config;
 struct fng_functions;
+struct fng_jwt_loop;
 struct fng_sched_slot;
 struct fng_req;
 struct fng_topics;
@@ -148,6 +149,8 @@ struct fng_server {
 	/* This loop's WebSocket connections by id (ws_conn.c) and its topics (topic.c). */
 	struct fng_hmap ws_conns;
 	struct fng_topics *topics;
+	/* JWT authorizers: key sets fetched from URLs, the verification cache (auth/jwt.h). */
+	struct fng_jwt_loop *jwt;
 };
 
 /* The last connection of a draining server has closed. */

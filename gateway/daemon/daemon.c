@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "errors.h"
 #include "http.h"
+#include "jwt.h"
 #include "transport.h"
 #include "schedule.h"
 #include "topic.h"
@@ -488,6 +489,7 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
+	fng__jwt_loop_close(srv);
 	while (uv_run(srv->loop, UV_RUN_NOWAIT)) {
 	}
 	uv_walk(srv->loop, close_walk_cb, NULL);
@@ -511,6 +513,7 @@ void fng__server_finish(struct fng_server *srv)
 	srv->sched = NULL;
 	fng__heap_finish(&srv->ws_deadlines);
 	fng__topics_free(srv);
+	fng__jwt_loop_free(srv);
 	fng__hmap_finish(&srv->ws_conns);
 	srv->nsched = 0;
 	fng__functions_free(srv->fns);

@@ -70,6 +70,19 @@ bool fng__req_template_lookup(void *ctx, const struct fng_tpart *part, struct fn
 	case FNG_TV_DOMAIN:
 		*value = req->host;
 		return true;
+	case FNG_TV_AUTHORIZER:
+		if (fng__str_eq(part->s, "principalId", 11) && req->authz.principal) {
+			*value = (struct fng_str){ req->authz.principal, strlen(req->authz.principal) };
+			return true;
+		}
+		for (size_t i = 0; i < req->authz.nctx; i++) {
+			if (fng__str_eq(part->s, req->authz.ctx[i].k.p, req->authz.ctx[i].k.len)) {
+				*value = (struct fng_str){ req->authz.ctx[i].v.p,
+					req->authz.ctx[i].v.len };
+				return true;
+			}
+		}
+		return false;
 	case FNG_TV_LITERAL:
 		break;
 	}
