@@ -388,9 +388,13 @@ int fng__jwt_verify(const struct fng_jwt_cfg *c, const struct fng_jwks *ks, cons
 	}
 	d1 = memchr(tok, '.', len);
 	d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
+	/*
+	 * Three segments and nothing after. An empty signature is refused below, once the
+	 * header had its chance to be refused for what it is (alg none).
+	 */
 	if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)) || d1 == tok ||
-		d2 == d1 + 1 || d2 + 1 == tok + len) {
-		return FNG_JWT_EMALFORMED; /* three non-empty segments, nothing after */
+		d2 == d1 + 1) {
+		return FNG_JWT_EMALFORMED;
 	}
 	buf = malloc(len);
 	if (!buf) {
@@ -402,7 +406,7 @@ int fng__jwt_verify(const struct fng_jwt_cfg *c, const struct fng_jwks *ks, cons
 	pn = fng__b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), pb);
 	sb = pb + (pn > 0 ? pn : 0);
 	sn = fng__b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - tok), sb);
-	if (hn <= 0 || pn <= 0 || sn <= 0) {
+	if (hn <= 0 || pn <= 0 || sn < 0) {
 		rc = FNG_JWT_EBASE64;
 		goto out;
 	}
@@ -413,6 +417,10 @@ int fng__jwt_verify(const struct fng_jwt_cfg *c, const struct fng_jwks *ks, cons
 	alg = header_alg(c, h);
 	if (alg < 0) {
 		rc = -alg;
+		goto out;
+	}
+	if (sn == 0) {
+		rc = FNG_JWT_EMALFORMED;
 		goto out;
 	}
 	if (!ks || ks->n == 0) {
