@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Report of bench/authz.sh: `authzreport.py RESULTS_DIR [--write docs/BENCHMARKS.md]`.
+
+Per variant (bare, JWT RS256/ES256 with the verification cache on and off): the median over
+the rounds of req/s, p50 and p99, the ratio to bare req/s within each round (median, min-max)
+and the latency added to bare's. A hand-written "what limits it" block between the keep
+markers survives a rewrite.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import (add_cpu, fmt_int, fmt_ms, fmt_pct, fmt_us, median, parse_wrk,  # noqa: E402
+                    read_kv, section_main)
+
+BEGIN = "<!-- authz:begin -->"
+END = "<!-- authz:end -->"
+KEEP = ("<!-- authz:notes:begin -->", "<!-- authz:notes:end -->")
+TARGET = 0.9
+LABELS = {
+    "bare": "bare (no authorizer)",
+    "rs256-cache": "JWT RS256, cache on",
+    "es256-cache": "JWT ES256, cache on",
+    "rs256-nocache": "JWT RS256, cache off",
+    "es256-nocache": "JWT ES256, cache off",
+}
+
+
+def build(results):
+    meta = read_kv(os.path.join(results, "meta.txt"))
+    variants = meta.get("variants", "").split()
+    rounds = int(meta.get("rounds", "0"))
+    runs = {}
+    errors = []
+    for r in range(1, rounds + 1):
+        for v in variants:
+            path = os.path.join(results, "wrk", "%d-%s.txt" % (r, v))
+            with open(path, encoding="utf-8", errors="replace") as f:
+                w = parse_wrk(f.read())
+            add_cpu(w, read_kv(path + ".cpu"))
+            for e in w["errors"]:
+                errors.append("round %d %s: %s" % (r, v, e))
+            runs[(r, v)] = w
+    out = [BEGIN, "## Authorizers: the same route bare and behind the JWT authorizer", ""]
+    out.append("Measured %s with `%s`: one daemon (%s), one mock route per variant, wrk "
+               "`-t%s -c%s -d%ss --latency`, %d rounds with the order rotating, each variant "
+               "after a warm-up run; %s vCPU (%s), revision %s. Tokens of %s (RS256) and %s "
+               "(ES256) bytes, signed by the demo keys of examples/jwt." % (
+                   meta.get("date"), meta.get("command"), meta.get("buildtype"),
+                   meta.get("threads"), meta.get("conns"), meta.get("duration"), rounds,
+                   meta.get("nproc"), meta.get("cpu"), meta.get("git"),
+                   meta.get("token_rs256"), meta.get("token_es256")))
+    out.append("")
+    out.append("| variant | req/s | × bare (min-max) | p50 ms | p99 ms | added p50 | added p99 "
+               "| server CPU µs/req | other load |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    bare = {k: median([runs[(r, "bare")][k] for r in range(1, rounds + 1)])
+            for k in ("rps", "p50", "p99")}
+    for v in variants:
+        rs = [runs[(r, v)] for r in range(1, rounds + 1)]
+        ratios = [w["rps"] / runs[(r, "bare")]["rps"] for r, w in enumerate(rs, 1)
+                  if w["rps"] and runs[(r, "bare")]["rps"]]
+        p50, p99 = median([w["p50"] for w in rs]), median([w["p99"] for w in rs])
+        mark = ""
+        if v != "bare" and ratios:
+            mark = " ✓" if median(ratios) >= TARGET else " ✗"
+        out.append("| %s | %s | %s%s | %s | %s | %s | %s | %s | %s |" % (
+            LABELS.get(v, v), fmt_int(median([w["rps"] for w in rs])),
+            "%.2f (%.2f-%.2f)" % (median(ratios), min(ratios), max(ratios)) if ratios else "n/a",
+            mark, fmt_ms(p50), fmt_ms(p99),
+            "—" if v == "bare" else "%+.3f ms" % (p50 - bare["p50"]),
+            "—" if v == "bare" else "%+.3f ms" % (p99 - bare["p99"]),
+            fmt_us(median([w["cpu_us"] for w in rs])),
+            fmt_pct(median([w["other"] for w in rs]))))
+    out.append("| function authorizer | (to come with the function authorizers) | | | | | | | |")
+    out.append("")
+    out.append("Target: ≥ %.1f× bare req/s (✓ met, ✗ not met)." % TARGET)
+    out.append("")
+    out.append(KEEP[0])
+    out.append("(what limits it: written by hand after a run)")
+    out.append(KEEP[1])
+    out.append("")
+    out.append("### Every round")
+    out.append("")
+    out.append("| round | variant | req/s | p50 ms | p99 ms | CPU µs/req | other load |")
+    out.append("|---|---|---|---|---|---|---|")
+    for r in range(1, rounds + 1):
+        for v in variants:
+            w = runs[(r, v)]
+            out.append("| %d | %s | %s | %s | %s | %s | %s |" % (
+                r, v, fmt_int(w["rps"]), fmt_ms(w["p50"]), fmt_ms(w["p99"]),
+                fmt_us(w["cpu_us"]), fmt_pct(w["other"])))
+    out.append(END)
+    return "\n".join(out) + "\n", errors
+
+
+if __name__ == "__main__":
+    sys.exit(section_main(sys.argv, "authzreport.py", __doc__, build, (BEGIN, END), keep=KEEP))
