@@ -741,4 +741,10 @@ apis:
         eq(r.returncode, 1, 'a key of another algorithm than --alg')
 
 
+@tap.case('the corpus daemon exits with 0 after SIGTERM (no leak, no sanitizer report)')
+def _():
+    d = Env.get()
+    eq(d.stop(), 0, 'exit code (stderr tail: %s)' % getattr(d, 'stderr_tail', ''))
+
+
 tap.run()
