@@ -142,6 +142,7 @@ static void key_free(struct fng_jwk *k)
 	}
 	free(k->key);
 	free(k->kid);
+	memset(k, 0, sizeof(*k));
 }
 
 struct fng_jwks *fng__jwks_ref(struct fng_jwks *ks)
@@ -382,22 +383,18 @@ int fng__jwks_parse(const char *text, size_t len, struct fng_jwks **out, char *w
 		char kwhy[160];
 		int r = one_key(json_array_get(keys, i), k, kwhy, sizeof(kwhy));
 
-		if (r < 0) {
-			key_free(k);
-			memset(k, 0, sizeof(*k));
-			fail(why, whylen, "key %zu: %s", i + 1, kwhy);
-			goto out;
-		}
-		if (r == 0) {
-			key_free(k);
-			memset(k, 0, sizeof(*k));
+		if (r <= 0) {
+			key_free(k); /* the slot is reused */
+			if (r < 0) {
+				fail(why, whylen, "key %zu: %s", i + 1, kwhy);
+				goto out;
+			}
 			continue;
 		}
 		for (unsigned j = 0; k->kid && j < ks->n; j++) {
 			if (ks->keys[j].kid && strcmp(ks->keys[j].kid, k->kid) == 0) {
 				fail(why, whylen, "key %zu: kid \"%s\" given twice", i + 1, k->kid);
 				key_free(k);
-				memset(k, 0, sizeof(*k));
 				goto out;
 			}
 		}

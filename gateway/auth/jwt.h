@@ -166,6 +166,12 @@ void fng__jwt_claims_finish(struct fng_jwt_claims *cl);
 int fng__jwt_verify(const struct fng_jwt_cfg *c, const struct fng_jwks *ks, const char *tok,
 	size_t len, int64_t now, struct fng_jwt_claims *out);
 
+/* The DER DigestInfo prefix of a SHA-256 hash (RFC 8017 9.2, note 1): RS256 signs it + hash. */
+extern const uint8_t fng__jwt_sha256_info[19];
+/* HMAC-SHA-256 of msg with key into mac: 0, or a wolfCrypt error. */
+int fng__jwt_hs256(const uint8_t *key, size_t klen, const char *msg, size_t mlen,
+	uint8_t mac[32]);
+
 /* Whether a token expiring at exp is still valid at now, given c's leeway. */
 bool fng__jwt_exp_ok(const struct fng_jwt_cfg *c, double exp, int64_t now);
 

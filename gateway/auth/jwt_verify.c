@@ -176,13 +176,12 @@ static const struct fng_jwk *pick_key(const struct fng_jwks *ks, int alg, const 
 	return k;
 }
 
-/* DER DigestInfo prefix of a SHA-256 hash (RFC 8017 9.2, note 1). */
-static const uint8_t sha256_info[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
-	0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+const uint8_t fng__jwt_sha256_info[19] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86,
+	0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
 
 static bool verify_rs256(RsaKey *key, const uint8_t *sig, size_t slen, const uint8_t *hash)
 {
-	uint8_t buf[512], want[sizeof(sha256_info) + WC_SHA256_DIGEST_SIZE];
+	uint8_t buf[512], want[sizeof(fng__jwt_sha256_info) + WC_SHA256_DIGEST_SIZE];
 	byte *out = NULL;
 	int n;
 
@@ -191,8 +190,8 @@ static bool verify_rs256(RsaKey *key, const uint8_t *sig, size_t slen, const uin
 	}
 	memcpy(buf, sig, slen);
 	n = wc_RsaSSL_VerifyInline(buf, (word32)slen, &out, key);
-	memcpy(want, sha256_info, sizeof(sha256_info));
-	memcpy(want + sizeof(sha256_info), hash, WC_SHA256_DIGEST_SIZE);
+	memcpy(want, fng__jwt_sha256_info, sizeof(fng__jwt_sha256_info));
+	memcpy(want + sizeof(fng__jwt_sha256_info), hash, WC_SHA256_DIGEST_SIZE);
 	return n == (int)sizeof(want) && out && ct_equal(out, want, sizeof(want));
 }
 
@@ -209,21 +208,33 @@ static bool verify_es256(ecc_key *key, const uint8_t *sig, size_t slen, const ui
 		res == 1;
 }
 
+int fng__jwt_hs256(const uint8_t *key, size_t klen, const char *msg, size_t mlen,
+	uint8_t mac[32])
+{
+	Hmac h;
+	int rc = wc_HmacInit(&h, NULL, INVALID_DEVID);
+
+	if (rc != 0) {
+		return rc;
+	}
+	rc = wc_HmacSetKey(&h, WC_SHA256, key, (word32)klen);
+	if (rc == 0) {
+		rc = wc_HmacUpdate(&h, (const byte *)msg, (word32)mlen);
+	}
+	if (rc == 0) {
+		rc = wc_HmacFinal(&h, mac);
+	}
+	wc_HmacFree(&h);
+	return rc;
+}
+
 static bool verify_hs256(const struct fng_jwk *k, const uint8_t *sig, size_t slen,
 	const char *msg, size_t mlen)
 {
 	uint8_t mac[WC_SHA256_DIGEST_SIZE];
-	Hmac h;
-	bool ok;
 
-	if (slen != sizeof(mac) || wc_HmacInit(&h, NULL, INVALID_DEVID) != 0) {
-		return false;
-	}
-	ok = wc_HmacSetKey(&h, WC_SHA256, k->key, (word32)k->klen) == 0 &&
-		wc_HmacUpdate(&h, (const byte *)msg, (word32)mlen) == 0 &&
-		wc_HmacFinal(&h, mac) == 0 && ct_equal(mac, sig, sizeof(mac));
-	wc_HmacFree(&h);
-	return ok;
+	return slen == sizeof(mac) && fng__jwt_hs256(k->key, k->klen, msg, mlen, mac) == 0 &&
+		ct_equal(mac, sig, sizeof(mac));
 }
 
 static bool verify_sig(const struct fng_jwk *k, int alg, const uint8_t *sig, size_t slen,

@@ -17,7 +17,6 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/ed25519.h>
 #include <wolfssl/wolfcrypt/hash.h>
-#include <wolfssl/wolfcrypt/hmac.h>
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/rsa.h>
 #include <wolfssl/wolfcrypt/sha256.h>
@@ -137,29 +136,18 @@ static int load_key(struct signer *s, const char *path)
 	return 0;
 }
 
-static const uint8_t sha256_info[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48,
-	0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
-
 /* The signature of msg into sig (512 bytes): its length, or -1. */
 static long sign(struct signer *s, const char *msg, size_t mlen, uint8_t *sig)
 {
-	uint8_t hash[WC_SHA256_DIGEST_SIZE], in[sizeof(sha256_info) + sizeof(hash)], der[80];
+	uint8_t hash[WC_SHA256_DIGEST_SIZE], in[sizeof(fng__jwt_sha256_info) + sizeof(hash)];
+	uint8_t der[80];
 	uint8_t r[32], sv[32];
 	word32 rl = sizeof(r), sl = sizeof(sv), dl = sizeof(der), out = 512;
 	WC_RNG rng;
-	Hmac h;
 	long rc = -1;
 
 	if (s->alg == FNG_JWT_HS256) {
-		if (wc_HmacInit(&h, NULL, INVALID_DEVID) == 0) {
-			if (wc_HmacSetKey(&h, WC_SHA256, s->secret, (word32)s->slen) == 0 &&
-				wc_HmacUpdate(&h, (const byte *)msg, (word32)mlen) == 0 &&
-				wc_HmacFinal(&h, sig) == 0) {
-				rc = WC_SHA256_DIGEST_SIZE;
-			}
-			wc_HmacFree(&h);
-		}
-		return rc;
+		return fng__jwt_hs256(s->secret, s->slen, msg, mlen, sig) ? -1 : WC_SHA256_DIGEST_SIZE;
 	}
 	if (s->alg == FNG_JWT_EDDSA) {
 		return wc_ed25519_sign_msg((const byte *)msg, (word32)mlen, sig, &out, &s->ed) ?
@@ -169,8 +157,8 @@ static long sign(struct signer *s, const char *msg, size_t mlen, uint8_t *sig)
 		return -1;
 	}
 	if (s->alg == FNG_JWT_RS256) {
-		memcpy(in, sha256_info, sizeof(sha256_info));
-		memcpy(in + sizeof(sha256_info), hash, sizeof(hash));
+		memcpy(in, fng__jwt_sha256_info, sizeof(fng__jwt_sha256_info));
+		memcpy(in + sizeof(fng__jwt_sha256_info), hash, sizeof(hash));
 		rc = wc_RsaSSL_Sign(in, sizeof(in), sig, 512, &s->rsa, &rng);
 		rc = rc > 0 ? rc : -1;
 	} else if (wc_ecc_sign_hash(hash, sizeof(hash), der, &dl, &rng, &s->ecc) == 0 &&

@@ -39,6 +39,19 @@ LEEWAY = 5
 
 # ------------------------------------------------------------------- keys ---
 
+def write(path, text):
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def tmpdir(prefix):
+    """A temporary directory removed when the file's cases end."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    tap.on_exit(lambda: subprocess.run(['rm', '-rf', d]))
+    return d
+
+
 def b64u(b):
     if isinstance(b, str):
         b = b.encode()
@@ -58,8 +71,7 @@ class Keys:
     """Keys made once for the whole file: two RSA, one P-256, one Ed25519, one HMAC."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix='fngate-jwt-keys-')
-        tap.on_exit(lambda: subprocess.run(['rm', '-rf', self.dir]))
+        self.dir = tmpdir('fngate-jwt-keys-')
         self.pem = {}
         for name, args in [('rs1', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']),
                            ('rs2', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']),
@@ -226,11 +238,9 @@ class Env:
     def get(cls):
         if cls.d is None:
             k = keys()
-            tmp = tempfile.mkdtemp(prefix='fngate-jwt-')
-            tap.on_exit(lambda: subprocess.run(['rm', '-rf', tmp]))
+            tmp = tmpdir('fngate-jwt-')
             path = os.path.join(tmp, 'jwks.json')
-            with open(path, 'w') as f:
-                f.write(k.jwks('rs1', 'es1', 'ed1', 'hs1'))
+            write(path, k.jwks('rs1', 'es1', 'ed1', 'hs1'))
             cls.d = Daemon(config(path))
             tap.on_exit(cls.d.stop)
         return cls.d
@@ -525,33 +535,26 @@ def _():
           'the cache does not outlive the reload')
 def _():
     k = keys()
-    tmp = tempfile.mkdtemp(prefix='fngate-jwt-rot-')
-    try:
-        path = os.path.join(tmp, 'jwks.json')
-        with open(path, 'w') as f:
-            f.write(k.jwks('rs1'))
-        with Daemon(config(path)) as d:
-            t1, t2 = token(kid='rs1'), token(kid='rs2')
-            accepted(d, '/strict', t1)
-            accepted(d, '/strict', t1)  # from the cache
-            refused(d, '/strict', t2, U('unknown key id'))
-            with open(path, 'w') as f:
-                f.write(k.jwks('rs1', 'rs2'))
-            eq(d.reload().get('msg'), 'config reloaded', 'reload')
-            accepted(d, '/strict', t2)
-            accepted(d, '/strict', t1)
-            with open(path, 'w') as f:
-                f.write(k.jwks('rs2'))
-            eq(d.reload().get('msg'), 'config reloaded', 'reload')
-            refused(d, '/strict', t1, U('unknown key id'))
-            accepted(d, '/strict', t2)
-            # A JWKS that does not parse: the reload fails, the running keys stay.
-            with open(path, 'w') as f:
-                f.write('{"keys": [')
-            eq(d.reload().get('msg'), 'reload failed', 'reload of a broken JWKS')
-            accepted(d, '/strict', t2)
-    finally:
-        subprocess.run(['rm', '-rf', tmp])
+    tmp = tmpdir('fngate-jwt-rot-')
+    path = os.path.join(tmp, 'jwks.json')
+    write(path, k.jwks('rs1'))
+    with Daemon(config(path)) as d:
+        t1, t2 = token(kid='rs1'), token(kid='rs2')
+        accepted(d, '/strict', t1)
+        accepted(d, '/strict', t1)  # from the cache
+        refused(d, '/strict', t2, U('unknown key id'))
+        write(path, k.jwks('rs1', 'rs2'))
+        eq(d.reload().get('msg'), 'config reloaded', 'reload')
+        accepted(d, '/strict', t2)
+        accepted(d, '/strict', t1)
+        write(path, k.jwks('rs2'))
+        eq(d.reload().get('msg'), 'config reloaded', 'reload')
+        refused(d, '/strict', t1, U('unknown key id'))
+        accepted(d, '/strict', t2)
+        # A JWKS that does not parse: the reload fails, the running keys stay.
+        write(path, '{"keys": [')
+        eq(d.reload().get('msg'), 'reload failed', 'reload of a broken JWKS')
+        accepted(d, '/strict', t2)
 
 
 class JwksServer:
@@ -655,50 +658,43 @@ def _():
 @tap.case('config: refused keys (non-loopback url, bad JWKS, unknown algorithm, no audience)')
 def _():
     k = keys()
-    tmp = tempfile.mkdtemp(prefix='fngate-jwt-cfg-')
-    try:
-        good = os.path.join(tmp, 'good.json')
-        with open(good, 'w') as f:
-            f.write(k.jwks('rs1'))
-        cases = [
-            ('jwks: { url: "http://10.0.0.1/keys" }', 'not loopback'),
-            ('jwks: { url: "http://example.com/keys" }', 'not loopback'),
-            ('jwks: { url: "https://127.0.0.1/keys" }', 'http://'),
-            ('jwks: { url: "http://127.0.0.1:99999/keys" }', 'http://'),
-            ('jwks: { file: "%s", url: "http://127.0.0.1/k" }' % good, 'file alone'),
-            ('jwks: { file: "%s/none.json" }' % tmp, 'No such file'),
-            ('jwks: { file: "%s" }\n        algorithms: [RS384]' % good, 'RS384'),
-        ]
-        bad = [('dup.json', '{"keys": [], "keys": []}', 'duplicate'),
-               ('short.json', json.dumps({'keys': [{'kty': 'oct', 'k': b64u(b'x' * 16)}]}),
-                '32 to 256 bytes'),
-               ('dupkid.json', json.dumps({'keys': [k.jwk['rs1'], k.jwk['rs1']]}), 'twice'),
-               ('empty.json', json.dumps({'keys': [{'kty': 'RSA', 'use': 'enc'}]}), 'no key'),
-               ('offcurve.json', json.dumps({'keys': [dict(k.jwk['es1'], y=k.jwk['es1']['x'])]}),
-                'not on P-256')]
-        for name, text, why in bad:
-            p = os.path.join(tmp, name)
-            with open(p, 'w') as f:
-                f.write(text)
-            cases.append(('jwks: { file: "%s" }' % p, why))
-        for jwks, why in cases:
-            cfg = url_config(1).replace(
-                'jwks: { url: "http://127.0.0.1:1/keys.json", refresh_s: 1, '
-                'stale_if_error_s: 2 }', jwks)
-            p = os.path.join(tmp, 'c.yaml')
-            with open(p, 'w') as f:
-                f.write(cfg)
-            r = fng('check', p)
-            check(r.returncode == 1 and why in r.stdout + r.stderr,
-                  'check of %r: rc %d, %r' % (jwks, r.returncode, r.stdout + r.stderr))
+    tmp = tmpdir('fngate-jwt-cfg-')
+    good = os.path.join(tmp, 'good.json')
+    write(good, k.jwks('rs1'))
+    cases = [
+        ('jwks: { url: "http://10.0.0.1/keys" }', 'not loopback'),
+        ('jwks: { url: "http://example.com/keys" }', 'not loopback'),
+        ('jwks: { url: "https://127.0.0.1/keys" }', 'http://'),
+        ('jwks: { url: "http://127.0.0.1:99999/keys" }', 'http://'),
+        ('jwks: { file: "%s", url: "http://127.0.0.1/k" }' % good, 'file alone'),
+        ('jwks: { file: "%s/none.json" }' % tmp, 'No such file'),
+        ('jwks: { file: "%s" }\n        algorithms: [RS384]' % good, 'RS384'),
+    ]
+    bad = [('dup.json', '{"keys": [], "keys": []}', 'duplicate'),
+           ('short.json', json.dumps({'keys': [{'kty': 'oct', 'k': b64u(b'x' * 16)}]}),
+            '32 to 256 bytes'),
+           ('dupkid.json', json.dumps({'keys': [k.jwk['rs1'], k.jwk['rs1']]}), 'twice'),
+           ('empty.json', json.dumps({'keys': [{'kty': 'RSA', 'use': 'enc'}]}), 'no key'),
+           ('offcurve.json', json.dumps({'keys': [dict(k.jwk['es1'], y=k.jwk['es1']['x'])]}),
+            'not on P-256')]
+    for name, text, why in bad:
+        p = os.path.join(tmp, name)
+        write(p, text)
+        cases.append(('jwks: { file: "%s" }' % p, why))
+    for jwks, why in cases:
+        cfg = url_config(1).replace(
+            'jwks: { url: "http://127.0.0.1:1/keys.json", refresh_s: 1, '
+            'stale_if_error_s: 2 }', jwks)
         p = os.path.join(tmp, 'c.yaml')
-        with open(p, 'w') as f:
-            f.write(url_config(1).replace('        audience: %s\n' % AUD, ''))
+        write(p, cfg)
         r = fng('check', p)
-        check(r.returncode == 1 and 'audience' in r.stdout + r.stderr,
-              'no audience: %r' % (r.stdout + r.stderr))
-    finally:
-        subprocess.run(['rm', '-rf', tmp])
+        check(r.returncode == 1 and why in r.stdout + r.stderr,
+              'check of %r: rc %d, %r' % (jwks, r.returncode, r.stdout + r.stderr))
+    p = os.path.join(tmp, 'c.yaml')
+    write(p, url_config(1).replace('        audience: %s\n' % AUD, ''))
+    r = fng('check', p)
+    check(r.returncode == 1 and 'audience' in r.stdout + r.stderr,
+          'no audience: %r' % (r.stdout + r.stderr))
 
 
 @tap.case('`fngate token` with the demo keys of examples/jwt; the demo route answers the sub')
