@@ -205,7 +205,8 @@ static int rsa_key(json_t *o, struct fng_jwk *k, char *why, size_t whylen)
 		return fail(why, whylen, "RSA modulus with a leading zero byte");
 	}
 	if (nlen < RSA_MIN_BYTES || nlen > RSA_MAX_BYTES) {
-		return fail(why, whylen, "RSA modulus of %ld bits (2048 to 4096 allowed)", nlen * 8);
+		return fail(why, whylen, "RSA modulus of %ld bits (2048 to 4096 allowed)",
+			nlen * 8);
 	}
 	key = malloc(sizeof(*key));
 	if (!key || wc_InitRsaKey(key, NULL) != 0) {
@@ -329,7 +330,8 @@ static int one_key(json_t *o, struct fng_jwk *k, char *why, size_t whylen)
 			return 0; /* an algorithm fngate does not verify: not a key for us */
 		}
 		if (algs[k->alg].kty != k->kty) {
-			return fail(why, whylen, "alg %s does not fit kty %s", algs[k->alg].name, kty);
+			return fail(why, whylen, "alg %s does not fit kty %s", algs[k->alg].name,
+				kty);
 		}
 	}
 	if (kid) {

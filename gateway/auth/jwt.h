@@ -144,8 +144,8 @@ enum fng_jwt_refusal {
 const char *fng__jwt_refusal_msg(int r);
 
 /*
- * A verified token's claims, flat: for each top-level claim in token order, "NAME\0VALUE\0"
- * in flat (strings unquoted, numbers and booleans as their JSON text, arrays and objects as
+ * A verified token's claims, flat: for each top-level claim in token order,
+ * "claims.NAME\0VALUE\0" in flat, as a handler reads them (strings unquoted, numbers and booleans as their JSON text, arrays and objects as
  * compact JSON), and the scopes of `scope` and `scp` joined by spaces.
  */
 struct fng_jwt_claims {

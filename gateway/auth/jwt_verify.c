@@ -306,7 +306,8 @@ static int claims_out(json_t *p, struct fng_jwt_claims *out)
 		return FNG_JWT_ECLAIM;
 	}
 	json_object_foreach(p, name, v) {
-		if (fng__buf_append(&out->flat, name, strlen(name) + 1)) {
+		if (fng__buf_str(&out->flat, "claims.") ||
+			fng__buf_append(&out->flat, name, strlen(name) + 1)) {
 			return -1;
 		}
 		if (v == sub) {

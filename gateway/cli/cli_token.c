@@ -147,7 +147,8 @@ static long sign(struct signer *s, const char *msg, size_t mlen, uint8_t *sig)
 	long rc = -1;
 
 	if (s->alg == FNG_JWT_HS256) {
-		return fng__jwt_hs256(s->secret, s->slen, msg, mlen, sig) ? -1 : WC_SHA256_DIGEST_SIZE;
+		return fng__jwt_hs256(s->secret, s->slen, msg, mlen, sig) ? -1 :
+			WC_SHA256_DIGEST_SIZE;
 	}
 	if (s->alg == FNG_JWT_EDDSA) {
 		return wc_ed25519_sign_msg((const byte *)msg, (word32)mlen, sig, &out, &s->ed) ?

@@ -142,8 +142,9 @@ static void test_claims(struct fng_jwks *ks)
 		"claims token accepted (no kid: the only oct key)");
 	CHECK_INT(cl.n, 9, "nine claims");
 	CHECK_STR(cl.sub_off >= 0 ? cl.flat.p + cl.sub_off : NULL, "al\xc3\xa9", "sub unquoted");
-	CHECK(cl.flat.len > 0 && memmem(cl.flat.p, cl.flat.len, "n\0-3\0f\0true\0o\0"
-		"{\"a\":[1,null]}\0", 27) != NULL, "numbers, booleans, objects as JSON text");
+	CHECK(cl.flat.len > 0 && memmem(cl.flat.p, cl.flat.len, "claims.n\0-3\0claims.f\0true\0"
+		"claims.o\0{\"a\":[1,null]}\0", 48) != NULL,
+		"numbers, booleans, objects as JSON text");
 	CHECK_INT(cl.scopes.len, 5, "scopes joined");
 	CHECK(cl.scopes.len == 5 && memcmp(cl.scopes.p, "a b c", 5) == 0, "scope then scp");
 	fng__jwt_claims_finish(&cl);
