@@ -11,8 +11,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import (add_cpu, fmt_int, fmt_ms, fmt_pct, fmt_us, median, parse_wrk,  # noqa: E402
-                    read_kv, section_main)
+from report import (NOISY_PCT, add_cpu, fmt_int, fmt_ms, fmt_pct, fmt_us,  # noqa: E402
+                    median, parse_wrk, read_kv, section_main)
 
 BEGIN = "<!-- authz:begin -->"
 END = "<!-- authz:end -->"
@@ -53,33 +53,43 @@ def build(results):
                    meta.get("nproc"), meta.get("cpu"), meta.get("git"),
                    meta.get("token_rs256"), meta.get("token_es256")))
     out.append("")
-    out.append("| variant | req/s | × its bare (min-max) | p50 ms | p99 ms | added p50 | added p99 "
+    used = {}
+    out.append("| variant | rounds | req/s | × its bare (min-max) | p50 ms | p99 ms | added p50 | added p99 "
                "| server CPU µs/req | × its bare by CPU | other load |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    def clean(w):
+        return w["other"] is not None and w["other"] < NOISY_PCT
+
     for v in variants:
         base = "bare-" + v.split("-")[0] if not v.startswith("bare") else v
-        bare = {k: median([runs[(r, base)][k] for r in range(1, rounds + 1)])
-                for k in ("rps", "p50", "p99")}
-        rs = [runs[(r, v)] for r in range(1, rounds + 1)]
-        ratios = [w["rps"] / runs[(r, base)]["rps"] for r, w in enumerate(rs, 1)
-                  if w["rps"] and runs[(r, base)]["rps"]]
+        # The rounds where neither the variant's run nor its bare's ran beside other load;
+        # all rounds when there is none.
+        use = [r for r in range(1, rounds + 1) if clean(runs[(r, v)]) and clean(runs[(r, base)])]
+        used[v] = use = use or list(range(1, rounds + 1))
+        bare = {k: median([runs[(r, base)][k] for r in use]) for k in ("rps", "p50", "p99")}
+        rs = [runs[(r, v)] for r in use]
+        ratios = [runs[(r, v)]["rps"] / runs[(r, base)]["rps"] for r in use
+                  if runs[(r, v)]["rps"] and runs[(r, base)]["rps"]]
         p50, p99 = median([w["p50"] for w in rs]), median([w["p99"] for w in rs])
         cpu = median([w["cpu_us"] for w in rs])
-        base_cpu = median([runs[(r, base)]["cpu_us"] for r in range(1, rounds + 1)])
+        base_cpu = median([runs[(r, base)]["cpu_us"] for r in use])
         mark = ""
         if v != base and ratios:
             mark = " ✓" if median(ratios) >= TARGET else " ✗"
-        out.append("| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s |" % (
-            LABELS.get(v, v), fmt_int(median([w["rps"] for w in rs])),
+        out.append("| %s | %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s |" % (
+            LABELS.get(v, v), ",".join(map(str, use)), fmt_int(median([w["rps"] for w in rs])),
             "%.2f (%.2f-%.2f)" % (median(ratios), min(ratios), max(ratios)) if ratios else "n/a",
             mark, fmt_ms(p50), fmt_ms(p99),
             "—" if v == base else "%+.3f ms" % (p50 - bare["p50"]),
             "—" if v == base else "%+.3f ms" % (p99 - bare["p99"]),
             fmt_us(cpu), "%.2f" % (base_cpu / cpu) if cpu and base_cpu else "n/a",
             fmt_pct(median([w["other"] for w in rs]))))
-    out.append("| function authorizer | (to come with the function authorizers) | | | | | | | | |")
+    out.append("| function authorizer | (to come with the function authorizers) | | | | | | | | "
+               "| |")
     out.append("")
-    out.append("Target: ≥ %.1f× bare req/s (✓ met, ✗ not met, by the req/s ratio). \"× its bare "
+    out.append("Medians over the rounds listed: those in which neither the variant nor its bare "
+               "ran beside more than %d%% of other load (all rounds when none did). " % NOISY_PCT +
+               "Target: ≥ %.1f× bare req/s (✓ met, ✗ not met, by the req/s ratio). \"× its bare "
                "by CPU\" is bare's server CPU per request over the variant's: the throughput "
                "ratio one saturated core would give, and much less disturbed than req/s when "
                "other work shares the machine (\"other load\")." % TARGET)
