@@ -13,7 +13,7 @@
 
 struct fng_jwt_loop {
 	struct fng_server *srv;
-	/* Verified tokens by SHA-256 (jwt.c): bounded by entries and bytes, oldest out first. */
+	/* Verified tokens (jwt.c): bounded by entries and bytes, oldest out first. */
 	struct fng_hmap cache;
 	struct fng_list cache_fifo;
 	size_t cache_n, cache_bytes;
