@@ -36,7 +36,7 @@ functions: build
 demo: functions
 	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
 		-e 's|root: \.\./examples/|root: $(CURDIR)/examples/|' \
-		-e 's|file: jwt/jwks.json|file: $(CURDIR)/examples/jwt/jwks.json|' \
+		-e 's|file: \.\./examples/|file: $(CURDIR)/examples/|' \
 		examples/fngate.yaml > $(BUILD)/demo.yaml
 	@echo
 	@echo "fngate demo on http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"

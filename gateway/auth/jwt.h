@@ -158,6 +158,9 @@ struct fng_jwt_claims {
 
 void fng__jwt_claims_finish(struct fng_jwt_claims *cl);
 
+/* More top-level claims than this: "token too large" (each is one value of the event's map). */
+#define FNG_JWT_MAX_CLAIMS 256
+
 /*
  * Verifies the compact JWS tok of len bytes against c and the keys ks at time now (seconds
  * since the epoch): FNG_JWT_OK with *out filled (the caller finishes it, also on refusal), or

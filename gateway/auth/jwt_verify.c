@@ -301,6 +301,9 @@ static int claims_out(json_t *p, struct fng_jwt_claims *out)
 	json_t *sub = json_object_get(p, "sub");
 	size_t i;
 
+	if (json_object_size(p) > FNG_JWT_MAX_CLAIMS) {
+		return FNG_JWT_ETOO_LARGE;
+	}
 	if ((sub && !json_is_string(sub)) || (scope && !json_is_string(scope)) ||
 		(scp && !json_is_string(scp) && !json_is_array(scp))) {
 		return FNG_JWT_ECLAIM;

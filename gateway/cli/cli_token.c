@@ -254,14 +254,30 @@ int fng__cli_token(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'k': key = optarg; break;
-		case 'i': iss = optarg; break;
-		case 'a': aud = optarg; break;
-		case 's': sub = optarg; break;
-		case 'S': scope = optarg; break;
-		case 't': ttl = strtol(optarg, NULL, 10); break;
-		case 'K': kid = optarg; break;
-		case 'A': alg = optarg; break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'i':
+			iss = optarg;
+			break;
+		case 'a':
+			aud = optarg;
+			break;
+		case 's':
+			sub = optarg;
+			break;
+		case 'S':
+			scope = optarg;
+			break;
+		case 't':
+			ttl = strtol(optarg, NULL, 10);
+			break;
+		case 'K':
+			kid = optarg;
+			break;
+		case 'A':
+			alg = optarg;
+			break;
 		case 'c':
 			if (add_claim(extra, optarg)) {
 				fprintf(stderr, "fngate token: --claim NAME=VALUE\n");

@@ -64,6 +64,7 @@ def test_config(fn_dir):
         (r'"127\.0\.0\.1:8080"', '"127.0.0.1:0"'),
         (r'dir: \.\./functions', 'dir: "%s"' % fn_dir),
         (r'root: \.\./examples/', 'root: %s/' % os.path.join(SOURCE_ROOT, 'examples')),
+        (r'file: \.\./examples/', 'file: %s/' % os.path.join(SOURCE_ROOT, 'examples')),
         (r'path: "-"', 'path: "off"'),
         (r'every_ms: 1000', 'every_ms: %d' % TICK_MS),
     ]

@@ -363,6 +363,8 @@ def corpus():
         ',"x":"a\\u0000b"}'), U('malformed JSON'))
     # size
     add('over max_token_bytes', token(payload=claims(pad='x' * 9000)), U('token too large'))
+    add('257 claims (signed)', token(payload=claims(**{'c%d' % i: 0 for i in range(251)})),
+        U('token too large'))
     # signatures
     bad = bytearray(base64.urlsafe_b64decode(s + '=' * (-len(s) % 4)))
     bad[10] ^= 1
