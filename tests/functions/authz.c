@@ -4,7 +4,8 @@
  * logged as "authorize TYPE IDENTITY" so that a test can count them. TOKEN: "Bearer allow-NAME"
  * allows principal NAME with a context of each JSON type (user NAME, n 42.5, big 1e300, admin
  * true, flag false) and the usage key "key-NAME"; "Bearer deny-NAME" denies; "Bearer crash"
- * aborts the worker; "Bearer sleep" sleeps past any timeout; "Bearer garbage" answers a body
+ * aborts the worker; "Bearer sleep" sleeps past any timeout; "Bearer slow-NAME" allows NAME
+ * after 400 ms; "Bearer garbage" answers a body
  * and no decision; "Bearer fail" returns -1. REQUEST: the identity values joined with "|" are
  * the principal, allowed unless the first one starts with "deny"; the context says how many
  * sources there were and the event's route ARN.
@@ -18,6 +19,12 @@
 
 static int token(struct fng_ctx *ctx, const char *tok)
 {
+	if (strncmp(tok, "Bearer slow-", 12) == 0) {
+		struct timespec ts = { 0, 400 * 1000000L };
+
+		nanosleep(&ts, NULL);
+		return fng_authorizer_allow(ctx, tok + 12);
+	}
 	if (strncmp(tok, "Bearer allow-", 13) == 0) {
 		char key[128];
 
