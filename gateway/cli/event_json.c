@@ -191,21 +191,86 @@ static struct fng_wire_str raw_query(struct fng_arena *a, const struct kvlist *l
 	return ws_str(out, (size_t)(o - out));
 }
 
-/* The authorizer's context: flat string values, from 2.0's "lambda" or the object itself. */
-static int authorizer(struct fng_arena *a, struct kvlist *l, json_t *ctx)
+/* A JSON scalar as the text a handler reads (fng_event_authorizer); NULL without memory. */
+static const char *scalar_text(struct fng_arena *a, json_t *v, size_t *len)
 {
-	json_t *auth = ctx ? json_object_get(ctx, "authorizer") : NULL, *v;
-	const char *k;
+	char num[32];
+	const char *s;
 
-	if (auth && json_object_get(auth, "lambda")) {
-		auth = json_object_get(auth, "lambda");
+	if (json_is_string(v)) {
+		*len = json_string_length(v);
+		return json_string_value(v);
 	}
-	json_object_foreach(auth, k, v) {
-		if (json_is_string(v) &&
-			kv_add(a, l, ws_str(k, strlen(k)),
-				ws_str(json_string_value(v), json_string_length(v)))) {
+	if (json_is_integer(v)) {
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+		s = num;
+	} else if (json_is_real(v)) {
+		s = fng__num_text(num, json_real_value(v));
+	} else {
+		s = json_is_true(v) ? "true" : "false";
+	}
+	*len = strlen(s);
+	return fng__arena_strndup(a, s, *len);
+}
+
+/* The scalar members of obj, as prefix + name = text (objects, arrays and null left out). */
+static int scalars(struct fng_arena *a, struct kvlist *l, json_t *obj, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(obj, k, v) {
+		size_t klen = strlen(k), vlen = 0;
+		const char *text;
+		char *name;
+
+		if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v)) {
+			continue;
+		}
+		text = scalar_text(a, v, &vlen);
+		name = fng__arena_alloc(a, plen + klen + 1);
+		if (!text || !name) {
 			return -1;
 		}
+		memcpy(name, prefix, plen);
+		memcpy(name + plen, k, klen + 1);
+		if (kv_add(a, l, ws_str(name, plen + klen), ws_str(text, vlen))) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * requestContext.authorizer as a handler behind fngate's authorizers sees it (docs/sdk.md):
+ * payload 2.0's function authorizer context ("lambda") by its keys and a JWT's claims
+ * ("jwt.claims") as "claims.NAME", with "principalId" where the event has one; payload 1.0
+ * and WebSocket events have the context itself as the object. Numbers and booleans become
+ * their text, as the gateway passes them.
+ */
+static int authorizer(struct fng_arena *a, struct kvlist *l, json_t *ctx)
+{
+	json_t *auth = ctx ? json_object_get(ctx, "authorizer") : NULL;
+	json_t *lambda = json_object_get(auth, "lambda"), *jwt = json_object_get(auth, "jwt");
+	json_t *principal = json_object_get(auth, "principalId");
+
+	if (!json_is_object(auth)) {
+		return 0;
+	}
+	if (!json_is_object(lambda) && !json_is_object(jwt)) {
+		return scalars(a, l, auth, "");
+	}
+	if (json_is_string(principal) && kv_add(a, l, ws_str("principalId", 11),
+		ws_str(json_string_value(principal), json_string_length(principal)))) {
+		return -1;
+	}
+	if (json_is_object(lambda) && scalars(a, l, lambda, "")) {
+		return -1;
+	}
+	if (json_is_object(json_object_get(jwt, "claims")) &&
+		scalars(a, l, json_object_get(jwt, "claims"), "claims.")) {
+		return -1;
 	}
 	return 0;
 }

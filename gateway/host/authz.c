@@ -327,13 +327,7 @@ static int context_text(struct fng_req *sub, const struct fng_wire_ctxv *c)
 	case FNG_WIRE_CTX_STR:
 		return fng__req_authz_add(sub, c->k.p, c->k.len, c->s.p, c->s.len);
 	case FNG_WIRE_CTX_NUM:
-		/* The shortest of %.15g, %.16g, %.17g that reads back as the same number. */
-		for (int prec = 15; prec <= 17; prec++) {
-			snprintf(num, sizeof(num), "%.*g", prec, c->num);
-			if (strtod(num, NULL) == c->num) {
-				break;
-			}
-		}
+		fng__num_text(num, c->num);
 		break;
 	case FNG_WIRE_CTX_BOOL:
 		v = c->b ? "true" : "false";

@@ -207,11 +207,55 @@ static void test_response(void)
 	json_decref(o);
 }
 
+/* requestContext.authorizer of payload 2.0 (lambda and jwt) and 1.0 (the object itself). */
+static void test_authorizer_context(void)
+{
+	static const char *const v2 = "{\"version\":\"2.0\",\"routeKey\":\"GET /x\","
+		"\"rawPath\":\"/x\",\"requestContext\":{\"authorizer\":{\"principalId\":\"ada\","
+		"\"lambda\":{\"user\":\"ada\",\"n\":42.5,\"count\":7,\"admin\":true,"
+		"\"off\":false,\"nested\":{\"a\":1},\"list\":[1],\"none\":null},"
+		"\"jwt\":{\"claims\":{\"sub\":\"u-1\",\"iat\":1700000000,\"email_verified\":true},"
+		"\"scopes\":[\"read\"]}}}}";
+	static const char *const v1 = "{\"httpMethod\":\"GET\",\"path\":\"/x\","
+		"\"requestContext\":{\"authorizer\":{\"principalId\":\"bob\",\"n\":1e300,"
+		"\"ok\":true,\"obj\":{}}}}";
+	static const struct {
+		const char *k, *v;
+	} want2[] = { { "principalId", "ada" }, { "user", "ada" }, { "n", "42.5" },
+		{ "count", "7" }, { "admin", "true" }, { "off", "false" }, { "claims.sub", "u-1" },
+		{ "claims.iat", "1700000000" }, { "claims.email_verified", "true" } };
+	struct fng_json_event je;
+	const struct fng_wire_event *ev = &je.ev;
+	const char *why = "";
+	json_t *j = json_loads(v2, 0, NULL);
+
+	CHECK_INT(fng__json_event_from(j, &je, &why), 0, "authorizer v2: read (%s)", why);
+	for (size_t i = 0; i < sizeof(want2) / sizeof(want2[0]); i++) {
+		CHECK_INT(count(ev->authorizer, ev->nauthorizer, want2[i].k, want2[i].v), 1,
+			"authorizer v2: %s = %s", want2[i].k, want2[i].v);
+	}
+	CHECK_INT((long)ev->nauthorizer, 9,
+		"authorizer v2: objects, arrays, null and jwt.scopes left out");
+	fng__json_event_finish(&je);
+	json_decref(j);
+
+	j = json_loads(v1, 0, NULL);
+	CHECK_INT(fng__json_event_from(j, &je, &why), 0, "authorizer v1: read (%s)", why);
+	CHECK(count(ev->authorizer, ev->nauthorizer, "principalId", "bob") == 1 &&
+			count(ev->authorizer, ev->nauthorizer, "n", "1e+300") == 1 &&
+			count(ev->authorizer, ev->nauthorizer, "ok", "true") == 1 &&
+			ev->nauthorizer == 3,
+		"authorizer v1: the object's scalars, as text");
+	fng__json_event_finish(&je);
+	json_decref(j);
+}
+
 int main(void)
 {
 	test_v2();
 	test_v1();
 	test_websocket();
+	test_authorizer_context();
 	test_response();
 	return fng_test_done();
 }
