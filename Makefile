@@ -32,6 +32,8 @@ functions: build
 		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate jansson)
 	cc $(HANDLER_CFLAGS) -o functions/dashboard.so examples/dashboard/dashboard.c \
 		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate jansson) -lm
+	cc $(HANDLER_CFLAGS) -o functions/authorizer.so examples/authorizer/authorizer.c \
+		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate)
 
 demo: functions
 	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
@@ -44,6 +46,9 @@ demo: functions
 	@echo "  curl -i 'http://127.0.0.1:$(PORT)/dev/echo/any/path?q=1'    # function echo"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/stats -d '{\"numbers\":[1,2,3.5]}'  # function json"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/mock/hello/world       # mock integration"
+	@echo "  curl -i -H 'Authorization: Bearer allow-ada' http://127.0.0.1:$(PORT)/dev/authz/hello  # authorizer allows: 200"
+	@echo "  curl -i -H 'Authorization: Bearer deny-me' http://127.0.0.1:$(PORT)/dev/authz/hello    # denies: 403"
+	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/authz/hello            # no token: 401"
 	@echo "  pages: http://127.0.0.1:$(PORT)/chat/       # chat rooms (examples/chat)"
 	@echo "         http://127.0.0.1:$(PORT)/dashboard/  # live chart (examples/dashboard)"
 	@echo "  curl http://127.0.0.1:$(PORT)/dashboard/metrics -d '{\"name\":\"io\",\"value\":1}'"
