@@ -16,6 +16,8 @@
  *                    decoded into responses
  *   host/super.c     the supervisor client: the control socket (SPAWN, SPAWNED, VERIFY, EXIT)
  *   host/deploy.c    hot deploy: inotify, the scan off the loop thread, pre-flight, failures
+ *   host/authz.c     function authorizers: identity, the result cache (authz_cache.c) and
+ *                    AUTHORIZER invocations for the stage "authorize"
  *
  * A request is answered with API Gateway + Lambda semantics: crash, seccomp kill, out of
  * memory or a malformed answer → 502, deadline → 504, pool and queue full → 429, no such
