@@ -151,19 +151,27 @@ static void report_exit(int ctl, pid_t pid)
 	fprintf(stderr, "fngate invoke: worker exited\n");
 }
 
-/* The result as API Gateway would return it for an event of this shape. */
-static void print_result(const struct fng_wire_result *r, enum fng_event_shape shape)
+/*
+ * The result as API Gateway would return it for an event of this shape; an authorizer's, its
+ * decision. 0, or 1 for a failure (said on stderr for an authorizer without a decision).
+ */
+static int print_result(const struct fng_wire_result *r, enum fng_event_shape shape)
 {
-	json_t *o = fng__json_response(r, shape);
+	bool authz = shape == FNG_SHAPE_AUTHORIZER && !r->failed;
+	json_t *o = authz ? fng__json_authorizer_answer(r) : fng__json_response(r, shape);
 	char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 
 	if (s) {
 		printf("%s\n", s);
 		free(s);
+	} else if (authz && r->authz.decision == FNG_WIRE_AUTHZ_NONE) {
+		fprintf(stderr, "fngate invoke: the authorizer answered no decision (allow or "
+			"deny): the gateway would answer 500\n");
 	} else {
 		fprintf(stderr, "fngate invoke: out of memory\n");
 	}
 	json_decref(o);
+	return r->failed || !s ? 1 : 0;
 }
 
 int fng__cli_invoke(int argc, char **argv)
@@ -308,8 +316,7 @@ int fng__cli_invoke(int argc, char **argv)
 					fprintf(stderr, "fngate invoke: malformed result\n");
 					goto out;
 				}
-				print_result(&r, je->shape);
-				rc = r.failed ? 1 : 0;
+				rc = print_result(&r, je->shape);
 				fng__wire_free(h);
 				break;
 			} else {

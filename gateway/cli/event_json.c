@@ -26,6 +26,7 @@
 
 #include "event_json.h"
 #include "query.h"
+#include "wire_limits.h"
 #include "wire_rules.h"
 #include "ws.h"
 
@@ -301,6 +302,49 @@ static int body(struct fng_json_event *je, json_t *root, const char **why)
 	return 0;
 }
 
+/* A Lambda authorizer's event: "type" is TOKEN or REQUEST. */
+static bool is_authorizer_event(json_t *root)
+{
+	const char *t = json_string_value(json_object_get(root, "type"));
+
+	return t && (strcmp(t, "TOKEN") == 0 || strcmp(t, "REQUEST") == 0);
+}
+
+/*
+ * An authorizer event's own fields: its type, the token (TOKEN), the identity sources
+ * ("identitySource", an array of strings or API Gateway's comma-joined string; for a TOKEN
+ * without it, the token) and the route's ARN (routeArn, or REST's methodArn).
+ */
+static int authorizer_fields(struct fng_arena *a, struct fng_wire_event *ev, json_t *root)
+{
+	json_t *ids = json_object_get(root, "identitySource"), *v;
+	struct fng_wire_str *out;
+	size_t n = 0, i;
+
+	ev->event_type = ws_str("AUTHORIZER", 10);
+	ev->authz_type = jstr(root, "type", "");
+	ev->authorization_token = jstr(root, "authorizationToken", "");
+	ev->route_arn = jstr(root, json_object_get(root, "routeArn") ? "routeArn" : "methodArn",
+		"");
+	out = fng__arena_alloc(a, (json_array_size(ids) + 2) * sizeof(*out));
+	if (!out) {
+		return -1;
+	}
+	json_array_foreach(ids, i, v) {
+		if (json_is_string(v) && n < FNG_WIRE_MAX_IDENTITY) {
+			out[n++] = ws_str(json_string_value(v), json_string_length(v));
+		}
+	}
+	if (json_is_string(ids)) {
+		out[n++] = ws_str(json_string_value(ids), json_string_length(ids));
+	} else if (!ids && ev->authz_type.len == 5) {
+		out[n++] = ev->authorization_token;
+	}
+	ev->identity_source = out;
+	ev->nidentity_source = n;
+	return 0;
+}
+
 static enum fng_event_shape shape_of(json_t *root, json_t *ctx)
 {
 	const char *v = json_string_value(json_object_get(root, "version"));
@@ -423,6 +467,12 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 		ev->raw_query = ws_str("", 0);
 		err |= v1_common(a, ev, root, ident, &hdr, &qry);
 		break;
+	case FNG_SHAPE_AUTHORIZER:
+		break; /* never from shape_of(): set below, around a 1.0 or 2.0 event */
+	}
+	if (!err && is_authorizer_event(root)) {
+		je->shape = FNG_SHAPE_AUTHORIZER;
+		err = authorizer_fields(a, ev, root);
 	}
 	if (err || !ev->route_key.p) {
 		return -1;
@@ -566,6 +616,41 @@ json_t *fng__json_response(const struct fng_wire_result *r, enum fng_event_shape
 		snprintf(why, sizeof(why), "the handler answered status %d, which is not an HTTP "
 			"answer (200-599)", r->status);
 		json_object_set_new(o, "error", json_string(why));
+	}
+	return o;
+}
+
+json_t *fng__json_authorizer_answer(const struct fng_wire_result *r)
+{
+	const struct fng_wire_authz *a = &r->authz;
+	json_t *o, *ctx;
+
+	if (r->failed || a->decision == FNG_WIRE_AUTHZ_NONE) {
+		return NULL;
+	}
+	o = json_object();
+	ctx = json_object();
+	if (!o || !ctx) {
+		json_decref(o);
+		json_decref(ctx);
+		return NULL;
+	}
+	json_object_set_new(o, "isAuthorized", json_boolean(a->decision == FNG_WIRE_AUTHZ_ALLOW));
+	json_object_set_new(o, "principalId", json_stringn(a->principal.p, a->principal.len));
+	for (size_t i = 0; i < a->ncontext; i++) {
+		const struct fng_wire_ctxv *c = &a->context[i];
+		bool integral = c->num >= -9007199254740992.0 && c->num <= 9007199254740992.0 &&
+			c->num == (double)(json_int_t)c->num;
+		json_t *v = c->type == FNG_WIRE_CTX_STR ? json_stringn(c->s.p, c->s.len) :
+			    c->type == FNG_WIRE_CTX_BOOL ? json_boolean(c->b) :
+			    integral ? json_integer((json_int_t)c->num) : json_real(c->num);
+
+		json_object_setn_new(ctx, c->k.p, c->k.len, v);
+	}
+	json_object_set_new(o, "context", ctx);
+	if (a->usage_key.len) {
+		json_object_set_new(o, "usageIdentifierKey",
+			json_stringn(a->usage_key.p, a->usage_key.len));
 	}
 	return o;
 }

@@ -13,12 +13,15 @@
  * that kind of event. Three shapes, told apart as API Gateway's own documentation describes
  * them: payload 2.0 (HTTP APIs: "version": "2.0", rawPath, requestContext.http), payload 1.0
  * (REST APIs and HTTP APIs' 1.0 format: httpMethod, multiValueHeaders, ...; "version": "1.0"
- * may be absent), and a WebSocket route's event (requestContext.connectionId/eventType).
+ * may be absent), and a WebSocket route's event (requestContext.connectionId/eventType); and
+ * a Lambda authorizer's event ("type": "TOKEN" or "REQUEST", read as 1.0 or 2.0 around its
+ * own fields), which becomes fngate's AUTHORIZER event and is answered with the decision.
  */
 enum fng_event_shape {
 	FNG_SHAPE_V2,
 	FNG_SHAPE_V1,
 	FNG_SHAPE_WS,
+	FNG_SHAPE_AUTHORIZER,
 };
 
 struct fng_json_event {
@@ -42,5 +45,11 @@ void fng__json_event_finish(struct fng_json_event *je);
  * when it is UTF-8 and in base64 with isBase64Encoded otherwise. NULL without memory.
  */
 json_t *fng__json_response(const struct fng_wire_result *r, enum fng_event_shape shape);
+
+/*
+ * An authorizer's answer as JSON (AUTHORIZER events): {isAuthorized, principalId, context
+ * (typed), usageIdentifierKey (when set)}; NULL when r has no decision or without memory.
+ */
+json_t *fng__json_authorizer_answer(const struct fng_wire_result *r);
 
 #endif

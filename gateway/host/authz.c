@@ -337,7 +337,7 @@ static int context_text(struct fng_req *sub, const struct fng_wire_ctxv *c)
 	return fng__req_authz_add(sub, c->k.p, c->k.len, v, n);
 }
 
-int fng__host_authz_answer(struct fng_req *sub, const struct fng_wire_result *r, int *rc)
+void fng__host_authz_answer(struct fng_req *sub, const struct fng_wire_result *r, int *rc)
 {
 	struct fng_authz_call *call = sub->authz_call;
 	const struct fng_wire_authz *w = &r->authz;
@@ -353,7 +353,7 @@ int fng__host_authz_answer(struct fng_req *sub, const struct fng_wire_result *r,
 		}
 		sub->error_detail = d;
 		*rc = FNG_EBAD_GATEWAY;
-		return 0;
+		return;
 	}
 	call->decision = w->decision;
 	sub->authz.principal = fng__arena_strndup(sub->arena, w->principal.p, w->principal.len);
@@ -363,16 +363,15 @@ int fng__host_authz_answer(struct fng_req *sub, const struct fng_wire_result *r,
 	}
 	if (!sub->authz.principal || (w->usage_key.len && !sub->authz.usage_key)) {
 		*rc = -ENOMEM;
-		return 0;
+		return;
 	}
 	for (size_t i = 0; i < w->ncontext; i++) {
 		if (context_text(sub, &w->context[i])) {
 			*rc = -ENOMEM;
-			return 0;
+			return;
 		}
 	}
 	*rc = FNG_STAGE_DONE;
-	return 0;
 }
 
 void fng__host_authz_event(struct fng_req *sub, struct fng_wire_event *ev)

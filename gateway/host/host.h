@@ -379,9 +379,9 @@ void fng__host_authz_event(struct fng_req *sub, struct fng_wire_event *ev);
 /*
  * The RESULT r of an AUTHORIZER invocation sub: its answer kept for fng__host_authz_done, *rc
  * set (DONE; FNG_EBAD_GATEWAY with sub->error_detail for no decision or a failed handler;
- * -ENOMEM). 0.
+ * -ENOMEM).
  */
-int fng__host_authz_answer(struct fng_req *sub, const struct fng_wire_result *r, int *rc);
+void fng__host_authz_answer(struct fng_req *sub, const struct fng_wire_result *r, int *rc);
 /* The AUTHORIZER invocation sub completed with rc: resumes the request it decided about. */
 void fng__host_authz_done(struct fng_functions *fns, struct fng_req *sub, int rc);
 

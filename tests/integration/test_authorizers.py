@@ -11,16 +11,20 @@ with its exact status and message and the handler never invoked (a missing ident
 a TOKEN the validation regex refuses: 401 without invoking; deny: 403; crash, timeout, no
 decision, an error return, a function not deployed: 500); identity from the source IP and a
 stage variable; a client leaving while its authorizer runs; a WebSocket $connect with and
-without authorization, its context in later MESSAGE and DISCONNECT events. TAP output.
+without authorization, its context in later MESSAGE and DISCONNECT events; `fngate invoke` of
+the authorizer with a Lambda authorizer's event. TAP output.
 
 Environment: FNGATE_BIN, FNGATE_TEST_FUNCTIONS."""
 
 import json
+import os
+import shutil
 import socket
+import subprocess
 import time
 
-from lib import (SLOW, SharedDaemon, Tap, check, check_json_error, eq, exchange, req,
-                 test_so, wait_deployed)
+from lib import (BIN, SLOW, WRAPPER, SharedDaemon, Tap, check, check_json_error, eq, exchange,
+                 open_tmpdir, req, test_so, wait_deployed)
 from wsclient import WS
 
 tap = Tap(budget=110, needs_workers=True)
@@ -309,6 +313,45 @@ def _():
        ['handler CONNECT', 'handler MESSAGE', 'handler MESSAGE', 'handler DISCONNECT'],
        'the handler\'s events')
     eq(invocations(d, mark)[0], 1, 'one authorizer invocation for the connection')
+
+
+def invoke_authz(event):
+    """fngate invoke of the test authorizer with event: (exit code, stdout, stderr)."""
+    tmp = open_tmpdir('fngate-it-authz-')
+    try:
+        so = os.path.join(tmp, 'authz.so')
+        shutil.copy(test_so('authz'), so)
+        os.chmod(so, 0o644)
+        path = os.path.join(tmp, 'event.json')
+        with open(path, 'w') as f:
+            json.dump(event, f)
+        os.chmod(path, 0o644)
+        p = subprocess.run(WRAPPER + [BIN, 'invoke', so, '--event', path], cwd=tmp,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30 * SLOW)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@tap.case('fngate invoke: a TOKEN event runs the authorizer and prints its typed answer; no '
+          'decision exits 1 saying so')
+def _():
+    rc, out, err = invoke_authz({'type': 'TOKEN', 'authorizationToken': 'Bearer allow-ada',
+                                 'methodArn': 'arn:aws:execute-api:r:1:a/s/GET/t'})
+    eq(rc, 0, 'exit code (stderr %r)' % err)
+    eq(json.loads(out), {'isAuthorized': True, 'principalId': 'ada',
+                         'context': {'user': 'ada', 'n': 42.5, 'big': 1e300, 'admin': True,
+                                     'flag': False},
+                         'usageIdentifierKey': 'key-ada'}, 'the answer')
+    rc, out, err = invoke_authz({'version': '2.0', 'type': 'REQUEST', 'routeArn': 'arn:x',
+                                 'identitySource': ['deny-me', 'b'], 'routeKey': 'GET /r',
+                                 'rawPath': '/r'})
+    eq((rc, json.loads(out)['isAuthorized'], json.loads(out)['principalId']),
+       (0, False, 'deny-me|b'), 'a REQUEST event denied')
+    rc, out, err = invoke_authz({'type': 'TOKEN', 'authorizationToken': 'Bearer garbage'})
+    eq(rc, 1, 'no decision: exit code')
+    check('no decision' in err, 'no decision: said on stderr (%r)' % err)
 
 
 tap.run()
