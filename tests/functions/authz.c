@@ -7,8 +7,8 @@
  * aborts the worker; "Bearer sleep" sleeps past any timeout; "Bearer slow-NAME" allows NAME
  * after 400 ms; "Bearer garbage" answers a body
  * and no decision; "Bearer fail" returns -1. REQUEST: the identity values joined with "|" are
- * the principal, allowed unless the first one starts with "deny"; the context says how many
- * sources there were and the event's route ARN.
+ * the principal, allowed unless the first one starts with "deny" ("crash|c" aborts); the
+ * context says how many sources there were and the event's route ARN.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +75,9 @@ static int request(struct fng_ctx *ctx)
 	if (fng_authorizer_context_num(ctx, "sources", (double)i) ||
 		fng_authorizer_context_str(ctx, "arn", fng_event_route_arn(ctx))) {
 		return -1;
+	}
+	if (strcmp(principal, "crash|c") == 0) {
+		abort();
 	}
 	if (strncmp(principal, "deny", 4) == 0) {
 		return fng_authorizer_deny(ctx, principal);

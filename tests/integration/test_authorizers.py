@@ -281,13 +281,16 @@ def _():
     for query, headers, status, msg in [
             ('', [('x-client', 'c')], 401, 'Unauthorized'),
             ('?token=x', [], 401, 'Unauthorized'),
-            ('?token=deny-1', [('x-client', 'c')], 403, 'Forbidden')]:
+            ('?token=deny-1', [('x-client', 'c')], 403, 'Forbidden'),
+            ('?token=crash', [('x-client', 'c')], 500,
+             'authorizer q failed: function authz failed (SIGABRT)')]:
         ws = ws_connect(query, headers)
         eq(ws.status, status, 'handshake %s status' % query)
         check(ws.headers.get('upgrade') is None, 'no Upgrade in the refusal')
         eq(json.loads(ws.body)['message'], msg, 'handshake %s message' % query)
         ws.close()
-    eq(invocations(d, mark, 1), (1, 0), 'the authorizer ran for the deny only; no handler')
+    eq(invocations(d, mark, 2), (2, 0), 'the authorizer ran for the deny and the crash only; '
+       'no handler')
 
 
 @tap.case('WebSocket $connect allowed: the context reaches CONNECT, every MESSAGE and the '
