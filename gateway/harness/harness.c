@@ -1172,6 +1172,30 @@ API bool fng_test_check(bool ok, const char *what, ...)
 	return ok;
 }
 
+/* s as a C string literal, on the one line a TAP diagnostic has: "a\nb", or NULL. */
+static void print_quoted(const char *s)
+{
+	if (!s) {
+		fputs("NULL", stdout);
+		return;
+	}
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\n') {
+			fputs("\\n", stdout);
+		} else if (c == '"' || c == '\\') {
+			printf("\\%c", c);
+		} else if (c < 0x20 || c == 0x7f) {
+			printf("\\x%02x", c);
+		} else {
+			putchar(c);
+		}
+	}
+	putchar('"');
+}
+
 API bool fng_test_check_str(const char *got, const char *want, const char *what, ...)
 {
 	bool ok = got && want ? strcmp(got, want) == 0 : got == want;
@@ -1181,8 +1205,11 @@ API bool fng_test_check_str(const char *got, const char *want, const char *what,
 	check_v(ok, what, ap);
 	va_end(ap);
 	if (!ok) {
-		printf("# got %s%s%s, want %s%s%s\n", got ? "\"" : "", got ? got : "NULL",
-			got ? "\"" : "", want ? "\"" : "", want ? want : "NULL", want ? "\"" : "");
+		fputs("# got ", stdout);
+		print_quoted(got);
+		fputs(", want ", stdout);
+		print_quoted(want);
+		putchar('\n');
 	}
 	fflush(stdout);
 	return ok;

@@ -525,6 +525,7 @@ static void test_checks(void)
 		fng_test_check_str("a", "b", "strings");
 		fng_test_check_int(3, 3, "ints");
 		fng_test_check_str(NULL, NULL, "nulls");
+		fng_test_check_str("a\n\"b\"\t", NULL, "escaped");
 		_exit(fng_test_check_end());
 	}
 	close(p[1]);
@@ -536,7 +537,8 @@ static void test_checks(void)
 	waitpid(pid, &status, 0);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "a failed check: exit status 1");
 	CHECK_STR(out, "ok 1 - fine 1\nnot ok 2 - strings\n# got \"a\", want \"b\"\n"
-		"ok 3 - ints\nok 4 - nulls\n1..4\n", "TAP lines");
+		"ok 3 - ints\nok 4 - nulls\nnot ok 5 - escaped\n# got \"a\\n\\\"b\\\"\\x09\", "
+		"want NULL\n1..5\n", "TAP lines, diagnostics on one line");
 }
 
 int main(void)
