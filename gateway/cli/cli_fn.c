@@ -3,7 +3,8 @@
  * `fngate invoke` and `fngate new`: the function developer's commands. invoke runs a
  * handler once, in the same sandbox as `serve` (a supervisor, a confined worker, the same
  * wire), with an API Gateway HTTP API (payload 2.0) event read from JSON — like
- * `sam local invoke` — and prints the response as JSON. new writes a handler to start from.
+ * `sam local invoke` — and prints the response as JSON. new writes a handler to start from
+ * and its test (fngate_test.h, gateway/harness).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -339,16 +340,19 @@ out:
 	return rc;
 }
 
+/* What `fngate new NAME` writes, with every @NAME@ replaced by NAME. */
 static const char scaffold[] =
 	"// A fngate handler. Build and deploy:\n"
 	"//\n"
-	"//     cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs fngate)\n"
-	"//     cp %s.so functions/\n"
+	"//     cc -shared -fPIC -o @NAME@.so @NAME@.c $(pkg-config --cflags --libs fngate)\n"
+	"//     cp @NAME@.so functions/\n"
+	"//\n"
+	"// Test it: @NAME@_test.c.\n"
 	"//\n"
 	"// Route to it in the config:\n"
 	"//\n"
-	"//     \"GET /%s/{name}\":\n"
-	"//       integration: { type: function, function: %s }\n"
+	"//     \"GET /@NAME@/{name}\":\n"
+	"//       integration: { type: function, function: @NAME@ }\n"
 	"#include <fngate.h>\n"
 	"\n"
 	"static int init(void)\n"
@@ -361,38 +365,134 @@ static const char scaffold[] =
 	"{\n"
 	"\tconst char *name = fng_event_path_param(ctx, \"name\");\n"
 	"\n"
-	"\tfng_log(ctx, FNG_LOG_INFO, \"hello from %%s\", fng_event_request_id(ctx));\n"
-	"\treturn fng_response_json(ctx, 200, \"{\\\"hello\\\":\\\"%%s\\\"}\\n\",\n"
+	"\tfng_log(ctx, FNG_LOG_INFO, \"hello from %s\", fng_event_request_id(ctx));\n"
+	"\treturn fng_response_json(ctx, 200, \"{\\\"hello\\\":\\\"%s\\\"}\\n\",\n"
 	"\t\tfng_json_str(ctx, name ? name : \"world\"));\n"
 	"}\n"
 	"\n"
 	"FNG_HANDLER_EX(handle, init, NULL)\n";
 
+static const char scaffold_test[] =
+	"// Tests of @NAME@.c through fngate's test harness (fngate_test.h): the handler runs as\n"
+	"// in a worker, minus the sandbox. Build the handler, then this, and run it; it prints\n"
+	"// TAP and exits non-zero when a check fails:\n"
+	"//\n"
+	"//     cc -shared -fPIC -o @NAME@.so @NAME@.c $(pkg-config --cflags --libs fngate)\n"
+	"//     cc -o @NAME@_test @NAME@_test.c $(pkg-config --cflags --libs fngate-test)\n"
+	"//     ./@NAME@_test\n"
+	"#include <stdio.h>\n"
+	"\n"
+	"#include <fngate_test.h>\n"
+	"\n"
+	"/* GET path, with the route's name parameter unless name is NULL. */\n"
+	"static struct fng_test_result *get(struct fng_test *t, const char *path,\n"
+	"\tconst char *name)\n"
+	"{\n"
+	"\tstruct fng_test_event *ev = fng_test_event_http(\"GET\", path);\n"
+	"\tstruct fng_test_result *r;\n"
+	"\n"
+	"\tfng_test_event_set(ev, FNG_TEST_ROUTE_KEY, \"GET /@NAME@/{name}\");\n"
+	"\tfng_test_event_set(ev, FNG_TEST_REQUEST_ID, \"req-1\");\n"
+	"\tif (name) {\n"
+	"\t\tfng_test_event_add(ev, FNG_TEST_PATH_PARAM, \"name\", name);\n"
+	"\t}\n"
+	"\tr = fng_test_invoke(t, ev);\n"
+	"\tif (!r) {\n"
+	"\t\tprintf(\"# %s\\n\", fng_test_error(t));\n"
+	"\t}\n"
+	"\tfng_test_event_free(ev);\n"
+	"\treturn r;\n"
+	"}\n"
+	"\n"
+	"int main(void)\n"
+	"{\n"
+	"\tchar err[256];\n"
+	"\tstruct fng_test *t = fng_test_load(\"./@NAME@.so\", err, sizeof(err));\n"
+	"\tstruct fng_test_result *r;\n"
+	"\n"
+	"\tif (!fng_test_check(t != NULL, \"load @NAME@.so\")) {\n"
+	"\t\tprintf(\"# %s\\n\", err);\n"
+	"\t\treturn fng_test_check_end();\n"
+	"\t}\n"
+	"\n"
+	"\tr = get(t, \"/@NAME@/ada\", \"ada\");\n"
+	"\tfng_test_check_int(fng_test_status(r), 200, \"GET /@NAME@/ada: 200\");\n"
+	"\tfng_test_check_str(fng_test_header(r, \"content-type\"), \"application/json\",\n"
+	"\t\t\"GET /@NAME@/ada: JSON\");\n"
+	"\tfng_test_check_str(fng_test_body(r, NULL), \"{\\\"hello\\\":\\\"ada\\\"}\\n\",\n"
+	"\t\t\"GET /@NAME@/ada: greets ada\");\n"
+	"\tfng_test_check_str(fng_test_log(r, 0, NULL), \"hello from req-1\",\n"
+	"\t\t\"GET /@NAME@/ada: logs the request id\");\n"
+	"\tfng_test_result_free(r);\n"
+	"\n"
+	"\tr = get(t, \"/@NAME@\", NULL);\n"
+	"\tfng_test_check_str(fng_test_body(r, NULL), \"{\\\"hello\\\":\\\"world\\\"}\\n\",\n"
+	"\t\t\"no name: greets the world\");\n"
+	"\tfng_test_result_free(r);\n"
+	"\n"
+	"\tfng_test_close(t);\n"
+	"\treturn fng_test_check_end();\n"
+	"}\n";
+
+/*
+ * Writes tmpl with @NAME@ replaced by name to a new file at path (O_EXCL: an existing file is
+ * never overwritten). 0, or -1 with the reason on stderr.
+ */
+static int write_template(const char *path, const char *tmpl, const char *name)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	const char *p, *at;
+	FILE *f;
+	int bad;
+
+	if (fd < 0) {
+		fprintf(stderr, "fngate new: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		fprintf(stderr, "fngate new: %s: %s\n", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	for (p = tmpl; (at = strstr(p, "@NAME@")) != NULL; p = at + 6) {
+		fwrite(p, 1, (size_t)(at - p), f);
+		fputs(name, f);
+	}
+	fputs(p, f);
+	bad = ferror(f);
+	if (fclose(f) || bad) {
+		fprintf(stderr, "fngate new: %s: write failed\n", path);
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
 int fng__cli_new(int argc, char **argv)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], test_path[PATH_MAX];
 	const char *name = argc == 2 ? argv[1] : NULL;
-	int fd;
-	FILE *f;
 
 	if (!name || !fng__config_name_ok(name)) {
 		fprintf(stderr, "usage: fngate new NAME   (NAME: [A-Za-z0-9_-]+)\n");
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s.c", name);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		fprintf(stderr, "fngate new: %s: %s\n", path, strerror(errno));
+	snprintf(test_path, sizeof(test_path), "%s_test.c", name);
+	if (write_template(path, scaffold, name)) {
 		return 1;
 	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
+	/* Both or neither: NAME.c was ours a moment ago, so it goes if its test cannot be made. */
+	if (write_template(test_path, scaffold_test, name)) {
+		unlink(path);
 		return 1;
 	}
-	fprintf(f, scaffold, name, name, name, name, name);
-	fclose(f);
-	printf("wrote %s\nbuild: cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs fngate)\n",
-		path, name, name);
+	printf("wrote %s and %s\n"
+		"build: cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs fngate)\n"
+		"test:  cc -o %s_test %s_test.c $(pkg-config --cflags --libs fngate-test) && "
+		"./%s_test\n",
+		path, test_path, name, name, name, name, name);
 	return 0;
 }
