@@ -22,6 +22,7 @@
 
 #include "cli.h"
 #include "event_json.h"
+#include "frames.h"
 #include "config.h"
 #include "sandbox.h"
 #include "wire.h"
@@ -57,70 +58,45 @@ static void forward_output(void)
 	}
 }
 
+/* The wait before each read of the worker's socket: its output copied meanwhile, a deadline. */
+struct wait_state {
+	int fd;
+	int64_t end_ms; /* CLOCK_MONOTONIC */
+};
+
+static int wait_worker(void *arg)
+{
+	struct wait_state *ws = arg;
+	struct pollfd p[2] = { { .fd = ws->fd, .events = POLLIN },
+		{ .fd = worker_out, .events = POLLIN } };
+	struct timespec now;
+	int64_t left;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = ws->end_ms - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+	r = left <= 0 ? 0 : poll(p, 2, (int)left);
+	if (r == 0) {
+		return -ETIMEDOUT;
+	}
+	if (r < 0) {
+		return errno == EINTR ? 1 : -errno;
+	}
+	if (p[1].revents) {
+		forward_output();
+	}
+	return p[0].revents & (POLLIN | POLLHUP | POLLERR) ? 0 : 1;
+}
+
 static int read_frame(int fd, struct fng_wire_buf *in, int timeout_ms, uint8_t *type,
 	const uint8_t **body, size_t *blen, size_t *used)
 {
+	struct wait_state ws = { .fd = fd };
 	struct timespec now;
-	int64_t end;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	end = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms;
-	for (;;) {
-		long n = fng__wire_frame(in->p, in->len, FNG_WIRE_MAX_DEFAULT, type, body, blen);
-		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
-			{ .fd = worker_out, .events = POLLIN } };
-		int64_t left;
-		ssize_t r;
-
-		if (n > 0) {
-			*used = (size_t)n;
-			return 0;
-		}
-		if (n < 0) {
-			return -EPROTO;
-		}
-		if (in->cap - in->len < 65536) {
-			size_t cap = in->cap ? in->cap * 2 : 131072;
-			uint8_t *q = realloc(in->p, cap);
-
-			if (!q) {
-				return -ENOMEM;
-			}
-			in->p = q;
-			in->cap = cap;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = end - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-		r = left <= 0 ? 0 : poll(p, 2, (int)left);
-		if (r == 0) {
-			return -ETIMEDOUT;
-		}
-		if (r < 0 && errno != EINTR) {
-			return -errno;
-		}
-		if (p[1].revents) {
-			forward_output();
-		}
-		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			continue;
-		}
-		r = read(fd, in->p + in->len, in->cap - in->len);
-		if (r == 0) {
-			return -EPIPE;
-		}
-		if (r < 0 && errno != EINTR && errno != EAGAIN) {
-			return -errno;
-		}
-		if (r > 0) {
-			in->len += (size_t)r;
-		}
-	}
-}
-
-static void consume(struct fng_wire_buf *in, size_t n)
-{
-	memmove(in->p, in->p + n, in->len - n);
-	in->len -= n;
+	ws.end_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms;
+	return fng__frames_next(fd, in, wait_worker, &ws, type, body, blen, used);
 }
 
 /* Waits for the supervisor's report on pid and prints its cause. */
@@ -273,7 +249,7 @@ int fng__cli_invoke(int argc, char **argv)
 			report_exit(ctl, wpid);
 			goto out;
 		}
-		consume(&in, used);
+		fng__frames_consume(&in, used);
 		while (off < out.len) {
 			w = write(fd, out.p + off, out.len - off);
 			if (w <= 0) {
@@ -317,7 +293,7 @@ int fng__cli_invoke(int argc, char **argv)
 				fprintf(stderr, "fngate invoke: unexpected frame %u\n", type);
 				goto out;
 			}
-			consume(&in, used);
+			fng__frames_consume(&in, used);
 		}
 	}
 out:

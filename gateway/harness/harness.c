@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 
 #include "errors.h"
 #include "event_json.h"
+#include "frames.h"
 #include "fngate_test.h"
 #include "mem.h"
 #include "runtime.h"
@@ -304,59 +304,6 @@ static int send_all(int fd, const uint8_t *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
-}
-
-/*
- * The next frame from the runtime into t->in; the caller consumes *used bytes. 0, -EPIPE
- * when the runtime has ended, -EPROTO for a frame over the cap, -ENOMEM or -errno.
- */
-static int read_frame(struct fng_test *t, uint8_t *type, const uint8_t **body, size_t *blen,
-	size_t *used)
-{
-	struct fng_wire_buf *in = &t->in;
-
-	for (;;) {
-		long n = fng__wire_frame(in->p ? in->p : (const uint8_t *)"", in->len,
-			FNG_WIRE_MAX_DEFAULT, type, body, blen);
-		ssize_t r;
-
-		if (n > 0) {
-			*used = (size_t)n;
-			return 0;
-		}
-		if (n < 0) {
-			return -EPROTO;
-		}
-		if (in->cap - in->len < 65536) {
-			size_t cap = in->cap ? in->cap * 2 : 131072;
-			uint8_t *q = realloc(in->p, cap);
-
-			if (!q) {
-				return -ENOMEM;
-			}
-			in->p = q;
-			in->cap = cap;
-		}
-		r = read(t->fd, in->p + in->len, in->cap - in->len);
-		if (r == 0) {
-			return -EPIPE;
-		}
-		if (r < 0 && errno != EINTR) {
-			return -errno;
-		}
-		if (r > 0) {
-			in->len += (size_t)r;
-		}
-	}
-}
-
-static void consume(struct fng_wire_buf *in, size_t n)
-{
-	memmove(in->p, in->p + n, in->len - n);
-	in->len -= n;
-	if (!in->len && in->cap > 1024 * 1024) {
-		fng__wire_buf_finish(in); /* a big RESULT's buffer is not kept for the next */
-	}
 }
 
 static void shutdown_runtime(struct fng_test *t)
@@ -844,8 +791,27 @@ static int gateway_response(struct fng_test_result *r)
 	return oom ? -1 : 0;
 }
 
+/*
+ * An array of n elements of size bytes with room for one more: v itself while it has, else
+ * a bigger copy (*cap updated). NULL without memory; v is still valid then.
+ */
+static void *grow(void *v, size_t n, size_t *cap, size_t size)
+{
+	size_t c = *cap ? *cap * 2 : 8;
+
+	if (n < *cap) {
+		return v;
+	}
+	v = realloc(v, c * size);
+	if (v) {
+		*cap = c;
+	}
+	return v;
+}
+
 static int add_log(struct fng_test_result *r, const uint8_t *b, size_t n)
 {
+	struct log_line *logs;
 	struct fng_wire_str msg;
 	void *h = NULL;
 	int level, err;
@@ -855,17 +821,12 @@ static int add_log(struct fng_test_result *r, const uint8_t *b, size_t n)
 	if (err) {
 		return err;
 	}
-	if (r->nlogs == r->cap_logs) {
-		size_t cap = r->cap_logs ? r->cap_logs * 2 : 8;
-		struct log_line *l = realloc(r->logs, cap * sizeof(*l));
-
-		if (!l) {
-			fng__wire_free(h);
-			return -ENOMEM;
-		}
-		r->logs = l;
-		r->cap_logs = cap;
+	logs = grow(r->logs, r->nlogs, &r->cap_logs, sizeof(*logs));
+	if (!logs) {
+		fng__wire_free(h);
+		return -ENOMEM;
 	}
+	r->logs = logs;
 	r->logs[r->nlogs] = (struct log_line){ (enum fng_log_level)level,
 		rcopy(r, msg.p, msg.len, &oom) };
 	fng__wire_free(h);
@@ -903,18 +864,13 @@ static int add_ws(struct fng_test_result *r, uint8_t type, const uint8_t *b, siz
 	if (err) {
 		return err;
 	}
-	if (r->nws == r->cap_ws) {
-		size_t cap = r->cap_ws ? r->cap_ws * 2 : 8;
-		struct fng_test_ws_call *v = realloc(r->ws, cap * sizeof(*v));
-
-		if (!v) {
-			fng__wire_free(h);
-			return -ENOMEM;
-		}
-		r->ws = v;
-		r->cap_ws = cap;
+	c = grow(r->ws, r->nws, &r->cap_ws, sizeof(*c));
+	if (!c) {
+		fng__wire_free(h);
+		return -ENOMEM;
 	}
-	c = &r->ws[r->nws];
+	r->ws = c;
+	c += r->nws;
 	*c = (struct fng_test_ws_call){
 		.kind = type == FNG_WIRE_WS_SEND ? FNG_TEST_WS_SEND :
 			type == FNG_WIRE_WS_CLOSE ? FNG_TEST_WS_CLOSE :
@@ -946,7 +902,7 @@ static int collect(struct fng_test *t, struct fng_test_result *r)
 		uint8_t type;
 		const uint8_t *body;
 		size_t blen, used = 0;
-		int err = read_frame(t, &type, &body, &blen, &used);
+		int err = fng__frames_next(t->fd, &t->in, NULL, NULL, &type, &body, &blen, &used);
 
 		if (err) {
 			return err;
@@ -965,7 +921,7 @@ static int collect(struct fng_test *t, struct fng_test_result *r)
 		case FNG_WIRE_RESULT:
 			err = fng__wire_decode_result(body, blen, &r->wire, &r->wire_handle);
 			if (!err) {
-				consume(&t->in, used);
+				fng__frames_consume(&t->in, used);
 				return gateway_response(r) ? -ENOMEM : 0;
 			}
 			break;
@@ -975,7 +931,7 @@ static int collect(struct fng_test *t, struct fng_test_result *r)
 		if (err) {
 			return err;
 		}
-		consume(&t->in, used);
+		fng__frames_consume(&t->in, used);
 	}
 }
 
