@@ -40,7 +40,10 @@ static struct fng_test_result *get(struct fng_test *t, const char *path, const c
 	return r;
 }
 
-/* An API Gateway event from events/, invoked. */
+/*
+ * An API Gateway event from events/, invoked. The files are JSON; they are named .event so
+ * that nothing takes them for configuration (every .json and .yaml under examples/ is one).
+ */
 static struct fng_test_result *from_file(struct fng_test *t, const char *file)
 {
 	char path[1024], err[256];
@@ -101,7 +104,7 @@ int main(int argc, char **argv)
 	fng_test_result_free(r);
 
 	/* API Gateway events from files, and the JSON API Gateway would return for each. */
-	r = from_file(t, "v2.json");
+	r = from_file(t, "v2.event");
 	fng_test_check_int(fng_test_status(r), 200, "payload 2.0 event: 200");
 	fng_test_check_str(fng_test_body(r, NULL), "{\"message\":\"hi, ada\",\"stage\":\"dev\"}\n",
 		"payload 2.0 event: its name, stage and greeting");
@@ -111,7 +114,7 @@ int main(int argc, char **argv)
 		strstr(json, "\"cookies\": []"), "payload 2.0 event: the 2.0 response JSON");
 	fng_test_result_free(r);
 
-	r = from_file(t, "v1.json");
+	r = from_file(t, "v1.event");
 	fng_test_check_str(fng_test_body(r, NULL),
 		"{\"message\":\"hello, grace\",\"stage\":\"prod\"}\n",
 		"payload 1.0 event: its name and stage");

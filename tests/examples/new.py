@@ -3,12 +3,15 @@
 """`fngate new NAME` as a user runs it: NAME.c and NAME_test.c are written (never over an
 existing file), both build with cc and the pkg-config lines it prints (the build tree's
 meson-uninstalled/ .pc files standing in for installed ones), the generated test passes,
-and it fails once the handler is broken. TAP output.
+and it fails once the handler is broken; and libfngate-test exports exactly the functions
+fngate_test.h declares. TAP output.
 
-Environment: FNGATE_BIN, FNGATE_BUILD_ROOT, FNGATE_SANITIZE (meson's b_sanitize: a
+Environment: FNGATE_BIN, FNGATE_BUILD_ROOT, FNGATE_SOURCE_ROOT, FNGATE_SANITIZE (meson's
+b_sanitize: a
 sanitized build's libraries need the test program built with the same -fsanitize)."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +19,7 @@ import tempfile
 
 BIN = os.environ['FNGATE_BIN']
 BUILD = os.environ['FNGATE_BUILD_ROOT']
+SOURCE = os.environ['FNGATE_SOURCE_ROOT']
 SANITIZE = os.environ.get('FNGATE_SANITIZE', 'none')
 
 n = 0
@@ -67,7 +71,22 @@ def run_test(cwd, name):
     return run(['./' + name + '_test'], cwd, env)
 
 
+def exports():
+    """The library's exported symbols are fngate_test.h's functions, no more, no fewer."""
+    lib = os.path.join(BUILD, 'gateway', 'harness', 'libfngate-test.so')
+    p = run(['nm', '-D', '--defined-only', lib], '.')
+    got = {l.split()[-1].split('@')[0] for l in p.stdout.splitlines() if l.strip()}
+    got.discard('FNGATE_TEST_1')
+    with open(os.path.join(SOURCE, 'gateway', 'harness', 'fngate_test.h')) as f:
+        header = f.read()
+    want = set(re.findall(r'^[a-z][^;(]*?\**\b(fng_test_\w+)\(', header, re.M))
+    check(p.returncode == 0 and got == want and len(want) > 20,
+          'libfngate-test exports exactly the %d functions of fngate_test.h' % len(want),
+          'only exported: %s\nonly declared: %s' % (sorted(got - want), sorted(want - got)))
+
+
 def main():
+    exports()
     cwd = tempfile.mkdtemp(prefix='fngate-new-')
     try:
         p = run([BIN, 'new', 'greeter'], cwd)
