@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "cors.h"
 #include "integration_conf.h"
+#include "ip_policy.h"
 #include "ws_conf.h"
 
 static int parse_vars(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
@@ -43,6 +45,7 @@ static int parse_vars(struct fng_conf *L, const struct fng_conf_node *v, void *o
 static const struct fng_conf_key stage_keys[] = {
 	{ "variables", FNG_CONF_FN, 0, .fn = parse_vars },
 	{ "body_bytes", FNG_CONF_U64, SOFF(body_bytes), UINT64_MAX, 0, (uint64_t)1 << 40 },
+	{ "policy", FNG_CONF_FN, 0, .fn = fng__stage_policy_conf },
 	{ NULL },
 };
 
@@ -183,6 +186,8 @@ static const struct fng_conf_key api_keys[] = {
 	{ "protocol", FNG_CONF_FN, 0, .fn = parse_protocol },
 	{ "route_selection", FNG_CONF_FN, 0, .fn = fng__ws_selection_conf },
 	{ "websocket", FNG_CONF_FN, 0, .fn = fng__ws_conf },
+	{ "policy", FNG_CONF_FN, 0, .fn = fng__api_policy_conf },
+	{ "cors", FNG_CONF_FN, 0, .fn = fng__cors_conf },
 	{ "stages", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ "routes", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ NULL },

@@ -15,15 +15,18 @@
  */
 #define STAGES(X)                                                                          \
 	/* head phase */                                                                  \
+	X(client_ip)                                                                       \
 	X(endpoint)                                                                        \
-	/* resource policy (IP/CIDR) */                                                   \
+	X(ip_policy)                                                                       \
+	X(cors)                                                                            \
 	X(route)                                                                           \
-	/* CORS preflight, API key, authorizer, throttle */                               \
+	/* API key, authorizer, throttle */                                               \
 	X(body_limit)                                                                      \
 	/* body phase: request validation, cache lookup */                                \
 	X(integration)                                                                     \
 	/* response transforms, cache store */                                            \
 	/* final phase: every request, answered or refused */                             \
+	X(cors_headers)                                                                    \
 	X(respond)                                                                         \
 	X(access_log)
 
