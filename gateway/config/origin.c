@@ -104,8 +104,8 @@ static bool parse(const char *s, size_t len, bool rule, struct origin *o, const 
 		}
 		sep = close + 1;
 	} else {
-		sep = memchr(p, ':', (size_t)(end - p));
-		sep = sep ? sep : end;
+		for (sep = p; sep < end && *sep != ':' && *sep != '/'; sep++) {
+		}
 	}
 	o->host = p;
 	o->host_len = (size_t)(sep - p);
@@ -123,7 +123,11 @@ static bool parse(const char *s, size_t len, bool rule, struct origin *o, const 
 	}
 	if (sep < end) {
 		colon = sep;
-		if (*colon != ':' || end - colon < 2 || end - colon > 6 || colon[1] == '0') {
+		if (*colon != ':') {
+			*why = "an origin is SCHEME://HOST[:PORT], without path or trailing slash";
+			return false;
+		}
+		if (end - colon < 2 || end - colon > 6 || colon[1] == '0') {
 			*why = "the port must be a number 1-65535 after the host, nothing else";
 			return false;
 		}
