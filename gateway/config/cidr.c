@@ -113,7 +113,8 @@ bool fng__cidr_parse(const char *s, size_t len, struct fng_ip_range *out, const 
 			bits = bits * 10 + (unsigned)(*p - '0');
 		}
 		if (bits > max) {
-			*why = v4 ? "an IPv4 prefix length is 0 to 32" : "an IPv6 prefix length is 0 to 128";
+			*why = v4 ? "an IPv4 prefix length is 0 to 32"
+				  : "an IPv6 prefix length is 0 to 128";
 			return false;
 		}
 	}

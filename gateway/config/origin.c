@@ -12,6 +12,8 @@
 
 #define HOST_MAX 253
 
+static const char bad_port[] = "the port must be a number 1-65535 after the host, nothing else";
+
 struct origin {
 	const char *scheme, *host;
 	size_t scheme_len, host_len;
@@ -128,18 +130,18 @@ static bool parse(const char *s, size_t len, bool rule, struct origin *o, const 
 			return false;
 		}
 		if (end - colon < 2 || end - colon > 6 || colon[1] == '0') {
-			*why = "the port must be a number 1-65535 after the host, nothing else";
+			*why = bad_port;
 			return false;
 		}
 		for (p = colon + 1; p < end; p++) {
 			if (*p < '0' || *p > '9') {
-				*why = "the port must be a number 1-65535 after the host, nothing else";
+				*why = bad_port;
 				return false;
 			}
 			o->port = o->port * 10 + (unsigned)(*p - '0');
 		}
 		if (o->port > 65535) {
-			*why = "the port must be a number 1-65535 after the host, nothing else";
+			*why = bad_port;
 			return false;
 		}
 		if (o->port == default_port(o->scheme, o->scheme_len)) {

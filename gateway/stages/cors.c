@@ -152,7 +152,8 @@ static int parse_expose(struct fng_conf *L, const struct fng_conf_node *v, void 
 	for (unsigned i = 0; i < n; i++) {
 		if (c->credentials && names[i] && strcmp(names[i], "*") == 0) {
 			fng__conf_err(L, v, "cors: expose_headers \"*\" cannot go with "
-				"allow_credentials (it would name a header \"*\"); list the headers");
+				"allow_credentials (it would name a header \"*\"); "
+				"list the headers");
 			return -1;
 		}
 	}
@@ -191,7 +192,7 @@ int fng__cors_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 		return -1;
 	}
 	if (c->credentials && c->origins.any) {
-		/* Fetch: "*" never admits a request with credentials; echoing every origin would. */
+		/* Fetch: "*" never admits credentials; echoing every origin would. */
 		fng__conf_err(L, v, "cors: allow_origins \"*\" cannot go with allow_credentials "
 			"(browsers refuse it); list the origins");
 		return -1;

@@ -138,7 +138,8 @@ static void test_sets(void)
 	CHECK(has(s, "203.0.113.9") && !has(s, "203.0.113.8") && !has(s, "203.0.113.10"),
 		"a single address");
 	CHECK(has(s, "::ffff:10.1.2.3"), "a mapped peer is its IPv4 address");
-	CHECK(!has(s, "::a01:203") && !has(s, "2001:db8::1"), "IPv6 addresses are not in v4 blocks");
+	CHECK(!has(s, "::a01:203") && !has(s, "2001:db8::1"),
+		"IPv6 addresses are not in v4 blocks");
 
 	s = set_of(a, v6);
 	CHECK(has(s, "2001:db8:ffff::1") && !has(s, "2001:db9::") && has(s, "::1") &&
@@ -173,7 +174,7 @@ static void test_many(void)
 	for (unsigned i = 0; i < N; i++) {
 		char txt[64];
 		unsigned bits = 16 + (unsigned)rand() % 17;
-		uint32_t v = ((uint32_t)rand() << 16 ^ (uint32_t)rand()) & (bits ? ~0u << (32 - bits) : 0);
+		uint32_t v = ((uint32_t)rand() << 16 ^ (uint32_t)rand()) & ~0u << (32 - bits);
 
 		snprintf(txt, sizeof(txt), "%u.%u.%u.%u/%u", v >> 24, v >> 16 & 255, v >> 8 & 255,
 			v & 255, bits);

@@ -7,6 +7,7 @@
  * the gateway's error answers given the headers, refused origins given none.
  */
 #include "errors.h"
+#include "conf_test.h"
 #include "harness.h"
 #include "stages.h"
 
@@ -33,60 +34,37 @@ static const char config[] =
 	"    stages: { s: {} }\n"
 	"    routes: { \"GET /\": { integration: { type: mock } } }\n";
 
-static struct fng_config *load(const char *yaml, struct fng_buf *e)
-{
-	struct fng_config *c = NULL;
-
-	e->len = 0;
-	if (fng__config_load_string("t.yaml", yaml, strlen(yaml), &c, e) != 0) {
-		c = NULL;
-	}
-	fng__buf_append(e, "", 1);
-	return c;
-}
-
 #define API_WITH(cors)                                                                     \
 	"apis:\n  a:\n    cors: " cors "\n    stages: { s: {} }\n"                        \
 	"    routes: { \"GET /\": { integration: { type: mock } } }\n"
 
-static void refused(const char *yaml, const char *want, const char *what)
-{
-	struct fng_buf e = { 0 };
-	struct fng_config *c = load(yaml, &e);
-
-	CHECK(!c && strstr(e.p, want), "%s: refused with \"%s\"", what, want);
-	if (c || !strstr(e.p, want)) {
-		printf("# errors: %s\n", e.p);
-	}
-	fng__config_unref(c);
-	fng__buf_finish(&e);
-}
-
 static void test_config_errors(void)
 {
-	refused(API_WITH("{ allow_origins: [\"*\"], allow_credentials: true }"),
+	conf_test_refused(API_WITH("{ allow_origins: [\"*\"], allow_credentials: true }"),
 		"t.yaml:3:11: cors: allow_origins \"*\" cannot go with allow_credentials",
 		"* with credentials");
-	refused(API_WITH("{ allow_origins: [\"https://a.example\"], expose_headers: [\"*\"], "
-		"allow_credentials: true }"), "expose_headers \"*\" cannot go with", "expose *");
-	refused(API_WITH("{ allow_origins: [\"https://a.example/\"] }"),
+	conf_test_refused(API_WITH("{ allow_origins: [\"https://a.example\"], "
+		"expose_headers: [\"*\"], allow_credentials: true }"),
+		"expose_headers \"*\" cannot go with", "expose *");
+	conf_test_refused(API_WITH("{ allow_origins: [\"https://a.example/\"] }"),
 		"t.yaml:3:30: cors.allow_origins: \"https://a.example/\": an origin is", "a path");
-	refused(API_WITH("{ allow_origins: [\"https://a.*.example\"] }"), "cors.allow_origins",
-		"a wildcard inside");
-	refused(API_WITH("{ allow_origins: [] }"), "needs 1 to 256 origins", "no origin");
-	refused(API_WITH("{ allow_methods: [GET] }"), "cors needs the key \"allow_origins\"",
-		"allow_origins is required");
-	refused(API_WITH("{ allow_origins: [\"*\"], allow_methods: [\"GET POST\"] }"),
+	conf_test_refused(API_WITH("{ allow_origins: [\"https://a.*.example\"] }"),
+		"cors.allow_origins", "a wildcard inside");
+	conf_test_refused(API_WITH("{ allow_origins: [] }"), "needs 1 to 256 origins", "no origin");
+	conf_test_refused(API_WITH("{ allow_methods: [GET] }"),
+		"cors needs the key \"allow_origins\"", "allow_origins is required");
+	conf_test_refused(API_WITH("{ allow_origins: [\"*\"], allow_methods: [\"GET POST\"] }"),
 		"\"GET POST\" is not a token", "a method that is not a token");
-	refused(API_WITH("{ allow_origins: [\"*\"], allow_headers: [\"x:y\"] }"),
+	conf_test_refused(API_WITH("{ allow_origins: [\"*\"], allow_headers: [\"x:y\"] }"),
 		"is not a token", "a header that is not a token");
-	refused(API_WITH("{ allow_origins: [\"*\"], max_age_s: 86401 }"), "max_age_s",
+	conf_test_refused(API_WITH("{ allow_origins: [\"*\"], max_age_s: 86401 }"), "max_age_s",
 		"max_age_s over a day");
-	refused(API_WITH("{ allow_origins: [\"*\"], allow_credential: true }"),
+	conf_test_refused(API_WITH("{ allow_origins: [\"*\"], allow_credential: true }"),
 		"unknown key \"allow_credential\"", "misspelt key");
-	refused(API_WITH("[\"*\"]"), "cors must be a mapping", "a list");
-	refused("apis:\n  w:\n    protocol: websocket\n    cors: { allow_origins: [\"*\"] }\n"
-		"    stages: { s: {} }\n    routes: { $default: { integration: { type: mock } } }\n",
+	conf_test_refused(API_WITH("[\"*\"]"), "cors must be a mapping", "a list");
+	conf_test_refused("apis:\n  w:\n    protocol: websocket\n"
+		"    cors: { allow_origins: [\"*\"] }\n    stages: { s: {} }\n"
+		"    routes: { $default: { integration: { type: mock } } }\n",
 		"t.yaml:4:11: cors applies to HTTP APIs", "a WebSocket API");
 }
 
@@ -206,8 +184,8 @@ static void test_preflight(struct fng_config *c)
 	CHECK_STR(one(&req, "access-control-allow-methods"), "PATCH", "\"*\": the method echoed");
 	CHECK_STR(one(&req, "access-control-allow-headers"), "authorization",
 		"\"*\": the headers echoed (Authorization is never covered by a wildcard)");
-	CHECK(!one(&req, "access-control-allow-credentials") && !one(&req, "access-control-max-age"),
-		"no credentials, no max age");
+	CHECK(!one(&req, "access-control-allow-credentials") &&
+		!one(&req, "access-control-max-age"), "no credentials, no max age");
 	fng__arena_destroy(a);
 }
 
@@ -276,20 +254,14 @@ static void test_answers(struct fng_config *c)
 	fng__arena_destroy(a);
 }
 
-int main(void)
+static void run(struct fng_config *c)
 {
-	struct fng_buf e = { 0 };
-	struct fng_config *c = load(config, &e);
-
-	CHECK(c != NULL, "the test config loads");
-	if (!c) {
-		printf("# %s\n", e.p);
-		return fng_test_done();
-	}
 	test_config_errors();
 	test_preflight(c);
 	test_answers(c);
-	fng__config_unref(c);
-	fng__buf_finish(&e);
-	return fng_test_done();
+}
+
+int main(void)
+{
+	return conf_test_main(config, run);
 }

@@ -7,6 +7,7 @@
  * a trusted proxy (rightmost untrusted hop, garbage, several fields, events left alone).
  */
 #include "errors.h"
+#include "conf_test.h"
 #include "harness.h"
 #include "ip_policy.h"
 #include "stages.h"
@@ -28,48 +29,25 @@ static const char config[] =
 	"    stages: { s: {} }\n"
 	"    routes: { \"GET /\": { integration: { type: mock } } }\n";
 
-static struct fng_config *load(const char *yaml, struct fng_buf *e)
-{
-	struct fng_config *c = NULL;
-
-	e->len = 0;
-	if (fng__config_load_string("t.yaml", yaml, strlen(yaml), &c, e) != 0) {
-		c = NULL;
-	}
-	fng__buf_append(e, "", 1);
-	return c;
-}
-
-static void refused(const char *yaml, const char *want, const char *what)
-{
-	struct fng_buf e = { 0 };
-	struct fng_config *c = load(yaml, &e);
-
-	CHECK(!c && strstr(e.p, want), "%s: refused with \"%s\"", what, want);
-	if (c || !strstr(e.p, want)) {
-		printf("# errors: %s\n", e.p);
-	}
-	fng__config_unref(c);
-	fng__buf_finish(&e);
-}
-
 #define API_WITH(policy)                                                                   \
 	"apis:\n  a:\n    " policy "\n    stages: { s: {} }\n"                            \
 	"    routes: { \"GET /\": { integration: { type: mock } } }\n"
 
 static void test_config_errors(void)
 {
-	refused(API_WITH("policy: { allow: [\"10.0.0.1/8\"] }"), "t.yaml:3:24: policy.allow: "
-		"\"10.0.0.1/8\": address has bits set", "host bits");
-	refused(API_WITH("policy: { deny: [\"fe80::1%eth0\"] }"), "t.yaml:3:23: policy.deny",
-		"zone id");
-	refused(API_WITH("policy: { deny: [\"::/129\"] }"), "prefix length is 0 to 128", "/129");
-	refused(API_WITH("policy: { allow: \"10.0.0.0/8\" }"), "t.yaml:3:23: policy.allow must be",
-		"a scalar for a list");
-	refused(API_WITH("policy: {}"), "needs an allow or a deny list", "empty policy");
-	refused(API_WITH("policy: { alow: [] }"), "unknown key \"alow\"", "misspelt key");
-	refused(API_WITH("policy: { allow: [[\"10.0.0.0/8\"]] }"), "t.yaml:3:23", "nested list");
-	refused("server: { trusted_proxies: [\"10.0.0.0/33\"] }\n" API_WITH(""),
+	conf_test_refused(API_WITH("policy: { allow: [\"10.0.0.1/8\"] }"),
+		"t.yaml:3:24: policy.allow: \"10.0.0.1/8\": address has bits set", "host bits");
+	conf_test_refused(API_WITH("policy: { deny: [\"fe80::1%eth0\"] }"),
+		"t.yaml:3:23: policy.deny", "zone id");
+	conf_test_refused(API_WITH("policy: { deny: [\"::/129\"] }"), "prefix length is 0 to 128",
+		"/129");
+	conf_test_refused(API_WITH("policy: { allow: \"10.0.0.0/8\" }"),
+		"t.yaml:3:23: policy.allow must be", "a scalar for a list");
+	conf_test_refused(API_WITH("policy: {}"), "needs an allow or a deny list", "empty policy");
+	conf_test_refused(API_WITH("policy: { alow: [] }"), "unknown key \"alow\"", "misspelt key");
+	conf_test_refused(API_WITH("policy: { allow: [[\"10.0.0.0/8\"]] }"), "t.yaml:3:23",
+		"nested list");
+	conf_test_refused("server: { trusted_proxies: [\"10.0.0.0/33\"] }\n" API_WITH(""),
 		"t.yaml:1:30: trusted_proxies", "trusted_proxies");
 }
 
@@ -178,7 +156,7 @@ static const char *client_of(struct fng_config *c, const char *peer, const char 
 static void test_forwarded(struct fng_config *c)
 {
 	struct fng_buf e = { 0 };
-	struct fng_config *plain = load(API_WITH(""), &e);
+	struct fng_config *plain = conf_test_load(API_WITH(""), &e);
 
 	CHECK_STR(client_of(c, "10.9.1.1", FWD("192.0.2.7")), "192.0.2.7", "trusted proxy");
 	CHECK_STR(client_of(c, "::ffff:10.9.1.1", FWD("192.0.2.7")), "192.0.2.7",
@@ -212,20 +190,14 @@ static void test_forwarded(struct fng_config *c)
 	fng__buf_finish(&e);
 }
 
-int main(void)
+static void run(struct fng_config *c)
 {
-	struct fng_buf e = { 0 };
-	struct fng_config *c = load(config, &e);
-
-	CHECK(c != NULL, "the test config loads");
-	if (!c) {
-		printf("# %s\n", e.p);
-		return fng_test_done();
-	}
 	test_config_errors();
 	test_policy(c);
 	test_forwarded(c);
-	fng__config_unref(c);
-	fng__buf_finish(&e);
-	return fng_test_done();
+}
+
+int main(void)
+{
+	return conf_test_main(config, run);
 }
