@@ -218,6 +218,7 @@ static void test_answers(struct fng_config *c)
 	CHECK(req.resp.status == 404 && one(&req, "access-control-allow-origin") &&
 		one(&req, "content-type"), "a 404 of the gateway carries the CORS headers");
 	CHECK_STR(one(&req, "vary"), "Origin", "and Vary: Origin");
+	fng__buf_finish(&req.resp.body);
 
 	/* A refused preflight that reached an error (403 of the policy) is an answer like any. */
 	req_init(&req, a, c, "shop", "OPTIONS", H("Origin", "https://app.example",
@@ -226,6 +227,7 @@ static void test_answers(struct fng_config *c)
 	fng__req_error_response(&req, FNG_EFORBIDDEN, NULL);
 	fng__stage_cors_headers.run(&req);
 	CHECK(one(&req, "access-control-allow-origin") != NULL, "a refused preflight's 403");
+	fng__buf_finish(&req.resp.body);
 
 	req_init(&req, a, c, "shop", "GET", H("Origin", "https://evil.example"));
 	req.resp.status = 200;
