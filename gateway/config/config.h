@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
+#include "authz.h"
 #include "functions_conf.h"
 #include "mem.h"
 #include "router.h"
@@ -62,6 +63,10 @@ struct fng_route {
 	struct fng_route_key parsed;
 	struct fng_integration_cfg integration;
 	int line, col;
+	const struct fng_api *api;              /* the API it belongs to */
+	const struct fng_authorizer *authorizer; /* NULL: open to everyone */
+	const char **scopes;                    /* authorization_scopes: one of them is needed */
+	unsigned nscopes;
 };
 
 /* A function invoked on a timer the gateway drives (`schedules:`). */
@@ -103,6 +108,8 @@ struct fng_api {
 	const struct fng_stage *default_stage; /* the stage named $default, if any */
 	struct fng_route *routes;
 	unsigned nroutes;
+	struct fng_authorizer *authorizers;
+	unsigned nauthorizers;
 	struct fng_router *router;     /* HTTP APIs */
 	const struct fng_ip_policy *policy; /* NULL: no resource policy */
 	const struct fng_cors *cors;   /* NULL: no CORS (HTTP APIs only) */

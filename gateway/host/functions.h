@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include "authz.h"
 #include "config.h"
 
 /*
@@ -15,6 +16,9 @@
 struct fng_functions;
 
 struct fng_server;
+
+/* The function authorizers (`token`, `request`: host/authz.c), for the stage "authorize". */
+extern const struct fng_authz_ops fng__host_authz_ops;
 
 /*
  * Takes over the supervisor's control socket ctl. Deploys what is in cfg's functions

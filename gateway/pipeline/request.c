@@ -3,6 +3,8 @@
  * Request accessors and the error edge: the one place where an error code becomes a status
  * code and a JSON body.
  */
+#include <errno.h>
+#include <string.h>
 #include <uv.h>
 
 #include "errors.h"
@@ -139,4 +141,32 @@ const char *fng__event_name(enum fng_event e)
 	};
 
 	return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : NULL;
+}
+
+int fng__req_authz_add(struct fng_req *req, const char *name, size_t nlen, const char *value,
+	size_t vlen)
+{
+	struct fng_req_authz *a = &req->authz;
+	char *k, *v;
+
+	if (a->nctx == a->capctx) {
+		size_t cap = a->capctx ? a->capctx * 2 : 8;
+		struct fng_wire_kv *n = fng__arena_alloc(req->arena, cap * sizeof(*n));
+
+		if (!n) {
+			return -ENOMEM;
+		}
+		if (a->nctx) {
+			memcpy(n, a->ctx, a->nctx * sizeof(*n));
+		}
+		a->ctx = n;
+		a->capctx = cap;
+	}
+	k = fng__arena_strndup(req->arena, name, nlen);
+	v = fng__arena_strndup(req->arena, value, vlen);
+	if (!k || !v) {
+		return -ENOMEM;
+	}
+	a->ctx[a->nctx++] = (struct fng_wire_kv){ { k, nlen }, { v, vlen } };
+	return 0;
 }

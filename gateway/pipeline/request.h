@@ -7,6 +7,7 @@
 #include "config.h"
 #include "mem.h"
 #include "router.h"
+#include "wire.h"
 
 /*
  * One request's life on the request path. It is allocated from its own arena when its head
@@ -63,6 +64,24 @@ enum fng_event {
 /* "MESSAGE", "DISCONNECT", "SCHEDULE" (the event's type for handlers); NULL for NONE. */
 const char *fng__event_name(enum fng_event e);
 
+/*
+ * What the route's authorizer established about the caller (stage "authorize"), in arena
+ * memory: its principal and the context a handler reads with fng_event_authorizer(). A
+ * function authorizer's context map goes in as it was answered; a JWT's verified claims as
+ * "claims.NAME" (docs/sdk.md).
+ */
+struct fng_req_authz {
+	bool set;                  /* an authorizer allowed the request */
+	const char *principal;     /* principalId; a JWT's "sub" */
+	const char *usage_key;     /* the usage identifier key (API keys), or NULL */
+	struct fng_wire_kv *ctx;   /* the context, flat: name and string value */
+	size_t nctx, capctx;
+};
+
+/* Adds name = value (copied into req's arena) to req->authz's context. 0 or -ENOMEM. */
+int fng__req_authz_add(struct fng_req *req, const char *name, size_t nlen, const char *value,
+	size_t vlen);
+
 /* A WebSocket handshake's or event's own fields. */
 struct fng_req_ws {
 	struct fng_ws *conn;       /* an event's connection (ws_conn.c), held until it finishes */
@@ -113,6 +132,9 @@ struct fng_req {
 	 * credentials: only it knows the scheme and realm. NULL: the 401 carries no challenge.
 	 */
 	const char *challenge;
+
+	/* The caller, as the route's authorizer found it (set: false without one). */
+	struct fng_req_authz authz;
 
 	/* What a request without a client is (ws_conn.c, schedule.c); NONE for HTTP. */
 	enum fng_event event;

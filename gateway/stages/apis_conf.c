@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "authorizers_conf.h"
 #include "cors.h"
 #include "integration_conf.h"
 #include "ip_policy.h"
@@ -102,6 +103,8 @@ static int parse_stages(struct fng_conf *L, const struct fng_conf_node *v, struc
 
 static const struct fng_conf_key route_keys[] = {
 	{ "integration", FNG_CONF_FN, 0, .fn = fng__integration_conf, .required = true },
+	{ "authorizer", FNG_CONF_FN, 0, .fn = fng__route_authorizer_conf },
+	{ "authorization_scopes", FNG_CONF_FN, 0, .fn = fng__route_scopes_conf },
 	{ NULL },
 };
 
@@ -122,6 +125,7 @@ static int parse_routes(struct fng_conf *L, const struct fng_conf_node *v, struc
 		const char *why = NULL;
 
 		memset(r, 0, sizeof(*r)); /* the slot of a route that failed is reused */
+		r->api = api;
 		if (!fng__conf_want(L, k, FNG_CONF_SCALAR, "route key")) {
 			continue;
 		}
@@ -188,6 +192,7 @@ static const struct fng_conf_key api_keys[] = {
 	{ "websocket", FNG_CONF_FN, 0, .fn = fng__ws_conf },
 	{ "policy", FNG_CONF_FN, 0, .fn = fng__api_policy_conf },
 	{ "cors", FNG_CONF_FN, 0, .fn = fng__cors_conf },
+	{ "authorizers", FNG_CONF_FN, 0, .fn = fng__authorizers_conf },
 	{ "stages", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ "routes", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ NULL },

@@ -20,7 +20,9 @@
 	X(ip_policy)                                                                       \
 	X(cors)                                                                            \
 	X(route)                                                                           \
-	/* API key, authorizer, throttle */                                               \
+	/* API key */                                                                     \
+	X(authorize)                                                                       \
+	/* throttle */                                                                    \
 	X(body_limit)                                                                      \
 	/* body phase: request validation, cache lookup */                                \
 	X(integration)                                                                     \

@@ -30,6 +30,9 @@ static struct qitem *item(struct fng_fn *fn, int i, uint64_t deadline)
 	return q;
 }
 
+/* The host the test functions belong to: it has a supervisor (ctl) unless a case says not. */
+static struct fng_functions host = { .ctl = 3 };
+
 static void fn_init(struct fng_fn *fn, struct fng_gen *g)
 {
 	memset(fn, 0, sizeof(*fn));
@@ -37,6 +40,7 @@ static void fn_init(struct fng_fn *fn, struct fng_gen *g)
 	fng__list_init(&fn->queue);
 	fng__list_init(&fn->old);
 	fng__list_init(&g->workers);
+	fn->fns = &host;
 	g->fn = fn;
 	fn->current = g;
 	fn->service_ns = SERVICE_NS_UNKNOWN;
@@ -330,6 +334,20 @@ static void cannot_start(void)
 	CHECK(!fng__host_cannot_start(&fn, false), "a busy one too (504 at a deadline)");
 	fn.current = NULL;
 	CHECK(!fng__host_cannot_start(&fn, true), "no version: not deployed, another 503");
+	workers_free(&g);
+
+	/* No supervisor (it died; the next waits out its back-off): no worker is coming. */
+	fn_init(&fn, &g);
+	host.ctl = -1;
+	CHECK(fng__host_cannot_start(&fn, true), "no supervisor, no worker: it cannot start");
+	w = worker_add(&g, W_SPAWNING, 0);
+	CHECK(fng__host_cannot_start(&fn, true), "a worker asked for waits for the next "
+		"supervisor: no attempt under way");
+	w->state = W_IDLE;
+	CHECK(!fng__host_cannot_start(&fn, true), "a live worker still serves");
+	host.ctl = 3;
+	w->state = W_SPAWNING;
+	CHECK(!fng__host_cannot_start(&fn, true), "with a supervisor the spawn is under way");
 	workers_free(&g);
 }
 
