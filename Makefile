@@ -36,7 +36,7 @@ functions: build
 		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate)
 
 demo: functions
-	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
+	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's/localhost:8080/localhost:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
 		-e 's|root: \.\./examples/|root: $(CURDIR)/examples/|' \
 		examples/fngate.yaml > $(BUILD)/demo.yaml
 	@echo
@@ -49,6 +49,8 @@ demo: functions
 	@echo "  curl -i -H 'Authorization: Bearer allow-ada' http://127.0.0.1:$(PORT)/dev/authz/hello  # authorizer allows: 200"
 	@echo "  curl -i -H 'Authorization: Bearer deny-me' http://127.0.0.1:$(PORT)/dev/authz/hello    # denies: 403"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/authz/hello            # no token: 401"
+	@echo "  curl -i -X OPTIONS http://127.0.0.1:$(PORT)/dev/stats -H 'Origin: http://localhost:$(PORT)' -H 'Access-Control-Request-Method: POST'  # CORS preflight"
+	@echo "  curl -i --interface 127.0.0.2 http://127.0.0.1:$(PORT)/prod/hello/world  # 403: resource policy"
 	@echo "  pages: http://127.0.0.1:$(PORT)/chat/       # chat rooms (examples/chat)"
 	@echo "         http://127.0.0.1:$(PORT)/dashboard/  # live chart (examples/dashboard)"
 	@echo "  curl http://127.0.0.1:$(PORT)/dashboard/metrics -d '{\"name\":\"io\",\"value\":1}'"

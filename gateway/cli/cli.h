@@ -4,7 +4,7 @@
 
 /* `fngate invoke NAME|PATH.so --event EVENT.json` (cli_fn.c). Exit status. */
 int fng__cli_invoke(int argc, char **argv);
-/* `fngate new NAME`: writes NAME.c, a handler to start from. Exit status. */
+/* `fngate new NAME`: writes NAME.c, a handler to start from, and NAME_test.c. Exit status. */
 int fng__cli_new(int argc, char **argv);
 /* `fngate ws URL`: an interactive WebSocket client (cli_ws.c, built with libwebsockets). */
 int fng__cli_ws(int argc, char **argv);

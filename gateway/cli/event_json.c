@@ -30,12 +30,6 @@
 #include "wire_rules.h"
 #include "ws.h"
 
-/* A growing list of pairs in the event's arena. */
-struct kvlist {
-	struct fng_wire_kv *v;
-	size_t n, cap;
-};
-
 static struct fng_wire_str ws_str(const char *s, size_t n)
 {
 	return (struct fng_wire_str){ s, n };
@@ -51,7 +45,7 @@ static struct fng_wire_str jstr(json_t *o, const char *key, const char *def)
 	return ws_str(def, strlen(def));
 }
 
-static int kv_add(struct fng_arena *a, struct kvlist *l, struct fng_wire_str k,
+int fng__kvlist_add(struct fng_arena *a, struct fng_kvlist *l, struct fng_wire_str k,
 	struct fng_wire_str v)
 {
 	if (l->n == l->cap) {
@@ -71,8 +65,7 @@ static int kv_add(struct fng_arena *a, struct kvlist *l, struct fng_wire_str k,
 	return 0;
 }
 
-/* A header name as the gateway passes it: lower case. */
-static struct fng_wire_str lower(struct fng_arena *a, const char *s, size_t n)
+struct fng_wire_str fng__json_lower(struct fng_arena *a, const char *s, size_t n)
 {
 	char *d = fng__arena_alloc(a, n + 1);
 
@@ -90,7 +83,7 @@ static struct fng_wire_str lower(struct fng_arena *a, const char *s, size_t n)
  * Every string of the object o[key] as pairs: a string value is one pair, an array of strings
  * one pair per element (1.0's multiValue* objects). name_lower: header names.
  */
-static int pairs(struct fng_arena *a, struct kvlist *l, json_t *o, const char *key,
+static int pairs(struct fng_arena *a, struct fng_kvlist *l, json_t *o, const char *key,
 	bool name_lower)
 {
 	json_t *m = o ? json_object_get(o, key) : NULL, *v, *e;
@@ -98,15 +91,18 @@ static int pairs(struct fng_arena *a, struct kvlist *l, json_t *o, const char *k
 	size_t i;
 
 	json_object_foreach(m, k, v) {
-		struct fng_wire_str name = name_lower ? lower(a, k, strlen(k)) : ws_str(k, strlen(k));
+		struct fng_wire_str name = name_lower ? fng__json_lower(a, k, strlen(k)) :
+							ws_str(k, strlen(k));
 
 		if (json_is_string(v) &&
-			kv_add(a, l, name, ws_str(json_string_value(v), json_string_length(v)))) {
+			fng__kvlist_add(a, l, name,
+				ws_str(json_string_value(v), json_string_length(v)))) {
 			return -1;
 		}
 		json_array_foreach(v, i, e) {
 			if (json_is_string(e) &&
-				kv_add(a, l, name, ws_str(json_string_value(e), json_string_length(e)))) {
+				fng__kvlist_add(a, l, name,
+					ws_str(json_string_value(e), json_string_length(e)))) {
 				return -1;
 			}
 		}
@@ -115,7 +111,7 @@ static int pairs(struct fng_arena *a, struct kvlist *l, json_t *o, const char *k
 }
 
 /* 2.0 without rawQueryString: values API Gateway joined with commas, one pair each again. */
-static int split_joined(struct fng_arena *a, struct kvlist *l, json_t *o)
+static int split_joined(struct fng_arena *a, struct fng_kvlist *l, json_t *o)
 {
 	json_t *m = o ? json_object_get(o, "queryStringParameters") : NULL, *v;
 	const char *k;
@@ -127,7 +123,7 @@ static int split_joined(struct fng_arena *a, struct kvlist *l, json_t *o)
 			const char *comma = strchr(p, ',');
 			size_t n = comma ? (size_t)(comma - p) : strlen(p);
 
-			if (kv_add(a, l, ws_str(k, strlen(k)), ws_str(p, n))) {
+			if (fng__kvlist_add(a, l, ws_str(k, strlen(k)), ws_str(p, n))) {
 				return -1;
 			}
 			p = comma ? comma + 1 : NULL;
@@ -136,22 +132,21 @@ static int split_joined(struct fng_arena *a, struct kvlist *l, json_t *o)
 	return 0;
 }
 
-static int query_from_raw(struct fng_arena *a, struct kvlist *l, struct fng_wire_str raw)
+int fng__kvlist_query(struct fng_arena *a, struct fng_kvlist *l, struct fng_wire_str raw)
 {
 	const char *p = raw.p, *end = raw.p + raw.len;
 	struct fng_str k, v;
 	int r;
 
 	while ((r = fng__query_next(a, &p, end, &k, &v)) > 0) {
-		if (kv_add(a, l, ws_str(k.p, k.len), ws_str(v.p, v.len))) {
+		if (fng__kvlist_add(a, l, ws_str(k.p, k.len), ws_str(v.p, v.len))) {
 			return -1;
 		}
 	}
 	return r < 0 ? -1 : 0;
 }
 
-/* k=v&... of the pairs, percent-encoded but for RFC 3986's unreserved characters. */
-static struct fng_wire_str raw_query(struct fng_arena *a, const struct kvlist *l)
+struct fng_wire_str fng__kvlist_raw_query(struct fng_arena *a, const struct fng_kvlist *l)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t cap = 1;
@@ -215,7 +210,7 @@ static const char *scalar_text(struct fng_arena *a, json_t *v, size_t *len)
 }
 
 /* The scalar members of obj, as prefix + name = text (objects, arrays and null left out). */
-static int scalars(struct fng_arena *a, struct kvlist *l, json_t *obj, const char *prefix)
+static int scalars(struct fng_arena *a, struct fng_kvlist *l, json_t *obj, const char *prefix)
 {
 	size_t plen = strlen(prefix);
 	const char *k;
@@ -236,7 +231,7 @@ static int scalars(struct fng_arena *a, struct kvlist *l, json_t *obj, const cha
 		}
 		memcpy(name, prefix, plen);
 		memcpy(name + plen, k, klen + 1);
-		if (kv_add(a, l, ws_str(name, plen + klen), ws_str(text, vlen))) {
+		if (fng__kvlist_add(a, l, ws_str(name, plen + klen), ws_str(text, vlen))) {
 			return -1;
 		}
 	}
@@ -250,7 +245,7 @@ static int scalars(struct fng_arena *a, struct kvlist *l, json_t *obj, const cha
  * and WebSocket events have the context itself as the object. Numbers and booleans become
  * their text, as the gateway passes them.
  */
-static int authorizer(struct fng_arena *a, struct kvlist *l, json_t *ctx)
+static int authorizer(struct fng_arena *a, struct fng_kvlist *l, json_t *ctx)
 {
 	json_t *auth = ctx ? json_object_get(ctx, "authorizer") : NULL;
 	json_t *lambda = json_object_get(auth, "lambda"), *jwt = json_object_get(auth, "jwt");
@@ -262,7 +257,7 @@ static int authorizer(struct fng_arena *a, struct kvlist *l, json_t *ctx)
 	if (!json_is_object(lambda) && !json_is_object(jwt)) {
 		return scalars(a, l, auth, "");
 	}
-	if (json_is_string(principal) && kv_add(a, l, ws_str("principalId", 11),
+	if (json_is_string(principal) && fng__kvlist_add(a, l, ws_str("principalId", 11),
 		ws_str(json_string_value(principal), json_string_length(principal)))) {
 		return -1;
 	}
@@ -364,7 +359,7 @@ static enum fng_event_shape shape_of(json_t *root, json_t *ctx)
  * of them; headers and queryStringParameters only the last).
  */
 static int v1_common(struct fng_arena *a, struct fng_wire_event *ev, json_t *root,
-	json_t *ident, struct kvlist *hdr, struct kvlist *qry)
+	json_t *ident, struct fng_kvlist *hdr, struct fng_kvlist *qry)
 {
 	bool mh = json_is_object(json_object_get(root, "multiValueHeaders"));
 	bool mq = json_is_object(json_object_get(root, "multiValueQueryStringParameters"));
@@ -382,7 +377,7 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 	json_t *ctx = json_object_get(root, "requestContext");
 	json_t *http = ctx ? json_object_get(ctx, "http") : NULL;
 	json_t *ident = ctx ? json_object_get(ctx, "identity") : NULL;
-	struct kvlist hdr = { 0 }, qry = { 0 }, pp = { 0 }, sv = { 0 }, au = { 0 };
+	struct fng_kvlist hdr = { 0 }, qry = { 0 }, pp = { 0 }, sv = { 0 }, au = { 0 };
 	struct fng_arena *a;
 	struct timespec now;
 	int err = 0;
@@ -424,8 +419,8 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 		ev->source_ip = jstr(http, "sourceIp", "127.0.0.1");
 		ev->user_agent = jstr(http, "userAgent", "");
 		err |= pairs(a, &hdr, root, "headers", true);
-		err |= json_object_get(root, "rawQueryString") ? query_from_raw(a, &qry, ev->raw_query)
-							       : split_joined(a, &qry, root);
+		err |= json_object_get(root, "rawQueryString") ?
+			fng__kvlist_query(a, &qry, ev->raw_query) : split_joined(a, &qry, root);
 		if (!ck) {
 			err = -1;
 			break;
@@ -454,7 +449,7 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 			}
 		}
 		err |= v1_common(a, ev, root, ident, &hdr, &qry);
-		ev->raw_query = raw_query(a, &qry);
+		ev->raw_query = fng__kvlist_raw_query(a, &qry);
 		break;
 	}
 	case FNG_SHAPE_WS:

@@ -47,6 +47,24 @@ void fng__json_event_finish(struct fng_json_event *je);
 json_t *fng__json_response(const struct fng_wire_result *r, enum fng_event_shape shape);
 
 /*
+ * The pieces of the translation the test harness (gateway/harness) builds events from too.
+ * A growing list of pairs in an arena (fng__kvlist_add: 0 or -1 without memory); a name in
+ * lower case, as the gateway passes header names (NUL-terminated, in a); the pairs of a raw
+ * query string, decoded like the gateway does (query.h), appended to l (0 or -1); and the
+ * raw query string of pairs, percent-encoded but for RFC 3986's unreserved characters.
+ */
+struct fng_kvlist {
+	struct fng_wire_kv *v;
+	size_t n, cap;
+};
+
+int fng__kvlist_add(struct fng_arena *a, struct fng_kvlist *l, struct fng_wire_str k,
+	struct fng_wire_str v);
+struct fng_wire_str fng__json_lower(struct fng_arena *a, const char *s, size_t n);
+int fng__kvlist_query(struct fng_arena *a, struct fng_kvlist *l, struct fng_wire_str raw);
+struct fng_wire_str fng__kvlist_raw_query(struct fng_arena *a, const struct fng_kvlist *l);
+
+/*
  * An authorizer's answer as JSON (AUTHORIZER events): {isAuthorized, principalId, context
  * (typed), usageIdentifierKey (when set)}; NULL when r has no decision or without memory.
  */
