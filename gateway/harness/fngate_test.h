@@ -149,8 +149,18 @@ enum fng_test_ws_event {
 struct fng_test_event *fng_test_event_ws(enum fng_test_ws_event type, const char *connection_id);
 
 /*
+ * An AUTHORIZER event, as a function authorizer gets it (docs/sdk.md, "Writing an
+ * authorizer"): type "TOKEN" (identity[0] is the header's value, its authorizationToken) or
+ * "REQUEST", with the n identity sources' values (1-16). Add the request's headers, query and
+ * so on as to any event. NULL without memory or on a bad argument.
+ */
+struct fng_test_event *fng_test_event_authorizer(const char *type, const char *const *identity,
+	size_t n);
+
+/*
  * An event from API Gateway JSON, the shapes `fngate invoke` reads: payload 2.0 (HTTP APIs),
- * payload 1.0 (REST APIs) or a WebSocket route's event. The shape also decides the JSON of
+ * payload 1.0 (REST APIs), a WebSocket route's event, or a Lambda authorizer's ("type":
+ * "TOKEN" or "REQUEST"). The shape also decides the JSON of
  * fng_test_result_json(). NULL with the reason in err (a JSON syntax error with its line and
  * column, not an object, a body that is not base64 though it says so).
  */
@@ -267,8 +277,20 @@ size_t fng_test_ws_count(const struct fng_test_result *r);
 const struct fng_test_ws_call *fng_test_ws_call(const struct fng_test_result *r, size_t i);
 
 /*
+ * An authorizer's answer to an AUTHORIZER event: "allow" or "deny", NULL when it made no
+ * decision (the gateway answers 500) or failed; what the protected handler reads with
+ * fng_event_authorizer(ctx, key) ("principalId", a context key with a number or a boolean as
+ * text), NULL if none; its usage identifier key, NULL if none. Valid until the result is
+ * freed.
+ */
+const char *fng_test_authorizer_decision(const struct fng_test_result *r);
+const char *fng_test_authorizer_value(const struct fng_test_result *r, const char *key);
+const char *fng_test_authorizer_usage_key(const struct fng_test_result *r);
+
+/*
  * The response as API Gateway returns it for the event's shape, the JSON `fngate invoke`
- * prints: statusCode, headers (2.0: repeated ones joined with commas, cookies apart; 1.0:
+ * prints (for an authorizer's decision: {isAuthorized, principalId, context,
+ * usageIdentifierKey}): statusCode, headers (2.0: repeated ones joined with commas, cookies apart; 1.0:
  * multiValueHeaders too), body (base64 with isBase64Encoded when not UTF-8), and "error" on a
  * 502. Valid until the result is freed; NULL without memory.
  */

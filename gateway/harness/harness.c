@@ -32,6 +32,7 @@
 #include "mem.h"
 #include "runtime.h"
 #include "wire.h"
+#include "wire_limits.h"
 #include "wire_rules.h"
 
 #define API FNG_EXPORT
@@ -438,6 +439,51 @@ API struct fng_test_event *fng_test_event_http(const char *method, const char *p
 		fng_test_event_free(e);
 		return NULL;
 	}
+	return e;
+}
+
+API struct fng_test_event *fng_test_event_authorizer(const char *type, const char *const *identity,
+	size_t n)
+{
+	static const char arn[] = "arn:fngate:execute-api:local:local/$default/GET/";
+	bool token = type && strcmp(type, "TOKEN") == 0;
+	struct fng_wire_str *ids;
+	struct fng_test_event *e;
+
+	if ((!token && (!type || strcmp(type, "REQUEST") != 0)) || !identity || n == 0 ||
+		n > FNG_WIRE_MAX_IDENTITY) {
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!identity[i]) {
+			return NULL;
+		}
+	}
+	e = event_create();
+	if (!e) {
+		return NULL;
+	}
+	event_defaults(e);
+	e->shape = FNG_SHAPE_AUTHORIZER;
+	e->ev.method = str("GET", 3);
+	e->ev.raw_path = e->ev.path = str("/", 1);
+	e->ev.event_type = str("AUTHORIZER", 10);
+	e->ev.authz_type = token ? str("TOKEN", 5) : str("REQUEST", 7);
+	e->ev.route_arn = str(arn, strlen(arn));
+	ids = fng__arena_alloc(e->arena, n * sizeof(*ids));
+	for (size_t i = 0; ids && i < n; i++) {
+		ids[i] = copy(e, identity[i], strlen(identity[i]));
+		if (!ids[i].p) {
+			ids = NULL;
+		}
+	}
+	if (!ids) {
+		fng_test_event_free(e);
+		return NULL;
+	}
+	e->ev.identity_source = ids;
+	e->ev.nidentity_source = n;
+	e->ev.authorization_token = token ? ids[0] : str("", 0);
 	return e;
 }
 
@@ -1087,6 +1133,63 @@ API const struct fng_test_ws_call *fng_test_ws_call(const struct fng_test_result
 	return r && i < r->nws ? &r->ws[i] : NULL;
 }
 
+/* An answer only to an AUTHORIZER event, and only with a decision (the gateway's reading). */
+static const struct fng_wire_authz *answer_of(const struct fng_test_result *r)
+{
+	if (!r || r->shape != FNG_SHAPE_AUTHORIZER || r->wire.failed ||
+		r->wire.authz.decision == FNG_WIRE_AUTHZ_NONE) {
+		return NULL;
+	}
+	return &r->wire.authz;
+}
+
+API const char *fng_test_authorizer_decision(const struct fng_test_result *r)
+{
+	const struct fng_wire_authz *a = answer_of(r);
+
+	return !a ? NULL : a->decision == FNG_WIRE_AUTHZ_ALLOW ? "allow" : "deny";
+}
+
+API const char *fng_test_authorizer_value(const struct fng_test_result *r, const char *key)
+{
+	struct fng_test_result *m = (struct fng_test_result *)r; /* its arena, not a change */
+	const struct fng_wire_authz *a = answer_of(r);
+	bool oom = false;
+	char num[32];
+
+	if (!a || !key) {
+		return NULL;
+	}
+	if (strcmp(key, "principalId") == 0) {
+		return a->principal.p;
+	}
+	for (size_t i = 0; i < a->ncontext; i++) {
+		const struct fng_wire_ctxv *c = &a->context[i];
+
+		if (strcmp(c->k.p, key) != 0) {
+			continue;
+		}
+		/* The text the gateway gives the protected handler (host/authz.c). */
+		if (c->type == FNG_WIRE_CTX_STR) {
+			return c->s.p;
+		}
+		if (c->type == FNG_WIRE_CTX_BOOL) {
+			return c->b ? "true" : "false";
+		}
+		fng__num_text(num, c->num);
+		key = rcopy(m, num, strlen(num), &oom);
+		return oom ? NULL : key;
+	}
+	return NULL;
+}
+
+API const char *fng_test_authorizer_usage_key(const struct fng_test_result *r)
+{
+	const struct fng_wire_authz *a = answer_of(r);
+
+	return a && a->usage_key.len ? a->usage_key.p : NULL;
+}
+
 API const char *fng_test_result_json(const struct fng_test_result *r)
 {
 	struct fng_test_result *m = (struct fng_test_result *)r; /* a cache, not a change */
@@ -1096,7 +1199,8 @@ API const char *fng_test_result_json(const struct fng_test_result *r)
 		return NULL;
 	}
 	if (!m->json) {
-		o = fng__json_response(&r->wire, r->shape);
+		o = answer_of(r) ? fng__json_authorizer_answer(&r->wire) :
+			fng__json_response(&r->wire, r->shape);
 		m->json = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 		json_decref(o);
 	}
