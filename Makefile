@@ -32,9 +32,11 @@ functions: build
 		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate jansson)
 	cc $(HANDLER_CFLAGS) -o functions/dashboard.so examples/dashboard/dashboard.c \
 		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate jansson) -lm
+	cc $(HANDLER_CFLAGS) -o functions/authorizer.so examples/authorizer/authorizer.c \
+		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate)
 
 demo: functions
-	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
+	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's/localhost:8080/localhost:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
 		-e 's|root: \.\./examples/|root: $(CURDIR)/examples/|' \
 		-e 's|file: \.\./examples/|file: $(CURDIR)/examples/|' \
 		examples/fngate.yaml > $(BUILD)/demo.yaml
@@ -45,6 +47,11 @@ demo: functions
 	@echo "  curl -i 'http://127.0.0.1:$(PORT)/dev/echo/any/path?q=1'    # function echo"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/stats -d '{\"numbers\":[1,2,3.5]}'  # function json"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/mock/hello/world       # mock integration"
+	@echo "  curl -i -H 'Authorization: Bearer allow-ada' http://127.0.0.1:$(PORT)/dev/authz/hello  # authorizer allows: 200"
+	@echo "  curl -i -H 'Authorization: Bearer deny-me' http://127.0.0.1:$(PORT)/dev/authz/hello    # denies: 403"
+	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/authz/hello            # no token: 401"
+	@echo "  curl -i -X OPTIONS http://127.0.0.1:$(PORT)/dev/stats -H 'Origin: http://localhost:$(PORT)' -H 'Access-Control-Request-Method: POST'  # CORS preflight"
+	@echo "  curl -i --interface 127.0.0.2 http://127.0.0.1:$(PORT)/prod/hello/world  # 403: resource policy"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/secure/hello -H \"Authorization: Bearer \$$($(BUILD)/gateway/fngate token --key examples/jwt/demo-rs256.pem --kid demo-rs256 --iss https://fngate.demo/ --aud fngate-demo --sub alice --scope read)\"  # JWT authorizer"
 	@echo "  pages: http://127.0.0.1:$(PORT)/chat/       # chat rooms (examples/chat)"
 	@echo "         http://127.0.0.1:$(PORT)/dashboard/  # live chart (examples/dashboard)"

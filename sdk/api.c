@@ -6,6 +6,7 @@
  * the handler returns. Like runtime.c this runs under the worker's seccomp policy: no stdio
  * streams, no system call but write(2) (fng_log) and clock_gettime.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -540,6 +541,173 @@ FNG_EXPORT const char *fng_json_str(struct fng_ctx *ctx, const char *s)
 	}
 	*o = '\0';
 	return out;
+}
+
+/* ---- authorizers ---- */
+
+static bool is_authorizer_event(const struct fng_ctx *ctx)
+{
+	return ctx && ctx->ev.authz_type.len > 0;
+}
+
+FNG_EXPORT const char *fng_event_authorizer_type(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.authz_type) : "";
+}
+
+FNG_EXPORT const char *fng_event_authorization_token(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.authorization_token) : "";
+}
+
+FNG_EXPORT const char *fng_event_identity_source(const struct fng_ctx *ctx, size_t i)
+{
+	return ctx && i < ctx->ev.nidentity_source ? str(&ctx->ev.identity_source[i]) : NULL;
+}
+
+FNG_EXPORT const char *fng_event_route_arn(const struct fng_ctx *ctx)
+{
+	return ctx ? str(&ctx->ev.route_arn) : "";
+}
+
+/*
+ * A copy of s (NULL: "") in scratch, at most max bytes, its RESULT bytes charged (upper
+ * bound: a str header and an entry's map overhead). false on a bad argument or no memory.
+ */
+static bool authz_str(struct fng_ctx *ctx, const char *s, size_t max, struct fng_wire_str *out)
+{
+	size_t n = s ? strlen(s) : 0;
+	char *p;
+
+	if (n > max) {
+		return false;
+	}
+	p = fng__sarena_strndup(&ctx->scratch, s ? s : "", n);
+	if (!p || !charge(ctx, n + 8)) {
+		return false;
+	}
+	*out = (struct fng_wire_str){ p, n };
+	return true;
+}
+
+static int decide(struct fng_ctx *ctx, enum fng_wire_decision d, const char *principal)
+{
+	struct fng_wire_str p;
+
+	if (!is_authorizer_event(ctx) || !authz_str(ctx, principal, FNG_WIRE_MAX_AUTHZ_ID, &p)) {
+		return -1;
+	}
+	if (ctx->authz.decision == FNG_WIRE_AUTHZ_NONE && !charge(ctx, FNG__RESULT_AUTHZ)) {
+		return -1;
+	}
+	ctx->authz.decision = d;
+	ctx->authz.principal = p;
+	return 0;
+}
+
+FNG_EXPORT int fng_authorizer_allow(struct fng_ctx *ctx, const char *principal)
+{
+	return decide(ctx, FNG_WIRE_AUTHZ_ALLOW, principal);
+}
+
+FNG_EXPORT int fng_authorizer_deny(struct fng_ctx *ctx, const char *principal)
+{
+	return decide(ctx, FNG_WIRE_AUTHZ_DENY, principal);
+}
+
+/*
+ * The slot for key in the context: the entry already there, or a new one at the end (its key
+ * copied, type and value left to the caller). NULL on a bad key, over the cap or no memory.
+ */
+static struct fng_wire_ctxv *context_slot(struct fng_ctx *ctx, const char *key)
+{
+	struct fng_wire_authz *a = &ctx->authz;
+	size_t n = key ? strlen(key) : 0;
+	struct fng_wire_ctxv *c;
+
+	if (!is_authorizer_event(ctx) || n == 0 || n > FNG_WIRE_MAX_AUTHZ_KEY) {
+		return NULL;
+	}
+	for (size_t i = 0; i < a->ncontext; i++) {
+		if (ctx->authz_ctx[i].k.len == n && memcmp(ctx->authz_ctx[i].k.p, key, n) == 0) {
+			return &ctx->authz_ctx[i];
+		}
+	}
+	if (a->ncontext >= FNG_WIRE_MAX_AUTHZ_CONTEXT) {
+		return NULL;
+	}
+	if (a->ncontext == ctx->cap_authz_ctx) {
+		size_t cap = ctx->cap_authz_ctx ? ctx->cap_authz_ctx * 2 : 8;
+
+		c = realloc(ctx->authz_ctx, cap * sizeof(*c));
+		if (!c) {
+			return NULL;
+		}
+		ctx->authz_ctx = c;
+		ctx->cap_authz_ctx = cap;
+	}
+	c = &ctx->authz_ctx[a->ncontext];
+	memset(c, 0, sizeof(*c));
+	if (!authz_str(ctx, key, FNG_WIRE_MAX_AUTHZ_KEY, &c->k)) {
+		return NULL;
+	}
+	a->ncontext++;
+	return c;
+}
+
+FNG_EXPORT int fng_authorizer_context_str(struct fng_ctx *ctx, const char *key,
+	const char *value)
+{
+	struct fng_wire_str v;
+	struct fng_wire_ctxv *c;
+
+	if (!value || !is_authorizer_event(ctx) ||
+		!authz_str(ctx, value, FNG_WIRE_MAX_AUTHZ_VALUE, &v)) {
+		return -1;
+	}
+	c = context_slot(ctx, key);
+	if (!c) {
+		return -1;
+	}
+	c->type = FNG_WIRE_CTX_STR;
+	c->s = v;
+	return 0;
+}
+
+FNG_EXPORT int fng_authorizer_context_num(struct fng_ctx *ctx, const char *key, double value)
+{
+	struct fng_wire_ctxv *c;
+
+	if (!isfinite(value) || !(c = context_slot(ctx, key)) || !charge(ctx, 9)) {
+		return -1;
+	}
+	c->type = FNG_WIRE_CTX_NUM;
+	c->num = value;
+	return 0;
+}
+
+FNG_EXPORT int fng_authorizer_context_bool(struct fng_ctx *ctx, const char *key, int value)
+{
+	struct fng_wire_ctxv *c = context_slot(ctx, key);
+
+	if (!c) {
+		return -1;
+	}
+	c->type = FNG_WIRE_CTX_BOOL;
+	c->b = value != 0;
+	return 0;
+}
+
+FNG_EXPORT int fng_authorizer_usage_key(struct fng_ctx *ctx, const char *key)
+{
+	struct fng_wire_str k;
+
+	if (!key || !is_authorizer_event(ctx) ||
+		!authz_str(ctx, key, FNG_WIRE_MAX_AUTHZ_ID, &k)) {
+		return -1;
+	}
+	ctx->authz.usage_key = k;
+	return 0;
 }
 
 /* ---- WebSocket calls and logging: frames written at once ---- */

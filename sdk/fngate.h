@@ -110,7 +110,12 @@ const char *fng_event_api(const struct fng_ctx *ctx);
 const char *fng_event_stage(const struct fng_ctx *ctx);
 /* A stage variable; NULL if the stage has none by that name. */
 const char *fng_event_stage_var(const struct fng_ctx *ctx, const char *name);
-/* A value the authorizer attached to the request; NULL if none (or no authorizer ran). */
+/*
+ * A value the route's authorizer attached to the request: "principalId", and each key of a
+ * function authorizer's context (numbers and booleans as text: "42", "true") or a JWT's
+ * "claims.NAME". On a WebSocket API, what the $connect authorizer attached, in every event of
+ * the connection. NULL if none (or no authorizer ran).
+ */
 const char *fng_event_authorizer(const struct fng_ctx *ctx, const char *key);
 /* The request id (the x-request-id the client sees). */
 const char *fng_event_request_id(const struct fng_ctx *ctx);
@@ -163,6 +168,59 @@ int fng_response_vprintf(struct fng_ctx *ctx, const char *fmt, va_list ap);
  */
 int fng_response_json(struct fng_ctx *ctx, int status, const char *fmt, ...) FNG_PRINTF(3, 4);
 const char *fng_json_str(struct fng_ctx *ctx, const char *s);
+
+/* ---- authorizers ---- */
+
+/*
+ * A function named as an authorizer (docs/config.md, "Authorizers") is invoked with an event
+ * whose type (fng_event_type()) is "AUTHORIZER", before the request it decides about goes
+ * anywhere. Its headers, query parameters, path parameters, stage variables, source IP and
+ * route key are the request's (read them with the accessors above); it has no body. It
+ * answers with fng_authorizer_allow() or fng_authorizer_deny(), optionally a context for the
+ * protected handler and a usage identifier key; the response's status, headers and body are
+ * not used. A handler that returns without a decision, returns < 0, crashes or times out
+ * refuses the request with 500 (docs/sdk.md, "Writing an authorizer").
+ *
+ *     static int authz(struct fng_ctx *ctx)
+ *     {
+ *             const char *tok = fng_event_authorization_token(ctx);
+ *
+ *             if (strncmp(tok, "Bearer allow-", 13) != 0) {
+ *                     return fng_authorizer_deny(ctx, "anonymous");
+ *             }
+ *             fng_authorizer_context_str(ctx, "user", tok + 13);
+ *             return fng_authorizer_allow(ctx, tok + 13);
+ *     }
+ *     FNG_HANDLER(authz)
+ *
+ * The authorizer's type: "TOKEN" (one header is the identity) or "REQUEST" (several
+ * identity sources); "" when the event is not an AUTHORIZER event.
+ */
+const char *fng_event_authorizer_type(const struct fng_ctx *ctx);
+/* TOKEN: the identity header's value (e.g. "Bearer abc"); "" otherwise. */
+const char *fng_event_authorization_token(const struct fng_ctx *ctx);
+/* The i-th (from 0) identity source's value, in the configured order; NULL past the last. */
+const char *fng_event_identity_source(const struct fng_ctx *ctx, size_t i);
+/* The route being authorized: "arn:fngate:execute-api:local:API/STAGE/METHOD/PATH". */
+const char *fng_event_route_arn(const struct fng_ctx *ctx);
+/*
+ * The decision, with the caller's principal id (NULL: ""; at most 1024 bytes): allow lets the
+ * request through, deny answers it 403. The last call wins. 0, or -1 outside an AUTHORIZER
+ * event or for a principal over the cap (no decision recorded).
+ */
+int fng_authorizer_allow(struct fng_ctx *ctx, const char *principal);
+int fng_authorizer_deny(struct fng_ctx *ctx, const char *principal);
+/*
+ * Adds key (1-128 bytes) to the context the protected handler reads with
+ * fng_event_authorizer(); a key given again takes the new value. Values: a string of at most
+ * 1024 bytes, a finite number, a boolean (non-zero: true). At most 64 keys. 0, or -1 for a bad
+ * argument, over a cap, or outside an AUTHORIZER event (nothing added).
+ */
+int fng_authorizer_context_str(struct fng_ctx *ctx, const char *key, const char *value);
+int fng_authorizer_context_num(struct fng_ctx *ctx, const char *key, double value);
+int fng_authorizer_context_bool(struct fng_ctx *ctx, const char *key, int value);
+/* The usage identifier key (API Gateway's usageIdentifierKey; at most 1024 bytes). 0 or -1. */
+int fng_authorizer_usage_key(struct fng_ctx *ctx, const char *key);
 
 /* ---- logging ---- */
 

@@ -54,6 +54,7 @@ static void ctx_reset(struct fng_ctx *ctx)
 	ctx->budget = FNG__RESULT_FIXED;
 	ctx->overflowed = false;
 	ctx->body_written = false;
+	memset(&ctx->authz, 0, sizeof(ctx->authz));
 	ctx->body.len = 0;
 	if (ctx->body.cap > KEEP_BUFFER) {
 		fng__wire_buf_finish(&ctx->body);
@@ -70,6 +71,7 @@ static void ctx_finish(struct fng_ctx *ctx)
 	ctx_reset(ctx);
 	free(ctx->headers);
 	free(ctx->cookies);
+	free(ctx->authz_ctx);
 	fng__wire_buf_finish(&ctx->body);
 	fng__wire_buf_finish(&ctx->out);
 	fng__sarena_finish(&ctx->scratch);
@@ -101,6 +103,8 @@ static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 		r.body = ctx->body.p;
 		r.body_len = ctx->body.len;
 		r.has_body = ctx->body_written;
+		r.authz = ctx->authz;
+		r.authz.context = ctx->authz_ctx;
 	} else {
 		r.status = 502;
 		r.failed = true;

@@ -40,6 +40,8 @@ void fng__sarena_finish(struct fng__sarena *a);
 /* What one response header / Set-Cookie value adds to a RESULT beyond its own bytes. */
 #define FNG__RESULT_PER_HEADER 11
 #define FNG__RESULT_PER_COOKIE 5
+/* An authorizer's answer beyond its strings and context entries (the keys and headers). */
+#define FNG__RESULT_AUTHZ 80
 
 /*
  * One invocation, alive from the INVOKE frame to the RESULT frame. The serve loop owns it and
@@ -64,6 +66,10 @@ struct fng_ctx {
 	size_t budget;                /* upper bound on the RESULT body encoded so far */
 	bool overflowed;              /* a response call hit the cap: the RESULT is a failure */
 	bool body_written;            /* a body call was made, even with 0 bytes (WebSocket) */
+	/* An AUTHORIZER event's answer; context: realloc'd array, strings in scratch. */
+	struct fng_wire_authz authz;
+	struct fng_wire_ctxv *authz_ctx;
+	size_t cap_authz_ctx;
 
 	struct fng__sarena scratch;   /* response strings, fng_json_str(), cookie lookups */
 	struct fng_wire_buf out;      /* the frame being written (LOG, RESULT) */

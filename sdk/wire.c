@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,17 +249,29 @@ static void put_strs(struct enc *e, const struct fng_wire_str *s, size_t n, size
 	}
 }
 
+/* An AUTHORIZER event's type: "TOKEN" or "REQUEST". */
+static bool authz_type_ok(struct fng_wire_str t)
+{
+	return (t.len == 5 && memcmp(t.p, "TOKEN", 5) == 0) ||
+	       (t.len == 7 && memcmp(t.p, "REQUEST", 7) == 0);
+}
+
 FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fng_wire_event *ev)
 {
+	bool authz = ev->authz_type.len > 0;
 	struct enc e;
 
+	if (authz && !authz_type_ok(ev->authz_type)) {
+		return -EINVAL;
+	}
 	if (enc_begin(&e, out, FNG_WIRE_INVOKE)) {
 		return -ENOMEM;
 	}
 	if (ev->version.len && (ev->version.len != 3 || memcmp(ev->version.p, "2.0", 3))) {
 		fail(&e, -EINVAL);
 	}
-	msgpack_pack_map(&e.pk, 13);
+	/* An AUTHORIZER event has four keys more; the others' frames are as they always were. */
+	msgpack_pack_map(&e.pk, authz ? 17 : 13);
 	put_key(&e, "version");
 	put_raw_str(&e, "2.0", 3);
 	put_key(&e, "routeKey");
@@ -315,7 +328,109 @@ FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fn
 	put_str(&e, ev->message_id);
 	put_key(&e, "deadline");
 	msgpack_pack_int64(&e.pk, ev->deadline_epoch_ms);
+	if (authz) {
+		put_key(&e, "type");
+		put_str(&e, ev->authz_type);
+		put_key(&e, "authorizationToken");
+		put_str(&e, ev->authorization_token);
+		put_key(&e, "identitySource");
+		put_strs(&e, ev->identity_source, ev->nidentity_source, FNG_WIRE_MAX_IDENTITY);
+		put_key(&e, "routeArn");
+		put_str(&e, ev->route_arn);
+	}
 	return enc_end(&e);
+}
+
+/*
+ * An authorizer's answer as the caps and docs/protocol.md have it: a decision, a principal and
+ * a usage key within FNG_WIRE_MAX_AUTHZ_ID bytes, at most FNG_WIRE_MAX_AUTHZ_CONTEXT context
+ * entries with unique non-empty keys, string values within their cap and finite numbers. The
+ * one definition both sides use: the SDK before it sends, the decoder after it reads.
+ */
+static bool authz_ok(const struct fng_wire_authz *a)
+{
+	if (a->decision != FNG_WIRE_AUTHZ_ALLOW && a->decision != FNG_WIRE_AUTHZ_DENY) {
+		return false;
+	}
+	if (a->principal.len > FNG_WIRE_MAX_AUTHZ_ID || a->usage_key.len > FNG_WIRE_MAX_AUTHZ_ID ||
+		a->ncontext > FNG_WIRE_MAX_AUTHZ_CONTEXT || (!a->context && a->ncontext) ||
+		(!a->principal.p && a->principal.len) || (!a->usage_key.p && a->usage_key.len)) {
+		return false;
+	}
+	for (size_t i = 0; i < a->ncontext; i++) {
+		const struct fng_wire_ctxv *c = &a->context[i];
+
+		if (c->k.len == 0 || c->k.len > FNG_WIRE_MAX_AUTHZ_KEY || !c->k.p) {
+			return false;
+		}
+		switch (c->type) {
+		case FNG_WIRE_CTX_STR:
+			if (c->s.len > FNG_WIRE_MAX_AUTHZ_VALUE || (!c->s.p && c->s.len)) {
+				return false;
+			}
+			break;
+		case FNG_WIRE_CTX_NUM:
+			if (!isfinite(c->num)) {
+				return false;
+			}
+			break;
+		case FNG_WIRE_CTX_BOOL:
+			break;
+		default:
+			return false;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (a->context[j].k.len == c->k.len &&
+				memcmp(a->context[j].k.p, c->k.p, c->k.len) == 0) {
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* A number as msgpack has it most compactly: an integer when it is one (exactly), else float64. */
+static void put_num(struct enc *e, double v)
+{
+	if (v >= -9007199254740992.0 && v <= 9007199254740992.0 && v == (double)(int64_t)v) {
+		msgpack_pack_int64(&e->pk, (int64_t)v);
+	} else {
+		msgpack_pack_double(&e->pk, v);
+	}
+}
+
+static void put_bool(struct enc *e, bool v)
+{
+	if (v) {
+		msgpack_pack_true(&e->pk);
+	} else {
+		msgpack_pack_false(&e->pk);
+	}
+}
+
+static void put_authz(struct enc *e, const struct fng_wire_authz *a)
+{
+	msgpack_pack_map(&e->pk, 4);
+	put_key(e, "isAuthorized");
+	put_bool(e, a->decision == FNG_WIRE_AUTHZ_ALLOW);
+	put_key(e, "principalId");
+	put_str(e, a->principal);
+	put_key(e, "context");
+	msgpack_pack_map(&e->pk, a->ncontext);
+	for (size_t i = 0; i < a->ncontext; i++) {
+		const struct fng_wire_ctxv *c = &a->context[i];
+
+		put_str(e, c->k);
+		if (c->type == FNG_WIRE_CTX_STR) {
+			put_str(e, c->s);
+		} else if (c->type == FNG_WIRE_CTX_NUM) {
+			put_num(e, c->num);
+		} else {
+			put_bool(e, c->b);
+		}
+	}
+	put_key(e, "usageIdentifierKey");
+	put_str(e, a->usage_key);
 }
 
 static bool result_ok(const struct fng_wire_result *r)
@@ -338,7 +453,7 @@ static bool result_ok(const struct fng_wire_result *r)
 			return false;
 		}
 	}
-	return true;
+	return r->authz.decision == FNG_WIRE_AUTHZ_NONE || authz_ok(&r->authz);
 }
 
 FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fng_wire_result *r)
@@ -351,7 +466,8 @@ FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fn
 	if (enc_begin(&e, out, FNG_WIRE_RESULT)) {
 		return -ENOMEM;
 	}
-	msgpack_pack_map(&e.pk, 6);
+	/* The answer to an AUTHORIZER event is one key more; other results are as they were. */
+	msgpack_pack_map(&e.pk, r->authz.decision != FNG_WIRE_AUTHZ_NONE ? 7 : 6);
 	put_key(&e, "statusCode");
 	msgpack_pack_int(&e.pk, r->status);
 	put_key(&e, "headers");
@@ -361,16 +477,12 @@ FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fn
 	put_key(&e, "body");
 	put_bin(&e, r->body, r->body_len);
 	put_key(&e, "failed");
-	if (r->failed) {
-		msgpack_pack_true(&e.pk);
-	} else {
-		msgpack_pack_false(&e.pk);
-	}
+	put_bool(&e, r->failed);
 	put_key(&e, "hasBody");
-	if (r->has_body) {
-		msgpack_pack_true(&e.pk);
-	} else {
-		msgpack_pack_false(&e.pk);
+	put_bool(&e, r->has_body);
+	if (r->authz.decision != FNG_WIRE_AUTHZ_NONE) {
+		put_key(&e, "authorizer");
+		put_authz(&e, &r->authz);
 	}
 	return enc_end(&e);
 }
@@ -679,11 +791,17 @@ enum kind {
 	K_OBJ,        /* map → the fields of sub, into the same struct */
 	K_HEADERS,    /* K_PAIRS whose names are tokens and values free of control characters */
 	K_SETCOOKIES, /* K_STRS whose items are non-empty and free of control characters */
+	K_CTX,        /* map str → str|int|float|bool → const struct fng_wire_ctxv * at off,
+		       * count at noff (an authorizer's context: authz_ok() applies after) */
+	K_DECISION,   /* bool → enum fng_wire_decision: true ALLOW, false DENY */
 };
 
 struct fields;
 
-/* One key of a map. Every listed key is required exactly once; unlisted keys are skipped. */
+/*
+ * One key of a map. Every listed key is required exactly once, but those marked optional
+ * (which may be missing: their target stays zero); unlisted keys are skipped.
+ */
 struct field {
 	const char *key;
 	enum kind kind;
@@ -691,6 +809,7 @@ struct field {
 	size_t noff; /* where its count or length goes (K_STRS, K_PAIRS, K_MAP, K_BIN, ...) */
 	size_t max;  /* element cap (containers) or byte cap (K_STR, 0: none) */
 	const struct fields *sub; /* K_OBJ */
+	bool optional; /* added after the first release: an older peer does not send it */
 };
 
 struct fields {
@@ -795,6 +914,63 @@ static int get_kvs(struct handle *h, const msgpack_object *o, const struct field
 	return 0;
 }
 
+/* An authorizer's context value: str, any integer, float32/64 or bool, nothing else. */
+static int get_ctxv(struct handle *h, const msgpack_object *o, struct fng_wire_ctxv *c)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_STR:
+		c->type = FNG_WIRE_CTX_STR;
+		return copy_str(h, o, FNG_WIRE_MAX_AUTHZ_VALUE, &c->s);
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		c->type = FNG_WIRE_CTX_NUM;
+		c->num = (double)o->via.u64;
+		return 0;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		c->type = FNG_WIRE_CTX_NUM;
+		c->num = (double)o->via.i64;
+		return 0;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		c->type = FNG_WIRE_CTX_NUM;
+		c->num = o->via.f64;
+		return 0;
+	case MSGPACK_OBJECT_BOOLEAN:
+		c->type = FNG_WIRE_CTX_BOOL;
+		c->b = o->via.boolean;
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+static int get_ctx(struct handle *h, const msgpack_object *o, const struct field *f,
+	const struct fng_wire_ctxv **out, size_t *n)
+{
+	struct fng_wire_ctxv *c;
+	int err;
+
+	if (o->type != MSGPACK_OBJECT_MAP || o->via.map.size > f->max) {
+		return -EPROTO;
+	}
+	c = fng__sarena_alloc(&h->a, o->via.map.size * sizeof(*c));
+	if (!c) {
+		return -ENOMEM;
+	}
+	memset(c, 0, o->via.map.size * sizeof(*c));
+	for (size_t i = 0; i < o->via.map.size; i++) {
+		err = copy_str(h, &o->via.map.ptr[i].key, FNG_WIRE_MAX_AUTHZ_KEY, &c[i].k);
+		if (!err) {
+			err = get_ctxv(h, &o->via.map.ptr[i].val, &c[i]);
+		}
+		if (err) {
+			return err;
+		}
+	}
+	*out = c;
+	*n = o->via.map.size;
+	return 0;
+}
+
 static int get_int(const msgpack_object *o, int64_t lo, int64_t hi, int64_t *v)
 {
 	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -875,6 +1051,16 @@ static int decode_field(struct handle *h, const msgpack_object *o, const struct 
 		return 0;
 	case K_FALSE:
 		return o->type == MSGPACK_OBJECT_BOOLEAN && !o->via.boolean ? 0 : -EPROTO;
+	case K_DECISION:
+		if (o->type != MSGPACK_OBJECT_BOOLEAN) {
+			return -EPROTO;
+		}
+		*AT(enum fng_wire_decision, f->off) = o->via.boolean ? FNG_WIRE_AUTHZ_ALLOW
+								      : FNG_WIRE_AUTHZ_DENY;
+		return 0;
+	case K_CTX:
+		return get_ctx(h, o, f, AT(const struct fng_wire_ctxv *, f->off),
+			AT(size_t, f->noff));
 	case K_OBJ:
 		return decode_map(h, o, f->sub, base);
 	}
@@ -884,11 +1070,14 @@ static int decode_field(struct handle *h, const msgpack_object *o, const struct 
 static int decode_map(struct handle *h, const msgpack_object *o, const struct fields *fs,
 	char *base)
 {
-	uint32_t seen = 0;
+	uint32_t seen = 0, required = 0;
 	int err;
 
 	if (o->type != MSGPACK_OBJECT_MAP) {
 		return -EPROTO;
+	}
+	for (size_t j = 0; j < fs->n; j++) {
+		required |= fs->f[j].optional ? 0 : 1u << j;
 	}
 	for (size_t i = 0; i < o->via.map.size; i++) {
 		const msgpack_object *k = &o->via.map.ptr[i].key;
@@ -917,7 +1106,7 @@ static int decode_map(struct handle *h, const msgpack_object *o, const struct fi
 			return err;
 		}
 	}
-	return seen == (1u << fs->n) - 1 ? 0 : -EPROTO;
+	return (seen & required) == required ? 0 : -EPROTO;
 }
 
 /*
@@ -1023,6 +1212,12 @@ static const struct field invoke_fields[] = {
 	{ "isBase64Encoded", K_FALSE, 0, 0, 0, NULL },
 	{ "requestContext", K_OBJ, 0, 0, 0, &context_table },
 	{ "deadline", K_I64, EV(deadline_epoch_ms), 0, 0, NULL },
+	/* AUTHORIZER events only: checked together by fng__wire_decode_invoke. */
+	{ "type", K_STR, EV(authz_type), 0, 7, NULL, true },
+	{ "authorizationToken", K_STR, EV(authorization_token), 0, 0, NULL, true },
+	{ "identitySource", K_STRS, EV(identity_source), EV(nidentity_source),
+		FNG_WIRE_MAX_IDENTITY, NULL, true },
+	{ "routeArn", K_STR, EV(route_arn), 0, 0, NULL, true },
 };
 static const struct fields invoke_table = FIELDS(invoke_fields);
 
@@ -1035,7 +1230,12 @@ FNG_EXPORT int fng__wire_decode_invoke(const uint8_t *body, size_t len,
 {
 	int err = decode(body, len, &invoke_table, (char *)ev, sizeof(*ev), handle);
 
-	if (!err && (ev->version.len != 3 || memcmp(ev->version.p, "2.0", 3) != 0)) {
+	/* The authorizer keys come all four with a known type, or not at all. */
+	if (!err && (ev->version.len != 3 || memcmp(ev->version.p, "2.0", 3) != 0 ||
+		(ev->authz_type.p ? !authz_type_ok(ev->authz_type) :
+		 ev->authorization_token.p || ev->identity_source || ev->route_arn.p) ||
+		(ev->authz_type.p && (!ev->authorization_token.p || !ev->identity_source ||
+		 !ev->route_arn.p)))) {
 		fng__wire_free(*handle);
 		*handle = NULL;
 		memset(ev, 0, sizeof(*ev));
@@ -1046,6 +1246,15 @@ FNG_EXPORT int fng__wire_decode_invoke(const uint8_t *body, size_t len,
 
 #define RES(m) offsetof(struct fng_wire_result, m)
 
+static const struct field authz_fields[] = {
+	{ "isAuthorized", K_DECISION, RES(authz.decision), 0, 0, NULL },
+	{ "principalId", K_STR, RES(authz.principal), 0, FNG_WIRE_MAX_AUTHZ_ID, NULL },
+	{ "context", K_CTX, RES(authz.context), RES(authz.ncontext), FNG_WIRE_MAX_AUTHZ_CONTEXT,
+		NULL },
+	{ "usageIdentifierKey", K_STR, RES(authz.usage_key), 0, FNG_WIRE_MAX_AUTHZ_ID, NULL },
+};
+static const struct fields authz_table = FIELDS(authz_fields);
+
 static const struct field result_fields[] = {
 	{ "statusCode", K_STATUS, RES(status), 0, 0, NULL },
 	{ "headers", K_HEADERS, RES(headers), RES(nheaders), FNG_WIRE_MAX_HEADERS, NULL },
@@ -1053,6 +1262,7 @@ static const struct field result_fields[] = {
 	{ "body", K_BIN, RES(body), RES(body_len), 0, NULL },
 	{ "failed", K_BOOL, RES(failed), 0, 0, NULL },
 	{ "hasBody", K_BOOL, RES(has_body), 0, 0, NULL },
+	{ "authorizer", K_OBJ, 0, 0, 0, &authz_table, true },
 };
 static const struct fields result_table = FIELDS(result_fields);
 
@@ -1061,7 +1271,15 @@ static const struct fields result_table = FIELDS(result_fields);
 FNG_EXPORT int fng__wire_decode_result(const uint8_t *body, size_t len,
 	struct fng_wire_result *r, void **handle)
 {
-	return decode(body, len, &result_table, (char *)r, sizeof(*r), handle);
+	int err = decode(body, len, &result_table, (char *)r, sizeof(*r), handle);
+
+	if (!err && r->authz.decision != FNG_WIRE_AUTHZ_NONE && !authz_ok(&r->authz)) {
+		fng__wire_free(*handle);
+		*handle = NULL;
+		memset(r, 0, sizeof(*r));
+		return -EPROTO;
+	}
+	return err;
 }
 
 struct log_body {

@@ -84,8 +84,18 @@ struct fng_wire_event {
 	int64_t deadline_epoch_ms;          /* wall-clock deadline of the invocation */
 	/* WebSocket events (empty for HTTP): requestContext.{connectionId,eventType,messageId} */
 	struct fng_wire_str connection_id;
-	struct fng_wire_str event_type;     /* "CONNECT", "MESSAGE", "DISCONNECT" */
+	struct fng_wire_str event_type;     /* "CONNECT", "MESSAGE", "DISCONNECT", "AUTHORIZER" */
 	struct fng_wire_str message_id;
+	/*
+	 * AUTHORIZER events only (an empty authz_type: another event, and the four keys are not
+	 * in its frame): "TOKEN" or "REQUEST", the TOKEN's header value, the identity sources'
+	 * values in the configured order, and the route as an ARN-like string.
+	 */
+	struct fng_wire_str authz_type;
+	struct fng_wire_str authorization_token;
+	const struct fng_wire_str *identity_source;
+	size_t nidentity_source;
+	struct fng_wire_str route_arn;
 };
 
 /* Appends an INVOKE frame for ev to out. 0, or -ENOMEM / -EMSGSIZE. */
@@ -98,6 +108,36 @@ int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fng_wire_even
 int fng__wire_decode_invoke(const uint8_t *body, size_t len, struct fng_wire_event *ev,
 	void **handle);
 
+/* A value of an authorizer's context: typed as JSON has them. */
+enum fng_wire_ctx_type {
+	FNG_WIRE_CTX_STR,
+	FNG_WIRE_CTX_NUM,
+	FNG_WIRE_CTX_BOOL,
+};
+
+struct fng_wire_ctxv {
+	struct fng_wire_str k;
+	enum fng_wire_ctx_type type;
+	struct fng_wire_str s; /* STR */
+	double num;            /* NUM: finite */
+	bool b;                /* BOOL */
+};
+
+enum fng_wire_decision {
+	FNG_WIRE_AUTHZ_NONE,  /* no answer: RESULT has no `authorizer` key */
+	FNG_WIRE_AUTHZ_ALLOW,
+	FNG_WIRE_AUTHZ_DENY,
+};
+
+/* An authorizer's answer to an AUTHORIZER event (fng_authorizer_allow() and friends). */
+struct fng_wire_authz {
+	enum fng_wire_decision decision;
+	struct fng_wire_str principal;      /* principalId */
+	struct fng_wire_str usage_key;      /* usageIdentifierKey, empty if none */
+	const struct fng_wire_ctxv *context; /* keys non-empty and unique */
+	size_t ncontext;
+};
+
 /* The response, as a worker sends it. */
 struct fng_wire_result {
 	int status;
@@ -109,6 +149,7 @@ struct fng_wire_result {
 	size_t body_len;
 	bool failed;                        /* the handler returned < 0: answer 502 */
 	bool has_body;                      /* a body was written, even an empty one */
+	struct fng_wire_authz authz;        /* an authorizer's answer; decision NONE: none */
 };
 
 int fng__wire_encode_result(struct fng_wire_buf *out, const struct fng_wire_result *r);

@@ -35,5 +35,15 @@
 #define FNG_WIRE_MAX_CLOSE_REASON 123
 /* A topic name in WS_PUBLISH / WS_SUBSCRIBE / WS_UNSUBSCRIBE. */
 #define FNG_WIRE_MAX_TOPIC 128
+/*
+ * An AUTHORIZER event's identity sources; an authorizer's answer (RESULT's `authorizer`): its
+ * context entries, the bytes of a context key and of a string value, and of principalId and
+ * usageIdentifierKey. They bound what the gateway keeps per identity in its cache.
+ */
+#define FNG_WIRE_MAX_IDENTITY 16
+#define FNG_WIRE_MAX_AUTHZ_CONTEXT 64
+#define FNG_WIRE_MAX_AUTHZ_KEY 128
+#define FNG_WIRE_MAX_AUTHZ_VALUE 1024
+#define FNG_WIRE_MAX_AUTHZ_ID 1024
 
 #endif

@@ -4,7 +4,7 @@
 
 /* `fngate invoke NAME|PATH.so --event EVENT.json` (cli_fn.c). Exit status. */
 int fng__cli_invoke(int argc, char **argv);
-/* `fngate new NAME`: writes NAME.c, a handler to start from. Exit status. */
+/* `fngate new NAME`: writes NAME.c, a handler to start from, and NAME_test.c. Exit status. */
 int fng__cli_new(int argc, char **argv);
 /* `fngate token --key FILE ...`: prints a signed JWT (cli_token.c). Exit status. */
 int fng__cli_token(int argc, char **argv);

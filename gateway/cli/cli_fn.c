@@ -3,7 +3,8 @@
  * `fngate invoke` and `fngate new`: the function developer's commands. invoke runs a
  * handler once, in the same sandbox as `serve` (a supervisor, a confined worker, the same
  * wire), with an API Gateway HTTP API (payload 2.0) event read from JSON — like
- * `sam local invoke` — and prints the response as JSON. new writes a handler to start from.
+ * `sam local invoke` — and prints the response as JSON. new writes a handler to start from
+ * and its test (fngate_test.h, gateway/harness).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 
 #include "cli.h"
 #include "event_json.h"
+#include "frames.h"
 #include "config.h"
 #include "sandbox.h"
 #include "wire.h"
@@ -56,70 +58,45 @@ static void forward_output(void)
 	}
 }
 
+/* The wait before each read of the worker's socket: its output copied meanwhile, a deadline. */
+struct wait_state {
+	int fd;
+	int64_t end_ms; /* CLOCK_MONOTONIC */
+};
+
+static int wait_worker(void *arg)
+{
+	struct wait_state *ws = arg;
+	struct pollfd p[2] = { { .fd = ws->fd, .events = POLLIN },
+		{ .fd = worker_out, .events = POLLIN } };
+	struct timespec now;
+	int64_t left;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = ws->end_ms - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+	r = left <= 0 ? 0 : poll(p, 2, (int)left);
+	if (r == 0) {
+		return -ETIMEDOUT;
+	}
+	if (r < 0) {
+		return errno == EINTR ? 1 : -errno;
+	}
+	if (p[1].revents) {
+		forward_output();
+	}
+	return p[0].revents & (POLLIN | POLLHUP | POLLERR) ? 0 : 1;
+}
+
 static int read_frame(int fd, struct fng_wire_buf *in, int timeout_ms, uint8_t *type,
 	const uint8_t **body, size_t *blen, size_t *used)
 {
+	struct wait_state ws = { .fd = fd };
 	struct timespec now;
-	int64_t end;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	end = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms;
-	for (;;) {
-		long n = fng__wire_frame(in->p, in->len, FNG_WIRE_MAX_DEFAULT, type, body, blen);
-		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
-			{ .fd = worker_out, .events = POLLIN } };
-		int64_t left;
-		ssize_t r;
-
-		if (n > 0) {
-			*used = (size_t)n;
-			return 0;
-		}
-		if (n < 0) {
-			return -EPROTO;
-		}
-		if (in->cap - in->len < 65536) {
-			size_t cap = in->cap ? in->cap * 2 : 131072;
-			uint8_t *q = realloc(in->p, cap);
-
-			if (!q) {
-				return -ENOMEM;
-			}
-			in->p = q;
-			in->cap = cap;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = end - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-		r = left <= 0 ? 0 : poll(p, 2, (int)left);
-		if (r == 0) {
-			return -ETIMEDOUT;
-		}
-		if (r < 0 && errno != EINTR) {
-			return -errno;
-		}
-		if (p[1].revents) {
-			forward_output();
-		}
-		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			continue;
-		}
-		r = read(fd, in->p + in->len, in->cap - in->len);
-		if (r == 0) {
-			return -EPIPE;
-		}
-		if (r < 0 && errno != EINTR && errno != EAGAIN) {
-			return -errno;
-		}
-		if (r > 0) {
-			in->len += (size_t)r;
-		}
-	}
-}
-
-static void consume(struct fng_wire_buf *in, size_t n)
-{
-	memmove(in->p, in->p + n, in->len - n);
-	in->len -= n;
+	ws.end_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms;
+	return fng__frames_next(fd, in, wait_worker, &ws, type, body, blen, used);
 }
 
 /* Waits for the supervisor's report on pid and prints its cause. */
@@ -151,19 +128,27 @@ static void report_exit(int ctl, pid_t pid)
 	fprintf(stderr, "fngate invoke: worker exited\n");
 }
 
-/* The result as API Gateway would return it for an event of this shape. */
-static void print_result(const struct fng_wire_result *r, enum fng_event_shape shape)
+/*
+ * The result as API Gateway would return it for an event of this shape; an authorizer's, its
+ * decision. 0, or 1 for a failure (said on stderr for an authorizer without a decision).
+ */
+static int print_result(const struct fng_wire_result *r, enum fng_event_shape shape)
 {
-	json_t *o = fng__json_response(r, shape);
+	bool authz = shape == FNG_SHAPE_AUTHORIZER && !r->failed;
+	json_t *o = authz ? fng__json_authorizer_answer(r) : fng__json_response(r, shape);
 	char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 
 	if (s) {
 		printf("%s\n", s);
 		free(s);
+	} else if (authz && r->authz.decision == FNG_WIRE_AUTHZ_NONE) {
+		fprintf(stderr, "fngate invoke: the authorizer answered no decision (allow or "
+			"deny): the gateway would answer 500\n");
 	} else {
 		fprintf(stderr, "fngate invoke: out of memory\n");
 	}
 	json_decref(o);
+	return r->failed || !s ? 1 : 0;
 }
 
 int fng__cli_invoke(int argc, char **argv)
@@ -272,7 +257,7 @@ int fng__cli_invoke(int argc, char **argv)
 			report_exit(ctl, wpid);
 			goto out;
 		}
-		consume(&in, used);
+		fng__frames_consume(&in, used);
 		while (off < out.len) {
 			w = write(fd, out.p + off, out.len - off);
 			if (w <= 0) {
@@ -308,15 +293,14 @@ int fng__cli_invoke(int argc, char **argv)
 					fprintf(stderr, "fngate invoke: malformed result\n");
 					goto out;
 				}
-				print_result(&r, je->shape);
-				rc = r.failed ? 1 : 0;
+				rc = print_result(&r, je->shape);
 				fng__wire_free(h);
 				break;
 			} else {
 				fprintf(stderr, "fngate invoke: unexpected frame %u\n", type);
 				goto out;
 			}
-			consume(&in, used);
+			fng__frames_consume(&in, used);
 		}
 	}
 out:
@@ -339,16 +323,19 @@ out:
 	return rc;
 }
 
+/* What `fngate new NAME` writes, with every @NAME@ replaced by NAME. */
 static const char scaffold[] =
 	"// A fngate handler. Build and deploy:\n"
 	"//\n"
-	"//     cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs fngate)\n"
-	"//     cp %s.so functions/\n"
+	"//     cc -shared -fPIC -o @NAME@.so @NAME@.c $(pkg-config --cflags --libs fngate)\n"
+	"//     cp @NAME@.so functions/\n"
+	"//\n"
+	"// Test it: @NAME@_test.c.\n"
 	"//\n"
 	"// Route to it in the config:\n"
 	"//\n"
-	"//     \"GET /%s/{name}\":\n"
-	"//       integration: { type: function, function: %s }\n"
+	"//     \"GET /@NAME@/{name}\":\n"
+	"//       integration: { type: function, function: @NAME@ }\n"
 	"#include <fngate.h>\n"
 	"\n"
 	"static int init(void)\n"
@@ -361,38 +348,134 @@ static const char scaffold[] =
 	"{\n"
 	"\tconst char *name = fng_event_path_param(ctx, \"name\");\n"
 	"\n"
-	"\tfng_log(ctx, FNG_LOG_INFO, \"hello from %%s\", fng_event_request_id(ctx));\n"
-	"\treturn fng_response_json(ctx, 200, \"{\\\"hello\\\":\\\"%%s\\\"}\\n\",\n"
+	"\tfng_log(ctx, FNG_LOG_INFO, \"hello from %s\", fng_event_request_id(ctx));\n"
+	"\treturn fng_response_json(ctx, 200, \"{\\\"hello\\\":\\\"%s\\\"}\\n\",\n"
 	"\t\tfng_json_str(ctx, name ? name : \"world\"));\n"
 	"}\n"
 	"\n"
 	"FNG_HANDLER_EX(handle, init, NULL)\n";
 
+static const char scaffold_test[] =
+	"// Tests of @NAME@.c through fngate's test harness (fngate_test.h): the handler runs as\n"
+	"// in a worker, minus the sandbox. Build the handler, then this, and run it; it prints\n"
+	"// TAP and exits non-zero when a check fails:\n"
+	"//\n"
+	"//     cc -shared -fPIC -o @NAME@.so @NAME@.c $(pkg-config --cflags --libs fngate)\n"
+	"//     cc -o @NAME@_test @NAME@_test.c $(pkg-config --cflags --libs fngate-test)\n"
+	"//     ./@NAME@_test\n"
+	"#include <stdio.h>\n"
+	"\n"
+	"#include <fngate_test.h>\n"
+	"\n"
+	"/* GET path, with the route's name parameter unless name is NULL. */\n"
+	"static struct fng_test_result *get(struct fng_test *t, const char *path,\n"
+	"\tconst char *name)\n"
+	"{\n"
+	"\tstruct fng_test_event *ev = fng_test_event_http(\"GET\", path);\n"
+	"\tstruct fng_test_result *r;\n"
+	"\n"
+	"\tfng_test_event_set(ev, FNG_TEST_ROUTE_KEY, \"GET /@NAME@/{name}\");\n"
+	"\tfng_test_event_set(ev, FNG_TEST_REQUEST_ID, \"req-1\");\n"
+	"\tif (name) {\n"
+	"\t\tfng_test_event_add(ev, FNG_TEST_PATH_PARAM, \"name\", name);\n"
+	"\t}\n"
+	"\tr = fng_test_invoke(t, ev);\n"
+	"\tif (!r) {\n"
+	"\t\tprintf(\"# %s\\n\", fng_test_error(t));\n"
+	"\t}\n"
+	"\tfng_test_event_free(ev);\n"
+	"\treturn r;\n"
+	"}\n"
+	"\n"
+	"int main(void)\n"
+	"{\n"
+	"\tchar err[256];\n"
+	"\tstruct fng_test *t = fng_test_load(\"./@NAME@.so\", err, sizeof(err));\n"
+	"\tstruct fng_test_result *r;\n"
+	"\n"
+	"\tif (!fng_test_check(t != NULL, \"load @NAME@.so\")) {\n"
+	"\t\tprintf(\"# %s\\n\", err);\n"
+	"\t\treturn fng_test_check_end();\n"
+	"\t}\n"
+	"\n"
+	"\tr = get(t, \"/@NAME@/ada\", \"ada\");\n"
+	"\tfng_test_check_int(fng_test_status(r), 200, \"GET /@NAME@/ada: 200\");\n"
+	"\tfng_test_check_str(fng_test_header(r, \"content-type\"), \"application/json\",\n"
+	"\t\t\"GET /@NAME@/ada: JSON\");\n"
+	"\tfng_test_check_str(fng_test_body(r, NULL), \"{\\\"hello\\\":\\\"ada\\\"}\\n\",\n"
+	"\t\t\"GET /@NAME@/ada: greets ada\");\n"
+	"\tfng_test_check_str(fng_test_log(r, 0, NULL), \"hello from req-1\",\n"
+	"\t\t\"GET /@NAME@/ada: logs the request id\");\n"
+	"\tfng_test_result_free(r);\n"
+	"\n"
+	"\tr = get(t, \"/@NAME@\", NULL);\n"
+	"\tfng_test_check_str(fng_test_body(r, NULL), \"{\\\"hello\\\":\\\"world\\\"}\\n\",\n"
+	"\t\t\"no name: greets the world\");\n"
+	"\tfng_test_result_free(r);\n"
+	"\n"
+	"\tfng_test_close(t);\n"
+	"\treturn fng_test_check_end();\n"
+	"}\n";
+
+/*
+ * Writes tmpl with @NAME@ replaced by name to a new file at path (O_EXCL: an existing file is
+ * never overwritten). 0, or -1 with the reason on stderr.
+ */
+static int write_template(const char *path, const char *tmpl, const char *name)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	const char *p, *at;
+	FILE *f;
+	int bad;
+
+	if (fd < 0) {
+		fprintf(stderr, "fngate new: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		fprintf(stderr, "fngate new: %s: %s\n", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	for (p = tmpl; (at = strstr(p, "@NAME@")) != NULL; p = at + 6) {
+		fwrite(p, 1, (size_t)(at - p), f);
+		fputs(name, f);
+	}
+	fputs(p, f);
+	bad = ferror(f);
+	if (fclose(f) || bad) {
+		fprintf(stderr, "fngate new: %s: write failed\n", path);
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
 int fng__cli_new(int argc, char **argv)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], test_path[PATH_MAX];
 	const char *name = argc == 2 ? argv[1] : NULL;
-	int fd;
-	FILE *f;
 
 	if (!name || !fng__config_name_ok(name)) {
 		fprintf(stderr, "usage: fngate new NAME   (NAME: [A-Za-z0-9_-]+)\n");
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s.c", name);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		fprintf(stderr, "fngate new: %s: %s\n", path, strerror(errno));
+	snprintf(test_path, sizeof(test_path), "%s_test.c", name);
+	if (write_template(path, scaffold, name)) {
 		return 1;
 	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
+	/* Both or neither: NAME.c was ours a moment ago, so it goes if its test cannot be made. */
+	if (write_template(test_path, scaffold_test, name)) {
+		unlink(path);
 		return 1;
 	}
-	fprintf(f, scaffold, name, name, name, name, name);
-	fclose(f);
-	printf("wrote %s\nbuild: cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs fngate)\n",
-		path, name, name);
+	printf("wrote %s and %s\n"
+		"build: cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs fngate)\n"
+		"test:  cc -o %s_test %s_test.c $(pkg-config --cflags --libs fngate-test) && "
+		"./%s_test\n",
+		path, test_path, name, name, name, name, name);
 	return 0;
 }

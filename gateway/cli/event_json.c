@@ -26,14 +26,9 @@
 
 #include "event_json.h"
 #include "query.h"
+#include "wire_limits.h"
 #include "wire_rules.h"
 #include "ws.h"
-
-/* A growing list of pairs in the event's arena. */
-struct kvlist {
-	struct fng_wire_kv *v;
-	size_t n, cap;
-};
 
 static struct fng_wire_str ws_str(const char *s, size_t n)
 {
@@ -50,7 +45,7 @@ static struct fng_wire_str jstr(json_t *o, const char *key, const char *def)
 	return ws_str(def, strlen(def));
 }
 
-static int kv_add(struct fng_arena *a, struct kvlist *l, struct fng_wire_str k,
+int fng__kvlist_add(struct fng_arena *a, struct fng_kvlist *l, struct fng_wire_str k,
 	struct fng_wire_str v)
 {
 	if (l->n == l->cap) {
@@ -70,8 +65,7 @@ static int kv_add(struct fng_arena *a, struct kvlist *l, struct fng_wire_str k,
 	return 0;
 }
 
-/* A header name as the gateway passes it: lower case. */
-static struct fng_wire_str lower(struct fng_arena *a, const char *s, size_t n)
+struct fng_wire_str fng__json_lower(struct fng_arena *a, const char *s, size_t n)
 {
 	char *d = fng__arena_alloc(a, n + 1);
 
@@ -89,7 +83,7 @@ static struct fng_wire_str lower(struct fng_arena *a, const char *s, size_t n)
  * Every string of the object o[key] as pairs: a string value is one pair, an array of strings
  * one pair per element (1.0's multiValue* objects). name_lower: header names.
  */
-static int pairs(struct fng_arena *a, struct kvlist *l, json_t *o, const char *key,
+static int pairs(struct fng_arena *a, struct fng_kvlist *l, json_t *o, const char *key,
 	bool name_lower)
 {
 	json_t *m = o ? json_object_get(o, key) : NULL, *v, *e;
@@ -97,15 +91,18 @@ static int pairs(struct fng_arena *a, struct kvlist *l, json_t *o, const char *k
 	size_t i;
 
 	json_object_foreach(m, k, v) {
-		struct fng_wire_str name = name_lower ? lower(a, k, strlen(k)) : ws_str(k, strlen(k));
+		struct fng_wire_str name = name_lower ? fng__json_lower(a, k, strlen(k)) :
+							ws_str(k, strlen(k));
 
 		if (json_is_string(v) &&
-			kv_add(a, l, name, ws_str(json_string_value(v), json_string_length(v)))) {
+			fng__kvlist_add(a, l, name,
+				ws_str(json_string_value(v), json_string_length(v)))) {
 			return -1;
 		}
 		json_array_foreach(v, i, e) {
 			if (json_is_string(e) &&
-				kv_add(a, l, name, ws_str(json_string_value(e), json_string_length(e)))) {
+				fng__kvlist_add(a, l, name,
+					ws_str(json_string_value(e), json_string_length(e)))) {
 				return -1;
 			}
 		}
@@ -114,7 +111,7 @@ static int pairs(struct fng_arena *a, struct kvlist *l, json_t *o, const char *k
 }
 
 /* 2.0 without rawQueryString: values API Gateway joined with commas, one pair each again. */
-static int split_joined(struct fng_arena *a, struct kvlist *l, json_t *o)
+static int split_joined(struct fng_arena *a, struct fng_kvlist *l, json_t *o)
 {
 	json_t *m = o ? json_object_get(o, "queryStringParameters") : NULL, *v;
 	const char *k;
@@ -126,7 +123,7 @@ static int split_joined(struct fng_arena *a, struct kvlist *l, json_t *o)
 			const char *comma = strchr(p, ',');
 			size_t n = comma ? (size_t)(comma - p) : strlen(p);
 
-			if (kv_add(a, l, ws_str(k, strlen(k)), ws_str(p, n))) {
+			if (fng__kvlist_add(a, l, ws_str(k, strlen(k)), ws_str(p, n))) {
 				return -1;
 			}
 			p = comma ? comma + 1 : NULL;
@@ -135,22 +132,21 @@ static int split_joined(struct fng_arena *a, struct kvlist *l, json_t *o)
 	return 0;
 }
 
-static int query_from_raw(struct fng_arena *a, struct kvlist *l, struct fng_wire_str raw)
+int fng__kvlist_query(struct fng_arena *a, struct fng_kvlist *l, struct fng_wire_str raw)
 {
 	const char *p = raw.p, *end = raw.p + raw.len;
 	struct fng_str k, v;
 	int r;
 
 	while ((r = fng__query_next(a, &p, end, &k, &v)) > 0) {
-		if (kv_add(a, l, ws_str(k.p, k.len), ws_str(v.p, v.len))) {
+		if (fng__kvlist_add(a, l, ws_str(k.p, k.len), ws_str(v.p, v.len))) {
 			return -1;
 		}
 	}
 	return r < 0 ? -1 : 0;
 }
 
-/* k=v&... of the pairs, percent-encoded but for RFC 3986's unreserved characters. */
-static struct fng_wire_str raw_query(struct fng_arena *a, const struct kvlist *l)
+struct fng_wire_str fng__kvlist_raw_query(struct fng_arena *a, const struct fng_kvlist *l)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t cap = 1;
@@ -191,21 +187,86 @@ static struct fng_wire_str raw_query(struct fng_arena *a, const struct kvlist *l
 	return ws_str(out, (size_t)(o - out));
 }
 
-/* The authorizer's context: flat string values, from 2.0's "lambda" or the object itself. */
-static int authorizer(struct fng_arena *a, struct kvlist *l, json_t *ctx)
+/* A JSON scalar as the text a handler reads (fng_event_authorizer); NULL without memory. */
+static const char *scalar_text(struct fng_arena *a, json_t *v, size_t *len)
 {
-	json_t *auth = ctx ? json_object_get(ctx, "authorizer") : NULL, *v;
-	const char *k;
+	char num[32];
+	const char *s;
 
-	if (auth && json_object_get(auth, "lambda")) {
-		auth = json_object_get(auth, "lambda");
+	if (json_is_string(v)) {
+		*len = json_string_length(v);
+		return json_string_value(v);
 	}
-	json_object_foreach(auth, k, v) {
-		if (json_is_string(v) &&
-			kv_add(a, l, ws_str(k, strlen(k)),
-				ws_str(json_string_value(v), json_string_length(v)))) {
+	if (json_is_integer(v)) {
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+		s = num;
+	} else if (json_is_real(v)) {
+		s = fng__num_text(num, json_real_value(v));
+	} else {
+		s = json_is_true(v) ? "true" : "false";
+	}
+	*len = strlen(s);
+	return fng__arena_strndup(a, s, *len);
+}
+
+/* The scalar members of obj, as prefix + name = text (objects, arrays and null left out). */
+static int scalars(struct fng_arena *a, struct fng_kvlist *l, json_t *obj, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(obj, k, v) {
+		size_t klen = strlen(k), vlen = 0;
+		const char *text;
+		char *name;
+
+		if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v)) {
+			continue;
+		}
+		text = scalar_text(a, v, &vlen);
+		name = fng__arena_alloc(a, plen + klen + 1);
+		if (!text || !name) {
 			return -1;
 		}
+		memcpy(name, prefix, plen);
+		memcpy(name + plen, k, klen + 1);
+		if (fng__kvlist_add(a, l, ws_str(name, plen + klen), ws_str(text, vlen))) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * requestContext.authorizer as a handler behind fngate's authorizers sees it (docs/sdk.md):
+ * payload 2.0's function authorizer context ("lambda") by its keys and a JWT's claims
+ * ("jwt.claims") as "claims.NAME", with "principalId" where the event has one; payload 1.0
+ * and WebSocket events have the context itself as the object. Numbers and booleans become
+ * their text, as the gateway passes them.
+ */
+static int authorizer(struct fng_arena *a, struct fng_kvlist *l, json_t *ctx)
+{
+	json_t *auth = ctx ? json_object_get(ctx, "authorizer") : NULL;
+	json_t *lambda = json_object_get(auth, "lambda"), *jwt = json_object_get(auth, "jwt");
+	json_t *principal = json_object_get(auth, "principalId");
+
+	if (!json_is_object(auth)) {
+		return 0;
+	}
+	if (!json_is_object(lambda) && !json_is_object(jwt)) {
+		return scalars(a, l, auth, "");
+	}
+	if (json_is_string(principal) && fng__kvlist_add(a, l, ws_str("principalId", 11),
+		ws_str(json_string_value(principal), json_string_length(principal)))) {
+		return -1;
+	}
+	if (json_is_object(lambda) && scalars(a, l, lambda, "")) {
+		return -1;
+	}
+	if (json_is_object(json_object_get(jwt, "claims")) &&
+		scalars(a, l, json_object_get(jwt, "claims"), "claims.")) {
+		return -1;
 	}
 	return 0;
 }
@@ -236,6 +297,49 @@ static int body(struct fng_json_event *je, json_t *root, const char **why)
 	return 0;
 }
 
+/* A Lambda authorizer's event: "type" is TOKEN or REQUEST. */
+static bool is_authorizer_event(json_t *root)
+{
+	const char *t = json_string_value(json_object_get(root, "type"));
+
+	return t && (strcmp(t, "TOKEN") == 0 || strcmp(t, "REQUEST") == 0);
+}
+
+/*
+ * An authorizer event's own fields: its type, the token (TOKEN), the identity sources
+ * ("identitySource", an array of strings or API Gateway's comma-joined string; for a TOKEN
+ * without it, the token) and the route's ARN (routeArn, or REST's methodArn).
+ */
+static int authorizer_fields(struct fng_arena *a, struct fng_wire_event *ev, json_t *root)
+{
+	json_t *ids = json_object_get(root, "identitySource"), *v;
+	struct fng_wire_str *out;
+	size_t n = 0, i;
+
+	ev->event_type = ws_str("AUTHORIZER", 10);
+	ev->authz_type = jstr(root, "type", "");
+	ev->authorization_token = jstr(root, "authorizationToken", "");
+	ev->route_arn = jstr(root, json_object_get(root, "routeArn") ? "routeArn" : "methodArn",
+		"");
+	out = fng__arena_alloc(a, (json_array_size(ids) + 2) * sizeof(*out));
+	if (!out) {
+		return -1;
+	}
+	json_array_foreach(ids, i, v) {
+		if (json_is_string(v) && n < FNG_WIRE_MAX_IDENTITY) {
+			out[n++] = ws_str(json_string_value(v), json_string_length(v));
+		}
+	}
+	if (json_is_string(ids)) {
+		out[n++] = ws_str(json_string_value(ids), json_string_length(ids));
+	} else if (!ids && ev->authz_type.len == 5) {
+		out[n++] = ev->authorization_token;
+	}
+	ev->identity_source = out;
+	ev->nidentity_source = n;
+	return 0;
+}
+
 static enum fng_event_shape shape_of(json_t *root, json_t *ctx)
 {
 	const char *v = json_string_value(json_object_get(root, "version"));
@@ -255,7 +359,7 @@ static enum fng_event_shape shape_of(json_t *root, json_t *ctx)
  * of them; headers and queryStringParameters only the last).
  */
 static int v1_common(struct fng_arena *a, struct fng_wire_event *ev, json_t *root,
-	json_t *ident, struct kvlist *hdr, struct kvlist *qry)
+	json_t *ident, struct fng_kvlist *hdr, struct fng_kvlist *qry)
 {
 	bool mh = json_is_object(json_object_get(root, "multiValueHeaders"));
 	bool mq = json_is_object(json_object_get(root, "multiValueQueryStringParameters"));
@@ -273,7 +377,7 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 	json_t *ctx = json_object_get(root, "requestContext");
 	json_t *http = ctx ? json_object_get(ctx, "http") : NULL;
 	json_t *ident = ctx ? json_object_get(ctx, "identity") : NULL;
-	struct kvlist hdr = { 0 }, qry = { 0 }, pp = { 0 }, sv = { 0 }, au = { 0 };
+	struct fng_kvlist hdr = { 0 }, qry = { 0 }, pp = { 0 }, sv = { 0 }, au = { 0 };
 	struct fng_arena *a;
 	struct timespec now;
 	int err = 0;
@@ -315,8 +419,8 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 		ev->source_ip = jstr(http, "sourceIp", "127.0.0.1");
 		ev->user_agent = jstr(http, "userAgent", "");
 		err |= pairs(a, &hdr, root, "headers", true);
-		err |= json_object_get(root, "rawQueryString") ? query_from_raw(a, &qry, ev->raw_query)
-							       : split_joined(a, &qry, root);
+		err |= json_object_get(root, "rawQueryString") ?
+			fng__kvlist_query(a, &qry, ev->raw_query) : split_joined(a, &qry, root);
 		if (!ck) {
 			err = -1;
 			break;
@@ -345,7 +449,7 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 			}
 		}
 		err |= v1_common(a, ev, root, ident, &hdr, &qry);
-		ev->raw_query = raw_query(a, &qry);
+		ev->raw_query = fng__kvlist_raw_query(a, &qry);
 		break;
 	}
 	case FNG_SHAPE_WS:
@@ -358,6 +462,12 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 		ev->raw_query = ws_str("", 0);
 		err |= v1_common(a, ev, root, ident, &hdr, &qry);
 		break;
+	case FNG_SHAPE_AUTHORIZER:
+		break; /* never from shape_of(): set below, around a 1.0 or 2.0 event */
+	}
+	if (!err && is_authorizer_event(root)) {
+		je->shape = FNG_SHAPE_AUTHORIZER;
+		err = authorizer_fields(a, ev, root);
 	}
 	if (err || !ev->route_key.p) {
 		return -1;
@@ -501,6 +611,41 @@ json_t *fng__json_response(const struct fng_wire_result *r, enum fng_event_shape
 		snprintf(why, sizeof(why), "the handler answered status %d, which is not an HTTP "
 			"answer (200-599)", r->status);
 		json_object_set_new(o, "error", json_string(why));
+	}
+	return o;
+}
+
+json_t *fng__json_authorizer_answer(const struct fng_wire_result *r)
+{
+	const struct fng_wire_authz *a = &r->authz;
+	json_t *o, *ctx;
+
+	if (r->failed || a->decision == FNG_WIRE_AUTHZ_NONE) {
+		return NULL;
+	}
+	o = json_object();
+	ctx = json_object();
+	if (!o || !ctx) {
+		json_decref(o);
+		json_decref(ctx);
+		return NULL;
+	}
+	json_object_set_new(o, "isAuthorized", json_boolean(a->decision == FNG_WIRE_AUTHZ_ALLOW));
+	json_object_set_new(o, "principalId", json_stringn(a->principal.p, a->principal.len));
+	for (size_t i = 0; i < a->ncontext; i++) {
+		const struct fng_wire_ctxv *c = &a->context[i];
+		bool integral = c->num >= -9007199254740992.0 && c->num <= 9007199254740992.0 &&
+			c->num == (double)(json_int_t)c->num;
+		json_t *v = c->type == FNG_WIRE_CTX_STR ? json_stringn(c->s.p, c->s.len) :
+			    c->type == FNG_WIRE_CTX_BOOL ? json_boolean(c->b) :
+			    integral ? json_integer((json_int_t)c->num) : json_real(c->num);
+
+		json_object_setn_new(ctx, c->k.p, c->k.len, v);
+	}
+	json_object_set_new(o, "context", ctx);
+	if (a->usage_key.len) {
+		json_object_set_new(o, "usageIdentifierKey",
+			json_stringn(a->usage_key.p, a->usage_key.len));
 	}
 	return o;
 }

@@ -42,6 +42,8 @@ struct fng_authz_function {
 	const void *validation; /* token: the compiled validation_regex (regex_t), or NULL */
 	const char *validation_src;
 	uint32_t ttl_s;         /* result cache: 0 disables */
+	uint32_t cache_entries; /* result cache bounds, per loop (host/authz_cache.h) */
+	uint64_t cache_bytes;
 };
 
 struct fng_jwt_cfg; /* gateway/auth/jwt.h: issuer, audiences, keys, algorithms, leeway */

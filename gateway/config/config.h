@@ -83,11 +83,16 @@ struct fng_var {
 	struct fng_str value;
 };
 
+struct fng_ip_policy; /* stages/ip_policy.h */
+struct fng_cors;      /* stages/cors.h */
+struct fng_cidr_set;  /* cidr.h */
+
 struct fng_stage {
 	const char *name;
 	struct fng_var *vars;
 	unsigned nvars;
 	uint64_t body_bytes;
+	const struct fng_ip_policy *policy; /* NULL: none of its own */
 };
 
 enum fng_api_protocol {
@@ -106,6 +111,8 @@ struct fng_api {
 	struct fng_authorizer *authorizers;
 	unsigned nauthorizers;
 	struct fng_router *router;     /* HTTP APIs */
+	const struct fng_ip_policy *policy; /* NULL: no resource policy */
+	const struct fng_cors *cors;   /* NULL: no CORS (HTTP APIs only) */
 	/* WebSocket APIs. */
 	const char *route_selection;   /* as written: "$request.body.action" */
 	const char *selection[FNG_WS_SELECTION_DEPTH];
@@ -138,6 +145,8 @@ struct fng_config {
 	unsigned nlisten;
 	const char *server_header;
 	const struct fng_api *default_api;
+	/* Peers whose X-Forwarded-For names the client (stages/ip_policy.c); NULL: none. */
+	const struct fng_cidr_set *trusted_proxies;
 
 	struct {
 		uint32_t request_line_bytes;

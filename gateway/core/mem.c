@@ -58,6 +58,17 @@ int fng__buf_append(struct fng_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+const char *fng__num_text(char out[32], double v)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(out, 32, "%.*g", prec, v);
+		if (strtod(out, NULL) == v) {
+			break;
+		}
+	}
+	return out;
+}
+
 int fng__buf_printf(struct fng_buf *b, const char *fmt, ...)
 {
 	va_list ap;

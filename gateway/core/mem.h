@@ -125,6 +125,11 @@ int fng__buf_printf(struct fng_buf *b, const char *fmt, ...)
 /* Appends s as the inside of a JSON string (no quotes), escaping as RFC 8259 requires. */
 int fng__buf_json_escape(struct fng_buf *b, const char *s, size_t n);
 int fng__buf_u64(struct fng_buf *b, uint64_t v);
+/*
+ * A finite number as JSON text, the shortest that reads back as the same double ("42",
+ * "42.5", "1e+300"): an authorizer's context values as handlers read them. Returns out.
+ */
+const char *fng__num_text(char out[32], double v);
 void fng__buf_consume(struct fng_buf *b, size_t n);
 void fng__buf_finish(struct fng_buf *b);
 

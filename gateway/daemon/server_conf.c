@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "conf.h"
+#include "ip_policy.h"
 
 #define OFF(member) offsetof(struct fng_config, member)
 
@@ -84,6 +85,7 @@ static const struct fng_conf_key server_keys[] = {
 	{ "default_api", FNG_CONF_FN, 0, .fn = parse_default_api },
 	{ "limits", FNG_CONF_FN, 0, .fn = parse_limits },
 	{ "timeouts", FNG_CONF_FN, 0, .fn = parse_timeouts },
+	{ "trusted_proxies", FNG_CONF_FN, 0, .fn = fng__trusted_proxies_conf },
 	{ NULL },
 };
 

@@ -91,6 +91,9 @@ int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const 
 	*rc = FNG_STAGE_DONE;
 	if (!req) {
 		/* Answered already (cancelled, or timed out waiting): the result is dropped. */
+	} else if (req->event == FNG_EVENT_AUTHORIZER) {
+		/* An authorizer's answer is its decision; status, headers and body are not used. */
+		fng__host_authz_answer(req, &r, rc);
 	} else if (r.failed) {
 		req->error_detail = "function returned an error";
 		*rc = FNG_EBAD_GATEWAY;
@@ -146,6 +149,33 @@ static struct fng_wire_str ws(struct fng_str s)
 static struct fng_wire_str wcs(const char *s)
 {
 	return (struct fng_wire_str){ s ? s : "", s ? strlen(s) : 0 };
+}
+
+/*
+ * requestContext.authorizer: what the route's authorizer established (req->authz), flat:
+ * "principalId" (when there is one), then the context by its keys, a key named principalId
+ * left out (the principal is the authorizer's to say, not its context's).
+ */
+static int authorizer_map(struct fng_req *req, struct fng_wire_event *ev)
+{
+	const struct fng_req_authz *a = &req->authz;
+	struct fng_wire_kv *kv = fng__arena_alloc(req->arena, (a->nctx + 1) * sizeof(*kv));
+	size_t n = 0;
+
+	if (!kv) {
+		return UV_ENOMEM;
+	}
+	if (a->principal) {
+		kv[n++] = (struct fng_wire_kv){ wcs("principalId"), wcs(a->principal) };
+	}
+	for (size_t i = 0; i < a->nctx; i++) {
+		if (!(a->ctx[i].k.len == 11 && memcmp(a->ctx[i].k.p, "principalId", 11) == 0)) {
+			kv[n++] = a->ctx[i];
+		}
+	}
+	ev->authorizer = kv;
+	ev->nauthorizer = n;
+	return 0;
 }
 
 /* The event for req (payload format 2.0 shape), framed into out. */
@@ -238,6 +268,15 @@ int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g, struct 
 	ev.event_type = wcs(req->event ? fng__event_name(req->event) : req->ws.accept ? "CONNECT"
 									    : NULL);
 	ev.message_id = wcs(req->ws.message_id);
+	if (req->event == FNG_EVENT_AUTHORIZER) {
+		fng__host_authz_event(req, &ev);
+	} else if (req->authz.set) {
+		int err = authorizer_map(req, &ev);
+
+		if (err) {
+			return err;
+		}
+	}
 	ev.time_epoch_ms = now.tv_sec * 1000 + now.tv_usec / 1000;
 	ev.deadline_epoch_ms = ev.time_epoch_ms + g->limits.timeout_ms;
 	return fng__wire_encode_invoke(out, &ev);
@@ -299,29 +338,8 @@ static void function_cancel(struct fng_req *req)
 {
 	struct fng_functions *fns = req_host(req);
 
-	if (!fns) {
-		return;
-	}
-	/*
-	 * Still queued, or sent but waiting behind another invocation: answer it now (its RESULT,
-	 * if it runs, is dropped). Running: let the invocation finish; its answer is dropped.
-	 */
-	for (struct fng_list *it = fns->workers.next; it != &fns->workers; it = it->next) {
-		struct fng_worker *w = fng__container_of(it, struct fng_worker, all);
-
-		if (fng__host_slot_cancel(w, req)) {
-			fng__host_complete(fns, req, UV_ECANCELED);
-			return;
-		}
-	}
-	for (unsigned i = 0; i < fns->nfns; i++) {
-		struct qitem *q = fng__host_queue_take(fns->fns[i], req);
-
-		if (q) {
-			fng__host_qitem_free(q);
-			fng__host_complete(fns, req, UV_ECANCELED);
-			return;
-		}
+	if (fns) {
+		fng__host_cancel(fns, req);
 	}
 }
 

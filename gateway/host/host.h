@@ -16,6 +16,8 @@
  *                    decoded into responses
  *   host/super.c     the supervisor client: the control socket (SPAWN, SPAWNED, VERIFY, EXIT)
  *   host/deploy.c    hot deploy: inotify, the scan off the loop thread, pre-flight, failures
+ *   host/authz.c     function authorizers: identity, the result cache (authz_cache.c) and
+ *                    AUTHORIZER invocations for the stage "authorize"
  *
  * A request is answered with API Gateway + Lambda semantics: crash, seccomp kill, out of
  * memory or a malformed answer → 502, deadline → 504, pool and queue full → 429, no such
@@ -236,6 +238,8 @@ struct fng_functions {
 	bool out_paused;           /* a worker's output or socket is paused (a log flood) */
 	struct fng_list sendq;     /* requests the control socket had no room for (ctl_msg) */
 	bool want_write;
+	/* The function authorizers' answers (host/authz.c), emptied on reload; NULL: none kept. */
+	struct fng_authz_cache *authz_cache;
 };
 
 /*
@@ -362,6 +366,24 @@ void fng__host_retry_cb(uv_timer_t *t);
  * first that nothing in the host still holds it, so that it cannot be answered twice.
  */
 void fng__host_complete(struct fng_functions *fns, struct fng_req *req, int rc);
+/*
+ * Takes req out of the queue or a worker's pipeline and completes it with UV_ECANCELED: true.
+ * false when it is not there (running: its RESULT completes it, or completed already).
+ */
+bool fng__host_cancel(struct fng_functions *fns, struct fng_req *req);
+
+/* ---- host/authz.c: function authorizers ---- */
+
+/* An AUTHORIZER invocation's own fields for its event (type, token, identity, route ARN). */
+void fng__host_authz_event(struct fng_req *sub, struct fng_wire_event *ev);
+/*
+ * The RESULT r of an AUTHORIZER invocation sub: its answer kept for fng__host_authz_done, *rc
+ * set (DONE; FNG_EBAD_GATEWAY with sub->error_detail for no decision or a failed handler;
+ * -ENOMEM).
+ */
+void fng__host_authz_answer(struct fng_req *sub, const struct fng_wire_result *r, int *rc);
+/* The AUTHORIZER invocation sub completed with rc: resumes the request it decided about. */
+void fng__host_authz_done(struct fng_functions *fns, struct fng_req *sub, int rc);
 
 /* ---- host/event.c: the `function` integration ---- */
 

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "authz_cache.h"
 #include "errors.h"
 #include "host.h"
 #include "server.h"
@@ -671,12 +672,15 @@ int fng__functions_create(uv_loop_t *loop, struct fng_server *srv, int ctl, pid_
 	fns->logs = cfg->functions.logs;
 	fns->cpu_isolation = cfg->functions.cpu_isolation;
 	fns->cfg = fng__config_ref((struct fng_config *)cfg);
+	/* Without it answers are not kept: every request asks its authorizer. */
+	fns->authz_cache = fng__authz_cache_create();
 	err = fng__fnstore_create(cfg->functions.run_dir, &fns->store, &why);
 	if (err) {
 		fng__log("error", "cannot make the private copies' directory", "run_dir",
 			cfg->functions.run_dir ? cfg->functions.run_dir : "(default)", "error", why,
 			"detail", strerror(-err), NULL);
 		fng__config_unref(fns->cfg);
+		fng__authz_cache_destroy(fns->authz_cache);
 		free(fns);
 		return err;
 	}
@@ -713,6 +717,8 @@ void fng__functions_reconfigure(struct fng_functions *fns, const struct fng_conf
 		fns->fns[i]->policy = fng__config_fn_policy(fns->cfg, fns->fns[i]->name);
 	}
 	fng__config_unref(old);
+	/* An authorizer may now be another function, or the same with other rules. */
+	fng__authz_cache_clear(fns->authz_cache);
 	fns->defaults = cfg->functions.defaults;
 	fns->max_so_bytes = cfg->functions.max_so_bytes;
 	fns->cpu_isolation = cfg->functions.cpu_isolation;
@@ -799,6 +805,7 @@ void fng__functions_free(struct fng_functions *fns)
 	if (fns) {
 		/* After the loop ran: no scan is copying into the store any more. */
 		fng__fnstore_destroy(fns->store);
+		fng__authz_cache_destroy(fns->authz_cache);
 	}
 	free(fns);
 }

@@ -313,7 +313,37 @@ void fng__host_complete(struct fng_functions *fns, struct fng_req *req, int rc)
 #else
 	(void)fns;
 #endif
+	if (req->event == FNG_EVENT_AUTHORIZER) {
+		fng__host_authz_done(fns, req, rc);
+		return;
+	}
 	fng__req_resume(req, rc);
+}
+
+bool fng__host_cancel(struct fng_functions *fns, struct fng_req *req)
+{
+	/*
+	 * Still queued, or sent but waiting behind another invocation: answer it now (its RESULT,
+	 * if it runs, is dropped). Running: let the invocation finish; its answer is dropped.
+	 */
+	for (struct fng_list *it = fns->workers.next; it != &fns->workers; it = it->next) {
+		struct fng_worker *w = fng__container_of(it, struct fng_worker, all);
+
+		if (fng__host_slot_cancel(w, req)) {
+			fng__host_complete(fns, req, UV_ECANCELED);
+			return true;
+		}
+	}
+	for (unsigned i = 0; i < fns->nfns; i++) {
+		struct qitem *q = fng__host_queue_take(fns->fns[i], req);
+
+		if (q) {
+			fng__host_qitem_free(q);
+			fng__host_complete(fns, req, UV_ECANCELED);
+			return true;
+		}
+	}
+	return false;
 }
 
 /* ---- waiting requests: answers and deadlines ---- */

@@ -4,6 +4,7 @@
  * code and a JSON body.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -138,6 +139,7 @@ const char *fng__event_name(enum fng_event e)
 		[FNG_EVENT_MESSAGE] = "MESSAGE",
 		[FNG_EVENT_DISCONNECT] = "DISCONNECT",
 		[FNG_EVENT_SCHEDULE] = "SCHEDULE",
+		[FNG_EVENT_AUTHORIZER] = "AUTHORIZER",
 	};
 
 	return (unsigned)e < sizeof(names) / sizeof(names[0]) ? names[e] : NULL;
@@ -169,4 +171,80 @@ int fng__req_authz_add(struct fng_req *req, const char *name, size_t nlen, const
 	}
 	a->ctx[a->nctx++] = (struct fng_wire_kv){ { k, nlen }, { v, vlen } };
 	return 0;
+}
+
+int fng__req_authz_copy(struct fng_req *req, const struct fng_req_authz *src)
+{
+	struct fng_req_authz *a = &req->authz;
+
+	memset(a, 0, sizeof(*a));
+	a->set = src->set;
+	if (src->principal) {
+		a->principal = fng__arena_strndup(req->arena, src->principal, strlen(src->principal));
+	}
+	if (src->usage_key) {
+		a->usage_key = fng__arena_strndup(req->arena, src->usage_key, strlen(src->usage_key));
+	}
+	if ((src->principal && !a->principal) || (src->usage_key && !a->usage_key)) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < src->nctx; i++) {
+		const struct fng_wire_kv *kv = &src->ctx[i];
+
+		if (fng__req_authz_add(req, kv->k.p, kv->k.len, kv->v.p, kv->v.len)) {
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* Bytes of s and its NUL in a clone (NULL: none). */
+static size_t clone_str_size(const char *s, size_t n)
+{
+	return s ? n + 1 : 0;
+}
+
+/* A NUL-terminated copy of s[0..n) at *at, which advances past it. */
+static char *clone_str(char **at, const char *s, size_t n)
+{
+	char *d = *at;
+
+	memcpy(d, s, n);
+	d[n] = '\0';
+	*at += n + 1;
+	return d;
+}
+
+struct fng_req_authz *fng__req_authz_clone(const struct fng_req_authz *src, size_t *size)
+{
+	size_t n = sizeof(*src) + src->nctx * sizeof(*src->ctx) +
+		clone_str_size(src->principal, src->principal ? strlen(src->principal) : 0) +
+		clone_str_size(src->usage_key, src->usage_key ? strlen(src->usage_key) : 0);
+	struct fng_req_authz *a;
+	char *at;
+
+	for (size_t i = 0; i < src->nctx; i++) {
+		n += src->ctx[i].k.len + src->ctx[i].v.len + 2;
+	}
+	a = malloc(n);
+	if (!a) {
+		return NULL;
+	}
+	*a = (struct fng_req_authz){ .set = src->set, .nctx = src->nctx, .capctx = src->nctx };
+	a->ctx = (struct fng_wire_kv *)(a + 1);
+	at = (char *)(a->ctx + src->nctx);
+	if (src->principal) {
+		a->principal = clone_str(&at, src->principal, strlen(src->principal));
+	}
+	if (src->usage_key) {
+		a->usage_key = clone_str(&at, src->usage_key, strlen(src->usage_key));
+	}
+	for (size_t i = 0; i < src->nctx; i++) {
+		const struct fng_wire_kv *kv = &src->ctx[i];
+
+		a->ctx[i].k = (struct fng_wire_str){ clone_str(&at, kv->k.p, kv->k.len), kv->k.len };
+		a->ctx[i].v = (struct fng_wire_str){ clone_str(&at, kv->v.p, kv->v.len), kv->v.len };
+	}
+	*size = n;
+	return a;
 }

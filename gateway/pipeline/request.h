@@ -59,9 +59,19 @@ enum fng_event {
 	FNG_EVENT_MESSAGE,    /* a WebSocket message */
 	FNG_EVENT_DISCONNECT, /* a WebSocket connection ended */
 	FNG_EVENT_SCHEDULE,   /* a scheduled invocation */
+	/*
+	 * A function authorizer's invocation for another request (host/authz.c): it goes to the
+	 * function host's queue directly and never runs the stage table.
+	 */
+	FNG_EVENT_AUTHORIZER,
 };
 
-/* "MESSAGE", "DISCONNECT", "SCHEDULE" (the event's type for handlers); NULL for NONE. */
+struct fng_authz_call;
+
+/*
+ * "MESSAGE", "DISCONNECT", "SCHEDULE", "AUTHORIZER" (the event's type for handlers); NULL for
+ * NONE.
+ */
 const char *fng__event_name(enum fng_event e);
 
 /*
@@ -81,6 +91,14 @@ struct fng_req_authz {
 /* Adds name = value (copied into req's arena) to req->authz's context. 0 or -ENOMEM. */
 int fng__req_authz_add(struct fng_req *req, const char *name, size_t nlen, const char *value,
 	size_t vlen);
+/* Sets req->authz to a copy of src in req's arena (set included). 0 or -ENOMEM. */
+int fng__req_authz_copy(struct fng_req *req, const struct fng_req_authz *src);
+/*
+ * A copy of src in one malloc'd block, for what outlives a request (a WebSocket connection,
+ * the authorizer cache): free() releases it all; *size receives the block's size. NULL
+ * without memory.
+ */
+struct fng_req_authz *fng__req_authz_clone(const struct fng_req_authz *src, size_t *size);
 
 /* A WebSocket handshake's or event's own fields. */
 struct fng_req_ws {
@@ -135,6 +153,11 @@ struct fng_req {
 
 	/* The caller, as the route's authorizer found it (set: false without one). */
 	struct fng_req_authz authz;
+	/*
+	 * A function authorizer's invocation (host/authz.c): set on the request it decides about
+	 * while it runs, and on the invocation's own request (event AUTHORIZER).
+	 */
+	struct fng_authz_call *authz_call;
 
 	/* What a request without a client is (ws_conn.c, schedule.c); NONE for HTTP. */
 	enum fng_event event;

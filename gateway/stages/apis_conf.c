@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "authorizers_conf.h"
+#include "cors.h"
 #include "integration_conf.h"
+#include "ip_policy.h"
 #include "ws_conf.h"
 
 static int parse_vars(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
@@ -44,6 +46,7 @@ static int parse_vars(struct fng_conf *L, const struct fng_conf_node *v, void *o
 static const struct fng_conf_key stage_keys[] = {
 	{ "variables", FNG_CONF_FN, 0, .fn = parse_vars },
 	{ "body_bytes", FNG_CONF_U64, SOFF(body_bytes), UINT64_MAX, 0, (uint64_t)1 << 40 },
+	{ "policy", FNG_CONF_FN, 0, .fn = fng__stage_policy_conf },
 	{ NULL },
 };
 
@@ -187,6 +190,8 @@ static const struct fng_conf_key api_keys[] = {
 	{ "protocol", FNG_CONF_FN, 0, .fn = parse_protocol },
 	{ "route_selection", FNG_CONF_FN, 0, .fn = fng__ws_selection_conf },
 	{ "websocket", FNG_CONF_FN, 0, .fn = fng__ws_conf },
+	{ "policy", FNG_CONF_FN, 0, .fn = fng__api_policy_conf },
+	{ "cors", FNG_CONF_FN, 0, .fn = fng__cors_conf },
 	{ "authorizers", FNG_CONF_FN, 0, .fn = fng__authorizers_conf },
 	{ "stages", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ "routes", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },

@@ -147,6 +147,8 @@ static const struct fng_conf_key function_keys[] = {
 	{ "identity_source", FNG_CONF_FN, 0, .fn = parse_sources },
 	{ "validation_regex", FNG_CONF_FN, 0, .fn = parse_regex },
 	{ "ttl_s", FNG_CONF_U32, AOFF(fn.ttl_s), 300, 0, TTL_MAX_S },
+	{ "cache_entries", FNG_CONF_U32, AOFF(fn.cache_entries), 1000, 1, 100000 },
+	{ "cache_bytes", FNG_CONF_U64, AOFF(fn.cache_bytes), 1 << 20, 64 << 10, 256 << 20 },
 	{ NULL },
 };
 

@@ -15,10 +15,12 @@
  */
 #define STAGES(X)                                                                          \
 	/* head phase */                                                                  \
+	X(client_ip)                                                                       \
 	X(endpoint)                                                                        \
-	/* resource policy (IP/CIDR) */                                                   \
+	X(ip_policy)                                                                       \
+	X(cors)                                                                            \
 	X(route)                                                                           \
-	/* CORS preflight, API key */                                                     \
+	/* API key */                                                                     \
 	X(authorize)                                                                       \
 	/* throttle */                                                                    \
 	X(body_limit)                                                                      \
@@ -26,6 +28,7 @@
 	X(integration)                                                                     \
 	/* response transforms, cache store */                                            \
 	/* final phase: every request, answered or refused */                             \
+	X(cors_headers)                                                                    \
 	X(respond)                                                                         \
 	X(access_log)
 

@@ -79,6 +79,8 @@ struct fng_ws {
 	const char *pending_reason;
 	struct fng_wssub *subs;    /* its topics (topic.c) */
 	char *query;               /* the handshake's query string, for its events; or NULL */
+	/* What its $connect authorizer established, for its events (fng__req_authz_clone). */
+	struct fng_req_authz *authz;
 	char *resume;              /* the handshake's resume=TOPIC:SEQ[,...], decoded; or NULL */
 	/*
 	 * The send queue: frames by reference, oldest first, qbytes in all; the first qwriting
@@ -163,6 +165,7 @@ static void ws_maybe_free(struct fng_ws *ws)
 	free(ws->q);
 	free(ws->query);
 	free(ws->resume);
+	free(ws->authz);
 	fng__buf_finish(&ws->msg);
 	fng__config_unref(ws->cfg);
 	free(ws);
@@ -644,6 +647,11 @@ static void ev_start(struct fng_ws *ws, enum fng_event type, const void *body, s
 	ws->running++;
 	ws->srv->nevents++;
 	inflight_check(ws);
+	if (ws->authz && fng__req_authz_copy(req, ws->authz)) {
+		/* Without its $connect authorizer's context it would be another caller's event. */
+		fng__req_fail(req, UV_ENOMEM, NULL);
+		return;
+	}
 	fng__req_run(req);
 }
 
@@ -996,10 +1004,17 @@ static int conn_start(struct fng_conn *c, struct fng_req *req)
 	if (fng__req_query(req, FNG_STR("resume"), &resume) && resume.len) {
 		ws->resume = strndup(resume.p, resume.len);
 	}
+	if (req->authz.set) {
+		size_t size;
+
+		ws->authz = fng__req_authz_clone(&req->authz, &size);
+	}
 	if ((req->query.len && !ws->query) || (resume.len && !ws->resume) ||
+		(req->authz.set && !ws->authz) ||
 		fng__hmap_add(&ws->srv->ws_conns, &ws->hnode, fng__hash(ws->id, 16)) < 0) {
 		free(ws->query);
 		free(ws->resume);
+		free(ws->authz);
 		fng__config_unref(ws->cfg);
 		free(ws);
 		return -ENOMEM;

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: MIT
 """The chat and dashboard examples end to end: the real gateway serves examples/fngate.yaml
 (listen port, functions directory, static roots and the schedule's period rewritten for a
-test) with examples/chat/chat.c and examples/dashboard/dashboard.c built the way a user
-builds them (cc + pkg-config against this build tree). Raw HTTP and WebSocket checks of the
-pages, the handshake's refusals, topic deliveries and the metrics endpoint; then Debian's
+test) with examples/chat/chat.c, examples/dashboard/dashboard.c and examples/authorizer/
+authorizer.c built the way a user builds them (cc + pkg-config against this build tree). Raw
+HTTP and WebSocket checks of the pages, the handshake's refusals (the chat's $connect is
+behind the demo's authorizer: the page sends token=allow-NICK), the demo's authorized route,
+topic deliveries and the metrics endpoint; then Debian's
 chromium, driven by tests/ws/browser.js (playwright-core), uses the pages as a person would.
 The browser cases are skipped, with the reason, only when chromium or playwright-core is not
 installed. TAP output.
@@ -88,9 +90,13 @@ class Env:
             try:
                 chat = build('chat', tmp)
                 dashboard = build('dashboard', tmp, '-lm')
+                authorizer = build('authorizer', tmp)
+                hello = build('hello', tmp)
                 cls.fdir = FnDir()
                 cls.d = Daemon(test_config(cls.fdir.path))
                 install_batches(cls.d, cls.fdir, [('chat', chat, None),
+                                                  ('authorizer', authorizer, None),
+                                                  ('hello', hello, None),
                                                   ('dashboard', dashboard, None)])
             except BaseException as e:
                 cls.error = str(e) or type(e).__name__
@@ -205,12 +211,38 @@ def _():
         eq(r.json().get('message'), '%s, ada' % greeting, '/%s/mock/hello/ada message' % stage)
 
 
+@tap.case('demo API: GET /dev/authz/hello behind the example authorizer: Bearer allow-NAME '
+          '200 with the principal, another token 403, none 401')
+def _():
+    r = get('/dev/authz/hello', headers=[('Authorization', 'Bearer allow-ada')])
+    check_status(r, 200)
+    eq(r.json(), {'message': 'hello, ada', 'stage': 'dev', 'principalId': 'ada'}, 'answer')
+    for headers, status, msg in (([('Authorization', 'Bearer deny-me')], 403, 'Forbidden'),
+                                 ([('Authorization', 'Basic eA==')], 401, 'Unauthorized'),
+                                 ([], 401, 'Unauthorized')):
+        r = get('/dev/authz/hello', headers=headers)
+        eq((r.status, r.json().get('message')), (status, msg), 'refusal %r' % headers)
+    eq(get('/dev/hello/ada').json(), {'message': 'hello, ada', 'stage': 'dev'},
+       'GET /dev/hello/ada unchanged')
+
+
+@tap.case('chat $connect behind the authorizer: no token 401, a bad one 403, each a JSON '
+          'message and no connection')
+def _():
+    for q, status in (('nick=ann&room=lobby', 401), ('nick=ann&room=lobby&token=x', 403)):
+        c, r = ws_open('/chat/ws?' + q)
+        c.close()
+        check(r.status == status, '?%s: expected %d, got %d: %s' % (q, status, r.status,
+                                                                    short(r.raw)))
+        check(json.loads(r.body).get('message'), '?%s: no JSON message' % q)
+
+
 @tap.case('chat $connect: a bad nick or room is refused with 400 and a JSON message; a good one joins and gets its own join')
 def _():
     for q in ('nick=%3Cb%3E&room=lobby', 'nick=&room=lobby', 'room=lobby',
               'nick=' + 'n' * 25 + '&room=lobby', 'nick=ann&room=a.b', 'nick=ann',
               'nick=ann&room=' + 'r' * 33):
-        c, r = ws_open('/chat/ws?' + q)
+        c, r = ws_open('/chat/ws?' + q + '&token=allow-t')
         c.close()
         check(r.status == 400, '?%s: expected 400, got %d: %s' % (q, r.status, short(r.raw)))
         try:
@@ -219,7 +251,7 @@ def _():
             msg = None
         check(isinstance(msg, str) and msg, '?%s: no JSON message in %s' % (q, short(r.body)))
     room = 'raw%d' % (os.getpid() % 100000)
-    c, r = ws_open('/chat/ws?nick=carol&room=' + room)
+    c, r = ws_open('/chat/ws?nick=carol&room=' + room + '&token=allow-carol')
     try:
         eq(r.status, 101, 'status of a good handshake (%s)' % short(r.raw))
         m = deliveries(c, 'room.' + room, lambda d: True)

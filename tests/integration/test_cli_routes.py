@@ -27,12 +27,19 @@ def run(*args):
 
 
 def example_configs():
+    """The configurations under examples/: YAML or JSON files with a top-level `apis` key
+    (not the sample events, key sets and other data beside them)."""
     out = []
     for root, dirs, files in os.walk(os.path.join(SOURCE_ROOT, 'examples')):
-        dirs[:] = sorted(d for d in dirs if d != 'jwt')  # keys (a JWKS), not a configuration
+        dirs.sort()
         for f in sorted(files):
-            if f.endswith(('.yaml', '.yml', '.json')):
-                out.append(os.path.join(root, f))
+            path = os.path.join(root, f)
+            if not f.endswith(('.yaml', '.yml', '.json')):
+                continue
+            with open(path, encoding='utf-8', errors='replace') as fh:
+                text = fh.read()
+            if re.search(r'^apis:|^\{?\s*"apis"\s*:', text, re.M):
+                out.append(path)
     return out
 
 

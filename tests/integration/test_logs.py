@@ -212,8 +212,17 @@ class Tally:
             time.sleep(0.2)
 
 
-@tap.case('log flood on a slowly read stderr: the mock route p99 stays within '
-          'max(2x, +20 ms) of its baseline, no mock request fails')
+def stall_limit(base99):
+    """What the mock route's p99 under a flood is held to: its baseline plus one interval of the
+    slow reader. A loop that waited for the reader (a blocking write to a full stderr pipe)
+    would stall a whole interval per pipe-full, many times over during the flood; an event
+    loop that never waits stays near its baseline (bench/, not this test, measures how near:
+    timing targets do not belong in tests on a shared machine)."""
+    return base99 + PACE[1] * SLOW
+
+
+@tap.case('log flood on a slowly read stderr: the loop never waits for the reader (mock '
+          'p99 within one read interval of its baseline), no mock request fails')
 def _flood_latency():
     d = start()
     measure(d.port, 20)                        # warm up
@@ -233,7 +242,7 @@ def _flood_latency():
     S.flood = {'mark': mark, 'seconds': flood.seconds, 'sent': flood.sent,
                 'sent_bytes': flood.sent_bytes, 'calls': flood.calls}
     p50, p99 = percentile(under, 50), percentile(under, 99)
-    limit = max(2 * base99, base99 + 0.020)
+    limit = stall_limit(base99)
     diag('baseline: p50 %.2f ms, p99 %.2f ms over %d requests'
          % (base50 * 1e3, base99 * 1e3, len(base)))
     diag('under the flood: p50 %.2f ms, p99 %.2f ms (limit %.2f ms); the flood: %d '
@@ -241,8 +250,8 @@ def _flood_latency():
          % (p50 * 1e3, p99 * 1e3, limit * 1e3, flood.calls, flood.sent,
             flood.sent_bytes / 1e6, flood.seconds, len(flood.errors)))
     check(not fails, 'mock requests failed under the flood: %s' % fails[:3])
-    check(p99 <= limit, 'p99 under the flood %.2f ms exceeds max(2 x %.2f, %.2f + 20) ms'
-          % (p99 * 1e3, base99 * 1e3, base99 * 1e3))
+    check(p99 <= limit, 'p99 under the flood %.2f ms exceeds %.2f ms (baseline %.2f + one read '
+          'interval): the loop waited for the slow reader' % (p99 * 1e3, limit * 1e3, base99 * 1e3))
     check(flood.calls > 0 and not flood.errors,
           'the flood itself failed (%d invocations answered): %s'
           % (flood.calls, flood.errors[:3]))
@@ -303,9 +312,9 @@ def _reload_limits():
     eq(t.logged + t.dropped, 1000, 'logged + dropped')
 
 
-@tap.case('a flood on the handler\'s own stderr: the mock route p99 stays within max(2x, '
-          '+20 ms) of its baseline; the writer is slowed (its reads pause), what is logged stays '
-          'within the limit, the rest is counted')
+@tap.case('a flood on the handler\'s own stderr: the loop never waits for the reader (mock '
+          'p99 within one read interval of its baseline); the writer is slowed (its reads '
+          'pause), what is logged stays within the limit, the rest is counted')
 def _stderr_flood():
     d = daemon()            # with the limits of the reload case: 5 lines/s, report_ms 500
     d.stderr_pace = PACE
@@ -322,7 +331,7 @@ def _stderr_flood():
     finally:
         flood.stop()
     p50, p99 = percentile(under, 50), percentile(under, 99)
-    limit = max(2 * base99, base99 + 0.020)
+    limit = stall_limit(base99)
     d.stderr_pace = None
     time.sleep(1.0)         # the last drop report (report_ms 500)
     t = Tally(d, mark, 'stderr')

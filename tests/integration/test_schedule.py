@@ -42,8 +42,10 @@ def _():
     fns.install('ok', test_so('ok'))
     with Daemon(config(fns.path)) as d:
         wait_deployed(d, ['ok'], 0)
+        # Ticks that came before the function was deployed were rightly answered 503.
+        early = len([e for e in d.access_entries() if e.get('path') == '/tick'])
         time.sleep(RUN_S)
-        ticks = [e for e in d.access_entries() if e.get('path') == '/tick']
+        ticks = [e for e in d.access_entries() if e.get('path') == '/tick'][early + 1:]
     want = RUN_S * 1000 / EVERY_MS
     check(len(ticks) >= want / 3, '%d ticks logged in %.1f s (every %d ms)'
           % (len(ticks), RUN_S, EVERY_MS))

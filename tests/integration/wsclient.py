@@ -17,7 +17,7 @@ class WS:
     test, so it can also send what a library would refuse to."""
 
     def __init__(self, port, path='/s', version='13', key=None, protocols=None,
-                 upgrade=True, timeout=5.0, host='gw.test', rcvbuf=None):
+                 upgrade=True, timeout=5.0, host='gw.test', rcvbuf=None, headers=()):
         if rcvbuf:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -32,6 +32,7 @@ class WS:
         lines += ['Sec-WebSocket-Key: %s' % self.key, 'Sec-WebSocket-Version: %s' % version]
         if protocols:
             lines.append('Sec-WebSocket-Protocol: %s' % protocols)
+        lines += ['%s: %s' % (k, v) for k, v in headers]
         self.sock.sendall(('\r\n'.join(lines) + '\r\n\r\n').encode())
         self.buf = b''
         while b'\r\n\r\n' not in self.buf:

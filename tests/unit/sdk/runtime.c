@@ -8,6 +8,7 @@
  * WebSocket calls under grants (-1 outside them), SHUTDOWN, EOF and protocol errors.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -319,10 +320,62 @@ static int scenario_ws_close_codes(struct fng_ctx *ctx)
 	return 0;
 }
 
+/*
+ * An authorizer's answer: the event's own accessors, every argument check and cap (the return
+ * codes in the body, which the gateway ignores), then the answer RESULT carries.
+ */
+static int scenario_authorizer(struct fng_ctx *ctx)
+{
+	static char big[FNG_WIRE_MAX_AUTHZ_VALUE + 2];
+	char key[16];
+	int over = 0, rc[7];
+
+	memset(big, 'v', sizeof(big) - 1);
+	fng_response_printf(ctx, "type=%s token=%s ids=%s,%s,%s arn=%s ", fng_event_type(ctx),
+		fng_event_authorizer_type(ctx), NN(fng_event_identity_source(ctx, 0)),
+		NN(fng_event_identity_source(ctx, 1)), NN(fng_event_identity_source(ctx, 2)),
+		fng_event_route_arn(ctx));
+	fng_response_printf(ctx, "tok=%s ", fng_event_authorization_token(ctx));
+	fng_response_printf(ctx, "bad=%d,%d,%d,%d,%d,%d,%d ",
+		fng_authorizer_context_str(ctx, "", "v"), fng_authorizer_context_str(ctx, "k", NULL),
+		fng_authorizer_context_str(ctx, "k", big), fng_authorizer_context_num(ctx, "k", NAN),
+		fng_authorizer_context_num(ctx, "k", INFINITY), fng_authorizer_usage_key(ctx, big),
+		fng_authorizer_allow(ctx, big));
+	/* In this order (arguments would be evaluated in any). */
+	rc[0] = fng_authorizer_context_str(ctx, "user", "ada");
+	rc[1] = fng_authorizer_context_num(ctx, "n", 42.5);
+	rc[2] = fng_authorizer_context_bool(ctx, "admin", 7);
+	rc[3] = fng_authorizer_context_str(ctx, "user", "grace"); /* replaces */
+	rc[4] = fng_authorizer_usage_key(ctx, "key-1");
+	rc[5] = fng_authorizer_deny(ctx, "nobody");
+	rc[6] = fng_authorizer_allow(ctx, "grace");
+	fng_response_printf(ctx, "ok=%d,%d,%d,%d,%d,%d,%d", rc[0], rc[1], rc[2], rc[3], rc[4],
+		rc[5], rc[6]);
+	for (int i = 0; i < FNG_WIRE_MAX_AUTHZ_CONTEXT; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		over += fng_authorizer_context_bool(ctx, key, 1) != 0;
+	}
+	fng_response_printf(ctx, " over=%d", over);
+	return 0;
+}
+
+/* The same calls for an event that is no AUTHORIZER event: all refused. */
+static int scenario_not_authorizer(struct fng_ctx *ctx)
+{
+	fng_response_printf(ctx, "%d %d %d %d %d %d [%s] [%s] %s", fng_authorizer_allow(ctx, "a"),
+		fng_authorizer_deny(ctx, "a"), fng_authorizer_context_str(ctx, "k", "v"),
+		fng_authorizer_context_num(ctx, "k", 1), fng_authorizer_context_bool(ctx, "k", 1),
+		fng_authorizer_usage_key(ctx, "k"), fng_event_authorizer_type(ctx),
+		fng_event_authorization_token(ctx), NN(fng_event_identity_source(ctx, 0)));
+	return 0;
+}
+
 static const struct {
 	const char *path;
 	fng_handler_fn fn;
 } scenarios[] = {
+	{ "/authorizer", scenario_authorizer },
+	{ "/not-authorizer", scenario_not_authorizer },
 	{ "/ws", scenario_ws },
 	{ "/ws-close-codes", scenario_ws_close_codes },
 	{ "/accessors", scenario_accessors },
@@ -728,6 +781,48 @@ static void test_defaults_status_fail(struct worker *w)
 	invoke(w, &ev, &o);
 	CHECK(o.ok && o.r.status == 200 && !o.r.failed && o.r.nheaders == 0,
 		"defaults again: state from earlier invocations is gone");
+	outcome_free(&o);
+}
+
+static void test_authorizer(struct worker *w)
+{
+	static const struct fng_wire_str ids[] = { S("Bearer x"), S("10.0.0.1") };
+	struct fng_wire_event ev = make_event("/authorizer");
+	const struct fng_wire_authz *a;
+	struct outcome o;
+	char *body;
+
+	ev.event_type = S("AUTHORIZER");
+	ev.authz_type = S("TOKEN");
+	ev.authorization_token = ids[0];
+	ev.identity_source = ids;
+	ev.nidentity_source = 2;
+	ev.route_arn = S("arn:fngate:execute-api:local:shop/dev/GET/x");
+	invoke(w, &ev, &o);
+	body = body_str(&o);
+	CHECK_STR(body, "type=AUTHORIZER token=TOKEN ids=Bearer x,10.0.0.1,(null) "
+		"arn=arn:fngate:execute-api:local:shop/dev/GET/x tok=Bearer x "
+		"bad=-1,-1,-1,-1,-1,-1,-1 ok=0,0,0,0,0,0,0 over=3",
+		"authorizer: accessors, refusals, answers, 64 keys at most");
+	free(body);
+	a = &o.r.authz;
+	CHECK(o.ok && a->decision == FNG_WIRE_AUTHZ_ALLOW && strcmp(a->principal.p, "grace") == 0 &&
+			strcmp(a->usage_key.p, "key-1") == 0,
+		"authorizer: the last decision (allow grace) and the usage key travel");
+	CHECK(a->ncontext == FNG_WIRE_MAX_AUTHZ_CONTEXT && a->context[0].type == FNG_WIRE_CTX_STR &&
+			strcmp(a->context[0].s.p, "grace") == 0 && a->context[1].num == 42.5 &&
+			a->context[2].type == FNG_WIRE_CTX_BOOL && a->context[2].b,
+		"authorizer: typed context, a key given again replaced");
+	outcome_free(&o);
+
+	/* The answer is per invocation: the next one starts without one. */
+	ev = make_event("/not-authorizer");
+	invoke(w, &ev, &o);
+	body = body_str(&o);
+	CHECK_STR(body, "-1 -1 -1 -1 -1 -1 [] [] (null)",
+		"not an AUTHORIZER event: every answer call refused, accessors empty");
+	CHECK(o.ok && o.r.authz.decision == FNG_WIRE_AUTHZ_NONE, "not an AUTHORIZER event: no answer");
+	free(body);
 	outcome_free(&o);
 }
 
@@ -1155,6 +1250,7 @@ int main(void)
 	test_accessors(&w);
 	test_defaults_status_fail(&w);
 	test_headers(&w);
+	test_authorizer(&w);
 	test_reserved(&w);
 	test_json(&w);
 	test_log(&w);

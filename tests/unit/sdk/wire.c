@@ -10,6 +10,7 @@
  * how tests/fuzz/corpus/wire/ was seeded.
  */
 #include <errno.h>
+#include <math.h>
 #include <msgpack.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -1561,6 +1562,248 @@ static void test_ws_topic_frames(void)
 	fng__wire_buf_finish(&b);
 }
 
+/* ---- authorizers: the AUTHORIZER event's keys and the answer in RESULT ---- */
+
+static const struct fng_wire_ctxv full_ctx[] = {
+	{ S("user"), FNG_WIRE_CTX_STR, S("ada \xc3\xa9"), 0, false },
+	{ S("n"), FNG_WIRE_CTX_NUM, { 0 }, 42.5, false },
+	{ S("neg"), FNG_WIRE_CTX_NUM, { 0 }, -3, false },
+	{ S("big"), FNG_WIRE_CTX_NUM, { 0 }, 1e300, false },
+	{ S("admin"), FNG_WIRE_CTX_BOOL, { 0 }, 0, true },
+	{ S("flag"), FNG_WIRE_CTX_BOOL, { 0 }, 0, false },
+	{ S("empty"), FNG_WIRE_CTX_STR, S(""), 0, false },
+};
+
+static bool ctx_eq(const struct fng_wire_ctxv *a, size_t na, const struct fng_wire_ctxv *b,
+	size_t nb)
+{
+	if (na != nb) {
+		return false;
+	}
+	for (size_t i = 0; i < na; i++) {
+		if (!str_eq(a[i].k, b[i].k) || a[i].type != b[i].type ||
+			(a[i].type == FNG_WIRE_CTX_STR && !str_eq(a[i].s, b[i].s)) ||
+			(a[i].type == FNG_WIRE_CTX_NUM && a[i].num != b[i].num) ||
+			(a[i].type == FNG_WIRE_CTX_BOOL && a[i].b != b[i].b)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A RESULT body {statusCode..hasBody, authorizer: AUTHZ} with AUTHZ packed by fill. */
+static void result_with(struct fng_wire_buf *out, void (*fill)(msgpack_packer *, int), int v)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 7);
+	msgpack_pack_str_with_body(&pk, "statusCode", 10);
+	msgpack_pack_int(&pk, 200);
+	msgpack_pack_str_with_body(&pk, "headers", 7);
+	msgpack_pack_array(&pk, 0);
+	msgpack_pack_str_with_body(&pk, "cookies", 7);
+	msgpack_pack_array(&pk, 0);
+	msgpack_pack_str_with_body(&pk, "body", 4);
+	msgpack_pack_bin_with_body(&pk, "", 0);
+	msgpack_pack_str_with_body(&pk, "failed", 6);
+	msgpack_pack_false(&pk);
+	msgpack_pack_str_with_body(&pk, "hasBody", 7);
+	msgpack_pack_false(&pk);
+	msgpack_pack_str_with_body(&pk, "authorizer", 10);
+	fill(&pk, v);
+	out->len = 0;
+	fng__wire_buf_finish(out);
+	out->p = malloc(sb.size);
+	memcpy(out->p, sb.data, sb.size);
+	out->len = out->cap = sb.size;
+	msgpack_sbuffer_destroy(&sb);
+}
+
+enum { A_OK, A_NIL_VALUE, A_ARRAY_VALUE, A_MAP_VALUE, A_EXT_VALUE, A_NAN, A_INF, A_DUP,
+	A_EMPTY_KEY, A_INT_KEY, A_STR_DECISION, A_NO_PRINCIPAL, A_LONG_PRINCIPAL, A_LONG_VALUE,
+	A_TOO_MANY, A_NOT_MAP, A_NCASES };
+static const char *const a_names[] = { "ok", "nil value", "array value", "map value",
+	"ext value", "NaN", "infinity", "duplicate key", "empty key", "int key",
+	"isAuthorized a string", "no principalId", "principalId over the cap",
+	"string value over the cap", "65 context entries", "authorizer not a map" };
+
+static void pack_authz(msgpack_packer *pk, int c)
+{
+	static char big[FNG_WIRE_MAX_AUTHZ_VALUE + 2];
+	unsigned n = c == A_TOO_MANY ? FNG_WIRE_MAX_AUTHZ_CONTEXT + 1 : c == A_DUP ? 2 : 1;
+
+	if (c == A_NOT_MAP) {
+		msgpack_pack_true(pk);
+		return;
+	}
+	memset(big, 'x', sizeof(big) - 1);
+	msgpack_pack_map(pk, c == A_NO_PRINCIPAL ? 3 : 4);
+	msgpack_pack_str_with_body(pk, "isAuthorized", 12);
+	if (c == A_STR_DECISION) {
+		msgpack_pack_str_with_body(pk, "yes", 3);
+	} else {
+		msgpack_pack_true(pk);
+	}
+	if (c != A_NO_PRINCIPAL) {
+		msgpack_pack_str_with_body(pk, "principalId", 11);
+		msgpack_pack_str_with_body(pk, big, c == A_LONG_PRINCIPAL ?
+			FNG_WIRE_MAX_AUTHZ_ID + 1 : 3);
+	}
+	msgpack_pack_str_with_body(pk, "usageIdentifierKey", 18);
+	msgpack_pack_str_with_body(pk, "", 0);
+	msgpack_pack_str_with_body(pk, "context", 7);
+	msgpack_pack_map(pk, n);
+	for (unsigned i = 0; i < n; i++) {
+		char k[16];
+
+		snprintf(k, sizeof(k), "k%u", c == A_DUP ? 0 : i);
+		if (c == A_EMPTY_KEY) {
+			msgpack_pack_str_with_body(pk, "", 0);
+		} else if (c == A_INT_KEY) {
+			msgpack_pack_int(pk, 1);
+		} else {
+			msgpack_pack_str_with_body(pk, k, strlen(k));
+		}
+		switch (c) {
+		case A_NIL_VALUE: msgpack_pack_nil(pk); break;
+		case A_ARRAY_VALUE: msgpack_pack_array(pk, 0); break;
+		case A_MAP_VALUE: msgpack_pack_map(pk, 0); break;
+		case A_EXT_VALUE: msgpack_pack_ext_with_body(pk, "e", 1, 1); break;
+		case A_NAN: msgpack_pack_double(pk, NAN); break;
+		case A_INF: msgpack_pack_float(pk, INFINITY); break;
+		case A_LONG_VALUE:
+			msgpack_pack_str_with_body(pk, big, FNG_WIRE_MAX_AUTHZ_VALUE + 1);
+			break;
+		default: msgpack_pack_uint64(pk, (uint64_t)1 << 60); break;
+		}
+	}
+}
+
+static void test_authorizer(void)
+{
+	static const struct fng_wire_str ids[] = { S("Bearer abc"), S(""), { "a\0b", 3 } };
+	struct fng_wire_event ev = full_event(), got;
+	struct fng_wire_result r = { .status = 200 }, rg;
+	struct fng_wire_buf b = { 0 };
+	const uint8_t *body;
+	size_t len;
+	void *h = NULL;
+
+	ev.event_type = S("AUTHORIZER");
+	ev.authz_type = S("TOKEN");
+	ev.authorization_token = ids[0];
+	ev.identity_source = ids;
+	ev.nidentity_source = 3;
+	ev.route_arn = S("arn:fngate:execute-api:local:a/s/GET/x");
+	invoke_round_trip("authorizer", &ev);
+	CHECK_INT(fng__wire_encode_invoke(&b, &ev), 0, "authorizer event: encodes");
+	one_frame(&b, FNG_WIRE_INVOKE, &body, &len);
+	CHECK(body[0] == 0xde && body[1] == 0 && body[2] == 17,
+		"authorizer event: a map of 17 keys (13 + 4)");
+	CHECK_INT(fng__wire_decode_invoke(body, len, &got, &h), 0, "authorizer event: decodes");
+	CHECK(str_eq(got.authz_type, ev.authz_type) &&
+			str_eq(got.authorization_token, ev.authorization_token) &&
+			strs_eq(got.identity_source, got.nidentity_source, ids, 3) &&
+			str_eq(got.route_arn, ev.route_arn),
+		"authorizer event: type, token, identity sources (NUL and empty kept), route ARN");
+	fng__wire_free(h);
+	/* The four keys come all together, or the event is refused. */
+	{
+		uint8_t *p = malloc(len + 32);
+		size_t n;
+
+		memcpy(p, body, len);
+		ev = full_event();
+		b.len = 0;
+		fng__wire_encode_invoke(&b, &ev);
+		one_frame(&b, FNG_WIRE_INVOKE, &body, &len);
+		CHECK(body[0] == 0x8d, "another event: a map of 13 keys, as before");
+		memcpy(p, body, len);
+		p[0] = 0x8e;
+		n = len;
+		memcpy(p + n, "\xa4type\xa5TOKEN", 11);
+		n += 11;
+		CHECK_INT(fng__wire_decode_invoke(p, n, &got, &h), -EPROTO,
+			"an event with type but no token, identity or ARN is refused");
+		CHECK(h == NULL, "nothing kept");
+		memcpy(p + len, "\xa4type\xa3" "FOO", 9);
+		CHECK_INT(fng__wire_decode_invoke(p, len + 9, &got, &h), -EPROTO,
+			"an event whose type is not TOKEN or REQUEST is refused");
+		free(p);
+	}
+	ev.authz_type = S("FOO");
+	CHECK_INT(fng__wire_encode_invoke(&b, &ev), -EINVAL, "the encoder refuses type FOO");
+
+	/* The answer. */
+	r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_ALLOW, S("ada"), S("key-1"), full_ctx,
+		sizeof(full_ctx) / sizeof(full_ctx[0]) };
+	result_round_trip("authorizer-allow", &r);
+	b.len = 0;
+	fng__wire_encode_result(&b, &r);
+	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	CHECK_INT(fng__wire_decode_result(body, len, &rg, &h), 0, "allow: decodes");
+	CHECK(rg.authz.decision == FNG_WIRE_AUTHZ_ALLOW && str_eq(rg.authz.principal, r.authz.principal) &&
+			str_eq(rg.authz.usage_key, r.authz.usage_key) &&
+			ctx_eq(rg.authz.context, rg.authz.ncontext, full_ctx, r.authz.ncontext),
+		"allow: decision, principal, usage key, typed context");
+	fng__wire_free(h);
+	r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_DENY, S(""), S(""), NULL, 0 };
+	b.len = 0;
+	fng__wire_encode_result(&b, &r);
+	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	CHECK_INT(fng__wire_decode_result(body, len, &rg, &h), 0, "deny: decodes");
+	CHECK(rg.authz.decision == FNG_WIRE_AUTHZ_DENY && rg.authz.ncontext == 0, "deny");
+	fng__wire_free(h);
+	r.authz.decision = FNG_WIRE_AUTHZ_NONE;
+	b.len = 0;
+	fng__wire_encode_result(&b, &r);
+	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	CHECK(body[0] == 0x86, "no decision: the RESULT of before (6 keys)");
+	CHECK_INT(fng__wire_decode_result(body, len, &rg, &h), 0, "no decision: decodes");
+	CHECK(rg.authz.decision == FNG_WIRE_AUTHZ_NONE, "no decision: none");
+	fng__wire_free(h);
+
+	/* What the decoder refuses, the encoder refuses too. */
+	{
+		struct fng_wire_ctxv bad[FNG_WIRE_MAX_AUTHZ_CONTEXT + 1];
+		static char big[FNG_WIRE_MAX_AUTHZ_ID + 1];
+
+		for (size_t i = 0; i < FNG_WIRE_MAX_AUTHZ_CONTEXT + 1; i++) {
+			bad[i] = (struct fng_wire_ctxv){ S("k"), FNG_WIRE_CTX_BOOL, { 0 }, 0, true };
+		}
+		r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_ALLOW, S("p"), S(""), bad, 2 };
+		CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: a duplicate key");
+		bad[0].k = S("");
+		r.authz.ncontext = 1;
+		CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: an empty key");
+		bad[0] = (struct fng_wire_ctxv){ S("k"), FNG_WIRE_CTX_NUM, { 0 }, NAN, false };
+		CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: NaN");
+		r.authz.ncontext = FNG_WIRE_MAX_AUTHZ_CONTEXT + 1;
+		CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: 65 entries");
+		memset(big, 'x', sizeof(big));
+		r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_DENY,
+			{ big, sizeof(big) }, S(""), NULL, 0 };
+		CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: a principal over 1024");
+	}
+	for (int c = 0; c < A_NCASES; c++) {
+		result_with(&b, pack_authz, c);
+		h = (void *)1;
+		CHECK_INT(fng__wire_decode_result(b.p, b.len, &rg, &h), c == A_OK ? 0 : -EPROTO,
+			"decode an answer: %s", a_names[c]);
+		CHECK(c == A_OK ? h != NULL : h == NULL, "decode %s: handle", a_names[c]);
+		if (c == A_OK) {
+			CHECK(rg.authz.ncontext == 1 && rg.authz.context[0].type == FNG_WIRE_CTX_NUM &&
+					rg.authz.context[0].num == (double)((uint64_t)1 << 60),
+				"an integer context value is a number");
+			fng__wire_free(h);
+		}
+	}
+	fng__wire_buf_finish(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--alloc-probe") == 0) {
@@ -1571,6 +1814,7 @@ int main(int argc, char **argv)
 	}
 	test_invoke_round_trips();
 	test_result();
+	test_authorizer();
 	test_ws_frames();
 	test_ws_topic_frames();
 	test_log_ready_empty();

@@ -6,6 +6,7 @@
  * formats) become the worker's event field by field, and results come back in the shape API
  * Gateway returns for each.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "event_json.h"
@@ -207,11 +208,111 @@ static void test_response(void)
 	json_decref(o);
 }
 
+/* requestContext.authorizer of payload 2.0 (lambda and jwt) and 1.0 (the object itself). */
+static void test_authorizer_context(void)
+{
+	static const char *const v2 = "{\"version\":\"2.0\",\"routeKey\":\"GET /x\","
+		"\"rawPath\":\"/x\",\"requestContext\":{\"authorizer\":{\"principalId\":\"ada\","
+		"\"lambda\":{\"user\":\"ada\",\"n\":42.5,\"count\":7,\"admin\":true,"
+		"\"off\":false,\"nested\":{\"a\":1},\"list\":[1],\"none\":null},"
+		"\"jwt\":{\"claims\":{\"sub\":\"u-1\",\"iat\":1700000000,\"email_verified\":true},"
+		"\"scopes\":[\"read\"]}}}}";
+	static const char *const v1 = "{\"httpMethod\":\"GET\",\"path\":\"/x\","
+		"\"requestContext\":{\"authorizer\":{\"principalId\":\"bob\",\"n\":1e300,"
+		"\"ok\":true,\"obj\":{}}}}";
+	static const struct {
+		const char *k, *v;
+	} want2[] = { { "principalId", "ada" }, { "user", "ada" }, { "n", "42.5" },
+		{ "count", "7" }, { "admin", "true" }, { "off", "false" }, { "claims.sub", "u-1" },
+		{ "claims.iat", "1700000000" }, { "claims.email_verified", "true" } };
+	struct fng_json_event je;
+	const struct fng_wire_event *ev = &je.ev;
+	const char *why = "";
+	json_t *j = json_loads(v2, 0, NULL);
+
+	CHECK_INT(fng__json_event_from(j, &je, &why), 0, "authorizer v2: read (%s)", why);
+	for (size_t i = 0; i < sizeof(want2) / sizeof(want2[0]); i++) {
+		CHECK_INT(count(ev->authorizer, ev->nauthorizer, want2[i].k, want2[i].v), 1,
+			"authorizer v2: %s = %s", want2[i].k, want2[i].v);
+	}
+	CHECK_INT((long)ev->nauthorizer, 9,
+		"authorizer v2: objects, arrays, null and jwt.scopes left out");
+	fng__json_event_finish(&je);
+	json_decref(j);
+
+	j = json_loads(v1, 0, NULL);
+	CHECK_INT(fng__json_event_from(j, &je, &why), 0, "authorizer v1: read (%s)", why);
+	CHECK(count(ev->authorizer, ev->nauthorizer, "principalId", "bob") == 1 &&
+			count(ev->authorizer, ev->nauthorizer, "n", "1e+300") == 1 &&
+			count(ev->authorizer, ev->nauthorizer, "ok", "true") == 1 &&
+			ev->nauthorizer == 3,
+		"authorizer v1: the object's scalars, as text");
+	fng__json_event_finish(&je);
+	json_decref(j);
+}
+
+/* A Lambda authorizer's events (TOKEN; REQUEST in 2.0), and the answer printed back. */
+static void test_authorizer_event(void)
+{
+	static const char *const token = "{\"type\":\"TOKEN\",\"authorizationToken\":"
+		"\"Bearer abc\",\"methodArn\":\"arn:aws:execute-api:r:1:api/prod/GET/x\"}";
+	static const char *const request = "{\"version\":\"2.0\",\"type\":\"REQUEST\","
+		"\"routeArn\":\"arn:x\",\"identitySource\":[\"k1\",\"v2\"],\"routeKey\":"
+		"\"GET /x\",\"rawPath\":\"/x\",\"headers\":{\"x-key\":\"k1\"}}";
+	static const struct fng_wire_ctxv ctx[] = {
+		{ { "user", 4 }, FNG_WIRE_CTX_STR, { "ada", 3 }, 0, false },
+		{ { "n", 1 }, FNG_WIRE_CTX_NUM, { 0 }, 42, false },
+		{ { "x", 1 }, FNG_WIRE_CTX_NUM, { 0 }, 2.5, false },
+		{ { "ok", 2 }, FNG_WIRE_CTX_BOOL, { 0 }, 0, true },
+	};
+	struct fng_wire_result r = { .status = 200 };
+	struct fng_json_event je;
+	const struct fng_wire_event *ev = &je.ev;
+	const char *why = "";
+	json_t *j = json_loads(token, 0, NULL), *o;
+	char *text;
+
+	CHECK_INT(fng__json_event_from(j, &je, &why), 0, "TOKEN event: read (%s)", why);
+	CHECK_INT(je.shape, FNG_SHAPE_AUTHORIZER, "TOKEN event: an authorizer's");
+	CHECK(str_is(ev->event_type, "AUTHORIZER") && str_is(ev->authz_type, "TOKEN") &&
+			str_is(ev->authorization_token, "Bearer abc") && ev->nidentity_source == 1 &&
+			str_is(ev->identity_source[0], "Bearer abc") &&
+			str_is(ev->route_arn, "arn:aws:execute-api:r:1:api/prod/GET/x"),
+		"TOKEN event: type, token, the token as its identity, methodArn");
+	fng__json_event_finish(&je);
+	json_decref(j);
+
+	j = json_loads(request, 0, NULL);
+	CHECK_INT(fng__json_event_from(j, &je, &why), 0, "REQUEST event: read (%s)", why);
+	CHECK(je.shape == FNG_SHAPE_AUTHORIZER && str_is(ev->authz_type, "REQUEST") &&
+			str_is(ev->authorization_token, "") && ev->nidentity_source == 2 &&
+			str_is(ev->identity_source[1], "v2") && str_is(ev->route_arn, "arn:x") &&
+			str_is(ev->route_key, "GET /x") &&
+			count(ev->headers, ev->nheaders, "x-key", "k1") == 1,
+		"REQUEST 2.0 event: identitySource, routeArn, and the request's fields");
+	fng__json_event_finish(&je);
+	json_decref(j);
+
+	CHECK(fng__json_authorizer_answer(&r) == NULL, "no decision: no answer");
+	r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_ALLOW, { "ada", 3 }, { "k", 1 }, ctx, 4 };
+	o = fng__json_authorizer_answer(&r);
+	text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	CHECK_STR(text ? text : "(null)", "{\"isAuthorized\":true,\"principalId\":\"ada\","
+		"\"context\":{\"user\":\"ada\",\"n\":42,\"x\":2.5,\"ok\":true},"
+		"\"usageIdentifierKey\":\"k\"}", "the answer, typed");
+	free(text);
+	json_decref(o);
+	r.failed = true;
+	CHECK(fng__json_authorizer_answer(&r) == NULL, "failed: no answer");
+}
+
 int main(void)
 {
 	test_v2();
 	test_v1();
 	test_websocket();
+	test_authorizer_context();
+	test_authorizer_event();
 	test_response();
 	return fng_test_done();
 }
