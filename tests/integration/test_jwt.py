@@ -25,8 +25,8 @@ import tempfile
 import threading
 import time
 
-from lib import (BIN, WRAPPER, Conn, Daemon, SLOW, Tap, check, check_json_error, diag, eq, note,
-                 req)
+from lib import (BIN, WRAPPER, Conn, Daemon, FnDir, SLOW, Tap, check, check_json_error, diag, eq,
+                 note, req, test_so, wait_deployed)
 
 tap = Tap(budget=100)
 
@@ -737,6 +737,43 @@ apis:
         r = fng('token', '--key', os.path.join(jdir, 'demo-rs256.pem'), '--alg', 'ES256',
                  '--iss', 'x', '--aud', 'y')
         eq(r.returncode, 1, 'a key of another algorithm than --alg')
+
+
+@tap.case('claims reach a real handler (fng_event_authorizer "claims.NAME"); forged tokens '
+          'invoke it 0 times (counted by its log lines)')
+def _():
+    if any('valgrind' in w for w in WRAPPER):
+        diag('skipped: function workers cannot run under valgrind')
+        return
+    k = keys()
+    fdir = FnDir()
+    tap.on_exit(fdir.cleanup)
+    path = write(os.path.join(tmpdir('fngate-jwt-fn-'), 'jwks.json'), k.jwks('rs1', 'es1'))
+    cfg = config(path).replace('server: {', 'functions: { dir: "%s" }\nserver: {' % fdir.path)
+    cfg += ('      "GET /fn":\n'
+            '        authorizer: strict\n'
+            '        integration: { type: function, function: jwt_echo }\n')
+    with Daemon(cfg) as d:
+        mark = d.log_mark()
+        fdir.install('jwt_echo', test_so('jwt_echo'))
+        wait_deployed(d, ['jwt_echo'], mark)
+        mark = d.log_mark()
+        r = accepted(d, '/fn', token('ES256', 'es1', payload=claims(
+            sub='ada', n=7, o={'k': [1]}, scp=['x'])))
+        eq(json.loads(r.body), {'principalId': 'ada', 'sub': 'ada', 'n': '7', 'o': '{"k":[1]}',
+                                'scopes': 'read write x'}, 'what the handler read')
+        check(d.wait_log(lambda o: o.get('function') == 'jwt_echo' and o.get('msg') == 'handler',
+                         3 * SLOW, since=mark) is not None, 'the handler logs its invocation')
+        forged = [c for c in corpus() if c[1] == '/all'][:40]
+        for name, _, tok, msg in forged:
+            got = get(d, '/fn', tok).status
+            check(got in (401, 403), '%s: status %d' % (name, got))
+        time.sleep(0.3 * SLOW)  # a late line would have had its chance to arrive
+        with d.cond:
+            handled = [o for _, o in d.logs[mark:] if o and o.get('function') == 'jwt_echo' and
+                       o.get('msg') == 'handler']
+        eq(len(handled), 1, 'handler invocations (1 accepted, %d forged)' % len(forged))
+        diag('%d forged tokens, 0 handler invocations' % len(forged))
 
 
 @tap.case('the corpus daemon exits with 0 after SIGTERM (no leak, no sanitizer report)')
