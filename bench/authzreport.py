@@ -11,8 +11,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import (NOISY_PCT, add_cpu, fmt_int, fmt_ms, fmt_pct, fmt_us,  # noqa: E402
-                    median, parse_wrk, read_kv, section_main)
+from report import (NOISY_PCT, fmt_int, fmt_ms, fmt_pct, fmt_us, median,  # noqa: E402
+                    read_kv, read_run, section_main)
 
 BEGIN = "<!-- authz:begin -->"
 END = "<!-- authz:end -->"
@@ -36,10 +36,7 @@ def build(results):
     errors = []
     for r in range(1, rounds + 1):
         for v in variants:
-            path = os.path.join(results, "wrk", "%d-%s.txt" % (r, v))
-            with open(path, encoding="utf-8", errors="replace") as f:
-                w = parse_wrk(f.read())
-            add_cpu(w, read_kv(path + ".cpu"))
+            w = read_run(results, r, v)
             for e in w["errors"]:
                 errors.append("round %d %s: %s" % (r, v, e))
             runs[(r, v)] = w

@@ -141,6 +141,15 @@ def response_block(path):
     return "\n".join(shown), len(head) + 4, len(body)
 
 
+def read_run(results, rnd, name):
+    """Round rnd's wrk run of name (RESULTS/wrk/RND-NAME.txt), parsed, with its CPU figures."""
+    path = os.path.join(results, "wrk", "%d-%s.txt" % (rnd, name))
+    with open(path, encoding="utf-8", errors="replace") as f:
+        r = parse_wrk(f.read())
+    add_cpu(r, read_kv(path + ".cpu"))
+    return r
+
+
 def build(results):
     meta = read_kv(os.path.join(results, "meta.txt"))
     rounds = int(meta.get("rounds", "0"))
@@ -149,10 +158,7 @@ def build(results):
     per_round = []
     for i in range(1, rounds + 1):
         for s in SERVERS:
-            path = os.path.join(results, "wrk", "%d-%s.txt" % (i, s))
-            with open(path, encoding="utf-8", errors="replace") as f:
-                r = parse_wrk(f.read())
-            add_cpu(r, read_kv(path + ".cpu"))
+            r = read_run(results, i, s)
             runs[s].append(r)
             per_round.append((i, s, r))
             errors += ["round %d %s: %s" % (i, s, e) for e in r["errors"]]
