@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """Report of bench/authz.sh: `authzreport.py RESULTS_DIR [--write docs/BENCHMARKS.md]`.
 
-Per variant (bare, JWT RS256/ES256 with the verification cache on and off): the median over
+Per variant (bare, JWT RS256/ES256 with the verification cache on and off, a function
+authorizer whose answer is cached): the median over
 the rounds of req/s, p50 and p99, the ratio to bare req/s within each round (median, min-max)
 and the latency added to bare's. A hand-written "what limits it" block between the keep
 markers survives a rewrite.
@@ -25,6 +26,8 @@ LABELS = {
     "es256-cache": "JWT ES256, cache on",
     "rs256-nocache": "JWT RS256, cache off",
     "es256-nocache": "JWT ES256, cache off",
+    "bare-fn": "bare, with the function authorizer's header",
+    "fn-cache": "function authorizer (token), answer cached",
 }
 
 
@@ -40,7 +43,8 @@ def build(results):
             for e in w["errors"]:
                 errors.append("round %d %s: %s" % (r, v, e))
             runs[(r, v)] = w
-    out = [BEGIN, "## Authorizers: the same route bare and behind the JWT authorizer", ""]
+    out = [BEGIN, "## Authorizers: the same route bare, behind the JWT authorizer and behind a "
+           "cached function authorizer", ""]
     out.append("Measured %s with `%s`: one daemon (%s), one mock route per variant, wrk "
                "`-t%s -c%s -d%ss --latency`, %d rounds with the order rotating, each variant "
                "after a warm-up run; %s vCPU (%s), revision %s. Tokens of %s (RS256) and %s "
@@ -81,8 +85,6 @@ def build(results):
             "—" if v == base else "%+.3f ms" % (p99 - bare["p99"]),
             fmt_us(cpu), "%.2f" % (base_cpu / cpu) if cpu and base_cpu else "n/a",
             fmt_pct(median([w["other"] for w in rs]))))
-    out.append("| function authorizer | (to come with the function authorizers) | | | | | | | | "
-               "| |")
     out.append("")
     out.append("Medians over the rounds listed: those in which neither the variant nor its bare "
                "ran beside more than %d%% of other load (all rounds when none did). " % NOISY_PCT +
