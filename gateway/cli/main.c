@@ -87,14 +87,65 @@ static void describe_integration(char *out, size_t n, const struct fng_integrati
 	snprintf(out, n, "integration type %d", (int)in->type);
 }
 
+/* " authorizer NAME" and its scopes, for a route behind one; "" otherwise. */
+static const char *describe_authz(char *out, size_t n, const struct fng_route *r)
+{
+	size_t len;
+
+	out[0] = '\0';
+	if (!r->authorizer) {
+		return out;
+	}
+	snprintf(out, n, "  authorizer %s", r->authorizer->name);
+	for (unsigned i = 0; i < r->nscopes; i++) {
+		len = strlen(out);
+		snprintf(out + len, n - len, "%s%s", i ? " " : " (scopes: ", r->scopes[i]);
+	}
+	len = strlen(out);
+	if (r->nscopes) {
+		snprintf(out + len, n - len, ")");
+	}
+	return out;
+}
+
 static void print_route(void *ctx, const struct fng_route_key *key, const struct fng_route *r)
 {
-	char what[160];
+	char what[160], authz[160];
 
 	(void)ctx;
 	describe_integration(what, sizeof(what), &r->integration);
-	printf("    %-8s %-40s %-24s line %d\n", key->method ? key->method : "*",
-		key->method ? key->path : "$default", what, r->line);
+	printf("    %-8s %-40s %-24s line %d%s\n", key->method ? key->method : "*",
+		key->method ? key->path : "$default", what, r->line,
+		describe_authz(authz, sizeof(authz), r));
+}
+
+/* The API's authorizers, and whether a resource policy or CORS applies to it. */
+static void print_api_access(const struct fng_api *api)
+{
+	static const char *const types[] = {
+		[FNG_AUTHZ_JWT] = "jwt", [FNG_AUTHZ_TOKEN] = "token", [FNG_AUTHZ_REQUEST] = "request",
+	};
+
+	for (unsigned i = 0; i < api->nauthorizers; i++) {
+		const struct fng_authorizer *a = &api->authorizers[i];
+
+		printf("  authorizer %s: %s", a->name, types[a->type]);
+		if (a->type != FNG_AUTHZ_JWT) {
+			printf(", function %s, cached %u s", a->fn.function, a->fn.ttl_s);
+		}
+		printf("\n");
+	}
+	if (api->policy) {
+		printf("  resource policy: yes\n");
+	}
+	for (unsigned j = 0; j < api->nstages; j++) {
+		if (api->stages[j].policy) {
+			printf("  resource policy of stage %s: yes\n", api->stages[j].name);
+		}
+	}
+	if (api->cors) {
+		printf("  CORS: yes\n");
+	}
 }
 
 /*
@@ -108,10 +159,11 @@ static void print_ws_routes(const struct fng_api *api)
 	printf("  routes:\n");
 	for (unsigned i = 0; i < api->nroutes; i++) {
 		const struct fng_route *r = &api->routes[i];
-		char what[160];
+		char what[160], authz[160];
 
 		describe_integration(what, sizeof(what), &r->integration);
-		printf("    %-49s %-24s line %d\n", r->key, what, r->line);
+		printf("    %-49s %-24s line %d%s\n", r->key, what, r->line,
+			describe_authz(authz, sizeof(authz), r));
 	}
 }
 
@@ -137,6 +189,7 @@ static int cmd_routes(int argc, char **argv)
 			printf(" %s", api->stages[j].name);
 		}
 		printf("\n");
+		print_api_access(api);
 		if (ws) {
 			print_ws_routes(api);
 		} else if (api->router) {

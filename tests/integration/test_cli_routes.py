@@ -85,10 +85,13 @@ def _():
     out = routes_of(os.path.join(SOURCE_ROOT, 'examples', 'fngate.yaml'))
     check(re.search(r'^api demo \(http\) \(default endpoint\)$', out, re.M), 'demo is default')
     chat = section(out, 'chat')
-    eq(chat[:2], ['stages: live', 'route selection: $request.body.action'], 'chat header')
-    keys = [l.split()[0] for l in chat[3:]]
+    eq(chat[:3], ['stages: live', 'authorizer chat-token: request, function authorizer, '
+                  'cached 300 s', 'route selection: $request.body.action'], 'chat header')
+    keys = [l.split()[0] for l in chat[4:]]
     eq(keys, ['$connect', '$disconnect', 'say', '$default'], 'chat routes in the order written')
-    check(all(re.search(r'function chat +line \d+$', l) for l in chat[3:]), 'chat integrations')
+    check(re.search(r'function chat +line \d+  authorizer chat-token$', chat[4]),
+          'chat $connect behind its authorizer: %r' % chat[4])
+    check(all(re.search(r'function chat +line \d+$', l) for l in chat[5:]), 'chat integrations')
     dash = section(out, 'dashboard')
     check(any(l.startswith('$connect') and 'function dashboard' in l for l in dash),
           'dashboard $connect: %r' % dash)
@@ -97,6 +100,10 @@ def _():
           'demo GET /hello/{name}: %r' % demo)
     check(any(re.match(r'POST +/orders +mock 201 +line', l) for l in demo), 'mock status')
     check(any(re.match(r'\* +\$default +mock 404', l) for l in demo), 'demo $default')
+    check(any(re.match(r'GET +/secure/hello +mock 200 +line \d+  authorizer demo-jwt '
+                       r'\(scopes: read\)$', l) for l in demo), 'JWT route: %r' % demo)
+    check('authorizer demo-jwt: jwt' in demo and 'CORS: yes' in demo and
+          'resource policy of stage prod: yes' in demo, 'demo access lines: %r' % demo[:8])
     site = section(out, 'site')
     check(any(re.match(r'GET +/chat/\{file\+\} +static \(1 file, index index\.html\)', l)
               for l in site), 'static route: %r' % site)
