@@ -177,7 +177,7 @@ static int local_take(struct fng_limit_store *st, const struct fng_limit_ask *as
 			out->limit = asks[i].burst;
 			out->remaining = 0;
 			out->retry_ns = wait;
-			out->reset_ns = next - now;
+			out->reset_ns = tat > now ? tat - now : 0;
 			return 0;
 		}
 		if (left < out->remaining) {
