@@ -300,39 +300,30 @@ static int add_client(struct fng_req *req, const struct fng_client_throttle *ct,
 	return a->key ? 0 : -ENOMEM;
 }
 
+/* "Too Many Requests: <which bucket> (R/s, burst B) is exhausted", in the request's arena. */
 static const char *level_text(struct fng_req *req, enum level lv, const struct fng_limit_ask *a,
 	const struct fng_route *route)
 {
-	char *m = fng__arena_alloc(req->arena, 512);
+	const char *who = lv <= LEVEL_CLIENT ? "this client's" :
+		lv == LEVEL_GATEWAY ? "the gateway's" : "the";
+	const char *stage = req->stage->name;
+	size_t size = 160 + strlen(stage) + (route ? strlen(route->key) : 0);
+	char *m = fng__arena_alloc(req->arena, size);
+	int n;
 
 	if (!m) {
 		return NULL;
 	}
-	switch (lv) {
-	case LEVEL_CLIENT_ROUTE:
-		snprintf(m, 512, "Too Many Requests: this client's throttle of route \"%s\" on "
-			"stage \"%s\" (%" PRIu32 "/s, burst %" PRIu32 ") is exhausted", route->key,
-			req->stage->name, a->rate, a->burst);
-		break;
-	case LEVEL_CLIENT:
-		snprintf(m, 512, "Too Many Requests: this client's throttle on stage \"%s\" "
-			"(%" PRIu32 "/s, burst %" PRIu32 ") is exhausted", req->stage->name, a->rate,
-			a->burst);
-		break;
-	case LEVEL_ROUTE:
-		snprintf(m, 512, "Too Many Requests: the throttle of route \"%s\" on stage \"%s\" "
-			"(%" PRIu32 "/s, burst %" PRIu32 ") is exhausted", route->key,
-			req->stage->name, a->rate, a->burst);
-		break;
-	case LEVEL_STAGE:
-		snprintf(m, 512, "Too Many Requests: the throttle of stage \"%s\" (%" PRIu32
-			"/s, burst %" PRIu32 ") is exhausted", req->stage->name, a->rate, a->burst);
-		break;
-	case LEVEL_GATEWAY:
-		snprintf(m, 512, "Too Many Requests: the gateway's throttle (%" PRIu32
-			"/s, burst %" PRIu32 ") is exhausted", a->rate, a->burst);
-		break;
+	n = snprintf(m, size, "Too Many Requests: %s throttle", who);
+	if (lv == LEVEL_CLIENT_ROUTE || lv == LEVEL_ROUTE) {
+		n += snprintf(m + n, size - (size_t)n, " of route \"%s\" on stage \"%s\"",
+			route->key, stage);
+	} else if (lv != LEVEL_GATEWAY) {
+		n += snprintf(m + n, size - (size_t)n, " %s stage \"%s\"",
+			lv == LEVEL_CLIENT ? "on" : "of", stage);
 	}
+	snprintf(m + n, size - (size_t)n, " (%" PRIu32 "/s, burst %" PRIu32 ") is exhausted",
+		a->rate, a->burst);
 	return m;
 }
 
