@@ -52,6 +52,7 @@ demo: functions
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/authz/hello            # no token: 401"
 	@echo "  curl -i -X OPTIONS http://127.0.0.1:$(PORT)/dev/stats -H 'Origin: http://localhost:$(PORT)' -H 'Access-Control-Request-Method: POST'  # CORS preflight"
 	@echo "  curl -i --interface 127.0.0.2 http://127.0.0.1:$(PORT)/prod/hello/world  # 403: resource policy"
+	@echo "  for i in \$$(seq 60); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:$(PORT)/dev/limited/hello; done  # 50/s per IP: 429s after 50"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/secure/hello -H \"Authorization: Bearer \$$($(BUILD)/gateway/fngate token --key examples/jwt/demo-rs256.pem --kid demo-rs256 --iss https://fngate.demo/ --aud fngate-demo --sub alice --scope read)\"  # JWT authorizer"
 	@echo "  pages: http://127.0.0.1:$(PORT)/chat/       # chat rooms (examples/chat)"
 	@echo "         http://127.0.0.1:$(PORT)/dashboard/  # live chart (examples/dashboard)"

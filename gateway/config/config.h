@@ -84,6 +84,21 @@ struct fng_var {
 };
 
 struct fng_ip_policy; /* stages/ip_policy.h */
+struct fng_client_throttle; /* stages/throttle.h */
+
+/* A token bucket's settings (stages/throttle.c): rate per second and burst; rate 0: none. */
+struct fng_throttle {
+	uint32_t rate, burst;
+};
+
+/* A stage's throttle of one of its API's routes (`route_throttles`). */
+struct fng_route_throttle {
+	const char *key;           /* as written: "GET /x" */
+	int line, col;
+	const struct fng_route *route;
+	struct fng_throttle t;
+	const struct fng_client_throttle *client; /* with `identity`: one bucket per client */
+};
 struct fng_cors;      /* stages/cors.h */
 struct fng_cidr_set;  /* cidr.h */
 
@@ -93,6 +108,10 @@ struct fng_stage {
 	unsigned nvars;
 	uint64_t body_bytes;
 	const struct fng_ip_policy *policy; /* NULL: none of its own */
+	struct fng_throttle throttle;       /* the stage's bucket */
+	struct fng_route_throttle *route_throttles;
+	unsigned nroute_throttles;
+	const struct fng_client_throttle *client_throttle; /* NULL: none */
 };
 
 enum fng_api_protocol {
@@ -113,6 +132,7 @@ struct fng_api {
 	struct fng_router *router;     /* HTTP APIs */
 	const struct fng_ip_policy *policy; /* NULL: no resource policy */
 	const struct fng_cors *cors;   /* NULL: no CORS (HTTP APIs only) */
+	bool rate_limit_headers;       /* RateLimit-* on every answer (stages/throttle.c) */
 	/* WebSocket APIs. */
 	const char *route_selection;   /* as written: "$request.body.action" */
 	const char *selection[FNG_WS_SELECTION_DEPTH];
@@ -147,6 +167,11 @@ struct fng_config {
 	const struct fng_api *default_api;
 	/* Peers whose X-Forwarded-For names the client (stages/ip_policy.c); NULL: none. */
 	const struct fng_cidr_set *trusted_proxies;
+	/* The gateway-wide bucket and the local store's budget (stages/throttle.c). */
+	struct {
+		struct fng_throttle gateway;
+		uint64_t memory_bytes;
+	} throttle;
 
 	struct {
 		uint32_t request_line_bytes;

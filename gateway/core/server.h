@@ -10,6 +10,7 @@
 struct fng_config;
 struct fng_functions;
 struct fng_jwt_loop;
+struct fng_limit_store;
 struct fng_sched_slot;
 struct fng_req;
 struct fng_topics;
@@ -151,6 +152,8 @@ struct fng_server {
 	struct fng_topics *topics;
 	/* JWT authorizers: key sets fetched from URLs, the verification cache (auth/jwt.h). */
 	struct fng_jwt_loop *jwt;
+	/* Token buckets (core/limit.h), created by the first throttled request. */
+	struct fng_limit_store *limits;
 };
 
 /* The last connection of a draining server has closed. */

@@ -21,6 +21,7 @@
 #include "errors.h"
 #include "http.h"
 #include "jwt.h"
+#include "limit.h"
 #include "transport.h"
 #include "schedule.h"
 #include "topic.h"
@@ -514,6 +515,10 @@ void fng__server_finish(struct fng_server *srv)
 	fng__heap_finish(&srv->ws_deadlines);
 	fng__topics_free(srv);
 	fng__jwt_loop_free(srv);
+	if (srv->limits) {
+		srv->limits->ops->destroy(srv->limits);
+		srv->limits = NULL;
+	}
 	fng__hmap_finish(&srv->ws_conns);
 	srv->nsched = 0;
 	fng__functions_free(srv->fns);

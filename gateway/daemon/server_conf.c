@@ -8,6 +8,7 @@
 
 #include "conf.h"
 #include "ip_policy.h"
+#include "throttle.h"
 
 #define OFF(member) offsetof(struct fng_config, member)
 
@@ -86,6 +87,9 @@ static const struct fng_conf_key server_keys[] = {
 	{ "limits", FNG_CONF_FN, 0, .fn = parse_limits },
 	{ "timeouts", FNG_CONF_FN, 0, .fn = parse_timeouts },
 	{ "trusted_proxies", FNG_CONF_FN, 0, .fn = fng__trusted_proxies_conf },
+	{ "throttle", FNG_CONF_FN, 0, .fn = fng__server_throttle_conf },
+	{ "throttle_memory_bytes", FNG_CONF_U64, OFF(throttle.memory_bytes), (uint64_t)64 << 20,
+		4096, (uint64_t)1 << 40 },
 	{ NULL },
 };
 

@@ -158,6 +158,12 @@ struct fng_req {
 	 * while it runs, and on the invocation's own request (event AUTHORIZER).
 	 */
 	struct fng_authz_call *authz_call;
+	/* What stage "throttle" decided, for "throttle_headers" (set: it asked the buckets). */
+	struct {
+		bool set;
+		uint32_t limit, remaining, reset_s; /* the tightest bucket (RateLimit-*) */
+		uint32_t retry_after_s;             /* refused: Retry-After */
+	} throttle;
 
 	/* What a request without a client is (ws_conn.c, schedule.c); NONE for HTTP. */
 	enum fng_event event;

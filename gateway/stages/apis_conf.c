@@ -12,6 +12,7 @@
 #include "cors.h"
 #include "integration_conf.h"
 #include "ip_policy.h"
+#include "throttle.h"
 #include "ws_conf.h"
 
 static int parse_vars(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
@@ -47,6 +48,9 @@ static const struct fng_conf_key stage_keys[] = {
 	{ "variables", FNG_CONF_FN, 0, .fn = parse_vars },
 	{ "body_bytes", FNG_CONF_U64, SOFF(body_bytes), UINT64_MAX, 0, (uint64_t)1 << 40 },
 	{ "policy", FNG_CONF_FN, 0, .fn = fng__stage_policy_conf },
+	{ "throttle", FNG_CONF_FN, 0, .fn = fng__stage_throttle_conf },
+	{ "route_throttles", FNG_CONF_FN, 0, .fn = fng__route_throttles_conf },
+	{ "client_throttle", FNG_CONF_FN, 0, .fn = fng__client_throttle_conf },
 	{ NULL },
 };
 
@@ -193,6 +197,7 @@ static const struct fng_conf_key api_keys[] = {
 	{ "policy", FNG_CONF_FN, 0, .fn = fng__api_policy_conf },
 	{ "cors", FNG_CONF_FN, 0, .fn = fng__cors_conf },
 	{ "authorizers", FNG_CONF_FN, 0, .fn = fng__authorizers_conf },
+	{ "rate_limit_headers", FNG_CONF_BOOL, offsetof(struct fng_api, rate_limit_headers), 0 },
 	{ "stages", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ "routes", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ NULL },
@@ -233,6 +238,7 @@ static int parse_apis(struct fng_conf *L, const struct fng_conf_node *v, void *o
 				parse_routes(L, body->kids[j + 1], api);
 			}
 		}
+		fng__api_throttles_finish(L, api);
 		c->napis++;
 	}
 	return 0;

@@ -22,12 +22,13 @@
 	X(route)                                                                           \
 	/* API key */                                                                     \
 	X(authorize)                                                                       \
-	/* throttle */                                                                    \
+	X(throttle)                                                                        \
 	X(body_limit)                                                                      \
 	/* body phase: request validation, cache lookup */                                \
 	X(integration)                                                                     \
 	/* response transforms, cache store */                                            \
 	/* final phase: every request, answered or refused */                             \
+	X(throttle_headers)                                                                \
 	X(cors_headers)                                                                    \
 	X(respond)                                                                         \
 	X(access_log)

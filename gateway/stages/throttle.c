@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Throttling, two stages of one module:
+ *
+ * "throttle" (head phase, after "authorize": the caller is known, nothing else has been
+ * spent) asks the loop's bucket store (core/limit.h) about the buckets that apply, in API
+ * Gateway's order: the stage's per-client bucket, the route's (per stage), the stage's, the
+ * gateway's. The first empty bucket refuses with a 429 that names it and nothing is taken
+ * from the others; otherwise one token is taken from each.
+ *
+ * "throttle_headers" (final phase) adds Retry-After to that 429 and, on an API with
+ * rate_limit_headers, RateLimit-Limit/-Remaining/-Reset (the tightest bucket) to every
+ * answer the throttle decided about.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cidr.h"
+#include "errors.h"
+#include "limit.h"
+#include "server.h"
+#include "stages.h"
+#include "throttle.h"
+
+/* ---- configuration ---- */
+
+#define TOFF(member) offsetof(struct fng_throttle, member)
+
+static const struct fng_conf_key bucket_keys[] = {
+	{ "rate", FNG_CONF_U32, TOFF(rate), 0, 1, 1000000, .required = true },
+	{ "burst", FNG_CONF_U32, TOFF(burst), 0, 0, 1000000, .required = true },
+	{ NULL },
+};
+
+static int parse_bucket(struct fng_conf *L, const struct fng_conf_node *v,
+	struct fng_throttle *t, const char *what)
+{
+	if (!v) {
+		return 0;
+	}
+	if (!fng__conf_want(L, v, FNG_CONF_MAP, what)) {
+		return -1;
+	}
+	return fng__conf_apply(L, v, bucket_keys, t, what);
+}
+
+int fng__stage_throttle_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	return parse_bucket(L, v, &((struct fng_stage *)obj)->throttle, "throttle");
+}
+
+int fng__server_throttle_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	return parse_bucket(L, v, &((struct fng_config *)obj)->throttle.gateway,
+		"server.throttle");
+}
+
+void fng__api_throttles_finish(struct fng_conf *L, struct fng_api *api)
+{
+	for (unsigned i = 0; i < api->nstages; i++) {
+		struct fng_stage *s = &api->stages[i];
+
+		for (unsigned j = 0; j < s->nroute_throttles; j++) {
+			struct fng_route_throttle *rt = &s->route_throttles[j];
+			struct fng_conf_node at = { .line = rt->line, .col = rt->col, .s = "" };
+
+			for (unsigned k = 0; k < api->nroutes && !rt->route; k++) {
+				if (strcmp(api->routes[k].key, rt->key) == 0) {
+					rt->route = &api->routes[k];
+				}
+			}
+			if (!rt->route) {
+				fng__conf_err(L, &at, "route_throttles: API \"%s\" has no route \"%s\"",
+					api->name, rt->key);
+			}
+		}
+	}
+}
+
+static int parse_identity(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_client_throttle *ct = obj;
+	const char *s = v ? fng__conf_str(L, v, "client_throttle.identity") : "source_ip";
+
+	if (!s) {
+		return -1;
+	}
+	if (strcmp(s, "source_ip") == 0) {
+		ct->identity = FNG_THROTTLE_SOURCE_IP;
+	} else if (strcmp(s, "principal") == 0) {
+		ct->identity = FNG_THROTTLE_PRINCIPAL;
+	} else if (strcmp(s, "api_key") == 0) {
+		ct->identity = FNG_THROTTLE_API_KEY;
+	} else if (strncmp(s, "claim:", 6) == 0 && s[6]) {
+		char *n = fng__arena_alloc(L->cfg->arena, strlen(s) + 2);
+
+		if (!n) {
+			fng__conf_err(L, v, "out of memory");
+			return -1;
+		}
+		sprintf(n, "claims.%s", s + 6);
+		ct->identity = FNG_THROTTLE_CLAIM;
+		ct->ctx_name = n;
+		ct->ctx_len = strlen(n);
+	} else {
+		fng__conf_err(L, v, "client_throttle.identity \"%s\": use source_ip, principal, "
+			"api_key or claim:NAME", s);
+		return -1;
+	}
+	return 0;
+}
+
+#define COFF(member) offsetof(struct fng_client_throttle, member)
+
+static const struct fng_conf_key client_keys[] = {
+	{ "rate", FNG_CONF_U32, COFF(t.rate), 0, 1, 1000000, .required = true },
+	{ "burst", FNG_CONF_U32, COFF(t.burst), 0, 0, 1000000, .required = true },
+	{ "identity", FNG_CONF_FN, 0, .fn = parse_identity },
+	{ "ipv6_prefix", FNG_CONF_U32, COFF(ipv6_prefix), 64, 1, 128 },
+	{ NULL },
+};
+
+/* A client throttle's mapping into a new struct; NULL after an error. */
+static struct fng_client_throttle *parse_client(struct fng_conf *L, const struct fng_conf_node *v,
+	const char *what)
+{
+	struct fng_client_throttle *ct;
+
+	if (!fng__conf_want(L, v, FNG_CONF_MAP, what)) {
+		return NULL;
+	}
+	ct = fng__arena_zalloc(L->cfg->arena, sizeof(*ct));
+	if (!ct) {
+		fng__conf_err(L, v, "out of memory");
+		return NULL;
+	}
+	return fng__conf_apply(L, v, client_keys, ct, what) == 0 ? ct : NULL;
+}
+
+int fng__client_throttle_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_stage *s = obj;
+
+	if (!v) {
+		return 0;
+	}
+	s->client_throttle = parse_client(L, v, "client_throttle");
+	return s->client_throttle ? 0 : -1;
+}
+
+/*
+ * A route's entry is one bucket for everyone, or with `identity` one per client (a usage
+ * plan's per-route throttle): the keys of client_throttle.
+ */
+int fng__route_throttles_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_stage *s = obj;
+
+	if (!v) {
+		return 0;
+	}
+	if (!fng__conf_want(L, v, FNG_CONF_MAP, "route_throttles")) {
+		return -1;
+	}
+	s->route_throttles = fng__arena_zalloc(L->cfg->arena,
+		(v->n / 2 + 1) * sizeof(*s->route_throttles));
+	if (!s->route_throttles) {
+		fng__conf_err(L, v, "out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < v->n; i += 2) {
+		const struct fng_conf_node *k = v->kids[i], *body = v->kids[i + 1];
+		struct fng_route_throttle *rt = &s->route_throttles[s->nroute_throttles];
+		const struct fng_client_throttle *ct;
+
+		if (!fng__conf_want(L, k, FNG_CONF_SCALAR, "route_throttles key") ||
+			!(rt->key = fng__conf_str(L, k, "route key"))) {
+			continue;
+		}
+		rt->line = k->line;
+		rt->col = k->col;
+		if (!(ct = parse_client(L, body, "route throttle"))) {
+			continue;
+		}
+		rt->t = ct->t;
+		rt->client = fng__conf_lookup(body, "identity") ? ct : NULL;
+		s->nroute_throttles++;
+	}
+	return 0;
+}
+
+/* ---- the stage ---- */
+
+enum level { LEVEL_CLIENT_ROUTE, LEVEL_CLIENT, LEVEL_ROUTE, LEVEL_STAGE, LEVEL_GATEWAY };
+
+/* A bucket's name: a level letter, the API and stage, and what is particular to it. */
+static char *bucket_name(struct fng_req *req, char level, const void *tail, size_t tlen,
+	size_t *len)
+{
+	size_t an = strlen(req->api->name), sn = strlen(req->stage->name);
+	char *k = fng__arena_alloc(req->arena, 3 + an + sn + tlen);
+
+	if (!k) {
+		return NULL;
+	}
+	k[0] = level;
+	memcpy(k + 1, req->api->name, an + 1);
+	memcpy(k + 2 + an, req->stage->name, sn + 1);
+	memcpy(k + 3 + an + sn, tail, tlen);
+	*len = 3 + an + sn + tlen;
+	return k;
+}
+
+/*
+ * The client's identity: 'i' and its address (IPv4 as 4 bytes, IPv6 cut to the prefix), or
+ * 'p', 'c', 'k' and the principal, claim or key. A request without the identity asked for
+ * (no authorizer, no such claim, no key) is counted by its address.
+ */
+static const void *identity(struct fng_req *req, const struct fng_client_throttle *ct,
+	size_t *len)
+{
+	const char *v = NULL;
+	size_t vlen = 0;
+	char tag = 'i', *out;
+	uint8_t ip[16];
+	struct fng_ip a = { 0, 0 };
+
+	if (ct->identity == FNG_THROTTLE_PRINCIPAL && req->authz.principal) {
+		v = req->authz.principal;
+		vlen = strlen(v);
+		tag = 'p';
+	} else if (ct->identity == FNG_THROTTLE_CLAIM) {
+		for (size_t i = 0; i < req->authz.nctx && !v; i++) {
+			const struct fng_wire_kv *kv = &req->authz.ctx[i];
+
+			if (kv->k.len == ct->ctx_len && memcmp(kv->k.p, ct->ctx_name, kv->k.len) == 0) {
+				v = kv->v.p;
+				vlen = kv->v.len;
+				tag = 'c';
+			}
+		}
+	} else if (ct->identity == FNG_THROTTLE_API_KEY) {
+		const struct fng_header *h = fng__req_header(req, "x-api-key", 9);
+
+		if (h && h->value.len) {
+			v = h->value.p;
+			vlen = h->value.len;
+			tag = 'k';
+		}
+	}
+	if (!v) {
+		memset(ip, 0, sizeof(ip));
+		if (fng__ip_parse(req->ip, strlen(req->ip), &a)) {
+			for (int i = 0; i < 8; i++) {
+				ip[i] = (uint8_t)(a.hi >> (56 - 8 * i));
+				ip[8 + i] = (uint8_t)(a.lo >> (56 - 8 * i));
+			}
+		}
+		if (a.hi == 0 && (a.lo >> 32) == 0xffff) {
+			v = (const char *)ip + 12; /* IPv4 (mapped) */
+			vlen = 4;
+		} else {
+			unsigned bits = ct->ipv6_prefix;
+
+			vlen = (bits + 7) / 8;
+			if (bits % 8) {
+				ip[vlen - 1] &= (uint8_t)(0xff << (8 - bits % 8));
+			}
+			v = (const char *)ip;
+		}
+	}
+	out = fng__arena_alloc(req->arena, vlen + 1);
+	if (!out) {
+		return NULL;
+	}
+	out[0] = tag;
+	memcpy(out + 1, v, vlen);
+	*len = vlen + 1;
+	return out;
+}
+
+/* A per-client ask: level letter, API, stage, what (the route key or ""), '\0', identity. */
+static int add_client(struct fng_req *req, const struct fng_client_throttle *ct, char level,
+	const char *what, struct fng_limit_ask *a)
+{
+	size_t ilen, wlen = strlen(what);
+	const void *id = identity(req, ct, &ilen);
+	char *tail;
+
+	if (!id || !(tail = fng__arena_alloc(req->arena, wlen + 1 + ilen))) {
+		return -ENOMEM;
+	}
+	memcpy(tail, what, wlen + 1);
+	memcpy(tail + wlen + 1, id, ilen);
+	a->key = bucket_name(req, level, tail, wlen + 1 + ilen, &a->klen);
+	a->rate = ct->t.rate;
+	a->burst = ct->t.burst;
+	return a->key ? 0 : -ENOMEM;
+}
+
+/* "Too Many Requests: <which bucket> (R/s, burst B) is exhausted", in the request's arena. */
+static const char *level_text(struct fng_req *req, enum level lv, const struct fng_limit_ask *a,
+	const struct fng_route *route)
+{
+	const char *who = lv <= LEVEL_CLIENT ? "this client's" :
+		lv == LEVEL_GATEWAY ? "the gateway's" : "the";
+	const char *stage = req->stage->name;
+	size_t size = 160 + strlen(stage) + (route ? strlen(route->key) : 0);
+	char *m = fng__arena_alloc(req->arena, size);
+	int n;
+
+	if (!m) {
+		return NULL;
+	}
+	n = snprintf(m, size, "Too Many Requests: %s throttle", who);
+	if (lv == LEVEL_CLIENT_ROUTE || lv == LEVEL_ROUTE) {
+		n += snprintf(m + n, size - (size_t)n, " of route \"%s\" on stage \"%s\"",
+			route->key, stage);
+	} else if (lv != LEVEL_GATEWAY) {
+		n += snprintf(m + n, size - (size_t)n, " %s stage \"%s\"",
+			lv == LEVEL_CLIENT ? "on" : "of", stage);
+	}
+	snprintf(m + n, size - (size_t)n, " (%" PRIu32 "/s, burst %" PRIu32 ") is exhausted",
+		a->rate, a->burst);
+	return m;
+}
+
+/* Whole seconds, rounded up. */
+static uint32_t secs_up(uint64_t ns)
+{
+	uint64_t s = (ns + 999999999ULL) / 1000000000ULL;
+
+	return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+static int throttle(struct fng_req *req)
+{
+	const struct fng_stage *st = req->stage;
+	const struct fng_route *route = req->match.route;
+	const struct fng_throttle *gw = &req->cfg->throttle.gateway;
+	const struct fng_route_throttle *rt = NULL;
+	struct fng_limit_ask asks[5];
+	enum level levels[5];
+	struct fng_limit_answer ans;
+	unsigned n = 0;
+	int err;
+
+	if (req->event != FNG_EVENT_NONE || !req->api || !st || !req->srv) {
+		return FNG_STAGE_NEXT;
+	}
+	for (unsigned i = 0; route && i < st->nroute_throttles && !rt; i++) {
+		if (st->route_throttles[i].route == route) {
+			rt = &st->route_throttles[i];
+		}
+	}
+	/* Per client first (the route's, then the stage's), then shared: route, stage, gateway. */
+	if (rt && rt->client) {
+		if (add_client(req, rt->client, 'C', route->key, &asks[n]) != 0) {
+			return -ENOMEM;
+		}
+		levels[n++] = LEVEL_CLIENT_ROUTE;
+	}
+	if (st->client_throttle) {
+		if (add_client(req, st->client_throttle, 'c', "", &asks[n]) != 0) {
+			return -ENOMEM;
+		}
+		levels[n++] = LEVEL_CLIENT;
+	}
+	if (rt && !rt->client) {
+		asks[n].key = bucket_name(req, 'r', route->key, strlen(route->key), &asks[n].klen);
+		if (!asks[n].key) {
+			return -ENOMEM;
+		}
+		asks[n].rate = rt->t.rate;
+		asks[n].burst = rt->t.burst;
+		levels[n++] = LEVEL_ROUTE;
+	}
+	if (st->throttle.rate) {
+		if (!(asks[n].key = bucket_name(req, 's', "", 0, &asks[n].klen))) {
+			return -ENOMEM;
+		}
+		asks[n].rate = st->throttle.rate;
+		asks[n].burst = st->throttle.burst;
+		levels[n++] = LEVEL_STAGE;
+	}
+	if (gw->rate) {
+		asks[n] = (struct fng_limit_ask){ "g", 1, gw->rate, gw->burst };
+		levels[n++] = LEVEL_GATEWAY;
+	}
+	if (n == 0) {
+		return FNG_STAGE_NEXT;
+	}
+	if (!req->srv->limits) {
+		req->srv->limits = fng__limit_local_create(req->cfg->throttle.memory_bytes);
+		if (!req->srv->limits) {
+			return -ENOMEM;
+		}
+	}
+	err = req->srv->limits->ops->take(req->srv->limits, asks, n, uv_hrtime(), &ans);
+	if (err) {
+		return err;
+	}
+	req->throttle.set = true;
+	req->throttle.limit = ans.limit;
+	req->throttle.remaining = ans.remaining;
+	req->throttle.reset_s = secs_up(ans.reset_ns);
+	if (ans.refused < 0) {
+		return FNG_STAGE_NEXT;
+	}
+	req->throttle.retry_after_s = secs_up(ans.retry_ns);
+	if (req->throttle.retry_after_s == 0) {
+		req->throttle.retry_after_s = 1;
+	}
+	req->error_detail = level_text(req, levels[ans.refused], &asks[ans.refused], route);
+	return FNG_ETHROTTLED;
+}
+
+const struct fng_stage_def fng__stage_throttle = {
+	.name = "throttle",
+	.run = throttle,
+	.phase = FNG_PHASE_HEAD,
+};
+
+static void header_u32(struct fng_req *req, const char *name, uint32_t v)
+{
+	char s[16];
+	int n = snprintf(s, sizeof(s), "%" PRIu32, v);
+
+	fng__resp_header(req, name, strlen(name), s, (size_t)n);
+}
+
+static int throttle_headers(struct fng_req *req)
+{
+	if (!req->throttle.set) {
+		return FNG_STAGE_NEXT;
+	}
+	if (req->error == FNG_ETHROTTLED && req->throttle.retry_after_s) {
+		header_u32(req, "retry-after", req->throttle.retry_after_s);
+	}
+	if (req->api && req->api->rate_limit_headers) {
+		header_u32(req, "ratelimit-limit", req->throttle.limit);
+		header_u32(req, "ratelimit-remaining", req->throttle.remaining);
+		header_u32(req, "ratelimit-reset", req->throttle.reset_s);
+	}
+	return FNG_STAGE_NEXT;
+}
+
+const struct fng_stage_def fng__stage_throttle_headers = {
+	.name = "throttle_headers",
+	.run = throttle_headers,
+	.phase = FNG_PHASE_FINAL,
+};
