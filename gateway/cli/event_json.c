@@ -24,6 +24,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/coding.h>
 
+#include "chars.h"
 #include "event_json.h"
 #include "query.h"
 #include "wire_limits.h"
@@ -72,9 +73,8 @@ struct fng_wire_str fng__json_lower(struct fng_arena *a, const char *s, size_t n
 	if (!d) {
 		return ws_str("", 0);
 	}
-	for (size_t i = 0; i < n; i++) {
-		d[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
-	}
+	memcpy(d, s, n);
+	fng__lower_n(d, n);
 	d[n] = '\0';
 	return ws_str(d, n);
 }

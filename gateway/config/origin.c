@@ -21,15 +21,10 @@ struct origin {
 	bool wildcard;        /* host is the suffix after '*' */
 };
 
-static char lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-}
-
 static bool ieq(const char *a, const char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (lower(a[i]) != lower(b[i])) {
+		if (fng__lower(a[i]) != fng__lower(b[i])) {
 			return false;
 		}
 	}
@@ -82,7 +77,7 @@ static bool parse(const char *s, size_t len, bool rule, struct origin *o, const 
 
 	*why = "an origin is SCHEME://HOST[:PORT], without path or trailing slash";
 	memset(o, 0, sizeof(*o));
-	if (len == 0 || !(lower(*p) >= 'a' && lower(*p) <= 'z')) {
+	if (len == 0 || !(fng__lower(*p) >= 'a' && fng__lower(*p) <= 'z')) {
 		return false;
 	}
 	while (p < end && (fng__is_alnum((unsigned char)*p) || *p == '+' || *p == '-' ||
@@ -155,8 +150,8 @@ static char *lower_dup(struct fng_arena *a, const char *s, size_t n)
 {
 	char *d = fng__arena_strndup(a, s, n);
 
-	for (size_t i = 0; d && i < n; i++) {
-		d[i] = lower(d[i]);
+	if (d) {
+		fng__lower_n(d, n);
 	}
 	return d;
 }

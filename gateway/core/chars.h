@@ -24,6 +24,20 @@ static inline bool fng__is_vchar(unsigned char c)
 	return c > 0x20 && c < 0x7f;
 }
 
+/* ASCII lower case, whatever the locale (tolower() is not). */
+static inline char fng__lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+
+/* s[0..n) to ASCII lower case, in place. */
+static inline void fng__lower_n(char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		s[i] = fng__lower(s[i]);
+	}
+}
+
 /* Value of a hex digit, or -1. */
 static inline int fng__hexval(unsigned char c)
 {

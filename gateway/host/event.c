@@ -132,10 +132,8 @@ static void kv_lower(struct fng_arena *a, struct fng_wire_kv *kv, struct fng_str
 {
 	char *n = fng__arena_strndup(a, name.p, name.len);
 
-	for (size_t i = 0; n && i < name.len; i++) {
-		if (n[i] >= 'A' && n[i] <= 'Z') {
-			n[i] = (char)(n[i] + 32);
-		}
+	if (n) {
+		fng__lower_n(n, name.len);
 	}
 	kv->k = (struct fng_wire_str){ n ? n : "", n ? name.len : 0 };
 	kv->v = (struct fng_wire_str){ value.p, value.len };

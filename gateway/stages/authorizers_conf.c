@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "authorizers_conf.h"
+#include "chars.h"
 #include "jwt.h"
 
 #define TTL_MAX_S 3600
@@ -50,9 +51,7 @@ static int parse_source(struct fng_conf *L, const struct fng_conf_node *n,
 				return -1;
 			}
 			if (kinds[i].kind == FNG_ID_HEADER) {
-				for (char *p = name; *p; p++) {
-					*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-				}
+				fng__lower_n(name, strlen(name));
 			}
 			src->kind = kinds[i].kind;
 			src->name = name;

@@ -108,8 +108,8 @@ static int parse_tokens(struct fng_conf *L, const struct fng_conf_node *v, const
 			}
 		}
 		t = fng__arena_strndup(L->cfg->arena, s, strlen(s));
-		for (char *p = t; fold && p && *p; p++) {
-			*p = *p >= 'A' && *p <= 'Z' ? (char)(*p + 32) : *p;
+		if (fold && t) {
+			fng__lower_n(t, strlen(t));
 		}
 		(*out)[(*n)++] = t;
 		fng__buf_printf(&joined, "%s%s", joined.len ? ", " : "", t ? t : "");
