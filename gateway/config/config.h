@@ -67,6 +67,7 @@ struct fng_route {
 	const struct fng_authorizer *authorizer; /* NULL: open to everyone */
 	const char **scopes;                    /* authorization_scopes: one of them is needed */
 	unsigned nscopes;
+	bool api_key_required;                  /* stage "apikey": a key in a usage plan */
 };
 
 /* A function invoked on a timer the gateway drives (`schedules:`). */
@@ -133,6 +134,10 @@ struct fng_api {
 	const struct fng_ip_policy *policy; /* NULL: no resource policy */
 	const struct fng_cors *cors;   /* NULL: no CORS (HTTP APIs only) */
 	bool rate_limit_headers;       /* RateLimit-* on every answer (stages/throttle.c) */
+	/* Where a key-required route's API key comes from (stages/apikey.c). */
+	bool api_key_from_authorizer;  /* api_key_source: authorizer (else header) */
+	const char *api_key_header;    /* lower case; "x-api-key" by default */
+	size_t api_key_header_len;
 	/* WebSocket APIs. */
 	const char *route_selection;   /* as written: "$request.body.action" */
 	const char *selection[FNG_WS_SELECTION_DEPTH];
@@ -152,6 +157,33 @@ struct fng_domain {
 	size_t host_len;
 	struct fng_mapping *maps; /* longest base path first */
 	unsigned nmaps;
+};
+
+/* A usage plan's quota period (UTC; state/period.h). */
+enum fng_quota_period {
+	FNG_PERIOD_DAY = 1,
+	FNG_PERIOD_WEEK,   /* from Monday 00:00 UTC (ISO 8601) */
+	FNG_PERIOD_MONTH,
+};
+
+/* A stage a usage plan is attached to, with the plan's own per-client route throttles. */
+struct fng_plan_stage {
+	const struct fng_api *api;
+	const struct fng_stage *stage;
+	struct fng_route_throttle *route_throttles; /* per key: .client is NULL */
+	unsigned nroute_throttles;
+};
+
+/* A usage plan (`usage_plans:`, stages/usage_plans_conf.c): API Gateway's. */
+struct fng_usage_plan {
+	const char *name;
+	struct fng_throttle throttle;  /* per key; rate 0: none */
+	uint64_t quota;                /* requests per period; 0: no quota */
+	enum fng_quota_period period;
+	uint32_t quota_batch;          /* reserved on disk ahead of use (the crash bound) */
+	bool fail_open;                /* the quota store cannot write: serve (else 503) */
+	struct fng_plan_stage *stages;
+	unsigned nstages;
 };
 
 struct fng_alog_format; /* stages/access_log.h */
@@ -204,6 +236,9 @@ struct fng_config {
 
 	struct fng_api *apis;
 	unsigned napis;
+	struct fng_usage_plan *plans;
+	unsigned nplans;
+	const char *state_dir;    /* absolute: API keys and quota counters (state/keydb.h) */
 	struct fng_domain *domains;
 	unsigned ndomains;
 
@@ -241,6 +276,15 @@ struct fng_config *fng__config_ref(struct fng_config *c);
 void fng__config_unref(struct fng_config *c);
 
 const struct fng_api *fng__config_api(const struct fng_config *c, struct fng_str name);
+/* The usage plan named name, or NULL. */
+const struct fng_usage_plan *fng__config_plan(const struct fng_config *c, const char *name);
+/*
+ * The first of the plans named (a key's, in its order) that is attached to stage s, and *ps
+ * its attachment; NULL when none is.
+ */
+const struct fng_usage_plan *fng__stage_plan(const struct fng_config *c,
+	const struct fng_stage *s, const char *const *names, unsigned n,
+	const struct fng_plan_stage **ps);
 /* A WebSocket API's route by key ("$connect", "sendmessage"), or NULL. */
 const struct fng_route *fng__api_ws_route(const struct fng_api *api, const char *key, size_t len);
 const struct fng_stage *fng__api_stage(const struct fng_api *api, struct fng_str name);

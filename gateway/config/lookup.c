@@ -33,6 +33,34 @@ const struct fng_api *fng__config_api(const struct fng_config *c, struct fng_str
 	return NULL;
 }
 
+const struct fng_usage_plan *fng__config_plan(const struct fng_config *c, const char *name)
+{
+	for (unsigned i = 0; i < c->nplans; i++) {
+		if (strcmp(c->plans[i].name, name) == 0) {
+			return &c->plans[i];
+		}
+	}
+	return NULL;
+}
+
+/* The plan of c attached to stage s that is first in names (a key's plans); NULL: none. */
+const struct fng_usage_plan *fng__stage_plan(const struct fng_config *c,
+	const struct fng_stage *s, const char *const *names, unsigned n,
+	const struct fng_plan_stage **ps)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct fng_usage_plan *p = fng__config_plan(c, names[i]);
+
+		for (unsigned j = 0; p && j < p->nstages; j++) {
+			if (p->stages[j].stage == s) {
+				*ps = &p->stages[j];
+				return p;
+			}
+		}
+	}
+	return NULL;
+}
+
 const struct fng_stage *fng__api_stage(const struct fng_api *api, struct fng_str name)
 {
 	for (unsigned i = 0; i < api->nstages; i++) {

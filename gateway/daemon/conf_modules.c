@@ -15,6 +15,7 @@
 extern const struct fng_conf_module fng__server_conf;
 extern const struct fng_conf_module fng__access_log_conf;
 extern const struct fng_conf_module fng__apis_conf;
+extern const struct fng_conf_module fng__usage_plans_conf;
 extern const struct fng_conf_module fng__functions_conf;
 extern const struct fng_conf_module fng__domains_conf;
 extern const struct fng_conf_module fng__admin_conf;
@@ -25,6 +26,7 @@ const struct fng_conf_module *const fng__conf_modules[] = {
 	&fng__server_conf,
 	&fng__access_log_conf,
 	&fng__apis_conf,
+	&fng__usage_plans_conf,
 	&fng__functions_conf,
 	&fng__domains_conf,
 	&fng__admin_conf,

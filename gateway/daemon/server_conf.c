@@ -80,6 +80,23 @@ static int parse_default_api(struct fng_conf *L, const struct fng_conf_node *v, 
 	return v && !fng__conf_str(L, v, "default_api") ? -1 : 0;
 }
 
+/* Where API keys and quota counters live (state/keydb.h); opened only when a plan needs it. */
+static int parse_state_dir(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_config *c = obj;
+	const char *s = v ? fng__conf_str(L, v, "state_dir") : "/var/lib/fngate";
+
+	if (!s) {
+		return -1;
+	}
+	if (!*s) {
+		fng__conf_err(L, v, "state_dir must not be empty");
+		return -1;
+	}
+	c->state_dir = v ? fng__conf_relative(L, s) : s;
+	return c->state_dir ? 0 : -1;
+}
+
 static const struct fng_conf_key server_keys[] = {
 	{ "listen", FNG_CONF_FN, 0, .fn = parse_listen },
 	{ "server_header", FNG_CONF_STR, OFF(server_header), .def_str = "fngate" },
@@ -88,6 +105,7 @@ static const struct fng_conf_key server_keys[] = {
 	{ "timeouts", FNG_CONF_FN, 0, .fn = parse_timeouts },
 	{ "trusted_proxies", FNG_CONF_FN, 0, .fn = fng__trusted_proxies_conf },
 	{ "throttle", FNG_CONF_FN, 0, .fn = fng__server_throttle_conf },
+	{ "state_dir", FNG_CONF_FN, 0, .fn = parse_state_dir },
 	{ "throttle_memory_bytes", FNG_CONF_U64, OFF(throttle.memory_bytes), (uint64_t)64 << 20,
 		4096, (uint64_t)1 << 40 },
 	{ NULL },

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "authorizers_conf.h"
+#include "chars.h"
 #include "cors.h"
 #include "integration_conf.h"
 #include "ip_policy.h"
@@ -109,6 +110,7 @@ static const struct fng_conf_key route_keys[] = {
 	{ "integration", FNG_CONF_FN, 0, .fn = fng__integration_conf, .required = true },
 	{ "authorizer", FNG_CONF_FN, 0, .fn = fng__route_authorizer_conf },
 	{ "authorization_scopes", FNG_CONF_FN, 0, .fn = fng__route_scopes_conf },
+	{ "api_key_required", FNG_CONF_BOOL, offsetof(struct fng_route, api_key_required), 0 },
 	{ NULL },
 };
 
@@ -189,6 +191,53 @@ static int parse_protocol(struct fng_conf *L, const struct fng_conf_node *v, voi
 	return 0;
 }
 
+/* api_key_source: header (the default) or authorizer (its usage identifier key). */
+static int parse_key_source(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_api *api = obj;
+	const char *s = v ? fng__conf_str(L, v, "api_key_source") : "header";
+
+	if (!s) {
+		return -1;
+	}
+	if (strcmp(s, "authorizer") == 0) {
+		api->api_key_from_authorizer = true;
+	} else if (strcmp(s, "header") != 0) {
+		fng__conf_err(L, v, "api_key_source \"%s\": use header or authorizer", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_key_header(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_api *api = obj;
+	char *h;
+
+	if (!v) {
+		api->api_key_header = "x-api-key";
+		api->api_key_header_len = 9;
+		return 0;
+	}
+	if (!fng__conf_str(L, v, "api_key_header")) {
+		return -1;
+	}
+	if (v->len == 0 || v->len > 64 || !fng__is_token(v->s, v->len)) {
+		fng__conf_err(L, v, "api_key_header \"%s\" must be a header name (1 to 64 token "
+			"characters)", v->s);
+		return -1;
+	}
+	h = fng__arena_strndup(L->cfg->arena, v->s, v->len);
+	if (!h) {
+		fng__conf_err(L, v, "out of memory");
+		return -1;
+	}
+	fng__lower_n(h, v->len);
+	api->api_key_header = h;
+	api->api_key_header_len = v->len;
+	return 0;
+}
+
 /* protocol comes first: the rows below it, and the routes, depend on it. */
 static const struct fng_conf_key api_keys[] = {
 	{ "protocol", FNG_CONF_FN, 0, .fn = parse_protocol },
@@ -198,6 +247,8 @@ static const struct fng_conf_key api_keys[] = {
 	{ "cors", FNG_CONF_FN, 0, .fn = fng__cors_conf },
 	{ "authorizers", FNG_CONF_FN, 0, .fn = fng__authorizers_conf },
 	{ "rate_limit_headers", FNG_CONF_BOOL, offsetof(struct fng_api, rate_limit_headers), 0 },
+	{ "api_key_source", FNG_CONF_FN, 0, .fn = parse_key_source },
+	{ "api_key_header", FNG_CONF_FN, 0, .fn = parse_key_header },
 	{ "stages", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ "routes", FNG_CONF_FN, 0, .fn = fng__conf_skip, .required = true },
 	{ NULL },

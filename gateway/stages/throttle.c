@@ -34,7 +34,7 @@ static const struct fng_conf_key bucket_keys[] = {
 	{ NULL },
 };
 
-static int parse_bucket(struct fng_conf *L, const struct fng_conf_node *v,
+int fng__throttle_bucket_parse(struct fng_conf *L, const struct fng_conf_node *v,
 	struct fng_throttle *t, const char *what)
 {
 	if (!v) {
@@ -48,34 +48,39 @@ static int parse_bucket(struct fng_conf *L, const struct fng_conf_node *v,
 
 int fng__stage_throttle_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
-	return parse_bucket(L, v, &((struct fng_stage *)obj)->throttle, "throttle");
+	return fng__throttle_bucket_parse(L, v, &((struct fng_stage *)obj)->throttle, "throttle");
 }
 
 int fng__server_throttle_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
-	return parse_bucket(L, v, &((struct fng_config *)obj)->throttle.gateway,
+	return fng__throttle_bucket_parse(L, v, &((struct fng_config *)obj)->throttle.gateway,
 		"server.throttle");
+}
+
+void fng__route_throttles_resolve(struct fng_conf *L, const struct fng_api *api,
+	struct fng_route_throttle *rts, unsigned n)
+{
+	for (unsigned j = 0; j < n; j++) {
+		struct fng_route_throttle *rt = &rts[j];
+		struct fng_conf_node at = { .line = rt->line, .col = rt->col, .s = "" };
+
+		for (unsigned k = 0; k < api->nroutes && !rt->route; k++) {
+			if (strcmp(api->routes[k].key, rt->key) == 0) {
+				rt->route = &api->routes[k];
+			}
+		}
+		if (!rt->route) {
+			fng__conf_err(L, &at, "route_throttles: API \"%s\" has no route \"%s\"",
+				api->name, rt->key);
+		}
+	}
 }
 
 void fng__api_throttles_finish(struct fng_conf *L, struct fng_api *api)
 {
 	for (unsigned i = 0; i < api->nstages; i++) {
-		struct fng_stage *s = &api->stages[i];
-
-		for (unsigned j = 0; j < s->nroute_throttles; j++) {
-			struct fng_route_throttle *rt = &s->route_throttles[j];
-			struct fng_conf_node at = { .line = rt->line, .col = rt->col, .s = "" };
-
-			for (unsigned k = 0; k < api->nroutes && !rt->route; k++) {
-				if (strcmp(api->routes[k].key, rt->key) == 0) {
-					rt->route = &api->routes[k];
-				}
-			}
-			if (!rt->route) {
-				fng__conf_err(L, &at, "route_throttles: API \"%s\" has no route \"%s\"",
-					api->name, rt->key);
-			}
-		}
+		fng__route_throttles_resolve(L, api, api->stages[i].route_throttles,
+			api->stages[i].nroute_throttles);
 	}
 }
 
@@ -154,25 +159,23 @@ int fng__client_throttle_conf(struct fng_conf *L, const struct fng_conf_node *v,
  * A route's entry is one bucket for everyone, or with `identity` one per client (a usage
  * plan's per-route throttle): the keys of client_throttle.
  */
-int fng__route_throttles_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+int fng__route_throttles_parse(struct fng_conf *L, const struct fng_conf_node *v,
+	struct fng_route_throttle **out, unsigned *nout)
 {
-	struct fng_stage *s = obj;
+	struct fng_route_throttle *rts;
+	unsigned n = 0;
 
-	if (!v) {
-		return 0;
-	}
 	if (!fng__conf_want(L, v, FNG_CONF_MAP, "route_throttles")) {
 		return -1;
 	}
-	s->route_throttles = fng__arena_zalloc(L->cfg->arena,
-		(v->n / 2 + 1) * sizeof(*s->route_throttles));
-	if (!s->route_throttles) {
+	rts = fng__arena_zalloc(L->cfg->arena, (v->n / 2 + 1) * sizeof(*rts));
+	if (!rts) {
 		fng__conf_err(L, v, "out of memory");
 		return -1;
 	}
 	for (unsigned i = 0; i < v->n; i += 2) {
 		const struct fng_conf_node *k = v->kids[i], *body = v->kids[i + 1];
-		struct fng_route_throttle *rt = &s->route_throttles[s->nroute_throttles];
+		struct fng_route_throttle *rt = &rts[n];
 		const struct fng_client_throttle *ct;
 
 		if (!fng__conf_want(L, k, FNG_CONF_SCALAR, "route_throttles key") ||
@@ -186,9 +189,18 @@ int fng__route_throttles_conf(struct fng_conf *L, const struct fng_conf_node *v,
 		}
 		rt->t = ct->t;
 		rt->client = fng__conf_lookup(body, "identity") ? ct : NULL;
-		s->nroute_throttles++;
+		n++;
 	}
+	*out = rts;
+	*nout = n;
 	return 0;
+}
+
+int fng__route_throttles_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_stage *s = obj;
+
+	return v ? fng__route_throttles_parse(L, v, &s->route_throttles, &s->nroute_throttles) : 0;
 }
 
 /* ---- the stage ---- */
