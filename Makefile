@@ -2,6 +2,7 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 PORT ?= 8080
+ADMIN_PORT ?= 9901
 MESON_TEST = meson test --print-errorlogs --num-processes 2
 
 .PHONY: all deps build functions demo test test-asan test-plain valgrind bench clean
@@ -39,7 +40,12 @@ demo: functions
 	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's/localhost:8080/localhost:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
 		-e 's|root: \.\./examples/|root: $(CURDIR)/examples/|' \
 		-e 's|file: \.\./examples/|file: $(CURDIR)/examples/|' \
+		-e 's|state_dir: \.\./build/state|state_dir: $(CURDIR)/$(BUILD)/state|' \
 		examples/fngate.yaml > $(BUILD)/demo.yaml
+	@# The admin API on 127.0.0.1:$(ADMIN_PORT), its token made once, here, never committed.
+	@test -s $(BUILD)/admin.token || (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | \
+		tr -d ' \n' > $(BUILD)/admin.token)
+	@printf 'admin:\n  listen: "127.0.0.1:$(ADMIN_PORT)"\n  token_file: admin.token\n' >> $(BUILD)/demo.yaml
 	@echo
 	@echo "fngate demo on http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/hello/world            # function hello"
@@ -53,6 +59,11 @@ demo: functions
 	@echo "  curl -i -X OPTIONS http://127.0.0.1:$(PORT)/dev/stats -H 'Origin: http://localhost:$(PORT)' -H 'Access-Control-Request-Method: POST'  # CORS preflight"
 	@echo "  curl -i --interface 127.0.0.2 http://127.0.0.1:$(PORT)/prod/hello/world  # 403: resource policy"
 	@echo "  for i in \$$(seq 60); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:$(PORT)/dev/limited/hello; done  # 50/s per IP: 429s after 50"
+	@echo "  KEY=\$$(FNGATE_CONFIG=$(BUILD)/demo.yaml $(BUILD)/gateway/fngate keys create --plan demo --quiet)  # an API key of plan demo"
+	@echo "  curl -i -H \"x-api-key: \$$KEY\" http://127.0.0.1:$(PORT)/dev/metered/hello   # 200; no key or a wrong one: 403"
+	@echo "  for i in \$$(seq 12); do curl -s -o /dev/null -w '%{http_code} ' -H \"x-api-key: \$$KEY\" http://127.0.0.1:$(PORT)/dev/metered/hello; done  # 5/s, burst 10: 429s after 10"
+	@echo "  FNGATE_CONFIG=$(BUILD)/demo.yaml $(BUILD)/gateway/fngate keys usage ID   # the day's count, quota 1000"
+	@echo "  admin API: curl -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" http://127.0.0.1:$(ADMIN_PORT)/@keys"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/secure/hello -H \"Authorization: Bearer \$$($(BUILD)/gateway/fngate token --key examples/jwt/demo-rs256.pem --kid demo-rs256 --iss https://fngate.demo/ --aud fngate-demo --sub alice --scope read)\"  # JWT authorizer"
 	@echo "  pages: http://127.0.0.1:$(PORT)/chat/       # chat rooms (examples/chat)"
 	@echo "         http://127.0.0.1:$(PORT)/dashboard/  # live chart (examples/dashboard)"

@@ -154,6 +154,8 @@ struct fng_server {
 	struct fng_jwt_loop *jwt;
 	/* Token buckets (core/limit.h), created by the first throttled request. */
 	struct fng_limit_store *limits;
+	/* API keys and quota counters (state/keystate.h), created by the first keyed request. */
+	struct fng_keystate *keys;
 };
 
 /* The last connection of a draining server has closed. */

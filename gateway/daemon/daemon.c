@@ -21,6 +21,7 @@
 #include "errors.h"
 #include "http.h"
 #include "jwt.h"
+#include "keystate.h"
 #include "limit.h"
 #include "transport.h"
 #include "schedule.h"
@@ -491,6 +492,7 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	fng__jwt_loop_close(srv);
+	fng__keystate_close(srv);
 	while (uv_run(srv->loop, UV_RUN_NOWAIT)) {
 	}
 	uv_walk(srv->loop, close_walk_cb, NULL);
@@ -515,6 +517,7 @@ void fng__server_finish(struct fng_server *srv)
 	fng__heap_finish(&srv->ws_deadlines);
 	fng__topics_free(srv);
 	fng__jwt_loop_free(srv);
+	fng__keystate_free(srv);
 	if (srv->limits) {
 		srv->limits->ops->destroy(srv->limits);
 		srv->limits = NULL;

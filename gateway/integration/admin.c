@@ -11,6 +11,7 @@
  *   DELETE /@connections/{id}        close it (1000, or ?code=&reason=); 204
  *   POST   /@topics/{topic}          publish the body to topic
  *   GET    /@topics/{topic}          the topic's last sequence number
+ *   /@keys...                        API keys (admin_keys.c)
  *
  * Requests walk the same stage table as API traffic (parsing, limits, access log): the
  * endpoint stage sends them here as an integration of their own.
@@ -70,7 +71,7 @@ static int authorize(struct fng_req *req)
 	return 0;
 }
 
-static int method_not_allowed(struct fng_req *req, const char *a, const char *b,
+int fng__admin_method_not_allowed(struct fng_req *req, const char *a, const char *b,
 	const char *c)
 {
 	const char *m[] = { a, b, c };
@@ -152,7 +153,7 @@ static int connection(struct fng_req *req, struct fng_str id)
 			return FNG_STAGE_DONE;
 		}
 	} else {
-		return method_not_allowed(req, "GET", "POST", "DELETE");
+		return fng__admin_method_not_allowed(req, "GET", "POST", "DELETE");
 	}
 	fng__buf_finish(&b);
 	if (err == -ENOENT) {
@@ -185,7 +186,7 @@ static int topic(struct fng_req *req, struct fng_str name)
 			return err;
 		}
 	} else {
-		return method_not_allowed(req, "GET", "POST", NULL);
+		return fng__admin_method_not_allowed(req, "GET", "POST", NULL);
 	}
 	fng__buf_str(&b, "{\"topic\":\"");
 	fng__buf_append(&b, name.p, name.len);
@@ -223,7 +224,7 @@ static int admin_start(struct fng_req *req)
 		struct fng_str t = { "", 0 };
 
 		if (!fng__str_eq(req->method, "GET", 3)) {
-			return method_not_allowed(req, "GET", NULL, NULL);
+			return fng__admin_method_not_allowed(req, "GET", NULL, NULL);
 		}
 		fng__req_query(req, FNG_STR("topic"), &t);
 		fng__ws_list_json(req->srv, t.p, t.len, &b);
@@ -235,13 +236,19 @@ static int admin_start(struct fng_req *req)
 	if (prefix(path, "/@topics/", &rest)) {
 		return topic(req, rest);
 	}
-	req->error_detail = "admin paths: /@connections, /@connections/{id}, /@topics/{topic}";
+	if (fng__str_eq(path, "/@keys", 6) || prefix(path, "/@keys/", &rest)) {
+		return fng__admin_keys(req, path.len == 6 ? (struct fng_str){ "", 0 } :
+			(struct fng_str){ path.p + 6, path.len - 6 });
+	}
+	req->error_detail = "admin paths: /@connections, /@connections/{id}, /@topics/{topic}, "
+		"/@keys, /@keys/{id}, /@keys/{id}/usage";
 	return FNG_ENOT_FOUND;
 }
 
 static void admin_cancel(struct fng_req *req)
 {
-	/* Everything happens in start. */
+	/* Everything else happens in start; a key operation waits for its job. */
+	fng__admin_keys_cancel(req);
 }
 
 const struct fng_integration_ops fng__admin_ops = {

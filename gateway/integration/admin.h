@@ -14,4 +14,11 @@ int fng__admin_pre_route(struct fng_req *req);
 /* The admin integration's ops: registered by the server for FNG_INTEGRATION_ADMIN. */
 extern const struct fng_integration_ops fng__admin_ops;
 
+/* admin_keys.c: /@keys[/{id}[/usage]] (rest: the path after "/@keys"), and its cancel. */
+int fng__admin_keys(struct fng_req *req, struct fng_str rest);
+void fng__admin_keys_cancel(struct fng_req *req);
+/* A 405 whose Allow lists a, b, c (NULL: fewer). */
+int fng__admin_method_not_allowed(struct fng_req *req, const char *a, const char *b,
+	const char *c);
+
 #endif

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include "config.h"
+#include "keystate.h"
 #include "mem.h"
 #include "router.h"
 #include "wire.h"
@@ -158,6 +159,19 @@ struct fng_req {
 	 * while it runs, and on the invocation's own request (event AUTHORIZER).
 	 */
 	struct fng_authz_call *authz_call;
+	/*
+	 * The API key and usage plan of a key-required route (stage "apikey"), and the quota's
+	 * answer (stage "quota"). wait: a lookup or reservation the request waits for.
+	 */
+	struct {
+		const char *key_id;                   /* arena copy; NULL: no key */
+		const struct fng_usage_plan *plan;
+		const struct fng_plan_stage *ps;      /* the plan's attachment to req->stage */
+		struct fng_kwait wait;
+		struct fng_kjob *kjob;                /* an admin API key operation's job */
+		struct fng_quota_answer quota;
+		bool quota_set;
+	} usage;
 	/* What stage "throttle" decided, for "throttle_headers" (set: it asked the buckets). */
 	struct {
 		bool set;

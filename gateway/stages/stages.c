@@ -20,9 +20,10 @@
 	X(ip_policy)                                                                       \
 	X(cors)                                                                            \
 	X(route)                                                                           \
-	/* API key */                                                                     \
 	X(authorize)                                                                       \
+	X(apikey)                                                                          \
 	X(throttle)                                                                        \
+	X(quota)                                                                           \
 	X(body_limit)                                                                      \
 	/* body phase: request validation, cache lookup */                                \
 	X(integration)                                                                     \

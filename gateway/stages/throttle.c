@@ -205,7 +205,11 @@ int fng__route_throttles_conf(struct fng_conf *L, const struct fng_conf_node *v,
 
 /* ---- the stage ---- */
 
-enum level { LEVEL_CLIENT_ROUTE, LEVEL_CLIENT, LEVEL_ROUTE, LEVEL_STAGE, LEVEL_GATEWAY };
+enum level {
+	LEVEL_PLAN_ROUTE, LEVEL_PLAN, LEVEL_CLIENT_ROUTE, LEVEL_CLIENT, LEVEL_ROUTE, LEVEL_STAGE,
+	LEVEL_GATEWAY,
+};
+#define MAX_ASKS 8
 
 /* A bucket's name: a level letter, the API and stage, and what is particular to it. */
 static char *bucket_name(struct fng_req *req, char level, const void *tail, size_t tlen,
@@ -253,14 +257,11 @@ static const void *identity(struct fng_req *req, const struct fng_client_throttl
 				tag = 'c';
 			}
 		}
-	} else if (ct->identity == FNG_THROTTLE_API_KEY) {
-		const struct fng_header *h = fng__req_header(req, "x-api-key", 9);
-
-		if (h && h->value.len) {
-			v = h->value.p;
-			vlen = h->value.len;
-			tag = 'k';
-		}
+	} else if (ct->identity == FNG_THROTTLE_API_KEY && req->usage.key_id) {
+		/* The key's id, once stage "apikey" has accepted it: never what a client made up. */
+		v = req->usage.key_id;
+		vlen = strlen(v);
+		tag = 'k';
 	}
 	if (!v) {
 		memset(ip, 0, sizeof(ip));
@@ -316,10 +317,11 @@ static int add_client(struct fng_req *req, const struct fng_client_throttle *ct,
 static const char *level_text(struct fng_req *req, enum level lv, const struct fng_limit_ask *a,
 	const struct fng_route *route)
 {
-	const char *who = lv <= LEVEL_CLIENT ? "this client's" :
+	const char *who = lv <= LEVEL_PLAN ? "this key's" : lv <= LEVEL_CLIENT ? "this client's" :
 		lv == LEVEL_GATEWAY ? "the gateway's" : "the";
 	const char *stage = req->stage->name;
-	size_t size = 160 + strlen(stage) + (route ? strlen(route->key) : 0);
+	const char *plan = req->usage.plan ? req->usage.plan->name : "";
+	size_t size = 200 + strlen(stage) + strlen(plan) + (route ? strlen(route->key) : 0);
 	char *m = fng__arena_alloc(req->arena, size);
 	int n;
 
@@ -327,7 +329,12 @@ static const char *level_text(struct fng_req *req, enum level lv, const struct f
 		return NULL;
 	}
 	n = snprintf(m, size, "Too Many Requests: %s throttle", who);
-	if (lv == LEVEL_CLIENT_ROUTE || lv == LEVEL_ROUTE) {
+	if (lv == LEVEL_PLAN_ROUTE) {
+		n += snprintf(m + n, size - (size_t)n, " of route \"%s\" in usage plan \"%s\"",
+			route->key, plan);
+	} else if (lv == LEVEL_PLAN) {
+		n += snprintf(m + n, size - (size_t)n, " of usage plan \"%s\"", plan);
+	} else if (lv == LEVEL_CLIENT_ROUTE || lv == LEVEL_ROUTE) {
 		n += snprintf(m + n, size - (size_t)n, " of route \"%s\" on stage \"%s\"",
 			route->key, stage);
 	} else if (lv != LEVEL_GATEWAY) {
@@ -347,14 +354,66 @@ static uint32_t secs_up(uint64_t ns)
 	return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
 }
 
+/*
+ * A usage plan's buckets for the request's key: the plan's throttle of its route on this
+ * stage ('P', named by API, stage, plan, route and key id), then the plan's own ('p', by plan
+ * and key id: one bucket per key across the plan's stages, as API Gateway's).
+ */
+static int plan_asks(struct fng_req *req, const struct fng_route *route,
+	struct fng_limit_ask *asks, enum level *levels, unsigned *n)
+{
+	const struct fng_usage_plan *p = req->usage.plan;
+	const struct fng_plan_stage *ps = req->usage.ps;
+	size_t pn = strlen(p->name), kn = strlen(req->usage.key_id);
+
+	for (unsigned i = 0; route && ps && i < ps->nroute_throttles; i++) {
+		const struct fng_route_throttle *rt = &ps->route_throttles[i];
+		size_t rn = strlen(route->key);
+		char *tail;
+
+		if (rt->route != route) {
+			continue;
+		}
+		tail = fng__arena_alloc(req->arena, pn + rn + kn + 2);
+		if (!tail) {
+			return -ENOMEM;
+		}
+		memcpy(tail, p->name, pn + 1);
+		memcpy(tail + pn + 1, route->key, rn + 1);
+		memcpy(tail + pn + rn + 2, req->usage.key_id, kn);
+		asks[*n].key = bucket_name(req, 'P', tail, pn + rn + kn + 2, &asks[*n].klen);
+		if (!asks[*n].key) {
+			return -ENOMEM;
+		}
+		asks[*n].rate = rt->t.rate;
+		asks[*n].burst = rt->t.burst;
+		levels[(*n)++] = LEVEL_PLAN_ROUTE;
+		break;
+	}
+	if (p->throttle.rate) {
+		char *k = fng__arena_alloc(req->arena, pn + kn + 2);
+
+		if (!k) {
+			return -ENOMEM;
+		}
+		k[0] = 'p';
+		memcpy(k + 1, p->name, pn + 1);
+		memcpy(k + pn + 2, req->usage.key_id, kn);
+		asks[*n] = (struct fng_limit_ask){ k, pn + kn + 2, p->throttle.rate,
+			p->throttle.burst };
+		levels[(*n)++] = LEVEL_PLAN;
+	}
+	return 0;
+}
+
 static int throttle(struct fng_req *req)
 {
 	const struct fng_stage *st = req->stage;
 	const struct fng_route *route = req->match.route;
 	const struct fng_throttle *gw = &req->cfg->throttle.gateway;
 	const struct fng_route_throttle *rt = NULL;
-	struct fng_limit_ask asks[5];
-	enum level levels[5];
+	struct fng_limit_ask asks[MAX_ASKS];
+	enum level levels[MAX_ASKS];
 	struct fng_limit_answer ans;
 	unsigned n = 0;
 	int err;
@@ -367,7 +426,13 @@ static int throttle(struct fng_req *req)
 			rt = &st->route_throttles[i];
 		}
 	}
-	/* Per client first (the route's, then the stage's), then shared: route, stage, gateway. */
+	/* The key's usage plan first: its route's bucket, then the plan's own, per key. */
+	if (req->usage.plan && req->usage.key_id) {
+		if (plan_asks(req, route, asks, levels, &n) != 0) {
+			return -ENOMEM;
+		}
+	}
+	/* Per client (the route's, then the stage's), then shared: route, stage, gateway. */
 	if (rt && rt->client) {
 		if (add_client(req, rt->client, 'C', route->key, &asks[n]) != 0) {
 			return -ENOMEM;
