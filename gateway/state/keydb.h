@@ -62,7 +62,8 @@ void fng__keydb_close(struct fng_keydb *db);
 /*
  * Creates a key in plans (names, 1..FNG_KEY_PLANS_MAX, each [A-Za-z0-9_-]{1,64}) with name
  * (may be ""): key receives the key itself (NUL-terminated; the only time it exists),
- * rec the stored record. Bumps the generation.
+ * rec the stored record (rec->hash is fng__key_hash(key, FNG_KEY_LEN): the 44 characters, as a
+ * client sends them). Bumps the generation.
  */
 int fng__keydb_create(struct fng_keydb *db, const char *name, const char *const *plans,
 	unsigned nplans, char key[FNG_KEY_LEN + 1], struct fng_key_rec *rec,
