@@ -27,26 +27,6 @@
 
 static void usage(FILE *f);
 
-/* Loads path; errors (and, with warn, warnings) go to stderr as FILE:LINE:COL lines. */
-static int load_or_report(const char *path, struct fng_config **cfg, bool warn)
-{
-	struct fng_buf errors = { 0 };
-	int err = fng__config_load(path, cfg, &errors);
-
-	if (err) {
-		if (errors.len) {
-			fwrite(errors.p, 1, errors.len, stderr);
-		}
-		fng__buf_finish(&errors);
-		return 1;
-	}
-	fng__buf_finish(&errors);
-	if (warn && (*cfg)->warnings) {
-		fputs((*cfg)->warnings, stderr);
-	}
-	return 0;
-}
-
 static int cmd_check(int argc, char **argv)
 {
 	struct fng_config *cfg;
@@ -55,7 +35,7 @@ static int cmd_check(int argc, char **argv)
 		fprintf(stderr, "usage: fngate check FILE\n");
 		return 2;
 	}
-	if (load_or_report(argv[1], &cfg, true)) {
+	if (fng__cli_load_config(argv[1], &cfg, true)) {
 		return 1;
 	}
 	printf("%s: ok (%u API%s)\n", argv[1], cfg->napis, cfg->napis == 1 ? "" : "s");
@@ -175,7 +155,7 @@ static int cmd_routes(int argc, char **argv)
 		fprintf(stderr, "usage: fngate routes FILE\n");
 		return 2;
 	}
-	if (load_or_report(argv[1], &cfg, true)) {
+	if (fng__cli_load_config(argv[1], &cfg, true)) {
 		return 1;
 	}
 	for (unsigned i = 0; i < cfg->napis; i++) {
@@ -322,7 +302,7 @@ static int cmd_serve(int argc, char **argv)
 		fng__log("warn", "cannot start the supervisor: functions are unavailable", NULL);
 		ctl = -1;
 	}
-	if (load_or_report(path, &cfg, false)) {
+	if (fng__cli_load_config(path, &cfg, false)) {
 		if (ctl >= 0) {
 			close(ctl);
 		}
@@ -385,6 +365,9 @@ static const struct command {
 	{ "token", fng__cli_token, "--key FILE --iss ISS --aud AUD [--sub SUB] [--scope S]\n"
 		"mint a JWT signed by FILE for trying a JWT authorizer\n"
 		"(`fngate token -h` for options)" },
+	{ "keys", fng__cli_keys, "[-c FILE] create|list|show|revoke|usage ...\n"
+		"API keys of usage plans, stored under server.state_dir\n"
+		"(`fngate keys -h` for the subcommands)" },
 	{ "ws", cmd_ws, "URL          an interactive WebSocket client (`fngate ws -h` for "
 		"options)" },
 };

@@ -52,7 +52,9 @@ struct fng_keydb;
 /*
  * Opens (create: creating the directory 0700 and the database 0600 when missing) the
  * database under dir. Refuses a state_dir that is a symbolic link, not a directory, or
- * writable by others than its owner. NULL with err set on failure.
+ * writable by others than its owner (or owned by someone else than this user or root), and a
+ * database or keys.gen that is a link, not a regular file or open to group or others. NULL with
+ * err set and errno (ENOENT: no directory, or no database and create unset) on failure.
  */
 struct fng_keydb *fng__keydb_open(const char *dir, bool create, char err[FNG_KEYDB_ERR]);
 void fng__keydb_close(struct fng_keydb *db);
@@ -60,7 +62,8 @@ void fng__keydb_close(struct fng_keydb *db);
 /*
  * Creates a key in plans (names, 1..FNG_KEY_PLANS_MAX, each [A-Za-z0-9_-]{1,64}) with name
  * (may be ""): key receives the key itself (NUL-terminated; the only time it exists),
- * rec the stored record. Bumps the generation.
+ * rec the stored record (rec->hash is fng__key_hash(key, FNG_KEY_LEN): the 44 characters, as a
+ * client sends them). Bumps the generation.
  */
 int fng__keydb_create(struct fng_keydb *db, const char *name, const char *const *plans,
 	unsigned nplans, char key[FNG_KEY_LEN + 1], struct fng_key_rec *rec,
