@@ -37,6 +37,7 @@ struct fng_keystate {
 	uv_timer_t flush_timer;
 	bool flush_started, writing;
 	struct fng_report store_failed;
+	uint64_t transactions, rows;  /* quota writes done, and the rows they wrote (logged at exit) */
 };
 
 /* Wakes every waiter of the list with rc; a waiter may wait again on it from done. */

@@ -186,6 +186,8 @@ static void write_done(struct fng_kjob *j)
 		fng__report_fail(ks->srv, &ks->store_failed, 1, wj->err, store_say);
 	} else {
 		fng__report_ok(&ks->store_failed);
+		ks->transactions++;
+		ks->rows += wj->n;
 	}
 	for (unsigned i = 0; i < wj->n; i++) {
 		struct counter *c = wj->c[i];
@@ -418,6 +420,16 @@ void fng__quota_finish(struct fng_keystate *ks)
 	if (n && ks->db && fng__keydb_usage_put(ks->db, rows, n, err) != 0) {
 		fng__log("error", "quota store write failed at exit", "state_dir", ks->dir,
 			"cause", err, NULL);
+	} else if (n) {
+		ks->transactions++;
+		ks->rows += n;
+	}
+	if (ks->transactions) {
+		char t[24], r[24];
+
+		snprintf(t, sizeof(t), "%" PRIu64, ks->transactions);
+		snprintf(r, sizeof(r), "%" PRIu64, ks->rows);
+		fng__log("info", "quota store written", "transactions", t, "rows", r, NULL);
 	}
 	free(rows);
 	for (size_t b = 0; b < ks->counters.cap; b++) {
