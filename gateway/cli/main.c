@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "config.h"
 #include "errors.h"
+#include "period.h"
 #include "daemon.h"
 #include "stages.h"
 
@@ -94,9 +95,9 @@ static void print_route(void *ctx, const struct fng_route_key *key, const struct
 
 	(void)ctx;
 	describe_integration(what, sizeof(what), &r->integration);
-	printf("    %-8s %-40s %-24s line %d%s\n", key->method ? key->method : "*",
+	printf("    %-8s %-40s %-24s line %d%s%s\n", key->method ? key->method : "*",
 		key->method ? key->path : "$default", what, r->line,
-		describe_authz(authz, sizeof(authz), r));
+		describe_authz(authz, sizeof(authz), r), r->api_key_required ? "  api key" : "");
 }
 
 /* The API's authorizers, and whether a resource policy or CORS applies to it. */
@@ -182,6 +183,23 @@ static int cmd_routes(int argc, char **argv)
 
 		printf("schedule %s: function %s every %u ms\n", sc->name, sc->function,
 			sc->every_ms);
+	}
+	for (unsigned i = 0; i < cfg->nplans; i++) {
+		const struct fng_usage_plan *p = &cfg->plans[i];
+
+		printf("usage plan %s:", p->name);
+		if (p->throttle.rate) {
+			printf(" %u/s burst %u per key,", p->throttle.rate, p->throttle.burst);
+		}
+		if (p->quota) {
+			printf(" quota %llu a %s (batch %u),", (unsigned long long)p->quota,
+				fng__period_name(p->period), p->quota_batch);
+		}
+		printf(" on");
+		for (unsigned j = 0; j < p->nstages; j++) {
+			printf(" %s/%s", p->stages[j].api->name, p->stages[j].stage->name);
+		}
+		printf("\n");
 	}
 	if (cfg->admin.listen) {
 		printf("admin API on %s\n", cfg->admin.listen);

@@ -69,6 +69,7 @@ def test_config(fn_dir):
         (r'file: \.\./examples/', 'file: %s/' % os.path.join(SOURCE_ROOT, 'examples')),
         (r'path: "-"', 'path: "off"'),
         (r'every_ms: 1000', 'every_ms: %d' % TICK_MS),
+        (r'state_dir: \.\./build/state', 'state_dir: "@TMP@/state"'),
     ]
     for pat, rep in rewrites:
         text, n = re.subn(pat, rep.replace('\\', '\\\\'), text)
