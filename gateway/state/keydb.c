@@ -89,7 +89,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 struct fng_keydb {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
-	uint64_t *gen;            /* keys.gen, mapped shared read-write */
+	uint64_t *gen;            /* keys.gen, mapped shared read-write (read-only: see ro) */
+	bool ro;                  /* on a read-only file system: reads work, writes fail */
 	char path[PATH_MAX];      /* DIR/fngate.db, for messages */
 };
 
@@ -231,11 +232,16 @@ static int check_dir(const char *dir, bool create, char *err)
  * link; refuses one that is not a regular file or that others may read or write (the -wal and
  * -shm files SQLite makes copy the database's mode). A descriptor or -errno with err.
  */
-static int open_private(const char *path, bool create, struct stat *st, char *err)
+static int open_private(const char *path, bool create, struct stat *st, bool *ro, char *err)
 {
 	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
 	int e;
 
+	if (fd < 0 && errno == EROFS) {
+		/* A read-only file system: what is there can still be read (keys, counters). */
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		*ro = fd >= 0;
+	}
 	if (fd < 0) {
 		e = errno;
 		seterr(err, "%s: %s", path, e == ELOOP ? "is a symbolic link" : strerror(e));
@@ -274,9 +280,14 @@ static int map_gen(struct fng_keydb *kd, const char *dir, char *err)
 		seterr(err, "state_dir %s: path too long", dir);
 		return rc;
 	}
-	fd = open_private(path, true, &st, err);
+	fd = open_private(path, true, &st, &kd->ro, err);
 	if (fd < 0) {
 		return fd;
+	}
+	if (st.st_size != sizeof(uint64_t) && kd->ro) {
+		seterr(err, "%s: not 8 bytes long, on a read-only file system", path);
+		close(fd);
+		return -EROFS;
 	}
 	if (st.st_size != sizeof(uint64_t)) {
 		/* A new file; or, from a torn write we never make, one of the wrong size. */
@@ -288,7 +299,7 @@ static int map_gen(struct fng_keydb *kd, const char *dir, char *err)
 			return rc;
 		}
 	}
-	p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	p = mmap(NULL, sizeof(uint64_t), PROT_READ | (kd->ro ? 0 : PROT_WRITE), MAP_SHARED, fd, 0);
 	rc = -errno;
 	close(fd);
 	if (p == MAP_FAILED) {
@@ -301,7 +312,9 @@ static int map_gen(struct fng_keydb *kd, const char *dir, char *err)
 
 static void bump_gen(struct fng_keydb *kd)
 {
-	__atomic_add_fetch(kd->gen, 1, __ATOMIC_SEQ_CST);
+	if (!kd->ro) { /* read-only, nothing was written either */
+		__atomic_add_fetch(kd->gen, 1, __ATOMIC_SEQ_CST);
+	}
 }
 
 uint64_t fng__keydb_generation(struct fng_keydb *db)
@@ -315,7 +328,7 @@ static int schema_init(struct fng_keydb *kd, char *err)
 	sqlite3_stmt *s = NULL;
 	int rc, version;
 
-	rc = sqlite3_exec(kd->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	rc = sqlite3_exec(kd->db, kd->ro ? "BEGIN" : "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		return sql_fail(kd, rc, "cannot start a transaction", err);
 	}
@@ -331,6 +344,11 @@ static int schema_init(struct fng_keydb *kd, char *err)
 		seterr(err, "%s: schema version %d is newer than this fngate's (%d): use the fngate "
 			"that wrote it or a later one", kd->path, version, SCHEMA_VERSION);
 		rc = -EPROTO;
+		goto fail;
+	}
+	if (version == 0 && kd->ro) {
+		seterr(err, "%s: a new database on a read-only file system", kd->path);
+		rc = -EROFS;
 		goto fail;
 	}
 	if (version == 0) {
@@ -400,7 +418,7 @@ struct fng_keydb *fng__keydb_open(const char *dir, bool create, char err[FNG_KEY
 		goto fail;
 	}
 	/* Made here, 0600, so SQLite never creates it with the umask's mode. */
-	fd = open_private(kd->path, create, &st, err);
+	fd = open_private(kd->path, create, &st, &kd->ro, err);
 	if (fd < 0) {
 		rc = fd;
 		goto fail;
@@ -417,8 +435,18 @@ struct fng_keydb *fng__keydb_open(const char *dir, bool create, char err[FNG_KEY
 	}
 	/* The command line and the gateway both write: wait for the other's lock. */
 	sqlite3_busy_timeout(kd->db, 5000);
+	/*
+	 * The -wal and -shm files stay after the last close: a database whose file system is
+	 * later remounted read-only can still be read (SQLite reads a read-only WAL database only
+	 * when they exist).
+	 */
+	{
+		int one = 1;
+
+		sqlite3_file_control(kd->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+	}
 	/* Quota counters are money: a commit is on disk before it is acknowledged (FULL). */
-	rc = pragma(kd, "PRAGMA journal_mode=WAL", "wal", err);
+	rc = pragma(kd, kd->ro ? "PRAGMA journal_mode" : "PRAGMA journal_mode=WAL", "wal", err);
 	if (!rc) {
 		rc = pragma(kd, "PRAGMA synchronous=FULL", NULL, err);
 	}

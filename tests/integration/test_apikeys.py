@@ -45,6 +45,8 @@ apis:
     stages:
       s: {}
       other: {}
+      ck:
+        client_throttle: { rate: 1, burst: 1, identity: api_key }
     routes:
       "GET /k": { api_key_required: true, integration: { type: mock, body: "ok" } }
       "GET /slow": { api_key_required: true, integration: { type: mock, body: "ok" } }
@@ -64,7 +66,7 @@ usage_plans:
       - { api: h, stage: s }
   tight:
     throttle: { rate: 1, burst: 3 }
-    stages: [{ api: t, stage: other }]
+    stages: [{ api: t, stage: other }, { api: t, stage: ck }]
   quota7:
     quota: { limit: 7, period: day, batch: 3 }
     stages: [{ api: t, stage: other }]
@@ -208,6 +210,11 @@ def _():
     eq(got, [200] * 3, 'the burst of 3')
     r = refused(get(d, '/other/k', key=a['key']), 429, 'usage plan "tight"')
     eq(get(d, '/other/k', key=b['key']).status, 200, "another key's bucket is its own")
+    # A stage's client_throttle by api_key: one bucket per accepted key.
+    x, y = create(d, 'tight'), create(d, 'tight')
+    eq(get(d, '/ck/k', key=x['key']).status, 200, 'key x: one')
+    refused(get(d, '/ck/k', key=x['key']), 429, 'this client\'s throttle on stage "ck"')
+    eq(get(d, '/ck/k', key=y['key']).status, 200, 'key y has its own client bucket')
     c = create(d, 'basic')
     eq([get(d, '/s/slow', key=c['key']).status for _ in range(2)], [200, 200], 'route burst 2')
     o = refused(get(d, '/s/slow', key=c['key']), 429, 'route "GET /slow" in usage plan "basic"')

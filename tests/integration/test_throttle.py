@@ -161,12 +161,17 @@ def _():
             'this client\'s throttle of route "GET /mine" on stage "lv" (1/s, burst 1)')
 
 
-@tap.case('api_key identity: the x-api-key value names the client')
+@tap.case('api_key identity without an accepted key: a made-up x-api-key does not make a new client (counted by address)')
 def _():
     d = daemon()
-    eq(get(d, '/key/hi', headers=['x-api-key: alpha']).status, 200, 'alpha: one')
-    refused(get(d, '/key/hi', headers=['x-api-key: alpha']), 'this client\'s throttle')
-    eq(get(d, '/key/hi', headers=['x-api-key: beta']).status, 200, 'beta has its own bucket')
+    eq(get(d, '/key/hi', headers=['x-api-key: alpha'], source='127.0.0.9').status, 200,
+       'alpha: one')
+    refused(get(d, '/key/hi', headers=['x-api-key: alpha'], source='127.0.0.9'),
+            'this client\'s throttle')
+    refused(get(d, '/key/hi', headers=['x-api-key: beta'], source='127.0.0.9'),
+            'this client\'s throttle')
+    eq(get(d, '/key/hi', headers=['x-api-key: beta'], source='127.0.0.10').status, 200,
+       'another address has its own bucket')
 
 
 @tap.case('RateLimit-* headers on every answer of an API that asks for them, none elsewhere')
