@@ -253,8 +253,7 @@ static int parse_create(struct fng_req *req, struct admin_job *aj)
 		const char *s = json_string_value(v);
 
 		if (!s || !fng__config_plan(req->cfg, s)) {
-			why = fng__arena_strndup(req->arena, "\"plans\" names a usage plan that is not "
-				"in the configuration", 61);
+			why = "\"plans\" names a usage plan that is not in the configuration";
 			break;
 		}
 		snprintf(aj->plans[i], sizeof(aj->plans[i]), "%s", s);
