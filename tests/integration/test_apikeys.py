@@ -15,6 +15,7 @@ test) answered by each plan's policy, logged, without a crash."""
 import calendar
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import (BIN, SLOW, Conn, Daemon, Tap, check, check_json_error, eq, exchange,  # noqa: E402
-                 note, req)
+                 h2load, note, req)
 
 tap = Tap(budget=150.0)
 TOKEN = 'test-admin-token-0123456789'
@@ -47,6 +48,7 @@ apis:
       other: {}
       ck:
         client_throttle: { rate: 1, burst: 1, identity: api_key }
+      pc: {}
     routes:
       "GET /k": { api_key_required: true, integration: { type: mock, body: "ok" } }
       "GET /slow": { api_key_required: true, integration: { type: mock, body: "ok" } }
@@ -67,6 +69,9 @@ usage_plans:
   tight:
     throttle: { rate: 1, burst: 3 }
     stages: [{ api: t, stage: other }, { api: t, stage: ck }]
+  paced:
+    throttle: { rate: 100, burst: 50 }
+    stages: [{ api: t, stage: pc }]
   quota7:
     quota: { limit: 7, period: day, batch: 3 }
     stages: [{ api: t, stage: other }]
@@ -219,6 +224,26 @@ def _():
     eq([get(d, '/s/slow', key=c['key']).status for _ in range(2)], [200, 200], 'route burst 2')
     o = refused(get(d, '/s/slow', key=c['key']), 429, 'route "GET /slow" in usage plan "basic"')
     del r, o
+
+
+@tap.case("a key's plan throttle under load: h2load at 4x its rate for 10 s; accepted <= rate x time + burst (+2 %), the rest 429, no 5xx")
+def _():
+    d = env().d
+    k = create(d, 'paced')
+    s, out = h2load(['--h1', '-c', '4', '--rps', '100', '-D', '10', '-H', 'x-api-key: ' + k['key'],
+                     'http://127.0.0.1:%d/pc/k' % d.port], timeout=60 * SLOW)
+    m = re.search(r'finished in ([\d.]+)s', out)
+    check(m is not None, 'h2load says how long it ran')
+    secs = float(m.group(1))
+    rate, burst = 100, 50
+    note('%.2f s: %d done, %d 2xx, %d 4xx, %d 5xx' % (secs, s['done'], s['2xx'], s['4xx'], s['5xx']))
+    check(s['done'] > 2 * rate * secs, 'the load was well above the rate (%d in %.1f s)'
+          % (s['done'], secs))
+    check(s['2xx'] <= (rate * secs + burst) * 1.02, 'accepted %d <= %d/s x %.2f s + %d (+2 %%)'
+          % (s['2xx'], rate, secs, burst))
+    check(s['2xx'] >= rate * secs * 0.9, 'accepted %d >= 90 %% of the rate x time' % s['2xx'])
+    eq(s['5xx'], 0, 'no 5xx')
+    eq(s['2xx'] + s['4xx'], s['done'], 'every other answer a 4xx (the 429s)')
 
 
 @tap.case('a quota of 7 a day is exact at the boundary (batches of 3); then 429 with Retry-After until 00:00 UTC')
