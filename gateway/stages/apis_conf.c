@@ -151,9 +151,17 @@ static int parse_routes(struct fng_conf *L, const struct fng_conf_node *v, struc
 				fng__conf_err(L, k, "duplicate route \"%s\"", r->key);
 				continue;
 			}
-			if (fng__conf_apply(L, v->kids[i + 1], route_keys, r, "route") == 0) {
-				api->nroutes++;
+			if (fng__conf_apply(L, v->kids[i + 1], route_keys, r, "route") != 0) {
+				continue;
 			}
+			if (r->api_key_required) {
+				/* Usage plans meter HTTP APIs: a key on a WebSocket route would be refused. */
+				fng__conf_err(L, k, "route \"%s\": api_key_required is for HTTP APIs (a "
+					"WebSocket API checks callers with an authorizer on $connect)",
+					r->key);
+				continue;
+			}
+			api->nroutes++;
 			continue;
 		}
 		if (fng__route_key_parse(L->cfg->arena, r->key, &r->parsed, &why)) {

@@ -73,6 +73,9 @@ static void test_errors(void)
 	conf_test_refused("apis:\n  a:\n    api_key_source: cookie\n    stages: { s: {} }\n"
 		"    routes: { \"GET /x\": { integration: { type: mock } } }\n",
 		"api_key_source \"cookie\": use header or authorizer", "bad key source");
+	conf_test_refused("apis:\n  w:\n    protocol: websocket\n    stages: { s: {} }\n"
+		"    routes: { $connect: { api_key_required: true, integration: { type: mock } } }\n",
+		"api_key_required is for HTTP APIs", "a key on a WebSocket route");
 	conf_test_refused("server: { state_dir: \"\" }\napis:\n  a:\n    stages: { s: {} }\n"
 		"    routes: { \"GET /x\": { integration: { type: mock } } }\n",
 		"state_dir must not be empty", "empty state_dir");
