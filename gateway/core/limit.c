@@ -109,9 +109,9 @@ static uint64_t drop(struct local *l, uint64_t now, uint64_t slack)
 	return before - l->n;
 }
 
-static int grow(struct local *l)
+/* Moves the buckets into a table of cap slots (a power of two, room for them all). */
+static int resize(struct local *l, uint64_t cap)
 {
-	uint64_t cap = l->cap ? l->cap * 2 : 64;
 	struct slot *old = l->s, *s = calloc(cap, sizeof(*s));
 	uint64_t ocap = l->cap;
 
@@ -127,6 +127,11 @@ static int grow(struct local *l)
 	}
 	free(old);
 	return 0;
+}
+
+static int grow(struct local *l)
+{
+	return resize(l, l->cap ? l->cap * 2 : 64);
 }
 
 /*
@@ -207,6 +212,38 @@ static int local_take(struct fng_limit_store *st, const struct fng_limit_ask *as
 	return 0;
 }
 
+/* Slots a budget allows: a power of two, the table and the one it doubles from in budget. */
+static uint64_t max_cap_of(uint64_t budget)
+{
+	uint64_t cap = 64;
+
+	while (cap * 2 * FNG_LIMIT_SLOT_BYTES <= budget) {
+		cap *= 2;
+	}
+	return cap;
+}
+
+/*
+ * A new budget (a reload): growth stops at the new size; a table above it is rebuilt at it,
+ * after dropping full buckets, then those nearest to full, as when it is full.
+ */
+static int local_set_budget(struct fng_limit_store *st, uint64_t budget, uint64_t now)
+{
+	struct local *l = (struct local *)st;
+	uint64_t slack = 1000000;
+
+	l->max_cap = max_cap_of(budget);
+	if (l->cap <= l->max_cap) {
+		return 0;
+	}
+	l->dropped_full += drop(l, now, 0);
+	while (l->n * 8 > l->max_cap * 5) {
+		l->dropped_live += drop(l, now, slack);
+		slack *= 2;
+	}
+	return resize(l, l->max_cap);
+}
+
 static void local_destroy(struct fng_limit_store *st)
 {
 	struct local *l = (struct local *)st;
@@ -219,6 +256,7 @@ static void local_destroy(struct fng_limit_store *st)
 
 static const struct fng_limit_store_ops local_ops = {
 	.take = local_take,
+	.set_budget = local_set_budget,
 	.destroy = local_destroy,
 };
 
@@ -230,10 +268,7 @@ struct fng_limit_store *fng__limit_local_create(uint64_t budget)
 		return NULL;
 	}
 	l->base.ops = &local_ops;
-	l->max_cap = 64;
-	while (l->max_cap * 2 * FNG_LIMIT_SLOT_BYTES <= budget) {
-		l->max_cap *= 2;
-	}
+	l->max_cap = max_cap_of(budget);
 	if (getrandom(&l->seed, sizeof(l->seed), GRND_NONBLOCK) != sizeof(l->seed)) {
 		l->seed = uv_hrtime() ^ (uintptr_t)l;
 	}

@@ -46,6 +46,11 @@ struct fng_limit_store_ops {
 	 */
 	int (*take)(struct fng_limit_store *s, const struct fng_limit_ask *asks, unsigned n,
 		uint64_t now, struct fng_limit_answer *out);
+	/*
+	 * A reload's new memory budget (bytes): a store over it drops full buckets, then those
+	 * nearest to full, until it fits. 0 or -ENOMEM (the store is as it was).
+	 */
+	int (*set_budget)(struct fng_limit_store *s, uint64_t budget, uint64_t now);
 	/* Frees the store; NULL is a no-op. */
 	void (*destroy)(struct fng_limit_store *s);
 };

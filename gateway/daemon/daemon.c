@@ -244,6 +244,12 @@ static void reload_after_cb(uv_work_t *req, int status)
 			uv_strerror(err), "action", "keeping the running configuration", NULL);
 		fng__config_unref(w->cfg);
 	} else {
+		if (srv->limits && w->cfg->throttle.memory_bytes != old->throttle.memory_bytes &&
+			srv->limits->ops->set_budget(srv->limits, w->cfg->throttle.memory_bytes,
+				uv_hrtime()) != 0) {
+			fng__log("warn", "throttle_memory_bytes not applied: out of memory to rebuild "
+				"the bucket table", "action", "the old budget stays", NULL);
+		}
 		srv->cfg = w->cfg;
 		fng__config_unref(old);
 		if (srv->fns) {

@@ -163,11 +163,59 @@ static void test_drop_order(void)
 	s->ops->destroy(s);
 }
 
+/* A reload's smaller budget: the table is rebuilt within it, full buckets dropped first. */
+static void test_set_budget(void)
+{
+	struct fng_limit_store *s = fng__limit_local_create(1 << 20);
+	struct fng_limit_stats st;
+	struct fng_limit_answer a;
+	char name[32];
+	uint64_t now = 1000 * SEC;
+	unsigned live_kept = 0, kept;
+
+	/* 20000 buckets: 10000 full again by now + 1 s (rate 1000), 10000 live for 100 s. */
+	for (unsigned i = 0; i < 20000; i++) {
+		snprintf(name, sizeof(name), "%c%u", i % 2 ? 'l' : 'f', i);
+		take1(s, name, i % 2 ? 1 : 1000, 100, now, &a);
+		if (i % 2) {
+			take1(s, name, 1, 100, now, &a); /* twice: 2 s from full */
+		}
+	}
+	fng__limit_local_stats(s, &st);
+	CHECK(st.buckets == 20000 && st.bytes <= (1 << 20), "20000 buckets in 1 MiB (%llu bytes)",
+		(unsigned long long)st.bytes);
+	CHECK(s->ops->set_budget(s, 256 << 10, now + SEC) == 0, "a budget of 256 KiB applied");
+	fng__limit_local_stats(s, &st);
+	CHECK(st.bytes <= (256 << 10) && st.buckets <= st.slots * 5 / 8,
+		"the table fits it: %llu bytes, %llu of %llu slots", (unsigned long long)st.bytes,
+		(unsigned long long)st.buckets, (unsigned long long)st.slots);
+	CHECK(st.dropped_full == 10000, "the full buckets went first (%llu)",
+		(unsigned long long)st.dropped_full);
+	kept = (unsigned)st.buckets;
+	for (unsigned i = 1; i < 20000; i += 2) {
+		snprintf(name, sizeof(name), "l%u", i);
+		take1(s, name, 1, 100, now + SEC, &a);
+		live_kept += a.remaining < 99; /* this bucket remembered its two takes (fresh: 99) */
+	}
+	CHECK(kept == 10000 && live_kept == kept, "every live bucket kept its state (%u of %u)",
+		live_kept, kept);
+	CHECK(s->ops->set_budget(s, 4 << 20, now + SEC) == 0, "a larger budget: growth may go on");
+	for (unsigned i = 0; i < 100000; i++) {
+		snprintf(name, sizeof(name), "n%u", i);
+		take1(s, name, 1, 100, now + 2 * SEC, &a);
+	}
+	fng__limit_local_stats(s, &st);
+	CHECK(st.bytes > (256 << 10) && st.bytes <= (4 << 20), "it grew past the old budget, "
+		"within the new (%llu bytes)", (unsigned long long)st.bytes);
+	s->ops->destroy(s);
+}
+
 int main(void)
 {
 	test_math();
 	test_levels();
 	test_budget();
 	test_drop_order();
+	test_set_budget();
 	return fng_test_done();
 }
