@@ -250,6 +250,10 @@ static void reload_after_cb(uv_work_t *req, int status)
 			fng__log("warn", "throttle_memory_bytes not applied: out of memory to rebuild "
 				"the bucket table", "action", "the old budget stays", NULL);
 		}
+		if (srv->keys && strcmp(old->state_dir, w->cfg->state_dir) != 0) {
+			fng__log("warn", "server.state_dir changed: it applies at the next start",
+				"state_dir", old->state_dir, NULL);
+		}
 		srv->cfg = w->cfg;
 		fng__config_unref(old);
 		if (srv->fns) {

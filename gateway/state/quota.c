@@ -135,17 +135,18 @@ static void load_done(struct fng_kjob *j)
 			c->written_used = lj->u.used;
 		}
 	} else {
+		/*
+		 * Not loaded: a count started from 0 would later overwrite the one on disk. An open
+		 * plan serves uncounted while the counter cannot be read (take() below).
+		 */
 		c->failed = true;
 		c->failed_ms = uv_now(lj->ks->loop);
 		snprintf(lj->ks->write_msg, sizeof(lj->ks->write_msg), "%s", lj->msg);
 		fng__report_fail(lj->ks->srv, &lj->ks->store_failed, 1, err, store_say);
-		if (c->fail_open) {
-			c->loaded = true; /* counted from 0: the policy is to serve */
-			err = 0;
-		}
+		err = c->fail_open ? 0 : -EIO;
 	}
 	free(lj);
-	fng__kwait_wake(&c->waiters, err ? -EIO : 0);
+	fng__kwait_wake(&c->waiters, err);
 }
 
 /* ---- writing counters ---- */
@@ -298,7 +299,13 @@ int fng__quota_take(struct fng_keystate *ks, const char *id, const struct fng_us
 	}
 	if (!c->loaded) {
 		if (c->failed && uv_now(ks->loop) - c->failed_ms < REST_MS) {
-			return -EIO;
+			if (!c->fail_open) {
+				return -EIO;
+			}
+			ans->refused = false; /* served on the policy, not counted: nothing to count on */
+			ans->limit = ans->remaining = p->quota;
+			ans->reset_at = fng__period_next(p->period, now_s);
+			return 0;
 		}
 		if (!c->loading) {
 			struct load_job *lj = calloc(1, sizeof(*lj));
