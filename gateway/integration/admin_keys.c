@@ -44,8 +44,6 @@ struct admin_job {
 	int usage_err[FNG_KEY_PLANS_MAX];
 	struct fng_buf list;      /* OP_LIST: the keys, as JSON objects joined by commas */
 	unsigned count;
-	int err;
-	char msg[FNG_KEYDB_ERR];
 };
 
 static void iso_time(struct fng_buf *b, int64_t ms)
@@ -98,32 +96,27 @@ static int list_one(void *ctx, const struct fng_key_rec *rec)
 	return 0;
 }
 
-static void admin_work(struct fng_kjob *j, struct fng_keydb *db, const char *err)
+static void admin_work(struct fng_kjob *j, struct fng_keydb *db)
 {
 	struct admin_job *aj = (struct admin_job *)j;
 
-	if (!db) {
-		aj->err = -EIO;
-		snprintf(aj->msg, sizeof(aj->msg), "%s", err);
-		return;
-	}
 	switch (aj->op) {
 	case OP_CREATE:
-		aj->err = fng__keydb_create(db, aj->name, aj->planv, aj->nplans, aj->key, &aj->rec,
-			aj->msg);
+		aj->job.err = fng__keydb_create(db, aj->name, aj->planv, aj->nplans, aj->key, &aj->rec,
+			aj->job.msg);
 		break;
 	case OP_LIST:
-		aj->err = fng__keydb_each(db, list_one, aj, aj->msg);
+		aj->job.err = fng__keydb_each(db, list_one, aj, aj->job.msg);
 		break;
 	case OP_GET:
-		aj->err = fng__keydb_get(db, aj->id, &aj->rec, aj->msg);
+		aj->job.err = fng__keydb_get(db, aj->id, &aj->rec, aj->job.msg);
 		break;
 	case OP_REVOKE:
-		aj->err = fng__keydb_revoke(db, aj->id, aj->msg);
+		aj->job.err = fng__keydb_revoke(db, aj->id, aj->job.msg);
 		break;
 	case OP_USAGE:
-		aj->err = fng__keydb_get(db, aj->id, &aj->rec, aj->msg);
-		for (unsigned i = 0; aj->err == 0 && i < aj->rec.nplans; i++) {
+		aj->job.err = fng__keydb_get(db, aj->id, &aj->rec, aj->job.msg);
+		for (unsigned i = 0; aj->job.err == 0 && i < aj->rec.nplans; i++) {
 			aj->usage_err[i] = fng__keydb_usage_get(db, aj->id, aj->rec.plans[i],
 				&aj->usage[i], NULL);
 		}
@@ -184,15 +177,15 @@ static void admin_done(struct fng_kjob *j)
 		goto out; /* answered 499 when its client left */
 	}
 	req->usage.kjob = NULL;
-	if (aj->err == -ENOENT) {
+	if (aj->job.err == -ENOENT) {
 		req->error_detail = "no such API key";
 		rc = FNG_ENOT_FOUND;
-	} else if (aj->err == -EINVAL) {
-		req->error_detail = fng__arena_strndup(req->arena, aj->msg, strlen(aj->msg));
+	} else if (aj->job.err == -EINVAL) {
+		req->error_detail = fng__arena_strndup(req->arena, aj->job.msg, strlen(aj->job.msg));
 		rc = FNG_EBAD_REQUEST;
-	} else if (aj->err) {
+	} else if (aj->job.err) {
 		req->error_detail = "Service Unavailable: the API key store failed (see the log)";
-		fng__log("error", "API key store operation failed", "cause", aj->msg, NULL);
+		fng__log("error", "API key store operation failed", "cause", aj->job.msg, NULL);
 		rc = FNG_EUNAVAILABLE;
 	} else {
 		switch (aj->op) {

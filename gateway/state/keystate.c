@@ -26,7 +26,12 @@ static void job_work_cb(uv_work_t *w)
 	if (!ks->db) {
 		ks->db = fng__keydb_open(ks->dir, true, ks->open_err);
 	}
-	ks->cur->work(ks->cur, ks->db, ks->db ? NULL : ks->open_err);
+	if (ks->db) {
+		ks->cur->work(ks->cur, ks->db);
+	} else {
+		ks->cur->err = -EIO;
+		snprintf(ks->cur->msg, sizeof(ks->cur->msg), "%s", ks->open_err);
+	}
 }
 
 static void job_after_cb(uv_work_t *w, int status)
@@ -180,33 +185,27 @@ struct load_job {
 	struct fng_kjob job;
 	struct fng_keystate *ks;
 	struct ktable *t;
-	int err;
-	char msg[FNG_KEYDB_ERR];
 };
 
-static void load_work(struct fng_kjob *j, struct fng_keydb *db, const char *err)
+static void load_work(struct fng_kjob *j, struct fng_keydb *db)
 {
 	struct load_job *lj = (struct load_job *)j;
 
-	if (!db) {
-		lj->err = -EIO;
-		snprintf(lj->msg, sizeof(lj->msg), "%s", err);
-		return;
-	}
 	lj->t = calloc(1, sizeof(*lj->t));
 	if (!lj->t || !(lj->t->strings = fng__arena_create())) {
-		lj->err = -ENOMEM;
-		snprintf(lj->msg, sizeof(lj->msg), "out of memory");
+		j->err = -ENOMEM;
+		snprintf(j->msg, sizeof(j->msg), "out of memory");
 		return;
 	}
 	/* The generation first: a change made while reading moves it past what is loaded. */
 	lj->t->gen = fng__keydb_generation(db);
-	lj->err = fng__keydb_each(db, collect_key, lj->t, lj->msg);
-	if (lj->err == 0) {
-		lj->err = ktable_index(lj->t);
+	j->err = fng__keydb_each(db, collect_key, lj->t, j->msg);
+	if (j->err == 0 && (j->err = ktable_index(lj->t)) != 0) {
+		snprintf(j->msg, sizeof(j->msg), "out of memory");
 	}
-	if (lj->err == 0 && lj->t->n > UINT32_MAX - 1) {
-		lj->err = -E2BIG;
+	if (j->err == 0 && lj->t->n > UINT32_MAX - 1) {
+		j->err = -E2BIG;
+		snprintf(j->msg, sizeof(j->msg), "too many keys");
 	}
 }
 
@@ -235,7 +234,7 @@ static void load_done(struct fng_kjob *j)
 {
 	struct load_job *lj = (struct load_job *)j;
 	struct fng_keystate *ks = lj->ks;
-	int err = lj->err;
+	int err = j->err;
 
 	ks->loading = false;
 	if (err == 0) {
@@ -252,7 +251,7 @@ static void load_done(struct fng_kjob *j)
 		ks->load_failed_ms = uv_now(ks->loop);
 		if (!ks->load_failed) {
 			fng__log("error", "API key store cannot be read", "state_dir", ks->dir,
-				"cause", lj->msg, NULL);
+				"cause", j->msg, NULL);
 		}
 		ks->load_failed = true;
 		ks->load_err = err;

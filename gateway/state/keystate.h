@@ -89,12 +89,16 @@ int fng__quota_take(struct fng_keystate *ks, const char *id, const struct fng_us
 void fng__quota_peek(struct fng_keystate *ks, const char *id, const struct fng_usage_plan *p,
 	int64_t now_s, uint64_t *used);
 
-/* A database job's work, run on the thread pool with the open database (db NULL: it could
- * not be opened, err says why). */
+/*
+ * A database job: work runs on the thread pool with the open database (not at all when it
+ * cannot be opened: err is then -EIO and msg says why), done on the loop, once.
+ */
 struct fng_kjob {
 	struct fng_list link;
-	void (*work)(struct fng_kjob *j, struct fng_keydb *db, const char *err);
-	void (*done)(struct fng_kjob *j); /* on the loop, once */
+	void (*work)(struct fng_kjob *j, struct fng_keydb *db);
+	void (*done)(struct fng_kjob *j);
+	int err;                  /* work's result: 0 or a negative errno */
+	char msg[FNG_KEYDB_ERR];  /* the cause of a failure */
 };
 
 /* Queues j behind the jobs before it (the admin API's key operations). */

@@ -99,32 +99,25 @@ struct load_job {
 	struct fng_keystate *ks;
 	struct counter *c;
 	struct fng_usage_rec u;
-	int err;
-	char msg[FNG_KEYDB_ERR];
 };
 
-static void load_work(struct fng_kjob *j, struct fng_keydb *db, const char *err)
+static void load_work(struct fng_kjob *j, struct fng_keydb *db)
 {
 	struct load_job *lj = (struct load_job *)j;
 
-	if (!db) {
-		lj->err = -EIO;
-		snprintf(lj->msg, sizeof(lj->msg), "%s", err);
-		return;
-	}
-	lj->err = fng__keydb_usage_get(db, lj->c->id, lj->c->plan, &lj->u, lj->msg);
+	j->err = fng__keydb_usage_get(db, lj->c->id, lj->c->plan, &lj->u, j->msg);
 }
 
 static void load_done(struct fng_kjob *j)
 {
 	struct load_job *lj = (struct load_job *)j;
 	struct counter *c = lj->c;
-	int err = lj->err == -ENOENT ? 0 : lj->err;
+	int err = j->err == -ENOENT ? 0 : j->err;
 
 	c->loading = false;
 	if (err == 0) {
 		c->loaded = true;
-		if (lj->err == 0) {
+		if (j->err == 0) {
 			/*
 			 * What was reserved counts as used: after a crash nobody knows how much of
 			 * the last batch was served, and refusing it is the side a quota errs on.
@@ -141,7 +134,7 @@ static void load_done(struct fng_kjob *j)
 		 */
 		c->failed = true;
 		c->failed_ms = uv_now(lj->ks->loop);
-		snprintf(lj->ks->write_msg, sizeof(lj->ks->write_msg), "%s", lj->msg);
+		snprintf(lj->ks->write_msg, sizeof(lj->ks->write_msg), "%s", j->msg);
 		fng__report_fail(lj->ks->srv, &lj->ks->store_failed, 1, err, store_say);
 		err = c->fail_open ? 0 : -EIO;
 	}
@@ -157,20 +150,13 @@ struct write_job {
 	unsigned n;
 	struct counter **c;
 	struct fng_usage_put *rows;
-	int err;
-	char msg[FNG_KEYDB_ERR];
 };
 
-static void write_work(struct fng_kjob *j, struct fng_keydb *db, const char *err)
+static void write_work(struct fng_kjob *j, struct fng_keydb *db)
 {
 	struct write_job *wj = (struct write_job *)j;
 
-	if (!db) {
-		wj->err = -EIO;
-		snprintf(wj->msg, sizeof(wj->msg), "%s", err);
-		return;
-	}
-	wj->err = fng__keydb_usage_put(db, wj->rows, wj->n, wj->msg);
+	j->err = fng__keydb_usage_put(db, wj->rows, wj->n, j->msg);
 }
 
 static void schedule_write(struct fng_keystate *ks);
@@ -182,9 +168,9 @@ static void write_done(struct fng_kjob *j)
 	uint64_t now = uv_now(ks->loop);
 
 	ks->writing = false;
-	if (wj->err) {
-		snprintf(ks->write_msg, sizeof(ks->write_msg), "%s", wj->msg);
-		fng__report_fail(ks->srv, &ks->store_failed, 1, wj->err, store_say);
+	if (wj->job.err) {
+		snprintf(ks->write_msg, sizeof(ks->write_msg), "%s", wj->job.msg);
+		fng__report_fail(ks->srv, &ks->store_failed, 1, wj->job.err, store_say);
 	} else {
 		fng__report_ok(&ks->store_failed);
 		ks->transactions++;
@@ -197,7 +183,7 @@ static void write_done(struct fng_kjob *j)
 		c->in_job = false;
 		if (c->period != c->job_period) {
 			/* A new period began meanwhile: this write was of the old one. */
-		} else if (!wj->err) {
+		} else if (!wj->job.err) {
 			c->failed = false;
 			c->reserved = c->job_reserved > c->reserved ? c->job_reserved : c->reserved;
 			c->written_used = c->job_used;
@@ -219,7 +205,7 @@ static void write_done(struct fng_kjob *j)
 		}
 		fng__kwait_wake(&c->waiters, rc);
 	}
-	if (!wj->err) {
+	if (!wj->job.err) {
 		schedule_write(ks);
 	}
 	free(wj->c);
