@@ -48,10 +48,10 @@ static void job_after_cb(uv_work_t *w, int status)
 
 static void run_next(struct fng_keystate *ks)
 {
-	if (ks->running || ks->closing || fng__list_empty(&ks->jobs)) {
+	if (ks->running || fng__list_empty(&ks->jobs)) {
 		return;
 	}
-	ks->cur = (struct fng_kjob *)ks->jobs.next;
+	ks->cur = fng__container_of(ks->jobs.next, struct fng_kjob, link);
 	fng__list_remove(&ks->cur->link);
 	ks->running = true;
 	ks->work.data = ks;
@@ -89,7 +89,7 @@ void fng__kwait_wake(struct fng_list *waiters, int rc)
 		fng__list_init(waiters);
 	}
 	while (!fng__list_empty(&list)) {
-		struct fng_kwait *w = (struct fng_kwait *)list.next;
+		struct fng_kwait *w = fng__container_of(list.next, struct fng_kwait, link);
 
 		fng__list_remove(&w->link);
 		w->done(w, rc);

@@ -20,7 +20,7 @@ struct fng_keystate {
 	struct fng_list jobs;
 	struct fng_kjob *cur;
 	uv_work_t work;
-	bool running, closing;
+	bool running;
 
 	/* The key table. */
 	struct ktable *keys;
