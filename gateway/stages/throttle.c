@@ -344,6 +344,7 @@ static int throttle(struct fng_req *req)
 	struct fng_limit_ask asks[5];
 	enum level levels[5];
 	struct fng_limit_answer ans;
+	struct fng_limit_store *store;
 	unsigned n = 0;
 	int err;
 
@@ -392,13 +393,10 @@ static int throttle(struct fng_req *req)
 	if (n == 0) {
 		return FNG_STAGE_NEXT;
 	}
-	if (!req->srv->limits) {
-		req->srv->limits = fng__limit_local_create(req->cfg->throttle.memory_bytes);
-		if (!req->srv->limits) {
-			return -ENOMEM;
-		}
+	if (!(store = fng__server_limits(req->srv, req->cfg->throttle.memory_bytes))) {
+		return -ENOMEM;
 	}
-	err = req->srv->limits->ops->take(req->srv->limits, asks, n, uv_hrtime(), &ans);
+	err = store->ops->take(store, asks, n, uv_hrtime(), &ans);
 	if (err) {
 		return err;
 	}
