@@ -79,66 +79,6 @@ void fng__api_throttles_finish(struct fng_conf *L, struct fng_api *api)
 	}
 }
 
-static int parse_identity(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
-{
-	struct fng_client_throttle *ct = obj;
-	const char *s = v ? fng__conf_str(L, v, "client_throttle.identity") : "source_ip";
-
-	if (!s) {
-		return -1;
-	}
-	if (strcmp(s, "source_ip") == 0) {
-		ct->identity = FNG_THROTTLE_SOURCE_IP;
-	} else if (strcmp(s, "principal") == 0) {
-		ct->identity = FNG_THROTTLE_PRINCIPAL;
-	} else if (strcmp(s, "api_key") == 0) {
-		ct->identity = FNG_THROTTLE_API_KEY;
-	} else if (strncmp(s, "claim:", 6) == 0 && s[6]) {
-		char *n = fng__arena_alloc(L->cfg->arena, strlen(s) + 2);
-
-		if (!n) {
-			fng__conf_err(L, v, "out of memory");
-			return -1;
-		}
-		sprintf(n, "claims.%s", s + 6);
-		ct->identity = FNG_THROTTLE_CLAIM;
-		ct->ctx_name = n;
-		ct->ctx_len = strlen(n);
-	} else {
-		fng__conf_err(L, v, "client_throttle.identity \"%s\": use source_ip, principal, "
-			"api_key or claim:NAME", s);
-		return -1;
-	}
-	return 0;
-}
-
-#define COFF(member) offsetof(struct fng_client_throttle, member)
-
-static const struct fng_conf_key client_keys[] = {
-	{ "rate", FNG_CONF_U32, COFF(t.rate), 0, 1, 1000000, .required = true },
-	{ "burst", FNG_CONF_U32, COFF(t.burst), 0, 0, 1000000, .required = true },
-	{ "identity", FNG_CONF_FN, 0, .fn = parse_identity },
-	{ "ipv6_prefix", FNG_CONF_U32, COFF(ipv6_prefix), 64, 1, 128 },
-	{ NULL },
-};
-
-/* A client throttle's mapping into a new struct; NULL after an error. */
-static struct fng_client_throttle *parse_client(struct fng_conf *L, const struct fng_conf_node *v,
-	const char *what)
-{
-	struct fng_client_throttle *ct;
-
-	if (!fng__conf_want(L, v, FNG_CONF_MAP, what)) {
-		return NULL;
-	}
-	ct = fng__arena_zalloc(L->cfg->arena, sizeof(*ct));
-	if (!ct) {
-		fng__conf_err(L, v, "out of memory");
-		return NULL;
-	}
-	return fng__conf_apply(L, v, client_keys, ct, what) == 0 ? ct : NULL;
-}
-
 int fng__client_throttle_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
 	struct fng_stage *s = obj;
@@ -146,13 +86,13 @@ int fng__client_throttle_conf(struct fng_conf *L, const struct fng_conf_node *v,
 	if (!v) {
 		return 0;
 	}
-	s->client_throttle = parse_client(L, v, "client_throttle");
+	s->client_throttle = fng__client_throttle_parse(L, v, "client_throttle");
 	return s->client_throttle ? 0 : -1;
 }
 
 /*
  * A route's entry is one bucket for everyone, or with `identity` one per client (a usage
- * plan's per-route throttle): the keys of client_throttle.
+ * plan's per-route throttle): the keys of client_throttle (config/client_throttle.c).
  */
 int fng__route_throttles_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
@@ -181,7 +121,7 @@ int fng__route_throttles_conf(struct fng_conf *L, const struct fng_conf_node *v,
 		}
 		rt->line = k->line;
 		rt->col = k->col;
-		if (!(ct = parse_client(L, body, "route throttle"))) {
+		if (!(ct = fng__client_throttle_parse(L, body, "route_throttles"))) {
 			continue;
 		}
 		rt->t = ct->t;
