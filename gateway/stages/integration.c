@@ -20,6 +20,9 @@ static int integration(struct fng_req *req)
 	const struct fng_integration_ops *ops = pending_ops(req);
 	int rc;
 
+	if (!ops) {
+		return FNG_STAGE_DONE; /* a WebSocket handshake without $connect: answered by route */
+	}
 	req->t_integration_start = uv_hrtime();
 	rc = ops->start(req);
 	if (rc == FNG_STAGE_DONE) {

@@ -3,9 +3,9 @@
  * Throttling, two stages of one module:
  *
  * "throttle" (head phase, after "authorize": the caller is known, nothing else has been
- * spent) asks the loop's bucket store (core/limit.h) about the buckets that apply, in API
- * Gateway's order: the stage's per-client bucket, the route's (per stage), the stage's, the
- * gateway's. The first empty bucket refuses with a 429 that names it and nothing is taken
+ * spent) asks the loop's bucket store (core/limit.h) about the buckets that apply: on a
+ * WebSocket API's opening handshake its connect throttle (per client), then in API Gateway's
+ * order the stage's per-client bucket, the route's (per stage), the stage's, the gateway's. The first empty bucket refuses with a 429 that names it and nothing is taken
  * from the others; otherwise one token is taken from each.
  *
  * "throttle_headers" (final phase) adds Retry-After to that 429 and, on an API with
@@ -133,7 +133,10 @@ int fng__route_throttles_conf(struct fng_conf *L, const struct fng_conf_node *v,
 
 /* ---- the stage ---- */
 
-enum level { LEVEL_CLIENT_ROUTE, LEVEL_CLIENT, LEVEL_ROUTE, LEVEL_STAGE, LEVEL_GATEWAY };
+/* Per client first (who <= LEVEL_CLIENT is "this client's"), then shared. */
+enum level {
+	LEVEL_CONNECT, LEVEL_CLIENT_ROUTE, LEVEL_CLIENT, LEVEL_ROUTE, LEVEL_STAGE, LEVEL_GATEWAY
+};
 
 /* A bucket's name: a level letter, the API and stage, and what is particular to it. */
 static char *bucket_name(struct fng_req *req, char level, const void *tail, size_t tlen,
@@ -247,15 +250,20 @@ static const char *level_text(struct fng_req *req, enum level lv, const struct f
 	const char *who = lv <= LEVEL_CLIENT ? "this client's" :
 		lv == LEVEL_GATEWAY ? "the gateway's" : "the";
 	const char *stage = req->stage->name;
-	size_t size = 160 + strlen(stage) + (route ? strlen(route->key) : 0);
+	size_t size = 200 + strlen(stage) + strlen(req->api->name) +
+		(route ? strlen(route->key) : 0);
 	char *m = fng__arena_alloc(req->arena, size);
 	int n;
 
 	if (!m) {
 		return NULL;
 	}
-	n = snprintf(m, size, "Too Many Requests: %s throttle", who);
-	if (lv == LEVEL_CLIENT_ROUTE || lv == LEVEL_ROUTE) {
+	n = snprintf(m, size, "Too Many Requests: %s %sthrottle", who,
+		lv == LEVEL_CONNECT ? "WebSocket connection " : "");
+	if (lv == LEVEL_CONNECT) {
+		n += snprintf(m + n, size - (size_t)n, " of API \"%s\" on stage \"%s\"",
+			req->api->name, stage);
+	} else if (lv == LEVEL_CLIENT_ROUTE || lv == LEVEL_ROUTE) {
 		n += snprintf(m + n, size - (size_t)n, " of route \"%s\" on stage \"%s\"",
 			route->key, stage);
 	} else if (lv != LEVEL_GATEWAY) {
@@ -281,8 +289,8 @@ static int throttle(struct fng_req *req)
 	const struct fng_route *route = req->match.route;
 	const struct fng_throttle *gw = &req->cfg->throttle.gateway;
 	const struct fng_route_throttle *rt = NULL;
-	struct fng_limit_ask asks[5];
-	enum level levels[5];
+	struct fng_limit_ask asks[6];
+	enum level levels[6];
 	struct fng_limit_answer ans;
 	struct fng_limit_store *store;
 	unsigned n = 0;
@@ -295,6 +303,17 @@ static int throttle(struct fng_req *req)
 		if (st->route_throttles[i].route == route) {
 			rt = &st->route_throttles[i];
 		}
+	}
+	/*
+	 * A WebSocket API's connect throttle, on an opening handshake only (ws.accept: the route
+	 * stage checked it) and before every other bucket: a storm of handshakes from one client
+	 * is refused before $connect runs and before it spends the shared buckets' tokens.
+	 */
+	if (req->ws.accept && req->api->ws.connect_throttle) {
+		if (add_client(req, req->api->ws.connect_throttle, 'W', "", &asks[n]) != 0) {
+			return -ENOMEM;
+		}
+		levels[n++] = LEVEL_CONNECT;
 	}
 	/* Per client first (the route's, then the stage's), then shared: route, stage, gateway. */
 	if (rt && rt->client) {
