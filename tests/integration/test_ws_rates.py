@@ -105,16 +105,21 @@ def _():
 @tap.case('connect throttle: another source address (127.0.0.2) has a bucket of its own; the bucket refills at its rate')
 def _():
     # The case before left 127.0.0.1's bucket empty (or nearly: a token a second).
-    clients, took = handshakes('/c', 3, source='127.0.0.2')
+    t0 = time.monotonic()
+    clients, _ = handshakes('/c', 3, source='127.0.0.2')
     try:
         eq([ws.status for ws in clients], [101] * 3, '127.0.0.2: a burst of its own')
         late, _ = handshakes('/c', 1, source='127.0.0.2')
         clients += late
+        if time.monotonic() - t0 >= 0.9:
+            diag('4 handshakes took %.2f s: the refill is not checked' % (time.monotonic() - t0))
+            return
         eq(late[0].status, 429, '127.0.0.2 beyond its burst')
         time.sleep(1.1)
-        again, _ = handshakes('/c', 2, source='127.0.0.2')
+        again, took = handshakes('/c', 2, source='127.0.0.2')
         clients += again
-        eq([ws.status for ws in again], [101, 429], 'one token back after a second (rate 1)')
+        if took < 0.9:
+            eq([ws.status for ws in again], [101, 429], 'one token back after a second (rate 1)')
     finally:
         close_all(clients)
 
