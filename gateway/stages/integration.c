@@ -21,7 +21,8 @@ static int integration(struct fng_req *req)
 	int rc;
 
 	if (!ops) {
-		return FNG_STAGE_DONE; /* a WebSocket handshake without $connect: answered by route */
+		/* A WebSocket handshake without $connect: the route stage set its answer. */
+		return FNG_STAGE_DONE;
 	}
 	req->t_integration_start = uv_hrtime();
 	rc = ops->start(req);

@@ -5,8 +5,9 @@
  * "throttle" (head phase, after "authorize": the caller is known, nothing else has been
  * spent) asks the loop's bucket store (core/limit.h) about the buckets that apply: on a
  * WebSocket API's opening handshake its connect throttle (per client), then in API Gateway's
- * order the stage's per-client bucket, the route's (per stage), the stage's, the gateway's. The first empty bucket refuses with a 429 that names it and nothing is taken
- * from the others; otherwise one token is taken from each.
+ * order the stage's per-client bucket, the route's (per stage), the stage's, the gateway's.
+ * The first empty bucket refuses with a 429 that names it and nothing is taken from the
+ * others; otherwise one token is taken from each.
  *
  * "throttle_headers" (final phase) adds Retry-After to that 429 and, on an API with
  * rate_limit_headers, RateLimit-Limit/-Remaining/-Reset (the tightest bucket) to every

@@ -2,8 +2,9 @@
 /*
  * A WebSocket API's keys: `route_selection` (compiled into the JSON members ws_conn.c reads
  * to pick a route), `websocket` (limits, keepalive, rates, the connect throttle, slow
- * consumers, message order, subprotocols; API Gateway's defaults), which route keys a WebSocket API may have, and the
- * `topics` section (every topic of a loop together: topic.c).
+ * consumers, message order, subprotocols; API Gateway's defaults), which route keys a
+ * WebSocket API may have, and the `topics` section (every topic of a loop together:
+ * topic.c).
  */
 #include <stddef.h>
 #include <string.h>
