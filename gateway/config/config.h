@@ -85,7 +85,7 @@ struct fng_var {
 };
 
 struct fng_ip_policy; /* stages/ip_policy.h */
-struct fng_client_throttle; /* stages/throttle.h */
+struct fng_client_throttle; /* client_throttle.h */
 
 /* A token bucket's settings (stages/throttle.c): rate per second and burst; rate 0: none. */
 struct fng_throttle {

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct fng_client_throttle;
 struct fng_conf;
 struct fng_conf_node;
 
@@ -24,6 +25,8 @@ struct fng_ws_cfg {
 	uint32_t send_queue_bytes; /* bytes waiting to go to one client at most */
 	uint32_t message_rate;     /* messages a second from one client; 0: no limit */
 	uint32_t message_burst;    /* ... in a burst (0: message_rate) */
+	/* Opening handshakes per client (client_throttle.h; stages/throttle.c); NULL: none. */
+	const struct fng_client_throttle *connect_throttle;
 	bool drop_oldest;          /* slow consumer: drop old topic messages, else close 1008 */
 	bool parallel;             /* message_order: parallel (a connection's messages at once) */
 	const char **subprotocols; /* the server's preference order */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * One loop's state (server.h), as every layer above uses it: the Date header's text, request
- * ids, the access log's writer (lines batched and written by the thread pool) and the end
- * of a drain. The daemon (daemon.c) sets it up, starts and stops it.
+ * ids, the access log's writer (lines batched and written by the thread pool), the end of a
+ * drain and the bucket store. The daemon (daemon.c) sets it up, starts and stops it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "limit.h"
 #include "server.h"
 
 #define ALOG_FLUSH_MS 50
@@ -310,4 +311,19 @@ void fng__server_maybe_drained(struct fng_server *srv)
 	if (srv->draining && srv->nconns == 0 && srv->nevents == 0) {
 		fng__server_drained(srv);
 	}
+}
+
+/* ---- the bucket store ---- */
+
+/*
+ * Created on first use rather than at start: most configurations throttle nothing, and the
+ * store's table is sized by the budget. The budget comes from the caller's snapshot (core
+ * does not read the config); a reload's new budget applies from the next start.
+ */
+struct fng_limit_store *fng__server_limits(struct fng_server *srv, uint64_t budget)
+{
+	if (!srv->limits) {
+		srv->limits = fng__limit_local_create(budget);
+	}
+	return srv->limits;
 }

@@ -152,7 +152,10 @@ struct fng_server {
 	struct fng_topics *topics;
 	/* JWT authorizers: key sets fetched from URLs, the verification cache (auth/jwt.h). */
 	struct fng_jwt_loop *jwt;
-	/* Token buckets (core/limit.h), created by the first throttled request. */
+	/*
+	 * Token buckets (core/limit.h): the throttle stage's and the WebSocket message and
+	 * connect rates'. Created by their first use (fng__server_limits).
+	 */
 	struct fng_limit_store *limits;
 	/* API keys and quota counters (state/keystate.h), created by the first keyed request. */
 	struct fng_keystate *keys;
@@ -171,6 +174,12 @@ void fng__server_request_id(struct fng_server *srv, char buf[37]);
  * disk that does not keep up) are dropped, counted and reported ("access log write failed").
  */
 void fng__server_log_line(struct fng_server *srv, const char *line, size_t len);
+/*
+ * The loop's bucket store (core/limit.h), every rate limit's: created on the first call with
+ * budget bytes (the snapshot's server.throttle_memory_bytes), then the same store. NULL
+ * without memory (a later call tries again).
+ */
+struct fng_limit_store *fng__server_limits(struct fng_server *srv, uint64_t budget);
 /* Writes whatever the access log has queued, synchronously: at exit, when its file changes. */
 void fng__server_alog_sync(struct fng_server *srv);
 /* Once per sweep: the access log's report of lost lines; at_exit: the last count, now. */

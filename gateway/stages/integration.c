@@ -20,6 +20,10 @@ static int integration(struct fng_req *req)
 	const struct fng_integration_ops *ops = pending_ops(req);
 	int rc;
 
+	if (!ops) {
+		/* A WebSocket handshake without $connect: the route stage set its answer. */
+		return FNG_STAGE_DONE;
+	}
 	req->t_integration_start = uv_hrtime();
 	rc = ops->start(req);
 	if (rc == FNG_STAGE_DONE) {

@@ -3,10 +3,12 @@
  * Throttling, two stages of one module:
  *
  * "throttle" (head phase, after "authorize": the caller is known, nothing else has been
- * spent) asks the loop's bucket store (core/limit.h) about the buckets that apply, in API
- * Gateway's order: the stage's per-client bucket, the route's (per stage), the stage's, the
- * gateway's. The first empty bucket refuses with a 429 that names it and nothing is taken
- * from the others; otherwise one token is taken from each.
+ * spent) asks the loop's bucket store (core/limit.h) about the buckets that apply: on a
+ * WebSocket API's opening handshake its connect throttle (per client), then in API Gateway's
+ * order the per-client buckets (a key's usage plan's, then the route's and the stage's), the
+ * route's (per stage), the stage's, the gateway's.
+ * The first empty bucket refuses with a 429 that names it and nothing is taken from the
+ * others; otherwise one token is taken from each.
  *
  * "throttle_headers" (final phase) adds Retry-After to that 429 and, on an API with
  * rate_limit_headers, RateLimit-Limit/-Remaining/-Reset (the tightest bucket) to every
@@ -84,66 +86,6 @@ void fng__api_throttles_finish(struct fng_conf *L, struct fng_api *api)
 	}
 }
 
-static int parse_identity(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
-{
-	struct fng_client_throttle *ct = obj;
-	const char *s = v ? fng__conf_str(L, v, "client_throttle.identity") : "source_ip";
-
-	if (!s) {
-		return -1;
-	}
-	if (strcmp(s, "source_ip") == 0) {
-		ct->identity = FNG_THROTTLE_SOURCE_IP;
-	} else if (strcmp(s, "principal") == 0) {
-		ct->identity = FNG_THROTTLE_PRINCIPAL;
-	} else if (strcmp(s, "api_key") == 0) {
-		ct->identity = FNG_THROTTLE_API_KEY;
-	} else if (strncmp(s, "claim:", 6) == 0 && s[6]) {
-		char *n = fng__arena_alloc(L->cfg->arena, strlen(s) + 2);
-
-		if (!n) {
-			fng__conf_err(L, v, "out of memory");
-			return -1;
-		}
-		sprintf(n, "claims.%s", s + 6);
-		ct->identity = FNG_THROTTLE_CLAIM;
-		ct->ctx_name = n;
-		ct->ctx_len = strlen(n);
-	} else {
-		fng__conf_err(L, v, "client_throttle.identity \"%s\": use source_ip, principal, "
-			"api_key or claim:NAME", s);
-		return -1;
-	}
-	return 0;
-}
-
-#define COFF(member) offsetof(struct fng_client_throttle, member)
-
-static const struct fng_conf_key client_keys[] = {
-	{ "rate", FNG_CONF_U32, COFF(t.rate), 0, 1, 1000000, .required = true },
-	{ "burst", FNG_CONF_U32, COFF(t.burst), 0, 0, 1000000, .required = true },
-	{ "identity", FNG_CONF_FN, 0, .fn = parse_identity },
-	{ "ipv6_prefix", FNG_CONF_U32, COFF(ipv6_prefix), 64, 1, 128 },
-	{ NULL },
-};
-
-/* A client throttle's mapping into a new struct; NULL after an error. */
-static struct fng_client_throttle *parse_client(struct fng_conf *L, const struct fng_conf_node *v,
-	const char *what)
-{
-	struct fng_client_throttle *ct;
-
-	if (!fng__conf_want(L, v, FNG_CONF_MAP, what)) {
-		return NULL;
-	}
-	ct = fng__arena_zalloc(L->cfg->arena, sizeof(*ct));
-	if (!ct) {
-		fng__conf_err(L, v, "out of memory");
-		return NULL;
-	}
-	return fng__conf_apply(L, v, client_keys, ct, what) == 0 ? ct : NULL;
-}
-
 int fng__client_throttle_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
 	struct fng_stage *s = obj;
@@ -151,13 +93,13 @@ int fng__client_throttle_conf(struct fng_conf *L, const struct fng_conf_node *v,
 	if (!v) {
 		return 0;
 	}
-	s->client_throttle = parse_client(L, v, "client_throttle");
+	s->client_throttle = fng__client_throttle_parse(L, v, "client_throttle");
 	return s->client_throttle ? 0 : -1;
 }
 
 /*
  * A route's entry is one bucket for everyone, or with `identity` one per client (a usage
- * plan's per-route throttle): the keys of client_throttle.
+ * plan's per-route throttle): the keys of client_throttle (config/client_throttle.c).
  */
 int fng__route_throttles_parse(struct fng_conf *L, const struct fng_conf_node *v,
 	struct fng_route_throttle **out, unsigned *nout)
@@ -184,7 +126,7 @@ int fng__route_throttles_parse(struct fng_conf *L, const struct fng_conf_node *v
 		}
 		rt->line = k->line;
 		rt->col = k->col;
-		if (!(ct = parse_client(L, body, "route throttle"))) {
+		if (!(ct = fng__client_throttle_parse(L, body, "route_throttles"))) {
 			continue;
 		}
 		rt->t = ct->t;
@@ -205,9 +147,10 @@ int fng__route_throttles_conf(struct fng_conf *L, const struct fng_conf_node *v,
 
 /* ---- the stage ---- */
 
+/* Per client first (this client's or this key's), then shared. */
 enum level {
-	LEVEL_PLAN_ROUTE, LEVEL_PLAN, LEVEL_CLIENT_ROUTE, LEVEL_CLIENT, LEVEL_ROUTE, LEVEL_STAGE,
-	LEVEL_GATEWAY,
+	LEVEL_CONNECT, LEVEL_PLAN_ROUTE, LEVEL_PLAN, LEVEL_CLIENT_ROUTE, LEVEL_CLIENT, LEVEL_ROUTE,
+	LEVEL_STAGE, LEVEL_GATEWAY,
 };
 #define MAX_ASKS 8
 
@@ -317,19 +260,24 @@ static int add_client(struct fng_req *req, const struct fng_client_throttle *ct,
 static const char *level_text(struct fng_req *req, enum level lv, const struct fng_limit_ask *a,
 	const struct fng_route *route)
 {
-	const char *who = lv <= LEVEL_PLAN ? "this key's" : lv <= LEVEL_CLIENT ? "this client's" :
-		lv == LEVEL_GATEWAY ? "the gateway's" : "the";
+	const char *who = lv == LEVEL_PLAN_ROUTE || lv == LEVEL_PLAN ? "this key's" :
+		lv <= LEVEL_CLIENT ? "this client's" : lv == LEVEL_GATEWAY ? "the gateway's" : "the";
 	const char *stage = req->stage->name;
 	const char *plan = req->usage.plan ? req->usage.plan->name : "";
-	size_t size = 200 + strlen(stage) + strlen(plan) + (route ? strlen(route->key) : 0);
+	size_t size = 200 + strlen(stage) + strlen(plan) + strlen(req->api->name) +
+		(route ? strlen(route->key) : 0);
 	char *m = fng__arena_alloc(req->arena, size);
 	int n;
 
 	if (!m) {
 		return NULL;
 	}
-	n = snprintf(m, size, "Too Many Requests: %s throttle", who);
-	if (lv == LEVEL_PLAN_ROUTE) {
+	n = snprintf(m, size, "Too Many Requests: %s %sthrottle", who,
+		lv == LEVEL_CONNECT ? "WebSocket connection " : "");
+	if (lv == LEVEL_CONNECT) {
+		n += snprintf(m + n, size - (size_t)n, " of API \"%s\" on stage \"%s\"",
+			req->api->name, stage);
+	} else if (lv == LEVEL_PLAN_ROUTE) {
 		n += snprintf(m + n, size - (size_t)n, " of route \"%s\" in usage plan \"%s\"",
 			route->key, plan);
 	} else if (lv == LEVEL_PLAN) {
@@ -415,6 +363,7 @@ static int throttle(struct fng_req *req)
 	struct fng_limit_ask asks[MAX_ASKS];
 	enum level levels[MAX_ASKS];
 	struct fng_limit_answer ans;
+	struct fng_limit_store *store;
 	unsigned n = 0;
 	int err;
 
@@ -426,7 +375,18 @@ static int throttle(struct fng_req *req)
 			rt = &st->route_throttles[i];
 		}
 	}
-	/* The key's usage plan first: its route's bucket, then the plan's own, per key. */
+	/*
+	 * A WebSocket API's connect throttle, on an opening handshake only (ws.accept: the route
+	 * stage checked it) and before every other bucket: a storm of handshakes from one client
+	 * is refused before $connect runs and before it spends the shared buckets' tokens.
+	 */
+	if (req->ws.accept && req->api->ws.connect_throttle) {
+		if (add_client(req, req->api->ws.connect_throttle, 'W', "", &asks[n]) != 0) {
+			return -ENOMEM;
+		}
+		levels[n++] = LEVEL_CONNECT;
+	}
+	/* Then the key's usage plan: its route's bucket, then the plan's own, per key. */
 	if (req->usage.plan && req->usage.key_id) {
 		if (plan_asks(req, route, asks, levels, &n) != 0) {
 			return -ENOMEM;
@@ -469,13 +429,10 @@ static int throttle(struct fng_req *req)
 	if (n == 0) {
 		return FNG_STAGE_NEXT;
 	}
-	if (!req->srv->limits) {
-		req->srv->limits = fng__limit_local_create(req->cfg->throttle.memory_bytes);
-		if (!req->srv->limits) {
-			return -ENOMEM;
-		}
+	if (!(store = fng__server_limits(req->srv, req->cfg->throttle.memory_bytes))) {
+		return -ENOMEM;
 	}
-	err = req->srv->limits->ops->take(req->srv->limits, asks, n, uv_hrtime(), &ans);
+	err = store->ops->take(store, asks, n, uv_hrtime(), &ans);
 	if (err) {
 		return err;
 	}

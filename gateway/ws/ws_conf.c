@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
  * A WebSocket API's keys: `route_selection` (compiled into the JSON members ws_conn.c reads
- * to pick a route), `websocket` (limits, keepalive, rates, slow consumers, message order,
- * subprotocols; API Gateway's defaults), which route keys a WebSocket API may have, and the
- * `topics` section (every topic of a loop together: topic.c).
+ * to pick a route), `websocket` (limits, keepalive, rates, the connect throttle, slow
+ * consumers, message order, subprotocols; API Gateway's defaults), which route keys a
+ * WebSocket API may have, and the `topics` section (every topic of a loop together:
+ * topic.c).
  */
 #include <stddef.h>
 #include <string.h>
 
 #include "chars.h"
+#include "client_throttle.h"
 #include "conf.h"
 #include "topic.h"
 #include "ws_conf.h"
@@ -118,6 +120,30 @@ static int parse_message_order(struct fng_conf *L, const struct fng_conf_node *v
 	return parse_either(L, v, "message_order", "connection", "parallel", &ws->parallel);
 }
 
+/*
+ * connect_throttle: opening handshakes per client, a per-client throttle's keys; the stage
+ * "throttle" takes its bucket, so that it is decided after the authorizer (an identity of
+ * principal or claim:NAME) and before $connect runs.
+ */
+static int parse_connect_throttle(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_ws_cfg *ws = obj;
+
+	ws->connect_throttle = NULL;
+	if (!v) {
+		return 0;
+	}
+	ws->connect_throttle = fng__client_throttle_parse(L, v, "connect_throttle");
+	if (ws->connect_throttle && ws->connect_throttle->identity == FNG_THROTTLE_API_KEY) {
+		/* An API key is only ever accepted on an HTTP API's key-required route. */
+		fng__conf_err(L, fng__conf_lookup(v, "identity"), "connect_throttle.identity "
+			"api_key: a WebSocket handshake carries no accepted API key (use source_ip, "
+			"principal or claim:NAME)");
+		return -1;
+	}
+	return ws->connect_throttle ? 0 : -1;
+}
+
 #define WOFF(member) offsetof(struct fng_ws_cfg, member)
 
 /* API Gateway's limits: 128 KB messages, 32 KB frames, 10 min idle, 2 h connections. */
@@ -131,6 +157,7 @@ static const struct fng_conf_key ws_keys[] = {
 	{ "send_queue_bytes", FNG_CONF_U32, WOFF(send_queue_bytes), 1u << 20, 1024, 1u << 30 },
 	{ "message_rate", FNG_CONF_U32, WOFF(message_rate), 0, 0, 1000000 },
 	{ "message_burst", FNG_CONF_U32, WOFF(message_burst), 0, 0, 1000000 },
+	{ "connect_throttle", FNG_CONF_FN, 0, .fn = parse_connect_throttle },
 	{ "slow_consumer", FNG_CONF_FN, 0, .fn = parse_slow_consumer },
 	{ "message_order", FNG_CONF_FN, 0, .fn = parse_message_order },
 	{ "subprotocols", FNG_CONF_FN, 0, .fn = parse_subprotocols },

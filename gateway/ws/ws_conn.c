@@ -22,6 +22,7 @@
 
 #include "errors.h"
 #include "grants.h"
+#include "limit.h"
 #include "stages.h"
 #include "topic.h"
 #include "ws.h"
@@ -91,8 +92,6 @@ struct fng_ws {
 	size_t qbytes;
 	uint64_t dropped;          /* topic messages dropped for a slow consumer */
 	struct fng_list dirty;     /* in srv->ws_dirty: frames queued, not yet written */
-	uint64_t rate_at;          /* message rate: the bucket's last refill, uv_now() ms */
-	uint32_t rate_milli;       /* message rate: tokens left, in thousandths */
 	bool close_sent, disconnected, paused;
 	bool pumping;              /* ws_pump is starting events (a nested call returns) */
 };
@@ -569,35 +568,40 @@ static const struct fng_req_ops ev_ops = {
 };
 
 /*
- * The per-connection message rate limit (websocket.message_rate / message_burst): a token
- * bucket, refilled by elapsed time. This is the one place a message is admitted, so the
- * throttle engine (per stage, route and identity) plugs in here when it lands.
+ * The per-connection message rate (websocket.message_rate / message_burst): one bucket of the
+ * loop's store (core/limit.h), the throttle stage's, named 'w', the API, '\0' and the
+ * connection id (unique to the connection), so that it takes its memory from the same budget
+ * (server.throttle_memory_bytes) and moves to a shared store with the others. A store that
+ * cannot decide (no memory) admits the message: this rate spares the functions one chatty
+ * client, and refusing every connection's messages for want of a table slot would be worse.
  */
 static bool admit_message(struct fng_ws *ws)
 {
 	const struct fng_ws_cfg *wc = &ws->api->ws;
-	uint64_t burst, now, t;
+	size_t an = strlen(ws->api->name), klen = an + 2 + 16;
+	char small[128], *key = small;
+	struct fng_limit_store *store;
+	struct fng_limit_ask a;
+	struct fng_limit_answer ans;
+	int err;
 
 	if (!wc->message_rate) {
 		return true;
 	}
-	burst = (uint64_t)(wc->message_burst ? wc->message_burst : wc->message_rate) * 1000;
-	now = uv_now(ws->srv->loop);
-	if (!ws->rate_at) {
-		t = burst;
-	} else {
-		t = ws->rate_milli + (now - ws->rate_at) * wc->message_rate;
+	store = fng__server_limits(ws->srv, ws->cfg->throttle.memory_bytes);
+	if (!store || (klen > sizeof(small) && !(key = malloc(klen)))) {
+		return true;
 	}
-	ws->rate_at = now;
-	if (t > burst) {
-		t = burst;
+	key[0] = 'w';
+	memcpy(key + 1, ws->api->name, an + 1);
+	memcpy(key + 2 + an, ws->id, 16);
+	a = (struct fng_limit_ask){ key, klen, wc->message_rate,
+		wc->message_burst ? wc->message_burst : wc->message_rate };
+	err = store->ops->take(store, &a, 1, uv_hrtime(), &ans);
+	if (key != small) {
+		free(key);
 	}
-	if (t < 1000) {
-		ws->rate_milli = (uint32_t)t;
-		return false;
-	}
-	ws->rate_milli = (uint32_t)(t - 1000);
-	return true;
+	return err != 0 || ans.refused < 0;
 }
 
 /* Stops reading a connection with too many events not finished. */

@@ -302,7 +302,7 @@ def _():
     c.close()
 
 
-@tap.case('message rate: beyond the burst a message is refused with a JSON message and reaches no handler; the bucket refills; the maximum duration closes 1001 with $disconnect once')
+@tap.case('message rate: beyond the burst a message is refused with a JSON message and reaches no handler; each connection has its own bucket; the bucket refills; the maximum duration closes 1001 with $disconnect once')
 def _():
     d = Env.get()
     t0 = time.monotonic()
@@ -313,8 +313,15 @@ def _():
     answers = [json.loads(c.recv_message()[1]) for _ in range(8)]
     refused = [a for a in answers if 'message' in a]
     eq(len(refused), 3, 'refused beyond a burst of 5: %r' % answers)
-    check(all(a['message'].startswith('Too Many Requests') for a in refused), 'message')
     cid = [a for a in answers if 'eventType' in a][0]['connectionId']
+    eq(refused[0], {'message': 'Too Many Requests: message rate limit exceeded',
+                    'connectionId': cid}, 'the refusal names the connection')
+    other = connect('/lim')
+    for _ in range(5):
+        other.text('whoami')
+    check(all('eventType' in json.loads(other.recv_message()[1]) for _ in range(5)),
+          'another connection has a bucket of its own')
+    other.close()
     eq(sorted(int(a['messageId']) for a in answers if 'eventType' in a), [1, 2, 3, 4, 5],
        'only admitted messages reached the handler')
     time.sleep(0.5)

@@ -17,8 +17,13 @@ class WS:
     test, so it can also send what a library would refuse to."""
 
     def __init__(self, port, path='/s', version='13', key=None, protocols=None,
-                 upgrade=True, timeout=5.0, host='gw.test', rcvbuf=None, headers=()):
-        if rcvbuf:
+                 upgrade=True, timeout=5.0, host='gw.test', rcvbuf=None, headers=(),
+                 source=None):
+        if source:
+            # Another client address: 127.0.0.0/8 is all loopback.
+            self.sock = socket.create_connection(('127.0.0.1', port), timeout=timeout,
+                                                 source_address=(source, 0))
+        elif rcvbuf:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             self.sock.settimeout(timeout)

@@ -18,6 +18,7 @@
 #include "errors.h"
 #include "harness.h"
 #include "access_log.h"
+#include "client_throttle.h"
 #include "uv.h"
 
 /* A minimal valid API, appended to snippets that test something else. */
@@ -994,6 +995,75 @@ static void test_websocket_queue_and_rate(void)
 		"4:33", "must be a scalar", "slow_consumer as a list");
 }
 
+/*
+ * connect_throttle of the websocket block: none by default; a client throttle's keys with
+ * their defaults (identity source_ip, ipv6_prefix 64) and ranges; refusals at FILE:LINE:COL.
+ */
+static void test_websocket_connect_throttle(void)
+{
+	struct fng_config *c = load_ok(WS_API("", WS_ROUTE("$default")), "no connect_throttle");
+	const struct fng_client_throttle *ct;
+
+	if (c) {
+		CHECK(c->apis[0].ws.connect_throttle == NULL, "connect_throttle defaults to none");
+		fng__config_unref(c);
+	}
+	c = load_ok(WS_API("    websocket: { connect_throttle: { rate: 2, burst: 3 } }\n",
+			WS_ROUTE("$connect") WS_ROUTE("$default")), "connect_throttle rate and burst");
+	if (c) {
+		ct = c->apis[0].ws.connect_throttle;
+		CHECK(ct && ct->t.rate == 2 && ct->t.burst == 3, "rate 2, burst 3");
+		CHECK(ct && ct->identity == FNG_THROTTLE_SOURCE_IP && ct->ipv6_prefix == 64,
+			"identity defaults to source_ip, ipv6_prefix to 64");
+		fng__config_unref(c);
+	}
+	c = load_ok(WS_API("    websocket: { connect_throttle: { rate: 1000000, burst: 0, "
+			   "identity: \"claim:tenant\", ipv6_prefix: 128 } }\n", WS_ROUTE("$default")),
+		"connect_throttle at its bounds, by claim");
+	if (c) {
+		ct = c->apis[0].ws.connect_throttle;
+		CHECK(ct && ct->t.rate == 1000000 && ct->t.burst == 0 && ct->ipv6_prefix == 128,
+			"rate 1000000, burst 0 (refuses every handshake), prefix 128");
+		CHECK(ct && ct->identity == FNG_THROTTLE_CLAIM &&
+			strcmp(ct->ctx_name, "claims.tenant") == 0 && ct->ctx_len == 13,
+			"claim:tenant is the authorizer context's claims.tenant");
+		fng__config_unref(c);
+	}
+	c = load_ok(WS_API("    websocket: { connect_throttle: { rate: 1, burst: 1, "
+			   "identity: principal } }\n", WS_ROUTE("$default")), "by principal");
+	if (c) {
+		ct = c->apis[0].ws.connect_throttle;
+		CHECK(ct && ct->identity == FNG_THROTTLE_PRINCIPAL, "identity principal");
+		fng__config_unref(c);
+	}
+	load_err(WS_API("    websocket: { connect_throttle: { rate: 1, burst: 1, "
+			"identity: api_key } }\n", WS_ROUTE("$default")), "4:67",
+		"connect_throttle.identity api_key: a WebSocket handshake carries no accepted API key",
+		"identity api_key refused");
+	load_err(WS_API("    websocket: { connect_throttle: { rate: 0, burst: 1 } }\n",
+			WS_ROUTE("$default")), "4:44", "rate must be between 1 and 1000000", "rate 0");
+	load_err(WS_API("    websocket: { connect_throttle: { rate: 1, burst: 1000001 } }\n",
+			WS_ROUTE("$default")), "4:54", "burst must be between 0 and 1000000",
+		"burst over range");
+	load_err(WS_API("    websocket: { connect_throttle: { rate: 1, burst: 1, identity: ip } }\n",
+			WS_ROUTE("$default")), "4:67",
+		"connect_throttle.identity \"ip\": use source_ip, principal, api_key or claim:NAME",
+		"an unknown identity");
+	load_err(WS_API("    websocket: { connect_throttle: { rate: 1, burst: 1, "
+			"identity: \"claim:\" } }\n", WS_ROUTE("$default")), "4:68",
+		"connect_throttle.identity \"claim:\"", "a claim without a name");
+	load_err(WS_API("    websocket: { connect_throttle: { rate: 1, burst: 1, "
+			"ipv6_prefix: 129 } }\n", WS_ROUTE("$default")), "4:70",
+		"ipv6_prefix must be between 1 and 128", "ipv6_prefix 129");
+	load_err(WS_API("    websocket: { connect_throttle: { rate: 1 } }\n", WS_ROUTE("$default")),
+		"4:36", "connect_throttle needs the key \"burst\"", "burst missing");
+	load_err(WS_API("    websocket: { connect_throttle: 5 }\n", WS_ROUTE("$default")), "4:36",
+		"connect_throttle must be a mapping", "a scalar");
+	load_err(WS_API("    websocket: { connect_throttle: { rate: 1, burst: 1, "
+			"idenity: principal } }\n", WS_ROUTE("$default")), "4:57",
+		"unknown key \"idenity\" in connect_throttle", "a misspelt key");
+}
+
 /* message_order: a connection's messages in order by default, parallel on request. */
 static void test_websocket_message_order(void)
 {
@@ -1820,6 +1890,7 @@ int main(void)
 	test_cpu_isolation();
 	test_websocket_api();
 	test_websocket_queue_and_rate();
+	test_websocket_connect_throttle();
 	test_websocket_message_order();
 	test_load_file();
 	if (!mkdtemp(strcpy(tmp_root, "/tmp/fngate-unit-config-XXXXXX"))) {

@@ -41,6 +41,10 @@ static void test_errors(void)
 		"client_throttle.identity \"ip\": use source_ip", "unknown identity");
 	conf_test_refused(STAGE_WITH("client_throttle: { rate: 1, burst: 1, identity: \"claim:\" }"),
 		"client_throttle.identity", "claim without a name");
+	conf_test_refused(STAGE_WITH("route_throttles: { \"GET /x\": { rate: 1, burst: 1, "
+				     "identity: ip } }"),
+		"t.yaml:3:80: route_throttles.identity \"ip\": use source_ip",
+		"a route throttle's unknown identity, named by its owner");
 	conf_test_refused(STAGE_WITH("client_throttle: { rate: 1, burst: 1, ipv6_prefix: 129 }"),
 		"ipv6_prefix", "prefix 129");
 	conf_test_refused("server: { throttle_memory_bytes: 100 }\n" STAGE_WITH(""),
