@@ -26,6 +26,7 @@ struct counter {
 	uint64_t used, reserved;
 	uint64_t want;             /* a reservation asked for (> reserved); 0: none */
 	uint64_t written_used;     /* used as the disk has it */
+	uint64_t limit;            /* the plan's quota, as the last request saw it */
 	bool loaded, loading, in_job, dirty, failed, fail_open;
 	uint64_t failed_ms;
 	struct fng_list waiters;
@@ -159,7 +160,7 @@ static void write_work(struct fng_kjob *j, struct fng_keydb *db)
 	j->err = fng__keydb_usage_put(db, wj->rows, wj->n, j->msg);
 }
 
-static void schedule_write(struct fng_keystate *ks);
+static void schedule_write(struct fng_keystate *ks, bool flush);
 
 static void write_done(struct fng_kjob *j)
 {
@@ -206,24 +207,36 @@ static void write_done(struct fng_kjob *j)
 		fng__kwait_wake(&c->waiters, rc);
 	}
 	if (!wj->job.err) {
-		schedule_write(ks);
+		schedule_write(ks, false); /* a reservation asked for meanwhile */
 	}
 	free(wj->c);
 	free(wj->rows);
 	free(wj);
 }
 
-/* Starts a write of every dirty counter, unless one is in flight (it starts the next). */
-static void schedule_write(struct fng_keystate *ks)
+/*
+ * Starts a write of every dirty counter, unless one is in flight (it starts the next): at
+ * once when a counter waits for a reservation, else (exact counts only) when the flush timer
+ * says (flush). Exact counts ride along with reservations; written on their own as soon as
+ * they change, a busy key would keep the disk writing back to back.
+ */
+static void schedule_write(struct fng_keystate *ks, bool flush)
 {
 	struct write_job *wj;
 	unsigned n = 0, cap = 0;
+	bool urgent = false;
 
 	if (ks->writing || fng__list_empty(&ks->dirty)) {
 		return;
 	}
 	for (struct fng_list *l = ks->dirty.next; l != &ks->dirty; l = l->next) {
+		const struct counter *c = fng__container_of(l, struct counter, dirty_link);
+
+		urgent |= c->want > c->reserved;
 		cap++;
+	}
+	if (!urgent && !flush) {
+		return;
 	}
 	wj = calloc(1, sizeof(*wj));
 	if (!wj || !(wj->c = calloc(cap, sizeof(*wj->c))) ||
@@ -243,6 +256,23 @@ static void schedule_write(struct fng_keystate *ks)
 		c->job_period = c->period;
 		c->job_used = c->used;
 		c->job_reserved = c->want > c->reserved ? c->want : c->reserved;
+		if (c->want) {
+			/*
+			 * Room for every request waiting on the counter too: they are granted as soon
+			 * as the write is done, so one write serves them all, whatever the batch.
+			 */
+			uint64_t waiting = 0;
+
+			for (struct fng_list *l = c->waiters.next; l != &c->waiters; l = l->next) {
+				waiting++;
+			}
+			if (c->used + waiting > c->job_reserved) {
+				c->job_reserved = c->used + waiting;
+			}
+			if (c->job_reserved > c->limit) {
+				c->job_reserved = c->limit;
+			}
+		}
 		if (c->job_reserved < c->used) {
 			c->job_reserved = c->used; /* served while failing open */
 		}
@@ -264,7 +294,7 @@ static void flush_cb(uv_timer_t *t)
 	struct fng_keystate *ks = t->data;
 
 	fng__report_tick(ks->srv, &ks->store_failed, store_say);
-	schedule_write(ks);
+	schedule_write(ks, true);
 }
 
 /* ---- the decision ---- */
@@ -279,6 +309,7 @@ int fng__quota_take(struct fng_keystate *ks, const char *id, const struct fng_us
 		return -ENOMEM;
 	}
 	c->fail_open = p->fail_open;
+	c->limit = p->quota;
 	if (!ks->flush_started) {
 		ks->flush_started = true;
 		uv_timer_start(&ks->flush_timer, flush_cb, FLUSH_MS, FLUSH_MS);
@@ -334,7 +365,7 @@ int fng__quota_take(struct fng_keystate *ks, const char *id, const struct fng_us
 			c->want = want > p->quota ? p->quota : want;
 			if (!c->in_job) {
 				mark_dirty(ks, c);
-				schedule_write(ks);
+				schedule_write(ks, false);
 			}
 			fng__list_append(&c->waiters, &w->link);
 			return FNG_KEYSTATE_PENDING;

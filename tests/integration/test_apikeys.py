@@ -364,13 +364,15 @@ def mount_tmpfs(path, size):
 def fill(path):
     """Fills the file system of path; returns the filler's name."""
     f = os.path.join(path, 'filler')
-    with open(f, 'wb') as out:
-        try:
-            while True:
-                out.write(b'\0' * 65536)
-                out.flush()
-        except OSError:
-            pass
+    fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        block = b'\0' * 4096
+        while True:
+            os.write(fd, block)   # unbuffered: nothing left to flush at close
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     return f
 
 
