@@ -36,6 +36,7 @@ struct fng_keystate {
 	char write_msg[FNG_KEYDB_ERR]; /* the last failure, for the log */
 	uv_timer_t flush_timer;
 	bool flush_started, writing;
+	bool waking;                 /* write_done wakes waiters: it starts the next write itself */
 	struct fng_report store_failed;
 	uint64_t transactions, rows;  /* quota writes done, and the rows they wrote (logged at exit) */
 };

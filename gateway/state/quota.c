@@ -93,6 +93,8 @@ static void store_say(struct fng_server *srv, const struct fng_report *r, bool o
 		"policy", "plans with on_store_failure: open serve on, closed ones answer 503", NULL);
 }
 
+static void schedule_write(struct fng_keystate *ks, bool flush);
+
 /* ---- reading a counter ---- */
 
 struct load_job {
@@ -112,6 +114,7 @@ static void load_work(struct fng_kjob *j, struct fng_keydb *db)
 static void load_done(struct fng_kjob *j)
 {
 	struct load_job *lj = (struct load_job *)j;
+	struct fng_keystate *ks = lj->ks;
 	struct counter *c = lj->c;
 	int err = j->err == -ENOENT ? 0 : j->err;
 
@@ -140,7 +143,10 @@ static void load_done(struct fng_kjob *j)
 		err = c->fail_open ? 0 : -EIO;
 	}
 	free(lj);
+	ks->waking = true;
 	fng__kwait_wake(&c->waiters, err);
+	ks->waking = false;
+	schedule_write(ks, false);
 }
 
 /* ---- writing counters ---- */
@@ -160,7 +166,6 @@ static void write_work(struct fng_kjob *j, struct fng_keydb *db)
 	j->err = fng__keydb_usage_put(db, wj->rows, wj->n, j->msg);
 }
 
-static void schedule_write(struct fng_keystate *ks, bool flush);
 
 static void write_done(struct fng_kjob *j)
 {
@@ -177,6 +182,7 @@ static void write_done(struct fng_kjob *j)
 		ks->transactions++;
 		ks->rows += wj->n;
 	}
+	ks->waking = true; /* the requests woken and waiting again share the next write */
 	for (unsigned i = 0; i < wj->n; i++) {
 		struct counter *c = wj->c[i];
 		int rc = 0;
@@ -206,6 +212,7 @@ static void write_done(struct fng_kjob *j)
 		}
 		fng__kwait_wake(&c->waiters, rc);
 	}
+	ks->waking = false;
 	if (!wj->job.err) {
 		schedule_write(ks, false); /* a reservation asked for meanwhile */
 	}
@@ -365,7 +372,9 @@ int fng__quota_take(struct fng_keystate *ks, const char *id, const struct fng_us
 			c->want = want > p->quota ? p->quota : want;
 			if (!c->in_job) {
 				mark_dirty(ks, c);
-				schedule_write(ks, false);
+				if (!ks->waking) {
+					schedule_write(ks, false);
+				}
 			}
 			fng__list_append(&c->waiters, &w->link);
 			return FNG_KEYSTATE_PENDING;
