@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import (NOISY_PCT, fmt_int, fmt_ms, fmt_pct, fmt_us, median,  # noqa: E402
+from report import (NOISY_PCT, notes_and_rounds, fmt_int, fmt_ms, fmt_pct, fmt_us, median,  # noqa: E402
                     read_kv, read_run, section_main)
 
 BEGIN = "<!-- apikeys:begin -->"
@@ -155,21 +155,7 @@ def build(results):
                 daemon_of(v), ", ".join(mates), s["tx"], s["rows"], s["secs"]))
     out.extend(rows)
     out.append("")
-    out.append(KEEP[0])
-    out.append("(what limits it: written by hand after a run)")
-    out.append(KEEP[1])
-    out.append("")
-    out.append("### Every round")
-    out.append("")
-    out.append("| round | variant | req/s | p50 ms | p99 ms | CPU µs/req | other load |")
-    out.append("|---|---|---|---|---|---|---|")
-    for r in range(1, rounds + 1):
-        for v in variants:
-            w = runs[(r, v)]
-            out.append("| %d | %s | %s | %s | %s | %s | %s |" % (
-                r, v, fmt_int(w["rps"]), fmt_ms(w["p50"]), fmt_ms(w["p99"]),
-                fmt_us(w["cpu_us"]), fmt_pct(w["other"])))
-    out.append(END)
+    notes_and_rounds(out, KEEP, END, runs, rounds, variants)
     return "\n".join(out) + "\n", errors
 
 

@@ -147,20 +147,7 @@ if [ "$WARMUP" -gt 0 ]; then
 		run_wrk "$v" "$WARMUP" "$TMP/warmup-$v.txt"
 	done
 fi
-set -- $VARIANTS
-n=$#
-for ((r = 1; r <= ROUNDS; r++)); do
-	# rotate the order each round so no variant always runs first or last
-	order=()
-	for ((i = 0; i < n; i++)); do
-		idx=$(((i + r - 1) % n + 1))
-		order+=("${!idx}")
-	done
-	for v in "${order[@]}"; do
-		run_wrk "$v" "$DURATION" "$RESULTS/wrk/$r-$v.txt"
-		log "round $r/$ROUNDS $v: $(awk '/Requests\/sec/ { print $2 }' "$RESULTS/wrk/$r-$v.txt") req/s"
-	done
-done
+bench_rounds run_wrk
 kill -0 "$FNGATE_PID" 2>/dev/null || die "fngate died during the benchmark"
 
 cmd=$(bench_command bench/authz.sh ROUNDS DURATION WARMUP THREADS CONNS QUIET_WAIT)

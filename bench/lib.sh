@@ -172,3 +172,23 @@ bench_command() {
 	[ "$WRITE" = 1 ] && cmd="$cmd --write"
 	echo "$cmd"
 }
+
+# bench_rounds RUN: RUN VARIANT SECONDS OUT for each of $VARIANTS, ROUNDS times into
+# $RESULTS/wrk/ROUND-VARIANT.txt, the order rotating each round so no variant always runs
+# first or last.
+bench_rounds() {
+	local run=$1 n r i idx v
+	set -- $VARIANTS
+	n=$#
+	for ((r = 1; r <= ROUNDS; r++)); do
+		local order=()
+		for ((i = 0; i < n; i++)); do
+			idx=$(((i + r - 1) % n + 1))
+			order+=("${!idx}")
+		done
+		for v in "${order[@]}"; do
+			"$run" "$v" "$DURATION" "$RESULTS/wrk/$r-$v.txt"
+			log "round $r/$ROUNDS $v: $(awk '/Requests\/sec/ { print $2 }' "$RESULTS/wrk/$r-$v.txt") req/s"
+		done
+	done
+}

@@ -316,6 +316,26 @@ def build(results):
     return "\n".join(out) + "\n", errors
 
 
+
+def notes_and_rounds(out, keep, end, runs, rounds, variants):
+    """Appends the hand-written notes' markers (kept across rewrites), the "Every round"
+    table of runs[(round, variant)] and the end marker: the tail of a per-round section."""
+    out.append(keep[0])
+    out.append("(what limits it: written by hand after a run)")
+    out.append(keep[1])
+    out.append("")
+    out.append("### Every round")
+    out.append("")
+    out.append("| round | variant | req/s | p50 ms | p99 ms | CPU µs/req | other load |")
+    out.append("|---|---|---|---|---|---|---|")
+    for r in range(1, rounds + 1):
+        for v in variants:
+            w = runs[(r, v)]
+            out.append("| %d | %s | %s | %s | %s | %s | %s |" % (
+                r, v, fmt_int(w["rps"]), fmt_ms(w["p50"]), fmt_ms(w["p99"]),
+                fmt_us(w["cpu_us"]), fmt_pct(w["other"])))
+    out.append(end)
+
 def header(meta_path):
     return (
         "# Benchmarks\n\n"
