@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: MIT
+/* The local response cache store (cache.h): being written. */
+#include "cache.h"
