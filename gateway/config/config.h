@@ -58,6 +58,8 @@ struct fng_integration_cfg {
 };
 
 
+struct fng_route_cache; /* stages/cache.h */
+
 struct fng_route {
 	const char *key; /* as written: "GET /a/{b}" */
 	struct fng_route_key parsed;
@@ -68,6 +70,7 @@ struct fng_route {
 	const char **scopes;                    /* authorization_scopes: one of them is needed */
 	unsigned nscopes;
 	bool api_key_required;                  /* stage "apikey": a key in a usage plan */
+	const struct fng_route_cache *cache;    /* the route's cache settings; NULL: defaults */
 };
 
 /* A function invoked on a timer the gateway drives (`schedules:`). */
@@ -102,6 +105,7 @@ struct fng_route_throttle {
 };
 struct fng_cors;      /* stages/cors.h */
 struct fng_cidr_set;  /* cidr.h */
+struct fng_stage_cache; /* stages/cache.h */
 
 struct fng_stage {
 	const char *name;
@@ -113,6 +117,7 @@ struct fng_stage {
 	struct fng_route_throttle *route_throttles;
 	unsigned nroute_throttles;
 	const struct fng_client_throttle *client_throttle; /* NULL: none */
+	const struct fng_stage_cache *cache; /* the stage's response cache; NULL: none */
 };
 
 enum fng_api_protocol {

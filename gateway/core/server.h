@@ -159,6 +159,8 @@ struct fng_server {
 	struct fng_limit_store *limits;
 	/* API keys and quota counters (state/keystate.h), created by the first keyed request. */
 	struct fng_keystate *keys;
+	/* Response caches of the stages and their misses in flight (stages/cache.c). */
+	struct fng_cache_loop *caches;
 };
 
 /* The last connection of a draining server has closed. */

@@ -21,6 +21,7 @@
 #include "errors.h"
 #include "http.h"
 #include "jwt.h"
+#include "cache_stage.h"
 #include "keystate.h"
 #include "limit.h"
 #include "transport.h"
@@ -358,6 +359,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	memset(srv, 0, sizeof(*srv));
 	fng__arena_cache_enable();
 	fng__integration_register(FNG_INTEGRATION_ADMIN, &fng__admin_ops);
+	fng__admin_register(&fng__cache_admin);
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->config_path = config_path;
@@ -528,6 +530,7 @@ void fng__server_finish(struct fng_server *srv)
 	fng__topics_free(srv);
 	fng__jwt_loop_free(srv);
 	fng__keystate_free(srv);
+	fng__cache_loop_free(srv);
 	if (srv->limits) {
 		srv->limits->ops->destroy(srv->limits);
 		srv->limits = NULL;

@@ -280,6 +280,13 @@ int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g, struct 
 	return fng__wire_encode_invoke(out, &ev);
 }
 
+uint32_t fng__functions_timeout_ms(struct fng_functions *fns, const char *name)
+{
+	struct fng_fn *fn = fns ? fng__host_fn_find(fns, name) : NULL;
+
+	return fn && fn->current ? fn->current->limits.timeout_ms : 0;
+}
+
 /* The function host of the loop req runs on: its server's (NULL without a supervisor). */
 static struct fng_functions *req_host(const struct fng_req *req)
 {

@@ -42,5 +42,7 @@ void fng__functions_log_tick(struct fng_functions *fns, uint64_t now_ms);
 
 /* Number of functions currently serving (for logs and tests). */
 unsigned fng__functions_count(const struct fng_functions *fns);
+/* The deployed version of function name's timeout_ms, or 0 when it is not deployed. */
+uint32_t fng__functions_timeout_ms(struct fng_functions *fns, const char *name);
 
 #endif

@@ -12,6 +12,7 @@
  *   POST   /@topics/{topic}          publish the body to topic
  *   GET    /@topics/{topic}          the topic's last sequence number
  *   /@keys...                        API keys (admin_keys.c)
+ *   /@cache...                       the response caches (stages/cache.c, registered)
  *
  * Requests walk the same stage table as API traffic (parsing, limits, access log): the
  * endpoint stage sends them here as an integration of their own.
@@ -211,6 +212,18 @@ static bool prefix(struct fng_str path, const char *p, struct fng_str *rest)
 	return true;
 }
 
+static const struct fng_admin_ext *exts[4];
+
+void fng__admin_register(const struct fng_admin_ext *ext)
+{
+	for (unsigned i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		if (!exts[i] || exts[i] == ext) {
+			exts[i] = ext;
+			return;
+		}
+	}
+}
+
 static int admin_start(struct fng_req *req)
 {
 	struct fng_str path = req->path, rest;
@@ -236,12 +249,20 @@ static int admin_start(struct fng_req *req)
 	if (prefix(path, "/@topics/", &rest)) {
 		return topic(req, rest);
 	}
+	for (unsigned i = 0; i < sizeof(exts) / sizeof(exts[0]) && exts[i]; i++) {
+		size_t n = strlen(exts[i]->prefix);
+
+		if (path.len >= n && memcmp(path.p, exts[i]->prefix, n) == 0 &&
+			(path.len == n || path.p[n] == '/')) {
+			return exts[i]->serve(req, (struct fng_str){ path.p + n, path.len - n });
+		}
+	}
 	if (fng__str_eq(path, "/@keys", 6) || prefix(path, "/@keys/", &rest)) {
 		return fng__admin_keys(req, path.len == 6 ? (struct fng_str){ "", 0 } :
 			(struct fng_str){ path.p + 6, path.len - 6 });
 	}
 	req->error_detail = "admin paths: /@connections, /@connections/{id}, /@topics/{topic}, "
-		"/@keys, /@keys/{id}, /@keys/{id}/usage";
+		"/@keys, /@keys/{id}, /@keys/{id}/usage, /@cache";
 	return FNG_ENOT_FOUND;
 }
 

@@ -14,6 +14,17 @@ int fng__admin_pre_route(struct fng_req *req);
 /* The admin integration's ops: registered by the server for FNG_INTEGRATION_ADMIN. */
 extern const struct fng_integration_ops fng__admin_ops;
 
+/*
+ * An admin path a higher layer serves (the response cache's /@cache), installed at start-up
+ * like integration ops: serve gets the request and the path after prefix; it returns as an
+ * integration's start does. At most 4.
+ */
+struct fng_admin_ext {
+	const char *prefix;       /* "/@cache" */
+	int (*serve)(struct fng_req *req, struct fng_str rest);
+};
+void fng__admin_register(const struct fng_admin_ext *ext);
+
 /* admin_keys.c: /@keys[/{id}[/usage]] (rest: the path after "/@keys"), and its cancel. */
 int fng__admin_keys(struct fng_req *req, struct fng_str rest);
 void fng__admin_keys_cancel(struct fng_req *req);

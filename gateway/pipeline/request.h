@@ -28,10 +28,16 @@ struct fng_resp {
 	struct fng_buf body;
 	bool chunked;
 	bool has_body;    /* the integration gave a body, even an empty one (WebSocket answers) */
+	bool cache_set;            /* the handler called fng_response_cache(): */
+	uint32_t cache_ttl_s;      /* ... seconds it may be cached (0: not stored) */
+	const char **cache_tags;   /* ... and its tags (arena) */
+	unsigned ncache_tags;
 };
 
 struct fng_req;
 struct fng_conn;
+struct fng_cache_flight;
+struct fng_cache_waiter;
 struct fng_server;
 struct fng_ws;
 struct fng_upgrade_ops;
@@ -172,6 +178,17 @@ struct fng_req {
 		struct fng_quota_answer quota;
 		bool quota_set;
 	} usage;
+	/* The response cache (stages/cache.c): set on a request of a cached stage. */
+	struct {
+		struct fng_cache_flight *flight;  /* its answer is stored and shared (a miss's leader) */
+		struct fng_cache_waiter *waiter;  /* waiting for another request's answer */
+		const void *key;                  /* the entry's key (arena) */
+		size_t klen;
+		const char *status;               /* x-cache: hit, miss, stale, bypass; NULL: none */
+		uint64_t age_s;                   /* a hit's or stale answer's Age */
+		bool served;                      /* the answer came from the cache */
+		bool refresh;                     /* a background refresh: no client */
+	} cache;
 	/* What stage "throttle" decided, for "throttle_headers" (set: it asked the buckets). */
 	struct {
 		bool set;

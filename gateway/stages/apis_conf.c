@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "authorizers_conf.h"
+#include "cache_stage.h"
 #include "chars.h"
 #include "cors.h"
 #include "integration_conf.h"
@@ -52,6 +53,7 @@ static const struct fng_conf_key stage_keys[] = {
 	{ "throttle", FNG_CONF_FN, 0, .fn = fng__stage_throttle_conf },
 	{ "route_throttles", FNG_CONF_FN, 0, .fn = fng__route_throttles_conf },
 	{ "client_throttle", FNG_CONF_FN, 0, .fn = fng__client_throttle_conf },
+	{ "cache", FNG_CONF_FN, 0, .fn = fng__stage_cache_conf },
 	{ NULL },
 };
 
@@ -111,6 +113,7 @@ static const struct fng_conf_key route_keys[] = {
 	{ "authorizer", FNG_CONF_FN, 0, .fn = fng__route_authorizer_conf },
 	{ "authorization_scopes", FNG_CONF_FN, 0, .fn = fng__route_scopes_conf },
 	{ "api_key_required", FNG_CONF_BOOL, offsetof(struct fng_route, api_key_required), 0 },
+	{ "cache", FNG_CONF_FN, 0, .fn = fng__route_cache_conf },
 	{ NULL },
 };
 

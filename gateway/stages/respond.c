@@ -2,7 +2,7 @@
 /*
  * Stage "respond" (final phase): hands the response to the connection, if the client is
  * still there. Events without a client (WebSocket messages, schedules) answer through their
- * own ops.
+ * own ops, and so do the response cache's background refreshes.
  */
 #include "stages.h"
 
@@ -12,7 +12,7 @@
  */
 static int respond(struct fng_req *req)
 {
-	if (fng__req_has_client(req) || req->event == FNG_EVENT_SCHEDULE) {
+	if (fng__req_has_client(req) || req->event == FNG_EVENT_SCHEDULE || req->cache.refresh) {
 		req->ops->respond(req);
 		req->responded = true;
 	}

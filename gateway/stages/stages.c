@@ -25,10 +25,12 @@
 	X(throttle)                                                                        \
 	X(quota)                                                                           \
 	X(body_limit)                                                                      \
-	/* body phase: request validation, cache lookup */                                \
+	X(cache)                                                                           \
+	/* body phase: request validation */                                              \
 	X(integration)                                                                     \
-	/* response transforms, cache store */                                            \
+	/* response transforms */                                                         \
 	/* final phase: every request, answered or refused */                             \
+	X(cache_store)                                                                     \
 	X(throttle_headers)                                                                \
 	X(cors_headers)                                                                    \
 	X(respond)                                                                         \

@@ -5,7 +5,8 @@
  * allows principal NAME with a context of each JSON type (user NAME, n 42.5, big 1e300, admin
  * true, flag false) and the usage key "key-NAME"; "Bearer deny-NAME" denies; "Bearer crash"
  * aborts the worker; "Bearer sleep" sleeps past any timeout; "Bearer slow-NAME" allows NAME
- * after 400 ms; "Bearer garbage" answers a body
+ * after 400 ms; "Bearer inval-NAME" allows NAME with the response cache's invalidateCache
+ * permission; "Bearer garbage" answers a body
  * and no decision; "Bearer fail" returns -1. REQUEST: the identity values joined with "|" are
  * the principal, allowed unless the first one starts with "deny" ("crash|c" aborts); the
  * context says how many sources there were and the event's route ARN.
@@ -35,6 +36,13 @@ static int token(struct fng_ctx *ctx, const char *tok)
 			fng_authorizer_context_bool(ctx, "admin", 1) ||
 			fng_authorizer_context_bool(ctx, "flag", 0) ||
 			fng_authorizer_usage_key(ctx, key)) {
+			return -1;
+		}
+		return fng_authorizer_allow(ctx, tok + 13);
+	}
+	if (strncmp(tok, "Bearer inval-", 13) == 0) {
+		/* The response cache's invalidate permission (test_cache.py). */
+		if (fng_authorizer_context_bool(ctx, "invalidateCache", 1)) {
 			return -1;
 		}
 		return fng_authorizer_allow(ctx, tok + 13);

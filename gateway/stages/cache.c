@@ -1,0 +1,1090 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The per-stage response cache, two stages of one module (docs/config.md, "Response cache"):
+ *
+ * "cache" (head phase, last before the body: everything that refuses has refused) builds the
+ * request's key — route, method, path, the route's key parameters (query names, headers) and,
+ * on a route behind an authorizer or an API key, the caller — and looks it up in its stage's
+ * store (state/cache.h). A fresh entry answers at once (x-cache: hit, Age). An expired one
+ * inside stale_while_revalidate answers stale while one background refresh runs. Otherwise
+ * the request is a miss: the first becomes the key's leader and goes on to the integration;
+ * the others wait for the leader's answer (coalescing), each until its own deadline.
+ *
+ * "cache_store" (first of the final phase: before the headers of throttle and CORS, which
+ * belong to each request) stores a leader's answer when it may be stored (below 500, no
+ * Cache-Control no-store or private, no Set-Cookie unless the route allows it, a TTL above
+ * 0, within max_entry_bytes), serves the stale entry instead of a failed answer inside
+ * stale_if_error, hands the answer to the waiters, and sets x-cache on every answer of a
+ * cached stage.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "admin.h"
+#include "cache.h"
+#include "cache_stage.h"
+#include "chars.h"
+#include "errors.h"
+#include "functions.h"
+#include "log.h"
+#include "server.h"
+#include "stages.h"
+
+/* ---- configuration ---- */
+
+#define SOFF(member) offsetof(struct fng_stage_cache, member)
+
+static int parse_invalidation(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_stage_cache *c = obj;
+	const char *s = v ? fng__conf_str(L, v, "cache.unauthorized_invalidation") : "ignore";
+
+	if (!s) {
+		return -1;
+	}
+	if (strcmp(s, "forbid") == 0) {
+		c->forbid_unauthorized = true;
+	} else if (strcmp(s, "ignore") != 0) {
+		fng__conf_err(L, v, "cache.unauthorized_invalidation \"%s\": use ignore or forbid", s);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct fng_conf_key stage_keys[] = {
+	{ "capacity_bytes", FNG_CONF_U64, SOFF(capacity_bytes), 64 << 20, 65536, (uint64_t)1 << 40 },
+	{ "ttl_s", FNG_CONF_U32, SOFF(ttl_s), 300, 0, FNG_CACHE_MAX_TTL_S },
+	{ "max_entry_bytes", FNG_CONF_U64, SOFF(max_entry_bytes), 1 << 20, 1024, (uint64_t)1 << 30 },
+	{ "stale_while_revalidate_s", FNG_CONF_U32, SOFF(stale_while_revalidate_s), 0, 0, 86400 },
+	{ "stale_if_error_s", FNG_CONF_U32, SOFF(stale_if_error_s), 0, 0, 86400 },
+	{ "require_authorization", FNG_CONF_BOOL, SOFF(require_authorization), 1 },
+	{ "unauthorized_invalidation", FNG_CONF_FN, 0, .fn = parse_invalidation },
+	{ "all_routes", FNG_CONF_BOOL, SOFF(all_routes), 1 },
+	{ NULL },
+};
+
+int fng__stage_cache_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_stage *s = obj;
+	struct fng_stage_cache *c;
+
+	if (!v) {
+		return 0;
+	}
+	if (!fng__conf_want(L, v, FNG_CONF_MAP, "cache")) {
+		return -1;
+	}
+	c = fng__arena_zalloc(L->cfg->arena, sizeof(*c));
+	if (!c) {
+		fng__conf_err(L, v, "out of memory");
+		return -1;
+	}
+	if (fng__conf_apply(L, v, stage_keys, c, "cache") != 0) {
+		return -1;
+	}
+	if (c->max_entry_bytes > c->capacity_bytes) {
+		fng__conf_err(L, v, "cache.max_entry_bytes %" PRIu64 " exceeds capacity_bytes %"
+			PRIu64, c->max_entry_bytes, c->capacity_bytes);
+		return -1;
+	}
+	s->cache = c;
+	return 0;
+}
+
+/* A list of names into *out (arena), each checked by ok and lower-cased when lower. */
+static int parse_names(struct fng_conf *L, const struct fng_conf_node *v, const char *what,
+	bool lower, bool upper, const char ***out, unsigned *n)
+{
+	if (!fng__conf_want(L, v, FNG_CONF_SEQ, what)) {
+		return -1;
+	}
+	if (v->n > FNG_CACHE_MAX_KEYS) {
+		fng__conf_err(L, v, "%s: at most %d names", what, FNG_CACHE_MAX_KEYS);
+		return -1;
+	}
+	*out = fng__arena_zalloc(L->cfg->arena, (v->n + 1) * sizeof(**out));
+	if (!*out) {
+		fng__conf_err(L, v, "out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < v->n; i++) {
+		const struct fng_conf_node *k = v->kids[i];
+		char *s;
+
+		if (!fng__conf_want(L, k, FNG_CONF_SCALAR, what) || !k->len || k->len > 128 ||
+			((lower || upper) && !fng__is_token(k->s, k->len))) {
+			if (k->type == FNG_CONF_SCALAR) {
+				fng__conf_err(L, k, "%s: \"%s\" is not a valid name", what, k->s);
+			}
+			return -1;
+		}
+		s = fng__arena_strndup(L->cfg->arena, k->s, k->len);
+		if (!s) {
+			fng__conf_err(L, k, "out of memory");
+			return -1;
+		}
+		for (size_t j = 0; j < k->len; j++) {
+			s[j] = lower ? fng__lower(s[j]) : upper && s[j] >= 'a' && s[j] <= 'z' ?
+				(char)(s[j] - 'a' + 'A') : s[j];
+		}
+		(*out)[(*n)++] = s;
+	}
+	return 0;
+}
+
+static int parse_methods(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_route_cache *c = obj;
+
+	if (!v) {
+		static const char *const dflt[] = { "GET", "HEAD" };
+
+		c->methods = (const char **)dflt;
+		c->nmethods = 2;
+		return 0;
+	}
+	return parse_names(L, v, "cache.methods", false, true, &c->methods, &c->nmethods);
+}
+
+static int parse_key(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_route_cache *c = obj;
+	const struct fng_conf_node *q, *h;
+
+	if (!v) {
+		return 0;
+	}
+	if (!fng__conf_want(L, v, FNG_CONF_MAP, "cache.key")) {
+		return -1;
+	}
+	for (unsigned i = 0; i < v->n; i += 2) {
+		if (strcmp(v->kids[i]->s, "query") != 0 && strcmp(v->kids[i]->s, "headers") != 0) {
+			fng__conf_err(L, v->kids[i], "unknown key \"%s\" in cache.key (known: query, "
+				"headers)", v->kids[i]->s);
+			return -1;
+		}
+	}
+	q = fng__conf_lookup(v, "query");
+	h = fng__conf_lookup(v, "headers");
+	if (q && parse_names(L, q, "cache.key.query", false, false, &c->query, &c->nquery) != 0) {
+		return -1;
+	}
+	if (h && parse_names(L, h, "cache.key.headers", true, false, &c->headers,
+		    &c->nheaders) != 0) {
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_route_ttl(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_route_cache *c = obj;
+	char *end;
+	long long t;
+
+	c->ttl_s = -1;
+	if (!v) {
+		return 0;
+	}
+	t = fng__conf_want(L, v, FNG_CONF_SCALAR, "cache.ttl_s") ? strtoll(v->s, &end, 10) : -1;
+	if (t < 0 || t > FNG_CACHE_MAX_TTL_S || !v->len || *end) {
+		fng__conf_err(L, v, "cache.ttl_s must be between 0 and %d", FNG_CACHE_MAX_TTL_S);
+		return -1;
+	}
+	c->ttl_s = t;
+	return 0;
+}
+
+#define ROFF(member) offsetof(struct fng_route_cache, member)
+
+static const struct fng_conf_key route_keys[] = {
+	{ "enabled", FNG_CONF_BOOL, ROFF(enabled), 1 },
+	{ "ttl_s", FNG_CONF_FN, 0, .fn = parse_route_ttl },
+	{ "methods", FNG_CONF_FN, 0, .fn = parse_methods },
+	{ "key", FNG_CONF_FN, 0, .fn = parse_key },
+	{ "shared", FNG_CONF_BOOL, ROFF(shared), 0 },
+	{ "cookies", FNG_CONF_BOOL, ROFF(cookies), 0 },
+	{ NULL },
+};
+
+int fng__route_cache_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_route *r = obj;
+	struct fng_route_cache *c;
+
+	if (!v) {
+		return 0;
+	}
+	if (!fng__conf_want(L, v, FNG_CONF_MAP, "cache")) {
+		return -1;
+	}
+	c = fng__arena_zalloc(L->cfg->arena, sizeof(*c));
+	if (!c) {
+		fng__conf_err(L, v, "out of memory");
+		return -1;
+	}
+	if (fng__conf_apply(L, v, route_keys, c, "route cache") != 0) {
+		return -1;
+	}
+	r->cache = c;
+	return 0;
+}
+
+/* ---- the loop's caches ---- */
+
+/* One stage's store on this loop, its misses in flight and its counters. */
+struct stage_cache {
+	struct fng_hnode node;
+	struct fng_cache_store *store;
+	uint64_t capacity, max_entry;
+	struct fng_cache_counters n;
+	struct fng_hmap flights;
+	size_t nlen;
+	char name[];                     /* "API\0STAGE" */
+};
+
+struct fng_cache_loop {
+	struct fng_hmap stages;
+};
+
+/* A miss in flight: its leader's answer goes to the waiters. */
+struct fng_cache_flight {
+	struct fng_hnode node;
+	struct stage_cache *sc;
+	struct fng_list waiters;
+	size_t klen;
+	char key[];
+};
+
+/* A request waiting for a flight, until its own deadline. */
+struct fng_cache_waiter {
+	struct fng_list link;
+	struct fng_req *req;
+	struct fng_cache_flight *flight;
+	uv_timer_t timer;
+};
+
+static struct stage_cache *stage_cache_get(struct fng_req *req)
+{
+	struct fng_server *srv = req->srv;
+	const struct fng_stage_cache *cfg = req->stage->cache;
+	size_t an = strlen(req->api->name), sn = strlen(req->stage->name), nlen = an + 1 + sn;
+	struct fng_cache_loop *cl = srv->caches;
+	struct stage_cache *sc;
+	uint64_t h;
+
+	if (!cl) {
+		cl = srv->caches = calloc(1, sizeof(*cl));
+		if (!cl) {
+			return NULL;
+		}
+	}
+	{
+		char name[nlen];
+
+		memcpy(name, req->api->name, an + 1);
+		memcpy(name + an + 1, req->stage->name, sn);
+		h = fng__hash(name, nlen);
+		for (struct fng_hnode *n = fng__hmap_chain(&cl->stages, h); n; n = n->next) {
+			sc = fng__container_of(n, struct stage_cache, node);
+			if (n->hash == h && sc->nlen == nlen && memcmp(sc->name, name, nlen) == 0) {
+				if (sc->capacity != cfg->capacity_bytes ||
+					sc->max_entry != cfg->max_entry_bytes) {
+					/* A reload changed them: the store follows. */
+					sc->store->ops->set_capacity(sc->store, cfg->capacity_bytes,
+						cfg->max_entry_bytes);
+					sc->capacity = cfg->capacity_bytes;
+					sc->max_entry = cfg->max_entry_bytes;
+				}
+				return sc;
+			}
+		}
+		sc = calloc(1, sizeof(*sc) + nlen);
+		if (!sc) {
+			return NULL;
+		}
+		memcpy(sc->name, name, nlen);
+	}
+	sc->nlen = nlen;
+	sc->capacity = cfg->capacity_bytes;
+	sc->max_entry = cfg->max_entry_bytes;
+	sc->store = fng__cache_local_create(sc->capacity, sc->max_entry);
+	if (!sc->store || fng__hmap_add(&cl->stages, &sc->node, h) != 0) {
+		if (sc->store) {
+			sc->store->ops->destroy(sc->store);
+		}
+		free(sc);
+		return NULL;
+	}
+	return sc;
+}
+
+static struct fng_cache_flight *flight_find(struct stage_cache *sc, const void *key,
+	size_t klen)
+{
+	uint64_t h = fng__hash(key, klen);
+
+	for (struct fng_hnode *n = fng__hmap_chain(&sc->flights, h); n; n = n->next) {
+		struct fng_cache_flight *f = fng__container_of(n, struct fng_cache_flight, node);
+
+		if (n->hash == h && f->klen == klen && memcmp(f->key, key, klen) == 0) {
+			return f;
+		}
+	}
+	return NULL;
+}
+
+static struct fng_cache_flight *flight_new(struct stage_cache *sc, const void *key,
+	size_t klen)
+{
+	struct fng_cache_flight *f = calloc(1, sizeof(*f) + klen);
+
+	if (!f) {
+		return NULL;
+	}
+	f->sc = sc;
+	f->klen = klen;
+	memcpy(f->key, key, klen);
+	fng__list_init(&f->waiters);
+	if (fng__hmap_add(&sc->flights, &f->node, fng__hash(key, klen)) != 0) {
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+static void flight_free(struct fng_cache_flight *f)
+{
+	fng__hmap_del(&f->sc->flights, &f->node);
+	free(f);
+}
+
+/* ---- keys ---- */
+
+/* The route's TTL on this stage: the route's own, else the stage's. */
+static uint32_t route_ttl(const struct fng_stage_cache *cfg, const struct fng_route_cache *rc)
+{
+	return rc && rc->ttl_s >= 0 ? (uint32_t)rc->ttl_s : cfg->ttl_s;
+}
+
+static bool method_cached(const struct fng_route_cache *rc, struct fng_str method)
+{
+	if (!rc || !rc->nmethods) {
+		return fng__str_eq(method, "GET", 3) || fng__str_eq(method, "HEAD", 4);
+	}
+	for (unsigned i = 0; i < rc->nmethods; i++) {
+		if (fng__str_eq(method, rc->methods[i], strlen(rc->methods[i]))) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Appends a key part: its presence, its length and its bytes (no two keys run together). */
+static void key_part(struct fng_buf *k, const void *p, size_t len, bool present)
+{
+	uint32_t n = (uint32_t)len;
+
+	fng__buf_append(k, present ? "+" : "-", 1);
+	fng__buf_append(k, &n, sizeof(n));
+	fng__buf_append(k, p, len);
+}
+
+/*
+ * The key: the route key and '\0' first (a route's entries share that prefix: the admin
+ * API's purge), then the method, the path, the route's key parameters in their configured
+ * order, and the caller on a route behind an authorizer or an API key unless it is shared.
+ * Nothing else of the request is in it, and nothing else reaches the handler's answer
+ * through the cache.
+ */
+static int build_key(struct fng_req *req, const struct fng_route_cache *rc, struct fng_buf *k)
+{
+	const struct fng_route *route = req->match.route;
+
+	fng__buf_append(k, route->key, strlen(route->key) + 1);
+	key_part(k, req->method.p, req->method.len, true);
+	key_part(k, req->route_path.p, req->route_path.len, true);
+	for (unsigned i = 0; rc && i < rc->nquery; i++) {
+		struct fng_str v = { "", 0 };
+		bool has = fng__req_query(req, (struct fng_str){ rc->query[i], strlen(rc->query[i]) },
+			&v);
+
+		key_part(k, v.p, v.len, has);
+	}
+	for (unsigned i = 0; rc && i < rc->nheaders; i++) {
+		const struct fng_header *h = fng__req_header(req, rc->headers[i],
+			strlen(rc->headers[i]));
+
+		key_part(k, h ? h->value.p : "", h ? h->value.len : 0, h != NULL);
+	}
+	if ((route->authorizer || route->api_key_required) && !(rc && rc->shared)) {
+		const char *p = req->authz.set && req->authz.principal ? req->authz.principal : "";
+		const char *kid = req->usage.key_id ? req->usage.key_id : "";
+
+		key_part(k, p, strlen(p), req->authz.set);
+		key_part(k, kid, strlen(kid), req->usage.key_id != NULL);
+	}
+	return k->p ? 0 : -ENOMEM;
+}
+
+/* ---- the request's side ---- */
+
+/* A comma-separated header holds token (case-insensitive, "a=b" forms compared whole). */
+static bool header_has(const struct fng_header *h, const char *token)
+{
+	size_t tl = strlen(token);
+	const char *p = h ? h->value.p : NULL, *e = p ? p + h->value.len : NULL;
+
+	while (p && p < e) {
+		const char *c = memchr(p, ',', (size_t)(e - p)), *end = c ? c : e;
+
+		while (p < end && (*p == ' ' || *p == '\t')) {
+			p++;
+		}
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
+			end--;
+		}
+		if ((size_t)(end - p) == tl && strncasecmp(p, token, tl) == 0) {
+			return true;
+		}
+		p = c ? c + 1 : e;
+	}
+	return false;
+}
+
+static bool resp_header_has(const struct fng_req *req, const char *name, const char *token)
+{
+	for (unsigned i = 0; i < req->resp.nheaders; i++) {
+		const struct fng_header *h = &req->resp.headers[i];
+
+		if (fng__str_eq(h->name, name, strlen(name)) && (!token || header_has(h, token))) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The client asks for a fresh answer: Cache-Control max-age=0 or no-cache. */
+static bool client_refresh(struct fng_req *req)
+{
+	const struct fng_header *h = fng__req_header(req, "cache-control", 13);
+
+	return header_has(h, "max-age=0") || header_has(h, "no-cache");
+}
+
+/*
+ * The caller may invalidate (API Gateway's execute-api:InvalidateCache): its authorizer's
+ * context has invalidateCache true, or its JWT's scope holds cache:invalidate.
+ */
+static bool may_invalidate(const struct fng_req *req)
+{
+	for (size_t i = 0; req->authz.set && i < req->authz.nctx; i++) {
+		const struct fng_wire_kv *kv = &req->authz.ctx[i];
+		if (kv->k.len == 15 && memcmp(kv->k.p, "invalidateCache", 15) == 0 &&
+			kv->v.len == 4 && memcmp(kv->v.p, "true", 4) == 0) {
+			return true;
+		}
+		if (kv->k.len == 12 && memcmp(kv->k.p, "claims.scope", 12) == 0) {
+			/* Space-separated scopes (RFC 8693). */
+			const char *s = kv->v.p, *e = s + kv->v.len;
+
+			while (s < e) {
+				const char *sp = memchr(s, ' ', (size_t)(e - s)), *end = sp ? sp : e;
+
+				if (end - s == 16 && memcmp(s, "cache:invalidate", 16) == 0) {
+					return true;
+				}
+				s = sp ? sp + 1 : e;
+			}
+		}
+	}
+	return false;
+}
+
+/* The answer from an entry (or a leader's answer): status, headers and body copied. */
+static int serve(struct fng_req *req, const struct fng_cached *e, const char *status,
+	uint64_t now)
+{
+	req->resp.status = e->status;
+	req->resp.nheaders = 0;
+	req->resp.body.len = 0;
+	req->resp.chunked = false;
+	for (unsigned i = 0; i < e->nheaders; i++) {
+		if (fng__resp_header(req, e->headers[i].name, e->headers[i].nlen,
+			    e->headers[i].value, e->headers[i].vlen) != 0) {
+			return -ENOMEM;
+		}
+	}
+	if (e->body_len && fng__buf_append(&req->resp.body, e->body, e->body_len) != 0) {
+		return -ENOMEM;
+	}
+	req->resp.has_body = true;
+	req->cache.served = true;
+	req->cache.status = status;
+	req->cache.age_s = now > e->stored_ms ? (now - e->stored_ms) / 1000 : 0;
+	return FNG_STAGE_DONE;
+}
+
+static void start_refresh(struct fng_req *req, struct stage_cache *sc);
+static int wait_for(struct fng_req *req, struct fng_cache_flight *f);
+
+/* Looks the request up; a miss leads or joins the key's flight. */
+static int lookup(struct fng_req *req, struct stage_cache *sc, bool refresh)
+{
+	const struct fng_stage_cache *cfg = req->stage->cache;
+	uint64_t now = uv_now(req->srv->loop);
+	struct fng_cache_flight *f = flight_find(sc, req->cache.key, req->cache.klen);
+	struct fng_cached e;
+
+	if (!refresh &&
+		sc->store->ops->get(sc->store, req->cache.key, req->cache.klen, now, &e) == 0) {
+		if (now < e.fresh_ms) {
+			sc->n.hits++;
+			return serve(req, &e, "hit", now);
+		}
+		if (now < e.stale_ms) {
+			int rc = serve(req, &e, "stale", now);
+
+			sc->n.stale++;
+			if (!f && cfg->stale_while_revalidate_s) {
+				start_refresh(req, sc);
+			}
+			return rc;
+		}
+	}
+	if (f) {
+		sc->n.coalesced++;
+		return wait_for(req, f);
+	}
+	f = flight_new(sc, req->cache.key, req->cache.klen);
+	if (!f) {
+		return -ENOMEM;
+	}
+	sc->n.misses++;
+	req->cache.flight = f;
+	req->cache.status = "miss";
+	return FNG_STAGE_NEXT;
+}
+
+static int cache_run(struct fng_req *req)
+{
+	const struct fng_stage_cache *cfg = req->stage ? req->stage->cache : NULL;
+	const struct fng_route *route = req->match.route;
+	const struct fng_route_cache *rc = route ? route->cache : NULL;
+	struct fng_buf k = { 0 };
+	struct stage_cache *sc;
+	bool refresh = false;
+	int err;
+
+	if (!cfg || !route || req->event != FNG_EVENT_NONE || req->cache.refresh || !req->srv ||
+		req->ws.accept || !req->api) {
+		return FNG_STAGE_NEXT;
+	}
+	sc = stage_cache_get(req);
+	if (!sc) {
+		return -ENOMEM;
+	}
+	if ((rc && !rc->enabled) || (!rc && !cfg->all_routes) || !method_cached(rc, req->method) ||
+		!route_ttl(cfg, rc)) {
+		sc->n.bypass++;
+		req->cache.status = "bypass";
+		return FNG_STAGE_NEXT;
+	}
+	if (client_refresh(req)) {
+		if (!cfg->require_authorization || may_invalidate(req)) {
+			refresh = true;
+		} else if (cfg->forbid_unauthorized) {
+			req->error_detail = "Forbidden: this caller may not invalidate the cache "
+				"(Cache-Control: max-age=0 needs the invalidateCache permission)";
+			return FNG_EFORBIDDEN;
+		}
+	}
+	err = build_key(req, rc, &k);
+	if (!err) {
+		char *key = fng__arena_alloc(req->arena, k.len);
+
+		if (key) {
+			memcpy(key, k.p, k.len);
+			req->cache.key = key;
+			req->cache.klen = k.len;
+		} else {
+			err = -ENOMEM;
+		}
+	}
+	fng__buf_finish(&k);
+	return err ? err : lookup(req, sc, refresh);
+}
+
+/* ---- waiting for a flight ---- */
+
+static void waiter_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* Ends w's wait (its timer closed, unlinked) and resumes its request with rc. */
+static void waiter_end(struct fng_cache_waiter *w, int rc)
+{
+	struct fng_req *req = w->req;
+
+	fng__list_remove(&w->link);
+	req->cache.waiter = NULL;
+	w->timer.data = w;
+	uv_close((uv_handle_t *)&w->timer, waiter_closed);
+	fng__req_resume(req, rc);
+}
+
+static void waiter_timeout(uv_timer_t *t)
+{
+	struct fng_cache_waiter *w = fng__container_of(t, struct fng_cache_waiter, timer);
+
+	w->req->error_detail = "Gateway Timeout: the answer this request waited for (another "
+		"request's cache miss) did not come in time";
+	waiter_end(w, FNG_EGATEWAY_TIMEOUT);
+}
+
+static int wait_for(struct fng_req *req, struct fng_cache_flight *f)
+{
+	const struct fng_route *route = req->match.route;
+	struct fng_cache_waiter *w = calloc(1, sizeof(*w));
+	uint64_t ms = 0;
+
+	if (!w) {
+		return -ENOMEM;
+	}
+	if (route->integration.type == FNG_INTEGRATION_FUNCTION) {
+		ms = fng__functions_timeout_ms(req->srv->fns, route->integration.function);
+	}
+	if (!ms) {
+		ms = 30000;
+	}
+	w->req = req;
+	w->flight = f;
+	uv_timer_init(req->srv->loop, &w->timer);
+	uv_timer_start(&w->timer, waiter_timeout, ms, 0);
+	fng__list_append(&f->waiters, &w->link);
+	req->cache.waiter = w;
+	req->cache.status = "hit";
+	return FNG_STAGE_PENDING;
+}
+
+static void cache_cancel(struct fng_req *req)
+{
+	if (req->cache.waiter) {
+		waiter_end(req->cache.waiter, FNG_ECLIENT_CLOSED);
+	}
+}
+
+const struct fng_stage_def fng__stage_cache = {
+	.name = "cache",
+	.run = cache_run,
+	.phase = FNG_PHASE_HEAD,
+	.cancel = cache_cancel,
+};
+
+/* ---- storing and sharing the answer ---- */
+
+static bool storable(const struct fng_req *req, const struct fng_route_cache *rc)
+{
+	if (req->resp.status < 200 || req->resp.status >= 500 || req->error) {
+		return false; /* 5xx never */
+	}
+	if (req->resp.cache_set && req->resp.cache_ttl_s == 0) {
+		return false;
+	}
+	if (resp_header_has(req, "cache-control", "no-store") ||
+		resp_header_has(req, "cache-control", "private")) {
+		return false;
+	}
+	return !resp_header_has(req, "set-cookie", NULL) || (rc && rc->cookies);
+}
+
+/* The answer as an entry (arena copies of the header array), times from now. */
+static int as_entry(struct fng_req *req, const struct fng_stage_cache *cfg,
+	const struct fng_route_cache *rc, uint64_t now, struct fng_cached *e)
+{
+	struct fng_cache_hdr *h = fng__arena_alloc(req->arena,
+		(req->resp.nheaders + 1) * sizeof(*h));
+	uint64_t ttl = req->resp.cache_set ? req->resp.cache_ttl_s : route_ttl(cfg, rc);
+
+	if (!h) {
+		return -ENOMEM;
+	}
+	if (ttl > FNG_CACHE_MAX_TTL_S) {
+		ttl = FNG_CACHE_MAX_TTL_S;
+	}
+	for (unsigned i = 0; i < req->resp.nheaders; i++) {
+		const struct fng_header *src = &req->resp.headers[i];
+
+		h[i] = (struct fng_cache_hdr){ src->name.p, src->name.len, src->value.p,
+			src->value.len };
+	}
+	*e = (struct fng_cached){
+		.status = req->resp.status,
+		.headers = h,
+		.nheaders = req->resp.nheaders,
+		.body = req->resp.body.p,
+		.body_len = req->resp.body.len,
+		.stored_ms = now,
+		.fresh_ms = now + ttl * 1000,
+		.tags = req->resp.cache_tags,
+		.ntags = req->resp.ncache_tags,
+	};
+	e->stale_ms = e->fresh_ms + (uint64_t)cfg->stale_while_revalidate_s * 1000;
+	e->error_ms = e->fresh_ms + (uint64_t)cfg->stale_if_error_s * 1000;
+	return 0;
+}
+
+static void flight_end(struct fng_req *req, struct fng_cache_flight *f)
+{
+	const struct fng_stage_cache *cfg = req->stage->cache;
+	const struct fng_route_cache *rc = req->match.route->cache;
+	struct stage_cache *sc = f->sc;
+	uint64_t now = uv_now(req->srv->loop);
+	bool failed = req->error || req->resp.status >= 500;
+	struct fng_cached e;
+	struct fng_list waiters;
+
+	fng__list_init(&waiters);
+	if (!fng__list_empty(&f->waiters)) {
+		waiters = f->waiters;
+		waiters.next->prev = &waiters;
+		waiters.prev->next = &waiters;
+	}
+	flight_free(f);
+	if (req->error == FNG_ECLIENT_CLOSED || req->error == UV_ECANCELED) {
+		/* The leader's client left and its answer with it: the waiters look again. */
+		while (!fng__list_empty(&waiters)) {
+			struct fng_cache_waiter *w = fng__container_of(waiters.next,
+				struct fng_cache_waiter, link);
+			struct fng_req *wr = w->req;
+			int res;
+
+			fng__list_remove(&w->link);
+			wr->cache.waiter = NULL;
+			w->timer.data = w;
+			uv_close((uv_handle_t *)&w->timer, waiter_closed);
+			res = lookup(wr, sc, false);
+			if (res != FNG_STAGE_PENDING) {
+				fng__req_resume(wr, res);
+			}
+		}
+		return;
+	}
+	if (failed && cfg->stale_if_error_s && !req->cache.refresh &&
+		sc->store->ops->get(sc->store, req->cache.key, req->cache.klen, now, &e) == 0 &&
+		now < e.error_ms) {
+		/* The refresh failed: the stale answer instead. */
+		serve(req, &e, "stale", now);
+		req->error = 0;
+		sc->n.stale++;
+	} else if (!failed && storable(req, rc) && as_entry(req, cfg, rc, now, &e) == 0 &&
+		e.fresh_ms > now) {
+		if (sc->store->ops->put(sc->store, req->cache.key, req->cache.klen, &e) == 0) {
+			sc->n.stored++;
+		}
+	}
+	/* Every waiter gets this answer. */
+	while (!fng__list_empty(&waiters)) {
+		struct fng_cache_waiter *w = fng__container_of(waiters.next, struct fng_cache_waiter,
+			link);
+		struct fng_cached a;
+		int res = as_entry(req, cfg, rc, now, &a);
+
+		if (res == 0) {
+			res = serve(w->req, &a, req->cache.served ? req->cache.status :
+				failed ? "miss" : "hit", now);
+		}
+		waiter_end(w, res);
+	}
+}
+
+static int cache_store(struct fng_req *req)
+{
+	struct fng_cache_flight *f = req->cache.flight;
+	char age[24];
+
+	if (!req->cache.status && req->stage && req->stage->cache && !req->cache.refresh) {
+		req->cache.status = "bypass"; /* refused before the cache stage: never cached */
+	}
+	if (!req->cache.status || req->cache.refresh) {
+		if (f) {
+			req->cache.flight = NULL;
+			flight_end(req, f);
+		}
+		return FNG_STAGE_NEXT;
+	}
+	if (f) {
+		req->cache.flight = NULL;
+		flight_end(req, f);
+	}
+	fng__resp_header(req, "x-cache", 7, req->cache.status, strlen(req->cache.status));
+	if (req->cache.served && strcmp(req->cache.status, "miss") != 0) {
+		int n = snprintf(age, sizeof(age), "%" PRIu64, req->cache.age_s);
+
+		fng__resp_header(req, "age", 3, age, (size_t)n);
+	}
+	return FNG_STAGE_NEXT;
+}
+
+const struct fng_stage_def fng__stage_cache_store = {
+	.name = "cache_store",
+	.run = cache_store,
+	.phase = FNG_PHASE_FINAL,
+};
+
+/* ---- background refresh (stale-while-revalidate) ---- */
+
+static void refresh_respond(struct fng_req *req)
+{
+	req->bytes_out = req->resp.body.len;
+}
+
+static void refresh_finish(struct fng_req *req)
+{
+	struct fng_server *srv = req->srv;
+
+	fng__req_destroy(req);
+	srv->nevents--;
+	fng__server_maybe_drained(srv);
+}
+
+static void refresh_log(struct fng_req *req, const char *line, size_t len)
+{
+	fng__server_log_line(req->srv, line, len);
+}
+
+static const struct fng_req_ops refresh_ops = {
+	.respond = refresh_respond,
+	.finish = refresh_finish,
+	.log = refresh_log,
+};
+
+static struct fng_str dup_str(struct fng_req *r, struct fng_str s)
+{
+	char *p = fng__arena_strndup(r->arena, s.p ? s.p : "", s.len);
+
+	return (struct fng_str){ p ? p : "", p ? s.len : 0 };
+}
+
+/* The stage table's index of "integration", where a refresh starts. */
+static unsigned integration_index(void)
+{
+	for (unsigned i = 0; i < fng__nstages; i++) {
+		if (strcmp(fng__stages[i]->name, "integration") == 0) {
+			return i;
+		}
+	}
+	return fng__nstages;
+}
+
+/*
+ * One refresh of req's key, without a client: a copy of the request (what the integration
+ * and the key read) that starts at the integration — the caller was checked when the stale
+ * answer was served, and a refresh counts against no quota — and leads the key's flight, so
+ * that misses meanwhile wait for it instead of calling the backend too.
+ */
+static void start_refresh(struct fng_req *req, struct stage_cache *sc)
+{
+	struct fng_req *r = fng__req_new_event(req->srv, req->cfg, &refresh_ops, req->body.p,
+		req->body.len);
+
+	if (!r) {
+		return;
+	}
+	r->method = dup_str(r, req->method);
+	r->target = dup_str(r, req->target);
+	r->path = dup_str(r, req->path);
+	r->query = dup_str(r, req->query);
+	r->host = dup_str(r, req->host);
+	r->route_path = dup_str(r, req->route_path);
+	r->headers = fng__arena_alloc(r->arena, (req->nheaders + 1) * sizeof(*r->headers));
+	for (unsigned i = 0; r->headers && i < req->nheaders; i++) {
+		r->headers[i].name = dup_str(r, req->headers[i].name);
+		r->headers[i].value = dup_str(r, req->headers[i].value);
+	}
+	r->nheaders = r->headers ? req->nheaders : 0;
+	memcpy(r->ip, req->ip, sizeof(r->ip));
+	r->peer = req->peer;
+	r->api = req->api;
+	r->stage = req->stage;
+	r->match = req->match;
+	for (unsigned i = 0; i < r->match.nparams; i++) {
+		r->match.params[i].value = dup_str(r, req->match.params[i].value);
+	}
+	r->body_limit = req->body_limit;
+	if (req->authz.set) {
+		fng__req_authz_copy(r, &req->authz);
+	}
+	if (req->usage.key_id) {
+		r->usage.key_id = fng__arena_strndup(r->arena, req->usage.key_id,
+			strlen(req->usage.key_id));
+	}
+	r->cache.key = fng__arena_alloc(r->arena, req->cache.klen);
+	if (!r->cache.key) {
+		fng__req_destroy(r);
+		return;
+	}
+	memcpy((void *)r->cache.key, req->cache.key, req->cache.klen);
+	r->cache.klen = req->cache.klen;
+	r->cache.refresh = true;
+	r->cache.flight = flight_new(sc, r->cache.key, r->cache.klen);
+	if (!r->cache.flight) {
+		fng__req_destroy(r);
+		return;
+	}
+	sc->n.refreshes++;
+	r->stage_idx = integration_index();
+	req->srv->nevents++;
+	fng__req_run(r);
+}
+
+/* ---- the admin API's side ---- */
+
+uint64_t fng__cache_purge(struct fng_server *srv, const char *api, const char *stage,
+	const char *route, const char *tag)
+{
+	struct fng_cache_loop *cl = srv->caches;
+	size_t an = api ? strlen(api) : 0, sn = stage ? strlen(stage) : 0;
+	uint64_t n = 0;
+
+	for (size_t b = 0; cl && b < cl->stages.cap; b++) {
+		for (struct fng_hnode *h = cl->stages.b[b]; h; h = h->next) {
+			struct stage_cache *sc = fng__container_of(h, struct stage_cache, node);
+
+			if (tag) {
+				n += sc->store->ops->purge_tag(sc->store, tag, strlen(tag));
+			} else if (sc->nlen == an + 1 + sn && memcmp(sc->name, api, an + 1) == 0 &&
+				memcmp(sc->name + an + 1, stage, sn) == 0) {
+				n += sc->store->ops->purge_prefix(sc->store, route ? route : "",
+					route ? strlen(route) + 1 : 0);
+			}
+		}
+	}
+	return n;
+}
+
+void fng__cache_stats_json(struct fng_server *srv, struct fng_buf *b)
+{
+	struct fng_cache_loop *cl = srv->caches;
+	unsigned k = 0;
+
+	fng__buf_str(b, "{\"stages\":[");
+	for (size_t i = 0; cl && i < cl->stages.cap; i++) {
+		for (struct fng_hnode *h = cl->stages.b[i]; h; h = h->next) {
+			struct stage_cache *sc = fng__container_of(h, struct stage_cache, node);
+			struct fng_cache_stats st;
+
+			sc->store->ops->stats(sc->store, &st);
+			fng__buf_str(b, k++ ? ",{\"api\":\"" : "{\"api\":\"");
+			fng__buf_json_escape(b, sc->name, strlen(sc->name));
+			fng__buf_str(b, "\",\"stage\":\"");
+			fng__buf_json_escape(b, sc->name + strlen(sc->name) + 1,
+				sc->nlen - strlen(sc->name) - 1);
+			fng__buf_printf(b, "\",\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64
+				",\"capacity\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64
+				",\"stale\":%" PRIu64 ",\"coalesced\":%" PRIu64 ",\"bypass\":%" PRIu64
+				",\"stored\":%" PRIu64 ",\"refreshes\":%" PRIu64 ",\"evictions\":%" PRIu64
+				",\"inFlight\":%zu}", st.entries, st.bytes, st.capacity, sc->n.hits,
+				sc->n.misses, sc->n.stale, sc->n.coalesced, sc->n.bypass, sc->n.stored,
+				sc->n.refreshes, st.evictions, sc->flights.n);
+		}
+	}
+	fng__buf_str(b, "]}");
+}
+
+void fng__cache_loop_free(struct fng_server *srv)
+{
+	struct fng_cache_loop *cl = srv->caches;
+
+	if (!cl) {
+		return;
+	}
+	for (size_t i = 0; i < cl->stages.cap; i++) {
+		struct fng_hnode *h = cl->stages.b[i];
+
+		while (h) {
+			struct fng_hnode *next = h->next;
+			struct stage_cache *sc = fng__container_of(h, struct stage_cache, node);
+
+			sc->store->ops->destroy(sc->store);
+			fng__hmap_finish(&sc->flights);
+			free(sc);
+			h = next;
+		}
+	}
+	fng__hmap_finish(&cl->stages);
+	free(cl);
+	srv->caches = NULL;
+}
+
+/*
+ * The admin API's /@cache (registered by the daemon):
+ *   GET    /@cache                             every stage cache's figures
+ *   DELETE /@cache/stages/{api}/{stage}        flush a stage (?route=ROUTE-KEY: one route)
+ *   DELETE /@cache/tags/{tag}                  every entry tagged tag, in every stage
+ */
+static int admin_json(struct fng_req *req, struct fng_buf *b)
+{
+	req->resp.status = 200;
+	fng__resp_header(req, "content-type", 12, "application/json", 16);
+	fng__buf_append(&req->resp.body, b->p, b->len);
+	fng__buf_str(&req->resp.body, "\n");
+	fng__buf_finish(b);
+	return FNG_STAGE_DONE;
+}
+
+static int cache_admin(struct fng_req *req, struct fng_str rest)
+{
+	struct fng_buf b = { 0 };
+	char api[129], stage[129], tag[129], path[300];
+	struct fng_str route = { NULL, 0 };
+	uint64_t n;
+
+	if (rest.len >= sizeof(path)) {
+		req->error_detail = "cache path too long";
+		return FNG_ENOT_FOUND;
+	}
+	memcpy(path, rest.p, rest.len);
+	path[rest.len] = '\0';
+
+	if (rest.len <= 1) {
+		if (!fng__str_eq(req->method, "GET", 3)) {
+			return fng__admin_method_not_allowed(req, "GET", NULL, NULL);
+		}
+		fng__cache_stats_json(req->srv, &b);
+		return admin_json(req, &b);
+	}
+	if (!fng__str_eq(req->method, "DELETE", 6)) {
+		return fng__admin_method_not_allowed(req, "DELETE", NULL, NULL);
+	}
+	if (rest.len > 6 && memcmp(rest.p, "/tags/", 6) == 0 && rest.len - 6 < sizeof(tag) &&
+		!memchr(rest.p + 6, '/', rest.len - 6)) {
+		memcpy(tag, rest.p + 6, rest.len - 6);
+		tag[rest.len - 6] = '\0';
+		n = fng__cache_purge(req->srv, NULL, NULL, NULL, tag);
+	} else if (rest.len > 8 && memcmp(rest.p, "/stages/", 8) == 0 &&
+		sscanf(path + 8, "%128[^/]/%128[^/]", api, stage) == 2 &&
+		strlen(api) + strlen(stage) + 9 == rest.len) {
+		char *r = NULL;
+
+		if (fng__req_query(req, FNG_STR("route"), &route)) {
+			r = fng__arena_strndup(req->arena, route.p, route.len);
+			if (!r) {
+				return -ENOMEM;
+			}
+		}
+		n = fng__cache_purge(req->srv, api, stage, r, NULL);
+	} else {
+		req->error_detail = "cache paths: /@cache, /@cache/stages/{api}/{stage}[?route=KEY], "
+			"/@cache/tags/{tag}";
+		return FNG_ENOT_FOUND;
+	}
+	fng__buf_printf(&b, "{\"purged\":%" PRIu64 "}", n);
+	return admin_json(req, &b);
+}
+
+const struct fng_admin_ext fng__cache_admin = { "/@cache", cache_admin };
