@@ -30,15 +30,20 @@
 /* The allocator's header before each block (glibc's chunk size field). */
 #define ALLOC_OVERHEAD sizeof(size_t)
 
+/*
+ * The fixed part of an entry (88 bytes); what a get returns is rebuilt from it. Then, in the
+ * same allocation: struct fng_cache_hdr[nheaders] and const char *[ntags] (the arrays a get
+ * points to), the key, the body, and the header and tag strings, each NUL-terminated.
+ */
 struct entry {
 	struct entry *chain;       /* next in the bucket */
 	struct entry *prev, *next; /* LRU list, most recent after the store's head */
 	uint64_t hash;
-	size_t cost; /* accounted bytes of this allocation */
-	const char *key;
-	size_t klen;
-	struct fng_cached c; /* pointers into this allocation */
-	/* then: struct fng_cache_hdr[nheaders], const char *[ntags], key, body, strings */
+	uint64_t stored_ms, fresh_ms, stale_ms, error_ms;
+	size_t body_len;
+	uint32_t klen;
+	int status;
+	uint16_t nheaders, ntags;
 };
 
 struct local {
@@ -113,6 +118,21 @@ static size_t alloc_cost(void *p)
 	return malloc_usable_size(p) + ALLOC_OVERHEAD;
 }
 
+static struct fng_cache_hdr *entry_headers(const struct entry *e)
+{
+	return (struct fng_cache_hdr *)(uintptr_t)(e + 1);
+}
+
+static const char **entry_tags(const struct entry *e)
+{
+	return (const char **)(entry_headers(e) + e->nheaders);
+}
+
+static char *entry_key(const struct entry *e)
+{
+	return (char *)(entry_tags(e) + e->ntags);
+}
+
 static void lru_unlink(struct entry *e)
 {
 	e->prev->next = e->next;
@@ -133,7 +153,7 @@ static struct entry *find(const struct local *l, uint64_t h, const void *key, si
 		return NULL;
 	}
 	for (struct entry *e = l->b[h & (l->nb - 1)]; e; e = e->chain) {
-		if (e->hash == h && e->klen == klen && (!klen || !memcmp(e->key, key, klen))) {
+		if (e->hash == h && e->klen == klen && (!klen || !memcmp(entry_key(e), key, klen))) {
 			return e;
 		}
 	}
@@ -151,7 +171,7 @@ static void drop(struct local *l, struct entry *e)
 	*pp = e->chain;
 	lru_unlink(e);
 	l->n--;
-	l->bytes -= e->cost;
+	l->bytes -= alloc_cost(e);
 	free(e);
 }
 
@@ -205,16 +225,28 @@ static int get(struct fng_cache_store *s, const void *key, size_t klen, uint64_t
 		return -ENOENT;
 	}
 	/* Past every window: fresh_ms too, for a caller that left stale_ms and error_ms at 0. */
-	until = e->c.fresh_ms;
-	until = e->c.stale_ms > until ? e->c.stale_ms : until;
-	until = e->c.error_ms > until ? e->c.error_ms : until;
+	until = e->fresh_ms;
+	until = e->stale_ms > until ? e->stale_ms : until;
+	until = e->error_ms > until ? e->error_ms : until;
 	if (now_ms >= until) {
 		drop(l, e);
 		return -ENOENT;
 	}
 	lru_unlink(e);
 	lru_push(l, e);
-	*out = e->c;
+	*out = (struct fng_cached){
+		.status = e->status,
+		.headers = e->nheaders ? entry_headers(e) : NULL,
+		.nheaders = e->nheaders,
+		.body = entry_key(e) + e->klen,
+		.body_len = e->body_len,
+		.stored_ms = e->stored_ms,
+		.fresh_ms = e->fresh_ms,
+		.stale_ms = e->stale_ms,
+		.error_ms = e->error_ms,
+		.tags = e->ntags ? entry_tags(e) : NULL,
+		.ntags = e->ntags,
+	};
 	return 0;
 }
 
@@ -246,7 +278,9 @@ static int put(struct fng_cache_store *s, const void *key, size_t klen, const st
 	uint64_t limit = l->max_entry < l->capacity ? l->max_entry : l->capacity;
 	size_t need = sizeof(struct entry), tlen[FNG_CACHE_MAX_TAGS];
 	struct entry **table = NULL, *e, *old;
-	size_t table_cost = l->table_cost;
+	size_t table_cost = l->table_cost, cost;
+	struct fng_cache_hdr *hdrs;
+	const char **tags;
 	char *p;
 	bool ok;
 
@@ -274,7 +308,7 @@ static int put(struct fng_cache_store *s, const void *key, size_t klen, const st
 		tlen[i] = strlen(in->tags[i]);
 		ok = add_within(&need, tlen[i], limit) && add_within(&need, 1, limit);
 	}
-	if (!ok) {
+	if (!ok || klen > UINT32_MAX) {
 		l->refused++;
 		return -E2BIG;
 	}
@@ -291,49 +325,45 @@ static int put(struct fng_cache_store *s, const void *key, size_t klen, const st
 		}
 		table_cost = alloc_cost(table);
 	}
-	e->cost = alloc_cost(e);
-	if (e->cost > l->max_entry || e->cost > l->capacity ||
-		table_cost > l->capacity - e->cost) {
+	cost = alloc_cost(e);
+	if (cost > l->max_entry || cost > l->capacity || table_cost > l->capacity - cost) {
 		free(table);
 		free(e);
 		l->refused++;
 		return -E2BIG;
 	}
 
-	/* Lay it out: arrays first (pointer-aligned after the struct), then the bytes. */
-	e->c = *in;
-	p = (char *)(e + 1);
-	e->c.headers = (const struct fng_cache_hdr *)p;
-	p += in->nheaders * sizeof(struct fng_cache_hdr);
-	e->c.tags = (const char *const *)p;
-	p += in->ntags * sizeof(char *);
-	e->klen = klen;
-	e->key = p;
+	/* Lay it out (see struct entry); in may point into the entry this one replaces. */
+	*e = (struct entry){
+		.stored_ms = in->stored_ms,
+		.fresh_ms = in->fresh_ms,
+		.stale_ms = in->stale_ms,
+		.error_ms = in->error_ms,
+		.body_len = in->body_len,
+		.klen = (uint32_t)klen,
+		.status = in->status,
+		.nheaders = (uint16_t)in->nheaders,
+		.ntags = (uint16_t)in->ntags,
+	};
+	hdrs = entry_headers(e);
+	tags = entry_tags(e);
+	p = entry_key(e);
 	if (klen) {
 		memcpy(p, key, klen);
 	}
 	p += klen;
-	e->c.body = p;
 	if (in->body_len) {
 		memcpy(p, in->body, in->body_len);
 	}
 	p += in->body_len;
 	for (unsigned i = 0; i < in->nheaders; i++) {
-		struct fng_cache_hdr *h = (struct fng_cache_hdr *)&e->c.headers[i];
-
-		h->nlen = in->headers[i].nlen;
-		h->vlen = in->headers[i].vlen;
-		h->name = copy_str(&p, in->headers[i].name, h->nlen);
-		h->value = copy_str(&p, in->headers[i].value, h->vlen);
+		hdrs[i].nlen = in->headers[i].nlen;
+		hdrs[i].vlen = in->headers[i].vlen;
+		hdrs[i].name = copy_str(&p, in->headers[i].name, hdrs[i].nlen);
+		hdrs[i].value = copy_str(&p, in->headers[i].value, hdrs[i].vlen);
 	}
 	for (unsigned i = 0; i < in->ntags; i++) {
-		((const char **)e->c.tags)[i] = copy_str(&p, in->tags[i], tlen[i]);
-	}
-	if (!in->nheaders) {
-		e->c.headers = NULL;
-	}
-	if (!in->ntags) {
-		e->c.tags = NULL;
+		tags[i] = copy_str(&p, in->tags[i], tlen[i]);
 	}
 	e->hash = siphash(l, key, klen);
 
@@ -348,14 +378,14 @@ static int put(struct fng_cache_store *s, const void *key, size_t klen, const st
 		l->table_cost = table_cost;
 		l->bytes += table_cost;
 	}
-	while (l->bytes + e->cost > l->capacity) {
-		evict_lru(l); /* ends: table_cost + e->cost <= capacity */
+	while (l->bytes + cost > l->capacity) {
+		evict_lru(l); /* ends: table_cost + cost <= capacity */
 	}
 	e->chain = l->b[e->hash & (l->nb - 1)];
 	l->b[e->hash & (l->nb - 1)] = e;
 	lru_push(l, e);
 	l->n++;
-	l->bytes += e->cost;
+	l->bytes += cost;
 	if (l->n > l->nb && l->nb < MAX_BUCKETS) {
 		resize(l, l->nb * 2); /* only if it fits; longer chains otherwise */
 	}
@@ -381,7 +411,7 @@ static uint64_t purge_prefix(struct fng_cache_store *s, const void *prefix, size
 
 	for (struct entry *e = l->head.next, *next; e != &l->head; e = next) {
 		next = e->next;
-		if (e->klen >= plen && (!plen || !memcmp(e->key, prefix, plen))) {
+		if (e->klen >= plen && (!plen || !memcmp(entry_key(e), prefix, plen))) {
 			drop(l, e);
 			dropped++;
 		}
@@ -391,8 +421,10 @@ static uint64_t purge_prefix(struct fng_cache_store *s, const void *prefix, size
 
 static bool tagged(const struct entry *e, const char *tag, size_t tlen)
 {
-	for (unsigned i = 0; i < e->c.ntags; i++) {
-		const char *t = e->c.tags[i];
+	const char **tags = entry_tags(e);
+
+	for (unsigned i = 0; i < e->ntags; i++) {
+		const char *t = tags[i];
 
 		if (strnlen(t, tlen + 1) == tlen && (!tlen || !memcmp(t, tag, tlen))) {
 			return true;
