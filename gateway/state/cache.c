@@ -153,7 +153,8 @@ static struct entry *find(const struct local *l, uint64_t h, const void *key, si
 		return NULL;
 	}
 	for (struct entry *e = l->b[h & (l->nb - 1)]; e; e = e->chain) {
-		if (e->hash == h && e->klen == klen && (!klen || !memcmp(entry_key(e), key, klen))) {
+		if (e->hash == h && e->klen == klen &&
+			(!klen || !memcmp(entry_key(e), key, klen))) {
 			return e;
 		}
 	}
@@ -181,14 +182,15 @@ static void evict_lru(struct local *l)
 	l->evictions++;
 }
 
-/* Moves every entry to a table of nb buckets; 0, or -ENOMEM (or -E2BIG: it would not fit in
- * the capacity) with the old table kept. */
+/* Moves every entry to a table of nb buckets; 0, or -ENOMEM (or -E2BIG: a larger table would
+ * not fit in the capacity) with the old table kept. */
 static int resize(struct local *l, uint64_t nb)
 {
+	bool grow = nb > l->nb;
 	struct entry **b;
 	size_t cost;
 
-	if (l->bytes - l->table_cost + nb * sizeof(*b) + ALLOC_OVERHEAD > l->capacity) {
+	if (grow && l->bytes - l->table_cost + nb * sizeof(*b) + ALLOC_OVERHEAD > l->capacity) {
 		return -E2BIG;
 	}
 	b = calloc(nb, sizeof(*b));
@@ -196,7 +198,7 @@ static int resize(struct local *l, uint64_t nb)
 		return -ENOMEM;
 	}
 	cost = alloc_cost(b);
-	if (l->bytes - l->table_cost + cost > l->capacity) {
+	if (grow && l->bytes - l->table_cost + cost > l->capacity) {
 		free(b);
 		return -E2BIG;
 	}

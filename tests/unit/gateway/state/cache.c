@@ -204,20 +204,41 @@ static void test_lru(void)
 	CHECK(has(s, "k"), "found");
 	s->ops->destroy(s);
 
-	/* A store whose table grew, shrunk below the table: the table shrinks first. */
+	/*
+	 * A store whose table grew to 1024 buckets keeps 10 entries, then gets the capacity a
+	 * fresh store needs for those 10: its table shrinks to fit, nothing is evicted.
+	 */
+	struct fng_cache_store *small = fng__cache_local_create(1 << 20, 1 << 16);
+
 	s = fng__cache_local_create(1 << 20, 1 << 16);
 	for (int i = 0; i < 1000; i++) {
 		char kk[16];
 
-		snprintf(kk, sizeof(kk), "key%d", i);
+		snprintf(kk, sizeof(kk), "key%03d", i);
+		put_body(s, kk, "x");
+		if (i < 10) {
+			put_body(small, kk, "x");
+		} else if (i >= 500) {
+			s->ops->del(s, kk, strlen(kk));
+		}
+	}
+	CHECK_INT(s->ops->purge_prefix(s, "key", 3), 500, "purge the 500 left (the table stays)");
+	for (int i = 0; i < 10; i++) {
+		char kk[16];
+
+		snprintf(kk, sizeof(kk), "key%03d", i);
 		put_body(s, kk, "x");
 	}
-	uint64_t full = st(s).bytes;
-	s->ops->purge_prefix(s, "key1", 4);
-	s->ops->set_capacity(s, full / 4, 1 << 16);
-	CHECK(st(s).bytes <= full / 4 && st(s).entries > 0, "shrunk: %llu entries in %llu bytes",
-		(unsigned long long)st(s).entries, (unsigned long long)st(s).bytes);
+	uint64_t large = st(s).bytes, want = st(small).bytes;
+
+	s->ops->set_capacity(s, want, 1 << 16);
+	CHECK(st(s).entries == 10 && st(s).evictions == 0 && st(s).bytes == want,
+		"table shrunk: %llu bytes to %llu, 10 entries kept", (unsigned long long)large,
+		(unsigned long long)st(s).bytes);
+	s->ops->set_capacity(s, want - 1, 1 << 16);
+	CHECK(st(s).entries == 9 && st(s).evictions == 1, "a byte less: one evicted");
 	s->ops->destroy(s);
+	small->ops->destroy(small);
 }
 
 static void test_refusals(void)
@@ -232,8 +253,9 @@ static void test_refusals(void)
 	e.body_len = 2000;
 	CHECK_INT(s->ops->put(s, "k", 1, &e), -E2BIG, "over max_entry: -E2BIG");
 	CHECK(s->ops->get(s, "k", 1, 0, &c) == 0 && c.body_len == 5, "the old entry stays");
-	e.body_len = 900;
-	CHECK_INT(s->ops->put(s, "k", 1, &e), -E2BIG, "payload under max_entry, cost over it");
+	e.body_len = 950;
+	CHECK_INT(s->ops->put(s, "k", 1, &e), -E2BIG,
+		"a body under max_entry, with the entry's own bytes over it");
 	e.body_len = 700;
 	CHECK_INT(s->ops->put(s, "k", 1, &e), 0, "well under: stored");
 	e.body_len = SIZE_MAX - 10;
@@ -352,7 +374,9 @@ static size_t varied(struct fng_cached *e, struct fng_cache_hdr *h, char *body, 
 	}
 	payload = *klen + e->body_len;
 	for (unsigned i = 0; i < e->nheaders; i++) {
-		h[i] = (struct fng_cache_hdr){ "x-some-header", 13, body, (size_t)(r >> (i + 30)) % 60 };
+		size_t vlen = (size_t)(r >> (i + 30)) % 60;
+
+		h[i] = (struct fng_cache_hdr){ "x-some-header", 13, body, vlen };
 		payload += 13 + h[i].vlen;
 	}
 	for (unsigned i = 0; i < e->ntags; i++) {
@@ -533,7 +557,8 @@ static void stress(uint64_t capacity, bool exact)
 			}
 			bad += exact ? got != want : got > want;
 		} else if (kind < 999) {
-			uint64_t want = 0, got = s->ops->purge_tag(s, tagset[k % 2], strlen(tagset[k % 2]));
+			const char *t = tagset[k % 2];
+			uint64_t want = 0, got = s->ops->purge_tag(s, t, strlen(t));
 
 			for (unsigned i = k % 2; i < NKEYS; i += 2) {
 				want += present[i];
@@ -562,9 +587,9 @@ static void stress(uint64_t capacity, bool exact)
 		CHECK_INT(st(s).entries, want, "entries as the model counts");
 		CHECK_INT(st(s).evictions, 0, "no evictions");
 	} else {
-		CHECK(st(s).entries <= want && st(s).evictions > 0, "%llu entries <= %llu, %llu evictions",
-			(unsigned long long)st(s).entries, (unsigned long long)want,
-			(unsigned long long)st(s).evictions);
+		CHECK(st(s).entries <= want && st(s).evictions > 0,
+			"%llu entries <= %llu, %llu evictions", (unsigned long long)st(s).entries,
+			(unsigned long long)want, (unsigned long long)st(s).evictions);
 	}
 	s->ops->destroy(s);
 }
