@@ -27,6 +27,32 @@
 
 #define FAR 1000000000ull /* a time no test reaches */
 
+#if defined(__GLIBC__) && !defined(UNDER_ASAN)
+/*
+ * Allocation failures: malloc and calloc fail on the Nth call after fail_in is set (glibc's
+ * own functions underneath, so free and mallinfo2 see one heap).
+ */
+#define FAULTS 1
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+static int fail_in;
+
+static bool fail_now(void)
+{
+	return fail_in > 0 && --fail_in == 0;
+}
+
+void *malloc(size_t n)
+{
+	return fail_now() ? NULL : __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t size)
+{
+	return fail_now() ? NULL : __libc_calloc(n, size);
+}
+#endif
+
 static struct fng_cache_stats st(struct fng_cache_store *s)
 {
 	struct fng_cache_stats x;
@@ -338,6 +364,50 @@ static void test_del_purge(void)
 	s->ops->destroy(s);
 }
 
+static void test_enomem(void)
+{
+#ifdef FAULTS
+	struct fng_cache_store *s = fng__cache_local_create(1 << 20, 1 << 16);
+	struct fng_cached c;
+	char k[16];
+
+	fail_in = 1;
+	CHECK_INT(put_body(s, "k", "old"), -ENOMEM, "the first put, its entry not allocated");
+	fail_in = 2;
+	CHECK_INT(put_body(s, "k", "old"), -ENOMEM, "the first put, its table not allocated");
+	fail_in = 0;
+	CHECK(st(s).entries == 0 && st(s).bytes == 0, "nothing kept");
+	CHECK_INT(put_body(s, "k", "old"), 0, "then stored");
+	fail_in = 1;
+	CHECK_INT(put_body(s, "k", "new"), -ENOMEM, "a replacement not allocated");
+	fail_in = 0;
+	CHECK(s->ops->get(s, "k", 1, 0, &c) == 0 && c.body_len == 3 && !memcmp(c.body, "old", 3),
+		"the old entry stays");
+	for (int i = 0; i < 15; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		put_body(s, k, "v");
+	}
+	uint64_t bytes = st(s).bytes;
+
+	fail_in = 2;
+	CHECK_INT(put_body(s, "k16", "v"), 0, "the 17th stored though the table could not grow");
+	fail_in = 0;
+	CHECK(st(s).entries == 17 && st(s).bytes - bytes < 200, "17 entries in 16 buckets");
+	bool all = has(s, "k") && has(s, "k16");
+
+	for (int i = 0; i < 15; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		all &= has(s, k);
+	}
+	CHECK(all, "all found");
+	CHECK_INT(put_body(s, "k17", "v"), 0, "the next put grows the table");
+	CHECK(st(s).bytes - bytes > 256, "(its 32 buckets counted)");
+	s->ops->destroy(s);
+#else
+	printf("# allocation failures not injected (under ASan or not glibc)\n");
+#endif
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
@@ -615,6 +685,7 @@ int main(int argc, char **argv)
 	test_lru();
 	test_refusals();
 	test_del_purge();
+	test_enomem();
 	test_memory();
 	test_hostile_keys();
 	stress(64u << 20, true);
