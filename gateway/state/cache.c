@@ -9,10 +9,10 @@
  * What counts toward bytes, and so against the capacity: every entry's allocation and the
  * table's bucket array, each as malloc_usable_size() plus the allocator's header before the
  * block (glibc: one size_t), i.e. what the heap really gives up. The store's own struct
- * (a fixed ~150 bytes) is not counted. The table doubles when the entries outnumber its
+ * (a fixed ~190 bytes) is not counted. The table doubles when the entries outnumber its
  * buckets, but only when the larger array still fits in the capacity as the entries stand
- * (no entry is evicted to grow it); with entries of at least ~64 bytes and 8-byte buckets a
- * full store whose table could not grow stays below ~1.25 entries a bucket. del and the purges
+ * (no entry is evicted to grow it); with entries of at least 96 bytes and 8-byte buckets a
+ * full store whose table could not grow stays below ~1.2 entries a bucket. del and the purges
  * never shrink the table; set_capacity halves it (load factor <= 1 kept) before it evicts,
  * and frees it when even an empty table no longer fits (the next put makes a small one again).
  */
