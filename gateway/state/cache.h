@@ -20,6 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What one entry may carry: a put with more is refused with -EINVAL. */
+#define FNG_CACHE_MAX_HEADERS 100
+#define FNG_CACHE_MAX_TAGS 16
+
 struct fng_cache_hdr {
 	const char *name;   /* lower case */
 	size_t nlen;
@@ -55,25 +59,32 @@ struct fng_cache_store;
 struct fng_cache_store_ops {
 	/*
 	 * The entry of key, or -ENOENT. out's pointers stay valid until the next call that may
-	 * change the store (put, purge, destroy): callers copy what they keep. A found entry
-	 * becomes the most recently used. Entries past stale_ms and error_ms are dropped here and
-	 * not returned (now_ms: the caller's clock, also used for stored_ms comparisons).
+	 * change the store (put, del, purge, set_capacity, destroy; a get that drops that same
+	 * entry): callers copy what they keep. A get of another key leaves them valid. A found
+	 * entry becomes the most recently used. Entries past stale_ms and error_ms (and fresh_ms)
+	 * are dropped here and not returned (now_ms: the caller's clock, also used for stored_ms
+	 * comparisons). Header names and values and tags are NUL-terminated copies.
 	 */
 	int (*get)(struct fng_cache_store *s, const void *key, size_t klen, uint64_t now_ms,
 		struct fng_cached *out);
 	/*
-	 * Stores (or replaces) key's entry, copying everything in e. 0, -E2BIG when it would
-	 * cost more than max_entry_bytes or the capacity, -ENOMEM.
+	 * Stores (or replaces) key's entry, copying everything in e (tags are C strings; e may
+	 * point into the entry it replaces, as a get found it). 0, -E2BIG when it would cost
+	 * more than max_entry_bytes or the capacity (with the table), -EINVAL over
+	 * FNG_CACHE_MAX_HEADERS or FNG_CACHE_MAX_TAGS (or a NULL with a length), -ENOMEM. On
+	 * an error nothing changed: an entry the key had stays.
 	 */
 	int (*put)(struct fng_cache_store *s, const void *key, size_t klen,
 		const struct fng_cached *e);
 	/* Drops key's entry; 0 or -ENOENT. */
 	int (*del)(struct fng_cache_store *s, const void *key, size_t klen);
-	/* Drops every entry whose key starts with prefix (plen 0: all); returns how many. */
+	/* Drops every entry whose key starts with prefix (plen 0: all); returns how many.
+	 * O(entries). */
 	uint64_t (*purge_prefix)(struct fng_cache_store *s, const void *prefix, size_t plen);
-	/* Drops every entry tagged tag; returns how many. */
+	/* Drops every entry tagged tag (compared as bytes); returns how many. O(entries). */
 	uint64_t (*purge_tag)(struct fng_cache_store *s, const char *tag, size_t tlen);
-	/* A new capacity (a reload): entries are evicted, least recently used first, to fit. */
+	/* A new capacity (a reload): entries are evicted, least recently used first, to fit (the
+	 * table shrinks first where it can). Entries over a smaller max_entry stay. */
 	void (*set_capacity)(struct fng_cache_store *s, uint64_t capacity, uint64_t max_entry);
 	void (*stats)(const struct fng_cache_store *s, struct fng_cache_stats *out);
 	/* Frees the store; NULL is a no-op. */
