@@ -147,4 +147,32 @@ static inline bool fng__topic_name_ok(const char *p, size_t n)
 	return true;
 }
 
+/*
+ * Response cache tags (fng_response_cache(), RESULT's `cache`): a tag is 1-FNG_CACHE_TAG_MAX
+ * bytes of [A-Za-z0-9._:/-]: plain ASCII that a log line, a JSON string and the admin API's
+ * DELETE /@cache/tags/{tag} carry as it is (a `/` percent-encoded in the path). At most
+ * FNG_CACHE_TAGS_MAX of them on a response, unique. A TTL is 0-FNG_CACHE_TTL_MAX seconds
+ * (0: do not store); the gateway clamps it further to the stage's maximum. The SDK checks a handler's tags with this, the
+ * gateway every tag a worker sends and every tag the operator purges.
+ */
+#define FNG_CACHE_TAG_MAX 128
+#define FNG_CACHE_TAGS_MAX 16
+#define FNG_CACHE_TTL_MAX 86400
+
+static inline bool fng__cache_tag_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > FNG_CACHE_TAG_MAX) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+			    c == '.' || c == '_' || c == ':' || c == '/' || c == '-')) {
+			return false;
+		}
+	}
+	return true;
+}
+
 #endif
