@@ -884,7 +884,8 @@ static void test_cache(struct worker *w)
 	free(body);
 	c = &o.r.cache;
 	CHECK(o.ok && c->set && c->ttl_s == 10 && c->ntags == 2 &&
-			strcmp(c->tags[0].p, "clock") == 0 && strcmp(c->tags[1].p, "a/b.c_d-e") == 0,
+			strcmp(c->tags[0].p, "clock") == 0 &&
+			strcmp(c->tags[1].p, "a/b.c_d-e") == 0,
 		"cache: the last good call travels (TTL 10, tags split at spaces and commas, "
 		"a repeat once), not the bad one after it");
 	outcome_free(&o);

@@ -366,6 +366,20 @@ static void result_round_trip(const char *what, const struct fng_wire_result *r)
 	fng__wire_buf_finish(&b);
 }
 
+/* r encoded into b (emptied first): the RESULT body, its length in *len. */
+static const uint8_t *result_body(struct fng_wire_buf *b, const struct fng_wire_result *r,
+	size_t *len)
+{
+	const uint8_t *body = NULL;
+
+	b->len = 0;
+	*len = 0;
+	if (fng__wire_encode_result(b, r) == 0) {
+		one_frame(b, FNG_WIRE_RESULT, &body, len);
+	}
+	return body;
+}
+
 static void test_result(void)
 {
 	static const struct fng_wire_kv hdrs[] = {
@@ -1743,9 +1757,7 @@ static void test_authorizer(void)
 	r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_ALLOW, S("ada"), S("key-1"), full_ctx,
 		sizeof(full_ctx) / sizeof(full_ctx[0]) };
 	result_round_trip("authorizer-allow", &r);
-	b.len = 0;
-	fng__wire_encode_result(&b, &r);
-	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	body = result_body(&b, &r, &len);
 	CHECK_INT(fng__wire_decode_result(body, len, &rg, &h), 0, "allow: decodes");
 	CHECK(rg.authz.decision == FNG_WIRE_AUTHZ_ALLOW && str_eq(rg.authz.principal, r.authz.principal) &&
 			str_eq(rg.authz.usage_key, r.authz.usage_key) &&
@@ -1753,16 +1765,12 @@ static void test_authorizer(void)
 		"allow: decision, principal, usage key, typed context");
 	fng__wire_free(h);
 	r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_DENY, S(""), S(""), NULL, 0 };
-	b.len = 0;
-	fng__wire_encode_result(&b, &r);
-	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	body = result_body(&b, &r, &len);
 	CHECK_INT(fng__wire_decode_result(body, len, &rg, &h), 0, "deny: decodes");
 	CHECK(rg.authz.decision == FNG_WIRE_AUTHZ_DENY && rg.authz.ncontext == 0, "deny");
 	fng__wire_free(h);
 	r.authz.decision = FNG_WIRE_AUTHZ_NONE;
-	b.len = 0;
-	fng__wire_encode_result(&b, &r);
-	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	body = result_body(&b, &r, &len);
 	CHECK(body[0] == 0x86, "no decision: the RESULT of before (6 keys)");
 	CHECK_INT(fng__wire_decode_result(body, len, &rg, &h), 0, "no decision: decodes");
 	CHECK(rg.authz.decision == FNG_WIRE_AUTHZ_NONE, "no decision: none");
@@ -1913,9 +1921,8 @@ static void test_cache(void)
 
 	r.cache = (struct fng_wire_cache){ true, 10, tags, 3 };
 	result_round_trip("cache", &r);
-	fng__wire_encode_result(&b, &r);
-	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
-	CHECK(body[0] == 0x87, "cache: a map of 7 keys (6 + cache)");
+	body = result_body(&b, &r, &len);
+	CHECK(body && body[0] == 0x87, "cache: a map of 7 keys (6 + cache)");
 	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "cache: decodes");
 	CHECK(got.cache.set && got.cache.ttl_s == 10 &&
 			strs_eq(got.cache.tags, got.cache.ntags, tags, 3),
@@ -1924,18 +1931,14 @@ static void test_cache(void)
 	fng__wire_free(h);
 
 	r.cache = (struct fng_wire_cache){ true, 0, NULL, 0 };
-	b.len = 0;
-	fng__wire_encode_result(&b, &r);
-	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	body = result_body(&b, &r, &len);
 	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "cache TTL 0, no tags: decodes");
 	CHECK(got.cache.set && got.cache.ttl_s == 0 && got.cache.ntags == 0,
 		"cache TTL 0: set, do not store, no tags");
 	fng__wire_free(h);
 
 	r.cache.set = false;
-	b.len = 0;
-	fng__wire_encode_result(&b, &r);
-	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	body = result_body(&b, &r, &len);
 	CHECK(body[0] == 0x86, "no cache instruction: the RESULT of before (6 keys)");
 	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "no cache: decodes");
 	CHECK(!got.cache.set && got.cache.ntags == 0, "no cache: not set");
@@ -1944,9 +1947,7 @@ static void test_cache(void)
 	/* Both optional keys: authorizer, then cache; the decoder takes them in any order. */
 	r.cache = (struct fng_wire_cache){ true, 5, tags, 1 };
 	r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_ALLOW, S("p"), S(""), ctx1, 1 };
-	b.len = 0;
-	fng__wire_encode_result(&b, &r);
-	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	body = result_body(&b, &r, &len);
 	CHECK(body[0] == 0x88, "authorizer and cache: 8 keys");
 	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "authorizer and cache: decode");
 	CHECK(got.cache.set && got.cache.ttl_s == 5 && got.cache.ntags == 1 &&
@@ -1990,7 +1991,8 @@ static void test_cache(void)
 		h = (void *)1;
 		CHECK_INT(fng__wire_decode_result(b.p, b.len, &got, &h), ok ? 0 : -EPROTO,
 			"decode a cache instruction: %s", k_names[c]);
-		CHECK(ok ? h != NULL : h == NULL && !got.cache.set, "decode %s: handle", k_names[c]);
+		CHECK(ok ? h != NULL : h == NULL && !got.cache.set, "decode %s: handle",
+			k_names[c]);
 		if (c == K_MAX) {
 			CHECK(got.cache.ttl_s == FNG_CACHE_TTL_MAX &&
 					got.cache.ntags == FNG_CACHE_TAGS_MAX &&

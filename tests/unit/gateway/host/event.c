@@ -154,11 +154,12 @@ static void test_malformed(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct fng_req *req = new_req();
 		int rc = 0;
+		size_t len = sizeof(six) - 1 + bad[i].len;
 
 		memcpy(body, six, sizeof(six) - 1);
 		memcpy(body + sizeof(six) - 1, bad[i].tail, bad[i].len);
-		CHECK_INT(fng__host_result_decode(req, &gen, body, sizeof(six) - 1 + bad[i].len, &rc),
-			-1, "malformed cache (%s): refused, the worker is killed", bad[i].what);
+		CHECK_INT(fng__host_result_decode(req, &gen, body, len, &rc), -1,
+			"malformed cache (%s): refused, the worker is killed", bad[i].what);
 		CHECK(req->resp.cache_ttl_s == -1 && req->resp.nheaders == 0,
 			"malformed cache (%s): nothing reached the response", bad[i].what);
 		fng__req_destroy(req);
