@@ -35,6 +35,8 @@ functions: build
 		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate jansson) -lm
 	cc $(HANDLER_CFLAGS) -o functions/authorizer.so examples/authorizer/authorizer.c \
 		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate)
+	cc $(HANDLER_CFLAGS) -o functions/clock.so examples/clock/clock.c \
+		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate)
 
 demo: functions
 	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's/localhost:8080/localhost:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \

@@ -543,6 +543,66 @@ FNG_EXPORT const char *fng_json_str(struct fng_ctx *ctx, const char *s)
 	return out;
 }
 
+/* ---- caching ---- */
+
+/*
+ * The tags are split and checked whole before anything changes, so a bad call leaves the
+ * previous setting as it was; what the previous call charged against the frame cap is given
+ * back, since its tags are no longer sent.
+ */
+FNG_EXPORT int fng_response_cache(struct fng_ctx *ctx, int ttl_s, const char *tags)
+{
+	struct fng_wire_str t[FNG_CACHE_TAGS_MAX];
+	size_t n = 0, cost = FNG__RESULT_CACHE;
+	const char *p = tags ? tags : "";
+
+	if (!ctx || ttl_s < 0 || ttl_s > FNG_CACHE_TTL_MAX) {
+		return -1;
+	}
+	while (*p) {
+		size_t len, j;
+
+		if (*p == ' ' || *p == ',') {
+			p++;
+			continue;
+		}
+		len = strcspn(p, " ,");
+		if (!fng__cache_tag_ok(p, len)) {
+			return -1;
+		}
+		for (j = 0; j < n; j++) {
+			if (t[j].len == len && memcmp(t[j].p, p, len) == 0) {
+				break; /* given twice: counts once */
+			}
+		}
+		if (j == n) {
+			if (n == FNG_CACHE_TAGS_MAX) {
+				return -1;
+			}
+			t[n++] = (struct fng_wire_str){ p, len };
+			cost += len + FNG__RESULT_PER_TAG;
+		}
+		p += len;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *c = fng__sarena_strndup(&ctx->scratch, t[i].p, t[i].len);
+
+		if (!c) {
+			return -1;
+		}
+		t[i].p = c;
+	}
+	ctx->budget -= ctx->cache_charged;
+	if (!charge(ctx, cost)) {
+		ctx->budget += ctx->cache_charged;
+		return -1;
+	}
+	memcpy(ctx->cache_tags, t, n * sizeof(t[0]));
+	ctx->cache = (struct fng_wire_cache){ true, (uint32_t)ttl_s, ctx->cache_tags, n };
+	ctx->cache_charged = cost;
+	return 0;
+}
+
 /* ---- authorizers ---- */
 
 static bool is_authorizer_event(const struct fng_ctx *ctx)

@@ -168,6 +168,20 @@ int fng_response_vprintf(struct fng_ctx *ctx, const char *fmt, va_list ap);
  */
 int fng_response_json(struct fng_ctx *ctx, int status, const char *fmt, ...) FNG_PRINTF(3, 4);
 const char *fng_json_str(struct fng_ctx *ctx, const char *s);
+/*
+ * The handler's say over caching this response, on a route or stage the operator cached
+ * (docs/config.md; elsewhere it is ignored): the gateway may keep it ttl_s seconds (0-86400;
+ * the stage's maximum caps it; 0: do not store it), under tags, an operator's handles to
+ * purge it by (the admin API's DELETE /@cache/tags/{tag}): NULL or "" for none, else tags
+ * separated by spaces and/or commas ("user:42, catalog"), each 1-128 bytes of
+ * [A-Za-z0-9._:/-], at most 16 (a tag given twice counts once). A Cache-Control: no-store or
+ * private response header still keeps the response out of the cache, and so do cookies unless
+ * the route allows them. A second call replaces the first. 0, or -1 for a TTL out of range or
+ * a bad tag (nothing changed).
+ *
+ *     fng_response_cache(ctx, 10, "clock");
+ */
+int fng_response_cache(struct fng_ctx *ctx, int ttl_s, const char *tags);
 
 /* ---- authorizers ---- */
 

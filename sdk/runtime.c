@@ -55,6 +55,8 @@ static void ctx_reset(struct fng_ctx *ctx)
 	ctx->overflowed = false;
 	ctx->body_written = false;
 	memset(&ctx->authz, 0, sizeof(ctx->authz));
+	memset(&ctx->cache, 0, sizeof(ctx->cache));
+	ctx->cache_charged = 0;
 	ctx->body.len = 0;
 	if (ctx->body.cap > KEEP_BUFFER) {
 		fng__wire_buf_finish(&ctx->body);
@@ -105,6 +107,7 @@ static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 		r.has_body = ctx->body_written;
 		r.authz = ctx->authz;
 		r.authz.context = ctx->authz_ctx;
+		r.cache = ctx->cache;
 	} else {
 		r.status = 502;
 		r.failed = true;

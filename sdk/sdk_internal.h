@@ -42,6 +42,9 @@ void fng__sarena_finish(struct fng__sarena *a);
 #define FNG__RESULT_PER_COOKIE 5
 /* An authorizer's answer beyond its strings and context entries (the keys and headers). */
 #define FNG__RESULT_AUTHZ 80
+/* A cache instruction beyond its tags' bytes ("cache", the map, "ttl", the int, "tags"). */
+#define FNG__RESULT_CACHE 32
+#define FNG__RESULT_PER_TAG 2
 
 /*
  * One invocation, alive from the INVOKE frame to the RESULT frame. The serve loop owns it and
@@ -70,6 +73,10 @@ struct fng_ctx {
 	struct fng_wire_authz authz;
 	struct fng_wire_ctxv *authz_ctx;
 	size_t cap_authz_ctx;
+	/* fng_response_cache(): tags in scratch; what it charged, given back when replaced. */
+	struct fng_wire_cache cache;
+	struct fng_wire_str cache_tags[FNG_CACHE_TAGS_MAX];
+	size_t cache_charged;
 
 	struct fng__sarena scratch;   /* response strings, fng_json_str(), cookie lookups */
 	struct fng_wire_buf out;      /* the frame being written (LOG, RESULT) */

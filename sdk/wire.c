@@ -433,6 +433,44 @@ static void put_authz(struct enc *e, const struct fng_wire_authz *a)
 	put_str(e, a->usage_key);
 }
 
+/*
+ * A handler's cache instruction as wire_rules.h defines it: a TTL of at most FNG_CACHE_TTL_MAX
+ * seconds and at most FNG_CACHE_TAGS_MAX tags, each fng__cache_tag_ok() and none twice (a
+ * store indexes an entry once per tag). The encoder's check and, after it read one, the
+ * decoder's.
+ */
+static bool cache_ok(const struct fng_wire_cache *c)
+{
+	if (!c->set) {
+		return true; /* not on the wire */
+	}
+	if (c->ttl_s > FNG_CACHE_TTL_MAX || c->ntags > FNG_CACHE_TAGS_MAX ||
+		(!c->tags && c->ntags)) {
+		return false;
+	}
+	for (size_t i = 0; i < c->ntags; i++) {
+		if (!c->tags[i].p || !fng__cache_tag_ok(c->tags[i].p, c->tags[i].len)) {
+			return false;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (c->tags[j].len == c->tags[i].len &&
+				memcmp(c->tags[j].p, c->tags[i].p, c->tags[i].len) == 0) {
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static void put_cache(struct enc *e, const struct fng_wire_cache *c)
+{
+	msgpack_pack_map(&e->pk, 2);
+	put_key(e, "ttl");
+	msgpack_pack_uint32(&e->pk, c->ttl_s);
+	put_key(e, "tags");
+	put_strs(e, c->tags, c->ntags, FNG_CACHE_TAGS_MAX);
+}
+
 static bool result_ok(const struct fng_wire_result *r)
 {
 	/* Any status crosses: which ones may answer is the gateway's rule (fng__is_answer_status),
@@ -453,6 +491,9 @@ static bool result_ok(const struct fng_wire_result *r)
 			return false;
 		}
 	}
+	if (!cache_ok(&r->cache)) {
+		return false;
+	}
 	return r->authz.decision == FNG_WIRE_AUTHZ_NONE || authz_ok(&r->authz);
 }
 
@@ -466,8 +507,11 @@ FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fn
 	if (enc_begin(&e, out, FNG_WIRE_RESULT)) {
 		return -ENOMEM;
 	}
-	/* The answer to an AUTHORIZER event is one key more; other results are as they were. */
-	msgpack_pack_map(&e.pk, r->authz.decision != FNG_WIRE_AUTHZ_NONE ? 7 : 6);
+	/*
+	 * The six keys every RESULT has, then the optional ones in the order they were added,
+	 * each only when set: an AUTHORIZER event's answer, a handler's cache instruction.
+	 */
+	msgpack_pack_map(&e.pk, 6 + (r->authz.decision != FNG_WIRE_AUTHZ_NONE) + r->cache.set);
 	put_key(&e, "statusCode");
 	msgpack_pack_int(&e.pk, r->status);
 	put_key(&e, "headers");
@@ -483,6 +527,10 @@ FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fn
 	if (r->authz.decision != FNG_WIRE_AUTHZ_NONE) {
 		put_key(&e, "authorizer");
 		put_authz(&e, &r->authz);
+	}
+	if (r->cache.set) {
+		put_key(&e, "cache");
+		put_cache(&e, &r->cache);
 	}
 	return enc_end(&e);
 }
@@ -794,6 +842,9 @@ enum kind {
 	K_CTX,        /* map str → str|int|float|bool → const struct fng_wire_ctxv * at off,
 		       * count at noff (an authorizer's context: authz_ok() applies after) */
 	K_DECISION,   /* bool → enum fng_wire_decision: true ALLOW, false DENY */
+	K_UMAX,       /* int 0..max → uint32_t */
+	K_TAGS,       /* K_STRS whose items are cache tags (fng__cache_tag_ok); max: count cap */
+	K_SET,        /* K_OBJ, and true at noff (bool): an optional map whose presence counts */
 };
 
 struct fields;
@@ -849,12 +900,16 @@ static int get_strs(struct handle *h, const msgpack_object *o, const struct fiel
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < o->via.array.size; i++) {
-		err = copy_str(h, &o->via.array.ptr[i], 0, &s[i]);
+		err = copy_str(h, &o->via.array.ptr[i], f->kind == K_TAGS ? FNG_CACHE_TAG_MAX : 0,
+			&s[i]);
 		if (err) {
 			return err;
 		}
 		if (f->kind == K_SETCOOKIES &&
 			(s[i].len == 0 || !fng__is_field_value(s[i].p, s[i].len))) {
+			return -EPROTO;
+		}
+		if (f->kind == K_TAGS && !fng__cache_tag_ok(s[i].p, s[i].len)) {
 			return -EPROTO;
 		}
 	}
@@ -1002,6 +1057,7 @@ static int decode_field(struct handle *h, const msgpack_object *o, const struct 
 		return copy_str(h, o, f->max, AT(struct fng_wire_str, f->off));
 	case K_STRS:
 	case K_SETCOOKIES:
+	case K_TAGS:
 		return get_strs(h, o, f, AT(const struct fng_wire_str *, f->off),
 			AT(size_t, f->noff));
 	case K_PAIRS:
@@ -1061,6 +1117,15 @@ static int decode_field(struct handle *h, const msgpack_object *o, const struct 
 	case K_CTX:
 		return get_ctx(h, o, f, AT(const struct fng_wire_ctxv *, f->off),
 			AT(size_t, f->noff));
+	case K_UMAX:
+		err = get_int(o, 0, (int64_t)f->max, &v);
+		if (!err) {
+			*AT(uint32_t, f->off) = (uint32_t)v;
+		}
+		return err;
+	case K_SET:
+		*AT(bool, f->noff) = true;
+		return decode_map(h, o, f->sub, base);
 	case K_OBJ:
 		return decode_map(h, o, f->sub, base);
 	}
@@ -1255,6 +1320,12 @@ static const struct field authz_fields[] = {
 };
 static const struct fields authz_table = FIELDS(authz_fields);
 
+static const struct field cache_fields[] = {
+	{ "ttl", K_UMAX, RES(cache.ttl_s), 0, FNG_CACHE_TTL_MAX, NULL },
+	{ "tags", K_TAGS, RES(cache.tags), RES(cache.ntags), FNG_CACHE_TAGS_MAX, NULL },
+};
+static const struct fields cache_table = FIELDS(cache_fields);
+
 static const struct field result_fields[] = {
 	{ "statusCode", K_STATUS, RES(status), 0, 0, NULL },
 	{ "headers", K_HEADERS, RES(headers), RES(nheaders), FNG_WIRE_MAX_HEADERS, NULL },
@@ -1263,6 +1334,7 @@ static const struct field result_fields[] = {
 	{ "failed", K_BOOL, RES(failed), 0, 0, NULL },
 	{ "hasBody", K_BOOL, RES(has_body), 0, 0, NULL },
 	{ "authorizer", K_OBJ, 0, 0, 0, &authz_table, true },
+	{ "cache", K_SET, 0, RES(cache.set), 0, &cache_table, true },
 };
 static const struct fields result_table = FIELDS(result_fields);
 
@@ -1273,7 +1345,8 @@ FNG_EXPORT int fng__wire_decode_result(const uint8_t *body, size_t len,
 {
 	int err = decode(body, len, &result_table, (char *)r, sizeof(*r), handle);
 
-	if (!err && r->authz.decision != FNG_WIRE_AUTHZ_NONE && !authz_ok(&r->authz)) {
+	if (!err && ((r->authz.decision != FNG_WIRE_AUTHZ_NONE && !authz_ok(&r->authz)) ||
+		!cache_ok(&r->cache))) {
 		fng__wire_free(*handle);
 		*handle = NULL;
 		memset(r, 0, sizeof(*r));

@@ -138,6 +138,18 @@ struct fng_wire_authz {
 	size_t ncontext;
 };
 
+/*
+ * A handler's say over caching its response (fng_response_cache()): RESULT's `cache` map,
+ * present only when set. ttl_s is 0..FNG_CACHE_TTL_MAX (0: do not store), the tags unique and
+ * each fng__cache_tag_ok(), at most FNG_CACHE_TAGS_MAX (wire_rules.h).
+ */
+struct fng_wire_cache {
+	bool set;                        /* the handler called fng_response_cache() */
+	uint32_t ttl_s;
+	const struct fng_wire_str *tags; /* NUL-terminated when decoded */
+	size_t ntags;
+};
+
 /* The response, as a worker sends it. */
 struct fng_wire_result {
 	int status;
@@ -150,6 +162,7 @@ struct fng_wire_result {
 	bool failed;                        /* the handler returned < 0: answer 502 */
 	bool has_body;                      /* a body was written, even an empty one */
 	struct fng_wire_authz authz;        /* an authorizer's answer; decision NONE: none */
+	struct fng_wire_cache cache;        /* set false: the handler said nothing */
 };
 
 int fng__wire_encode_result(struct fng_wire_buf *out, const struct fng_wire_result *r);

@@ -288,6 +288,15 @@ const char *fng_test_authorizer_value(const struct fng_test_result *r, const cha
 const char *fng_test_authorizer_usage_key(const struct fng_test_result *r);
 
 /*
+ * What the handler said about caching its response (fng_response_cache()), as the gateway
+ * reads it: the TTL in seconds (0: do not store), -1 when it said nothing or its response is
+ * a 502 (a failure is never cached); the i-th (from 0) of its tags, in the order given, a tag
+ * given twice once, NULL past the last. Valid until the result is freed.
+ */
+int fng_test_cache_ttl(const struct fng_test_result *r);
+const char *fng_test_cache_tag(const struct fng_test_result *r, size_t i);
+
+/*
  * The response as API Gateway returns it for the event's shape, the JSON `fngate invoke`
  * prints (for an authorizer's decision: {isAuthorized, principalId, context,
  * usageIdentifierKey}): statusCode, headers (2.0: repeated ones joined with commas, cookies apart; 1.0:

@@ -1190,6 +1190,29 @@ API const char *fng_test_authorizer_usage_key(const struct fng_test_result *r)
 	return a && a->usage_key.len ? a->usage_key.p : NULL;
 }
 
+/* The gateway keeps a handler's cache instruction only with the answer it came with. */
+static const struct fng_wire_cache *cache_of(const struct fng_test_result *r)
+{
+	if (!r || r->wire.failed || !fng__is_answer_status(r->wire.status) || !r->wire.cache.set) {
+		return NULL;
+	}
+	return &r->wire.cache;
+}
+
+API int fng_test_cache_ttl(const struct fng_test_result *r)
+{
+	const struct fng_wire_cache *c = cache_of(r);
+
+	return c ? (int)c->ttl_s : -1;
+}
+
+API const char *fng_test_cache_tag(const struct fng_test_result *r, size_t i)
+{
+	const struct fng_wire_cache *c = cache_of(r);
+
+	return c && i < c->ntags ? c->tags[i].p : NULL;
+}
+
 API const char *fng_test_result_json(const struct fng_test_result *r)
 {
 	struct fng_test_result *m = (struct fng_test_result *)r; /* a cache, not a change */

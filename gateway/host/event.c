@@ -65,6 +65,35 @@ static void log_header_dropped(struct fng_fn *fn, const struct fng_gen *g, struc
 		"function", fn->name, "version", g->version, "header", name, NULL);
 }
 
+/*
+ * The handler's cache instruction (fng_response_cache()) into req->resp for the cache stage,
+ * copied to the arena: the RESULT's memory goes with its handle. The decoder has checked it
+ * against wire_rules.h (TTL range, tag count, each tag, no repeats): a worker's malformed one
+ * never gets here. 0 or UV_ENOMEM.
+ */
+static int cache_instruction(struct fng_req *req, const struct fng_wire_cache *c)
+{
+	const char **tags;
+
+	if (!c->set) {
+		return 0; /* cache_ttl_s stays -1: the handler said nothing */
+	}
+	tags = fng__arena_alloc(req->arena, (c->ntags + 1) * sizeof(*tags));
+	if (!tags) {
+		return UV_ENOMEM;
+	}
+	for (size_t i = 0; i < c->ntags; i++) {
+		tags[i] = fng__arena_strndup(req->arena, c->tags[i].p, c->tags[i].len);
+		if (!tags[i]) {
+			return UV_ENOMEM;
+		}
+	}
+	req->resp.cache_ttl_s = (int32_t)c->ttl_s;
+	req->resp.cache_tags = tags;
+	req->resp.ncache_tags = (unsigned)c->ntags;
+	return 0;
+}
+
 int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const uint8_t *b,
 	size_t n, int *rc)
 {
@@ -119,7 +148,8 @@ int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const 
 		fng__resp_header(req, "x-fngate-function-version", 25, g->version,
 			strlen(g->version));
 		req->resp.has_body = r.has_body;
-		if (fng__buf_append(&req->resp.body, r.body, r.body_len)) {
+		if (fng__buf_append(&req->resp.body, r.body, r.body_len) ||
+			cache_instruction(req, &r.cache)) {
 			*rc = UV_ENOMEM;
 		}
 	}

@@ -105,6 +105,10 @@ static struct fng_req *new_req(struct fng_conn *c)
 		return NULL;
 	}
 	req = fng__arena_zalloc(a, sizeof(*req));
+	if (!req) {
+		fng__arena_destroy(a);
+		return NULL;
+	}
 	req->arena = a;
 	req->ops = &req_ops;
 	req->conn = c;
@@ -112,6 +116,7 @@ static struct fng_req *new_req(struct fng_conn *c)
 	req->cfg = fng__config_ref(c->srv->cfg);
 	req->t_start = c->req_start ? c->req_start : uv_hrtime();
 	req->keep_alive = true;
+	req->resp.cache_ttl_s = -1;
 	req->method = FNG_STR("");
 	req->path = FNG_STR("");
 	req->http_major = 1;

@@ -74,6 +74,9 @@ void fng__req_error_response(struct fng_req *req, int err, const char *detail)
 	r->nheaders = 0;
 	r->chunked = false;
 	r->body.len = 0;
+	r->cache_ttl_s = -1; /* an error is not the handler's answer to cache */
+	r->cache_tags = NULL;
+	r->ncache_tags = 0;
 	fng__resp_header(req, "content-type", 12, "application/json", 16);
 	if (err == FNG_EMETHOD_NOT_ALLOWED && req->match.nallow) {
 		struct fng_buf allow = { 0 };
@@ -125,6 +128,7 @@ struct fng_req *fng__req_new_event(struct fng_server *srv, struct fng_config *cf
 	req->route_path = FNG_STR("/");
 	req->http_major = 1;
 	req->http_minor = 1;
+	req->resp.cache_ttl_s = -1;
 	fng__server_request_id(srv, req->request_id);
 	req->request_id_len = 36;
 	req->bytes_in = len;

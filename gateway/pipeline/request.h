@@ -28,9 +28,16 @@ struct fng_resp {
 	struct fng_buf body;
 	bool chunked;
 	bool has_body;    /* the integration gave a body, even an empty one (WebSocket answers) */
-	bool cache_set;            /* the handler called fng_response_cache(): */
-	uint32_t cache_ttl_s;      /* ... seconds it may be cached (0: not stored) */
-	const char **cache_tags;   /* ... and its tags (arena) */
+	/*
+	 * What a function's handler said about caching this response (fng_response_cache(),
+	 * RESULT's `cache`; set by host/event.c from a RESULT that answered): its TTL, 0 to
+	 * FNG_CACHE_TTL_MAX seconds as the handler sent it (the cache stage clamps it to the
+	 * stage's maximum; 0: do not store), -1 when the handler said nothing (every request is
+	 * created so, and the error edge puts it back); and its tags, arena copies, each
+	 * NUL-terminated and fng__cache_tag_ok(), unique, at most FNG_CACHE_TAGS_MAX.
+	 */
+	int32_t cache_ttl_s;
+	const char **cache_tags;
 	unsigned ncache_tags;
 };
 

@@ -692,7 +692,7 @@ static bool storable(const struct fng_req *req, const struct fng_route_cache *rc
 	if (req->resp.status < 200 || req->resp.status >= 500 || req->error) {
 		return false; /* 5xx never */
 	}
-	if (req->resp.cache_set && req->resp.cache_ttl_s == 0) {
+	if (req->resp.cache_ttl_s == 0) {
 		return false;
 	}
 	if (resp_header_has(req, "cache-control", "no-store") ||
@@ -708,7 +708,8 @@ static int as_entry(struct fng_req *req, const struct fng_stage_cache *cfg,
 {
 	struct fng_cache_hdr *h = fng__arena_alloc(req->arena,
 		(req->resp.nheaders + 1) * sizeof(*h));
-	uint64_t ttl = req->resp.cache_set ? req->resp.cache_ttl_s : route_ttl(cfg, rc);
+	uint64_t ttl = req->resp.cache_ttl_s >= 0 ? (uint64_t)req->resp.cache_ttl_s :
+		route_ttl(cfg, rc);
 
 	if (!h) {
 		return -ENOMEM;

@@ -8,6 +8,7 @@
  * WebSocket calls under grants (-1 outside them), SHUTDOWN, EOF and protocol errors.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 #include "runtime.h"
 #include "wire.h"
 #include "wire_limits.h"
+#include "wire_rules.h"
 
 #define S(lit) ((struct fng_wire_str){ (lit), sizeof(lit) - 1 })
 #define NN(s) ((s) ? (s) : "(null)")
@@ -370,10 +372,52 @@ static int scenario_not_authorizer(struct fng_ctx *ctx)
 	return 0;
 }
 
+/*
+ * fng_response_cache(): every refusal (the return codes in the body), a call that replaces
+ * the one before, and a bad call after the last good one, which leaves it as it was.
+ */
+static int scenario_cache(struct fng_ctx *ctx)
+{
+	static char long_tag[FNG_CACHE_TAG_MAX + 2];
+	char seventeen[256] = "", sixteen[256] = "t0 ";
+	int rc[4];
+
+	memset(long_tag, 'a', sizeof(long_tag) - 1);
+	for (int i = 0; i < 17; i++) {
+		snprintf(seventeen + strlen(seventeen), 8, "t%d,", i);
+		if (i < 16) {
+			snprintf(sixteen + strlen(sixteen), 8, "t%d ", i);
+		}
+	}
+	fng_response_printf(ctx, "bad=%d,%d,%d,%d,%d,%d,%d,%d,%d,%d ",
+		fng_response_cache(ctx, -1, NULL), fng_response_cache(ctx, 86401, NULL),
+		fng_response_cache(ctx, INT_MIN, "a"), fng_response_cache(ctx, 10, "a b!"),
+		fng_response_cache(ctx, 10, "a\tb"), fng_response_cache(ctx, 10, long_tag),
+		fng_response_cache(ctx, 10, seventeen), fng_response_cache(ctx, 10, "caf\xc3\xa9"),
+		fng_response_cache(ctx, 10, "a;b"), fng_response_cache(NULL, 10, "a"));
+	long_tag[FNG_CACHE_TAG_MAX] = '\0';
+	/* In this order (arguments would be evaluated in any). */
+	rc[0] = fng_response_cache(ctx, 86400, sixteen); /* 17 listed, t0 twice: 16 tags */
+	rc[1] = fng_response_cache(ctx, 0, long_tag);
+	rc[2] = fng_response_cache(ctx, 30, "user:42, catalog");
+	rc[3] = fng_response_cache(ctx, 10, " clock,,a/b.c_d-e , clock ");
+	fng_response_printf(ctx, "ok=%d,%d,%d,%d", rc[0], rc[1], rc[2], rc[3]);
+	return fng_response_cache(ctx, -5, "ignored") == -1 ? 0 : -1;
+}
+
+/* A handler that set a cache instruction, then failed: its RESULT carries none. */
+static int scenario_cache_fail(struct fng_ctx *ctx)
+{
+	fng_response_cache(ctx, 60, "x");
+	return -1;
+}
+
 static const struct {
 	const char *path;
 	fng_handler_fn fn;
 } scenarios[] = {
+	{ "/cache", scenario_cache },
+	{ "/cache-fail", scenario_cache_fail },
 	{ "/authorizer", scenario_authorizer },
 	{ "/not-authorizer", scenario_not_authorizer },
 	{ "/ws", scenario_ws },
@@ -826,6 +870,37 @@ static void test_authorizer(struct worker *w)
 	outcome_free(&o);
 }
 
+static void test_cache(struct worker *w)
+{
+	struct fng_wire_event ev = make_event("/cache");
+	const struct fng_wire_cache *c;
+	struct outcome o;
+	char *body;
+
+	invoke(w, &ev, &o);
+	body = body_str(&o);
+	CHECK_STR(body, "bad=-1,-1,-1,-1,-1,-1,-1,-1,-1,-1 ok=0,0,0,0",
+		"cache: TTL out of range, bad tags, 17 tags, NULL ctx refused; good calls 0");
+	free(body);
+	c = &o.r.cache;
+	CHECK(o.ok && c->set && c->ttl_s == 10 && c->ntags == 2 &&
+			strcmp(c->tags[0].p, "clock") == 0 &&
+			strcmp(c->tags[1].p, "a/b.c_d-e") == 0,
+		"cache: the last good call travels (TTL 10, tags split at spaces and commas, "
+		"a repeat once), not the bad one after it");
+	outcome_free(&o);
+
+	ev = make_event("/cache-fail");
+	invoke(w, &ev, &o);
+	CHECK(o.ok && o.r.failed && !o.r.cache.set, "cache: a failed handler's RESULT has none");
+	outcome_free(&o);
+	ev = make_event("/defaults");
+	invoke(w, &ev, &o);
+	CHECK(o.ok && !o.r.failed && !o.r.cache.set,
+		"cache: the next invocation starts without one");
+	outcome_free(&o);
+}
+
 static void test_headers(struct worker *w)
 {
 	struct fng_wire_event ev = make_event("/headers");
@@ -1251,6 +1326,7 @@ int main(void)
 	test_defaults_status_fail(&w);
 	test_headers(&w);
 	test_authorizer(&w);
+	test_cache(&w);
 	test_reserved(&w);
 	test_json(&w);
 	test_log(&w);

@@ -20,6 +20,7 @@
 #include "harness.h"
 #include "wire.h"
 #include "wire_limits.h"
+#include "wire_rules.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -363,6 +364,20 @@ static void result_round_trip(const char *what, const struct fng_wire_result *r)
 	seed(name, &b);
 	fng__wire_free(h);
 	fng__wire_buf_finish(&b);
+}
+
+/* r encoded into b (emptied first): the RESULT body, its length in *len. */
+static const uint8_t *result_body(struct fng_wire_buf *b, const struct fng_wire_result *r,
+	size_t *len)
+{
+	const uint8_t *body = NULL;
+
+	b->len = 0;
+	*len = 0;
+	if (fng__wire_encode_result(b, r) == 0) {
+		one_frame(b, FNG_WIRE_RESULT, &body, len);
+	}
+	return body;
 }
 
 static void test_result(void)
@@ -1591,8 +1606,9 @@ static bool ctx_eq(const struct fng_wire_ctxv *a, size_t na, const struct fng_wi
 	return true;
 }
 
-/* A RESULT body {statusCode..hasBody, authorizer: AUTHZ} with AUTHZ packed by fill. */
-static void result_with(struct fng_wire_buf *out, void (*fill)(msgpack_packer *, int), int v)
+/* A RESULT body {statusCode..hasBody, key: V} with V packed by fill. */
+static void result_with(struct fng_wire_buf *out, const char *key,
+	void (*fill)(msgpack_packer *, int), int v)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -1612,7 +1628,7 @@ static void result_with(struct fng_wire_buf *out, void (*fill)(msgpack_packer *,
 	msgpack_pack_false(&pk);
 	msgpack_pack_str_with_body(&pk, "hasBody", 7);
 	msgpack_pack_false(&pk);
-	msgpack_pack_str_with_body(&pk, "authorizer", 10);
+	msgpack_pack_str_with_body(&pk, key, strlen(key));
 	fill(&pk, v);
 	out->len = 0;
 	fng__wire_buf_finish(out);
@@ -1741,9 +1757,7 @@ static void test_authorizer(void)
 	r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_ALLOW, S("ada"), S("key-1"), full_ctx,
 		sizeof(full_ctx) / sizeof(full_ctx[0]) };
 	result_round_trip("authorizer-allow", &r);
-	b.len = 0;
-	fng__wire_encode_result(&b, &r);
-	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	body = result_body(&b, &r, &len);
 	CHECK_INT(fng__wire_decode_result(body, len, &rg, &h), 0, "allow: decodes");
 	CHECK(rg.authz.decision == FNG_WIRE_AUTHZ_ALLOW && str_eq(rg.authz.principal, r.authz.principal) &&
 			str_eq(rg.authz.usage_key, r.authz.usage_key) &&
@@ -1751,16 +1765,12 @@ static void test_authorizer(void)
 		"allow: decision, principal, usage key, typed context");
 	fng__wire_free(h);
 	r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_DENY, S(""), S(""), NULL, 0 };
-	b.len = 0;
-	fng__wire_encode_result(&b, &r);
-	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	body = result_body(&b, &r, &len);
 	CHECK_INT(fng__wire_decode_result(body, len, &rg, &h), 0, "deny: decodes");
 	CHECK(rg.authz.decision == FNG_WIRE_AUTHZ_DENY && rg.authz.ncontext == 0, "deny");
 	fng__wire_free(h);
 	r.authz.decision = FNG_WIRE_AUTHZ_NONE;
-	b.len = 0;
-	fng__wire_encode_result(&b, &r);
-	one_frame(&b, FNG_WIRE_RESULT, &body, &len);
+	body = result_body(&b, &r, &len);
 	CHECK(body[0] == 0x86, "no decision: the RESULT of before (6 keys)");
 	CHECK_INT(fng__wire_decode_result(body, len, &rg, &h), 0, "no decision: decodes");
 	CHECK(rg.authz.decision == FNG_WIRE_AUTHZ_NONE, "no decision: none");
@@ -1789,7 +1799,7 @@ static void test_authorizer(void)
 		CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: a principal over 1024");
 	}
 	for (int c = 0; c < A_NCASES; c++) {
-		result_with(&b, pack_authz, c);
+		result_with(&b, "authorizer", pack_authz, c);
 		h = (void *)1;
 		CHECK_INT(fng__wire_decode_result(b.p, b.len, &rg, &h), c == A_OK ? 0 : -EPROTO,
 			"decode an answer: %s", a_names[c]);
@@ -1798,6 +1808,198 @@ static void test_authorizer(void)
 			CHECK(rg.authz.ncontext == 1 && rg.authz.context[0].type == FNG_WIRE_CTX_NUM &&
 					rg.authz.context[0].num == (double)((uint64_t)1 << 60),
 				"an integer context value is a number");
+			fng__wire_free(h);
+		}
+	}
+	fng__wire_buf_finish(&b);
+}
+
+/* ---- RESULT's cache: a handler's fng_response_cache() ---- */
+
+enum { K_OK, K_MAX, K_UNKNOWN_KEY, K_NOT_MAP, K_NIL, K_TTL_STR, K_TTL_NEG, K_TTL_OVER,
+	K_TTL_HUGE, K_TTL_FLOAT, K_NO_TTL, K_NO_TAGS, K_TAGS_MAP, K_TAGS_STR, K_TAG_INT,
+	K_TAG_EMPTY, K_TAG_SPACE, K_TAG_NUL, K_TAG_UTF8, K_TAG_LONG, K_TOO_MANY, K_DUP,
+	K_DUP_KEY, K_HUGE_COUNT, K_NCASES };
+static const char *const k_names[] = { "ok", "16 tags of 128 bytes, TTL 86400",
+	"an unknown key (skipped)", "cache not a map", "cache nil", "ttl a string", "ttl -1",
+	"ttl 86401", "ttl 2^63", "ttl 1.5", "no ttl", "no tags", "tags a map", "tags a string",
+	"a tag an int", "an empty tag", "a space in a tag", "a NUL in a tag", "UTF-8 in a tag",
+	"a tag of 129 bytes", "17 tags", "a tag twice", "ttl twice",
+	"tags claiming 2^31 items" };
+
+static void pack_cache(msgpack_packer *pk, int c)
+{
+	static char big[FNG_CACHE_TAG_MAX + 2];
+	unsigned keys = 2 + (c == K_UNKNOWN_KEY || c == K_DUP_KEY) -
+		(c == K_NO_TTL || c == K_NO_TAGS);
+	unsigned n = c == K_MAX ? FNG_CACHE_TAGS_MAX : c == K_TOO_MANY ? FNG_CACHE_TAGS_MAX + 1 : 2;
+
+	memset(big, 'a', sizeof(big) - 1);
+	if (c == K_NOT_MAP || c == K_NIL) {
+		if (c == K_NIL) {
+			msgpack_pack_nil(pk);
+		} else {
+			msgpack_pack_array(pk, 0);
+		}
+		return;
+	}
+	msgpack_pack_map(pk, keys);
+	if (c == K_UNKNOWN_KEY) {
+		kv_str(pk, "vary", "x", 1);
+	}
+	if (c == K_DUP_KEY) {
+		kv_int(pk, "ttl", 1);
+	}
+	if (c != K_NO_TTL) {
+		msgpack_pack_str_with_body(pk, "ttl", 3);
+		switch (c) {
+		case K_TTL_STR: msgpack_pack_str_with_body(pk, "10", 2); break;
+		case K_TTL_NEG: msgpack_pack_int(pk, -1); break;
+		case K_TTL_OVER: msgpack_pack_int(pk, FNG_CACHE_TTL_MAX + 1); break;
+		case K_TTL_HUGE: msgpack_pack_uint64(pk, (uint64_t)1 << 63); break;
+		case K_TTL_FLOAT: msgpack_pack_double(pk, 1.5); break;
+		case K_MAX: msgpack_pack_int(pk, FNG_CACHE_TTL_MAX); break;
+		default: msgpack_pack_int(pk, 10); break;
+		}
+	}
+	if (c == K_NO_TAGS) {
+		return;
+	}
+	msgpack_pack_str_with_body(pk, "tags", 4);
+	if (c == K_TAGS_MAP) {
+		msgpack_pack_map(pk, 0);
+		return;
+	}
+	if (c == K_TAGS_STR) {
+		msgpack_pack_str_with_body(pk, "clock", 5);
+		return;
+	}
+	if (c == K_HUGE_COUNT) {
+		msgpack_pack_array(pk, 0x80000000u); /* and no items: the bytes cannot hold them */
+		return;
+	}
+	msgpack_pack_array(pk, n);
+	for (unsigned i = 0; i < n; i++) {
+		char t[FNG_CACHE_TAG_MAX + 2];
+
+		snprintf(t, sizeof(t), "t%u", c == K_DUP ? 0 : i);
+		if (i == 1 && c == K_TAG_INT) {
+			msgpack_pack_int(pk, 1);
+		} else if (i == 1 && c == K_TAG_EMPTY) {
+			msgpack_pack_str_with_body(pk, "", 0);
+		} else if (i == 1 && c == K_TAG_SPACE) {
+			msgpack_pack_str_with_body(pk, "a b", 3);
+		} else if (i == 1 && c == K_TAG_NUL) {
+			msgpack_pack_str_with_body(pk, "a\0b", 3);
+		} else if (i == 1 && c == K_TAG_UTF8) {
+			msgpack_pack_str_with_body(pk, "caf\xc3\xa9", 5);
+		} else if (i == 1 && c == K_TAG_LONG) {
+			msgpack_pack_str_with_body(pk, big, FNG_CACHE_TAG_MAX + 1);
+		} else if (c == K_MAX) {
+			memset(big, 'a' + i, FNG_CACHE_TAG_MAX);
+			msgpack_pack_str_with_body(pk, big, FNG_CACHE_TAG_MAX);
+		} else {
+			msgpack_pack_str_with_body(pk, t, strlen(t));
+		}
+	}
+}
+
+static void test_cache(void)
+{
+	static const struct fng_wire_str tags[] = { S("clock"), S("user:42"), S("a/b.c_d-e") };
+	static const struct fng_wire_ctxv ctx1[] = {
+		{ S("k"), FNG_WIRE_CTX_BOOL, { 0 }, 0, true },
+	};
+	struct fng_wire_result r = { .status = 200 }, got;
+	struct fng_wire_buf b = { 0 };
+	struct fng_wire_str many[FNG_CACHE_TAGS_MAX + 1];
+	char names[FNG_CACHE_TAGS_MAX + 1][8];
+	static char big[FNG_CACHE_TAG_MAX + 1];
+	const uint8_t *body;
+	size_t len;
+	void *h = NULL;
+
+	r.cache = (struct fng_wire_cache){ true, 10, tags, 3 };
+	result_round_trip("cache", &r);
+	body = result_body(&b, &r, &len);
+	CHECK(body && body[0] == 0x87, "cache: a map of 7 keys (6 + cache)");
+	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "cache: decodes");
+	CHECK(got.cache.set && got.cache.ttl_s == 10 &&
+			strs_eq(got.cache.tags, got.cache.ntags, tags, 3),
+		"cache: set, TTL and tags in order");
+	CHECK(got.cache.tags[1].p[got.cache.tags[1].len] == '\0', "cache: tags NUL-terminated");
+	fng__wire_free(h);
+
+	r.cache = (struct fng_wire_cache){ true, 0, NULL, 0 };
+	body = result_body(&b, &r, &len);
+	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "cache TTL 0, no tags: decodes");
+	CHECK(got.cache.set && got.cache.ttl_s == 0 && got.cache.ntags == 0,
+		"cache TTL 0: set, do not store, no tags");
+	fng__wire_free(h);
+
+	r.cache.set = false;
+	body = result_body(&b, &r, &len);
+	CHECK(body[0] == 0x86, "no cache instruction: the RESULT of before (6 keys)");
+	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "no cache: decodes");
+	CHECK(!got.cache.set && got.cache.ntags == 0, "no cache: not set");
+	fng__wire_free(h);
+
+	/* Both optional keys: authorizer, then cache; the decoder takes them in any order. */
+	r.cache = (struct fng_wire_cache){ true, 5, tags, 1 };
+	r.authz = (struct fng_wire_authz){ FNG_WIRE_AUTHZ_ALLOW, S("p"), S(""), ctx1, 1 };
+	body = result_body(&b, &r, &len);
+	CHECK(body[0] == 0x88, "authorizer and cache: 8 keys");
+	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "authorizer and cache: decode");
+	CHECK(got.cache.set && got.cache.ttl_s == 5 && got.cache.ntags == 1 &&
+			got.authz.decision == FNG_WIRE_AUTHZ_ALLOW,
+		"authorizer and cache: both read");
+	fng__wire_free(h);
+	r.authz = (struct fng_wire_authz){ 0 };
+
+	/* What the decoder refuses, the encoder refuses too. */
+	for (size_t i = 0; i <= FNG_CACHE_TAGS_MAX; i++) {
+		snprintf(names[i], sizeof(names[i]), "t%zu", i);
+		many[i] = (struct fng_wire_str){ names[i], strlen(names[i]) };
+	}
+	memset(big, 'x', sizeof(big));
+	b.len = 0;
+	r.cache = (struct fng_wire_cache){ true, FNG_CACHE_TTL_MAX, many, FNG_CACHE_TAGS_MAX };
+	CHECK_INT(fng__wire_encode_result(&b, &r), 0, "encode: TTL 86400 and 16 tags");
+	b.len = 0;
+	r.cache.ttl_s = FNG_CACHE_TTL_MAX + 1;
+	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: TTL 86401");
+	r.cache.ttl_s = 1;
+	r.cache.ntags = FNG_CACHE_TAGS_MAX + 1;
+	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: 17 tags");
+	many[1] = many[0];
+	r.cache.ntags = 2;
+	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: a tag twice");
+	many[1] = (struct fng_wire_str){ big, sizeof(big) };
+	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: a tag of 129 bytes");
+	many[1] = S("");
+	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: an empty tag");
+	many[1] = S("a,b");
+	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: a comma in a tag");
+	r.cache.tags = NULL;
+	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "encode: NULL tags with a count");
+	CHECK_INT(b.len, 0, "cache: nothing appended on errors");
+
+	for (int c = 0; c < K_NCASES; c++) {
+		bool ok = c == K_OK || c == K_MAX || c == K_UNKNOWN_KEY;
+
+		result_with(&b, "cache", pack_cache, c);
+		h = (void *)1;
+		CHECK_INT(fng__wire_decode_result(b.p, b.len, &got, &h), ok ? 0 : -EPROTO,
+			"decode a cache instruction: %s", k_names[c]);
+		CHECK(ok ? h != NULL : h == NULL && !got.cache.set, "decode %s: handle",
+			k_names[c]);
+		if (c == K_MAX) {
+			CHECK(got.cache.ttl_s == FNG_CACHE_TTL_MAX &&
+					got.cache.ntags == FNG_CACHE_TAGS_MAX &&
+					got.cache.tags[15].len == FNG_CACHE_TAG_MAX,
+				"16 tags of 128 bytes read whole");
+		}
+		if (ok) {
 			fng__wire_free(h);
 		}
 	}
@@ -1815,6 +2017,7 @@ int main(int argc, char **argv)
 	test_invoke_round_trips();
 	test_result();
 	test_authorizer();
+	test_cache();
 	test_ws_frames();
 	test_ws_topic_frames();
 	test_log_ready_empty();

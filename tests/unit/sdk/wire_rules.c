@@ -155,6 +155,40 @@ static void test_reserved_header(void)
 	CHECK(!fng__is_reserved_header("connection", 4), "reserved: n bounds the name");
 }
 
+/*
+ * Cache tags and topic names, byte by byte against their classes as docs/protocol.md words
+ * them: tags [A-Za-z0-9._:/-], topics the same and '~'; 1-128 bytes each.
+ */
+static void test_names(void)
+{
+	static const char tag_bytes[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					"0123456789._:/-";
+	char name[FNG_CACHE_TAG_MAX + 1];
+	int tag_wrong = 0, topic_wrong = 0;
+
+	for (int c = 0; c < 256; c++) {
+		char b = (char)c;
+		bool tag = c != 0 && strchr(tag_bytes, c) != NULL;
+
+		tag_wrong += fng__cache_tag_ok(&b, 1) != tag;
+		topic_wrong += fng__topic_name_ok(&b, 1) != (tag || c == '~');
+	}
+	CHECK_INT(tag_wrong, 0, "cache tag: exactly [A-Za-z0-9._:/-], every byte tried");
+	CHECK_INT(topic_wrong, 0, "topic name: exactly [A-Za-z0-9_.~:/-], every byte tried");
+	memset(name, 'a', sizeof(name));
+	CHECK(fng__cache_tag_ok(name, FNG_CACHE_TAG_MAX), "cache tag: 128 bytes");
+	CHECK(!fng__cache_tag_ok(name, FNG_CACHE_TAG_MAX + 1), "cache tag: not 129");
+	CHECK(!fng__cache_tag_ok(name, 0), "cache tag: not empty");
+	CHECK(fng__cache_tag_ok("user:42", 7) && fng__cache_tag_ok("a/b.c_d-e", 9),
+		"cache tag: user:42, a/b.c_d-e");
+	CHECK(!fng__cache_tag_ok("a,b", 3) && !fng__cache_tag_ok("a b", 3) &&
+			!fng__cache_tag_ok("a\0b", 3) && !fng__cache_tag_ok("caf\xc3\xa9", 5),
+		"cache tag: no comma, space, NUL or UTF-8");
+	CHECK(fng__topic_name_ok(name, FNG_TOPIC_NAME_MAX) &&
+			!fng__topic_name_ok(name, FNG_TOPIC_NAME_MAX + 1),
+		"topic name: 128 bytes, not 129");
+}
+
 int main(void)
 {
 	test_tchar();
@@ -162,5 +196,6 @@ int main(void)
 	test_close_codes();
 	test_answer_status();
 	test_reserved_header();
+	test_names();
 	return fng_test_done();
 }

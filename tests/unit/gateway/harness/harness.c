@@ -95,6 +95,20 @@ static int handle(struct fng_ctx *ctx)
 		ctx->headers[1].k = (struct fng_wire_str){ "Server", 6 };
 		return 0;
 	}
+	if (!strcmp(p, "/cache")) {
+		fng_response_cache(ctx, 30, "first");
+		fng_response_cache(ctx, 10, "clock, user:42 clock");
+		return fng_response_printf(ctx, "cached");
+	}
+	if (!strcmp(p, "/cache-fail")) {
+		fng_response_cache(ctx, 10, "clock");
+		return -1;
+	}
+	if (!strcmp(p, "/cache-101")) {
+		fng_response_cache(ctx, 10, "clock");
+		ctx->status = 101;
+		return 0;
+	}
 	if (!strcmp(p, "/log")) {
 		fng_log(ctx, FNG_LOG_INFO, "first %d", 1);
 		fng_log(ctx, FNG_LOG_ERROR, "second\n");
@@ -269,6 +283,32 @@ static void test_failures(struct fng_test *t)
 	CHECK_STR(fng_test_header(r, "server"), NULL, "a header the gateway owns is dropped");
 	CHECK_STR(fng_test_header(r, "x-kept"), "1", "the others kept");
 	fng_test_result_free(r);
+}
+
+static void test_cache(struct fng_test *t)
+{
+	struct fng_test_result *r = get(t, "/cache");
+
+	CHECK_INT(fng_test_cache_ttl(r), 10, "cache: the TTL of the last call");
+	CHECK_STR(fng_test_cache_tag(r, 0), "clock", "cache: first tag");
+	CHECK_STR(fng_test_cache_tag(r, 1), "user:42", "cache: second tag");
+	CHECK_STR(fng_test_cache_tag(r, 2), NULL, "cache: a repeat once, NULL past the last");
+	fng_test_result_free(r);
+
+	r = get(t, "/headers");
+	CHECK_INT(fng_test_cache_ttl(r), -1, "no fng_response_cache(): -1");
+	CHECK_STR(fng_test_cache_tag(r, 0), NULL, "no fng_response_cache(): no tag");
+	fng_test_result_free(r);
+
+	r = get(t, "/cache-fail");
+	CHECK_INT(fng_test_cache_ttl(r), -1, "a handler failure: -1 (a 502 is never cached)");
+	fng_test_result_free(r);
+	r = get(t, "/cache-101");
+	CHECK_INT(fng_test_status(r), 502, "cache with status 101: 502");
+	CHECK_INT(fng_test_cache_ttl(r), -1, "cache with a status the gateway refuses: -1");
+	fng_test_result_free(r);
+	CHECK_INT(fng_test_cache_ttl(NULL), -1, "NULL result: -1");
+	CHECK_STR(fng_test_cache_tag(NULL, 0), NULL, "NULL result: no tag");
 }
 
 static void test_logs(struct fng_test *t)
@@ -559,6 +599,7 @@ int main(void)
 	test_headers(t);
 	test_binary(t);
 	test_failures(t);
+	test_cache(t);
 	test_logs(t);
 	test_ws(t);
 	test_json_events(t);
