@@ -63,6 +63,7 @@ static const struct fng_conf_key stage_keys[] = {
 	{ "require_authorization", FNG_CONF_BOOL, SOFF(require_authorization), 1 },
 	{ "unauthorized_invalidation", FNG_CONF_FN, 0, .fn = parse_invalidation },
 	{ "all_routes", FNG_CONF_BOOL, SOFF(all_routes), 1 },
+	{ "coalesce_wait_ms", FNG_CONF_U32, SOFF(coalesce_wait_ms), 0, 0, 900000 },
 	{ NULL },
 };
 
@@ -655,7 +656,8 @@ static int wait_for(struct fng_req *req, struct fng_cache_flight *f)
 	if (!w) {
 		return -ENOMEM;
 	}
-	if (route->integration.type == FNG_INTEGRATION_FUNCTION) {
+	ms = req->stage->cache->coalesce_wait_ms;
+	if (!ms && route->integration.type == FNG_INTEGRATION_FUNCTION) {
 		ms = fng__functions_timeout_ms(req->srv->fns, route->integration.function);
 	}
 	if (!ms) {

@@ -16,6 +16,7 @@ struct fng_stage_cache {
 	bool require_authorization;       /* a client's max-age=0 needs the permission */
 	bool forbid_unauthorized;         /* ... and is answered 403 without it (else ignored) */
 	bool all_routes;                  /* every route cached (else those with a cache block) */
+	uint32_t coalesce_wait_ms;        /* a waiter's limit; 0: the route function's timeout */
 };
 
 #define FNG_CACHE_MAX_TTL_S 3600

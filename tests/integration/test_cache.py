@@ -46,6 +46,7 @@ def config(fdir):
         '      w: { cache: { ttl_s: 1, stale_while_revalidate_s: 30 } }',
         '      e: { cache: { ttl_s: 1, stale_if_error_s: 30 } }',
         '      inv: { cache: { ttl_s: 60, unauthorized_invalidation: forbid } }',
+        '      cw: { cache: { ttl_s: 60, coalesce_wait_ms: 300 } }',
         '      off: {}',
         '    routes:',
         '      "GET /c/{what}": { integration: %s, cache: { key: { query: [q], headers: '
@@ -63,6 +64,7 @@ def config(fdir):
         '    - { base_path: /w, api: t, stage: w }',
         '    - { base_path: /e, api: t, stage: e }',
         '    - { base_path: /inv, api: t, stage: inv }',
+        '    - { base_path: /cw, api: t, stage: cw }',
         '    - { base_path: /off, api: t, stage: off }',
     ]) + '\n'
 
@@ -262,6 +264,27 @@ def _():
     eq(invocations('/s/c/slow', since), 1, 'one invocation')
     xs = sorted(xc(o) for o in out)
     eq(xs.count('miss'), 1, 'one miss (the leader)')
+
+
+@tap.case("a waiter whose own deadline passes gets its 504; the leader and a later waiter get the answer")
+def _():
+    q = uniq('cw')
+    out = {}
+
+    def one(name, delay):
+        time.sleep(delay)
+        out[name] = get('/cw/c/slow?q=' + q)
+    ts = [threading.Thread(target=one, args=a) for a in
+          (('leader', 0), ('early', 0.1), ('late', 0.35))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    eq((out['leader'].status, xc(out['leader'])), (200, 'miss'), 'the leader (500 ms)')
+    eq(out['early'].status, 504, 'waiting from 0.1 s, 300 ms: 504 at 0.4 s')
+    check(b'did not come in time' in out['early'].body, 'the 504 says why')
+    eq((out['late'].status, xc(out['late'])), (200, 'hit'), 'waiting from 0.35 s: the answer')
+    eq(out['late'].body, out['leader'].body, "the leader's body")
 
 
 @tap.case('stale-while-revalidate: an expired answer is served stale while one refresh runs')
