@@ -324,4 +324,11 @@ def _():
     check(s['evictions'] > 0 and s['bytes'] <= s['capacity'] == 1048576, 'figures: %r' % s)
 
 
+@tap.case('the daemon stops cleanly after all that (exit 0: no leak or sanitizer report)')
+def _():
+    d = Env.get()
+    rc = d.stop(cleanup=False)
+    eq(rc, 0, 'exit code (stderr tail:\n%s)' % d.stderr_tail)
+
+
 tap.run()
