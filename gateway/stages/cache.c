@@ -1066,8 +1066,14 @@ static int cache_admin(struct fng_req *req, struct fng_str rest)
 	}
 	if (rest.len > 6 && memcmp(rest.p, "/tags/", 6) == 0 && rest.len - 6 < sizeof(tag) &&
 		!memchr(rest.p + 6, '/', rest.len - 6)) {
-		memcpy(tag, rest.p + 6, rest.len - 6);
-		tag[rest.len - 6] = '\0';
+		/* A tag may hold '/', sent as %2F: decoded, then checked by the handlers' rule. */
+		long tl = fng__pct_decode(tag, rest.p + 6, rest.len - 6);
+
+		if (tl <= 0 || !fng__cache_tag_ok(tag, (size_t)tl)) {
+			req->error_detail = "a tag is 1-128 characters of A-Z a-z 0-9 . _ : / -";
+			return FNG_EBAD_REQUEST;
+		}
+		tag[tl] = '\0';
 		n = fng__cache_purge(req->srv, NULL, NULL, NULL, tag);
 	} else if (rest.len > 8 && memcmp(rest.p, "/stages/", 8) == 0 &&
 		sscanf(path + 8, "%128[^/]/%128[^/]", api, stage) == 2 &&

@@ -239,6 +239,8 @@ def _():
     check(s['hits'] > 0 and s['misses'] > 0 and s['bypass'] > 0 and s['bytes'] <= s['capacity'],
           'figures: %r' % s)
     eq(admin('DELETE', '/@cache/nothing').status, 404, 'unknown cache path')
+    eq(admin('DELETE', '/@cache/tags/bad%20tag').status, 400, 'a tag the handlers could not set')
+    eq(admin('DELETE', '/@cache/tags/a%2Fb').json(), {'purged': 0}, 'a tag with a / as %2F')
     eq(admin('POST', '/@cache/tags/x').status, 405, 'POST')
 
 
