@@ -107,13 +107,15 @@ valgrind: build
 	@python3 tests/summary.py $(BUILD)
 
 # Side-by-side benchmarks (print their tables; `bench/X.sh --write` also updates
-# docs/BENCHMARKS.md): HTTP front end, function host, WebSocket, CPU isolation, API keys.
+# docs/BENCHMARKS.md): HTTP front end, function host, WebSocket, CPU isolation, API keys,
+# response cache.
 bench: build
 	bench/http.sh
 	bench/functions.sh
 	bench/ws.sh
 	bench/cpu_isolation.sh
 	bench/apikeys.sh
+	bench/cache.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
