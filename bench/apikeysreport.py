@@ -14,8 +14,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import (NOISY_PCT, notes_and_rounds, fmt_int, fmt_ms, fmt_pct, fmt_us, median,  # noqa: E402
-                    read_kv, read_run, section_main)
+from report import (NOISY_PCT, fmt_int, fmt_ms, fmt_pct, fmt_us, median, medians_against,  # noqa: E402
+                    notes_and_rounds, read_kv, read_rounds, section_main)
 
 BEGIN = "<!-- apikeys:begin -->"
 END = "<!-- apikeys:end -->"
@@ -53,30 +53,8 @@ def loaded(results, v):
 
 
 def build(results):
-    meta = read_kv(os.path.join(results, "meta.txt"))
-    variants = meta.get("variants", "").split()
-    rounds = int(meta.get("rounds", "0"))
-    runs = {}
-    errors = []
-    for r in range(1, rounds + 1):
-        for v in variants:
-            w = read_run(results, r, v)
-            for e in w["errors"]:
-                errors.append("round %d %s: %s" % (r, v, e))
-            runs[(r, v)] = w
-
-    def clean(w):
-        return w["other"] is not None and w["other"] < NOISY_PCT
-
-    med = {}
-    used = {}
-    for v in variants:
-        use = [r for r in range(1, rounds + 1) if clean(runs[(r, v)]) and clean(runs[(r, "bare")])]
-        used[v] = use = use or list(range(1, rounds + 1))
-        med[v] = {k: median([runs[(r, v)][k] for r in use])
-                  for k in ("rps", "p50", "p99", "cpu_us", "other")}
-        med[v]["ratios"] = [runs[(r, v)]["rps"] / runs[(r, "bare")]["rps"] for r in use
-                            if runs[(r, v)]["rps"] and runs[(r, "bare")]["rps"]]
+    meta, variants, rounds, runs, errors = read_rounds(results)
+    med, used = medians_against(runs, rounds, variants, "bare")
 
     store = {}
     for v in variants:

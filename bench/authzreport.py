@@ -12,8 +12,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import (NOISY_PCT, notes_and_rounds, fmt_int, fmt_ms, fmt_pct, fmt_us, median,  # noqa: E402
-                    read_kv, read_run, section_main)
+from report import (NOISY_PCT, clean_rounds, fmt_int, fmt_ms, fmt_pct, fmt_us, median,  # noqa: E402
+                    notes_and_rounds, read_rounds, section_main)
 
 BEGIN = "<!-- authz:begin -->"
 END = "<!-- authz:end -->"
@@ -32,17 +32,7 @@ LABELS = {
 
 
 def build(results):
-    meta = read_kv(os.path.join(results, "meta.txt"))
-    variants = meta.get("variants", "").split()
-    rounds = int(meta.get("rounds", "0"))
-    runs = {}
-    errors = []
-    for r in range(1, rounds + 1):
-        for v in variants:
-            w = read_run(results, r, v)
-            for e in w["errors"]:
-                errors.append("round %d %s: %s" % (r, v, e))
-            runs[(r, v)] = w
+    meta, variants, rounds, runs, errors = read_rounds(results)
     out = [BEGIN, "## Authorizers: the same route bare, behind the JWT authorizer and behind a "
            "cached function authorizer", ""]
     out.append("Measured %s with `%s`: one daemon (%s), one mock route per variant, wrk "
@@ -58,15 +48,9 @@ def build(results):
     out.append("| variant | rounds | req/s | × its bare (min-max) | p50 ms | p99 ms | added p50 | added p99 "
                "| server CPU µs/req | × its bare by CPU | other load |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    def clean(w):
-        return w["other"] is not None and w["other"] < NOISY_PCT
-
     for v in variants:
         base = "bare-" + v.split("-")[0] if not v.startswith("bare") else v
-        # The rounds where neither the variant's run nor its bare's ran beside other load;
-        # all rounds when there is none.
-        use = [r for r in range(1, rounds + 1) if clean(runs[(r, v)]) and clean(runs[(r, base)])]
-        used[v] = use = use or list(range(1, rounds + 1))
+        used[v] = use = clean_rounds(runs, rounds, v, base)
         bare = {k: median([runs[(r, base)][k] for r in use]) for k in ("rps", "p50", "p99")}
         rs = [runs[(r, v)] for r in use]
         ratios = [runs[(r, v)]["rps"] / runs[(r, base)]["rps"] for r in use

@@ -23,8 +23,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import (NOISY_PCT, notes_and_rounds, fmt_int, fmt_ms, fmt_pct, fmt_us, median,  # noqa: E402
-                    read_kv, read_run, response_block, section_main)
+from report import (NOISY_PCT, fmt_int, fmt_ms, fmt_pct, fmt_us, median, medians_against,  # noqa: E402
+                    notes_and_rounds, read_rounds, response_block, section_main)
 
 BEGIN = "<!-- cache:begin -->"
 END = "<!-- cache:end -->"
@@ -85,30 +85,8 @@ def admin_stage(path, stage):
 
 
 def build(results):
-    meta = read_kv(os.path.join(results, "meta.txt"))
-    variants = meta.get("variants", "").split()
-    rounds = int(meta.get("rounds", "0"))
-    runs = {}
-    errors = []
-    for r in range(1, rounds + 1):
-        for v in variants:
-            w = read_run(results, r, v)
-            for e in w["errors"]:
-                errors.append("round %d %s: %s" % (r, v, e))
-            runs[(r, v)] = w
-
-    def clean(w):
-        return w["other"] is not None and w["other"] < NOISY_PCT
-
-    med = {}
-    used = {}
-    for v in variants:
-        use = [r for r in range(1, rounds + 1) if clean(runs[(r, v)]) and clean(runs[(r, BASE)])]
-        used[v] = use = use or list(range(1, rounds + 1))
-        med[v] = {k: median([runs[(r, v)][k] for r in use])
-                  for k in ("rps", "p50", "p99", "cpu_us", "other")}
-        med[v]["ratios"] = [runs[(r, v)]["rps"] / runs[(r, BASE)]["rps"] for r in use
-                            if runs[(r, v)]["rps"] and runs[(r, BASE)]["rps"]]
+    meta, variants, rounds, runs, errors = read_rounds(results)
+    med, used = medians_against(runs, rounds, variants, BASE)
 
     main = admin_stage(os.path.join(results, "admin-main.json"), "cached")
     if main is None:

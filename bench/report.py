@@ -317,6 +317,43 @@ def build(results):
 
 
 
+
+def read_rounds(results):
+    """A per-round run's results: (meta, variants, rounds, runs[(round, variant)], errors)."""
+    meta = read_kv(os.path.join(results, "meta.txt"))
+    variants = meta.get("variants", "").split()
+    rounds = int(meta.get("rounds", "0"))
+    runs = {}
+    errors = []
+    for r in range(1, rounds + 1):
+        for v in variants:
+            w = read_run(results, r, v)
+            for e in w["errors"]:
+                errors.append("round %d %s: %s" % (r, v, e))
+            runs[(r, v)] = w
+    return meta, variants, rounds, runs, errors
+
+
+def clean_rounds(runs, rounds, v, base):
+    """The rounds in which neither v's run nor base's ran beside other load (all when none)."""
+    def clean(w):
+        return w["other"] is not None and w["other"] < NOISY_PCT
+    use = [r for r in range(1, rounds + 1) if clean(runs[(r, v)]) and clean(runs[(r, base)])]
+    return use or list(range(1, rounds + 1))
+
+
+def medians_against(runs, rounds, variants, base):
+    """Per variant: the medians over its clean rounds and its per-round req/s ratios to base;
+    returns (med, used)."""
+    med, used = {}, {}
+    for v in variants:
+        used[v] = use = clean_rounds(runs, rounds, v, base)
+        med[v] = {k: median([runs[(r, v)][k] for r in use])
+                  for k in ("rps", "p50", "p99", "cpu_us", "other")}
+        med[v]["ratios"] = [runs[(r, v)]["rps"] / runs[(r, base)]["rps"] for r in use
+                            if runs[(r, v)]["rps"] and runs[(r, base)]["rps"]]
+    return med, used
+
 def notes_and_rounds(out, keep, end, runs, rounds, variants):
     """Appends the hand-written notes' markers (kept across rewrites), the "Every round"
     table of runs[(round, variant)] and the end marker: the tail of a per-round section."""
