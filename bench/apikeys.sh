@@ -33,12 +33,6 @@
 # Needs: wrk, python3, meson + ninja. Every process started here is stopped by pid on exit.
 set -eu
 
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-2}
-THREADS=${THREADS:-1}
-CONNS=${CONNS:-64}
-QUIET_WAIT=${QUIET_WAIT:-60}
 BUILD_DIR=${BUILD_DIR:-build}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,6 +41,7 @@ cd "$ROOT"
 BENCH_NAME=apikeys.sh
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_wrk_env
 bench_args "$@"
 
 for tool in wrk python3; do

@@ -42,12 +42,6 @@
 # stopped by pid on exit.
 set -eu
 
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-2}
-THREADS=${THREADS:-1}
-CONNS=${CONNS:-64}
-QUIET_WAIT=${QUIET_WAIT:-60}
 HERD_CLIENTS=${HERD_CLIENTS:-1000}
 HERD_SECONDS=${HERD_SECONDS:-10}
 HERD_TTL=${HERD_TTL:-1}
@@ -61,6 +55,7 @@ cd "$ROOT"
 BENCH_NAME=cache.sh
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_wrk_env
 bench_args "$@"
 
 for tool in wrk h2load python3 cc pkg-config; do

@@ -192,3 +192,13 @@ bench_rounds() {
 		done
 	done
 }
+
+# The defaults of a side-by-side wrk bench's environment (its head documents each).
+bench_wrk_env() {
+	ROUNDS=${ROUNDS:-3}
+	DURATION=${DURATION:-10}
+	WARMUP=${WARMUP:-2}
+	THREADS=${THREADS:-1}
+	CONNS=${CONNS:-64}
+	QUIET_WAIT=${QUIET_WAIT:-60}
+}
