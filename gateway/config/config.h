@@ -191,6 +191,25 @@ struct fng_usage_plan {
 	unsigned nstages;
 };
 
+/* A certificate of the TLS listeners (`server.tls.certificates`). */
+struct fng_tls_cert {
+	const char *cert, *key;          /* absolute paths (read when the listeners start) */
+	const char **names;              /* SNI names it answers ("*.example.com" too) */
+	unsigned nnames;
+	uint32_t hsts_max_age_s;         /* 0: no Strict-Transport-Security */
+	bool hsts_subdomains;
+};
+
+/* `server.tls` (transport/tls.c). */
+struct fng_tls_cfg {
+	const char **listen;
+	unsigned nlisten;
+	bool modern;                     /* TLS 1.3 only; else Mozilla intermediate (1.2, 1.3) */
+	bool refuse_unknown_sni;         /* else the first certificate answers */
+	struct fng_tls_cert *certs;      /* [0] the default */
+	unsigned ncerts;
+};
+
 struct fng_alog_format; /* stages/access_log.h */
 
 struct fng_config {
@@ -204,6 +223,7 @@ struct fng_config {
 	const struct fng_api *default_api;
 	/* Peers whose X-Forwarded-For names the client (stages/ip_policy.c); NULL: none. */
 	const struct fng_cidr_set *trusted_proxies;
+	struct fng_tls_cfg tls;
 	/* The gateway-wide bucket and the local store's budget (stages/throttle.c). */
 	struct {
 		struct fng_throttle gateway;

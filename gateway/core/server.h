@@ -93,6 +93,7 @@ struct fng_listener {
 	struct fng_server *srv;
 	char addr[80];
 	bool admin;       /* the admin API's listener */
+	struct fng_tls *tls; /* a TLS listener's contexts (transport/tls.c); NULL: plain */
 	int (*pre_route)(struct fng_req *req); /* its own routing, for the connections */
 };
 
@@ -159,6 +160,8 @@ struct fng_server {
 	struct fng_limit_store *limits;
 	/* API keys and quota counters (state/keystate.h), created by the first keyed request. */
 	struct fng_keystate *keys;
+	/* The TLS listeners' contexts (transport/tls.c); NULL without server.tls. */
+	struct fng_tls *tls;
 	/* Response caches of the stages and their misses in flight (stages/cache.c). */
 	struct fng_cache_loop *caches;
 };

@@ -188,6 +188,14 @@ static void reload_work_cb(uv_work_t *req)
 
 static bool same_listen(const struct fng_config *a, const struct fng_config *b)
 {
+	if (a->tls.nlisten != b->tls.nlisten) {
+		return false;
+	}
+	for (unsigned i = 0; i < a->tls.nlisten; i++) {
+		if (strcmp(a->tls.listen[i], b->tls.listen[i]) != 0) {
+			return false;
+		}
+	}
 	if (a->nlisten != b->nlisten || !a->admin.listen != !b->admin.listen ||
 		(a->admin.listen && strcmp(a->admin.listen, b->admin.listen) != 0)) {
 		return false;
@@ -415,7 +423,7 @@ int fng__server_listen(struct fng_server *srv)
 	const struct fng_config *cfg = srv->cfg;
 	int err;
 
-	srv->listeners = calloc(cfg->nlisten + 1, sizeof(*srv->listeners));
+	srv->listeners = calloc(cfg->nlisten + 1 + cfg->tls.nlisten, sizeof(*srv->listeners));
 	if (!srv->listeners) {
 		return UV_ENOMEM;
 	}
@@ -441,6 +449,28 @@ int fng__server_listen(struct fng_server *srv)
 		l->pre_route = fng__admin_pre_route;
 		srv->nlisteners++;
 	}
+	if (cfg->tls.nlisten) {
+		/* Keys are read here, after the supervisor forked: no worker ever holds one. */
+		char why[512];
+
+		srv->tls = fng__tls_create(&cfg->tls, why, sizeof(why));
+		if (!srv->tls) {
+			fng__log("error", "cannot start the TLS listeners", "error", why, NULL);
+			return UV_EINVAL;
+		}
+	}
+	for (unsigned i = 0; i < cfg->tls.nlisten; i++) {
+		struct fng_listener *l = &srv->listeners[srv->nlisteners];
+
+		err = bind_listener(srv, l, cfg->tls.listen[i]);
+		if (err) {
+			fng__log("error", "cannot listen", "addr", cfg->tls.listen[i], "error",
+				uv_strerror(err), NULL);
+			return err;
+		}
+		l->tls = srv->tls;
+		srv->nlisteners++;
+	}
 	return 0;
 }
 
@@ -462,7 +492,8 @@ int fng__server_start(struct fng_server *srv)
 			return err;
 		}
 		fng__log("info", "listening", "addr", srv->listeners[i].addr,
-			srv->listeners[i].admin ? "role" : NULL, "admin", NULL);
+			srv->listeners[i].admin || srv->listeners[i].tls ? "role" : NULL,
+			srv->listeners[i].admin ? "admin" : "tls", NULL);
 	}
 	return 0;
 }
@@ -524,6 +555,8 @@ void fng__server_finish(struct fng_server *srv)
 	fng__buf_finish(&srv->alog.pending);
 	fng__buf_finish(&srv->alog.inflight);
 	free(srv->listeners);
+	fng__tls_free(srv->tls);
+	srv->tls = NULL;
 	free(srv->sched);
 	srv->sched = NULL;
 	fng__heap_finish(&srv->ws_deadlines);

@@ -26,4 +26,9 @@ void fng__server_finish(struct fng_server *srv);
 /* Stop accepting, finish in-flight requests (up to drain_ms), then stop the loop. */
 void fng__server_drain(struct fng_server *srv);
 
+/* The `server.tls` row (tls_conf.c; obj: struct fng_config). */
+struct fng_conf;
+struct fng_conf_node;
+int fng__server_tls_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj);
+
 #endif

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "conf.h"
+#include "daemon.h"
 #include "ip_policy.h"
 #include "throttle.h"
 
@@ -106,6 +107,7 @@ static const struct fng_conf_key server_keys[] = {
 	{ "trusted_proxies", FNG_CONF_FN, 0, .fn = fng__trusted_proxies_conf },
 	{ "throttle", FNG_CONF_FN, 0, .fn = fng__server_throttle_conf },
 	{ "state_dir", FNG_CONF_FN, 0, .fn = parse_state_dir },
+	{ "tls", FNG_CONF_FN, 0, .fn = fng__server_tls_conf },
 	{ "throttle_memory_bytes", FNG_CONF_U64, OFF(throttle.memory_bytes), (uint64_t)64 << 20,
 		4096, (uint64_t)1 << 40 },
 	{ NULL },

@@ -743,6 +743,11 @@ static void req_respond(struct fng_req *req)
 	fng__buf_str(o, "Date: ");
 	fng__buf_append(o, fng__server_date(c->srv), 29);
 	fng__buf_str(o, "\r\n");
+	if (c->hsts) {
+		fng__buf_str(o, "Strict-Transport-Security: ");
+		fng__buf_str(o, c->hsts);
+		fng__buf_str(o, "\r\n");
+	}
 	for (unsigned i = 0; i < r->nheaders; i++) {
 		fng__buf_append(o, r->headers[i].name.p, r->headers[i].name.len);
 		fng__buf_append(o, ": ", 2);

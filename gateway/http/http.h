@@ -95,6 +95,8 @@ struct fng_conn {
 	struct fng_body_parser *bp; /* the body being read (request arena) */
 	struct fng_ws *ws;     /* FNG_CONN_WS: the upgraded protocol's state (its own) */
 	const struct fng_upgrade_ops *up; /* FNG_CONN_WS: what drives it */
+	/* TLS: the Strict-Transport-Security value of its certificate, or NULL. */
+	const char *hsts;
 	/* The listener's own routing (the admin API's), run on each new request; or NULL. */
 	int (*pre_route)(struct fng_req *req);
 	union {

@@ -194,6 +194,11 @@ static void reject_close_cb(uv_handle_t *h)
 	free(h->data);
 }
 
+static void reject_tls_close_cb(uv_handle_t *h)
+{
+	fng__tls_conn_discard(h->data);
+}
+
 /* ---- listeners ---- */
 
 /*
@@ -324,7 +329,8 @@ static void pause_listeners(struct fng_server *srv)
 static void start_conn(struct fng_listener *l, int fd, const struct sockaddr_storage *peer,
 	socklen_t len)
 {
-	struct fng_conn *c = calloc(1, sizeof(*c));
+	/* A TLS listener's connections are TLS ones: the same stream under wolfSSL (tls.c). */
+	struct fng_conn *c = l->tls ? fng__tls_conn_new(l->tls) : calloc(1, sizeof(*c));
 
 	if (!c) {
 		close(fd);
@@ -334,13 +340,13 @@ static void start_conn(struct fng_listener *l, int fd, const struct sockaddr_sto
 	c->tcp.data = c;
 	if (uv_tcp_open(&c->tcp, fd) != 0) {
 		close(fd);
-		uv_close((uv_handle_t *)&c->tcp, reject_close_cb);
+		uv_close((uv_handle_t *)&c->tcp, l->tls ? reject_tls_close_cb : reject_close_cb);
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	memcpy(&c->peer, peer, len < sizeof(c->peer) ? len : sizeof(c->peer));
 	c->pre_route = l->pre_route;
-	fng__conn_init(c, l->srv, &fng__tcp_transport);
+	fng__conn_init(c, l->srv, l->tls ? &fng__tls_transport : &fng__tcp_transport);
 	fng__conn_start(c);
 }
 

@@ -27,6 +27,17 @@ void fng__loopback_eof(struct fng_loopback *lb);
 /* Closes if still open and frees lb. */
 void fng__loopback_destroy(struct fng_loopback *lb);
 
+/* The TLS transport (tls.c): wolfSSL through custom I/O over the same TCP stream. */
+struct fng_tls;
+extern const struct fng_transport_ops fng__tls_transport;
+/* A listener's contexts (one per certificate) from cfg; NULL with err (naming the file). */
+struct fng_tls *fng__tls_create(const struct fng_tls_cfg *cfg, char *err, size_t errlen);
+void fng__tls_free(struct fng_tls *tls);
+/* A connection of a TLS listener (its handle still to be opened), or NULL. */
+struct fng_conn *fng__tls_conn_new(struct fng_tls *tls);
+/* Frees a connection fng__tls_conn_new made that never started. */
+void fng__tls_conn_discard(struct fng_conn *c);
+
 /* The plain TCP transport. */
 extern const struct fng_transport_ops fng__tcp_transport;
 
