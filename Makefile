@@ -3,6 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 PORT ?= 8080
 ADMIN_PORT ?= 9901
+HTTPS_PORT ?= 8443
 MESON_TEST = meson test --print-errorlogs --num-processes 2
 
 .PHONY: all deps build functions demo test test-asan test-plain valgrind bench clean
@@ -48,8 +49,14 @@ demo: functions
 	@test -s $(BUILD)/admin.token || (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | \
 		tr -d ' \n' > $(BUILD)/admin.token)
 	@printf 'admin:\n  listen: "127.0.0.1:$(ADMIN_PORT)"\n  token_file: admin.token\n' >> $(BUILD)/demo.yaml
+	@# HTTPS on 127.0.0.1:$(HTTPS_PORT) with a certificate made here once (never committed).
+	@test -s $(BUILD)/tls/demo.key || (mkdir -p $(BUILD)/tls && umask 077 && \
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+		-keyout $(BUILD)/tls/demo.key -out $(BUILD)/tls/demo.crt -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null && chmod 644 $(BUILD)/tls/demo.crt)
+	@sed -i 's|^server:$$|server:\n  tls: { listen: ["127.0.0.1:$(HTTPS_PORT)"], certificates: [{ cert: tls/demo.crt, key: tls/demo.key, names: [localhost, 127.0.0.1], hsts_max_age_s: 300 }] }|' $(BUILD)/demo.yaml
 	@echo
-	@echo "fngate demo on http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
+	@echo "fngate demo on http://127.0.0.1:$(PORT) and https://127.0.0.1:$(HTTPS_PORT)  (Ctrl-C stops it)"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/hello/world            # function hello"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/prod/hello/world           # same, prod stage"
 	@echo "  curl -i 'http://127.0.0.1:$(PORT)/dev/echo/any/path?q=1'    # function echo"
@@ -69,7 +76,9 @@ demo: functions
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/cached/time   # twice: x-cache: miss, then hit with the same time (10 s, tag clock)"
 	@echo "  curl -X DELETE -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" http://127.0.0.1:$(ADMIN_PORT)/@cache/tags/clock  # purge: the next is a miss"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/secure/hello -H \"Authorization: Bearer \$$($(BUILD)/gateway/fngate token --key examples/jwt/demo-rs256.pem --kid demo-rs256 --iss https://fngate.demo/ --aud fngate-demo --sub alice --scope read)\"  # JWT authorizer"
+	@echo "  curl -i --cacert $(BUILD)/tls/demo.crt https://localhost:$(HTTPS_PORT)/dev/hello/world  # HTTPS (TLS 1.3, HSTS)"
 	@echo "  pages: http://127.0.0.1:$(PORT)/chat/       # chat rooms (examples/chat)"
+	@echo "         https://127.0.0.1:$(HTTPS_PORT)/chat/      # the same over https:// and wss:// (the demo certificate is self-signed)"
 	@echo "         http://127.0.0.1:$(PORT)/dashboard/  # live chart (examples/dashboard)"
 	@echo "  curl http://127.0.0.1:$(PORT)/dashboard/metrics -d '{\"name\":\"io\",\"value\":1}'"
 	@echo "  $(BUILD)/gateway/fngate routes examples/fngate.yaml"
