@@ -175,6 +175,7 @@ struct reload_work {
 	struct fng_server *srv;
 	char *path;
 	struct fng_config *cfg;
+	struct fng_tls *tls;     /* the new certificates' contexts, made here off the loop */
 	struct fng_buf errors;
 	int err;
 };
@@ -182,8 +183,20 @@ struct reload_work {
 static void reload_work_cb(uv_work_t *req)
 {
 	struct reload_work *w = (struct reload_work *)req;
+	char why[512];
 
 	w->err = fng__config_load(w->path, &w->cfg, &w->errors);
+	if (w->err || !w->cfg->tls.nlisten) {
+		return;
+	}
+	/* Certificates and keys read again: a bad one keeps the running ones (and config). */
+	w->tls = fng__tls_create(w->cfg, why, sizeof(why));
+	if (!w->tls) {
+		fng__buf_printf(&w->errors, "server.tls: %s\n", why);
+		fng__config_unref(w->cfg);
+		w->cfg = NULL;
+		w->err = UV_EINVAL;
+	}
 }
 
 static bool same_listen(const struct fng_config *a, const struct fng_config *b)
@@ -263,6 +276,17 @@ static void reload_after_cb(uv_work_t *req, int status)
 			fng__log("warn", "server.state_dir changed: it applies at the next start",
 				"state_dir", old->state_dir, NULL);
 		}
+		if (w->tls) {
+			/* New connections get the new certificates; established ones keep theirs. */
+			for (unsigned i = 0; i < srv->nlisteners; i++) {
+				if (srv->listeners[i].tls) {
+					srv->listeners[i].tls = w->tls;
+				}
+			}
+			fng__tls_unref(srv->tls);
+			srv->tls = w->tls;
+			w->tls = NULL;
+		}
 		srv->cfg = w->cfg;
 		fng__config_unref(old);
 		if (srv->fns) {
@@ -272,6 +296,7 @@ static void reload_after_cb(uv_work_t *req, int status)
 		log_config_warnings(srv->cfg);
 		fng__log("info", "config reloaded", "path", w->path, NULL);
 	}
+	fng__tls_unref(w->tls); /* a reload that did not apply */
 	fng__buf_finish(&w->errors);
 	free(w->path);
 	free(w);
@@ -453,7 +478,7 @@ int fng__server_listen(struct fng_server *srv)
 		/* Keys are read here, after the supervisor forked: no worker ever holds one. */
 		char why[512];
 
-		srv->tls = fng__tls_create(&cfg->tls, why, sizeof(why));
+		srv->tls = fng__tls_create(srv->cfg, why, sizeof(why));
 		if (!srv->tls) {
 			fng__log("error", "cannot start the TLS listeners", "error", why, NULL);
 			return UV_EINVAL;
@@ -555,7 +580,7 @@ void fng__server_finish(struct fng_server *srv)
 	fng__buf_finish(&srv->alog.pending);
 	fng__buf_finish(&srv->alog.inflight);
 	free(srv->listeners);
-	fng__tls_free(srv->tls);
+	fng__tls_unref(srv->tls);
 	srv->tls = NULL;
 	free(srv->sched);
 	srv->sched = NULL;

@@ -14,6 +14,7 @@
  * with the server's order, ChaCha20-Poly1305 first (Debian's wolfSSL has no AES-NI assembly).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -40,7 +41,14 @@ struct tls_cert {
 	char *hsts;                      /* the Strict-Transport-Security value, or NULL */
 };
 
+/*
+ * A listener's contexts, made from one configuration snapshot (whose certificate entries it
+ * points into: it holds a reference). Reference-counted: the server holds one, each
+ * connection one, so a reload that makes new ones leaves established connections on theirs.
+ */
 struct fng_tls {
+	int refs;
+	struct fng_config *cfg;
 	struct tls_cert *certs;          /* [0] the default */
 	unsigned ncerts;
 	bool refuse_unknown;
@@ -355,6 +363,7 @@ static void close_cb(uv_handle_t *h)
 	struct tls_conn *tc = h->data;
 
 	wolfSSL_free(tc->ssl);
+	fng__tls_unref(tc->tls);
 	fng__buf_finish(&tc->rx);
 	fng__buf_finish(&tc->tx);
 	fng__conn_on_closed(&tc->conn);
@@ -392,6 +401,7 @@ struct fng_conn *fng__tls_conn_new(struct fng_tls *tls)
 		free(tc);
 		return NULL;
 	}
+	tls->refs++;
 	wolfSSL_SetIOReadCtx(tc->ssl, tc);
 	wolfSSL_SetIOWriteCtx(tc->ssl, tc);
 	return &tc->conn;
@@ -402,6 +412,7 @@ void fng__tls_conn_discard(struct fng_conn *c)
 	struct tls_conn *tc = (struct tls_conn *)c;
 
 	wolfSSL_free(tc->ssl);
+	fng__tls_unref(tc->tls);
 	free(tc);
 }
 
@@ -518,9 +529,9 @@ fail:
 	return NULL;
 }
 
-void fng__tls_free(struct fng_tls *tls)
+void fng__tls_unref(struct fng_tls *tls)
 {
-	if (!tls) {
+	if (!tls || --tls->refs > 0) {
 		return;
 	}
 	for (unsigned i = 0; i < tls->ncerts; i++) {
@@ -528,23 +539,26 @@ void fng__tls_free(struct fng_tls *tls)
 		free(tls->certs[i].hsts);
 	}
 	free(tls->certs);
+	fng__config_unref(tls->cfg);
 	free(tls);
 }
 
-struct fng_tls *fng__tls_create(const struct fng_tls_cfg *cfg, char *err, size_t errlen)
+struct fng_tls *fng__tls_create(struct fng_config *config, char *err, size_t errlen)
 {
+	const struct fng_tls_cfg *cfg = &config->tls;
 	struct fng_tls *tls = calloc(1, sizeof(*tls));
-	static bool init;
+	static atomic_bool init;
 
-	if (!init) {
+	if (!atomic_exchange(&init, true)) {
 		wolfSSL_Init();
-		init = true;
 	}
 	if (!tls || !(tls->certs = calloc(cfg->ncerts, sizeof(*tls->certs)))) {
 		free(tls);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	tls->refs = 1;
+	tls->cfg = fng__config_ref(config);
 	tls->refuse_unknown = cfg->refuse_unknown_sni;
 	for (unsigned i = 0; i < cfg->ncerts; i++) {
 		const struct fng_tls_cert *c = &cfg->certs[i];
@@ -553,7 +567,7 @@ struct fng_tls *fng__tls_create(const struct fng_tls_cfg *cfg, char *err, size_t
 		t->cfg = c;
 		t->ctx = ctx_new(cfg, c, tls, err, errlen);
 		if (!t->ctx) {
-			fng__tls_free(tls);
+			fng__tls_unref(tls);
 			return NULL;
 		}
 		tls->ncerts++;

@@ -30,9 +30,15 @@ void fng__loopback_destroy(struct fng_loopback *lb);
 /* The TLS transport (tls.c): wolfSSL through custom I/O over the same TCP stream. */
 struct fng_tls;
 extern const struct fng_transport_ops fng__tls_transport;
-/* A listener's contexts (one per certificate) from cfg; NULL with err (naming the file). */
-struct fng_tls *fng__tls_create(const struct fng_tls_cfg *cfg, char *err, size_t errlen);
-void fng__tls_free(struct fng_tls *tls);
+/*
+ * The TLS listeners' contexts (one per certificate) from cfg's server.tls, holding a reference
+ * to cfg and one of their own for the caller; NULL with err (naming the file and the cause).
+ * Reads the certificates and keys: called after the sandbox supervisor has forked, and by a
+ * reload on the thread pool.
+ */
+struct fng_tls *fng__tls_create(struct fng_config *cfg, char *err, size_t errlen);
+/* Drops a reference (connections hold their own); NULL is a no-op. */
+void fng__tls_unref(struct fng_tls *tls);
 /* A connection of a TLS listener (its handle still to be opened), or NULL. */
 struct fng_conn *fng__tls_conn_new(struct fng_tls *tls);
 /* Frees a connection fng__tls_conn_new made that never started. */

@@ -281,6 +281,52 @@ def _():
     check(d.alive(), 'the daemon is alive')
 
 
+def peer_cn(port, name):
+    rc, text = s_client('-servername', name, port=port)
+    for line in text.splitlines():
+        if line.startswith('subject='):
+            return line.split('CN', 1)[-1].strip(' =')
+    return None
+
+
+@tap.case('SIGHUP reloads certificates: an established connection keeps working, new ones get the new certificate; a bad one keeps the old and says why')
+def _():
+    if not openssl_ok():
+        return
+    certs = Certs.get()
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                    'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-keyout',
+                    os.path.join(certs, 'c.key'), '-out', os.path.join(certs, 'c.crt'), '-subj',
+                    '/CN=c.test', '-addext', 'subjectAltName=DNS:a.test'],
+                   check=True, capture_output=True, timeout=60)
+    fdir = FnDir()
+    d = Daemon(config(fdir.path, certs), listeners=2)
+    try:
+        port = d.addrs[1][1]
+        eq(peer_cn(port, 'a.test'), 'a.test', 'before: certificate a')
+        c = ctx(os.path.join(certs, 'a.crt'))
+        raw = socket.create_connection(('127.0.0.1', port), timeout=5)
+        s = c.wrap_socket(raw, server_hostname='a.test')
+        req = b'GET /s/hi HTTP/1.1\r\nHost: a.test\r\n\r\n'
+        s.sendall(req)
+        check(b'hello over tls' in s.recv(4096), 'a keep-alive connection, first request')
+        o = d.reload(config(fdir.path, certs).replace('a.crt', 'c.crt').replace('a.key', 'c.key'))
+        eq(o.get('msg'), 'config reloaded', 'reloaded: %r' % o)
+        s.sendall(req)
+        check(b'hello over tls' in s.recv(4096), 'the same connection after the reload')
+        s.close()
+        eq(peer_cn(port, 'a.test'), 'c.test', 'after: the new certificate for new connections')
+        bad = config(fdir.path, certs).replace('a.key', 'b.key')  # a key of another cert
+        o = d.reload(bad)
+        check(o.get('msg') == 'reload failed' and 'a.crt' in str(o.get('error')),
+              'the failure names the file: %r' % o)
+        eq(peer_cn(port, 'a.test'), 'c.test', 'the running certificate stays')
+        check(d.alive(), 'alive')
+    finally:
+        d.stop()
+        fdir.cleanup()
+
+
 @tap.case('the daemon stops cleanly (exit 0: no leak or sanitizer report)')
 def _():
     d = Env.get()
