@@ -1085,6 +1085,34 @@ def supervisor_pid(gateway_pid):
     return None
 
 
+def readable_memory(pid, limit=1 << 30):
+    """Yields the bytes of pid's private writable mappings (smaller than limit each)."""
+    with open('/proc/%d/maps' % pid) as f:
+        maps = f.read().splitlines()
+    with open('/proc/%d/mem' % pid, 'rb', 0) as mem:
+        for line in maps:
+            parts = line.split()
+            lo, hi = (int(x, 16) for x in parts[0].split('-'))
+            if not parts[1].startswith('rw') or hi - lo > limit:
+                continue
+            for at in range(lo, hi, 1 << 22):
+                try:
+                    mem.seek(at)
+                    yield mem.read(min(1 << 22, hi - at))
+                except (OSError, ValueError, OverflowError):
+                    break
+
+
+def holds(pid, needle):
+    """Whether pid's private writable memory holds needle (bytes)."""
+    tail = b''
+    for chunk in readable_memory(pid):
+        if needle in tail + chunk:
+            return True
+        tail = chunk[-len(needle):]
+    return False
+
+
 def worker_pids(gateway_pid, function=None):
     """Worker pids (children of the supervisor), optionally of one function (comm fn:NAME)."""
     sup = supervisor_pid(gateway_pid)

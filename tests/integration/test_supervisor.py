@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 
-from lib import (BIN, SharedDaemon, SLOW, Tap, check, check_json_error, children, diag, eq,
+from lib import (BIN, SharedDaemon, SLOW, Tap, check, check_json_error, children, diag, eq, holds,
                  exchange, install_batches, proc_stat, req, supervisor_pid, test_so,
                  wait_deployed, worker_pids)
 
@@ -162,33 +162,6 @@ def _():
     eq(gone([old] + old_workers), [], 'processes of the dead supervisor still there')
     eq(proc_stat(new)[1], d.proc.pid, 'the new supervisor\'s parent')
     check(worker_pids(d.proc.pid, 'ok'), 'no worker of ok under the new supervisor')
-
-
-def readable_memory(pid, limit=1 << 30):
-    """Yields the bytes of pid's private writable mappings (smaller than limit each)."""
-    with open('/proc/%d/maps' % pid) as f:
-        maps = f.read().splitlines()
-    with open('/proc/%d/mem' % pid, 'rb', 0) as mem:
-        for line in maps:
-            parts = line.split()
-            lo, hi = (int(x, 16) for x in parts[0].split('-'))
-            if not parts[1].startswith('rw') or hi - lo > limit:
-                continue
-            for at in range(lo, hi, 1 << 22):
-                try:
-                    mem.seek(at)
-                    yield mem.read(min(1 << 22, hi - at))
-                except (OSError, ValueError, OverflowError):
-                    break
-
-
-def holds(pid, needle):
-    tail = b''
-    for chunk in readable_memory(pid):
-        if needle in tail + chunk:
-            return True
-        tail = chunk[-len(needle):]
-    return False
 
 
 @tap.case('the replacement is a fresh image of the binary: none of the gateway\'s '

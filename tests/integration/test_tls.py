@@ -19,7 +19,8 @@ import subprocess
 import tempfile
 import time
 
-from lib import (SLOW, Daemon, FnDir, Tap, check, eq, note, test_so, wait_deployed)
+from lib import (SLOW, Daemon, FnDir, Tap, check, eq, holds, note, supervisor_pid, test_so,
+                 wait_deployed, worker_pids)
 
 tap = Tap(budget=90, needs_workers=True)
 
@@ -279,6 +280,31 @@ def _():
         for s in socks:
             s.close()
     check(d.alive(), 'the daemon is alive')
+
+
+@tap.case("private keys: in the gateway's memory only, never in a worker's or the supervisor's")
+def _():
+    if not openssl_ok():
+        return
+    d = Env.get()
+    with socket.create_connection(('127.0.0.1', tls_port()), timeout=5) as raw:  # a worker up
+        c = ctx(os.path.join(Certs.get(), 'a.crt'))
+        c.check_hostname = False
+        with c.wrap_socket(raw, server_hostname='a.test') as s:
+            s.sendall(b'GET / HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\n'
+                      b'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+                      b'Sec-WebSocket-Version: 13\r\n\r\n')
+            s.recv(4096)
+            s.sendall(ws_frame(b'hi'))
+            s.recv(4096)
+    der = subprocess.run(['openssl', 'pkey', '-in', os.path.join(Certs.get(), 'a.key'),
+                          '-outform', 'DER'], capture_output=True, check=True).stdout
+    needle = der[-40:]  # the end of the key's DER: its private and public values
+    check(holds(d.proc.pid, needle), "the control: the key is in the gateway's memory")
+    workers = worker_pids(d.proc.pid, 'wsecho')
+    check(workers, 'a worker of wsecho to look into')
+    for pid in workers + [supervisor_pid(d.proc.pid)]:
+        check(not holds(pid, needle), 'process %d holds the private key' % pid)
 
 
 def peer_cn(port, name):
