@@ -32,7 +32,7 @@
 
 static const char usage_text[] =
 	"usage: fngate ws [-q] [-H 'NAME: VALUE']... [-p PROTO[,PROTO]...] [-s TEXT]...\n"
-	"                 [-n N] [-t MS] ws://HOST[:PORT]/PATH[?QUERY]\n"
+	"                 [-n N] [-t MS] [-c CAFILE] ws[s]://HOST[:PORT]/PATH[?QUERY]\n"
 	"\n"
 	"Each line of stdin is sent as a text message; each message received is printed\n"
 	"(`< TEXT`, binary as `< [binary N bytes] HEX`). End of input closes (1000).\n"
@@ -43,6 +43,8 @@ static const char usage_text[] =
 	"  -n N              close and exit 0 after receiving N messages\n"
 	"                    (end of input then waits for them instead of closing)\n"
 	"  -t MS             exit 1 if not done after MS milliseconds\n"
+	"  -c CAFILE         wss://: trust the certificates of this PEM file (else the\n"
+	"                    system's)\n"
 	"  -q                print only the messages received\n";
 
 /* A message waiting to go out, sent FRAGMENT bytes per writeable callback. */
@@ -64,11 +66,12 @@ struct url {
 	char *authority; /* for Host: as written in the URL */
 	char *path;      /* "/" at least, with the query */
 	int port;
+	bool tls;        /* wss:// */
 };
 
 struct client {
 	/* options */
-	const char *url_text, *protocols, *host, *origin;
+	const char *url_text, *protocols, *host, *origin, *cafile;
 	struct header *headers;
 	size_t n_headers;
 	long count, timeout_ms;
@@ -96,8 +99,8 @@ static bool is_host_char(char ch)
 }
 
 /*
- * Splits `ws://HOST[:PORT][/PATH][?QUERY]` into u (u->host owns the memory). On error *why
- * says what is wrong and the return is -EINVAL, or -ENOTSUP for wss://.
+ * Splits `ws[s]://HOST[:PORT][/PATH][?QUERY]` into u (u->host owns the memory). On error *why
+ * says what is wrong and the return is -EINVAL.
  */
 static int parse_url(const char *s, struct url *u, const char **why)
 {
@@ -106,11 +109,11 @@ static int parse_url(const char *s, struct url *u, const char **why)
 	long p = 80;
 
 	if (!strncasecmp(s, "wss://", 6)) {
-		*why = "wss:// is not supported by this client yet";
-		return -ENOTSUP;
-	}
-	if (strncasecmp(s, "ws://", 5)) {
-		*why = "it must start with ws://";
+		u->tls = true;
+		p = 443;
+		s++; /* the rest is parsed as after ws:// */
+	} else if (strncasecmp(s, "ws://", 5)) {
+		*why = "it must start with ws:// or wss://";
 		return -EINVAL;
 	}
 	auth = s + 5;
@@ -671,6 +674,10 @@ static int run(struct client *c, const struct url *u)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_JUST_USE_RAW_ORIGIN;
+	if (u->tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.client_ssl_ca_filepath = c->cafile;
+	}
 	info.pt_serv_buf_size = 32768; /* the handshake, -H headers included, is built in it */
 	info.gid = -1;
 	info.uid = -1;
@@ -692,6 +699,7 @@ static int run(struct client *c, const struct url *u)
 	ci.protocol = c->protocols;
 	ci.local_protocol_name = protocols[0].name;
 	ci.pwsi = &c->wsi;
+	ci.ssl_connection = u->tls ? LCCSCF_USE_SSL : 0;
 	lws_sul_schedule(c->ctx, 0, &c->tick, tick_cb, TICK_US);
 	if (c->timeout_ms) {
 		lws_sul_schedule(c->ctx, 0, &c->deadline, deadline_cb,
@@ -724,8 +732,12 @@ int fng__cli_ws(int argc, char **argv)
 		return 1;
 	}
 	opterr = 0;
-	while ((opt = getopt(argc, argv, "H:p:s:n:t:qh")) != -1) {
+	while ((opt = getopt(argc, argv, "H:p:s:n:t:c:qh")) != -1) {
 		switch (opt) {
+		case 'c':
+			c.cafile = optarg;
+			err = 0;
+			break;
 		case 'H':
 			err = parse_header(&c, optarg);
 			break;

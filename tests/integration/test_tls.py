@@ -42,7 +42,8 @@ class Certs:
                 subprocess.run(['openssl', 'req', '-x509'] + alg + [
                     '-nodes', '-days', '30', '-keyout', os.path.join(cls.dir, name + '.key'),
                     '-out', os.path.join(cls.dir, name + '.crt'), '-subj', '/CN=%s.test' % name,
-                    '-addext', 'subjectAltName=DNS:%s.test,IP:127.0.0.1' % name],
+                    '-addext', 'subjectAltName=DNS:%s.test,%sIP:127.0.0.1'
+                    % (name, 'DNS:ws.test,' if name == 'a' else '')],
                     check=True, capture_output=True, timeout=60)
         return cls.dir
 
@@ -243,6 +244,20 @@ def _():
             while len(rest) < 2 + n:
                 rest += s.recv(4096)
             check(b'echo over wss' in rest[2:2 + n], 'the echo: %r' % rest[:80])
+
+
+@tap.case('fngate ws speaks wss:// (-c CAFILE trusts the test certificate)')
+def _():
+    from lib import BIN
+    p = subprocess.run([BIN, 'ws', '-q', '-c', os.path.join(Certs.get(), 'a.crt'), '-H',
+                        'Host: ws.test', '-s', 'hello wss', '-n', '1', '-t', '5000',
+                        'wss://127.0.0.1:%d/' % tls_port()], capture_output=True, timeout=20)
+    eq(p.returncode, 0, 'exit status (stderr %r)' % p.stderr[-300:])
+    check(b'hello wss' in p.stdout, 'the echo: %r' % p.stdout[-200:])
+    p = subprocess.run([BIN, 'ws', '-q', '-c', os.path.join(Certs.get(), 'b.crt'), '-H',
+                        'Host: ws.test', '-s', 'x', '-n', '1', '-t', '5000',
+                        'wss://127.0.0.1:%d/' % tls_port()], capture_output=True, timeout=20)
+    check(p.returncode != 0, 'a certificate the CA file does not vouch for is refused')
 
 
 @tap.case('hostile clients: garbage, a stalled handshake, 1000 half-open handshakes; the daemon serves on')

@@ -234,8 +234,8 @@ def _():
 def _():
     port = free_port()
     bad = [
-        ('wss://127.0.0.1:%d/' % port, 'wss:// is not supported by this client yet'),
-        ('http://127.0.0.1:%d/' % port, 'must start with ws://'),
+        ('http://127.0.0.1:%d/' % port, 'must start with ws:// or wss://'),
+        ('wss://', 'no host'),
         ('ws://', 'no host'),
         ('ws://127.0.0.1:0/', 'port must be 1 to 65535'),
         ('ws://127.0.0.1:65536/', 'port must be 1 to 65535'),
