@@ -260,7 +260,7 @@ def _():
     check(p.returncode != 0, 'a certificate the CA file does not vouch for is refused')
 
 
-@tap.case('hostile clients: garbage, a stalled handshake, 1000 half-open handshakes; the daemon serves on')
+@tap.case('hostile clients: garbage, a stalled handshake, an oversized record, a renegotiation, 1000 half-open handshakes; the daemon serves on')
 def _():
     d = Env.get()
     with socket.create_connection(('127.0.0.1', tls_port()), timeout=5) as s:
@@ -283,6 +283,26 @@ def _():
             pass
         took = time.monotonic() - t0
     check(took < 5 * SLOW, 'a stalled handshake is closed by the header timeout (%.1f s)' % took)
+    # A record longer than TLS allows (2^14 + 2048), as the first thing sent: closed at once.
+    with socket.create_connection(('127.0.0.1', tls_port()), timeout=5) as s:
+        s.sendall(b'\x16\x03\x03\xff\xff' + os.urandom(4096))
+        try:
+            while s.recv(4096):
+                pass
+            closed = True
+        except ConnectionResetError:
+            closed = True
+        except socket.timeout:
+            closed = False
+        check(closed, 'an oversized record: the connection is closed')
+    # A client asking to renegotiate (TLS 1.2): refused, the daemon serves on.
+    if openssl_ok():
+        p = subprocess.run(['openssl', 's_client', '-connect', '127.0.0.1:%d' % tls_port(),
+                            '-servername', 'a.test', '-tls1_2'], input=b'R\n',
+                           capture_output=True, timeout=20 * SLOW)
+        text = (p.stdout + p.stderr).decode('utf-8', 'replace')
+        check('RENEGOTIATING' in text, 'the client asked to renegotiate')
+        check('alert' in text.lower(), 'refused with an alert: %s' % text[-300:])
     socks = []
     try:
         for _ in range(1000):
