@@ -260,6 +260,51 @@ def _():
     check(p.returncode != 0, 'a certificate the CA file does not vouch for is refused')
 
 
+NODE_WSS = r"""
+const WebSocket = require('ws');
+const fs = require('fs');
+const [url, ca] = process.argv.slice(1);
+const ws = new WebSocket(url, { ca: fs.readFileSync(ca), headers: { host: 'ws.test' },
+                                servername: 'a.test' });
+ws.on('open', () => ws.send('hello from node over wss'));
+ws.on('message', (m) => { console.log(String(m)); ws.close(1000); });
+ws.on('close', () => process.exit(0));
+ws.on('error', (e) => { console.error(String(e)); process.exit(1); });
+setTimeout(() => { console.error('timeout'); process.exit(1); }, 5000);
+"""
+
+
+@tap.case("node's ws client over wss://")
+def _():
+    ws_dir = os.environ.get('FNGATE_WS_DIR') or ''
+    if not shutil.which('node') or not os.path.isdir(os.path.join(ws_dir, 'node_modules', 'ws')):
+        note('node or its ws module missing: skipped')
+        return
+    p = subprocess.run(['node', '-e', NODE_WSS, 'wss://127.0.0.1:%d/' % tls_port(),
+                        os.path.join(Certs.get(), 'a.crt')], capture_output=True, timeout=30,
+                       env=dict(os.environ, NODE_PATH=os.path.join(ws_dir, 'node_modules')))
+    eq(p.returncode, 0, 'node exit status (stderr %r)' % p.stderr[-300:])
+    check(b'hello from node over wss' in p.stdout, 'the echo: %r' % p.stdout[-200:])
+
+
+@tap.case("profile modern: TLS 1.3 only, a TLS 1.2 client refused")
+def _():
+    if not openssl_ok():
+        return
+    fdir = FnDir()
+    d = Daemon(config(fdir.path, Certs.get()).replace('    unknown_sni: default',
+                                                      '    unknown_sni: default\n    profile: modern'),
+               listeners=2)
+    try:
+        rc, text = s_client('-tls1_2', '-servername', 'a.test', port=d.addrs[1][1])
+        check(rc != 0 and 'alert' in text.lower(), 'TLS 1.2 refused: %s' % text[-200:])
+        rc, text = s_client('-tls1_3', '-servername', 'a.test', port=d.addrs[1][1])
+        check('TLSv1.3' in text, 'TLS 1.3 served')
+    finally:
+        d.stop()
+        fdir.cleanup()
+
+
 @tap.case('hostile clients: garbage, a stalled handshake, an oversized record, a renegotiation, 1000 half-open handshakes; the daemon serves on')
 def _():
     d = Env.get()
