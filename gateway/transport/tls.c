@@ -181,17 +181,54 @@ struct cert_parts {
 	unsigned nsans;
 };
 
+/* Appends an RFC 2253 attribute value to o (room for 3 bytes per input byte). */
+static char *dn_value(char *o, const unsigned char *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		unsigned char ch = p[i];
+
+		if (ch < 0x20 || ch == 0x7f) {
+			o += sprintf(o, "\\%02X", ch);
+			continue;
+		}
+		if (strchr(",+\"\\<>;", ch) || (i == 0 && (ch == '#' || ch == ' ')) ||
+			(i == n - 1 && ch == ' ')) {
+			*o++ = '\\';
+		}
+		*o++ = (char)ch;
+	}
+	return o;
+}
+
+/* A name in RFC 2253's form: the last RDN first, "CN=alice,O=Example" (no spaces). */
 static char *name_text(WOLFSSL_X509_NAME *name)
 {
-	WOLFSSL_BIO *bio = wolfSSL_BIO_new(wolfSSL_BIO_s_mem());
-	char *p = NULL, *out = NULL;
-	int n;
+	int n = name ? wolfSSL_X509_NAME_entry_count(name) : 0;
+	size_t size = 1;
+	char *out, *o;
 
-	if (bio && name && wolfSSL_X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) ==
-		WOLFSSL_SUCCESS && (n = wolfSSL_BIO_get_mem_data(bio, &p)) >= 0) {
-		out = strndup(p ? p : "", (size_t)n);
+	for (int i = 0; i < n; i++) {
+		WOLFSSL_ASN1_STRING *v = wolfSSL_X509_NAME_ENTRY_get_data(
+			wolfSSL_X509_NAME_get_entry(name, i));
+
+		size += 64 + (v ? (size_t)wolfSSL_ASN1_STRING_length(v) * 3 : 0);
 	}
-	wolfSSL_BIO_free(bio);
+	out = o = malloc(size);
+	for (int i = n - 1; out && i >= 0; i--) {
+		WOLFSSL_X509_NAME_ENTRY *e = wolfSSL_X509_NAME_get_entry(name, i);
+		WOLFSSL_ASN1_STRING *v = wolfSSL_X509_NAME_ENTRY_get_data(e);
+		const char *sn = wolfSSL_OBJ_nid2sn(wolfSSL_OBJ_obj2nid(
+			wolfSSL_X509_NAME_ENTRY_get_object(e)));
+
+		if (!v) {
+			continue;
+		}
+		o += snprintf(o, 48, "%s%.40s=", o == out ? "" : ",", sn ? sn : "UNDEF");
+		o = dn_value(o, wolfSSL_ASN1_STRING_data(v), wolfSSL_ASN1_STRING_length(v));
+	}
+	if (out) {
+		*o = 0;
+	}
 	return out;
 }
 
@@ -318,25 +355,39 @@ static struct fng_client_cert *cert_pack(const struct cert_parts *cp)
 }
 
 /*
- * The verified client certificate of ssl (the first of the peer's chain), or NULL when the
- * client sent none (client_auth not required) or memory ran out.
+ * The client certificate of a handshake on t's context, or NULL when the client sent none.
+ * *ok is false when the connection must not go on: a resumed session is checked again against
+ * this context's CA bundle and CRLs, for it may come from another certificate's context (a
+ * TLS 1.2 session id, a ticket read before the SNI) or from before a CRL named it; and a
+ * required certificate must be there, whichever path the handshake took.
  */
-static struct fng_client_cert *client_cert_read(WOLFSSL *ssl)
+static struct fng_client_cert *client_cert_read(WOLFSSL *ssl, const struct tls_cert *t,
+	bool *ok)
 {
 	WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(ssl);
 	struct cert_parts cp = { 0 };
 	struct fng_client_cert *cc = NULL;
-	const unsigned char *der;
+	const unsigned char *der = NULL;
 	unsigned char serial[64], hash[32];
 	WOLFSSL_X509 *x;
-	int len, slen = sizeof(serial);
+	int len = 0, slen = sizeof(serial);
 
-	if (!chain || wolfSSL_get_chain_count(chain) < 1) {
+	if (chain && wolfSSL_get_chain_count(chain) >= 1) {
+		der = wolfSSL_get_chain_cert(chain, 0);
+		len = wolfSSL_get_chain_length(chain, 0);
+	}
+	if (!der || len <= 0) {
+		*ok = !t->cfg->client_required;
 		return NULL;
 	}
-	der = wolfSSL_get_chain_cert(chain, 0);
-	len = wolfSSL_get_chain_length(chain, 0);
-	x = der && len > 0 ? wolfSSL_X509_d2i(NULL, der, len) : NULL;
+	if (wolfSSL_session_reused(ssl) && wolfSSL_CertManagerVerifyBuffer(
+		wolfSSL_CTX_GetCertManager(t->ctx), der, len, WOLFSSL_FILETYPE_ASN1) !=
+		WOLFSSL_SUCCESS) {
+		*ok = false;
+		return NULL;
+	}
+	*ok = true;
+	x = wolfSSL_X509_d2i(NULL, der, len);
 	if (!x) {
 		return NULL;
 	}
@@ -357,6 +408,9 @@ static struct fng_client_cert *client_cert_read(WOLFSSL *ssl)
 		free(cp.sans[i]);
 	}
 	wolfSSL_X509_free(x);
+	if (!cc) {
+		*ok = false; /* out of memory: an identity we cannot hand on is no identity */
+	}
 	return cc;
 }
 
@@ -374,21 +428,24 @@ static const struct tls_cert *cert_of(struct tls_conn *tc)
 	return NULL;
 }
 
-static void handshake_done(struct tls_conn *tc)
+/* The handshake is over: false if its client certificate does not let the connection on. */
+static bool handshake_done(struct tls_conn *tc)
 {
 	const struct tls_cert *t = cert_of(tc);
+	bool ok = true;
 
 	tc->handshake_done = true;
 	if (t) {
 		tc->conn.hsts = t->hsts;
 	}
 	if (t && t->cfg->client_ca) {
-		tc->conn.client_cert = client_cert_read(tc->ssl);
+		tc->conn.client_cert = client_cert_read(tc->ssl, t, &ok);
 	}
+	return ok;
 }
 
 /* A refused handshake of a mutual TLS certificate: why, once, in the daemon log. */
-static void handshake_refused(struct tls_conn *tc, int err)
+static void handshake_refused(struct tls_conn *tc, const char *why)
 {
 	const struct tls_cert *t = cert_of(tc);
 	char ip[INET6_ADDRSTRLEN] = "";
@@ -401,8 +458,7 @@ static void handshake_refused(struct tls_conn *tc, int err)
 	} else if (tc->conn.peer.sa.sa_family == AF_INET6) {
 		uv_ip6_name(&tc->conn.peer.in6, ip, sizeof(ip));
 	}
-	fng__log("info", "tls client authentication failed", "client", ip, "error",
-		wolfSSL_ERR_reason_error_string((unsigned long)err), NULL);
+	fng__log("info", "tls client authentication failed", "client", ip, "error", why, NULL);
 }
 
 /* Runs wolfSSL over what rx holds: the handshake, then records to the connection. */
@@ -420,12 +476,21 @@ static void drive(struct tls_conn *tc)
 				return;
 			}
 			/* A refused handshake: its alert is on its way; no request reached a stage. */
-			handshake_refused(tc, err);
+			handshake_refused(tc,
+				wolfSSL_ERR_reason_error_string((unsigned long)err));
 			tc->closing = true;
 			fng__conn_on_eof(c, UV_EPROTO);
 			return;
 		}
-		handshake_done(tc);
+		if (!handshake_done(tc)) {
+			/* A resumed session that does not pass this certificate's client_auth. */
+			handshake_refused(tc, "resumed session without a valid client certificate");
+			wolfSSL_shutdown(tc->ssl);
+			tx_send(tc);
+			tc->closing = true;
+			fng__conn_on_eof(c, UV_EPROTO);
+			return;
+		}
 	}
 	while (tc->reading && !tc->closing) {
 		rc = wolfSSL_read(tc->ssl, plain_buf, sizeof(plain_buf));
@@ -679,10 +744,6 @@ static void switch_cert(WOLFSSL *ssl, const struct tls_cert *t)
 {
 	wolfSSL_set_SSL_CTX(ssl, t->ctx);
 	wolfSSL_set_verify(ssl, verify_mode(t->cfg), NULL);
-	if (t->cfg->client_ca) {
-		wolfSSL_NoTicketTLSv12(ssl);
-		wolfSSL_no_ticket_TLSv13(ssl);
-	}
 }
 
 /* SNI: the certificate whose names hold the client's; else the default, or refused. */
@@ -766,9 +827,6 @@ static int client_auth(WOLFSSL_CTX *ctx, const struct fng_tls_cert *cert, char *
 			return -1;
 		}
 	}
-	wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
-	wolfSSL_CTX_NoTicketTLSv12(ctx);
-	wolfSSL_CTX_no_ticket_TLSv13(ctx);
 	return 0;
 }
 
