@@ -435,6 +435,11 @@ static int check_head(struct fng_conn *c, struct fng_req *req, const char **why)
 		return FNG_EBAD_REQUEST;
 	}
 	req->host = host_name(req->host);
+	if (req->conn && req->conn->host_ok && !req->conn->host_ok(req->conn, req->host)) {
+		*why = "this host needs the TLS client authentication of its own certificate: "
+		       "name it in SNI";
+		return FNG_EMISDIRECTED;
+	}
 	if (memchr(t.p, '#', t.len)) {
 		*why = "fragment in request target";
 		return FNG_EBAD_REQUEST;

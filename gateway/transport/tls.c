@@ -428,6 +428,8 @@ static const struct tls_cert *cert_of(struct tls_conn *tc)
 	return NULL;
 }
 
+static bool tls_host_ok(struct fng_conn *c, struct fng_str host);
+
 /* The handshake is over: false if its client certificate does not let the connection on. */
 static bool handshake_done(struct tls_conn *tc)
 {
@@ -435,6 +437,7 @@ static bool handshake_done(struct tls_conn *tc)
 	bool ok = true;
 
 	tc->handshake_done = true;
+	tc->conn.host_ok = tls_host_ok;
 	if (t) {
 		tc->conn.hsts = t->hsts;
 	}
@@ -746,36 +749,60 @@ static void switch_cert(WOLFSSL *ssl, const struct tls_cert *t)
 	wolfSSL_set_verify(ssl, verify_mode(t->cfg), NULL);
 }
 
+/* The certificate whose names hold name (n bytes), or NULL. */
+static const struct tls_cert *cert_named(const struct fng_tls *tls, const char *name, size_t n)
+{
+	char buf[256];
+
+	if (!n || n >= sizeof(buf)) {
+		return NULL;
+	}
+	memcpy(buf, name, n);
+	buf[n] = 0;
+	for (unsigned i = 0; i < tls->ncerts; i++) {
+		const struct fng_tls_cert *c = tls->certs[i].cfg;
+
+		for (unsigned j = 0; j < c->nnames; j++) {
+			if (name_matches(c->names[j], buf)) {
+				return &tls->certs[i];
+			}
+		}
+	}
+	return NULL;
+}
+
 /* SNI: the certificate whose names hold the client's; else the default, or refused. */
 static int servername_cb(WOLFSSL *ssl, int *alert, void *arg)
 {
 	struct fng_tls *tls = arg;
 	const char *name = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
+	const struct tls_cert *t = name ? cert_named(tls, name, strlen(name)) : NULL;
 
-	if (!name || !*name) {
-		if (tls->refuse_unknown) {
-			*alert = unrecognized_name;
-			return fatal_return;
-		}
-		return 0;
-	}
-	for (unsigned i = 0; i < tls->ncerts; i++) {
-		const struct fng_tls_cert *c = tls->certs[i].cfg;
-
-		for (unsigned j = 0; j < c->nnames; j++) {
-			if (name_matches(c->names[j], name)) {
-				if (i) {
-					switch_cert(ssl, &tls->certs[i]);
-				}
-				return 0;
-			}
-		}
-	}
-	if (tls->refuse_unknown) {
+	if (!t && tls->refuse_unknown) {
 		*alert = unrecognized_name;
 		return fatal_return;
 	}
+	if (t && t != &tls->certs[0]) {
+		switch_cert(ssl, t);
+	}
 	return 0;
+}
+
+/*
+ * A request's Host on a TLS connection: routing follows Host while client_auth follows SNI, so
+ * a Host whose certificate has client_auth is only served on a connection that shook hands with
+ * that very certificate (else a client would name a host without client_auth in SNI and the
+ * mutual TLS one in Host). Other hosts are served as before.
+ */
+static bool tls_host_ok(struct fng_conn *c, struct fng_str host)
+{
+	struct tls_conn *tc = (struct tls_conn *)c;
+	const struct tls_cert *t = cert_named(tc->tls, host.p, host.len);
+
+	if (!t && !tc->tls->refuse_unknown) {
+		t = &tc->tls->certs[0];
+	}
+	return !t || !t->cfg->client_ca || t == cert_of(tc);
 }
 
 static int alpn_cb(WOLFSSL *ssl, const unsigned char **out, unsigned char *outlen,

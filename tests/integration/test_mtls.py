@@ -154,12 +154,12 @@ def client_ctx(who=None, tls12=False):
     return c
 
 
-def get(host, who=None, path='/s/cert', tls12=False):
+def get(host, who=None, path='/s/cert', tls12=False, sni=None):
     """(status line, body) of one request, or (None, why) when the TLS layer refused it."""
     port = Env.get().addrs[1][1]
     try:
         with socket.create_connection(('127.0.0.1', port), timeout=5 * SLOW) as raw:
-            with client_ctx(who, tls12).wrap_socket(raw, server_hostname=host) as s:
+            with client_ctx(who, tls12).wrap_socket(raw, server_hostname=sni or host) as s:
                 s.sendall(('GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n'
                            % (path, host)).encode())
                 out = b''
@@ -286,6 +286,23 @@ def _():
     eq(body, 'no client certificate\n', 'a certificate without client_auth asks for none')
     status, body = get('nobody.test')
     eq(status, 'HTTP/1.1 200 OK', 'an unknown name: the default (no client_auth)')
+
+
+@tap.case('SNI of a certificate without client_auth, Host of one with it: 421, no stage runs')
+def _():
+    d = Env.get()
+    for sni in ('none.test', 'nobody.test', 'opt.test'):
+        status, body = get('m.test', 'alice' if sni == 'opt.test' else None, sni=sni)
+        eq(status, 'HTTP/1.1 421 Misdirected Request', 'SNI %s, Host m.test' % sni)
+        check('SNI' in body, 'the message says why: %s' % body)
+    e = d.wait_access(lambda e: str(e.get('status')) == '421')
+    check(e is not None, 'the 421 is in the access log like any refused head')
+    status, body = get('none.test', 'alice', sni='m.test')
+    eq(status, 'HTTP/1.1 200 OK', 'a certificate with client_auth may serve a host without')
+    status, body = get('opt.test', 'alice', sni='m.test')
+    eq(status, 'HTTP/1.1 421 Misdirected Request', 'but not another one with client_auth')
+    status, body = get('m.test:443', 'alice', sni='m.test')
+    eq(status, 'HTTP/1.1 200 OK', 'a port in Host is left out')
 
 
 @tap.case('a function authorizer sees the client certificate')
