@@ -7,6 +7,7 @@
  * streams, no system call but write(2) (fng_log) and clock_gettime.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -623,6 +624,38 @@ FNG_EXPORT const char *fng_event_authorization_token(const struct fng_ctx *ctx)
 FNG_EXPORT const char *fng_event_identity_source(const struct fng_ctx *ctx, size_t i)
 {
 	return ctx && i < ctx->ev.nidentity_source ? str(&ctx->ev.identity_source[i]) : NULL;
+}
+
+FNG_EXPORT const char *fng_event_client_cert(const struct fng_ctx *ctx, const char *field)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} fields[] = {
+		{ "subjectDN", offsetof(struct fng_wire_event, cert_subject) },
+		{ "issuerDN", offsetof(struct fng_wire_event, cert_issuer) },
+		{ "serialNumber", offsetof(struct fng_wire_event, cert_serial) },
+		{ "notBefore", offsetof(struct fng_wire_event, cert_not_before) },
+		{ "notAfter", offsetof(struct fng_wire_event, cert_not_after) },
+		{ "sha256Fingerprint", offsetof(struct fng_wire_event, cert_sha256) },
+	};
+
+	if (!ctx || !field || !ctx->ev.client_cert) {
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (strcmp(field, fields[i].name) == 0) {
+			return str((const struct fng_wire_str *)((const char *)&ctx->ev +
+				fields[i].off));
+		}
+	}
+	return NULL;
+}
+
+FNG_EXPORT const char *fng_event_client_cert_san(const struct fng_ctx *ctx, size_t i)
+{
+	return ctx && ctx->ev.client_cert && i < ctx->ev.ncert_sans ? str(&ctx->ev.cert_sans[i])
+								     : NULL;
 }
 
 FNG_EXPORT const char *fng_event_route_arn(const struct fng_ctx *ctx)

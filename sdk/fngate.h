@@ -217,6 +217,24 @@ const char *fng_event_authorization_token(const struct fng_ctx *ctx);
 const char *fng_event_identity_source(const struct fng_ctx *ctx, size_t i);
 /* The route being authorized: "arn:fngate:execute-api:local:API/STAGE/METHOD/PATH". */
 const char *fng_event_route_arn(const struct fng_ctx *ctx);
+
+/*
+ * Mutual TLS (requestContext.identity.clientCert): a field of the certificate the client
+ * presented in the TLS handshake, which the gateway verified against the certificate's
+ * `client_auth` CA bundle and CRLs. Fields: "subjectDN" and "issuerDN" (RFC 2253,
+ * "CN=alice,O=Example"), "serialNumber" (lower-case hex bytes, colon-separated), "notBefore"
+ * and "notAfter" (ISO 8601 UTC, "2026-01-02T03:04:05Z"), "sha256Fingerprint" (of the DER, 64
+ * lower-case hex digits). NULL when the request came without a client certificate (plain
+ * HTTP, no client_auth, or client_auth with required: false and none sent) or for an unknown
+ * field. HTTP and AUTHORIZER events carry it (a WebSocket's $connect too).
+ */
+const char *fng_event_client_cert(const struct fng_ctx *ctx, const char *field);
+/*
+ * The i-th (from 0) subject alternative name of the client certificate, typed as OpenSSL
+ * prints them: "DNS:host", "IP:192.0.2.1", "email:a@example.com", "URI:spiffe://x" (at most
+ * 64, other types left out); NULL past the last or without a client certificate.
+ */
+const char *fng_event_client_cert_san(const struct fng_ctx *ctx, size_t i);
 /*
  * The decision, with the caller's principal id (NULL: ""; at most 1024 bytes): allow lets the
  * request through, deny answers it 403. The last call wins. 0, or -1 outside an AUTHORIZER

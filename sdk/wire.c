@@ -249,6 +249,31 @@ static void put_strs(struct enc *e, const struct fng_wire_str *s, size_t n, size
 	}
 }
 
+/* requestContext.identity: {clientCert: {...}} (API Gateway's shape, plus sans and the hash). */
+static void put_client_cert(struct enc *e, const struct fng_wire_event *ev)
+{
+	put_key(e, "identity");
+	msgpack_pack_map(&e->pk, 1);
+	put_key(e, "clientCert");
+	msgpack_pack_map(&e->pk, 6);
+	put_key(e, "subjectDN");
+	put_str(e, ev->cert_subject);
+	put_key(e, "issuerDN");
+	put_str(e, ev->cert_issuer);
+	put_key(e, "serialNumber");
+	put_str(e, ev->cert_serial);
+	put_key(e, "validity");
+	msgpack_pack_map(&e->pk, 2);
+	put_key(e, "notBefore");
+	put_str(e, ev->cert_not_before);
+	put_key(e, "notAfter");
+	put_str(e, ev->cert_not_after);
+	put_key(e, "sans");
+	put_strs(e, ev->cert_sans, ev->ncert_sans, FNG_WIRE_MAX_SANS);
+	put_key(e, "sha256Fingerprint");
+	put_str(e, ev->cert_sha256);
+}
+
 /* An AUTHORIZER event's type: "TOKEN" or "REQUEST". */
 static bool authz_type_ok(struct fng_wire_str t)
 {
@@ -295,7 +320,7 @@ FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fn
 	put_key(&e, "isBase64Encoded");
 	msgpack_pack_false(&e.pk);
 	put_key(&e, "requestContext");
-	msgpack_pack_map(&e.pk, 10);
+	msgpack_pack_map(&e.pk, ev->client_cert ? 11 : 10);
 	put_key(&e, "requestId");
 	put_str(&e, ev->request_id);
 	put_key(&e, "apiId");
@@ -326,6 +351,9 @@ FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fn
 	put_str(&e, ev->event_type);
 	put_key(&e, "messageId");
 	put_str(&e, ev->message_id);
+	if (ev->client_cert) {
+		put_client_cert(&e, ev);
+	}
 	put_key(&e, "deadline");
 	msgpack_pack_int64(&e.pk, ev->deadline_epoch_ms);
 	if (authz) {
@@ -1249,6 +1277,27 @@ static const struct field http_fields[] = {
 };
 static const struct fields http_table = FIELDS(http_fields);
 
+static const struct field validity_fields[] = {
+	STR("notBefore", cert_not_before, 0),
+	STR("notAfter", cert_not_after, 0),
+};
+static const struct fields validity_table = FIELDS(validity_fields);
+
+static const struct field client_cert_fields[] = {
+	STR("subjectDN", cert_subject, 0),
+	STR("issuerDN", cert_issuer, 0),
+	STR("serialNumber", cert_serial, 0),
+	{ "validity", K_OBJ, 0, 0, 0, &validity_table },
+	KVS("sans", K_STRS, cert_sans, FNG_WIRE_MAX_SANS),
+	STR("sha256Fingerprint", cert_sha256, 0),
+};
+static const struct fields client_cert_table = FIELDS(client_cert_fields);
+
+static const struct field identity_fields[] = {
+	{ "clientCert", K_SET, 0, EV(client_cert), 0, &client_cert_table, true },
+};
+static const struct fields identity_table = FIELDS(identity_fields);
+
 static const struct field context_fields[] = {
 	STR("requestId", request_id, 0),
 	STR("apiId", api, 0),
@@ -1260,6 +1309,8 @@ static const struct field context_fields[] = {
 	STR("connectionId", connection_id, 0),
 	STR("eventType", event_type, 0),
 	STR("messageId", message_id, 0),
+	/* Mutual TLS only. */
+	{ "identity", K_OBJ, 0, 0, 0, &identity_table, true },
 };
 static const struct fields context_table = FIELDS(context_fields);
 

@@ -96,6 +96,17 @@ struct fng_wire_event {
 	const struct fng_wire_str *identity_source;
 	size_t nidentity_source;
 	struct fng_wire_str route_arn;
+	/*
+	 * Mutual TLS (requestContext.identity.clientCert, in the frame only when client_cert is
+	 * true): the client certificate's subject and issuer (RFC 2253), serial (hex), validity
+	 * (ISO 8601 UTC), subject alternative names ("DNS:x", "IP:x", "email:x", "URI:x") and
+	 * the SHA-256 fingerprint of its DER (hex).
+	 */
+	bool client_cert;
+	struct fng_wire_str cert_subject, cert_issuer, cert_serial;
+	struct fng_wire_str cert_not_before, cert_not_after, cert_sha256;
+	const struct fng_wire_str *cert_sans;
+	size_t ncert_sans;
 };
 
 /* Appends an INVOKE frame for ev to out. 0, or -ENOMEM / -EMSGSIZE. */

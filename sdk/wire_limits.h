@@ -45,5 +45,7 @@
 #define FNG_WIRE_MAX_AUTHZ_KEY 128
 #define FNG_WIRE_MAX_AUTHZ_VALUE 1024
 #define FNG_WIRE_MAX_AUTHZ_ID 1024
+/* Subject alternative names of a client certificate (requestContext.identity.clientCert). */
+#define FNG_WIRE_MAX_SANS 64
 
 #endif

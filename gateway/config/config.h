@@ -198,6 +198,15 @@ struct fng_tls_cert {
 	unsigned nnames;
 	uint32_t hsts_max_age_s;         /* 0: no Strict-Transport-Security */
 	bool hsts_subdomains;
+	/*
+	 * Mutual TLS (`client_auth`): the CA bundle client certificates must chain to (absolute
+	 * path; NULL: no client certificate is asked for), whether one is required, and the CRL
+	 * files (PEM) checked against every certificate of the chain.
+	 */
+	const char *client_ca;
+	bool client_required;
+	const char **client_crls;
+	unsigned nclient_crls;
 };
 
 /* `server.tls` (transport/tls.c). */

@@ -98,6 +98,7 @@ const char *fng__status_reason(int status)
 	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
 	case 417: return "Expectation Failed";
+	case 421: return "Misdirected Request";
 	case 422: return "Unprocessable Entity";
 	case 426: return "Upgrade Required";
 	case 429: return "Too Many Requests";

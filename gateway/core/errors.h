@@ -23,6 +23,7 @@ struct fng_buf;
 	XX(BODY_TOO_LARGE, 413, "Payload Too Large")                                       \
 	XX(URI_TOO_LONG, 414, "URI Too Long")                                              \
 	XX(EXPECTATION_FAILED, 417, "Expectation Failed")                                  \
+	XX(MISDIRECTED, 421, "Misdirected Request")                                        \
 	XX(UPGRADE_REQUIRED, 426, "Upgrade Required")                                      \
 	XX(HEADERS_TOO_LARGE, 431, "Request Header Fields Too Large")                      \
 	XX(THROTTLED, 429, "Too Many Requests")                                            \

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * `server.tls`: the TLS listeners, their profile and certificates (transport/tls.c). Only
- * paths are kept here: certificates and keys are read when the listeners start, after the
- * sandbox supervisor has forked, so that no worker ever has a private key in its memory.
+ * `server.tls`: the TLS listeners, their profile and certificates, with mutual TLS per
+ * certificate (transport/tls.c). Only paths are kept here: certificates, keys, CA bundles and
+ * CRLs are read when the listeners start, after the sandbox supervisor has forked, so that no
+ * worker ever has a private key in its memory.
  */
 #include <string.h>
 #include <sys/socket.h>
@@ -124,7 +125,55 @@ static int parse_names(struct fng_conf *L, const struct fng_conf_node *v, void *
 	return 0;
 }
 
+static int parse_client_ca(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	return parse_file(L, v, "tls client_auth ca", &((struct fng_tls_cert *)obj)->client_ca);
+}
+
+static int parse_client_crls(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_tls_cert *c = obj;
+
+	if (!v) {
+		return 0;
+	}
+	if (!fng__conf_want(L, v, FNG_CONF_SEQ, "tls client_auth crl")) {
+		return -1;
+	}
+	if (v->n > 64) {
+		fng__conf_err(L, v, "tls client_auth crl takes at most 64 files");
+		return -1;
+	}
+	c->client_crls = fng__arena_zalloc(L->cfg->arena, (v->n + 1) * sizeof(char *));
+	for (unsigned i = 0; c->client_crls && i < v->n; i++) {
+		if (parse_file(L, v->kids[i], "tls client_auth crl", &c->client_crls[i]) != 0) {
+			return -1;
+		}
+		c->nclient_crls++;
+	}
+	return 0;
+}
+
 #define COFF(member) offsetof(struct fng_tls_cert, member)
+
+static const struct fng_conf_key client_auth_keys[] = {
+	{ "ca", FNG_CONF_FN, 0, .fn = parse_client_ca, .required = true },
+	{ "required", FNG_CONF_BOOL, COFF(client_required), 1 },
+	{ "crl", FNG_CONF_FN, 0, .fn = parse_client_crls },
+	{ NULL },
+};
+
+/* `client_auth`: mutual TLS for this certificate's handshakes. */
+static int parse_client_auth(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	if (!v) {
+		return 0;
+	}
+	if (!fng__conf_want(L, v, FNG_CONF_MAP, "tls client_auth")) {
+		return -1;
+	}
+	return fng__conf_apply(L, v, client_auth_keys, obj, "tls client_auth");
+}
 
 static const struct fng_conf_key cert_keys[] = {
 	{ "cert", FNG_CONF_FN, 0, .fn = parse_cert_file, .required = true },
@@ -132,6 +181,7 @@ static const struct fng_conf_key cert_keys[] = {
 	{ "names", FNG_CONF_FN, 0, .fn = parse_names },
 	{ "hsts_max_age_s", FNG_CONF_U32, COFF(hsts_max_age_s), 0, 0, 63072000 },
 	{ "hsts_include_subdomains", FNG_CONF_BOOL, COFF(hsts_subdomains), 0 },
+	{ "client_auth", FNG_CONF_FN, 0, .fn = parse_client_auth },
 	{ NULL },
 };
 

@@ -220,6 +220,7 @@ static struct fng_req *sub_new(struct fng_req *req)
 	sub->nheaders = req->nheaders;
 	sub->peer = req->peer;
 	memcpy(sub->ip, req->ip, sizeof(sub->ip));
+	sub->client_cert = req->client_cert; /* req's reference covers it */
 	memcpy(sub->request_id, req->request_id, sizeof(sub->request_id));
 	sub->request_id_len = req->request_id_len;
 	sub->api = req->api;

@@ -179,6 +179,30 @@ static struct fng_wire_str wcs(const char *s)
 	return (struct fng_wire_str){ s ? s : "", s ? strlen(s) : 0 };
 }
 
+/* requestContext.identity.clientCert from the connection's certificate (mutual TLS). */
+static int client_cert(struct fng_req *req, struct fng_wire_event *ev)
+{
+	const struct fng_client_cert *cc = req->client_cert;
+	struct fng_wire_str *sans = fng__arena_alloc(req->arena, (cc->nsans + 1) * sizeof(*sans));
+
+	if (!sans) {
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < cc->nsans; i++) {
+		sans[i] = wcs(cc->sans[i]);
+	}
+	ev->client_cert = true;
+	ev->cert_subject = wcs(cc->subject);
+	ev->cert_issuer = wcs(cc->issuer);
+	ev->cert_serial = wcs(cc->serial);
+	ev->cert_not_before = wcs(cc->not_before);
+	ev->cert_not_after = wcs(cc->not_after);
+	ev->cert_sha256 = wcs(cc->sha256);
+	ev->cert_sans = sans;
+	ev->ncert_sans = cc->nsans;
+	return 0;
+}
+
 /*
  * requestContext.authorizer: what the route's authorizer established (req->authz), flat:
  * "principalId" (when there is one), then the context by its keys, a key named principalId
@@ -296,6 +320,13 @@ int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g, struct 
 	ev.event_type = wcs(req->event ? fng__event_name(req->event) : req->ws.accept ? "CONNECT"
 									    : NULL);
 	ev.message_id = wcs(req->ws.message_id);
+	if (req->client_cert) {
+		int err = client_cert(req, &ev);
+
+		if (err) {
+			return err;
+		}
+	}
 	if (req->event == FNG_EVENT_AUTHORIZER) {
 		fng__host_authz_event(req, &ev);
 	} else if (req->authz.set) {

@@ -126,6 +126,11 @@ static struct fng_req *new_req(struct fng_conn *c)
 	} else if (c->peer.sa.sa_family == AF_INET6) {
 		uv_ip6_name(&c->peer.in6, req->ip, sizeof(req->ip));
 	}
+	if (fng__req_set_client_cert(req, c->client_cert) != 0) {
+		fng__config_unref(req->cfg);
+		fng__arena_destroy(a);
+		return NULL;
+	}
 	if (c->pre_route) {
 		c->pre_route(req);
 	}
@@ -430,6 +435,11 @@ static int check_head(struct fng_conn *c, struct fng_req *req, const char **why)
 		return FNG_EBAD_REQUEST;
 	}
 	req->host = host_name(req->host);
+	if (req->conn && req->conn->host_ok && !req->conn->host_ok(req->conn, req->host)) {
+		*why = "this host needs the TLS client authentication of its own certificate: "
+		       "name it in SNI";
+		return FNG_EMISDIRECTED;
+	}
 	if (memchr(t.p, '#', t.len)) {
 		*why = "fragment in request target";
 		return FNG_EBAD_REQUEST;

@@ -97,6 +97,13 @@ struct fng_conn {
 	const struct fng_upgrade_ops *up; /* FNG_CONN_WS: what drives it */
 	/* TLS: the Strict-Transport-Security value of its certificate, or NULL. */
 	const char *hsts;
+	/* Mutual TLS: the client's certificate (a reference the transport drops), or NULL. */
+	struct fng_client_cert *client_cert;
+	/*
+	 * TLS: false when the connection may not serve host (a request head's, port left out):
+	 * 421 Misdirected Request. NULL: any host.
+	 */
+	bool (*host_ok)(struct fng_conn *c, struct fng_str host);
 	/* The listener's own routing (the admin API's), run on each new request; or NULL. */
 	int (*pre_route)(struct fng_req *req);
 	union {

@@ -219,6 +219,36 @@ static char *clone_str(char **at, const char *s, size_t n)
 	return d;
 }
 
+void fng__client_cert_ref(struct fng_client_cert *cc)
+{
+	atomic_fetch_add_explicit(&cc->refs, 1, memory_order_relaxed);
+}
+
+void fng__client_cert_unref(struct fng_client_cert *cc)
+{
+	if (cc && atomic_fetch_sub_explicit(&cc->refs, 1, memory_order_acq_rel) == 1) {
+		free(cc);
+	}
+}
+
+static void client_cert_defer(void *arg)
+{
+	fng__client_cert_unref(arg);
+}
+
+int fng__req_set_client_cert(struct fng_req *req, struct fng_client_cert *cc)
+{
+	if (!cc) {
+		return 0;
+	}
+	if (fng__arena_defer(req->arena, client_cert_defer, cc) != 0) {
+		return -ENOMEM;
+	}
+	fng__client_cert_ref(cc);
+	req->client_cert = cc;
+	return 0;
+}
+
 struct fng_req_authz *fng__req_authz_clone(const struct fng_req_authz *src, size_t *size)
 {
 	size_t n = sizeof(*src) + src->nctx * sizeof(*src->ctx) +

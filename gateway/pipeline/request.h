@@ -3,6 +3,7 @@
 #define FNG_GATEWAY_REQUEST_H
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 
 #include "config.h"
 #include "keystate.h"
@@ -114,6 +115,30 @@ int fng__req_authz_copy(struct fng_req *req, const struct fng_req_authz *src);
  */
 struct fng_req_authz *fng__req_authz_clone(const struct fng_req_authz *src, size_t *size);
 
+/*
+ * The client certificate of a mutual TLS connection (transport/tls.c reads it once, after the
+ * handshake): NUL-terminated strings in the same malloc'd block as the struct. The connection
+ * holds a reference, and so does each request made on it (a request can outlive its
+ * connection); the last fng__client_cert_unref frees it.
+ */
+struct fng_client_cert {
+	atomic_uint refs;
+	const char *subject;       /* RFC 2253 ("CN=client,O=Example") */
+	const char *issuer;
+	const char *serial;        /* lower-case hex bytes, colon-separated */
+	const char *not_before;    /* ISO 8601 UTC ("2026-01-02T03:04:05Z") */
+	const char *not_after;
+	const char *sha256;        /* of the DER, 64 lower-case hex digits */
+	const char **sans;         /* "DNS:x", "IP:1.2.3.4", "email:x", "URI:x" */
+	unsigned nsans;
+};
+
+void fng__client_cert_ref(struct fng_client_cert *cc);
+/* Drops a reference; the last frees cc. NULL is a no-op. */
+void fng__client_cert_unref(struct fng_client_cert *cc);
+/* Gives req a reference to cc (dropped when its arena goes). 0 or -ENOMEM; NULL cc: 0. */
+int fng__req_set_client_cert(struct fng_req *req, struct fng_client_cert *cc);
+
 /* A WebSocket handshake's or event's own fields. */
 struct fng_req_ws {
 	struct fng_ws *conn;       /* an event's connection (ws_conn.c), held until it finishes */
@@ -142,6 +167,7 @@ struct fng_req {
 	bool has_body, chunked, keep_alive, expect_continue, body_complete, upgrade;
 	struct sockaddr_storage peer;
 	char ip[48];
+	struct fng_client_cert *client_cert; /* mutual TLS: the client's certificate, or NULL */
 	char request_id[129];
 	size_t request_id_len;
 

@@ -1698,6 +1698,52 @@ static void pack_authz(msgpack_packer *pk, int c)
 	}
 }
 
+/* requestContext.identity.clientCert: in the frame only with a certificate, and back. */
+static void test_client_cert(void)
+{
+	static const struct fng_wire_str sans[] = { S("DNS:a.test"), S("IP:10.0.0.7"),
+		S("email:a@example.com") };
+	struct fng_wire_event ev = full_event(), got;
+	struct fng_wire_buf b = { 0 };
+	const uint8_t *body;
+	size_t len;
+	void *h = NULL;
+
+	CHECK_INT(fng__wire_encode_invoke(&b, &ev), 0, "no certificate: encodes");
+	one_frame(&b, FNG_WIRE_INVOKE, &body, &len);
+	CHECK_INT(fng__wire_decode_invoke(body, len, &got, &h), 0, "no certificate: decodes");
+	CHECK(!got.client_cert && !got.cert_subject.p && !got.ncert_sans,
+		"no certificate: none decoded");
+	fng__wire_free(h);
+	ev.client_cert = true;
+	ev.cert_subject = S("O=Test,CN=alice");
+	ev.cert_issuer = S("O=Test,CN=CA");
+	ev.cert_serial = S("10:00");
+	ev.cert_not_before = S("2026-01-01T00:00:00Z");
+	ev.cert_not_after = S("2027-01-01T00:00:00Z");
+	ev.cert_sha256 = S("00ff");
+	ev.cert_sans = sans;
+	ev.ncert_sans = 3;
+	b.len = 0;
+	CHECK_INT(fng__wire_encode_invoke(&b, &ev), 0, "client certificate: encodes");
+	one_frame(&b, FNG_WIRE_INVOKE, &body, &len);
+	CHECK_INT(fng__wire_decode_invoke(body, len, &got, &h), 0, "client certificate: decodes");
+	CHECK(got.client_cert && str_eq(got.cert_subject, ev.cert_subject) &&
+			str_eq(got.cert_issuer, ev.cert_issuer) &&
+			str_eq(got.cert_serial, ev.cert_serial) &&
+			str_eq(got.cert_not_before, ev.cert_not_before) &&
+			str_eq(got.cert_not_after, ev.cert_not_after) &&
+			str_eq(got.cert_sha256, ev.cert_sha256) &&
+			strs_eq(got.cert_sans, got.ncert_sans, sans, 3),
+		"client certificate: every field back");
+	seed("invoke-client-cert", &b);
+	fng__wire_free(h);
+	ev.ncert_sans = FNG_WIRE_MAX_SANS + 1;
+	b.len = 0;
+	CHECK(fng__wire_encode_invoke(&b, &ev) < 0, "more SANs than the cap: refused");
+	fng__wire_buf_finish(&b);
+}
+
 static void test_authorizer(void)
 {
 	static const struct fng_wire_str ids[] = { S("Bearer abc"), S(""), { "a\0b", 3 } };
@@ -2017,6 +2063,7 @@ int main(int argc, char **argv)
 	test_invoke_round_trips();
 	test_result();
 	test_authorizer();
+	test_client_cert();
 	test_cache();
 	test_ws_frames();
 	test_ws_topic_frames();
