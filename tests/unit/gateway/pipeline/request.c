@@ -50,13 +50,16 @@ static void test_challenge(struct fng_arena *a)
 	CHECK_STR(refuse(&req, a, NULL, FNG_EUNAUTHORIZED, NULL), "",
 		"a 401 with no challenge set has no WWW-Authenticate");
 	CHECK_INT(req.resp.status, 401, "401");
-	CHECK_INT(req.resp.nheaders, 1, "content-type only: the stage's own header dropped");
+	CHECK_INT(req.resp.nheaders, 3, "content-type, nosniff and the CSP only: the stage's own "
+		"header dropped");
+	CHECK(resp_header(&req, "x-content-type-options") &&
+		resp_header(&req, "content-security-policy"), "the gateway's answer says nosniff");
 	CHECK_STR(req.resp.body.p, "{\"message\":\"Unauthorized\"}\n", "default body");
 
 	CHECK_STR(refuse(&req, a, "Bearer realm=\"fngate-admin\"", FNG_EUNAUTHORIZED,
 			  "the admin API needs a token"),
 		"Bearer realm=\"fngate-admin\"", "the admin API's challenge, as set");
-	CHECK_INT(req.resp.nheaders, 2, "content-type and www-authenticate");
+	CHECK_INT(req.resp.nheaders, 4, "content-type, nosniff, CSP and www-authenticate");
 	CHECK_STR(req.resp.body.p, "{\"message\":\"the admin API needs a token\"}\n",
 		"detail body");
 
