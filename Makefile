@@ -117,7 +117,7 @@ valgrind: build
 
 # Side-by-side benchmarks (print their tables; `bench/X.sh --write` also updates
 # docs/BENCHMARKS.md): HTTP front end, function host, WebSocket, CPU isolation, API keys,
-# response cache.
+# response cache, TLS.
 bench: build
 	bench/http.sh
 	bench/functions.sh
@@ -125,6 +125,7 @@ bench: build
 	bench/cpu_isolation.sh
 	bench/apikeys.sh
 	bench/cache.sh
+	bench/tls.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

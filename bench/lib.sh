@@ -174,8 +174,8 @@ bench_command() {
 }
 
 # bench_rounds RUN: RUN VARIANT SECONDS OUT for each of $VARIANTS, ROUNDS times into
-# $RESULTS/wrk/ROUND-VARIANT.txt, the order rotating each round so no variant always runs
-# first or last.
+# $RESULTS/wrk/ROUND-VARIANT.txt (wrk's or h2load's output), the order rotating each round so
+# no variant always runs first or last.
 bench_rounds() {
 	local run=$1 n r i idx v
 	set -- $VARIANTS
@@ -188,7 +188,8 @@ bench_rounds() {
 		done
 		for v in "${order[@]}"; do
 			"$run" "$v" "$DURATION" "$RESULTS/wrk/$r-$v.txt"
-			log "round $r/$ROUNDS $v: $(awk '/Requests\/sec/ { print $2 }' "$RESULTS/wrk/$r-$v.txt") req/s"
+			log "round $r/$ROUNDS $v: $(awk '/Requests\/sec/ { print $2 } /^finished in/ { print $4 }' \
+				"$RESULTS/wrk/$r-$v.txt") req/s"
 		done
 	done
 }
