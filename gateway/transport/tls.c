@@ -472,12 +472,33 @@ static void handshake_refused(struct tls_conn *tc, const char *why)
 	fng__log("info", "tls client authentication failed", "client", ip, "error", why, NULL);
 }
 
+/*
+ * The connection's wolfSSL object, made when its first bytes arrive: Debian's wolfSSL spends
+ * about 56 KB on one, which a connection that never says anything (a flood of idle
+ * connections, held until the header timeout) does not cost.
+ */
+static bool ssl_create(struct tls_conn *tc)
+{
+	tc->ssl = wolfSSL_new(tc->tls->certs[0].ctx);
+	if (!tc->ssl) {
+		return false;
+	}
+	wolfSSL_SetIOReadCtx(tc->ssl, tc);
+	wolfSSL_SetIOWriteCtx(tc->ssl, tc);
+	return true;
+}
+
 /* Runs wolfSSL over what rx holds: the handshake, then records to the connection. */
 static void drive(struct tls_conn *tc)
 {
 	struct fng_conn *c = &tc->conn;
 	int rc, err;
 
+	if (!tc->ssl && !ssl_create(tc)) {
+		tc->closing = true;
+		fng__conn_on_eof(c, UV_ENOMEM);
+		return;
+	}
 	if (!tc->handshake_done) {
 		rc = wolfSSL_accept(tc->ssl);
 		tx_send(tc);
@@ -700,15 +721,8 @@ struct fng_conn *fng__tls_conn_new(struct fng_tls *tls)
 		return NULL;
 	}
 	tc->tls = tls;
-	tc->ssl = wolfSSL_new(tls->certs[0].ctx);
-	if (!tc->ssl) {
-		free(tc);
-		return NULL;
-	}
 	tls->refs++;
-	wolfSSL_SetIOReadCtx(tc->ssl, tc);
-	wolfSSL_SetIOWriteCtx(tc->ssl, tc);
-	return &tc->conn;
+	return &tc->conn; /* its wolfSSL object comes with its first bytes (ssl_create) */
 }
 
 void fng__tls_conn_discard(struct fng_conn *c)
