@@ -30,9 +30,11 @@ struct tcp_write {
 	char *base;
 };
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void fng__transport_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	/* Data is consumed (or copied into c->in) before read_cb returns. */
+	/* Data is consumed (or copied into c->in, or a TLS connection's rx) before read_cb returns. */
+	(void)h;
+	(void)suggested;
 	if (read_buf_busy) {
 		buf->base = NULL;
 		buf->len = 0;
@@ -43,13 +45,18 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = sizeof(read_buf);
 }
 
+void fng__transport_read_done(const uv_buf_t *buf)
+{
+	if (buf->base == read_buf) {
+		read_buf_busy = false;
+	}
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct fng_conn *c = s->data;
 
-	if (buf->base == read_buf) {
-		read_buf_busy = false;
-	}
+	fng__transport_read_done(buf);
 	if (nread > 0) {
 		fng__conn_on_data(c, buf->base, (size_t)nread);
 	} else if (nread < 0) {
@@ -59,7 +66,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static int tcp_read_start(struct fng_conn *c)
 {
-	return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+	return uv_read_start((uv_stream_t *)&c->tcp, fng__transport_alloc_cb, read_cb);
 }
 
 static void tcp_read_stop(struct fng_conn *c)

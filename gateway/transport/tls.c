@@ -39,11 +39,8 @@
 #include "transport.h"
 
 #define PLAIN_BUF (64 * 1024)
-#define READ_BUF (64 * 1024)
 
 static _Thread_local char plain_buf[PLAIN_BUF];
-static _Thread_local char read_buf[READ_BUF];
-static _Thread_local bool read_buf_busy;
 
 /* One certificate's context on a listener. */
 struct tls_cert {
@@ -544,27 +541,11 @@ static void drive(struct tls_conn *tc)
 	}
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	(void)h;
-	(void)suggested;
-	if (read_buf_busy) {
-		buf->base = NULL;
-		buf->len = 0;
-		return;
-	}
-	read_buf_busy = true;
-	buf->base = read_buf;
-	buf->len = sizeof(read_buf);
-}
-
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct tls_conn *tc = s->data;
 
-	if (buf->base == read_buf) {
-		read_buf_busy = false;
-	}
+	fng__transport_read_done(buf);
 	if (tc->closing) {
 		return;
 	}
@@ -590,7 +571,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static int tls_read_start(struct fng_conn *c)
 {
 	struct tls_conn *tc = (struct tls_conn *)c;
-	int err = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+	int err = uv_read_start((uv_stream_t *)&c->tcp, fng__transport_alloc_cb, read_cb);
 
 	tc->reading = err == 0;
 	if (tc->reading && tc->handshake_done && (tc->rx.len || wolfSSL_pending(tc->ssl))) {

@@ -27,6 +27,13 @@ void fng__loopback_eof(struct fng_loopback *lb);
 /* Closes if still open and frees lb. */
 void fng__loopback_destroy(struct fng_loopback *lb);
 
+/*
+ * The one read buffer per thread the TCP and TLS transports read into (tcp.c): an idle
+ * connection holds none. read_done gives it back once read_cb has consumed it.
+ */
+void fng__transport_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void fng__transport_read_done(const uv_buf_t *buf);
+
 /* The TLS transport (tls.c): wolfSSL through custom I/O over the same TCP stream. */
 struct fng_tls;
 extern const struct fng_transport_ops fng__tls_transport;

@@ -1085,6 +1085,22 @@ def supervisor_pid(gateway_pid):
     return None
 
 
+def tls_request(port, context, host, path, sni=None, timeout=5.0):
+    """One HTTP/1.1 GET over TLS on a fresh connection (Connection: close), SNI sni or host:
+    (the whole answer as bytes, the TLS version, the cipher, the ALPN protocol)."""
+    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as raw:
+        with context.wrap_socket(raw, server_hostname=sni or host) as s:
+            s.sendall(('GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n'
+                       % (path, host)).encode())
+            out = b''
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+            return out, s.version(), s.cipher()[0], s.selected_alpn_protocol()
+
+
 def readable_memory(pid, limit=1 << 30):
     """Yields the bytes of pid's private writable mappings (smaller than limit each)."""
     with open('/proc/%d/maps' % pid) as f:

@@ -13,13 +13,12 @@ Environment: FNGATE_BIN, FNGATE_TEST_FUNCTIONS."""
 
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
 import time
 
-from lib import (SLOW, Daemon, FnDir, Tap, check, eq, note, test_so, wait_deployed)
+from lib import (SLOW, Daemon, FnDir, Tap, check, eq, note, test_so, tls_request, wait_deployed)
 
 tap = Tap(budget=90, needs_workers=True)
 
@@ -158,16 +157,7 @@ def get(host, who=None, path='/s/cert', tls12=False, sni=None):
     """(status line, body) of one request, or (None, why) when the TLS layer refused it."""
     port = Env.get().addrs[1][1]
     try:
-        with socket.create_connection(('127.0.0.1', port), timeout=5 * SLOW) as raw:
-            with client_ctx(who, tls12).wrap_socket(raw, server_hostname=sni or host) as s:
-                s.sendall(('GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n'
-                           % (path, host)).encode())
-                out = b''
-                while True:
-                    b = s.recv(65536)
-                    if not b:
-                        break
-                    out += b
+        out = tls_request(port, client_ctx(who, tls12), host, path, sni, 5 * SLOW)[0]
     except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as e:
         return None, str(e)
     if not out:

@@ -20,7 +20,7 @@ import tempfile
 import time
 
 from lib import (SLOW, Daemon, FnDir, Tap, check, eq, holds, note, supervisor_pid, test_so,
-                 wait_deployed, worker_pids)
+                 tls_request, wait_deployed, worker_pids)
 
 tap = Tap(budget=90, needs_workers=True)
 
@@ -114,17 +114,7 @@ def ctx(cafile, **kw):
 
 def https_get(host, path='/s/hi', cafile=None, c=None):
     c = c or ctx(os.path.join(Certs.get(), host[0] + '.crt'))
-    with socket.create_connection(('127.0.0.1', tls_port()), timeout=5) as raw:
-        with c.wrap_socket(raw, server_hostname=host) as s:
-            s.sendall(('GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n'
-                       % (path, host)).encode())
-            out = b''
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                out += b
-            return out, s.version(), s.cipher()[0], s.selected_alpn_protocol()
+    return tls_request(tls_port(), c, host, path)
 
 
 @tap.case('TLS 1.3 and 1.2 answer, ChaCha20-Poly1305 first; TLS 1.0 and 1.1 are refused')
