@@ -132,6 +132,13 @@ bool fng__conf_name_key_ok(struct fng_conf *L, const struct fng_conf_node *v, un
 int fng__conf_apply(struct fng_conf *L, const struct fng_conf_node *map,
 	const struct fng_conf_key *table, void *obj, const char *what);
 
+/*
+ * A mapping v applied to a new zeroed object of size bytes in the config's arena (a block
+ * such as a stage's `cache`): the object, or NULL after an error (v not a mapping included).
+ */
+void *fng__conf_apply_new(struct fng_conf *L, const struct fng_conf_node *v,
+	const struct fng_conf_key *table, size_t size, const char *what);
+
 /* A FNG_CONF_FN row's fn for a key parsed elsewhere (after the table, by its owner). */
 int fng__conf_skip(struct fng_conf *L, const struct fng_conf_node *v, void *obj);
 

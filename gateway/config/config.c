@@ -446,6 +446,22 @@ int fng__conf_apply(struct fng_conf *L, const struct fng_conf_node *map,
 	return L->nerrors == before ? 0 : -1;
 }
 
+void *fng__conf_apply_new(struct fng_conf *L, const struct fng_conf_node *v,
+	const struct fng_conf_key *table, size_t size, const char *what)
+{
+	void *obj;
+
+	if (!fng__conf_want(L, v, FNG_CONF_MAP, what)) {
+		return NULL;
+	}
+	obj = fng__arena_zalloc(L->cfg->arena, size);
+	if (!obj) {
+		fng__conf_err(L, v, "out of memory");
+		return NULL;
+	}
+	return fng__conf_apply(L, v, table, obj, what) == 0 ? obj : NULL;
+}
+
 const char *fng__conf_relative(struct fng_conf *L, const char *path)
 {
 	const char *slash = strrchr(L->file, '/'), *abs;

@@ -75,15 +75,8 @@ int fng__stage_cache_conf(struct fng_conf *L, const struct fng_conf_node *v, voi
 	if (!v) {
 		return 0;
 	}
-	if (!fng__conf_want(L, v, FNG_CONF_MAP, "cache")) {
-		return -1;
-	}
-	c = fng__arena_zalloc(L->cfg->arena, sizeof(*c));
+	c = fng__conf_apply_new(L, v, stage_keys, sizeof(*c), "cache");
 	if (!c) {
-		fng__conf_err(L, v, "out of memory");
-		return -1;
-	}
-	if (fng__conf_apply(L, v, stage_keys, c, "cache") != 0) {
 		return -1;
 	}
 	if (c->max_entry_bytes > c->capacity_bytes) {
@@ -214,24 +207,13 @@ static const struct fng_conf_key route_keys[] = {
 int fng__route_cache_conf(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
 	struct fng_route *r = obj;
-	struct fng_route_cache *c;
 
 	if (!v) {
 		return 0;
 	}
-	if (!fng__conf_want(L, v, FNG_CONF_MAP, "cache")) {
-		return -1;
-	}
-	c = fng__arena_zalloc(L->cfg->arena, sizeof(*c));
-	if (!c) {
-		fng__conf_err(L, v, "out of memory");
-		return -1;
-	}
-	if (fng__conf_apply(L, v, route_keys, c, "route cache") != 0) {
-		return -1;
-	}
-	r->cache = c;
-	return 0;
+	r->cache = fng__conf_apply_new(L, v, route_keys, sizeof(struct fng_route_cache),
+		"route cache");
+	return r->cache ? 0 : -1;
 }
 
 /* ---- the loop's caches ---- */

@@ -42,7 +42,7 @@ int fng__route_cache_conf(struct fng_conf *L, const struct fng_conf_node *v, voi
 
 /* Per-stage counters, for the admin API and metrics. */
 struct fng_cache_counters {
-	uint64_t hits, misses, stale, coalesced, bypass, stored, refreshes, evictions;
+	uint64_t hits, misses, stale, coalesced, bypass, stored, refreshes; /* evictions: the store's */
 };
 
 /*
