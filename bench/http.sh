@@ -101,38 +101,16 @@ EOF
 # start_nginx NAME: a private nginx (one worker) on a free loopback port; sets NGINX_PORT,
 # NGINX_MASTER, NGINX_WORKER.
 start_nginx() {
-	local name=$1 dir=$TMP/$1 port user="" tries
+	local name=$1 dir=$TMP/$1 port tries
 	mkdir -p "$dir"
-	[ "$(id -u)" = 0 ] && user="user root;"
 	for tries in 1 2 3; do
 		port=$(free_port)
-		cat >"$dir/nginx.conf" <<EOF
-$user
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events {
-	worker_connections 16384;
-}
-http {
-	access_log off;
-	default_type text/plain;
-	keepalive_timeout 300s;
-	keepalive_requests 100000;
-	client_body_temp_path $dir/body;
-	proxy_temp_path $dir/proxy;
-	fastcgi_temp_path $dir/fastcgi;
-	uwsgi_temp_path $dir/uwsgi;
-	scgi_temp_path $dir/scgi;
-	server {
+		bench_nginx_conf "$dir" "	server {
 		listen 127.0.0.1:$port;
 		location / {
-			return 200 "hello\n";
+			return 200 \"hello\\n\";
 		}
-	}
-}
-EOF
+	}"
 		"$NGINX" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' \
 			2>"$TMP/$name.err" &
 		NGINX_MASTER=$!

@@ -203,3 +203,32 @@ bench_wrk_env() {
 	CONNS=${CONNS:-64}
 	QUIET_WAIT=${QUIET_WAIT:-60}
 }
+
+# bench_nginx_conf DIR SERVERS: writes DIR/nginx.conf for a private nginx of one worker with
+# its files in DIR, no access log, long keep-alive, and SERVERS (server blocks) in its http.
+bench_nginx_conf() {
+	local dir=$1 servers=$2 user=""
+	[ "$(id -u)" = 0 ] && user="user root;"
+	cat >"$dir/nginx.conf" <<EOF
+$user
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events {
+	worker_connections 16384;
+}
+http {
+	access_log off;
+	default_type text/plain;
+	keepalive_timeout 300s;
+	keepalive_requests 1000000;
+	client_body_temp_path $dir/body;
+	proxy_temp_path $dir/proxy;
+	fastcgi_temp_path $dir/fastcgi;
+	uwsgi_temp_path $dir/uwsgi;
+	scgi_temp_path $dir/scgi;
+$servers
+}
+EOF
+}

@@ -104,29 +104,8 @@ log "fngate: pid $FNGATE_PID, TLS on 127.0.0.1:$FNGATE_TLS"
 NDIR=$TMP/nginx
 mkdir -p "$NDIR"
 NGINX_TLS=$(free_port)
-user=""
-[ "$(id -u)" = 0 ] && user="user root;"
 printf '%s' "$BODY_BIG" >"$NDIR/big.txt"
-cat >"$NDIR/nginx.conf" <<EOF
-$user
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $NDIR/nginx.pid;
-error_log $NDIR/error.log warn;
-events {
-	worker_connections 16384;
-}
-http {
-	access_log off;
-	default_type text/plain;
-	keepalive_timeout 300s;
-	keepalive_requests 1000000;
-	client_body_temp_path $NDIR/body;
-	proxy_temp_path $NDIR/proxy;
-	fastcgi_temp_path $NDIR/fastcgi;
-	uwsgi_temp_path $NDIR/uwsgi;
-	scgi_temp_path $NDIR/scgi;
-	server {
+bench_nginx_conf "$NDIR" "	server {
 		listen 127.0.0.1:$NGINX_TLS ssl;
 		ssl_certificate $TMP/cert.crt;
 		ssl_certificate_key $TMP/cert.key;
@@ -134,16 +113,14 @@ http {
 		ssl_session_cache shared:SSL:10m;
 		ssl_session_tickets on;
 		location /prod/hello {
-			return 200 "$BODY_SMALL";
+			return 200 \"$BODY_SMALL\";
 		}
 		location = /prod/big {
 			# \`return\` takes at most 4 KiB: the 16 KiB body is a file, its descriptor cached
 			alias $NDIR/big.txt;
 			open_file_cache max=16;
 		}
-	}
-}
-EOF
+	}"
 "$NGINX" -p "$NDIR" -e "$NDIR/error.log" -c "$NDIR/nginx.conf" -g 'daemon off;' \
 	2>"$TMP/nginx.err" &
 NGINX_MASTER=$!
