@@ -163,15 +163,7 @@ done
 
 cmd=$(bench_command bench/apikeys.sh ROUNDS DURATION WARMUP THREADS CONNS QUIET_WAIT)
 {
-	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "command=$cmd"
-	echo "rounds=$ROUNDS"
-	echo "duration=$DURATION"
-	echo "warmup=$WARMUP"
-	echo "threads=$THREADS"
-	echo "conns=$CONNS"
-	echo "nproc=$(nproc)"
-	echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	bench_meta_common "$cmd"
 	echo "fs=$(df -T "$TMP" | awk 'NR == 2 { print $2 }')"
 	echo "git=$GIT_REV"
 	echo "buildtype=$(bench_buildtype "$FNGATE")"

@@ -210,15 +210,7 @@ mv "$TMP/access.log" "$RESULTS/access.log"
 cmd=$(bench_command bench/cache.sh ROUNDS DURATION WARMUP THREADS CONNS QUIET_WAIT \
 	HERD_CLIENTS HERD_SECONDS HERD_TTL HERD_SLEEP_MS HERD_CONCURRENCY)
 {
-	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "command=$cmd"
-	echo "rounds=$ROUNDS"
-	echo "duration=$DURATION"
-	echo "warmup=$WARMUP"
-	echo "threads=$THREADS"
-	echo "conns=$CONNS"
-	echo "nproc=$(nproc)"
-	echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	bench_meta_common "$cmd"
 	echo "git=$GIT_REV"
 	echo "buildtype=$(bench_buildtype "$FNGATE")"
 	echo "variants=$VARIANTS"

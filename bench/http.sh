@@ -301,15 +301,7 @@ fi
 cmd=$(bench_command bench/http.sh ROUNDS DURATION WARMUP THREADS CONNS IDLE_CONNS QUIET_WAIT \
 	FNGATE_STANDIN)
 {
-	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "command=$cmd"
-	echo "rounds=$ROUNDS"
-	echo "duration=$DURATION"
-	echo "warmup=$WARMUP"
-	echo "threads=$THREADS"
-	echo "conns=$CONNS"
-	echo "nproc=$(nproc)"
-	echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	bench_meta_common "$cmd"
 	echo "kernel=$(uname -r)"
 	echo "nginx=$("$NGINX" -v 2>&1 | sed 's,.*nginx/,,')"
 	echo "wrk=$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"

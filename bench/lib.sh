@@ -232,3 +232,17 @@ $servers
 }
 EOF
 }
+
+# bench_meta_common CMD: the lines every wrk bench's meta.txt starts with (the run's date,
+# its command line, rounds, durations, wrk's threads and connections, the machine).
+bench_meta_common() {
+	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "command=$1"
+	echo "rounds=$ROUNDS"
+	echo "duration=$DURATION"
+	echo "warmup=$WARMUP"
+	echo "threads=$THREADS"
+	echo "conns=$CONNS"
+	echo "nproc=$(nproc)"
+	echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+}
