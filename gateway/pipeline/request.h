@@ -240,6 +240,31 @@ struct fng_req {
 	struct fng_resp resp;
 	int integration_status;    /* 0 when no integration ran */
 
+	/*
+	 * What the invocation cost, as the worker runtime measured it and reported it in its
+	 * RESULT (host/output.c): for the access log and metrics only, never trusted for a limit.
+	 * set: a worker reported it (false for every other integration and for a worker that
+	 * answered nothing).
+	 */
+	struct {
+		bool set;
+		uint64_t cpu_us;       /* user + system CPU time of the invocation, microseconds */
+		uint64_t max_rss_kb;   /* the worker's peak resident memory so far, KiB */
+	} cost;
+	/*
+	 * W3C trace context (stage "trace"): the trace this request belongs to (the client's, when
+	 * its traceparent was well formed, else a new one), the client's span (parent_id, empty
+	 * when the trace is new) and the gateway's own span, which is the handler's parent and is
+	 * returned in the response's traceparent. Lower-case hex, NUL-terminated.
+	 */
+	struct {
+		char trace_id[33];
+		char parent_id[17];
+		char span_id[17];
+		uint8_t flags;
+		const char *tracestate;  /* the client's, when valid (arena); NULL: none */
+	} trace;
+
 	/* Accounting for the access log and metrics. uv_hrtime() nanoseconds. */
 	uint64_t t_start, t_integration_start, t_integration_end;
 	uint64_t bytes_in, bytes_out;
