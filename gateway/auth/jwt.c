@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "jwt.h"
 #include "jwt_loop.h"
+#include "safefile.h"
 #include "server.h"
 #include "stages.h"
 
@@ -174,7 +175,7 @@ static int parse_file(struct fng_conf *L, const struct fng_conf_node *v, void *o
 {
 	struct fng_jwt_cfg *c = obj;
 	struct fng_buf text = { 0 };
-	const char *s;
+	const char *s, *refused;
 	char why[200];
 	int err;
 
@@ -186,10 +187,10 @@ static int parse_file(struct fng_conf *L, const struct fng_conf_node *v, void *o
 	if (!c->jwks_file) {
 		return -1;
 	}
-	err = fng__conf_read(c->jwks_file, JWKS_FILE_MAX, &text);
+	err = fng__safe_read_path(c->jwks_file, &FNG_SAFE_NAMED(JWKS_FILE_MAX), &text, &refused);
 	if (err) {
-		fng__conf_err(L, v, "jwks file %s: %s", c->jwks_file, err == -EFBIG ?
-			"over 1 MiB" : strerror(-err));
+		fng__buf_finish(&text);
+		fng__conf_err(L, v, "jwks file %s: %s", c->jwks_file, refused);
 		return -1;
 	}
 	err = fng__jwks_parse(text.p, text.len, &c->keys, why, sizeof(why));

@@ -191,6 +191,12 @@ struct fng_usage_plan {
 	unsigned nstages;
 };
 
+/*
+ * The largest certificate chain, key, CA bundle or CRL file the TLS listeners read (each read
+ * under core/safefile.h's rules for files the configuration names).
+ */
+#define FNG_TLS_FILE_MAX (16u << 20)
+
 /* A certificate of the TLS listeners (`server.tls.certificates`). */
 struct fng_tls_cert {
 	const char *cert, *key;          /* absolute paths (read when the listeners start) */

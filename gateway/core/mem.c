@@ -170,6 +170,14 @@ void fng__buf_finish(struct fng_buf *b)
 	b->len = b->cap = 0;
 }
 
+void fng__buf_wipe(struct fng_buf *b)
+{
+	if (b->p) {
+		explicit_bzero(b->p, b->cap);
+	}
+	fng__buf_finish(b);
+}
+
 /* ---- arena ---- */
 
 #define ARENA_BLOCK 4096

@@ -132,6 +132,8 @@ int fng__buf_u64(struct fng_buf *b, uint64_t v);
 const char *fng__num_text(char out[32], double v);
 void fng__buf_consume(struct fng_buf *b, size_t n);
 void fng__buf_finish(struct fng_buf *b);
+/* fng__buf_finish, after overwriting the bytes with zeros (a key, a token). */
+void fng__buf_wipe(struct fng_buf *b);
 
 static inline int fng__buf_str(struct fng_buf *b, const char *s)
 {

@@ -2,7 +2,8 @@
 /*
  * Opening files from directories that people less trusted than the operator can write
  * (safefile.h has the rules). Used by the deploy scan for NAME.so and NAME.yaml, by the
- * static integration for every file under its root, and by whatever reads such files later.
+ * static integration for every file under its root, and for the files the configuration
+ * names: JWKS files, TLS certificates, keys, CA bundles and CRLs, the admin token file.
  * It runs on the thread pool (scans, reloads) or at start-up, never on the loop thread.
  *
  * The entry is first opened with O_PATH | O_NOFOLLOW: that opens nothing — no FIFO open that
@@ -14,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -169,6 +171,90 @@ int fng__safe_read(int dirfd, const char *name, const struct fng_safe_rules *rul
 	}
 	out->len = start + got;
 	return 0;
+}
+
+/* Nobody but root and the gateway's own user can change what the directory holds. */
+static bool dir_trusted(int dirfd)
+{
+	struct stat st;
+
+	return fstat(dirfd, &st) == 0 && (st.st_uid == 0 || st.st_uid == geteuid()) &&
+		!(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/* Opens the directory part of path (relative to at) with O_PATH; *base: the last component. */
+static int open_parent(int at, char *path, const char **base)
+{
+	char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!slash) {
+		*base = path;
+		return openat(at, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	*base = slash + 1;
+	if (slash == path) {
+		return openat(at, "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	*slash = '\0';
+	fd = openat(at, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	*slash = '/';
+	return fd;
+}
+
+#define LINKS_MAX 8
+
+int fng__safe_read_path(const char *path, const struct fng_safe_rules *rules,
+	struct fng_buf *out, const char **why)
+{
+	char cur[PATH_MAX];
+	int at = AT_FDCWD, dirfd = -1, err;
+	struct stat st;
+
+	if (strlen(path) >= sizeof(cur)) {
+		*why = "a path too long";
+		return -ENAMETOOLONG;
+	}
+	strcpy(cur, path);
+	for (unsigned hops = 0;; hops++) {
+		const char *base;
+		char link[PATH_MAX];
+		ssize_t n;
+		int fd = open_parent(at, cur, &base);
+
+		if (fd < 0) {
+			err = -errno;
+			*why = "its directory cannot be opened";
+			break;
+		}
+		if (dirfd >= 0) {
+			close(dirfd);
+		}
+		at = dirfd = fd;
+		if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode)) {
+			/* A link put in its place from now on is refused there, never followed. */
+			err = fng__safe_read(dirfd, base, rules, out, &st, why);
+			break;
+		}
+		if (!dir_trusted(dirfd)) {
+			*why = "a symbolic link in a directory others can write";
+			err = -ELOOP;
+			break;
+		}
+		n = hops < LINKS_MAX ? readlinkat(dirfd, base, link, sizeof(link)) : -1;
+		if (n <= 0 || (size_t)n >= sizeof(link)) {
+			*why = hops < LINKS_MAX ? "a symbolic link that cannot be read" :
+						  "too many symbolic links";
+			err = -ELOOP;
+			break;
+		}
+		memcpy(cur, link, (size_t)n);
+		cur[n] = '\0';
+	}
+	if (dirfd >= 0) {
+		close(dirfd);
+	}
+	return err;
 }
 
 int fng__safe_opendir(int dirfd, const char *name, struct stat *st, const char **why)

@@ -4,8 +4,8 @@
 
 /*
  * Files the gateway takes from directories someone less trusted than the operator can write
- * (the functions directory and its manifests, static roots, and later JWKS and certificate
- * files). The gateway runs as root; what it reads there must be a file the writer could have
+ * (the functions directory and its manifests, static roots) or names in its configuration
+ * (JWKS files, certificates, keys, CRLs, the admin token file). The gateway runs as root; what it reads there must be a file the writer could have
  * given it anyway, and looking at it must never block or follow the writer's pointers.
  *
  * The rules, in the order they are checked (docs/config.md, "Files from writable
@@ -37,6 +37,9 @@ struct fng_safe_rules {
 	unsigned flags;           /* enum fng_safe_flags */
 };
 
+/* The rules for a file the configuration names: the owner rule and at most max bytes. */
+#define FNG_SAFE_NAMED(max) ((struct fng_safe_rules){ .max_bytes = (max), .flags = FNG_SAFE_OWNER })
+
 /*
  * Opens name (one component: no '/', not "." or "..") in dirfd for reading under rules. On
  * success returns a descriptor (O_RDONLY | O_CLOEXEC) and fills *st from it; on refusal
@@ -53,6 +56,18 @@ int fng__safe_open(int dirfd, const char *name, const struct fng_safe_rules *rul
  */
 int fng__safe_read(int dirfd, const char *name, const struct fng_safe_rules *rules,
 	struct fng_buf *out, struct stat *st, const char **why);
+
+/*
+ * A file the configuration names by path (a JWKS file, TLS certificates, keys, CA bundles and
+ * CRLs, the admin token file), read into *out (appended) under rules, with the returns of
+ * fng__safe_read. The directories on the path are the operator's and are followed as written;
+ * the file itself is opened as fng__safe_open opens a name. A symbolic link in its place is
+ * followed only when the directory holding the link can be written by nobody but root and the
+ * gateway's own user (an operator's link, certbot's live/ directory): elsewhere a link is
+ * refused. At most 8 links are followed.
+ */
+int fng__safe_read_path(const char *path, const struct fng_safe_rules *rules,
+	struct fng_buf *out, const char **why);
 
 /*
  * Opens the subdirectory name of dirfd for listing, without following a link; *st is filled.

@@ -11,6 +11,7 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "safefile.h"
 
 static int parse_addrs(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
@@ -72,18 +73,30 @@ static int parse_unknown_sni(struct fng_conf *L, const struct fng_conf_node *v, 
 	return 0;
 }
 
-/* A file the gateway will read: a path relative to the config, which must exist now. */
+/*
+ * A file the gateway will read: a path relative to the config, which must be readable now
+ * under the rules for files the configuration names (core/safefile.h); transport/tls.c reads
+ * it again, the same way, each time it builds a context. What was read is wiped: it may be a
+ * private key.
+ */
 static int parse_file(struct fng_conf *L, const struct fng_conf_node *v, const char *what,
 	const char **out)
 {
-	const char *s = fng__conf_str(L, v, what);
+	const char *s = fng__conf_str(L, v, what), *why = NULL;
+	struct fng_buf text = { 0 };
+	int err;
 
 	if (!s) {
 		return -1;
 	}
 	*out = fng__conf_relative(L, s);
-	if (!*out || access(*out, R_OK) != 0) {
-		fng__conf_err(L, v, "%s %s: cannot be read", what, *out ? *out : s);
+	if (!*out) {
+		return -1;
+	}
+	err = fng__safe_read_path(*out, &FNG_SAFE_NAMED(FNG_TLS_FILE_MAX), &text, &why);
+	fng__buf_wipe(&text);
+	if (err) {
+		fng__conf_err(L, v, "%s %s: %s", what, *out, why);
 		return -1;
 	}
 	return 0;

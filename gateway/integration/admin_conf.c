@@ -9,6 +9,10 @@
 #include <sys/socket.h>
 
 #include "conf.h"
+#include "safefile.h"
+
+/* The admin token file: one line of at most 256 characters, and a newline. */
+#define TOKEN_FILE_MAX 4096
 
 static int parse_admin_listen(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
@@ -41,31 +45,41 @@ static int parse_admin_token(struct fng_conf *L, const struct fng_conf_node *v, 
 static int parse_admin_token_file(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
 	struct fng_config *c = obj;
-	const char *path = v ? fng__conf_str(L, v, "admin.token_file") : NULL;
-	char buf[300];
-	FILE *f;
+	const char *path = v ? fng__conf_str(L, v, "admin.token_file") : NULL, *why = NULL;
+	struct fng_buf text = { 0 };
+	size_t n;
+	int rc = -1;
 
 	if (!path) {
 		return v ? -1 : 0;
 	}
 	path = fng__conf_relative(L, path);
-	f = fopen(path, "re");
-	if (!f || !fgets(buf, sizeof(buf), f)) {
-		fng__conf_err(L, v, "admin.token_file %s: %s", path, f ? "empty" : strerror(errno));
-		if (f) {
-			fclose(f);
-		}
+	if (!path) {
 		return -1;
 	}
-	fclose(f);
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (strlen(buf) < 16 || strpbrk(buf, " \t")) {
+	/* Read under the rules for files the configuration names (core/safefile.h). */
+	if (fng__safe_read_path(path, &FNG_SAFE_NAMED(TOKEN_FILE_MAX), &text, &why) != 0) {
+		fng__conf_err(L, v, "admin.token_file %s: %s", path, why);
+		goto out;
+	}
+	for (n = 0; n < text.len && text.p[n] != '\n' && text.p[n] != '\r'; n++) {
+		/* the first line (the buffer holds no NUL terminator) */
+	}
+	if (n == 0) {
+		fng__conf_err(L, v, "admin.token_file %s: empty", path);
+		goto out;
+	}
+	if (n < 16 || n > 256 || memchr(text.p, ' ', n) || memchr(text.p, '\t', n) ||
+		memchr(text.p, '\0', n)) {
 		fng__conf_err(L, v, "admin.token_file %s: the token must be 16 to 256 characters "
 			"without white space", path);
-		return -1;
+		goto out;
 	}
-	c->admin.token = fng__arena_strndup(c->arena, buf, strlen(buf));
-	return 0;
+	c->admin.token = fng__arena_strndup(c->arena, text.p, n);
+	rc = c->admin.token ? 0 : -1;
+out:
+	fng__buf_wipe(&text);
+	return rc;
 }
 
 static const struct fng_conf_key admin_keys[] = {

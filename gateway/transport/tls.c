@@ -36,6 +36,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "safefile.h"
 #include "transport.h"
 
 #define PLAIN_BUF (64 * 1024)
@@ -833,6 +834,23 @@ static int alpn_cb(WOLFSSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 /*
+ * A PEM file of the configuration into *out (empty on entry), under the rules for files the
+ * configuration names (core/safefile.h): the TLS library is handed bytes, never a path it
+ * would open itself, following links and blocking on a FIFO. -1 with err set on refusal.
+ */
+static int read_pem(const char *path, struct fng_buf *out, char *err, size_t errlen)
+{
+	const char *why = NULL;
+
+	if (fng__safe_read_path(path, &FNG_SAFE_NAMED(FNG_TLS_FILE_MAX), out, &why) != 0) {
+		fng__buf_wipe(out);
+		snprintf(err, errlen, "%s: %s", path, why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Mutual TLS on ctx: the CA bundle, the verify mode, the CRLs (every certificate of the chain
  * checked; a CRL is only read from its file). Sessions are not resumed on such a context: a
  * resumed session would carry no certificate to read the client's identity from, so every
@@ -841,7 +859,16 @@ static int alpn_cb(WOLFSSL *ssl, const unsigned char **out, unsigned char *outle
 static int client_auth(WOLFSSL_CTX *ctx, const struct fng_tls_cert *cert, char *err,
 	size_t errlen)
 {
-	if (wolfSSL_CTX_load_verify_locations(ctx, cert->client_ca, NULL) != WOLFSSL_SUCCESS) {
+	struct fng_buf pem = { 0 };
+	int rc;
+
+	if (read_pem(cert->client_ca, &pem, err, errlen) != 0) {
+		return -1;
+	}
+	rc = wolfSSL_CTX_load_verify_buffer(ctx, (const unsigned char *)pem.p, (long)pem.len,
+		WOLFSSL_FILETYPE_PEM);
+	fng__buf_finish(&pem);
+	if (rc != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "%s: not a PEM CA bundle the TLS library can use",
 			cert->client_ca);
 		return -1;
@@ -853,8 +880,13 @@ static int client_auth(WOLFSSL_CTX *ctx, const struct fng_tls_cert *cert, char *
 		return -1;
 	}
 	for (unsigned i = 0; i < cert->nclient_crls; i++) {
-		if (wolfSSL_CTX_LoadCRLFile(ctx, cert->client_crls[i], WOLFSSL_FILETYPE_PEM) !=
-			WOLFSSL_SUCCESS) {
+		if (read_pem(cert->client_crls[i], &pem, err, errlen) != 0) {
+			return -1;
+		}
+		rc = wolfSSL_CTX_LoadCRLBuffer(ctx, (const unsigned char *)pem.p, (long)pem.len,
+			WOLFSSL_FILETYPE_PEM);
+		fng__buf_finish(&pem);
+		if (rc != WOLFSSL_SUCCESS) {
 			snprintf(err, errlen, "%s: not a PEM CRL of a CA in %s",
 				cert->client_crls[i], cert->client_ca);
 			return -1;
@@ -867,6 +899,8 @@ static WOLFSSL_CTX *ctx_new(const struct fng_tls_cfg *cfg, const struct fng_tls_
 	struct fng_tls *tls, char *err, size_t errlen)
 {
 	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	struct fng_buf pem = { 0 };
+	int rc;
 
 	if (!ctx) {
 		snprintf(err, errlen, "out of memory");
@@ -881,14 +915,25 @@ static WOLFSSL_CTX *ctx_new(const struct fng_tls_cfg *cfg, const struct fng_tls_
 	}
 	wolfSSL_CTX_set_options(ctx, WOLFSSL_OP_CIPHER_SERVER_PREFERENCE | WOLFSSL_OP_NO_SSLv3 |
 		WOLFSSL_OP_NO_TLSv1 | WOLFSSL_OP_NO_TLSv1_1 | WOLFSSL_OP_NO_COMPRESSION);
-	if (wolfSSL_CTX_use_certificate_chain_file(ctx, cert->cert) != WOLFSSL_SUCCESS) {
+	if (read_pem(cert->cert, &pem, err, errlen) != 0) {
+		goto fail;
+	}
+	rc = wolfSSL_CTX_use_certificate_chain_buffer_format(ctx, (const unsigned char *)pem.p,
+		(long)pem.len, WOLFSSL_FILETYPE_PEM);
+	fng__buf_finish(&pem);
+	if (rc != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "%s: not a PEM certificate chain the TLS library can use",
 			cert->cert);
 		goto fail;
 	}
-	if (wolfSSL_CTX_use_PrivateKey_file(ctx, cert->key, WOLFSSL_FILETYPE_PEM) !=
-		    WOLFSSL_SUCCESS ||
-		wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+	if (read_pem(cert->key, &pem, err, errlen) != 0) {
+		goto fail;
+	}
+	/* The key's bytes are wiped as soon as the TLS library has its own copy. */
+	rc = wolfSSL_CTX_use_PrivateKey_buffer(ctx, (const unsigned char *)pem.p, (long)pem.len,
+		WOLFSSL_FILETYPE_PEM);
+	fng__buf_wipe(&pem);
+	if (rc != WOLFSSL_SUCCESS || wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
 		snprintf(err, errlen, "%s: not a PEM private key of %s", cert->key, cert->cert);
 		goto fail;
 	}

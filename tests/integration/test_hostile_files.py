@@ -12,6 +12,7 @@ TAP output.
 
 Environment: FNGATE_BIN, FNGATE_BUILD_ROOT, FNGATE_TEST_FUNCTIONS."""
 
+import json
 import os
 import shutil
 import signal
@@ -438,6 +439,127 @@ def _():
         fdir.cleanup()
         shutil.rmtree(os.path.dirname(run_dir), ignore_errors=True)
         shutil.rmtree(static, ignore_errors=True)
+
+
+def named_config(jwks, cert, key, token):
+    return '\n'.join([
+        'server:',
+        '  listen: ["127.0.0.1:0"]',
+        '  tls:',
+        '    listen: ["127.0.0.1:0"]',
+        '    certificates: [{ cert: "%s", key: "%s" }]' % (cert, key),
+        'admin: { listen: "127.0.0.1:0", token_file: "%s" }' % token,
+        'apis:',
+        '  a:',
+        '    authorizers:',
+        '      j: { type: jwt, issuer: "https://i/", audience: [a], algorithms: [ES256],',
+        '           jwks: { file: "%s" } }' % jwks,
+        '    stages: { s: {} }',
+        '    routes:',
+        '      "GET /mock": { integration: { type: mock, status: 200, body: "mock" } }',
+        '']) + '\n'
+
+
+@tap.case('files the configuration names (JWKS, certificate, key, admin token) in a directory '
+          'others can write: links, FIFOs, devices, hard links, other owners and oversized '
+          'files refused with the reason, never quoted; an operator\'s link is followed')
+def _():
+    base = os.path.join(WORK, 'named')
+    real = os.path.join(base, 'real')           # the operator's: root, 0755
+    pub = os.path.join(base, 'pub')             # writable by everyone (sticky, as /tmp)
+    os.makedirs(real)
+    os.makedirs(pub)
+    os.chmod(pub, 0o1777)
+    r = subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=t',
+                        '-keyout', os.path.join(real, 'key.pem'),
+                        '-out', os.path.join(real, 'cert.pem')], capture_output=True)
+    eq(r.returncode, 0, 'openssl: %r' % r.stderr[-300:])
+    with open(os.path.join(real, 'jwks.json'), 'w') as f:
+        f.write('{"keys": [{"kty": "EC", "crv": "P-256", "kid": "k", '
+                '"x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", '
+                '"y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}\n')
+    with open(os.path.join(real, 'token'), 'w') as f:
+        f.write('t' * 32 + '\n')
+    good = {n: os.path.join(real, f) for n, f in
+            (('jwks', 'jwks.json'), ('cert', 'cert.pem'), ('key', 'key.pem'),
+             ('token', 'token'))}
+
+    def fngate_check(**over):
+        paths = dict(good, **over)
+        p = os.path.join(base, 'c.yaml')
+        with open(p, 'w') as f:
+            f.write(named_config(paths['jwks'], paths['cert'], paths['key'], paths['token']))
+        t0 = time.monotonic()
+        r = subprocess.run([os.environ['FNGATE_BIN'], 'check', p], capture_output=True,
+                           text=True, timeout=30)
+        return r, time.monotonic() - t0
+
+    r, _t = fngate_check()
+    eq(r.returncode, 0, 'the operator\'s own files: %r' % (r.stdout + r.stderr)[-400:])
+    # certbot's layout: live/ holds links into archive/, both the operator's.
+    live = os.path.join(base, 'live')
+    os.makedirs(live)
+    for n in ('cert.pem', 'key.pem'):
+        os.symlink('../real/' + n, os.path.join(live, n))
+    r, _t = fngate_check(cert=os.path.join(live, 'cert.pem'), key=os.path.join(live, 'key.pem'))
+    eq(r.returncode, 0, 'links in a directory only root can write: %r' % (r.stdout + r.stderr))
+
+    def hostile(name, make):
+        p = os.path.join(pub, name)
+        make(p)
+        return p
+    big = os.path.join(pub, 'big')
+    with open(big, 'wb') as f:
+        f.truncate(32 << 20)
+    other = hostile('other.pem', lambda p: shutil.copy(good['cert'], p))
+    os.chown(other, 65534, 65534)
+    hard = os.path.join(pub, 'hard')
+    hard_ok = True
+    try:
+        shutil.copy(good['token'], os.path.join(real, 'token2'))
+        os.link(os.path.join(real, 'token2'), hard)
+    except OSError:
+        hard_ok = False
+    cases = [
+        ('jwks', hostile('jwks.json', lambda p: os.symlink(SECRET, p)),
+         'a symbolic link in a directory others can write'),
+        ('cert', hostile('cert.pem', lambda p: os.symlink(SECRET, p)),
+         'a symbolic link in a directory others can write'),
+        ('key', hostile('key.pem', os.mkfifo), 'a FIFO'),
+        ('token', hostile('token', os.mkfifo), 'a FIFO'),
+        ('jwks', hostile('dangling', lambda p: os.symlink('/nonexistent/x', p)),
+         'a symbolic link'),
+        ('key', '/dev/zero', 'a character device'),
+        ('jwks', big, 'larger than'),
+        ('cert', other, 'owned by a user'),
+        ('cert', hostile('dir', os.mkdir), 'a directory'),
+    ]
+    if hard_ok:
+        cases.append(('token', hard, 'hard link'))
+    for key, path, why in cases:
+        r, took = fngate_check(**{key: path})
+        out = r.stdout + r.stderr
+        check(r.returncode == 1 and why in out, '%s %s: rc %d, %r' % (key, path, r.returncode,
+                                                                        out[-300:]))
+        check(MARKER not in out, 'the refusal quotes the secret')
+        check(took < 10 * SLOW, '%s %s: check took %.1f s' % (key, path, took))
+    # A daemon refuses them the same way at start, and a reload to them keeps it serving.
+    p = os.path.join(base, 'serve.yaml')
+    with open(p, 'w') as f:
+        f.write(named_config(good['jwks'], good['cert'], good['key'], good['token']))
+    d = Daemon(open(p).read(), listeners=3)
+    try:
+        mark = d.log_mark()
+        bad = named_config(good['jwks'], os.path.join(pub, 'cert.pem'),
+                           os.path.join(pub, 'key.pem'), good['token'])
+        o = d.reload(bad)
+        check(o.get('msg') == 'reload failed' and 'symbolic link' in json.dumps(o),
+              'the reload is not refused with the reason: %s' % d.stderr_text(mark))
+        check(MARKER not in d.stderr_text(0, 400), 'the log quotes the secret')
+        check_status(exchange(d.port, req('GET', '/s/mock')), 200)
+    finally:
+        d.stop()
 
 
 @tap.case('a gateway with functions from a hostile directory still stops at once on SIGTERM')

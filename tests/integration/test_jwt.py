@@ -669,7 +669,7 @@ def _():
         ('jwks: { url: "https://127.0.0.1/keys" }', 'http://'),
         ('jwks: { url: "http://127.0.0.1:99999/keys" }', 'http://'),
         ('jwks: { file: "%s", url: "http://127.0.0.1/k" }' % good, 'file alone'),
-        ('jwks: { file: "%s/none.json" }' % tmp, 'No such file'),
+        ('jwks: { file: "%s/none.json" }' % tmp, 'no such file'),
         ('jwks: { file: "%s" }\n        algorithms: [RS384]' % good, 'RS384'),
     ]
     bad = [('dup.json', '{"keys": [], "keys": []}', 'duplicate'),

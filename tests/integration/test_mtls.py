@@ -324,10 +324,10 @@ def _():
 def _():
     c = Certs.get()
     opt = '        client_auth: { ca: "%s/ca.crt", required: false }\n' % c
-    for bad, what in (('client_auth: { ca: "%s/nosuch.crt" }' % c, 'cannot be read'),
+    for bad, what in (('client_auth: { ca: "%s/nosuch.crt" }' % c, 'no such file'),
                       ('client_auth: { required: true }', 'ca'),
                       ('client_auth: { ca: "%s/ca.crt", crl: ["%s/nosuch.crl"] }' % (c, c),
-                       'cannot be read'),
+                       'no such file'),
                       ('client_auth: { ca: "%s/ca.crt", verify: yes }' % c, 'verify')):
         text = config(c, c).replace('@TMP@', c).replace(opt, '        %s\n' % bad)
         check(text != config(c, c).replace('@TMP@', c), 'the case replaced the key')

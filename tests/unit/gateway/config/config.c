@@ -1227,7 +1227,7 @@ static void test_admin_token_file(void)
 		fng__config_unref(c);
 	}
 	load_err(in_tmp("admin: { listen: \"127.0.0.1:0\", token_file: \"%s/conf/nope\" }\n"
-		MIN_API), "1:46", "No such file or directory", "a missing token_file");
+		MIN_API), "1:46", "no such file", "a missing token_file");
 	put_text("conf/empty", "");
 	load_err(in_tmp("admin: { listen: \"127.0.0.1:0\", token_file: \"%s/conf/empty\" }\n"
 		MIN_API), "1:46", "empty", "an empty token_file");
