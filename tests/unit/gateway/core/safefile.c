@@ -4,7 +4,8 @@
  * write, one entry of each kind in a temporary directory — a regular file, links (to a file,
  * to a directory, dangling), a FIFO (must not block), a device node (root only), a second
  * hard link, a world-writable file, a file of another owner (root only), a too-large and a
- * sparse file — and the subdirectory opener. A refusal must say why and never read the file.
+ * sparse file — the subdirectory opener, and the reader of files the configuration names with
+ * its rule for links. A refusal must say why and never read the file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +53,76 @@ static void refused(const char *name, const struct fng_safe_rules *rules, const 
 		want, rc, why ? why : "");
 	CHECK_INT(b.len, 0, "%s: nothing was read", name);
 	fng__buf_finish(&b);
+}
+
+/* Reads path with fng__safe_read_path; returns rc, *why set. */
+static int named(const char *name, const char **why)
+{
+	struct fng_buf b = { 0 };
+	char path[256];
+	int rc;
+
+	at(name, path, sizeof(path));
+	rc = fng__safe_read_path(path, &FNG_SAFE_NAMED(1024), &b, why);
+	CHECK(rc == 0 ? b.len > 0 : b.len == 0, "%s: read whole or not at all", name);
+	fng__buf_finish(&b);
+	return rc;
+}
+
+/*
+ * fng__safe_read_path: a link in place of the file is followed only in a directory nobody but
+ * root and the gateway's user can write (relative and absolute targets, chains), refused in one
+ * writable by others, and chains end after 8 links.
+ */
+static void test_named(bool root)
+{
+	char path[256], target[256];
+	const char *why = NULL;
+
+	put("n.txt", "named\n", 0644);
+	CHECK_INT(named("n.txt", &why), 0, "a file the configuration names is read");
+	CHECK_INT(named("missing", &why), -ENOENT, "a missing one: -ENOENT");
+	CHECK(why && strcmp(why, "no such file") == 0, "... saying no such file");
+	CHECK(named("fifo", &why) < 0 && strstr(why, "a FIFO"), "a FIFO is refused");
+
+	at("trusted", path, sizeof(path));
+	CHECK_INT(mkdir(path, 0755), 0, "an operator's directory");
+	CHECK_INT(symlink("../n.txt", strcat(path, "/rel")), 0, "a relative link in it");
+	CHECK_INT(named("trusted/rel", &why), 0, "is followed");
+	at("n.txt", target, sizeof(target));
+	at("trusted/abs", path, sizeof(path));
+	CHECK_INT(symlink(target, path), 0, "an absolute link in it");
+	CHECK_INT(named("trusted/abs", &why), 0, "is followed");
+	at("trusted/chain", path, sizeof(path));
+	CHECK_INT(symlink("rel", path), 0, "a link to a link");
+	CHECK_INT(named("trusted/chain", &why), 0, "is followed to the end");
+	at("trusted/loop", path, sizeof(path));
+	CHECK_INT(symlink("loop", path), 0, "a link to itself");
+	CHECK(named("trusted/loop", &why) == -ELOOP && strstr(why, "too many"),
+		"ends after 8 links (%s)", why ? why : "");
+	at("trusted/tohard", path, sizeof(path));
+	CHECK_INT(symlink("../hard.txt", path), 0, "a link to a file with two names");
+	CHECK(named("trusted/tohard", &why) < 0 && strstr(why, "another hard link"),
+		"the file it reaches still passes every rule");
+
+	at("open", path, sizeof(path));
+	CHECK_INT(mkdir(path, 0777), 0, "a directory anyone can write");
+	chmod(path, 01777);
+	CHECK_INT(symlink(target, strcat(path, "/l")), 0, "a link in it");
+	CHECK(named("open/l", &why) == -ELOOP && strstr(why, "others can write"),
+		"is refused (%s)", why ? why : "");
+	at("group", path, sizeof(path));
+	CHECK_INT(mkdir(path, 0775), 0, "a directory its group can write");
+	chmod(path, 0775);
+	CHECK_INT(symlink(target, strcat(path, "/l")), 0, "a link in it");
+	CHECK(named("group/l", &why) == -ELOOP, "is refused");
+	if (root) {
+		at("theirdir", path, sizeof(path));
+		CHECK_INT(mkdir(path, 0755), 0, "a directory of another user");
+		CHECK_INT(chown(path, 12345, 12345), 0, "owned by them");
+		CHECK_INT(symlink(target, strcat(path, "/l")), 0, "a link in it");
+		CHECK(named("theirdir/l", &why) == -ELOOP, "is refused");
+	}
 }
 
 int main(void)
@@ -155,6 +226,8 @@ int main(void)
 	}
 	CHECK(fng__safe_opendir(dfd, "dirlink", &st, &why) < 0 && strstr(why, "symbolic link"),
 		"a link to a directory is not entered");
+
+	test_named(root);
 
 	close(dfd);
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
