@@ -117,7 +117,7 @@ valgrind: build
 
 # Side-by-side benchmarks (print their tables; `bench/X.sh --write` also updates
 # docs/BENCHMARKS.md): HTTP front end, function host, WebSocket, CPU isolation, API keys,
-# response cache, TLS.
+# response cache, TLS, log flood.
 bench: build
 	bench/http.sh
 	bench/functions.sh
@@ -126,6 +126,7 @@ bench: build
 	bench/apikeys.sh
 	bench/cache.sh
 	bench/tls.sh
+	bench/log_flood.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
