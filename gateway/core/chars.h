@@ -18,7 +18,7 @@ static inline bool fng__is_alnum(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-/* A name in the configuration or the key database (an API, a stage, a plan): [A-Za-z0-9_-]. */
+/* A name in the config or the key database (an API, a stage, a plan, a {param}): [A-Za-z0-9_-] */
 static inline bool fng__is_name_char(unsigned char c)
 {
 	return fng__is_alnum(c) || c == '_' || c == '-';
