@@ -169,8 +169,7 @@ struct fng_wire_str fng__kvlist_raw_query(struct fng_arena *a, const struct fng_
 			for (size_t c = 0; c < parts[j]->len; c++) {
 				unsigned char ch = (unsigned char)parts[j]->p[c];
 
-				if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-					(ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
+				if (fng__is_unreserved(ch)) {
 					*o++ = (char)ch;
 				} else {
 					*o++ = '%';

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "chars.h"
 #include "conf.h"
 #include "config.h"
 #include "errors.h"
@@ -313,8 +314,7 @@ bool fng__config_name_ok(const char *s)
 		return false;
 	}
 	for (; *s; s++) {
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-			    (*s >= '0' && *s <= '9') || *s == '_' || *s == '-')) {
+		if (!fng__is_name_char((unsigned char)*s)) {
 			return false;
 		}
 	}

@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 
-#include "authz.h"
+#include "authz_conf.h"
 #include "functions_conf.h"
 #include "mem.h"
 #include "router.h"

@@ -38,11 +38,6 @@ struct fng_router *fng__router_create(struct fng_arena *a)
 	return fng__arena_zalloc(a, sizeof(struct fng_router));
 }
 
-static bool is_name_char(char c)
-{
-	return fng__is_alnum((unsigned char)c) || c == '_' || c == '-';
-}
-
 int fng__route_key_parse(struct fng_arena *a, const char *src, struct fng_route_key *key,
 	const char **why)
 {
@@ -97,7 +92,7 @@ int fng__route_key_parse(struct fng_arena *a, const char *src, struct fng_route_
 				return FNG_ECONFIG;
 			}
 			for (size_t i = 0; i < nlen; i++) {
-				if (!is_name_char(seg[1 + i])) {
+				if (!fng__is_name_char((unsigned char)seg[1 + i])) {
 					*why = "invalid character in path parameter name";
 					return FNG_ECONFIG;
 				}

@@ -18,6 +18,24 @@ static inline bool fng__is_alnum(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+/* A name in the config or the key database (an API, a stage, a plan, a {param}): [A-Za-z0-9_-] */
+static inline bool fng__is_name_char(unsigned char c)
+{
+	return fng__is_alnum(c) || c == '_' || c == '-';
+}
+
+/* A DNS name's byte, either case: a letter, digit or hyphen of a label, or the dot between. */
+static inline bool fng__is_dns_char(unsigned char c)
+{
+	return fng__is_alnum(c) || c == '-' || c == '.';
+}
+
+/* RFC 3986 unreserved: what a URL carries without percent-encoding. */
+static inline bool fng__is_unreserved(unsigned char c)
+{
+	return fng__is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
 /* RFC 5234 VCHAR, visible ASCII (0x21-0x7e): what a request target or a URL is made of. */
 static inline bool fng__is_vchar(unsigned char c)
 {

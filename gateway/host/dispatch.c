@@ -166,7 +166,7 @@ static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uin
 	return 0;
 }
 
-/* A handler closing a WebSocket connection (fng_ws_close). */
+/* A handler closing a WebSocket connection (fng_ws_close); a bad code is a malformed frame. */
 static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n)
 {
@@ -177,9 +177,10 @@ static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const ui
 	if (fng__wire_decode_ws_close(b, n, &id, &code, &reason, &h)) {
 		return -1;
 	}
-	/* The SDK refuses other codes; a worker that did not use it gets a normal close. */
+	/* fng_ws_close() refuses any other code: a worker that sends one bypassed the SDK. */
 	if (!fng__ws_close_code_ok(code)) {
-		code = FNG_WS_NORMAL;
+		fng__wire_free(h);
+		return -1;
 	}
 	if (fng__ws_close_id(fns->srv, id.p, id.len, (int)code, reason.p, reason.len,
 		w->gen->fn->policy) == -EACCES) {

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "admin.h"
+#include "chars.h"
 #include "errors.h"
 #include "keystate.h"
 #include "log.h"
@@ -272,9 +273,7 @@ static bool id_ok(struct fng_str id)
 		return false;
 	}
 	for (size_t i = 0; i < id.len; i++) {
-		char c = id.p[i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+		if (!fng__is_alnum((unsigned char)id.p[i])) {
 			return false;
 		}
 	}

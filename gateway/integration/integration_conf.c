@@ -44,9 +44,7 @@ static int parse_mock_headers(struct fng_conf *L, const struct fng_conf_node *v,
 					k->s);
 				break;
 			}
-			if (c >= 'A' && c <= 'Z') {
-				name[j] = (char)(c + 32);
-			}
+			name[j] = fng__lower(name[j]);
 		}
 		for (unsigned j = 0; j < ic->nheaders; j++) {
 			if (strcmp(ic->headers[j].name, name) == 0) {

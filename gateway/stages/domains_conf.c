@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "chars.h"
 #include "conf.h"
 
 struct raw_mapping {
@@ -50,13 +51,9 @@ static int parse_domains(struct fng_conf *L, const struct fng_conf_node *v, void
 			continue;
 		}
 		host = fng__arena_strndup(c->arena, k->s, k->len);
+		fng__lower_n(host, k->len);
 		for (size_t j = 0; j < k->len; j++) {
-			char ch = host[j];
-
-			if (ch >= 'A' && ch <= 'Z') {
-				host[j] = (char)(ch + 32);
-			} else if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-					   ch == '-' || ch == '.')) {
+			if (!fng__is_dns_char((unsigned char)host[j])) {
 				fng__conf_err(L, k, "invalid domain name \"%s\"", k->s);
 				break;
 			}

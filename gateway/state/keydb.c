@@ -22,6 +22,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "chars.h"
 #include "keydb.h"
 
 #define SCHEMA_VERSION 1
@@ -554,10 +555,7 @@ static bool plan_name_ok(const char *s)
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			    c == '_' || c == '-')) {
+		if (!fng__is_name_char((unsigned char)s[i])) {
 			return false;
 		}
 	}

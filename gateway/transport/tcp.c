@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "errors.h"
 #include "http.h"
 #include "transport.h"
 
@@ -246,33 +247,37 @@ static void refused_say(struct fng_server *srv, const struct fng_report *r, bool
 
 /*
  * Tells a connection that could not be taken so, in one non-blocking write: a 503 whose
- * message says why, and the close. What the client already sent is read first, so that the
+ * message says why (fng__err_json, as every error body; without memory for it, only the
+ * close), and the close. What the client already sent is read first, so that the
  * close is a FIN after the answer rather than a reset that could destroy it. A TLS listener
  * will close without it: its clients expect a handshake first.
  */
 static void refuse(struct fng_server *srv, int fd)
 {
-	static const char body[] =
-		"{\"message\":\"Service Unavailable: the gateway has no file descriptor left for "
-		"this connection; try again later\"}";
 	const char *server = srv->cfg->server_header;
 	bool has_server = server && server[0];
+	struct fng_buf body = { 0 };
 	char buf[1024], rid[37];
 	int len;
 
 	for (int i = 0; i < 4 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == (ssize_t)sizeof(buf);
 		i++) {
 	}
-	fng__server_request_id(srv, rid);
-	len = snprintf(buf, sizeof(buf),
-		"HTTP/1.1 503 Service Unavailable\r\n%s%s%sDate: %s\r\nx-request-id: %s\r\n"
-		"Content-Type: application/json\r\nContent-Length: %zu\r\nRetry-After: 1\r\n"
-		"Connection: close\r\n\r\n%s",
-		has_server ? "Server: " : "", has_server ? server : "", has_server ? "\r\n" : "",
-		fng__server_date(srv), rid, sizeof(body) - 1, body);
-	if (len > 0 && (size_t)len < sizeof(buf)) {
-		send(fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL); /* best effort */
+	if (fng__err_json(&body, "Service Unavailable: the gateway has no file descriptor left "
+			"for this connection; try again later", NULL, NULL, 0) == 0) {
+		fng__server_request_id(srv, rid);
+		len = snprintf(buf, sizeof(buf),
+			"HTTP/1.1 503 Service Unavailable\r\n%s%s%sDate: %s\r\nx-request-id: %s\r\n"
+			"Content-Type: application/json\r\nContent-Length: %zu\r\n"
+			"Retry-After: 1\r\nConnection: close\r\n\r\n%.*s",
+			has_server ? "Server: " : "", has_server ? server : "",
+			has_server ? "\r\n" : "", fng__server_date(srv), rid, body.len,
+			(int)body.len, body.p);
+		if (len > 0 && (size_t)len < sizeof(buf)) {
+			send(fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL); /* best effort */
+		}
 	}
+	fng__buf_finish(&body);
 	shutdown(fd, SHUT_WR);
 }
 

@@ -729,7 +729,8 @@ tap.add('serve filter skipped: daemon exits 0 on SIGTERM', lambda: SELF.check_ex
 
 # tests/functions/garbage.so writes a frame whose body is not msgpack. This one, built here
 # like a user's handler, breaks the wire the other ways: a frame type a worker may not send,
-# and a length over the frame cap.
+# a length over the frame cap, and a WS_CLOSE whose code may not travel (1005, which
+# fng_ws_close() refuses to send).
 GARBAGE_C = r'''
 /* Writes bytes that are not a valid frame on the worker's socket to the gateway (fd 3,
  * FNG_WORKER_FD in sandbox/internal.h): the gateway must kill the worker and answer 502. */
@@ -742,6 +743,11 @@ static int garbage(struct fng_ctx *ctx)
 	static const unsigned char malformed[] = { 0, 0, 0, 5, 3, 0xc1, 0xc1, 0xc1, 0xc1 };
 	static const unsigned char unexpected[] = { 0, 0, 0, 2, 99, 0x80 };
 	static const unsigned char oversized[] = { 0x7f, 0xff, 0xff, 0xff, 3, 0x80 };
+	/* WS_CLOSE {connectionId: "x", code: 1005, reason: ""}; close_ok: code 4000 */
+	unsigned char close_code[] = { 0, 0, 0, 33, 10, 0x83,
+		0xac, 'c', 'o', 'n', 'n', 'e', 'c', 't', 'i', 'o', 'n', 'I', 'd', 0xa1, 'x',
+		0xa4, 'c', 'o', 'd', 'e', 0xcd, 0x03, 0xed,
+		0xa6, 'r', 'e', 'a', 's', 'o', 'n', 0xa0 };
 	const char *mode = fng_env(ctx, "GARBAGE_MODE");
 	const unsigned char *p = malformed;
 	size_t n = sizeof(malformed);
@@ -752,6 +758,13 @@ static int garbage(struct fng_ctx *ctx)
 	} else if (mode && !strcmp(mode, "oversized")) {
 		p = oversized;
 		n = sizeof(oversized);
+	} else if (mode && !strncmp(mode, "close_", 6)) {
+		if (!strcmp(mode, "close_ok")) {
+			close_code[27] = 0x0f;
+			close_code[28] = 0xa0;
+		}
+		p = close_code;
+		n = sizeof(close_code);
 	}
 	if (write(3, p, n) != (ssize_t)n) {
 		return -1;
@@ -773,6 +786,8 @@ ABUSE = [
     ('garbage', 'garbage', ''),
     ('garbage_unexpected', 'garbage_x', 'env: { GARBAGE_MODE: unexpected }\n'),
     ('garbage_oversized', 'garbage_x', 'env: { GARBAGE_MODE: oversized }\n'),
+    ('garbage_close_code', 'garbage_x', 'env: { GARBAGE_MODE: close_code }\n'),
+    ('garbage_close_ok', 'garbage_x', 'env: { GARBAGE_MODE: close_ok }\n'),
 ]
 
 
@@ -926,6 +941,15 @@ def _():
 for _mode in ('unexpected', 'oversized'):
     tap.add('abuse: garbage on the wire (an %s frame) -> 502, the frame named in the log' % _mode,
             lambda m=_mode: abuse_call('garbage_' + m, 502, r'\b%s frame\b' % m))
+
+
+@tap.case('abuse: a WS_CLOSE with a code that may not travel (1005) -> 502, a malformed frame')
+def _():
+    # The same frame with code 4000 is well formed: the unknown id is dropped, the worker kept.
+    r = call(AB.port, '/s/garbage_close_ok', timeout=20)
+    check_status(r, 200)
+    eq(r.body, b'garbage sent', 'a WS_CLOSE with code 4000 to an unknown id')
+    abuse_call('garbage_close_code', 502, r'\bmalformed frame\b')
 
 
 @tap.case('abuse: other functions kept answering 200 throughout')

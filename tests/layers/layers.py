@@ -14,8 +14,8 @@ import sys
 
 # Lowest first, as gateway/meson.build orders them; the test harness (libfngate-test) sits
 # on top, beside the command line whose event translation it uses.
-LAYERS = ['core', 'config', 'pipeline', 'http', 'transport', 'ws', 'integration', 'auth',
-          'host', 'stages', 'daemon', 'cli', 'harness']
+LAYERS = ['core', 'config', 'state', 'pipeline', 'http', 'transport', 'ws', 'integration',
+          'auth', 'host', 'stages', 'daemon', 'cli', 'harness']
 # Registration points: a table the higher layer defines and the lower one reads.
 ALLOWED = {
     'fng__stages': 'the stage table (stages/stages.c), run by pipeline/engine.c',

@@ -306,8 +306,24 @@ static void test_authorizer_event(void)
 	CHECK(fng__json_authorizer_answer(&r) == NULL, "failed: no answer");
 }
 
+/* The raw query rebuilt from pairs: RFC 3986 unreserved bytes as they are, every other one
+ * percent-encoded, a NUL byte too. */
+static void test_raw_query(void)
+{
+	struct fng_arena *a = fng__arena_create();
+	struct fng_kvlist l = { 0 };
+	struct fng_wire_str raw;
+
+	CHECK_INT(fng__kvlist_add(a, &l, (struct fng_wire_str){ "a-b._~ c", 8 },
+			  (struct fng_wire_str){ "x\0y&=", 5 }), 0, "raw query: a pair");
+	raw = fng__kvlist_raw_query(a, &l);
+	CHECK(str_is(raw, "a-b._~%20c=x%00y%26%3D"), "raw query: %.*s", (int)raw.len, raw.p);
+	fng__arena_destroy(a);
+}
+
 int main(void)
 {
+	test_raw_query();
 	test_v2();
 	test_v1();
 	test_websocket();

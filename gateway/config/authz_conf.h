@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef FNG_GATEWAY_AUTHZ_H
-#define FNG_GATEWAY_AUTHZ_H
+#ifndef FNG_GATEWAY_AUTHZ_CONF_H
+#define FNG_GATEWAY_AUTHZ_CONF_H
 
 /*
  * The authorizers of an API (`apis.NAME.authorizers`, docs/config.md "Authorizers") as the
