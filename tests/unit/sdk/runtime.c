@@ -1231,7 +1231,8 @@ static void sigsys(int sig, siginfo_t *si, void *uc)
 
 /*
  * The worker's serve-loop policy, as sandbox/ will install it: read, write, poll,
- * clock_gettime, memory, exit, signal return, futex; anything else traps. (x86-64 only.)
+ * clock_gettime, getrusage(RUSAGE_SELF) (the invocation's cost), memory, exit, signal
+ * return, futex; anything else traps. (x86-64 only.)
  */
 static void install_filter(void)
 {
@@ -1243,7 +1244,7 @@ static void install_filter(void)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 		ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_poll), ALLOW(__NR_clock_gettime),
-		ALLOW(__NR_brk),
+		ALLOW(__NR_getrusage), ALLOW(__NR_brk),
 		ALLOW(__NR_mmap), ALLOW(__NR_munmap), ALLOW(__NR_mremap), ALLOW(__NR_madvise),
 		ALLOW(__NR_futex), ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
