@@ -986,6 +986,7 @@ API struct fng_test_result *fng_test_invoke(struct fng_test *t, const struct fng
 	struct fng_wire_buf out = { 0 };
 	struct fng_wire_event ev;
 	struct fng_test_result *r;
+	char traceparent[56]; /* FNG_TRACEPARENT_LEN and its NUL */
 	int err;
 
 	if (!t) {
@@ -1009,6 +1010,7 @@ API struct fng_test_result *fng_test_invoke(struct fng_test *t, const struct fng
 		return NULL;
 	}
 	r->shape = e->shape;
+	fng__json_event_trace(&ev, traceparent); /* as the gateway's stage "trace" would */
 	err = fng__wire_encode_invoke(&out, &ev);
 	if (!err && out.len - FNG_WIRE_HEADER > FNG_WIRE_MAX_DEFAULT) {
 		err = -EMSGSIZE;
