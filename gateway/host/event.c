@@ -257,7 +257,7 @@ static int trace_context(struct fng_req *req, struct fng_wire_event *ev,
 		return -ENOMEM;
 	}
 	if (!fng__req_traceparent(req, tp)) {
-		return 0; /* in no trace: made without one (an admin request's, say) */
+		return 0; /* in no trace: a request that did not run the stage "trace" */
 	}
 	ev->trace = true;
 	ev->traceparent = wcs(tp);
