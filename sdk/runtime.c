@@ -118,8 +118,9 @@ static struct fng_wire_cost cost_since(const struct rusage *before, bool measure
 
 /*
  * One INVOKE: decode, run the handler, send RESULT. A handler that returned < 0, or whose
- * response outgrew the payload cap (even if it ignored the -1), gets a RESULT with failed set and nothing else of what it built (the gateway answers 502 either way, and
- * a half-built response should not leak). 0 or -errno; errors end the serve loop.
+ * response outgrew the payload cap (even if it ignored the -1), gets a RESULT with failed set,
+ * its cost and nothing of what it built (the gateway answers 502 either way, and a half-built
+ * response should not leak). 0 or -errno; errors end the serve loop.
  */
 static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 	const uint8_t *body, size_t len)

@@ -2054,8 +2054,8 @@ static void test_cache(void)
 
 /* ---- RESULT's cost and INVOKE's trace context (issue 16) ---- */
 
-enum { CO_OK, CO_MAX, CO_UNKNOWN, CO_NOT_MAP, CO_NIL, CO_CPU_STR, CO_CPU_NEG, CO_CPU_OVER, CO_RSS_OVER,
-	CO_CPU_FLOAT, CO_NO_CPU, CO_NO_RSS, CO_DUP, CO_NCASES };
+enum { CO_OK, CO_MAX, CO_UNKNOWN, CO_NOT_MAP, CO_NIL, CO_CPU_STR, CO_CPU_NEG, CO_CPU_OVER,
+	CO_RSS_OVER, CO_CPU_FLOAT, CO_NO_CPU, CO_NO_RSS, CO_DUP, CO_NCASES };
 static const char *const c_names[] = { "ok", "at the caps", "an unknown key (skipped)",
 	"cost not a map", "cost nil", "cpuUs a string", "cpuUs -1", "cpuUs over its cap",
 	"maxRssKb over its cap", "cpuUs 1.5", "no cpuUs", "no maxRssKb", "cpuUs twice" };
