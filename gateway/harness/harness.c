@@ -1208,6 +1208,20 @@ API int fng_test_cache_ttl(const struct fng_test_result *r)
 	return c ? (int)c->ttl_s : -1;
 }
 
+API int fng_test_cost(const struct fng_test_result *r, uint64_t *cpu_us, uint64_t *max_rss_kb)
+{
+	if (!r || !r->wire.cost.set) {
+		return -1;
+	}
+	if (cpu_us) {
+		*cpu_us = r->wire.cost.cpu_us;
+	}
+	if (max_rss_kb) {
+		*max_rss_kb = r->wire.cost.max_rss_kb;
+	}
+	return 0;
+}
+
 API const char *fng_test_cache_tag(const struct fng_test_result *r, size_t i)
 {
 	const struct fng_wire_cache *c = cache_of(r);
