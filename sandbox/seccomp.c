@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -118,6 +119,12 @@ static const struct sc_row policy[] = {
 	{ SYS(nanosleep), ALLOW, ALWAYS, NOARGS },
 	{ SYS(clock_nanosleep), ALLOW, ALWAYS, NOARGS },
 	{ SYS(restart_syscall), ALLOW, ALWAYS, NOARGS },
+	/*
+	 * The runtime's accounting (sdk/runtime.c): the process's own CPU time and peak memory
+	 * around each invocation, reported in its RESULT. RUSAGE_SELF only: RUSAGE_CHILDREN has
+	 * nothing to say (no children) and RUSAGE_THREAD nothing more.
+	 */
+	{ SYS(getrusage), ALLOW, ALWAYS, 1, { EQ(0, RUSAGE_SELF) } },
 
 	/* Odds and ends of a single-threaded C program. */
 	{ SYS(futex), ALLOW, ALWAYS, NOARGS },

@@ -4,7 +4,8 @@
  * builder whose result runtime.c encodes into RESULT, and fng_log(). Everything a handler gets
  * back lives in the invocation (the decoded frame or the scratch arena) and is released when
  * the handler returns. Like runtime.c this runs under the worker's seccomp policy: no stdio
- * streams, no system call but write(2) (fng_log) and clock_gettime.
+ * streams, no system call but write(2) (fng_log), clock_gettime and getrandom (once per
+ * worker, to seed the span ids of fng_trace_child()).
  */
 #include <math.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "fngate.h"
@@ -64,6 +66,69 @@ FNG_EXPORT const char *fng_event_request_id(const struct fng_ctx *ctx)
 FNG_EXPORT const char *fng_event_source_ip(const struct fng_ctx *ctx)
 {
 	return ctx ? str(&ctx->ev.source_ip) : "";
+}
+
+FNG_EXPORT const char *fng_event_traceparent(const struct fng_ctx *ctx)
+{
+	return ctx && ctx->ev.trace ? str(&ctx->ev.traceparent) : NULL;
+}
+
+FNG_EXPORT const char *fng_event_tracestate(const struct fng_ctx *ctx)
+{
+	return ctx && ctx->ev.trace && ctx->ev.tracestate.len ? ctx->ev.tracestate.p : NULL;
+}
+
+/*
+ * Span ids: splitmix64 over a state seeded from getrandom() the first time a worker asks
+ * (fresh in every worker: no handler calls it in the supervisor the workers are forked
+ * from). Unique, not secret: a span id only names a span.
+ */
+static uint64_t span_state;
+static bool span_seeded;
+
+static uint64_t span_next(void)
+{
+	uint64_t z;
+
+	if (!span_seeded) {
+		struct timespec ts;
+
+		if (getrandom(&span_state, sizeof(span_state), GRND_NONBLOCK) !=
+			(ssize_t)sizeof(span_state)) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			span_state = (uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec;
+		}
+		span_seeded = true;
+	}
+	do {
+		z = (span_state += 0x9e3779b97f4a7c15ULL);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+	} while (z == 0); /* an all-zero span id is invalid */
+	return z;
+}
+
+FNG_EXPORT int fng_trace_child(const struct fng_ctx *ctx, char out[FNG_TRACEPARENT_LEN + 1])
+{
+	static const char xd[] = "0123456789abcdef";
+	uint64_t span;
+
+	if (!out) {
+		return -1;
+	}
+	out[0] = '\0';
+	if (!ctx || !ctx->ev.trace || ctx->ev.traceparent.len != FNG_TRACEPARENT_LEN) {
+		return -1;
+	}
+	/* The decoder proved it a version 00 traceparent: only the span id changes. */
+	memcpy(out, ctx->ev.traceparent.p, FNG_TRACEPARENT_LEN + 1);
+	span = span_next();
+	for (int i = 15; i >= 0; i--) {
+		out[36 + i] = xd[span & 15];
+		span >>= 4;
+	}
+	return 0;
 }
 
 FNG_EXPORT const char *fng_event_connection_id(const struct fng_ctx *ctx)

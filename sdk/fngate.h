@@ -137,6 +137,27 @@ int64_t fng_time_left_ms(const struct fng_ctx *ctx);
 /* An environment variable from the function's manifest (`env:`); NULL if unset. */
 const char *fng_env(const struct fng_ctx *ctx, const char *name);
 
+/* ---- W3C trace context ---- */
+
+/* The length of a version 00 traceparent, "00-" 32 hex "-" 16 hex "-" 2 hex, without its NUL. */
+#define FNG_TRACEPARENT_LEN 55
+/*
+ * The invocation's traceparent (W3C Trace Context): the trace the request belongs to (the
+ * client's when its traceparent was valid, else one the gateway started) with the gateway's
+ * span for this request as its parent, "00-<trace-id>-<span-id>-<flags>". The same value is
+ * the event's `traceparent` header. NULL when the event has none (a gateway that predates it).
+ */
+const char *fng_event_traceparent(const struct fng_ctx *ctx);
+/* The client's tracestate, when it was valid and came with a valid traceparent; else NULL. */
+const char *fng_event_tracestate(const struct fng_ctx *ctx);
+/*
+ * A traceparent for the handler's own outbound call, continuing the invocation's trace: the
+ * same trace id and flags, a new random span id. Send it as the call's `traceparent` header
+ * (and fng_event_tracestate() as its `tracestate`). Writes FNG_TRACEPARENT_LEN characters
+ * and a NUL to out; 0, or -1 when the event has no trace context (out is then "").
+ */
+int fng_trace_child(const struct fng_ctx *ctx, char out[FNG_TRACEPARENT_LEN + 1]);
+
 /* ---- the response ---- */
 
 /*

@@ -4,8 +4,15 @@
  * locked the process down, fng__rt_serve() reads INVOKE frames from the socketpair, runs the
  * handler on a struct fng_ctx and writes one RESULT per INVOKE. It is the last code between a
  * request and a handler, and it runs under the narrowest seccomp policy fngate has: read,
- * write, poll, clock_gettime and the allocator's memory calls. Nothing here may use stdio or
- * ask the kernel anything else (no getpid, no fstat).
+ * write, poll, clock_gettime, getrusage(RUSAGE_SELF) and the allocator's memory calls.
+ * Nothing here may use stdio or ask the kernel anything else (no getpid, no fstat).
+ *
+ * Each RESULT carries what its invocation cost (Lambda's REPORT line): the CPU time the
+ * process used while the handler ran and its peak resident set, from one getrusage() before
+ * the handler and one after (two system calls; CLOCK_PROCESS_CPUTIME_ID would need a third
+ * for the peak). The worker runs one invocation at a time and nothing else, so the process's
+ * time is the invocation's; the peak is the worker's since it started, which is what bounds
+ * its memory.
  *
  * The wait for the next INVOKE is poll(POLLIN), then read(2): a task blocked in read(2) on a
  * socket is woken by every wake-up of the socket's queue, including the one the gateway
@@ -16,6 +23,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -79,15 +87,48 @@ static void ctx_finish(struct fng_ctx *ctx)
 	fng__sarena_finish(&ctx->scratch);
 }
 
+static uint64_t cpu_us(const struct rusage *ru)
+{
+	return (uint64_t)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000000 +
+	       (uint64_t)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec);
+}
+
+/*
+ * The cost of the invocation that started at *before (getrusage failed then: not measured).
+ * Kept within the wire's caps, so that a handler burning a day of CPU still gets its RESULT.
+ */
+static struct fng_wire_cost cost_since(const struct rusage *before, bool measured)
+{
+	struct fng_wire_cost c = { 0 };
+	struct rusage now;
+	uint64_t a, b;
+
+	if (!measured || getrusage(RUSAGE_SELF, &now) != 0) {
+		return c;
+	}
+	a = cpu_us(before);
+	b = cpu_us(&now);
+	c.set = true;
+	c.cpu_us = b > a ? b - a : 0;
+	c.cpu_us = c.cpu_us < FNG_WIRE_MAX_CPU_US ? c.cpu_us : FNG_WIRE_MAX_CPU_US;
+	c.max_rss_kb = now.ru_maxrss > 0 ? (uint64_t)now.ru_maxrss : 0;
+	c.max_rss_kb = c.max_rss_kb < FNG_WIRE_MAX_RSS_KB ? c.max_rss_kb : FNG_WIRE_MAX_RSS_KB;
+	return c;
+}
+
 /*
  * One INVOKE: decode, run the handler, send RESULT. A handler that returned < 0, or whose
- * response outgrew the payload cap (even if it ignored the -1), gets a RESULT with failed set and nothing else of what it built (the gateway answers 502 either way, and
- * a half-built response should not leak). 0 or -errno; errors end the serve loop.
+ * response outgrew the payload cap (even if it ignored the -1), gets a RESULT with failed set,
+ * its cost and nothing of what it built (the gateway answers 502 either way, and a half-built
+ * response should not leak). 0 or -errno; errors end the serve loop.
  */
 static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 	const uint8_t *body, size_t len)
 {
 	struct fng_wire_result r = { 0 };
+	struct fng_wire_cost cost;
+	struct rusage before;
+	bool measured;
 	int rc, err;
 
 	ctx_reset(ctx);
@@ -95,7 +136,9 @@ static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 	if (err) {
 		return err;
 	}
+	measured = getrusage(RUSAGE_SELF, &before) == 0;
 	rc = desc->handle ? desc->handle(ctx) : -1;
+	cost = cost_since(&before, measured);
 	if (rc >= 0 && !ctx->overflowed) {
 		r.status = ctx->status;
 		r.headers = ctx->headers;
@@ -112,11 +155,12 @@ static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 		r.status = 502;
 		r.failed = true;
 	}
+	r.cost = cost; /* a failure costs too: it is the one RESULT key a failed one keeps */
 	ctx->out.len = 0;
 	err = fng__wire_encode_result(&ctx->out, &r);
 	if (err == -ENOMEM && !r.failed) {
 		/* Out of memory for the copy: the gateway still gets its one RESULT (a 502). */
-		r = (struct fng_wire_result){ .status = 502, .failed = true };
+		r = (struct fng_wire_result){ .status = 502, .failed = true, .cost = cost };
 		err = fng__wire_encode_result(&ctx->out, &r);
 	}
 	if (!err) {

@@ -5,8 +5,8 @@
 /*
  * The handler runtime inside a worker process (internal; used by sandbox/worker.c). It owns
  * struct fng_ctx, decodes INVOKE frames into it, runs the handler and encodes RESULT. Its
- * serve loop needs only read, write, poll, clock_gettime and memory syscalls, so the worker's
- * seccomp policy can be that narrow.
+ * serve loop needs only read, write, poll, clock_gettime, getrusage(RUSAGE_SELF) and memory
+ * syscalls, so the worker's seccomp policy can be that narrow.
  */
 
 #include <stddef.h>

@@ -35,8 +35,11 @@ char *fng__sarena_strndup(struct fng__sarena *a, const char *p, size_t n);
 void fng__sarena_reset(struct fng__sarena *a);
 void fng__sarena_finish(struct fng__sarena *a);
 
-/* An upper bound on the msgpack size of a RESULT with no header, cookie or body byte. */
-#define FNG__RESULT_FIXED 96
+/*
+ * An upper bound on the msgpack size of a RESULT with no header, cookie or body byte: 96 for
+ * the six keys, 40 for the runtime's `cost` map (two uint64 at most 9 bytes each).
+ */
+#define FNG__RESULT_FIXED 136
 /* What one response header / Set-Cookie value adds to a RESULT beyond its own bytes. */
 #define FNG__RESULT_PER_HEADER 11
 #define FNG__RESULT_PER_COOKIE 5

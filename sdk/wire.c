@@ -283,12 +283,28 @@ bool fng__wire_authz_type_ok(struct fng_wire_str t)
 	       (t.len == 7 && memcmp(t.p, "REQUEST", 7) == 0);
 }
 
+bool fng__wire_trace_ok(const struct fng_wire_event *ev)
+{
+	struct fng_traceparent tp;
+
+	if (!ev->trace) {
+		return true;
+	}
+	return ev->traceparent.p && ev->traceparent.len == FNG_TRACEPARENT_LEN &&
+	       fng__traceparent_parse(ev->traceparent.p, ev->traceparent.len, &tp) &&
+	       tp.version == 0 && (!ev->tracestate.len ||
+	       (ev->tracestate.p && fng__tracestate_ok(ev->tracestate.p, ev->tracestate.len)));
+}
+
 FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fng_wire_event *ev)
 {
 	bool authz = ev->authz_type.len > 0;
 	struct enc e;
 
 	if (authz && !fng__wire_authz_type_ok(ev->authz_type)) {
+		return -EINVAL;
+	}
+	if (!fng__wire_trace_ok(ev)) {
 		return -EINVAL;
 	}
 	if (enc_begin(&e, out, FNG_WIRE_INVOKE)) {
@@ -322,7 +338,7 @@ FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fn
 	put_key(&e, "isBase64Encoded");
 	msgpack_pack_false(&e.pk);
 	put_key(&e, "requestContext");
-	msgpack_pack_map(&e.pk, ev->client_cert ? 11 : 10);
+	msgpack_pack_map(&e.pk, 10 + ev->client_cert + ev->trace);
 	put_key(&e, "requestId");
 	put_str(&e, ev->request_id);
 	put_key(&e, "apiId");
@@ -355,6 +371,14 @@ FNG_EXPORT int fng__wire_encode_invoke(struct fng_wire_buf *out, const struct fn
 	put_str(&e, ev->message_id);
 	if (ev->client_cert) {
 		put_client_cert(&e, ev);
+	}
+	if (ev->trace) {
+		put_key(&e, "trace");
+		msgpack_pack_map(&e.pk, 2);
+		put_key(&e, "traceparent");
+		put_str(&e, ev->traceparent);
+		put_key(&e, "tracestate");
+		put_str(&e, ev->tracestate);
 	}
 	put_key(&e, "deadline");
 	msgpack_pack_int64(&e.pk, ev->deadline_epoch_ms);
@@ -501,6 +525,11 @@ static void put_cache(struct enc *e, const struct fng_wire_cache *c)
 	put_strs(e, c->tags, c->ntags, FNG_CACHE_TAGS_MAX);
 }
 
+bool fng__wire_cost_ok(const struct fng_wire_cost *c)
+{
+	return !c->set || (c->cpu_us <= FNG_WIRE_MAX_CPU_US && c->max_rss_kb <= FNG_WIRE_MAX_RSS_KB);
+}
+
 static bool result_ok(const struct fng_wire_result *r)
 {
 	/* Any status crosses: which ones may answer is the gateway's rule (fng__is_answer_status),
@@ -521,7 +550,7 @@ static bool result_ok(const struct fng_wire_result *r)
 			return false;
 		}
 	}
-	if (!fng__wire_cache_ok(&r->cache)) {
+	if (!fng__wire_cache_ok(&r->cache) || !fng__wire_cost_ok(&r->cost)) {
 		return false;
 	}
 	return r->authz.decision == FNG_WIRE_AUTHZ_NONE || fng__wire_authz_ok(&r->authz);
@@ -539,9 +568,11 @@ FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fn
 	}
 	/*
 	 * The six keys every RESULT has, then the optional ones in the order they were added,
-	 * each only when set: an AUTHORIZER event's answer, a handler's cache instruction.
+	 * each only when set: an AUTHORIZER event's answer, a handler's cache instruction, what
+	 * the invocation cost.
 	 */
-	msgpack_pack_map(&e.pk, 6 + (r->authz.decision != FNG_WIRE_AUTHZ_NONE) + r->cache.set);
+	msgpack_pack_map(&e.pk, 6 + (r->authz.decision != FNG_WIRE_AUTHZ_NONE) + r->cache.set +
+		r->cost.set);
 	put_key(&e, "statusCode");
 	msgpack_pack_int(&e.pk, r->status);
 	put_key(&e, "headers");
@@ -561,6 +592,14 @@ FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fn
 	if (r->cache.set) {
 		put_key(&e, "cache");
 		put_cache(&e, &r->cache);
+	}
+	if (r->cost.set) {
+		put_key(&e, "cost");
+		msgpack_pack_map(&e.pk, 2);
+		put_key(&e, "cpuUs");
+		msgpack_pack_uint64(&e.pk, r->cost.cpu_us);
+		put_key(&e, "maxRssKb");
+		msgpack_pack_uint64(&e.pk, r->cost.max_rss_kb);
 	}
 	return enc_end(&e);
 }

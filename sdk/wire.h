@@ -107,6 +107,14 @@ struct fng_wire_event {
 	struct fng_wire_str cert_not_before, cert_not_after, cert_sha256;
 	const struct fng_wire_str *cert_sans;
 	size_t ncert_sans;
+	/*
+	 * W3C trace context (requestContext.trace, in the frame only when trace is true): the
+	 * traceparent whose parent is the gateway's span for this request, version 00
+	 * (fng__traceparent_parse() accepts it, 55 bytes), and the client's tracestate when it
+	 * was valid (fng__tracestate_ok(); empty: none).
+	 */
+	bool trace;
+	struct fng_wire_str traceparent, tracestate;
 };
 
 /* Appends an INVOKE frame for ev to out. 0, or -ENOMEM / -EMSGSIZE. */
@@ -161,6 +169,18 @@ struct fng_wire_cache {
 	size_t ntags;
 };
 
+/*
+ * What an invocation cost, as the worker runtime measured it (RESULT's optional `cost` map):
+ * the CPU time the process used while the handler ran (user + system) and its peak resident
+ * set so far. Reported by an untrusted worker: the gateway bounds it (wire_limits.h) and uses
+ * it for accounting only, never for a limit.
+ */
+struct fng_wire_cost {
+	bool set;
+	uint64_t cpu_us;     /* 0..FNG_WIRE_MAX_CPU_US */
+	uint64_t max_rss_kb; /* 0..FNG_WIRE_MAX_RSS_KB */
+};
+
 /* The response, as a worker sends it. */
 struct fng_wire_result {
 	int status;
@@ -174,6 +194,7 @@ struct fng_wire_result {
 	bool has_body;                      /* a body was written, even an empty one */
 	struct fng_wire_authz authz;        /* an authorizer's answer; decision NONE: none */
 	struct fng_wire_cache cache;        /* set false: the handler said nothing */
+	struct fng_wire_cost cost;          /* set false: not measured (an older runtime) */
 };
 
 int fng__wire_encode_result(struct fng_wire_buf *out, const struct fng_wire_result *r);

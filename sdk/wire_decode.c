@@ -183,6 +183,7 @@ enum kind {
 		       * count at noff (an authorizer's context: fng__wire_authz_ok() applies after) */
 	K_DECISION,   /* bool → enum fng_wire_decision: true ALLOW, false DENY */
 	K_UMAX,       /* int 0..max → uint32_t */
+	K_U64MAX,     /* int 0..max → uint64_t */
 	K_TAGS,       /* K_STRS whose items are cache tags (fng__cache_tag_ok); max: count cap */
 	K_SET,        /* K_OBJ, and true at noff (bool): an optional map whose presence counts */
 };
@@ -463,6 +464,12 @@ static int decode_field(struct handle *h, const msgpack_object *o, const struct 
 			*AT(uint32_t, f->off) = (uint32_t)v;
 		}
 		return err;
+	case K_U64MAX:
+		err = get_int(o, 0, (int64_t)f->max, &v);
+		if (!err) {
+			*AT(uint64_t, f->off) = (uint64_t)v;
+		}
+		return err;
 	case K_SET:
 		*AT(bool, f->noff) = true;
 		return decode_map(h, o, f->sub, base);
@@ -610,6 +617,12 @@ static const struct field identity_fields[] = {
 };
 static const struct fields identity_table = FIELDS(identity_fields);
 
+static const struct field trace_fields[] = {
+	STR("traceparent", traceparent, FNG_TRACEPARENT_LEN),
+	STR("tracestate", tracestate, FNG_TRACESTATE_MAX),
+};
+static const struct fields trace_table = FIELDS(trace_fields);
+
 static const struct field context_fields[] = {
 	STR("requestId", request_id, 0),
 	STR("apiId", api, 0),
@@ -623,6 +636,8 @@ static const struct field context_fields[] = {
 	STR("messageId", message_id, 0),
 	/* Mutual TLS only. */
 	{ "identity", K_OBJ, 0, 0, 0, &identity_table, true },
+	/* W3C trace context: checked by fng__wire_trace_ok() after. */
+	{ "trace", K_SET, 0, EV(trace), 0, &trace_table, true },
 };
 static const struct fields context_table = FIELDS(context_fields);
 
@@ -663,7 +678,7 @@ FNG_EXPORT int fng__wire_decode_invoke(const uint8_t *body, size_t len,
 		(ev->authz_type.p ? !fng__wire_authz_type_ok(ev->authz_type) :
 		 ev->authorization_token.p || ev->identity_source || ev->route_arn.p) ||
 		(ev->authz_type.p && (!ev->authorization_token.p || !ev->identity_source ||
-		 !ev->route_arn.p)))) {
+		 !ev->route_arn.p)) || !fng__wire_trace_ok(ev))) {
 		fng__wire_free(*handle);
 		*handle = NULL;
 		memset(ev, 0, sizeof(*ev));
@@ -689,6 +704,12 @@ static const struct field cache_fields[] = {
 };
 static const struct fields cache_table = FIELDS(cache_fields);
 
+static const struct field cost_fields[] = {
+	{ "cpuUs", K_U64MAX, RES(cost.cpu_us), 0, FNG_WIRE_MAX_CPU_US, NULL },
+	{ "maxRssKb", K_U64MAX, RES(cost.max_rss_kb), 0, FNG_WIRE_MAX_RSS_KB, NULL },
+};
+static const struct fields cost_table = FIELDS(cost_fields);
+
 static const struct field result_fields[] = {
 	{ "statusCode", K_STATUS, RES(status), 0, 0, NULL },
 	{ "headers", K_HEADERS, RES(headers), RES(nheaders), FNG_WIRE_MAX_HEADERS, NULL },
@@ -698,6 +719,7 @@ static const struct field result_fields[] = {
 	{ "hasBody", K_BOOL, RES(has_body), 0, 0, NULL },
 	{ "authorizer", K_OBJ, 0, 0, 0, &authz_table, true },
 	{ "cache", K_SET, 0, RES(cache.set), 0, &cache_table, true },
+	{ "cost", K_SET, 0, RES(cost.set), 0, &cost_table, true },
 };
 static const struct fields result_table = FIELDS(result_fields);
 

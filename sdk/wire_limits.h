@@ -47,5 +47,11 @@
 #define FNG_WIRE_MAX_AUTHZ_ID 1024
 /* Subject alternative names of a client certificate (requestContext.identity.clientCert). */
 #define FNG_WIRE_MAX_SANS 64
+/*
+ * RESULT's `cost`: the CPU time of one invocation (a day: far above any deadline, below any
+ * overflow when summed) and the worker's peak resident set in KiB (1 TiB).
+ */
+#define FNG_WIRE_MAX_CPU_US (86400ull * 1000000)
+#define FNG_WIRE_MAX_RSS_KB (1ull << 30)
 
 #endif

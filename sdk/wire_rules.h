@@ -175,4 +175,178 @@ static inline bool fng__cache_tag_ok(const char *p, size_t n)
 	return fng__name_ok(p, n, FNG_CACHE_TAG_MAX, false);
 }
 
+/*
+ * W3C Trace Context Level 1 (https://www.w3.org/TR/trace-context/): the `traceparent` and
+ * `tracestate` headers. The gateway's stage "trace" reads the client's with these, the INVOKE
+ * decoder checks the gateway's with them, and the SDK's fng_trace_child() builds on what
+ * they accepted.
+ *
+ *   traceparent = version "-" trace-id "-" parent-id "-" trace-flags
+ *   version     = 2 lower-case hex digits, "ff" invalid
+ *   trace-id    = 32 lower-case hex digits, not all zero
+ *   parent-id   = 16 lower-case hex digits, not all zero
+ *   trace-flags = 2 lower-case hex digits (bit 0: sampled)
+ *
+ * Version 00 is exactly 55 characters. A higher version is read by its version 00 prefix and
+ * may go on after it, but only with a '-' (the fields it adds); a receiver that knows version
+ * 00 only propagates version 00.
+ */
+#define FNG_TRACEPARENT_LEN 55 /* as fngate.h has it: the compiler refuses a difference */
+/* tracestate: at most 32 list members and 512 characters; more is dropped, not cut. */
+#define FNG_TRACESTATE_MEMBERS 32
+#define FNG_TRACESTATE_MAX 512
+
+/* What a valid traceparent says, NUL-terminated lower-case hex. */
+struct fng_traceparent {
+	uint8_t version;
+	char trace_id[33];
+	char parent_id[17];
+	uint8_t flags;
+};
+
+static inline int fng__lhex(unsigned char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* n lower-case hex digits, at least one of them not 0 if nonzero. */
+static inline bool fng__lhex_ok(const char *p, size_t n, bool nonzero)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (fng__lhex((unsigned char)p[i]) < 0) {
+			return false;
+		}
+		any = any || p[i] != '0';
+	}
+	return any || !nonzero;
+}
+
+/* Parses one traceparent value p[0..n) into *tp (when not NULL); false when it is invalid. */
+static inline bool fng__traceparent_parse(const char *p, size_t n, struct fng_traceparent *tp)
+{
+	int version;
+
+	if (n < FNG_TRACEPARENT_LEN || p[2] != '-' || p[35] != '-' || p[52] != '-' ||
+		!fng__lhex_ok(p, 2, false) || !fng__lhex_ok(p + 3, 32, true) ||
+		!fng__lhex_ok(p + 36, 16, true) || !fng__lhex_ok(p + 53, 2, false)) {
+		return false;
+	}
+	version = fng__lhex((unsigned char)p[0]) << 4 | fng__lhex((unsigned char)p[1]);
+	if (version == 0xff || (version == 0 && n != FNG_TRACEPARENT_LEN) ||
+		(n > FNG_TRACEPARENT_LEN && p[FNG_TRACEPARENT_LEN] != '-')) {
+		return false;
+	}
+	if (tp) {
+		tp->version = (uint8_t)version;
+		memcpy(tp->trace_id, p + 3, 32);
+		tp->trace_id[32] = '\0';
+		memcpy(tp->parent_id, p + 36, 16);
+		tp->parent_id[16] = '\0';
+		tp->flags = (uint8_t)(fng__lhex((unsigned char)p[53]) << 4 |
+			fng__lhex((unsigned char)p[54]));
+	}
+	return true;
+}
+
+/* A tracestate key's byte after the first: lcalpha / DIGIT / "_" / "-" / "*" / "/". */
+static inline bool fng__ts_key_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+	       c == '*' || c == '/';
+}
+
+/*
+ * One list member "key=value" (no surrounding whitespace). key is a simple-key (lcalpha, then
+ * up to 255 key bytes) or tenant@system (tenant: lcalpha or DIGIT, then up to 240; system:
+ * lcalpha, then up to 13); value is 1-256 bytes of 0x20-0x7e but ',' and '=', not ending in
+ * a space.
+ */
+static inline bool fng__ts_member_ok(const char *p, size_t n, size_t *key_len)
+{
+	const char *eq = memchr(p, '=', n);
+	const char *at;
+	size_t k, v;
+
+	if (!eq) {
+		return false;
+	}
+	k = (size_t)(eq - p);
+	v = n - k - 1;
+	at = memchr(p, '@', k);
+	for (size_t i = 0; i < k; i++) {
+		if (p + i != at && !fng__ts_key_byte((unsigned char)p[i])) {
+			return false;
+		}
+	}
+	if (at) {
+		size_t t = (size_t)(at - p), s = k - t - 1;
+
+		if (t < 1 || t > 241 || s < 1 || s > 14 || !(at[1] >= 'a' && at[1] <= 'z')) {
+			return false;
+		}
+	} else if (k < 1 || k > 256 || !(p[0] >= 'a' && p[0] <= 'z')) {
+		return false;
+	}
+	if (v < 1 || v > 256 || eq[v] == ' ') {
+		return false;
+	}
+	for (size_t i = 1; i <= v; i++) {
+		unsigned char c = (unsigned char)eq[i];
+
+		if (c < 0x20 || c > 0x7e || c == ',' || c == '=') {
+			return false;
+		}
+	}
+	*key_len = k;
+	return true;
+}
+
+/*
+ * A whole tracestate value (the headers joined with ','): list members separated by ',' with
+ * optional spaces and tabs around them; empty members are allowed and not counted; at most
+ * FNG_TRACESTATE_MEMBERS members, FNG_TRACESTATE_MAX bytes, no key twice. An empty value is
+ * valid (no member).
+ */
+static inline bool fng__tracestate_ok(const char *p, size_t n)
+{
+	const char *keys[FNG_TRACESTATE_MEMBERS];
+	size_t klens[FNG_TRACESTATE_MEMBERS], nm = 0;
+	const char *end = p + n;
+
+	if (n > FNG_TRACESTATE_MAX) {
+		return false;
+	}
+	while (p <= end) {
+		const char *c = memchr(p, ',', (size_t)(end - p));
+		const char *e = c ? c : end;
+		size_t kl;
+
+		while (p < e && (*p == ' ' || *p == '\t')) {
+			p++;
+		}
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t')) {
+			e--;
+		}
+		if (e > p) {
+			if (nm == FNG_TRACESTATE_MEMBERS || !fng__ts_member_ok(p, (size_t)(e - p), &kl)) {
+				return false;
+			}
+			for (size_t i = 0; i < nm; i++) {
+				if (klens[i] == kl && memcmp(keys[i], p, kl) == 0) {
+					return false;
+				}
+			}
+			keys[nm] = p;
+			klens[nm++] = kl;
+		}
+		if (!c) {
+			break;
+		}
+		p = c + 1;
+	}
+	return true;
+}
+
 #endif

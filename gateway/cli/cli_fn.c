@@ -157,6 +157,7 @@ int fng__cli_invoke(int argc, char **argv)
 	struct fng_fn_limits limits;
 	struct fng_buf errors = { 0 };
 	char so[PATH_MAX], manifest[PATH_MAX], *dot;
+	char traceparent[56]; /* FNG_TRACEPARENT_LEN and its NUL */
 	struct fng_sb_spawn *sp = NULL;
 	struct fng_wire_buf in = { 0 }, out = { 0 };
 	struct fng_json_event *je = NULL;
@@ -215,6 +216,7 @@ int fng__cli_invoke(int argc, char **argv)
 		goto out;
 	}
 	je->ev.deadline_epoch_ms = je->ev.time_epoch_ms + limits.timeout_ms;
+	fng__json_event_trace(&je->ev, traceparent);
 	err = fng__wire_encode_invoke(&out, &je->ev);
 	if (err) {
 		fprintf(stderr, "fngate invoke: %s\n", err == -EMSGSIZE ?
@@ -294,6 +296,12 @@ int fng__cli_invoke(int argc, char **argv)
 					goto out;
 				}
 				rc = print_result(&r, je->shape);
+				if (r.cost.set) {
+					/* Lambda's REPORT line, beside the response (stdout stays JSON). */
+					fprintf(stderr, "report: cpu %llu us, max memory %llu KiB\n",
+						(unsigned long long)r.cost.cpu_us,
+						(unsigned long long)r.cost.max_rss_kb);
+				}
 				fng__wire_free(h);
 				break;
 			} else {

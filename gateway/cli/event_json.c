@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <wolfssl/options.h>
@@ -27,6 +28,7 @@
 #include "chars.h"
 #include "event_json.h"
 #include "query.h"
+#include "request.h"
 #include "wire_limits.h"
 #include "wire_rules.h"
 #include "ws.h"
@@ -647,4 +649,31 @@ json_t *fng__json_authorizer_answer(const struct fng_wire_result *r)
 			json_stringn(a->usage_key.p, a->usage_key.len));
 	}
 	return o;
+}
+
+/*
+ * (event_json.h) As the gateway's stage "trace" would: the traceparent header continued when
+ * it is valid, else a new trace (sampled); a span of its own.
+ */
+void fng__json_event_trace(struct fng_wire_event *ev, char tp[56])
+{
+	struct fng_traceparent in = { .flags = 1 };
+	char span[17];
+	bool have = false;
+
+	for (size_t i = 0; i < ev->nheaders && !have; i++) {
+		const struct fng_wire_kv *h = &ev->headers[i];
+
+		have = h->k.len == 11 && strncasecmp(h->k.p, "traceparent", 11) == 0 &&
+		       fng__traceparent_parse(h->v.p, h->v.len, &in);
+	}
+	if (!have) {
+		fng__trace_random_id(in.trace_id, 2);
+		in.flags = 1;
+	}
+	fng__trace_random_id(span, 1);
+	snprintf(tp, FNG_TRACEPARENT_LEN + 1, "00-%s-%s-%02x", in.trace_id, span, in.flags);
+	ev->trace = true;
+	ev->traceparent = (struct fng_wire_str){ tp, FNG_TRACEPARENT_LEN };
+	ev->tracestate = (struct fng_wire_str){ "", 0 };
 }

@@ -39,6 +39,13 @@ int fng__json_event_from(json_t *root, struct fng_json_event *je, const char **w
 void fng__json_event_finish(struct fng_json_event *je);
 
 /*
+ * Puts ev in a W3C trace for `fngate invoke` and the test harness: its traceparent header's
+ * when valid, else a new one; requestContext.trace names a span of its own, written to tp
+ * (FNG_TRACEPARENT_LEN + 1 bytes, which must outlive ev's encoding).
+ */
+void fng__json_event_trace(struct fng_wire_event *ev, char tp[56]);
+
+/*
  * The response API Gateway would return for a handler's result r to an event of shape: its
  * status, headers (2.0: repeated names joined with commas, cookies apart; 1.0: the last value
  * in headers and every value in multiValueHeaders, Set-Cookie included), the body as text

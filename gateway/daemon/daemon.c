@@ -4,7 +4,8 @@
  * (core's server.h): listeners, the set of connections and their timeout queues,
  * the current configuration (swapped atomically on SIGHUP, loaded on a thread-pool thread so
  * the loop never blocks on disk), graceful drain on SIGTERM, the access log, written in
- * batches by the thread pool. The daemon log is log.c.
+ * batches by the thread pool, and what the service manager hears of it (core/notify.h: ready,
+ * reloading, stopping). The daemon log is log.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include "cache_stage.h"
 #include "keystate.h"
 #include "limit.h"
+#include "notify.h"
 #include "transport.h"
 #include "schedule.h"
 #include "topic.h"
@@ -242,6 +244,7 @@ static void reload_after_cb(uv_work_t *req, int status)
 	struct reload_work *w = (struct reload_work *)req;
 	struct fng_server *srv = w->srv;
 	struct fng_config *old = srv->cfg;
+	const char *why = NULL; /* a refused reload's reason, for the service manager */
 	int err;
 
 	srv->reloading = false;
@@ -252,17 +255,19 @@ static void reload_after_cb(uv_work_t *req, int status)
 		if (nl) {
 			*nl = '\0';
 		}
-		fng__log("error", "reload failed", "error", w->errors.p ? w->errors.p : "unknown",
+		why = w->errors.p ? w->errors.p : "unknown";
+		fng__log("error", "reload failed", "error", why,
 			"action", "keeping the running configuration", NULL);
 	} else if (srv->draining) {
 		fng__config_unref(w->cfg);
 	} else if (!same_listen(old, w->cfg)) {
-		fng__log("error", "reload failed", "error",
-			"server.listen changed: listeners are bound at start, restart to change them",
+		why = "server.listen changed: listeners are bound at start, restart to change them";
+		fng__log("error", "reload failed", "error", why,
 			"action", "keeping the running configuration", NULL);
 		fng__config_unref(w->cfg);
 	} else if ((err = alog_switch(srv, w->cfg)) != 0) {
-		fng__log("error", "reload failed", "error", "cannot open access log", "detail",
+		why = "cannot open access log";
+		fng__log("error", "reload failed", "error", why, "detail",
 			uv_strerror(err), "action", "keeping the running configuration", NULL);
 		fng__config_unref(w->cfg);
 	} else {
@@ -295,6 +300,15 @@ static void reload_after_cb(uv_work_t *req, int status)
 		fng__schedules_update(srv);
 		log_config_warnings(srv->cfg);
 		fng__log("info", "config reloaded", "path", w->path, NULL);
+	}
+	/* The reload is over, applied or refused: the service manager hears which. */
+	if (!srv->draining) {
+		if (why) {
+			fng__notify("READY=1\nSTATUS=reload failed, running the previous "
+				"configuration: %.200s", why);
+		} else {
+			fng__notify("READY=1\nSTATUS=configuration reloaded");
+		}
 	}
 	fng__tls_unref(w->tls); /* a reload that did not apply */
 	fng__buf_finish(&w->errors);
@@ -329,7 +343,11 @@ static void on_sighup(uv_signal_t *s, int signum)
 		srv->reloading = false;
 		free(w->path);
 		free(w);
+		return;
 	}
+	/* READY=1 follows in reload_after_cb, once it is applied or refused. */
+	fng__notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+		fng__notify_monotonic_usec());
 }
 
 /* ---- drain ---- */
@@ -355,6 +373,7 @@ void fng__server_drain(struct fng_server *srv)
 		return;
 	}
 	srv->draining = true;
+	fng__notify("STOPPING=1\nSTATUS=draining");
 	fng__schedules_stop(srv);
 	fng__log("info", "draining", NULL);
 	for (unsigned i = 0; i < srv->nlisteners; i++) {
@@ -520,6 +539,8 @@ int fng__server_start(struct fng_server *srv)
 			srv->listeners[i].admin || srv->listeners[i].tls ? "role" : NULL,
 			srv->listeners[i].admin ? "admin" : "tls", NULL);
 	}
+	fng__notify("READY=1\nMAINPID=%ld\nSTATUS=serving on %u listener%s", (long)getpid(),
+		srv->nlisteners, srv->nlisteners == 1 ? "" : "s");
 	return 0;
 }
 

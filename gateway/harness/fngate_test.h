@@ -58,6 +58,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <fngate.h>
 
@@ -295,6 +296,14 @@ const char *fng_test_authorizer_usage_key(const struct fng_test_result *r);
  */
 int fng_test_cache_ttl(const struct fng_test_result *r);
 const char *fng_test_cache_tag(const struct fng_test_result *r, size_t i);
+
+/*
+ * What the invocation cost, as the runtime measured it and the access log shows it
+ * (integrationCpuUs, integrationMaxRssKb): the CPU time, user + system, the handler used in
+ * microseconds, and the process's peak resident memory in KiB (in this harness the test
+ * program's own). 0, or -1 when the result carries none (either pointer may be NULL).
+ */
+int fng_test_cost(const struct fng_test_result *r, uint64_t *cpu_us, uint64_t *max_rss_kb);
 
 /*
  * The response as API Gateway returns it for the event's shape, the JSON `fngate invoke`

@@ -986,6 +986,7 @@ API struct fng_test_result *fng_test_invoke(struct fng_test *t, const struct fng
 	struct fng_wire_buf out = { 0 };
 	struct fng_wire_event ev;
 	struct fng_test_result *r;
+	char traceparent[56]; /* FNG_TRACEPARENT_LEN and its NUL */
 	int err;
 
 	if (!t) {
@@ -1009,6 +1010,7 @@ API struct fng_test_result *fng_test_invoke(struct fng_test *t, const struct fng
 		return NULL;
 	}
 	r->shape = e->shape;
+	fng__json_event_trace(&ev, traceparent); /* as the gateway's stage "trace" would */
 	err = fng__wire_encode_invoke(&out, &ev);
 	if (!err && out.len - FNG_WIRE_HEADER > FNG_WIRE_MAX_DEFAULT) {
 		err = -EMSGSIZE;
@@ -1204,6 +1206,20 @@ API int fng_test_cache_ttl(const struct fng_test_result *r)
 	const struct fng_wire_cache *c = cache_of(r);
 
 	return c ? (int)c->ttl_s : -1;
+}
+
+API int fng_test_cost(const struct fng_test_result *r, uint64_t *cpu_us, uint64_t *max_rss_kb)
+{
+	if (!r || !r->wire.cost.set) {
+		return -1;
+	}
+	if (cpu_us) {
+		*cpu_us = r->wire.cost.cpu_us;
+	}
+	if (max_rss_kb) {
+		*max_rss_kb = r->wire.cost.max_rss_kb;
+	}
+	return 0;
 }
 
 API const char *fng_test_cache_tag(const struct fng_test_result *r, size_t i)

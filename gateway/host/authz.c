@@ -228,6 +228,9 @@ static struct fng_req *sub_new(struct fng_req *req)
 	sub->route_path = req->route_path;
 	sub->match = req->match;
 	sub->ws.id = req->ws.id;
+	/* The request's trace: a span of its own whose parent is the gateway's span for req. */
+	fng__req_trace_join(sub, req->trace.trace_id, req->trace.span_id, req->trace.flags,
+		req->trace.tracestate);
 	return sub;
 }
 

@@ -118,6 +118,12 @@ int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const 
 		}
 	}
 	*rc = FNG_STAGE_DONE;
+	if (req && r.cost.set) {
+		/* Accounting only: the decoder bounded it; nothing is limited by it. */
+		req->cost.set = true;
+		req->cost.cpu_us = r.cost.cpu_us;
+		req->cost.max_rss_kb = r.cost.max_rss_kb;
+	}
 	if (!req) {
 		/* Answered already (cancelled, or timed out waiting): the result is dropped. */
 	} else if (req->event == FNG_EVENT_AUTHORIZER) {
@@ -230,6 +236,39 @@ static int authorizer_map(struct fng_req *req, struct fng_wire_event *ev)
 	return 0;
 }
 
+static bool trace_header(struct fng_str name)
+{
+	return fng__str_ieq(name, "traceparent", 11) || fng__str_ieq(name, "tracestate", 10);
+}
+
+/*
+ * requestContext.trace, and the event's traceparent and tracestate headers in place of the
+ * client's (trace_header() left those out): the traceparent whose parent is the gateway's span,
+ * and the tracestate the stage "trace" kept, so that a handler forwarding the request's
+ * headers continues the trace as it should. headers has room for two more. 0 or -ENOMEM.
+ */
+static int trace_context(struct fng_req *req, struct fng_wire_event *ev,
+	struct fng_wire_kv *headers, size_t *nh)
+{
+	char *tp = fng__arena_alloc(req->arena, FNG_TRACEPARENT_LEN + 1);
+	const char *ts = req->trace.tracestate;
+
+	if (!tp) {
+		return -ENOMEM;
+	}
+	if (!fng__req_traceparent(req, tp)) {
+		return 0; /* in no trace: a request that did not run the stage "trace" */
+	}
+	ev->trace = true;
+	ev->traceparent = wcs(tp);
+	ev->tracestate = wcs(ts ? ts : "");
+	headers[(*nh)++] = (struct fng_wire_kv){ wcs("traceparent"), ev->traceparent };
+	if (ts) {
+		headers[(*nh)++] = (struct fng_wire_kv){ wcs("tracestate"), ev->tracestate };
+	}
+	return 0;
+}
+
 /* The event for req (payload format 2.0 shape), framed into out. */
 int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g, struct fng_wire_buf *out)
 {
@@ -237,11 +276,11 @@ int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g, struct 
 	struct fng_wire_event ev = { 0 };
 	struct fng_wire_kv *headers, *query, *params, *vars;
 	struct fng_wire_str *cookies;
-	size_t nq = 0, nc = 0;
+	size_t nq = 0, nc = 0, nh = 0;
 	const struct fng_header *ua = fng__req_header(req, "user-agent", 10);
 	uv_timeval64_t now;
 
-	headers = fng__arena_alloc(a, (req->nheaders + 1) * sizeof(*headers));
+	headers = fng__arena_alloc(a, (req->nheaders + 2) * sizeof(*headers));
 	query = fng__arena_alloc(a, (req->query.len / 2 + 2) * sizeof(*query));
 	params = fng__arena_alloc(a, (req->match.nparams + 1) * sizeof(*params));
 	vars = fng__arena_alloc(a, ((req->stage ? req->stage->nvars : 0) + 1) * sizeof(*vars));
@@ -250,7 +289,10 @@ int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g, struct 
 		return UV_ENOMEM;
 	}
 	for (unsigned i = 0; i < req->nheaders; i++) {
-		kv_lower(a, &headers[i], req->headers[i].name, req->headers[i].value);
+		if (trace_header(req->headers[i].name)) {
+			continue; /* the gateway's own, below */
+		}
+		kv_lower(a, &headers[nh++], req->headers[i].name, req->headers[i].value);
 		if (fng__str_ieq(req->headers[i].name, "cookie", 6)) {
 			const char *p = req->headers[i].value.p, *end = p + req->headers[i].value.len;
 
@@ -304,8 +346,11 @@ int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g, struct 
 	ev.api = wcs(req->api ? req->api->name : "");
 	ev.stage = wcs(req->stage ? req->stage->name : "");
 	ev.domain = ws(req->host);
+	if (trace_context(req, &ev, headers, &nh)) {
+		return UV_ENOMEM;
+	}
 	ev.headers = headers;
-	ev.nheaders = req->nheaders;
+	ev.nheaders = nh;
 	ev.query = query;
 	ev.nquery = nq;
 	ev.path_params = params;

@@ -708,6 +708,7 @@ static void req_respond(struct fng_req *req)
 	bool chunked = r->chunked && req->http_minor == 1 && !no_body;
 	/* Upgrade on an HTTP API is ignored: the answer is plain HTTP. */
 	bool close = c->close_after || !req->keep_alive || !req->body_complete || c->srv->draining;
+	char tp[56];
 
 	if (req->ws.accept && !req->error && r->status >= 200 && r->status < 300 &&
 		!c->close_after && req->body_complete && !c->srv->draining) {
@@ -721,6 +722,11 @@ static void req_respond(struct fng_req *req)
 		}
 		fng__buf_str(o, "\r\nx-request-id: ");
 		fng__buf_append(o, req->request_id, req->request_id_len);
+		if (fng__req_traceparent(req, tp)) {
+			/* The connection's trace (stage "trace"), as every answer carries it. */
+			fng__buf_str(o, "\r\ntraceparent: ");
+			fng__buf_str(o, tp);
+		}
 		fng__buf_str(o, "\r\n\r\n");
 		r->status = 101;
 		req->bytes_out = o->len - before;

@@ -287,6 +287,27 @@ const struct fng_header *fng__req_header(const struct fng_req *req, const char *
  */
 bool fng__req_query(struct fng_req *req, struct fng_str name, struct fng_str *value);
 
+/*
+ * W3C trace context (pipeline/trace.c). FNG_TRACEPARENT_LEN (sdk/wire_rules.h) is the length
+ * of a version 00 traceparent; bit 0 of the flags is "sampled".
+ */
+#define FNG_TRACE_SAMPLED 0x01
+/* words * 16 random lower-case hex digits, not all zero, and a NUL, into out. */
+void fng__trace_random_id(char *out, unsigned words);
+/* req starts a trace of its own: new trace and span ids, sampled, no parent, no tracestate. */
+void fng__req_trace_new(struct fng_req *req);
+/*
+ * req joins trace_id (32 hex) as a child of parent_span (16 hex) with flags and tracestate
+ * (NULL: none; it must outlive req), with a new span of its own. A malformed id: a new trace.
+ */
+void fng__req_trace_join(struct fng_req *req, const char *trace_id, const char *parent_span,
+	uint8_t flags, const char *tracestate);
+/*
+ * "00-<trace>-<req's span>-<flags>" into out: the traceparent whose parent is the gateway's
+ * span for req. false (out "") when req is in no trace.
+ */
+bool fng__req_traceparent(const struct fng_req *req, char out[56]);
+
 /* Appends a response header (copied into the request's arena). */
 int fng__resp_header(struct fng_req *req, const char *name, size_t nlen, const char *value,
 	size_t vlen);

@@ -153,6 +153,47 @@ static void get_integration_status(struct fng_buf *b, const struct fng_req *req,
 	put_cstr(b, s);
 }
 
+/*
+ * What the worker reported its invocation cost (req->cost): CPU microseconds and its peak
+ * resident KiB; -1, as for the integration's latency, when no worker reported one.
+ */
+static void get_integration_cpu(struct fng_buf *b, const struct fng_req *req,
+	const struct fng_alog_now *now)
+{
+	(void)now;
+	put_num(b, req->cost.set ? (int64_t)req->cost.cpu_us : -1);
+}
+
+static void get_integration_max_rss(struct fng_buf *b, const struct fng_req *req,
+	const struct fng_alog_now *now)
+{
+	(void)now;
+	put_num(b, req->cost.set ? (int64_t)req->cost.max_rss_kb : -1);
+}
+
+/* The W3C trace (stage "trace"): lower-case hex, "" where there is none. */
+static void get_trace_id(struct fng_buf *b, const struct fng_req *req,
+	const struct fng_alog_now *now)
+{
+	(void)now;
+	put_cstr(b, req->trace.trace_id);
+}
+
+static void get_span_id(struct fng_buf *b, const struct fng_req *req,
+	const struct fng_alog_now *now)
+{
+	(void)now;
+	put_cstr(b, req->trace.span_id);
+}
+
+/* The client's span: "" when the trace started at the gateway. */
+static void get_parent_span_id(struct fng_buf *b, const struct fng_req *req,
+	const struct fng_alog_now *now)
+{
+	(void)now;
+	put_cstr(b, req->trace.parent_id);
+}
+
 static void get_user_agent(struct fng_buf *b, const struct fng_req *req,
 	const struct fng_alog_now *now)
 {
@@ -184,6 +225,9 @@ static const struct {
 } fields[FNG_ALOG__COUNT] = {
 	[FNG_ALOG_TIME] = { "time", get_time },
 	[FNG_ALOG_REQUEST_ID] = { "requestId", get_request_id },
+	[FNG_ALOG_TRACE_ID] = { "traceId", get_trace_id },
+	[FNG_ALOG_SPAN_ID] = { "spanId", get_span_id },
+	[FNG_ALOG_PARENT_SPAN_ID] = { "parentSpanId", get_parent_span_id },
 	[FNG_ALOG_IP] = { "ip", get_ip },
 	[FNG_ALOG_METHOD] = { "method", get_method },
 	[FNG_ALOG_PATH] = { "path", get_path },
@@ -197,6 +241,8 @@ static const struct {
 	[FNG_ALOG_LATENCY] = { "latencyUs", get_latency },
 	[FNG_ALOG_INTEGRATION_LATENCY] = { "integrationLatencyUs", get_integration_latency },
 	[FNG_ALOG_INTEGRATION_STATUS] = { "integrationStatus", get_integration_status },
+	[FNG_ALOG_INTEGRATION_CPU] = { "integrationCpuUs", get_integration_cpu },
+	[FNG_ALOG_INTEGRATION_MAX_RSS] = { "integrationMaxRssKb", get_integration_max_rss },
 	[FNG_ALOG_USER_AGENT] = { "userAgent", get_user_agent },
 	[FNG_ALOG_ERROR] = { "error", get_error },
 };

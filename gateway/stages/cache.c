@@ -718,6 +718,8 @@ static void start_refresh(struct fng_req *req, struct stage_cache *sc)
 		r->match.params[i].value = dup_str(r, req->match.params[i].value);
 	}
 	r->body_limit = req->body_limit;
+	/* The trace of the request that found the answer stale (its tracestate dies with it). */
+	fng__req_trace_join(r, req->trace.trace_id, req->trace.span_id, req->trace.flags, NULL);
 	if (req->authz.set) {
 		fng__req_authz_copy(r, &req->authz);
 	}

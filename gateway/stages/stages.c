@@ -15,6 +15,7 @@
  */
 #define STAGES(X)                                                                          \
 	/* head phase */                                                                  \
+	X(trace)                                                                           \
 	X(client_ip)                                                                       \
 	X(endpoint)                                                                        \
 	X(ip_policy)                                                                       \
@@ -33,6 +34,7 @@
 	X(cache_store)                                                                     \
 	X(throttle_headers)                                                                \
 	X(cors_headers)                                                                    \
+	X(trace_headers)                                                                   \
 	X(respond)                                                                         \
 	X(access_log)
 

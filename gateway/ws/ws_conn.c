@@ -82,6 +82,9 @@ struct fng_ws {
 	char *query;               /* the handshake's query string, for its events; or NULL */
 	/* What its $connect authorizer established, for its events (fng__req_authz_clone). */
 	struct fng_req_authz *authz;
+	/* The handshake's trace and the gateway's span for it: its events' trace and parent. */
+	char trace_id[33], trace_span[17];
+	uint8_t trace_flags;
 	char *resume;              /* the handshake's resume=TOPIC:SEQ[,...], decoded; or NULL */
 	/*
 	 * The send queue: frames by reference, oldest first, qbytes in all; the first qwriting
@@ -647,6 +650,8 @@ static void ev_start(struct fng_ws *ws, enum fng_event type, const void *body, s
 		req->ws.message_id = fng__arena_strndup(req->arena, smid, strlen(smid));
 	}
 	snprintf(req->ip, sizeof(req->ip), "%s", ws->ip);
+	/* The connection's trace, a span of its own (the handshake's tracestate is not kept). */
+	fng__req_trace_join(req, ws->trace_id, ws->trace_span, ws->trace_flags, NULL);
 	ws->inflight++;
 	ws->running++;
 	ws->srv->nevents++;
@@ -1001,6 +1006,9 @@ static int conn_start(struct fng_conn *c, struct fng_req *req)
 	ws->stage = req->stage;
 	snprintf(ws->id, sizeof(ws->id), "%s", req->ws.id ? req->ws.id : "");
 	snprintf(ws->ip, sizeof(ws->ip), "%s", req->ip);
+	memcpy(ws->trace_id, req->trace.trace_id, sizeof(ws->trace_id));
+	memcpy(ws->trace_span, req->trace.span_id, sizeof(ws->trace_span));
+	ws->trace_flags = req->trace.flags;
 	ws->started = ws->last_rx = uv_now(c->srv->loop);
 	if (req->query.len) {
 		ws->query = strndup(req->query.p, req->query.len);

@@ -513,9 +513,10 @@ def _():
     r = get('/dev/hello/logme', headers=['User-Agent: it-agent/1.0'])
     check_status(r, 200)
     e = S.get().access_for(r.header('x-request-id'))
-    fields = ['time', 'requestId', 'ip', 'method', 'path', 'protocol', 'routeKey', 'api', 'stage',
-              'status', 'bytesIn', 'bytesOut', 'latencyUs', 'integrationLatencyUs',
-              'integrationStatus', 'userAgent', 'error']
+    fields = ['time', 'requestId', 'traceId', 'spanId', 'parentSpanId', 'ip', 'method', 'path',
+              'protocol', 'routeKey', 'api', 'stage', 'status', 'bytesIn', 'bytesOut',
+              'latencyUs', 'integrationLatencyUs', 'integrationStatus', 'integrationCpuUs',
+              'integrationMaxRssKb', 'userAgent', 'error']
     eq(sorted(e.keys()), sorted(fields), 'access-log field set (default: all)')
     check(re.match(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$', str(e['time'])), 'time %r' % e['time'])
     eq((e['ip'], e['method'], e['protocol'], e['routeKey'], e['api'], e['stage']),

@@ -915,6 +915,8 @@ static void test_probes(void)
 		{ "probe_write_fd", "0" },
 		{ "probe_write_fd", "5" },
 		{ "probe_personality", NULL },
+		{ "probe_rusage", "children" },
+		{ "probe_rusage", "thread" },
 	};
 
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {

@@ -412,10 +412,37 @@ static int scenario_cache_fail(struct fng_ctx *ctx)
 	return -1;
 }
 
+/* The trace context the event carries, and a child span for an outbound call. */
+static int scenario_trace(struct fng_ctx *ctx)
+{
+	char child[FNG_TRACEPARENT_LEN + 1] = "x";
+	const char *tp = fng_event_traceparent(ctx), *ts = fng_event_tracestate(ctx);
+	int bad = fng_trace_child(NULL, child) == -1 && child[0] == '\0' &&
+		  fng_trace_child(ctx, NULL) == -1;
+	int rc = fng_trace_child(ctx, child);
+
+	return fng_response_printf(ctx, "%s|%s|%d|%d|%s", tp ? tp : "NULL", ts ? ts : "NULL",
+		bad, rc, child);
+}
+
+/* Burns 5 ms of the process's CPU time (the RESULT's cost must show it). */
+static int scenario_spin(struct fng_ctx *ctx)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+	do {
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000000000L + b.tv_nsec - a.tv_nsec < 5000000L);
+	return 0;
+}
+
 static const struct {
 	const char *path;
 	fng_handler_fn fn;
 } scenarios[] = {
+	{ "/trace", scenario_trace },
+	{ "/spin", scenario_spin },
 	{ "/cache", scenario_cache },
 	{ "/cache-fail", scenario_cache_fail },
 	{ "/authorizer", scenario_authorizer },
@@ -901,6 +928,55 @@ static void test_cache(struct worker *w)
 	outcome_free(&o);
 }
 
+static void test_trace_cost(struct worker *w)
+{
+	static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01";
+	struct fng_wire_event ev = make_event("/trace");
+	struct outcome o;
+	char *body;
+
+	invoke(w, &ev, &o);
+	body = body_str(&o);
+	CHECK_STR(body, "NULL|NULL|1|-1|", "trace: none in the event: NULL, NULL, child -1");
+	free(body);
+	CHECK(o.ok && o.r.cost.set && o.r.cost.max_rss_kb > 0,
+		"cost: every RESULT carries one (peak memory %llu KiB)",
+		(unsigned long long)o.r.cost.max_rss_kb);
+	outcome_free(&o);
+
+	ev.trace = true;
+	ev.traceparent = S(tp);
+	ev.tracestate = S("congo=t61rcWkgMzE");
+	invoke(w, &ev, &o);
+	body = body_str(&o);
+	CHECK(strncmp(body, tp, 55) == 0 && strncmp(body + 55, "|congo=t61rcWkgMzE|1|0|", 23) == 0,
+		"trace: fng_event_traceparent, fng_event_tracestate, child 0: %s", body);
+	CHECK(strlen(body) == 55 + 23 + 55 && strncmp(body + 78, tp, 36) == 0 &&
+			fng__lhex_ok(body + 78 + 36, 16, true) &&
+			strncmp(body + 78 + 36, tp + 36, 16) != 0 && strcmp(body + 78 + 52, "-01") == 0,
+		"trace: the child keeps the trace id and flags, with a new span: %s", body + 78);
+	free(body);
+	outcome_free(&o);
+
+	ev.tracestate = S("");
+	invoke(w, &ev, &o);
+	body = body_str(&o);
+	CHECK(strncmp(body + 55, "|NULL|", 6) == 0, "trace: an empty tracestate reads as NULL");
+	free(body);
+	outcome_free(&o);
+
+	ev = make_event("/spin");
+	invoke(w, &ev, &o);
+	CHECK(o.ok && o.r.cost.set && o.r.cost.cpu_us >= 4500 && o.r.cost.cpu_us < 1000000,
+		"cost: 5 ms of CPU reported as %llu us", (unsigned long long)o.r.cost.cpu_us);
+	outcome_free(&o);
+
+	ev = make_event("/fail");
+	invoke(w, &ev, &o);
+	CHECK(o.ok && o.r.failed && o.r.cost.set, "cost: a failed RESULT carries it too");
+	outcome_free(&o);
+}
+
 static void test_headers(struct worker *w)
 {
 	struct fng_wire_event ev = make_event("/headers");
@@ -1231,7 +1307,8 @@ static void sigsys(int sig, siginfo_t *si, void *uc)
 
 /*
  * The worker's serve-loop policy, as sandbox/ will install it: read, write, poll,
- * clock_gettime, memory, exit, signal return, futex; anything else traps. (x86-64 only.)
+ * clock_gettime, getrusage(RUSAGE_SELF) (the invocation's cost), getrandom (span ids),
+ * memory, exit, signal return, futex; anything else traps. (x86-64 only.)
  */
 static void install_filter(void)
 {
@@ -1243,7 +1320,7 @@ static void install_filter(void)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 		ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_poll), ALLOW(__NR_clock_gettime),
-		ALLOW(__NR_brk),
+		ALLOW(__NR_getrusage), ALLOW(__NR_getrandom), ALLOW(__NR_brk),
 		ALLOW(__NR_mmap), ALLOW(__NR_munmap), ALLOW(__NR_mremap), ALLOW(__NR_madvise),
 		ALLOW(__NR_futex), ALLOW(__NR_exit_group), ALLOW(__NR_rt_sigreturn),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
@@ -1270,7 +1347,7 @@ static void test_seccomp(void)
 #if defined(__x86_64__) && !defined(UNDER_ASAN)
 	static const char *const paths[] = { "/accessors", "/defaults", "/status", "/fail",
 		"/headers", "/reserved", "/json", "/json-type", "/utf8", "/big", "/many-headers",
-		"/log", "/time", "/scratch", "/no-such-scenario" };
+		"/log", "/time", "/scratch", "/trace", "/spin", "/no-such-scenario" };
 	const char *preload = getenv("LD_PRELOAD");
 	struct fng_wire_buf b = { 0 };
 	int sv[2], st = 0, results = 0;
@@ -1327,6 +1404,7 @@ int main(void)
 	test_headers(&w);
 	test_authorizer(&w);
 	test_cache(&w);
+	test_trace_cost(&w);
 	test_reserved(&w);
 	test_json(&w);
 	test_log(&w);

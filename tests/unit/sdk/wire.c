@@ -2052,6 +2052,191 @@ static void test_cache(void)
 	fng__wire_buf_finish(&b);
 }
 
+/* ---- RESULT's cost and INVOKE's trace context (issue 16) ---- */
+
+enum { CO_OK, CO_MAX, CO_UNKNOWN, CO_NOT_MAP, CO_NIL, CO_CPU_STR, CO_CPU_NEG, CO_CPU_OVER,
+	CO_RSS_OVER, CO_CPU_FLOAT, CO_NO_CPU, CO_NO_RSS, CO_DUP, CO_NCASES };
+static const char *const c_names[] = { "ok", "at the caps", "an unknown key (skipped)",
+	"cost not a map", "cost nil", "cpuUs a string", "cpuUs -1", "cpuUs over its cap",
+	"maxRssKb over its cap", "cpuUs 1.5", "no cpuUs", "no maxRssKb", "cpuUs twice" };
+
+static void pack_cost(msgpack_packer *pk, int c)
+{
+	if (c == CO_NOT_MAP || c == CO_NIL) {
+		if (c == CO_NIL) {
+			msgpack_pack_nil(pk);
+		} else {
+			msgpack_pack_array(pk, 0);
+		}
+		return;
+	}
+	msgpack_pack_map(pk, 2 + (c == CO_UNKNOWN || c == CO_DUP) - (c == CO_NO_CPU || c == CO_NO_RSS));
+	if (c == CO_UNKNOWN) {
+		kv_int(pk, "wallUs", 7);
+	}
+	if (c == CO_DUP) {
+		kv_int(pk, "cpuUs", 1);
+	}
+	if (c != CO_NO_CPU) {
+		msgpack_pack_str_with_body(pk, "cpuUs", 5);
+		switch (c) {
+		case CO_CPU_STR: msgpack_pack_str_with_body(pk, "1", 1); break;
+		case CO_CPU_NEG: msgpack_pack_int(pk, -1); break;
+		case CO_CPU_OVER: msgpack_pack_uint64(pk, FNG_WIRE_MAX_CPU_US + 1); break;
+		case CO_CPU_FLOAT: msgpack_pack_double(pk, 1.5); break;
+		case CO_MAX: msgpack_pack_uint64(pk, FNG_WIRE_MAX_CPU_US); break;
+		default: msgpack_pack_int(pk, 20000); break;
+		}
+	}
+	if (c != CO_NO_RSS) {
+		msgpack_pack_str_with_body(pk, "maxRssKb", 8);
+		msgpack_pack_uint64(pk, c == CO_RSS_OVER ? FNG_WIRE_MAX_RSS_KB + 1 :
+			c == CO_MAX ? FNG_WIRE_MAX_RSS_KB : 51300);
+	}
+}
+
+static void test_cost(void)
+{
+	struct fng_wire_result r = { .status = 200 }, got;
+	struct fng_wire_buf b = { 0 };
+	const uint8_t *body;
+	size_t len;
+	void *h;
+
+	r.cost = (struct fng_wire_cost){ true, 20123, 53000 };
+	result_round_trip("cost", &r);
+	body = result_body(&b, &r, &len);
+	CHECK(body && body[0] == 0x87, "cost: a map of 7 keys (6 + cost)");
+	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "cost: decodes");
+	CHECK(got.cost.set && got.cost.cpu_us == 20123 && got.cost.max_rss_kb == 53000,
+		"cost: set, CPU and peak memory");
+	fng__wire_free(h);
+
+	r = (struct fng_wire_result){ .status = 502, .failed = true,
+		.cost = { true, FNG_WIRE_MAX_CPU_US, FNG_WIRE_MAX_RSS_KB } };
+	body = result_body(&b, &r, &len);
+	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "failed with cost: decodes");
+	CHECK(got.failed && got.cost.cpu_us == FNG_WIRE_MAX_CPU_US &&
+			got.cost.max_rss_kb == FNG_WIRE_MAX_RSS_KB,
+		"a failed RESULT keeps its cost, at the caps");
+	fng__wire_free(h);
+
+	r.cost.set = false;
+	body = result_body(&b, &r, &len);
+	CHECK(body && body[0] == 0x86, "no cost: the RESULT of before (6 keys)");
+	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "no cost: decodes");
+	CHECK(!got.cost.set, "no cost: not set");
+	fng__wire_free(h);
+
+	b.len = 0;
+	r.cost = (struct fng_wire_cost){ true, FNG_WIRE_MAX_CPU_US + 1, 0 };
+	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "cost encode: CPU over its cap");
+	r.cost = (struct fng_wire_cost){ true, 0, FNG_WIRE_MAX_RSS_KB + 1 };
+	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "cost encode: memory over its cap");
+	CHECK_INT(b.len, 0, "cost: nothing appended on errors");
+
+	for (int c = 0; c < CO_NCASES; c++) {
+		bool ok = c == CO_OK || c == CO_MAX || c == CO_UNKNOWN;
+
+		result_with(&b, "cost", pack_cost, c);
+		h = NULL;
+		CHECK_INT(fng__wire_decode_result(b.p, b.len, &got, &h), ok ? 0 : -EPROTO,
+			"decode a cost: %s", c_names[c]);
+		CHECK(ok ? h != NULL && got.cost.set : h == NULL && !got.cost.set,
+			"decode a cost %s: handle", c_names[c]);
+		fng__wire_free(h);
+	}
+	fng__wire_buf_finish(&b);
+}
+
+#define TP_TID "4bf92f3577b34da6a3ce929d0e0e4736"
+#define TP_GOOD "00-" TP_TID "-b7ad6b7169203331-01"
+
+/* ev encoded, then the first occurrence of from in its frame replaced by to (same length). */
+static int invoke_patched(const struct fng_wire_event *ev, const char *from, const char *to)
+{
+	struct fng_wire_buf b = { 0 };
+	struct fng_wire_event got;
+	const uint8_t *body;
+	size_t len;
+	void *h = NULL;
+	uint8_t *at;
+	int rc = -1;
+
+	if (fng__wire_encode_invoke(&b, ev) == 0 && one_frame(&b, FNG_WIRE_INVOKE, &body, &len) &&
+		(at = memmem(b.p, b.len, from, strlen(from))) != NULL) {
+		memcpy(at, to, strlen(to));
+		rc = fng__wire_decode_invoke(body, len, &got, &h);
+		CHECK(rc ? h == NULL && !got.trace : h != NULL, "patched %s: handle", to);
+		fng__wire_free(h);
+	}
+	fng__wire_buf_finish(&b);
+	return rc;
+}
+
+static void test_trace_context(void)
+{
+	struct fng_wire_event ev = full_event(), got;
+	struct fng_wire_buf b = { 0 };
+	const uint8_t *body;
+	size_t len;
+	void *h = NULL;
+
+	ev.trace = true;
+	ev.traceparent = S(TP_GOOD);
+	ev.tracestate = S("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+	invoke_round_trip("trace", &ev);
+	CHECK_INT(fng__wire_encode_invoke(&b, &ev), 0, "trace: encodes");
+	CHECK(one_frame(&b, FNG_WIRE_INVOKE, &body, &len) &&
+			fng__wire_decode_invoke(body, len, &got, &h) == 0,
+		"trace: decodes");
+	CHECK(got.trace && str_eq(got.traceparent, ev.traceparent) &&
+			str_eq(got.tracestate, ev.tracestate) &&
+			got.traceparent.p[FNG_TRACEPARENT_LEN] == '\0',
+		"trace: requestContext.trace read back, NUL-terminated");
+	fng__wire_free(h);
+	b.len = 0;
+
+	ev.tracestate = S("");
+	invoke_round_trip("trace-no-tracestate", &ev);
+
+	static const struct {
+		const char *what;
+		struct fng_wire_str tp, ts;
+	} bad[] = {
+		{ "no traceparent", { 0 }, { 0 } },
+		{ "upper-case hex", S("00-" TP_TID "-B7AD6B7169203331-01"), { 0 } },
+		{ "version 01 (the gateway writes 00)", S("01-" TP_TID "-b7ad6b7169203331-01"),
+			{ 0 } },
+		{ "a later version's longer form", S(TP_GOOD "-x"), { 0 } },
+		{ "zero span", S("00-" TP_TID "-0000000000000000-01"), { 0 } },
+		{ "a malformed tracestate", S(TP_GOOD), S("Bad=1") },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ev.traceparent = bad[i].tp;
+		ev.tracestate = bad[i].ts;
+		CHECK_INT(fng__wire_encode_invoke(&b, &ev), -EINVAL, "trace encode: %s",
+			bad[i].what);
+	}
+	CHECK_INT(b.len, 0, "trace: nothing appended on errors");
+
+	ev.traceparent = S(TP_GOOD);
+	ev.tracestate = S("congo=t61rcWkgMzE");
+	CHECK_INT(invoke_patched(&ev, "-b7ad6b", "-B7AD6B"), -EPROTO,
+		"trace decode: upper-case hex in traceparent");
+	CHECK_INT(invoke_patched(&ev, "00-4bf92f", "ff-4bf92f"), -EPROTO,
+		"trace decode: version ff");
+	CHECK_INT(invoke_patched(&ev, "congo=", "Congo="), -EPROTO,
+		"trace decode: a malformed tracestate");
+	CHECK_INT(invoke_patched(&ev, "traceparent", "traceparenX"), -EPROTO,
+		"trace decode: no traceparent in trace");
+	CHECK_INT(invoke_patched(&ev, "\xa5trace\x82", "\xa5trace\x80"), -EPROTO,
+		"trace decode: an empty trace map (its entries then read as garbage)");
+	CHECK_INT(invoke_patched(&ev, "\xa5trace", "\xa5tracX"), 0,
+		"trace decode: an unknown key instead is skipped");
+	fng__wire_buf_finish(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--alloc-probe") == 0) {
@@ -2065,6 +2250,8 @@ int main(int argc, char **argv)
 	test_authorizer();
 	test_client_cert();
 	test_cache();
+	test_cost();
+	test_trace_context();
 	test_ws_frames();
 	test_ws_topic_frames();
 	test_log_ready_empty();

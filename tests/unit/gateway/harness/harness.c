@@ -308,6 +308,17 @@ static void test_cache(struct fng_test *t)
 	CHECK_INT(fng_test_cache_ttl(r), -1, "cache with a status the gateway refuses: -1");
 	fng_test_result_free(r);
 	CHECK_INT(fng_test_cache_ttl(NULL), -1, "NULL result: -1");
+	{
+		uint64_t cpu = 0, rss = 0;
+
+		r = get(t, "/headers");
+		CHECK(fng_test_cost(r, &cpu, &rss) == 0 && rss > 0 && cpu < 10000000,
+			"cost: every answer carries one (cpu %llu us, peak %llu KiB)",
+			(unsigned long long)cpu, (unsigned long long)rss);
+		CHECK_INT(fng_test_cost(r, NULL, NULL), 0, "cost: NULL pointers are fine");
+		fng_test_result_free(r);
+		CHECK_INT(fng_test_cost(NULL, &cpu, &rss), -1, "cost: NULL result: -1");
+	}
 	CHECK_STR(fng_test_cache_tag(NULL, 0), NULL, "NULL result: no tag");
 }
 

@@ -55,6 +55,12 @@ static void req_init(struct fng_req *req, struct fng_arena *a)
 	req->t_start = 5000000000ull;
 	req->t_integration_start = 5000100000ull;
 	req->t_integration_end = 5000600999ull;
+	req->cost.set = true;
+	req->cost.cpu_us = 20123;
+	req->cost.max_rss_kb = 53000;
+	memcpy(req->trace.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", 33);
+	memcpy(req->trace.parent_id, "00f067aa0ba902b7", 17);
+	memcpy(req->trace.span_id, "b7ad6b7169203331", 17);
 }
 
 static const struct fng_alog_format *compile(struct fng_arena *a, const uint8_t *ids,
@@ -78,10 +84,12 @@ static const char *render(const struct fng_alog_format *f, const struct fng_req 
 }
 
 static const uint8_t all[FNG_ALOG__COUNT] = {
-	FNG_ALOG_TIME, FNG_ALOG_REQUEST_ID, FNG_ALOG_IP, FNG_ALOG_METHOD, FNG_ALOG_PATH,
+	FNG_ALOG_TIME, FNG_ALOG_REQUEST_ID, FNG_ALOG_TRACE_ID, FNG_ALOG_SPAN_ID,
+	FNG_ALOG_PARENT_SPAN_ID, FNG_ALOG_IP, FNG_ALOG_METHOD, FNG_ALOG_PATH,
 	FNG_ALOG_PROTOCOL, FNG_ALOG_ROUTE_KEY, FNG_ALOG_API, FNG_ALOG_STAGE, FNG_ALOG_STATUS,
 	FNG_ALOG_BYTES_IN, FNG_ALOG_BYTES_OUT, FNG_ALOG_LATENCY, FNG_ALOG_INTEGRATION_LATENCY,
-	FNG_ALOG_INTEGRATION_STATUS, FNG_ALOG_USER_AGENT, FNG_ALOG_ERROR,
+	FNG_ALOG_INTEGRATION_STATUS, FNG_ALOG_INTEGRATION_CPU, FNG_ALOG_INTEGRATION_MAX_RSS,
+	FNG_ALOG_USER_AGENT, FNG_ALOG_ERROR,
 };
 
 static void test_table(void)
@@ -107,10 +115,13 @@ static void test_every_field(struct fng_arena *a)
 	req_init(&req, a);
 	CHECK_STR(render(f, &req),
 		"{\"time\":\"2026-01-01T00:00:00.123Z\",\"requestId\":\"0123456789abcdef\","
+		"\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"b7ad6b7169203331\","
+		"\"parentSpanId\":\"00f067aa0ba902b7\","
 		"\"ip\":\"192.0.2.7\",\"method\":\"GET\",\"path\":\"/prod/items/42\","
 		"\"protocol\":\"HTTP/1.1\",\"routeKey\":\"GET /items/{id}\",\"api\":\"shop\","
 		"\"stage\":\"prod\",\"status\":200,\"bytesIn\":78,\"bytesOut\":1234,"
 		"\"latencyUs\":1234,\"integrationLatencyUs\":500,\"integrationStatus\":\"200\","
+		"\"integrationCpuUs\":20123,\"integrationMaxRssKb\":53000,"
 		"\"userAgent\":\"curl/8.5.0\",\"error\":\"\"}",
 		"every field, default order, answered request");
 	CHECK_INT(f->n, FNG_ALOG__COUNT, "the format has every field");
@@ -134,13 +145,17 @@ static void test_refused(struct fng_arena *a)
 	req.resp.status = 404;
 	req.integration_status = 0;
 	req.t_integration_start = req.t_integration_end = 0;
+	req.cost.set = false;
+	memset(&req.trace, 0, sizeof(req.trace));
 	req.error = FNG_ENOT_FOUND;
 	CHECK_STR(render(f, &req),
 		"{\"time\":\"2026-01-01T00:00:00.123Z\",\"requestId\":\"0123456789abcdef\","
+		"\"traceId\":\"\",\"spanId\":\"\",\"parentSpanId\":\"\","
 		"\"ip\":\"192.0.2.7\",\"method\":\"GET\",\"path\":\"/prod/items/42\","
 		"\"protocol\":\"HTTP/1.0\",\"routeKey\":\"\",\"api\":\"\",\"stage\":\"\","
 		"\"status\":404,\"bytesIn\":78,\"bytesOut\":1234,\"latencyUs\":1234,"
-		"\"integrationLatencyUs\":-1,\"integrationStatus\":\"\",\"userAgent\":\"\","
+		"\"integrationLatencyUs\":-1,\"integrationStatus\":\"\","
+		"\"integrationCpuUs\":-1,\"integrationMaxRssKb\":-1,\"userAgent\":\"\","
 		"\"error\":\"Not Found\"}",
 		"refused request: empty names, -1 latency, default error message");
 
