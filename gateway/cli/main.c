@@ -60,6 +60,7 @@ static void describe_integration(char *out, size_t n, const struct fng_integrati
 			in->index ? ", index " : "", in->index ? in->index : "");
 		return;
 	case FNG_INTEGRATION_ADMIN:
+	case FNG_INTEGRATION_METRICS:
 		snprintf(out, n, "admin");
 		return;
 	case FNG_INTEGRATION__COUNT:

@@ -34,6 +34,7 @@
 	X(throttle_headers)                                                                \
 	X(cors_headers)                                                                    \
 	X(respond)                                                                         \
+	X(metrics)                                                                         \
 	X(access_log)
 
 #define DECLARE(name) extern const struct fng_stage_def fng__stage_##name;
