@@ -29,6 +29,7 @@
 #include "schedule.h"
 #include "stages.h"
 #include "topic.h"
+#include "ws_conn.h"
 #include "daemon.h"
 
 #define SWEEP_MS 100
@@ -408,6 +409,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	/* Metric families, each module's own (core/metrics.h): the stages', the host's. */
 	fng__stages_metrics_register();
 	fng__metrics_register_all(fng__host_metrics);
+	fng__metrics_register_all(fng__ws_metrics);
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->config_path = config_path;

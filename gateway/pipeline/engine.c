@@ -82,6 +82,16 @@ int fng__stages_metrics_register(void)
 	return 0;
 }
 
+void fng__stage_metric(struct fng_req *req, struct fng_metric_def *def, const char *what)
+{
+	const char *v[] = { req->api ? req->api->name : "$unmatched",
+		req->stage ? req->stage->name : "$unmatched", what };
+
+	if (req->srv && !req->cfg->metrics.off) {
+		fng__metric_inc(req->srv, def, v);
+	}
+}
+
 void fng__req_resume(struct fng_req *req, int rc)
 {
 	const struct fng_stage_def *s = fng__stages[req->stage_idx];

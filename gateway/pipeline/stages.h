@@ -50,6 +50,11 @@ extern const unsigned fng__nstages;
 
 /* Registers every stage's metric families (at start-up). 0 or the first error. */
 int fng__stages_metrics_register(void);
+/*
+ * Counts one request in def, a family whose labels are api, stage and one of the stage's own
+ * (a refusal's level or reason, a cache result: a value from a fixed set).
+ */
+void fng__stage_metric(struct fng_req *req, struct fng_metric_def *def, const char *what);
 
 /*
  * Runs stages from where the request stands. Head-phase stages run as soon as the head is
