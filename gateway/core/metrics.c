@@ -521,6 +521,23 @@ static uint64_t now_ms(void)
 
 #define COPY(dst, src) snprintf((dst), sizeof(dst), "%s", (src) ? (src) : "")
 
+/* The ring's slot for a new entry: the oldest once it is full. */
+static unsigned ring_take(unsigned *next, unsigned *n)
+{
+	unsigned i = *next;
+
+	*next = (i + 1) % FNG_METRICS_RECENT;
+	*n += *n < FNG_METRICS_RECENT;
+	return i;
+}
+
+/* An entry's time and its place in the order of every loop's entries. */
+static void stamp(uint64_t *ms, uint64_t *seq)
+{
+	*ms = now_ms();
+	*seq = atomic_fetch_add(&recent_seq, 1);
+}
+
 void fng__metrics_recent_error(struct fng_server *srv, const struct fng_metrics_error *e)
 {
 	struct fng_metrics *m = registry(srv);
@@ -529,11 +546,8 @@ void fng__metrics_recent_error(struct fng_server *srv, const struct fng_metrics_
 	if (!m) {
 		return;
 	}
-	r = &m->errs[m->errs_next];
-	m->errs_next = (m->errs_next + 1) % FNG_METRICS_RECENT;
-	m->nerrs += m->nerrs < FNG_METRICS_RECENT;
-	r->ms = now_ms();
-	r->seq = atomic_fetch_add(&recent_seq, 1);
+	r = &m->errs[ring_take(&m->errs_next, &m->nerrs)];
+	stamp(&r->ms, &r->seq);
 	r->status = e->status;
 	COPY(r->request_id, e->request_id);
 	COPY(r->api, e->api);
@@ -554,11 +568,8 @@ void fng__metrics_recent_deploy(struct fng_server *srv, const char *function,
 	if (!m) {
 		return;
 	}
-	d = &m->deploys[m->deploys_next];
-	m->deploys_next = (m->deploys_next + 1) % FNG_METRICS_RECENT;
-	m->ndeploys += m->ndeploys < FNG_METRICS_RECENT;
-	d->ms = now_ms();
-	d->seq = atomic_fetch_add(&recent_seq, 1);
+	d = &m->deploys[ring_take(&m->deploys_next, &m->ndeploys)];
+	stamp(&d->ms, &d->seq);
 	COPY(d->function, function);
 	COPY(d->version, version);
 	COPY(d->event, event);

@@ -461,6 +461,22 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	return 0;
 }
 
+/* Binds the next listener to addr, with its own routing (NULL: the APIs'); logs a failure. */
+static int add_listener(struct fng_server *srv, const char *addr,
+	int (*pre_route)(struct fng_req *req))
+{
+	struct fng_listener *l = &srv->listeners[srv->nlisteners];
+	int err = bind_listener(srv, l, addr);
+
+	if (err) {
+		fng__log("error", "cannot listen", "addr", addr, "error", uv_strerror(err), NULL);
+		return err;
+	}
+	l->pre_route = pre_route;
+	srv->nlisteners++;
+	return 0;
+}
+
 int fng__server_listen(struct fng_server *srv)
 {
 	const struct fng_config *cfg = srv->cfg;
@@ -471,38 +487,19 @@ int fng__server_listen(struct fng_server *srv)
 		return UV_ENOMEM;
 	}
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		err = bind_listener(srv, &srv->listeners[i], cfg->listen[i]);
-		if (err) {
-			fng__log("error", "cannot listen", "addr", cfg->listen[i], "error",
-				uv_strerror(err), NULL);
+		if ((err = add_listener(srv, cfg->listen[i], NULL)) != 0) {
 			return err;
 		}
-		srv->nlisteners++;
 	}
 	if (cfg->admin.listen) {
-		struct fng_listener *l = &srv->listeners[srv->nlisteners];
-
-		err = bind_listener(srv, l, cfg->admin.listen);
-		if (err) {
-			fng__log("error", "cannot listen", "addr", cfg->admin.listen, "error",
-				uv_strerror(err), NULL);
+		if ((err = add_listener(srv, cfg->admin.listen, fng__admin_pre_route)) != 0) {
 			return err;
 		}
-		l->admin = true;
-		l->pre_route = fng__admin_pre_route;
-		srv->nlisteners++;
+		srv->listeners[srv->nlisteners - 1].admin = true;
 	}
-	if (cfg->metrics.listen) {
-		struct fng_listener *l = &srv->listeners[srv->nlisteners];
-
-		err = bind_listener(srv, l, cfg->metrics.listen);
-		if (err) {
-			fng__log("error", "cannot listen", "addr", cfg->metrics.listen, "error",
-				uv_strerror(err), NULL);
-			return err;
-		}
-		l->pre_route = fng__metrics_pre_route;
-		srv->nlisteners++;
+	if (cfg->metrics.listen &&
+		(err = add_listener(srv, cfg->metrics.listen, fng__metrics_pre_route)) != 0) {
+		return err;
 	}
 	if (cfg->tls.nlisten) {
 		/* Keys are read here, after the supervisor forked: no worker ever holds one. */
@@ -515,16 +512,10 @@ int fng__server_listen(struct fng_server *srv)
 		}
 	}
 	for (unsigned i = 0; i < cfg->tls.nlisten; i++) {
-		struct fng_listener *l = &srv->listeners[srv->nlisteners];
-
-		err = bind_listener(srv, l, cfg->tls.listen[i]);
-		if (err) {
-			fng__log("error", "cannot listen", "addr", cfg->tls.listen[i], "error",
-				uv_strerror(err), NULL);
+		if ((err = add_listener(srv, cfg->tls.listen[i], NULL)) != 0) {
 			return err;
 		}
-		l->tls = srv->tls;
-		srv->nlisteners++;
+		srv->listeners[srv->nlisteners - 1].tls = srv->tls;
 	}
 	return 0;
 }

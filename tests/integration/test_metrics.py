@@ -17,14 +17,13 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
 
-from lib import (BIN, SLOW, Conn, Daemon, FnDir, Tap, check, diag, eq, exchange, req,
-                 test_so, wait_deployed)
+from lib import (BIN, SLOW, Conn, Daemon, FnDir, Tap, check, diag, eq, exchange, free_port,
+                 req, test_so, wait_deployed)
 
 tap = Tap(budget=60, needs_workers=True)
 TOKEN = 'test-admin-token-0123456789'
@@ -309,14 +308,6 @@ def _():
                        text=True, timeout=20)
     eq(p.returncode, 0, 'promtool check metrics: %s' % (p.stdout + p.stderr))
     diag('%d lines checked' % text.count('\n'))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def prom_get(port, path):
