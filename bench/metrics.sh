@@ -89,9 +89,12 @@ for v in $VARIANTS; do
 		die "$v: the request failed"
 	[ "$got" = "$BODY" ] || die "$v: unexpected body: $got"
 done
-metrics_of on | grep -q '^fngate_requests_total{api="bench",stage="prod",route="GET /m"} 1$' ||
-	die "on: /metrics does not count the check's request"
-metrics_of off | grep -q '^fngate_requests_total{' &&
+# Into files first: grep -q stopping early would make curl fail on a closed pipe.
+metrics_of on >"$TMP/check-on.txt"
+metrics_of off >"$TMP/check-off.txt"
+grep -q '^fngate_requests_total{api="bench",stage="prod",route="GET /m"} 1$' \
+	"$TMP/check-on.txt" || die "on: /metrics does not count the check's request"
+grep -q '^fngate_requests_total{' "$TMP/check-off.txt" &&
 	die "off: /metrics has a request sample with metrics.enabled false"
 
 run_wrk() { # VARIANT SECONDS OUT
