@@ -68,7 +68,8 @@ for d in on off; do
 		printf 'admin: { listen: "127.0.0.1:%s", token: "%s" }\n' "${ADMIN[$d]}" "$TOKEN"
 		printf 'apis:\n  bench:\n    stages:\n      prod: {}\n    routes:\n'
 		printf '      "GET /m":\n        integration: %s\n' "$MOCK"
-		printf '      "GET /fast":\n        integration: { type: function, function: fast }\n'
+		printf '      "GET /fast":\n'
+		printf '        integration: { type: function, function: fast }\n'
 	} >"$TMP/$d.yaml"
 	fngate_start "$d" "$TMP/$d.yaml" 1
 	PID[$d]=$FNGATE_PID

@@ -292,7 +292,7 @@ struct fng_metric_memo *fng__metrics_memo(struct fng_server *srv, uint64_t gen, 
 		return NULL;
 	}
 	if (gen > m->memo_gen) {
-		/* A new snapshot: its routes are new objects (the old keys may be reused memory). */
+		/* A new snapshot: its routes are new objects (old keys may be reused memory). */
 		memo_clear(m);
 		m->memo_gen = gen;
 	}
@@ -594,8 +594,8 @@ static int put_field(struct fng_buf *out, const char *name, const char *v, bool 
 	if (null_empty && !*v) {
 		return fng__buf_printf(out, ",\"%s\":null", name);
 	}
-	return fng__buf_printf(out, ",\"%s\":\"", name) ?: fng__buf_json_escape(out, v, strlen(v)) ?:
-		fng__buf_str(out, "\"");
+	return fng__buf_printf(out, ",\"%s\":\"", name) ?:
+		fng__buf_json_escape(out, v, strlen(v)) ?: fng__buf_str(out, "\"");
 }
 
 /* Entries of every loop's ring (each at stride bytes from base, seq at seq_off), by seq. */
@@ -660,7 +660,8 @@ int fng__metrics_recent_json(struct fng_server *srv, struct fng_buf *out)
 
 		err = fng__buf_str(out, i > from ? ",{\"time\":" : "{\"time\":") ?:
 			put_time(out, e->ms) ?: put_field(out, "requestId", e->request_id, false) ?:
-			put_field(out, "api", e->api, false) ?: put_field(out, "stage", e->stage, false) ?:
+			put_field(out, "api", e->api, false) ?:
+			put_field(out, "stage", e->stage, false) ?:
 			put_field(out, "route", e->route, false) ?:
 			fng__buf_printf(out, ",\"status\":%d", e->status) ?:
 			put_field(out, "error", e->error, false) ?:
