@@ -5,7 +5,8 @@ known request mix (counts by status, histogram _count equal to the request count
 plausible); label cardinality bounded under 2000 random paths; the admin token rules on
 /metrics (401, 403, 200) and the tokenless loopback listener that serves /metrics only (a
 non-loopback address refused at config time); counters kept across a reload; function
-metrics after a crash and a timeout, and the dashboard's recent errors and deploys;
+metrics after a crash and a timeout, a full function's 429 counted as throttled, and the
+dashboard's recent errors and deploys;
 `promtool check metrics` on the exposition; a real Prometheus server scraping the gateway
 (the tokenless listener and the admin listener with the bearer token), asked over its HTTP
 API whether both targets are up and a sample arrived. TAP output.
@@ -46,6 +47,7 @@ def config(fdir, extra_route=''):
         '      "GET /ok": { integration: { type: function, function: ok } }',
         '      "GET /crash": { integration: { type: function, function: abuse_segv } }',
         '      "GET /slow": { integration: { type: function, function: abuse_sleep } }',
+        '      "GET /busy": { integration: { type: function, function: slow } }',
         extra_route,
     ]) + '\n'
 
@@ -64,7 +66,9 @@ class Env:
             cls.fdir.install('ok', test_so('ok'))
             cls.fdir.install('abuse_segv', test_so('abuse_segv'))
             cls.fdir.install('abuse_sleep', test_so('abuse_sleep'), manifest='timeout_ms: 300\n')
-            wait_deployed(cls.d, ['ok', 'abuse_segv', 'abuse_sleep'], mark)
+            cls.fdir.install('slow', test_so('slow'), manifest='concurrency: 1\nqueue: 0\n'
+                             'env: { FNG_TEST_SLEEP_MS: "600" }\n')
+            wait_deployed(cls.d, ['ok', 'abuse_segv', 'abuse_sleep', 'slow'], mark)
         check(cls.d.alive(), 'daemon died: %s' % cls.d.stderr_text())
         return cls.d
 
@@ -274,7 +278,28 @@ def _():
     slow = [e for e in j['errors'] if e['route'] == 'GET /slow']
     check(slow and slow[-1]['cause'] == 'timeout' and slow[-1]['status'] == 504, 'timeout')
     names = {dep['function'] for dep in j['deploys'] if dep['event'] == 'deployed'}
-    check({'ok', 'abuse_segv', 'abuse_sleep'} <= names, 'deploys: %r' % names)
+    check({'ok', 'abuse_segv', 'abuse_sleep', 'slow'} <= names, 'deploys: %r' % names)
+
+
+@tap.case('a full function (one worker, no queue) answers 429: counted as throttled')
+def _():
+    before = parse(scrape_text())
+    with Conn(api_port()) as first:
+        first.send(req('GET', '/prod/busy'))
+        time.sleep(0.15 * SLOW)
+        r = get('/prod/busy')
+        eq(r.status, 429, 'the second request while the only worker is busy')
+        eq(first.read_response(timeout=5 * SLOW).status, 200, 'the first one')
+    m = parse(scrape_text())
+    eq(value(m, 'fngate_function_throttled_total', function='slow') -
+       value(before, 'fngate_function_throttled_total', function='slow'), 1, 'throttled_total')
+    eq(value(m, 'fngate_responses_total', **route('GET /busy', code='429')) -
+       value(before, 'fngate_responses_total', **route('GET /busy', code='429')), 1,
+       'responses_total{code=429}')
+    j = json.loads(admin('/metrics/recent').body)
+    e = [x for x in j['errors'] if x['route'] == 'GET /busy']
+    check(e and e[-1]['status'] == 429 and e[-1]['cause'] == 'throttled' and
+          e[-1]['function'] == 'slow', 'in the recent errors: %r' % e[-1:])
 
 
 @tap.case('a reload (SIGHUP) keeps every counter')
