@@ -109,24 +109,28 @@ static inline void fng__metric_gauge_add(struct fng_metric_series *s, double d)
 		s->value += d;
 	}
 }
-/* One observation of v (the def's unit) in a histogram: a binary search over its bounds. */
+/*
+ * One observation of v (the def's unit) in a histogram: its bucket is the first bound >= v
+ * (+Inf past the last), found by a binary search without branches on the data (latencies
+ * are not predictable: a mispredicted branch per step would cost more than the search).
+ */
 static inline void fng__metric_observe(struct fng_metric_series *s, uint64_t v)
 {
-	unsigned lo = 0, hi;
+	const uint64_t *b;
+	unsigned lo = 0, len;
 
 	if (!s) {
 		return;
 	}
-	hi = s->def->nbounds;
-	while (lo < hi) {
-		unsigned mid = (lo + hi) / 2;
+	b = s->def->bounds;
+	len = s->def->nbounds;
+	while (len > 1) {
+		unsigned half = len / 2;
 
-		if (v <= s->def->bounds[mid]) {
-			hi = mid;
-		} else {
-			lo = mid + 1;
-		}
+		lo += b[lo + half - 1] < v ? half : 0;
+		len -= half;
 	}
+	lo += len == 1 && b[lo] < v;
 	s->buckets[lo]++;
 	s->count++;
 	s->sum += v;

@@ -93,6 +93,20 @@ static void test_kinds(void)
 	fng__metric_observe_at(&a, &m_hist, h, 10);
 	fng__metric_observe_at(&a, &m_hist, h, 11);
 	fng__metric_observe_at(&a, &m_hist, h, 5000);
+	for (uint64_t x = 0; x <= 1001; x++) {
+		unsigned want = x <= 10 ? 0 : x <= 100 ? 1 : x <= 1000 ? 2 : 3;
+		struct fng_metric_series *hs = fng__metric_series(&a, &m_hist,
+			(const char *[]){ "scan" });
+		uint64_t before = hs->buckets[want];
+
+		fng__metric_observe(hs, x);
+		if (hs->buckets[want] != before + 1) {
+			CHECK(false, "%llu lands in bucket %u", (unsigned long long)x, want);
+			break;
+		}
+	}
+	CHECK(fng__metric_series(&a, &m_hist, (const char *[]){ "scan" })->count == 1002,
+		"0..1001: each in the first bucket whose bound is >= it");
 	fng__metric_inc(&a, &m_plain, NULL);
 	t = render(&a);
 	CHECK(has(t, "# HELP t_requests_total Requests."), "HELP");
