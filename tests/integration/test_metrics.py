@@ -6,7 +6,7 @@ plausible); label cardinality bounded under 2000 random paths; the admin token r
 /metrics (401, 403, 200) and the tokenless loopback listener that serves /metrics only (a
 non-loopback address refused at config time); counters kept across a reload; function
 metrics after a crash and a timeout, a full function's 429 counted as throttled, and the
-dashboard's recent errors and deploys;
+dashboard's recent errors and deploys; WebSocket connections and messages in and out;
 `promtool check metrics` on the exposition; a real Prometheus server scraping the gateway
 (the tokenless listener and the admin listener with the bearer token), asked over its HTTP
 API whether both targets are up and a sample arrived. TAP output.
@@ -25,6 +25,7 @@ import urllib.request
 
 from lib import (BIN, SLOW, Conn, Daemon, FnDir, Tap, check, diag, eq, exchange, free_port,
                  req, test_so, wait_deployed)
+from wsclient import WS
 
 tap = Tap(budget=60, needs_workers=True)
 TOKEN = 'test-admin-token-0123456789'
@@ -33,7 +34,7 @@ EXPOSITION = 'text/plain; version=0.0.4; charset=utf-8'
 
 def config(fdir, extra_route=''):
     return '\n'.join([
-        'server: { listen: ["127.0.0.1:0"] }',
+        'server: { listen: ["127.0.0.1:0"], default_api: t }',
         'access_log: { path: off }',
         'functions: { dir: "%s", defaults: { timeout_ms: 3000, concurrency: 1 } }' % fdir,
         'admin: { listen: "127.0.0.1:0", token: "%s" }' % TOKEN,
@@ -49,6 +50,13 @@ def config(fdir, extra_route=''):
         '      "GET /slow": { integration: { type: function, function: abuse_sleep } }',
         '      "GET /busy": { integration: { type: function, function: slow } }',
         extra_route,
+        '  chat:',
+        '    protocol: websocket',
+        '    stages: { s: {} }',
+        '    routes:',
+        '      $default: { integration: { type: mock, body: "echo" } }',
+        'domains:',
+        '  ws.test: [ { base_path: /, api: chat, stage: s } ]',
     ]) + '\n'
 
 
@@ -300,6 +308,33 @@ def _():
     e = [x for x in j['errors'] if x['route'] == 'GET /busy']
     check(e and e[-1]['status'] == 429 and e[-1]['cause'] == 'throttled' and
           e[-1]['function'] == 'slow', 'in the recent errors: %r' % e[-1:])
+
+
+@tap.case('WebSocket: open connections, messages in and out, by API')
+def _():
+    before = parse(scrape_text())
+    a = WS(api_port(), path='/', host='ws.test')
+    b = WS(api_port(), path='/', host='ws.test')
+    eq((a.status, b.status), (101, 101), 'two connections')
+    for _ in range(3):
+        a.text('hi')
+        eq(a.recv_message()[1], b'echo', 'the answer')
+    m = parse(scrape_text())
+    eq(value(m, 'fngate_ws_connections', api='chat'), 2, 'connections gauge')
+    eq(value(m, 'fngate_ws_messages_in_total', api='chat') -
+       value(before, 'fngate_ws_messages_in_total', api='chat'), 3, 'messages in')
+    eq(value(m, 'fngate_ws_messages_out_total', api='chat') -
+       value(before, 'fngate_ws_messages_out_total', api='chat'), 3, 'messages out')
+    eq(value(m, 'fngate_requests_total', api='chat', route='$default') -
+       value(before, 'fngate_requests_total', api='chat', route='$default'), 3,
+       'each message a request of its route')
+    a.close()
+    b.close()
+    deadline = time.monotonic() + 3 * SLOW
+    while time.monotonic() < deadline and value(parse(scrape_text()), 'fngate_ws_connections',
+                                                   api='chat'):
+        time.sleep(0.05)
+    eq(value(parse(scrape_text()), 'fngate_ws_connections', api='chat'), 0, 'closed: 0')
 
 
 @tap.case('a reload (SIGHUP) keeps every counter')
