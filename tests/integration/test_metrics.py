@@ -6,7 +6,8 @@ plausible); label cardinality bounded under 2000 random paths; the admin token r
 /metrics (401, 403, 200) and the tokenless loopback listener that serves /metrics only (a
 non-loopback address refused at config time); counters kept across a reload; function
 metrics after a crash and a timeout, a full function's 429 counted as throttled, and the
-dashboard's recent errors and deploys; WebSocket connections and messages in and out;
+dashboard's recent errors and deploys; WebSocket connections and messages in and out; the
+stages' own counters (cache hit and miss, a throttle refusal by level);
 `promtool check metrics` on the exposition; a real Prometheus server scraping the gateway
 (the tokenless listener and the admin listener with the bearer token), asked over its HTTP
 API whether both targets are up and a sample arrived. TAP output.
@@ -41,7 +42,10 @@ def config(fdir, extra_route=''):
         'metrics: { listen: "127.0.0.1:0" }',
         'apis:',
         '  t:',
-        '    stages: { prod: {} }',
+        '    stages:',
+        '      prod: {}',
+        '      cached: { cache: { ttl_s: 60 } }',
+        '      tight: { route_throttles: { "GET /m": { rate: 1, burst: 1 } } }',
         '    routes:',
         '      "GET /m": { integration: { type: mock, body: "mock" } }',
         '      "GET /down": { integration: { type: mock, status: 503, body: "down" } }',
@@ -335,6 +339,23 @@ def _():
                                                    api='chat'):
         time.sleep(0.05)
     eq(value(parse(scrape_text()), 'fngate_ws_connections', api='chat'), 0, 'closed: 0')
+
+
+@tap.case('the stages\' own counters: cache hit and miss, a throttle refusal by level')
+def _():
+    before = parse(scrape_text())
+    eq(get('/cached/m').header('x-cache'), 'miss', 'first: miss')
+    eq(get('/cached/m').header('x-cache'), 'hit', 'second: hit')
+    eq(get('/tight/m').status, 200, 'the burst of 1')
+    eq(get('/tight/m').status, 429, 'then refused')
+    m = parse(scrape_text())
+
+    def d(name, **labels):
+        return value(m, name, **labels) - value(before, name, **labels)
+    eq(d('fngate_cache_requests_total', api='t', stage='cached', result='miss'), 1, 'miss')
+    eq(d('fngate_cache_requests_total', api='t', stage='cached', result='hit'), 1, 'hit')
+    eq(d('fngate_throttle_refusals_total', api='t', stage='tight', level='route'), 1,
+       'a refusal of the route throttle')
 
 
 @tap.case('a reload (SIGHUP) keeps every counter')
