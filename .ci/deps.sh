@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
 libuv1-dev node-llhttp libfyaml-dev libjansson-dev
 libwolfssl-dev libseccomp-dev libmsgpack-dev libwebsockets-dev libsqlite3-dev
 curl wrk nginx-light procps valgrind python3 openssl
-libfcgi-dev spawn-fcgi nghttp2-client chromium testssl.sh"
+libfcgi-dev spawn-fcgi nghttp2-client chromium testssl.sh prometheus"
 
 missing=""
 for p in $PKGS; do

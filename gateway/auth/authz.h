@@ -24,4 +24,14 @@ struct fng_authz_ops {
 	void (*cancel)(struct fng_req *req);
 };
 
+/*
+ * Authorizer result caches (the JWT verification cache, auth/jwt.c; the function
+ * authorizers', host/authz.c): lookups by authorizer and result (hit, miss). Registered
+ * with the stage "authorize"'s families.
+ */
+struct fng_metric_def;
+extern struct fng_metric_def fng__m_authz_cache;
+/* Counts one lookup of authorizer's cache for req (hit: whether it answered). */
+void fng__authz_cache_metric(struct fng_req *req, const char *authorizer, bool hit);
+
 #endif

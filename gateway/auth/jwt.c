@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "jwt.h"
 #include "jwt_loop.h"
+#include "metrics.h"
 #include "safefile.h"
 #include "server.h"
 #include "stages.h"
@@ -478,6 +479,20 @@ static int allow(struct fng_req *req, const struct fng_route *route,
 	return FNG_STAGE_NEXT;
 }
 
+struct fng_metric_def fng__m_authz_cache = {
+	"fngate_authorizer_cache_total", "Authorizer result cache lookups by result (hit, miss).",
+	FNG_METRIC_COUNTER, { "api", "authorizer", "result" },
+};
+
+void fng__authz_cache_metric(struct fng_req *req, const char *authorizer, bool hit)
+{
+	const char *v[] = { req->api ? req->api->name : "", authorizer, hit ? "hit" : "miss" };
+
+	if (req->srv && !req->cfg->metrics.off) {
+		fng__metric_inc(req->srv, &fng__m_authz_cache, v);
+	}
+}
+
 int fng__jwt_decide(struct fng_req *req, const struct fng_authorizer *a,
 	const struct fng_route *route, struct fng_jwks *ks)
 {
@@ -501,6 +516,7 @@ int fng__jwt_decide(struct fng_req *req, const struct fng_authorizer *a,
 	}
 	if (c->cache && jl) {
 		e = cache_find(jl, c, ks, tok, now);
+		fng__authz_cache_metric(req, a->name, e != NULL);
 		if (e) {
 			jl->hits++;
 			return allow(req, route, &e->claims);

@@ -60,6 +60,7 @@ static void describe_integration(char *out, size_t n, const struct fng_integrati
 			in->index ? ", index " : "", in->index ? in->index : "");
 		return;
 	case FNG_INTEGRATION_ADMIN:
+	case FNG_INTEGRATION_METRICS:
 		snprintf(out, n, "admin");
 		return;
 	case FNG_INTEGRATION__COUNT:
@@ -203,6 +204,12 @@ static int cmd_routes(int argc, char **argv)
 	}
 	if (cfg->admin.listen) {
 		printf("admin API on %s\n", cfg->admin.listen);
+	}
+	if (cfg->metrics.listen) {
+		printf("metrics (/metrics, no token) on %s\n", cfg->metrics.listen);
+	}
+	if (cfg->metrics.off) {
+		printf("metrics off (metrics.enabled: false)\n");
 	}
 	for (unsigned i = 0; i < cfg->ndomains; i++) {
 		const struct fng_domain *d = &cfg->domains[i];

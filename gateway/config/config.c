@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libfyaml.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,9 @@
 /* ---- a YAML tree with positions (libfyaml's node API does not expose them) ---- */
 
 /* Appends "FILE:LINE:COL: message" for n to *to (the first 50 of *count). */
+/* Snapshot generations (fng_config.gen): loads run on the thread pool, one at a time or not. */
+static atomic_uint_fast64_t config_gen;
+
 static void note_at(struct fng_conf *L, struct fng_buf *to, unsigned *count,
 	const struct fng_conf_node *n, const char *fmt, va_list ap)
 {
@@ -620,6 +624,7 @@ int fng__config_load_string(const char *name, const char *text, size_t len,
 	c = fng__arena_zalloc(arena, sizeof(*c));
 	c->arena = arena;
 	atomic_init(&c->refs, 1);
+	c->gen = atomic_fetch_add(&config_gen, 1) + 1;
 	c->path = fng__arena_strndup(arena, name, strlen(name));
 	L.cfg = c;
 

@@ -27,6 +27,7 @@ enum fng_integration_type {
 	FNG_INTEGRATION_FUNCTION,
 	FNG_INTEGRATION_STATIC,
 	FNG_INTEGRATION_ADMIN,    /* internal: the admin listener's API (admin.c) */
+	FNG_INTEGRATION_METRICS,  /* internal: the metrics listener's /metrics (metrics_http.c) */
 	FNG_INTEGRATION__COUNT
 };
 
@@ -231,6 +232,12 @@ struct fng_config {
 	atomic_int refs;
 	struct fng_arena *arena;
 	const char *path;
+	/*
+	 * Unique per snapshot and increasing with each load: what a cache of pointers into a
+	 * snapshot (core/metrics.h's memo) tells a newer snapshot by, where the address of a
+	 * freed one may come back.
+	 */
+	uint64_t gen;
 
 	const char **listen;
 	unsigned nlisten;
@@ -286,6 +293,11 @@ struct fng_config {
 		const char *listen;       /* NULL: no admin listener */
 		const char *token;        /* required with listen */
 	} admin;
+	/* `metrics:` (integration/metrics_conf.c). */
+	struct {
+		bool off;                 /* `enabled: false`: no metric is recorded */
+		const char *listen;       /* a loopback listener serving /metrics without a token */
+	} metrics;
 	struct fng_schedule *schedules;
 	unsigned nschedules;
 	struct fng_topics_cfg topics;

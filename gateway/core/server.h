@@ -11,6 +11,7 @@ struct fng_config;
 struct fng_functions;
 struct fng_jwt_loop;
 struct fng_limit_store;
+struct fng_metrics;
 struct fng_sched_slot;
 struct fng_req;
 struct fng_topics;
@@ -164,6 +165,9 @@ struct fng_server {
 	struct fng_tls *tls;
 	/* Response caches of the stages and their misses in flight (stages/cache.c). */
 	struct fng_cache_loop *caches;
+	/* This loop's metrics and recent events (core/metrics.h), created by their first use. */
+	struct fng_metrics *metrics;
+	unsigned metrics_ticks;   /* sweeps: computed gauges are collected once a second */
 };
 
 /* The last connection of a draining server has closed. */

@@ -19,6 +19,7 @@ extern const struct fng_conf_module fng__usage_plans_conf;
 extern const struct fng_conf_module fng__functions_conf;
 extern const struct fng_conf_module fng__domains_conf;
 extern const struct fng_conf_module fng__admin_conf;
+extern const struct fng_conf_module fng__metrics_conf;
 extern const struct fng_conf_module fng__schedules_conf;
 extern const struct fng_conf_module fng__topics_conf;
 
@@ -30,6 +31,7 @@ const struct fng_conf_module *const fng__conf_modules[] = {
 	&fng__functions_conf,
 	&fng__domains_conf,
 	&fng__admin_conf,
+	&fng__metrics_conf,
 	&fng__schedules_conf,
 	&fng__topics_conf,
 	NULL,

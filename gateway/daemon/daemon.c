@@ -25,10 +25,13 @@
 #include "cache_stage.h"
 #include "keystate.h"
 #include "limit.h"
+#include "metrics.h"
 #include "notify.h"
 #include "transport.h"
 #include "schedule.h"
+#include "stages.h"
 #include "topic.h"
+#include "ws_conn.h"
 #include "daemon.h"
 
 #define SWEEP_MS 100
@@ -95,6 +98,9 @@ static void sweep_cb(uv_timer_t *t)
 	}
 	fng__server_alog_tick(srv, false);
 	fng__tcp_tick(srv, false);
+	if (++srv->metrics_ticks % (1000 / SWEEP_MS) == 0) {
+		fng__metrics_tick(srv);
+	}
 
 	for (unsigned q = FNG_TQ_NONE + 1; q < FNG_TQ__COUNT; q++) {
 		struct fng_list *head = &srv->tq[q];
@@ -215,6 +221,10 @@ static bool same_listen(const struct fng_config *a, const struct fng_config *b)
 		(a->admin.listen && strcmp(a->admin.listen, b->admin.listen) != 0)) {
 		return false;
 	}
+	if (!a->metrics.listen != !b->metrics.listen ||
+		(a->metrics.listen && strcmp(a->metrics.listen, b->metrics.listen) != 0)) {
+		return false;
+	}
 	for (unsigned i = 0; i < a->nlisten; i++) {
 		if (strcmp(a->listen[i], b->listen[i]) != 0) {
 			return false;
@@ -294,6 +304,7 @@ static void reload_after_cb(uv_work_t *req, int status)
 		}
 		srv->cfg = w->cfg;
 		fng__config_unref(old);
+		fng__metrics_enable(srv, !srv->cfg->metrics.off);
 		if (srv->fns) {
 			fng__functions_reconfigure(srv->fns, srv->cfg);
 		}
@@ -412,10 +423,17 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	fng__arena_cache_enable();
 	fng__integration_register(FNG_INTEGRATION_ADMIN, &fng__admin_ops);
 	fng__admin_register(&fng__cache_admin);
+	fng__integration_register(FNG_INTEGRATION_METRICS, &fng__metrics_ops);
+	fng__admin_register(&fng__metrics_admin);
+	/* Metric families, each module's own (core/metrics.h): the stages', the host's. */
+	fng__stages_metrics_register();
+	fng__metrics_register_all(fng__host_metrics);
+	fng__metrics_register_all(fng__ws_metrics);
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->config_path = config_path;
 	log_config_warnings(cfg);
+	fng__metrics_enable(srv, !cfg->metrics.off);
 	fng__list_init(&srv->conns);
 	fng__list_init(&srv->ws_dirty);
 	for (unsigned i = 0; i < FNG_TQ__COUNT; i++) {
@@ -462,36 +480,45 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	return 0;
 }
 
+/* Binds the next listener to addr, with its own routing (NULL: the APIs'); logs a failure. */
+static int add_listener(struct fng_server *srv, const char *addr,
+	int (*pre_route)(struct fng_req *req))
+{
+	struct fng_listener *l = &srv->listeners[srv->nlisteners];
+	int err = bind_listener(srv, l, addr);
+
+	if (err) {
+		fng__log("error", "cannot listen", "addr", addr, "error", uv_strerror(err), NULL);
+		return err;
+	}
+	l->pre_route = pre_route;
+	srv->nlisteners++;
+	return 0;
+}
+
 int fng__server_listen(struct fng_server *srv)
 {
 	const struct fng_config *cfg = srv->cfg;
 	int err;
 
-	srv->listeners = calloc(cfg->nlisten + 1 + cfg->tls.nlisten, sizeof(*srv->listeners));
+	srv->listeners = calloc(cfg->nlisten + 2 + cfg->tls.nlisten, sizeof(*srv->listeners));
 	if (!srv->listeners) {
 		return UV_ENOMEM;
 	}
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		err = bind_listener(srv, &srv->listeners[i], cfg->listen[i]);
-		if (err) {
-			fng__log("error", "cannot listen", "addr", cfg->listen[i], "error",
-				uv_strerror(err), NULL);
+		if ((err = add_listener(srv, cfg->listen[i], NULL)) != 0) {
 			return err;
 		}
-		srv->nlisteners++;
 	}
 	if (cfg->admin.listen) {
-		struct fng_listener *l = &srv->listeners[srv->nlisteners];
-
-		err = bind_listener(srv, l, cfg->admin.listen);
-		if (err) {
-			fng__log("error", "cannot listen", "addr", cfg->admin.listen, "error",
-				uv_strerror(err), NULL);
+		if ((err = add_listener(srv, cfg->admin.listen, fng__admin_pre_route)) != 0) {
 			return err;
 		}
-		l->admin = true;
-		l->pre_route = fng__admin_pre_route;
-		srv->nlisteners++;
+		srv->listeners[srv->nlisteners - 1].admin = true;
+	}
+	if (cfg->metrics.listen &&
+		(err = add_listener(srv, cfg->metrics.listen, fng__metrics_pre_route)) != 0) {
+		return err;
 	}
 	if (cfg->tls.nlisten) {
 		/* Keys are read here, after the supervisor forked: no worker ever holds one. */
@@ -504,16 +531,10 @@ int fng__server_listen(struct fng_server *srv)
 		}
 	}
 	for (unsigned i = 0; i < cfg->tls.nlisten; i++) {
-		struct fng_listener *l = &srv->listeners[srv->nlisteners];
-
-		err = bind_listener(srv, l, cfg->tls.listen[i]);
-		if (err) {
-			fng__log("error", "cannot listen", "addr", cfg->tls.listen[i], "error",
-				uv_strerror(err), NULL);
+		if ((err = add_listener(srv, cfg->tls.listen[i], NULL)) != 0) {
 			return err;
 		}
-		l->tls = srv->tls;
-		srv->nlisteners++;
+		srv->listeners[srv->nlisteners - 1].tls = srv->tls;
 	}
 	return 0;
 }
@@ -529,15 +550,18 @@ int fng__server_start(struct fng_server *srv)
 	uv_timer_start(&srv->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
 	fng__schedules_update(srv);
 	for (unsigned i = 0; i < srv->nlisteners; i++) {
+		const struct fng_listener *l = &srv->listeners[i];
+		bool metrics = l->pre_route == fng__metrics_pre_route;
+
 		err = fng__tcp_listen(&srv->listeners[i], 1024);
 		if (err) {
 			fng__log("error", "cannot listen", "addr", srv->listeners[i].addr, "error",
 				uv_strerror(err), NULL);
 			return err;
 		}
-		fng__log("info", "listening", "addr", srv->listeners[i].addr,
-			srv->listeners[i].admin || srv->listeners[i].tls ? "role" : NULL,
-			srv->listeners[i].admin ? "admin" : "tls", NULL);
+		fng__log("info", "listening", "addr", l->addr,
+			l->admin || l->tls || metrics ? "role" : NULL,
+			l->admin ? "admin" : metrics ? "metrics" : "tls", NULL);
 	}
 	fng__notify("READY=1\nMAINPID=%ld\nSTATUS=serving on %u listener%s", (long)getpid(),
 		srv->nlisteners, srv->nlisteners == 1 ? "" : "s");
@@ -610,6 +634,7 @@ void fng__server_finish(struct fng_server *srv)
 	fng__jwt_loop_free(srv);
 	fng__keystate_free(srv);
 	fng__cache_loop_free(srv);
+	fng__metrics_free(srv);
 	if (srv->limits) {
 		srv->limits->ops->destroy(srv->limits);
 		srv->limits = NULL;

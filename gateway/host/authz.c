@@ -288,8 +288,11 @@ static int fn_start(struct fng_req *req, const struct fng_authorizer *a,
 	if (f->ttl_s && fns && fns->authz_cache) {
 		struct fng_authz_answer hit;
 
-		if (fng__authz_cache_get(fns->authz_cache, part, plen, key, klen,
-			uv_now(fns->loop), &hit)) {
+		bool found = fng__authz_cache_get(fns->authz_cache, part, plen, key, klen,
+			uv_now(fns->loop), &hit);
+
+		fng__authz_cache_metric(req, a->name, found);
+		if (found) {
 			return apply(req, hit.allow, hit.authz);
 		}
 	}

@@ -392,11 +392,13 @@ static void deploy_failed(struct fng_functions *fns, struct fng_fn *fn,
 		fng__log("error", "deploy failed", "function", it->name, "cause", it->error,
 			"action", fn->current ? "keeping the running version" : "not deployed",
 			NULL);
+		fng__host_metric_deploy(fns, it->name, "", "failed", it->error);
 		return;
 	}
 	fng__log("error", "deploy failed", "function", it->name, "cause", it->error, "action",
 		"stopping the running version: it is over the operator's limits since the reload",
 		"version", fn->current->version, "detail", why, NULL);
+	fng__host_metric_deploy(fns, it->name, fn->current->version, "failed", it->error);
 	fng__host_fn_withdraw(fns, fn, "function was stopped: over the operator's limits");
 }
 
@@ -423,6 +425,8 @@ static void scan_after_cb(uv_work_t *req, int status)
 
 			fng__log("info", "function removed", "function", fn->name, "version",
 				g->version, NULL);
+			fng__host_metric_deploy(fns, fn->name, g->version, "removed",
+				"its file left the functions directory");
 			fng__host_fn_withdraw(fns, fn, "function was removed");
 		}
 	}

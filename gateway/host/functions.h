@@ -45,4 +45,15 @@ unsigned fng__functions_count(const struct fng_functions *fns);
 /* The deployed version of function name's timeout_ms, or 0 when it is not deployed. */
 uint32_t fng__functions_timeout_ms(struct fng_functions *fns, const char *name);
 
+/*
+ * The function host's metric families (fn_metrics.c), NULL-terminated, for registration at
+ * start-up; and those the request path's stage `metrics` records into itself: an
+ * invocation's cost (labels function, version) and a full queue's 429 (function).
+ */
+struct fng_metric_def;
+extern struct fng_metric_def *const fng__host_metrics[];
+extern struct fng_metric_def fng__m_fn_cpu, fng__m_fn_rss, fng__m_fn_throttled;
+/* And those the host's files record into (fn_metrics.c). */
+extern struct fng_metric_def fng__m_fn_invocations, fng__m_fn_cold_start, fng__m_fn_respawns;
+
 #endif

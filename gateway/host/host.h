@@ -113,6 +113,8 @@ struct fng_worker {
 	uint8_t verify_tries;    /* verifications that could not be carried out (not a verdict) */
 	bool refused;            /* killed by the gateway for the reason in cause */
 	bool orphaned;           /* its supervisor died (so did it): not a start failure */
+	bool malformed;          /* killed for what it sent (a metric's cause: "malformed") */
+	uint64_t spawn_ns;       /* uv_hrtime() when it was asked for: its cold start */
 	bool head_unsent;        /* no byte of slots[0]'s INVOKE has reached its socket yet */
 	char cause[96];
 	int handles;             /* open libuv handles; freed at 0 */
@@ -139,6 +141,7 @@ struct fng_gen {
 	unsigned nworkers;
 	bool active, retired;
 	struct fng_list link;    /* fn->old */
+	struct fng_metric_series *m_invocations; /* its series, resolved at its first invocation */
 	unsigned start_failures; /* in a row: spawning backs off */
 	uint64_t backoff_until;  /* uv_now() ms */
 	char start_error[96];    /* why its last worker failed to start (the 503's cause) */
@@ -426,5 +429,12 @@ void fng__host_workers_orphaned(struct fng_functions *fns);
 
 void fng__host_deploy_scan(struct fng_functions *fns);
 int fng__host_deploy_watch(struct fng_functions *fns);
+
+/* fn_metrics.c: the cause label of w's failure with err, and its recording. */
+const char *fng__host_cause(const struct fng_worker *w, int err);
+void fng__host_metric_fail(struct fng_worker *w, struct fng_req *req, int err);
+/* A deploy event for the metrics and the dashboard's recent deploys (event: deployed...). */
+void fng__host_metric_deploy(struct fng_functions *fns, const char *function,
+	const char *version, const char *event, const char *detail);
 
 #endif

@@ -18,6 +18,7 @@
 #include "authz_cache.h"
 #include "errors.h"
 #include "host.h"
+#include "metrics.h"
 #include "server.h"
 
 static void gen_maybe_free(struct fng_functions *fns, struct fng_gen *g);
@@ -150,6 +151,12 @@ const char *fng__host_waiting_text(const struct fng_worker *w, char buf[12])
 
 void fng__host_worker_died(struct fng_functions *fns, struct fng_worker *w)
 {
+	if (fns->srv && (w->state == W_IDLE || w->state == W_BUSY || w->timed_out ||
+		(w->state == W_DEAD && w->malformed)) && w->gen && w->gen->active) {
+		const char *v[] = { w->gen->fn->name, w->gen->version };
+
+		fng__metric_inc(fns->srv, &fng__m_fn_respawns, v);
+	}
 	const char *what = w->state == W_STARTING ? "worker failed to start" : "worker died";
 
 	struct fng_req *head = w->nslots ? w->slots[0].req : NULL;
@@ -197,6 +204,7 @@ void fng__host_worker_died(struct fng_functions *fns, struct fng_worker *w)
 		fng__log("error", "deploy failed", "function", g->fn->name, "version", g->version,
 			"cause", w->cause, "action",
 			g->fn->current ? "keeping the running version" : "function not deployed", NULL);
+		fng__host_metric_deploy(fns, g->fn->name, g->version, "failed", w->cause);
 		g->fn->failure = (struct fn_failure){ .set = true, .preflight = true,
 			.src = g->src, .manifest = g->manifest, .limits = g->limits };
 		snprintf(g->fn->failure.hash, sizeof(g->fn->failure.hash), "%s", g->hash);
@@ -222,6 +230,7 @@ static void worker_abort(struct fng_functions *fns, struct fng_worker *w, const 
 
 	snprintf(cause, sizeof(cause), "%s", why); /* why may be w->cause */
 	memcpy(w->cause, cause, sizeof(cause));
+	w->malformed = returned;
 	if (head) {
 		char detail[192], n[12];
 
@@ -259,6 +268,12 @@ void fng__host_worker_write_failed(struct fng_functions *fns, struct fng_worker 
 /* The worker is what it claims: it takes traffic. */
 static void worker_verified(struct fng_functions *fns, struct fng_worker *w)
 {
+	if (fns->srv) {
+		const char *v[] = { w->gen->fn->name, w->gen->version };
+
+		fng__metric_observe_at(fns->srv, &fng__m_fn_cold_start, v,
+			uv_hrtime() - w->spawn_ns);
+	}
 	w->state = W_IDLE;
 	w->gen->start_failures = 0;
 	if (w->gen == w->gen->fn->pending) {
@@ -412,6 +427,7 @@ int fng__host_worker_spawn(struct fng_functions *fns, struct fng_gen *g)
 	w->fns = fns;
 	w->gen = g;
 	w->spawn_id = ++fns->next_spawn_id;
+	w->spawn_ns = uv_hrtime();
 	w->state = W_SPAWNING;
 	w->pid = -1;
 	w->handles = 1; /* the timer; each pipe adds one when it is made */
@@ -624,6 +640,8 @@ static void gen_activate(struct fng_functions *fns, struct fng_gen *g)
 	g->active = true;
 	fng__log("info", old ? "function updated" : "function deployed", "function", fn->name,
 		"version", g->version, "previous", old ? old->version : "", NULL);
+	fng__host_metric_deploy(fns, fn->name, g->version, "deployed",
+		old ? "updated" : "first version");
 	if (old) {
 		gen_retire(old);
 		gen_maybe_free(fns, old);

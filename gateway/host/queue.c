@@ -12,6 +12,7 @@
 
 #include "errors.h"
 #include "host.h"
+#include "metrics.h"
 #include "server.h"
 #include "stages.h"
 
@@ -541,6 +542,7 @@ void fng__host_worker_fail_req(struct fng_worker *w, int err, const char *detail
 	}
 	w->nslots = 0;
 	if (req) {
+		fng__host_metric_fail(w, req, err);
 		req->error_detail = detail ? fng__arena_strndup(req->arena, detail, strlen(detail))
 					   : NULL;
 		fng__host_complete(w->fns, req, err);
@@ -557,6 +559,7 @@ static void deadline_cb(uv_timer_t *t)
 
 	/* Requests whose time ran out while they waited behind the running one: 504, no kill. */
 	while ((r = fng__host_slot_expired(w, now)) != NULL) {
+		r->fn_cause = "timeout";
 		r->error_detail = "function timed out waiting for a worker";
 		fng__host_complete(fns, r, FNG_EGATEWAY_TIMEOUT);
 	}
@@ -599,6 +602,14 @@ static void worker_invoke(struct fng_functions *fns, struct fng_worker *w, struc
 		return;
 	}
 	fng__wire_buf_finish(&q->frame);
+	q->req->fn_version = fng__arena_strndup(q->req->arena, w->gen->version,
+		strlen(w->gen->version));
+	if (!w->gen->m_invocations && fns->srv) {
+		const char *v[] = { w->gen->fn->name, w->gen->version };
+
+		w->gen->m_invocations = fng__metric_series(fns->srv, &fng__m_fn_invocations, v);
+	}
+	fng__metric_add(w->gen->m_invocations, 1);
 	w->slots[w->nslots++] = (struct slot){ q->req, q->deadline };
 	if (w->nslots == 1) {
 		w->head_unsent = true;

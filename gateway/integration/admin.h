@@ -32,4 +32,13 @@ void fng__admin_keys_cancel(struct fng_req *req);
 int fng__admin_method_not_allowed(struct fng_req *req, const char *a, const char *b,
 	const char *c);
 
+/*
+ * metrics_http.c: GET /metrics (and /metrics/recent) as an admin extension, and the
+ * tokenless `metrics.listen` listener's routing and integration (FNG_INTEGRATION_METRICS),
+ * which serves /metrics and nothing else.
+ */
+extern const struct fng_admin_ext fng__metrics_admin;
+int fng__metrics_pre_route(struct fng_req *req);
+extern const struct fng_integration_ops fng__metrics_ops;
+
 #endif

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "errors.h"
+#include "metrics.h"
 #include "stages.h"
 
 /* The index of the first final stage: where a refused or answered request goes on. */
@@ -66,6 +67,29 @@ bool fng__req_run(struct fng_req *req)
 	req->finished = true;
 	req->ops->finish(req);
 	return false;
+}
+
+int fng__stages_metrics_register(void)
+{
+	for (unsigned i = 0; i < fng__nstages; i++) {
+		int err = fng__stages[i]->metrics ? fng__metrics_register_all(fng__stages[i]->metrics)
+						 : 0;
+
+		if (err) {
+			return err;
+		}
+	}
+	return 0;
+}
+
+void fng__stage_metric(struct fng_req *req, struct fng_metric_def *def, const char *what)
+{
+	const char *v[] = { req->api ? req->api->name : "$unmatched",
+		req->stage ? req->stage->name : "$unmatched", what };
+
+	if (req->srv && !req->cfg->metrics.off) {
+		fng__metric_inc(req->srv, def, v);
+	}
 }
 
 void fng__req_resume(struct fng_req *req, int rc)

@@ -239,6 +239,14 @@ struct fng_req {
 	/* The answer. */
 	struct fng_resp resp;
 	int integration_status;    /* 0 when no integration ran */
+	/*
+	 * A function invocation's version (host/queue.c, when a worker takes it: arena copy) and,
+	 * when it failed, why, as a metric label: "crash", "seccomp", "oom", "timeout",
+	 * "malformed"... (a static string). For metrics and the dashboard's recent errors; NULL:
+	 * none.
+	 */
+	const char *fn_version;
+	const char *fn_cause;
 
 	/*
 	 * What the invocation cost, as the worker runtime measured it and reported it in its

@@ -36,11 +36,25 @@ struct fng_stage_def {
 	 * stage still calls fng__req_resume() exactly once.
 	 */
 	void (*cancel)(struct fng_req *req);
+	/*
+	 * Optional: the metric families the stage records into (core/metrics.h), NULL-terminated:
+	 * registered at start-up by fng__stages_metrics_register(), so that a stage's metrics
+	 * are declared where it records them and nowhere else.
+	 */
+	struct fng_metric_def *const *metrics;
 };
 
 /* The request path, in order (stages.c). */
 extern const struct fng_stage_def *const fng__stages[];
 extern const unsigned fng__nstages;
+
+/* Registers every stage's metric families (at start-up). 0 or the first error. */
+int fng__stages_metrics_register(void);
+/*
+ * Counts one request in def, a family whose labels are api, stage and one of the stage's own
+ * (a refusal's level or reason, a cache result: a value from a fixed set).
+ */
+void fng__stage_metric(struct fng_req *req, struct fng_metric_def *def, const char *what);
 
 /*
  * Runs stages from where the request stands. Head-phase stages run as soon as the head is

@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "keystate.h"
 #include "log.h"
+#include "metrics.h"
 #include "period.h"
 #include "server.h"
 #include "stages.h"
@@ -37,8 +38,21 @@ static bool key_required(const struct fng_req *req)
 	return req->event == FNG_EVENT_NONE && r && r->api_key_required && req->stage && req->srv;
 }
 
-static int forbidden(struct fng_req *req, const char *why)
+static struct fng_metric_def m_key_refused = {
+	"fngate_api_key_refusals_total",
+	"Requests refused with 403 for their API key (reason: missing, invalid, no_plan).",
+	FNG_METRIC_COUNTER, { "api", "stage", "reason" },
+};
+static struct fng_metric_def m_quota_refused = {
+	"fngate_quota_refusals_total", "Requests refused with 429 by their usage plan's quota.",
+	FNG_METRIC_COUNTER, { "api", "stage", "plan" }, .max_series = 200,
+};
+static struct fng_metric_def *const apikey_metrics[] = { &m_key_refused, NULL };
+static struct fng_metric_def *const quota_metrics[] = { &m_quota_refused, NULL };
+
+static int forbidden(struct fng_req *req, const char *reason, const char *why)
 {
+	fng__stage_metric(req, &m_key_refused, reason);
 	req->error_detail = why;
 	return FNG_EFORBIDDEN;
 }
@@ -73,7 +87,7 @@ static int apikey_decide(struct fng_req *req)
 
 	k = key_of(req, &len);
 	if (!k) {
-		return forbidden(req, req->api->api_key_from_authorizer ?
+		return forbidden(req, "missing", req->api->api_key_from_authorizer ?
 			"Forbidden: this route needs an API key, and the authorizer gave none" :
 			"Forbidden: this route needs an API key");
 	}
@@ -86,7 +100,7 @@ static int apikey_decide(struct fng_req *req)
 		return FNG_STAGE_PENDING;
 	}
 	if (rc == -ENOENT || (rc == 0 && e->revoked)) {
-		return forbidden(req, "Forbidden: the API key is not valid");
+		return forbidden(req, "invalid", "Forbidden: the API key is not valid");
 	}
 	if (rc != 0) {
 		req->error_detail = "Service Unavailable: the API key store cannot be read";
@@ -95,7 +109,8 @@ static int apikey_decide(struct fng_req *req)
 	req->usage.plan = fng__stage_plan(req->cfg, req->stage, e->plans, e->nplans,
 		&req->usage.ps);
 	if (!req->usage.plan) {
-		return forbidden(req, "Forbidden: the API key is not in a usage plan of this stage");
+		return forbidden(req, "no_plan",
+			"Forbidden: the API key is not in a usage plan of this stage");
 	}
 	req->usage.key_id = fng__arena_strndup(req->arena, e->id, strlen(e->id));
 	return req->usage.key_id ? FNG_STAGE_NEXT : -ENOMEM;
@@ -127,6 +142,7 @@ const struct fng_stage_def fng__stage_apikey = {
 	.name = "apikey",
 	.run = apikey,
 	.phase = FNG_PHASE_HEAD,
+	.metrics = apikey_metrics,
 	.cancel = usage_cancel,
 };
 
@@ -189,6 +205,7 @@ static int quota_decide(struct fng_req *req)
 		req->throttle.reset_s = req->throttle.retry_after_s;
 	}
 	req->error_detail = quota_text(req, p, req->usage.quota.reset_at);
+	fng__stage_metric(req, &m_quota_refused, p->name);
 	return FNG_ETHROTTLED;
 }
 
@@ -219,5 +236,6 @@ const struct fng_stage_def fng__stage_quota = {
 	.name = "quota",
 	.run = quota,
 	.phase = FNG_PHASE_HEAD,
+	.metrics = quota_metrics,
 	.cancel = usage_cancel,
 };

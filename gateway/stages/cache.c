@@ -30,6 +30,7 @@
 #include "errors.h"
 #include "functions.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "stages.h"
 
@@ -604,6 +605,14 @@ static void flight_end(struct fng_req *req, struct fng_cache_flight *f)
 	}
 }
 
+/* API Gateway's CacheHitCount and CacheMissCount, and what they leave out. */
+static struct fng_metric_def m_cache = {
+	"fngate_cache_requests_total",
+	"Requests of a cached stage by result: hit, miss, stale (served expired), bypass.",
+	FNG_METRIC_COUNTER, { "api", "stage", "result" },
+};
+static struct fng_metric_def *const cache_metrics[] = { &m_cache, NULL };
+
 static int cache_store(struct fng_req *req)
 {
 	struct fng_cache_flight *f = req->cache.flight;
@@ -624,6 +633,7 @@ static int cache_store(struct fng_req *req)
 		flight_end(req, f);
 	}
 	fng__resp_header(req, "x-cache", 7, req->cache.status, strlen(req->cache.status));
+	fng__stage_metric(req, &m_cache, req->cache.status);
 	if (req->cache.served && strcmp(req->cache.status, "miss") != 0) {
 		int n = snprintf(age, sizeof(age), "%" PRIu64, req->cache.age_s);
 
@@ -636,6 +646,7 @@ const struct fng_stage_def fng__stage_cache_store = {
 	.name = "cache_store",
 	.run = cache_store,
 	.phase = FNG_PHASE_FINAL,
+	.metrics = cache_metrics,
 };
 
 /* ---- background refresh (stale-while-revalidate) ---- */

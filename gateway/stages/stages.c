@@ -36,6 +36,7 @@
 	X(cors_headers)                                                                    \
 	X(trace_headers)                                                                   \
 	X(respond)                                                                         \
+	X(metrics)                                                                         \
 	X(access_log)
 
 #define DECLARE(name) extern const struct fng_stage_def fng__stage_##name;

@@ -22,6 +22,7 @@
 #include "cidr.h"
 #include "errors.h"
 #include "limit.h"
+#include "metrics.h"
 #include "server.h"
 #include "stages.h"
 #include "throttle.h"
@@ -153,6 +154,17 @@ enum level {
 	LEVEL_STAGE, LEVEL_GATEWAY,
 };
 #define MAX_ASKS 8
+
+/* The level label of a refusal, by enum level. */
+static const char *const level_names[] = { "connect", "plan_route", "plan", "client_route",
+	"client", "route", "stage", "gateway" };
+
+static struct fng_metric_def m_refused = {
+	"fngate_throttle_refusals_total",
+	"Requests refused with 429 by a token bucket, by the level that refused.",
+	FNG_METRIC_COUNTER, { "api", "stage", "level" },
+};
+static struct fng_metric_def *const throttle_metrics[] = { &m_refused, NULL };
 
 /* A bucket's name: a level letter, the API and stage, and what is particular to it. */
 static char *bucket_name(struct fng_req *req, char level, const void *tail, size_t tlen,
@@ -448,6 +460,7 @@ static int throttle(struct fng_req *req)
 		req->throttle.retry_after_s = 1;
 	}
 	req->error_detail = level_text(req, levels[ans.refused], &asks[ans.refused], route);
+	fng__stage_metric(req, &m_refused, level_names[levels[ans.refused]]);
 	return FNG_ETHROTTLED;
 }
 
@@ -455,6 +468,7 @@ const struct fng_stage_def fng__stage_throttle = {
 	.name = "throttle",
 	.run = throttle,
 	.phase = FNG_PHASE_HEAD,
+	.metrics = throttle_metrics,
 };
 
 static void header_u32(struct fng_req *req, const char *name, uint32_t v)

@@ -25,6 +25,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/coding.h>
 
+#include "metrics.h"
 #include "chars.h"
 #include "topic.h"
 #include "ws.h"
@@ -366,6 +367,30 @@ static int put_data(struct fng_buf *b, const void *data, size_t len)
 	return fng__buf_str(b, "\"");
 }
 
+/* Topic names are the clients' and handlers' choice: these families carry no label. */
+struct fng_metric_def fng__m_ws_publications = {
+	"fngate_ws_topic_publications_total", "Messages published to topics.", FNG_METRIC_COUNTER,
+};
+struct fng_metric_def fng__m_ws_deliveries = {
+	"fngate_ws_topic_deliveries_total",
+	"Topic messages queued to subscribers (one per subscriber and publication).",
+	FNG_METRIC_COUNTER,
+};
+
+static void collect_topics(struct fng_server *srv, struct fng_metric_def *def)
+{
+	size_t n;
+	uint64_t bytes;
+
+	fng__topics_usage(srv, &n, &bytes);
+	fng__metric_set(fng__metric_series(srv, def, NULL), (double)n);
+}
+
+struct fng_metric_def fng__m_ws_topics = {
+	"fngate_ws_topics", "Topics that exist (with subscribers or history).", FNG_METRIC_GAUGE,
+	.collect = collect_topics,
+};
+
 int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const void *data,
 	size_t len, uint64_t *seq, size_t *recipients)
 {
@@ -408,6 +433,8 @@ int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const
 	 * Backwards: a subscriber closed as a slow consumer leaves the array right here, and
 	 * its slot is taken by the last one, which has had its copy already.
 	 */
+	fng__metric_inc(srv, &fng__m_ws_publications, NULL);
+	fng__metric_add(fng__metric_series(srv, &fng__m_ws_deliveries, NULL), t->nsubs);
 	for (size_t i = t->nsubs; i-- > 0;) {
 		fng__ws_enqueue(t->subs[i]->ws, m);
 	}

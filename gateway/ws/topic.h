@@ -109,4 +109,8 @@ int fng__topic_list_json(struct fng_ws *ws, struct fng_buf *b);
 void fng__topic_each_subscriber(struct fng_server *srv, const char *topic, size_t tlen,
 	void (*fn)(struct fng_ws *ws, void *arg), void *arg);
 
+/* The topics' metric families (topic.c), listed in fng__ws_metrics (ws_conn.h). */
+struct fng_metric_def;
+extern struct fng_metric_def fng__m_ws_publications, fng__m_ws_deliveries, fng__m_ws_topics;
+
 #endif

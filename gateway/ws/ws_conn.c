@@ -20,6 +20,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "metrics.h"
 #include "errors.h"
 #include "grants.h"
 #include "limit.h"
@@ -95,9 +96,63 @@ struct fng_ws {
 	size_t qbytes;
 	uint64_t dropped;          /* topic messages dropped for a slow consumer */
 	struct fng_list dirty;     /* in srv->ws_dirty: frames queued, not yet written */
+	/* Its API's series (resolved when it opens): messages in and out. */
+	struct fng_metric_series *m_in, *m_out;
 	bool close_sent, disconnected, paused;
 	bool pumping;              /* ws_pump is starting events (a nested call returns) */
 };
+
+/* ---- metrics: per API, a bounded set (the configured WebSocket APIs) ---- */
+
+/* Counted when scraped: a gauge kept by +1/-1 would drift across `metrics.enabled` flips. */
+static void collect_open(struct fng_server *srv, struct fng_metric_def *def)
+{
+	fng__metrics_zero(srv, def);
+	for (size_t i = 0; i < srv->ws_conns.cap; i++) {
+		for (struct fng_hnode *n = srv->ws_conns.b[i]; n; n = n->next) {
+			struct fng_ws *ws = fng__container_of(n, struct fng_ws, hnode);
+			const char *v[] = { ws->api->name };
+
+			fng__metric_gauge_add(fng__metric_series(srv, def, v), 1);
+		}
+	}
+}
+
+static struct fng_metric_def m_open = {
+	"fngate_ws_connections", "Open WebSocket connections.", FNG_METRIC_GAUGE, { "api" },
+	.collect = collect_open,
+};
+static struct fng_metric_def m_in = {
+	"fngate_ws_messages_in_total", "WebSocket messages received from clients.",
+	FNG_METRIC_COUNTER, { "api" },
+};
+static struct fng_metric_def m_out = {
+	"fngate_ws_messages_out_total",
+	"WebSocket messages queued to clients (answers, pushes, topic deliveries).",
+	FNG_METRIC_COUNTER, { "api" },
+};
+static struct fng_metric_def m_slow = {
+	"fngate_ws_slow_consumer_closes_total",
+	"Connections closed because their send queue was full (1008).", FNG_METRIC_COUNTER,
+	{ "api" },
+};
+static struct fng_metric_def m_dropped = {
+	"fngate_ws_dropped_total",
+	"Topic messages dropped for a slow consumer under drop_oldest.", FNG_METRIC_COUNTER,
+	{ "api" },
+};
+
+struct fng_metric_def *const fng__ws_metrics[] = {
+	&m_open, &m_in, &m_out, &m_slow, &m_dropped, &fng__m_ws_publications,
+	&fng__m_ws_deliveries, &fng__m_ws_topics, NULL,
+};
+
+static void ws_metric(struct fng_ws *ws, struct fng_metric_def *def, uint64_t n)
+{
+	const char *v[] = { ws->api->name };
+
+	fng__metric_add(fng__metric_series(ws->srv, def, v), n);
+}
 
 /* The open connections by id (the loop's own: one loop, no lock). */
 
@@ -262,6 +317,7 @@ static bool q_drop_oldest(struct fng_ws *ws, size_t need)
 		gap_topic = m->topic;
 		freed += m->len;
 		ws->dropped++;
+		ws_metric(ws, &m_dropped, 1);
 		fng__wsmsg_unref(m);
 		if (!g) {
 			continue;
@@ -298,12 +354,16 @@ void fng__ws_enqueue(struct fng_ws *ws, struct fng_wsmsg *m)
 	}
 	if (!is_close && ws->qbytes && ws->qbytes + m->len > ws->api->ws.send_queue_bytes &&
 		!(ws->api->ws.drop_oldest && q_drop_oldest(ws, m->len))) {
+		ws_metric(ws, &m_slow, 1);
 		ws_close(ws, FNG_WS_POLICY, "send queue full", true);
 		return;
 	}
 	if (q_push(ws, m)) {
 		fng__conn_abort(c);
 		return;
+	}
+	if (!is_close) {
+		fng__metric_add(ws->m_out, 1);
 	}
 	/*
 	 * Written at the end of this loop iteration: a connection that gets many frames in one
@@ -864,6 +924,7 @@ static bool on_data_frame(struct fng_ws *ws, const struct fng_ws_frame *f)
 		}
 		return true;
 	}
+	fng__metric_add(ws->m_in, 1);
 	if (ws->msg.len) {
 		if (fng__buf_append(&ws->msg, f->payload, f->len)) {
 			ws_fail(ws, FNG_WS_INTERNAL, "out of memory");
@@ -969,6 +1030,7 @@ static void conn_on_closed(struct fng_conn *c)
 	c->ws = NULL;
 	ws->conn = NULL;
 	fng__hmap_del(&ws->srv->ws_conns, &ws->hnode);
+
 	fng__list_remove(&ws->dirty);
 	fng__topic_unsubscribe_all(ws);
 	fng__heap_del(&ws->srv->ws_deadlines, &ws->deadline);
@@ -1033,6 +1095,12 @@ static int conn_start(struct fng_conn *c, struct fng_req *req)
 	}
 	fng__list_init(&ws->dirty);
 	c->ws = ws;
+	{
+		const char *v[] = { ws->api->name };
+
+		ws->m_in = fng__metric_series(ws->srv, &m_in, v);
+		ws->m_out = fng__metric_series(ws->srv, &m_out, v);
+	}
 	/* What $connect subscribed to, from where it was then (or from the client's resume). */
 	for (struct fng_ws_presub *p = req->ws.presubs; p; p = p->next) {
 		uint64_t seq = p->seq;

@@ -69,4 +69,8 @@ int fng__ws_subscribe(struct fng_server *srv, struct fng_req *req, const char *i
 int fng__ws_info_json(struct fng_server *srv, const char *id, size_t idlen, struct fng_buf *b);
 int fng__ws_list_json(struct fng_server *srv, const char *topic, size_t tlen, struct fng_buf *b);
 
+/* The WebSocket metric families, NULL-terminated, for registration at start-up. */
+struct fng_metric_def;
+extern struct fng_metric_def *const fng__ws_metrics[];
+
 #endif

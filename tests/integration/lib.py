@@ -816,6 +816,15 @@ class Conn:
         check(state == 'open', 'connection was %s by the server; expected it to stay open' % state)
 
 
+def free_port():
+    """A loopback TCP port free a moment ago (for a peer the test starts itself)."""
+    s = socket.socket()
+    s.bind((HOST, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def exchange(port, data, method='GET', timeout=5.0):
     """One request on a fresh connection; returns the (final) response."""
     with Conn(port, timeout) as c:

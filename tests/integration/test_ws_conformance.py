@@ -17,7 +17,8 @@ import subprocess
 import sys
 import time
 
-from lib import SLOW, Daemon, Fail, FnDir, Tap, check, diag, eq, install_batches, test_so
+from lib import (SLOW, Daemon, Fail, FnDir, Tap, check, diag, eq, free_port, install_batches,
+                 test_so)
 
 tap = Tap(budget=240, needs_workers=True)
 WS_DIR = os.environ.get('FNGATE_WS_DIR') or os.path.join(os.path.dirname(__file__), '..', 'ws')
@@ -55,14 +56,6 @@ def stop(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @tap.case('calibration: node ws echo server passes every case')
