@@ -53,6 +53,7 @@ def config(fdir, extra_route=''):
         '      "GET /crash": { integration: { type: function, function: abuse_segv } }',
         '      "GET /slow": { integration: { type: function, function: abuse_sleep } }',
         '      "GET /busy": { integration: { type: function, function: slow } }',
+        '      "GET /obs": { integration: { type: function, function: observe } }',
         extra_route,
         '  chat:',
         '    protocol: websocket',
@@ -80,7 +81,8 @@ class Env:
             cls.fdir.install('abuse_sleep', test_so('abuse_sleep'), manifest='timeout_ms: 300\n')
             cls.fdir.install('slow', test_so('slow'), manifest='concurrency: 1\nqueue: 0\n'
                              'env: { FNG_TEST_SLEEP_MS: "600" }\n')
-            wait_deployed(cls.d, ['ok', 'abuse_segv', 'abuse_sleep', 'slow'], mark)
+            cls.fdir.install('observe', test_so('observe'))
+            wait_deployed(cls.d, ['ok', 'abuse_segv', 'abuse_sleep', 'slow', 'observe'], mark)
         check(cls.d.alive(), 'daemon died: %s' % cls.d.stderr_text())
         return cls.d
 
@@ -291,6 +293,23 @@ def _():
     check(slow and slow[-1]['cause'] == 'timeout' and slow[-1]['status'] == 504, 'timeout')
     names = {dep['function'] for dep in j['deploys'] if dep['event'] == 'deployed'}
     check({'ok', 'abuse_segv', 'abuse_sleep', 'slow'} <= names, 'deploys: %r' % names)
+
+
+@tap.case('per-invocation cost: a 20 ms CPU spin lands in fngate_function_cpu_seconds, the '
+          'worker\'s peak memory in fngate_function_max_rss_bytes')
+def _():
+    before = parse(scrape_text())
+    eq(get('/prod/obs?spin_ms=20').status, 200, 'observe')
+    m = parse(scrape_text())
+
+    def d(name):
+        return value(m, name, function='observe') - value(before, name, function='observe')
+    eq(d('fngate_function_cpu_seconds_count'), 1, 'one CPU sample')
+    cpu = d('fngate_function_cpu_seconds_sum')
+    check(0.018 <= cpu < 0.4, 'its CPU time: %.4f s for a 20 ms spin' % cpu)
+    eq(d('fngate_function_max_rss_bytes_count'), 1, 'one memory sample')
+    check(d('fngate_function_max_rss_bytes_sum') > 100 * 1024,
+          'its peak memory: %d bytes' % d('fngate_function_max_rss_bytes_sum'))
 
 
 @tap.case('a full function (one worker, no queue) answers 429: counted as throttled')
