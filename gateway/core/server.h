@@ -8,6 +8,7 @@
 #include "mem.h"
 
 struct fng_config;
+struct fng_dashboard;
 struct fng_functions;
 struct fng_jwt_loop;
 struct fng_limit_store;
@@ -164,6 +165,8 @@ struct fng_server {
 	struct fng_tls *tls;
 	/* Response caches of the stages and their misses in flight (stages/cache.c). */
 	struct fng_cache_loop *caches;
+	/* The operator dashboard's sessions, feeds and ticker (integration/dashboard.c). */
+	struct fng_dashboard *dashboard;
 };
 
 /* The last connection of a draining server has closed. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "dashboard.h"
 #include "errors.h"
 #include "http.h"
 #include "jwt.h"
@@ -393,6 +394,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	fng__arena_cache_enable();
 	fng__integration_register(FNG_INTEGRATION_ADMIN, &fng__admin_ops);
 	fng__admin_register(&fng__cache_admin);
+	fng__admin_register(&fng__dashboard_admin);
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->config_path = config_path;
@@ -561,6 +563,7 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	fng__jwt_loop_close(srv);
 	fng__keystate_close(srv);
+	fng__dashboard_close(srv);
 	while (uv_run(srv->loop, UV_RUN_NOWAIT)) {
 	}
 	uv_walk(srv->loop, close_walk_cb, NULL);

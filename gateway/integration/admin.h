@@ -22,8 +22,21 @@ extern const struct fng_integration_ops fng__admin_ops;
 struct fng_admin_ext {
 	const char *prefix;       /* "/@cache" */
 	int (*serve)(struct fng_req *req, struct fng_str rest);
+	/*
+	 * serve checks its callers itself (the dashboard: a session cookie, else the token with
+	 * fng__admin_authorize); false: only requests with the admin token reach it.
+	 */
+	bool own_auth;
 };
 void fng__admin_register(const struct fng_admin_ext *ext);
+
+/*
+ * The admin token check: 0 for `Authorization: Bearer <admin.token>`, FNG_EUNAUTHORIZED
+ * (with the challenge) without one, FNG_EFORBIDDEN with another (req->error_detail set).
+ */
+int fng__admin_authorize(struct fng_req *req);
+/* got == want, compared in time independent of where the first difference is. */
+bool fng__admin_token_ok(struct fng_str got, const char *want);
 
 /* admin_keys.c: /@keys[/{id}[/usage]] (rest: the path after "/@keys"), and its cancel. */
 int fng__admin_keys(struct fng_req *req, struct fng_str rest);

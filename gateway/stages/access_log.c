@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "access_log.h"
 #include "conf.h"
+#include "dashboard.h"
 #include "stages.h"
 
 static void put_str(struct fng_buf *b, const char *v, size_t n)
@@ -271,6 +272,8 @@ int fng__alog_stage_run(struct fng_req *req)
 	struct fng_buf line = { 0 };
 	struct fng_alog_now now;
 
+	/* TEMPORARY: replaced by the metrics registry at merge (integration/dashboard_tmp.c). */
+	fng__dashboard_tmp_record(req);
 	if (!cfg->access_log.path || !req->ops->log) {
 		return FNG_STAGE_NEXT;
 	}
