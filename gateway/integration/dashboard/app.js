@@ -269,7 +269,8 @@ class Chart {
 				}
 			}
 		}
-		const top = niceMax(ymax);
+		const step = niceStep(ymax / 4);
+		const top = Math.max(step, Math.ceil(ymax / step - 1e-9) * step);
 		const y = (v) => T + ph - (v / top) * ph;
 		// Grid and axes.
 		g.strokeStyle = '#2a333d';
@@ -278,8 +279,8 @@ class Chart {
 		g.font = '11px system-ui, sans-serif';
 		g.textAlign = 'right';
 		g.textBaseline = 'middle';
-		for (let i = 0; i <= 4; i++) {
-			const v = (top * i) / 4;
+		for (let i = 0; i * step <= top + 1e-9; i++) {
+			const v = i * step;
 			const yy = Math.round(y(v)) + 0.5;
 			g.beginPath();
 			g.moveTo(L, yy);
@@ -365,9 +366,10 @@ class Chart {
 	}
 }
 
-function niceMax(v) {
+// The grid's step: 1, 2, 2.5 or 5 times a power of ten, at least v.
+function niceStep(v) {
 	if (!(v > 0)) {
-		return 1;
+		return 0.25;
 	}
 	const p = Math.pow(10, Math.floor(Math.log10(v)));
 	for (const m of [1, 2, 2.5, 5, 10]) {
@@ -721,7 +723,22 @@ function setText(el, s) {
 
 // Keeps a tbody's rows in the order of items, one per key, creating and removing as needed;
 // fill(tr, item) writes its cells (it is called for each row, each time).
-function syncRows(tbody, items, keyOf, make, fill) {
+function syncRows(tbody, items, keyOf, make, fill, empty) {
+	if (!items.length && empty) {
+		// What the feed does not have is said, not left as a blank table.
+		if (tbody.children.length !== 1 || tbody.firstChild.dataset.key !== '\u0000') {
+			tbody.textContent = '';
+			const tr = document.createElement('tr');
+			const td = document.createElement('td');
+			td.className = 'empty';
+			td.colSpan = tbody.parentNode.tHead.rows[0].cells.length;
+			td.textContent = empty;
+			tr.dataset.key = '\u0000';
+			tr.appendChild(td);
+			tbody.appendChild(tr);
+		}
+		return;
+	}
 	const have = new Map();
 	for (const tr of Array.from(tbody.children)) {
 		have.set(tr.dataset.key, tr);
@@ -782,7 +799,10 @@ function routeName(r) {
 	return r.route + (r.stage ? ' (' + r.api + '/' + r.stage + ')' : '');
 }
 
+let renderMax = 0;
+
 function render() {
+	const t0 = performance.now();
 	scheduled = false;
 	const routes = Array.from(model.routes.values()).sort((a, b) =>
 		(b.r || 0) - (a.r || 0) || (b.total - a.total) || (a.key < b.key ? -1 : 1));
@@ -834,7 +854,7 @@ function render() {
 		tr.dataset.rate = r.r === null ? '' : String(r.r);
 		tr.classList.toggle('sel', model.selectedRoute === r.key);
 		tr.children[8].classList.toggle('bad', r.r5 > 0);
-	});
+	}, 'no route has request metrics yet');
 
 	// Functions.
 	const fns = Array.from(model.functions.values()).sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -855,25 +875,30 @@ function render() {
 		tr.dataset.function = f.name;
 		tr.classList.toggle('sel', model.selectedFn === f.name);
 		tr.children[4].classList.toggle('bad', f.errors > 0);
-	});
+	}, 'no function metrics in the feed');
 	renderFailures();
 
 	// WebSocket, topics, stages.
 	const ws = Array.from(model.ws).sort((a, b) => (a[0] < b[0] ? -1 : 1));
 	syncRows($('ws').tBodies[0], ws, (x) => x[0], () => rowWith(4, [0, 'n', 'n', 'n']),
-		(tr, [a, v]) => cells(tr, [a || '(all)', fmtInt(v.open), fmtRate(v.inR), fmtRate(v.outR)]));
-	const counterRows = (id, rows) => syncRows($(id).tBodies[0], rows, (x) => x[0],
+		(tr, [a, v]) => cells(tr, [a || '(all)', fmtInt(v.open), fmtRate(v.inR), fmtRate(v.outR)]),
+		'no WebSocket metrics in the feed');
+	const counterRows = (id, rows, empty) => syncRows($(id).tBodies[0], rows, (x) => x[0],
 		() => rowWith(3, ['mono', 'n', 'n']),
-		(tr, x) => cells(tr, [x[0], fmtInt(x[1]), fmtRate(x[2])]));
-	counterRows('topics', model.topics);
-	counterRows('stages', model.stages);
+		(tr, x) => cells(tr, [x[0], fmtInt(x[1]), fmtRate(x[2])]), empty);
+	counterRows('topics', model.topics, 'no topic metrics in the feed');
+	counterRows('stages', model.stages, 'no cache, throttle or authorizer counters in the feed');
 
 	renderRecent();
 	syncRows($('families').tBodies[0], model.families, (x) => x[0],
 		() => rowWith(3, ['mono', 0, 'n']), (tr, x) => cells(tr, [x[0], x[1], String(x[2])]));
 
 	document.body.dataset.ticks = String(model.ticks);
+	const took = performance.now() - t0;
+	renderMax = Math.max(renderMax, took);
 	window.fngDash = {
+		renderMs: took,
+		renderMaxMs: renderMax,
 		ticks: model.ticks,
 		draws: { rps: charts.rps.draws, lat: charts.lat.draws, err: charts.err.draws },
 		routes: Object.fromEntries(routes.map((r) => [r.route, r.r])),
@@ -903,7 +928,7 @@ function renderRecent() {
 					String(e.status), e.cause || '–', e.function || '–', String(e.error || '')]);
 				tr.dataset.requestId = String(e.requestId || '');
 				tr.children[4].classList.toggle('bad', e.status >= 500);
-			});
+			}, 'no recent errors');
 	}
 	const deps = model.recent.deploys;
 	const dk = recentKey(deps);
@@ -915,7 +940,7 @@ function renderRecent() {
 				cells(tr, [fmtTime(d.time), String(d.function || ''), String(d.version || ''),
 					String(d.event || ''), String(d.detail || '')]);
 				tr.children[3].classList.toggle('bad', d.event === 'failed');
-			});
+			}, 'no deploys in the feed');
 	}
 }
 
