@@ -816,7 +816,11 @@ function render() {
 	$('t-5xx').classList.toggle('bad', model.all.r5 > 0);
 
 	// Charts: the top routes' rates; the selected route's (or all routes') percentiles.
-	const top = routes.filter((r) => r.rate.some((v) => v)).slice(0, TOP_N);
+	// Ranked by the last 10 s, so that ties and one busy second do not reshuffle the chart.
+	const recentSum = (r) => r.rate.slice(-10).reduce((a, v) => a + (v || 0), 0);
+	const top = routes.filter((r) => r.rate.some((v) => v))
+		.map((r) => [recentSum(r), r]).sort((a, b) => b[0] - a[0] || (a[1].key < b[1].key ? -1 : 1))
+		.slice(0, TOP_N).map((x) => x[1]);
 	charts.rps.draw(model.times, top.map((r) => ({ name: routeName(r), color: colorFor(r.key),
 		values: r.rate })));
 	const sel = model.selectedRoute && model.routes.get(model.selectedRoute);
