@@ -22,7 +22,6 @@ FNGATE_CHROMIUM (default /usr/bin/chromium), FNGATE_ARTIFACTS."""
 import base64
 import json
 import os
-import shutil
 import signal
 import struct
 import subprocess
@@ -30,7 +29,8 @@ import threading
 import time
 
 from lib import (BUILD_ROOT, SLOW, SOURCE_ROOT, Conn, Daemon, Fail, FnDir, Tap, check, diag,
-                 eq, exchange, install_batches, note, req, short, test_so, wait_deployed)
+                 eq, exchange, install_batches, req, short, test_so, wait_deployed)
+from lib import browser_case as lib_browser_case, browser_missing
 
 tap = Tap(budget=280, needs_workers=True)
 TOKEN = 'dash-admin-token-0123456789abcdef'
@@ -352,20 +352,6 @@ def _():
 
 # ------------------------------------------------------------------ browser ---
 
-def browser_missing():
-    """Why the browser cases cannot run here, or None."""
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return 'chromium is not installed (%s; .ci/deps.sh installs it)' % CHROMIUM
-    if shutil.which('node') is None:
-        return 'node is not installed'
-    p = subprocess.run(['node', '-e', 'require.resolve("playwright-core")'], cwd=WS_DIR,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=30)
-    if p.returncode != 0:
-        return 'playwright-core is not installed in %s (npm ci there)' % WS_DIR
-    return None
-
-
 def operator_js(d, args):
     """Runs tests/ws/operator.js with the login URL `make demo` prints; its lines as diags."""
     os.makedirs(ARTIFACTS, exist_ok=True)
@@ -466,7 +452,11 @@ def browser_scale():
         fdir.cleanup()
 
 
-MISSING = browser_missing()
+MISSING = browser_missing(WS_DIR, CHROMIUM)
+
+
+def browser_case(name, fn):
+    lib_browser_case(tap, MISSING, name, fn)
 
 
 def browser_case(name, fn):

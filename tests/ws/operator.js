@@ -20,24 +20,12 @@
 // otherwise, 2 on bad usage. Every wait is bounded; a watchdog ends the run.
 'use strict';
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { check, fail, runScenario } = require('./chromium');
 
 const WAIT_MS = 15000;
 const WATCHDOG_MS = 100000;
 const RENDER_BOUND_MS = 1000;   // generous: machines are shared and noisy
 const [scenario, loginUrl, shotDir, arg4, arg5] = process.argv.slice(2);
-
-class Failure extends Error {}
-
-function fail(why) {
-	throw new Failure(why);
-}
-
-function check(cond, what) {
-	if (!cond) {
-		fail(what);
-	}
-}
 
 function log(msg) {
 	console.log('# ' + msg);
@@ -151,24 +139,7 @@ async function main() {
 		console.error('usage: node operator.js main|scale LOGIN-URL SHOT-DIR ...');
 		process.exit(2);
 	}
-	let browser = null;
-	const watchdog = setTimeout(() => {
-		console.log('FAIL: the run took longer than ' + WATCHDOG_MS + ' ms');
-		process.exit(1);
-	}, WATCHDOG_MS);
-	let rc = 0;
-	try {
-		browser = await chromium.launch({
-			executablePath: process.env.FNGATE_CHROMIUM || '/usr/bin/chromium',
-			args: ['--no-sandbox'],
-			timeout: 30000,
-		});
-		log('chromium ' + browser.version() + ' (' + since() + ')');
-		await run(browser);
-		console.log('PASS: ' + scenario + ' (' + since() + ')');
-	} catch (e) {
-		rc = 1;
-		console.log('FAIL: ' + (e instanceof Failure ? e.message : e.stack));
+	await runScenario(scenario, WATCHDOG_MS, run, async () => {
 		if (pageErrors.length) {
 			console.log('# page errors: ' + pageErrors.join('; '));
 		}
@@ -178,12 +149,7 @@ async function main() {
 				.catch(() => '?');
 			console.log('# page state: ' + st);
 		}
-	}
-	if (browser) {
-		await browser.close().catch(() => {});
-	}
-	clearTimeout(watchdog);
-	process.exit(rc);
+	});
 }
 
 main();
