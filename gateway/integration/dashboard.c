@@ -19,6 +19,7 @@
  * Bounds: FEEDS_MAX feeds per loop (503 past them), one frame per feed in flight (a feed that
  * has not taken the last tick's frame skips this one), FNG_DASH_SESSIONS sessions.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -257,8 +257,10 @@ void fng__dashboard_tmp_record(const struct fng_req *req)
 				f->err[c]++;
 			}
 			if (req->cost.set) {
+				double kb = (double)req->cost.max_rss_kb;
+
 				hist_add(&f->cpu, cpu_le, NCPU, (double)req->cost.cpu_us / 1e6);
-				hist_add(&f->mem, mem_le, NMEM, (double)req->cost.max_rss_kb * 1024);
+				hist_add(&f->mem, mem_le, NMEM, kb * 1024);
 			}
 		}
 	}

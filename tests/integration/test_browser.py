@@ -319,14 +319,6 @@ def browser_case(name, fn):
     lib_browser_case(tap, MISSING, name, fn)
 
 
-def browser_case(name, fn):
-    if MISSING:
-        # TAP's skip directive; appended as is (Tap.add would turn '#' into 'No.').
-        tap.cases.append((name + ' # SKIP ' + MISSING, lambda: None))
-    else:
-        tap.add(name, fn)
-
-
 browser_case('browser: chat — two pages in one room see each other\'s joins, messages (as text) '
              'and leave; errors reach the sender only; a dropped page resumes exactly once',
              lambda: browser('chat'))

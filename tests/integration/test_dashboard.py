@@ -459,18 +459,36 @@ def browser_case(name, fn):
     lib_browser_case(tap, MISSING, name, fn)
 
 
-def browser_case(name, fn):
-    if MISSING:
-        # TAP's skip directive; appended as is (Tap.add would turn '#' into 'No.').
-        tap.cases.append((name + ' # SKIP ' + MISSING, lambda: None))
-    else:
-        tap.add(name, fn)
-
-
 browser_case('browser: login through the URL fragment (token=); the charts move while load runs; '
              'a crashing function\'s errors show with their request ids and, clicked, their '
              'cause; logout; a screenshot', browser_main)
 browser_case('browser: 50 routes and 20 functions load, every one has its row, ticks keep '
              'coming and a render stays under a generous bound; a screenshot', browser_scale)
+
+
+@tap.case('the daemon exits 0 on SIGTERM with feeds open (closed with 1001), nothing reported')
+def _():
+    d = Env.get()
+    c, r = ws_open([('Origin', origin()), bearer()])
+    eq(r.status, 101, 'a feed')
+    ws_data(c)
+    rc = d.stop()
+    Env.d = None
+    codes = []
+    try:
+        while True:
+            op, p = ws_frame(c, 5.0)
+            if op == 8:
+                codes.append(struct.unpack('!H', p[:2])[0])
+                break
+    except Fail:
+        pass
+    finally:
+        c.close()
+    eq(rc, 0, 'exit code after SIGTERM; stderr tail:\n%s\n' % d.stderr_tail)
+    eq(codes, [1001], 'the feed\'s close code at the drain')
+    check('Sanitizer' not in d.stderr_tail and 'runtime error' not in d.stderr_tail,
+          'a sanitizer report: %s' % d.stderr_tail)
+
 
 tap.run()

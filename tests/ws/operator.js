@@ -83,16 +83,16 @@ async function main_(browser) {
 		window.fngDash.ticks >= d.ticks + 3 && window.fngDash.draws.rps >= d.draws + 3 &&
 		+document.getElementById('c-rps').dataset.points > d.points &&
 		+document.getElementById('c-lat').dataset.points > 0, d0);
-	const rate = await page.evaluate(() => document.querySelector('#routes tr[data-route="GET /ok"]')
-		.dataset.rate);
+	const rate = await page.evaluate(() =>
+		document.querySelector('#routes tr[data-route="GET /ok"]').dataset.rate);
 	log('GET /ok at ' + (+rate).toFixed(1) + ' req/s in the table');
 	check(+rate > 0, 'the table shows no rate for GET /ok');
 	for (const rid of rids) {
 		await until('the recent errors show request ' + rid, (r) =>
 			!!document.querySelector('#errors tr[data-request-id="' + r + '"]'), rid);
 	}
-	const row = await page.evaluate((r) => document.querySelector('#errors tr[data-request-id="' +
-		r + '"]').textContent, rids[0]);
+	const row = await page.evaluate((r) => document.querySelector(
+		'#errors tr[data-request-id="' + r + '"]').textContent, rids[0]);
 	check(row.includes(crashFn) && row.includes('502'), 'the error row: ' + row);
 	await page.click('#functions tr[data-function="' + crashFn + '"]');
 	await until('a click on ' + crashFn + ' shows its failures and their cause', (a) =>

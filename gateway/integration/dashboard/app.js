@@ -292,8 +292,8 @@ class Chart {
 		g.textBaseline = 'top';
 		for (let s = 0; s <= WINDOW_S; s += 60) {
 			const xx = x(tEnd - s * 1000);
-			g.fillText(s ? '-' + s / 60 + 'm' : 'now', Math.min(Math.max(xx, L + 12), L + pw - 12),
-				T + ph + 5);
+			const lx = Math.min(Math.max(xx, L + 12), L + pw - 12);
+			g.fillText(s ? '-' + s / 60 + 'm' : 'now', lx, T + ph + 5);
 		}
 		// Data.
 		g.save();
@@ -308,7 +308,8 @@ class Chart {
 					const v = se.values[i] || 0;
 					if (v > 0) {
 						g.fillStyle = se.color;
-						g.fillRect(x(times[i]) - bw, y(acc + v), bw, y(acc) - y(acc + v));
+						const top = y(acc + v);
+						g.fillRect(x(times[i]) - bw, top, bw, y(acc) - top);
 						acc += v;
 						points++;
 					}
@@ -455,8 +456,8 @@ function update(frame) {
 	const n = model.times.length;
 
 	// -- routes: count, 4xx, 5xx, latency
-	const req = sumBy(pick(expo, [/^fngate_requests_total$/, /requests_total$/, /request_count/],
-		'route'), routeKey);
+	const req = sumBy(pick(expo, [/^fngate_requests_total$/, /requests_total$/,
+		/request_count/], 'route'), routeKey);
 	const e4 = sumBy(pick(expo, [/^fngate_4xx_errors_total$/, /4xx/], 'route'), routeKey);
 	const e5 = sumBy(pick(expo, [/^fngate_5xx_errors_total$/, /5xx/], 'route'), routeKey);
 	const lat = bucketsBy(pick(expo, [/^fngate_latency_seconds_bucket$/,
@@ -469,8 +470,8 @@ function update(frame) {
 		let r = model.routes.get(k);
 		if (!r) {
 			const [api, stage, route] = k.split('\u0000');
-			r = { key: k, api: api, stage: stage, route: route, rate: ring(), p50: ring(),
-				p90: ring(), p99: ring(), total: 0 };
+			r = { key: k, api: api, stage: stage, route: route, rate: ring(),
+				p50: ring(), p90: ring(), p99: ring(), total: 0 };
 			model.routes.set(k, r);
 		}
 		r.total = total;
@@ -555,8 +556,9 @@ function update(frame) {
 			'' : m))))).sort().map((f) => [f, expo.types.get(f) || 'untyped',
 		(expo.samples.get(f) || expo.samples.get(f + '_count') || []).length]);
 	if (frame.recent && typeof frame.recent === 'object') {
-		model.recent = { errors: Array.isArray(frame.recent.errors) ? frame.recent.errors : [],
-			deploys: Array.isArray(frame.recent.deploys) ? frame.recent.deploys : [] };
+		const list = (x) => (Array.isArray(x) ? x : []);
+		model.recent = { errors: list(frame.recent.errors),
+			deploys: list(frame.recent.deploys) };
 	}
 	model.prev = model.nextPrev;
 }
@@ -571,7 +573,8 @@ function updateFunctions(expo, dt) {
 	const queue = pick(expo, [/queue_(depth|length|size)/, /queued/], 'function');
 	const cpu = bucketsBy(pick(expo, [/cpu.*seconds_bucket$/], 'function'), fnKey);
 	const memS = pick(expo, [/(max_rss|rss|memory|mem).*_bucket$/], 'function');
-	const memName = pickAll(expo, /(max_rss|rss|memory|mem).*_bucket$/).map((x) => x[0])[0] || '';
+	const memFamilies = pickAll(expo, /(max_rss|rss|memory|mem).*_bucket$/);
+	const memName = memFamilies.length ? memFamilies[0][0] : '';
 	const memScale = /_kb|kilobytes|kib/.test(memName) ? 1024 : 1;
 	const mem = bucketsBy(memS, fnKey);
 	pushRing(model.fnCpuHist, cpu, PCT_TICKS + 1);
@@ -580,8 +583,9 @@ function updateFunctions(expo, dt) {
 	const get = (name) => {
 		let f = model.functions.get(name);
 		if (!f) {
-			f = { name: name, versions: new Set(), inv: 0, r: null, errors: 0, causes: new Map(),
-				busy: null, idle: null, queue: null, cold: null };
+			f = { name: name, versions: new Set(), inv: 0, r: null, errors: 0,
+				causes: new Map(), busy: null, idle: null, queue: null,
+				cold: null };
 			model.functions.set(name, f);
 		}
 		seen.add(name);
@@ -635,13 +639,15 @@ function updateFunctions(expo, dt) {
 	for (const [name, b] of cpu) {
 		const f = get(name);
 		// The last ticks' invocations, or all of them while there were none lately.
-		const o = quantile(0.5, b, cpuOld.get(name)) === null ? undefined : cpuOld.get(name);
+		const o = quantile(0.5, b, cpuOld.get(name)) === null ? undefined
+			: cpuOld.get(name);
 		f.cpu50 = quantile(0.5, b, o);
 		f.cpu99 = quantile(0.99, b, o);
 	}
 	for (const [name, b] of mem) {
 		const f = get(name);
-		const o = quantile(0.5, b, memOld.get(name)) === null ? undefined : memOld.get(name);
+		const o = quantile(0.5, b, memOld.get(name)) === null ? undefined
+			: memOld.get(name);
 		const q50 = quantile(0.5, b, o);
 		const q99 = quantile(0.99, b, o);
 		f.mem50 = q50 === null ? null : q50 * memScale;
@@ -659,14 +665,14 @@ function updateFunctions(expo, dt) {
 
 function updateWebSocket(expo, dt) {
 	const open = sumBy(pick(expo, [/^fngate_websocket_connections$/,
-		/(websocket|ws)_(open_)?connections(_open)?$/, /connections_open$/]), (l) => l.api || '');
+		/(websocket|ws)_(open_)?connections(_open)?$/, /connections_open$/]),
+	(l) => l.api || '');
 	const inS = pick(expo, [/(websocket|ws)_messages_(in|received)/]);
 	const outS = pick(expo, [/(websocket|ws)_messages_(out|sent)/]);
 	const both = pick(expo, [/(websocket|ws)_messages_total$/], 'direction');
-	const msgIn = sumBy(inS.concat(both.filter((s) => /^(in|rx|received)$/.test(s.labels.direction))),
-		(l) => l.api || '');
-	const msgOut = sumBy(outS.concat(both.filter((s) => /^(out|tx|sent)$/.test(s.labels.direction))),
-		(l) => l.api || '');
+	const dir = (re) => both.filter((s) => re.test(s.labels.direction));
+	const msgIn = sumBy(inS.concat(dir(/^(in|rx|received)$/)), (l) => l.api || '');
+	const msgOut = sumBy(outS.concat(dir(/^(out|tx|sent)$/)), (l) => l.api || '');
 	const apis = new Set([...open.keys(), ...msgIn.keys(), ...msgOut.keys()]);
 	model.ws = new Map();
 	let totalOpen = null;
@@ -694,12 +700,14 @@ function updateOthers(expo, dt) {
 	const rows = (re, max, split) => {
 		const out = [];
 		for (const [name, samples] of pickAll(expo, re)) {
-			if (/_bucket$|_sum$/.test(name) || 'function' in (samples[0] || { labels: {} }).labels) {
+			const first = samples[0] || { labels: {} };
+			if (/_bucket$|_sum$/.test(name) || 'function' in first.labels) {
 				continue;
 			}
 			const by = sumBy(samples, (l) => (split && l[split] ? l[split] : ''));
 			for (const [k, v] of by) {
-				const label = name.replace(/^fngate_/, '') + (k ? ' {' + k + '}' : '');
+				const label = name.replace(/^fngate_/, '') +
+					(k ? ' {' + k + '}' : '');
 				out.push([label, v, rateOf('o' + label, v, dt)]);
 				if (out.length >= max) {
 					return out;
@@ -709,8 +717,8 @@ function updateOthers(expo, dt) {
 		return out;
 	};
 	model.topics = rows(/topic|publication|deliver/, MAX_TOPIC_ROWS, 'topic');
-	model.stages = rows(/cache_(hit|miss|stale)|throttl|authoriz|quota|api_?key/, MAX_STAGE_ROWS,
-		'stage');
+	model.stages = rows(/cache_(hit|miss|stale)|throttl|authoriz|quota|api_?key/,
+		MAX_STAGE_ROWS, 'stage');
 }
 
 // ---------------------------------------------------------------- the view ---
@@ -812,14 +820,15 @@ function render() {
 	setText($('t-4xx'), fmtRate(model.all.r4));
 	setText($('t-5xx'), fmtRate(model.all.r5));
 	setText($('t-fns'), String(model.functions.size));
-	setText($('t-ws'), model.wsOpen === null || model.wsOpen === undefined ? '–' : fmtInt(model.wsOpen));
+	setText($('t-ws'), fmtInt(model.wsOpen));
 	$('t-5xx').classList.toggle('bad', model.all.r5 > 0);
 
 	// Charts: the top routes' rates; the selected route's (or all routes') percentiles.
 	// Ranked by the last 10 s, so that ties and one busy second do not reshuffle the chart.
 	const recentSum = (r) => r.rate.slice(-10).reduce((a, v) => a + (v || 0), 0);
 	const top = routes.filter((r) => r.rate.some((v) => v))
-		.map((r) => [recentSum(r), r]).sort((a, b) => b[0] - a[0] || (a[1].key < b[1].key ? -1 : 1))
+		.map((r) => [recentSum(r), r])
+		.sort((a, b) => b[0] - a[0] || (a[1].key < b[1].key ? -1 : 1))
 		.slice(0, TOP_N).map((x) => x[1]);
 	charts.rps.draw(model.times, top.map((r) => ({ name: routeName(r), color: colorFor(r.key),
 		values: r.rate })));
@@ -835,7 +844,8 @@ function render() {
 		5: ['#ff6b6b', '#e06c9f', '#c792ea', '#be5046'] };
 	const codes = Array.from(model.codes.keys()).sort();
 	charts.err.draw(model.times, codes.map((c, i) => ({ name: c, values: model.codes.get(c),
-		color: (codeColors[c[0]] || PALETTE)[i % 4] })).filter((s) => s.values.some((v) => v)));
+		color: (codeColors[c[0]] || PALETTE)[i % 4] }))
+		.filter((s) => s.values.some((v) => v)));
 	charts.ws.draw(model.times, [
 		{ name: 'open connections', color: PALETTE[0], values: model.wsRings.open },
 		{ name: 'messages/s', color: PALETTE[4], values: model.wsRings.msgs },
@@ -872,9 +882,10 @@ function render() {
 		return tr;
 	}, (tr, f) => {
 		const causes = Array.from(f.causes).map(([c, v]) => c + ' ' + fmtInt(v)).join(', ');
-		cells(tr, [f.name, Array.from(f.versions).join(', ') || '–', fmtRate(f.r), fmtInt(f.inv),
-			fmtInt(f.errors), causes || '–', fmtInt(f.busy), fmtInt(f.idle), fmtInt(f.queue),
-			fmtInt(f.cold), fmtSec(f.cpu50) + ' / ' + fmtSec(f.cpu99),
+		cells(tr, [f.name, Array.from(f.versions).join(', ') || '–', fmtRate(f.r),
+			fmtInt(f.inv), fmtInt(f.errors), causes || '–', fmtInt(f.busy),
+			fmtInt(f.idle), fmtInt(f.queue), fmtInt(f.cold),
+			fmtSec(f.cpu50) + ' / ' + fmtSec(f.cpu99),
 			fmtBytes(f.mem50) + ' / ' + fmtBytes(f.mem99)]);
 		tr.dataset.function = f.name;
 		tr.classList.toggle('sel', model.selectedFn === f.name);
@@ -885,17 +896,20 @@ function render() {
 	// WebSocket, topics, stages.
 	const ws = Array.from(model.ws).sort((a, b) => (a[0] < b[0] ? -1 : 1));
 	syncRows($('ws').tBodies[0], ws, (x) => x[0], () => rowWith(4, [0, 'n', 'n', 'n']),
-		(tr, [a, v]) => cells(tr, [a || '(all)', fmtInt(v.open), fmtRate(v.inR), fmtRate(v.outR)]),
+		(tr, [a, v]) => cells(tr, [a || '(all)', fmtInt(v.open), fmtRate(v.inR),
+			fmtRate(v.outR)]),
 		'no WebSocket metrics in the feed');
 	const counterRows = (id, rows, empty) => syncRows($(id).tBodies[0], rows, (x) => x[0],
 		() => rowWith(3, ['mono', 'n', 'n']),
 		(tr, x) => cells(tr, [x[0], fmtInt(x[1]), fmtRate(x[2])]), empty);
 	counterRows('topics', model.topics, 'no topic metrics in the feed');
-	counterRows('stages', model.stages, 'no cache, throttle or authorizer counters in the feed');
+	counterRows('stages', model.stages,
+		'no cache, throttle or authorizer counters in the feed');
 
 	renderRecent();
 	syncRows($('families').tBodies[0], model.families, (x) => x[0],
-		() => rowWith(3, ['mono', 0, 'n']), (tr, x) => cells(tr, [x[0], x[1], String(x[2])]));
+		() => rowWith(3, ['mono', 0, 'n']),
+		(tr, x) => cells(tr, [x[0], x[1], String(x[2])]));
 
 	document.body.dataset.ticks = String(model.ticks);
 	const took = performance.now() - t0;
@@ -928,8 +942,9 @@ function renderRecent() {
 		syncRows($('errors').tBodies[0], items, (e) => String(e.requestId) + '|' + e.time,
 			() => rowWith(8, [0, 'mono', 0, 'mono', 'n', 0, 0, 'wrap']), (tr, e) => {
 				cells(tr, [fmtTime(e.time), String(e.requestId || ''),
-					(e.api || '') + ' / ' + (e.stage || ''), String(e.route || ''),
-					String(e.status), e.cause || '–', e.function || '–', String(e.error || '')]);
+					(e.api || '') + ' / ' + (e.stage || ''),
+					String(e.route || ''), String(e.status), e.cause || '–',
+					e.function || '–', String(e.error || '')]);
 				tr.dataset.requestId = String(e.requestId || '');
 				tr.children[4].classList.toggle('bad', e.status >= 500);
 			}, 'no recent errors');
@@ -941,8 +956,9 @@ function renderRecent() {
 		syncRows($('deploys').tBodies[0], deps.slice().reverse(),
 			(d) => d.time + '|' + d.function + '|' + d.version + '|' + d.event,
 			() => rowWith(5, [0, 0, 'mono', 0, 'wrap']), (tr, d) => {
-				cells(tr, [fmtTime(d.time), String(d.function || ''), String(d.version || ''),
-					String(d.event || ''), String(d.detail || '')]);
+				cells(tr, [fmtTime(d.time), String(d.function || ''),
+					String(d.version || ''), String(d.event || ''),
+					String(d.detail || '')]);
 				tr.children[3].classList.toggle('bad', d.event === 'failed');
 			}, 'no deploys in the feed');
 	}
@@ -974,8 +990,9 @@ function renderFailures() {
 	$('fn-empty').hidden = mine.length > 0;
 	syncRows(panel.querySelector('tbody'), mine, (e) => String(e.requestId) + '|' + e.time,
 		() => rowWith(6, [0, 'mono', 'mono', 'n', 0, 'wrap']), (tr, e) => {
-			cells(tr, [fmtTime(e.time), String(e.requestId || ''), String(e.route || ''),
-				String(e.status), e.cause || '–', String(e.error || '')]);
+			cells(tr, [fmtTime(e.time), String(e.requestId || ''),
+				String(e.route || ''), String(e.status), e.cause || '–',
+				String(e.error || '')]);
 			tr.dataset.requestId = String(e.requestId || '');
 		});
 }
@@ -1015,16 +1032,17 @@ function connect() {
 		got = true;
 		backoff = 1000;
 		update(frame);
-		status('live · tick ' + model.ticks + (frame.skipped ? ' · skipped ' + frame.skipped : ''),
-			'live');
+		const skipped = frame.skipped ? ' · skipped ' + frame.skipped : '';
+		status('live · tick ' + model.ticks + skipped, 'live');
 		schedule();
 	};
 	ws.onclose = async () => {
 		status('disconnected · retrying', 'down');
 		if (!got) {
-			// Refused before any frame: a session that ended goes back to the login page.
+			// Refused before any frame: a session that ended goes back to login.
 			try {
-				const r = await fetch('/@dashboard/app.js', { method: 'HEAD', cache: 'no-store' });
+				const r = await fetch('/@dashboard/app.js',
+					{ method: 'HEAD', cache: 'no-store' });
 				if (r.status === 401 || r.status === 403) {
 					location.replace('/@dashboard/login');
 					return;
