@@ -19,7 +19,6 @@ chromium or playwright-core is not installed. TAP output.
 Environment: FNGATE_BIN, FNGATE_BUILD_ROOT, FNGATE_TEST_FUNCTIONS, FNGATE_WS_DIR,
 FNGATE_CHROMIUM (default /usr/bin/chromium), FNGATE_ARTIFACTS."""
 
-import base64
 import json
 import os
 import signal
@@ -28,9 +27,10 @@ import subprocess
 import threading
 import time
 
-from lib import (BUILD_ROOT, SLOW, SOURCE_ROOT, Conn, Daemon, Fail, FnDir, Tap, check, diag,
+from lib import (BUILD_ROOT, SLOW, SOURCE_ROOT, Daemon, Fail, FnDir, Tap, check, diag,
                  eq, exchange, install_batches, req, short, test_so, wait_deployed)
 from lib import browser_case as lib_browser_case, browser_missing
+from wsclient import WS
 
 tap = Tap(budget=280, needs_workers=True)
 TOKEN = 'dash-admin-token-0123456789abcdef'
@@ -110,45 +110,45 @@ def login(d=None):
 
 # ---------------------------------------------------------------- WebSocket ---
 
+class Answer:
+    """A handshake's HTTP answer, read as lib's Response is."""
+
+    def __init__(self, w):
+        self.status, self.body, self.headers = w.status, w.body, w.headers
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def json(self):
+        return json.loads(self.body.decode('utf-8'))
+
+
 def ws_open(headers, d=None):
-    """A handshake for the live feed on a fresh connection: (conn, response)."""
+    """A handshake for the live feed on a fresh connection: (WS, its answer)."""
     port = admin_port(d)
-    c = Conn(port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    c.send(req('GET', '/@dashboard/live', host='127.0.0.1:%d' % port, headers=[
-        'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: ' + key,
-        'Sec-WebSocket-Version: 13'] + list(headers)))
-    return c, c.read_response()
+    w = WS(port, path='/@dashboard/live', host='127.0.0.1:%d' % port, headers=list(headers))
+    return w, Answer(w)
 
 
-def ws_frame(c, timeout=5.0):
+def ws_frame(w, timeout=5.0):
     """The next frame from the server: (opcode, payload)."""
-    deadline = time.monotonic() + timeout * SLOW
-    b0, b1 = c._exact(2, deadline, 'a frame header')
-    n = b1 & 0x7f
-    check(not b1 & 0x80, 'the server masked a frame')
-    if n == 126:
-        n = struct.unpack('!H', c._exact(2, deadline, 'a frame length'))[0]
-    elif n == 127:
-        n = struct.unpack('!Q', c._exact(8, deadline, 'a frame length'))[0]
-    check(b0 & 0x80, 'the server fragmented a frame')
-    return b0 & 0x0f, (c._exact(n, deadline, 'a frame payload') if n else b'')
+    fin, op, p = w.recv(timeout * SLOW)
+    check(fin, 'the server fragmented a frame')
+    return op, p
 
 
-def ws_send(c, op, payload=b''):
-    mask = os.urandom(4)
-    data = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    c.send(bytes([0x80 | op, 0x80 | len(payload)]) + mask + data)
+def ws_data(w, timeout=5.0):
+    """The next data message as JSON."""
+    return json.loads(w.recv_message(timeout * SLOW)[1].decode('utf-8'))
 
 
-def ws_data(c, timeout=5.0):
-    """The next data frame as JSON (control frames skipped)."""
-    while True:
-        op, p = ws_frame(c, timeout)
-        if op == 8:
-            raise Fail('the server closed the feed: %r' % p)
-        if op == 1:
-            return json.loads(p.decode('utf-8'))
+def ws_gone(w, what, timeout=3.0):
+    """The server ends the TCP connection with nothing more sent."""
+    try:
+        w._need(len(w.buf) + 1, timeout * SLOW)
+    except (EOFError, ConnectionResetError):
+        return
+    raise Fail('expected %s, got more bytes: %r' % (what, w.buf[:200]))
 
 
 def check_json_refusal(r, status, what):
@@ -282,30 +282,30 @@ def _():
     eq(f2['seq'], f1['seq'] + 1, 'the next frame')
     check(0.3 < dt < 5 * SLOW, 'a frame %.2f s after the last' % dt)
     diag('frames %.2f s apart, %d bytes of exposition' % (dt, len(f2['metrics'])))
-    ws_send(c, 9, b'hello')
+    c.send(9, b'hello')
     while True:
         op, p = ws_frame(c)
         if op == 10:
             eq(p, b'hello', 'the pong carries the ping\'s payload')
             break
         check(op == 1, 'unexpected opcode %d' % op)
-    ws_send(c, 8, struct.pack('!H', 1000))
+    c.send(8, struct.pack('!H', 1000))
     while True:
         op, p = ws_frame(c)
         if op == 8:
             eq(p[:2], struct.pack('!H', 1000), 'the close is answered with 1000')
             break
-    c.expect_closed(3.0, 'the server to end the feed after the closing handshake')
+    ws_gone(c, 'the server to end the feed after the closing handshake')
     c, r = ws_open([('Origin', origin()), bearer()])
     eq(r.status, 101, 'the feed opens with the token too (a non-browser client)')
     ws_data(c)
-    ws_send(c, 1, b'{"x":1}')
+    c.send(1, b'{"x":1}')
     while True:
         op, p = ws_frame(c)
         if op == 8:
             eq(struct.unpack('!H', p[:2])[0], 1003, 'a message to the feed: close code')
             break
-    c.expect_closed(3.0, 'the server to end the feed after a message')
+    ws_gone(c, 'the server to end the feed after a message')
 
 
 @tap.case('at most %d feeds at once: the next is refused with 503; a closed one makes room'
