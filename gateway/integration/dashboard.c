@@ -39,6 +39,8 @@ struct fng_dashboard {
 	struct fng_server *srv;
 	uv_timer_t tick;
 	struct fng_ws_push *feeds[FEEDS_MAX];
+	/* The admin token each feed was opened under: a reload that changes it ends the feed. */
+	uint8_t feed_token[FEEDS_MAX][32];
 	unsigned nfeeds;
 	uint64_t seq;              /* frames built */
 	uint64_t skipped;          /* frames a feed could not take: its previous one waited */
@@ -194,7 +196,9 @@ static void feed_remove(struct fng_dashboard *d, struct fng_ws_push *p)
 {
 	for (unsigned i = 0; i < d->nfeeds; i++) {
 		if (d->feeds[i] == p) {
-			d->feeds[i] = d->feeds[--d->nfeeds];
+			d->nfeeds--;
+			d->feeds[i] = d->feeds[d->nfeeds];
+			memcpy(d->feed_token[i], d->feed_token[d->nfeeds], 32);
 			break;
 		}
 	}
@@ -211,6 +215,7 @@ static int feed_opened(struct fng_ws_push *p, void *data)
 	if (!d || d->nfeeds == FEEDS_MAX) {
 		return -EBUSY;
 	}
+	fng__dash_token_hash(srv->cfg->admin.token, d->feed_token[d->nfeeds]);
 	d->feeds[d->nfeeds++] = p;
 	fng__ws_push_set_owner(p, d);
 	/* The first frame soon (not from here: the handshake still owns the connection). */
@@ -269,18 +274,40 @@ static struct fng_wsmsg *build_frame(struct fng_dashboard *d)
 	return m;
 }
 
+/* Whether p is still open (a call above may have closed it, and a loopback frees at once). */
+static bool feed_alive(const struct fng_dashboard *d, const struct fng_ws_push *p)
+{
+	for (unsigned i = 0; i < d->nfeeds; i++) {
+		if (d->feeds[i] == p) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void tick_cb(uv_timer_t *t)
 {
 	struct fng_dashboard *d = t->data;
 	struct fng_ws_push *feeds[FEEDS_MAX];
+	bool stale[FEEDS_MAX];
 	unsigned n = d->nfeeds;
 	uint64_t now = uv_now(d->srv->loop);
+	uint8_t token[32];
 	struct fng_wsmsg *m;
 
 	/* A copy: a feed may close under the calls below. */
 	memcpy(feeds, d->feeds, n * sizeof(feeds[0]));
+	fng__dash_token_hash(d->srv->cfg->admin.token, token);
 	for (unsigned i = 0; i < n; i++) {
-		fng__ws_push_keepalive(feeds[i], now);
+		stale[i] = memcmp(d->feed_token[i], token, sizeof(token)) != 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (stale[i] && feed_alive(d, feeds[i])) {
+			fng__ws_push_close(feeds[i], FNG_WS_POLICY, "the admin token changed");
+		}
+		if (feed_alive(d, feeds[i])) {
+			fng__ws_push_keepalive(feeds[i], now);
+		}
 	}
 	if (!d->nfeeds || d->srv->draining) {
 		return;
@@ -292,7 +319,7 @@ static void tick_cb(uv_timer_t *t)
 	n = d->nfeeds;
 	memcpy(feeds, d->feeds, n * sizeof(feeds[0]));
 	for (unsigned i = 0; i < n; i++) {
-		if (fng__ws_push_send(feeds[i], m) == -EBUSY) {
+		if (feed_alive(d, feeds[i]) && fng__ws_push_send(feeds[i], m) == -EBUSY) {
 			d->skipped++;
 		}
 	}

@@ -98,6 +98,8 @@ int fng__dash_session_open(struct fng_dash_sessions *ss, const char *token, uint
  */
 bool fng__dash_session_ok(struct fng_dash_sessions *ss, struct fng_str id, const char *token,
 	uint64_t now);
+/* SHA-256 of the admin token: what a session or a feed remembers of it. */
+void fng__dash_token_hash(const char *token, uint8_t out[32]);
 /* Ends the session id names, if any. */
 void fng__dash_session_end(struct fng_dash_sessions *ss, struct fng_str id);
 

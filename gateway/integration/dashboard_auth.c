@@ -70,7 +70,7 @@ bool fng__origin_same(struct fng_str origin, struct fng_str host, bool tls)
 	       !memchr(host.p, '/', host.len) && !memchr(host.p, '@', host.len);
 }
 
-static void token_hash(const char *token, uint8_t out[32])
+void fng__dash_token_hash(const char *token, uint8_t out[32])
 {
 	if (wc_Sha256Hash((const byte *)token, (word32)strlen(token), out) != 0) {
 		memset(out, 0, 32); /* matches no session: sessions are opened with a real hash */
@@ -111,7 +111,7 @@ int fng__dash_session_open(struct fng_dash_sessions *ss, const char *token, uint
 	}
 	out[FNG_DASH_SID_LEN] = '\0';
 	memcpy(slot->id, out, FNG_DASH_SID_LEN + 1);
-	token_hash(token, slot->token_hash);
+	fng__dash_token_hash(token, slot->token_hash);
 	slot->expires = now + (uint64_t)FNG_DASH_SESSION_S * 1000;
 	memset(r, 0, sizeof(r));
 	return 0;
@@ -126,7 +126,7 @@ bool fng__dash_session_ok(struct fng_dash_sessions *ss, struct fng_str id, const
 	if (id.len != FNG_DASH_SID_LEN) {
 		return false;
 	}
-	token_hash(token, want);
+	fng__dash_token_hash(token, want);
 	for (unsigned i = 0; i < FNG_DASH_SESSIONS; i++) {
 		struct fng_dash_session *s = &ss->s[i];
 		unsigned char d = 0;

@@ -337,6 +337,30 @@ def _():
             c.close()
 
 
+@tap.case('a reload that changes the admin token ends the sessions and the open feeds (1008)')
+def _():
+    d = Env.get()
+    cookie = login()
+    c, r = ws_open([('Origin', origin()), ('Cookie', cookie)])
+    eq(r.status, 101, 'a feed')
+    ws_data(c)
+    rotated = 'rotated-admin-token-0123456789'
+    try:
+        obj = d.reload(config(Env.fdir.path).replace(TOKEN, rotated))
+        eq(obj.get('msg'), 'config reloaded', 'the reload')
+        while True:
+            op, p = ws_frame(c)
+            if op == 8:
+                eq(struct.unpack('!H', p[:2])[0], 1008, 'the feed\'s close code')
+                break
+        check_json_refusal(admin('GET', '/@dashboard', [('Cookie', cookie)]), 401,
+                           'the old session after the token changed')
+        eq(admin('GET', '/@dashboard', [bearer(rotated)]).status, 200, 'the new token')
+    finally:
+        c.close()
+        eq(d.reload(config(Env.fdir.path)).get('msg'), 'config reloaded', 'the token back')
+
+
 @tap.case('the token is in no log line (access log and daemon log)')
 def _():
     d = Env.get()
