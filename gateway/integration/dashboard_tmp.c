@@ -201,6 +201,27 @@ static void record_error(const struct fng_req *req, const char *api, const char 
 	r->cause = cause_of(req);
 }
 
+static void record_route(struct series *s, const struct fng_req *req, uint64_t now)
+{
+	int st = req->resp.status;
+
+	s->count++;
+	s->e4 += st >= 400 && st < 500;
+	s->e5 += st >= 500;
+	for (unsigned i = 0; i < TMP_CODES; i++) {
+		if (s->codes[i] == st || !s->codes[i]) {
+			s->codes[i] = st;
+			s->ncodes[i]++;
+			break;
+		}
+	}
+	hist_add(&s->lat, lat_le, NLAT, (double)(now - req->t_start) / 1e9);
+	if (req->t_integration_end) {
+		hist_add(&s->ilat, lat_le, NLAT,
+			(double)(req->t_integration_end - req->t_integration_start) / 1e9);
+	}
+}
+
 void fng__dashboard_tmp_record(const struct fng_req *req)
 {
 	const char *api = req->api ? req->api->name : "";
@@ -212,7 +233,9 @@ void fng__dashboard_tmp_record(const struct fng_req *req)
 	int st = req->resp.status;
 	uint64_t now = uv_hrtime();
 
-	if (req->match.route && req->match.route->integration.type == FNG_INTEGRATION_FUNCTION) {
+	/* A function's request that reached it (not one a stage refused before). */
+	if (req->match.route && req->match.route->integration.type == FNG_INTEGRATION_FUNCTION &&
+		req->t_integration_start) {
 		fn = req->match.route->integration.function;
 	}
 	if (req->api && req->api->protocol == FNG_API_WEBSOCKET && (w = ws_of(api)) != NULL) {
@@ -228,24 +251,10 @@ void fng__dashboard_tmp_record(const struct fng_req *req)
 	if (req->match.route && req->match.route->integration.type == FNG_INTEGRATION_ADMIN) {
 		return; /* the admin API is not an API's traffic */
 	}
-	s = series_of(api, stage, route);
-	if (!s) {
-		return;
-	}
-	s->count++;
-	s->e4 += st >= 400 && st < 500;
-	s->e5 += st >= 500;
-	for (unsigned i = 0; i < TMP_CODES; i++) {
-		if (s->codes[i] == st || !s->codes[i]) {
-			s->codes[i] = st;
-			s->ncodes[i]++;
-			break;
-		}
-	}
-	hist_add(&s->lat, lat_le, NLAT, (double)(now - req->t_start) / 1e9);
-	if (req->t_integration_end) {
-		hist_add(&s->ilat, lat_le, NLAT,
-			(double)(req->t_integration_end - req->t_integration_start) / 1e9);
+	/* A schedule's run is no API's traffic: its function counts, no route does. */
+	s = req->api ? series_of(api, stage, route) : NULL;
+	if (s) {
+		record_route(s, req, now);
 	}
 	if (fn) {
 		struct fnser *f = fn_of(fn);

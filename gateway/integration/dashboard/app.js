@@ -243,7 +243,24 @@ class Chart {
 		g.clearRect(0, 0, w, h);
 		const L = 56;
 		const R = 8;
-		const T = 22;
+		// The legend, in as many rows as it takes; the plot starts below it.
+		g.font = '11px system-ui, sans-serif';
+		g.textAlign = 'left';
+		g.textBaseline = 'middle';
+		const legend = [];
+		let lx = L;
+		let ly = 11;
+		for (const se of series.slice(0, 10)) {
+			const label = se.name.length > 40 ? se.name.slice(0, 39) + '…' : se.name;
+			const tw = g.measureText(label).width;
+			if (lx > L && lx + tw + 16 > w) {
+				lx = L;
+				ly += 15;
+			}
+			legend.push({ label: label, color: se.color, x: lx, y: ly });
+			lx += tw + 26;
+		}
+		const T = ly + 15;
 		const B = 20;
 		const pw = w - L - R;
 		const ph = h - T - B;
@@ -340,21 +357,14 @@ class Chart {
 			}
 		}
 		g.restore();
-		// Legend.
+		// Legend: the rows laid out above the plot.
 		g.textAlign = 'left';
 		g.textBaseline = 'middle';
-		let lx = L;
-		for (const se of series.slice(0, 10)) {
-			const label = se.name.length > 34 ? se.name.slice(0, 33) + '…' : se.name;
-			const tw = g.measureText(label).width;
-			if (lx + tw + 16 > w) {
-				break;
-			}
-			g.fillStyle = se.color;
-			g.fillRect(lx, 6, 10, 10);
+		for (const it of legend) {
+			g.fillStyle = it.color;
+			g.fillRect(it.x, it.y - 5, 10, 10);
 			g.fillStyle = '#d8dee6';
-			g.fillText(label, lx + 14, 11);
-			lx += tw + 26;
+			g.fillText(it.label, it.x + 14, it.y);
 		}
 		if (!series.length) {
 			g.fillStyle = '#8a96a3';
@@ -830,8 +840,9 @@ function render() {
 		.map((r) => [recentSum(r), r])
 		.sort((a, b) => b[0] - a[0] || (a[1].key < b[1].key ? -1 : 1))
 		.slice(0, TOP_N).map((x) => x[1]);
-	charts.rps.draw(model.times, top.map((r) => ({ name: routeName(r), color: colorFor(r.key),
-		values: r.rate })));
+	const several = new Set(top.map((r) => r.api + '/' + r.stage)).size > 1;
+	charts.rps.draw(model.times, top.map((r) => ({ name: several ? routeName(r) : r.route,
+		color: colorFor(r.key), values: r.rate })));
 	const sel = model.selectedRoute && model.routes.get(model.selectedRoute);
 	const src = sel || model.totals;
 	setText($('lat-route'), sel ? routeName(sel) : 'all routes');
