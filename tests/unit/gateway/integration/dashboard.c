@@ -5,7 +5,8 @@
  * headers; the live feed's handshake (the token, a session cookie, a foreign Origin, the cap
  * of 8 feeds), its first frame from the loop's timer (the exposition and the recent JSON), a
  * ping answered with its payload, a client's message ended with 1003, a drain with 1001, a
- * client's close answered; and every connection released at the end.
+ * client's close answered; one data frame in flight at a time (-EBUSY for the next, a pong
+ * behind it); and every connection released at the end.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "harness.h"
 #include "http.h"
 #include "transport.h"
+#include "ws_push.h"
 
 #define TOKEN "unit-admin-token-0123456789"
 #define ORIGIN "Origin: http://127.0.0.1:9901\r\n"
@@ -223,6 +225,43 @@ static void test_feed(void)
 	}
 }
 
+/* A transport whose writes stay in flight until the test completes them. */
+static struct fng_transport_ops stalled;
+static unsigned stalled_writes;
+
+static int stalled_writev(struct fng_conn *c, const uv_buf_t *bufs, unsigned n)
+{
+	(void)c;
+	(void)bufs;
+	(void)n;
+	stalled_writes++;
+	return 0;
+}
+
+static void test_one_frame_in_flight(void)
+{
+	struct fng_loopback *lb = handshake(ORIGIN "Authorization: Bearer " TOKEN "\r\n");
+	struct fng_ws_push *p = lb->conn.push;
+	struct fng_wsmsg *m = fng__wsmsg_create(1, "{}", 2);
+
+	CHECK(p != NULL && m != NULL, "a feed");
+	stalled = *lb->conn.ops;
+	stalled.writev = stalled_writev;
+	lb->conn.ops = &stalled;
+	CHECK_INT(fng__ws_push_send(p, m), 0, "a frame goes out");
+	CHECK_INT(stalled_writes, 1, "one write in flight");
+	CHECK_INT(fng__ws_push_send(p, m), -EBUSY, "the next waits for none: -EBUSY");
+	send_frame(lb, 0x9, "x");
+	CHECK_INT(stalled_writes, 1, "a pong queues behind the write in flight");
+	fng__conn_on_flushed(&lb->conn, 0);
+	CHECK_INT(stalled_writes, 2, "the pong is written when the frame is");
+	fng__conn_on_flushed(&lb->conn, 0);
+	CHECK_INT(fng__ws_push_send(p, m), 0, "then a frame goes out again");
+	fng__conn_on_flushed(&lb->conn, 0);
+	fng__wsmsg_unref(m);
+	fng__loopback_destroy(lb);
+}
+
 int main(void)
 {
 	struct fng_config *cfg;
@@ -237,6 +276,7 @@ int main(void)
 
 	test_refusals();
 	test_feed();
+	test_one_frame_in_flight();
 
 	CHECK_INT(srv.nconns, 0, "every connection released");
 	fng__server_finish(&srv);
