@@ -198,9 +198,10 @@ static bool on_frame(struct fng_ws_push *p, const struct fng_ws_frame *f)
 		}
 		return false;
 	default:
-		if (!p->close_sent) {
-			push_close(p, FNG_WS_UNSUPPORTED, "this feed takes no messages", true);
+		if (p->close_sent) {
+			return true; /* after our close: discarded until the client's */
 		}
+		push_close(p, FNG_WS_UNSUPPORTED, "this feed takes no messages", true);
 		return false;
 	}
 }

@@ -218,6 +218,10 @@ static void test_feed(void)
 		op = next_frame(more[0], &off, &p, &len);
 	}
 	CHECK(op == 0x8 && (p[0] << 8 | p[1]) == 1001, "a drain: close 1001");
+	for (int i = 0; i < 100; i++) {
+		send_frame(more[0], 0x1, "after the close");
+	}
+	CHECK(more[0]->conn.in.len == 0, "data after our close is discarded, not kept");
 	send_frame(more[0], 0x8, "\x03\xe9");
 	CHECK(more[0]->fin, "the client's answer ends it");
 	for (int i = 0; i < 7; i++) {
