@@ -43,7 +43,8 @@ int fng__admin_pre_route(struct fng_req *req)
 	return FNG_STAGE_NEXT;
 }
 
-bool fng__admin_token_ok(struct fng_str got, const char *want)
+/* Compares in time independent of where the first difference is. */
+static bool token_ok(struct fng_str got, const char *want)
 {
 	size_t n = strlen(want);
 	unsigned char d = got.len != n;
@@ -65,7 +66,7 @@ int fng__admin_authorize(struct fng_req *req)
 		return FNG_EUNAUTHORIZED;
 	}
 	v = (struct fng_str){ h->value.p + 7, h->value.len - 7 };
-	if (!fng__admin_token_ok(v, req->cfg->admin.token)) {
+	if (!token_ok(v, req->cfg->admin.token)) {
 		req->error_detail = "wrong admin token";
 		return FNG_EFORBIDDEN;
 	}

@@ -35,8 +35,6 @@ void fng__admin_register(const struct fng_admin_ext *ext);
  * (with the challenge) without one, FNG_EFORBIDDEN with another (req->error_detail set).
  */
 int fng__admin_authorize(struct fng_req *req);
-/* got == want, compared in time independent of where the first difference is. */
-bool fng__admin_token_ok(struct fng_str got, const char *want);
 
 /* admin_keys.c: /@keys[/{id}[/usage]] (rest: the path after "/@keys"), and its cancel. */
 int fng__admin_keys(struct fng_req *req, struct fng_str rest);
