@@ -73,6 +73,8 @@ demo: functions
 	@echo "  for i in \$$(seq 12); do curl -s -o /dev/null -w '%{http_code} ' -H \"x-api-key: \$$KEY\" http://127.0.0.1:$(PORT)/dev/metered/hello; done  # 5/s, burst 10: 429s after 10"
 	@echo "  FNGATE_CONFIG=$(BUILD)/demo.yaml $(BUILD)/gateway/fngate keys usage ID   # the day's count, quota 1000"
 	@echo "  admin API: curl -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" http://127.0.0.1:$(ADMIN_PORT)/@keys"
+	@echo "  operator dashboard: http://127.0.0.1:$(ADMIN_PORT)/@dashboard/login#token=$$(cat $(BUILD)/admin.token)"
+	@echo "    (open it in a browser: the page sends the token from the #fragment, which never reaches a log, and keeps a session cookie)"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/cached/time   # twice: x-cache: miss, then hit with the same time (10 s, tag clock)"
 	@echo "  curl -X DELETE -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" http://127.0.0.1:$(ADMIN_PORT)/@cache/tags/clock  # purge: the next is a miss"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/secure/hello -H \"Authorization: Bearer \$$($(BUILD)/gateway/fngate token --key examples/jwt/demo-rs256.pem --kid demo-rs256 --iss https://fngate.demo/ --aud fngate-demo --sub alice --scope read)\"  # JWT authorizer"

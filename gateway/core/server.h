@@ -8,6 +8,7 @@
 #include "mem.h"
 
 struct fng_config;
+struct fng_dashboard;
 struct fng_functions;
 struct fng_jwt_loop;
 struct fng_limit_store;
@@ -168,6 +169,8 @@ struct fng_server {
 	/* This loop's metrics and recent events (core/metrics.h), created by their first use. */
 	struct fng_metrics *metrics;
 	unsigned metrics_ticks;   /* sweeps: computed gauges are collected once a second */
+	/* The operator dashboard's sessions, feeds and ticker (integration/dashboard.c). */
+	struct fng_dashboard *dashboard;
 };
 
 /* The last connection of a draining server has closed. */

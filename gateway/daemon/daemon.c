@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "dashboard.h"
 #include "errors.h"
 #include "http.h"
 #include "jwt.h"
@@ -429,6 +430,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	fng__stages_metrics_register();
 	fng__metrics_register_all(fng__host_metrics);
 	fng__metrics_register_all(fng__ws_metrics);
+	fng__admin_register(&fng__dashboard_admin);
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->config_path = config_path;
@@ -606,6 +608,7 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	fng__jwt_loop_close(srv);
 	fng__keystate_close(srv);
+	fng__dashboard_close(srv);
 	while (uv_run(srv->loop, UV_RUN_NOWAIT)) {
 	}
 	uv_walk(srv->loop, close_walk_cb, NULL);

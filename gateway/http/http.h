@@ -23,6 +23,7 @@
 
 struct fng_conn;
 struct fng_ws;
+struct fng_ws_push;
 
 struct fng_transport_ops {
 	const char *name;
@@ -94,6 +95,7 @@ struct fng_conn {
 	struct fng_req *req;
 	struct fng_body_parser *bp; /* the body being read (request arena) */
 	struct fng_ws *ws;     /* FNG_CONN_WS: the upgraded protocol's state (its own) */
+	struct fng_ws_push *push; /* ... or a gateway-owned push feed's (ws_push.c) */
 	const struct fng_upgrade_ops *up; /* FNG_CONN_WS: what drives it */
 	/* TLS: the Strict-Transport-Security value of its certificate, or NULL. */
 	const char *hsts;

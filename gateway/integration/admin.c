@@ -13,10 +13,12 @@
  *   GET    /@topics/{topic}          the topic's last sequence number
  *   /@keys...                        API keys (admin_keys.c)
  *   /@cache...                       the response caches (stages/cache.c, registered)
+ *   /@dashboard...                   the operator dashboard (dashboard.c, registered)
  *
  * Requests walk the same stage table as API traffic (parsing, limits, access log): the
  * endpoint stage sends them here as an integration of their own.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <uv.h>
 
@@ -54,7 +56,7 @@ static bool token_ok(struct fng_str got, const char *want)
 	return d == 0;
 }
 
-static int authorize(struct fng_req *req)
+int fng__admin_authorize(struct fng_req *req)
 {
 	const struct fng_header *h = fng__req_header(req, "authorization", 13);
 	struct fng_str v;
@@ -212,7 +214,7 @@ static bool prefix(struct fng_str path, const char *p, struct fng_str *rest)
 	return true;
 }
 
-static const struct fng_admin_ext *exts[4];
+static const struct fng_admin_ext *exts[8];
 
 void fng__admin_register(const struct fng_admin_ext *ext)
 {
@@ -222,15 +224,33 @@ void fng__admin_register(const struct fng_admin_ext *ext)
 			return;
 		}
 	}
+	assert(!"more admin extensions than exts[] holds");
 }
 
 static int admin_start(struct fng_req *req)
 {
 	struct fng_str path = req->path, rest;
-	int err = authorize(req);
+	const struct fng_admin_ext *ext = NULL;
+	int err;
 
+	for (unsigned i = 0; i < sizeof(exts) / sizeof(exts[0]) && exts[i]; i++) {
+		size_t n = strlen(exts[i]->prefix);
+
+		if (path.len >= n && memcmp(path.p, exts[i]->prefix, n) == 0 &&
+			(path.len == n || path.p[n] == '/')) {
+			ext = exts[i];
+			break;
+		}
+	}
+	/* An extension that checks its callers itself (the dashboard's sessions) does it first. */
+	err = ext && ext->own_auth ? 0 : fng__admin_authorize(req);
 	if (err) {
 		return err;
+	}
+	if (ext) {
+		size_t n = strlen(ext->prefix);
+
+		return ext->serve(req, (struct fng_str){ path.p + n, path.len - n });
 	}
 	if (fng__str_eq(path, "/@connections", 13) || fng__str_eq(path, "/@connections/", 14)) {
 		struct fng_buf b = { 0 };
@@ -249,20 +269,12 @@ static int admin_start(struct fng_req *req)
 	if (prefix(path, "/@topics/", &rest)) {
 		return topic(req, rest);
 	}
-	for (unsigned i = 0; i < sizeof(exts) / sizeof(exts[0]) && exts[i]; i++) {
-		size_t n = strlen(exts[i]->prefix);
-
-		if (path.len >= n && memcmp(path.p, exts[i]->prefix, n) == 0 &&
-			(path.len == n || path.p[n] == '/')) {
-			return exts[i]->serve(req, (struct fng_str){ path.p + n, path.len - n });
-		}
-	}
 	if (fng__str_eq(path, "/@keys", 6) || prefix(path, "/@keys/", &rest)) {
 		return fng__admin_keys(req, path.len == 6 ? (struct fng_str){ "", 0 } :
 			(struct fng_str){ path.p + 6, path.len - 6 });
 	}
 	req->error_detail = "admin paths: /@connections, /@connections/{id}, /@topics/{topic}, "
-		"/@keys, /@keys/{id}, /@keys/{id}/usage, /@cache";
+		"/@keys, /@keys/{id}, /@keys/{id}/usage, /@cache, /@dashboard";
 	return FNG_ENOT_FOUND;
 }
 

@@ -17,13 +17,24 @@ extern const struct fng_integration_ops fng__admin_ops;
 /*
  * An admin path a higher layer serves (the response cache's /@cache), installed at start-up
  * like integration ops: serve gets the request and the path after prefix; it returns as an
- * integration's start does. At most 4.
+ * integration's start does. At most 8.
  */
 struct fng_admin_ext {
 	const char *prefix;       /* "/@cache" */
 	int (*serve)(struct fng_req *req, struct fng_str rest);
+	/*
+	 * serve checks its callers itself (the dashboard: a session cookie, else the token with
+	 * fng__admin_authorize); false: only requests with the admin token reach it.
+	 */
+	bool own_auth;
 };
 void fng__admin_register(const struct fng_admin_ext *ext);
+
+/*
+ * The admin token check: 0 for `Authorization: Bearer <admin.token>`, FNG_EUNAUTHORIZED
+ * (with the challenge) without one, FNG_EFORBIDDEN with another (req->error_detail set).
+ */
+int fng__admin_authorize(struct fng_req *req);
 
 /* admin_keys.c: /@keys[/{id}[/usage]] (rest: the path after "/@keys"), and its cancel. */
 int fng__admin_keys(struct fng_req *req, struct fng_str rest);

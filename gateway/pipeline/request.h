@@ -231,8 +231,12 @@ struct fng_req {
 
 	/* What a request without a client is (ws_conn.c, schedule.c); NONE for HTTP. */
 	enum fng_event event;
-	/* What takes the connection over after a 101 (a WebSocket handshake's). */
+	/*
+	 * What takes the connection over after a 101 (a WebSocket handshake's), and what it is
+	 * given with it (a push feed's owner, ws_push.h; unused by a WebSocket API's handshake).
+	 */
 	const struct fng_upgrade_ops *upgrade_ops;
+	void *upgrade_arg;
 	/* WebSocket: a handshake (ws.accept set) or an event of a connection (event set). */
 	struct fng_req_ws ws;
 

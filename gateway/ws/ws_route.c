@@ -60,20 +60,12 @@ static const char *pick_subprotocol(const struct fng_req *req)
 	return NULL;
 }
 
-/*
- * A request to a WebSocket API: an opening handshake (RFC 6455 section 4.2.1), checked here,
- * routed to $connect (or, without one, answered 101 by the gateway).
- */
-static int ws_handshake(struct fng_req *req)
+int fng__ws_handshake_check(struct fng_req *req)
 {
 	const struct fng_header *key = fng__req_header(req, "sec-websocket-key", 17);
 	const struct fng_header *ver = fng__req_header(req, "sec-websocket-version", 21);
-	char *accept, *id;
+	char *accept;
 
-	if (!fng__str_eq(req->route_path, "/", 1)) {
-		req->error_detail = "a WebSocket API has no paths below its stage";
-		return FNG_ENOT_FOUND;
-	}
 	if (!req->upgrade || !header_has_token(req, "upgrade", "websocket") ||
 		!header_has_token(req, "connection", "upgrade")) {
 		req->error_detail = "this is a WebSocket API: connect with a WebSocket client";
@@ -96,12 +88,35 @@ static int ws_handshake(struct fng_req *req)
 		return FNG_EBAD_REQUEST;
 	}
 	accept = fng__arena_alloc(req->arena, 29);
+	if (!accept || fng__ws_accept(key->value.p, key->value.len, accept) != 0) {
+		return UV_ENOMEM;
+	}
+	req->ws.accept = accept;
+	return 0;
+}
+
+/*
+ * A request to a WebSocket API: an opening handshake (RFC 6455 section 4.2.1), checked here,
+ * routed to $connect (or, without one, answered 101 by the gateway).
+ */
+static int ws_handshake(struct fng_req *req)
+{
+	char *id;
+	int err;
+
+	if (!fng__str_eq(req->route_path, "/", 1)) {
+		req->error_detail = "a WebSocket API has no paths below its stage";
+		return FNG_ENOT_FOUND;
+	}
+	err = fng__ws_handshake_check(req);
+	if (err) {
+		return err;
+	}
 	id = fng__arena_alloc(req->arena, 17);
-	if (!accept || !id || fng__ws_accept(key->value.p, key->value.len, accept) != 0) {
+	if (!id) {
 		return UV_ENOMEM;
 	}
 	fng__ws_new_id(id, req->api->name);
-	req->ws.accept = accept;
 	req->upgrade_ops = &fng__ws_upgrade;
 	req->ws.id = id;
 	req->ws.protocol = pick_subprotocol(req);

@@ -1235,3 +1235,30 @@ def h2load(args, timeout):
             s[k] = int(v)
     check('done' in s and '2xx' in s, 'cannot parse the h2load summary:\n%s' % out[-1500:])
     return s, out
+
+
+# ---------------------------------------------------------------- browser ---
+# test_browser.py and test_dashboard.py drive Debian's chromium through playwright-core
+# (tests/ws/*.js); their browser cases are skipped, with the reason, where either is missing.
+
+def browser_missing(ws_dir, chromium):
+    """Why the browser cases cannot run here, or None."""
+    if not (os.path.isfile(chromium) and os.access(chromium, os.X_OK)):
+        return 'chromium is not installed (%s; .ci/deps.sh installs it)' % chromium
+    if shutil.which('node') is None:
+        return 'node is not installed'
+    p = subprocess.run(['node', '-e', 'require.resolve("playwright-core")'], cwd=ws_dir,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+    if p.returncode != 0:
+        return 'playwright-core is not installed in %s (npm ci there)' % ws_dir
+    return None
+
+
+def browser_case(tap, missing, name, fn):
+    """Adds a case, or (missing: why not) the same case as a TAP skip."""
+    if missing:
+        # TAP's skip directive; appended as is (Tap.add would turn '#' into 'No.').
+        tap.cases.append((name + ' # SKIP ' + missing, lambda: None))
+    else:
+        tap.add(name, fn)

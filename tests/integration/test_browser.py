@@ -28,6 +28,7 @@ import time
 
 from lib import (BUILD_ROOT, SLOW, SOURCE_ROOT, Conn, Daemon, Fail, FnDir, Tap, Timeout, check,
                  check_status, diag, eq, exchange, install_batches, note, req, run, short)
+from lib import browser_case as lib_browser_case, browser_missing
 
 tap = Tap(budget=200, needs_workers=True)
 EXAMPLE = os.path.join(SOURCE_ROOT, 'examples', 'fngate.yaml')
@@ -288,20 +289,6 @@ def _():
 
 # ------------------------------------------------------------------ browser ---
 
-def browser_missing():
-    """Why the browser cases cannot run here, or None."""
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return 'chromium is not installed (%s; .ci/deps.sh installs it)' % CHROMIUM
-    if shutil.which('node') is None:
-        return 'node is not installed'
-    p = subprocess.run(['node', '-e', 'require.resolve("playwright-core")'], cwd=WS_DIR,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=30)
-    if p.returncode != 0:
-        return 'playwright-core is not installed in %s (npm ci there)' % WS_DIR
-    return None
-
-
 def browser(scenario):
     d = Env.get()
     base = 'http://127.0.0.1:%d' % d.port
@@ -325,15 +312,11 @@ def browser(scenario):
         diag(l.lstrip('# '))
 
 
-MISSING = browser_missing()
+MISSING = browser_missing(WS_DIR, CHROMIUM)
 
 
 def browser_case(name, fn):
-    if MISSING:
-        # TAP's skip directive; appended as is (Tap.add would turn '#' into 'No.').
-        tap.cases.append((name + ' # SKIP ' + MISSING, lambda: None))
-    else:
-        tap.add(name, fn)
+    lib_browser_case(tap, MISSING, name, fn)
 
 
 browser_case('browser: chat — two pages in one room see each other\'s joins, messages (as text) '

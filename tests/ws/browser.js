@@ -16,18 +16,12 @@
 // the pages' state) otherwise, 2 on bad usage. Every wait is bounded; a watchdog ends the run.
 // $FNGATE_CHROMIUM names the browser (default /usr/bin/chromium).
 'use strict';
-const { chromium } = require('playwright-core');
+const { check, fail, runScenario } = require('./chromium');
 
 const WAIT_MS = 10000;          // one expectation at most
 const WATCHDOG_MS = 90000;      // the whole run at most
 const scenario = process.argv[2];
 const base = (process.argv[3] || '').replace(/\/$/, '');
-
-class Failure extends Error {}
-
-function fail(why) {
-	throw new Failure(why);
-}
 
 function log(msg) {
 	console.log('# ' + msg);
@@ -64,12 +58,6 @@ async function until(page, what, fn, arg, timeout = WAIT_MS) {
 		fail('not within ' + timeout + ' ms: ' + what);
 	}
 	log(what + ' (' + since() + ')');
-}
-
-function check(cond, what) {
-	if (!cond) {
-		fail(what);
-	}
 }
 
 // ---- chat
@@ -258,35 +246,15 @@ async function main() {
 		console.error('usage: node browser.js chat|dashboard http://127.0.0.1:PORT');
 		process.exit(2);
 	}
-	let browser = null;
-	const watchdog = setTimeout(() => {
-		console.log('FAIL: the run took longer than ' + WATCHDOG_MS + ' ms');
-		process.exit(1);
-	}, WATCHDOG_MS);
-	let rc = 0;
-	try {
-		browser = await chromium.launch({
-			executablePath: process.env.FNGATE_CHROMIUM || '/usr/bin/chromium',
-			args: ['--no-sandbox'],
-			timeout: 30000,
-		});
-		log('chromium ' + browser.version() + ' (' + since() + ')');
+	await runScenario(scenario, WATCHDOG_MS, async (browser) => {
 		await run(browser);
 		check(pageErrors.length === 0, 'the pages had errors: ' + pageErrors.join('; '));
-		console.log('PASS: ' + scenario + ' (' + since() + ')');
-	} catch (e) {
-		rc = 1;
-		console.log('FAIL: ' + (e instanceof Failure ? e.message : e.stack));
+	}, async () => {
 		if (pageErrors.length) {
 			console.log('# page errors: ' + pageErrors.join('; '));
 		}
 		await postMortem();
-	}
-	if (browser) {
-		await browser.close().catch(() => {});
-	}
-	clearTimeout(watchdog);
-	process.exit(rc);
+	});
 }
 
 main();
