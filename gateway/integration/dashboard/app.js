@@ -455,6 +455,9 @@ function sumBy(samples, key, filter) {
 	return out;
 }
 
+// The api label of the gateway's own listeners' requests (docs/config.md, "metrics").
+const OWN_APIS = new Set(['$admin', '$metrics']);
+
 function update(frame) {
 	const expo = parseExposition(frame.metrics || '');
 	const now = frame.time || Date.now();
@@ -476,10 +479,13 @@ function update(frame) {
 	const old = model.bucketHist[0];
 	const seen = new Set();
 	for (const [k, total] of req) {
+		const [api, stage, route] = k.split('\u0000');
+		if (OWN_APIS.has(api)) {
+			continue; // the admin and metrics listeners' own requests: not the APIs' traffic
+		}
 		seen.add(k);
 		let r = model.routes.get(k);
 		if (!r) {
-			const [api, stage, route] = k.split('\u0000');
 			r = { key: k, api: api, stage: stage, route: route, rate: ring(),
 				p50: ring(), p90: ring(), p99: ring(), total: 0 };
 			model.routes.set(k, r);
