@@ -73,6 +73,8 @@ demo: functions
 	@echo "  for i in \$$(seq 12); do curl -s -o /dev/null -w '%{http_code} ' -H \"x-api-key: \$$KEY\" http://127.0.0.1:$(PORT)/dev/metered/hello; done  # 5/s, burst 10: 429s after 10"
 	@echo "  FNGATE_CONFIG=$(BUILD)/demo.yaml $(BUILD)/gateway/fngate keys usage ID   # the day's count, quota 1000"
 	@echo "  admin API: curl -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" http://127.0.0.1:$(ADMIN_PORT)/@keys"
+	@echo "  curl -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" http://127.0.0.1:$(ADMIN_PORT)/metrics   # Prometheus metrics"
+	@echo "  curl -si http://127.0.0.1:$(PORT)/dev/hello/world -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' | grep traceparent  # the trace goes on"
 	@echo "  operator dashboard: http://127.0.0.1:$(ADMIN_PORT)/@dashboard/login#token=$$(cat $(BUILD)/admin.token)"
 	@echo "    (open it in a browser: the page sends the token from the #fragment, which never reaches a log, and keeps a session cookie)"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/cached/time   # twice: x-cache: miss, then hit with the same time (10 s, tag clock)"
