@@ -108,6 +108,7 @@ struct fng_cluster {
 	bool closing;
 	unsigned open_handles;   /* freed when the last one is closed */
 	bool ever_up;
+	bool left;               /* the node said goodbye (a drain): no registration again */
 	bool down_logged;        /* this outage's "redis down" is out */
 	uint64_t down_since;     /* uv_now() ms when the outage began */
 	uint64_t rnd;
@@ -737,7 +738,7 @@ static void heartbeat_cb(uv_timer_t *t)
 static void node_state_cb(struct fng_cluster *c, bool up, void *arg)
 {
 	(void)arg;
-	if (up) {
+	if (up && !c->left) {
 		node_register(c); /* at once: a reconnected node shows up before its next beat */
 	}
 }
@@ -772,6 +773,30 @@ int fng__cluster_nodes(struct fng_cluster *c, fng_cluster_cb cb, void *arg)
 	lens[0] = (size_t)snprintf(set, sizeof(set), "%snodes", c->cc->key_prefix);
 	lens[1] = (size_t)snprintf(rec, sizeof(rec), "%snode:", c->cc->key_prefix);
 	return fng__cluster_eval(c, &nodes_script, 1, 2, argv, lens, cb, arg);
+}
+
+void fng__cluster_leave(struct fng_server *srv)
+{
+	struct fng_cluster *c = srv->cluster;
+	char key[256], set[256];
+	const char *del[2] = { "DEL", key }, *zrem[3] = { "ZREM", set, NULL };
+	size_t dlens[2], zlens[3];
+
+	if (!c || c->closing) {
+		return;
+	}
+	uv_timer_stop(&c->heartbeat);
+	c->left = true;
+	dlens[0] = 3;
+	dlens[1] = (size_t)snprintf(key, sizeof(key), "%snode:%s", c->cc->key_prefix,
+		c->cc->node_id);
+	zrem[2] = c->cc->node_id;
+	zlens[0] = 4;
+	zlens[1] = (size_t)snprintf(set, sizeof(set), "%snodes", c->cc->key_prefix);
+	zlens[2] = strlen(c->cc->node_id);
+	/* Best effort: a node that cannot say goodbye expires after node_ttl_ms anyway. */
+	fng__cluster_command(c, 2, del, dlens, NULL, NULL);
+	fng__cluster_command(c, 3, zrem, zlens, NULL, NULL);
 }
 
 const char *fng__cluster_address(const struct fng_cluster *c)
