@@ -109,6 +109,7 @@ struct fng_cluster {
 	unsigned open_handles;   /* freed when the last one is closed */
 	bool ever_up;
 	bool left;               /* the node said goodbye (a drain): no registration again */
+	uint64_t silent_since;   /* uv_now() ms of the first timeout since the last reply; 0 */
 	bool down_logged;        /* this outage's "redis down" is out */
 	uint64_t down_since;     /* uv_now() ms when the outage began */
 	uint64_t rnd;
@@ -201,8 +202,11 @@ static void cmd_reply_cb(redisAsyncContext *ac, void *r, void *priv)
 
 	(void)ac;
 	k->refs--;
+	if (reply) {
+		k->c->silent_since = 0; /* even a late reply: the connection is alive */
+	}
 	if (!k->done && reply && k->argv && !k->retried && noscript(reply)) {
-		/* The script cache was flushed (or Redis restarted): send the text, same deadline. */
+		/* The script cache was flushed (Redis restarted?): send the text, same deadline. */
 		k->retried = true;
 		if (cmd_send(k->c, k, k->argc, k->argv, k->lens) == 0) {
 			return;
@@ -252,6 +256,18 @@ static void cmd_fail_later(struct fng_cluster *c, struct cmd *k)
 	}
 }
 
+/*
+ * A connection that has answered nothing for this long while commands timed out is taken for
+ * dead (a peer gone without a reset, a partition) and made again: without it, TCP would keep
+ * it "up" for many minutes while every command times out.
+ */
+static uint64_t stall_ms(const struct fng_cluster *c)
+{
+	uint64_t ms = 5 * (uint64_t)c->cc->command_timeout_ms;
+
+	return ms < 2000 ? 2000 : ms;
+}
+
 static void timeout_cb(uv_timer_t *t)
 {
 	struct fng_cluster *c = t->data;
@@ -262,10 +278,23 @@ static void timeout_cb(uv_timer_t *t)
 
 		if (k->deadline > now) {
 			uv_timer_start(&c->timeout, timeout_cb, k->deadline - now, 0);
-			return;
+			break;
+		}
+		if (!c->silent_since) {
+			c->silent_since = now;
 		}
 		/* hiredis still owes k its call: the late reply finds it done and frees it. */
 		cmd_finish(k, NULL, RES_TIMEOUT);
+	}
+	if (c->silent_since && now - c->silent_since >= stall_ms(c) && c->cmd.ac && c->cmd.up) {
+		struct conn *k = &c->cmd;
+
+		k->failed = true;
+		snprintf(k->why, sizeof(k->why), "no answer for %" PRIu64 " ms",
+			now - c->silent_since);
+		c->silent_since = 0;
+		/* Pending callbacks run with NULL here; on_disconnect arms the retry. */
+		redisAsyncFree(k->ac);
 	}
 }
 
@@ -656,6 +685,8 @@ static void conn_start(struct conn *k)
 	}
 	ac->data = k;
 	k->ac = ac;
+	/* A peer that vanished without a reset is noticed by the kernel too, not only by us. */
+	redisEnableKeepAlive(&ac->c);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	/* Pipelined behind the connect: one round trip for the whole set-up. */

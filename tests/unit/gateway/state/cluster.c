@@ -4,7 +4,8 @@
  * the test starts on a free loopback port (skipped when there is none): commands with binary
  * arguments, a callback never inside the call, scripts and their NOSCRIPT fallback after
  * SCRIPT FLUSH, a subscription made again after CLIENT KILL, the command timeout (CLIENT
- * PAUSE) with the late reply dropped, exactly one callback per command when the server dies
+ * PAUSE) with the late reply dropped, a connection silent past the stall limit made again,
+ * exactly one callback per command when the server dies
  * with commands in flight, commands while down failing on the next turn, the reconnection
  * to a server restarted on the same port, AUTH with a good and a wrong password, and the
  * close running what is pending.
@@ -73,8 +74,8 @@ static pid_t redis_start(int port, const char *pw)
 		dup2(null, 2);
 		if (pw) {
 			execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
-				"--save", "", "--appendonly", "no", "--dir", dir, "--requirepass", pw,
-				(char *)NULL);
+				"--save", "", "--appendonly", "no", "--dir", dir,
+				"--requirepass", pw, (char *)NULL);
 		} else {
 			execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
 				"--save", "", "--appendonly", "no", "--dir", dir, (char *)NULL);
@@ -301,7 +302,8 @@ static void test_eval(struct env *e)
 	CHECK_INT(fng__cluster_eval(e->c, &echo, 1, 2, args, lens, on_echo, &a), 0, "eval sent");
 	CHECK_INT(strlen(echo.sha1), 40, "the script's SHA-1 is known");
 	CHECK(run_until(e, &a.done, 2000) && a.type == REDIS_REPLY_STRING &&
-		a.len == 6 && memcmp(a.str, "k1=v\0x", 6) == 0, "eval answered (NOSCRIPT, then EVAL)");
+		a.len == 6 && memcmp(a.str, "k1=v\0x", 6) == 0,
+		"eval answered (NOSCRIPT, then EVAL)");
 	CHECK_INT(a.calls, 1, "one callback");
 	memset(&a, 0, sizeof(a));
 	fng__cluster_eval(e->c, &echo, 1, 2, args, lens, on_echo, &a);
@@ -384,11 +386,36 @@ static void test_timeout(struct env *e)
 	CHECK(cmd_wait(e, &a, 2, get) && !a.null, "the connection serves again after the pause");
 }
 
+/*
+ * A server that answers nothing (paused past the stall limit: 2 s for a 200 ms timeout) is
+ * taken for dead: the connection is made again, and comes up once the server answers.
+ */
+static void test_stall(struct env *e)
+{
+	const char *pause[4] = { "CLIENT", "PAUSE", "3000", "ALL" };
+	struct answer a;
+	int downs = e->downs, ups = e->ups;
+	uint64_t t0;
+
+	CHECK(cmd_wait(e, &a, 4, pause), "CLIENT PAUSE 3000");
+	t0 = uv_hrtime() / 1000000;
+	/* The node's heartbeat (every 100 ms here) keeps timing out meanwhile. */
+	while (e->downs == downs && uv_hrtime() / 1000000 - t0 < 4000) {
+		run_for(e, 50);
+	}
+	CHECK(e->downs == downs + 1, "a silent connection is dropped (after %llu ms)",
+		(unsigned long long)(uv_hrtime() / 1000000 - t0));
+	CHECK(uv_hrtime() / 1000000 - t0 >= 1900, "not before the stall limit");
+	CHECK(run_until(e, &e->up, 4000) && e->ups == ups + 1,
+		"and made again once the server answers");
+}
+
 static void test_death(struct env *e, pid_t *pid, int port)
 {
 	const char *pause[4] = { "CLIENT", "PAUSE", "3000", "ALL" };
 	const char *get[2] = { "GET", "t:bin" };
 	struct answer p, a[5], d;
+	int downs = e->downs, ups = e->ups;
 	bool all;
 
 	/* A long timeout here: the server's death, not the timer, must end these commands. */
@@ -411,19 +438,19 @@ static void test_death(struct env *e, pid_t *pid, int port)
 		all = all && a[i].calls == 1;
 	}
 	CHECK(all, "each exactly once");
-	CHECK(!e->up && e->downs == 1, "one state callback: down");
+	CHECK(!e->up && e->downs == downs + 1, "one state callback: down");
 	CHECK(!fng__cluster_up(e->c), "fng__cluster_up says down");
 	CHECK_INT(cmd(e, &d, 2, get), 0, "a command while down is accepted");
 	CHECK(!d.done, "and does not call back inside the call");
 	CHECK(run_until(e, &d.done, 500) && d.null && d.calls == 1, "it fails on a later turn");
 	run_for(e, 300); /* a few reconnection attempts against the closed port */
-	CHECK_INT(e->downs, 1, "failed reconnections are not new downs");
+	CHECK_INT(e->downs, downs + 1, "failed reconnections are not new downs");
 
 	e->cfg.cluster.command_timeout_ms = 200;
 	*pid = redis_start(port, NULL);
 	CHECK(*pid > 0, "redis-server restarted on the same port");
 	CHECK(run_until(e, &e->up, 3000), "the client reconnected by itself");
-	CHECK_INT(e->ups, 2, "a second up");
+	CHECK_INT(e->ups, ups + 1, "up again");
 	CHECK(cmd_wait(e, &d, 2, get) && !d.null, "commands work again");
 }
 
@@ -491,6 +518,7 @@ int main(void)
 		test_eval(&e);
 		test_subscribe(&e);
 		test_timeout(&e);
+		test_stall(&e);
 		test_death(&e, &pid, port);
 		test_close_pending(&e);
 		CHECK_INT(calls_inside, 0, "no callback ever ran inside its call");
