@@ -5,10 +5,9 @@
  * arguments, a callback never inside the call, scripts and their NOSCRIPT fallback after
  * SCRIPT FLUSH, a subscription made again after CLIENT KILL, the command timeout (CLIENT
  * PAUSE) with the late reply dropped, a connection silent past the stall limit made again,
- * exactly one callback per command when the server dies
- * with commands in flight, commands while down failing on the next turn, the reconnection
- * to a server restarted on the same port, AUTH with a good and a wrong password, and the
- * close running what is pending.
+ * exactly one callback per command when the server dies with commands in flight, commands
+ * while down failing on the next turn, the reconnection to a server restarted on the same
+ * port, AUTH with a good and a wrong password, SELECT, and the close running what is pending.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -127,7 +126,8 @@ static void on_state(struct fng_cluster *c, bool up, void *arg)
 	}
 }
 
-static void env_init(struct env *e, int port, const char *pw, uint32_t timeout_ms)
+static void env_init(struct env *e, int port, const char *pw, uint32_t timeout_ms,
+	uint32_t db)
 {
 	static char addr[32];
 
@@ -137,7 +137,7 @@ static void env_init(struct env *e, int port, const char *pw, uint32_t timeout_m
 	e->cfg.refs = 1;
 	e->cfg.cluster = (struct fng_cluster_cfg){
 		.on = true, .redis = addr, .host = "127.0.0.1", .port = (uint16_t)port,
-		.password = pw, .key_prefix = "t:", .node_id = "unit",
+		.password = pw, .database = db, .key_prefix = "t:", .node_id = "unit",
 		.connect_timeout_ms = 500, .command_timeout_ms = timeout_ms,
 		.heartbeat_ms = 100, .node_ttl_ms = 500,
 		.reconnect_min_ms = 20, .reconnect_max_ms = 100,
@@ -480,13 +480,19 @@ static void test_auth(int port)
 	pid_t pid = redis_start(port, "s3cret-pass");
 
 	CHECK(pid > 0, "redis-server with --requirepass");
-	env_init(&e, port, "s3cret-pass", 200);
+	env_init(&e, port, "s3cret-pass", 200, 2);
 	CHECK(run_until(&e, &e.up, 2000), "the right password: up");
 	CHECK(cmd_wait(&e, &a, 2, get) && !a.null && a.type == REDIS_REPLY_NIL,
 		"commands are served");
+	{
+		const char *info[2] = { "CLIENT", "INFO" };
+
+		CHECK(cmd_wait(&e, &a, 2, info) && strstr(a.str, " db=2 "),
+			"database 2 was selected: %s", a.str);
+	}
 	env_finish(&e);
 
-	env_init(&e, port, "wrong", 200);
+	env_init(&e, port, "wrong", 200, 0);
 	run_for(&e, 300);
 	CHECK(!e.up && e.ups == 0, "a wrong password: never up");
 	CHECK(cmd(&e, &a, 2, get) == 0 && run_until(&e, &a.done, 500) && a.null,
@@ -513,7 +519,7 @@ int main(void)
 	pid = redis_start(port, NULL);
 	CHECK(pid > 0, "redis-server started on 127.0.0.1:%d", port);
 	if (pid > 0) {
-		env_init(&e, port, NULL, 200);
+		env_init(&e, port, NULL, 200, 0);
 		test_commands(&e);
 		test_eval(&e);
 		test_subscribe(&e);
