@@ -110,6 +110,7 @@ struct fng_cluster {
 	bool ever_up;
 	bool left;               /* the node said goodbye (a drain): no registration again */
 	uint64_t silent_since;   /* uv_now() ms of the first timeout since the last reply; 0 */
+	char setup_err[200];     /* the last set-up refusal logged in this outage ("AUTH ...") */
 	bool down_logged;        /* this outage's "redis down" is out */
 	uint64_t down_since;     /* uv_now() ms when the outage began */
 	uint64_t rnd;
@@ -565,6 +566,8 @@ static void conn_up(struct conn *k)
 		}
 		return;
 	}
+	c->silent_since = 0; /* the last connection's timeouts say nothing of this one */
+	c->setup_err[0] = '\0';
 	snprintf(ms, sizeof(ms), "%" PRIu64, uv_now(c->srv->loop) - c->down_since);
 	fng__log("info", "cluster: redis up", "redis", c->cc->redis, "node", c->cc->node_id,
 		c->down_logged ? "outage_ms" : NULL, ms, NULL);
@@ -627,6 +630,17 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	}
 	snprintf(why, sizeof(why), "%s", k->failed ? k->why :
 		ac->errstr[0] ? ac->errstr : "connection closed by the server");
+	/*
+	 * A refused set-up (a password changed on a restarted Redis) is worth a line of its own
+	 * even in the middle of an outage: retrying will not mend it. Once per distinct error.
+	 */
+	if (k->failed && !k->sub) {
+		if (k->c->down_logged && strcmp(k->c->setup_err, why) != 0) {
+			fng__log("error", "cluster: redis refused the connection's set-up", "redis",
+				k->c->cc->redis, "error", why, NULL);
+		}
+		snprintf(k->c->setup_err, sizeof(k->c->setup_err), "%s", why);
+	}
 	uv_timer_stop(&k->timer);
 	conn_down(k, why);
 	schedule_retry(k);

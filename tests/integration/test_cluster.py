@@ -9,7 +9,8 @@ node_ttl_ms (+ slack), a node stopped with SIGTERM at once (it leaves); Redis st
 the gateways keep serving mock routes, log `cluster: redis down` once, answer /@cluster with
 503 and redis.up false, and show fngate_cluster_redis_up 0; Redis restarted on the same port:
 `cluster: redis up` with the outage's length, the nodes registered again. AUTH through
-password_file (redis --requirepass), a wrong password logged clearly; a reload that changes
+password_file (redis --requirepass), a wrong password logged clearly (also when Redis comes
+back with another one); a reload that changes
 `cluster:` warns that it applies at the next start; `fngate check` refuses bad addresses and
 node ids with FILE:LINE:COL; without `cluster:`, /@cluster is a 404. Skipped without
 redis-server.
@@ -248,7 +249,8 @@ def password_file(dirpath, text):
     return p
 
 
-@tap.case('password_file: AUTH with the right password; a wrong one logged clearly')
+@tap.case('password_file: AUTH with the right password; a wrong one logged clearly, also '
+          'when Redis comes back with another password')
 def _():
     port = free_port()
     r = Redis(port, password='s3cret-cluster-pass')
@@ -258,6 +260,19 @@ def _():
         with Daemon(config(port, 'node-pw', '  password_file: "%s"' % good),
                     listeners=2) as d:
             wait_for('listed', lambda: node_ids(d) == ['node-pw'], 2.0)
+            # Redis comes back with another password: the outage's refusal gets its own line.
+            r.stop()
+            wait_for('down logged', lambda: logs(d, 'cluster: redis down'), 2.0)
+            r = Redis(port, password='another-pass')
+            ref = wait_for('refusal logged', lambda: logs(
+                d, "cluster: redis refused the connection's set-up"), 3.0)
+            check(ref[0].get('level') == 'error' and 'WRONGPASS' in ref[0].get('error', ''),
+                  'an error with the cause: %r' % ref[0])
+            time.sleep(0.5)
+            eq(len(logs(d, "cluster: redis refused the connection's set-up")), 1,
+               'once, not once per attempt')
+            r.stop()
+            r = Redis(port, password='s3cret-cluster-pass')
         os.unlink(good)
         bad = password_file(tmp, 'wrong-password')
         with Daemon(config(port, 'node-bad', '  password_file: "%s"' % bad),
