@@ -283,6 +283,56 @@ static void test_commands(struct env *e)
 	}
 }
 
+static int many_ok, many_calls;
+
+static void on_many(struct fng_cluster *c, struct redisReply *r, void *arg)
+{
+	(void)c;
+	(void)arg;
+	many_calls++;
+	many_ok += r && r->type != REDIS_REPLY_ERROR;
+}
+
+/*
+ * Many commands in flight at once (one loop turn sends them all: hiredis pipelines them),
+ * then one at a time: each answered once, and what they cost (a TAP comment, not a check:
+ * docs/ARCHITECTURE.md quotes it for the shared stores' design).
+ */
+static void test_many(struct env *e)
+{
+	const char *argv[2] = { "INCR", "t:many" };
+	size_t lens[2] = { 4, 6 };
+	const char *ping[1] = { "PING" };
+	size_t plen[1] = { 4 };
+	uint64_t t0, t1, t2;
+	int n = 20000, seq = 2000;
+
+	many_ok = many_calls = 0;
+	e->cfg.cluster.command_timeout_ms = 5000;
+	t0 = uv_hrtime();
+	for (int i = 0; i < n; i++) {
+		fng__cluster_command(e->c, 2, argv, lens, on_many, NULL);
+	}
+	while (many_calls < n) {
+		uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	t1 = uv_hrtime();
+	CHECK(many_calls == n && many_ok == n, "%d commands in flight at once: each answered once",
+		n);
+	many_ok = many_calls = 0;
+	for (int i = 0; i < seq; i++) {
+		fng__cluster_command(e->c, 1, ping, plen, on_many, NULL);
+		while (many_calls == i) {
+			uv_run(&e->loop, UV_RUN_ONCE);
+		}
+	}
+	t2 = uv_hrtime();
+	CHECK(many_calls == seq && many_ok == seq, "%d commands one after another", seq);
+	printf("# pipelined: %.0f commands/s (%.2f us each); one at a time: %.1f us per round "
+		"trip\n", n / ((t1 - t0) / 1e9), (t1 - t0) / 1e3 / n, (t2 - t1) / 1e3 / seq);
+	e->cfg.cluster.command_timeout_ms = 200;
+}
+
 static struct fng_cluster_script echo = {
 	.text = "return KEYS[1] .. '=' .. ARGV[1]",
 };
@@ -522,6 +572,7 @@ int main(void)
 		env_init(&e, port, NULL, 200, 0);
 		test_commands(&e);
 		test_eval(&e);
+		test_many(&e);
 		test_subscribe(&e);
 		test_timeout(&e);
 		test_stall(&e);
