@@ -323,7 +323,13 @@ static void cmd_start(struct fng_cluster *c, struct cmd *k, int argc, const char
 	}
 	k->deadline = now + c->cc->command_timeout_ms;
 	fng__list_append(&c->inflight, &k->link);
-	if (!uv_is_active((uv_handle_t *)&c->timeout)) {
+	/*
+	 * The timer is armed for the oldest command's deadline, which is the earliest while the
+	 * timeout is one value; should it ever be later (a timeout changed under a running
+	 * client, as the unit test does), this command's own deadline wins.
+	 */
+	if (!uv_is_active((uv_handle_t *)&c->timeout) ||
+		uv_timer_get_due_in(&c->timeout) > c->cc->command_timeout_ms) {
 		uv_timer_start(&c->timeout, timeout_cb, c->cc->command_timeout_ms, 0);
 	}
 }
