@@ -390,8 +390,19 @@ static void test_faults(struct env *e)
 	const char *set[3] = { "SET", "t:f", "v" };
 	size_t lens[3] = { 3, 3, 1 };
 	struct answer a = { 0 };
+	void *(*volatile alloc)(size_t) = malloc; /* called through a pointer: not elided */
+	void *probe;
 	int rc;
 
+	/* Under valgrind its own malloc replaces ours: nothing would fail. */
+	fail_in = 1;
+	probe = alloc(16);
+	fail_in = 0;
+	if (probe) {
+		free(probe);
+		printf("# allocation failures not injectable here (valgrind?): skipped\n");
+		return;
+	}
 	fail_in = 1;
 	rc = fng__cluster_command(e->c, 3, set, lens, on_answer, &a);
 	fail_in = 0;
