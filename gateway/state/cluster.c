@@ -472,6 +472,7 @@ static void sub_send(struct fng_cluster *c, struct sub *s)
 }
 
 static void conn_start(struct conn *k);
+static void node_register(struct fng_cluster *c);
 
 int fng__cluster_subscribe(struct fng_cluster *c, const char *channel,
 	fng_cluster_message_cb on_message, void *arg)
@@ -582,6 +583,9 @@ static void conn_up(struct conn *k)
 	}
 	c->ever_up = true;
 	c->down_logged = false;
+	if (!c->left) {
+		node_register(c); /* at once: a reconnected node shows up before its next beat */
+	}
 	set_state(c, true);
 }
 
@@ -786,14 +790,6 @@ static void heartbeat_cb(uv_timer_t *t)
 	}
 }
 
-static void node_state_cb(struct fng_cluster *c, bool up, void *arg)
-{
-	(void)arg;
-	if (up && !c->left) {
-		node_register(c); /* at once: a reconnected node shows up before its next beat */
-	}
-}
-
 /* Static text of the script that lists live nodes, for cluster_node.h. */
 static struct fng_cluster_script nodes_script = {
 	.text = "local t = redis.call('TIME')\n"
@@ -937,7 +933,6 @@ struct fng_cluster *fng__cluster(struct fng_server *srv)
 	}
 	fng__metric_set(c->m_up, 0);
 	srv->cluster = c;
-	fng__cluster_on_state(c, node_state_cb, NULL);
 	uv_timer_start(&c->heartbeat, heartbeat_cb, c->cc->heartbeat_ms, c->cc->heartbeat_ms);
 	conn_start(&c->cmd);
 	return c;

@@ -161,6 +161,13 @@ static void on_state(struct fng_cluster *c, bool up, void *arg)
 	}
 }
 
+static void on_state_none(struct fng_cluster *c, bool up, void *arg)
+{
+	(void)c;
+	(void)up;
+	(void)arg;
+}
+
 static void env_init(struct env *e, int port, const char *pw, uint32_t timeout_ms,
 	uint32_t db)
 {
@@ -292,6 +299,14 @@ static void test_commands(struct env *e)
 	CHECK_INT(e->ups, 1, "one state callback: up");
 	CHECK_STR(fng__cluster_node_id(e->c), "unit", "node id");
 	CHECK_STR(fng__cluster_prefix(e->c), "t:", "key prefix");
+	{
+		int n = 0;
+
+		while (fng__cluster_on_state(e->c, on_state_none, NULL) == 0) {
+			n++;
+		}
+		CHECK_INT(n, 7, "8 state callbacks per loop, the test's included");
+	}
 
 	in_call = true;
 	CHECK_INT(fng__cluster_command(e->c, 3, set, lens, on_answer, &a), 0, "SET sent");
