@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from lib import (BIN, SLOW, Daemon, Tap, check, eq, exchange, free_port, req)
+from lib import (BIN, SLOW, Daemon, Tap, check, diag, eq, exchange, free_port, req)
 
 tap = Tap(budget=55)
 TOKEN = 'test-admin-token-0123456789'
@@ -165,6 +165,14 @@ def _():
     for d in e.nodes.values():
         eq(len(logs(d, 'cluster: redis up')), 1, 'one "cluster: redis up" at start')
         eq(metric(d, 'fngate_cluster_redis_up'), 1.0, 'redis_up 1')
+        check((metric(d, 'fngate_cluster_commands_total') or 0) > 0, 'commands counted')
+    if shutil.which('promtool'):
+        text = admin(e.nodes['node-a'], '/metrics').body.decode()
+        p = subprocess.run(['promtool', 'check', 'metrics'], input=text, capture_output=True,
+                           text=True, timeout=20)
+        eq(p.returncode, 0, 'promtool check metrics: %s' % (p.stdout + p.stderr))
+    else:
+        diag('promtool not installed: the exposition is not checked by it')
 
 
 @tap.case('a node killed with SIGKILL disappears within node_ttl_ms (+ slack)')
