@@ -11,8 +11,8 @@
  * see. The caller's callback runs from the first of: the reply, the context's end, the
  * command's timeout (the record is then marked done and the late reply, when it comes, is
  * dropped), so the record outlives the caller's interest and is freed by hiredis' call only.
- * A command asked for while the connection is down gets its NULL from the loop's next turn
- * (an idle handle), never inside the call.
+ * A command asked for while the connection is down never reaches hiredis: it gets its NULL
+ * from the loop's next turn (an idle handle), never inside the call, and is freed then.
  *
  * A connection is "up" once its set-up (AUTH, SELECT, then a PING, pipelined behind the TCP
  * connect) has answered; until then, and from the moment it is lost, commands fail at once. A
@@ -48,14 +48,11 @@
 
 #define STATE_CBS 8
 
-struct fng_cluster;
-
 /* One of the two connections. */
 struct conn {
 	struct fng_cluster *c;
 	redisAsyncContext *ac;   /* NULL while down */
 	uv_timer_t timer;        /* the connect timeout while connecting, else the retry delay */
-	const char *name;        /* "commands", "subscriber" */
 	bool sub;
 	bool up;                 /* set-up answered: commands go to Redis */
 	bool failed;             /* the set-up was refused: why says how */
@@ -70,7 +67,7 @@ struct cmd {
 	void *arg;
 	uint64_t deadline;       /* uv_now() ms */
 	unsigned refs;           /* hiredis calls still owed to this record */
-	bool done;               /* cb has run (or the record is in c->failed) */
+	bool done;               /* cb has run: a late reply is dropped */
 	bool retried;            /* a script sent again with EVAL */
 	/* A script's EVAL, kept for a NOSCRIPT answer: argv[1] is the text. */
 	int argc;
@@ -876,10 +873,9 @@ static char *listeners_json(struct fng_server *srv)
 
 /* ---- life cycle ---- */
 
-static void conn_init(struct fng_cluster *c, struct conn *k, const char *name, bool sub)
+static void conn_init(struct fng_cluster *c, struct conn *k, bool sub)
 {
 	k->c = c;
-	k->name = name;
 	k->sub = sub;
 	k->backoff_ms = c->cc->reconnect_min_ms;
 	uv_timer_init(c->srv->loop, &k->timer);
@@ -915,8 +911,8 @@ struct fng_cluster *fng__cluster(struct fng_server *srv)
 	fng__list_init(&c->inflight);
 	fng__list_init(&c->failed);
 	fng__list_init(&c->subs);
-	conn_init(c, &c->cmd, "commands", false);
-	conn_init(c, &c->sub, "subscriber", true);
+	conn_init(c, &c->cmd, false);
+	conn_init(c, &c->sub, true);
 	uv_timer_init(srv->loop, &c->timeout);
 	c->timeout.data = c;
 	uv_idle_init(srv->loop, &c->fail_soon);
