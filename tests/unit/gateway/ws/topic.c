@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "server.h"
 #include "ws.h"
+#include "ws_cluster.h"
 #include "ws_conn.h"
 
 #define NGOT 4
@@ -40,6 +41,24 @@ static struct fng_config cfg;
 struct fng_server *fng__ws_server(const struct fng_ws *ws)
 {
 	return &srv;
+}
+
+/* One node: topic.c's cluster paths (ws_cluster.c) are never taken. */
+bool fng__ws_cluster_on(struct fng_server *s)
+{
+	return false;
+}
+
+int fng__ws_cluster_publish(struct fng_server *s, const char *topic, size_t tlen,
+	const void *data, size_t len, fng_ws_published_cb cb, void *arg)
+{
+	return -EINVAL;
+}
+
+int fng__ws_cluster_history(struct fng_server *s, const char *topic, size_t tlen,
+	uint64_t last, fng_ws_history_cb cb, void *arg)
+{
+	return -EINVAL;
 }
 
 struct fng_wssub **fng__ws_subs(struct fng_ws *ws)
