@@ -69,6 +69,7 @@ struct fng_ws_cluster {
 	uint32_t ask_ms;
 	bool local_logged;          /* this outage's "delivered on this node only" is out */
 	bool stopping;
+	unsigned open_handles;      /* freed when the last one is closed */
 	char pub_channel[NAME_MAX_BYTES];
 	char self_channel[NAME_MAX_BYTES];
 	struct fng_metric_series *m_cluster, *m_local, *m_fwd[4];
@@ -769,7 +770,7 @@ static void closed_cb(uv_handle_t *h)
 {
 	struct fng_ws_cluster *wc = h->data;
 
-	if (h == (uv_handle_t *)&wc->ask_timer) {
+	if (--wc->open_handles == 0) {
 		free(wc);
 	}
 }
@@ -791,6 +792,7 @@ void fng__ws_cluster_stop(struct fng_server *srv)
 	}
 	srv->ws_cluster = NULL;
 	/* The subscriptions' arg is srv: with srv->ws_cluster NULL they deliver nothing. */
+	wc->open_handles = 2;
 	uv_close((uv_handle_t *)&wc->refresh, closed_cb);
 	uv_close((uv_handle_t *)&wc->ask_timer, closed_cb);
 }
