@@ -39,6 +39,7 @@ struct fng_topic {
 	uint32_t refs;
 	bool live;                 /* in the registry */
 	uint64_t seq;              /* the last sequence number given */
+	bool local_seq;            /* a cluster node numbered a message itself (Redis down) */
 	struct fng_wssub **subs;
 	size_t nsubs, capsubs;
 	struct fng_wsmsg **ring;   /* history: rn messages from rhead, seq - rn + 1 .. seq */
@@ -451,6 +452,7 @@ int fng__topic_deliver(struct fng_server *srv, const char *name, size_t n, const
 	 * in which this node published on its own) is moved past it.
 	 */
 	if (!seq || seq <= t->seq) {
+		t->local_seq = t->local_seq || !seq;
 		seq = t->seq + 1;
 	}
 	m = envelope(t, seq, data, len, &err);
@@ -804,6 +806,29 @@ void fng__topic_each_subscriber(struct fng_server *srv, const char *name, size_t
 
 	for (size_t i = 0; t && i < t->nsubs; i++) {
 		fn(t->subs[i]->ws, arg);
+	}
+}
+
+void fng__topics_each_local(struct fng_server *srv,
+	void (*fn)(const char *topic, size_t tlen, uint64_t seq, void *arg), void *arg)
+{
+	struct fng_topics *set = srv->topics;
+	struct fng_list *lists[2];
+
+	if (!set) {
+		return;
+	}
+	lists[0] = &set->busy;
+	lists[1] = &set->idle;
+	for (int i = 0; i < 2; i++) {
+		for (struct fng_list *x = lists[i]->next; x != lists[i]; x = x->next) {
+			struct fng_topic *t = fng__container_of(x, struct fng_topic, link);
+
+			if (t->local_seq) {
+				t->local_seq = false;
+				fn(t->name, t->nlen, t->seq, arg);
+			}
+		}
 	}
 }
 

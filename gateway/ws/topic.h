@@ -115,6 +115,13 @@ int fng__topic_unsubscribe(struct fng_ws *ws, const char *topic, size_t tlen);
 void fng__topic_unsubscribe_all(struct fng_ws *ws);
 /* The last sequence number of topic (0: none, or no such topic). */
 uint64_t fng__topic_last_seq(struct fng_server *srv, const char *topic, size_t tlen);
+/*
+ * Calls fn for each topic whose numbers this node gave itself since the last call (messages
+ * delivered locally while Redis was down), with its last number: the cluster's counter is
+ * raised to it after a reconnection (ws_cluster.c).
+ */
+void fng__topics_each_local(struct fng_server *srv,
+	void (*fn)(const char *topic, size_t tlen, uint64_t seq, void *arg), void *arg);
 /* srv's topics now and the bytes their histories take (what the budget counts). */
 void fng__topics_usage(struct fng_server *srv, size_t *ntopics, uint64_t *history_bytes);
 /* Frees srv's topics (its connections are gone): when the loop's state goes. */

@@ -123,6 +123,19 @@ static struct fng_cluster_script hist_script = {
 		"\t'+', 'COUNT', ARGV[2]) }\n",
 };
 
+/*
+ * After an outage: KEYS: a topic's counter. ARGV: this node's last number for it, ttl. The
+ * counter is raised to it, so that the next number Redis gives is past what this node gave on
+ * its own and the nodes agree again.
+ */
+static struct fng_cluster_script raise_script = {
+	.text = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+		"if cur < tonumber(ARGV[1]) then\n"
+		"\tredis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+		"end\n"
+		"return cur\n",
+};
+
 /* KEYS: connection keys. ARGV: node, ttl. */
 static struct fng_cluster_script refresh_script = {
 	.text = "for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1], 'PX', ARGV[2]) end\n"
@@ -693,6 +706,20 @@ static void on_node_message(struct fng_cluster *c, const char *channel, size_t c
 
 /* ---- life cycle ---- */
 
+/* A topic this node numbered itself while Redis was down: the counter goes past it. */
+static void raise_one(const char *topic, size_t tlen, uint64_t seq, void *arg)
+{
+	struct fng_ws_cluster *wc = arg;
+	char kc[NAME_MAX_BYTES], floor[24];
+	const char *argv[3] = { kc, floor, TOPIC_TTL_MS };
+	size_t lens[3];
+
+	lens[0] = key(wc, kc, "ts:", topic, tlen);
+	lens[1] = (size_t)snprintf(floor, sizeof(floor), "%" PRIu64, seq);
+	lens[2] = strlen(TOPIC_TTL_MS);
+	fng__cluster_eval(wc->c, &raise_script, 1, 3, argv, lens, NULL, NULL);
+}
+
 static void state_cb(struct fng_cluster *c, bool up, void *arg)
 {
 	struct fng_server *srv = arg;
@@ -707,6 +734,8 @@ static void state_cb(struct fng_cluster *c, bool up, void *arg)
 		fng__log("info", "ws cluster: publications go to every node again", "node",
 			fng__cluster_node_id(wc->c), NULL);
 	}
+	/* Before any publication of the new connection: they go out in order. */
+	fng__topics_each_local(srv, raise_one, wc);
 	refresh_all(wc); /* a restarted Redis has lost the registry */
 }
 

@@ -270,12 +270,18 @@ def _():
         if d.alive():
             wait_for('redis up again', lambda: len(logs(d, 'cluster: redis up')) >= 2, 3.0)
     time.sleep(0.5)  # the subscriber connections come back too
-    a1.text('pub:%s:after' % t)
-    got_b = envelope(b)
-    eq(got_b['data'], 'after', 'B gets publications from A again')
+    # B publishes first: A numbered 'during' itself (1), and the cluster's counter was raised
+    # past it when A reconnected, so A's subscribers and B's get one number, past 1.
+    b.text('pub:%s:from-b' % t)
+    got_b = own_publication(b)
     got_a = envelope(a2)
-    eq(got_a['data'], 'after', 'A too')
+    eq((got_a['data'], got_b['data']), ('from-b', 'from-b'), 'cross-node delivery is back')
+    eq(got_a['seq'], got_b['seq'], 'the nodes agree on its number')
     check(got_a['seq'] > 1, 'numbers do not go back after the outage: %r' % got_a)
+    eq(envelope(a1)['seq'], got_a['seq'], 'A\'s other subscriber too')
+    a1.text('pub:%s:after' % t)
+    eq(envelope(b)['data'], 'after', 'B gets publications from A again')
+    eq(envelope(a2)['seq'], got_a['seq'] + 1, 'the next number')
     eq(own_publication(a1)['data'], 'after', 'the publisher\'s own copy')
     for ws in (a1, a2, b):
         ws.close()
