@@ -19,7 +19,8 @@
  * On a cluster node (ws_cluster.h), /@connections/{id} for a connection another node holds is
  * sent to that node and answered from its reply (410 when no node holds it; 504 when its node
  * does not answer), and POST /@topics goes through Redis: the answer waits for the topic's
- * cluster-wide number ({"topic","seq","nodes"}; "local": true while Redis is down).
+ * cluster-wide number ({"topic","seq","nodes"}; "local": true while Redis is down), as GET
+ * /@topics does for the topic's last one.
  *
  * Requests walk the same stage table as API traffic (parsing, limits, access log): the
  * endpoint stage sends them here as an integration of their own.
@@ -287,6 +288,25 @@ static void published(uint64_t seq, long long nodes, bool local, void *arg)
 	free(a);
 }
 
+/* A topic's last cluster-wide number: the answer to GET /@topics on a cluster node. */
+static void last_seq(uint64_t seq, long long nodes, bool local, void *arg)
+{
+	struct fng_ws_ask *a = arg;
+	struct fng_req *req = ask_take(a);
+	struct fng_buf b = { 0 };
+
+	(void)nodes;
+	if (req) {
+		fng__buf_str(&b, "{\"topic\":\"");
+		fng__buf_append(&b, a->topic, a->tlen);
+		fng__buf_str(&b, "\",\"seq\":");
+		fng__buf_u64(&b, seq);
+		fng__buf_str(&b, local ? ",\"local\":true}" : "}");
+		fng__req_resume(req, json_answer(req, 200, &b));
+	}
+	free(a);
+}
+
 static int topic(struct fng_req *req, struct fng_str name)
 {
 	struct fng_buf b = { 0 };
@@ -298,13 +318,16 @@ static int topic(struct fng_req *req, struct fng_str name)
 		req->error_detail = "a topic name is 1-128 characters of A-Z a-z 0-9 _ . ~ : / -";
 		return FNG_EBAD_REQUEST;
 	}
-	if (fng__str_eq(req->method, "GET", 3)) {
+	if (fng__str_eq(req->method, "GET", 3) && !fng__ws_cluster_on(req->srv)) {
 		seq = fng__topic_last_seq(req->srv, name.p, name.len);
-	} else if (fng__str_eq(req->method, "POST", 4) && fng__ws_cluster_on(req->srv)) {
+	} else if ((fng__str_eq(req->method, "POST", 4) || fng__str_eq(req->method, "GET", 3)) &&
+		fng__ws_cluster_on(req->srv)) {
 		struct fng_ws_ask *a = ask_new(req, name.p, name.len);
+		bool get = fng__str_eq(req->method, "GET", 3);
 
-		err = a ? fng__ws_cluster_publish(req->srv, name.p, name.len, req->body.p,
-			req->body.len, published, a) : -ENOMEM;
+		err = !a ? -ENOMEM : get ? fng__ws_cluster_last_seq(req->srv, name.p, name.len,
+			last_seq, a) : fng__ws_cluster_publish(req->srv, name.p, name.len,
+			req->body.p, req->body.len, published, a);
 		if (err) {
 			free(a);
 			return err;

@@ -283,6 +283,49 @@ int fng__ws_cluster_publish(struct fng_server *srv, const char *topic, size_t tl
 	return err;
 }
 
+static void last_cb(struct fng_cluster *c, struct redisReply *r, void *arg)
+{
+	struct pub *p = arg;
+
+	(void)c;
+	if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL)) {
+		p->cb(r->type == REDIS_REPLY_NIL ? 0 : reply_u64(r), 0, false, p->arg);
+	} else {
+		p->cb(fng__topic_last_seq(p->srv, p->topic, p->tlen), 0, true, p->arg);
+	}
+	free(p);
+}
+
+int fng__ws_cluster_last_seq(struct fng_server *srv, const char *topic, size_t tlen,
+	fng_ws_published_cb cb, void *arg)
+{
+	struct fng_ws_cluster *wc = srv->ws_cluster;
+	char kc[NAME_MAX_BYTES];
+	const char *argv[2] = { "GET", kc };
+	size_t lens[2] = { 3, 0 };
+	struct pub *p;
+	int err;
+
+	if (!fng__ws_cluster_on(srv) || !cb || !fng__topic_name_ok(topic, tlen)) {
+		return -EINVAL;
+	}
+	p = calloc(1, sizeof(*p) + tlen + 1);
+	if (!p) {
+		return -ENOMEM;
+	}
+	p->srv = srv;
+	p->cb = cb;
+	p->arg = arg;
+	p->tlen = tlen;
+	memcpy(p->topic, topic, tlen);
+	lens[1] = key(wc, kc, "ts:", topic, tlen);
+	err = fng__cluster_command(wc->c, 2, argv, lens, last_cb, p);
+	if (err) {
+		free(p);
+	}
+	return err;
+}
+
 /* "SEQ TOPIC DATA" on the publication channel: this node's subscribers get it. */
 static void on_publication(struct fng_cluster *c, const char *channel, size_t clen,
 	const char *data, size_t dlen, void *arg)

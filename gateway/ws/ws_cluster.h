@@ -44,6 +44,14 @@ typedef void (*fng_ws_published_cb)(uint64_t seq, long long nodes, bool local, v
 int fng__ws_cluster_publish(struct fng_server *srv, const char *topic, size_t tlen,
 	const void *data, size_t len, fng_ws_published_cb cb, void *arg);
 
+/*
+ * A topic's last cluster-wide number (GET /@topics/{topic}): cb gets it with nodes 0 and local
+ * false; or this node's last number with local true when Redis does not answer. As
+ * fng__ws_cluster_publish for the rest.
+ */
+int fng__ws_cluster_last_seq(struct fng_server *srv, const char *topic, size_t tlen,
+	fng_ws_published_cb cb, void *arg);
+
 /* One entry of a topic's shared history. */
 struct fng_ws_hist {
 	uint64_t seq;

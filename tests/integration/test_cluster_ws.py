@@ -173,6 +173,9 @@ def _():
     for n, ws in subs.items():
         e = own_publication(ws) if n == 'b' else envelope(ws)
         eq((e['seq'], e['data']), (N + 1, 'from-b'), 'node %s: the handler\'s publication' % n)
+    r = admin(node('c'), 'GET', '/@topics/' + t)
+    eq((r.status, json.loads(r.body)), (200, {'topic': t, 'seq': N + 1}),
+       'GET /@topics on C: the cluster\'s last number')
     for ws in subs.values():
         ws.close()
 
