@@ -187,6 +187,29 @@ struct pub {
 	char topic[];
 };
 
+/* A record of topic and a copy of data for a callback; NULL without memory. */
+static struct pub *pub_new(struct fng_server *srv, const char *topic, size_t tlen,
+	const void *data, size_t len, fng_ws_published_cb cb, void *arg)
+{
+	struct pub *p = malloc(sizeof(*p) + tlen + 1 + len);
+
+	if (!p) {
+		return NULL;
+	}
+	p->srv = srv;
+	p->cb = cb;
+	p->arg = arg;
+	p->tlen = tlen;
+	p->len = len;
+	memcpy(p->topic, topic, tlen);
+	p->topic[tlen] = '\0';
+	p->data = p->topic + tlen + 1;
+	if (len) {
+		memcpy(p->data, data, len);
+	}
+	return p;
+}
+
 static void local_fallback(struct fng_ws_cluster *wc, const char *why)
 {
 	fng__metric_add(wc->m_local, 1);
@@ -238,26 +261,12 @@ int fng__ws_cluster_publish(struct fng_server *srv, const char *topic, size_t tl
 	struct pub *p;
 	int err;
 
-	if (!fng__ws_cluster_on(srv)) {
+	if (!fng__ws_cluster_on(srv) || !fng__topic_name_ok(topic, tlen)) {
 		return -EINVAL;
 	}
-	if (!fng__topic_name_ok(topic, tlen)) {
-		return -EINVAL;
-	}
-	p = malloc(sizeof(*p) + tlen + 1 + len);
+	p = pub_new(srv, topic, tlen, data, len, cb, arg);
 	if (!p) {
 		return -ENOMEM;
-	}
-	p->srv = srv;
-	p->cb = cb;
-	p->arg = arg;
-	p->tlen = tlen;
-	p->len = len;
-	memcpy(p->topic, topic, tlen);
-	p->topic[tlen] = '\0';
-	p->data = p->topic + tlen + 1;
-	if (len) {
-		memcpy(p->data, data, len);
 	}
 	argv[0] = kc;
 	lens[0] = key(wc, kc, "ts:", topic, tlen);
@@ -309,15 +318,10 @@ int fng__ws_cluster_last_seq(struct fng_server *srv, const char *topic, size_t t
 	if (!fng__ws_cluster_on(srv) || !cb || !fng__topic_name_ok(topic, tlen)) {
 		return -EINVAL;
 	}
-	p = calloc(1, sizeof(*p) + tlen + 1);
+	p = pub_new(srv, topic, tlen, NULL, 0, cb, arg);
 	if (!p) {
 		return -ENOMEM;
 	}
-	p->srv = srv;
-	p->cb = cb;
-	p->arg = arg;
-	p->tlen = tlen;
-	memcpy(p->topic, topic, tlen);
 	lens[1] = key(wc, kc, "ts:", topic, tlen);
 	err = fng__cluster_command(wc->c, 2, argv, lens, last_cb, p);
 	if (err) {
