@@ -205,12 +205,14 @@ def _():
           'forwards counted')
 
 
-@tap.case('a handler on B sends to a connection held by A (fng_ws_send)')
+@tap.case('a handler on B sends to and closes a connection held by A (fng_ws_send, fng_ws_close)')
 def _():
     a, b = connect('a'), connect('b')
     cid = whoami(a)
     b.text('to:%s:via handler on b' % cid)
     eq(a.recv_message(), (1, b'via handler on b'), 'A\'s client got the handler\'s message')
+    b.text('kick:' + cid)
+    eq(a.expect_close(4000), b'kicked', 'A\'s client closed by the handler on B')
     a.close()
     b.close()
 
