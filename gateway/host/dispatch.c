@@ -168,7 +168,8 @@ static bool remote_ok(struct fng_functions *fns, const struct fng_fn_policy *pol
 			continue;
 		}
 		fng__conn_tag(api->name, tag);
-		if (memcmp(tag, id->p, FNG_CONN_TAG_LEN) == 0 && fng__policy_api_ok(policy, api->name)) {
+		if (memcmp(tag, id->p, FNG_CONN_TAG_LEN) == 0 &&
+			fng__policy_api_ok(policy, api->name)) {
 			return true;
 		}
 	}

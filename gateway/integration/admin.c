@@ -233,8 +233,8 @@ static int connection(struct fng_req *req, struct fng_str id)
 			return FNG_STAGE_DONE;
 		}
 		if (err == -ENOENT && fng__ws_cluster_on(req->srv) && id.len == FNG_CONN_ID_LEN) {
-			return forward(req, binary ? FNG_WS_REMOTE_BINARY : FNG_WS_REMOTE_TEXT, id, 0,
-				req->body.p, req->body.len);
+			return forward(req, binary ? FNG_WS_REMOTE_BINARY : FNG_WS_REMOTE_TEXT, id,
+				0, req->body.p, req->body.len);
 		}
 	} else if (fng__str_eq(req->method, "DELETE", 6)) {
 		uint32_t code = 1000;
@@ -255,7 +255,8 @@ static int connection(struct fng_req *req, struct fng_str id)
 			return FNG_STAGE_DONE;
 		}
 		if (err == -ENOENT && fng__ws_cluster_on(req->srv) && id.len == FNG_CONN_ID_LEN) {
-			return forward(req, FNG_WS_REMOTE_CLOSE, id, (int)code, reason.p, reason.len);
+			return forward(req, FNG_WS_REMOTE_CLOSE, id, (int)code, reason.p,
+				reason.len);
 		}
 	} else {
 		return fng__admin_method_not_allowed(req, "GET", "POST", "DELETE");

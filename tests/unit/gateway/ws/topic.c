@@ -795,7 +795,7 @@ static void test_cluster_resume(void)
 		deliver("cr", s, false);
 	}
 	drop_got(&w);
-	CHECK_INT(fng__topic_subscribe(&w2, "cr", 2, true, 1), 0, "resume from 1 on a cluster node");
+	CHECK_INT(fng__topic_subscribe(&w2, "cr", 2, true, 1), 0, "resume from 1 (cluster node)");
 	CHECK(hist_calls == 1 && hist_last == 1 && w2.ngot == 0,
 		"... asks the cluster's history and queues nothing yet");
 	deliver("cr", 4, false);
@@ -817,7 +817,8 @@ static void test_cluster_resume(void)
 	deliver("cr", 7, false);
 	hist_cb(-EIO, 0, 0, NULL, 0, hist_arg);
 	CHECK(strcmp(got_seqs(&w3), "5 6 7") == 0,
-		"Redis not answering: the local history, the held one not twice: %s", got_seqs(&w3));
+		"Redis not answering: the local history, the held one not twice: %s",
+		got_seqs(&w3));
 
 	CHECK_INT(fng__topic_subscribe(&w4, "cr", 2, true, 0), 0, "a resume whose client leaves");
 	deliver("cr", 8, false);
