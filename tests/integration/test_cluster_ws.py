@@ -10,7 +10,8 @@ connection held by A, and 410 once it is gone; a handler on B pushes to a connec
 (fng_ws_send); a client that drops on A and comes back to B with resume=TOPIC:SEQ gets what it
 missed, and a gap signal when the history no longer has it; Redis stopped: local delivery
 goes on (and says so in the log and a metric), cross-node delivery comes back after Redis
-does; a node killed with SIGKILL: its connections' registrations expire (410 from the others).
+does; a node that does not answer (SIGSTOP): 504; a node killed with SIGKILL: its connections'
+registrations expire (410 from the others).
 Skipped without redis-server.
 """
 
@@ -29,7 +30,7 @@ tap = Tap(budget=80, needs_workers=True)
 TOKEN = 'test-admin-token-0123456789'
 AUTH = [('Authorization', 'Bearer ' + TOKEN)]
 HEARTBEAT_MS = 200
-TTL_MS = 1200
+TTL_MS = 2500
 
 
 def config(fdir, port, node):
@@ -290,6 +291,27 @@ def _():
     eq(own_publication(a1)['data'], 'after', 'the publisher\'s own copy')
     for ws in (a1, a2, b):
         ws.close()
+
+
+@tap.case('a node that does not answer (SIGSTOP): 504 from the others, then it answers again')
+def _():
+    a = connect('a')
+    cid = whoami(a)
+    wait_for('registered', lambda: admin(node('b'), 'GET', '/@connections/' + cid).status == 200,
+             2.0)
+    node('a').proc.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        r = admin(node('b'), 'GET', '/@connections/' + cid)
+        took = time.monotonic() - t0
+    finally:
+        node('a').proc.send_signal(signal.SIGCONT)
+    eq(r.status, 504, 'GET on B while A is stopped (%r)' % r.body)
+    check(0.9 < took < 2.0, 'after the request\'s deadline (1 s): %.2f s' % took)
+    check(b'did not answer' in r.body, 'says why: %r' % r.body)
+    wait_for('A answers again',
+             lambda: admin(node('b'), 'GET', '/@connections/' + cid).status == 200, 3.0)
+    a.close()
 
 
 @tap.case('a node killed: its connections\' registrations expire (410 from the others)')
