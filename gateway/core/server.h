@@ -8,6 +8,7 @@
 #include "mem.h"
 
 struct fng_cluster;
+struct fng_ws_cluster;
 struct fng_config;
 struct fng_dashboard;
 struct fng_functions;
@@ -174,6 +175,8 @@ struct fng_server {
 	struct fng_dashboard *dashboard;
 	/* The cluster's Redis client (state/cluster.h); NULL without `cluster:`. */
 	struct fng_cluster *cluster;
+	/* WebSocket across nodes on it (ws/ws_cluster.h); NULL without `cluster:`. */
+	struct fng_ws_cluster *ws_cluster;
 };
 
 /* The last connection of a draining server has closed. */

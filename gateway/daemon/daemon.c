@@ -33,6 +33,7 @@
 #include "schedule.h"
 #include "stages.h"
 #include "topic.h"
+#include "ws_cluster.h"
 #include "ws_conn.h"
 #include "daemon.h"
 
@@ -438,6 +439,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	fng__metrics_register_all(fng__host_metrics);
 	fng__metrics_register_all(fng__ws_metrics);
 	fng__metrics_register_all(fng__cluster_metrics);
+	fng__metrics_register_all(fng__ws_cluster_metrics);
 	fng__admin_register(&fng__dashboard_admin);
 	fng__admin_register(&fng__cluster_admin);
 	srv->loop = loop;
@@ -579,6 +581,13 @@ int fng__server_start(struct fng_server *srv)
 		fng__log("error", "cluster: cannot start the client", "error", "out of memory", NULL);
 		return UV_ENOMEM;
 	}
+	/* WebSocket fan-out and the connection registry on it (ws/ws_cluster.h). */
+	err = fng__ws_cluster_start(srv);
+	if (err) {
+		fng__log("error", "cluster: cannot start WebSocket fan-out", "error",
+			fng_strerror(err), NULL);
+		return err;
+	}
 	fng__notify("READY=1\nMAINPID=%ld\nSTATUS=serving on %u listener%s", (long)getpid(),
 		srv->nlisteners, srv->nlisteners == 1 ? "" : "s");
 	return 0;
@@ -623,6 +632,7 @@ void fng__server_finish(struct fng_server *srv)
 	fng__jwt_loop_close(srv);
 	fng__keystate_close(srv);
 	fng__dashboard_close(srv);
+	fng__ws_cluster_stop(srv);
 	fng__cluster_close(srv);
 	while (uv_run(srv->loop, UV_RUN_NOWAIT)) {
 	}

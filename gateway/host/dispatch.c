@@ -17,6 +17,7 @@
 #include "stages.h"
 #include "topic.h"
 #include "ws.h"
+#include "ws_cluster.h"
 #include "ws_conn.h"
 
 void fng__host_worker_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -147,20 +148,55 @@ static void ws_refused(struct fng_functions *fns, struct fng_worker *w, const ch
 	fn->refused = 0;
 }
 
-/* A handler's message for a WebSocket connection (fng_ws_send): gone connections drop it. */
+/*
+ * Whether a connection held by another node (ws_cluster.h) may be acted on by policy: its API
+ * is known here by the tag its id starts with (sdk/grants.h).
+ */
+static bool remote_ok(struct fng_functions *fns, const struct fng_fn_policy *policy,
+	const struct fng_wire_str *id)
+{
+	const struct fng_config *cfg = fns->srv->cfg;
+	char tag[FNG_CONN_TAG_LEN];
+
+	if (!fng__ws_cluster_on(fns->srv) || id->len != FNG_CONN_ID_LEN) {
+		return false;
+	}
+	for (unsigned i = 0; cfg && i < cfg->napis; i++) {
+		const struct fng_api *api = &cfg->apis[i];
+
+		if (api->protocol != FNG_API_WEBSOCKET) {
+			continue;
+		}
+		fng__conn_tag(api->name, tag);
+		if (memcmp(tag, id->p, FNG_CONN_TAG_LEN) == 0 &&
+			fng__policy_api_ok(policy, api->name)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A handler's message for a WebSocket connection (fng_ws_send): gone connections drop it; one
+ * held by another cluster node gets it through Redis (fire and forget).
+ */
 static int on_ws_send(struct fng_functions *fns, struct fng_worker *w, const uint8_t *b,
 	size_t n)
 {
 	struct fng_wire_str id, data;
 	void *h = NULL;
 	bool binary;
+	int err;
 
 	if (fng__wire_decode_ws_send(b, n, &id, &data, &binary, &h)) {
 		return -1;
 	}
-	if (fng__ws_push(fns->srv, id.p, id.len, data.p, data.len, binary, w->gen->fn->policy) ==
-		-EACCES) {
+	err = fng__ws_push(fns->srv, id.p, id.len, data.p, data.len, binary, w->gen->fn->policy);
+	if (err == -EACCES) {
 		ws_refused(fns, w, "send", &id, NULL);
+	} else if (err == -ENOENT && remote_ok(fns, w->gen->fn->policy, &id)) {
+		fng__ws_cluster_remote(fns->srv, binary ? FNG_WS_REMOTE_BINARY : FNG_WS_REMOTE_TEXT,
+			id.p, id.len, 0, data.p, data.len, NULL, NULL);
 	}
 	fng__wire_free(h);
 	return 0;
@@ -173,6 +209,7 @@ static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const ui
 	struct fng_wire_str id, reason;
 	uint32_t code;
 	void *h = NULL;
+	int err;
 
 	if (fng__wire_decode_ws_close(b, n, &id, &code, &reason, &h)) {
 		return -1;
@@ -182,9 +219,13 @@ static int on_ws_close(struct fng_functions *fns, struct fng_worker *w, const ui
 		fng__wire_free(h);
 		return -1;
 	}
-	if (fng__ws_close_id(fns->srv, id.p, id.len, (int)code, reason.p, reason.len,
-		w->gen->fn->policy) == -EACCES) {
+	err = fng__ws_close_id(fns->srv, id.p, id.len, (int)code, reason.p, reason.len,
+		w->gen->fn->policy);
+	if (err == -EACCES) {
 		ws_refused(fns, w, "close", &id, NULL);
+	} else if (err == -ENOENT && remote_ok(fns, w->gen->fn->policy, &id)) {
+		fng__ws_cluster_remote(fns->srv, FNG_WS_REMOTE_CLOSE, id.p, id.len, (int)code,
+			reason.p, reason.len, NULL, NULL);
 	}
 	fng__wire_free(h);
 	return 0;

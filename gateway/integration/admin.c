@@ -16,6 +16,12 @@
  *   /@dashboard...                   the operator dashboard (dashboard.c, registered)
  *   /@cluster                        the cluster's nodes (cluster_admin.c, registered)
  *
+ * On a cluster node (ws_cluster.h), /@connections/{id} for a connection another node holds is
+ * sent to that node and answered from its reply (410 when no node holds it; 504 when its node
+ * does not answer), and POST /@topics goes through Redis: the answer waits for the topic's
+ * cluster-wide number ({"topic","seq","nodes"}; "local": true while Redis is down), as GET
+ * /@topics does for the topic's last one.
+ *
  * Requests walk the same stage table as API traffic (parsing, limits, access log): the
  * endpoint stage sends them here as an integration of their own.
  */
@@ -28,6 +34,7 @@
 #include "stages.h"
 #include "topic.h"
 #include "ws.h"
+#include "ws_cluster.h"
 #include "ws_conn.h"
 
 #define ADMIN_BODY_BYTES (1u << 20)
@@ -118,6 +125,90 @@ static bool query_u32(struct fng_req *req, const char *name, uint32_t *out)
 	return true;
 }
 
+/* An admin request waiting for another node or for Redis: req is NULL once its client left. */
+struct fng_ws_ask {
+	struct fng_req *req;
+	size_t tlen;
+	char topic[];
+};
+
+static struct fng_ws_ask *ask_new(struct fng_req *req, const char *topic, size_t tlen)
+{
+	struct fng_ws_ask *a = malloc(sizeof(*a) + tlen + 1);
+
+	if (a) {
+		a->req = req;
+		a->tlen = tlen;
+		memcpy(a->topic, topic, tlen);
+		a->topic[tlen] = '\0';
+	}
+	return a;
+}
+
+/* The request a callback answers, or NULL (its client left); frees a either way. */
+static struct fng_req *ask_take(struct fng_ws_ask *a)
+{
+	struct fng_req *req = a->req;
+
+	if (req) {
+		req->ws_ask = NULL;
+	}
+	return req;
+}
+
+/* The holder's answer for /@connections/{id} (ws_cluster.h). */
+static void remote_done(int status, const char *body, size_t len, void *arg)
+{
+	struct fng_ws_ask *a = arg;
+	struct fng_req *req = ask_take(a);
+	int rc;
+
+	free(a);
+	if (!req) {
+		return;
+	}
+	if (status == 200) {
+		req->resp.status = 200;
+		fng__resp_header(req, "content-type", 12, "application/json", 16);
+		fng__buf_append(&req->resp.body, body, len);
+		fng__buf_str(&req->resp.body, "\n");
+		rc = FNG_STAGE_DONE;
+	} else if (status == 204) {
+		req->resp.status = 204;
+		rc = FNG_STAGE_DONE;
+	} else if (status == 410) {
+		req->error_detail = "no such connection, or it is gone";
+		rc = FNG_EGONE;
+	} else if (status == 504) {
+		req->error_detail = "the node holding the connection did not answer in time";
+		rc = FNG_EGATEWAY_TIMEOUT;
+	} else {
+		req->error_detail = "cluster: Redis is down: connections of other nodes are out of "
+			"reach";
+		rc = FNG_EUNAVAILABLE;
+	}
+	fng__req_resume(req, rc);
+}
+
+/* Sends op for id to the node that holds it; the answer comes in remote_done. */
+static int forward(struct fng_req *req, enum fng_ws_remote_op op, struct fng_str id, int code,
+	const void *data, size_t len)
+{
+	struct fng_ws_ask *a = ask_new(req, "", 0);
+	int err;
+
+	if (!a) {
+		return -ENOMEM;
+	}
+	err = fng__ws_cluster_remote(req->srv, op, id.p, id.len, code, data, len, remote_done, a);
+	if (err) {
+		free(a);
+		return err;
+	}
+	req->ws_ask = a;
+	return FNG_STAGE_PENDING;
+}
+
 static int connection(struct fng_req *req, struct fng_str id)
 {
 	struct fng_buf b = { 0 };
@@ -128,6 +219,9 @@ static int connection(struct fng_req *req, struct fng_str id)
 		if (err == 0) {
 			return json_answer(req, 200, &b);
 		}
+		if (err == -ENOENT && fng__ws_cluster_on(req->srv) && id.len == FNG_CONN_ID_LEN) {
+			return forward(req, FNG_WS_REMOTE_INFO, id, 0, NULL, 0);
+		}
 	} else if (fng__str_eq(req->method, "POST", 4)) {
 		const struct fng_header *ct = fng__req_header(req, "content-type", 12);
 		bool binary = ct && ct->value.len >= 24 &&
@@ -137,6 +231,10 @@ static int connection(struct fng_req *req, struct fng_str id)
 		if (err == 0) {
 			req->resp.status = 204;
 			return FNG_STAGE_DONE;
+		}
+		if (err == -ENOENT && fng__ws_cluster_on(req->srv) && id.len == FNG_CONN_ID_LEN) {
+			return forward(req, binary ? FNG_WS_REMOTE_BINARY : FNG_WS_REMOTE_TEXT, id,
+				0, req->body.p, req->body.len);
 		}
 	} else if (fng__str_eq(req->method, "DELETE", 6)) {
 		uint32_t code = 1000;
@@ -156,6 +254,10 @@ static int connection(struct fng_req *req, struct fng_str id)
 			req->resp.status = 204;
 			return FNG_STAGE_DONE;
 		}
+		if (err == -ENOENT && fng__ws_cluster_on(req->srv) && id.len == FNG_CONN_ID_LEN) {
+			return forward(req, FNG_WS_REMOTE_CLOSE, id, (int)code, reason.p,
+				reason.len);
+		}
 	} else {
 		return fng__admin_method_not_allowed(req, "GET", "POST", "DELETE");
 	}
@@ -165,6 +267,45 @@ static int connection(struct fng_req *req, struct fng_str id)
 		return FNG_EGONE;
 	}
 	return err;
+}
+
+/* A publication's cluster-wide number (ws_cluster.h): the answer to POST /@topics. */
+static void published(uint64_t seq, long long nodes, bool local, void *arg)
+{
+	struct fng_ws_ask *a = arg;
+	struct fng_req *req = ask_take(a);
+	struct fng_buf b = { 0 };
+
+	if (req) {
+		fng__buf_str(&b, "{\"topic\":\"");
+		fng__buf_append(&b, a->topic, a->tlen);
+		fng__buf_str(&b, "\",\"seq\":");
+		fng__buf_u64(&b, seq);
+		fng__buf_str(&b, ",\"nodes\":");
+		fng__buf_u64(&b, nodes > 0 ? (uint64_t)nodes : 0);
+		fng__buf_str(&b, local ? ",\"local\":true}" : "}");
+		fng__req_resume(req, json_answer(req, 200, &b));
+	}
+	free(a);
+}
+
+/* A topic's last cluster-wide number: the answer to GET /@topics on a cluster node. */
+static void last_seq(uint64_t seq, long long nodes, bool local, void *arg)
+{
+	struct fng_ws_ask *a = arg;
+	struct fng_req *req = ask_take(a);
+	struct fng_buf b = { 0 };
+
+	(void)nodes;
+	if (req) {
+		fng__buf_str(&b, "{\"topic\":\"");
+		fng__buf_append(&b, a->topic, a->tlen);
+		fng__buf_str(&b, "\",\"seq\":");
+		fng__buf_u64(&b, seq);
+		fng__buf_str(&b, local ? ",\"local\":true}" : "}");
+		fng__req_resume(req, json_answer(req, 200, &b));
+	}
+	free(a);
 }
 
 static int topic(struct fng_req *req, struct fng_str name)
@@ -178,8 +319,22 @@ static int topic(struct fng_req *req, struct fng_str name)
 		req->error_detail = "a topic name is 1-128 characters of A-Z a-z 0-9 _ . ~ : / -";
 		return FNG_EBAD_REQUEST;
 	}
-	if (fng__str_eq(req->method, "GET", 3)) {
+	if (fng__str_eq(req->method, "GET", 3) && !fng__ws_cluster_on(req->srv)) {
 		seq = fng__topic_last_seq(req->srv, name.p, name.len);
+	} else if ((fng__str_eq(req->method, "POST", 4) || fng__str_eq(req->method, "GET", 3)) &&
+		fng__ws_cluster_on(req->srv)) {
+		struct fng_ws_ask *a = ask_new(req, name.p, name.len);
+		bool get = fng__str_eq(req->method, "GET", 3);
+
+		err = !a ? -ENOMEM : get ? fng__ws_cluster_last_seq(req->srv, name.p, name.len,
+			last_seq, a) : fng__ws_cluster_publish(req->srv, name.p, name.len,
+			req->body.p, req->body.len, published, a);
+		if (err) {
+			free(a);
+			return err;
+		}
+		req->ws_ask = a;
+		return FNG_STAGE_PENDING;
 	} else if (fng__str_eq(req->method, "POST", 4)) {
 		err = fng__topic_publish(req->srv, name.p, name.len, req->body.p, req->body.len, &seq, &n);
 		if (err == -ENOSPC) {
@@ -289,6 +444,12 @@ static void admin_cancel(struct fng_req *req)
 	const struct fng_admin_ext *ext = find_ext(req->path);
 
 	/* Everything else happens in start; a key operation waits for its job. */
+	if (req->ws_ask) {
+		req->ws_ask->req = NULL; /* its callback frees it */
+		req->ws_ask = NULL;
+		fng__req_resume(req, UV_ECANCELED);
+		return;
+	}
 	if (ext) {
 		if (ext->cancel) {
 			ext->cancel(req);

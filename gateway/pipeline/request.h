@@ -83,6 +83,7 @@ enum fng_event {
 
 struct fng_authz_call;
 struct fng_cluster_ask;
+struct fng_ws_ask;
 
 /*
  * "MESSAGE", "DISCONNECT", "SCHEDULE", "AUTHORIZER" (the event's type for handlers); NULL for
@@ -201,6 +202,8 @@ struct fng_req {
 	struct fng_authz_call *authz_call;
 	/* GET /@cluster's node listing in flight (integration/cluster_admin.c). */
 	struct fng_cluster_ask *cluster_ask;
+	/* An admin request waiting for another node or for Redis (integration/admin.c). */
+	struct fng_ws_ask *ws_ask;
 	/*
 	 * The API key and usage plan of a key-required route (stage "apikey"), and the quota's
 	 * answer (stage "quota"). wait: a lookup or reservation the request waits for.

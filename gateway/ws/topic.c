@@ -29,6 +29,7 @@
 #include "chars.h"
 #include "topic.h"
 #include "ws.h"
+#include "ws_cluster.h"
 #include "ws_conn.h"
 
 struct fng_topic {
@@ -38,6 +39,7 @@ struct fng_topic {
 	uint32_t refs;
 	bool live;                 /* in the registry */
 	uint64_t seq;              /* the last sequence number given */
+	bool local_seq;            /* a cluster node numbered a message itself (Redis down) */
 	struct fng_wssub **subs;
 	size_t nsubs, capsubs;
 	struct fng_wsmsg **ring;   /* history: rn messages from rhead, seq - rn + 1 .. seq */
@@ -391,12 +393,44 @@ struct fng_metric_def fng__m_ws_topics = {
 	.collect = collect_topics,
 };
 
-int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const void *data,
-	size_t len, uint64_t *seq, size_t *recipients)
+/*
+ * The frame {"topic","seq","data"} of a message of t; NULL (with *err) when it cannot be
+ * made. The message holds a reference to t.
+ */
+static struct fng_wsmsg *envelope(struct fng_topic *t, uint64_t seq, const void *data,
+	size_t len, int *err)
+{
+	struct fng_buf b = { 0 };
+	struct fng_wsmsg *m;
+
+	fng__buf_str(&b, "{\"topic\":\"");
+	fng__buf_append(&b, t->name, t->nlen);
+	fng__buf_str(&b, "\",\"seq\":");
+	fng__buf_u64(&b, seq);
+	fng__buf_str(&b, ",\"data\":");
+	*err = put_data(&b, data, len);
+	if (!*err) {
+		*err = fng__buf_str(&b, "}");
+	}
+	m = *err || !b.p ? NULL : fng__wsmsg_create(FNG_WS_TEXT, b.p, b.len);
+	fng__buf_finish(&b);
+	if (!m) {
+		*err = *err ? *err : -ENOMEM;
+		return NULL;
+	}
+	m->seq = seq;
+	m->topic = t;
+	t->refs++;
+	return m;
+}
+
+static void hold(struct fng_wssub *s, struct fng_wsmsg *m);
+
+int fng__topic_deliver(struct fng_server *srv, const char *name, size_t n, const void *data,
+	size_t len, uint64_t seq, bool create, uint64_t *seq_out, size_t *recipients)
 {
 	struct fng_topics *set = topics_of(srv);
 	struct fng_topic *t;
-	struct fng_buf b = { 0 };
 	struct fng_wsmsg *m;
 	uint64_t budget;
 	uint32_t max;
@@ -405,29 +439,34 @@ int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const
 	if (!fng__topic_name_ok(name, n)) {
 		return -EINVAL;
 	}
-	t = topic_get(set, name, n, true);
+	t = topic_get(set, name, n, create);
 	if (!t) {
+		if (!create) {
+			return 0; /* from another node: nobody here listens or kept its history */
+		}
 		return set && (limits(set, &budget, &max), set->map.n >= max) ? -ENOSPC : -ENOMEM;
 	}
 	limits(set, &budget, &max);
-	fng__buf_str(&b, "{\"topic\":\"");
-	fng__buf_append(&b, t->name, t->nlen);
-	fng__buf_str(&b, "\",\"seq\":");
-	fng__buf_u64(&b, t->seq + 1);
-	fng__buf_str(&b, ",\"data\":");
-	err = put_data(&b, data, len);
-	if (!err) {
-		err = fng__buf_str(&b, "}");
+	/*
+	 * A number is never given twice on one node: one at or below the last (after an outage
+	 * in which this node published on its own) is moved past it.
+	 */
+	if (!seq || seq <= t->seq) {
+		t->local_seq = t->local_seq || !seq;
+		seq = t->seq + 1;
 	}
-	m = err || !b.p ? NULL : fng__wsmsg_create(FNG_WS_TEXT, b.p, b.len);
-	fng__buf_finish(&b);
+	m = envelope(t, seq, data, len, &err);
 	if (!m) {
 		settle(t); /* a topic made for this publish goes again */
-		return err ? err : -ENOMEM;
+		return err;
 	}
-	m->seq = ++t->seq;
-	m->topic = t;
-	t->refs++;
+	if (seq != t->seq + 1) {
+		/* Numbers this node never saw (given while the topic had nobody here). */
+		while (t->rn) {
+			hist_pop(t);
+		}
+	}
+	t->seq = seq;
 	ring_push(t, m, budget);
 	/*
 	 * Backwards: a subscriber closed as a slow consumer leaves the array right here, and
@@ -436,10 +475,14 @@ int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const
 	fng__metric_inc(srv, &fng__m_ws_publications, NULL);
 	fng__metric_add(fng__metric_series(srv, &fng__m_ws_deliveries, NULL), t->nsubs);
 	for (size_t i = t->nsubs; i-- > 0;) {
-		fng__ws_enqueue(t->subs[i]->ws, m);
+		if (t->subs[i]->resume) {
+			hold(t->subs[i], m);
+		} else {
+			fng__ws_enqueue(t->subs[i]->ws, m);
+		}
 	}
-	if (seq) {
-		*seq = m->seq;
+	if (seq_out) {
+		*seq_out = m->seq;
 	}
 	if (recipients) {
 		*recipients = t->nsubs;
@@ -448,6 +491,22 @@ int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const
 	fit(set, budget);
 	fng__wsmsg_unref(m); /* t may go with it */
 	return 0;
+}
+
+int fng__topic_publish(struct fng_server *srv, const char *name, size_t n, const void *data,
+	size_t len, uint64_t *seq, size_t *recipients)
+{
+	if (fng__ws_cluster_on(srv)) {
+		/* Every node delivers it from Redis, this one too (ws_cluster.c). */
+		if (seq) {
+			*seq = 0;
+		}
+		if (recipients) {
+			*recipients = 0;
+		}
+		return fng__ws_cluster_publish(srv, name, n, data, len, NULL, NULL);
+	}
+	return fng__topic_deliver(srv, name, n, data, len, 0, true, seq, recipients);
 }
 
 struct fng_wsmsg *fng__topic_gap(const struct fng_topic *t, uint64_t from, uint64_t to)
@@ -482,6 +541,133 @@ static void replay(struct fng_topic *t, struct fng_ws *ws, uint64_t last)
 	for (uint64_t s = last + 1; s <= t->seq; s++) {
 		fng__ws_enqueue(ws, t->ring[(t->rhead + (s - first)) % t->rcap]);
 	}
+}
+
+/* A resume from the cluster's history: the live messages that came meanwhile, oldest first. */
+struct fng_topic_resume {
+	struct fng_wssub *s;       /* NULL once the subscription is gone */
+	uint64_t last;             /* the client's position */
+	struct fng_wsmsg **held;
+	uint32_t n, cap;
+};
+
+/* Live messages held per resume at most: beyond, the oldest go (the flush reports a gap). */
+#define HOLD_MAX FNG_TOPIC_HISTORY
+
+static void hold(struct fng_wssub *s, struct fng_wsmsg *m)
+{
+	struct fng_topic_resume *r = s->resume;
+
+	if (r->n == r->cap) {
+		uint32_t cap = r->cap ? r->cap * 2 : 8;
+		struct fng_wsmsg **a;
+
+		if (cap > HOLD_MAX || !(a = realloc(r->held, cap * sizeof(*a)))) {
+			if (!r->n) {
+				return;
+			}
+			fng__wsmsg_unref(r->held[0]);
+			memmove(r->held, r->held + 1, --r->n * sizeof(*r->held));
+		} else {
+			r->held = a;
+			r->cap = cap;
+		}
+	}
+	r->held[r->n++] = fng__wsmsg_ref(m);
+}
+
+/* Queues a gap signal for from..to on ws. */
+static void send_gap(struct fng_topic *t, struct fng_ws *ws, uint64_t from, uint64_t to)
+{
+	struct fng_wsmsg *g = fng__topic_gap(t, from, to);
+
+	if (g) {
+		fng__ws_enqueue(ws, g);
+		fng__wsmsg_unref(g);
+	}
+}
+
+/*
+ * Queues m on r's connection if it comes after *top (after a gap signal when numbers are
+ * missing in between). The queue may close the connection: r->s is NULL then.
+ */
+static void resume_queue(struct fng_topic_resume *r, struct fng_wsmsg *m, uint64_t *top)
+{
+	if (!r->s || m->seq <= *top) {
+		return;
+	}
+	if (m->seq > *top + 1) {
+		send_gap(r->s->t, r->s->ws, *top + 1, m->seq - 1);
+	}
+	*top = m->seq;
+	if (r->s) {
+		fng__ws_enqueue(r->s->ws, m);
+	}
+}
+
+/* The cluster's history for a resume (ws_cluster.h): it, then the live messages held. */
+static void resume_cb(int err, uint64_t cur, uint64_t last, const struct fng_ws_hist *e,
+	size_t n, void *arg)
+{
+	struct fng_topic_resume *r = arg;
+	struct fng_topic *t = r->s ? r->s->t : NULL;
+	uint64_t top = last;
+
+	if (t) {
+		t->refs++; /* the connection may close (and t go) while its replay is queued */
+		if (err) {
+			/* Redis did not answer: the local history, as on one node. */
+			replay(t, r->s->ws, r->last);
+			top = t->seq;
+		}
+		for (size_t i = 0; !err && i < n && r->s; i++) {
+			int e2;
+			struct fng_wsmsg *m = envelope(t, e[i].seq, e[i].data, e[i].len, &e2);
+
+			if (m) {
+				resume_queue(r, m, &top);
+				fng__wsmsg_unref(m);
+			}
+		}
+		if (!err && r->s && cur > top) {
+			send_gap(t, r->s->ws, top + 1, cur); /* the history no longer has them */
+			top = cur;
+		}
+		for (uint32_t i = 0; i < r->n && r->s; i++) {
+			resume_queue(r, r->held[i], &top);
+		}
+		if (r->s) {
+			r->s->resume = NULL;
+		}
+	}
+	for (uint32_t i = 0; i < r->n; i++) {
+		fng__wsmsg_unref(r->held[i]);
+	}
+	free(r->held);
+	free(r);
+	if (t) {
+		topic_unref(t);
+	}
+}
+
+/* Starts a resume from the cluster's history for s; false when it cannot (local replay). */
+static bool resume_cluster(struct fng_wssub *s, uint64_t last)
+{
+	struct fng_server *srv = fng__ws_server(s->ws);
+	struct fng_topic_resume *r;
+
+	if (!fng__ws_cluster_on(srv) || !(r = calloc(1, sizeof(*r)))) {
+		return false;
+	}
+	r->s = s;
+	r->last = last;
+	s->resume = r;
+	if (fng__ws_cluster_history(srv, s->t->name, s->t->nlen, last, resume_cb, r) != 0) {
+		s->resume = NULL;
+		free(r);
+		return false;
+	}
+	return true;
 }
 
 int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has_resume,
@@ -528,6 +714,7 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 	}
 	s->t = t;
 	s->ws = ws;
+	s->resume = NULL;
 	s->idx = t->nsubs;
 	t->subs[t->nsubs++] = s;
 	if (t->nsubs == 1) {
@@ -535,7 +722,7 @@ int fng__topic_subscribe(struct fng_ws *ws, const char *name, size_t n, bool has
 	}
 	s->wnext = *head;
 	*head = s;
-	if (has_resume) {
+	if (has_resume && !resume_cluster(s, resume)) {
 		/* A slow consumer closed by the replay leaves t, which may go with it. */
 		t->refs++;
 		replay(t, ws, resume);
@@ -548,6 +735,9 @@ static void sub_free(struct fng_wssub *s)
 {
 	struct fng_topic *t = s->t;
 
+	if (s->resume) {
+		s->resume->s = NULL; /* its answer frees it */
+	}
 	t->subs[s->idx] = t->subs[--t->nsubs];
 	t->subs[s->idx]->idx = s->idx;
 	free(s);
@@ -616,6 +806,29 @@ void fng__topic_each_subscriber(struct fng_server *srv, const char *name, size_t
 
 	for (size_t i = 0; t && i < t->nsubs; i++) {
 		fn(t->subs[i]->ws, arg);
+	}
+}
+
+void fng__topics_each_local(struct fng_server *srv,
+	void (*fn)(const char *topic, size_t tlen, uint64_t seq, void *arg), void *arg)
+{
+	struct fng_topics *set = srv->topics;
+	struct fng_list *lists[2];
+
+	if (!set) {
+		return;
+	}
+	lists[0] = &set->busy;
+	lists[1] = &set->idle;
+	for (int i = 0; i < 2; i++) {
+		for (struct fng_list *x = lists[i]->next; x != lists[i]; x = x->next) {
+			struct fng_topic *t = fng__container_of(x, struct fng_topic, link);
+
+			if (t->local_seq) {
+				t->local_seq = false;
+				fn(t->name, t->nlen, t->seq, arg);
+			}
+		}
 	}
 }
 

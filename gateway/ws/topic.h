@@ -60,6 +60,8 @@ struct fng_wssub {
 	struct fng_topic *t;
 	struct fng_ws *ws;
 	size_t idx;
+	/* A resume from the cluster's history in flight: live messages wait in it (topic.c). */
+	struct fng_topic_resume *resume;
 };
 
 /* A frame with opcode op around len bytes of p; NULL without memory. */
@@ -80,11 +82,29 @@ const char *fng__topic_name(const struct fng_topic *t);
  */
 int fng__topic_publish(struct fng_server *srv, const char *topic, size_t tlen, const void *data,
 	size_t len, uint64_t *seq, size_t *recipients);
+/*
+ * On a cluster node (ws_cluster.h) the publication goes through Redis and every node delivers
+ * it from there: *seq and *recipients are 0 (the number is Redis' to give, later), and the
+ * only error is -EINVAL (or -ENOMEM).
+ */
+
+/*
+ * Delivers len bytes to topic with sequence number seq (0: the next local one; one not beyond
+ * the topic's last is moved past it): the history and every subscriber get it. create: make
+ * the topic if it does not exist (false: a message from another node for a topic nobody here
+ * listens to is dropped, returning 0). As fng__topic_publish otherwise. On one node,
+ * fng__topic_publish is this with seq 0; on a cluster node, ws_cluster.c calls it for every
+ * publication it hears from Redis and for the ones Redis could not take.
+ */
+int fng__topic_deliver(struct fng_server *srv, const char *topic, size_t tlen, const void *data,
+	size_t len, uint64_t seq, bool create, uint64_t *seq_out, size_t *recipients);
 
 /*
  * Subscribes ws to topic from now on. resume: the last sequence number the client saw
  * (has_resume), whose successors still in the history are queued first, after a gap
- * signal if some are gone. Subscribing twice is a no-op. 0, -EINVAL, -ENOSPC (too many
+ * signal if some are gone. On a cluster node the history is the topic's stream in Redis
+ * (asked for here, live messages held back until it answers; the local history when Redis
+ * does not). Subscribing twice is a no-op. 0, -EINVAL, -ENOSPC (too many
  * topics, or ws has FNG_TOPIC_PER_CONN already), -ENOMEM.
  */
 int fng__topic_subscribe(struct fng_ws *ws, const char *topic, size_t tlen, bool has_resume,
@@ -95,6 +115,13 @@ int fng__topic_unsubscribe(struct fng_ws *ws, const char *topic, size_t tlen);
 void fng__topic_unsubscribe_all(struct fng_ws *ws);
 /* The last sequence number of topic (0: none, or no such topic). */
 uint64_t fng__topic_last_seq(struct fng_server *srv, const char *topic, size_t tlen);
+/*
+ * Calls fn for each topic whose numbers this node gave itself since the last call (messages
+ * delivered locally while Redis was down), with its last number: the cluster's counter is
+ * raised to it after a reconnection (ws_cluster.c).
+ */
+void fng__topics_each_local(struct fng_server *srv,
+	void (*fn)(const char *topic, size_t tlen, uint64_t seq, void *arg), void *arg);
 /* srv's topics now and the bytes their histories take (what the budget counts). */
 void fng__topics_usage(struct fng_server *srv, size_t *ntopics, uint64_t *history_bytes);
 /* Frees srv's topics (its connections are gone): when the loop's state goes. */

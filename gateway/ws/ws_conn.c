@@ -27,6 +27,7 @@
 #include "stages.h"
 #include "topic.h"
 #include "ws.h"
+#include "ws_cluster.h"
 #include "ws_conn.h"
 
 /* How long a closing handshake the server started waits for the client's close frame. */
@@ -1030,6 +1031,7 @@ static void conn_on_closed(struct fng_conn *c)
 	c->ws = NULL;
 	ws->conn = NULL;
 	fng__hmap_del(&ws->srv->ws_conns, &ws->hnode);
+	fng__ws_cluster_closed(ws->srv, ws->id);
 
 	fng__list_remove(&ws->dirty);
 	fng__topic_unsubscribe_all(ws);
@@ -1101,12 +1103,18 @@ static int conn_start(struct fng_conn *c, struct fng_req *req)
 		ws->m_in = fng__metric_series(ws->srv, &m_in, v);
 		ws->m_out = fng__metric_series(ws->srv, &m_out, v);
 	}
+	fng__ws_cluster_opened(ws->srv, ws->id);
 	/* What $connect subscribed to, from where it was then (or from the client's resume). */
 	for (struct fng_ws_presub *p = req->ws.presubs; p; p = p->next) {
 		uint64_t seq = p->seq;
+		bool has = resume_position(ws, p->topic, p->tlen, &seq);
 
-		resume_position(ws, p->topic, p->tlen, &seq);
-		fng__topic_subscribe(ws, p->topic, p->tlen, true, seq);
+		/*
+		 * On a cluster node, a topic this node did not know at $connect has no position
+		 * here (the cluster's number is Redis'): from now on, unless the client said.
+		 */
+		fng__topic_subscribe(ws, p->topic, p->tlen,
+			has || seq || !fng__ws_cluster_on(ws->srv), seq);
 	}
 	ws_arm(ws);
 	return 0;
@@ -1358,6 +1366,15 @@ const struct fng_upgrade_ops fng__ws_upgrade = {
 	.write = conn_write,
 	.written = up_written,
 };
+
+void fng__ws_each_id(struct fng_server *srv, void (*fn)(const char *id, void *arg), void *arg)
+{
+	for (size_t i = 0; i < srv->ws_conns.cap; i++) {
+		for (struct fng_hnode *n = srv->ws_conns.b[i]; n; n = n->next) {
+			fn(fng__container_of(n, struct fng_ws, hnode)->id, arg);
+		}
+	}
+}
 
 struct fng_server *fng__ws_server(const struct fng_ws *ws)
 {

@@ -69,6 +69,9 @@ int fng__ws_subscribe(struct fng_server *srv, struct fng_req *req, const char *i
 int fng__ws_info_json(struct fng_server *srv, const char *id, size_t idlen, struct fng_buf *b);
 int fng__ws_list_json(struct fng_server *srv, const char *topic, size_t tlen, struct fng_buf *b);
 
+/* Calls fn with the id of every open connection of srv (the cluster's registry refresh). */
+void fng__ws_each_id(struct fng_server *srv, void (*fn)(const char *id, void *arg), void *arg);
+
 /* The WebSocket metric families, NULL-terminated, for registration at start-up. */
 struct fng_metric_def;
 extern struct fng_metric_def *const fng__ws_metrics[];

@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "server.h"
 #include "ws.h"
+#include "ws_cluster.h"
 #include "ws_conn.h"
 
 #define NGOT 4
@@ -40,6 +41,37 @@ static struct fng_config cfg;
 struct fng_server *fng__ws_server(const struct fng_ws *ws)
 {
 	return &srv;
+}
+
+/*
+ * ws_cluster.c's side, stubbed: one node unless a test sets cluster_on; a resume's history
+ * request is kept here for the test to answer.
+ */
+static bool cluster_on;
+static fng_ws_history_cb hist_cb;
+static void *hist_arg;
+static uint64_t hist_last;
+static int hist_calls;
+
+bool fng__ws_cluster_on(struct fng_server *s)
+{
+	return cluster_on;
+}
+
+int fng__ws_cluster_publish(struct fng_server *s, const char *topic, size_t tlen,
+	const void *data, size_t len, fng_ws_published_cb cb, void *arg)
+{
+	return -EINVAL;
+}
+
+int fng__ws_cluster_history(struct fng_server *s, const char *topic, size_t tlen,
+	uint64_t last, fng_ws_history_cb cb, void *arg)
+{
+	hist_cb = cb;
+	hist_arg = arg;
+	hist_last = last;
+	hist_calls++;
+	return 0;
 }
 
 struct fng_wssub **fng__ws_subs(struct fng_ws *ws)
@@ -702,6 +734,114 @@ static void test_slow_leaves(void)
 		"... leaves the topic with its history, as it was");
 }
 
+/* Delivered to topic with sequence number seq (a cluster's, or 0), data "1". */
+static int deliver(const char *topic, uint64_t seq, bool create)
+{
+	return fng__topic_deliver(&srv, topic, strlen(topic), "1", 1, seq, create, NULL, NULL);
+}
+
+/* The sequence numbers of what ws got, gap signals as 0, in a string: "7 8 0 9". */
+static const char *got_seqs(const struct fng_ws *ws)
+{
+	static char out[256];
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < ws->ngot && o < sizeof(out) - 24; i++) {
+		o += (size_t)snprintf(out + o, sizeof(out) - o, i ? " %llu" : "%llu",
+			(unsigned long long)ws->got[i]->seq);
+	}
+	return out;
+}
+
+static void test_cluster_deliver(void)
+{
+	struct fng_ws w = { 0 }, w2 = { 0 };
+
+	fng__topics_free(&srv);
+	CHECK_INT(deliver("cd", 3, false), 0, "cluster: a message for a topic nobody here has");
+	CHECK_INT(ntopics(), 0, "... is dropped, no topic made");
+	CHECK_INT(fng__topic_subscribe(&w, "cd", 2, false, 0), 0, "cluster: subscribed");
+	deliver("cd", 7, false);
+	deliver("cd", 8, false);
+	CHECK(strcmp(got_seqs(&w), "7 8") == 0, "the cluster's numbers: %s", got_seqs(&w));
+	CHECK(text_frame_str(w.got[0], "{\"topic\":\"cd\",\"seq\":7,\"data\":1}"),
+		"... in the envelope");
+	deliver("cd", 5, false);
+	CHECK(strcmp(got_seqs(&w), "7 8 9") == 0,
+		"a number not past the last is moved past it (after a local outage): %s",
+		got_seqs(&w));
+	CHECK_INT(fng__topic_last_seq(&srv, "cd", 2), 9, "last_seq follows");
+	CHECK_INT(fng__topic_subscribe(&w2, "cd", 2, true, 3), 0,
+		"a local resume from before the first number seen");
+	CHECK(strcmp(got_seqs(&w2), "0 7 8 9") == 0 &&
+		text_frame_str(w2.got[0], "{\"topic\":\"cd\",\"gap\":{\"from\":4,\"to\":6}}"),
+		"... a gap for what this node never saw, then its history: %s", got_seqs(&w2));
+	drop_got(&w);
+	drop_got(&w2);
+	fng__topic_unsubscribe_all(&w);
+	fng__topic_unsubscribe_all(&w2);
+}
+
+static void test_cluster_resume(void)
+{
+	struct fng_ws w = { 0 }, w2 = { 0 }, w3 = { 0 }, w4 = { 0 };
+	struct fng_ws_hist e[2] = { { 2, "\"b\"", 3 }, { 4, "\"d\"", 3 } };
+
+	fng__topics_free(&srv);
+	cluster_on = true;
+	CHECK_INT(fng__topic_subscribe(&w, "cr", 2, false, 0), 0, "resume: a live subscriber");
+	for (uint64_t s = 1; s <= 3; s++) {
+		deliver("cr", s, false);
+	}
+	drop_got(&w);
+	CHECK_INT(fng__topic_subscribe(&w2, "cr", 2, true, 1), 0, "resume from 1 (cluster node)");
+	CHECK(hist_calls == 1 && hist_last == 1 && w2.ngot == 0,
+		"... asks the cluster's history and queues nothing yet");
+	deliver("cr", 4, false);
+	deliver("cr", 5, false);
+	CHECK(w2.ngot == 0 && strcmp(got_seqs(&w), "4 5") == 0,
+		"live messages wait for the history; others get them: %s", got_seqs(&w));
+	hist_cb(0, 4, 1, e, 2, hist_arg);
+	CHECK(strcmp(got_seqs(&w2), "2 0 4 5") == 0, "the history (a gap where it has a hole), "
+		"then the held ones after it, once: %s", got_seqs(&w2));
+	CHECK(text_frame_str(w2.got[0], "{\"topic\":\"cr\",\"seq\":2,\"data\":\"b\"}") &&
+		text_frame_str(w2.got[1], "{\"topic\":\"cr\",\"gap\":{\"from\":3,\"to\":3}}"),
+		"... as envelopes and a gap signal");
+	drop_got(&w);
+	drop_got(&w2);
+	deliver("cr", 6, false);
+	CHECK(strcmp(got_seqs(&w2), "6") == 0, "then live");
+
+	CHECK_INT(fng__topic_subscribe(&w3, "cr", 2, true, 4), 0, "another resume, from 4");
+	deliver("cr", 7, false);
+	hist_cb(-EIO, 0, 0, NULL, 0, hist_arg);
+	CHECK(strcmp(got_seqs(&w3), "5 6 7") == 0,
+		"Redis not answering: the local history, the held one not twice: %s",
+		got_seqs(&w3));
+
+	CHECK_INT(fng__topic_subscribe(&w4, "cr", 2, true, 0), 0, "a resume whose client leaves");
+	deliver("cr", 8, false);
+	fng__topic_unsubscribe_all(&w4);
+	hist_cb(0, 8, 0, e, 2, hist_arg);
+	CHECK(w4.ngot == 0, "... gets nothing when the answer comes (and nothing leaks)");
+
+	CHECK_INT(fng__topic_subscribe(&w4, "cr", 2, true, 5), 0, "a resume with nothing kept");
+	hist_cb(0, 8, 5, NULL, 0, hist_arg);
+	CHECK(strcmp(got_seqs(&w4), "0") == 0 &&
+		text_frame_str(w4.got[0], "{\"topic\":\"cr\",\"gap\":{\"from\":6,\"to\":8}}"),
+		"... is told of the gap: %s", got_seqs(&w4));
+	cluster_on = false;
+	{
+		struct fng_ws *all[] = { &w, &w2, &w3, &w4 };
+
+		for (size_t i = 0; i < 4; i++) {
+			drop_got(all[i]);
+			fng__topic_unsubscribe_all(all[i]);
+		}
+	}
+}
+
 int main(void)
 {
 	test_names();
@@ -715,6 +855,8 @@ int main(void)
 	test_cap();
 	test_free_empty();
 	test_slow_leaves();
+	test_cluster_deliver();
+	test_cluster_resume();
 	fng__topics_free(&srv);
 	return fng_test_done();
 }
