@@ -24,6 +24,7 @@
 #include "http.h"
 #include "jwt.h"
 #include "cache_stage.h"
+#include "climits.h"
 #include "keystate.h"
 #include "limit.h"
 #include "metrics.h"
@@ -430,6 +431,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	fng__stages_metrics_register();
 	fng__metrics_register_all(fng__host_metrics);
 	fng__metrics_register_all(fng__ws_metrics);
+	fng__metrics_register_all(fng__climits_metrics);
 	fng__admin_register(&fng__dashboard_admin);
 	srv->loop = loop;
 	srv->cfg = cfg;
@@ -608,6 +610,7 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	fng__jwt_loop_close(srv);
 	fng__keystate_close(srv);
+	fng__climits_close(srv);
 	fng__dashboard_close(srv);
 	while (uv_run(srv->loop, UV_RUN_NOWAIT)) {
 	}
@@ -636,6 +639,7 @@ void fng__server_finish(struct fng_server *srv)
 	fng__topics_free(srv);
 	fng__jwt_loop_free(srv);
 	fng__keystate_free(srv);
+	fng__climits_free(srv);
 	fng__cache_loop_free(srv);
 	fng__metrics_free(srv);
 	if (srv->limits) {
