@@ -33,14 +33,30 @@
 #define IDLE_MS 2000       /* an idle counter gives back what it has not spent */
 #define SWEEP_MS 1000
 #define TTL_EXTRA_S 3600   /* a counter outlives its period by this much */
+#define HOLD_MS 3000       /* after Redis lost its data, grants wait this long for the nodes */
 
 /*
- * KEYS[1]: the counter. ARGV: node, want (< 0: give back), quota, what the node knows its
- * field to be, ttl. Returns { granted (< 0: given back), the node's field, the total }.
+ * KEYS: the counter, the store's epoch, its hold. ARGV: node, want (< 0: give back), quota,
+ * what the node knows its field to be, ttl, the epoch the node knows ("": none yet), the
+ * hold's length. The epoch is made by the first script on an empty Redis; a node that knew
+ * another one finds that Redis lost its data and holds every grant until epoch + hold (ms),
+ * while the nodes put their fields back. Returns { granted (< 0: given back), the node's
+ * field, the total, the epoch, 1 while held }.
  */
 static struct fng_cluster_script reserve_script = { .text =
 	"local node, want = ARGV[1], tonumber(ARGV[2])\n"
 	"local limit, mine = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+	"local known, holdms = ARGV[6], tonumber(ARGV[7])\n"
+	"local t = redis.call('TIME')\n"
+	"local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+	"local epoch = redis.call('GET', KEYS[2])\n"
+	"if not epoch then\n"
+	"  epoch = tostring(now)\n"
+	"  redis.call('SET', KEYS[2], epoch)\n"
+	"end\n"
+	"if known ~= '' and known ~= epoch and now < tonumber(epoch) + holdms then\n"
+	"  redis.call('SET', KEYS[3], '1', 'PX', tonumber(epoch) + holdms - now)\n"
+	"end\n"
 	"local cur = tonumber(redis.call('HGET', KEYS[1], node) or '0')\n"
 	"if cur < mine then\n"
 	"  redis.call('HSET', KEYS[1], node, mine)\n"
@@ -48,16 +64,17 @@ static struct fng_cluster_script reserve_script = { .text =
 	"end\n"
 	"local total = 0\n"
 	"for _, v in ipairs(redis.call('HVALS', KEYS[1])) do total = total + tonumber(v) end\n"
+	"local hold = redis.call('EXISTS', KEYS[3])\n"
 	"local give = want\n"
 	"if give > 0 then\n"
 	"  if give > limit - total then give = limit - total end\n"
-	"  if give < 0 then give = 0 end\n"
+	"  if give < 0 or hold == 1 then give = 0 end\n"
 	"elseif -give > cur then\n"
 	"  give = -cur\n"
 	"end\n"
 	"if give ~= 0 then redis.call('HINCRBY', KEYS[1], node, give) end\n"
 	"redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))\n"
-	"return { give, cur + give, total + give }\n",
+	"return { give, cur + give, total + give, epoch, hold }\n",
 };
 
 struct qcounter {
@@ -83,7 +100,8 @@ struct fng_cquota {
 	struct fng_cluster *c;
 	struct fng_hmap counters;
 	uv_timer_t sweep;
-	bool degraded;
+	bool degraded, holding;
+	char epoch[24];        /* the store's epoch as last seen ("": none yet) */
 	unsigned inflight;
 	bool freed;
 };
@@ -166,8 +184,24 @@ static void reserve_cb(struct fng_cluster *cl, redisReply *r, void *arg)
 		}
 		c->mine = (uint64_t)r->element[1]->integer;
 		c->total = (uint64_t)r->element[2]->integer;
-		if (give == 0 && c->used >= c->reserved) {
+		if (r->elements >= 5 && r->element[3]->type == REDIS_REPLY_STRING) {
+			snprintf(q->epoch, sizeof(q->epoch), "%s", r->element[3]->str);
+		}
+		if (r->elements >= 5 && r->element[4]->integer == 1) {
+			/* Redis lost the counters: the plan's policy until the nodes have put theirs back. */
+			if (!q->holding) {
+				q->holding = true;
+				fng__log("warn", "cluster quotas rebuilt after Redis lost its data",
+					"hold_ms", "3000", "policy", "the plan's on_store_failure meanwhile",
+					NULL);
+			}
+			c->failed_until = ms + REST_MS / 4;
+			rc = c->fail_open ? 0 : -EIO;
+		} else if (give == 0 && c->used >= c->reserved) {
+			q->holding = false;
 			c->dry_until = ms + DRY_MS;
+		} else {
+			q->holding = false;
 		}
 	}
 	fng__kwait_wake(&c->waiters, rc);
@@ -177,23 +211,29 @@ static void reserve_cb(struct fng_cluster *cl, redisReply *r, void *arg)
 static int reserve(struct qcounter *c, int64_t want)
 {
 	struct fng_cquota *q = c->q;
-	char key[64 + FNG_KEY_ID_LEN + FNG_PLAN_NAME_MAX], w[24], l[24], m[24], t[24];
+	char key[256 + FNG_KEY_ID_LEN + FNG_PLAN_NAME_MAX], w[24], l[24], m[24], t[24];
 	const char *node = fng__cluster_node_id(q->c);
-	const char *argv[6];
-	size_t lens[6];
+	char ekey[256], hkey[256], h[16];
+	const char *argv[10];
+	size_t lens[10];
 	int err;
 
 	snprintf(key, sizeof(key), "%sq:%s:%s:%" PRId64, fng__cluster_prefix(q->c), c->plan,
 		c->id, c->period);
+	snprintf(ekey, sizeof(ekey), "%sq-epoch", fng__cluster_prefix(q->c));
+	snprintf(hkey, sizeof(hkey), "%sq-hold", fng__cluster_prefix(q->c));
+	snprintf(h, sizeof(h), "%d", HOLD_MS);
 	snprintf(w, sizeof(w), "%" PRId64, want);
 	snprintf(l, sizeof(l), "%" PRIu64, c->limit);
 	snprintf(m, sizeof(m), "%" PRIu64, c->mine);
 	snprintf(t, sizeof(t), "%" PRId64, c->ttl_s);
-	argv[0] = key, argv[1] = node, argv[2] = w, argv[3] = l, argv[4] = m, argv[5] = t;
-	for (int i = 0; i < 6; i++) {
+	argv[0] = key, argv[1] = ekey, argv[2] = hkey;
+	argv[3] = node, argv[4] = w, argv[5] = l, argv[6] = m, argv[7] = t;
+	argv[8] = q->epoch, argv[9] = h;
+	for (int i = 0; i < 10; i++) {
 		lens[i] = strlen(argv[i]);
 	}
-	err = fng__cluster_eval(q->c, &reserve_script, 1, 6, argv, lens, reserve_cb, c);
+	err = fng__cluster_eval(q->c, &reserve_script, 3, 10, argv, lens, reserve_cb, c);
 	if (err == 0) {
 		c->inflight = true;
 		c->job_period = c->period;
@@ -231,6 +271,30 @@ static void sweep_cb(uv_timer_t *t)
 	}
 }
 
+/*
+ * Connected again (Redis may have restarted empty): every counter of the period this node
+ * has a share of sends it at once, so that the counters are whole again before the hold
+ * ends.
+ */
+static void on_state(struct fng_cluster *cl, bool up, void *arg)
+{
+	struct fng_cquota *q = arg;
+
+	(void)cl;
+	if (!up) {
+		return;
+	}
+	for (size_t b = 0; b < q->counters.cap; b++) {
+		for (struct fng_hnode *n = q->counters.b[b]; n; n = n->next) {
+			struct qcounter *c = fng__container_of(n, struct qcounter, node);
+
+			if (c->mine && !c->inflight) {
+				reserve(c, 0);
+			}
+		}
+	}
+}
+
 static struct fng_cquota *cquota_get(struct fng_server *srv)
 {
 	struct fng_cquota *q;
@@ -248,6 +312,7 @@ static struct fng_cquota *cquota_get(struct fng_server *srv)
 	q->sweep.data = q;
 	uv_timer_start(&q->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
 	uv_unref((uv_handle_t *)&q->sweep);
+	fng__cluster_on_state(c, on_state, q);
 	srv->cquota = q;
 	return q;
 }
