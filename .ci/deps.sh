@@ -7,6 +7,7 @@ set -eu
 PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
 libuv1-dev node-llhttp libfyaml-dev libjansson-dev
 libwolfssl-dev libseccomp-dev libmsgpack-dev libwebsockets-dev libsqlite3-dev
+libhiredis-dev redis-server
 curl wrk nginx-light procps valgrind python3 openssl
 libfcgi-dev spawn-fcgi nghttp2-client chromium testssl.sh prometheus"
 

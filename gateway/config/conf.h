@@ -114,6 +114,15 @@ int fng__conf_template(struct fng_conf *L, const struct fng_conf_node *v, const 
 /* path as given if absolute, else relative to the config file's directory (nginx's way). */
 const char *fng__conf_relative(struct fng_conf *L, const char *path);
 
+/*
+ * The first line of the file named by the scalar v (a secret: a token, a password), relative
+ * to the config file, read under the rules for files the configuration names (core/safefile.h,
+ * at most max bytes) into the config's arena; NULL after an error at v naming what. The copy
+ * read from the file is wiped. An empty line or one holding a NUL byte is refused.
+ */
+const char *fng__conf_first_line(struct fng_conf *L, const struct fng_conf_node *v,
+	const char *what, uint64_t max);
+
 /* The value of key in mapping map, or NULL (also when map is NULL or not a mapping). */
 const struct fng_conf_node *fng__conf_lookup(const struct fng_conf_node *map, const char *key);
 

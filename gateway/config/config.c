@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "config.h"
 #include "errors.h"
+#include "safefile.h"
 
 /* ---- a YAML tree with positions (libfyaml's node API does not expose them) ---- */
 
@@ -714,3 +715,31 @@ void fng__config_unref(struct fng_config *c)
 	}
 }
 
+
+const char *fng__conf_first_line(struct fng_conf *L, const struct fng_conf_node *v,
+	const char *what, uint64_t max)
+{
+	const char *path = fng__conf_str(L, v, what), *why = NULL, *out = NULL;
+	struct fng_buf text = { 0 };
+	size_t n;
+
+	if (!path || !(path = fng__conf_relative(L, path))) {
+		return NULL;
+	}
+	/* Read under the rules for files the configuration names (core/safefile.h). */
+	if (fng__safe_read_path(path, &FNG_SAFE_NAMED(max), &text, &why) != 0) {
+		fng__conf_err(L, v, "%s %s: %s", what, path, why);
+		goto out;
+	}
+	for (n = 0; n < text.len && text.p[n] != '\n' && text.p[n] != '\r'; n++) {
+		/* the first line (the buffer holds no NUL terminator) */
+	}
+	if (n == 0 || memchr(text.p, '\0', n)) {
+		fng__conf_err(L, v, "%s %s: %s", what, path, n ? "holds a NUL byte" : "empty");
+		goto out;
+	}
+	out = fng__arena_strndup(L->cfg->arena, text.p, n);
+out:
+	fng__buf_wipe(&text);
+	return out;
+}

@@ -228,6 +228,25 @@ struct fng_tls_cfg {
 
 struct fng_alog_format; /* stages/access_log.h */
 
+/*
+ * `cluster:` (state/cluster_conf.c): the Redis server this node shares state through and how
+ * it reaches it (state/cluster.h). on is false without the section: everything stays local.
+ */
+struct fng_cluster_cfg {
+	bool on;
+	const char *redis;        /* "IP:PORT" as written */
+	const char *host;         /* its IP address, as hiredis takes it */
+	uint16_t port;
+	const char *password;     /* the first line of password_file; NULL: no AUTH */
+	uint32_t database;        /* SELECT; 0: the default database, not selected */
+	const char *key_prefix;   /* of every key and channel */
+	const char *node_id;      /* [A-Za-z0-9._-]{1,64} */
+	uint32_t connect_timeout_ms, command_timeout_ms;
+	uint32_t heartbeat_ms, node_ttl_ms;
+	uint32_t reconnect_min_ms, reconnect_max_ms;
+};
+
+
 struct fng_config {
 	atomic_int refs;
 	struct fng_arena *arena;
@@ -313,6 +332,7 @@ struct fng_config {
 	struct fng_schedule *schedules;
 	unsigned nschedules;
 	struct fng_topics_cfg topics;
+	struct fng_cluster_cfg cluster;
 	/*
 	 * "FILE:LINE:COL: message\n" lines about what was left out without making the file
 	 * invalid (a refused static file); NULL when none. Logged at start and on reload.

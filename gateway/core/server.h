@@ -7,6 +7,7 @@
 #include "log.h"
 #include "mem.h"
 
+struct fng_cluster;
 struct fng_config;
 struct fng_dashboard;
 struct fng_functions;
@@ -175,6 +176,8 @@ struct fng_server {
 	unsigned metrics_ticks;   /* sweeps: computed gauges are collected once a second */
 	/* The operator dashboard's sessions, feeds and ticker (integration/dashboard.c). */
 	struct fng_dashboard *dashboard;
+	/* The cluster's Redis client (state/cluster.h); NULL without `cluster:`. */
+	struct fng_cluster *cluster;
 };
 
 /* The last connection of a draining server has closed. */

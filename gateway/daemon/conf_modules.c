@@ -22,6 +22,7 @@ extern const struct fng_conf_module fng__admin_conf;
 extern const struct fng_conf_module fng__metrics_conf;
 extern const struct fng_conf_module fng__schedules_conf;
 extern const struct fng_conf_module fng__topics_conf;
+extern const struct fng_conf_module fng__cluster_conf;
 
 const struct fng_conf_module *const fng__conf_modules[] = {
 	&fng__server_conf,
@@ -34,5 +35,6 @@ const struct fng_conf_module *const fng__conf_modules[] = {
 	&fng__metrics_conf,
 	&fng__schedules_conf,
 	&fng__topics_conf,
+	&fng__cluster_conf,
 	NULL,
 };

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "cluster_node.h"
 #include "dashboard.h"
 #include "errors.h"
 #include "http.h"
@@ -289,6 +290,11 @@ static void reload_after_cb(uv_work_t *req, int status)
 			fng__log("warn", "throttle_memory_bytes not applied: out of memory to rebuild "
 				"the bucket table", "action", "the old budget stays", NULL);
 		}
+		if (!fng__cluster_cfg_same(&old->cluster, &w->cfg->cluster)) {
+			fng__log("warn", "cluster: changes to the cluster section apply at the next "
+				"start", "action", "the running cluster client keeps its settings",
+				NULL);
+		}
 		if (srv->keys && strcmp(old->state_dir, w->cfg->state_dir) != 0) {
 			fng__log("warn", "server.state_dir changed: it applies at the next start",
 				"state_dir", old->state_dir, NULL);
@@ -431,6 +437,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	fng__stages_metrics_register();
 	fng__metrics_register_all(fng__host_metrics);
 	fng__metrics_register_all(fng__ws_metrics);
+	fng__metrics_register_all(fng__cluster_metrics);
 	fng__metrics_register_all(fng__climits_metrics);
 	fng__admin_register(&fng__dashboard_admin);
 	srv->loop = loop;
@@ -567,6 +574,11 @@ int fng__server_start(struct fng_server *srv)
 			l->admin || l->tls || metrics ? "role" : NULL,
 			l->admin ? "admin" : metrics ? "metrics" : "tls", NULL);
 	}
+	/* The cluster client, once the listeners it advertises are bound (state/cluster.h). */
+	if (srv->cfg->cluster.on && !fng__cluster(srv)) {
+		fng__log("error", "cluster: cannot start the client", "error", "out of memory", NULL);
+		return UV_ENOMEM;
+	}
 	fng__notify("READY=1\nMAINPID=%ld\nSTATUS=serving on %u listener%s", (long)getpid(),
 		srv->nlisteners, srv->nlisteners == 1 ? "" : "s");
 	return 0;
@@ -612,6 +624,7 @@ void fng__server_finish(struct fng_server *srv)
 	fng__keystate_close(srv);
 	fng__climits_close(srv);
 	fng__dashboard_close(srv);
+	fng__cluster_close(srv);
 	while (uv_run(srv->loop, UV_RUN_NOWAIT)) {
 	}
 	uv_walk(srv->loop, close_walk_cb, NULL);

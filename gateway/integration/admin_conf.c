@@ -45,41 +45,24 @@ static int parse_admin_token(struct fng_conf *L, const struct fng_conf_node *v, 
 static int parse_admin_token_file(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
 	struct fng_config *c = obj;
-	const char *path = v ? fng__conf_str(L, v, "admin.token_file") : NULL, *why = NULL;
-	struct fng_buf text = { 0 };
+	const char *t;
 	size_t n;
-	int rc = -1;
 
-	if (!path) {
-		return v ? -1 : 0;
+	if (!v) {
+		return 0;
 	}
-	path = fng__conf_relative(L, path);
-	if (!path) {
+	t = fng__conf_first_line(L, v, "admin.token_file", TOKEN_FILE_MAX);
+	if (!t) {
 		return -1;
 	}
-	/* Read under the rules for files the configuration names (core/safefile.h). */
-	if (fng__safe_read_path(path, &FNG_SAFE_NAMED(TOKEN_FILE_MAX), &text, &why) != 0) {
-		fng__conf_err(L, v, "admin.token_file %s: %s", path, why);
-		goto out;
-	}
-	for (n = 0; n < text.len && text.p[n] != '\n' && text.p[n] != '\r'; n++) {
-		/* the first line (the buffer holds no NUL terminator) */
-	}
-	if (n == 0) {
-		fng__conf_err(L, v, "admin.token_file %s: empty", path);
-		goto out;
-	}
-	if (n < 16 || n > 256 || memchr(text.p, ' ', n) || memchr(text.p, '\t', n) ||
-		memchr(text.p, '\0', n)) {
+	n = strlen(t);
+	if (n < 16 || n > 256 || strpbrk(t, " \t")) {
 		fng__conf_err(L, v, "admin.token_file %s: the token must be 16 to 256 characters "
-			"without white space", path);
-		goto out;
+			"without white space", fng__conf_relative(L, v->s));
+		return -1;
 	}
-	c->admin.token = fng__arena_strndup(c->arena, text.p, n);
-	rc = c->admin.token ? 0 : -1;
-out:
-	fng__buf_wipe(&text);
-	return rc;
+	c->admin.token = t;
+	return 0;
 }
 
 static const struct fng_conf_key admin_keys[] = {

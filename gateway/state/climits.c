@@ -23,6 +23,7 @@
 
 #include "climits.h"
 #include "cluster.h"
+#include "cluster_node.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -33,6 +34,7 @@
 #define SWEEP_MS 250           /* expired leases go back, idle combinations are freed */
 #define IDLE_MS 10000
 #define COMBOS_MAX 65536       /* above: idle combinations are freed at once */
+#define NODES_MS 2000          /* the registry's live nodes are counted this often */
 
 /*
  * GCRA for k tokens across every bucket of KEYS at once (limit.h's arithmetic, in
@@ -154,8 +156,10 @@ struct store {
 	struct fng_limit_store *fallback;   /* local buckets of rate/N while Redis is down */
 	struct fng_hmap combos;
 	uv_timer_t sweep;
-	bool degraded, sweeping, freed;
+	bool degraded, freed;
 	unsigned inflight;                  /* scripts whose callback has not run */
+	uint32_t live_nodes;                /* the registry's count as last listed; 0: unknown */
+	uint64_t listed_ms;
 };
 
 static const struct fng_cluster_limits_cfg *conf(const struct store *st)
@@ -173,10 +177,16 @@ static uint64_t lease_ms(const struct store *st)
 	return conf(st)->lease_ms ? conf(st)->lease_ms : 50;
 }
 
-/* N of rate/N: the configured count of nodes, else 1 (each node alone keeps its limits). */
+/*
+ * N of rate/N: cluster.expected_nodes, else the live nodes of the registry as last listed
+ * (every NODES_MS while Redis answers), else 1.
+ */
 static uint32_t nodes(const struct store *st)
 {
-	return conf(st)->expected_nodes ? conf(st)->expected_nodes : 1;
+	if (conf(st)->expected_nodes) {
+		return conf(st)->expected_nodes;
+	}
+	return st->live_nodes ? st->live_nodes : 1;
 }
 
 static void say_down(struct store *st, bool down)
@@ -534,9 +544,31 @@ static void sweep(struct store *st, bool all)
 	}
 }
 
+static void nodes_cb(struct fng_cluster *c, redisReply *r, void *arg)
+{
+	struct store *st = arg;
+
+	(void)c;
+	if (--st->inflight == 0 && st->freed) {
+		free(st);
+		return;
+	}
+	if (!st->freed && r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1) {
+		st->live_nodes = (uint32_t)((r->elements - 1) / 4);
+	}
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
-	sweep(t->data, false);
+	struct store *st = t->data;
+	uint64_t ms = uv_now(st->srv->loop);
+
+	sweep(st, false);
+	if (!conf(st)->expected_nodes && fng__cluster_up(st->c) && ms - st->listed_ms >= NODES_MS &&
+		fng__cluster_nodes(st->c, nodes_cb, st) == 0) {
+		st->listed_ms = ms;
+		st->inflight++;
+	}
 }
 
 static void store_destroy(struct fng_limit_store *s)

@@ -41,7 +41,7 @@ metrics: { listen: "127.0.0.1:0" }
 cluster:
   redis: "127.0.0.1:%d"
   node_id: "%s"
-  prefix: "%s"
+  key_prefix: "%s"
   lease: 4
   lease_ms: 50
   expected_nodes: 3
