@@ -22,7 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Conn, Daemon, Tap, check, eq, exchange, free_port, note, req  # noqa: E402
+from lib import Conn, Daemon, Tap, check, diag, eq, exchange, free_port, req  # noqa: E402
 
 tap = Tap(budget=85.0)
 TOKEN = 'test-admin-token-0123456789'
@@ -170,7 +170,8 @@ def _():
     counts, elapsed = load(ports, '/g/hi', 4.0)
     ok = counts.get(200, 0)
     allowed = (RATE * elapsed + BURST) * 1.02
-    note('statuses %r in %.2f s' % (counts, elapsed))
+    diag('statuses %r in %.2f s: %.1f %% of rate x elapsed + burst' %
+         (counts, elapsed, 100.0 * ok / (RATE * elapsed + BURST)))
     check(ok <= allowed, '%d accepted in %.2f s: at most %.1f' % (ok, elapsed, allowed))
     check(ok >= 0.9 * RATE * elapsed, '%d accepted in %.2f s: the leases cost at most 10 %%'
           % (ok, elapsed))
@@ -211,6 +212,7 @@ def _():
     e.nodes[2] = None
     for i in range(60):
         ok += exchange(e.nodes[i % 2].port, req('GET', '/q/k', headers=h)).status == 200
+    diag('granted with a node killed: %d of 60' % ok)
     check(56 <= ok <= 60, 'granted in all %d: the quota, less at most what the dead node held '
           '(4, under one batch)' % ok)
     d = e.start(2)
@@ -232,7 +234,7 @@ def _():
     e.redis.stop()
     ports = [d.port for d in e.nodes]
     counts, elapsed = load(ports, '/down/hi', 2.0, per_node=1)
-    note('while down: %r in %.2f s' % (counts, elapsed))
+    diag('while Redis is down: %r in %.2f s' % (counts, elapsed))
     eq(sorted(counts), [200, 429], 'limits on rate/N: 200 and 429, no 5xx')
     allowed = (300 * elapsed + 30) * 1.05
     check(counts[200] <= allowed, '%d accepted: at most N x rate/N x elapsed + burst (%.0f)'
@@ -258,10 +260,12 @@ def _():
     time.sleep(3.5)
     for i in range(60):
         ok += exchange(e.nodes[i % 3].port, req('GET', '/q/k', headers=h)).status == 200
+    diag('granted across the Redis restart: %d of 60' % ok)
     check(ok <= 60, 'the quota is not exceeded after Redis came back empty: %d granted' % ok)
     check(ok >= 55, 'and not much refused: %d granted' % ok)
     counts, elapsed = load([d.port for d in e.nodes], '/g/hi', 2.0, per_node=1)
     allowed = (RATE * elapsed + BURST) * 1.02
+    diag('after the restart: %r in %.2f s' % (counts, elapsed))
     check(counts.get(200, 0) <= allowed, 'shared again: %d accepted, at most %.0f' %
           (counts.get(200, 0), allowed))
 
