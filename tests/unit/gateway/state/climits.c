@@ -218,7 +218,7 @@ static int take(struct env *e, const struct fng_limit_ask *asks, unsigned n,
 static void test_lease(void)
 {
 	struct env e;
-	struct fng_limit_ask asks[2] = { { "wide", 4, 1000, 100 }, { "narrow", 6, 1, 3 } };
+	struct fng_limit_ask asks[2] = { { "wide", 4, 10, 100 }, { "narrow", 6, 1, 3 } };
 	struct fng_limit_answer ans;
 	struct wait x[20] = { 0 };
 	char out[64];
