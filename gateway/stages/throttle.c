@@ -8,7 +8,9 @@
  * order the per-client buckets (a key's usage plan's, then the route's and the stage's), the
  * route's (per stage), the stage's, the gateway's.
  * The first empty bucket refuses with a 429 that names it and nothing is taken from the
- * others; otherwise one token is taken from each.
+ * others; otherwise one token is taken from each. With `cluster:` the buckets are shared by
+ * the nodes (state/climits.h): the decision comes from a lease at once or after a round trip
+ * to Redis, the stage pending meanwhile.
  *
  * "throttle_headers" (final phase) adds Retry-After to that 429 and, on an API with
  * rate_limit_headers, RateLimit-Limit/-Remaining/-Reset (the tightest bucket) to every
