@@ -8,8 +8,9 @@
 # tokens (the default) and of 1 (one round trip per decision). Reported: req/s, the ratio to
 # the local throttle within each round, p50/p99, and the clustered decision's cost in µs per
 # request, (1/rps - 1/rps_local)·1e6 with the medians; and the round trips each clustered
-# daemon sent (fngate_cluster_round_trips_total) per request. Every limit is far above the
-# load: a single refused request fails the run.
+# daemon sent (fngate_cluster_round_trips_total) per request, and the Redis server's own CPU
+# per request (INFO cpu before and after each run). Every limit is far above the load: a
+# single refused request fails the run.
 #
 #   bench/cluster_limits.sh            run, print the markdown section on stdout
 #   bench/cluster_limits.sh --write    also replace its section of docs/BENCHMARKS.md
@@ -104,6 +105,11 @@ done
 
 url_of() { echo "http://127.0.0.1:${PORT[$(daemon_of "$1")]}$(path_of "$1")"; }
 
+redis_cpu() { # the Redis server's CPU seconds so far (user + system)
+	redis-cli -p "$RPORT" info cpu | tr -d '\r' |
+		awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.6f\n", s }'
+}
+
 round_trips() { # DAEMON: the limits and quotas round trips it counted so far
 	python3 - "${MPORT[$1]}" <<'PY'
 import re, sys, urllib.request
@@ -118,7 +124,7 @@ PY
 run_wrk() { # VARIANT SECONDS OUT
 	local d before after
 	d=$(daemon_of "$1")
-	before=$(round_trips "$d")
+	before="$(round_trips "$d") $(redis_cpu)"
 	python3 bench/runwrk.py --wait-quiet "$QUIET_WAIT" "${PID[$d]}" "$3" -- \
 		wrk -t"$THREADS" -c"$CONNS" -d"$2"s --latency -H "x-api-key: ${KEY[$d]}" \
 		"$(url_of "$1")"
@@ -126,7 +132,7 @@ run_wrk() { # VARIANT SECONDS OUT
 		cat "$3" >&2
 		die "$1: refused or failed requests in $3 (the limits are meant never to refuse)"
 	fi
-	after=$(round_trips "$d")
+	after="$(round_trips "$d") $(redis_cpu)"
 	echo "$1 $before $after" >>"$RESULTS/trips.txt"
 }
 

@@ -35,16 +35,18 @@ def local_of(v):
 
 
 def trips(results):
-    """Per variant: (limits round trips, quotas round trips) over its recorded runs."""
+    """Per variant: (limits round trips, quotas round trips, Redis CPU seconds) over its
+    recorded runs (trips.txt: VARIANT, then limits, quotas and Redis CPU before, then after)."""
     out = {}
     path = os.path.join(results, "trips.txt")
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             for line in f:
                 p = line.split()
-                if len(p) == 5:
-                    lt, qt = out.get(p[0], (0, 0))
-                    out[p[0]] = (lt + int(p[3]) - int(p[1]), qt + int(p[4]) - int(p[2]))
+                if len(p) == 7:
+                    lt, qt, cpu = out.get(p[0], (0, 0, 0.0))
+                    out[p[0]] = (lt + int(p[4]) - int(p[1]), qt + int(p[5]) - int(p[2]),
+                                 cpu + float(p[6]) - float(p[3]))
     return out
 
 
@@ -66,33 +68,44 @@ def build(results):
                    meta.get("cpu"), meta.get("git")))
     out.append("")
     out.append("| variant | rounds | req/s | × local throttle (min-max) | p50 ms | p99 ms "
-               "| server CPU µs/req | clustered cost µs/req | Redis round trips per request "
-               "(limits + quotas) | other load |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+               "| server CPU µs/req | Redis CPU µs/req | clustered cost µs/req (req/s; CPU) "
+               "| Redis round trips per request (limits + quotas) | other load |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for v in variants:
         m = med[v]
         ratios = m["ratios"]
         base = med.get(local_of(v), {}).get("rps")
         cost = "—"
-        if not v.startswith("local") and m["rps"] and base:
-            cost = "%+.2f" % ((1 / m["rps"] - 1 / base) * 1e6)
-        per = "—"
+        per = rcpu = "—"
+        rcpu_us = None
         if v in tr and m["rps"]:
             total = sum(runs[(r, v)]["rps"] for r in range(1, rounds + 1)
                         if (r, v) in runs and runs[(r, v)]["rps"]) * float(meta["duration"])
             if total:
                 per = "%.3f + %.4f" % (tr[v][0] / total, tr[v][1] / total)
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                rcpu_us = tr[v][2] / total * 1e6
+                rcpu = "%.2f" % rcpu_us
+        lb = med.get(local_of(v), {})
+        if not v.startswith("local") and m["rps"] and base:
+            cpu = "n/a"
+            if m["cpu_us"] is not None and lb.get("cpu_us") is not None:
+                cpu = "%+.2f" % (m["cpu_us"] - lb["cpu_us"] + (rcpu_us or 0))
+            cost = "%+.2f; %s" % ((1 / m["rps"] - 1 / base) * 1e6, cpu)
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             LABELS.get(v, v), ",".join(map(str, used[v])), fmt_int(m["rps"]),
             "—" if v == "local_t" else
             "%.2f (%.2f-%.2f)" % (median(ratios), min(ratios), max(ratios)) if ratios else "n/a",
-            fmt_ms(m["p50"]), fmt_ms(m["p99"]), fmt_us(m["cpu_us"]), cost, per,
+            fmt_ms(m["p50"]), fmt_ms(m["p99"]), fmt_us(m["cpu_us"]), rcpu, cost, per,
             fmt_pct(m["other"])))
     out.append("")
     out.append("Medians over the rounds listed: those in which neither the variant nor the "
                "local throttle ran beside more than %d%% of other load (all rounds when none "
-               "did). **Clustered cost** is (1/req/s − 1/req/s of the same route on the local "
-               "store)·10⁶ with the medians. **Round trips per request** are the scripts the "
+               "did); the Redis server is other load to the gateway, so clustered runs carry its share. "
+               "**Redis CPU µs/req**: the server's user + system CPU over the requests of the "
+               "variant's recorded runs. **Clustered cost**: (1/req/s − 1/req/s of the same "
+               "route on the local store)·10⁶ with the medians; then the CPU it adds, the "
+               "gateway's CPU µs/req over the local one's plus Redis' (what a core pays per "
+               "decision, less sensitive to the machine's other load). **Round trips per request** are the scripts the "
                "daemon sent over the requests wrk counted (its req/s × the run's seconds), "
                "summed over the recorded runs." % NOISY_PCT)
     out.append("")

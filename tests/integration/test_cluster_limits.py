@@ -103,9 +103,12 @@ class Cluster:
             self.start(i)
 
     def start(self, i):
-        self.nodes[i] = Daemon(config(os.path.join(self.state, 'st'), self.redis.port,
-                                      'n%d' % (i + 1), self.prefix), listeners=3)
-        return self.nodes[i]
+        d = Daemon(config(os.path.join(self.state, 'st'), self.redis.port, 'n%d' % (i + 1),
+                          self.prefix), listeners=3)
+        self.nodes[i] = d
+        # Until a node has reached Redis its decisions are the failure policy's (rate/N).
+        d.wait_log(lambda o: o.get('msg') == 'cluster: redis up')
+        return d
 
     def stop(self):
         for d in self.nodes:
