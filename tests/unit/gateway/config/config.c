@@ -818,7 +818,7 @@ static void test_policy_errors(void)
 		"defaults over a set maximum");
 	load_err("functions:\n  defaults: { cpu_ms: 9000 }\n  max: { cpu_ms: 5000 }\n" MIN_API,
 		"2:23", "cpu_ms 9000 is over", "defaults.cpu_ms over max.cpu_ms");
-	load_err("functions: { grants: { f: { max: { memory_mb: 64 } } } }\n" MIN_API, "1:45",
+	load_err("functions: { grants: { f: { max: { memory_mb: 64 } } } }\n" MIN_API, "1:47",
 		"functions.grants.f.max.memory_mb 64 is below functions.defaults.memory_mb 128",
 		"a grant's max below the defaults");
 	load_err("functions: { grants: { f: { connections: [nope] } } }\n" MIN_API, "1:43",
