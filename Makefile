@@ -6,7 +6,7 @@ ADMIN_PORT ?= 9901
 HTTPS_PORT ?= 8443
 MESON_TEST = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps build functions demo test test-asan test-plain valgrind bench clean
+.PHONY: all deps build functions demo-config demo demo-cluster test test-asan test-plain valgrind bench clean
 
 all: build
 
@@ -39,7 +39,10 @@ functions: build
 	cc $(HANDLER_CFLAGS) -o functions/clock.so examples/clock/clock.c \
 		$$($(PKG_CONFIG_BUILD) --cflags --libs fngate)
 
-demo: functions
+# The demo's configuration, shared by `make demo` and `make demo-cluster`: examples/fngate.yaml
+# with this checkout's paths, the admin API on 127.0.0.1:$(ADMIN_PORT) and HTTPS on
+# 127.0.0.1:$(HTTPS_PORT) (token and certificate made here once, never committed).
+demo-config: functions
 	@sed -e 's/127.0.0.1:8080/127.0.0.1:$(PORT)/' -e 's/localhost:8080/localhost:$(PORT)/' -e 's|dir: ../functions|dir: $(CURDIR)/functions|' \
 		-e 's|root: \.\./examples/|root: $(CURDIR)/examples/|' \
 		-e 's|file: \.\./examples/|file: $(CURDIR)/examples/|' \
@@ -55,6 +58,8 @@ demo: functions
 		-keyout $(BUILD)/tls/demo.key -out $(BUILD)/tls/demo.crt -subj /CN=localhost \
 		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null && chmod 644 $(BUILD)/tls/demo.crt)
 	@sed -i 's|^server:$$|server:\n  tls: { listen: ["127.0.0.1:$(HTTPS_PORT)"], certificates: [{ cert: tls/demo.crt, key: tls/demo.key, names: [localhost, 127.0.0.1], hsts_max_age_s: 300 }] }|' $(BUILD)/demo.yaml
+
+demo: demo-config
 	@echo
 	@echo "fngate demo on http://127.0.0.1:$(PORT) and https://127.0.0.1:$(HTTPS_PORT)  (Ctrl-C stops it)"
 	@echo "  curl -i http://127.0.0.1:$(PORT)/dev/hello/world            # function hello"
@@ -89,6 +94,44 @@ demo: functions
 	@echo "  hot deploy: edit examples/hello/hello.c, then make functions (no restart)"
 	@echo
 	exec $(BUILD)/gateway/fngate serve -c $(BUILD)/demo.yaml
+
+# Two gateways sharing one Redis (issue 17): redis-server on 127.0.0.1:$(REDIS_PORT) (no
+# persistence, its own directory under $(BUILD)/), the demo configuration on
+# 127.0.0.1:$(NODE1_PORT) and 127.0.0.1:$(NODE2_PORT) with their admin listeners on
+# $(NODE1_ADMIN) and $(NODE2_ADMIN) (HTTPS off: one demo certificate, one port), each a node of
+# the cluster. Ctrl-C stops all three (by their pids).
+REDIS_PORT ?= 6390
+NODE1_PORT ?= 8181
+NODE2_PORT ?= 8182
+NODE1_ADMIN ?= 9911
+NODE2_ADMIN ?= 9912
+demo-cluster: demo-config
+	@command -v redis-server >/dev/null || { echo "demo-cluster needs redis-server (.ci/deps.sh)"; exit 1; }
+	@for n in 1 2; do \
+		if [ $$n = 1 ]; then port=$(NODE1_PORT); adm=$(NODE1_ADMIN); else port=$(NODE2_PORT); adm=$(NODE2_ADMIN); fi; \
+		grep -v '^  tls: { listen:' $(BUILD)/demo.yaml | \
+		sed -e 's/127.0.0.1:$(PORT)/127.0.0.1:'$$port'/' -e 's/127.0.0.1:$(ADMIN_PORT)/127.0.0.1:'$$adm'/' \
+			> $(BUILD)/demo-node-$$port.yaml; \
+		printf 'cluster:\n  redis: "127.0.0.1:$(REDIS_PORT)"\n  node_id: node-%s\n' $$port \
+			>> $(BUILD)/demo-node-$$port.yaml; \
+	done
+	@mkdir -p $(BUILD)/redis-demo
+	@echo; \
+	echo "fngate cluster demo: Redis on 127.0.0.1:$(REDIS_PORT), gateways on http://127.0.0.1:$(NODE1_PORT) and http://127.0.0.1:$(NODE2_PORT)  (Ctrl-C stops all three)"; \
+	echo "  curl -s -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" http://127.0.0.1:$(NODE1_ADMIN)/@cluster   # node-$(NODE1_PORT)'s view: both nodes"; \
+	echo "  curl -s -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" http://127.0.0.1:$(NODE2_ADMIN)/@cluster   # node-$(NODE2_PORT)'s view"; \
+	echo "  curl -s -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" http://127.0.0.1:$(NODE1_ADMIN)/metrics | grep fngate_cluster   # redis_up, reconnects, commands"; \
+	echo "  curl -i http://127.0.0.1:$(NODE1_PORT)/dev/hello/world ; curl -i http://127.0.0.1:$(NODE2_PORT)/dev/hello/world   # both serve the demo"; \
+	echo "  redis-cli -p $(REDIS_PORT) --scan --pattern 'fngate:*'   # the node records (redis-cli, if installed)"; \
+	echo "  kill -9 the second gateway (pid below): it leaves the list within node_ttl_ms (5 s)"; \
+	echo; \
+	redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save '' --appendonly no \
+		--dir $(CURDIR)/$(BUILD)/redis-demo >$(BUILD)/redis-demo/redis.log 2>&1 & rpid=$$!; \
+	$(BUILD)/gateway/fngate serve -c $(BUILD)/demo-node-$(NODE1_PORT).yaml & g1=$$!; \
+	$(BUILD)/gateway/fngate serve -c $(BUILD)/demo-node-$(NODE2_PORT).yaml & g2=$$!; \
+	echo "pids: redis-server $$rpid, node-$(NODE1_PORT) $$g1, node-$(NODE2_PORT) $$g2"; \
+	trap 'kill -TERM $$g1 $$g2 2>/dev/null; wait $$g1 $$g2 2>/dev/null; kill -TERM $$rpid 2>/dev/null; wait $$rpid 2>/dev/null; exit 0' INT TERM; \
+	wait $$g1 $$g2; kill -TERM $$rpid 2>/dev/null; wait $$rpid 2>/dev/null
 
 # The whole suite in a normal build, then again under ASan+UBSan; one summary line at the end.
 test: build

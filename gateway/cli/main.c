@@ -208,6 +208,10 @@ static int cmd_routes(int argc, char **argv)
 	if (cfg->metrics.listen) {
 		printf("metrics (/metrics, no token) on %s\n", cfg->metrics.listen);
 	}
+	if (cfg->cluster.on) {
+		printf("cluster node %s on Redis %s (keys %s*)\n", cfg->cluster.node_id,
+			cfg->cluster.redis, cfg->cluster.key_prefix);
+	}
 	if (cfg->metrics.off) {
 		printf("metrics off (metrics.enabled: false)\n");
 	}

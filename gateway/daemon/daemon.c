@@ -395,6 +395,7 @@ void fng__server_drain(struct fng_server *srv)
 	fng__notify("STOPPING=1\nSTATUS=draining");
 	fng__schedules_stop(srv);
 	fng__log("info", "draining", NULL);
+	fng__cluster_leave(srv);
 	for (unsigned i = 0; i < srv->nlisteners; i++) {
 		fng__tcp_listener_close(&srv->listeners[i]);
 	}
@@ -440,6 +441,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	fng__metrics_register_all(fng__cluster_metrics);
 	fng__metrics_register_all(fng__climits_metrics);
 	fng__admin_register(&fng__dashboard_admin);
+	fng__admin_register(&fng__cluster_admin);
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->config_path = config_path;

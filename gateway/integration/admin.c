@@ -14,6 +14,7 @@
  *   /@keys...                        API keys (admin_keys.c)
  *   /@cache...                       the response caches (stages/cache.c, registered)
  *   /@dashboard...                   the operator dashboard (dashboard.c, registered)
+ *   /@cluster                        the cluster's nodes (cluster_admin.c, registered)
  *
  * Requests walk the same stage table as API traffic (parsing, limits, access log): the
  * endpoint stage sends them here as an integration of their own.
@@ -227,21 +228,26 @@ void fng__admin_register(const struct fng_admin_ext *ext)
 	assert(!"more admin extensions than exts[] holds");
 }
 
-static int admin_start(struct fng_req *req)
+/* The extension serving path, or NULL. */
+static const struct fng_admin_ext *find_ext(struct fng_str path)
 {
-	struct fng_str path = req->path, rest;
-	const struct fng_admin_ext *ext = NULL;
-	int err;
-
 	for (unsigned i = 0; i < sizeof(exts) / sizeof(exts[0]) && exts[i]; i++) {
 		size_t n = strlen(exts[i]->prefix);
 
 		if (path.len >= n && memcmp(path.p, exts[i]->prefix, n) == 0 &&
 			(path.len == n || path.p[n] == '/')) {
-			ext = exts[i];
-			break;
+			return exts[i];
 		}
 	}
+	return NULL;
+}
+
+static int admin_start(struct fng_req *req)
+{
+	struct fng_str path = req->path, rest;
+	const struct fng_admin_ext *ext = find_ext(path);
+	int err;
+
 	/* An extension that checks its callers itself (the dashboard's sessions) does it first. */
 	err = ext && ext->own_auth ? 0 : fng__admin_authorize(req);
 	if (err) {
@@ -274,13 +280,21 @@ static int admin_start(struct fng_req *req)
 			(struct fng_str){ path.p + 6, path.len - 6 });
 	}
 	req->error_detail = "admin paths: /@connections, /@connections/{id}, /@topics/{topic}, "
-		"/@keys, /@keys/{id}, /@keys/{id}/usage, /@cache, /@dashboard";
+		"/@keys, /@keys/{id}, /@keys/{id}/usage, /@cache, /@dashboard, /@cluster";
 	return FNG_ENOT_FOUND;
 }
 
 static void admin_cancel(struct fng_req *req)
 {
+	const struct fng_admin_ext *ext = find_ext(req->path);
+
 	/* Everything else happens in start; a key operation waits for its job. */
+	if (ext) {
+		if (ext->cancel) {
+			ext->cancel(req);
+		}
+		return;
+	}
 	fng__admin_keys_cancel(req);
 }
 

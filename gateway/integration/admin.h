@@ -27,6 +27,8 @@ struct fng_admin_ext {
 	 * fng__admin_authorize); false: only requests with the admin token reach it.
 	 */
 	bool own_auth;
+	/* Stops what a pending serve started (its client left): resumes req itself. NULL: none. */
+	void (*cancel)(struct fng_req *req);
 };
 void fng__admin_register(const struct fng_admin_ext *ext);
 
@@ -51,5 +53,11 @@ int fng__admin_method_not_allowed(struct fng_req *req, const char *a, const char
 extern const struct fng_admin_ext fng__metrics_admin;
 int fng__metrics_pre_route(struct fng_req *req);
 extern const struct fng_integration_ops fng__metrics_ops;
+
+/*
+ * cluster_admin.c: GET /@cluster, this node and the cluster's live nodes (docs/config.md,
+ * "Cluster"); 404 without `cluster:`, 503 while Redis is down.
+ */
+extern const struct fng_admin_ext fng__cluster_admin;
 
 #endif

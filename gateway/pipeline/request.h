@@ -82,6 +82,7 @@ enum fng_event {
 };
 
 struct fng_authz_call;
+struct fng_cluster_ask;
 
 /*
  * "MESSAGE", "DISCONNECT", "SCHEDULE", "AUTHORIZER" (the event's type for handlers); NULL for
@@ -198,6 +199,8 @@ struct fng_req {
 	 * while it runs, and on the invocation's own request (event AUTHORIZER).
 	 */
 	struct fng_authz_call *authz_call;
+	/* GET /@cluster's node listing in flight (integration/cluster_admin.c). */
+	struct fng_cluster_ask *cluster_ask;
 	/*
 	 * The API key and usage plan of a key-required route (stage "apikey"), and the quota's
 	 * answer (stage "quota"). wait: a lookup or reservation the request waits for.

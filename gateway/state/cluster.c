@@ -11,8 +11,8 @@
  * see. The caller's callback runs from the first of: the reply, the context's end, the
  * command's timeout (the record is then marked done and the late reply, when it comes, is
  * dropped), so the record outlives the caller's interest and is freed by hiredis' call only.
- * A command asked for while the connection is down gets its NULL from the loop's next turn
- * (an idle handle), never inside the call.
+ * A command asked for while the connection is down never reaches hiredis: it gets its NULL
+ * from the loop's next turn (an idle handle), never inside the call, and is freed then.
  *
  * A connection is "up" once its set-up (AUTH, SELECT, then a PING, pipelined behind the TCP
  * connect) has answered; until then, and from the moment it is lost, commands fail at once. A
@@ -48,14 +48,11 @@
 
 #define STATE_CBS 8
 
-struct fng_cluster;
-
 /* One of the two connections. */
 struct conn {
 	struct fng_cluster *c;
 	redisAsyncContext *ac;   /* NULL while down */
 	uv_timer_t timer;        /* the connect timeout while connecting, else the retry delay */
-	const char *name;        /* "commands", "subscriber" */
 	bool sub;
 	bool up;                 /* set-up answered: commands go to Redis */
 	bool failed;             /* the set-up was refused: why says how */
@@ -70,7 +67,7 @@ struct cmd {
 	void *arg;
 	uint64_t deadline;       /* uv_now() ms */
 	unsigned refs;           /* hiredis calls still owed to this record */
-	bool done;               /* cb has run (or the record is in c->failed) */
+	bool done;               /* cb has run: a late reply is dropped */
 	bool retried;            /* a script sent again with EVAL */
 	/* A script's EVAL, kept for a NOSCRIPT answer: argv[1] is the text. */
 	int argc;
@@ -108,6 +105,9 @@ struct fng_cluster {
 	bool closing;
 	unsigned open_handles;   /* freed when the last one is closed */
 	bool ever_up;
+	bool left;               /* the node said goodbye (a drain): no registration again */
+	uint64_t silent_since;   /* uv_now() ms of the first timeout since the last reply; 0 */
+	char setup_err[200];     /* the last set-up refusal logged in this outage ("AUTH ...") */
 	bool down_logged;        /* this outage's "redis down" is out */
 	uint64_t down_since;     /* uv_now() ms when the outage began */
 	uint64_t rnd;
@@ -200,8 +200,11 @@ static void cmd_reply_cb(redisAsyncContext *ac, void *r, void *priv)
 
 	(void)ac;
 	k->refs--;
+	if (reply) {
+		k->c->silent_since = 0; /* even a late reply: the connection is alive */
+	}
 	if (!k->done && reply && k->argv && !k->retried && noscript(reply)) {
-		/* The script cache was flushed (or Redis restarted): send the text, same deadline. */
+		/* The script cache was flushed (Redis restarted?): send the text, same deadline. */
 		k->retried = true;
 		if (cmd_send(k->c, k, k->argc, k->argv, k->lens) == 0) {
 			return;
@@ -251,6 +254,18 @@ static void cmd_fail_later(struct fng_cluster *c, struct cmd *k)
 	}
 }
 
+/*
+ * A connection that has answered nothing for this long while commands timed out is taken for
+ * dead (a peer gone without a reset, a partition) and made again: without it, TCP would keep
+ * it "up" for many minutes while every command times out.
+ */
+static uint64_t stall_ms(const struct fng_cluster *c)
+{
+	uint64_t ms = 5 * (uint64_t)c->cc->command_timeout_ms;
+
+	return ms < 2000 ? 2000 : ms;
+}
+
 static void timeout_cb(uv_timer_t *t)
 {
 	struct fng_cluster *c = t->data;
@@ -261,10 +276,23 @@ static void timeout_cb(uv_timer_t *t)
 
 		if (k->deadline > now) {
 			uv_timer_start(&c->timeout, timeout_cb, k->deadline - now, 0);
-			return;
+			break;
+		}
+		if (!c->silent_since) {
+			c->silent_since = now;
 		}
 		/* hiredis still owes k its call: the late reply finds it done and frees it. */
 		cmd_finish(k, NULL, RES_TIMEOUT);
+	}
+	if (c->silent_since && now - c->silent_since >= stall_ms(c) && c->cmd.ac && c->cmd.up) {
+		struct conn *k = &c->cmd;
+
+		k->failed = true;
+		snprintf(k->why, sizeof(k->why), "no answer for %" PRIu64 " ms",
+			now - c->silent_since);
+		c->silent_since = 0;
+		/* Pending callbacks run with NULL here; on_disconnect arms the retry. */
+		redisAsyncFree(k->ac);
 	}
 }
 
@@ -292,7 +320,13 @@ static void cmd_start(struct fng_cluster *c, struct cmd *k, int argc, const char
 	}
 	k->deadline = now + c->cc->command_timeout_ms;
 	fng__list_append(&c->inflight, &k->link);
-	if (!uv_is_active((uv_handle_t *)&c->timeout)) {
+	/*
+	 * The timer is armed for the oldest command's deadline, which is the earliest while the
+	 * timeout is one value; should it ever be later (a timeout changed under a running
+	 * client, as the unit test does), this command's own deadline wins.
+	 */
+	if (!uv_is_active((uv_handle_t *)&c->timeout) ||
+		uv_timer_get_due_in(&c->timeout) > c->cc->command_timeout_ms) {
 		uv_timer_start(&c->timeout, timeout_cb, c->cc->command_timeout_ms, 0);
 	}
 }
@@ -435,6 +469,7 @@ static void sub_send(struct fng_cluster *c, struct sub *s)
 }
 
 static void conn_start(struct conn *k);
+static void node_register(struct fng_cluster *c);
 
 int fng__cluster_subscribe(struct fng_cluster *c, const char *channel,
 	fng_cluster_message_cb on_message, void *arg)
@@ -535,6 +570,8 @@ static void conn_up(struct conn *k)
 		}
 		return;
 	}
+	c->silent_since = 0; /* the last connection's timeouts say nothing of this one */
+	c->setup_err[0] = '\0';
 	snprintf(ms, sizeof(ms), "%" PRIu64, uv_now(c->srv->loop) - c->down_since);
 	fng__log("info", "cluster: redis up", "redis", c->cc->redis, "node", c->cc->node_id,
 		c->down_logged ? "outage_ms" : NULL, ms, NULL);
@@ -543,6 +580,9 @@ static void conn_up(struct conn *k)
 	}
 	c->ever_up = true;
 	c->down_logged = false;
+	if (!c->left) {
+		node_register(c); /* at once: a reconnected node shows up before its next beat */
+	}
 	set_state(c, true);
 }
 
@@ -597,6 +637,17 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	}
 	snprintf(why, sizeof(why), "%s", k->failed ? k->why :
 		ac->errstr[0] ? ac->errstr : "connection closed by the server");
+	/*
+	 * A refused set-up (a password changed on a restarted Redis) is worth a line of its own
+	 * even in the middle of an outage: retrying will not mend it. Once per distinct error.
+	 */
+	if (k->failed && !k->sub) {
+		if (k->c->down_logged && strcmp(k->c->setup_err, why) != 0) {
+			fng__log("error", "cluster: redis refused the connection's set-up", "redis",
+				k->c->cc->redis, "error", why, NULL);
+		}
+		snprintf(k->c->setup_err, sizeof(k->c->setup_err), "%s", why);
+	}
 	uv_timer_stop(&k->timer);
 	conn_down(k, why);
 	schedule_retry(k);
@@ -655,6 +706,8 @@ static void conn_start(struct conn *k)
 	}
 	ac->data = k;
 	k->ac = ac;
+	/* A peer that vanished without a reset is noticed by the kernel too, not only by us. */
+	redisEnableKeepAlive(&ac->c);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	/* Pipelined behind the connect: one round trip for the whole set-up. */
@@ -734,14 +787,6 @@ static void heartbeat_cb(uv_timer_t *t)
 	}
 }
 
-static void node_state_cb(struct fng_cluster *c, bool up, void *arg)
-{
-	(void)arg;
-	if (up) {
-		node_register(c); /* at once: a reconnected node shows up before its next beat */
-	}
-}
-
 /* Static text of the script that lists live nodes, for cluster_node.h. */
 static struct fng_cluster_script nodes_script = {
 	.text = "local t = redis.call('TIME')\n"
@@ -774,6 +819,30 @@ int fng__cluster_nodes(struct fng_cluster *c, fng_cluster_cb cb, void *arg)
 	return fng__cluster_eval(c, &nodes_script, 1, 2, argv, lens, cb, arg);
 }
 
+void fng__cluster_leave(struct fng_server *srv)
+{
+	struct fng_cluster *c = srv->cluster;
+	char key[256], set[256];
+	const char *del[2] = { "DEL", key }, *zrem[3] = { "ZREM", set, NULL };
+	size_t dlens[2], zlens[3];
+
+	if (!c || c->closing) {
+		return;
+	}
+	uv_timer_stop(&c->heartbeat);
+	c->left = true;
+	dlens[0] = 3;
+	dlens[1] = (size_t)snprintf(key, sizeof(key), "%snode:%s", c->cc->key_prefix,
+		c->cc->node_id);
+	zrem[2] = c->cc->node_id;
+	zlens[0] = 4;
+	zlens[1] = (size_t)snprintf(set, sizeof(set), "%snodes", c->cc->key_prefix);
+	zlens[2] = strlen(c->cc->node_id);
+	/* Best effort: a node that cannot say goodbye expires after node_ttl_ms anyway. */
+	fng__cluster_command(c, 2, del, dlens, NULL, NULL);
+	fng__cluster_command(c, 3, zrem, zlens, NULL, NULL);
+}
+
 const char *fng__cluster_address(const struct fng_cluster *c)
 {
 	return c->cc->redis;
@@ -804,10 +873,9 @@ static char *listeners_json(struct fng_server *srv)
 
 /* ---- life cycle ---- */
 
-static void conn_init(struct fng_cluster *c, struct conn *k, const char *name, bool sub)
+static void conn_init(struct fng_cluster *c, struct conn *k, bool sub)
 {
 	k->c = c;
-	k->name = name;
 	k->sub = sub;
 	k->backoff_ms = c->cc->reconnect_min_ms;
 	uv_timer_init(c->srv->loop, &k->timer);
@@ -843,8 +911,8 @@ struct fng_cluster *fng__cluster(struct fng_server *srv)
 	fng__list_init(&c->inflight);
 	fng__list_init(&c->failed);
 	fng__list_init(&c->subs);
-	conn_init(c, &c->cmd, "commands", false);
-	conn_init(c, &c->sub, "subscriber", true);
+	conn_init(c, &c->cmd, false);
+	conn_init(c, &c->sub, true);
 	uv_timer_init(srv->loop, &c->timeout);
 	c->timeout.data = c;
 	uv_idle_init(srv->loop, &c->fail_soon);
@@ -861,7 +929,6 @@ struct fng_cluster *fng__cluster(struct fng_server *srv)
 	}
 	fng__metric_set(c->m_up, 0);
 	srv->cluster = c;
-	fng__cluster_on_state(c, node_state_cb, NULL);
 	uv_timer_start(&c->heartbeat, heartbeat_cb, c->cc->heartbeat_ms, c->cc->heartbeat_ms);
 	conn_start(&c->cmd);
 	return c;

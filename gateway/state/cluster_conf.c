@@ -219,6 +219,7 @@ static const struct fng_conf_key cluster_keys[] = {
 static int parse_cluster(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
 {
 	struct fng_config *c = obj;
+	struct fng_cluster_cfg *cc = &c->cluster;
 
 	if (!v) {
 		return 0;
@@ -227,19 +228,19 @@ static int parse_cluster(struct fng_conf *L, const struct fng_conf_node *v, void
 		fng__conf_apply(L, v, cluster_keys, obj, "cluster")) {
 		return -1;
 	}
-	if (c->cluster.node_ttl_ms <= c->cluster.heartbeat_ms) {
-		fng__conf_err(L, fng__conf_lookup(v, "node_ttl_ms"), "cluster.node_ttl_ms (%u) must "
-			"be longer than cluster.heartbeat_ms (%u): a live node would expire between "
-			"two heartbeats", c->cluster.node_ttl_ms, c->cluster.heartbeat_ms);
+	if (cc->node_ttl_ms <= cc->heartbeat_ms) {
+		fng__conf_err(L, fng__conf_lookup(v, "node_ttl_ms"), "cluster.node_ttl_ms (%u) "
+			"must be longer than cluster.heartbeat_ms (%u): a live node would expire "
+			"between two heartbeats", cc->node_ttl_ms, cc->heartbeat_ms);
 		return -1;
 	}
-	if (c->cluster.reconnect_min_ms > c->cluster.reconnect_max_ms) {
-		fng__conf_err(L, fng__conf_lookup(v, "reconnect_min_ms"), "cluster.reconnect_min_ms "
-			"(%u) is more than cluster.reconnect_max_ms (%u)", c->cluster.reconnect_min_ms,
-			c->cluster.reconnect_max_ms);
+	if (cc->reconnect_min_ms > cc->reconnect_max_ms) {
+		fng__conf_err(L, fng__conf_lookup(v, "reconnect_min_ms"), "cluster."
+			"reconnect_min_ms (%u) is more than cluster.reconnect_max_ms (%u)",
+			cc->reconnect_min_ms, cc->reconnect_max_ms);
 		return -1;
 	}
-	c->cluster.on = true;
+	cc->on = true;
 	return 0;
 }
 

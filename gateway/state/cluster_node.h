@@ -25,6 +25,13 @@
  */
 int fng__cluster_nodes(struct fng_cluster *c, fng_cluster_cb cb, void *arg);
 
+/*
+ * This node leaves the node set (a drain): its record and its place are deleted and it is not
+ * registered again. Best effort: while Redis is down it simply expires.
+ */
+struct fng_server;
+void fng__cluster_leave(struct fng_server *srv);
+
 /* `cluster.redis` as configured ("127.0.0.1:6379"). */
 const char *fng__cluster_address(const struct fng_cluster *c);
 

@@ -776,7 +776,7 @@ static void test_policy_manifests(void)
 		bool ok = e.p && strncmp(e.p, line, strlen(line)) == 0;
 
 		CHECK_INT(rc, UV_EPERM, "%s: refused", what);
-		CHECK(ok, "%s: \"%s\"", what, line);
+		CHECK(ok, "%s: \"%.*s\"", what, (int)strcspn(line, "\n"), line);
 		if (!ok) {
 			printf("# errors:\n%s\n", e.p ? e.p : "(none)");
 		}

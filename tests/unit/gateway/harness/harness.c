@@ -232,7 +232,7 @@ static void test_headers(struct fng_test *t)
 	CHECK_STR(fng_test_header_at(r, 2, &name), "3", "third header's value");
 	CHECK_STR(name, "X-Other", "and its name as the handler wrote it");
 	CHECK(strstr(NN(fng_test_result_json(r)), "\"x-rep\": \"a,b\"") != NULL,
-		"2.0 JSON joins the repeated header: %s", NN(fng_test_result_json(r)));
+		"2.0 JSON joins the repeated header");
 	CHECK(strstr(NN(fng_test_result_json(r)), "\"cookies\": [\n    \"a=1; Path=/\"") != NULL,
 		"2.0 JSON keeps cookies apart");
 	fng_test_result_free(r);
@@ -248,8 +248,7 @@ static void test_binary(struct fng_test *t)
 	CHECK_INT(len, 5, "binary body length");
 	CHECK(len == 5 && b[0] == 0 && b[1] == 0xff && b[4] == 'a', "binary body bytes");
 	CHECK(json && strstr(json, "\"isBase64Encoded\": true"), "JSON: isBase64Encoded");
-	CHECK(json && strstr(json, "\"body\": \"AP8QgGE=\""), "JSON: body in base64: %s",
-		NN(json));
+	CHECK(json && strstr(json, "\"body\": \"AP8QgGE=\""), "JSON: body in base64");
 	CHECK(fng_test_result_json(r) == json, "the JSON is made once");
 	fng_test_result_free(r);
 }
@@ -266,7 +265,7 @@ static void test_failures(struct fng_test *t)
 	CHECK_STR(fng_test_body(r, NULL), "{\"message\":\"function returned an error\"}\n",
 		"the gateway's body");
 	CHECK(json && strstr(json, "\"statusCode\": 502") && strstr(json, "\"error\""),
-		"JSON: 502 and an error: %s", NN(json));
+		"JSON: 502 and an error");
 	fng_test_result_free(r);
 
 	r = get(t, "/status101");
@@ -412,7 +411,7 @@ static void test_json_events(struct fng_test *t)
 	r = run(t, ev);
 	CHECK(strstr(fng_test_body(r, NULL), "method=PUT path=/items/42 query=tag=a&tag=b&q="
 		"hello%20world route=PUT /items/{id}\n") != NULL,
-		"1.0: method, path, query, route: %s", fng_test_body(r, NULL));
+		"1.0: method, path, query, route");
 	CHECK(strstr(fng_test_body(r, NULL), "accept=text/csv") != NULL, "1.0: added header");
 	CHECK(strstr(fng_test_body(r, NULL), "cookie=json-added") != NULL, "1.0: added cookie");
 	CHECK(strstr(fng_test_body(r, NULL), "stage=prod id=id-v1 ip=203.0.113.9") != NULL,
@@ -439,7 +438,7 @@ static void test_json_events(struct fng_test *t)
 		"WebSocket MESSAGE from JSON: its body");
 	CHECK_INT(fng_test_ws_count(r), 6, "and the handler's WebSocket calls");
 	json = fng_test_result_json(r);
-	CHECK(json && strstr(json, "\"statusCode\": 200"), "WebSocket JSON: %s", NN(json));
+	CHECK(json && strstr(json, "\"statusCode\": 200"), "WebSocket JSON");
 	fng_test_result_free(r);
 
 	ev = fng_test_event_json("{\"rawPath\": \"/echo\"", 19, err, sizeof(err));

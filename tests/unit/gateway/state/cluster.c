@@ -4,10 +4,10 @@
  * the test starts on a free loopback port (skipped when there is none): commands with binary
  * arguments, a callback never inside the call, scripts and their NOSCRIPT fallback after
  * SCRIPT FLUSH, a subscription made again after CLIENT KILL, the command timeout (CLIENT
- * PAUSE) with the late reply dropped, exactly one callback per command when the server dies
- * with commands in flight, commands while down failing on the next turn, the reconnection
- * to a server restarted on the same port, AUTH with a good and a wrong password, and the
- * close running what is pending.
+ * PAUSE) with the late reply dropped, a connection silent past the stall limit made again,
+ * exactly one callback per command when the server dies with commands in flight, commands
+ * while down failing on the next turn, the reconnection to a server restarted on the same
+ * port, AUTH with a good and a wrong password, SELECT, and the close running what is pending.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +30,41 @@
 #include "server.h"
 
 static char dir[] = "/tmp/fng-cluster-XXXXXX";
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(UNDER_ASAN)
+/*
+ * Allocation failures: malloc and calloc fail on the Nth call after fail_in is set (glibc's
+ * own functions underneath). hiredis allocates through them too, so the Nth call may be ours
+ * or hiredis' while it formats and queues the command.
+ */
+#define FAULTS 1
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+static int fail_in;
+
+static bool fail_now(void)
+{
+	return fail_in > 0 && --fail_in == 0;
+}
+
+void *malloc(size_t n)
+{
+	return fail_now() ? NULL : __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t size)
+{
+	return fail_now() ? NULL : __libc_calloc(n, size);
+}
+#endif
 
 /* ---- the redis-server ---- */
 
@@ -73,8 +108,8 @@ static pid_t redis_start(int port, const char *pw)
 		dup2(null, 2);
 		if (pw) {
 			execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
-				"--save", "", "--appendonly", "no", "--dir", dir, "--requirepass", pw,
-				(char *)NULL);
+				"--save", "", "--appendonly", "no", "--dir", dir,
+				"--requirepass", pw, (char *)NULL);
 		} else {
 			execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
 				"--save", "", "--appendonly", "no", "--dir", dir, (char *)NULL);
@@ -126,7 +161,15 @@ static void on_state(struct fng_cluster *c, bool up, void *arg)
 	}
 }
 
-static void env_init(struct env *e, int port, const char *pw, uint32_t timeout_ms)
+static void on_state_none(struct fng_cluster *c, bool up, void *arg)
+{
+	(void)c;
+	(void)up;
+	(void)arg;
+}
+
+static void env_init(struct env *e, int port, const char *pw, uint32_t timeout_ms,
+	uint32_t db)
 {
 	static char addr[32];
 
@@ -136,7 +179,7 @@ static void env_init(struct env *e, int port, const char *pw, uint32_t timeout_m
 	e->cfg.refs = 1;
 	e->cfg.cluster = (struct fng_cluster_cfg){
 		.on = true, .redis = addr, .host = "127.0.0.1", .port = (uint16_t)port,
-		.password = pw, .key_prefix = "t:", .node_id = "unit",
+		.password = pw, .database = db, .key_prefix = "t:", .node_id = "unit",
 		.connect_timeout_ms = 500, .command_timeout_ms = timeout_ms,
 		.heartbeat_ms = 100, .node_ttl_ms = 500,
 		.reconnect_min_ms = 20, .reconnect_max_ms = 100,
@@ -256,6 +299,14 @@ static void test_commands(struct env *e)
 	CHECK_INT(e->ups, 1, "one state callback: up");
 	CHECK_STR(fng__cluster_node_id(e->c), "unit", "node id");
 	CHECK_STR(fng__cluster_prefix(e->c), "t:", "key prefix");
+	{
+		int n = 0;
+
+		while (fng__cluster_on_state(e->c, on_state_none, NULL) == 0) {
+			n++;
+		}
+		CHECK_INT(n, 7, "8 state callbacks per loop, the test's included");
+	}
 
 	in_call = true;
 	CHECK_INT(fng__cluster_command(e->c, 3, set, lens, on_answer, &a), 0, "SET sent");
@@ -282,6 +333,57 @@ static void test_commands(struct env *e)
 	}
 }
 
+static int many_ok, many_calls;
+
+static void on_many(struct fng_cluster *c, struct redisReply *r, void *arg)
+{
+	(void)c;
+	(void)arg;
+	many_calls++;
+	many_ok += r && r->type != REDIS_REPLY_ERROR;
+}
+
+/*
+ * Many commands in flight at once (one loop turn sends them all: hiredis pipelines them),
+ * then one at a time: each answered once, and what they cost (a TAP comment, not a check:
+ * docs/ARCHITECTURE.md quotes it for the shared stores' design).
+ */
+static void test_many(struct env *e)
+{
+	const char *argv[2] = { "INCR", "t:many" };
+	size_t lens[2] = { 4, 6 };
+	const char *ping[1] = { "PING" };
+	size_t plen[1] = { 4 };
+	uint64_t t0, t1, t2;
+	int n = 20000, seq = 2000;
+
+	many_ok = many_calls = 0;
+	e->cfg.cluster.command_timeout_ms = 60000; /* slow under valgrind, and not a timeout test */
+	t0 = uv_hrtime();
+	for (int i = 0; i < n; i++) {
+		fng__cluster_command(e->c, 2, argv, lens, on_many, NULL);
+	}
+	while (many_calls < n) {
+		uv_run(&e->loop, UV_RUN_ONCE);
+	}
+	t1 = uv_hrtime();
+	CHECK(many_calls == n && many_ok == n, "%d commands in flight at once: each answered once",
+		n);
+	many_ok = many_calls = 0;
+	for (int i = 0; i < seq; i++) {
+		fng__cluster_command(e->c, 1, ping, plen, on_many, NULL);
+		while (many_calls == i) {
+			uv_run(&e->loop, UV_RUN_ONCE);
+		}
+	}
+	t2 = uv_hrtime();
+	CHECK(many_calls == seq && many_ok == seq, "%d commands one after another", seq);
+	printf("# pipelined: %.0f commands/s (%.2f us each); one at a time: %.1f us per round "
+		"trip\n", n / ((t1 - t0) / 1e9), (t1 - t0) / 1e3 / n, (t2 - t1) / 1e3 / seq);
+	e->cfg.cluster.command_timeout_ms = 200;
+}
+
+
 static struct fng_cluster_script echo = {
 	.text = "return KEYS[1] .. '=' .. ARGV[1]",
 };
@@ -290,6 +392,45 @@ static void on_echo(struct fng_cluster *c, struct redisReply *r, void *arg)
 {
 	on_answer(c, r, arg);
 }
+
+#ifdef FAULTS
+/*
+ * The command's own record not allocated: -ENOMEM up front and no callback, for a command and
+ * a script. (Only ours: hiredis 0.14 ignores a failed allocation of its callback entry in
+ * __redisAsyncCommand and sends the command anyway, and its reply then trips an assertion;
+ * no caller can make that path safe.)
+ */
+static void test_faults(struct env *e)
+{
+	const char *set[3] = { "SET", "t:f", "v" };
+	size_t lens[3] = { 3, 3, 1 };
+	struct answer a = { 0 };
+	void *(*volatile alloc)(size_t) = malloc; /* called through a pointer: not elided */
+	void *probe;
+	int rc;
+
+	/* Under valgrind its own malloc replaces ours: nothing would fail. */
+	fail_in = 1;
+	probe = alloc(16);
+	fail_in = 0;
+	if (probe) {
+		free(probe);
+		printf("# allocation failures not injectable here (valgrind?): skipped\n");
+		return;
+	}
+	fail_in = 1;
+	rc = fng__cluster_command(e->c, 3, set, lens, on_answer, &a);
+	fail_in = 0;
+	run_for(e, 20);
+	CHECK(rc == -ENOMEM && a.calls == 0, "no memory for the command: -ENOMEM, no callback");
+	fail_in = 1;
+	rc = fng__cluster_eval(e->c, &echo, 1, 2, set + 1, lens + 1, on_answer, &a);
+	fail_in = 0;
+	run_for(e, 20);
+	CHECK(rc == -ENOMEM && a.calls == 0, "no memory for the script: -ENOMEM, no callback");
+	CHECK(cmd_wait(e, &a, 3, set) && !a.null, "the client works after");
+}
+#endif
 
 static void test_eval(struct env *e)
 {
@@ -301,7 +442,8 @@ static void test_eval(struct env *e)
 	CHECK_INT(fng__cluster_eval(e->c, &echo, 1, 2, args, lens, on_echo, &a), 0, "eval sent");
 	CHECK_INT(strlen(echo.sha1), 40, "the script's SHA-1 is known");
 	CHECK(run_until(e, &a.done, 2000) && a.type == REDIS_REPLY_STRING &&
-		a.len == 6 && memcmp(a.str, "k1=v\0x", 6) == 0, "eval answered (NOSCRIPT, then EVAL)");
+		a.len == 6 && memcmp(a.str, "k1=v\0x", 6) == 0,
+		"eval answered (NOSCRIPT, then EVAL)");
 	CHECK_INT(a.calls, 1, "one callback");
 	memset(&a, 0, sizeof(a));
 	fng__cluster_eval(e->c, &echo, 1, 2, args, lens, on_echo, &a);
@@ -377,11 +519,36 @@ static void test_timeout(struct env *e)
 	t0 = uv_hrtime() / 1000000;
 	CHECK_INT(cmd(e, &b, 2, get), 0, "GET sent while paused");
 	CHECK(run_until(e, &b.done, 2000) && b.null, "its callback ran with NULL");
-	CHECK(b.at - t0 >= 150 && b.at - t0 < 500, "after command_timeout_ms (%llu ms)",
+	/* Before the pause ends: the timer answered, not the reply. */
+	CHECK(b.at - t0 >= 150 && b.at - t0 < 590, "after command_timeout_ms (%llu ms)",
 		(unsigned long long)(b.at - t0));
 	run_for(e, 700);
 	CHECK_INT(b.calls, 1, "the late reply was dropped: one callback");
 	CHECK(cmd_wait(e, &a, 2, get) && !a.null, "the connection serves again after the pause");
+}
+
+/*
+ * A server that answers nothing (paused past the stall limit: 2 s for a 200 ms timeout) is
+ * taken for dead: the connection is made again, and comes up once the server answers.
+ */
+static void test_stall(struct env *e)
+{
+	const char *pause[4] = { "CLIENT", "PAUSE", "3000", "ALL" };
+	struct answer a;
+	int downs = e->downs, ups = e->ups;
+	uint64_t t0;
+
+	CHECK(cmd_wait(e, &a, 4, pause), "CLIENT PAUSE 3000");
+	t0 = uv_hrtime() / 1000000;
+	/* The node's heartbeat (every 100 ms here) keeps timing out meanwhile. */
+	while (e->downs == downs && uv_hrtime() / 1000000 - t0 < 4000) {
+		run_for(e, 50);
+	}
+	CHECK(e->downs == downs + 1, "a silent connection is dropped (after %llu ms)",
+		(unsigned long long)(uv_hrtime() / 1000000 - t0));
+	CHECK(uv_hrtime() / 1000000 - t0 >= 1900, "not before the stall limit");
+	CHECK(run_until(e, &e->up, 4000) && e->ups == ups + 1,
+		"and made again once the server answers");
 }
 
 static void test_death(struct env *e, pid_t *pid, int port)
@@ -389,6 +556,7 @@ static void test_death(struct env *e, pid_t *pid, int port)
 	const char *pause[4] = { "CLIENT", "PAUSE", "3000", "ALL" };
 	const char *get[2] = { "GET", "t:bin" };
 	struct answer p, a[5], d;
+	int downs = e->downs, ups = e->ups;
 	bool all;
 
 	/* A long timeout here: the server's death, not the timer, must end these commands. */
@@ -411,19 +579,19 @@ static void test_death(struct env *e, pid_t *pid, int port)
 		all = all && a[i].calls == 1;
 	}
 	CHECK(all, "each exactly once");
-	CHECK(!e->up && e->downs == 1, "one state callback: down");
+	CHECK(!e->up && e->downs == downs + 1, "one state callback: down");
 	CHECK(!fng__cluster_up(e->c), "fng__cluster_up says down");
 	CHECK_INT(cmd(e, &d, 2, get), 0, "a command while down is accepted");
 	CHECK(!d.done, "and does not call back inside the call");
 	CHECK(run_until(e, &d.done, 500) && d.null && d.calls == 1, "it fails on a later turn");
 	run_for(e, 300); /* a few reconnection attempts against the closed port */
-	CHECK_INT(e->downs, 1, "failed reconnections are not new downs");
+	CHECK_INT(e->downs, downs + 1, "failed reconnections are not new downs");
 
 	e->cfg.cluster.command_timeout_ms = 200;
 	*pid = redis_start(port, NULL);
 	CHECK(*pid > 0, "redis-server restarted on the same port");
 	CHECK(run_until(e, &e->up, 3000), "the client reconnected by itself");
-	CHECK_INT(e->ups, 2, "a second up");
+	CHECK_INT(e->ups, ups + 1, "up again");
 	CHECK(cmd_wait(e, &d, 2, get) && !d.null, "commands work again");
 }
 
@@ -453,13 +621,19 @@ static void test_auth(int port)
 	pid_t pid = redis_start(port, "s3cret-pass");
 
 	CHECK(pid > 0, "redis-server with --requirepass");
-	env_init(&e, port, "s3cret-pass", 200);
+	env_init(&e, port, "s3cret-pass", 200, 2);
 	CHECK(run_until(&e, &e.up, 2000), "the right password: up");
 	CHECK(cmd_wait(&e, &a, 2, get) && !a.null && a.type == REDIS_REPLY_NIL,
 		"commands are served");
+	{
+		const char *info[2] = { "CLIENT", "INFO" };
+
+		CHECK(cmd_wait(&e, &a, 2, info) && strstr(a.str, " db=2 "),
+			"database 2 was selected: %s", a.str);
+	}
 	env_finish(&e);
 
-	env_init(&e, port, "wrong", 200);
+	env_init(&e, port, "wrong", 200, 0);
 	run_for(&e, 300);
 	CHECK(!e.up && e.ups == 0, "a wrong password: never up");
 	CHECK(cmd(&e, &a, 2, get) == 0 && run_until(&e, &a.done, 500) && a.null,
@@ -486,11 +660,16 @@ int main(void)
 	pid = redis_start(port, NULL);
 	CHECK(pid > 0, "redis-server started on 127.0.0.1:%d", port);
 	if (pid > 0) {
-		env_init(&e, port, NULL, 200);
+		env_init(&e, port, NULL, 200, 0);
 		test_commands(&e);
 		test_eval(&e);
+		test_many(&e);
+#ifdef FAULTS
+		test_faults(&e);
+#endif
 		test_subscribe(&e);
 		test_timeout(&e);
+		test_stall(&e);
 		test_death(&e, &pid, port);
 		test_close_pending(&e);
 		CHECK_INT(calls_inside, 0, "no callback ever ran inside its call");
