@@ -273,5 +273,15 @@ def _():
           (counts.get(200, 0), allowed))
 
 
+
+@tap.case('every node exits 0 on SIGTERM (nothing pending in the shared stores leaks or crashes)')
+def _():
+    e = env()
+    for i, d in enumerate(e.nodes):
+        rc = d.stop()
+        eq(rc, 0, 'node %d exit code; stderr tail:\n%s' % (i + 1, d.stderr_tail))
+        e.nodes[i] = None
+
+
 if __name__ == '__main__':
     tap.run()
