@@ -270,6 +270,18 @@ struct fng_config {
 		struct fng_throttle gateway;
 		uint64_t memory_bytes;
 	} throttle;
+	/*
+	 * How limits and quotas use the cluster (`cluster:`'s keys; state/climits.c and
+	 * state/cquota.c); without `cluster:` they stay local whatever these say.
+	 */
+	struct fng_cluster_limits_cfg {
+		bool local_limits;         /* cluster.limits: local (each node its own buckets) */
+		bool local_quotas;         /* cluster.quotas: local (each node its own SQLite) */
+		bool limits_fail_closed;   /* cluster.limits_on_failure: closed, 503 (else rate/N) */
+		uint32_t lease;            /* cluster.lease: tokens a node takes at once, at most */
+		uint32_t lease_ms;         /* cluster.lease_ms: unspent leased tokens go back after */
+		uint32_t expected_nodes;   /* cluster.expected_nodes: N of rate/N (0: the registry) */
+	} cluster_limits;
 
 	struct {
 		uint32_t request_line_bytes;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mem.h"
+
 /*
  * Rate limits: token buckets behind a small store interface (the seam for a cluster). A
  * decision is one call, take(), over every bucket that applies to a request, in order: the
@@ -38,6 +40,19 @@ struct fng_limit_answer {
 
 struct fng_limit_store;
 
+/*
+ * A decision that waits (a shared store fetching a lease): done runs once, on the loop, later
+ * (never inside take_wait), with 0 and *out filled, or a negative errno. The store owns w
+ * from FNG_LIMIT_PENDING until done or cancel.
+ */
+struct fng_limit_wait {
+	struct fng_list link;
+	struct fng_limit_answer *out;
+	void (*done)(struct fng_limit_wait *w, int rc);
+};
+
+#define FNG_LIMIT_PENDING 1
+
 struct fng_limit_store_ops {
 	/*
 	 * Decides about one request at now (monotonic nanoseconds): asks in order, n >= 1. 0 with
@@ -51,6 +66,14 @@ struct fng_limit_store_ops {
 	 * nearest to full, until it fits. 0 or -ENOMEM (the store is as it was).
 	 */
 	int (*set_budget)(struct fng_limit_store *s, uint64_t budget, uint64_t now);
+	/*
+	 * Optional (a shared store): take() that may wait, answering FNG_LIMIT_PENDING (w->done
+	 * follows). The asks need only live until this call returns.
+	 */
+	int (*take_wait)(struct fng_limit_store *s, const struct fng_limit_ask *asks, unsigned n,
+		uint64_t now, struct fng_limit_answer *out, struct fng_limit_wait *w);
+	/* Removes a waiting w: its done is not called. */
+	void (*cancel)(struct fng_limit_store *s, struct fng_limit_wait *w);
 	/* Frees the store; NULL is a no-op. */
 	void (*destroy)(struct fng_limit_store *s);
 };

@@ -14,6 +14,7 @@ struct fng_dashboard;
 struct fng_functions;
 struct fng_jwt_loop;
 struct fng_limit_store;
+struct fng_cquota;
 struct fng_metrics;
 struct fng_sched_slot;
 struct fng_req;
@@ -164,6 +165,9 @@ struct fng_server {
 	struct fng_limit_store *limits;
 	/* API keys and quota counters (state/keystate.h), created by the first keyed request. */
 	struct fng_keystate *keys;
+	/* Limits and quotas across nodes (state/climits.h), created by their first use. */
+	struct fng_limit_store *climits;
+	struct fng_cquota *cquota;
 	/* The TLS listeners' contexts (transport/tls.c); NULL without server.tls. */
 	struct fng_tls *tls;
 	/* Response caches of the stages and their misses in flight (stages/cache.c). */

@@ -25,6 +25,7 @@
 #include "http.h"
 #include "jwt.h"
 #include "cache_stage.h"
+#include "climits.h"
 #include "keystate.h"
 #include "limit.h"
 #include "metrics.h"
@@ -440,6 +441,7 @@ int fng__server_init(struct fng_server *srv, uv_loop_t *loop, struct fng_config 
 	fng__metrics_register_all(fng__ws_metrics);
 	fng__metrics_register_all(fng__cluster_metrics);
 	fng__metrics_register_all(fng__ws_cluster_metrics);
+	fng__metrics_register_all(fng__climits_metrics);
 	fng__admin_register(&fng__dashboard_admin);
 	fng__admin_register(&fng__cluster_admin);
 	srv->loop = loop;
@@ -631,6 +633,7 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	fng__jwt_loop_close(srv);
 	fng__keystate_close(srv);
+	fng__climits_close(srv);
 	fng__dashboard_close(srv);
 	fng__ws_cluster_stop(srv);
 	fng__cluster_close(srv);
@@ -661,6 +664,7 @@ void fng__server_finish(struct fng_server *srv)
 	fng__topics_free(srv);
 	fng__jwt_loop_free(srv);
 	fng__keystate_free(srv);
+	fng__climits_free(srv);
 	fng__cache_loop_free(srv);
 	fng__metrics_free(srv);
 	if (srv->limits) {

@@ -233,6 +233,7 @@ struct fng_req {
 		bool set;
 		uint32_t limit, remaining, reset_s; /* the tightest bucket (RateLimit-*) */
 		uint32_t retry_after_s;             /* refused: Retry-After */
+		void *pend;                         /* a shared store's decision awaited */
 	} throttle;
 
 	/* What a request without a client is (ws_conn.c, schedule.c); NONE for HTTP. */

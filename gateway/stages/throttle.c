@@ -8,7 +8,9 @@
  * order the per-client buckets (a key's usage plan's, then the route's and the stage's), the
  * route's (per stage), the stage's, the gateway's.
  * The first empty bucket refuses with a 429 that names it and nothing is taken from the
- * others; otherwise one token is taken from each.
+ * others; otherwise one token is taken from each. With `cluster:` the buckets are shared by
+ * the nodes (state/climits.h): the decision comes from a lease at once or after a round trip
+ * to Redis, the stage pending meanwhile.
  *
  * "throttle_headers" (final phase) adds Retry-After to that 429 and, on an API with
  * rate_limit_headers, RateLimit-Limit/-Remaining/-Reset (the tightest bucket) to every
@@ -20,6 +22,7 @@
 #include <uv.h>
 
 #include "cidr.h"
+#include "climits.h"
 #include "errors.h"
 #include "limit.h"
 #include "metrics.h"
@@ -366,6 +369,68 @@ static int plan_asks(struct fng_req *req, const struct fng_route *route,
 	return 0;
 }
 
+/* A decision a shared store (state/climits.h) answers later: what the answer is read with. */
+struct pend {
+	struct fng_limit_wait w;
+	struct fng_req *req;
+	struct fng_limit_store *store;
+	const struct fng_route *route;
+	struct fng_limit_ask asks[MAX_ASKS];
+	enum level levels[MAX_ASKS];
+	struct fng_limit_answer ans;
+};
+
+/* The store's answer: 429 naming the refusing bucket, or on to the next stage. */
+static int decided(struct fng_req *req, const struct fng_limit_answer *ans,
+	const struct fng_limit_ask *asks, const enum level *levels, const struct fng_route *route)
+{
+	req->throttle.set = true;
+	req->throttle.limit = ans->limit;
+	req->throttle.remaining = ans->remaining;
+	req->throttle.reset_s = secs_up(ans->reset_ns);
+	if (ans->refused < 0) {
+		return FNG_STAGE_NEXT;
+	}
+	req->throttle.retry_after_s = secs_up(ans->retry_ns);
+	if (req->throttle.retry_after_s == 0) {
+		req->throttle.retry_after_s = 1;
+	}
+	req->error_detail = level_text(req, levels[ans->refused], &asks[ans->refused], route);
+	fng__stage_metric(req, &m_refused, level_names[levels[ans->refused]]);
+	return FNG_ETHROTTLED;
+}
+
+/* Redis does not answer and limits fail closed (cluster.limits_on_failure), or an error. */
+static int undecided(struct fng_req *req, int err)
+{
+	if (err == FNG_CLIMITS_DOWN) {
+		req->error_detail = "Service Unavailable: the shared rate limits cannot be checked";
+		return FNG_EUNAVAILABLE;
+	}
+	return err;
+}
+
+static void pend_done(struct fng_limit_wait *w, int rc)
+{
+	struct pend *p = fng__container_of(w, struct pend, w);
+	struct fng_req *req = p->req;
+
+	req->throttle.pend = NULL;
+	fng__req_resume(req, rc ? undecided(req, rc) :
+		decided(req, &p->ans, p->asks, p->levels, p->route));
+}
+
+static void throttle_cancel(struct fng_req *req)
+{
+	struct pend *p = req->throttle.pend;
+
+	if (p) {
+		p->store->ops->cancel(p->store, &p->w);
+		req->throttle.pend = NULL;
+	}
+	fng__req_resume(req, FNG_ECLIENT_CLOSED);
+}
+
 static int throttle(struct fng_req *req)
 {
 	const struct fng_stage *st = req->stage;
@@ -441,6 +506,26 @@ static int throttle(struct fng_req *req)
 	if (n == 0) {
 		return FNG_STAGE_NEXT;
 	}
+	if ((store = fng__climits_store(req->srv))) {
+		/* Shared across nodes: answered from a lease at once, or after a round trip. */
+		struct pend *p = fng__arena_zalloc(req->arena, sizeof(*p));
+
+		if (!p) {
+			return -ENOMEM;
+		}
+		p->req = req;
+		p->store = store;
+		p->route = route;
+		p->w.done = pend_done;
+		memcpy(p->asks, asks, n * sizeof(asks[0]));
+		memcpy(p->levels, levels, n * sizeof(levels[0]));
+		err = store->ops->take_wait(store, asks, n, uv_hrtime(), &p->ans, &p->w);
+		if (err == FNG_LIMIT_PENDING) {
+			req->throttle.pend = p;
+			return FNG_STAGE_PENDING;
+		}
+		return err ? undecided(req, err) : decided(req, &p->ans, asks, levels, route);
+	}
 	if (!(store = fng__server_limits(req->srv, req->cfg->throttle.memory_bytes))) {
 		return -ENOMEM;
 	}
@@ -448,20 +533,7 @@ static int throttle(struct fng_req *req)
 	if (err) {
 		return err;
 	}
-	req->throttle.set = true;
-	req->throttle.limit = ans.limit;
-	req->throttle.remaining = ans.remaining;
-	req->throttle.reset_s = secs_up(ans.reset_ns);
-	if (ans.refused < 0) {
-		return FNG_STAGE_NEXT;
-	}
-	req->throttle.retry_after_s = secs_up(ans.retry_ns);
-	if (req->throttle.retry_after_s == 0) {
-		req->throttle.retry_after_s = 1;
-	}
-	req->error_detail = level_text(req, levels[ans.refused], &asks[ans.refused], route);
-	fng__stage_metric(req, &m_refused, level_names[levels[ans.refused]]);
-	return FNG_ETHROTTLED;
+	return decided(req, &ans, asks, levels, route);
 }
 
 const struct fng_stage_def fng__stage_throttle = {
@@ -469,6 +541,7 @@ const struct fng_stage_def fng__stage_throttle = {
 	.run = throttle,
 	.phase = FNG_PHASE_HEAD,
 	.metrics = throttle_metrics,
+	.cancel = throttle_cancel,
 };
 
 static void header_u32(struct fng_req *req, const char *name, uint32_t v)

@@ -147,7 +147,47 @@ static int parse_node_id(struct fng_conf *L, const struct fng_conf_node *v, void
 	return c->cluster.node_id ? 0 : -1;
 }
 
+/*
+ * How limits and quotas use the cluster (state/climits.h): `limits` and `quotas` are shared
+ * (the default) or local, and `limits_on_failure` is local (rate/N per node) or closed (503).
+ * Each keeps the word that is not the default as its bool.
+ */
+static int parse_choice(struct fng_conf *L, const struct fng_conf_node *v, bool *out,
+	const char *what, const char *dflt, const char *other)
+{
+	const char *s = v ? fng__conf_str(L, v, what) : dflt;
+
+	if (!s) {
+		return -1;
+	}
+	if (strcmp(s, dflt) != 0 && strcmp(s, other) != 0) {
+		fng__conf_err(L, v, "%s must be %s or %s, not \"%s\"", what, dflt, other, s);
+		return -1;
+	}
+	*out = strcmp(s, other) == 0;
+	return 0;
+}
+
+static int parse_limits(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	return parse_choice(L, v, &((struct fng_config *)obj)->cluster_limits.local_limits,
+		"cluster.limits", "shared", "local");
+}
+
+static int parse_quotas(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	return parse_choice(L, v, &((struct fng_config *)obj)->cluster_limits.local_quotas,
+		"cluster.quotas", "shared", "local");
+}
+
+static int parse_limits_failure(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	return parse_choice(L, v, &((struct fng_config *)obj)->cluster_limits.limits_fail_closed,
+		"cluster.limits_on_failure", "local", "closed");
+}
+
 #define CL(f) offsetof(struct fng_config, cluster.f)
+#define CLL(f) offsetof(struct fng_config, cluster_limits.f)
 
 static const struct fng_conf_key cluster_keys[] = {
 	{ "redis", FNG_CONF_FN, 0, .fn = parse_redis, .required = true },
@@ -167,6 +207,12 @@ static const struct fng_conf_key cluster_keys[] = {
 		.max = 600000 },
 	{ "reconnect_max_ms", FNG_CONF_U32, CL(reconnect_max_ms), .def = 5000, .min = 10,
 		.max = 600000 },
+	{ "limits", FNG_CONF_FN, 0, .fn = parse_limits },
+	{ "quotas", FNG_CONF_FN, 0, .fn = parse_quotas },
+	{ "limits_on_failure", FNG_CONF_FN, 0, .fn = parse_limits_failure },
+	{ "lease", FNG_CONF_U32, CLL(lease), .def = 4, .min = 1, .max = 1000 },
+	{ "lease_ms", FNG_CONF_U32, CLL(lease_ms), .def = 50, .min = 1, .max = 60000 },
+	{ "expected_nodes", FNG_CONF_U32, CLL(expected_nodes), .def = 0, .max = 10000 },
 	{ NULL },
 };
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "climits.h"
 #include "keystate_int.h"
 #include "log.h"
 #include "period.h"
@@ -309,10 +310,13 @@ static void flush_cb(uv_timer_t *t)
 int fng__quota_take(struct fng_keystate *ks, const char *id, const struct fng_usage_plan *p,
 	int64_t now_s, struct fng_kwait *w, struct fng_quota_answer *ans)
 {
-	struct counter *c = counter_get(ks, id, p->name);
+	struct counter *c;
 	int64_t start = fng__period_start(p->period, now_s);
 
-	if (!c) {
+	if (fng__cquota_on(ks->srv)) {
+		return fng__cquota_take(ks->srv, id, p, now_s, w, ans); /* kept in Redis */
+	}
+	if (!(c = counter_get(ks, id, p->name))) {
 		return -ENOMEM;
 	}
 	c->fail_open = p->fail_open;

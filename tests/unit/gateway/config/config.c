@@ -1243,6 +1243,38 @@ static void test_admin_token_file(void)
 
 #define SCHED(body) "schedules:\n" body MIN_API
 
+/* cluster:'s keys for limits and quotas (state/cluster_conf.c): defaults, words, bounds. */
+static void test_cluster_limits(void)
+{
+	struct fng_config *c;
+
+	c = load_ok("cluster: { redis: \"127.0.0.1:7000\" }\n" MIN_API, "cluster defaults");
+	if (c) {
+		CHECK(!c->cluster_limits.local_limits && !c->cluster_limits.local_quotas &&
+			!c->cluster_limits.limits_fail_closed, "shared limits and quotas, rate/N on failure");
+		CHECK(c->cluster_limits.lease == 4 && c->cluster_limits.lease_ms == 50 &&
+			c->cluster_limits.expected_nodes == 0, "lease 4 for 50 ms, N from the registry");
+		fng__config_unref(c);
+	}
+	c = load_ok("cluster: { redis: \"127.0.0.1:7000\", limits: local, quotas: local,\n"
+		"  limits_on_failure: closed, lease: 16, lease_ms: 200, expected_nodes: 3 }\n" MIN_API,
+		"cluster limits set");
+	if (c) {
+		CHECK(c->cluster_limits.local_limits && c->cluster_limits.local_quotas &&
+			c->cluster_limits.limits_fail_closed, "local, local, closed");
+		CHECK(c->cluster_limits.lease == 16 && c->cluster_limits.lease_ms == 200 &&
+			c->cluster_limits.expected_nodes == 3, "lease 16 for 200 ms, 3 nodes");
+		fng__config_unref(c);
+	}
+	load_err("cluster: { redis: \"127.0.0.1:7000\", limits: sometimes }\n" MIN_API, "1:45",
+		"cluster.limits must be shared or local", "cluster.limits: another word");
+	load_err("cluster: { redis: \"127.0.0.1:7000\", limits_on_failure: open }\n" MIN_API,
+		"1:56", "cluster.limits_on_failure must be local or closed",
+		"cluster.limits_on_failure: open");
+	load_err("cluster: { redis: \"127.0.0.1:7000\", lease: 0 }\n" MIN_API, "1:44", "lease",
+		"cluster.lease: 0");
+}
+
 static void test_schedules(void)
 {
 	struct fng_config *c = load_ok(SCHED("  tick: { function: wsecho, every_ms: 100 }\n"
@@ -1900,6 +1932,7 @@ int main(void)
 	test_admin();
 	test_admin_token_file();
 	test_schedules();
+	test_cluster_limits();
 	test_static();
 	test_static_caps();
 	nftw(tmp_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
