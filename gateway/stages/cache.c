@@ -906,7 +906,7 @@ static void on_lookup(struct fng_cluster *c, struct redisReply *reply, void *arg
 			req->cache.gen_set = true;
 		}
 	}
-	if (req->cache.gen_set && !ask->refresh && reply->elements == 3 &&
+	if (reply && req->cache.gen_set && !ask->refresh && reply->elements == 3 &&
 		reply->element[1]->type == REDIS_REPLY_STRING &&
 		reply->element[2]->type == REDIS_REPLY_INTEGER) {
 		const struct redisReply *v = reply->element[1];
@@ -925,6 +925,7 @@ static void on_lookup(struct fng_cluster *c, struct redisReply *reply, void *arg
 			rc = serve(req, &e, "hit", now);
 			req->cache.from_shared = true;
 			sc->n.hits++;
+			sc->n.shared_hits++;
 		}
 	}
 	if (rc == FNG_STAGE_NEXT) {
@@ -1170,9 +1171,10 @@ void fng__cache_stats_json(struct fng_server *srv, struct fng_buf *b)
 				",\"capacity\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64
 				",\"stale\":%" PRIu64 ",\"coalesced\":%" PRIu64 ",\"bypass\":%" PRIu64
 				",\"stored\":%" PRIu64 ",\"refreshes\":%" PRIu64 ",\"evictions\":%" PRIu64
-				",\"inFlight\":%zu}", st.entries, st.bytes, st.capacity, sc->n.hits,
-				sc->n.misses, sc->n.stale, sc->n.coalesced, sc->n.bypass, sc->n.stored,
-				sc->n.refreshes, st.evictions, sc->flights.n);
+				",\"inFlight\":%zu,\"sharedHits\":%" PRIu64 "}", st.entries, st.bytes,
+				st.capacity, sc->n.hits, sc->n.misses, sc->n.stale, sc->n.coalesced,
+				sc->n.bypass, sc->n.stored, sc->n.refreshes, st.evictions, sc->flights.n,
+				sc->n.shared_hits);
 		}
 	}
 	fng__buf_str(b, "]}");

@@ -6,11 +6,16 @@ on B and C with the same body and no invocation there (tests/functions/cacheable
 from each node's access log); a purge on B's admin /@cache (stage, tag) makes the next request
 a miss on A and C; the TTL holds across nodes; a function authorizer's decision made on A is
 reused on B without an invocation (tests/functions/authz.c logs each one); a node without
-`shared_caches` writes no cache key to Redis; Redis stopped: requests still answered (misses),
-no 5xx, no stall. Skipped without redis-server.
+`shared_caches` writes no cache key to Redis; hostile bytes put in Redis (truncated, garbage, a
+length past the end, a trailing byte) are a miss and the handler answers; Redis frozen
+(SIGSTOP): misses after command_timeout_ms, clients leaving while a lookup waits, sharing again
+after SIGCONT; Redis stopped: requests still answered (misses), no 5xx, no stall. Skipped
+without redis-server.
 """
 
 import signal
+import socket
+import os
 import subprocess
 import sys
 import time
@@ -149,7 +154,7 @@ def _():
     time.sleep(0.1 * SLOW)
     rc = get('c', path)
     eq(rc.body, r.body, 'C: A\'s new answer, not the purged one')
-    eq(invocations('c', '/c/plain?q=purge'), 0, 'C: not invoked')
+    eq(rc.header('x-cache'), 'hit', 'C: a hit (from Redis)')
 
     path = '/c/tagged?q=purge2'
     old = get('a', path).body
@@ -217,6 +222,103 @@ def _():
         eq(cli('--scan', '--pattern', 'fngoff:az*'), '', 'no authorizer cache key')
     finally:
         d.stop()
+
+
+def resp(*args):
+    """One command to the test's Redis in RESP (binary-safe keys, unlike redis-cli's)."""
+    out = b'*%d\r\n' % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b'$%d\r\n%s\r\n' % (len(a), a)
+    with socket.create_connection(('127.0.0.1', env().port), 2) as so:
+        so.sendall(out)
+        so.settimeout(2)
+        data = b''
+        while True:
+            chunk = so.recv(65536)
+            data += chunk
+            if not chunk or parse(data) is not None:
+                return parse(data)[0]
+
+
+def parse(b, i=0):
+    """(value, next index) of the RESP reply at b[i:], or None while incomplete."""
+    e = b.find(b'\r\n', i)
+    if e < 0:
+        return None
+    t, line = b[i:i + 1], b[i + 1:e]
+    if t in (b'+', b'-', b':'):
+        return (int(line) if t == b':' else line), e + 2
+    if t == b'$':
+        n = int(line)
+        if n < 0:
+            return None, e + 2
+        return (b[e + 2:e + 2 + n], e + 4 + n) if len(b) >= e + 4 + n else None
+    n, j, items = int(line), e + 2, []
+    for _ in range(max(n, 0)):
+        r = parse(b, j)
+        if r is None:
+            return None
+        items.append(r[0])
+        j = r[1]
+    return items, j
+
+
+@tap.case('hostile bytes in Redis (truncated, garbage, a huge length, a trailing byte): a miss, '
+          'the handler answers')
+def _():
+    def cases(v):
+        return [v[:len(v) // 2], b'garbage', v[:26] + b'\xff\xff\xff\xff' + v[30:], v + b'x']
+
+    for i in range(4):
+        path = '/c/plain?q=hostile%d' % i
+        good = get('a', path).body
+        time.sleep(0.1 * SLOW)
+        keys = [k for k in resp('KEYS', 'fngc:rc:*') if b'hostile%d' % i in k]
+        eq(len(keys), 1, 'case %d: one shared entry' % i)
+        value = resp('GET', keys[0])
+        eq(get('c', path).body, good, 'case %d: C reads the good bytes' % i)
+        resp('SET', keys[0], cases(value)[i], 'PX', 30000)
+        before = invocations('b', '/c/plain')
+        r = get('b', path)
+        eq(r.status, 200, 'case %d: B answers' % i)
+        eq(r.header('x-cache'), 'miss', 'case %d: B: a miss' % i)
+        check(r.body != good, 'case %d: B: the handler\'s answer' % i)
+        eq(invocations('b', '/c/plain') - before, 1, 'case %d: B invoked' % i)
+
+
+@tap.case('Redis frozen (SIGSTOP): misses after command_timeout_ms, no 5xx, clients that leave '
+          'while a lookup waits are let go; it answers again after SIGCONT')
+def _():
+    pid = env().redis.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for i in range(5):
+            for n in ('a', 'b'):
+                t0 = time.monotonic()
+                r = get(n, '/c/plain?q=frozen%d' % i)
+                dt = time.monotonic() - t0
+                eq(r.status, 200, '%s: 200 with Redis frozen' % n)
+                eq(r.header('x-cache'), 'miss', '%s: a miss' % n)
+                check(dt < 1.0 * SLOW, '%s: within the command timeout (%.3f s)' % (n, dt))
+        for i in range(20):
+            so = socket.create_connection(('127.0.0.1', node('c').port), 2)
+            so.sendall(req('GET', '/prod/c/plain?q=gone%d' % i))
+            time.sleep(0.01)
+            so.close()
+        h = [('Authorization', 'Bearer allow-frozen')]
+        eq(get('c', '/a', h).status, 200, 'C: the authorizer invoked after the timeout')
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    time.sleep(0.5 * SLOW)
+    eq(get('c', '/c/plain?q=gone0').status, 200, 'C still serves')
+    deadline = time.monotonic() + 10 * SLOW
+    while time.monotonic() < deadline:
+        get('a', '/c/plain?q=thawed')
+        time.sleep(0.2)
+        if get('b', '/c/plain?q=thawed').header('x-cache') == 'hit':
+            break
+    eq(get('b', '/c/plain?q=thawed').header('x-cache'), 'hit', 'shared again after SIGCONT')
 
 
 @tap.case('Redis stopped: requests still answered (misses), no 5xx, no stall')
