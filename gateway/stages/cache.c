@@ -976,8 +976,7 @@ static int shared_ask(struct fng_req *req, struct stage_cache *sc, bool refresh)
 /* A leader's stored answer goes to Redis too (fire and forget) when it read the generation,
  * and within cluster.shared_cache_entry_bytes. A client's refresh (Cache-Control: max-age=0)
  * also tells the other nodes to drop their copy of the key. */
-static void shared_publish(struct fng_cluster *c, struct fng_server *srv, const char *msg,
-	size_t mlen);
+static void shared_publish(struct fng_cluster *c, const char *msg, size_t mlen, bool bump);
 
 static void shared_store(struct fng_req *req, struct stage_cache *sc,
 	const struct fng_cached *e, uint64_t now)
@@ -1014,14 +1013,16 @@ static void shared_store(struct fng_req *req, struct stage_cache *sc,
 			memcpy(m, node, nl);
 			m[nl] = 'k';
 			memcpy(m + nl + 1, suffix, slen);
-			shared_publish(c, req->srv, m, nl + 1 + slen);
+			/* Not a purge: the answer just written stays, under the same generation;
+			 * sent after it on one connection, so a node that hears this finds it. */
+			shared_publish(c, m, nl + 1 + slen, false);
 		}
 	}
 }
 
-/* Increments the generation and publishes msg ("NODE\0" then the purge) in one script. */
-static void shared_publish(struct fng_cluster *c, struct fng_server *srv, const char *msg,
-	size_t mlen)
+/* Publishes msg ("NODE\0" then the purge) on PREFIX rcinv; with bump, in one script with the
+ * generation's increment. */
+static void shared_publish(struct fng_cluster *c, const char *msg, size_t mlen, bool bump)
 {
 	char gen[160], ch[160];
 	size_t glen = shared_name(c, "rcgen", gen, sizeof(gen));
@@ -1029,9 +1030,15 @@ static void shared_publish(struct fng_cluster *c, struct fng_server *srv, const 
 	const char *argv[3] = { gen, ch, msg };
 	size_t lens[3] = { glen, clen, mlen };
 
-	(void)srv;
-	if (glen && clen) {
+	if (!glen || !clen) {
+		return;
+	}
+	if (bump) {
 		fng__cluster_eval(c, &purge_script, 1, 3, argv, lens, NULL, NULL);
+	} else {
+		argv[0] = "PUBLISH";
+		lens[0] = 7;
+		fng__cluster_command(c, 3, argv, lens, NULL, NULL);
 	}
 }
 
@@ -1144,7 +1151,7 @@ uint64_t fng__cache_purge(struct fng_server *srv, const char *api, const char *s
 		}
 	}
 	if (m.p) {
-		shared_publish(c, srv, m.p, m.len);
+		shared_publish(c, m.p, m.len, true);
 	}
 	fng__buf_finish(&m);
 	return n;

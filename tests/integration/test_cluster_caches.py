@@ -4,7 +4,7 @@
 redis-server of the test's own. The response cache: an answer stored through node A is a hit
 on B and C with the same body and no invocation there (tests/functions/cacheable.c, counted
 from each node's access log); a purge on B's admin /@cache (stage, tag) makes the next request
-a miss on A and C; the TTL holds across nodes; a function authorizer's decision made on A is
+a miss on A and C; a client's refresh on B reaches A's and C's copies; the TTL holds across nodes; a function authorizer's decision made on A is
 reused on B without an invocation (tests/functions/authz.c logs each one); a node without
 `shared_caches` writes no cache key to Redis; hostile bytes put in Redis (truncated, garbage, a
 length past the end, a trailing byte) are a miss and the handler answers; Redis frozen
@@ -43,6 +43,7 @@ def config(port, node, fdir, prefix='fngc:', shared=True):
         '$request.header.Authorization, ttl_s: 30 }',
         '    stages:',
         '      prod: { cache: { ttl_s: 30 } }',
+        '      open: { cache: { ttl_s: 30, require_authorization: false } }',
         '    routes:',
         '      "GET /c/{what}": { integration: %s, cache: { key: { query: [q] } } }' % FN,
         '      "GET /s/{what}": { integration: %s, cache: { ttl_s: 2, key: { query: [q] } } }'
@@ -89,8 +90,8 @@ def node(n):
     return env().nodes[n]
 
 
-def get(n, path, headers=()):
-    return exchange(node(n).port, req('GET', '/prod' + path, headers=list(headers)))
+def get(n, path, headers=(), stage='prod'):
+    return exchange(node(n).port, req('GET', '/' + stage + path, headers=list(headers)))
 
 
 def admin(n, method, path):
@@ -168,6 +169,22 @@ def _():
     time.sleep(0.1 * SLOW)
     ra = get('a', path)
     check(ra.body != old, 'A: not the purged answer')
+
+
+@tap.case('a client\'s refresh (Cache-Control: max-age=0) on B: the others drop their copy')
+def _():
+    path = '/c/plain?q=refresh'
+    old = get('a', path, stage='open').body
+    time.sleep(0.1 * SLOW)
+    eq(get('c', path, stage='open').body, old, 'C: a copy of A\'s answer')
+    r = get('b', path, [('Cache-Control', 'max-age=0')], stage='open')
+    eq(r.header('x-cache'), 'miss', 'B: the refresh is a miss')
+    check(r.body != old, 'B: a new answer')
+    time.sleep(0.2 * SLOW)
+    for n in ('a', 'c'):
+        rn = get(n, path, stage='open')
+        eq(rn.body, r.body, '%s: B\'s new answer, not its old copy' % n)
+        eq(rn.header('x-cache'), 'hit', '%s: a hit (from Redis)' % n)
 
 
 @tap.case('the TTL holds across nodes: a 2 s entry stored on A is a miss on B after it')
