@@ -227,8 +227,8 @@ struct fng_req {
 		struct fng_cache_ask *ask;        /* waiting for the shared cache (Redis) */
 		uint64_t gen;                     /* the shared cache's generation it read */
 		bool gen_set;                     /* gen is known: the answer may be shared */
-		bool from_shared;                 /* served from the shared cache: not stored again */
-		bool invalidate;                  /* the client's refresh: other nodes drop the key */
+		bool from_shared;                 /* served from Redis: not stored again */
+		bool invalidate;                  /* a client's refresh: other nodes drop the key */
 		const void *key;                  /* the entry's key (arena) */
 		size_t klen;
 		const char *status;               /* x-cache: hit, miss, stale, bypass; NULL: none */

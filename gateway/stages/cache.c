@@ -1178,10 +1178,10 @@ void fng__cache_stats_json(struct fng_server *srv, struct fng_buf *b)
 				",\"capacity\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64
 				",\"stale\":%" PRIu64 ",\"coalesced\":%" PRIu64 ",\"bypass\":%" PRIu64
 				",\"stored\":%" PRIu64 ",\"refreshes\":%" PRIu64 ",\"evictions\":%" PRIu64
-				",\"inFlight\":%zu,\"sharedHits\":%" PRIu64 "}", st.entries, st.bytes,
-				st.capacity, sc->n.hits, sc->n.misses, sc->n.stale, sc->n.coalesced,
-				sc->n.bypass, sc->n.stored, sc->n.refreshes, st.evictions, sc->flights.n,
-				sc->n.shared_hits);
+				",\"inFlight\":%zu,\"sharedHits\":%" PRIu64 "}", st.entries,
+				st.bytes, st.capacity, sc->n.hits, sc->n.misses, sc->n.stale,
+				sc->n.coalesced, sc->n.bypass, sc->n.stored, sc->n.refreshes,
+				st.evictions, sc->flights.n, sc->n.shared_hits);
 		}
 	}
 	fng__buf_str(b, "]}");

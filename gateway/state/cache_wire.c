@@ -156,6 +156,7 @@ int fng__cache_decode(const void *data, size_t len, uint64_t now_ms, uint64_t el
 	size_t rest = len;
 	unsigned nh, nt;
 	uint32_t status, fresh, stale, error;
+	uint64_t age;
 
 	f = take(&p, &rest, FIXED);
 	if (!f || memcmp(f, MAGIC, 4) != 0) {
@@ -195,13 +196,14 @@ int fng__cache_decode(const void *data, size_t len, uint64_t now_ms, uint64_t el
 	if (!(q = take(&p, &rest, 4)) || !(f = take(&p, &rest, get32(q))) || rest != 0) {
 		return -EINVAL;
 	}
+	age = get32((const uint8_t *)data + 10);
 	*out = (struct fng_cached){
 		.status = (int)status,
 		.headers = nh ? hdrs : NULL,
 		.nheaders = nh,
 		.body = f,
 		.body_len = get32(q),
-		.stored_ms = minus(now_ms, (uint64_t)get32((const uint8_t *)data + 10) + elapsed_ms),
+		.stored_ms = minus(now_ms, age + elapsed_ms),
 		.tags = nt ? tags : NULL,
 		.ntags = nt,
 	};

@@ -211,8 +211,8 @@ static int parse_shared(struct fng_conf *L, const struct fng_conf_node *v, void 
 			flag = &cc->share_authorizer;
 		}
 		if (!flag || *flag) {
-			fng__conf_err(L, k, "cluster.shared_caches: \"%s\" %s (response, authorizer)",
-				s, flag ? "twice" : "is not a cache that can be shared");
+			fng__conf_err(L, k, "cluster.shared_caches: \"%s\" %s (response, "
+				"authorizer)", s, flag ? "twice" : "is not a shareable cache");
 			return -1;
 		}
 		*flag = true;

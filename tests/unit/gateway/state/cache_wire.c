@@ -157,8 +157,8 @@ static void test_hostile(void)
 					sum += c.headers[h].nlen + c.headers[h].vlen;
 				}
 				CHECK(sum <= m.len && c.nheaders <= FNG_CACHE_MAX_HEADERS &&
-					c.ntags <= FNG_CACHE_MAX_TAGS, "flip %zu.%d within bounds", i,
-					bit);
+					c.ntags <= FNG_CACHE_MAX_TAGS,
+					"flip %zu.%d within bounds", i, bit);
 			}
 			fng__buf_finish(&m);
 		}

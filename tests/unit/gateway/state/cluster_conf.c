@@ -157,7 +157,7 @@ static void body(struct fng_config *c)
 		d->cluster.shared_entry_max == 1024, "shared_caches: both");
 	fng__config_unref(d);
 	conf_test_refused(SERVER API "cluster: { redis: \"127.0.0.1:1\", shared_caches: [jwt] }\n",
-		"\"jwt\" is not a cache that can be shared", "shared_caches: jwt");
+		"\"jwt\" is not a shareable cache", "shared_caches: jwt");
 	conf_test_refused(SERVER API "cluster: { redis: \"127.0.0.1:1\", shared_caches: "
 		"[response, response] }\n", "\"response\" twice", "shared_caches: twice");
 	conf_test_refused(SERVER API "cluster: { redis: \"127.0.0.1:1\", shared_caches: "
