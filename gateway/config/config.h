@@ -244,6 +244,10 @@ struct fng_cluster_cfg {
 	uint32_t connect_timeout_ms, command_timeout_ms;
 	uint32_t heartbeat_ms, node_ttl_ms;
 	uint32_t reconnect_min_ms, reconnect_max_ms;
+	/* cluster.shared_caches (stages/cache.c, host/authz_cache.c): what is shared in Redis
+	 * behind the local caches; neither by default. A reload may change them. */
+	bool share_response, share_authorizer;
+	uint32_t shared_entry_max; /* cluster.shared_cache_entry_bytes: larger stay local */
 };
 
 

@@ -18,6 +18,8 @@
  * crashed, timed out, returned an error or answered without a decision.
  */
 #include <errno.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
 #include <math.h>
 #include <regex.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 
 #include "authz.h"
 #include "authz_cache.h"
+#include "cluster.h"
 #include "errors.h"
 #include "host.h"
 #include "server.h"
@@ -263,39 +266,17 @@ static int invoke(struct fng_functions *fns, struct fng_fn *fn, struct fng_authz
 	return FNG_STAGE_PENDING;
 }
 
-static int fn_start(struct fng_req *req, const struct fng_authorizer *a,
-	const struct fng_route *route)
+/* The authorizer's invocation for the identity (after both caches missed): PENDING or not. */
+static int fn_invoke(struct fng_req *req, const struct fng_authorizer *a,
+	struct fng_wire_str *values, char *key, size_t klen, char *part, size_t plen)
 {
 	const struct fng_authz_function *f = &a->fn;
 	struct fng_functions *fns = host_of(req);
-	struct fng_wire_str *values;
 	struct fng_authz_call *call;
 	struct fng_req *sub;
 	struct fng_fn *fn;
-	char *key, *part;
-	size_t klen, plen = 0;
 	int rc;
 
-	values = fng__arena_alloc(req->arena, (f->nsources + 1) * sizeof(*values));
-	part = partition(req->arena, route, a, &plen);
-	if (!values || !part) {
-		return -ENOMEM;
-	}
-	rc = identity(req, a, values, &key, &klen);
-	if (rc) {
-		return rc;
-	}
-	if (f->ttl_s && fns && fns->authz_cache) {
-		struct fng_authz_answer hit;
-
-		bool found = fng__authz_cache_get(fns->authz_cache, part, plen, key, klen,
-			uv_now(fns->loop), &hit);
-
-		fng__authz_cache_metric(req, a->name, found);
-		if (found) {
-			return apply(req, hit.allow, hit.authz);
-		}
-	}
 	fn = fns ? fng__host_fn_find(fns, f->function) : NULL;
 	if (!fn || !fn->current) {
 		char cause[160];
@@ -321,6 +302,189 @@ static int fn_start(struct fng_req *req, const struct fng_authorizer *a,
 		fng__req_destroy(sub);
 	}
 	return rc;
+}
+
+/* ---- the shared cache (cluster.shared_caches: authorizer; docs/config.md, "Cluster") ----
+ *
+ * Behind the loop's cache, `PREFIX az:API\0AUTHORIZER\0IDENTITY` holds an answer's wire form
+ * (authz_cache.h) with PX the authorizer's TTL from when it answered. A local miss asks Redis
+ * before invoking (the request PENDING meanwhile); no answer there, Redis down or slow (the
+ * cluster's command timeout): the authorizer is invoked as without sharing. Failures are never
+ * kept, here or there.
+ */
+
+/* A request's question to Redis; req NULL once its client left. */
+struct fng_authz_ask {
+	struct fng_req *req;
+	const struct fng_authorizer *a;
+	struct fng_wire_str *values;
+	char *key, *part;          /* req's arena */
+	size_t klen, plen;
+};
+
+/* The Redis key in ar: PREFIX az: PART \0 KEY; NULL without memory. */
+static char *shared_key(struct fng_arena *ar, struct fng_cluster *c, const char *part,
+	size_t plen, const void *key, size_t klen, size_t *len)
+{
+	const char *pre = fng__cluster_prefix(c);
+	size_t n = strlen(pre);
+	char *k = fng__arena_alloc(ar, n + 3 + plen + 1 + klen);
+
+	if (k) {
+		memcpy(k, pre, n);
+		memcpy(k + n, "az:", 3);
+		memcpy(k + n + 3, part, plen);
+		k[n + 3 + plen] = '\0';
+		memcpy(k + n + 4 + plen, key, klen);
+		*len = n + 4 + plen + klen;
+	}
+	return k;
+}
+
+static struct fng_cluster *shared_authz(struct fng_req *req)
+{
+	return req->cfg->cluster.share_authorizer ? fng__cluster(req->srv) : NULL;
+}
+
+static void on_shared(struct fng_cluster *c, struct redisReply *reply, void *arg)
+{
+	struct fng_authz_ask ask = *(struct fng_authz_ask *)arg;
+	struct fng_req *req = ask.req;
+	struct fng_functions *fns;
+	struct fng_req_authz authz;
+	bool allow;
+	int rc;
+
+	(void)c;
+	free(arg);
+	if (!req) {
+		return;
+	}
+	req->authz_ask = NULL;
+	fns = host_of(req);
+	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+		reply->element[0]->type == REDIS_REPLY_STRING &&
+		reply->element[1]->type == REDIS_REPLY_INTEGER &&
+		reply->element[1]->integer > 0 &&
+		fng__authz_wire_decode(req->arena, reply->element[0]->str, reply->element[0]->len,
+			&allow, &authz) == 0) {
+		const struct fng_authz_function *f = &ask.a->fn;
+		struct fng_authz_cache_limits lim = { f->cache_entries, f->cache_bytes };
+		struct fng_authz_answer ans = { allow, &authz };
+		uint64_t ttl = (uint64_t)reply->element[1]->integer;
+
+		if (ttl > (uint64_t)f->ttl_s * 1000) {
+			ttl = (uint64_t)f->ttl_s * 1000; /* never longer than this node's TTL */
+		}
+		if (fns && fns->authz_cache) {
+			(void)fng__authz_cache_put(fns->authz_cache, ask.part, ask.plen, &lim,
+				ask.key, ask.klen, uv_now(fns->loop) + ttl, &ans);
+		}
+		rc = apply(req, allow, &authz);
+	} else {
+		rc = fn_invoke(req, ask.a, ask.values, ask.key, ask.klen, ask.part, ask.plen);
+		if (rc == FNG_STAGE_PENDING) {
+			return; /* the invocation resumes it */
+		}
+	}
+	fng__req_resume(req, rc);
+}
+
+/* KEYS: the answer's key. { entry, pttl } or nil. */
+static struct fng_cluster_script get_script = { .text =
+	"local v = redis.call('GET', KEYS[1])\n"
+	"if not v then return nil end\n"
+	"return { v, redis.call('PTTL', KEYS[1]) }\n",
+};
+
+/* A local miss: PENDING while Redis is asked, else FNG_STAGE_NEXT (invoke at once). */
+static int shared_ask(struct fng_req *req, const struct fng_authorizer *a,
+	struct fng_wire_str *values, char *key, size_t klen, char *part, size_t plen)
+{
+	struct fng_cluster *c = shared_authz(req);
+	struct fng_authz_ask *ask;
+	const char *argv[1];
+	size_t lens[1];
+
+	if (!c || !fng__cluster_up(c) ||
+		!(argv[0] = shared_key(req->arena, c, part, plen, key, klen, &lens[0])) ||
+		!(ask = malloc(sizeof(*ask)))) {
+		return FNG_STAGE_NEXT;
+	}
+	*ask = (struct fng_authz_ask){ req, a, values, key, part, klen, plen };
+	if (fng__cluster_eval(c, &get_script, 1, 1, argv, lens, on_shared, ask) != 0) {
+		free(ask);
+		return FNG_STAGE_NEXT;
+	}
+	req->authz_ask = ask;
+	return FNG_STAGE_PENDING;
+}
+
+/* A fresh answer to Redis too (fire and forget), within cluster.shared_cache_entry_bytes. */
+static void shared_remember(const struct fng_authz_call *call, bool allow)
+{
+	struct fng_req *sub = call->sub;
+	struct fng_cluster *c = shared_authz(sub);
+	struct fng_authz_answer ans = { allow, &sub->authz };
+	struct fng_buf v = { 0 };
+	const char *argv[5];
+	size_t lens[5];
+	char px[24];
+
+	if (!c || !(argv[1] = shared_key(sub->arena, c, call->part, call->plen, call->key,
+		call->klen, &lens[1]))) {
+		return;
+	}
+	if (fng__authz_wire_encode(&ans, &v) == 0 && v.p &&
+		v.len <= sub->cfg->cluster.shared_entry_max) {
+		argv[0] = "SET";
+		lens[0] = 3;
+		argv[2] = v.p;
+		lens[2] = v.len;
+		argv[3] = "PX";
+		lens[3] = 2;
+		lens[4] = (size_t)snprintf(px, sizeof(px), "%" PRIu64,
+			(uint64_t)call->a->fn.ttl_s * 1000);
+		argv[4] = px;
+		fng__cluster_command(c, 5, argv, lens, NULL, NULL);
+	}
+	fng__buf_finish(&v);
+}
+
+static int fn_start(struct fng_req *req, const struct fng_authorizer *a,
+	const struct fng_route *route)
+{
+	const struct fng_authz_function *f = &a->fn;
+	struct fng_functions *fns = host_of(req);
+	struct fng_wire_str *values;
+	char *key, *part;
+	size_t klen, plen = 0;
+	int rc;
+
+	values = fng__arena_alloc(req->arena, (f->nsources + 1) * sizeof(*values));
+	part = partition(req->arena, route, a, &plen);
+	if (!values || !part) {
+		return -ENOMEM;
+	}
+	rc = identity(req, a, values, &key, &klen);
+	if (rc) {
+		return rc;
+	}
+	if (f->ttl_s && fns && fns->authz_cache) {
+		struct fng_authz_answer hit;
+
+		bool found = fng__authz_cache_get(fns->authz_cache, part, plen, key, klen,
+			uv_now(fns->loop), &hit);
+
+		fng__authz_cache_metric(req, a->name, found);
+		if (found) {
+			return apply(req, hit.allow, hit.authz);
+		}
+		if (shared_ask(req, a, values, key, klen, part, plen) == FNG_STAGE_PENDING) {
+			return FNG_STAGE_PENDING;
+		}
+	}
+	return fn_invoke(req, a, values, key, klen, part, plen);
 }
 
 /* A context value as the handler reads it: a string as is, a number shortest, a boolean. */
@@ -407,6 +571,7 @@ static void remember(struct fng_functions *fns, const struct fng_authz_call *cal
 	/* Not kept (too big, no memory): the next request asks the authorizer again. */
 	(void)fng__authz_cache_put(fns->authz_cache, call->part, call->plen, &lim, call->key,
 		call->klen, uv_now(fns->loop) + (uint64_t)f->ttl_s * 1000, &ans);
+	shared_remember(call, ans.allow);
 }
 
 void fng__host_authz_done(struct fng_functions *fns, struct fng_req *sub, int rc)
@@ -433,6 +598,13 @@ static void fn_cancel(struct fng_req *req)
 {
 	struct fng_functions *fns = host_of(req);
 
+	if (req->authz_ask) {
+		/* Waiting for Redis: its answer, when it comes, is dropped. */
+		req->authz_ask->req = NULL;
+		req->authz_ask = NULL;
+		fng__req_resume(req, UV_ECANCELED);
+		return;
+	}
 	/* Queued or waiting in a pipeline: completed now. Running: its answer comes, dropped. */
 	if (fns && req->authz_call) {
 		fng__host_cancel(fns, req->authz_call->sub);

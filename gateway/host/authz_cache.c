@@ -221,3 +221,122 @@ void fng__authz_cache_usage(const struct fng_authz_cache *c, const char *part, s
 	*entries = p ? p->n : 0;
 	*bytes = p ? p->bytes : 0;
 }
+
+/*
+ * The wire form (authz_cache.h), little-endian:
+ *   "FNA1", u8 allow, u8 has usage key, u16 ncontext, u32 principal length, principal,
+ *   u32 usage key length, usage key, ncontext x (u32 name length, name, u32 value length, value)
+ */
+#define WIRE_MAGIC "FNA1"
+
+static int wire_str(struct fng_buf *out, const char *p, size_t n)
+{
+	uint8_t l[4] = { (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24) };
+
+	if (n > UINT32_MAX) {
+		return -EINVAL;
+	}
+	if (fng__buf_append(out, l, 4) != 0 || (n && fng__buf_append(out, p, n) != 0)) {
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int fng__authz_wire_encode(const struct fng_authz_answer *ans, struct fng_buf *out)
+{
+	const struct fng_req_authz *a = ans->authz;
+	const char *pr = a && a->principal ? a->principal : "";
+	const char *uk = a && a->usage_key ? a->usage_key : "";
+	size_t nctx = a ? a->nctx : 0;
+	uint8_t head[8];
+	int err;
+
+	if (nctx > FNG_AUTHZ_WIRE_MAX_CTX) {
+		return -EINVAL;
+	}
+	memcpy(head, WIRE_MAGIC, 4);
+	head[4] = ans->allow;
+	head[5] = a && a->usage_key;
+	head[6] = (uint8_t)nctx;
+	head[7] = (uint8_t)(nctx >> 8);
+	if (fng__buf_append(out, head, sizeof(head)) != 0) {
+		return -ENOMEM;
+	}
+	err = wire_str(out, pr, strlen(pr));
+	err = err ? err : wire_str(out, uk, strlen(uk));
+	for (size_t i = 0; !err && i < nctx; i++) {
+		err = wire_str(out, a->ctx[i].k.p, a->ctx[i].k.len);
+		err = err ? err : wire_str(out, a->ctx[i].v.p, a->ctx[i].v.len);
+	}
+	return err;
+}
+
+/* A length-prefixed string of the wire: its bytes (*n of them), NULL past the end. */
+static const char *wire_take(const uint8_t **p, size_t *rest, size_t *n)
+{
+	const uint8_t *q = *p;
+	size_t len;
+
+	if (*rest < 4) {
+		return NULL;
+	}
+	len = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 | (size_t)q[3] << 24;
+	if (len > *rest - 4) {
+		return NULL;
+	}
+	*p += 4 + len;
+	*rest -= 4 + len;
+	*n = len;
+	return (const char *)q + 4;
+}
+
+int fng__authz_wire_decode(struct fng_arena *ar, const void *data, size_t len, bool *allow,
+	struct fng_req_authz *out)
+{
+	const uint8_t *p = data;
+	size_t rest = len, plen, ulen, nctx;
+	const char *pr, *uk;
+	bool has_uk;
+
+	if (len < 8 || memcmp(p, WIRE_MAGIC, 4) != 0 || p[4] > 1 || p[5] > 1) {
+		return -EINVAL;
+	}
+	has_uk = p[5];
+	nctx = (size_t)p[6] | (size_t)p[7] << 8;
+	if (nctx > FNG_AUTHZ_WIRE_MAX_CTX) {
+		return -EINVAL;
+	}
+	*allow = p[4];
+	p += 8;
+	rest -= 8;
+	pr = wire_take(&p, &rest, &plen);
+	uk = pr ? wire_take(&p, &rest, &ulen) : NULL;
+	if (!uk || memchr(pr, '\0', plen) || memchr(uk, '\0', ulen) || (!has_uk && ulen)) {
+		return -EINVAL;
+	}
+	*out = (struct fng_req_authz){ .set = *allow };
+	out->principal = fng__arena_strndup(ar, pr, plen);
+	out->usage_key = has_uk ? fng__arena_strndup(ar, uk, ulen) : NULL;
+	out->ctx = nctx ? fng__arena_alloc(ar, nctx * sizeof(*out->ctx)) : NULL;
+	if (!out->principal || (has_uk && !out->usage_key) || (nctx && !out->ctx)) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nctx; i++) {
+		size_t kl, vl;
+		const char *k = wire_take(&p, &rest, &kl);
+		const char *v = k ? wire_take(&p, &rest, &vl) : NULL;
+		char *kc, *vc;
+
+		if (!v) {
+			return -EINVAL;
+		}
+		kc = fng__arena_strndup(ar, k, kl);
+		vc = fng__arena_strndup(ar, v, vl);
+		if (!kc || !vc) {
+			return -ENOMEM;
+		}
+		out->ctx[i] = (struct fng_wire_kv){ { kc, kl }, { vc, vl } };
+	}
+	out->nctx = out->capctx = nctx;
+	return rest == 0 ? 0 : -EINVAL;
+}

@@ -59,4 +59,23 @@ int fng__authz_cache_put(struct fng_authz_cache *c, const char *part, size_t ple
 void fng__authz_cache_usage(const struct fng_authz_cache *c, const char *part, size_t plen,
 	size_t *entries, size_t *bytes);
 
+/*
+ * The wire form of an answer for the shared authorizer cache (`cluster.shared_caches:
+ * [authorizer]`; host/authz.c keeps it in Redis under the partition and identity). Decoding
+ * trusts nothing of Redis' bytes: counts and lengths are checked against what is left and
+ * against FNG_AUTHZ_WIRE_MAX_CTX, a principal or usage key with a NUL is refused.
+ */
+#define FNG_AUTHZ_WIRE_MAX_CTX 256
+
+struct fng_arena;
+struct fng_buf;
+
+/* Appends the answer's wire form to out. 0, -EINVAL (too many context entries), -ENOMEM. */
+int fng__authz_wire_encode(const struct fng_authz_answer *ans, struct fng_buf *out);
+
+/* Decodes data into *allow and *out, whose strings and context are copies in ar. 0, -EINVAL
+ * for bytes that are not exactly one answer, -ENOMEM. */
+int fng__authz_wire_decode(struct fng_arena *ar, const void *data, size_t len, bool *allow,
+	struct fng_req_authz *out);
+
 #endif

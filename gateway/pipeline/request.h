@@ -45,6 +45,7 @@ struct fng_resp {
 struct fng_req;
 struct fng_conn;
 struct fng_cache_flight;
+struct fng_cache_ask;
 struct fng_cache_waiter;
 struct fng_server;
 struct fng_ws;
@@ -82,6 +83,7 @@ enum fng_event {
 };
 
 struct fng_authz_call;
+struct fng_authz_ask;
 struct fng_cluster_ask;
 struct fng_ws_ask;
 
@@ -200,6 +202,7 @@ struct fng_req {
 	 * while it runs, and on the invocation's own request (event AUTHORIZER).
 	 */
 	struct fng_authz_call *authz_call;
+	struct fng_authz_ask *authz_ask;   /* host/authz.c: asking the shared cache */
 	/* GET /@cluster's node listing in flight (integration/cluster_admin.c). */
 	struct fng_cluster_ask *cluster_ask;
 	/* An admin request waiting for another node or for Redis (integration/admin.c). */
@@ -221,6 +224,11 @@ struct fng_req {
 	struct {
 		struct fng_cache_flight *flight;  /* its answer is stored and shared (a miss's leader) */
 		struct fng_cache_waiter *waiter;  /* waiting for another request's answer */
+		struct fng_cache_ask *ask;        /* waiting for the shared cache (Redis) */
+		uint64_t gen;                     /* the shared cache's generation it read */
+		bool gen_set;                     /* gen is known: the answer may be shared */
+		bool from_shared;                 /* served from Redis: not stored again */
+		bool invalidate;                  /* a client's refresh: other nodes drop the key */
 		const void *key;                  /* the entry's key (arena) */
 		size_t klen;
 		const char *status;               /* x-cache: hit, miss, stale, bypass; NULL: none */

@@ -17,6 +17,8 @@
  * stale_if_error, hands the answer to the waiters, and sets x-cache on every answer of a
  * cached stage. Their configuration keys are cache_conf.c's.
  */
+#include <errno.h>
+#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include "cache.h"
 #include "cache_stage.h"
 #include "chars.h" /* wire_rules.h: the cache tag rule */
+#include "cluster.h"
 #include "errors.h"
 #include "functions.h"
 #include "log.h"
@@ -49,6 +52,7 @@ struct stage_cache {
 
 struct fng_cache_loop {
 	struct fng_hmap stages;
+	bool subscribed;                 /* to the shared cache's invalidations */
 };
 
 /* A miss in flight: its leader's answer goes to the waiters. */
@@ -66,6 +70,13 @@ struct fng_cache_waiter {
 	struct fng_req *req;
 	struct fng_cache_flight *flight;
 	uv_timer_t timer;
+};
+
+/* A leader's question to the shared cache (below); req NULL once its client left. */
+struct fng_cache_ask {
+	struct fng_req *req;
+	struct stage_cache *sc;
+	bool refresh;              /* only the generation is wanted */
 };
 
 static struct stage_cache *stage_cache_get(struct fng_req *req)
@@ -331,6 +342,7 @@ static int serve(struct fng_req *req, const struct fng_cached *e, const char *st
 
 static void start_refresh(struct fng_req *req, struct stage_cache *sc);
 static int wait_for(struct fng_req *req, struct fng_cache_flight *f);
+static int shared_ask(struct fng_req *req, struct stage_cache *sc, bool refresh);
 
 /* Looks the request up; a miss leads or joins the key's flight. */
 static int lookup(struct fng_req *req, struct stage_cache *sc, bool refresh)
@@ -364,9 +376,13 @@ static int lookup(struct fng_req *req, struct stage_cache *sc, bool refresh)
 	if (!f) {
 		return -ENOMEM;
 	}
-	sc->n.misses++;
 	req->cache.flight = f;
 	req->cache.status = "miss";
+	req->cache.invalidate = refresh;
+	if (!req->cache.refresh && shared_ask(req, sc, refresh) == FNG_STAGE_PENDING) {
+		return FNG_STAGE_PENDING; /* the leader asks Redis; waiters join its flight */
+	}
+	sc->n.misses++;
 	return FNG_STAGE_NEXT;
 }
 
@@ -477,6 +493,10 @@ static void cache_cancel(struct fng_req *req)
 {
 	if (req->cache.waiter) {
 		waiter_end(req->cache.waiter, FNG_ECLIENT_CLOSED);
+	} else if (req->cache.ask) {
+		req->cache.ask->req = NULL; /* its answer, when it comes, is dropped */
+		req->cache.ask = NULL;
+		fng__req_resume(req, FNG_ECLIENT_CLOSED);
 	}
 }
 
@@ -541,6 +561,9 @@ static int as_entry(struct fng_req *req, const struct fng_stage_cache *cfg,
 	return 0;
 }
 
+static void shared_store(struct fng_req *req, struct stage_cache *sc,
+	const struct fng_cached *e, uint64_t now);
+
 static void flight_end(struct fng_req *req, struct fng_cache_flight *f)
 {
 	const struct fng_stage_cache *cfg = req->stage->cache;
@@ -584,10 +607,11 @@ static void flight_end(struct fng_req *req, struct fng_cache_flight *f)
 		serve(req, &e, "stale", now);
 		req->error = 0;
 		sc->n.stale++;
-	} else if (!failed && storable(req, rc) && as_entry(req, cfg, rc, now, &e) == 0 &&
-		e.fresh_ms > now) {
+	} else if (!failed && !req->cache.from_shared && storable(req, rc) &&
+		as_entry(req, cfg, rc, now, &e) == 0 && e.fresh_ms > now) {
 		if (sc->store->ops->put(sc->store, req->cache.key, req->cache.klen, &e) == 0) {
 			sc->n.stored++;
+			shared_store(req, sc, &e, now);
 		}
 	}
 	/* Every waiter gets this answer. */
@@ -759,7 +783,7 @@ static void start_refresh(struct fng_req *req, struct stage_cache *sc)
 
 /* ---- the admin API's side ---- */
 
-uint64_t fng__cache_purge(struct fng_server *srv, const char *api, const char *stage,
+static uint64_t purge_local(struct fng_server *srv, const char *api, const char *stage,
 	const char *route, const char *tag)
 {
 	struct fng_cache_loop *cl = srv->caches;
@@ -779,6 +803,357 @@ uint64_t fng__cache_purge(struct fng_server *srv, const char *api, const char *s
 			}
 		}
 	}
+	return n;
+}
+
+/* ---- the shared cache (cluster.shared_caches: response; docs/config.md, "Cluster") ----
+ *
+ * Behind each node's store, one Redis entry per key: `PREFIX rc:GEN:API\0STAGE\0KEY` holding
+ * the entry's wire form (state/cache.h) with PX the entry's latest window. GEN is one
+ * generation for every shared stage (`PREFIX rcgen`): a purge of any kind increments it, so
+ * every entry written before is out of reach at once (they expire by their PX) — coarser than
+ * the purge asked for, but one command and never a scan. A leader reads the generation with
+ * the entry (one script) and writes its answer only if the generation is still the one it
+ * read, so an answer made before a purge cannot land after it. The purge is published on
+ * `PREFIX rcinv` in the same script, and every node applies it to its own store.
+ */
+
+/* KEYS: the generation. ARGV: entry prefix, API\0STAGE\0KEY. { gen [, entry, pttl] }. */
+static struct fng_cluster_script lookup_script = { .text =
+	"local g = redis.call('GET', KEYS[1]) or '0'\n"
+	"local k = ARGV[1] .. g .. ':' .. ARGV[2]\n"
+	"local v = redis.call('GET', k)\n"
+	"if not v then return { g } end\n"
+	"return { g, v, redis.call('PTTL', k) }\n",
+};
+
+/* KEYS: the generation. ARGV: entry prefix, API\0STAGE\0KEY, generation read, entry, PX. */
+static struct fng_cluster_script store_script = { .text =
+	"if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[3] then return 0 end\n"
+	"redis.call('SET', ARGV[1] .. ARGV[3] .. ':' .. ARGV[2], ARGV[4], 'PX', ARGV[5])\n"
+	"return 1\n",
+};
+
+/* KEYS: the generation. ARGV: channel, message. */
+static struct fng_cluster_script purge_script = { .text =
+	"redis.call('INCR', KEYS[1])\n"
+	"return redis.call('PUBLISH', ARGV[1], ARGV[2])\n",
+};
+
+static void on_invalidation(struct fng_cluster *c, const char *channel, size_t clen,
+	const char *data, size_t dlen, void *arg);
+
+/* The cluster client when the response cache is shared (subscribed once per loop). */
+static struct fng_cluster *shared_cluster(struct fng_server *srv, const struct fng_config *cfg)
+{
+	struct fng_cluster *c;
+	char ch[160];
+
+	if (!cfg->cluster.share_response || !(c = fng__cluster(srv))) {
+		return NULL;
+	}
+	if (srv->caches && !srv->caches->subscribed) {
+		snprintf(ch, sizeof(ch), "%srcinv", fng__cluster_prefix(c));
+		if (fng__cluster_subscribe(c, ch, on_invalidation, srv) == 0) {
+			srv->caches->subscribed = true;
+		}
+	}
+	return c;
+}
+
+/* "PREFIX" + suffix in a stack buffer: names are short (the prefix is at most 128). */
+static size_t shared_name(struct fng_cluster *c, const char *suffix, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s%s", fng__cluster_prefix(c), suffix);
+
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* API\0STAGE\0KEY in req's arena; NULL without memory. */
+static char *shared_suffix(struct fng_req *req, struct stage_cache *sc, size_t *len)
+{
+	char *p = fng__arena_alloc(req->arena, sc->nlen + 1 + req->cache.klen);
+
+	if (p) {
+		memcpy(p, sc->name, sc->nlen);
+		p[sc->nlen] = '\0';
+		memcpy(p + sc->nlen + 1, req->cache.key, req->cache.klen);
+		*len = sc->nlen + 1 + req->cache.klen;
+	}
+	return p;
+}
+
+static void on_lookup(struct fng_cluster *c, struct redisReply *reply, void *arg)
+{
+	struct fng_cache_ask *ask = arg;
+	struct fng_req *req = ask->req;
+	struct stage_cache *sc = ask->sc;
+	int rc = FNG_STAGE_NEXT;
+
+	(void)c;
+	if (!req) {
+		free(ask);
+		return;
+	}
+	req->cache.ask = NULL;
+	if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+		reply->element[0]->type == REDIS_REPLY_STRING) {
+		char *end;
+		unsigned long long g = strtoull(reply->element[0]->str, &end, 10);
+
+		if (end != reply->element[0]->str && !*end) {
+			req->cache.gen = g;
+			req->cache.gen_set = true;
+		}
+	}
+	if (reply && req->cache.gen_set && !ask->refresh && reply->elements == 3 &&
+		reply->element[1]->type == REDIS_REPLY_STRING &&
+		reply->element[2]->type == REDIS_REPLY_INTEGER) {
+		const struct redisReply *v = reply->element[1];
+		uint64_t now = uv_now(req->srv->loop);
+		uint64_t total = fng__cache_wire_ttl_ms(v->str, v->len);
+		long long pttl = reply->element[2]->integer;
+		uint64_t waited = pttl >= 0 && (uint64_t)pttl < total ? total - (uint64_t)pttl : 0;
+		struct fng_cache_hdr hdrs[FNG_CACHE_MAX_HEADERS];
+		const char *tags[FNG_CACHE_MAX_TAGS];
+		struct fng_cached e;
+
+		if (fng__cache_decode(v->str, v->len, now, waited, &e, hdrs, tags) == 0 &&
+			now < e.fresh_ms) {
+			/* The local copy first (serve() copies from e, which points into reply). */
+			sc->store->ops->put(sc->store, req->cache.key, req->cache.klen, &e);
+			rc = serve(req, &e, "hit", now);
+			req->cache.from_shared = true;
+			sc->n.hits++;
+			sc->n.shared_hits++;
+		}
+	}
+	if (rc == FNG_STAGE_NEXT) {
+		sc->n.misses++;
+	}
+	free(ask);
+	fng__req_resume(req, rc);
+}
+
+/*
+ * A leader's local miss asks Redis before the integration runs: FNG_STAGE_PENDING while it
+ * does (on_lookup resumes it exactly once: with the entry, or as a miss when Redis has none,
+ * is down or slow — the client's timeout, never a failure), FNG_STAGE_NEXT when not shared
+ * or the question could not be sent.
+ */
+static int shared_ask(struct fng_req *req, struct stage_cache *sc, bool refresh)
+{
+	struct fng_cluster *c = shared_cluster(req->srv, req->cfg);
+	char gen[160], pre[160];
+	struct fng_cache_ask *ask;
+	size_t slen = 0, glen, plen;
+	char *suffix;
+
+	if (!c || !fng__cluster_up(c)) {
+		return FNG_STAGE_NEXT;
+	}
+	glen = shared_name(c, "rcgen", gen, sizeof(gen));
+	plen = shared_name(c, "rc:", pre, sizeof(pre));
+	suffix = shared_suffix(req, sc, &slen);
+	ask = suffix && glen && plen ? calloc(1, sizeof(*ask)) : NULL;
+	if (!ask) {
+		return FNG_STAGE_NEXT;
+	}
+	{
+		const char *argv[3] = { gen, pre, suffix };
+		size_t lens[3] = { glen, plen, slen };
+
+		*ask = (struct fng_cache_ask){ req, sc, refresh };
+		if (fng__cluster_eval(c, &lookup_script, 1, 3, argv, lens, on_lookup, ask) != 0) {
+			free(ask);
+			return FNG_STAGE_NEXT;
+		}
+	}
+	req->cache.ask = ask;
+	return FNG_STAGE_PENDING;
+}
+
+/* A leader's stored answer goes to Redis too (fire and forget) when it read the generation,
+ * and within cluster.shared_cache_entry_bytes. A client's refresh (Cache-Control: max-age=0)
+ * also tells the other nodes to drop their copy of the key. */
+static void shared_publish(struct fng_cluster *c, const char *msg, size_t mlen, bool bump);
+
+static void shared_store(struct fng_req *req, struct stage_cache *sc,
+	const struct fng_cached *e, uint64_t now)
+{
+	struct fng_cluster *c = req->cache.gen_set ? shared_cluster(req->srv, req->cfg) : NULL;
+	char gen[160], pre[160], g[24], px[24];
+	struct fng_buf v = { 0 };
+	size_t slen = 0, glen, plen;
+	char *suffix;
+
+	if (!c) {
+		return;
+	}
+	glen = shared_name(c, "rcgen", gen, sizeof(gen));
+	plen = shared_name(c, "rc:", pre, sizeof(pre));
+	suffix = shared_suffix(req, sc, &slen);
+	if (suffix && glen && plen && fng__cache_encode(e, now, &v) == 0 && v.p &&
+		v.len <= req->cfg->cluster.shared_entry_max) {
+		int gl = snprintf(g, sizeof(g), "%" PRIu64, req->cache.gen);
+		int xl = snprintf(px, sizeof(px), "%" PRIu64, fng__cache_wire_ttl_ms(v.p, v.len));
+		const char *argv[6] = { gen, pre, suffix, g, v.p, px };
+		size_t lens[6] = { glen, plen, slen, (size_t)gl, v.len, (size_t)xl };
+
+		fng__cluster_eval(c, &store_script, 1, 6, argv, lens, NULL, NULL);
+	}
+	fng__buf_finish(&v);
+	if (req->cache.invalidate) {
+		/* "NODE\0k" API\0STAGE\0KEY: the others drop their copy of this key. */
+		const char *node = fng__cluster_node_id(c);
+		size_t nl = strlen(node) + 1;
+		char *m = suffix ? fng__arena_alloc(req->arena, nl + 1 + slen) : NULL;
+
+		if (m) {
+			memcpy(m, node, nl);
+			m[nl] = 'k';
+			memcpy(m + nl + 1, suffix, slen);
+			/* Not a purge: the answer just written stays, under the same generation;
+			 * sent after it on one connection, so a node that hears this finds it. */
+			shared_publish(c, m, nl + 1 + slen, false);
+		}
+	}
+}
+
+/* Publishes msg ("NODE\0" then the purge) on PREFIX rcinv; with bump, in one script with the
+ * generation's increment. */
+static void shared_publish(struct fng_cluster *c, const char *msg, size_t mlen, bool bump)
+{
+	char gen[160], ch[160];
+	size_t glen = shared_name(c, "rcgen", gen, sizeof(gen));
+	size_t clen = shared_name(c, "rcinv", ch, sizeof(ch));
+	const char *argv[3] = { gen, ch, msg };
+	size_t lens[3] = { glen, clen, mlen };
+
+	if (!glen || !clen) {
+		return;
+	}
+	if (bump) {
+		fng__cluster_eval(c, &purge_script, 1, 3, argv, lens, NULL, NULL);
+	} else {
+		argv[0] = "PUBLISH";
+		lens[0] = 7;
+		fng__cluster_command(c, 3, argv, lens, NULL, NULL);
+	}
+}
+
+/* Splits "A\0B\0REST" (the last part may be empty); false when a part is missing. */
+static bool split2(const char *p, size_t n, const char **a, const char **b, const char **rest,
+	size_t *rlen)
+{
+	const char *z1 = memchr(p, '\0', n), *z2;
+
+	if (!z1 || !(z2 = memchr(z1 + 1, '\0', n - (size_t)(z1 + 1 - p)))) {
+		return false;
+	}
+	*a = p;
+	*b = z1 + 1;
+	*rest = z2 + 1;
+	*rlen = n - (size_t)(z2 + 1 - p);
+	return true;
+}
+
+/*
+ * Another node's purge, from `PREFIX rcinv` (Redis' bytes: checked like a client's):
+ *   NODE\0 s API\0STAGE\0[ROUTE]    a stage (or one route of it)
+ *   NODE\0 t TAG                     a tag, in every stage
+ *   NODE\0 k API\0STAGE\0KEY        one key (a client's refresh)
+ * This node's own messages are skipped: it purged before publishing.
+ */
+static void on_invalidation(struct fng_cluster *c, const char *channel, size_t clen,
+	const char *data, size_t dlen, void *arg)
+{
+	struct fng_server *srv = arg;
+	const char *node = fng__cluster_node_id(c), *z = memchr(data, '\0', dlen);
+	const char *a, *b, *rest;
+	size_t nl = strlen(node), rlen, off;
+	char *copy;
+
+	(void)channel;
+	(void)clen;
+	if (!z || ((size_t)(z - data) == nl && memcmp(data, node, nl) == 0) ||
+		(size_t)(z - data) + 2 > dlen) {
+		return;
+	}
+	off = (size_t)(z - data) + 2;
+	/* A NUL-terminated copy: the purge functions take C strings. */
+	copy = malloc(dlen - off + 1);
+	if (!copy) {
+		return;
+	}
+	memcpy(copy, data + off, dlen - off);
+	copy[dlen - off] = '\0';
+	switch (data[off - 1]) {
+	case 't':
+		if (fng__cache_tag_ok(copy, dlen - off)) {
+			purge_local(srv, NULL, NULL, NULL, copy);
+		}
+		break;
+	case 's':
+		if (split2(copy, dlen - off, &a, &b, &rest, &rlen) && !memchr(rest, '\0', rlen)) {
+			purge_local(srv, a, b, rlen ? rest : NULL, NULL);
+		}
+		break;
+	case 'k':
+		if (split2(copy, dlen - off, &a, &b, &rest, &rlen)) {
+			struct fng_cache_loop *cl = srv->caches;
+
+			for (size_t i = 0; cl && i < cl->stages.cap; i++) {
+				for (struct fng_hnode *h = cl->stages.b[i]; h; h = h->next) {
+					struct stage_cache *sc = fng__container_of(h,
+						struct stage_cache, node);
+
+					if (sc->nlen == (size_t)(rest - 1 - a) &&
+						memcmp(sc->name, a, sc->nlen) == 0) {
+						sc->store->ops->del(sc->store, rest, rlen);
+					}
+				}
+			}
+		}
+		break;
+	default:
+		break;
+	}
+	free(copy);
+}
+
+/*
+ * The admin API's purge: this node's store now, then (shared) every other node's and Redis'
+ * through one script. Returns how many entries this node dropped.
+ */
+uint64_t fng__cache_purge(struct fng_server *srv, const char *api, const char *stage,
+	const char *route, const char *tag)
+{
+	uint64_t n = purge_local(srv, api, stage, route, tag);
+	struct fng_cluster *c = shared_cluster(srv, srv->cfg);
+	const char *node;
+	struct fng_buf m = { 0 };
+
+	if (!c) {
+		return n;
+	}
+	node = fng__cluster_node_id(c);
+	fng__buf_append(&m, node, strlen(node) + 1);
+	if (tag) {
+		fng__buf_append(&m, "t", 1);
+		fng__buf_append(&m, tag, strlen(tag));
+	} else {
+		fng__buf_append(&m, "s", 1);
+		fng__buf_append(&m, api, strlen(api) + 1);
+		fng__buf_append(&m, stage, strlen(stage) + 1);
+		if (route) {
+			fng__buf_append(&m, route, strlen(route));
+		}
+	}
+	if (m.p) {
+		shared_publish(c, m.p, m.len, true);
+	}
+	fng__buf_finish(&m);
 	return n;
 }
 
@@ -803,9 +1178,10 @@ void fng__cache_stats_json(struct fng_server *srv, struct fng_buf *b)
 				",\"capacity\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64
 				",\"stale\":%" PRIu64 ",\"coalesced\":%" PRIu64 ",\"bypass\":%" PRIu64
 				",\"stored\":%" PRIu64 ",\"refreshes\":%" PRIu64 ",\"evictions\":%" PRIu64
-				",\"inFlight\":%zu}", st.entries, st.bytes, st.capacity, sc->n.hits,
-				sc->n.misses, sc->n.stale, sc->n.coalesced, sc->n.bypass, sc->n.stored,
-				sc->n.refreshes, st.evictions, sc->flights.n);
+				",\"inFlight\":%zu,\"sharedHits\":%" PRIu64 "}", st.entries,
+				st.bytes, st.capacity, sc->n.hits, sc->n.misses, sc->n.stale,
+				sc->n.coalesced, sc->n.bypass, sc->n.stored, sc->n.refreshes,
+				st.evictions, sc->flights.n, sc->n.shared_hits);
 		}
 	}
 	fng__buf_str(b, "]}");

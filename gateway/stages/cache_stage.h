@@ -43,11 +43,15 @@ int fng__route_cache_conf(struct fng_conf *L, const struct fng_conf_node *v, voi
 /* Per-stage counters, for the admin API and metrics. */
 struct fng_cache_counters {
 	uint64_t hits, misses, stale, coalesced, bypass, stored, refreshes; /* evictions: the store's */
+	uint64_t shared_hits;   /* of hits: found in Redis (cluster.shared_caches: response) */
 };
 
 /*
  * The admin API's purges: every entry of a stage (route NULL), of a route of it, or tagged
- * tag in every stage (api and stage NULL). Returns the entries dropped.
+ * tag in every stage (api and stage NULL). Returns the entries dropped. With the response cache
+ * shared (cluster.shared_caches), the purge also reaches Redis and the other nodes (one
+ * script: the shared generation incremented, the purge published on PREFIX rcinv); the count
+ * is this node's.
  */
 uint64_t fng__cache_purge(struct fng_server *srv, const char *api, const char *stage,
 	const char *route, const char *tag);

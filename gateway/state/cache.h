@@ -98,4 +98,32 @@ struct fng_cache_store {
 /* The local store: capacity and max_entry in bytes. NULL without memory. */
 struct fng_cache_store *fng__cache_local_create(uint64_t capacity, uint64_t max_entry);
 
+/*
+ * The wire form of an entry for a shared cache (cache_wire.c; docs/config.md, "Cluster"): the
+ * bytes a node writes to Redis and another reads back. Times travel as durations relative to
+ * the writer's now_ms (age, fresh, stale and error windows left), never as one node's clock.
+ * Redis is less trusted than the operator: a decode checks every count and length against
+ * what is left and the limits above, and accepts only bytes that end exactly where the entry
+ * ends.
+ */
+struct fng_buf;
+
+/* Appends e's wire form to out; its times are read against now_ms. 0, -EINVAL (over the
+ * limits above, a window already past), -ENOMEM. */
+int fng__cache_encode(const struct fng_cached *e, uint64_t now_ms, struct fng_buf *out);
+
+/* How long after now_ms an encoded entry may still be kept (its latest window): the PX of a
+ * shared copy. 0 when the bytes are not an entry. */
+uint64_t fng__cache_wire_ttl_ms(const void *data, size_t len);
+
+/*
+ * Decodes data (len bytes) into out, its times on the reader's clock now_ms, minus elapsed_ms
+ * (how long the bytes waited in Redis: the entry ages by as much). out's pointers point into
+ * data (header names and values by length; tags NUL-terminated, checked) and into hdrs and
+ * tags, which the caller gives (FNG_CACHE_MAX_HEADERS and FNG_CACHE_MAX_TAGS slots). 0, or
+ * -EINVAL for bytes that are not a whole valid entry.
+ */
+int fng__cache_decode(const void *data, size_t len, uint64_t now_ms, uint64_t elapsed_ms,
+	struct fng_cached *out, struct fng_cache_hdr *hdrs, const char **tags);
+
 #endif

@@ -186,6 +186,40 @@ static int parse_limits_failure(struct fng_conf *L, const struct fng_conf_node *
 		"cluster.limits_on_failure", "local", "closed");
 }
 
+/* cluster.shared_caches: a list of response and authorizer, each at most once. */
+static int parse_shared(struct fng_conf *L, const struct fng_conf_node *v, void *obj)
+{
+	struct fng_cluster_cfg *cc = &((struct fng_config *)obj)->cluster;
+
+	if (!v) {
+		return 0;
+	}
+	if (!fng__conf_want(L, v, FNG_CONF_SEQ, "cluster.shared_caches")) {
+		return -1;
+	}
+	for (unsigned i = 0; i < v->n; i++) {
+		const struct fng_conf_node *k = v->kids[i];
+		const char *s = fng__conf_str(L, k, "cluster.shared_caches");
+		bool *flag = NULL;
+
+		if (!s) {
+			return -1;
+		}
+		if (strcmp(s, "response") == 0) {
+			flag = &cc->share_response;
+		} else if (strcmp(s, "authorizer") == 0) {
+			flag = &cc->share_authorizer;
+		}
+		if (!flag || *flag) {
+			fng__conf_err(L, k, "cluster.shared_caches: \"%s\" %s (response, "
+				"authorizer)", s, flag ? "twice" : "is not a shareable cache");
+			return -1;
+		}
+		*flag = true;
+	}
+	return 0;
+}
+
 #define CL(f) offsetof(struct fng_config, cluster.f)
 #define CLL(f) offsetof(struct fng_config, cluster_limits.f)
 
@@ -210,6 +244,9 @@ static const struct fng_conf_key cluster_keys[] = {
 	{ "limits", FNG_CONF_FN, 0, .fn = parse_limits },
 	{ "quotas", FNG_CONF_FN, 0, .fn = parse_quotas },
 	{ "limits_on_failure", FNG_CONF_FN, 0, .fn = parse_limits_failure },
+	{ "shared_caches", FNG_CONF_FN, 0, .fn = parse_shared },
+	{ "shared_cache_entry_bytes", FNG_CONF_U32, CL(shared_entry_max), .def = 65536,
+		.min = 256, .max = 16777216 },
 	{ "lease", FNG_CONF_U32, CLL(lease), .def = 4, .min = 1, .max = 1000 },
 	{ "lease_ms", FNG_CONF_U32, CLL(lease_ms), .def = 50, .min = 1, .max = 60000 },
 	{ "expected_nodes", FNG_CONF_U32, CLL(expected_nodes), .def = 0, .max = 10000 },

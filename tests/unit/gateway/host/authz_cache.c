@@ -5,13 +5,18 @@
  * are exact bytes, and two partitions (authorizers) never share an entry; the bounds in
  * entries and bytes evict the least recently used; one identity cannot take more than an
  * eighth of its partition; replacing an entry; clearing (a reload). Under ASan, every drop
- * path frees what it held.
+ * path frees what it held. The wire form shared through Redis: a round trip (allow with a
+ * context and a usage key, deny without), and Redis' bytes refused when they are not exactly
+ * one answer (every truncation, a trailing byte, lengths past the end, a NUL in a principal,
+ * too many context entries) or decoded within bounds whatever single bit is flipped.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "authz_cache.h"
 #include "harness.h"
+#include "mem.h"
 
 static const struct fng_authz_cache_limits lim = { 4, 1 << 20 };
 
@@ -146,10 +151,71 @@ static void test_bounds(void)
 	fng__authz_cache_destroy(c);
 }
 
+static void test_wire(void)
+{
+	struct fng_wire_kv kv[] = { { { "user", 4 }, { "ada", 3 } }, { { "n", 1 }, { "", 0 } } };
+	struct fng_req_authz a = answer("ada", kv, 2), out;
+	struct fng_authz_answer ans = { true, &a };
+	struct fng_arena *ar = fng__arena_create();
+	struct fng_buf b = { 0 }, m = { 0 };
+	unsigned refused = 0;
+	bool allow = false;
+
+	a.usage_key = "key-ada";
+	CHECK_INT(fng__authz_wire_encode(&ans, &b), 0, "encode");
+	CHECK_INT(fng__authz_wire_decode(ar, b.p, b.len, &allow, &out), 0, "decode");
+	CHECK(allow && out.set && !strcmp(out.principal, "ada") &&
+		!strcmp(out.usage_key, "key-ada"), "allow, principal, usage key");
+	CHECK(out.nctx == 2 && out.ctx[0].k.len == 4 && !memcmp(out.ctx[0].k.p, "user", 4) &&
+		out.ctx[0].v.len == 3 && !memcmp(out.ctx[0].v.p, "ada", 3) &&
+		out.ctx[1].v.len == 0, "context");
+	for (size_t n = 0; n < b.len; n++) {
+		refused += fng__authz_wire_decode(ar, b.p, n, &allow, &out) == -EINVAL;
+	}
+	CHECK(refused == b.len, "every truncation refused (%u of %zu)", refused, b.len);
+	fng__buf_append(&m, b.p, b.len);
+	fng__buf_append(&m, "", 1);
+	CHECK_INT(fng__authz_wire_decode(ar, m.p, m.len, &allow, &out), -EINVAL, "trailing");
+	fng__buf_finish(&m);
+	fng__buf_append(&m, b.p, b.len);
+	m.p[8] = (char)0xff; /* the principal's length */
+	CHECK_INT(fng__authz_wire_decode(ar, m.p, m.len, &allow, &out), -EINVAL, "past the end");
+	m.p[8] = 3;
+	m.p[13] = '\0'; /* inside "ada" */
+	CHECK_INT(fng__authz_wire_decode(ar, m.p, m.len, &allow, &out), -EINVAL, "NUL inside");
+	fng__buf_finish(&m);
+	fng__buf_append(&m, b.p, b.len);
+	m.p[6] = (char)0xff;
+	m.p[7] = (char)0xff;
+	CHECK_INT(fng__authz_wire_decode(ar, m.p, m.len, &allow, &out), -EINVAL, "65535 entries");
+	fng__buf_finish(&m);
+	for (size_t i = 0; i < b.len; i++) {
+		for (int bit = 0; bit < 8; bit++) {
+			fng__buf_append(&m, b.p, b.len);
+			m.p[i] ^= (char)(1 << bit);
+			if (fng__authz_wire_decode(ar, m.p, m.len, &allow, &out) == 0) {
+				CHECK(out.nctx <= 2 && strlen(out.principal) <= 3,
+					"flip %zu.%d within bounds", i, bit);
+			}
+			fng__buf_finish(&m);
+		}
+	}
+	fng__buf_finish(&b);
+
+	ans = (struct fng_authz_answer){ false, NULL };
+	CHECK_INT(fng__authz_wire_encode(&ans, &b), 0, "a deny without an answer");
+	CHECK_INT(fng__authz_wire_decode(ar, b.p, b.len, &allow, &out), 0, "decodes");
+	CHECK(!allow && !out.set && !strcmp(out.principal, "") && !out.usage_key && !out.nctx,
+		"deny");
+	fng__buf_finish(&b);
+	fng__arena_destroy(ar);
+}
+
 int main(void)
 {
 	test_hits_and_expiry();
 	test_keys();
 	test_bounds();
+	test_wire();
 	return fng_test_done();
 }

@@ -5,7 +5,8 @@
  * port, the password's first line from password_file) and refuses them with FILE:LINE:COL (a
  * host name, no port, port 0, a bad node_id, a TTL not longer than the heartbeat, a back-off
  * upside down, an empty or missing password file, an unknown key, no `redis`), and whether two
- * sections are the same (a reload's warning).
+ * sections are the same (a reload's warning). shared_caches: none by default, both, and
+ * refused with an unknown cache, one named twice, or not a list.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,22 @@ static void body(struct fng_config *c)
 		"unknown key \"colour\"", "an unknown key");
 	conf_test_refused(SERVER API "cluster: { node_id: a }\n", "redis", "no redis");
 	conf_test_refused(SERVER API "cluster: [1]\n", "t.yaml:3:10:", "not a mapping");
+
+	d = load(SERVER API "cluster: { redis: \"127.0.0.1:1\" }\n");
+	CHECK(d && !d->cluster.share_response && !d->cluster.share_authorizer &&
+		d->cluster.shared_entry_max == 65536, "shared_caches: none by default");
+	fng__config_unref(d);
+	d = load(SERVER API "cluster: { redis: \"127.0.0.1:1\", shared_caches: [response, "
+		"authorizer], shared_cache_entry_bytes: 1024 }\n");
+	CHECK(d && d->cluster.share_response && d->cluster.share_authorizer &&
+		d->cluster.shared_entry_max == 1024, "shared_caches: both");
+	fng__config_unref(d);
+	conf_test_refused(SERVER API "cluster: { redis: \"127.0.0.1:1\", shared_caches: [jwt] }\n",
+		"\"jwt\" is not a shareable cache", "shared_caches: jwt");
+	conf_test_refused(SERVER API "cluster: { redis: \"127.0.0.1:1\", shared_caches: "
+		"[response, response] }\n", "\"response\" twice", "shared_caches: twice");
+	conf_test_refused(SERVER API "cluster: { redis: \"127.0.0.1:1\", shared_caches: "
+		"response }\n", "cluster.shared_caches", "shared_caches: not a list");
 }
 
 int main(void)
