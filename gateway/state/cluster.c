@@ -995,6 +995,40 @@ static void conn_close(struct conn *k)
 	uv_close((uv_handle_t *)&k->timer, handle_closed_cb);
 }
 
+static void settle_cb(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+static void settle_closed_cb(uv_handle_t *h)
+{
+	*(bool *)h->data = false;
+}
+
+void fng__cluster_settle(struct fng_server *srv, uint32_t max_ms)
+{
+	struct fng_cluster *c = srv->cluster;
+	uv_timer_t guard;
+	bool over = false;
+
+	if (!c || c->closing || fng__list_empty(&c->inflight)) {
+		return;
+	}
+	/* The guard bounds the wait even when nothing else would wake the loop. */
+	uv_timer_init(srv->loop, &guard);
+	guard.data = &over;
+	uv_timer_start(&guard, settle_cb, max_ms, 0);
+	while (!over && !fng__list_empty(&c->inflight)) {
+		uv_run(srv->loop, UV_RUN_ONCE);
+	}
+	/* On the stack: it must be closed before this returns. */
+	over = true;
+	uv_close((uv_handle_t *)&guard, settle_closed_cb);
+	while (over) {
+		uv_run(srv->loop, UV_RUN_NOWAIT);
+	}
+}
+
 void fng__cluster_close(struct fng_server *srv)
 {
 	struct fng_cluster *c = srv->cluster;

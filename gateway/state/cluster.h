@@ -84,6 +84,14 @@ int fng__cluster_subscribe(struct fng_cluster *c, const char *channel,
 typedef void (*fng_cluster_state_cb)(struct fng_cluster *c, bool up, void *arg);
 int fng__cluster_on_state(struct fng_cluster *c, fng_cluster_state_cb cb, void *arg);
 
+/*
+ * At exit only, before fng__cluster_close (the drain is over, the loop is ours): runs the loop
+ * until every command in flight has its answer, or max_ms has passed, whichever comes first,
+ * so that what was sent last (quota given back, the node's goodbye) reaches Redis instead of
+ * being dropped by the close. Returns at once when nothing is in flight.
+ */
+void fng__cluster_settle(struct fng_server *srv, uint32_t max_ms);
+
 /* Closes the connections (at exit): pending callbacks run with NULL replies. */
 void fng__cluster_close(struct fng_server *srv);
 
