@@ -107,7 +107,7 @@ struct fng_ws_cluster {
 	bool local_logged;          /* this outage's "delivered on this node only" is out */
 	bool stopping;
 	bool sub_up;                /* the subscriber connection has its subscriptions */
-	bool catchup_wanted;        /* it came back while commands could not go: at their return */
+	bool cmd_lost;              /* the command connection was lost too since the sub's loss */
 	struct fng_hmap catchups;   /* struct catchup by topic name */
 	uv_timer_t fence_timer;     /* drops the fences that have had their time */
 	unsigned open_handles;      /* freed when the last one is closed */
@@ -565,7 +565,6 @@ static void catchup_one(const char *topic, size_t tlen, uint64_t seq, void *arg)
 
 static void catchup_all(struct fng_ws_cluster *wc)
 {
-	wc->catchup_wanted = false;
 	fng__topics_each_subscribed(wc->srv, catchup_one, wc);
 }
 
@@ -605,13 +604,16 @@ static void sub_state_cb(struct fng_cluster *c, bool up, void *arg)
 	}
 	wc->sub_up = up;
 	if (!up) {
+		wc->cmd_lost = !fng__cluster_up(wc->c);
 		return;
 	}
-	/* Nothing can be missed from here on: what was, is in the streams. */
-	if (fng__cluster_up(wc->c)) {
+	/*
+	 * Nothing can be missed from here on: what was, is in the streams. Unless the command
+	 * connection was lost too (Redis itself went away): then publications were local on
+	 * every side and the streams hold none of them; "Redis down" below is the policy.
+	 */
+	if (!wc->cmd_lost && fng__cluster_up(wc->c)) {
 		catchup_all(wc);
-	} else {
-		wc->catchup_wanted = true;
 	}
 }
 
@@ -1062,6 +1064,9 @@ static void state_cb(struct fng_cluster *c, bool up, void *arg)
 	struct fng_ws_cluster *wc = srv->ws_cluster;
 
 	(void)c;
+	if (wc && !up) {
+		wc->cmd_lost = true;
+	}
 	if (!up || !wc || wc->stopping) {
 		return;
 	}
@@ -1073,9 +1078,6 @@ static void state_cb(struct fng_cluster *c, bool up, void *arg)
 	/* Before any publication of the new connection: they go out in order. */
 	fng__topics_each_local(srv, raise_one, wc);
 	refresh_all(wc); /* a restarted Redis has lost the registry */
-	if (wc->catchup_wanted && wc->sub_up) {
-		catchup_all(wc);
-	}
 }
 
 int fng__ws_cluster_start(struct fng_server *srv)
@@ -1112,6 +1114,7 @@ int fng__ws_cluster_start(struct fng_server *srv)
 			wc->m_fwd[i] = fng__metric_series(srv, &m_fwd, x);
 		}
 	}
+	wc->cmd_lost = true; /* until both connections are up for the first time */
 	srv->ws_cluster = wc;
 	err = fng__cluster_subscribe(c, wc->pub_channel, on_publication, srv);
 	if (!err) {
