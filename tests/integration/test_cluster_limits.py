@@ -257,6 +257,9 @@ def _():
               'the degraded gauge is 1')
     eq(exchange(e.nodes[0].port, req('GET', '/q/k', headers=h)).status, 503,
        'a quota with on_store_failure: closed answers 503 while Redis is down')
+    u = admin(e.nodes[1], 'GET', '/@keys/%s/usage' % r.json()['id'])
+    eq(u.status, 503, 'usage, kept in Redis, answers 503 while Redis is down (%r)' % u.body)
+    check(b'did not answer' in u.body, 'and says why: %r' % u.body)
     for d in e.nodes:
         check(d.alive(), 'no crash')
     e.redis.start()  # empty: no persistence
