@@ -334,7 +334,7 @@ static int cmd_usage(struct fng_keydb *db, const struct fng_config *cfg, const c
 				fprintf(stderr, "fngate keys: %s\n", err);
 				return 1;
 			}
-			/* A row of an earlier period is that period's: this one has used nothing. */
+			/* A row of an earlier period is that period's: none used in this one. */
 			used = !rc && u.period_start == start ? u.used : 0;
 		}
 		printf("%s: period %s from %s, used %llu, quota %llu, remaining %llu, resets at %s\n",

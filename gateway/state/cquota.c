@@ -429,13 +429,15 @@ static void usage_cb(struct fng_cluster *cl, redisReply *r, void *arg)
 		struct qcounter *c = NULL;
 		uint64_t h = qhash(u->id, u->plans[i]);
 
-		used[i] = x->type == REDIS_REPLY_INTEGER && x->integer > 0 ? (uint64_t)x->integer : 0;
+		used[i] = x->type == REDIS_REPLY_INTEGER && x->integer > 0 ?
+			(uint64_t)x->integer : 0;
 		/* What this node reserved and has not spent is not used: it knows that much. */
 		for (struct fng_hnode *nd = q ? fng__hmap_chain(&q->counters, h) : NULL; nd;
 			nd = nd->next) {
 			struct qcounter *k = fng__container_of(nd, struct qcounter, node);
 
-			if (nd->hash == h && !strcmp(k->id, u->id) && !strcmp(k->plan, u->plans[i])) {
+			if (nd->hash == h && !strcmp(k->id, u->id) &&
+				!strcmp(k->plan, u->plans[i])) {
 				c = k;
 				break;
 			}
@@ -495,7 +497,7 @@ unsigned fng__cquota_give_back(struct fng_server *srv)
 	if (!q || !fng__cluster_up(q->c)) {
 		return 0;
 	}
-	/* A counter with a script in flight keeps what it gets: rare at exit, and on the safe side. */
+	/* A counter with a script in flight keeps what it gets: rare at exit, on the safe side. */
 	for (size_t b = 0; b < q->counters.cap; b++) {
 		for (struct fng_hnode *n = q->counters.b[b]; n; n = n->next) {
 			struct qcounter *c = fng__container_of(n, struct qcounter, node);

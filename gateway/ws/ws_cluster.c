@@ -504,8 +504,9 @@ static void catchup_cb(int err, uint64_t cur, uint64_t last, const struct fng_ws
 		top = cur;
 	}
 	if (err) {
-		fng__log("warn", "ws cluster: catch-up of a topic failed: delivering what came since",
-			"topic", k->topic, "error", fng_strerror(err), NULL);
+		fng__log("warn", "ws cluster: catch-up of a topic failed",
+			"policy", "delivering what came since", "topic", k->topic, "error",
+			fng_strerror(err), NULL);
 	}
 	for (uint32_t i = 0; i < k->n; i++) {
 		catchup_deliver(srv, k, k->held[i]->seq, k->held[i]->data, k->held[i]->len, !err,
