@@ -3,10 +3,13 @@
  * `fngate keys`: the operator's side of API keys (docs/config.md, "API keys"). It opens the
  * key database under the configuration's state_dir (state/keydb.h) directly, beside a running
  * gateway; a change moves keys.gen, which the gateway watches. A key is printed once, by
- * `create`, and never again: the database holds only its SHA-256.
+ * `create`, and never again: the database holds only its SHA-256. On a cluster whose quotas
+ * are in Redis (`cluster:` without `quotas: local`), `usage` reads the counts there, with
+ * hiredis' blocking client: this is a command, not the gateway's loop.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "climits.h"
 #include "config.h"
 #include "keydb.h"
 #include "period.h"
@@ -219,6 +223,73 @@ static int cmd_revoke(struct fng_keydb *db, const char *id)
 	return 0;
 }
 
+/* The cluster's Redis, set up as the gateway's (AUTH, SELECT); NULL with the reason printed. */
+static redisContext *cluster_connect(const struct fng_cluster_cfg *cc)
+{
+	uint32_t ms = cc->connect_timeout_ms;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	redisContext *r = redisConnectWithTimeout(cc->host, cc->port, tv);
+	redisReply *x = NULL;
+
+	if (!r || r->err) {
+		fprintf(stderr, "fngate keys: cluster redis %s: %s\n", cc->redis,
+			r ? r->errstr : "out of memory");
+		goto fail;
+	}
+	ms = cc->command_timeout_ms < 1000 ? 1000 : cc->command_timeout_ms;
+	tv = (struct timeval){ (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	redisSetTimeout(r, tv);
+	if (cc->password) {
+		x = redisCommand(r, "AUTH %s", cc->password);
+	}
+	if (!x || x->type != REDIS_REPLY_ERROR) {
+		if (x) {
+			freeReplyObject(x);
+		}
+		x = cc->database ? redisCommand(r, "SELECT %u", cc->database) :
+			redisCommand(r, "PING");
+	}
+	if (!x || x->type == REDIS_REPLY_ERROR) {
+		fprintf(stderr, "fngate keys: cluster redis %s: %s\n", cc->redis,
+			x ? x->str : r->errstr);
+		goto fail;
+	}
+	freeReplyObject(x);
+	return r;
+fail:
+	if (x) {
+		freeReplyObject(x);
+	}
+	redisFree(r);
+	return NULL;
+}
+
+/* The total of a quota counter in Redis (every node's field) into *used: 0, or 1 printed. */
+static int cluster_used(redisContext *r, const struct fng_config *cfg, const char *plan,
+	const char *id, int64_t period, uint64_t *used)
+{
+	char key[512];
+	size_t n = fng__cquota_key(key, sizeof(key), cfg->cluster.key_prefix, plan, id, period);
+	redisReply *x = redisCommand(r, "HVALS %b", key, n);
+
+	*used = 0;
+	if (!x || x->type != REDIS_REPLY_ARRAY) {
+		fprintf(stderr, "fngate keys: cluster redis %s: %s\n", cfg->cluster.redis,
+			x && x->type == REDIS_REPLY_ERROR ? x->str : r->errstr);
+		if (x) {
+			freeReplyObject(x);
+		}
+		return 1;
+	}
+	for (size_t i = 0; i < x->elements; i++) {
+		if (x->element[i]->type == REDIS_REPLY_STRING) {
+			*used += strtoull(x->element[i]->str, NULL, 10);
+		}
+	}
+	freeReplyObject(x);
+	return 0;
+}
+
 static int cmd_usage(struct fng_keydb *db, const struct fng_config *cfg, const char *id)
 {
 	char err[FNG_KEYDB_ERR], start_s[ISO_LEN], next_s[ISO_LEN];
@@ -228,10 +299,17 @@ static int cmd_usage(struct fng_keydb *db, const struct fng_config *cfg, const c
 	uint64_t used;
 	int rc;
 
+	redisContext *redis = NULL;
+
 	if (get(db, id, &r)) {
 		return 1;
 	}
-	printf("id: %s (%s)\n", r.id, r.revoked_ms ? "revoked" : "live");
+	if (cfg->cluster.on && !cfg->cluster_limits.local_quotas &&
+		!(redis = cluster_connect(&cfg->cluster))) {
+		return 1;
+	}
+	printf("id: %s (%s)%s\n", r.id, r.revoked_ms ? "revoked" : "live",
+		redis ? " counted across the cluster" : "");
 	for (unsigned i = 0; i < r.nplans; i++) {
 		const struct fng_usage_plan *p = fng__config_plan(cfg, r.plans[i]);
 
@@ -245,17 +323,27 @@ static int cmd_usage(struct fng_keydb *db, const struct fng_config *cfg, const c
 		}
 		start = fng__period_start(p->period, now);
 		next = fng__period_next(p->period, now);
-		rc = fng__keydb_usage_get(db, r.id, p->name, &u, err);
-		if (rc && rc != -ENOENT) {
-			fprintf(stderr, "fngate keys: %s\n", err);
-			return 1;
+		if (redis) {
+			if (cluster_used(redis, cfg, p->name, r.id, start, &used)) {
+				redisFree(redis);
+				return 1;
+			}
+		} else {
+			rc = fng__keydb_usage_get(db, r.id, p->name, &u, err);
+			if (rc && rc != -ENOENT) {
+				fprintf(stderr, "fngate keys: %s\n", err);
+				return 1;
+			}
+			/* A row of an earlier period is that period's: none used in this one. */
+			used = !rc && u.period_start == start ? u.used : 0;
 		}
-		/* A row of an earlier period is that period's: this one has used nothing yet. */
-		used = !rc && u.period_start == start ? u.used : 0;
 		printf("%s: period %s from %s, used %llu, quota %llu, remaining %llu, resets at %s\n",
 			p->name, fng__period_name(p->period), iso(start, start_s),
 			(unsigned long long)used, (unsigned long long)p->quota,
 			(unsigned long long)(used < p->quota ? p->quota - used : 0), iso(next, next_s));
+	}
+	if (redis) {
+		redisFree(redis);
 	}
 	return 0;
 }

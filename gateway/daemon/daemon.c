@@ -631,6 +631,17 @@ void fng__server_finish(struct fng_server *srv)
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
+	/*
+	 * Quota batches not spent go back to Redis, and the node's goodbye with them: their
+	 * answers are awaited (command_timeout_ms at most, and never over a second) before the
+	 * client closes and drops what is still pending.
+	 */
+	fng__cquota_give_back(srv);
+	if (srv->cfg->cluster.on) {
+		uint32_t ms = srv->cfg->cluster.command_timeout_ms;
+
+		fng__cluster_settle(srv, ms < 1000 ? ms : 1000);
+	}
 	fng__jwt_loop_close(srv);
 	fng__keystate_close(srv);
 	fng__climits_close(srv);

@@ -9,7 +9,10 @@
  *   GET    /@keys/{id}/usage     per plan: the period's count, the quota, the reset time
  *
  * Each is a job on the loop's database queue (state/keystate.h): the request waits, the loop
- * does not. A client that leaves is answered at once (499); its job still completes.
+ * does not. A client that leaves is answered at once (499); its job still completes. On a
+ * cluster node whose quotas are in Redis (`cluster.quotas: shared`), a usage's counts are
+ * Redis' (state/climits.h), asked for after the job has found the key's plans: every node
+ * answers the same, and 503 while Redis does not answer.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +23,7 @@
 
 #include "admin.h"
 #include "chars.h"
+#include "climits.h"
 #include "errors.h"
 #include "keystate.h"
 #include "log.h"
@@ -45,6 +49,11 @@ struct admin_job {
 	int usage_err[FNG_KEY_PLANS_MAX];
 	struct fng_buf list;      /* OP_LIST: the keys, as JSON objects joined by commas */
 	unsigned count;
+	/* OP_USAGE on a cluster node: the counts from Redis, by plan (cluster_used[i]). */
+	bool cluster;
+	int cluster_err;
+	uint64_t cluster_used[FNG_KEY_PLANS_MAX];
+	int64_t now;
 };
 
 static void iso_time(struct fng_buf *b, int64_t ms)
@@ -139,7 +148,7 @@ static int answer(struct fng_req *req, int status, struct fng_buf *b)
 /* Per plan of the key: the period's count (the loop's own when fresher than the disk's). */
 static void usage_json(struct fng_req *req, struct admin_job *aj, struct fng_buf *b)
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = aj->now ? aj->now : (int64_t)time(NULL);
 
 	fng__buf_printf(b, "{\"id\":\"%s\",\"usage\":[", aj->id);
 	for (unsigned i = 0; i < aj->rec.nplans; i++) {
@@ -153,10 +162,14 @@ static void usage_json(struct fng_req *req, struct admin_job *aj, struct fng_buf
 			continue;
 		}
 		start = fng__period_start(p->period, now);
-		if (aj->usage_err[i] == 0 && aj->usage[i].period_start == start) {
-			used = aj->usage[i].used;
+		if (aj->cluster) {
+			used = aj->cluster_used[i];
+		} else {
+			if (aj->usage_err[i] == 0 && aj->usage[i].period_start == start) {
+				used = aj->usage[i].used;
+			}
+			fng__quota_peek(fng__keystate_get(req->srv), aj->id, p, now, &used);
 		}
-		fng__quota_peek(fng__keystate_get(req->srv), aj->id, p, now, &used);
 		fng__buf_printf(b, ",\"period\":\"%s\",\"periodStart\":", fng__period_name(p->period));
 		iso_time(b, start * 1000);
 		fng__buf_printf(b, ",\"used\":%" PRIu64 ",\"quota\":%" PRIu64 ",\"remaining\":%" PRIu64
@@ -164,12 +177,75 @@ static void usage_json(struct fng_req *req, struct admin_job *aj, struct fng_buf
 		iso_time(b, fng__period_next(p->period, now) * 1000);
 		fng__buf_str(b, "}");
 	}
-	fng__buf_str(b, "]}");
+	fng__buf_printf(b, "],\"source\":\"%s\"}", aj->cluster ? "cluster" : "local");
+}
+
+static void answer_job(struct admin_job *aj);
+
+/* Redis' counts for a usage (state/climits.h). */
+static void cluster_usage_cb(int err, const uint64_t *used, void *arg)
+{
+	struct admin_job *aj = arg;
+	unsigned k = 0;
+
+	aj->cluster_err = err;
+	for (unsigned i = 0; !err && i < aj->rec.nplans; i++) {
+		const struct fng_usage_plan *p = aj->req ?
+			fng__config_plan(aj->req->cfg, aj->rec.plans[i]) : NULL;
+
+		if (p && p->quota) {
+			aj->cluster_used[i] = used[k++];
+		}
+	}
+	answer_job(aj);
+}
+
+/*
+ * A usage on a cluster node whose quotas are in Redis: asks Redis for the plans' counts. true
+ * when the answer comes later (cluster_usage_cb).
+ */
+static bool usage_from_cluster(struct admin_job *aj)
+{
+	struct fng_req *req = aj->req;
+	const struct fng_usage_plan *plans[FNG_KEY_PLANS_MAX];
+	unsigned n = 0;
+	int err;
+
+	if (aj->op != OP_USAGE || aj->job.err || !fng__cquota_on(req->srv)) {
+		return false;
+	}
+	aj->cluster = true;
+	aj->now = (int64_t)time(NULL);
+	for (unsigned i = 0; i < aj->rec.nplans; i++) {
+		const struct fng_usage_plan *p = fng__config_plan(req->cfg, aj->rec.plans[i]);
+
+		if (p && p->quota) {
+			plans[n++] = p;
+		}
+	}
+	if (!n) {
+		return false;
+	}
+	err = fng__cquota_usage(req->srv, aj->id, plans, n, aj->now, cluster_usage_cb, aj);
+	if (err) {
+		aj->cluster_err = err;
+		return false;
+	}
+	return true;
 }
 
 static void admin_done(struct fng_kjob *j)
 {
 	struct admin_job *aj = (struct admin_job *)j;
+
+	if (aj->req && usage_from_cluster(aj)) {
+		return; /* the request still waits, and can still be cancelled */
+	}
+	answer_job(aj);
+}
+
+static void answer_job(struct admin_job *aj)
+{
 	struct fng_req *req = aj->req;
 	struct fng_buf b = { 0 };
 	int rc;
@@ -178,7 +254,11 @@ static void admin_done(struct fng_kjob *j)
 		goto out; /* answered 499 when its client left */
 	}
 	req->usage.kjob = NULL;
-	if (aj->job.err == -ENOENT) {
+	if (aj->cluster_err) {
+		req->error_detail = "Service Unavailable: the cluster's Redis, which keeps the "
+			"quotas, did not answer";
+		rc = FNG_EUNAVAILABLE;
+	} else if (aj->job.err == -ENOENT) {
 		req->error_detail = "no such API key";
 		rc = FNG_ENOT_FOUND;
 	} else if (aj->job.err == -EINVAL) {

@@ -44,6 +44,32 @@ bool fng__cquota_on(struct fng_server *srv);
 int fng__cquota_take(struct fng_server *srv, const char *id, const struct fng_usage_plan *p,
 	int64_t now_s, struct fng_kwait *w, struct fng_quota_answer *ans);
 
+/*
+ * The Redis key of a quota counter: PREFIX q:PLAN:ID:PERIOD_START (a hash, a field per node).
+ * Into out (n bytes, truncated); returns its length. `fngate keys usage` reads it too.
+ */
+size_t fng__cquota_key(char *out, size_t n, const char *prefix, const char *plan,
+	const char *id, int64_t period);
+
+/*
+ * The cluster-wide use of key id in each of plans (n of them, each with a quota) in the
+ * period of now_s, for GET /@keys/{id}/usage: cb gets err 0 and used[i] per plan (what the
+ * nodes together have counted against the quota: granted, plus batches other nodes reserved
+ * and have not spent yet, which go back after about two idle seconds), or err < 0 (Redis down
+ * or slow: -ENOTCONN). cb runs exactly once, later; a negative errno up front otherwise.
+ */
+typedef void (*fng_cquota_usage_cb)(int err, const uint64_t *used, void *arg);
+int fng__cquota_usage(struct fng_server *srv, const char *id,
+	const struct fng_usage_plan *const *plans, unsigned n, int64_t now_s,
+	fng_cquota_usage_cb cb, void *arg);
+
+/*
+ * A clean exit (the drain is over): every counter gives back the part of its batch it has not
+ * spent, so that a node stopped cleanly loses no quota. Returns the scripts sent; the caller
+ * lets the loop run until the cluster has their answers (fng__cluster_settle) before closing.
+ */
+unsigned fng__cquota_give_back(struct fng_server *srv);
+
 /* Closes the stores' timers (with the server's handles). */
 void fng__climits_close(struct fng_server *srv);
 

@@ -78,6 +78,7 @@ struct cmd {
 struct sub {
 	struct fng_list link;
 	struct fng_cluster *c;
+	bool confirmed;          /* Redis confirmed it on the current subscriber connection */
 	fng_cluster_message_cb on_message;
 	void *arg;
 	size_t clen;
@@ -100,8 +101,9 @@ struct fng_cluster {
 	struct {
 		fng_cluster_state_cb cb;
 		void *arg;
-	} state[STATE_CBS];
-	unsigned nstate;
+	} state[STATE_CBS], sub_state[STATE_CBS];
+	unsigned nstate, nsub_state;
+	bool subscribed;         /* every subscription confirmed on the subscriber connection */
 	bool closing;
 	unsigned open_handles;   /* freed when the last one is closed */
 	bool ever_up;
@@ -162,6 +164,21 @@ static void set_state(struct fng_cluster *c, bool up)
 	fng__metric_set(c->m_up, up ? 1 : 0);
 	for (unsigned i = 0; i < c->nstate; i++) {
 		c->state[i].cb(c, up, c->state[i].arg);
+	}
+}
+
+/*
+ * The subscriber connection has every subscription again (up), or lost them: what was
+ * published in between was not heard, and whoever needs it catches up now (cluster.h).
+ */
+static void set_sub_state(struct fng_cluster *c, bool up)
+{
+	if (c->subscribed == up) {
+		return;
+	}
+	c->subscribed = up;
+	for (unsigned i = 0; i < c->nsub_state; i++) {
+		c->sub_state[i].cb(c, up, c->sub_state[i].arg);
 	}
 }
 
@@ -450,10 +467,25 @@ static void sub_cb(redisAsyncContext *ac, void *r, void *priv)
 
 	(void)ac;
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
-		reply->element[0]->type != REDIS_REPLY_STRING ||
-		strcmp(reply->element[0]->str, "message") != 0 ||
+		reply->element[0]->type != REDIS_REPLY_STRING) {
+		return; /* the context's end */
+	}
+	if (strcmp(reply->element[0]->str, "subscribe") == 0 && !s->c->closing) {
+		struct fng_cluster *c = s->c;
+		bool all = true;
+
+		s->confirmed = true;
+		for (struct fng_list *it = c->subs.next; it != &c->subs && all; it = it->next) {
+			all = fng__container_of(it, struct sub, link)->confirmed;
+		}
+		if (all && c->sub.up) {
+			set_sub_state(c, true);
+		}
+		return;
+	}
+	if (strcmp(reply->element[0]->str, "message") != 0 ||
 		reply->element[2]->type != REDIS_REPLY_STRING) {
-		return; /* the subscription's confirmation, or the context's end */
+		return;
 	}
 	s->on_message(s->c, reply->element[1]->str, reply->element[1]->len,
 		reply->element[2]->str, reply->element[2]->len, s->arg);
@@ -540,6 +572,10 @@ static void conn_down(struct conn *k, const char *why)
 	k->up = false;
 	k->failed = false;
 	if (k->sub) {
+		for (struct fng_list *it = c->subs.next; it != &c->subs; it = it->next) {
+			fng__container_of(it, struct sub, link)->confirmed = false;
+		}
+		set_sub_state(c, false);
 		if (was_up) {
 			fng__log("warn", "cluster: redis subscriber connection lost", "redis",
 				c->cc->redis, "error", why, NULL);
@@ -722,6 +758,16 @@ static void conn_start(struct conn *k)
 		size_t lens[2] = { 6, (size_t)snprintf(db, sizeof(db), "%u", cc->database) };
 
 		setup_send(k, "SELECT", 2, argv, lens);
+	}
+	{
+		/* Named for operators (CLIENT LIST); a Redis that refuses CLIENT is no matter. */
+		char name[96];
+		const char *argv[3] = { "CLIENT", "SETNAME", name };
+		size_t lens[3] = { 6, 7, 0 };
+
+		lens[2] = (size_t)snprintf(name, sizeof(name), "fngate:%s:%s", cc->node_id,
+			k->sub ? "sub" : "cmd");
+		redisAsyncCommandArgv(k->ac, NULL, NULL, 3, argv, lens);
 	}
 	{
 		const char *argv[1] = { "PING" };
@@ -949,6 +995,20 @@ const char *fng__cluster_prefix(const struct fng_cluster *c)
 	return c->cc->key_prefix;
 }
 
+int fng__cluster_on_sub_state(struct fng_cluster *c, fng_cluster_state_cb cb, void *arg)
+{
+	if (!c || !cb) {
+		return -EINVAL;
+	}
+	if (c->nsub_state == STATE_CBS) {
+		return -ENOSPC;
+	}
+	c->sub_state[c->nsub_state].cb = cb;
+	c->sub_state[c->nsub_state].arg = arg;
+	c->nsub_state++;
+	return 0;
+}
+
 int fng__cluster_on_state(struct fng_cluster *c, fng_cluster_state_cb cb, void *arg)
 {
 	if (!c || !cb) {
@@ -993,6 +1053,40 @@ static void conn_close(struct conn *k)
 	}
 	k->timer.data = k->c; /* as every handle's, for handle_closed_cb */
 	uv_close((uv_handle_t *)&k->timer, handle_closed_cb);
+}
+
+static void settle_cb(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+static void settle_closed_cb(uv_handle_t *h)
+{
+	*(bool *)h->data = false;
+}
+
+void fng__cluster_settle(struct fng_server *srv, uint32_t max_ms)
+{
+	struct fng_cluster *c = srv->cluster;
+	uv_timer_t guard;
+	bool over = false;
+
+	if (!c || c->closing || fng__list_empty(&c->inflight)) {
+		return;
+	}
+	/* The guard bounds the wait even when nothing else would wake the loop. */
+	uv_timer_init(srv->loop, &guard);
+	guard.data = &over;
+	uv_timer_start(&guard, settle_cb, max_ms, 0);
+	while (!over && !fng__list_empty(&c->inflight)) {
+		uv_run(srv->loop, UV_RUN_ONCE);
+	}
+	/* On the stack: it must be closed before this returns. */
+	over = true;
+	uv_close((uv_handle_t *)&guard, settle_closed_cb);
+	while (over) {
+		uv_run(srv->loop, UV_RUN_NOWAIT);
+	}
 }
 
 void fng__cluster_close(struct fng_server *srv)

@@ -69,7 +69,8 @@ int fng__cluster_eval(struct fng_cluster *c, struct fng_cluster_script *script, 
  * A subscription to channel (the prefix is not added: pass the full name): on_message runs for
  * each message with its bytes, on the loop, until the cluster is closed. Subscriptions are
  * made again after each reconnection; messages published while the connection was down are
- * lost (what needs them uses streams). 0 or a negative errno.
+ * not delivered (what needs them uses streams, and fng__cluster_on_sub_state says when to read
+ * them back). 0 or a negative errno.
  */
 typedef void (*fng_cluster_message_cb)(struct fng_cluster *c, const char *channel, size_t clen,
 	const char *data, size_t dlen, void *arg);
@@ -83,6 +84,23 @@ int fng__cluster_subscribe(struct fng_cluster *c, const char *channel,
  */
 typedef void (*fng_cluster_state_cb)(struct fng_cluster *c, bool up, void *arg);
 int fng__cluster_on_state(struct fng_cluster *c, fng_cluster_state_cb cb, void *arg);
+
+/*
+ * The same for the subscriber connection: up once Redis has confirmed every subscription on a
+ * new connection (the first and each one after a loss), down when it is lost. Whatever was
+ * published while it was down was not heard: a feature that needs it reads it back from where
+ * it keeps it (WebSocket topics: their streams), from the up call on, when no publication can
+ * be missed any more. At most 8 per loop.
+ */
+int fng__cluster_on_sub_state(struct fng_cluster *c, fng_cluster_state_cb cb, void *arg);
+
+/*
+ * At exit only, before fng__cluster_close (the drain is over, the loop is ours): runs the loop
+ * until every command in flight has its answer, or max_ms has passed, whichever comes first,
+ * so that what was sent last (quota given back, the node's goodbye) reaches Redis instead of
+ * being dropped by the close. Returns at once when nothing is in flight.
+ */
+void fng__cluster_settle(struct fng_server *srv, uint32_t max_ms);
 
 /* Closes the connections (at exit): pending callbacks run with NULL replies. */
 void fng__cluster_close(struct fng_server *srv);

@@ -106,6 +106,14 @@ struct fng_cquota {
 	bool freed;
 };
 
+size_t fng__cquota_key(char *out, size_t n, const char *prefix, const char *plan,
+	const char *id, int64_t period)
+{
+	int k = snprintf(out, n, "%sq:%s:%s:%" PRId64, prefix, plan, id, period);
+
+	return k < 0 ? 0 : (size_t)k >= n ? n - 1 : (size_t)k;
+}
+
 static uint64_t qhash(const char *id, const char *plan)
 {
 	return fng__hash(id, strlen(id)) ^ (fng__hash(plan, strlen(plan)) * 31);
@@ -218,8 +226,7 @@ static int reserve(struct qcounter *c, int64_t want)
 	size_t lens[10];
 	int err;
 
-	snprintf(key, sizeof(key), "%sq:%s:%s:%" PRId64, fng__cluster_prefix(q->c), c->plan,
-		c->id, c->period);
+	fng__cquota_key(key, sizeof(key), fng__cluster_prefix(q->c), c->plan, c->id, c->period);
 	snprintf(ekey, sizeof(ekey), "%sq-epoch", fng__cluster_prefix(q->c));
 	snprintf(hkey, sizeof(hkey), "%sq-hold", fng__cluster_prefix(q->c));
 	snprintf(h, sizeof(h), "%d", HOLD_MS);
@@ -382,6 +389,126 @@ int fng__cquota_take(struct fng_server *srv, const char *id, const struct fng_us
 		}
 	}
 	return FNG_KEYSTATE_PENDING;
+}
+
+/* KEYS: counters. Returns each one's total (0: none yet). */
+static struct fng_cluster_script usage_script = { .text =
+	"local out = {}\n"
+	"for i, k in ipairs(KEYS) do\n"
+	"  local t = 0\n"
+	"  for _, v in ipairs(redis.call('HVALS', k)) do t = t + tonumber(v) end\n"
+	"  out[i] = t\n"
+	"end\n"
+	"return out\n",
+};
+
+struct usage_req {
+	struct fng_server *srv;
+	fng_cquota_usage_cb cb;
+	void *arg;
+	unsigned n;
+	char id[FNG_KEY_ID_LEN + 1];
+	char plans[FNG_KEY_PLANS_MAX][FNG_PLAN_NAME_MAX + 1];
+	int64_t periods[FNG_KEY_PLANS_MAX];
+};
+
+static void usage_cb(struct fng_cluster *cl, redisReply *r, void *arg)
+{
+	struct usage_req *u = arg;
+	uint64_t used[FNG_KEY_PLANS_MAX];
+	struct fng_cquota *q = u->srv->cquota;
+
+	(void)cl;
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != u->n) {
+		u->cb(r && r->type == REDIS_REPLY_ERROR ? -EPROTO : -ENOTCONN, NULL, u->arg);
+		free(u);
+		return;
+	}
+	for (unsigned i = 0; i < u->n; i++) {
+		const redisReply *x = r->element[i];
+		struct qcounter *c = NULL;
+		uint64_t h = qhash(u->id, u->plans[i]);
+
+		used[i] = x->type == REDIS_REPLY_INTEGER && x->integer > 0 ?
+			(uint64_t)x->integer : 0;
+		/* What this node reserved and has not spent is not used: it knows that much. */
+		for (struct fng_hnode *nd = q ? fng__hmap_chain(&q->counters, h) : NULL; nd;
+			nd = nd->next) {
+			struct qcounter *k = fng__container_of(nd, struct qcounter, node);
+
+			if (nd->hash == h && !strcmp(k->id, u->id) &&
+				!strcmp(k->plan, u->plans[i])) {
+				c = k;
+				break;
+			}
+		}
+		if (c && c->period == u->periods[i] && c->reserved > c->used) {
+			uint64_t spare = c->reserved - c->used;
+
+			used[i] = used[i] > spare ? used[i] - spare : 0;
+		}
+	}
+	u->cb(0, used, u->arg);
+	free(u);
+}
+
+int fng__cquota_usage(struct fng_server *srv, const char *id,
+	const struct fng_usage_plan *const *plans, unsigned n, int64_t now_s,
+	fng_cquota_usage_cb cb, void *arg)
+{
+	struct fng_cluster *c = fng__cluster(srv);
+	char keys[FNG_KEY_PLANS_MAX][256 + FNG_KEY_ID_LEN + FNG_PLAN_NAME_MAX];
+	const char *argv[FNG_KEY_PLANS_MAX];
+	size_t lens[FNG_KEY_PLANS_MAX];
+	struct usage_req *u;
+	int err;
+
+	if (!c || !n || n > FNG_KEY_PLANS_MAX || strlen(id) > FNG_KEY_ID_LEN || !cb) {
+		return -EINVAL;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u) {
+		return -ENOMEM;
+	}
+	u->srv = srv;
+	u->cb = cb;
+	u->arg = arg;
+	u->n = n;
+	strcpy(u->id, id);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(u->plans[i], sizeof(u->plans[i]), "%s", plans[i]->name);
+		u->periods[i] = fng__period_start(plans[i]->period, now_s);
+		lens[i] = fng__cquota_key(keys[i], sizeof(keys[i]), fng__cluster_prefix(c),
+			u->plans[i], id, u->periods[i]);
+		argv[i] = keys[i];
+	}
+	err = fng__cluster_eval(c, &usage_script, (int)n, (int)n, argv, lens, usage_cb, u);
+	if (err) {
+		free(u);
+	}
+	return err;
+}
+
+unsigned fng__cquota_give_back(struct fng_server *srv)
+{
+	struct fng_cquota *q = srv->cquota;
+	unsigned sent = 0;
+
+	if (!q || !fng__cluster_up(q->c)) {
+		return 0;
+	}
+	/* A counter with a script in flight keeps what it gets: rare at exit, on the safe side. */
+	for (size_t b = 0; b < q->counters.cap; b++) {
+		for (struct fng_hnode *n = q->counters.b[b]; n; n = n->next) {
+			struct qcounter *c = fng__container_of(n, struct qcounter, node);
+
+			if (!c->inflight && c->reserved > c->used &&
+				reserve(c, -(int64_t)(c->reserved - c->used)) == 0) {
+				sent++;
+			}
+		}
+	}
+	return sent;
 }
 
 void fng__cquota_close(struct fng_server *srv)

@@ -832,6 +832,38 @@ void fng__topics_each_local(struct fng_server *srv,
 	}
 }
 
+void fng__topics_each_subscribed(struct fng_server *srv,
+	void (*fn)(const char *topic, size_t tlen, uint64_t seq, void *arg), void *arg)
+{
+	struct fng_topics *set = srv->topics;
+
+	for (struct fng_list *x = set ? set->busy.next : NULL; x && x != &set->busy; x = x->next) {
+		struct fng_topic *t = fng__container_of(x, struct fng_topic, link);
+
+		fn(t->name, t->nlen, t->seq, arg);
+	}
+}
+
+void fng__topic_gap_all(struct fng_server *srv, const char *name, size_t n, uint64_t from,
+	uint64_t to)
+{
+	struct fng_topic *t = topic_get(srv ? srv->topics : NULL, name, n, false);
+	struct fng_wsmsg *g;
+
+	if (!t || !t->nsubs || !(g = fng__topic_gap(t, from, to))) {
+		return;
+	}
+	t->refs++; /* a slow consumer closed by the queue may take t's last subscriber */
+	for (size_t i = t->nsubs; i-- > 0;) {
+		/* A resume in flight finds the gap itself among what it holds. */
+		if (!t->subs[i]->resume) {
+			fng__ws_enqueue(t->subs[i]->ws, g);
+		}
+	}
+	fng__wsmsg_unref(g);
+	topic_unref(t);
+}
+
 void fng__topics_usage(struct fng_server *srv, size_t *ntopics, uint64_t *history_bytes)
 {
 	struct fng_topics *set = srv->topics;

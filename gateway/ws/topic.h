@@ -122,6 +122,18 @@ uint64_t fng__topic_last_seq(struct fng_server *srv, const char *topic, size_t t
  */
 void fng__topics_each_local(struct fng_server *srv,
 	void (*fn)(const char *topic, size_t tlen, uint64_t seq, void *arg), void *arg);
+/*
+ * Calls fn for each topic with subscribers on this node, with its last number: a cluster node
+ * whose subscriber connection was lost catches each up from its stream (ws_cluster.c).
+ */
+void fng__topics_each_subscribed(struct fng_server *srv,
+	void (*fn)(const char *topic, size_t tlen, uint64_t seq, void *arg), void *arg);
+/*
+ * Queues a gap signal for from..to on every subscriber of topic (but those resuming, whose
+ * replay reports gaps itself): numbers the node will never have.
+ */
+void fng__topic_gap_all(struct fng_server *srv, const char *topic, size_t tlen, uint64_t from,
+	uint64_t to);
 /* srv's topics now and the bytes their histories take (what the budget counts). */
 void fng__topics_usage(struct fng_server *srv, size_t *ntopics, uint64_t *history_bytes);
 /* Frees srv's topics (its connections are gone): when the loop's state goes. */

@@ -18,6 +18,16 @@
  * that a client reconnecting to any node gets what it missed, or a gap signal when the history
  * no longer has it (topic.c holds live messages back meanwhile).
  *
+ * Catch-up. A subscriber connection lost while the command connection stays up (a Redis
+ * CLIENT KILL, a proxy's idle cut) hears nothing of what is published meanwhile. When it has
+ * its subscriptions again (fng__cluster_on_sub_state), each topic with subscribers here reads
+ * its stream from the last number delivered here + 1 with the resume's script, holding the
+ * topic's live messages until the answer: the stream's entries, a gap signal for what it no
+ * longer has, then the held messages, each number once and in order. A live message can also
+ * reach us after the answer that already had it (two connections, two sockets): the topic
+ * keeps a fence at the last number caught up until a later one arrives (or FENCE_MS), and
+ * drops what is at or below it.
+ *
  * The connection registry. `PREFIX c:ID` holds the node of each open connection, set at open
  * and at each heartbeat (in batches, with PX node_ttl_ms: a killed node's entries expire with
  * its node record), deleted at close. A request for a connection held elsewhere is one script
@@ -35,6 +45,7 @@
 
 #include "cluster.h"
 #include "config.h"
+#include "errors.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -48,6 +59,32 @@
 #define TOPIC_TTL_MS "86400000"
 /* The longest prefix, node id and channel names fngate builds. */
 #define NAME_MAX_BYTES 256
+/* Live messages held per topic during a catch-up at most (beyond, the oldest: a gap). */
+#define CATCHUP_HOLD_MAX 1024
+/* How long a caught-up topic drops live messages it already had (ms). */
+#define FENCE_MS 2000
+
+/* A live message held during a catch-up. */
+struct held {
+	uint64_t seq;
+	size_t len;
+	char data[];
+};
+
+/* A topic catching up from its stream (or fenced after it), in wc->catchups by name. */
+struct catchup {
+	struct fng_hnode hnode;
+	struct fng_server *srv;
+	bool inflight;              /* its stream read is out */
+	bool redo;                  /* the subscriber connection was lost again meanwhile */
+	bool orphan;                /* the cluster stopped: the answer only frees it */
+	uint64_t fence;             /* after it: live messages at or below are duplicates */
+	uint64_t fence_until;       /* uv_now() ms */
+	struct held **held;
+	uint32_t n, cap;
+	size_t tlen;
+	char topic[];
+};
 
 struct ask {
 	struct fng_list link;       /* wc->asks while waiting; unlinked when done */
@@ -69,6 +106,10 @@ struct fng_ws_cluster {
 	uint32_t ask_ms;
 	bool local_logged;          /* this outage's "delivered on this node only" is out */
 	bool stopping;
+	bool sub_up;                /* the subscriber connection has its subscriptions */
+	bool cmd_lost;              /* the command connection was lost too since the sub's loss */
+	struct fng_hmap catchups;   /* struct catchup by topic name */
+	uv_timer_t fence_timer;     /* drops the fences that have had their time */
 	unsigned open_handles;      /* freed when the last one is closed */
 	char pub_channel[NAME_MAX_BYTES];
 	char self_channel[NAME_MAX_BYTES];
@@ -330,6 +371,253 @@ int fng__ws_cluster_last_seq(struct fng_server *srv, const char *topic, size_t t
 	return err;
 }
 
+/* ---- catch-up after the subscriber connection was lost ---- */
+
+static struct catchup *catchup_find(struct fng_ws_cluster *wc, const char *topic, size_t n)
+{
+	uint64_t h;
+
+	if (!wc->catchups.n) {
+		return NULL;
+	}
+	h = fng__hash(topic, n);
+	for (struct fng_hnode *x = fng__hmap_chain(&wc->catchups, h); x; x = x->next) {
+		struct catchup *k = fng__container_of(x, struct catchup, hnode);
+
+		if (x->hash == h && k->tlen == n && memcmp(k->topic, topic, n) == 0) {
+			return k;
+		}
+	}
+	return NULL;
+}
+
+static void catchup_free(struct catchup *k)
+{
+	for (uint32_t i = 0; i < k->n; i++) {
+		free(k->held[i]);
+	}
+	free(k->held);
+	free(k);
+}
+
+/* Out of wc's map and freed (its answer frees it when one is out). */
+static void catchup_drop(struct fng_ws_cluster *wc, struct catchup *k)
+{
+	fng__hmap_del(&wc->catchups, &k->hnode);
+	if (k->inflight) {
+		k->orphan = true;
+	} else {
+		catchup_free(k);
+	}
+}
+
+static void catchup_hold(struct catchup *k, uint64_t seq, const char *data, size_t len)
+{
+	struct held *m;
+
+	if (k->n == k->cap) {
+		uint32_t cap = k->cap ? k->cap * 2 : 8;
+		struct held **a;
+
+		if (cap > CATCHUP_HOLD_MAX || !(a = realloc(k->held, cap * sizeof(*a)))) {
+			if (!k->n) {
+				return;
+			}
+			free(k->held[0]); /* the release reports the gap */
+			memmove(k->held, k->held + 1, --k->n * sizeof(*k->held));
+		} else {
+			k->held = a;
+			k->cap = cap;
+		}
+	}
+	m = malloc(sizeof(*m) + len);
+	if (!m) {
+		return;
+	}
+	m->seq = seq;
+	m->len = len;
+	memcpy(m->data, data, len);
+	k->held[k->n++] = m;
+}
+
+/*
+ * A live publication of topic: true when a catch-up takes it (held, or dropped as one the
+ * topic already has); false: deliver it.
+ */
+static bool catchup_filter(struct fng_ws_cluster *wc, const char *topic, size_t n, uint64_t seq,
+	const char *data, size_t len)
+{
+	struct catchup *k = catchup_find(wc, topic, n);
+
+	if (!k) {
+		return false;
+	}
+	if (k->inflight) {
+		catchup_hold(k, seq, data, len);
+		return true;
+	}
+	if (seq <= k->fence) {
+		return true;
+	}
+	catchup_drop(wc, k); /* past the fence: whatever was in both is behind us */
+	return false;
+}
+
+/* Delivers seq after *top (a gap signal first for numbers in between, when known missing). */
+static void catchup_deliver(struct fng_server *srv, struct catchup *k, uint64_t seq,
+	const char *data, size_t len, bool gaps, uint64_t *top)
+{
+	if (seq <= *top) {
+		return;
+	}
+	if (gaps && seq > *top + 1) {
+		fng__topic_gap_all(srv, k->topic, k->tlen, *top + 1, seq - 1);
+	}
+	fng__topic_deliver(srv, k->topic, k->tlen, data, len, seq, false, NULL, NULL);
+	*top = seq;
+}
+
+static void fence_cb(uv_timer_t *t);
+static int catchup_send(struct fng_ws_cluster *wc, struct catchup *k);
+
+/* The stream's answer: its entries, the gap it cannot fill, then the held messages. */
+static void catchup_cb(int err, uint64_t cur, uint64_t last, const struct fng_ws_hist *e,
+	size_t n, void *arg)
+{
+	struct catchup *k = arg;
+	struct fng_server *srv = k->srv;
+	struct fng_ws_cluster *wc = srv->ws_cluster;
+	uint64_t top;
+
+	(void)last;
+	k->inflight = false;
+	if (k->orphan || !wc) {
+		catchup_free(k);
+		return;
+	}
+	top = fng__topic_last_seq(srv, k->topic, k->tlen);
+	for (size_t i = 0; !err && i < n; i++) {
+		catchup_deliver(srv, k, e[i].seq, e[i].data, e[i].len, true, &top);
+	}
+	if (!err && cur > top) {
+		fng__topic_gap_all(srv, k->topic, k->tlen, top + 1, cur);
+		top = cur;
+	}
+	if (err) {
+		fng__log("warn", "ws cluster: catch-up of a topic failed",
+			"policy", "delivering what came since", "topic", k->topic, "error",
+			fng_strerror(err), NULL);
+	}
+	for (uint32_t i = 0; i < k->n; i++) {
+		catchup_deliver(srv, k, k->held[i]->seq, k->held[i]->data, k->held[i]->len, !err,
+			&top);
+		free(k->held[i]);
+	}
+	k->n = 0;
+	if (k->redo) {
+		k->redo = false;
+		if (catchup_send(wc, k) == 0) {
+			return;
+		}
+	}
+	k->fence = top;
+	k->fence_until = uv_now(srv->loop) + FENCE_MS;
+	if (!uv_is_active((uv_handle_t *)&wc->fence_timer)) {
+		uv_timer_start(&wc->fence_timer, fence_cb, FENCE_MS, 0);
+	}
+}
+
+static int catchup_send(struct fng_ws_cluster *wc, struct catchup *k)
+{
+	uint64_t last = fng__topic_last_seq(wc->srv, k->topic, k->tlen);
+	int err = fng__ws_cluster_history(wc->srv, k->topic, k->tlen, last, catchup_cb, k);
+
+	k->inflight = err == 0;
+	return err;
+}
+
+static void catchup_one(const char *topic, size_t tlen, uint64_t seq, void *arg)
+{
+	struct fng_ws_cluster *wc = arg;
+	struct catchup *k = catchup_find(wc, topic, tlen);
+
+	(void)seq;
+	if (k && k->inflight) {
+		k->redo = true; /* read again from where that answer leaves the topic */
+		return;
+	}
+	if (!k) {
+		k = calloc(1, sizeof(*k) + tlen + 1);
+		if (!k) {
+			return;
+		}
+		k->srv = wc->srv;
+		k->tlen = tlen;
+		memcpy(k->topic, topic, tlen);
+		if (fng__hmap_add(&wc->catchups, &k->hnode, fng__hash(topic, tlen)) != 0) {
+			free(k);
+			return;
+		}
+	}
+	if (catchup_send(wc, k) != 0) {
+		catchup_drop(wc, k);
+	}
+}
+
+static void catchup_all(struct fng_ws_cluster *wc)
+{
+	fng__topics_each_subscribed(wc->srv, catchup_one, wc);
+}
+
+static void fence_cb(uv_timer_t *t)
+{
+	struct fng_ws_cluster *wc = t->data;
+	uint64_t now = uv_now(wc->srv->loop), next = 0;
+
+	for (size_t b = 0; b < wc->catchups.cap; b++) {
+		struct fng_hnode *x = wc->catchups.b[b];
+
+		while (x) {
+			struct fng_hnode *nx = x->next;
+			struct catchup *k = fng__container_of(x, struct catchup, hnode);
+
+			if (!k->inflight && k->fence_until <= now) {
+				catchup_drop(wc, k);
+			} else if (!k->inflight && (!next || k->fence_until < next)) {
+				next = k->fence_until;
+			}
+			x = nx;
+		}
+	}
+	if (next) {
+		uv_timer_start(&wc->fence_timer, fence_cb, next - now, 0);
+	}
+}
+
+static void sub_state_cb(struct fng_cluster *c, bool up, void *arg)
+{
+	struct fng_server *srv = arg;
+	struct fng_ws_cluster *wc = srv->ws_cluster;
+
+	(void)c;
+	if (!wc || wc->stopping) {
+		return;
+	}
+	wc->sub_up = up;
+	if (!up) {
+		wc->cmd_lost = !fng__cluster_up(wc->c);
+		return;
+	}
+	/*
+	 * Nothing can be missed from here on: what was, is in the streams. Unless the command
+	 * connection was lost too (Redis itself went away): then publications were local on
+	 * every side and the streams hold none of them; "Redis down" below is the policy.
+	 */
+	if (!wc->cmd_lost && fng__cluster_up(wc->c)) {
+		catchup_all(wc);
+	}
+}
+
 /* "SEQ TOPIC DATA" on the publication channel: this node's subscribers get it. */
 static void on_publication(struct fng_cluster *c, const char *channel, size_t clen,
 	const char *data, size_t dlen, void *arg)
@@ -350,6 +638,10 @@ static void on_publication(struct fng_cluster *c, const char *channel, size_t cl
 	t = ++p;
 	p = memchr(t, ' ', (size_t)(end - t));
 	if (!p || !fng__ws_cluster_on(srv)) {
+		return;
+	}
+	if (catchup_filter(srv->ws_cluster, t, (size_t)(p - t), seq, p + 1,
+		(size_t)(end - p - 1))) {
 		return;
 	}
 	fng__topic_deliver(srv, t, (size_t)(p - t), p + 1, (size_t)(end - p - 1), seq, false, NULL,
@@ -773,6 +1065,9 @@ static void state_cb(struct fng_cluster *c, bool up, void *arg)
 	struct fng_ws_cluster *wc = srv->ws_cluster;
 
 	(void)c;
+	if (wc && !up) {
+		wc->cmd_lost = true;
+	}
 	if (!up || !wc || wc->stopping) {
 		return;
 	}
@@ -820,6 +1115,7 @@ int fng__ws_cluster_start(struct fng_server *srv)
 			wc->m_fwd[i] = fng__metric_series(srv, &m_fwd, x);
 		}
 	}
+	wc->cmd_lost = true; /* until both connections are up for the first time */
 	srv->ws_cluster = wc;
 	err = fng__cluster_subscribe(c, wc->pub_channel, on_publication, srv);
 	if (!err) {
@@ -827,6 +1123,9 @@ int fng__ws_cluster_start(struct fng_server *srv)
 	}
 	if (!err) {
 		err = fng__cluster_on_state(c, state_cb, srv);
+	}
+	if (!err) {
+		err = fng__cluster_on_sub_state(c, sub_state_cb, srv);
 	}
 	if (err) {
 		srv->ws_cluster = NULL;
@@ -837,6 +1136,8 @@ int fng__ws_cluster_start(struct fng_server *srv)
 	wc->refresh.data = wc;
 	uv_timer_init(srv->loop, &wc->ask_timer);
 	wc->ask_timer.data = wc;
+	uv_timer_init(srv->loop, &wc->fence_timer);
+	wc->fence_timer.data = wc;
 	hb = srv->cfg->cluster.heartbeat_ms;
 	uv_timer_start(&wc->refresh, refresh_cb, hb, hb);
 	return 0;
@@ -867,8 +1168,21 @@ void fng__ws_cluster_stop(struct fng_server *srv)
 		ask_free_maybe(a);
 	}
 	srv->ws_cluster = NULL;
+	/* A stream read still out finds its record orphaned and frees it. */
+	for (size_t b = 0; b < wc->catchups.cap; b++) {
+		struct fng_hnode *x = wc->catchups.b[b];
+
+		while (x) {
+			struct fng_hnode *nx = x->next;
+
+			catchup_drop(wc, fng__container_of(x, struct catchup, hnode));
+			x = nx;
+		}
+	}
+	fng__hmap_finish(&wc->catchups);
 	/* The subscriptions' arg is srv: with srv->ws_cluster NULL they deliver nothing. */
-	wc->open_handles = 2;
+	wc->open_handles = 3;
 	uv_close((uv_handle_t *)&wc->refresh, closed_cb);
 	uv_close((uv_handle_t *)&wc->ask_timer, closed_cb);
+	uv_close((uv_handle_t *)&wc->fence_timer, closed_cb);
 }

@@ -13,6 +13,7 @@ hold) so that the quota is still not exceeded."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,9 +23,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import Conn, Daemon, Tap, check, diag, eq, exchange, free_port, req  # noqa: E402
+from lib import BIN, Conn, Daemon, Tap, check, diag, eq, exchange, free_port, req  # noqa: E402
+from redislib import wait_for  # noqa: E402
 
-tap = Tap(budget=85.0)
+tap = Tap(budget=100.0)
 TOKEN = 'test-admin-token-0123456789'
 AUTH = [('Authorization', 'Bearer ' + TOKEN)]
 RATE, BURST = 200, 40
@@ -52,14 +54,20 @@ apis:
       g: { throttle: { rate: %d, burst: %d } }
       down: { throttle: { rate: 300, burst: 30 } }
       q: {}
+      q2: {}
     routes:
       "GET /hi": { integration: { type: mock, body: "hi" } }
       "GET /k": { api_key_required: true, integration: { type: mock, body: "ok" } }
+      "GET /k2": { api_key_required: true, integration: { type: mock, body: "ok" } }
 usage_plans:
   exact:
     quota: { limit: 60, period: day, batch: 5 }
     on_store_failure: closed
     stages: [{ api: t, stage: q }]
+  big:
+    quota: { limit: 20, period: day, batch: 10 }
+    on_store_failure: closed
+    stages: [{ api: t, stage: q2 }]
 ''' % (state_dir, TOKEN, rport, node, prefix, RATE, BURST)
 
 
@@ -249,6 +257,9 @@ def _():
               'the degraded gauge is 1')
     eq(exchange(e.nodes[0].port, req('GET', '/q/k', headers=h)).status, 503,
        'a quota with on_store_failure: closed answers 503 while Redis is down')
+    u = admin(e.nodes[1], 'GET', '/@keys/%s/usage' % r.json()['id'])
+    eq(u.status, 503, 'usage, kept in Redis, answers 503 while Redis is down (%r)' % u.body)
+    check(b'did not answer' in u.body, 'and says why: %r' % u.body)
     for d in e.nodes:
         check(d.alive(), 'no crash')
     e.redis.start()  # empty: no persistence
@@ -272,6 +283,59 @@ def _():
     check(counts.get(200, 0) <= allowed, 'shared again: %d accepted, at most %.0f' %
           (counts.get(200, 0), allowed))
 
+
+
+def usage_used(d, kid):
+    r = admin(d, 'GET', '/@keys/%s/usage' % kid)
+    eq(r.status, 200, 'GET /@keys/{id}/usage')
+    return r.json()['usage'][0]['used']
+
+
+def cli_used(d, kid):
+    p = subprocess.run([BIN, 'keys', '-c', d.config_path, 'usage', kid],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=10)
+    eq(p.returncode, 0, 'fngate keys usage: %s' % p.stderr.decode())
+    out = p.stdout.decode()
+    m = re.search(r'used (\d+),', out)
+    check(m and 'counted across the cluster' in out, 'a cluster-wide count: %r' % out)
+    return int(m.group(1)) if m else -1
+
+
+@tap.case('usage of a quota spent on three nodes: GET /@keys/{id}/usage on any node and `fngate keys usage` show the cluster-wide count')
+def _():
+    e = env()
+    r = admin(e.nodes[0], 'POST', '/@keys', {'plans': ['exact']})
+    kid, key = r.json()['id'], r.json()['key']
+    h = ['x-api-key: ' + key]
+    for i in range(24):  # 8 on each node: every node holds 2 of its second batch of 5
+        eq(exchange(e.nodes[i % 3].port, req('GET', '/q/k', headers=h)).status, 200, 'granted')
+    for d in e.nodes:
+        u = usage_used(d, kid)
+        check(24 <= u <= 24 + 2 * 2, 'at once: the count of every node (%d), over only by '
+              'what the other nodes hold unspent' % u)
+    # Unspent batches go back after about two idle seconds: then the count is exact.
+    for d in e.nodes:
+        wait_for('usage 24 on every node', lambda: usage_used(d, kid) == 24, 8)
+    eq(admin(e.nodes[1], 'GET', '/@keys/%s/usage' % kid).json().get('source'), 'cluster',
+       'the source says where the count comes from')
+    eq(cli_used(e.nodes[2], kid), 24, '`fngate keys usage` counts every node too')
+
+
+@tap.case('a node stopped cleanly (SIGTERM) gives back its unspent batch: the others can spend the whole quota')
+def _():
+    e = env()
+    r = admin(e.nodes[0], 'POST', '/@keys', {'plans': ['big']})
+    key = r.json()['key']
+    h = ['x-api-key: ' + key]
+    eq(exchange(e.nodes[2].port, req('GET', '/q2/k2', headers=h)).status, 200,
+       'node 3 reserves a batch of 10 and spends 1')
+    eq(e.nodes[2].stop(), 0, 'node 3 exits 0')
+    e.nodes[2] = None
+    got = [exchange(e.nodes[i % 2].port, req('GET', '/q2/k2', headers=h)).status
+           for i in range(25)]
+    eq(got.count(200), 19, 'the two others grant the 19 left (%r)' % got)
+    e.start(2)
 
 
 @tap.case('every node exits 0 on SIGTERM (nothing pending in the shared stores leaks or crashes)')

@@ -18,6 +18,7 @@ Skipped without redis-server.
 import json
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -26,7 +27,7 @@ from lib import (Daemon, FnDir, Tap, check, eq, exchange, free_port, install_bat
 from redislib import REDIS, Redis, wait_for
 from wsclient import WS
 
-tap = Tap(budget=80, needs_workers=True)
+tap = Tap(budget=95, needs_workers=True)
 TOKEN = 'test-admin-token-0123456789'
 AUTH = [('Authorization', 'Bearer ' + TOKEN)]
 HEARTBEAT_MS = 200
@@ -251,6 +252,53 @@ def _():
     first = envelope(c)
     eq(first['seq'], g['gap']['to'] + 1, 'the history goes on after the gap')
     c.close()
+
+
+def redis_cmd(*args):
+    p = subprocess.run(['redis-cli', '-p', str(env().port)] + list(args),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, timeout=5)
+    return p.stdout.decode().strip()
+
+
+def kill_subscriber(n):
+    """Kills node n's subscriber connection only (its command connection stays up)."""
+    for line in redis_cmd('CLIENT', 'LIST').splitlines():
+        f = dict(kv.split('=', 1) for kv in line.split() if '=' in kv)
+        if f.get('name') == 'fngate:node-%s:sub' % n:
+            return redis_cmd('CLIENT', 'KILL', 'ID', f['id'])
+    return redis_cmd('CLIENT', 'KILL', 'TYPE', 'pubsub')  # unnamed: every node's
+
+
+@tap.case('B\'s subscriber connection killed while A publishes: B\'s subscribers catch up from the stream, in order, no duplicates')
+def _():
+    t = uniq('catchup')
+    b1, b2, c = connect('b'), connect('b'), connect('c')
+    for ws in (b1, b2, c):
+        sub(ws, t)
+    lost = len(logs(node('b'), 'cluster: redis subscriber connection lost'))
+    N = 150
+    for i in range(N):
+        if i in (40, 100):
+            eq(kill_subscriber('b'), '1', 'CLIENT KILL of B\'s subscriber connection')
+        publish('a', t, json.dumps({'i': i}).encode())
+        time.sleep(0.002)
+    wait_for('B saw its subscriber connection go twice',
+             lambda: len(logs(node('b'), 'cluster: redis subscriber connection lost')) >= lost + 2,
+             2.0)
+    for name, ws in (('b1', b1), ('b2', b2), ('c', c)):
+        got = [envelope(ws) for _ in range(N)]
+        eq([g.get('data', {}).get('i') for g in got], list(range(N)),
+           '%s: every message, in order, no gap signal' % name)
+        eq([g['seq'] for g in got], list(range(1, N + 1)), '%s: consecutive numbers' % name)
+    publish('a', t, b'"after"')
+    for name, ws in (('b1', b1), ('b2', b2)):
+        e = envelope(ws)
+        eq((e['seq'], e['data']), (N + 1, 'after'), '%s: no duplicate, then live again' % name)
+    check(not logs(node('c'), 'cluster: redis subscriber connection lost'),
+          'only B\'s subscriber connection was killed')
+    for ws in (b1, b2, c):
+        ws.close()
 
 
 @tap.case('Redis stopped: local delivery goes on (log line, metric); cross-node after restart')
