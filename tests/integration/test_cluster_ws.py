@@ -261,6 +261,17 @@ def redis_cmd(*args):
     return p.stdout.decode().strip()
 
 
+def subscribers_back(nodes):
+    """Whether every live node's subscriber connection is back with its subscriptions."""
+    want = {'fngate:node-%s:sub' % n for n, d in nodes.items() if d.alive()}
+    have = set()
+    for line in redis_cmd('CLIENT', 'LIST').splitlines():
+        f = dict(kv.split('=', 1) for kv in line.split() if '=' in kv)
+        if f.get('name') in want and int(f.get('sub', '0')) + int(f.get('psub', '0')) > 0:
+            have.add(f['name'])
+    return have == want
+
+
 def kill_subscriber(n):
     """Kills node n's subscriber connection only (its command connection stays up)."""
     for line in redis_cmd('CLIENT', 'LIST').splitlines():
@@ -323,7 +334,10 @@ def _():
     for d in e.nodes.values():
         if d.alive():
             wait_for('redis up again', lambda: len(logs(d, 'cluster: redis up')) >= 2, 3.0)
-    time.sleep(0.5)  # the subscriber connections come back too
+    # The subscriber connections come back too, each on its own back-off: a publication before
+    # a node's subscriptions are confirmed is not heard there (no catch-up after Redis itself
+    # went away: docs/config.md), so wait until every node's subscriber holds its channels.
+    wait_for('every subscriber connection back', lambda: subscribers_back(e.nodes), 5.0)
     # B publishes first: A numbered 'during' itself (1), and the cluster's counter was raised
     # past it when A reconnected, so A's subscribers and B's get one number, past 1.
     b.text('pub:%s:from-b' % t)
