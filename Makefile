@@ -123,6 +123,8 @@ demo-cluster: demo-config
 	echo "  curl -s -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" http://127.0.0.1:$(NODE1_ADMIN)/metrics | grep fngate_cluster   # redis_up, reconnects, commands"; \
 	echo "  curl -i http://127.0.0.1:$(NODE1_PORT)/dev/hello/world ; curl -i http://127.0.0.1:$(NODE2_PORT)/dev/hello/world   # both serve the demo"; \
 	echo "  curl -Z -s -o /dev/null -w '%{http_code} ' 'http://127.0.0.1:{$(NODE1_PORT),$(NODE2_PORT)}/dev/limited/hello?[1-60]'; echo   # one limit: 50 from both nodes (+1 per 20 ms the run takes), then 429"; \
+	echo "  chat across nodes: open http://127.0.0.1:$(NODE1_PORT)/chat/ and http://127.0.0.1:$(NODE2_PORT)/chat/ in two tabs, same room: a message said on one reaches the other"; \
+	echo "  curl -s -H \"Authorization: Bearer \$$(cat $(BUILD)/admin.token)\" -d '{\"type\":\"say\",\"nick\":\"ops\",\"text\":\"hi\"}' http://127.0.0.1:$(NODE1_ADMIN)/@topics/room.lobby   # reaches room lobby's members on both nodes"; \
 	echo "  redis-cli -p $(REDIS_PORT) --scan --pattern 'fngate:*'   # the node records (redis-cli, if installed)"; \
 	echo "  kill -9 the second gateway (pid below): it leaves the list within node_ttl_ms (5 s)"; \
 	echo; \
