@@ -24,24 +24,11 @@
 #include "cluster.h"
 #include "config.h"
 #include "harness.h"
+#include "redis_test.h"
 #include "server.h"
 
 static int rport;
 static pid_t rpid = -1;
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
-	socklen_t n = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-		getsockname(fd, (struct sockaddr *)&a, &n) == 0) {
-		port = ntohs(a.sin_port);
-	}
-	close(fd);
-	return port;
-}
 
 /* redis-cli's answer to args (one line), into out. */
 static void cli(char *out, size_t size, const char *args)
@@ -61,20 +48,10 @@ static void cli(char *out, size_t size, const char *args)
 
 static bool redis_start(void)
 {
-	char p[16], pong[16];
+	char pong[16];
 
-	snprintf(p, sizeof(p), "%d", rport);
-	rpid = fork();
-	if (rpid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, 1);
-		dup2(null, 2);
-		execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save",
-			"", "--appendonly", "no", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 300; i++) {
+	rpid = fng_test_redis_start(rport, NULL, NULL);
+	for (int i = 0; i < 300 && rpid > 0; i++) {
 		cli(pong, sizeof(pong), "PING");
 		if (strcmp(pong, "PONG") == 0) {
 			return true;
@@ -86,11 +63,8 @@ static bool redis_start(void)
 
 static void redis_stop(void)
 {
-	if (rpid > 0) {
-		kill(rpid, SIGKILL);
-		waitpid(rpid, NULL, 0);
-		rpid = -1;
-	}
+	fng_test_redis_stop(rpid, SIGKILL);
+	rpid = -1;
 }
 
 /* ---- the loop ---- */
@@ -401,7 +375,7 @@ int main(void)
 		printf("1..0 # SKIP redis-server not found\n");
 		return 0;
 	}
-	rport = free_port();
+	rport = fng_test_free_port();
 	CHECK(redis_start(), "redis-server started on 127.0.0.1:%d", rport);
 	if (rpid > 0) {
 		test_lease();

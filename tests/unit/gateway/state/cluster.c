@@ -27,6 +27,7 @@
 #include "cluster_node.h"
 #include "config.h"
 #include "harness.h"
+#include "redis_test.h"
 #include "server.h"
 
 static char dir[] = "/tmp/fng-cluster-XXXXXX";
@@ -68,73 +69,15 @@ void *calloc(size_t n, size_t size)
 
 /* ---- the redis-server ---- */
 
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
-	socklen_t n = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-		getsockname(fd, (struct sockaddr *)&a, &n) == 0) {
-		port = ntohs(a.sin_port);
-	}
-	close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001),
-		.sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-
-	close(fd);
-	return ok;
-}
-
-/* Starts redis-server on port (with a password when pw): its pid, or -1. */
+/* Starts redis-server on port (with a password when pw), its files in dir: its pid, or -1. */
 static pid_t redis_start(int port, const char *pw)
 {
-	char p[16];
-	pid_t pid;
-
-	snprintf(p, sizeof(p), "%d", port);
-	pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, 1);
-		dup2(null, 2);
-		if (pw) {
-			execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
-				"--save", "", "--appendonly", "no", "--dir", dir,
-				"--requirepass", pw, (char *)NULL);
-		} else {
-			execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
-				"--save", "", "--appendonly", "no", "--dir", dir, (char *)NULL);
-		}
-		_exit(127);
-	}
-	for (int i = 0; i < 500 && pid > 0; i++) {
-		if (port_open(port)) {
-			return pid;
-		}
-		usleep(10000);
-	}
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	return -1;
+	return fng_test_redis_start(port, dir, pw);
 }
 
 static void redis_stop(pid_t pid, int sig)
 {
-	if (pid > 0) {
-		kill(pid, sig);
-		waitpid(pid, NULL, 0);
-	}
+	fng_test_redis_stop(pid, sig);
 }
 
 /* ---- the loop ---- */
@@ -645,7 +588,7 @@ static void test_auth(int port)
 int main(void)
 {
 	struct env e;
-	int port = free_port();
+	int port = fng_test_free_port();
 	pid_t pid;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -674,7 +617,7 @@ int main(void)
 		test_close_pending(&e);
 		CHECK_INT(calls_inside, 0, "no callback ever ran inside its call");
 		redis_stop(pid, SIGTERM);
-		test_auth(free_port());
+		test_auth(fng_test_free_port());
 	}
 	{
 		char cmdline[64];
