@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -93,19 +94,30 @@ static uint64_t cpu_us(const struct rusage *ru)
 	       (uint64_t)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec);
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /*
- * The cost of the invocation that started at *before (getrusage failed then: not measured).
- * Kept within the wire's caps, so that a handler burning a day of CPU still gets its RESULT.
+ * The cost of the invocation that started at *before and at t0 (monotonic µs; getrusage
+ * failed then: not measured). Kept within the wire's caps, so that a handler burning a day of
+ * CPU still gets its RESULT.
  */
-static struct fng_wire_cost cost_since(const struct rusage *before, bool measured)
+static struct fng_wire_cost cost_since(const struct rusage *before, bool measured, uint64_t t0)
 {
 	struct fng_wire_cost c = { 0 };
 	struct rusage now;
-	uint64_t a, b;
+	uint64_t a, b, t1 = mono_us();
 
 	if (!measured || getrusage(RUSAGE_SELF, &now) != 0) {
 		return c;
 	}
+	c.wall_us = t1 > t0 ? t1 - t0 : 0;
+	c.wall_us = c.wall_us < FNG_WIRE_MAX_CPU_US ? c.wall_us : FNG_WIRE_MAX_CPU_US;
 	a = cpu_us(before);
 	b = cpu_us(&now);
 	c.set = true;
@@ -128,6 +140,7 @@ static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 	struct fng_wire_result r = { 0 };
 	struct fng_wire_cost cost;
 	struct rusage before;
+	uint64_t t0;
 	bool measured;
 	int rc, err;
 
@@ -137,8 +150,9 @@ static int invoke(struct fng_ctx *ctx, const struct fng_handler_desc *desc,
 		return err;
 	}
 	measured = getrusage(RUSAGE_SELF, &before) == 0;
+	t0 = mono_us();
 	rc = desc->handle ? desc->handle(ctx) : -1;
-	cost = cost_since(&before, measured);
+	cost = cost_since(&before, measured, t0);
 	if (rc >= 0 && !ctx->overflowed) {
 		r.status = ctx->status;
 		r.headers = ctx->headers;

@@ -37,9 +37,9 @@ void fng__sarena_finish(struct fng__sarena *a);
 
 /*
  * An upper bound on the msgpack size of a RESULT with no header, cookie or body byte: 96 for
- * the six keys, 40 for the runtime's `cost` map (two uint64 at most 9 bytes each).
+ * the six keys, 56 for the runtime's `cost` map (three keys, three uint64 at most 9 bytes each).
  */
-#define FNG__RESULT_FIXED 136
+#define FNG__RESULT_FIXED 152
 /* What one response header / Set-Cookie value adds to a RESULT beyond its own bytes. */
 #define FNG__RESULT_PER_HEADER 11
 #define FNG__RESULT_PER_COOKIE 5

@@ -527,7 +527,8 @@ static void put_cache(struct enc *e, const struct fng_wire_cache *c)
 
 bool fng__wire_cost_ok(const struct fng_wire_cost *c)
 {
-	return !c->set || (c->cpu_us <= FNG_WIRE_MAX_CPU_US && c->max_rss_kb <= FNG_WIRE_MAX_RSS_KB);
+	return !c->set || (c->cpu_us <= FNG_WIRE_MAX_CPU_US && c->max_rss_kb <= FNG_WIRE_MAX_RSS_KB &&
+		c->wall_us <= FNG_WIRE_MAX_CPU_US);
 }
 
 static bool result_ok(const struct fng_wire_result *r)
@@ -595,11 +596,13 @@ FNG_EXPORT int fng__wire_encode_result(struct fng_wire_buf *out, const struct fn
 	}
 	if (r->cost.set) {
 		put_key(&e, "cost");
-		msgpack_pack_map(&e.pk, 2);
+		msgpack_pack_map(&e.pk, 3);
 		put_key(&e, "cpuUs");
 		msgpack_pack_uint64(&e.pk, r->cost.cpu_us);
 		put_key(&e, "maxRssKb");
 		msgpack_pack_uint64(&e.pk, r->cost.max_rss_kb);
+		put_key(&e, "wallUs");
+		msgpack_pack_uint64(&e.pk, r->cost.wall_us);
 	}
 	return enc_end(&e);
 }

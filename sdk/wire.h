@@ -171,14 +171,16 @@ struct fng_wire_cache {
 
 /*
  * What an invocation cost, as the worker runtime measured it (RESULT's optional `cost` map):
- * the CPU time the process used while the handler ran (user + system) and its peak resident
- * set so far. Reported by an untrusted worker: the gateway bounds it (wire_limits.h) and uses
- * it for accounting only, never for a limit.
+ * the CPU time the process used while the handler ran (user + system), its peak resident set
+ * so far, and the handler's wall-clock time. Reported by an untrusted worker: the gateway
+ * bounds it (wire_limits.h) and uses it for accounting, and the wall time for the function's
+ * own admission estimate (host/queue.c), never for a limit.
  */
 struct fng_wire_cost {
 	bool set;
 	uint64_t cpu_us;     /* 0..FNG_WIRE_MAX_CPU_US */
 	uint64_t max_rss_kb; /* 0..FNG_WIRE_MAX_RSS_KB */
+	uint64_t wall_us;    /* 0..FNG_WIRE_MAX_CPU_US; 0 also when not reported */
 };
 
 /* The response, as a worker sends it. */

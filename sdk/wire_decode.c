@@ -707,6 +707,7 @@ static const struct fields cache_table = FIELDS(cache_fields);
 static const struct field cost_fields[] = {
 	{ "cpuUs", K_U64MAX, RES(cost.cpu_us), 0, FNG_WIRE_MAX_CPU_US, NULL },
 	{ "maxRssKb", K_U64MAX, RES(cost.max_rss_kb), 0, FNG_WIRE_MAX_RSS_KB, NULL },
+	{ "wallUs", K_U64MAX, RES(cost.wall_us), 0, FNG_WIRE_MAX_CPU_US, NULL, true },
 };
 static const struct fields cost_table = FIELDS(cost_fields);
 

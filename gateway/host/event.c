@@ -95,7 +95,7 @@ static int cache_instruction(struct fng_req *req, const struct fng_wire_cache *c
 }
 
 int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const uint8_t *b,
-	size_t n, int *rc)
+	size_t n, int *rc, uint64_t *wall_ns)
 {
 	struct fng_wire_result r;
 	void *h = NULL;
@@ -118,6 +118,7 @@ int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const 
 		}
 	}
 	*rc = FNG_STAGE_DONE;
+	*wall_ns = r.cost.set ? r.cost.wall_us * 1000 : 0;
 	if (req && r.cost.set) {
 		/* Accounting only: the decoder bounded it; nothing is limited by it. */
 		req->cost.set = true;

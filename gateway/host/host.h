@@ -397,10 +397,11 @@ int fng__host_event_encode(struct fng_req *req, const struct fng_gen *g,
 /*
  * Decodes a RESULT frame of generation g. -1: malformed (the worker is killed). Else, with req
  * (NULL: answered already, the result is only checked), fills its response and sets *rc to the
- * code to resume it with.
+ * code to resume it with; *wall_ns gets the handler's run time as the worker reported it (0:
+ * not reported).
  */
 int fng__host_result_decode(struct fng_req *req, const struct fng_gen *g, const uint8_t *b,
-	size_t n, int *rc);
+	size_t n, int *rc, uint64_t *wall_ns);
 
 /* ---- host/super.c: the supervisor client ---- */
 

@@ -2072,7 +2072,7 @@ static void pack_cost(msgpack_packer *pk, int c)
 	}
 	msgpack_pack_map(pk, 2 + (c == CO_UNKNOWN || c == CO_DUP) - (c == CO_NO_CPU || c == CO_NO_RSS));
 	if (c == CO_UNKNOWN) {
-		kv_int(pk, "wallUs", 7);
+		kv_int(pk, "gpuUs", 7);
 	}
 	if (c == CO_DUP) {
 		kv_int(pk, "cpuUs", 1);
@@ -2103,13 +2103,14 @@ static void test_cost(void)
 	size_t len;
 	void *h;
 
-	r.cost = (struct fng_wire_cost){ true, 20123, 53000 };
+	r.cost = (struct fng_wire_cost){ true, 20123, 53000, 20456 };
 	result_round_trip("cost", &r);
 	body = result_body(&b, &r, &len);
 	CHECK(body && body[0] == 0x87, "cost: a map of 7 keys (6 + cost)");
 	CHECK_INT(fng__wire_decode_result(body, len, &got, &h), 0, "cost: decodes");
-	CHECK(got.cost.set && got.cost.cpu_us == 20123 && got.cost.max_rss_kb == 53000,
-		"cost: set, CPU and peak memory");
+	CHECK(got.cost.set && got.cost.cpu_us == 20123 && got.cost.max_rss_kb == 53000 &&
+			got.cost.wall_us == 20456,
+		"cost: set, CPU, peak memory and wall time");
 	fng__wire_free(h);
 
 	r = (struct fng_wire_result){ .status = 502, .failed = true,
@@ -2133,6 +2134,8 @@ static void test_cost(void)
 	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "cost encode: CPU over its cap");
 	r.cost = (struct fng_wire_cost){ true, 0, FNG_WIRE_MAX_RSS_KB + 1 };
 	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "cost encode: memory over its cap");
+	r.cost = (struct fng_wire_cost){ true, 0, 0, FNG_WIRE_MAX_CPU_US + 1 };
+	CHECK_INT(fng__wire_encode_result(&b, &r), -EINVAL, "cost encode: wall time over its cap");
 	CHECK_INT(b.len, 0, "cost: nothing appended on errors");
 
 	for (int c = 0; c < CO_NCASES; c++) {

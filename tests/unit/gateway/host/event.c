@@ -45,11 +45,14 @@ static uint8_t *result_body(const struct fng_wire_result *r, size_t *len)
 	return p;
 }
 
+/* The worker's reported run time of the last RESULT decoded (ns; 0: none). */
+static uint64_t wall;
+
 static int decode(struct fng_req *req, const struct fng_wire_result *r, int *rc)
 {
 	size_t len = 0;
 	uint8_t *p = result_body(r, &len);
-	int err = p ? fng__host_result_decode(req, &gen, p, len, rc) : -100;
+	int err = p ? fng__host_result_decode(req, &gen, p, len, rc, &wall) : -100;
 
 	free(p);
 	return err;
@@ -158,7 +161,7 @@ static void test_malformed(void)
 
 		memcpy(body, six, sizeof(six) - 1);
 		memcpy(body + sizeof(six) - 1, bad[i].tail, bad[i].len);
-		CHECK_INT(fng__host_result_decode(req, &gen, body, len, &rc), -1,
+		CHECK_INT(fng__host_result_decode(req, &gen, body, len, &rc, &wall), -1,
 			"malformed cache (%s): refused, the worker is killed", bad[i].what);
 		CHECK(req->resp.cache_ttl_s == -1 && req->resp.nheaders == 0,
 			"malformed cache (%s): nothing reached the response", bad[i].what);
@@ -173,7 +176,7 @@ static void test_malformed(void)
 		memcpy(body, six, sizeof(six) - 1);
 		memcpy(body + sizeof(six) - 1, good, sizeof(good) - 1);
 		CHECK_INT(fng__host_result_decode(req, &gen, body, sizeof(six) + sizeof(good) - 2,
-				  &rc),
+				  &rc, &wall),
 			0, "the same frame with a good cache map: accepted");
 		CHECK(req->resp.cache_ttl_s == 10 && req->resp.ncache_tags == 1 &&
 				strcmp(req->resp.cache_tags[0], "clock") == 0,
