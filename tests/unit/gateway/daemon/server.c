@@ -364,6 +364,43 @@ static void test_fork(void)
 	CHECK_INT(children, FORKS, "each child's line reaches stderr (its own writer)");
 }
 
+/*
+ * The children of test_exit() are a fresh image of this program (--exit-child LINES [FD]): a
+ * child forked from this test process, whose reader and log writer threads run, can inherit a
+ * lock another thread held at the fork (a sanitizer runtime's own), and hang before it logs a
+ * line; the gateway's children that log are fresh images too. FD: write the exit mark there.
+ */
+static int exit_child(int argc, char **argv)
+{
+	int n = atoi(argv[2]);
+
+	if (argc > 3) {
+		exit_mark_fd = atoi(argv[3]);
+	}
+	for (int i = 0; i < n; i++) {
+		fng__log("info", argc > 3 ? "nobody reads this" : "bye", NULL);
+	}
+	if (argc == 3) {
+		fng__log("info", "stopped", NULL);
+	}
+	exit(0);
+}
+
+static pid_t spawn_exit_child(const char *lines, int mark_fd)
+{
+	char fdarg[16];
+	pid_t pid;
+
+	snprintf(fdarg, sizeof(fdarg), "%d", mark_fd);
+	pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "unit-gateway-server", "--exit-child", lines,
+			mark_fd >= 0 ? fdarg : (char *)NULL, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
 /* exit() writes what is queued; with nobody reading it gives up after its bounded wait. */
 static void test_exit(void)
 {
@@ -375,14 +412,7 @@ static void test_exit(void)
 
 	reader_start(fd);
 	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		for (int i = 0; i < 2000; i++) {
-			fng__log("info", "bye", NULL);
-		}
-		fng__log("info", "stopped", NULL);
-		exit(0);
-	}
+	pid = spawn_exit_child("2000", -1);
 	st = wait_child(pid);
 	reader_stop();
 	for (p = rd.got.p; (p = strstr(p, "\"msg\":\"bye\"")) != NULL; p++) {
@@ -405,14 +435,7 @@ static void test_exit(void)
 	}
 	fflush(stdout);
 	t0 = now_s();
-	pid = fork();
-	if (pid == 0) {
-		exit_mark_fd = mark[1];
-		for (int i = 0; i < 20000; i++) {
-			fng__log("info", "nobody reads this", NULL);
-		}
-		exit(0);
-	}
+	pid = spawn_exit_child("20000", mark[1]);
 	close(mark[1]);
 	pfd = (struct pollfd){ .fd = mark[0], .events = POLLIN };
 	poll(&pfd, 1, 10000);
@@ -544,9 +567,12 @@ static void test_alog_full(void)
 	fng__buf_finish(&errors);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	atexit(exit_mark);
+	if (argc >= 3 && strcmp(argv[1], "--exit-child") == 0) {
+		return exit_child(argc, argv);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	test_lines();
 	test_stalled_reader();
