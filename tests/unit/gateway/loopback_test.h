@@ -16,7 +16,7 @@
 #include "transport.h"
 
 /* srv on loop with the configuration yaml; false (and the errors printed) if it is refused. */
-static bool lb_test_server(uv_loop_t *loop, struct fng_server *srv, const char *yaml)
+static inline bool lb_test_server(uv_loop_t *loop, struct fng_server *srv, const char *yaml)
 {
 	struct fng_config *cfg;
 	struct fng_buf errors = { 0 };
@@ -32,14 +32,14 @@ static bool lb_test_server(uv_loop_t *loop, struct fng_server *srv, const char *
 }
 
 /* What lb's client received so far (the output stays lb's). */
-static const char *lb_test_out(struct fng_loopback *lb)
+static inline const char *lb_test_out(struct fng_loopback *lb)
 {
 	fng__buf_append(&lb->output, "", 1);
 	lb->output.len--;
 	return lb->output.p ? lb->output.p : "";
 }
 
-static void lb_test_feed(struct fng_loopback *lb, const char *s)
+static inline void lb_test_feed(struct fng_loopback *lb, const char *s)
 {
 	fng__loopback_feed(lb, s, strlen(s));
 }

@@ -16,6 +16,7 @@
 #include "dashboard.h"
 #include "harness.h"
 #include "http.h"
+#include "../loopback_test.h"
 #include "transport.h"
 #include "ws_push.h"
 
@@ -268,15 +269,9 @@ static void test_one_frame_in_flight(void)
 
 int main(void)
 {
-	struct fng_config *cfg;
-	struct fng_buf errors = { 0 };
-
-	if (fng__config_load_string("t.yaml", config, sizeof(config) - 1, &cfg, &errors)) {
-		printf("# %.*s", (int)errors.len, errors.p);
+	if (!lb_test_server(&loop, &srv, config)) {
 		return 1;
 	}
-	uv_loop_init(&loop);
-	fng__server_init(&srv, &loop, cfg, NULL);
 
 	test_refusals();
 	test_feed();
@@ -286,6 +281,5 @@ int main(void)
 	fng__server_finish(&srv);
 	uv_loop_close(&loop);
 	fng__arena_cache_drain();
-	fng__buf_finish(&errors);
 	return fng_test_done();
 }
