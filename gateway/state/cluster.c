@@ -31,7 +31,6 @@
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libuv.h>
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
@@ -40,6 +39,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "redis_uv.h"
 #include "server.h"
 
 #ifndef FNG_VERSION
@@ -734,7 +734,7 @@ static void conn_start(struct conn *k)
 		schedule_retry(k);
 		return;
 	}
-	if (redisLibuvAttach(ac, c->srv->loop) != REDIS_OK) {
+	if (fng__redis_uv_attach(ac, c->srv->loop) != REDIS_OK) {
 		redisAsyncFree(ac);
 		conn_down(k, "cannot attach to the loop");
 		schedule_retry(k);

@@ -7,7 +7,8 @@
  * PAUSE) with the late reply dropped, a connection silent past the stall limit made again,
  * exactly one callback per command when the server dies with commands in flight, commands
  * while down failing on the next turn, the reconnection to a server restarted on the same
- * port, AUTH with a good and a wrong password, SELECT, and the close running what is pending.
+ * port, AUTH with a good and a wrong password, SELECT, the close running what is pending, and
+ * a connection reset by the peer noticed at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -585,6 +586,75 @@ static void test_auth(int port)
 	redis_stop(pid, SIGTERM);
 }
 
+/* A loopback listener on a free port for test_reset(); its fd. */
+static int listen_loopback(int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 8) != 0 ||
+		getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/*
+ * A peer that resets the connection (a proxy or a firewall dropping it, a Redis killed with
+ * input unread): the kernel reports an error on the socket rather than its end, and the
+ * client must hear of it at once, not after the stall limit (2 s here) of a silent server.
+ */
+static void test_reset(void)
+{
+	struct env e;
+	int port = 0, lfd = listen_loopback(&port), fds[4], n = 0;
+	uint64_t t0;
+
+	CHECK(lfd >= 0, "a listener standing in for Redis");
+	if (lfd < 0) {
+		return;
+	}
+	env_init(&e, port, NULL, 200, 0);
+	t0 = uv_hrtime() / 1000000;
+	/* Accept the client's connections and answer each set-up (CLIENT SETNAME, PING). */
+	while (!e.up && uv_hrtime() / 1000000 - t0 < 3000) {
+		char buf[512];
+		ssize_t r;
+		int fd;
+
+		run_for(&e, 5);
+		if (n < 4 && (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+			fds[n++] = fd;
+		}
+		for (int i = 0; i < n; i++) {
+			if ((r = read(fds[i], buf, sizeof(buf) - 1)) > 0) {
+				buf[r] = '\0';
+				if (strstr(buf, "PING") && write(fds[i], "+OK\r\n+PONG\r\n", 12) != 12) {
+					break;
+				}
+			}
+		}
+	}
+	CHECK(e.up, "up against a peer that answers the set-up");
+	for (int i = 0; i < n; i++) {
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		close(fds[i]); /* a reset, not an end */
+	}
+	t0 = uv_hrtime() / 1000000;
+	while (e.up && uv_hrtime() / 1000000 - t0 < 3000) {
+		run_for(&e, 5);
+	}
+	CHECK(!e.up && uv_hrtime() / 1000000 - t0 < 1000,
+		"a reset connection is down at once (%llu ms), not after the stall limit",
+		(unsigned long long)(uv_hrtime() / 1000000 - t0));
+	env_finish(&e);
+	close(lfd);
+}
+
 int main(void)
 {
 	struct env e;
@@ -618,6 +688,7 @@ int main(void)
 		CHECK_INT(calls_inside, 0, "no callback ever ran inside its call");
 		redis_stop(pid, SIGTERM);
 		test_auth(fng_test_free_port());
+		test_reset();
 	}
 	{
 		char cmdline[64];
