@@ -117,6 +117,7 @@ def _():
     check(b['lastSeenMs'] <= TTL_MS, 'lastSeenMs %r' % b['lastSeenMs'])
     check(b['started'] > 1.6e12, 'started is epoch ms: %r' % b['started'])
     for d in e.nodes.values():
+        wait_for('"cluster: redis up" logged', lambda: logs(d, 'cluster: redis up'), 2.0)
         eq(len(logs(d, 'cluster: redis up')), 1, 'one "cluster: redis up" at start')
         eq(metric(d, 'fngate_cluster_redis_up'), 1.0, 'redis_up 1')
         check((metric(d, 'fngate_cluster_commands_total') or 0) > 0, 'commands counted')
