@@ -48,6 +48,15 @@
 
 #define STATE_CBS 8
 
+/* Who hears of a state change (fng__cluster_on_state, fng__cluster_on_sub_state). */
+struct state_cbs {
+	struct {
+		fng_cluster_state_cb cb;
+		void *arg;
+	} e[STATE_CBS];
+	unsigned n;
+};
+
 /* One of the two connections. */
 struct conn {
 	struct fng_cluster *c;
@@ -98,11 +107,7 @@ struct fng_cluster {
 	uv_timer_t timeout;      /* the oldest command in flight's deadline */
 	uv_idle_t fail_soon;     /* runs the failed list's callbacks on the next turn */
 	uv_timer_t heartbeat;
-	struct {
-		fng_cluster_state_cb cb;
-		void *arg;
-	} state[STATE_CBS], sub_state[STATE_CBS];
-	unsigned nstate, nsub_state;
+	struct state_cbs state, sub_state; /* the connection's, the subscriptions' */
 	bool subscribed;         /* every subscription confirmed on the subscriber connection */
 	bool closing;
 	unsigned open_handles;   /* freed when the last one is closed */
@@ -159,12 +164,17 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void state_cbs_run(struct fng_cluster *c, const struct state_cbs *l, bool up)
+{
+	for (unsigned i = 0; i < l->n; i++) {
+		l->e[i].cb(c, up, l->e[i].arg);
+	}
+}
+
 static void set_state(struct fng_cluster *c, bool up)
 {
 	fng__metric_set(c->m_up, up ? 1 : 0);
-	for (unsigned i = 0; i < c->nstate; i++) {
-		c->state[i].cb(c, up, c->state[i].arg);
-	}
+	state_cbs_run(c, &c->state, up);
 }
 
 /*
@@ -177,9 +187,7 @@ static void set_sub_state(struct fng_cluster *c, bool up)
 		return;
 	}
 	c->subscribed = up;
-	for (unsigned i = 0; i < c->nsub_state; i++) {
-		c->sub_state[i].cb(c, up, c->sub_state[i].arg);
-	}
+	state_cbs_run(c, &c->sub_state, up);
 }
 
 /* ---- commands: completion ---- */
@@ -995,32 +1003,28 @@ const char *fng__cluster_prefix(const struct fng_cluster *c)
 	return c->cc->key_prefix;
 }
 
-int fng__cluster_on_sub_state(struct fng_cluster *c, fng_cluster_state_cb cb, void *arg)
+static int state_cbs_add(struct state_cbs *l, fng_cluster_state_cb cb, void *arg)
 {
-	if (!c || !cb) {
+	if (!cb) {
 		return -EINVAL;
 	}
-	if (c->nsub_state == STATE_CBS) {
+	if (l->n == STATE_CBS) {
 		return -ENOSPC;
 	}
-	c->sub_state[c->nsub_state].cb = cb;
-	c->sub_state[c->nsub_state].arg = arg;
-	c->nsub_state++;
+	l->e[l->n].cb = cb;
+	l->e[l->n].arg = arg;
+	l->n++;
 	return 0;
+}
+
+int fng__cluster_on_sub_state(struct fng_cluster *c, fng_cluster_state_cb cb, void *arg)
+{
+	return c ? state_cbs_add(&c->sub_state, cb, arg) : -EINVAL;
 }
 
 int fng__cluster_on_state(struct fng_cluster *c, fng_cluster_state_cb cb, void *arg)
 {
-	if (!c || !cb) {
-		return -EINVAL;
-	}
-	if (c->nstate == STATE_CBS) {
-		return -ENOSPC;
-	}
-	c->state[c->nstate].cb = cb;
-	c->state[c->nstate].arg = arg;
-	c->nstate++;
-	return 0;
+	return c ? state_cbs_add(&c->state, cb, arg) : -EINVAL;
 }
 
 static void handle_closed_cb(uv_handle_t *h)
