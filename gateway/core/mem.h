@@ -81,6 +81,16 @@ static inline struct fng_hnode *fng__hmap_chain(const struct fng_hmap *m, uint64
 {
 	return m->cap ? m->b[hash & (m->cap - 1)] : NULL;
 }
+/*
+ * Every node of m in turn as n (a struct fng_hnode *, declared here), bucket by bucket. The
+ * body may delete and free n, whose successor is read before it runs, but no other node; a
+ * `break` leaves the bucket only.
+ */
+#define FNG_HMAP_EACH(m, n)                                                                  \
+	for (size_t n##_b = 0; n##_b < (m)->cap; n##_b++)                                        \
+		for (struct fng_hnode *n = (m)->b[n##_b], *n##_nx = n ? n->next : NULL; n;           \
+			n = n##_nx, n##_nx = n ? n->next : NULL)
+
 /* Adds n with hash (0, or -ENOMEM when the table could not grow). */
 int fng__hmap_add(struct fng_hmap *m, struct fng_hnode *n, uint64_t hash);
 void fng__hmap_del(struct fng_hmap *m, struct fng_hnode *n);

@@ -265,15 +265,8 @@ void fng__metric_gauge_at(struct fng_server *srv, struct fng_metric_def *def,
 
 static void memo_clear(struct fng_metrics *m)
 {
-	for (size_t i = 0; i < m->memo.cap; i++) {
-		struct fng_hnode *n = m->memo.b[i];
-
-		while (n) {
-			struct fng_hnode *next = n->next;
-
-			free(fng__container_of(n, struct fng_metric_memo, node));
-			n = next;
-		}
+	FNG_HMAP_EACH(&m->memo, n) {
+		free(fng__container_of(n, struct fng_metric_memo, node));
 	}
 	fng__hmap_finish(&m->memo);
 	memset(&m->memo, 0, sizeof(m->memo));

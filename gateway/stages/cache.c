@@ -790,8 +790,8 @@ static uint64_t purge_local(struct fng_server *srv, const char *api, const char 
 	size_t an = api ? strlen(api) : 0, sn = stage ? strlen(stage) : 0;
 	uint64_t n = 0;
 
-	for (size_t b = 0; cl && b < cl->stages.cap; b++) {
-		for (struct fng_hnode *h = cl->stages.b[b]; h; h = h->next) {
+	if (cl) {
+		FNG_HMAP_EACH(&cl->stages, h) {
 			struct stage_cache *sc = fng__container_of(h, struct stage_cache, node);
 
 			if (tag) {
@@ -1103,8 +1103,8 @@ static void on_invalidation(struct fng_cluster *c, const char *channel, size_t c
 		if (split2(copy, dlen - off, &a, &b, &rest, &rlen)) {
 			struct fng_cache_loop *cl = srv->caches;
 
-			for (size_t i = 0; cl && i < cl->stages.cap; i++) {
-				for (struct fng_hnode *h = cl->stages.b[i]; h; h = h->next) {
+			if (cl) {
+				FNG_HMAP_EACH(&cl->stages, h) {
 					struct stage_cache *sc = fng__container_of(h,
 						struct stage_cache, node);
 
@@ -1163,8 +1163,8 @@ void fng__cache_stats_json(struct fng_server *srv, struct fng_buf *b)
 	unsigned k = 0;
 
 	fng__buf_str(b, "{\"stages\":[");
-	for (size_t i = 0; cl && i < cl->stages.cap; i++) {
-		for (struct fng_hnode *h = cl->stages.b[i]; h; h = h->next) {
+	if (cl) {
+		FNG_HMAP_EACH(&cl->stages, h) {
 			struct stage_cache *sc = fng__container_of(h, struct stage_cache, node);
 			struct fng_cache_stats st;
 
@@ -1194,18 +1194,12 @@ void fng__cache_loop_free(struct fng_server *srv)
 	if (!cl) {
 		return;
 	}
-	for (size_t i = 0; i < cl->stages.cap; i++) {
-		struct fng_hnode *h = cl->stages.b[i];
+	FNG_HMAP_EACH(&cl->stages, h) {
+		struct stage_cache *sc = fng__container_of(h, struct stage_cache, node);
 
-		while (h) {
-			struct fng_hnode *next = h->next;
-			struct stage_cache *sc = fng__container_of(h, struct stage_cache, node);
-
-			sc->store->ops->destroy(sc->store);
-			fng__hmap_finish(&sc->flights);
-			free(sc);
-			h = next;
-		}
+		sc->store->ops->destroy(sc->store);
+		fng__hmap_finish(&sc->flights);
+		free(sc);
 	}
 	fng__hmap_finish(&cl->stages);
 	free(cl);

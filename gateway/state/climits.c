@@ -519,27 +519,21 @@ static void sweep(struct store *st, bool all)
 {
 	uint64_t ms = uv_now(st->srv->loop);
 
-	for (size_t b = 0; b < st->combos.cap; b++) {
-		struct fng_hnode *x = st->combos.b[b];
+	FNG_HMAP_EACH(&st->combos, x) {
+		struct combo *cb = fng__container_of(x, struct combo, node);
+		bool busy = cb->inflight || !fng__list_empty(&cb->waiters);
 
-		while (x) {
-			struct fng_hnode *next = x->next;
-			struct combo *cb = fng__container_of(x, struct combo, node);
-			bool busy = cb->inflight || !fng__list_empty(&cb->waiters);
+		if (!busy && cb->tokens && ms >= cb->lease_end && fng__cluster_up(st->c)) {
+			uint32_t keep = cb->lease;
 
-			if (!busy && cb->tokens && ms >= cb->lease_end && fng__cluster_up(st->c)) {
-				uint32_t keep = cb->lease;
-
-				cb->lease = 0; /* asks for nothing: gives back only */
-				busy = fetch(cb) == 0;
-				cb->lease = keep;
-			}
-			if (!busy && (all || ms - cb->used_ms > IDLE_MS) &&
-				(!cb->tokens || ms >= cb->lease_end)) {
-				fng__hmap_del(&st->combos, &cb->node);
-				free(cb);
-			}
-			x = next;
+			cb->lease = 0; /* asks for nothing: gives back only */
+			busy = fetch(cb) == 0;
+			cb->lease = keep;
+		}
+		if (!busy && (all || ms - cb->used_ms > IDLE_MS) &&
+			(!cb->tokens || ms >= cb->lease_end)) {
+			fng__hmap_del(&st->combos, &cb->node);
+			free(cb);
 		}
 	}
 }
@@ -579,17 +573,11 @@ static void store_destroy(struct fng_limit_store *s)
 		return;
 	}
 	st->fallback->ops->destroy(st->fallback);
-	for (size_t b = 0; b < st->combos.cap; b++) {
-		struct fng_hnode *x = st->combos.b[b];
+	FNG_HMAP_EACH(&st->combos, x) {
+		struct combo *cb = fng__container_of(x, struct combo, node);
 
-		while (x) {
-			struct fng_hnode *next = x->next;
-			struct combo *cb = fng__container_of(x, struct combo, node);
-
-			if (!cb->inflight) {
-				free(cb); /* else its callback frees it */
-			}
-			x = next;
+		if (!cb->inflight) {
+			free(cb); /* else its callback frees it */
 		}
 	}
 	fng__hmap_finish(&st->combos);
@@ -616,10 +604,8 @@ static void on_state(struct fng_cluster *c, bool up, void *arg)
 	if (up) {
 		return;
 	}
-	for (size_t b = 0; b < st->combos.cap; b++) {
-		for (struct fng_hnode *x = st->combos.b[b]; x; x = x->next) {
-			fng__container_of(x, struct combo, node)->tokens = 0;
-		}
+	FNG_HMAP_EACH(&st->combos, x) {
+		fng__container_of(x, struct combo, node)->tokens = 0;
 	}
 }
 

@@ -258,22 +258,16 @@ static void sweep_cb(uv_timer_t *t)
 	if (!fng__cluster_up(q->c)) {
 		return;
 	}
-	for (size_t b = 0; b < q->counters.cap; b++) {
-		struct fng_hnode *n = q->counters.b[b];
+	FNG_HMAP_EACH(&q->counters, n) {
+		struct qcounter *c = fng__container_of(n, struct qcounter, node);
 
-		while (n) {
-			struct fng_hnode *next = n->next;
-			struct qcounter *c = fng__container_of(n, struct qcounter, node);
-
-			if (!c->inflight && fng__list_empty(&c->waiters) && ms - c->used_ms > IDLE_MS) {
-				if (c->reserved > c->used) {
-					reserve(c, -(int64_t)(c->reserved - c->used));
-				} else if (ms - c->used_ms > 60 * IDLE_MS) {
-					fng__hmap_del(&q->counters, &c->node);
-					free(c);
-				}
+		if (!c->inflight && fng__list_empty(&c->waiters) && ms - c->used_ms > IDLE_MS) {
+			if (c->reserved > c->used) {
+				reserve(c, -(int64_t)(c->reserved - c->used));
+			} else if (ms - c->used_ms > 60 * IDLE_MS) {
+				fng__hmap_del(&q->counters, &c->node);
+				free(c);
 			}
-			n = next;
 		}
 	}
 }
@@ -291,13 +285,11 @@ static void on_state(struct fng_cluster *cl, bool up, void *arg)
 	if (!up) {
 		return;
 	}
-	for (size_t b = 0; b < q->counters.cap; b++) {
-		for (struct fng_hnode *n = q->counters.b[b]; n; n = n->next) {
-			struct qcounter *c = fng__container_of(n, struct qcounter, node);
+	FNG_HMAP_EACH(&q->counters, n) {
+		struct qcounter *c = fng__container_of(n, struct qcounter, node);
 
-			if (c->mine && !c->inflight) {
-				reserve(c, 0);
-			}
+		if (c->mine && !c->inflight) {
+			reserve(c, 0);
 		}
 	}
 }
@@ -498,14 +490,12 @@ unsigned fng__cquota_give_back(struct fng_server *srv)
 		return 0;
 	}
 	/* A counter with a script in flight keeps what it gets: rare at exit, on the safe side. */
-	for (size_t b = 0; b < q->counters.cap; b++) {
-		for (struct fng_hnode *n = q->counters.b[b]; n; n = n->next) {
-			struct qcounter *c = fng__container_of(n, struct qcounter, node);
+	FNG_HMAP_EACH(&q->counters, n) {
+		struct qcounter *c = fng__container_of(n, struct qcounter, node);
 
-			if (!c->inflight && c->reserved > c->used &&
-				reserve(c, -(int64_t)(c->reserved - c->used)) == 0) {
-				sent++;
-			}
+		if (!c->inflight && c->reserved > c->used &&
+			reserve(c, -(int64_t)(c->reserved - c->used)) == 0) {
+			sent++;
 		}
 	}
 	return sent;
@@ -525,17 +515,11 @@ void fng__cquota_free(struct fng_server *srv)
 	if (!q) {
 		return;
 	}
-	for (size_t b = 0; b < q->counters.cap; b++) {
-		struct fng_hnode *n = q->counters.b[b];
+	FNG_HMAP_EACH(&q->counters, n) {
+		struct qcounter *c = fng__container_of(n, struct qcounter, node);
 
-		while (n) {
-			struct fng_hnode *next = n->next;
-			struct qcounter *c = fng__container_of(n, struct qcounter, node);
-
-			if (!c->inflight) {
-				free(c);
-			}
-			n = next;
+		if (!c->inflight) {
+			free(c);
 		}
 	}
 	fng__hmap_finish(&q->counters);

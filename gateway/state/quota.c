@@ -441,14 +441,12 @@ void fng__quota_finish(struct fng_keystate *ks)
 	unsigned n = 0;
 	char err[FNG_KEYDB_ERR];
 
-	for (size_t b = 0; b < ks->counters.cap; b++) {
-		for (struct fng_hnode *h = ks->counters.b[b]; h; h = h->next) {
-			struct counter *c = fng__container_of(h, struct counter, node);
+	FNG_HMAP_EACH(&ks->counters, h) {
+		struct counter *c = fng__container_of(h, struct counter, node);
 
-			if (rows && c->loaded && c->period) {
-				rows[n++] = (struct fng_usage_put){ c->id, c->plan,
-					{ c->period, c->used, c->used } };
-			}
+		if (rows && c->loaded && c->period) {
+			rows[n++] = (struct fng_usage_put){ c->id, c->plan,
+				{ c->period, c->used, c->used } };
 		}
 	}
 	if (n && !ks->db) {
@@ -469,15 +467,8 @@ void fng__quota_finish(struct fng_keystate *ks)
 		fng__log("info", "quota store written", "transactions", t, "rows", r, NULL);
 	}
 	free(rows);
-	for (size_t b = 0; b < ks->counters.cap; b++) {
-		struct fng_hnode *h = ks->counters.b[b];
-
-		while (h) {
-			struct fng_hnode *next = h->next;
-
-			free(fng__container_of(h, struct counter, node));
-			h = next;
-		}
+	FNG_HMAP_EACH(&ks->counters, h) {
+		free(fng__container_of(h, struct counter, node));
 	}
 	fng__hmap_finish(&ks->counters);
 }

@@ -574,19 +574,13 @@ static void fence_cb(uv_timer_t *t)
 	struct fng_ws_cluster *wc = t->data;
 	uint64_t now = uv_now(wc->srv->loop), next = 0;
 
-	for (size_t b = 0; b < wc->catchups.cap; b++) {
-		struct fng_hnode *x = wc->catchups.b[b];
+	FNG_HMAP_EACH(&wc->catchups, x) {
+		struct catchup *k = fng__container_of(x, struct catchup, hnode);
 
-		while (x) {
-			struct fng_hnode *nx = x->next;
-			struct catchup *k = fng__container_of(x, struct catchup, hnode);
-
-			if (!k->inflight && k->fence_until <= now) {
-				catchup_drop(wc, k);
-			} else if (!k->inflight && (!next || k->fence_until < next)) {
-				next = k->fence_until;
-			}
-			x = nx;
+		if (!k->inflight && k->fence_until <= now) {
+			catchup_drop(wc, k);
+		} else if (!k->inflight && (!next || k->fence_until < next)) {
+			next = k->fence_until;
 		}
 	}
 	if (next) {
@@ -1169,15 +1163,8 @@ void fng__ws_cluster_stop(struct fng_server *srv)
 	}
 	srv->ws_cluster = NULL;
 	/* A stream read still out finds its record orphaned and frees it. */
-	for (size_t b = 0; b < wc->catchups.cap; b++) {
-		struct fng_hnode *x = wc->catchups.b[b];
-
-		while (x) {
-			struct fng_hnode *nx = x->next;
-
-			catchup_drop(wc, fng__container_of(x, struct catchup, hnode));
-			x = nx;
-		}
+	FNG_HMAP_EACH(&wc->catchups, x) {
+		catchup_drop(wc, fng__container_of(x, struct catchup, hnode));
 	}
 	fng__hmap_finish(&wc->catchups);
 	/* The subscriptions' arg is srv: with srv->ws_cluster NULL they deliver nothing. */

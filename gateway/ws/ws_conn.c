@@ -109,13 +109,11 @@ struct fng_ws {
 static void collect_open(struct fng_server *srv, struct fng_metric_def *def)
 {
 	fng__metrics_zero(srv, def);
-	for (size_t i = 0; i < srv->ws_conns.cap; i++) {
-		for (struct fng_hnode *n = srv->ws_conns.b[i]; n; n = n->next) {
-			struct fng_ws *ws = fng__container_of(n, struct fng_ws, hnode);
-			const char *v[] = { ws->api->name };
+	FNG_HMAP_EACH(&srv->ws_conns, n) {
+		struct fng_ws *ws = fng__container_of(n, struct fng_ws, hnode);
+		const char *v[] = { ws->api->name };
 
-			fng__metric_gauge_add(fng__metric_series(srv, def, v), 1);
-		}
+		fng__metric_gauge_add(fng__metric_series(srv, def, v), 1);
 	}
 }
 
@@ -1293,10 +1291,8 @@ int fng__ws_list_json(struct fng_server *srv, const char *topic, size_t tlen, st
 	if (tlen) {
 		fng__topic_each_subscriber(srv, topic, tlen, list_one, &l);
 	} else {
-		for (size_t i = 0; i < srv->ws_conns.cap; i++) {
-			for (struct fng_hnode *n = srv->ws_conns.b[i]; n; n = n->next) {
-				list_one(fng__container_of(n, struct fng_ws, hnode), &l);
-			}
+		FNG_HMAP_EACH(&srv->ws_conns, n) {
+			list_one(fng__container_of(n, struct fng_ws, hnode), &l);
 		}
 	}
 	fng__buf_str(b, "],\"count\":");
@@ -1369,10 +1365,8 @@ const struct fng_upgrade_ops fng__ws_upgrade = {
 
 void fng__ws_each_id(struct fng_server *srv, void (*fn)(const char *id, void *arg), void *arg)
 {
-	for (size_t i = 0; i < srv->ws_conns.cap; i++) {
-		for (struct fng_hnode *n = srv->ws_conns.b[i]; n; n = n->next) {
-			fn(fng__container_of(n, struct fng_ws, hnode)->id, arg);
-		}
+	FNG_HMAP_EACH(&srv->ws_conns, n) {
+		fn(fng__container_of(n, struct fng_ws, hnode)->id, arg);
 	}
 }
 
