@@ -14,44 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../alloc_faults.h"
 #include "cache.h"
 #include "harness.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 #define FAR 1000000000ull /* a time no test reaches */
-
-#if defined(__GLIBC__) && !defined(UNDER_ASAN)
-/*
- * Allocation failures: malloc and calloc fail on the Nth call after fail_in is set (glibc's
- * own functions underneath, so free and mallinfo2 see one heap).
- */
-#define FAULTS 1
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-static int fail_in;
-
-static bool fail_now(void)
-{
-	return fail_in > 0 && --fail_in == 0;
-}
-
-void *malloc(size_t n)
-{
-	return fail_now() ? NULL : __libc_malloc(n);
-}
-
-void *calloc(size_t n, size_t size)
-{
-	return fail_now() ? NULL : __libc_calloc(n, size);
-}
-#endif
 
 static struct fng_cache_stats st(struct fng_cache_store *s)
 {

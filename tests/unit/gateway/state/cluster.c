@@ -24,6 +24,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "../alloc_faults.h"
 #include "cluster.h"
 #include "cluster_node.h"
 #include "config.h"
@@ -32,41 +33,6 @@
 #include "server.h"
 
 static char dir[] = "/tmp/fng-cluster-XXXXXX";
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
-#if defined(__GLIBC__) && !defined(UNDER_ASAN)
-/*
- * Allocation failures: malloc and calloc fail on the Nth call after fail_in is set (glibc's
- * own functions underneath). hiredis allocates through them too, so the Nth call may be ours
- * or hiredis' while it formats and queues the command.
- */
-#define FAULTS 1
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-static int fail_in;
-
-static bool fail_now(void)
-{
-	return fail_in > 0 && --fail_in == 0;
-}
-
-void *malloc(size_t n)
-{
-	return fail_now() ? NULL : __libc_malloc(n);
-}
-
-void *calloc(size_t n, size_t size)
-{
-	return fail_now() ? NULL : __libc_calloc(n, size);
-}
-#endif
 
 /* ---- the redis-server ---- */
 
