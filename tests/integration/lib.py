@@ -986,17 +986,18 @@ class FnDir:
 class SharedDaemon:
     """One daemon over a functions directory of its own, shared by a test file's cases:
     started on first get() (config(functions dir) as its config, then setup(d, fdir) to deploy
-    what it serves), stopped with its directory when the test exits."""
+    what it serves), stopped with its directory when the test exits. `listeners`: how many
+    addresses the daemon is waited on (2 with an admin listener)."""
 
-    def __init__(self, tap, config, setup=None):
-        self.config, self.setup = config, setup
+    def __init__(self, tap, config, setup=None, listeners=1):
+        self.config, self.setup, self.listeners = config, setup, listeners
         self.d = self.fdir = None
         tap.on_exit(self.close)
 
     def get(self):
         if self.d is None:
             self.fdir = FnDir()
-            self.d = Daemon(self.config(self.fdir.path))
+            self.d = Daemon(self.config(self.fdir.path), self.listeners)
             if self.setup:
                 self.setup(self.d, self.fdir)
         check(self.d.alive(), 'daemon died: %s' % self.d.stderr_text())

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""What the cluster tests share (test_cluster.py, test_cluster_ws.py): a redis-server of their
-own on a loopback port, and waiting for a condition."""
+"""What the cluster tests share (test_cluster*.py): a redis-server of their own on a loopback
+port, a node's admin API, log lines and metrics, and waiting for a condition."""
 
+import json
+import re
 import shutil
 import signal
 import socket
@@ -9,9 +11,12 @@ import subprocess
 import tempfile
 import time
 
-from lib import SLOW
+from lib import SLOW, exchange, req
 
 REDIS = shutil.which('redis-server')
+# The admin token of every cluster test's configuration.
+TOKEN = 'test-admin-token-0123456789'
+AUTH = [('Authorization', 'Bearer ' + TOKEN)]
 
 
 class Redis:
@@ -45,6 +50,35 @@ class Redis:
                 self.proc.kill()
                 self.proc.wait(5)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cli(self, *args):
+        """One command through redis-cli: its output, stripped."""
+        p = subprocess.run(['redis-cli', '-p', str(self.port)] + list(args),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=5)
+        return p.stdout.decode().strip()
+
+
+def admin(d, method, path, body=None):
+    """A request to node d's admin listener (its second) with the token; a dict or list body
+    is sent as JSON."""
+    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+    return exchange(d.addrs[1][1], req(method, path, host='127.0.0.1', headers=AUTH, body=data),
+                    method)
+
+
+def metric(d, name, label=''):
+    """The value of the first series of name (with label among its labels) on d's /metrics."""
+    body = admin(d, 'GET', '/metrics').body.decode()
+    m = re.search(r'^%s(?:\{[^}]*%s[^}]*\})? (\S+)$' % (re.escape(name), re.escape(label)),
+                  body, re.M)
+    return float(m.group(1)) if m else None
+
+
+def logs(d, msg):
+    """d's log lines with this msg, so far."""
+    with d.cond:
+        return [o for _, o in d.logs if o and o.get('msg') == msg]
 
 
 def wait_for(what, fn, timeout):

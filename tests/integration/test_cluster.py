@@ -27,10 +27,9 @@ import tempfile
 import time
 
 from lib import (BIN, SLOW, Daemon, Tap, check, diag, eq, exchange, free_port, req)
-from redislib import REDIS, Redis, wait_for
+from redislib import REDIS, TOKEN, Redis, admin, logs, metric, wait_for
 
 tap = Tap(budget=55)
-TOKEN = 'test-admin-token-0123456789'
 HEARTBEAT_MS = 200
 TTL_MS = 1200
 
@@ -56,13 +55,8 @@ def config(port, node, extra=''):
     ]) + '\n'
 
 
-def admin(d, path):
-    return exchange(d.addrs[1][1], req('GET', path, host='127.0.0.1',
-                                       headers=[('Authorization', 'Bearer ' + TOKEN)]))
-
-
 def cluster_json(d):
-    r = admin(d, '/@cluster')
+    r = admin(d, 'GET', '/@cluster')
     check(r.header('content-type') == 'application/json', 'JSON: %r' % r.header('content-type'))
     return r.status, json.loads(r.body)
 
@@ -70,17 +64,6 @@ def cluster_json(d):
 def node_ids(d):
     status, j = cluster_json(d)
     return sorted(n['id'] for n in j.get('nodes', [])) if status == 200 else None
-
-
-def metric(d, name):
-    body = admin(d, '/metrics').body.decode()
-    m = re.search(r'^%s(?:\{[^}]*\})? (\S+)$' % re.escape(name), body, re.M)
-    return float(m.group(1)) if m else None
-
-
-def logs(d, msg):
-    with d.cond:
-        return [o for _, o in d.logs if o and o.get('msg') == msg]
 
 
 class Env:
@@ -122,7 +105,7 @@ def _():
         eq(metric(d, 'fngate_cluster_redis_up'), 1.0, 'redis_up 1')
         check((metric(d, 'fngate_cluster_commands_total') or 0) > 0, 'commands counted')
     if shutil.which('promtool'):
-        text = admin(e.nodes['node-a'], '/metrics').body.decode()
+        text = admin(e.nodes['node-a'], 'GET', '/metrics').body.decode()
         p = subprocess.run(['promtool', 'check', 'metrics'], input=text, capture_output=True,
                            text=True, timeout=20)
         eq(p.returncode, 0, 'promtool check metrics: %s' % (p.stdout + p.stderr))
@@ -283,7 +266,7 @@ def _():
 def _():
     cfg = config(1, 'x').split('cluster:')[0]
     with Daemon(cfg, listeners=2) as d:
-        r = admin(d, '/@cluster')
+        r = admin(d, 'GET', '/@cluster')
         eq(r.status, 404, 'status')
         eq(json.loads(r.body), {'message': 'no cluster configured'}, 'body')
         eq(metric(d, 'fngate_cluster_redis_up'), None, 'no cluster series')

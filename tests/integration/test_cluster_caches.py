@@ -16,16 +16,14 @@ without redis-server.
 import signal
 import socket
 import os
-import subprocess
 import sys
 import time
 
 from lib import (SLOW, Daemon, FnDir, Tap, check, eq, exchange, free_port, req, test_so,
                  wait_deployed)
-from redislib import REDIS, Redis
+from redislib import REDIS, TOKEN, Redis, admin
 
 tap = Tap(budget=60, needs_workers=True)
-TOKEN = 'test-admin-token-0123456789'
 FN = '{ type: function, function: cacheable }'
 
 
@@ -94,23 +92,10 @@ def get(n, path, headers=(), stage='prod'):
     return exchange(node(n).port, req('GET', '/' + stage + path, headers=list(headers)))
 
 
-def admin(n, method, path):
-    d = node(n)
-    return exchange(d.addrs[1][1], req(method, path, host='127.0.0.1',
-                                       headers=[('Authorization', 'Bearer ' + TOKEN)]), method)
-
-
 def invocations(n, prefix):
     time.sleep(0.2 * SLOW)
     return sum(1 for e in node(n).access_entries()
                if e.get('path', '').startswith('/prod' + prefix) and e.get('integrationStatus'))
-
-
-def cli(*args):
-    p = subprocess.run(['redis-cli', '-p', str(env().port)] + list(args),
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL, timeout=5)
-    return p.stdout.decode().strip()
 
 
 def authorizations(n, ident):
@@ -133,7 +118,7 @@ def _():
         eq(invocations(n, '/c/plain'), 0, '%s: the handler not invoked' % n)
         eq(get(n, '/c/plain?q=1').header('x-cache'), 'hit', '%s: then a local hit' % n)
     eq(invocations('a', '/c/plain'), 1, 'one invocation in all')
-    check(cli('--scan', '--pattern', 'fngc:rc:*') != '', 'an entry under PREFIX rc:')
+    check(env().redis.cli('--scan', '--pattern', 'fngc:rc:*') != '', 'an entry under PREFIX rc:')
 
 
 @tap.case('a purge on B (stage, then tag) makes the next request a miss on A and C')
@@ -145,7 +130,7 @@ def _():
         r = get(n, path)
         eq(r.header('x-cache'), 'hit', '%s: a hit before' % n)
         eq(r.body, old, '%s: the same body before' % n)
-    eq(admin('b', 'DELETE', '/@cache/stages/t/prod').status, 200, 'stage purge on B')
+    eq(admin(node('b'), 'DELETE', '/@cache/stages/t/prod').status, 200, 'stage purge on B')
     time.sleep(0.2 * SLOW)
     # A misses (its copy and Redis' are gone) and stores anew; C's copy is gone too: it gets
     # A's new answer from Redis or misses, never the purged one.
@@ -161,7 +146,7 @@ def _():
     old = get('a', path).body
     time.sleep(0.1 * SLOW)
     eq(get('c', path).header('x-cache'), 'hit', 'C: a tagged entry shared')
-    eq(admin('b', 'DELETE', '/@cache/tags/tag-a').status, 200, 'tag purge on B')
+    eq(admin(node('b'), 'DELETE', '/@cache/tags/tag-a').status, 200, 'tag purge on B')
     time.sleep(0.2 * SLOW)
     r = get('c', path)
     eq(r.header('x-cache'), 'miss', 'C: tagged: a miss after')
@@ -235,8 +220,8 @@ def _():
            'a local hit')
         exchange(d.port, req('GET', '/prod/a', headers=[('Authorization', 'Bearer allow-off')]))
         time.sleep(0.2 * SLOW)
-        eq(cli('--scan', '--pattern', 'fngoff:rc*'), '', 'no response cache key')
-        eq(cli('--scan', '--pattern', 'fngoff:az*'), '', 'no authorizer cache key')
+        eq(env().redis.cli('--scan', '--pattern', 'fngoff:rc*'), '', 'no response cache key')
+        eq(env().redis.cli('--scan', '--pattern', 'fngoff:az*'), '', 'no authorizer cache key')
     finally:
         d.stop()
 

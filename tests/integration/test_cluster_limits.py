@@ -11,7 +11,6 @@ log line, the degraded gauge), a closed quota answers 503 and an open one serves
 started again empty: limits shared again, and quotas rebuilt from the nodes' shares (the
 hold) so that the quota is still not exceeded."""
 
-import json
 import os
 import re
 import shutil
@@ -24,11 +23,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import BIN, Conn, Daemon, Tap, check, diag, eq, exchange, free_port, req  # noqa: E402
-from redislib import wait_for  # noqa: E402
+from redislib import TOKEN, Redis, admin, wait_for  # noqa: E402
 
 tap = Tap(budget=100.0)
-TOKEN = 'test-admin-token-0123456789'
-AUTH = [('Authorization', 'Bearer ' + TOKEN)]
 RATE, BURST = 200, 40
 
 
@@ -71,40 +68,10 @@ usage_plans:
 ''' % (state_dir, TOKEN, rport, node, prefix, RATE, BURST)
 
 
-class Redis:
-    def __init__(self):
-        self.port = free_port()
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
-             '--appendonly', 'no', '--daemonize', 'no'],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            if self.cli('PING') == 'PONG':
-                return
-            time.sleep(0.05)
-        raise AssertionError('redis-server did not answer on port %d' % self.port)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
-
-    def cli(self, *args):
-        p = subprocess.run(['redis-cli', '-p', str(self.port)] + list(args),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, timeout=5)
-        return p.stdout.decode().strip()
-
-
 class Cluster:
     def __init__(self):
         self.state = tempfile.mkdtemp(prefix='fngate-cluster-')
-        self.redis = Redis()
+        self.redis = Redis(free_port())
         self.prefix = 'fngt%d:' % os.getpid()
         self.nodes = [None] * 3
         for i in range(3):
@@ -134,12 +101,6 @@ def env():
         _env.append(Cluster())
         tap.on_exit(_env[0].stop)
     return _env[0]
-
-
-def admin(d, method, path, body=None):
-    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
-    return exchange(d.addrs[1][1], req(method, path, host='127.0.0.1', headers=AUTH,
-                                       body=data), method)
 
 
 def metrics(d):
@@ -242,7 +203,7 @@ def _():
         ok += exchange(e.nodes[i % 3].port, req('GET', '/q/k', headers=h)).status == 200
     eq(ok, 30, 'granted before the stop')
     marks = [d.log_mark() for d in e.nodes]
-    e.redis.stop()
+    e.redis.stop(signal.SIGKILL)
     ports = [d.port for d in e.nodes]
     counts, elapsed = load(ports, '/down/hi', 2.0, per_node=1)
     diag('while Redis is down: %r in %.2f s' % (counts, elapsed))
@@ -262,7 +223,7 @@ def _():
     check(b'did not answer' in u.body, 'and says why: %r' % u.body)
     for d in e.nodes:
         check(d.alive(), 'no crash')
-    e.redis.start()  # empty: no persistence
+    e.redis = Redis(e.redis.port)  # empty: no persistence
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if exchange(e.nodes[0].port, req('GET', '/g/hi')).status == 200 and \

@@ -16,20 +16,15 @@ Skipped without redis-server.
 """
 
 import json
-import re
 import signal
-import subprocess
 import sys
 import time
 
-from lib import (Daemon, FnDir, Tap, check, eq, exchange, free_port, install_batches, req,
-                 test_so)
-from redislib import REDIS, Redis, wait_for
+from lib import Daemon, FnDir, Tap, check, eq, free_port, install_batches, test_so
+from redislib import REDIS, TOKEN, Redis, admin, logs, metric, wait_for
 from wsclient import WS
 
 tap = Tap(budget=95, needs_workers=True)
-TOKEN = 'test-admin-token-0123456789'
-AUTH = [('Authorization', 'Bearer ' + TOKEN)]
 HEARTBEAT_MS = 200
 TTL_MS = 2500
 
@@ -90,23 +85,6 @@ def env():
 
 def node(n):
     return env().nodes[n]
-
-
-def logs(d, msg):
-    with d.cond:
-        return [o for _, o in d.logs if o and o.get('msg') == msg]
-
-
-def admin(d, method, path, body=None):
-    return exchange(d.addrs[1][1], req(method, path, host='127.0.0.1', headers=AUTH,
-                                       body=body), method)
-
-
-def metric(d, name, label=''):
-    body = admin(d, 'GET', '/metrics').body.decode()
-    m = re.search(r'^%s(?:\{[^}]*%s[^}]*\})? (\S+)$' % (re.escape(name), re.escape(label)),
-                  body, re.M)
-    return float(m.group(1)) if m else None
 
 
 def connect(n, path='/t'):
@@ -264,18 +242,11 @@ def _():
     c.close()
 
 
-def redis_cmd(*args):
-    p = subprocess.run(['redis-cli', '-p', str(env().port)] + list(args),
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL, timeout=5)
-    return p.stdout.decode().strip()
-
-
 def subscribers_back(nodes):
     """Whether every live node's subscriber connection is back with its subscriptions."""
     want = {'fngate:node-%s:sub' % n for n, d in nodes.items() if d.alive()}
     have = set()
-    for line in redis_cmd('CLIENT', 'LIST').splitlines():
+    for line in env().redis.cli('CLIENT', 'LIST').splitlines():
         f = dict(kv.split('=', 1) for kv in line.split() if '=' in kv)
         if f.get('name') in want and int(f.get('sub', '0')) + int(f.get('psub', '0')) > 0:
             have.add(f['name'])
@@ -284,11 +255,11 @@ def subscribers_back(nodes):
 
 def kill_subscriber(n):
     """Kills node n's subscriber connection only (its command connection stays up)."""
-    for line in redis_cmd('CLIENT', 'LIST').splitlines():
+    for line in env().redis.cli('CLIENT', 'LIST').splitlines():
         f = dict(kv.split('=', 1) for kv in line.split() if '=' in kv)
         if f.get('name') == 'fngate:node-%s:sub' % n:
-            return redis_cmd('CLIENT', 'KILL', 'ID', f['id'])
-    return redis_cmd('CLIENT', 'KILL', 'TYPE', 'pubsub')  # unnamed: every node's
+            return env().redis.cli('CLIENT', 'KILL', 'ID', f['id'])
+    return env().redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub')  # unnamed: every node's
 
 
 @tap.case('B\'s subscriber connection killed while A publishes: B\'s subscribers catch up from the stream, in order, no duplicates')

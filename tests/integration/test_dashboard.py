@@ -27,8 +27,8 @@ import subprocess
 import threading
 import time
 
-from lib import (BUILD_ROOT, SLOW, SOURCE_ROOT, Daemon, Fail, FnDir, Tap, check, diag,
-                 eq, exchange, install_batches, req, short, test_so, wait_deployed)
+from lib import (BUILD_ROOT, SLOW, SOURCE_ROOT, Daemon, Fail, FnDir, SharedDaemon, Tap, check,
+                 diag, eq, exchange, install_batches, req, short, test_so, wait_deployed)
 from lib import browser_case as lib_browser_case, browser_missing
 from wsclient import WS
 
@@ -58,22 +58,14 @@ def config(fdir):
     ]) + '\n'
 
 
-class Env:
-    d = fdir = None
+def _setup(d, fdir):
+    mark = d.log_mark()
+    fdir.install('ok', test_so('ok'))
+    fdir.install('abuse_segv', test_so('abuse_segv'))
+    wait_deployed(d, ['ok', 'abuse_segv'], mark)
 
-    @classmethod
-    def get(cls):
-        if cls.d is None:
-            cls.fdir = FnDir()
-            tap.on_exit(cls.fdir.cleanup)
-            cls.d = Daemon(config(cls.fdir.path), listeners=2)
-            tap.on_exit(cls.d.stop)
-            mark = cls.d.log_mark()
-            cls.fdir.install('ok', test_so('ok'))
-            cls.fdir.install('abuse_segv', test_so('abuse_segv'))
-            wait_deployed(cls.d, ['ok', 'abuse_segv'], mark)
-        check(cls.d.alive(), 'the daemon died: %s' % cls.d.stderr_text())
-        return cls.d
+
+Env = SharedDaemon(tap, config, _setup, listeners=2)
 
 
 def admin_port(d=None):

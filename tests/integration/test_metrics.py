@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.request
 
-from lib import (BIN, SLOW, Conn, Daemon, FnDir, Tap, check, diag, eq, exchange, free_port,
+from lib import (BIN, SLOW, Conn, SharedDaemon, Tap, check, diag, eq, exchange, free_port,
                  req, test_so, wait_deployed)
 from wsclient import WS
 
@@ -65,26 +65,18 @@ def config(fdir, extra_route=''):
     ]) + '\n'
 
 
-class Env:
-    d = fdir = None
+def _setup(d, fdir):
+    mark = d.log_mark()
+    fdir.install('ok', test_so('ok'))
+    fdir.install('abuse_segv', test_so('abuse_segv'))
+    fdir.install('abuse_sleep', test_so('abuse_sleep'), manifest='timeout_ms: 300\n')
+    fdir.install('slow', test_so('slow'), manifest='concurrency: 1\nqueue: 0\n'
+                 'env: { FNG_TEST_SLEEP_MS: "600" }\n')
+    fdir.install('observe', test_so('observe'))
+    wait_deployed(d, ['ok', 'abuse_segv', 'abuse_sleep', 'slow', 'observe'], mark)
 
-    @classmethod
-    def get(cls):
-        if cls.d is None:
-            cls.fdir = FnDir()
-            tap.on_exit(cls.fdir.cleanup)
-            cls.d = Daemon(config(cls.fdir.path), listeners=3)
-            tap.on_exit(cls.d.stop)
-            mark = cls.d.log_mark()
-            cls.fdir.install('ok', test_so('ok'))
-            cls.fdir.install('abuse_segv', test_so('abuse_segv'))
-            cls.fdir.install('abuse_sleep', test_so('abuse_sleep'), manifest='timeout_ms: 300\n')
-            cls.fdir.install('slow', test_so('slow'), manifest='concurrency: 1\nqueue: 0\n'
-                             'env: { FNG_TEST_SLEEP_MS: "600" }\n')
-            cls.fdir.install('observe', test_so('observe'))
-            wait_deployed(cls.d, ['ok', 'abuse_segv', 'abuse_sleep', 'slow', 'observe'], mark)
-        check(cls.d.alive(), 'daemon died: %s' % cls.d.stderr_text())
-        return cls.d
+
+Env = SharedDaemon(tap, config, _setup, listeners=3)
 
 
 def api_port():
