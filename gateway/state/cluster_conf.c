@@ -136,7 +136,10 @@ static int parse_node_id(struct fng_conf *L, const struct fng_conf_node *v, void
 	if (c->nlisten) {
 		port = strrchr(c->listen[0], ':');
 	}
-	snprintf(id, sizeof(id), "%s%s%s", host, port ? "-" : "", port ? port + 1 : "");
+	if (snprintf(id, sizeof(id), "%s%s%s", host, port ? "-" : "", port ? port + 1 : "") >=
+		(int)sizeof(id)) {
+		/* a long host name: its first NODE_ID_MAX characters (and no port) */
+	}
 	n = strlen(id);
 	for (size_t i = 0; i < n; i++) {
 		if (!node_id_ok(id + i, 1)) {

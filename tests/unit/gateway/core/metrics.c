@@ -169,7 +169,7 @@ static void test_off_and_loops(void)
 
 static void test_memo(void)
 {
-	int k1, k2;
+	int k1 = -1, k2 = -1;
 	struct fng_metric_memo *m = fng__metrics_memo(&a, 5, &k1, &k2);
 
 	CHECK(m && !m->s[0], "a fresh memo");
