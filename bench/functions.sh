@@ -278,33 +278,13 @@ start_nginx() {
 	esac
 	for tries in 1 2 3; do
 		port=$(free_port)
-		cat >"$dir/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events {
-	worker_connections 16384;
-}
-http {
-	access_log off;
-	keepalive_timeout 300s;
-	keepalive_requests 100000;
-	client_body_temp_path $dir/body;
-	proxy_temp_path $dir/proxy;
-	fastcgi_temp_path $dir/fastcgi;
-	uwsgi_temp_path $dir/uwsgi;
-	scgi_temp_path $dir/scgi;
-	$upstream
+		bench_nginx_conf "$dir" "	$upstream
 	server {
 		listen 127.0.0.1:$port;
 		location / {
 			$location
 		}
-	}
-}
-EOF
+	}"
 		"${pre[@]}" "$NGINX" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' \
 			2>"$TMP/$name.err" &
 		NGINX_MASTER=$!

@@ -192,7 +192,7 @@ def build(results):
     w("- fngate: %s (git %s), build type `%s`; one mock route `GET /hello` on API `bench`, stage "
       "`prod`, access log off." % (meta.get("fngate_bin", "?"), meta.get("git", "?"),
                                     meta.get("buildtype", "?")))
-    w("- nginx %s: `worker_processes 1`, `access_log off`, `keepalive_requests 100000`, "
+    w("- nginx %s: `worker_processes 1`, `access_log off`, `keepalive_requests 1000000`, "
       "`keepalive_timeout 300s`, `location / { return 200 \"hello\\n\"; }`." % meta.get("nginx", "?"))
     w("- wrk %s: `wrk -t%s -c%s -d%ss --latency http://127.0.0.1:PORT/prod/hello`, %s rounds, "
       "fngate and nginx alternating (the order flips every round), each after a %ss warm-up run."
