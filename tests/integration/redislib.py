@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from lib import SLOW, exchange, req
+from lib import SLOW, exchange, free_port, req
 
 REDIS = shutil.which('redis-server')
 # The admin token of every cluster test's configuration.
@@ -57,6 +57,30 @@ class Redis:
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, timeout=5)
         return p.stdout.decode().strip()
+
+
+class Cluster:
+    """A test file's cluster: a redis-server on a free port and one gateway per name, made by
+    start(name, redis port) -> Daemon, then setup(cluster) if given; started on the first
+    get(), stopped when the test exits. A case may replace .redis (a restart on .port)."""
+
+    def __init__(self, tap, names, start, setup=None):
+        self.tap, self.names, self.start, self.setup = tap, names, start, setup
+        self.redis = self.port = None
+        self.nodes = {}
+
+    def get(self):
+        if self.redis is None:
+            self.port = free_port()
+            self.redis = Redis(self.port)
+            self.tap.on_exit(lambda: self.redis.stop())
+            for n in self.names:
+                d = self.start(n, self.port)
+                self.tap.on_exit(d.stop)
+                self.nodes[n] = d
+            if self.setup:
+                self.setup(self)
+        return self
 
 
 def admin(d, method, path, body=None):

@@ -27,7 +27,7 @@ import tempfile
 import time
 
 from lib import (BIN, SLOW, Daemon, Tap, check, diag, eq, exchange, free_port, req)
-from redislib import REDIS, TOKEN, Redis, admin, logs, metric, wait_for
+from redislib import REDIS, TOKEN, Cluster, Redis, admin, logs, metric, wait_for
 
 tap = Tap(budget=55)
 HEARTBEAT_MS = 200
@@ -66,22 +66,8 @@ def node_ids(d):
     return sorted(n['id'] for n in j.get('nodes', [])) if status == 200 else None
 
 
-class Env:
-    redis = None
-    port = None
-    nodes = {}
-
-
-def env():
-    if Env.redis is None:
-        Env.port = free_port()
-        Env.redis = Redis(Env.port)
-        tap.on_exit(lambda: Env.redis.stop())
-        for n in ('node-a', 'node-b', 'node-c'):
-            d = Daemon(config(Env.port, n), listeners=2)
-            tap.on_exit(d.stop)
-            Env.nodes[n] = d
-    return Env
+env = Cluster(tap, ('node-a', 'node-b', 'node-c'),
+              lambda n, port: Daemon(config(port, n), listeners=2)).get
 
 
 @tap.case('three gateways: each appears in GET /@cluster of the others within 2 s')

@@ -19,9 +19,8 @@ import os
 import sys
 import time
 
-from lib import (SLOW, Daemon, FnDir, Tap, check, eq, exchange, free_port, req, test_so,
-                 wait_deployed)
-from redislib import REDIS, TOKEN, Redis, admin
+from lib import SLOW, Daemon, FnDir, Tap, check, eq, exchange, req, test_so, wait_deployed
+from redislib import REDIS, TOKEN, Cluster, admin
 
 tap = Tap(budget=60, needs_workers=True)
 FN = '{ type: function, function: cacheable }'
@@ -59,29 +58,21 @@ def config(port, node, fdir, prefix='fngc:', shared=True):
     ]) + '\n'
 
 
-class Env:
-    redis = None
-    port = None
-    fdir = None
-    nodes = {}
+# One functions directory for the three nodes.
+FDIR = FnDir()
+tap.on_exit(FDIR.cleanup)
 
 
-def env():
-    if Env.redis is None:
-        Env.port = free_port()
-        Env.redis = Redis(Env.port)
-        tap.on_exit(lambda: Env.redis.stop())
-        Env.fdir = FnDir()
-        for n in ('a', 'b', 'c'):
-            d = Daemon(config(Env.port, n, Env.fdir.path), listeners=2)
-            tap.on_exit(d.stop)
-            Env.nodes[n] = d
-        marks = {n: d.log_mark() for n, d in Env.nodes.items()}
-        Env.fdir.install('cacheable', test_so('cacheable'))
-        Env.fdir.install('authz', test_so('authz'))
-        for n, d in Env.nodes.items():
-            wait_deployed(d, ['cacheable', 'authz'], marks[n])
-    return Env
+def _deploy(e):
+    marks = {n: d.log_mark() for n, d in e.nodes.items()}
+    FDIR.install('cacheable', test_so('cacheable'))
+    FDIR.install('authz', test_so('authz'))
+    for n, d in e.nodes.items():
+        wait_deployed(d, ['cacheable', 'authz'], marks[n])
+
+
+env = Cluster(tap, ('a', 'b', 'c'),
+              lambda n, port: Daemon(config(port, n, FDIR.path), listeners=2), _deploy).get
 
 
 def node(n):
@@ -207,7 +198,7 @@ def _():
 
 @tap.case('without shared_caches: no cache key written to Redis')
 def _():
-    d = Daemon(config(env().port, 'd', env().fdir.path, prefix='fngoff:', shared=False),
+    d = Daemon(config(env().port, 'd', FDIR.path, prefix='fngoff:', shared=False),
                listeners=2)
     try:
         deadline = time.monotonic() + 5 * SLOW

@@ -20,8 +20,8 @@ import signal
 import sys
 import time
 
-from lib import Daemon, FnDir, Tap, check, eq, free_port, install_batches, test_so
-from redislib import REDIS, TOKEN, Redis, admin, logs, metric, wait_for
+from lib import Daemon, FnDir, Tap, check, eq, install_batches, test_so
+from redislib import REDIS, TOKEN, Cluster, Redis, admin, logs, metric, wait_for
 from wsclient import WS
 
 tap = Tap(budget=95, needs_workers=True)
@@ -58,29 +58,21 @@ def config(fdir, port, node):
     ]) + '\n'
 
 
-class Env:
-    redis = None
-    port = None
-    nodes = {}
-    dirs = []
+def _node(n, port):
+    """Node n on its own functions directory, serving wsecho."""
+    fdir = FnDir()
+    tap.on_exit(fdir.cleanup)
+    d = Daemon(config(fdir.path, port, 'node-' + n), listeners=2)
+    install_batches(d, fdir, [('wsecho', test_so('wsecho'), None)])
+    return d
 
 
-def env():
-    if Env.redis is None:
-        Env.port = free_port()
-        Env.redis = Redis(Env.port)
-        tap.on_exit(lambda: Env.redis.stop())
-        for n in ('a', 'b', 'c'):
-            fdir = FnDir()
-            Env.dirs.append(fdir)
-            tap.on_exit(fdir.cleanup)
-            d = Daemon(config(fdir.path, Env.port, 'node-' + n), listeners=2)
-            tap.on_exit(d.stop)
-            install_batches(d, fdir, [('wsecho', test_so('wsecho'), None)])
-            Env.nodes[n] = d
-        for d in Env.nodes.values():
-            wait_for('redis up', lambda: logs(d, 'cluster: redis up'), 3.0)
-    return Env
+def _up(e):
+    for d in e.nodes.values():
+        wait_for('redis up', lambda: logs(d, 'cluster: redis up'), 3.0)
+
+
+env = Cluster(tap, ('a', 'b', 'c'), _node, _up).get
 
 
 def node(n):
