@@ -11,6 +11,7 @@ The binary comes from $FNGATE_BIN (default: build/gateway/fngate of the repo).
 Only 127.0.0.1 is used. Every socket operation is bounded by a timeout.
 """
 
+import atexit
 import hashlib
 import json
 import os
@@ -904,9 +905,12 @@ def fn_version(data):
 
 
 def open_tmpdir(prefix, mode=0o755):
-    """A temp dir workers (uid 65534) can read (or, with 0o777, write)."""
+    """A temp dir workers (uid 65534) can read (or, with 0o777, write); removed when the test
+    exits at the latest (unless KEEP_TMP), whether or not the test removes it itself."""
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, mode)
+    if not KEEP_TMP:
+        atexit.register(shutil.rmtree, d, ignore_errors=True)
     return d
 
 
