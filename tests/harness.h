@@ -9,6 +9,15 @@
 #include <stdio.h>
 #include <string.h>
 
+/* UNDER_ASAN: built with AddressSanitizer (GCC says so one way, clang another). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
 static int fng_test_n, fng_test_failed;
 
 #define CHECK(cond, ...)                                                                   \

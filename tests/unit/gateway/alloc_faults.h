@@ -7,19 +7,13 @@
  * Nth call after fail_in is set to N (glibc's own functions underneath, so free and the
  * allocator's statistics see one heap; libraries such as hiredis allocate through them too,
  * so the Nth call may be theirs). Defines FAULTS where this works: glibc, and not under
- * AddressSanitizer, which brings its own allocator (UNDER_ASAN is defined there).
+ * AddressSanitizer, which brings its own allocator (harness.h's UNDER_ASAN).
  */
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
+#include "harness.h"
 
 #if defined(__GLIBC__) && !defined(UNDER_ASAN)
 #define FAULTS 1

@@ -1283,14 +1283,6 @@ static void test_protocol_errors(void)
 	fng__wire_buf_finish(&b);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 #if defined(__x86_64__) && !defined(UNDER_ASAN)
 /* SIGSYS from the filter below: say which system call, and die. */
 static void sigsys(int sig, siginfo_t *si, void *uc)

@@ -22,14 +22,6 @@
 #include "wire_limits.h"
 #include "wire_rules.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 static const char *corpus_dir;
 
 #define S(lit) ((struct fng_wire_str){ (lit), sizeof(lit) - 1 })
