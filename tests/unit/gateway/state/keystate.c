@@ -166,29 +166,31 @@ typedef void key_maker(char *out, size_t len, unsigned i);
 /*
  * z of interleaved blocks of lookups of keys made by m1 against keys made by m2 (each block a
  * fresh set: a lookup's time depends on its hash's place in the table, so one key per class
- * would compare two places, not two classes; the order of each pair random).
+ * would compare two places, not two classes; the order of each pair random). Both classes'
+ * keys are made into the same buffer just before their block is timed: keys kept in two
+ * buffers had the buffers' places in the caches told apart (against the table's, which move
+ * from run to run) as if they were the classes.
  */
 static double compare(struct env *e, key_maker *m1, size_t l1, key_maker *m2, size_t l2)
 {
 	static double a[ROUNDS], b[ROUNDS];
-	static char k1[PER_BLOCK * (KEYLEN_MAX + 1)], k2[PER_BLOCK * (KEYLEN_MAX + 1)];
+	static char k[PER_BLOCK * (KEYLEN_MAX + 1)];
 
 	for (unsigned r = 0; r < ROUNDS; r++) {
 		uint8_t coin;
 
-		for (unsigned i = 0; i < PER_BLOCK; i++) {
-			m1(k1 + i * (l1 + 1), l1, r * PER_BLOCK + i);
-			m2(k2 + i * (l2 + 1), l2, r * PER_BLOCK + i);
-		}
 		if (getrandom(&coin, 1, 0) != 1) {
 			coin = (uint8_t)r;
 		}
-		if (coin & 1) {
-			a[r] = block(e, k1, l1, PER_BLOCK);
-			b[r] = block(e, k2, l2, PER_BLOCK);
-		} else {
-			b[r] = block(e, k2, l2, PER_BLOCK);
-			a[r] = block(e, k1, l1, PER_BLOCK);
+		for (unsigned half = 0; half < 2; half++) {
+			bool one = (half ^ coin) & 1;
+			key_maker *m = one ? m1 : m2;
+			size_t l = one ? l1 : l2;
+
+			for (unsigned i = 0; i < PER_BLOCK; i++) {
+				m(k + i * (l + 1), l, r * PER_BLOCK + i);
+			}
+			*(one ? &a[r] : &b[r]) = block(e, k, l, PER_BLOCK);
 		}
 	}
 	return mann_whitney_z(a, b, ROUNDS);
